@@ -1,0 +1,65 @@
+"""Fixtures shared by every test area (engine, server, tui, veo)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+import anyio
+import pytest
+
+from veotui.backend.local import LocalBackend
+from veotui.settings import Settings, load_settings
+
+#: Fast defaults for tests: a 0.3 s simulated generation polled every 0.05 s.
+FAST_ENV = {
+    "VEOTUI_SIM_SECONDS": "0.3",
+    "VEOTUI_POLL_INTERVAL": "0.05",
+    "VEOTUI_RETRY_BASE_SECONDS": "0.01",
+    "VEOTUI_GENERATOR": "sim",
+    "VEOTUI_CONFIG": "/nonexistent/veotui-test-config.toml",
+}
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    """Settings on a fresh data directory; keyword arguments override VEOTUI_* values."""
+
+    def make(**env: Any) -> Settings:
+        values = {**FAST_ENV, "VEOTUI_DATA_DIR": str(tmp_path / "data")}
+        values.update({f"VEOTUI_{k.upper()}": str(v) for k, v in env.items()})
+        settings = load_settings(env=values)
+        return settings.replace(downloads_dir=tmp_path / "downloads")
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+async def local_backend(settings: Settings):
+    async with LocalBackend(settings, env={}) as backend:
+        yield backend
+
+
+async def wait_for(
+    predicate: Callable[[], Awaitable[bool]] | Callable[[], bool],
+    timeout: float = 15.0,
+    interval: float = 0.02,
+    what: str = "condition",
+) -> None:
+    """Poll ``predicate`` (sync or async) until true; fail the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if hasattr(result, "__await__"):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        await anyio.sleep(interval)

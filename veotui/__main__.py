@@ -1,0 +1,5 @@
+import sys
+
+from veotui.cli import main
+
+sys.exit(main())

@@ -1,0 +1,115 @@
+"""The backend interface. ``LocalBackend`` runs the engine in-process; ``RemoteBackend``
+talks to ``veotui serve`` over HTTP. The TUI and the CLI only ever see this interface, and
+one conformance test suite runs against both implementations.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, AsyncIterator, Mapping
+
+from veotui.model import Change, Job, JobEvent, JobLists
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """What the TUI header shows."""
+
+    location: str  # "local" or the server URL
+    generator: str  # "sim" or "veo"
+    is_simulator: bool
+    max_concurrent: int
+    data_dir: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "location": self.location,
+            "generator": self.generator,
+            "is_simulator": self.is_simulator,
+            "max_concurrent": self.max_concurrent,
+            "data_dir": self.data_dir,
+        }
+
+
+class Backend(ABC):
+    """Use as ``async with backend:``; every method raises :class:`veotui.errors.VeotuiError`
+    subclasses (JobNotFound, Conflict, InvalidRequest, ...) with a sentence for a person."""
+
+    async def __aenter__(self) -> Backend:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Open connections, start the engine."""
+
+    async def close(self) -> None:
+        """Stop cleanly; processing jobs stay resumable."""
+
+    @abstractmethod
+    async def info(self) -> BackendInfo: ...
+
+    @abstractmethod
+    async def submit(
+        self,
+        fields: Mapping[str, Any],
+        image: bytes | None = None,
+        image_name: str | None = None,
+    ) -> Job:
+        """Queue a job. ``fields`` are the contract's job fields (validated here);
+        ``image`` the raw bytes of an input image in any common format."""
+
+    @abstractmethod
+    async def get(self, job_id: str) -> Job: ...
+
+    @abstractmethod
+    async def resolve(self, prefix: str) -> str:
+        """The full id of the one job whose id starts with ``prefix``."""
+
+    @abstractmethod
+    async def list_jobs(
+        self, *, history_limit: int = 100, history_offset: int = 0, text: str | None = None
+    ) -> JobLists:
+        """The three panels; ``text`` filters all of them by prompt, id or status."""
+
+    @abstractmethod
+    async def cancel(self, job_id: str) -> Job: ...
+
+    @abstractmethod
+    async def retry(self, job_id: str) -> Job: ...
+
+    @abstractmethod
+    async def delete(self, job_id: str) -> None: ...
+
+    @abstractmethod
+    async def timeline(self, job_id: str) -> list[JobEvent]:
+        """Every transition of the job, oldest first, with timestamps."""
+
+    @abstractmethod
+    async def metrics(self) -> dict[str, Any]: ...
+
+    @abstractmethod
+    async def download_zip(self, job_id: str, dest_dir: Path) -> Path:
+        """Save the job's videos as one zip in ``dest_dir``; starts the auto-delete timer."""
+
+    @abstractmethod
+    async def download_video(self, job_id: str, index: int, dest_dir: Path) -> Path:
+        """Save one video (1-based ``index``) in ``dest_dir``."""
+
+    async def download_all(self, job_id: str, dest_dir: Path) -> list[Path]:
+        """Save every video one by one (which also starts the auto-delete timer)."""
+        job = await self.get(job_id)
+        return [await self.download_video(job_id, video.index, dest_dir) for video in job.videos]
+
+    @abstractmethod
+    def changes(self) -> AsyncIterator[Change]:
+        """Every change as it commits, for as long as the caller iterates. A slow
+        consumer sees the latest state of each job; it never stalls the engine."""
+
+    def local_video_path(self, job: Job, index: int) -> Path | None:
+        """Where the video lies on this machine, if it does (local mode only)."""
+        return None

@@ -1,0 +1,290 @@
+"""``LocalBackend``: the engine (store, scheduler, generator, files) in this process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any, AsyncIterator, Mapping
+
+import anyio
+
+from veotui.backend.base import Backend, BackendInfo
+from veotui.errors import Conflict, InvalidRequest, VideoNotFound
+from veotui.events import EventBus
+from veotui.files import JobFiles, convert_image, copy_atomic
+from veotui.generators import Generator, make_generator
+from veotui.lock import DataDirLock
+from veotui.model import (
+    FINAL_STATUSES,
+    PROCESSING_STATUSES,
+    Change,
+    Job,
+    JobEvent,
+    JobLists,
+    JobRequest,
+    Status,
+    new_job_id,
+    utcnow,
+)
+from veotui.progress import with_progress
+from veotui.scheduler import Scheduler
+from veotui.settings import Settings
+from veotui.store import Store
+
+log = logging.getLogger(__name__)
+SEARCH_LIMIT = 500
+
+
+class LocalBackend(Backend):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        generator: Generator | None = None,
+        env: Mapping[str, str] | None = None,
+        url: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self._generator = generator
+        self._env = env
+        self.url = url
+        self.lock = DataDirLock(settings.data_dir)
+        self.bus = EventBus()
+        self._downloaded: dict[str, set[int]] = {}
+        self._estimates: dict[str, float] = {}
+        self._started = False
+
+    # -- life cycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.lock.acquire(self.url)
+        try:
+            self.generator = self._generator or make_generator(self.settings, self._env)
+            self.store = Store(self.settings.db_path)
+            self.files = JobFiles(self.settings.jobs_dir)
+            self.store.add_listener(self._publish)
+            self.scheduler = Scheduler(self.store, self.generator, self.files, self.settings)
+            await self._start_engine()
+        except BaseException:
+            self.lock.release()
+            raise
+        self._started = True
+
+    async def _start_engine(self) -> None:
+        # The engine runs in a task of its own, so start() and close() may be called from
+        # different tasks (pytest fixtures, Textual's mount and unmount handlers).
+        ready = anyio.Event()
+        failure: list[BaseException] = []
+
+        async def engine() -> None:
+            try:
+                async with anyio.create_task_group() as task_group:
+                    await task_group.start(self.scheduler.run)
+                    ready.set()
+            except BaseException as exc:
+                failure.append(exc)
+                ready.set()
+                raise
+
+        self._engine_task = asyncio.get_running_loop().create_task(engine())
+        await ready.wait()
+        if failure:
+            raise failure[0]
+
+    async def close(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        try:
+            self._engine_task.cancel()
+            try:
+                await self._engine_task
+            except asyncio.CancelledError:
+                pass
+            await self.generator.aclose()
+        finally:
+            self.bus.close()
+            self.store.close()
+            self.lock.release()
+
+    def set_url(self, url: str) -> None:
+        """The server's address, for a second process refused the data directory."""
+        self.url = url
+        self.lock.describe(url)
+
+    # -- views ----------------------------------------------------------------------------
+
+    def _estimate(self, model: str) -> float:
+        if model not in self._estimates:
+            self._estimates[model] = self.store.estimate(model) or self.generator.typical_seconds
+        return self._estimates[model]
+
+    def view(self, job: Job, position: int | None = None) -> Job:
+        """The job with its derived fields: progress, ETA, queue position."""
+        if job.status == Status.QUEUED and position is None:
+            position = self.store.queue_position(job)
+        job = with_progress(job, self._estimate(job.request.model), utcnow())
+        return job.replace(queue_position=position if job.status == Status.QUEUED else None)
+
+    def _publish(self, change: Change) -> None:
+        if change.job is not None:
+            if change.job.status == Status.COMPLETED:
+                self._estimates.pop(change.job.request.model, None)
+            change = Change(change.kind, change.job_id, self.view(change.job))
+        self.bus.publish(change)
+
+    # -- the interface --------------------------------------------------------------------
+
+    async def info(self) -> BackendInfo:
+        return BackendInfo(
+            location=self.url or "local",
+            generator=self.generator.name,
+            is_simulator=self.generator.is_simulator,
+            max_concurrent=self.settings.max_concurrent,
+            data_dir=str(self.settings.data_dir),
+        )
+
+    def request_from(self, fields: Mapping[str, Any], user: str | None = None) -> JobRequest:
+        request = JobRequest.from_mapping(fields, user=user)
+        self.generator.validate(request)
+        return request
+
+    async def submit(
+        self,
+        fields: Mapping[str, Any],
+        image: bytes | None = None,
+        image_name: str | None = None,
+        *,
+        user: str | None = None,
+    ) -> Job:
+        request = self.request_from(fields, user)
+        jpeg = None
+        if image is not None:
+            jpeg = await anyio.to_thread.run_sync(convert_image, image, image_name or "the image")
+        job = Job(job_id=new_job_id(), status=Status.QUEUED, request=request, has_image=jpeg is not None)
+        self.files.create(job.job_id, jpeg)
+        try:
+            job = self.store.insert(job)
+        except BaseException:
+            self.files.remove(job.job_id)
+            raise
+        self.scheduler.wake()
+        return self.view(job)
+
+    async def get(self, job_id: str) -> Job:
+        return self.view(self.store.get(job_id))
+
+    async def resolve(self, prefix: str) -> str:
+        return self.store.resolve(prefix)
+
+    async def list_jobs(
+        self, *, history_limit: int = 100, history_offset: int = 0, text: str | None = None
+    ) -> JobLists:
+        if history_limit < 0 or history_offset < 0:
+            raise InvalidRequest("limit and offset must be 0 or more")
+        if text:
+            found = self.store.search(text, SEARCH_LIMIT)
+            processing = [self.view(j) for j in found if j.status in PROCESSING_STATUSES]
+            queued = sorted((j for j in found if j.status == Status.QUEUED), key=lambda j: j.queue_seq)
+            history = sorted(
+                (j for j in found if j.status in FINAL_STATUSES),
+                key=lambda j: (j.finished_at or j.created_at, j.queue_seq),
+                reverse=True,
+            )
+            return JobLists(
+                processing=processing,
+                queued=[self.view(j) for j in queued],
+                history=[self.view(j) for j in history[history_offset : history_offset + history_limit]],
+                history_total=len(history),
+            )
+        history, total = self.store.history(history_limit, history_offset)
+        return JobLists(
+            processing=[self.view(j) for j in self.store.processing()],
+            queued=[self.view(j, j.queue_position) for j in self.store.queued()],
+            history=[self.view(j) for j in history],
+            history_total=total,
+        )
+
+    async def cancel(self, job_id: str) -> Job:
+        return self.view(self.scheduler.cancel(job_id))
+
+    async def retry(self, job_id: str) -> Job:
+        return self.view(self.scheduler.retry(job_id))
+
+    async def delete(self, job_id: str) -> None:
+        self.scheduler.delete(job_id)
+        self._downloaded.pop(job_id, None)
+
+    async def timeline(self, job_id: str) -> list[JobEvent]:
+        self.store.get(job_id)
+        return self.store.timeline(job_id)
+
+    async def metrics(self) -> dict[str, Any]:
+        return self.store.metrics()
+
+    # -- files ----------------------------------------------------------------------------
+
+    def zip_path(self, job_id: str) -> Path:
+        job = self.store.get(job_id)
+        if job.status != Status.COMPLETED:
+            raise Conflict(f"job {job_id} is {job.status.value}; only completed jobs can be downloaded")
+        path = self.files.zip(job_id)
+        if not path.is_file():
+            raise VideoNotFound(f"the zip of job {job_id} is missing from its folder")
+        return path
+
+    def video_path(self, job_id: str, index: int) -> Path:
+        job = self.store.get(job_id)
+        if job.status != Status.COMPLETED:
+            raise Conflict(f"job {job_id} is {job.status.value}; only completed jobs can be downloaded")
+        video = next((v for v in job.videos if v.index == index), None)
+        if video is None:
+            raise VideoNotFound(f"job {job_id} has no video {index}; it has {len(job.videos)}")
+        path = self.files.folder(job_id) / video.filename
+        if not path.is_file():
+            raise VideoNotFound(f"video {index} of job {job_id} is missing from its folder")
+        return path
+
+    def local_video_path(self, job: Job, index: int) -> Path | None:
+        try:
+            return self.video_path(job.job_id, index)
+        except Exception:
+            return None
+
+    def record_download(self, job_id: str, index: int | None = None) -> None:
+        """A download finished: the zip (``index`` None), or one video. The zip, or every
+        video one by one, starts the auto-delete timer."""
+        job = self.store.find(job_id)
+        if job is None or job.status != Status.COMPLETED:
+            return
+        if index is not None:
+            done = self._downloaded.setdefault(job_id, set())
+            done.add(index)
+            if not {v.index for v in job.videos} <= done:
+                return
+        self._downloaded.pop(job_id, None)
+        self.scheduler.mark_downloaded(job_id)
+
+    async def download_zip(self, job_id: str, dest_dir: Path) -> Path:
+        source = self.zip_path(job_id)
+        target = Path(dest_dir) / f"veotui_{job_id[:8]}_videos.zip"
+        await anyio.to_thread.run_sync(copy_atomic, source, target)
+        self.record_download(job_id)
+        return target
+
+    async def download_video(self, job_id: str, index: int, dest_dir: Path) -> Path:
+        source = self.video_path(job_id, index)
+        target = Path(dest_dir) / f"veotui_{job_id[:8]}_{source.name}"
+        await anyio.to_thread.run_sync(copy_atomic, source, target)
+        self.record_download(job_id, index)
+        return target
+
+    async def changes(self) -> AsyncIterator[Change]:
+        with self.bus.subscribe() as subscription:
+            async for change in subscription:
+                yield change
+
+    def subscribe(self):
+        """A raw subscription (the server needs to register it before it starts streaming)."""
+        return self.bus.subscribe()

@@ -1,0 +1,145 @@
+"""The ``veotui`` command: the TUI, ``serve``, the client verbs and ``doctor``.
+
+Exit status: 0 success, 1 a failure explained on stderr in one line, 2 a usage error
+(bad flags, or a setting with a value veotui cannot use).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, Sequence
+
+from veotui import __version__
+from veotui.errors import SettingsError, VeotuiError
+from veotui.model import ASPECT_RATIOS, DURATIONS, MODELS, RESOLUTIONS
+from veotui.settings import GENERATORS, Settings, load_settings
+
+EPILOG = """\
+settings come from the config file (VEOTUI_CONFIG, else config.toml in the user config
+directory), then VEOTUI_* environment variables, then these flags. See docs/ for all of them.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="veotui",
+        description="Run Google Veo video generation jobs from a terminal: a live three-panel TUI "
+        "on an embedded two-slot scheduler, or on a remote `veotui serve`. Without Google "
+        "credentials it runs on an offline simulator.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"veotui {__version__}")
+    _engine_flags(parser)
+    _remote_flags(parser, help_remote="drive the veotui server at URL instead of the embedded engine")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="serve the REST API with the embedded scheduler")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    serve.add_argument("--token", help="bearer token clients must send (VEOTUI_TOKEN)")
+    _engine_flags(serve)
+
+    submit = commands.add_parser("submit", help="queue a job on the server and print its id")
+    submit.add_argument("prompt", help="what the video should show (1-4000 characters)")
+    submit.add_argument("--image", metavar="PATH", help="input image (PNG, JPEG, WebP, GIF, AVIF; <= 10 MB)")
+    submit.add_argument("--count", type=int, default=1, metavar="N", help="number of videos, 1-4 (default 1)")
+    submit.add_argument("--model", choices=MODELS, default=MODELS[0])
+    submit.add_argument("--aspect-ratio", choices=ASPECT_RATIOS, default="16:9")
+    submit.add_argument("--duration", type=int, choices=DURATIONS, default=8, metavar="S", help="4, 6 or 8 seconds")
+    submit.add_argument("--resolution", choices=RESOLUTIONS, default="720p")
+    submit.add_argument("--negative-prompt", metavar="TEXT")
+    submit.add_argument("--seed", type=int, metavar="N")
+    submit.add_argument("--wait", action="store_true", help="show progress and wait until the job ends")
+    _remote_flags(submit)
+
+    jobs = commands.add_parser("jobs", help="list processing, queued and recent jobs")
+    jobs.add_argument("--json", action="store_true", help="print JSON")
+    jobs.add_argument("--limit", type=int, default=20, help="history rows (default 20)")
+    _remote_flags(jobs)
+
+    for name, text in (
+        ("status", "show one job"),
+        ("cancel", "cancel a queued or processing job"),
+        ("retry", "queue a failed or cancelled job again"),
+        ("delete", "delete a job and all its files"),
+    ):
+        verb = commands.add_parser(name, help=text)
+        verb.add_argument("job", help="a job id or any unique prefix of one")
+        if name == "status":
+            verb.add_argument("--json", action="store_true", help="print JSON")
+        _remote_flags(verb)
+
+    download = commands.add_parser("download", help="download a completed job's videos")
+    download.add_argument("job", help="a job id or any unique prefix of one")
+    download.add_argument("-o", "--output", default=".", metavar="DIR", help="directory to save into (default .)")
+    download.add_argument("--video", type=int, metavar="N", help="only video N (1-based); default: the zip of all")
+    _remote_flags(download)
+
+    doctor = commands.add_parser("doctor", help="check the Google Cloud settings without generating anything")
+    _engine_flags(doctor)
+    return parser
+
+
+def _engine_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--generator", choices=GENERATORS, default=argparse.SUPPRESS, help="auto (default), sim or veo")
+    parser.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS, help="data directory (VEOTUI_DATA_DIR)")
+
+
+def _remote_flags(parser: argparse.ArgumentParser, help_remote: str | None = None) -> None:
+    parser.add_argument(
+        "--remote", metavar="URL", default=argparse.SUPPRESS, help=help_remote or "server URL (VEOTUI_REMOTE)"
+    )
+    if not any(a.dest == "token" for a in parser._actions):
+        parser.add_argument("--token", default=argparse.SUPPRESS, help="bearer token (VEOTUI_TOKEN)")
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    for name in ("generator", "data_dir", "remote", "token"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    return load_settings(overrides=overrides)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = settings_from(args)
+    except SettingsError as exc:
+        print(f"veotui: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return dispatch(args, settings)
+    except VeotuiError as exc:
+        print(f"veotui: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    command = args.command
+    if command is None:
+        from veotui.tui import run_tui
+
+        remote = getattr(args, "remote", None)
+        return run_tui(settings, remote=remote)
+    if command == "serve":
+        from veotui.server import serve
+
+        return serve(settings, host=args.host, port=args.port)
+    if command == "doctor":
+        from veotui.doctor import run_doctor
+
+        return run_doctor(settings)
+    from veotui.client_cli import run_verb
+
+    return run_verb(args, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

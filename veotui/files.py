@@ -1,0 +1,162 @@
+"""Job folders, input images and the zip of a job's videos.
+
+Every file is written under a temporary name and renamed into place, so a crash never
+leaves a half-written image, video or zip behind a real name.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from veotui.errors import InvalidRequest, TooLarge
+
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
+#: Refuse images whose pixel count could exhaust memory when decoded.
+MAX_IMAGE_PIXELS = 50_000_000
+IMAGE_NAME = "uploaded_image.jpg"
+ZIP_NAME = "all_videos.zip"
+TEMP_PREFIX = ".partial-"
+
+
+def video_name(index: int) -> str:
+    return f"generated_video_{index}.mp4"
+
+
+class JobFiles:
+    """The layout under ``<data>/temp_downloads``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def folder(self, job_id: str) -> Path:
+        return self.root / f"job_{job_id}"
+
+    def image(self, job_id: str) -> Path:
+        return self.folder(job_id) / IMAGE_NAME
+
+    def video(self, job_id: str, index: int) -> Path:
+        return self.folder(job_id) / video_name(index)
+
+    def zip(self, job_id: str) -> Path:
+        return self.folder(job_id) / ZIP_NAME
+
+    def create(self, job_id: str, jpeg: bytes | None) -> Path:
+        folder = self.folder(job_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        if jpeg is not None:
+            write_atomic(folder / IMAGE_NAME, jpeg)
+        return folder
+
+    def remove(self, job_id: str) -> None:
+        shutil.rmtree(self.folder(job_id), ignore_errors=True)
+
+    def remove_outputs(self, job_id: str) -> None:
+        """Drop generated videos and the zip, keep the input image (a retry needs it)."""
+        folder = self.folder(job_id)
+        if not folder.is_dir():
+            return
+        for path in folder.iterdir():
+            if path.name != IMAGE_NAME:
+                path.unlink(missing_ok=True)
+
+    def job_ids_on_disk(self) -> set[str]:
+        return {p.name.removeprefix("job_") for p in self.root.glob("job_*") if p.is_dir()}
+
+    def sweep(self, known_job_ids: set[str]) -> list[str]:
+        """Remove folders of jobs the store does not know and leftover partial files;
+        return the ids of the removed folders."""
+        removed = []
+        for job_id in self.job_ids_on_disk() - known_job_ids:
+            self.remove(job_id)
+            removed.append(job_id)
+        for partial in self.root.glob(f"job_*/{TEMP_PREFIX}*"):
+            partial.unlink(missing_ok=True)
+        return removed
+
+    def build_zip(self, job_id: str, videos: list[Path]) -> Path:
+        """Zip the videos (stored, not deflated: MP4 does not compress) under a temporary
+        name, then rename it into place."""
+        target = self.zip(job_id)
+        fd, temp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive:
+                for video in videos:
+                    archive.write(video, arcname=video.name)
+            os.replace(temp_name, target)
+        except BaseException:
+            Path(temp_name).unlink(missing_ok=True)
+            raise
+        return target
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    fd, temp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+
+
+def copy_atomic(source: Path, target: Path) -> Path:
+    """Copy a file so that ``target`` appears whole or not at all."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as out, source.open("rb") as src:
+            shutil.copyfileobj(src, out, 1024 * 1024)
+        os.replace(temp_name, target)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def convert_image(data: bytes, name: str = "image") -> bytes:
+    """Any common image (PNG, JPEG, WebP, GIF, AVIF, ...) as JPEG bytes: EXIF orientation
+    applied, transparency flattened onto white. The error names the file and what is wrong."""
+    if len(data) > MAX_IMAGE_BYTES:
+        raise TooLarge(f"{name} is {len(data) / 1048576:.1f} MB; input images may be at most 10 MB")
+    if not data:
+        raise InvalidRequest(f"{name} is empty; expected an image (PNG, JPEG, WebP, GIF, AVIF, ...)")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise InvalidRequest(
+                    f"{name} is {width}x{height} pixels; images may have at most {MAX_IMAGE_PIXELS:,} pixels"
+                )
+            image.load()
+            image = ImageOps.exif_transpose(image)
+            if image.mode in ("RGBA", "LA", "P", "PA") or "transparency" in image.info:
+                rgba = image.convert("RGBA")
+                flat = Image.new("RGB", rgba.size, (255, 255, 255))
+                flat.paste(rgba, mask=rgba.getchannel("A"))
+                image = flat
+            elif image.mode != "RGB":
+                image = image.convert("RGB")
+            out = io.BytesIO()
+            image.save(out, "JPEG", quality=92)
+            return out.getvalue()
+    except InvalidRequest:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise InvalidRequest(f"{name} is too large to decode safely ({exc})") from exc
+    except UnidentifiedImageError as exc:
+        raise InvalidRequest(
+            f"{name} is not an image veotui can read (PNG, JPEG, WebP, GIF, AVIF, ...)"
+        ) from exc
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise InvalidRequest(f"{name} is damaged or truncated: {exc}") from exc

@@ -1,0 +1,49 @@
+"""Generators: ``sim`` (offline simulator) and ``veo`` (Google Veo on Vertex AI)."""
+
+from __future__ import annotations
+
+import os
+from typing import Mapping
+
+from veotui.generators.base import (
+    GenerationResult,
+    Generator,
+    GeneratorFault,
+    PermanentFault,
+    SubmitOutcomeUnknown,
+    TransientFault,
+)
+from veotui.settings import Settings
+
+__all__ = [
+    "GenerationResult",
+    "Generator",
+    "GeneratorFault",
+    "PermanentFault",
+    "SubmitOutcomeUnknown",
+    "TransientFault",
+    "choose_generator",
+    "make_generator",
+]
+
+#: Any of these in the environment means the operator meant to use Google Cloud.
+GOOGLE_SETTINGS = ("GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_CLOUD_PROJECT", "GOOGLE_API_KEY")
+
+
+def choose_generator(settings: Settings, env: Mapping[str, str] | None = None) -> str:
+    """``auto`` means ``veo`` when Google Cloud settings are present, else ``sim``."""
+    env = os.environ if env is None else env
+    if settings.generator != "auto":
+        return settings.generator
+    return "veo" if any(env.get(name) for name in GOOGLE_SETTINGS) else "sim"
+
+
+def make_generator(settings: Settings, env: Mapping[str, str] | None = None) -> Generator:
+    name = choose_generator(settings, env)
+    if name == "sim":
+        from veotui.generators.sim import SimGenerator
+
+        return SimGenerator(settings.sim_dir, seconds=settings.sim_seconds)
+    from veotui.generators.veo import VeoGenerator
+
+    return VeoGenerator.from_settings(settings, env)

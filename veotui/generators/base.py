@@ -1,0 +1,103 @@
+"""The generator interface: what the scheduler needs from a video generation service.
+
+A generation is a remote long-running *operation*. The scheduler records the operation's
+name the moment ``submit`` returns it, so a restarted process resumes polling the same
+operation instead of paying for a new one.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from veotui.model import Job, JobRequest
+
+
+class GeneratorFault(Exception):
+    """A fault talking to the generator. ``str()`` is a sentence a person can act on."""
+
+    kind = "generator"
+
+
+class TransientFault(GeneratorFault):
+    """Worth retrying: rate limits, 5xx, timeouts, dropped connections."""
+
+    kind = "transient"
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentFault(GeneratorFault):
+    """Retrying would fail the same way: bad request, refused quota, safety filter."""
+
+    def __init__(self, message: str, kind: str = "permanent") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class SubmitOutcomeUnknown(GeneratorFault):
+    """The submit request was sent but no answer came back: it may have been accepted
+    (and billed). Never re-sent automatically."""
+
+    kind = "submit_unknown"
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """A finished operation: one opaque reference per generated video, in order."""
+
+    videos: list[Any]
+    filtered_count: int = 0
+    filtered_reasons: list[str] = field(default_factory=list)
+
+
+class Generator(ABC):
+    """One implementation per service: ``sim`` (offline) and ``veo`` (Google Veo)."""
+
+    name: str = "generator"
+    is_simulator: bool = False
+    default_poll_interval: float = 30.0
+    #: How long a generation takes before any has been measured (the progress estimate).
+    typical_seconds: float = 90.0
+
+    def describe(self) -> str:
+        """A short label for headers and logs."""
+        return self.name
+
+    def validate(self, request: JobRequest) -> None:
+        """Raise :class:`veotui.errors.InvalidRequest` if the service cannot do this request."""
+
+    async def upload_image(self, job: Job, image_path: Path) -> str | None:
+        """Make the job's input image available to the service; return a reference to it
+        (a cloud URI), or None when it travels inline."""
+        return None
+
+    @abstractmethod
+    async def submit(self, job: Job, image_path: Path | None, image_ref: str | None) -> str:
+        """Start the generation; return the operation's name."""
+
+    async def find_operation(self, job: Job) -> str | None:
+        """After a crash between sending a submit and recording its answer: the operation
+        that submit created, if the service can tell. None when it cannot know."""
+        return None
+
+    @abstractmethod
+    async def poll(self, job: Job, operation: str) -> GenerationResult | None:
+        """None while the operation runs; its result once done. Raises a
+        :class:`PermanentFault` when it ended in an error or was filtered."""
+
+    @abstractmethod
+    async def fetch(self, job: Job, result: GenerationResult, dest: Path) -> list[Path]:
+        """Write every video of ``result`` into ``dest`` as ``generated_video_<n>.mp4``
+        (each written whole, then renamed) and return the paths in order."""
+
+    async def cleanup(self, job: Job, *, everything: bool) -> None:
+        """Remove the job's remote files: the uploaded image when the job ends, and with
+        ``everything`` (delete) its outputs too. Must be safe to call more than once."""
+
+    async def aclose(self) -> None:
+        """Release connections."""

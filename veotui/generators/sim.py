@@ -1,0 +1,151 @@
+"""The offline simulator. Its "remote" operations are JSON files under
+``<data>/sim/operations/``, one per submit, with an absolute finish time, so a restarted
+process resumes the very same operation. Markers in the prompt drive it:
+
+- ``[fail]``: the operation ends in a permanent error;
+- ``[flaky]``: the first two submit calls of the job raise a transient rate-limit error;
+- ``[filtered]``: the operation finishes with zero videos, blocked by the safety filter.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import anyio
+
+from veotui.files import video_name, write_atomic
+from veotui.generators.base import GenerationResult, Generator, PermanentFault, TransientFault
+from veotui.generators.render import render_video
+from veotui.model import Job, isoformat, parse_time, utcnow
+
+FLAKY_FAILURES = 2
+
+
+class SimGenerator(Generator):
+    name = "sim"
+    is_simulator = True
+    default_poll_interval = 1.0
+
+    def __init__(self, root: Path, seconds: float = 8.0) -> None:
+        self.root = root
+        self.seconds = seconds
+        self.typical_seconds = max(seconds, 0.1)
+        self.operations = root / "operations"
+        self.calls = root / "calls"
+        self.operations.mkdir(parents=True, exist_ok=True)
+        self.calls.mkdir(parents=True, exist_ok=True)
+
+    def describe(self) -> str:
+        return "simulator (offline, no Google credentials)"
+
+    async def submit(self, job: Job, image_path: Path | None, image_ref: str | None) -> str:
+        if "[flaky]" in job.prompt and self._count_call(job.job_id) <= FLAKY_FAILURES:
+            raise TransientFault("429 RESOURCE_EXHAUSTED: simulated rate limit, try again later")
+        op_id = uuid.uuid4().hex
+        name = f"sim/operations/{op_id}"
+        now = utcnow()
+        record = {
+            "name": name,
+            "job_id": job.job_id,
+            "created_at": isoformat(now),
+            "done_at": isoformat(now + timedelta(seconds=self.seconds)),
+            "prompt": job.prompt,
+            "number_of_videos": job.request.number_of_videos,
+            "aspect_ratio": job.request.aspect_ratio,
+            "duration_seconds": job.request.duration_seconds,
+            "seed": job.request.seed,
+            "image": str(image_path) if image_path else None,
+        }
+        write_atomic(self._path(name), json.dumps(record, indent=1).encode())
+        return name
+
+    async def find_operation(self, job: Job) -> str | None:
+        for path in sorted(self.operations.glob("*.json")):
+            try:
+                record = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            created = parse_time(record.get("created_at"))
+            since = job.stage_started_at
+            if record.get("job_id") == job.job_id and (since is None or (created and created >= since)):
+                return record["name"]
+        return None
+
+    async def poll(self, job: Job, operation: str) -> GenerationResult | None:
+        record = self._read(operation)
+        if utcnow() < (parse_time(record["done_at"]) or utcnow()):
+            return None
+        prompt = record["prompt"]
+        if "[fail]" in prompt:
+            raise PermanentFault(
+                "Veo (simulated) ended the operation with an error: 3 INVALID_ARGUMENT; "
+                "the prompt asks for [fail]. Edit the prompt and submit again.",
+                kind="operation_error",
+            )
+        if "[filtered]" in prompt:
+            raise PermanentFault(
+                "The safety filter blocked every video (simulated; 1 filtered: the prompt asks for "
+                "[filtered]). Google does not charge for filtered attempts. Rephrase the prompt.",
+                kind="safety_filter",
+            )
+        return GenerationResult(videos=list(range(1, record["number_of_videos"] + 1)))
+
+    async def fetch(self, job: Job, result: GenerationResult, dest: Path) -> list[Path]:
+        record = self._read(job.operation) if job.operation else {}
+        image = Path(record["image"]) if record.get("image") else None
+        if image is not None and not image.exists():
+            image = None
+        paths = []
+        for index in result.videos:
+            target = dest / video_name(index)
+            await anyio.to_thread.run_sync(
+                lambda: render_video(
+                    target,
+                    prompt=job.prompt,
+                    index=index,
+                    seconds=job.request.duration_seconds,
+                    aspect_ratio=job.request.aspect_ratio,
+                    image_path=image,
+                    seed=job.request.seed,
+                )
+            )
+            paths.append(target)
+        return paths
+
+    async def cleanup(self, job: Job, *, everything: bool) -> None:
+        if not everything:
+            return
+        for path in self.operations.glob("*.json"):
+            try:
+                if json.loads(path.read_text()).get("job_id") == job.job_id:
+                    path.unlink(missing_ok=True)
+            except (OSError, ValueError):
+                continue
+        (self.calls / f"{job.job_id}.json").unlink(missing_ok=True)
+
+    def _path(self, operation: str) -> Path:
+        op_id = operation.rsplit("/", 1)[-1]
+        if not op_id.isalnum():
+            raise PermanentFault(f"unknown simulator operation {operation!r}", kind="operation_error")
+        return self.operations / f"{op_id}.json"
+
+    def _read(self, operation: str) -> dict:
+        try:
+            return json.loads(self._path(operation).read_text())
+        except FileNotFoundError:
+            raise PermanentFault(
+                f"the simulator has no operation {operation}; it expired or was removed",
+                kind="operation_lost",
+            ) from None
+
+    def _count_call(self, job_id: str) -> int:
+        path = self.calls / f"{job_id}.json"
+        try:
+            count = json.loads(path.read_text())["calls"] + 1
+        except (OSError, ValueError, KeyError):
+            count = 1
+        write_atomic(path, json.dumps({"calls": count}).encode())
+        return count

@@ -1,0 +1,386 @@
+"""The job: its fields, its nine statuses and the transitions allowed between them."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from enum import StrEnum
+from typing import Any, Mapping
+
+from veotui.errors import InvalidRequest
+
+
+class Status(StrEnum):
+    QUEUED = "queued"
+    STARTING = "starting"
+    UPLOADING_IMAGE = "uploading_image"
+    GENERATING = "generating"
+    PROCESSING = "processing"
+    DOWNLOADING = "downloading"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_processing(self) -> bool:
+        return self in PROCESSING_STATUSES
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATUSES
+
+
+#: The stages a job passes through while it holds a processing slot, in order.
+PROCESSING_STATUSES: tuple[Status, ...] = (
+    Status.STARTING,
+    Status.UPLOADING_IMAGE,
+    Status.GENERATING,
+    Status.PROCESSING,
+    Status.DOWNLOADING,
+)
+FINAL_STATUSES: frozenset[Status] = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED})
+HISTORY_STATUSES = FINAL_STATUSES
+
+#: Every allowed move. A processing job may fall back to ``queued`` only during restart
+#: recovery, when there are more resumable jobs than slots.
+TRANSITIONS: Mapping[Status, frozenset[Status]] = {
+    Status.QUEUED: frozenset({Status.STARTING, Status.CANCELLED}),
+    Status.STARTING: frozenset(
+        {Status.UPLOADING_IMAGE, Status.FAILED, Status.CANCELLED, Status.QUEUED}
+    ),
+    Status.UPLOADING_IMAGE: frozenset(
+        {Status.GENERATING, Status.FAILED, Status.CANCELLED, Status.QUEUED}
+    ),
+    Status.GENERATING: frozenset({Status.PROCESSING, Status.FAILED, Status.CANCELLED, Status.QUEUED}),
+    Status.PROCESSING: frozenset({Status.DOWNLOADING, Status.FAILED, Status.CANCELLED, Status.QUEUED}),
+    Status.DOWNLOADING: frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED, Status.QUEUED}),
+    Status.COMPLETED: frozenset(),
+    Status.FAILED: frozenset({Status.QUEUED}),
+    Status.CANCELLED: frozenset({Status.QUEUED}),
+}
+
+
+def can_transition(current: Status, target: Status) -> bool:
+    return target in TRANSITIONS[current]
+
+
+def stage_index(status: Status) -> int:
+    """Position of a processing stage, so the runner never moves a resumed job backwards."""
+    return PROCESSING_STATUSES.index(status) if status in PROCESSING_STATUSES else -1
+
+
+MODELS: tuple[str, ...] = (
+    "veo-3.1-generate-001",
+    "veo-3.1-fast-generate-001",
+    "veo-3.1-lite-generate-001",
+)
+DEFAULT_MODEL = MODELS[0]
+ASPECT_RATIOS: tuple[str, ...] = ("16:9", "9:16")
+DURATIONS: tuple[int, ...] = (4, 6, 8)
+RESOLUTIONS: tuple[str, ...] = ("720p", "1080p")
+MAX_PROMPT_CHARS = 4000
+MAX_VIDEOS = 4
+MAX_SEED = 2**32 - 1
+MAX_USER_CHARS = 200
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def isoformat(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def new_job_id() -> str:
+    return str(uuid.uuid4())
+
+
+def is_job_id(text: str) -> bool:
+    try:
+        return str(uuid.UUID(text)) == text
+    except (ValueError, TypeError):
+        return False
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """What a user asks for. Built only through :meth:`from_mapping`, which validates."""
+
+    prompt: str
+    number_of_videos: int = 1
+    model: str = DEFAULT_MODEL
+    aspect_ratio: str = "16:9"
+    duration_seconds: int = 8
+    resolution: str = "720p"
+    negative_prompt: str | None = None
+    seed: int | None = None
+    user: str = "local"
+
+    FIELDS = (
+        "prompt",
+        "number_of_videos",
+        "model",
+        "aspect_ratio",
+        "duration_seconds",
+        "resolution",
+        "negative_prompt",
+        "seed",
+        "user",
+    )
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, user: str | None = None) -> JobRequest:
+        """Validate raw input (form fields, JSON, CLI flags); the error names the field."""
+        unknown = sorted(set(data) - set(cls.FIELDS))
+        if unknown:
+            raise InvalidRequest(f"unknown field {unknown[0]!r}; accepted fields: {', '.join(cls.FIELDS)}")
+        prompt = data.get("prompt")
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise InvalidRequest("prompt is required and must be non-empty text")
+        prompt = prompt.strip()
+        if len(prompt) > MAX_PROMPT_CHARS:
+            raise InvalidRequest(f"prompt is {len(prompt)} characters; the limit is {MAX_PROMPT_CHARS}")
+        count = _whole_number(data, "number_of_videos", 1)
+        if not 1 <= count <= MAX_VIDEOS:
+            raise InvalidRequest(f"number_of_videos must be 1 to {MAX_VIDEOS}, got {count}")
+        model = _choice(data, "model", DEFAULT_MODEL, MODELS)
+        aspect = _choice(data, "aspect_ratio", "16:9", ASPECT_RATIOS)
+        duration = _whole_number(data, "duration_seconds", 8)
+        if duration not in DURATIONS:
+            raise InvalidRequest(
+                f"duration_seconds must be one of {', '.join(map(str, DURATIONS))}, got {duration}"
+            )
+        resolution = _choice(data, "resolution", "720p", RESOLUTIONS)
+        negative = data.get("negative_prompt")
+        if negative is not None:
+            if not isinstance(negative, str):
+                raise InvalidRequest("negative_prompt must be text")
+            negative = negative.strip() or None
+            if negative and len(negative) > MAX_PROMPT_CHARS:
+                raise InvalidRequest(f"negative_prompt is longer than {MAX_PROMPT_CHARS} characters")
+        seed = data.get("seed")
+        if seed is not None and seed != "":
+            seed = _whole_number(data, "seed", 0)
+            if not 0 <= seed <= MAX_SEED:
+                raise InvalidRequest(f"seed must be 0 to {MAX_SEED}, got {seed}")
+        else:
+            seed = None
+        who = user if user is not None else data.get("user", "local")
+        if not isinstance(who, str) or not who.strip() or len(who) > MAX_USER_CHARS:
+            raise InvalidRequest(f"user must be non-empty text of at most {MAX_USER_CHARS} characters")
+        return cls(
+            prompt=prompt,
+            number_of_videos=count,
+            model=model,
+            aspect_ratio=aspect,
+            duration_seconds=duration,
+            resolution=resolution,
+            negative_prompt=negative,
+            seed=seed,
+            user=who.strip(),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.FIELDS}
+
+
+def _whole_number(data: Mapping[str, Any], name: str, default: int) -> int:
+    value = data.get(name, default)
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        raise InvalidRequest(f"{name} must be a whole number, got {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    raise InvalidRequest(f"{name} must be a whole number, got {value!r}")
+
+
+def _choice(data: Mapping[str, Any], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = data.get(name, default)
+    if value is None or value == "":
+        return default
+    if value not in allowed:
+        raise InvalidRequest(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Video:
+    index: int
+    filename: str
+    size_bytes: int
+
+    def to_dict(self, job_id: str) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "filename": self.filename,
+            "size_bytes": self.size_bytes,
+            "url": f"/api/download/{job_id}/video/{self.index}",
+        }
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job as stored. ``progress`` and ``queue_position`` are derived when it is read."""
+
+    job_id: str
+    status: Status
+    request: JobRequest
+    has_image: bool = False
+    created_at: datetime = field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    stage_started_at: datetime | None = None
+    attempts: int = 0
+    error: str | None = None
+    error_kind: str | None = None
+    operation: str | None = None
+    submitting: bool = False
+    videos: tuple[Video, ...] = ()
+    downloaded_at: datetime | None = None
+    queue_seq: int = 0
+    progress: int = 0
+    queue_position: int | None = None
+    eta_seconds: int | None = None
+
+    def replace(self, **changes: Any) -> Job:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def prompt(self) -> str:
+        return self.request.prompt
+
+    def to_dict(self) -> dict[str, Any]:
+        """The job as the contract's JSON object."""
+        data: dict[str, Any] = {
+            "job_id": self.job_id,
+            "status": self.status.value,
+            "progress": self.progress,
+            "queue_position": self.queue_position,
+        }
+        data.update(self.request.to_dict())
+        data.update(
+            {
+                "has_image": self.has_image,
+                "created_at": isoformat(self.created_at),
+                "started_at": isoformat(self.started_at),
+                "finished_at": isoformat(self.finished_at),
+                "attempts": self.attempts,
+                "error": self.error,
+                "error_kind": self.error_kind,
+                "operation": self.operation,
+                "videos": [video.to_dict(self.job_id) for video in self.videos],
+                "stage_started_at": isoformat(self.stage_started_at),
+                "eta_seconds": self.eta_seconds,
+                "downloaded_at": isoformat(self.downloaded_at),
+            }
+        )
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Job:
+        """Rebuild a job from its JSON object (the remote backend reads these)."""
+        request = JobRequest(**{name: data[name] for name in JobRequest.FIELDS if name in data})
+        return cls(
+            job_id=data["job_id"],
+            status=Status(data["status"]),
+            request=request,
+            has_image=bool(data.get("has_image")),
+            created_at=parse_time(data.get("created_at")) or utcnow(),
+            started_at=parse_time(data.get("started_at")),
+            finished_at=parse_time(data.get("finished_at")),
+            stage_started_at=parse_time(data.get("stage_started_at")),
+            attempts=int(data.get("attempts") or 0),
+            error=data.get("error"),
+            error_kind=data.get("error_kind"),
+            operation=data.get("operation"),
+            videos=tuple(
+                Video(index=v["index"], filename=v["filename"], size_bytes=v["size_bytes"])
+                for v in data.get("videos") or ()
+            ),
+            downloaded_at=parse_time(data.get("downloaded_at")),
+            progress=int(data.get("progress") or 0),
+            queue_position=data.get("queue_position"),
+            eta_seconds=data.get("eta_seconds"),
+        )
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """One line of a job's timeline: a transition, or a note such as a retry."""
+
+    job_id: str
+    at: datetime
+    status: Status
+    detail: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "at": isoformat(self.at),
+            "status": self.status.value,
+            "detail": self.detail,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> JobEvent:
+        return cls(
+            job_id=data["job_id"],
+            at=parse_time(data["at"]) or utcnow(),
+            status=Status(data["status"]),
+            detail=data.get("detail"),
+        )
+
+
+@dataclass(frozen=True)
+class JobLists:
+    """The three panels: processing, queued in FIFO order, history newest first (one page)."""
+
+    processing: list[Job]
+    queued: list[Job]
+    history: list[Job]
+    history_total: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "processing": [job.to_dict() for job in self.processing],
+            "queued": [job.to_dict() for job in self.queued],
+            "history": [job.to_dict() for job in self.history],
+            "history_total": self.history_total,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> JobLists:
+        return cls(
+            processing=[Job.from_dict(item) for item in data.get("processing", [])],
+            queued=[Job.from_dict(item) for item in data.get("queued", [])],
+            history=[Job.from_dict(item) for item in data.get("history", [])],
+            history_total=int(data.get("history_total", 0)),
+        )
+
+
+@dataclass(frozen=True)
+class Change:
+    """What subscribers receive: a job's new state, or that a job was deleted."""
+
+    kind: str  # "job" or "deleted"
+    job_id: str
+    job: Job | None = None

@@ -1,0 +1,52 @@
+"""Honest progress: the stage a job is in, plus, while it generates, the time it has spent
+against a moving estimate of how long past jobs of the same model took.
+
+Veo reports no percentage, so none is invented: the generating band fills linearly with
+elapsed time until 90% of the estimate, then creeps towards (never reaches) its end, and
+``eta_seconds`` is what remains of the estimate.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+from veotui.model import Job, Status
+
+#: (start, end) of each stage's share of the bar.
+BANDS: dict[Status, tuple[int, int]] = {
+    Status.QUEUED: (0, 0),
+    Status.STARTING: (0, 2),
+    Status.UPLOADING_IMAGE: (2, 5),
+    Status.GENERATING: (5, 90),
+    Status.PROCESSING: (90, 93),
+    Status.DOWNLOADING: (93, 99),
+}
+
+
+def generating_fraction(elapsed: float, estimate: float) -> float:
+    """0..1 share of the generating band; linear up to 0.9, then asymptotic."""
+    if estimate <= 0:
+        return 0.0
+    ratio = max(0.0, elapsed / estimate)
+    if ratio <= 0.9:
+        return ratio
+    return 0.9 + 0.1 * (1 - math.exp(-(ratio - 0.9) * 3))
+
+
+def with_progress(job: Job, estimate: float, now: datetime) -> Job:
+    """The job with ``progress`` (0-100) and ``eta_seconds`` derived for ``now``."""
+    if job.status == Status.COMPLETED:
+        return job.replace(progress=100, eta_seconds=0)
+    if job.status not in BANDS:
+        return job.replace(progress=0, eta_seconds=None)
+    start, end = BANDS[job.status]
+    if job.status == Status.GENERATING and job.stage_started_at is not None:
+        elapsed = max(0.0, (now - job.stage_started_at).total_seconds())
+        fraction = generating_fraction(elapsed, estimate)
+        progress = start + (end - start) * fraction
+        eta = max(0, round(estimate - elapsed))
+    else:
+        progress = start
+        eta = round(estimate) if job.status in (Status.QUEUED, Status.STARTING, Status.UPLOADING_IMAGE) else 0
+    return job.replace(progress=min(99, int(progress)), eta_seconds=eta)

@@ -1,0 +1,437 @@
+"""The scheduler: ``max_concurrent`` processing slots fed from the FIFO queue, each slot
+driving one job through its stages against a generator.
+
+Durability rules (docs/architecture.md has the long form):
+
+- The store is the truth. Every stage change is committed before the work of that stage.
+- ``submitting`` is committed before a submit is sent, and the operation's name the moment
+  it comes back. After a crash between the two, the generator is asked whether that submit
+  created an operation (the simulator can tell; Veo cannot); if it cannot tell, the job fails
+  with ``submit_unknown`` instead of being sent, and paid for, a second time.
+- A processing job found at start resumes where it stands: with an operation it polls that
+  same operation; without one it starts its stages again (nothing was sent).
+- Shutting down cancels the runners without touching the store, so every job resumes.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Awaitable, Callable, TypeVar
+
+import anyio
+import anyio.abc
+from anyio.abc import TaskGroup
+
+from veotui.errors import Conflict, JobNotFound
+from veotui.files import JobFiles
+from veotui.generators.base import (
+    Generator,
+    GeneratorFault,
+    PermanentFault,
+    SubmitOutcomeUnknown,
+    TransientFault,
+)
+from veotui.model import (
+    FINAL_STATUSES,
+    PROCESSING_STATUSES,
+    Job,
+    Status,
+    Video,
+    stage_index,
+    utcnow,
+)
+from veotui.settings import Settings
+from veotui.store import Store
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+BACKOFF_CAP_SECONDS = 60.0
+
+
+class _JobGone(Exception):
+    """The job was cancelled or deleted while its runner worked; the runner just stops."""
+
+
+class _JobFailed(Exception):
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass
+class _Run:
+    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    finished: anyio.Event = field(default_factory=anyio.Event)
+
+
+def backoff_delay(retry: int, base: float, cap: float = BACKOFF_CAP_SECONDS, rng: Callable[[], float] = random.random) -> float:
+    """Exponential backoff with full jitter: uniform(0, min(cap, base * 2**retry))."""
+    return rng() * min(cap, base * (2**retry))
+
+
+class Scheduler:
+    def __init__(
+        self,
+        store: Store,
+        generator: Generator,
+        files: JobFiles,
+        settings: Settings,
+    ) -> None:
+        self.store = store
+        self.generator = generator
+        self.files = files
+        self.settings = settings
+        self.max_concurrent = settings.max_concurrent
+        self.poll_interval = (
+            settings.poll_interval if settings.poll_interval is not None else generator.default_poll_interval
+        )
+        self._runs: dict[str, _Run] = {}
+        self._wake = anyio.Event()
+        self._task_group: TaskGroup | None = None
+
+    # -- life cycle -----------------------------------------------------------------------
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Recover, then dispatch until cancelled. Cancelling leaves the store as it is,
+        so every processing job resumes at the next start."""
+        async with anyio.create_task_group() as task_group:
+            self._task_group = task_group
+            try:
+                self._recover()
+                task_group.start_soon(self._dispatch_loop)
+                task_status.started()
+                await anyio.sleep_forever()
+            finally:
+                self._task_group = None
+                task_group.cancel_scope.cancel()
+
+    @property
+    def running_job_ids(self) -> list[str]:
+        return list(self._runs)
+
+    def _recover(self) -> None:
+        """Put every job back where it stands after a stop or a crash."""
+        removed = self.files.sweep(self.store.all_job_ids())
+        if removed:
+            log.info("removed %d folders of jobs the store does not know", len(removed))
+        resumable = self.store.processing()
+        for job in resumable[: self.max_concurrent]:
+            self.store.update(job.job_id, note="resumed after restart")
+            self._launch(job.job_id)
+        for job in resumable[self.max_concurrent :]:
+            # More resumable jobs than slots (the limit was lowered): back to the queue's
+            # front, keeping their operation, to resume polling when a slot frees.
+            self.store.transition(job.job_id, Status.QUEUED, detail="waiting for a slot after restart")
+        for job in self.store.pending_cleanups():
+            self._spawn(self._cleanup_remote(job))
+        if self.settings.auto_delete_after_download is not None:
+            for job in self.store.downloaded_completed():
+                self._schedule_auto_delete(job)
+
+    # -- actions --------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def cancel(self, job_id: str) -> Job:
+        job = self.store.get(job_id)
+        if job.status.is_final:
+            raise Conflict(f"job {job_id} already ended ({job.status.value}); there is nothing to cancel")
+        job = self.store.transition(
+            job_id, Status.CANCELLED, expect=(Status.QUEUED, *PROCESSING_STATUSES), detail="cancelled by user"
+        )
+        self._stop_run(job_id)
+        return job
+
+    def retry(self, job_id: str) -> Job:
+        job = self.store.get(job_id)
+        if job.status not in (Status.FAILED, Status.CANCELLED):
+            raise Conflict(
+                f"job {job_id} is {job.status.value}; only failed or cancelled jobs can be retried"
+            )
+        self.files.remove_outputs(job_id)
+        job = self.store.transition(
+            job_id,
+            Status.QUEUED,
+            expect=(Status.FAILED, Status.CANCELLED),
+            detail="retried by user",
+            operation=None,
+            submitting=False,
+            error=None,
+            error_kind=None,
+            videos=(),
+            started_at=None,
+            finished_at=None,
+            downloaded_at=None,
+        )
+        self.wake()
+        return job
+
+    def delete(self, job_id: str) -> None:
+        job = self.store.delete(job_id)
+        self._stop_run(job_id)
+        self.files.remove(job_id)
+        self._spawn(self._cleanup_remote(job))
+
+    def mark_downloaded(self, job_id: str) -> Job:
+        """A download completed: start the auto-delete timer (once)."""
+        job = self.store.get(job_id)
+        if job.status != Status.COMPLETED or job.downloaded_at is not None:
+            return job
+        job = self.store.update(job_id, downloaded_at=utcnow(), note="downloaded")
+        if self.settings.auto_delete_after_download is not None:
+            self._schedule_auto_delete(job)
+        return job
+
+    def _stop_run(self, job_id: str) -> None:
+        run = self._runs.pop(job_id, None)
+        if run is not None:
+            run.scope.cancel()
+            self.wake()
+
+    # -- dispatch -------------------------------------------------------------------------
+
+    async def _dispatch_loop(self) -> None:
+        while True:
+            while len(self._runs) < self.max_concurrent:
+                job = self.store.next_queued()
+                if job is None:
+                    break
+                started = job.started_at if job.operation else utcnow()
+                self.store.transition(
+                    job.job_id,
+                    Status.STARTING,
+                    expect=(Status.QUEUED,),
+                    attempts=job.attempts + 1,
+                    started_at=started,
+                )
+                self._launch(job.job_id)
+            await self._wake.wait()
+            self._wake = anyio.Event()
+
+    def _launch(self, job_id: str) -> None:
+        run = _Run()
+        self._runs[job_id] = run
+        self._spawn(self._runner(job_id, run))
+
+    def _spawn(self, coroutine: Awaitable[Any]) -> None:
+        assert self._task_group is not None, "the scheduler is not running"
+
+        async def wrapper() -> None:
+            await coroutine
+
+        self._task_group.start_soon(wrapper)
+
+    async def _runner(self, job_id: str, run: _Run) -> None:
+        try:
+            with run.scope:
+                try:
+                    await self._process(job_id)
+                except (_JobGone, JobNotFound):
+                    pass
+                except Conflict:
+                    pass  # cancelled or deleted between two awaits
+                except _JobFailed as failure:
+                    self._fail(job_id, str(failure), failure.kind)
+                except Exception as exc:  # a bug must fail one job, not the engine
+                    log.exception("job %s crashed", job_id)
+                    self._fail(job_id, f"veotui hit an internal error: {exc!r}. Retry with r.", "internal")
+        finally:
+            if self._runs.get(job_id) is run:
+                del self._runs[job_id]
+            run.finished.set()
+            self.wake()
+            await self._after_run(job_id)
+
+    async def _after_run(self, job_id: str) -> None:
+        """Tidy up once the runner is really done (its worker threads included)."""
+        job = self.store.find(job_id)
+        if job is not None and job.status.is_processing:
+            return  # shut down mid-job: resumes at next start
+        with anyio.CancelScope(shield=True):
+            if job is None:
+                self.files.remove(job_id)
+            elif job.status in (Status.FAILED, Status.CANCELLED):
+                self.files.remove_outputs(job_id)
+                await self._cleanup_quietly(job, everything=False)
+            elif job.status == Status.COMPLETED:
+                await self._cleanup_quietly(job, everything=False)
+
+    async def _cleanup_quietly(self, job: Job, *, everything: bool) -> bool:
+        try:
+            await self.generator.cleanup(job, everything=everything)
+            return True
+        except Exception as exc:
+            log.warning("cleanup of job %s's remote files failed: %s", job.job_id, exc)
+            return False
+
+    async def _cleanup_remote(self, job: Job) -> None:
+        """Remove a deleted job's remote files, retrying until it works."""
+        for retry in range(8):
+            if await self._cleanup_quietly(job, everything=True):
+                self.store.cleanup_done(job.job_id)
+                return
+            await anyio.sleep(backoff_delay(retry, self.settings.retry_base_seconds))
+        log.warning("gave up cleaning job %s's remote files for now; will try again at next start", job.job_id)
+
+    def _fail(self, job_id: str, message: str, kind: str) -> None:
+        try:
+            self.store.transition(
+                job_id, Status.FAILED, expect=PROCESSING_STATUSES, detail=message, error=message, error_kind=kind
+            )
+        except (Conflict, JobNotFound):
+            pass
+
+    def _schedule_auto_delete(self, job: Job) -> None:
+        assert job.downloaded_at is not None and self.settings.auto_delete_after_download is not None
+        due = job.downloaded_at + timedelta(seconds=self.settings.auto_delete_after_download)
+
+        async def auto_delete() -> None:
+            await anyio.sleep(max(0.0, (due - utcnow()).total_seconds()))
+            current = self.store.find(job.job_id)
+            if current is not None and current.status == Status.COMPLETED and current.downloaded_at:
+                self.delete(job.job_id)
+
+        self._spawn(auto_delete())
+
+    # -- one job --------------------------------------------------------------------------
+
+    def _enter(self, job: Job, status: Status, **fields: Any) -> Job:
+        """Move forward to ``status`` unless a resumed job is already there or beyond."""
+        current = self.store.get(job.job_id)
+        if current.status not in PROCESSING_STATUSES:
+            raise _JobGone()
+        while stage_index(current.status) < stage_index(status):
+            following = PROCESSING_STATUSES[stage_index(current.status) + 1]
+            current = self.store.transition(job.job_id, following, expect=(current.status,), **fields)
+        return current
+
+    async def _process(self, job_id: str) -> None:
+        job = self.store.get(job_id)
+        image = self.files.image(job_id) if job.has_image else None
+        if image is not None and not image.exists():
+            raise _JobFailed("the job's input image is missing from its folder; submit the job again", "missing_image")
+
+        if job.operation is None and job.submitting:
+            operation = await self.generator.find_operation(job)
+            if operation is None:
+                raise _JobFailed(
+                    f"veotui stopped after sending this job to {self.generator.name} and before the answer "
+                    "was recorded. The generation may have been accepted and billed, so it was not sent "
+                    "again. Check your Google Cloud console; press r to submit it again.",
+                    SubmitOutcomeUnknown.kind,
+                )
+            job = self.store.update(job_id, operation=operation, submitting=False, note=f"found operation {operation}")
+
+        if job.operation is None:
+            job = self._enter(job, Status.UPLOADING_IMAGE)
+            image_ref = None
+            if image is not None:
+                image_ref = await self._call(job, "upload the image", lambda: self.generator.upload_image(job, image))
+            job = self._enter(job, Status.GENERATING)
+            operation = await self._submit(job, image, image_ref)
+            job = self.store.update(job_id, operation=operation, submitting=False, note=f"operation {operation}")
+        else:
+            job = self._enter(job, Status.GENERATING)
+
+        result = await self._poll_until_done(job)
+        generating_since = job.stage_started_at
+        job = self._enter(job, Status.PROCESSING)
+        if not result.videos:
+            raise _JobFailed(
+                "the generation finished without any video. Google does not charge for such attempts; "
+                "rephrase the prompt and retry.",
+                "no_videos",
+            )
+        generating_seconds = (utcnow() - generating_since).total_seconds() if generating_since else None
+        job = self._enter(job, Status.DOWNLOADING)
+        folder = self.files.create(job_id, None)
+        paths = await self._call(job, "download the videos", lambda: self.generator.fetch(job, result, folder))
+        await anyio.to_thread.run_sync(self.files.build_zip, job_id, paths)
+        videos = tuple(Video(index=n, filename=p.name, size_bytes=p.stat().st_size) for n, p in enumerate(paths, 1))
+        if generating_seconds is not None:
+            self.store.record_duration(job.request.model, generating_seconds)
+        self.store.transition(
+            job_id,
+            Status.COMPLETED,
+            expect=(Status.DOWNLOADING,),
+            videos=videos,
+            detail=f"{len(videos)} video(s)",
+            seconds=(utcnow() - job.started_at).total_seconds() if job.started_at else None,
+        )
+
+    async def _submit(self, job: Job, image: Path | None, image_ref: str | None) -> str:
+        """Send the generate request, retrying what was refused for a transient reason."""
+        attempt = 1
+        while True:
+            self.store.update(job.job_id, submitting=True)
+            try:
+                return await self.generator.submit(job, image, image_ref)
+            except SubmitOutcomeUnknown as exc:
+                raise _JobFailed(
+                    f"{exc} The generation may have been accepted and billed, so veotui did not send it "
+                    "again. Check your Google Cloud console; press r to submit it again.",
+                    exc.kind,
+                ) from exc
+            except TransientFault as exc:
+                self.store.update(job.job_id, submitting=False)
+                if attempt >= self.settings.max_attempts:
+                    raise _JobFailed(f"{exc} (gave up after {attempt} attempts)", "transient") from exc
+                delay = self._delay(attempt, exc)
+                attempt += 1
+                job = self.store.update(
+                    job.job_id,
+                    attempts=self.store.get(job.job_id).attempts + 1,
+                    note=f"{exc}; attempt {attempt} of {self.settings.max_attempts} in {delay:.1f} s",
+                )
+                await anyio.sleep(delay)
+            except PermanentFault as exc:
+                raise _JobFailed(str(exc), exc.kind) from exc
+
+    async def _call(self, job: Job, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        """An idempotent call (upload, poll, download): transient faults are retried with
+        backoff, up to ``max_attempts`` in a row."""
+        attempt = 1
+        while True:
+            try:
+                return await call()
+            except TransientFault as exc:
+                if attempt >= self.settings.max_attempts:
+                    raise _JobFailed(f"could not {what}: {exc} (gave up after {attempt} attempts)", "transient") from exc
+                delay = self._delay(attempt, exc)
+                self.store.update(
+                    job.job_id, note=f"could not {what}: {exc}; trying again in {delay:.1f} s"
+                )
+                attempt += 1
+                await anyio.sleep(delay)
+            except SubmitOutcomeUnknown as exc:
+                raise _JobFailed(str(exc), exc.kind) from exc
+            except PermanentFault as exc:
+                raise _JobFailed(str(exc), exc.kind) from exc
+            except GeneratorFault as exc:
+                raise _JobFailed(str(exc), exc.kind) from exc
+
+    async def _poll_until_done(self, job: Job):
+        deadline = self.settings.veo_deadline if not self.generator.is_simulator else None
+        started: datetime = job.stage_started_at or utcnow()
+        while True:
+            result = await self._call(job, "check the operation", lambda: self.generator.poll(job, job.operation))
+            if result is not None:
+                return result
+            if deadline is not None and (utcnow() - started).total_seconds() > deadline:
+                raise _JobFailed(
+                    f"the operation {job.operation} did not finish within {deadline:.0f} s "
+                    "(VEOTUI_VEO_DEADLINE). It may still finish on Google's side; retry to submit again.",
+                    "deadline",
+                )
+            await anyio.sleep(self.poll_interval)
+
+    def _delay(self, attempt: int, fault: TransientFault) -> float:
+        delay = backoff_delay(attempt - 1, self.settings.retry_base_seconds)
+        if fault.retry_after is not None:
+            delay = max(delay, fault.retry_after)
+        return delay

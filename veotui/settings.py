@@ -1,0 +1,195 @@
+"""Settings: a TOML file, then environment variables on top, then command-line overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import platformdirs
+
+from veotui.errors import SettingsError
+
+APP_NAME = "veotui"
+GENERATORS = ("auto", "sim", "veo")
+DEFAULT_REMOTE = "http://127.0.0.1:8765"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    generator: str = "auto"
+    max_concurrent: int = 2
+    #: None means the generator's own default (30 s for Veo, 1 s for the simulator).
+    poll_interval: float | None = None
+    sim_seconds: float = 8.0
+    #: Seconds after a download before a completed job is deleted; None means off.
+    auto_delete_after_download: float | None = 5.0
+    gcs_bucket: str | None = None
+    token: str | None = None
+    remote: str = DEFAULT_REMOTE
+    downloads_dir: Path = field(default_factory=lambda: Path(platformdirs.user_downloads_dir()))
+    #: A stuck remote operation is failed after this many seconds; None waits forever.
+    veo_deadline: float | None = 1800.0
+    #: First backoff step of the auto-retry; later steps double (full jitter).
+    retry_base_seconds: float = 2.0
+    max_attempts: int = 3
+    #: Per-user tokens of the server: token -> user name.
+    users: Mapping[str, str] = field(default_factory=dict)
+    #: Key remapping of the TUI: binding id -> keys.
+    keymap: Mapping[str, str] = field(default_factory=dict)
+    config_file: Path | None = None
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "veotui.db"
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.data_dir / "temp_downloads"
+
+    @property
+    def sim_dir(self) -> Path:
+        return self.data_dir / "sim"
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+#: setting name -> (environment variable, parser)
+def _positive_int(name: str, raw: Any) -> int:
+    try:
+        value = int(str(raw).strip()) if not isinstance(raw, bool) else None
+    except ValueError:
+        value = None
+    if value is None or value < 1:
+        raise SettingsError(f"{name} must be a whole number of at least 1, got {raw!r}")
+    return value
+
+
+def _seconds(name: str, raw: Any, *, allow_off: bool = False) -> float | None:
+    if allow_off and (raw is False or str(raw).strip().lower() in {"off", "none", "never", ""}):
+        return None
+    try:
+        value = float(str(raw).strip()) if not isinstance(raw, bool) else -1.0
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        extra = " or 'off'" if allow_off else ""
+        raise SettingsError(f"{name} must be a number of seconds (0 or more){extra}, got {raw!r}")
+    return value
+
+
+def _generator(name: str, raw: Any) -> str:
+    value = str(raw).strip().lower()
+    if value not in GENERATORS:
+        raise SettingsError(f"{name} must be one of {', '.join(GENERATORS)}, got {raw!r}")
+    return value
+
+
+def _text(name: str, raw: Any) -> str | None:
+    value = str(raw).strip()
+    return value or None
+
+
+def _url(name: str, raw: Any) -> str:
+    value = str(raw).strip().rstrip("/")
+    if not value.startswith(("http://", "https://")):
+        raise SettingsError(f"{name} must be an http:// or https:// URL, got {raw!r}")
+    return value
+
+
+def _path(name: str, raw: Any) -> Path:
+    value = str(raw).strip()
+    if not value:
+        raise SettingsError(f"{name} must be a directory path")
+    return Path(value).expanduser()
+
+
+SETTINGS_TABLE: dict[str, tuple[str, Any]] = {
+    "data_dir": ("VEOTUI_DATA_DIR", _path),
+    "generator": ("VEOTUI_GENERATOR", _generator),
+    "max_concurrent": ("VEOTUI_MAX_CONCURRENT", _positive_int),
+    "poll_interval": ("VEOTUI_POLL_INTERVAL", _seconds),
+    "sim_seconds": ("VEOTUI_SIM_SECONDS", _seconds),
+    "auto_delete_after_download": (
+        "VEOTUI_AUTO_DELETE_AFTER_DOWNLOAD",
+        lambda n, r: _seconds(n, r, allow_off=True),
+    ),
+    "gcs_bucket": ("VEOTUI_GCS_BUCKET", _text),
+    "token": ("VEOTUI_TOKEN", _text),
+    "remote": ("VEOTUI_REMOTE", _url),
+    "downloads_dir": ("VEOTUI_DOWNLOADS_DIR", _path),
+    "veo_deadline": ("VEOTUI_VEO_DEADLINE", lambda n, r: _seconds(n, r, allow_off=True)),
+    "retry_base_seconds": ("VEOTUI_RETRY_BASE_SECONDS", _seconds),
+    "max_attempts": ("VEOTUI_MAX_ATTEMPTS", _positive_int),
+}
+
+
+def default_config_file() -> Path:
+    return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> Settings:
+    """Read the config file, then the environment, then explicit overrides (CLI flags)."""
+    env = os.environ if env is None else env
+    config_path = Path(env["VEOTUI_CONFIG"]).expanduser() if env.get("VEOTUI_CONFIG") else default_config_file()
+    raw: dict[str, Any] = {}
+    users: dict[str, str] = {}
+    keymap: dict[str, str] = {}
+    if config_path.is_file():
+        try:
+            document = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
+            raise SettingsError(f"config file {config_path} cannot be read: {exc}") from exc
+        for key, value in document.items():
+            if key == "users":
+                users = _users_table(config_path, value)
+            elif key == "keymap":
+                keymap = _keymap_table(config_path, value)
+            elif key in SETTINGS_TABLE:
+                raw[key] = (f"{key} in {config_path}", value)
+            else:
+                raise SettingsError(
+                    f"unknown setting {key!r} in {config_path}; known: "
+                    + ", ".join([*SETTINGS_TABLE, "users", "keymap"])
+                )
+    for key, (variable, _) in SETTINGS_TABLE.items():
+        if variable in env:
+            raw[key] = (variable, env[variable])
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            raw[key] = (f"--{key.replace('_', '-')}", value)
+
+    values: dict[str, Any] = {}
+    for key, (source, value) in raw.items():
+        parser = SETTINGS_TABLE[key][1]
+        values[key] = parser(source, value)
+    data_dir = values.pop("data_dir", None) or Path(platformdirs.user_data_dir(APP_NAME))
+    return Settings(
+        data_dir=data_dir,
+        users=users,
+        keymap=keymap,
+        config_file=config_path if config_path.is_file() else None,
+        **values,
+    )
+
+
+def _users_table(path: Path, value: Any) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and k and v for k, v in value.items()
+    ):
+        raise SettingsError(f"[users] in {path} must map user names to tokens, like alice = \"s3cret\"")
+    # The file reads name = token; the server looks up by token.
+    return {token: name for name, token in value.items()}
+
+
+def _keymap_table(path: Path, value: Any) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise SettingsError(f"[keymap] in {path} must map binding ids to keys, like cancel = \"x\"")
+    return dict(value)
