@@ -318,14 +318,21 @@ class Scheduler:
 
         if job.operation is None and job.submitting:
             operation = await self.generator.find_operation(job)
-            if operation is None:
+            if operation is None and self.generator.knows_its_operations:
+                job = self.store.update(
+                    job_id, submitting=False, note="the submit before the restart created nothing; sending it now"
+                )
+            elif operation is None:
                 raise _JobFailed(
                     f"veotui stopped after sending this job to {self.generator.name} and before the answer "
                     "was recorded. The generation may have been accepted and billed, so it was not sent "
                     "again. Check your Google Cloud console; press r to submit it again.",
                     SubmitOutcomeUnknown.kind,
                 )
-            job = self.store.update(job_id, operation=operation, submitting=False, note=f"found operation {operation}")
+            else:
+                job = self.store.update(
+                    job_id, operation=operation, submitting=False, note=f"found operation {operation} after restart"
+                )
 
         if job.operation is None:
             job = self._enter(job, Status.UPLOADING_IMAGE)

@@ -63,6 +63,9 @@ class Generator(ABC):
     default_poll_interval: float = 30.0
     #: How long a generation takes before any has been measured (the progress estimate).
     typical_seconds: float = 90.0
+    #: True when ``find_operation`` is authoritative: None then means the submit certainly
+    #: created nothing, so sending it again costs nothing twice.
+    knows_its_operations: bool = False
 
     def describe(self) -> str:
         """A short label for headers and logs."""

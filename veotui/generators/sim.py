@@ -28,6 +28,7 @@ class SimGenerator(Generator):
     name = "sim"
     is_simulator = True
     default_poll_interval = 1.0
+    knows_its_operations = True
 
     def __init__(self, root: Path, seconds: float = 8.0) -> None:
         self.root = root
