@@ -1,12 +1,53 @@
-"""The REST server of the seed's API over the engine."""
+"""The REST server of the seed's API over the engine: ``veotui serve``."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import signal
 import sys
 
+from veotui.server.running import is_loopback, running_server
 from veotui.settings import Settings
+
+__all__ = ["serve", "running_server"]
 
 
 def serve(settings: Settings, host: str, port: int) -> int:
-    print("veotui: the server is not built yet", file=sys.stderr)
-    return 1
+    """Serve until SIGINT or SIGTERM. Exit status: 0 after a clean stop, 2 when asked to
+    listen beyond this machine without a token. :class:`DataDirBusy` and a port that is
+    taken propagate as :class:`VeotuiError` (the CLI prints them, exit 1)."""
+    if not is_loopback(host) and not (settings.token or settings.users):
+        print(
+            f"veotui: refusing to listen on {host} without a token: anyone who can reach this "
+            "machine could submit, download and delete jobs. Set --token or VEOTUI_TOKEN, or "
+            "keep the default --host 127.0.0.1.",
+            file=sys.stderr,
+        )
+        return 2
+    logging.basicConfig(level=logging.WARNING, format="veotui: %(name)s: %(message)s")
+    asyncio.run(_serve(settings, host, port))
+    return 0
+
+
+async def _serve(settings: Settings, host: str, port: int) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with running_server(settings, host, port) as server:
+            info = await server.backend.info()
+            generator = "the offline simulator" if info.is_simulator else info.generator
+            auth = "a token" if settings.token or settings.users else "no token (loopback only)"
+            print(f"veotui serves {server.url}", flush=True)
+            print(
+                f"  generator: {generator}; {info.max_concurrent} slots; data: {info.data_dir}; auth: {auth}\n"
+                f"  attach with: veotui --remote {server.url}   stop with Ctrl+C",
+                flush=True,
+            )
+            await stop.wait()
+            print("veotui: stopping; processing jobs resume at the next start", file=sys.stderr, flush=True)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

@@ -1,0 +1,242 @@
+"""The FastAPI application: the seed's seven endpoints over the engine, plus the job lists,
+events, metrics, health, and the lookups the remote backend needs (info, timeline, resolve).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from veotui import __version__
+from veotui.backend.local import LocalBackend
+from veotui.errors import JobNotFound, VeotuiError
+from veotui.model import ASPECT_RATIOS, DURATIONS, MAX_PROMPT_CHARS, MAX_SEED, MAX_VIDEOS, MODELS, RESOLUTIONS, is_job_id
+from veotui.server.auth import USER_KEY, BearerAuth, TokenTable
+from veotui.server.bodies import read_submission
+from veotui.server.downloads import CountedFileResponse
+from veotui.server.streams import EventStreams
+
+log = logging.getLogger(__name__)
+
+#: The response header that names the error's class, so the remote backend raises the same
+#: exception the local one would (two 404s: unknown job, unknown video).
+ERROR_HEADER = "x-veotui-error"
+MAX_HISTORY_PAGE = 1000
+
+JobId = Annotated[str, Path(description="a job id (UUID4)")]
+
+
+def create_app(backend: LocalBackend, settings: Any, *, keepalive: float = 15.0) -> FastAPI:
+    """The API over a started :class:`LocalBackend`. ``keepalive``: seconds between SSE
+    comments while no job changes."""
+    app = FastAPI(
+        title="veotui",
+        version=__version__,
+        description="Google Veo video generation jobs: two processing slots, a FIFO queue, "
+        "durable and resumable. Errors are {\"detail\": \"<sentence>\"}. See docs/api.md.",
+    )
+    streams = EventStreams(backend, keepalive)
+    app.state.backend = backend
+    app.state.streams = streams
+    app.add_middleware(BearerAuth, tokens=TokenTable(settings.token, settings.users))
+    _add_error_handlers(app)
+
+    def job_json(job) -> dict[str, Any]:
+        return job.to_dict()
+
+    @app.post("/api/generate", status_code=202, openapi_extra=GENERATE_BODY, summary="Submit a job")
+    async def generate(request: Request) -> JSONResponse:
+        submission = await read_submission(request)
+        job = await backend.submit(
+            submission.fields,
+            submission.image,
+            submission.image_name,
+            user=request.scope.get(USER_KEY),
+        )
+        return JSONResponse(job_json(job), status_code=202)
+
+    @app.get("/api/status/{job_id}", summary="One job")
+    async def status(job_id: JobId) -> dict[str, Any]:
+        return job_json(await backend.get(_checked(job_id)))
+
+    @app.post("/api/cancel/{job_id}", summary="Cancel a queued or processing job")
+    async def cancel(job_id: JobId) -> dict[str, Any]:
+        return job_json(await backend.cancel(_checked(job_id)))
+
+    @app.post("/api/retry/{job_id}", summary="Queue a failed or cancelled job again")
+    async def retry(job_id: JobId) -> dict[str, Any]:
+        return job_json(await backend.retry(_checked(job_id)))
+
+    @app.delete("/api/delete/{job_id}", summary="Delete a job, its files and its cloud files")
+    async def delete(job_id: JobId) -> dict[str, Any]:
+        await backend.delete(_checked(job_id))
+        return {"job_id": job_id, "deleted": True}
+
+    @app.get(
+        "/api/download/{job_id}",
+        summary="The zip of a completed job's videos",
+        response_class=CountedFileResponse,
+        responses={200: {"content": {"application/zip": {}}}},
+    )
+    async def download_zip(job_id: JobId) -> CountedFileResponse:
+        path = backend.zip_path(_checked(job_id))
+        return CountedFileResponse(
+            path,
+            media_type="application/zip",
+            filename=f"veotui_{job_id[:8]}_videos.zip",
+            on_complete=lambda: backend.record_download(job_id),
+        )
+
+    @app.get(
+        "/api/download/{job_id}/video/{index}",
+        summary="One video (1-based index); HTTP Range supported",
+        response_class=CountedFileResponse,
+        responses={200: {"content": {"video/mp4": {}}}, 206: {"description": "a range of the video"}},
+    )
+    async def download_video(job_id: JobId, index: Annotated[int, Path(description="1-based")]) -> CountedFileResponse:
+        path = backend.video_path(_checked(job_id), index)
+        return CountedFileResponse(
+            path,
+            media_type="video/mp4",
+            filename=f"veotui_{job_id[:8]}_{path.name}",
+            on_complete=lambda: backend.record_download(job_id, index),
+        )
+
+    @app.get("/api/jobs", summary="Processing, queued (FIFO) and history (newest first, paged)")
+    async def jobs(
+        limit: Annotated[int, Query(ge=0, le=MAX_HISTORY_PAGE, description="history rows")] = 100,
+        offset: Annotated[int, Query(ge=0, description="history rows to skip")] = 0,
+        q: Annotated[str | None, Query(max_length=200, description="filter text: prompt, id, status or user")] = None,
+    ) -> dict[str, Any]:
+        lists = await backend.list_jobs(history_limit=limit, history_offset=offset, text=q or None)
+        return lists.to_dict()
+
+    @app.get("/api/jobs/{job_id}/events", summary="A job's timeline, oldest first")
+    async def timeline(job_id: JobId) -> dict[str, Any]:
+        events = await backend.timeline(_checked(job_id))
+        return {"job_id": job_id, "events": [event.to_dict() for event in events]}
+
+    @app.get("/api/resolve/{prefix}", summary="The one job id that starts with a prefix")
+    async def resolve(prefix: Annotated[str, Path(max_length=36)]) -> dict[str, str]:
+        return {"job_id": await backend.resolve(prefix)}
+
+    @app.get(
+        "/api/events",
+        summary="Job changes as Server-Sent Events",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {}}}},
+    )
+    async def events() -> StreamingResponse:
+        return StreamingResponse(
+            streams.open(),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+        )
+
+    @app.get("/api/metrics", summary="Queue and outcome figures")
+    async def metrics() -> dict[str, Any]:
+        return await backend.metrics()
+
+    @app.get("/api/info", summary="Generator, slots and data directory of this server")
+    async def info() -> dict[str, Any]:
+        return {**(await backend.info()).to_dict(), "version": __version__}
+
+    @app.get("/api/health", summary="Liveness; never needs a token")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def _checked(job_id: str) -> str:
+    """Refuse anything but a UUID before it reaches the store or a file path."""
+    if not is_job_id(job_id):
+        raise JobNotFound(job_id, f"{job_id[:60]!r} is not a job id; job ids are UUIDs (use GET /api/resolve/PREFIX)")
+    return job_id
+
+
+def _error(status: int, detail: str, kind: str | None = None) -> JSONResponse:
+    headers = {ERROR_HEADER: kind} if kind else None
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(VeotuiError)
+    async def veotui_error(request: Request, exc: VeotuiError) -> JSONResponse:
+        return _error(exc.http_status, exc.message, type(exc).__name__)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error(422, describe_validation(exc.errors()), "InvalidRequest")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"there is no {request.method} {request.url.path}; see /openapi.json for the API"
+        return _error(exc.status_code, detail)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("%s %s failed", request.method, request.url.path)
+        return _error(500, f"the server hit an internal error ({type(exc).__name__}); its log has the details")
+
+
+def describe_validation(errors: Any) -> str:
+    """FastAPI's list of validation errors as one sentence, naming the parameter."""
+    parts = []
+    for error in list(errors)[:3]:
+        where = [str(p) for p in error.get("loc", ()) if p not in ("path", "query", "body", "header")]
+        name = ".".join(where) or "the request"
+        parts.append(f"{name}: {error.get('msg', 'is not valid')}")
+    return "; ".join(parts) or "the request is not valid"
+
+
+_JOB_FIELDS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["prompt"],
+    "properties": {
+        "prompt": {"type": "string", "minLength": 1, "maxLength": MAX_PROMPT_CHARS},
+        "number_of_videos": {"type": "integer", "minimum": 1, "maximum": MAX_VIDEOS, "default": 1},
+        "model": {"type": "string", "enum": list(MODELS), "default": MODELS[0]},
+        "aspect_ratio": {"type": "string", "enum": list(ASPECT_RATIOS), "default": "16:9"},
+        "duration_seconds": {"type": "integer", "enum": list(DURATIONS), "default": 8},
+        "resolution": {"type": "string", "enum": list(RESOLUTIONS), "default": "720p"},
+        "negative_prompt": {"type": ["string", "null"], "maxLength": MAX_PROMPT_CHARS},
+        "seed": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_SEED},
+        "user": {"type": "string", "description": "ignored with a per-user token: the token names the user"},
+    },
+}
+
+GENERATE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    **_JOB_FIELDS_SCHEMA,
+                    "properties": {
+                        **_JOB_FIELDS_SCHEMA["properties"],
+                        "image_base64": {"type": "string", "description": "the input image, base64; at most 10 MB decoded"},
+                        "image_name": {"type": "string", "description": "the image's file name, for error messages"},
+                    },
+                }
+            },
+            "multipart/form-data": {
+                "schema": {
+                    **_JOB_FIELDS_SCHEMA,
+                    "properties": {
+                        **_JOB_FIELDS_SCHEMA["properties"],
+                        "image": {"type": "string", "format": "binary", "description": "the input image; at most 10 MB"},
+                    },
+                }
+            },
+        },
+    },
+    "responses": {"202": {"description": "the queued job"}},
+}

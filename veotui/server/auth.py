@@ -1,0 +1,89 @@
+"""Bearer-token authentication for every route but ``/api/health``.
+
+One admin token (``VEOTUI_TOKEN`` / ``--token``) and any number of per-user tokens (the
+``[users]`` table of the config file). A per-user token also names who submits: the
+server records that name as the job's ``user``, whatever the request says.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Mapping
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+#: Paths anyone may call: a load balancer or a client checks liveness without a secret.
+PUBLIC_PATHS = frozenset({"/api/health"})
+#: Where the middleware leaves the caller's user name (None: the admin token, or no tokens).
+USER_KEY = "veotui.user"
+
+
+class TokenTable:
+    def __init__(self, admin_token: str | None, user_tokens: Mapping[str, str]) -> None:
+        self._entries: list[tuple[bytes, str | None]] = [
+            (token.encode(), user) for token, user in user_tokens.items()
+        ]
+        if admin_token:
+            self._entries.append((admin_token.encode(), None))
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._entries)
+
+    def check(self, given: str) -> tuple[bool, str | None]:
+        """Whether ``given`` is a known token, and its user. Every entry is compared, in
+        constant time, so the answer's timing says nothing about which token came close."""
+        candidate = given.encode()
+        found, user = False, None
+        for token, name in self._entries:
+            if hmac.compare_digest(candidate, token):
+                found, user = True, name
+        return found, user
+
+
+class BearerAuth:
+    """Pure ASGI middleware: it also guards ``/openapi.json``, the docs and unknown paths."""
+
+    def __init__(self, app: ASGIApp, tokens: TokenTable) -> None:
+        self.app = app
+        self.tokens = tokens
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.tokens.enabled or scope["path"] in PUBLIC_PATHS:
+            await self.app(scope, receive, send)
+            return
+        header = _header(scope, b"authorization")
+        scheme, _, credentials = header.partition(" ")
+        if scheme.lower() != "bearer" or not credentials.strip():
+            await _refuse(send, "this server needs a token: send the header Authorization: Bearer <token>")
+            return
+        ok, user = self.tokens.check(credentials.strip())
+        if not ok:
+            await _refuse(send, "the bearer token is not one this server accepts")
+            return
+        scope[USER_KEY] = user
+        await self.app(scope, receive, send)
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin-1")
+    return ""
+
+
+async def _refuse(send: Send, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 401,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"www-authenticate", b'Bearer realm="veotui"'),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

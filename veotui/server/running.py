@@ -1,0 +1,128 @@
+"""Running the API under uvicorn on a socket bound beforehand.
+
+Binding first gives the real URL (``--port 0`` picks a free port) before the engine starts,
+so the data-directory lock records where this server can be reached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import socket
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import AsyncIterator, Iterator
+
+import uvicorn
+from fastapi import FastAPI
+
+from veotui.backend.local import LocalBackend
+from veotui.errors import VeotuiError
+from veotui.server.app import create_app
+from veotui.settings import Settings
+
+#: Seconds uvicorn waits for open requests (downloads) before it cuts them at shutdown.
+GRACEFUL_SECONDS = 3.0
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host.strip("[]"), port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise VeotuiError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.setblocking(False)
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server minus its signal handling: whoever runs it decides what a signal
+    means (``veotui serve`` also ends the event streams first, so shutdown never hangs)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@dataclass
+class Running:
+    url: str
+    app: FastAPI
+    backend: LocalBackend
+
+
+def uvicorn_config(app, **overrides) -> uvicorn.Config:
+    options = dict(
+        log_config=None,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        http="h11",
+        loop="asyncio",
+        ws="none",
+        timeout_graceful_shutdown=GRACEFUL_SECONDS,
+    )
+    options.update(overrides)
+    return uvicorn.Config(app, **options)
+
+
+@asynccontextmanager
+async def running_server(
+    settings: Settings,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    keepalive: float = 15.0,
+    backend: LocalBackend | None = None,
+) -> AsyncIterator[Running]:
+    """Bind, start the engine, serve; on exit stop serving, then stop the engine (processing
+    jobs stay resumable). Raises :class:`DataDirBusy` if another process owns the data."""
+    sock = bind(host, port)
+    try:
+        url = url_of(sock)
+        if backend is None:
+            backend = LocalBackend(settings, url=url)
+        else:
+            backend.url = url
+        await backend.start()
+    except BaseException:
+        sock.close()
+        raise
+    try:
+        backend.set_url(url)
+        app = create_app(backend, settings, keepalive=keepalive)
+        server = _Server(uvicorn_config(app))
+        task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
+        while not server.started:
+            if task.done():
+                task.result()
+                raise VeotuiError(f"the server on {url} stopped while starting")
+            await asyncio.sleep(0.005)
+        try:
+            yield Running(url=url, app=app, backend=backend)
+        finally:
+            app.state.streams.close_all()
+            server.should_exit = True
+            await task
+    finally:
+        sock.close()
+        await backend.close()
