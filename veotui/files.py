@@ -135,9 +135,7 @@ def convert_image(data: bytes, name: str = "image") -> bytes:
         with Image.open(io.BytesIO(data)) as image:
             width, height = image.size
             if width * height > MAX_IMAGE_PIXELS:
-                raise InvalidRequest(
-                    f"{name} is {width}x{height} pixels; images may have at most {MAX_IMAGE_PIXELS:,} pixels"
-                )
+                raise InvalidRequest(_too_many_pixels(name, f"{width}x{height}"))
             image.load()
             image = ImageOps.exif_transpose(image)
             if image.mode in ("RGBA", "LA", "P", "PA") or "transparency" in image.info:
@@ -153,10 +151,14 @@ def convert_image(data: bytes, name: str = "image") -> bytes:
     except InvalidRequest:
         raise
     except Image.DecompressionBombError as exc:
-        raise InvalidRequest(f"{name} is too large to decode safely ({exc})") from exc
+        raise InvalidRequest(_too_many_pixels(name, "over 178 million pixels")) from exc
     except UnidentifiedImageError as exc:
         raise InvalidRequest(
             f"{name} is not an image veotui can read (PNG, JPEG, WebP, GIF, AVIF, ...)"
         ) from exc
     except (OSError, ValueError, SyntaxError) as exc:
         raise InvalidRequest(f"{name} is damaged or truncated: {exc}") from exc
+
+
+def _too_many_pixels(name: str, size: str) -> str:
+    return f"{name} has too many pixels to decode safely ({size}); images may have at most {MAX_IMAGE_PIXELS:,}"

@@ -1,0 +1,92 @@
+import pytest
+
+from veotui.errors import InvalidRequest
+from veotui.model import (
+    FINAL_STATUSES,
+    PROCESSING_STATUSES,
+    TRANSITIONS,
+    Job,
+    JobRequest,
+    Status,
+    can_transition,
+    new_job_id,
+)
+
+
+def test_the_nine_statuses_in_contract_order():
+    assert [s.value for s in Status] == [
+        "queued", "starting", "uploading_image", "generating", "processing", "downloading",
+        "completed", "failed", "cancelled",
+    ]
+    assert set(TRANSITIONS) == set(Status)
+
+
+def test_every_processing_stage_can_be_cancelled_or_failed_and_completed_is_a_dead_end():
+    for stage in PROCESSING_STATUSES:
+        assert can_transition(stage, Status.CANCELLED)
+        assert can_transition(stage, Status.FAILED)
+    assert can_transition(Status.QUEUED, Status.CANCELLED)
+    assert not can_transition(Status.QUEUED, Status.FAILED)
+    assert TRANSITIONS[Status.COMPLETED] == frozenset()
+    assert {s for s in FINAL_STATUSES if can_transition(s, Status.QUEUED)} == {Status.FAILED, Status.CANCELLED}
+    # Stages only move forward one at a time.
+    for current, following in zip(PROCESSING_STATUSES, PROCESSING_STATUSES[1:]):
+        assert can_transition(current, following)
+        assert not can_transition(following, current)
+    assert not can_transition(Status.STARTING, Status.GENERATING)
+
+
+def test_defaults_follow_the_contract():
+    request = JobRequest.from_mapping({"prompt": "  a fox  "})
+    assert request.to_dict() == {
+        "prompt": "a fox", "number_of_videos": 1, "model": "veo-3.1-generate-001", "aspect_ratio": "16:9",
+        "duration_seconds": 8, "resolution": "720p", "negative_prompt": None, "seed": None, "user": "local",
+    }
+
+
+def test_form_strings_are_accepted_like_json_numbers():
+    request = JobRequest.from_mapping(
+        {"prompt": "p", "number_of_videos": "4", "duration_seconds": "6", "seed": "42", "negative_prompt": ""}
+    )
+    assert (request.number_of_videos, request.duration_seconds, request.seed, request.negative_prompt) == (4, 6, 42, None)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({}, "prompt is required"),
+        ({"prompt": "   "}, "prompt is required"),
+        ({"prompt": 5}, "prompt is required"),
+        ({"prompt": "x" * 4001}, "limit is 4000"),
+        ({"prompt": "p", "number_of_videos": 5}, "number_of_videos must be 1 to 4"),
+        ({"prompt": "p", "number_of_videos": 0}, "number_of_videos must be 1 to 4"),
+        ({"prompt": "p", "number_of_videos": "two"}, "number_of_videos must be a whole number"),
+        ({"prompt": "p", "number_of_videos": True}, "number_of_videos must be a whole number"),
+        ({"prompt": "p", "number_of_videos": 1.5}, "number_of_videos must be a whole number"),
+        ({"prompt": "p", "model": "veo-9"}, "model must be one of"),
+        ({"prompt": "p", "aspect_ratio": "4:3"}, "aspect_ratio must be one of 16:9, 9:16"),
+        ({"prompt": "p", "duration_seconds": 5}, "duration_seconds must be one of 4, 6, 8"),
+        ({"prompt": "p", "resolution": "4k"}, "resolution must be one of 720p, 1080p"),
+        ({"prompt": "p", "seed": -1}, "seed must be 0 to"),
+        ({"prompt": "p", "seed": 2**32}, "seed must be 0 to"),
+        ({"prompt": "p", "negative_prompt": ["x"]}, "negative_prompt must be text"),
+        ({"prompt": "p", "colour": "red"}, "unknown field 'colour'"),
+        ({"prompt": "p", "user": ""}, "user must be non-empty"),
+    ],
+)
+def test_bad_requests_name_the_field(fields, message):
+    with pytest.raises(InvalidRequest, match=message):
+        JobRequest.from_mapping(fields)
+
+
+def test_job_json_round_trip_and_video_urls():
+    job = Job(job_id=new_job_id(), status=Status.QUEUED, request=JobRequest.from_mapping({"prompt": "p", "seed": 3}))
+    data = job.to_dict()
+    assert data["created_at"].endswith("Z")
+    assert set(data) >= {
+        "job_id", "status", "progress", "queue_position", "prompt", "number_of_videos", "model", "aspect_ratio",
+        "duration_seconds", "resolution", "negative_prompt", "seed", "has_image", "user", "created_at",
+        "started_at", "finished_at", "attempts", "error", "operation", "videos",
+    }
+    again = Job.from_dict(data)
+    assert again.to_dict() == data

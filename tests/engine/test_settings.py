@@ -1,0 +1,73 @@
+from pathlib import Path
+
+import pytest
+
+from veotui.errors import SettingsError
+from veotui.generators import choose_generator
+from veotui.settings import load_settings
+
+
+def test_defaults(tmp_path):
+    settings = load_settings(env={"VEOTUI_CONFIG": str(tmp_path / "none.toml")})
+    assert settings.generator == "auto"
+    assert settings.max_concurrent == 2
+    assert settings.poll_interval is None
+    assert settings.sim_seconds == 8.0
+    assert settings.auto_delete_after_download == 5.0
+    assert settings.remote == "http://127.0.0.1:8765"
+    assert settings.gcs_bucket is None and settings.token is None
+    assert settings.data_dir.name == "veotui"
+
+
+def test_file_then_environment_then_flags(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text(
+        'max_concurrent = 3\nsim_seconds = 2.5\nauto_delete_after_download = "off"\n'
+        'data_dir = "/srv/veo"\n[users]\nalice = "tok-a"\n[keymap]\ncancel = "x"\n'
+    )
+    env = {"VEOTUI_CONFIG": str(config), "VEOTUI_MAX_CONCURRENT": "4"}
+    settings = load_settings(env=env, overrides={"data_dir": str(tmp_path / "d")})
+    assert settings.max_concurrent == 4
+    assert settings.sim_seconds == 2.5
+    assert settings.auto_delete_after_download is None
+    assert settings.data_dir == tmp_path / "d"
+    assert settings.users == {"tok-a": "alice"}
+    assert settings.keymap == {"cancel": "x"}
+    assert settings.db_path == tmp_path / "d" / "veotui.db"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("VEOTUI_MAX_CONCURRENT", "0", "VEOTUI_MAX_CONCURRENT must be a whole number of at least 1, got '0'"),
+        ("VEOTUI_MAX_CONCURRENT", "two", "VEOTUI_MAX_CONCURRENT must be a whole number"),
+        ("VEOTUI_POLL_INTERVAL", "-1", "VEOTUI_POLL_INTERVAL must be a number of seconds"),
+        ("VEOTUI_SIM_SECONDS", "soon", "VEOTUI_SIM_SECONDS must be a number of seconds"),
+        ("VEOTUI_AUTO_DELETE_AFTER_DOWNLOAD", "later", "VEOTUI_AUTO_DELETE_AFTER_DOWNLOAD must be a number of seconds \\(0 or more\\) or 'off'"),
+        ("VEOTUI_GENERATOR", "dalle", "VEOTUI_GENERATOR must be one of auto, sim, veo"),
+        ("VEOTUI_REMOTE", "localhost:8765", "VEOTUI_REMOTE must be an http:// or https:// URL"),
+    ],
+)
+def test_bad_values_name_the_setting(tmp_path, variable, value, message):
+    with pytest.raises(SettingsError, match=message):
+        load_settings(env={"VEOTUI_CONFIG": str(tmp_path / "none.toml"), variable: value})
+
+
+def test_a_bad_config_file_is_named(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text("max_concurrent = [")
+    with pytest.raises(SettingsError, match=f"config file {config} cannot be read"):
+        load_settings(env={"VEOTUI_CONFIG": str(config)})
+    config.write_text("colour = 'red'")
+    with pytest.raises(SettingsError, match="unknown setting 'colour'"):
+        load_settings(env={"VEOTUI_CONFIG": str(config)})
+    config.write_text("max_concurrent = 0")
+    with pytest.raises(SettingsError, match=f"max_concurrent in {config} must be a whole number"):
+        load_settings(env={"VEOTUI_CONFIG": str(config)})
+
+
+def test_auto_picks_veo_only_with_google_settings(tmp_path):
+    settings = load_settings(env={"VEOTUI_CONFIG": str(tmp_path / "none.toml")})
+    assert choose_generator(settings, env={}) == "sim"
+    assert choose_generator(settings, env={"GOOGLE_CLOUD_PROJECT": "p"}) == "veo"
+    assert choose_generator(settings.replace(generator="sim"), env={"GOOGLE_CLOUD_PROJECT": "p"}) == "sim"

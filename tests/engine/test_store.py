@@ -1,0 +1,144 @@
+import sqlite3
+
+import pytest
+
+from veotui.errors import Conflict, InvalidRequest, JobNotFound
+from veotui.model import Change, Job, JobRequest, Status, Video, new_job_id
+from veotui.store import MIGRATIONS, Store
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = Store(tmp_path / "veotui.db")
+    yield store
+    store.close()
+
+
+def queued(prompt="p", **fields):
+    return Job(job_id=new_job_id(), status=Status.QUEUED, request=JobRequest.from_mapping({"prompt": prompt, **fields}))
+
+
+def test_wal_full_sync_and_schema_version(store, tmp_path):
+    conn = sqlite3.connect(tmp_path / "veotui.db")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert store.schema_version == len(MIGRATIONS)
+    conn.close()
+
+
+def test_reopening_keeps_jobs_and_refuses_a_newer_schema(tmp_path):
+    store = Store(tmp_path / "veotui.db")
+    job = store.insert(queued("kept"))
+    store.close()
+    again = Store(tmp_path / "veotui.db")
+    assert again.get(job.job_id).prompt == "kept"
+    again._conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    again.close()
+    with pytest.raises(RuntimeError, match="newer veotui"):
+        Store(tmp_path / "veotui.db")
+
+
+def test_fifo_by_sequence_and_a_retried_job_goes_to_the_back(store):
+    jobs = [store.insert(queued(f"job {n}")) for n in range(3)]
+    assert [j.job_id for j in store.queued()] == [j.job_id for j in jobs]
+    assert [j.queue_position for j in store.queued()] == [1, 2, 3]
+    store.transition(jobs[0].job_id, Status.CANCELLED)
+    store.transition(jobs[0].job_id, Status.QUEUED)
+    assert [j.job_id for j in store.queued()] == [jobs[1].job_id, jobs[2].job_id, jobs[0].job_id]
+    assert store.next_queued().job_id == jobs[1].job_id
+
+
+def test_a_transition_checks_the_current_status_and_rolls_back_whole(store):
+    job = store.insert(queued())
+    with pytest.raises(Conflict, match="is queued; it cannot become completed"):
+        store.transition(job.job_id, Status.COMPLETED)
+    with pytest.raises(Conflict):
+        store.transition(job.job_id, Status.STARTING, expect=(Status.FAILED,))
+    with pytest.raises(ValueError):
+        store.transition(job.job_id, Status.STARTING, prompt="sneaky")
+    assert store.get(job.job_id).status == Status.QUEUED
+    assert [e.status for e in store.timeline(job.job_id)] == [Status.QUEUED]
+    with pytest.raises(JobNotFound):
+        store.transition(new_job_id(), Status.STARTING)
+
+
+def test_every_transition_is_in_the_timeline_and_told_to_listeners(store):
+    seen: list[Change] = []
+    store.add_listener(seen.append)
+    job = store.insert(queued())
+    for status in (Status.STARTING, Status.UPLOADING_IMAGE, Status.GENERATING):
+        store.transition(job.job_id, status)
+    store.update(job.job_id, operation="ops/1", note="operation ops/1")
+    store.transition(job.job_id, Status.FAILED, error="boom", error_kind="operation_error", detail="boom")
+    timeline = store.timeline(job.job_id)
+    assert [e.status.value for e in timeline] == [
+        "queued", "starting", "uploading_image", "generating", "generating", "failed",
+    ]
+    assert timeline[4].detail == "operation ops/1"
+    assert all(a.at <= b.at for a, b in zip(timeline, timeline[1:]))
+    assert [c.job.status.value for c in seen] == [
+        "queued", "starting", "uploading_image", "generating", "generating", "failed",
+    ]
+    failed = store.get(job.job_id)
+    assert failed.finished_at is not None and failed.error == "boom" and failed.operation == "ops/1"
+
+
+def test_history_is_newest_first_and_paged(store):
+    ids = []
+    for n in range(5):
+        job = store.insert(queued(f"h{n}"))
+        store.transition(job.job_id, Status.CANCELLED)
+        ids.append(job.job_id)
+    page, total = store.history(limit=2, offset=1)
+    assert total == 5
+    assert [j.job_id for j in page] == [ids[3], ids[2]]
+
+
+def test_resolve_by_unique_prefix(store):
+    job = store.insert(queued())
+    assert store.resolve(job.job_id[:6]) == job.job_id
+    assert store.resolve(job.job_id.upper()) == job.job_id
+    with pytest.raises(JobNotFound, match="no job id starts with"):
+        store.resolve("ffffffff-ffff")
+    with pytest.raises(JobNotFound, match="not a job id"):
+        store.resolve("../etc/passwd")
+    for suffix in ("1", "2"):
+        store.insert(queued().replace(job_id=f"abcd0000-0000-4000-8000-00000000000{suffix}"))
+    with pytest.raises(InvalidRequest, match="more than one job id starts with 'abcd'"):
+        store.resolve("abcd")
+    assert store.resolve("abcd0000-0000-4000-8000-000000000002").endswith("2")
+
+
+def test_delete_remembers_remote_cleanup_until_done(store):
+    job = store.insert(queued())
+    store.delete(job.job_id)
+    with pytest.raises(JobNotFound):
+        store.get(job.job_id)
+    assert [j.job_id for j in store.pending_cleanups()] == [job.job_id]
+    store.cleanup_done(job.job_id)
+    assert store.pending_cleanups() == []
+
+
+def test_metrics_count_all_time_from_the_event_log(store):
+    done = store.insert(queued(user="alice"))
+    for status in (Status.STARTING, Status.UPLOADING_IMAGE, Status.GENERATING, Status.PROCESSING, Status.DOWNLOADING):
+        store.transition(done.job_id, status)
+    store.transition(done.job_id, Status.COMPLETED, videos=(Video(1, "generated_video_1.mp4", 10),), seconds=12.5)
+    bad = store.insert(queued(user="bob"))
+    store.transition(bad.job_id, Status.STARTING)
+    store.transition(bad.job_id, Status.FAILED, error="x", error_kind="safety_filter")
+    store.insert(queued(user="bob"))
+    store.delete(done.job_id)
+    metrics = store.metrics()
+    assert metrics == {
+        "queue_length": 1, "processing": 0, "completed": 1, "failed": 1, "cancelled": 0, "success_rate": 0.5,
+        "avg_processing_seconds": 12.5, "jobs_by_user": {"alice": 1, "bob": 2},
+        "errors_by_kind": {"safety_filter": 1},
+    }
+
+
+def test_moving_estimate_per_model(store):
+    assert store.estimate("veo-3.1-generate-001") is None
+    assert store.record_duration("veo-3.1-generate-001", 100) == 100
+    assert store.record_duration("veo-3.1-generate-001", 200) == pytest.approx(130)
+    assert store.estimate("veo-3.1-fast-generate-001") is None
