@@ -1,0 +1,101 @@
+"""Fixtures of the Veo tests: gcp-storage-emulator on loopback as Cloud Storage, the fake
+Vertex AI server, and the real ``VeoGenerator`` pointed at both. Nothing reaches Google."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from PIL import Image
+from gcp_storage_emulator.server import create_server
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage
+from google.oauth2.credentials import Credentials
+
+from tests.veo.fake_vertex import FakeVertex
+from veotui.generators.render import render_video
+from veotui.generators.veo import VeoGenerator
+from veotui.settings import Settings
+
+PROJECT = "test-proj"
+LOCATION = "us-central1"
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator():
+    """The emulator's URL (for ``STORAGE_EMULATOR_HOST``); one per session, a bucket per test."""
+    server = create_server("127.0.0.1", 0, in_memory=True)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{server._api._httpd.server_address[1]}"
+    finally:
+        server.stop()  # its thread is not a daemon: without this the interpreter hangs at exit
+
+
+@pytest.fixture(scope="session")
+def storage_client(gcs_emulator: str) -> storage.Client:
+    return storage.Client(
+        project=PROJECT, credentials=AnonymousCredentials(), client_options={"api_endpoint": gcs_emulator}
+    )
+
+
+@pytest.fixture
+def bucket(storage_client: storage.Client) -> str:
+    name = f"veotui-{uuid.uuid4().hex[:12]}"
+    storage_client.create_bucket(name)
+    return name
+
+
+@pytest.fixture(scope="session")
+def mp4(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A real, small H.264 MP4: what the fake server hands out as Veo's videos."""
+    path = tmp_path_factory.mktemp("mp4") / "sample.mp4"
+    render_video(path, prompt="fake veo output", index=1, seconds=1)
+    return path.read_bytes()
+
+
+@pytest.fixture
+def fake_vertex(mp4: bytes, storage_client: storage.Client):
+    fake = FakeVertex(video=mp4, storage_client=storage_client).start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+@pytest.fixture
+def veo_env(fake_vertex: FakeVertex, gcs_emulator: str) -> dict[str, str]:
+    """Project-mode settings, as an operator would export them."""
+    return {
+        "GOOGLE_GENAI_USE_VERTEXAI": "true",
+        "GOOGLE_CLOUD_PROJECT": PROJECT,
+        "GOOGLE_CLOUD_LOCATION": LOCATION,
+        "GOOGLE_VERTEX_BASE_URL": fake_vertex.url,
+        "STORAGE_EMULATOR_HOST": gcs_emulator,
+    }
+
+
+@pytest.fixture
+def make_veo(veo_env: dict[str, str]) -> Callable[..., VeoGenerator]:
+    """A VeoGenerator on the fakes with a static bearer token in place of ADC."""
+
+    def make(settings: Settings, *, request_timeout: float = 10.0, **env: str) -> VeoGenerator:
+        return VeoGenerator.from_settings(
+            settings,
+            {**veo_env, **env},
+            credentials=Credentials(token="fake-access-token"),
+            request_timeout=request_timeout,
+        )
+
+    return make
+
+
+@pytest.fixture
+def png_image() -> bytes:
+    """An input image as a user would give it (PNG; veotui converts it to JPEG)."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 36), (200, 80, 20)).save(buffer, "PNG")
+    return buffer.getvalue()

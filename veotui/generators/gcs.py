@@ -1,0 +1,190 @@
+"""Cloud Storage for the ``veo`` generator: input images go up, generated videos come down.
+
+Layout in the bucket (contract section 2)::
+
+    temp_images/<job_id>_<timestamp>.jpg     the job's input image, passed to Veo by URI
+    veo_outputs/<job_id>/...                 where Veo writes the job's videos
+
+google-cloud-storage is blocking, so every call runs in a worker thread; each has the
+300 s timeout the seed asks for. Its exceptions become the generator faults the engine
+understands (transient: retried with backoff; permanent: the job fails with a sentence).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable, Mapping, TypeVar
+
+import anyio
+import requests.exceptions
+from google.api_core import exceptions as gexc
+from google.auth.credentials import AnonymousCredentials, Credentials
+from google.cloud import storage
+
+from veotui.files import TEMP_PREFIX
+from veotui.generators.base import GeneratorFault, PermanentFault, TransientFault
+from veotui.model import utcnow
+
+T = TypeVar("T")
+GCS_TIMEOUT_SECONDS = 300.0
+IMAGES_PREFIX = "temp_images/"
+OUTPUTS_PREFIX = "veo_outputs/"
+
+
+def image_prefix(job_id: str) -> str:
+    """Every input image of a job (a retry uploads a new one) starts with this."""
+    return f"{IMAGES_PREFIX}{job_id}_"
+
+
+def output_prefix(job_id: str) -> str:
+    return f"{OUTPUTS_PREFIX}{job_id}/"
+
+
+def split_gs_uri(uri: str) -> tuple[str, str]:
+    """``gs://bucket/a/b.mp4`` -> ``("bucket", "a/b.mp4")``."""
+    if not uri.startswith("gs://") or "/" not in uri[5:]:
+        raise PermanentFault(f"{uri!r} is not a gs://bucket/object address", kind="bad_video_uri")
+    bucket, _, name = uri[5:].partition("/")
+    return bucket, name
+
+
+class GcsStorage:
+    """The job files of one bucket. Calls are async; the client works in threads."""
+
+    def __init__(self, client: storage.Client, bucket: str, timeout: float = GCS_TIMEOUT_SECONDS) -> None:
+        self.client = client
+        self.bucket_name = bucket
+        self.timeout = timeout
+
+    @classmethod
+    def connect(
+        cls,
+        bucket: str,
+        env: Mapping[str, str],
+        *,
+        project: str | None,
+        credentials: Credentials | None,
+    ) -> GcsStorage:
+        """A client for ``bucket``: the emulator at ``STORAGE_EMULATOR_HOST`` when set
+        (anonymous, as the emulator expects), else Google with ``credentials``."""
+        emulator = env.get("STORAGE_EMULATOR_HOST")
+        if emulator:
+            if not emulator.startswith(("http://", "https://")):
+                emulator = f"http://{emulator}"
+            client = storage.Client(
+                project=project or "veotui-emulator",
+                credentials=AnonymousCredentials(),
+                client_options={"api_endpoint": emulator},
+            )
+        else:
+            client = storage.Client(project=project, credentials=credentials)
+        return cls(client, bucket)
+
+    def uri(self, name: str) -> str:
+        return f"gs://{self.bucket_name}/{name}"
+
+    def output_uri(self, job_id: str) -> str:
+        return self.uri(output_prefix(job_id))
+
+    # -- the generator's operations -------------------------------------------------------
+
+    async def upload_image(self, job_id: str, path: Path) -> str:
+        name = f"{image_prefix(job_id)}{utcnow():%Y%m%d%H%M%S}.jpg"
+
+        def upload() -> None:
+            blob = self.client.bucket(self.bucket_name).blob(name)
+            blob.upload_from_filename(str(path), content_type="image/jpeg", timeout=self.timeout)
+
+        await self._run(f"upload the input image to {self.uri(name)}", upload)
+        return self.uri(name)
+
+    async def download(self, uri: str, target: Path) -> None:
+        """Stream the object at ``uri`` into ``target``: written under a temporary name,
+        renamed into place when whole."""
+        bucket, name = split_gs_uri(uri)
+
+        def download() -> None:
+            fd, temp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=target.parent)
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    self.client.bucket(bucket).blob(name).download_to_file(handle, timeout=self.timeout)
+                os.replace(temp_name, target)
+            except BaseException:
+                Path(temp_name).unlink(missing_ok=True)
+                raise
+
+        await self._run(f"download {uri}", download)
+
+    async def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under ``prefix``; an object already gone is fine."""
+
+        def delete() -> int:
+            removed = 0
+            for blob in self.client.list_blobs(self.bucket_name, prefix=prefix, timeout=self.timeout):
+                try:
+                    blob.delete(timeout=self.timeout)
+                    removed += 1
+                except gexc.NotFound:
+                    pass
+            return removed
+
+        return await self._run(f"delete {self.uri(prefix)}*", delete)
+
+    async def names(self, prefix: str) -> list[str]:
+        def names() -> list[str]:
+            return [b.name for b in self.client.list_blobs(self.bucket_name, prefix=prefix, timeout=self.timeout)]
+
+        return await self._run(f"list {self.uri(prefix)}*", names)
+
+    def check_access(self) -> str:
+        """For ``veotui doctor`` (blocking): the bucket exists and this account may write
+        and delete objects in it. Raises :class:`GeneratorFault` with a sentence."""
+        name = f"{IMAGES_PREFIX}veotui-doctor-{utcnow():%Y%m%d%H%M%S%f}.txt"
+        try:
+            bucket = self.client.get_bucket(self.bucket_name, timeout=60)
+            blob = bucket.blob(name)
+            blob.upload_from_string(b"veotui doctor write test", timeout=60)
+            blob.delete(timeout=60)
+        except Exception as exc:
+            raise storage_fault(exc, f"write to gs://{self.bucket_name}") from exc
+        return f"gs://{self.bucket_name} exists; writing and deleting objects works"
+
+    def close(self) -> None:
+        self.client.close()
+
+    async def _run(self, what: str, call: Callable[[], T]) -> T:
+        try:
+            return await anyio.to_thread.run_sync(call)
+        except GeneratorFault:
+            raise
+        except Exception as exc:
+            raise storage_fault(exc, what) from exc
+
+
+def storage_fault(exc: Exception, what: str) -> GeneratorFault:
+    """A google-cloud-storage exception as a generator fault with an actionable sentence."""
+    if isinstance(exc, (gexc.TooManyRequests, gexc.ServerError, gexc.RetryError)):
+        return TransientFault(f"Cloud Storage could not {what} for now ({_short(exc)})")
+    if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout, TimeoutError)):
+        return TransientFault(f"Cloud Storage could not {what}: the connection failed or timed out ({exc})")
+    if isinstance(exc, gexc.NotFound):
+        return PermanentFault(
+            f"Cloud Storage could not {what}: not found ({_short(exc)}). Check that the bucket in "
+            "VEOTUI_GCS_BUCKET exists and that nothing else deletes veotui's files.",
+            kind="storage_not_found",
+        )
+    if isinstance(exc, (gexc.Forbidden, gexc.Unauthorized)):
+        return PermanentFault(
+            f"Cloud Storage refused to {what} ({_short(exc)}). Grant this account the Storage Object "
+            "Admin role (roles/storage.objectAdmin) on the bucket; `veotui doctor` checks it.",
+            kind="storage_permission",
+        )
+    return PermanentFault(f"Cloud Storage could not {what}: {exc}", kind="storage")
+
+
+def _short(exc: Exception) -> str:
+    message = getattr(exc, "message", None) or str(exc)
+    code = getattr(exc, "code", None)
+    return f"{int(code)} {message}" if code else message

@@ -1,0 +1,516 @@
+"""The ``veo`` generator: Google Veo on Vertex AI through google-genai's async client.
+
+google-genai 3.x generates video only in Vertex AI mode, reached two ways:
+
+- *project mode*: ``GOOGLE_CLOUD_PROJECT`` (+ ``GOOGLE_CLOUD_LOCATION``) with Application
+  Default Credentials (``gcloud auth application-default login``, or a service-account key
+  in ``GOOGLE_APPLICATION_CREDENTIALS``);
+- *express mode*: ``GOOGLE_API_KEY`` alone.
+
+``GOOGLE_VERTEX_BASE_URL`` points either at another host (tests point it at a fake server).
+
+The wire: submit is ``predictLongRunning`` and answers an operation name, which the engine
+records at once; polling is ``fetchPredictOperation`` on that name, so a restarted process
+resumes the same operation. Videos come back inline (base64) or, with ``VEOTUI_GCS_BUCKET``,
+as ``gs://`` objects under ``veo_outputs/<job_id>/``.
+
+Paying twice: a submit is only ever re-sent when Google certainly did not accept it (it
+answered 429 or 5xx, or the connection was never made). A submit that was sent and got no
+answer raises :class:`SubmitOutcomeUnknown`; the job fails saying so instead of sending a
+second, billed, generation. docs/veo.md has the long form.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import anyio
+import google.auth
+import google.auth.exceptions
+from google import genai
+from google.auth.credentials import Credentials
+from google.genai import errors as genai_errors
+from google.genai import types
+
+from veotui.errors import InvalidRequest, SettingsError
+from veotui.files import video_name, write_atomic
+from veotui.generators.base import (
+    GenerationResult,
+    Generator,
+    GeneratorFault,
+    PermanentFault,
+    SubmitOutcomeUnknown,
+    TransientFault,
+)
+from veotui.generators.gcs import GcsStorage, image_prefix, output_prefix
+from veotui.model import Job, JobRequest
+from veotui.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Veo is served in us-central1; the SDK's own default ("global") is not documented for Veo.
+DEFAULT_LOCATION = "us-central1"
+#: Per HTTP request to Vertex AI. Submit answers with an operation name within seconds, so a
+#: generous limit makes an "outcome unknown" (a timeout after sending) rare.
+REQUEST_TIMEOUT_SECONDS = 120.0
+CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+#: Labels the generation for billing reports: the job id is how you find a charge.
+JOB_LABEL = "veotui_job"
+
+_GRPC_CODES = {
+    1: "CANCELLED",
+    2: "UNKNOWN",
+    3: "INVALID_ARGUMENT",
+    4: "DEADLINE_EXCEEDED",
+    5: "NOT_FOUND",
+    7: "PERMISSION_DENIED",
+    8: "RESOURCE_EXHAUSTED",
+    9: "FAILED_PRECONDITION",
+    13: "INTERNAL",
+    14: "UNAVAILABLE",
+}
+
+
+# -- models ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelLimits:
+    """What one Veo model accepts (Vertex AI model pages; see docs/veo.md)."""
+
+    durations: tuple[int, ...] = (4, 6, 8)
+    resolutions: tuple[str, ...] = ("720p", "1080p")
+    aspect_ratios: tuple[str, ...] = ("16:9", "9:16")
+    max_videos: int = 4
+    image_input: bool = True
+
+
+MODEL_LIMITS: Mapping[str, ModelLimits] = {
+    "veo-3.1-generate-001": ModelLimits(),
+    "veo-3.1-fast-generate-001": ModelLimits(),
+    "veo-3.1-lite-generate-001": ModelLimits(),
+}
+#: Retired on Vertex AI on 2026-06-30 -> their replacement.
+RETIRED_MODELS: Mapping[str, str] = {
+    "veo-3.0-generate-001": "veo-3.1-generate-001",
+    "veo-3.0-fast-generate-001": "veo-3.1-fast-generate-001",
+    "veo-2.0-generate-001": "veo-3.1-generate-001",
+}
+
+
+def check_request(request: JobRequest, has_image: bool = False) -> None:
+    """Raise :class:`InvalidRequest` naming the parameter the model cannot do."""
+    model = request.model
+    if model in RETIRED_MODELS:
+        raise InvalidRequest(
+            f"model {model} was retired on Vertex AI on 2026-06-30; use {RETIRED_MODELS[model]}"
+        )
+    limits = MODEL_LIMITS.get(model)
+    if limits is None:
+        raise InvalidRequest(f"model must be one of {', '.join(MODEL_LIMITS)}, got {model!r}")
+    if request.duration_seconds not in limits.durations:
+        raise InvalidRequest(
+            f"{model} makes videos of {', '.join(map(str, limits.durations))} seconds, "
+            f"not {request.duration_seconds}"
+        )
+    if request.resolution not in limits.resolutions:
+        raise InvalidRequest(f"{model} renders {' or '.join(limits.resolutions)}, not {request.resolution}")
+    if request.aspect_ratio not in limits.aspect_ratios:
+        raise InvalidRequest(
+            f"{model} supports aspect ratios {' and '.join(limits.aspect_ratios)}, not {request.aspect_ratio}"
+        )
+    if not 1 <= request.number_of_videos <= limits.max_videos:
+        raise InvalidRequest(
+            f"{model} returns 1 to {limits.max_videos} videos per request, not {request.number_of_videos}"
+        )
+    if has_image and not limits.image_input:
+        raise InvalidRequest(f"{model} does not take an input image; remove the image or pick another model")
+
+
+# -- settings -> a client -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VertexTarget:
+    """Where and how veotui reaches Vertex AI, as read from the environment."""
+
+    project: str | None
+    location: str
+    api_key: str | None
+    base_url: str | None
+
+    @property
+    def express(self) -> bool:
+        return self.project is None
+
+    def describe(self) -> str:
+        where = f" at {self.base_url}" if self.base_url else ""
+        if self.express:
+            return f"Veo on Vertex AI, express mode (API key){where}"
+        return f"Veo on Vertex AI, project {self.project}, {self.location}{where}"
+
+
+def read_target(env: Mapping[str, str]) -> VertexTarget:
+    """The contract's variables. Whether they are enough is decided with the credentials."""
+    return VertexTarget(
+        project=(env.get("GOOGLE_CLOUD_PROJECT") or "").strip() or None,
+        location=(env.get("GOOGLE_CLOUD_LOCATION") or "").strip() or DEFAULT_LOCATION,
+        api_key=(env.get("GOOGLE_API_KEY") or "").strip() or None,
+        base_url=(env.get("GOOGLE_VERTEX_BASE_URL") or "").strip() or None,
+    )
+
+
+NO_ADC_HELP = (
+    "run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS "
+    "to a service-account key file"
+)
+
+
+def application_default_credentials(env: Mapping[str, str]) -> tuple[Credentials, str | None]:
+    """Application Default Credentials and the project they name. ``env`` may point
+    ``GOOGLE_APPLICATION_CREDENTIALS`` at a key file; otherwise google-auth searches as usual.
+    Raises :class:`SettingsError` saying how to get some."""
+    key_file = env.get("GOOGLE_APPLICATION_CREDENTIALS")
+    try:
+        if key_file:
+            credentials, project = google.auth.load_credentials_from_file(key_file, scopes=[CLOUD_PLATFORM_SCOPE])
+        else:
+            credentials, project = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
+    except google.auth.exceptions.DefaultCredentialsError as exc:
+        where = f" (GOOGLE_APPLICATION_CREDENTIALS={key_file}: {exc})" if key_file else ""
+        raise SettingsError(f"no Google Cloud credentials were found{where}: {NO_ADC_HELP}") from exc
+    return credentials, project
+
+
+def resolve(
+    env: Mapping[str, str], credentials: Credentials | None = None
+) -> tuple[VertexTarget, Credentials | None]:
+    """Decide project mode or express mode. Raises :class:`SettingsError` naming what is
+    missing and how to fix it, so a wrong setup stops veotui at start, not a job later."""
+    target = read_target(env)
+    if credentials is not None:
+        if target.project is None:
+            raise SettingsError("GOOGLE_CLOUD_PROJECT is not set: set it to your Google Cloud project id")
+        return target, credentials
+    if target.project is None and target.api_key is not None:
+        return target, None
+    try:
+        credentials, adc_project = application_default_credentials(env)
+    except SettingsError as exc:
+        if target.api_key is not None:
+            # Project and key both set, but only the key works: express mode.
+            log.info("no Application Default Credentials; using GOOGLE_API_KEY (express mode)")
+            return VertexTarget(None, target.location, target.api_key, target.base_url), None
+        if target.project is None:
+            raise SettingsError(
+                "Veo needs either GOOGLE_API_KEY (express mode) or GOOGLE_CLOUD_PROJECT with "
+                f"Application Default Credentials; neither works here: {exc}"
+            ) from exc
+        raise SettingsError(f"GOOGLE_CLOUD_PROJECT is {target.project}, but {exc}") from exc
+    if target.project is None:
+        if not adc_project:
+            raise SettingsError(
+                "GOOGLE_CLOUD_PROJECT is not set and the credentials name no project: "
+                "set GOOGLE_CLOUD_PROJECT to your Google Cloud project id"
+            )
+        target = VertexTarget(adc_project, target.location, target.api_key, target.base_url)
+    return target, credentials
+
+
+def make_client(
+    target: VertexTarget, credentials: Credentials | None, timeout: float = REQUEST_TIMEOUT_SECONDS
+) -> genai.Client:
+    """A Vertex AI client with everything explicit, so stray variables cannot switch its mode.
+    No SDK retries: the engine retries, and never re-sends a submit that may have landed."""
+    http_options = types.HttpOptions(base_url=target.base_url, timeout=int(timeout * 1000))
+    if target.express:
+        return genai.Client(vertexai=True, api_key=target.api_key, http_options=http_options)
+    return genai.Client(
+        vertexai=True,
+        project=target.project,
+        location=target.location,
+        credentials=credentials,
+        http_options=http_options,
+    )
+
+
+# -- faults ---------------------------------------------------------------------------------
+
+
+def _transport_classes(*names: str) -> tuple[type[BaseException], ...]:
+    """The named exception classes of httpx2 (google-genai 3.x) and httpx (its option)."""
+    found: list[type[BaseException]] = []
+    for module_name in ("httpx2", "httpx"):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        found.extend(getattr(module, name) for name in names if hasattr(module, name))
+    return tuple(found)
+
+
+#: Any failure below HTTP: timeouts, refused or dropped connections, protocol errors.
+TRANSPORT_ERRORS = _transport_classes("TransportError")
+#: Failures that happen before a request leaves this machine: nothing was sent.
+NOT_SENT_ERRORS = _transport_classes("ConnectError", "ConnectTimeout", "PoolTimeout")
+
+
+def retry_delay(exc: genai_errors.APIError) -> float | None:
+    """The server's own retry delay: a RetryInfo detail (``"30s"``) or a Retry-After header."""
+    body = exc.details.get("error", exc.details) if isinstance(exc.details, dict) else None
+    details = body.get("details") if isinstance(body, dict) else None
+    for detail in details if isinstance(details, list) else ():
+        if isinstance(detail, dict) and "retryDelay" in detail:
+            match = re.fullmatch(r"\s*([0-9.]+)s\s*", str(detail["retryDelay"]))
+            if match:
+                return float(match.group(1))
+    headers = getattr(getattr(exc, "response", None), "headers", None)
+    value = headers.get("retry-after") if headers is not None else None
+    if value:
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _quote(exc: genai_errors.APIError) -> str:
+    status = f" {exc.status}" if exc.status else ""
+    message = f': "{exc.message}"' if exc.message else ""
+    return f"{exc.code}{status}{message}"
+
+
+def api_fault(exc: genai_errors.APIError, *, during: str, target: VertexTarget, model: str) -> GeneratorFault:
+    """An HTTP error answer from Vertex AI as a fault; ``during`` is "submit" or "poll"."""
+    code = exc.code
+    said = f"Vertex AI answered {_quote(exc)}"
+    if code == 429 or exc.status == "RESOURCE_EXHAUSTED":
+        return TransientFault(
+            f"{said}. veotui retries with backoff; if this keeps happening, ask for more Veo "
+            "quota in the Google Cloud console (Veo allows about 10 requests per minute per project).",
+            retry_after=retry_delay(exc),
+        )
+    if code == 504 and during == "submit":
+        # A gateway timeout: the request reached Google and may have started a generation.
+        return SubmitOutcomeUnknown(f"{said} to the generate request, so it may or may not have started.")
+    if code == 408 or code >= 500:
+        return TransientFault(f"{said}; veotui retries with backoff.", retry_after=retry_delay(exc))
+    if code == 400:
+        return PermanentFault(f"{said}. Change what it names and submit again.", kind="bad_request")
+    if code == 401:
+        fix = "check GOOGLE_API_KEY" if target.express else NO_ADC_HELP
+        return PermanentFault(f"{said}: the credentials were not accepted; {fix}. `veotui doctor` checks them.", kind="auth")
+    if code == 403:
+        who = "this API key" if target.express else f"the account on project {target.project}"
+        return PermanentFault(
+            f"{said}: {who} may not use Veo. It needs the Vertex AI User role "
+            "(roles/aiplatform.user) and the Vertex AI API enabled; `veotui doctor` checks it.",
+            kind="permission_denied",
+        )
+    if code == 404 and during == "submit":
+        where = "express mode" if target.express else f"location {target.location}"
+        return PermanentFault(
+            f"{said}: model {model} is not available in {where}. Pick another model, or set "
+            "GOOGLE_CLOUD_LOCATION to a region that serves Veo (us-central1).",
+            kind="model_not_found",
+        )
+    if code == 404:
+        return PermanentFault(
+            f"{said}: Vertex AI no longer knows this operation (it expired or belongs to another "
+            "project or location). Retry the job to generate again.",
+            kind="operation_lost",
+        )
+    return PermanentFault(f"{said}.", kind="rejected")
+
+
+def auth_fault(exc: google.auth.exceptions.GoogleAuthError, target: VertexTarget) -> GeneratorFault:
+    if isinstance(exc, google.auth.exceptions.TransportError) or getattr(exc, "retryable", False):
+        return TransientFault(f"could not reach Google to refresh the credentials ({exc}); veotui retries")
+    return PermanentFault(
+        f"the Google Cloud credentials could not be refreshed ({exc}); {NO_ADC_HELP}", kind="auth"
+    )
+
+
+def operation_error_sentence(error: Mapping[str, Any]) -> str:
+    code = error.get("code")
+    name = _GRPC_CODES.get(code, "") if isinstance(code, int) else ""
+    label = " ".join(str(part) for part in (code, name) if part not in (None, ""))
+    message = error.get("message") or "no message"
+    advice = (
+        "Google's side failed; press r to retry."
+        if name in {"INTERNAL", "UNAVAILABLE", "DEADLINE_EXCEEDED", "UNKNOWN"}
+        else "Change the prompt or parameters it names and submit again."
+    )
+    return f'Veo ended the generation with an error ({label}): "{message}". {advice}'
+
+
+def safety_sentence(asked: int, filtered: int, reasons: list[str]) -> str:
+    blocked = filtered or asked
+    why = "; ".join(reasons) if reasons else "no reason given"
+    return (
+        f"Google's safety filter blocked {blocked} of {asked} video(s): {why}. Google says filtered "
+        "attempts are not charged. Rephrase the prompt (or use another image) and submit again."
+    )
+
+
+# -- the generator --------------------------------------------------------------------------
+
+
+class VeoGenerator(Generator):
+    name = "veo"
+    is_simulator = False
+    default_poll_interval = 30.0
+    #: Veo usually takes one to three minutes; replaced by measured durations once known.
+    typical_seconds = 120.0
+
+    def __init__(self, client: genai.Client, target: VertexTarget, storage: GcsStorage | None = None) -> None:
+        self.client = client
+        self.target = target
+        self.storage = storage
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        env: Mapping[str, str] | None = None,
+        *,
+        credentials: Credentials | None = None,
+        request_timeout: float = REQUEST_TIMEOUT_SECONDS,
+    ) -> VeoGenerator:
+        """Build from the environment; ``credentials`` replaces Application Default
+        Credentials (tests pass a static token). Raises :class:`SettingsError` at start when
+        the settings are present but cannot work."""
+        env = os.environ if env is None else env
+        target, credentials = resolve(env, credentials)
+        storage = None
+        if settings.gcs_bucket:
+            storage_credentials = credentials
+            if storage_credentials is None and not env.get("STORAGE_EMULATOR_HOST"):
+                try:
+                    storage_credentials, _ = application_default_credentials(env)
+                except SettingsError as exc:
+                    raise SettingsError(
+                        f"VEOTUI_GCS_BUCKET is {settings.gcs_bucket}, but an API key does not cover "
+                        f"Cloud Storage and {exc}. Or unset VEOTUI_GCS_BUCKET to send images and "
+                        "videos inline."
+                    ) from exc
+            storage = GcsStorage.connect(
+                settings.gcs_bucket, env, project=target.project, credentials=storage_credentials
+            )
+        return cls(make_client(target, credentials, request_timeout), target, storage)
+
+    def describe(self) -> str:
+        where = f"; files via gs://{self.storage.bucket_name}" if self.storage else ""
+        return self.target.describe() + where
+
+    def validate(self, request: JobRequest) -> None:
+        check_request(request)
+
+    async def upload_image(self, job: Job, image_path: Path) -> str | None:
+        if self.storage is None:
+            return None  # the image travels inline with the submit
+        return await self.storage.upload_image(job.job_id, image_path)
+
+    async def submit(self, job: Job, image_path: Path | None, image_ref: str | None) -> str:
+        request = job.request
+        image = None
+        if image_ref is not None:
+            image = types.Image(gcs_uri=image_ref, mime_type="image/jpeg")
+        elif image_path is not None:
+            image = types.Image(image_bytes=await anyio.Path(image_path).read_bytes(), mime_type="image/jpeg")
+        config = types.GenerateVideosConfig(
+            number_of_videos=request.number_of_videos,
+            duration_seconds=request.duration_seconds,
+            aspect_ratio=request.aspect_ratio,
+            resolution=request.resolution,
+            negative_prompt=request.negative_prompt,
+            seed=request.seed,
+            # Veo 3 on Vertex AI asks for this explicitly; every Veo 3.1 model makes sound.
+            generate_audio=True,
+            output_gcs_uri=self.storage.output_uri(job.job_id) if self.storage else None,
+            labels={JOB_LABEL: job.job_id},
+        )
+        source = types.GenerateVideosSource(prompt=request.prompt, image=image)
+        try:
+            operation = await self.client.aio.models.generate_videos(model=request.model, source=source, config=config)
+        except genai_errors.APIError as exc:
+            raise api_fault(exc, during="submit", target=self.target, model=request.model) from exc
+        except NOT_SENT_ERRORS as exc:
+            raise TransientFault(f"could not connect to Vertex AI ({type(exc).__name__}: {exc}); nothing was sent") from exc
+        except TRANSPORT_ERRORS as exc:
+            raise SubmitOutcomeUnknown(
+                f"The generate request was sent to Vertex AI but no answer came back "
+                f"({type(exc).__name__}: {exc or 'no detail'})."
+                + (f" If Google accepted it, its videos appear under {self.storage.output_uri(job.job_id)}." if self.storage else "")
+            ) from exc
+        except google.auth.exceptions.GoogleAuthError as exc:
+            raise auth_fault(exc, self.target) from exc
+        if not operation.name:
+            raise SubmitOutcomeUnknown("Vertex AI accepted the generate request but named no operation to follow.")
+        return operation.name
+
+    async def poll(self, job: Job, operation: str) -> GenerationResult | None:
+        try:
+            current = await self.client.aio.operations.get(types.GenerateVideosOperation(name=operation))
+        except genai_errors.APIError as exc:
+            raise api_fault(exc, during="poll", target=self.target, model=job.request.model) from exc
+        except TRANSPORT_ERRORS as exc:
+            raise TransientFault(
+                f"could not reach Vertex AI to check the operation ({type(exc).__name__}: {exc or 'no detail'})"
+            ) from exc
+        except google.auth.exceptions.GoogleAuthError as exc:
+            raise auth_fault(exc, self.target) from exc
+        if not current.done:
+            return None
+        if current.error:
+            raise PermanentFault(operation_error_sentence(current.error), kind="operation_error")
+        response = current.response or current.result
+        generated = (response.generated_videos if response else None) or []
+        videos = [item.video for item in generated if item.video is not None]
+        filtered = (response.rai_media_filtered_count if response else None) or 0
+        reasons = list((response.rai_media_filtered_reasons if response else None) or [])
+        if not videos and (filtered or reasons):
+            raise PermanentFault(
+                safety_sentence(job.request.number_of_videos, filtered, reasons), kind="safety_filter"
+            )
+        return GenerationResult(videos=videos, filtered_count=filtered, filtered_reasons=reasons)
+
+    async def fetch(self, job: Job, result: GenerationResult, dest: Path) -> list[Path]:
+        paths = []
+        for index, video in enumerate(result.videos, 1):
+            target = dest / video_name(index)
+            if video.video_bytes:
+                await anyio.to_thread.run_sync(write_atomic, target, video.video_bytes)
+            elif video.uri and video.uri.startswith("gs://"):
+                if self.storage is None:
+                    raise PermanentFault(
+                        f"Veo left video {index} at {video.uri}, but VEOTUI_GCS_BUCKET is no longer set; "
+                        "set it again to download it.",
+                        kind="storage",
+                    )
+                await self.storage.download(video.uri, target)
+            else:
+                raise PermanentFault(
+                    f"Veo returned video {index} with neither bytes nor a gs:// address ({video.uri!r})",
+                    kind="no_videos",
+                )
+            paths.append(target)
+        return paths
+
+    async def cleanup(self, job: Job, *, everything: bool) -> None:
+        if self.storage is None:
+            return
+        await self.storage.delete_prefix(image_prefix(job.job_id))
+        if everything:
+            await self.storage.delete_prefix(output_prefix(job.job_id))
+
+    async def aclose(self) -> None:
+        await self.client.aio.aclose()
+        if self.storage is not None:
+            await anyio.to_thread.run_sync(self.storage.close)
