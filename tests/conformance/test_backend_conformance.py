@@ -1,0 +1,240 @@
+"""The backend interface, run against LocalBackend and RemoteBackend alike (see conftest):
+the same calls must give the same results and raise the same errors."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import anyio
+import pytest
+from PIL import Image
+
+from tests.conftest import wait_for
+from veotui.errors import Conflict, InvalidRequest, JobNotFound, TooLarge, VideoNotFound
+from veotui.files import MAX_IMAGE_BYTES
+from veotui.model import PROCESSING_STATUSES, Change, Status
+
+
+def png(width: int = 64, height: int = 48) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGBA", (width, height), (200, 30, 30, 128)).save(out, "PNG")
+    return out.getvalue()
+
+
+async def until_status(backend, job_id: str, *statuses: Status, timeout: float = 20.0):
+    async def reached() -> bool:
+        return (await backend.get(job_id)).status in statuses
+
+    await wait_for(reached, timeout=timeout, what=f"job {job_id[:8]} to be {'/'.join(statuses)}")
+    return await backend.get(job_id)
+
+
+async def test_info_names_the_simulator(backend):
+    info = await backend.info()
+    assert (info.generator, info.is_simulator, info.max_concurrent) == ("sim", True, 2)
+
+
+async def test_submit_returns_the_queued_job_with_every_field(backend):
+    job = await backend.submit(
+        {
+            "prompt": "  a red kite over dunes  ",
+            "number_of_videos": 2,
+            "model": "veo-3.1-fast-generate-001",
+            "aspect_ratio": "9:16",
+            "duration_seconds": 4,
+            "resolution": "1080p",
+            "negative_prompt": "fog",
+            "seed": 7,
+        }
+    )
+    assert job.status == Status.QUEUED and job.queue_position is not None
+    request = job.request
+    assert (request.prompt, request.number_of_videos, request.model) == ("a red kite over dunes", 2, "veo-3.1-fast-generate-001")
+    assert (request.aspect_ratio, request.duration_seconds, request.resolution) == ("9:16", 4, "1080p")
+    assert (request.negative_prompt, request.seed, job.has_image) == ("fog", 7, False)
+    assert (await backend.get(job.job_id)).request == request
+
+
+@pytest.mark.parametrize(
+    "fields, names",
+    [
+        ({}, "prompt"),
+        ({"prompt": "   "}, "prompt"),
+        ({"prompt": "x" * 4001}, "4000"),
+        ({"prompt": "p", "number_of_videos": 5}, "number_of_videos"),
+        ({"prompt": "p", "number_of_videos": True}, "number_of_videos"),
+        ({"prompt": "p", "number_of_videos": "two"}, "number_of_videos"),
+        ({"prompt": "p", "model": "veo-9"}, "model"),
+        ({"prompt": "p", "aspect_ratio": "4:3"}, "aspect_ratio"),
+        ({"prompt": "p", "duration_seconds": 5}, "duration_seconds"),
+        ({"prompt": "p", "resolution": "4k"}, "resolution"),
+        ({"prompt": "p", "seed": -1}, "seed"),
+        ({"prompt": "p", "negative_prompt": 3}, "negative_prompt"),
+        ({"prompt": "p", "colour": "blue"}, "colour"),
+    ],
+)
+async def test_invalid_fields_are_refused_naming_the_field(backend, fields, names):
+    with pytest.raises(InvalidRequest, match=names):
+        await backend.submit(fields)
+    assert (await backend.list_jobs()).queued == []
+
+
+async def test_images_are_converted_and_bad_ones_refused(backend, settings):
+    job = await backend.submit({"prompt": "pan over this"}, png(), "kite.png")
+    assert job.has_image
+    with pytest.raises(InvalidRequest, match="notes.txt"):
+        await backend.submit({"prompt": "p"}, b"just some text", "notes.txt")
+    with pytest.raises(InvalidRequest, match="cut.png"):
+        await backend.submit({"prompt": "p"}, png(400, 300)[:300], "cut.png")
+    with pytest.raises(TooLarge, match="10 MB"):
+        await backend.submit({"prompt": "p"}, b"\x89PNG" + bytes(MAX_IMAGE_BYTES), "huge.png")
+    lists = await backend.list_jobs()
+    assert [j.job_id for j in (*lists.processing, *lists.queued, *lists.history)] == [job.job_id]
+    assert sorted(p.name for p in settings.jobs_dir.iterdir()) == [f"job_{job.job_id}"]
+
+
+async def test_jobs_run_fifo_two_at_a_time_to_completed(backend):
+    jobs = [await backend.submit({"prompt": f"scene {n}"}) for n in range(4)]
+    most_processing = 0
+
+    async def all_done() -> bool:
+        nonlocal most_processing
+        lists = await backend.list_jobs()
+        most_processing = max(most_processing, len(lists.processing))
+        assert len(lists.processing) <= 2
+        assert [j.queue_position for j in lists.queued] == list(range(1, len(lists.queued) + 1))
+        return len(lists.history) == 4
+
+    await wait_for(all_done, what="four jobs to end")
+    assert most_processing == 2
+    finished = [await backend.get(j.job_id) for j in jobs]
+    assert all(j.status == Status.COMPLETED and j.progress == 100 for j in finished)
+    started = [j.started_at for j in finished]
+    assert started == sorted(started), "queued jobs start in submission order"
+    history = (await backend.list_jobs()).history
+    assert [j.finished_at for j in history] == sorted((j.finished_at for j in history), reverse=True)
+
+
+async def test_timeline_lists_every_stage_in_order(backend):
+    job = await backend.submit({"prompt": "timeline"})
+    await until_status(backend, job.job_id, Status.COMPLETED)
+    statuses = []
+    for event in await backend.timeline(job.job_id):
+        if not statuses or statuses[-1] != event.status:
+            statuses.append(event.status)
+    assert statuses == [Status.QUEUED, *PROCESSING_STATUSES, Status.COMPLETED]
+    with pytest.raises(JobNotFound):
+        await backend.timeline("00000000-0000-4000-8000-000000000000")
+
+
+async def test_cancel_retry_delete_and_their_conflicts(backend, settings):
+    blockers = [await backend.submit({"prompt": f"blocker {n}"}) for n in range(2)]
+    waiting = await backend.submit({"prompt": "waits in line"})
+    cancelled = await backend.cancel(waiting.job_id)
+    assert cancelled.status == Status.CANCELLED
+    with pytest.raises(Conflict):
+        await backend.cancel(waiting.job_id)
+    requeued = await backend.retry(waiting.job_id)
+    assert requeued.status == Status.QUEUED
+    await until_status(backend, blockers[0].job_id, Status.COMPLETED)
+    with pytest.raises(Conflict):
+        await backend.retry(blockers[0].job_id)
+    await backend.delete(blockers[0].job_id)
+    with pytest.raises(JobNotFound):
+        await backend.get(blockers[0].job_id)
+    with pytest.raises(JobNotFound):
+        await backend.delete(blockers[0].job_id)
+    assert not (settings.jobs_dir / f"job_{blockers[0].job_id}").exists()
+
+
+async def test_a_processing_job_cancels_at_once_and_frees_its_slot(backend_for, make_settings):
+    async with backend_for(make_settings(sim_seconds=30)) as backend:
+        first, second, third = [await backend.submit({"prompt": f"long {n}"}) for n in range(3)]
+        await until_status(backend, first.job_id, Status.GENERATING)
+        assert (await backend.cancel(first.job_id)).status == Status.CANCELLED
+        await until_status(backend, third.job_id, *PROCESSING_STATUSES)
+        assert (await backend.get(second.job_id)).status in PROCESSING_STATUSES
+
+
+async def test_failures_carry_an_error_and_can_be_retried(backend):
+    job = await backend.submit({"prompt": "this will [fail]"})
+    failed = await until_status(backend, job.job_id, Status.FAILED)
+    assert failed.error and failed.error_kind
+    assert (await backend.retry(job.job_id)).status == Status.QUEUED
+    metrics = await backend.metrics()
+    assert metrics["failed"] >= 1 and metrics["errors_by_kind"]
+
+
+async def test_resolve_accepts_unique_prefixes(backend):
+    job = await backend.submit({"prompt": "prefix"})
+    assert await backend.resolve(job.job_id[:6]) == job.job_id
+    assert await backend.resolve(job.job_id.upper()) == job.job_id
+    for bad in ("", "zz", "../etc", "ffffffff-ffff"):
+        with pytest.raises(JobNotFound):
+            await backend.resolve(bad)
+
+
+async def test_list_jobs_filters_by_text_and_pages_history(backend):
+    kite = await backend.submit({"prompt": "a kite"})
+    boat = await backend.submit({"prompt": "a boat"})
+    await until_status(backend, boat.job_id, Status.COMPLETED)
+    await until_status(backend, kite.job_id, Status.COMPLETED)
+    found = await backend.list_jobs(text="kite")
+    assert [j.job_id for j in found.history] == [kite.job_id]
+    page = await backend.list_jobs(history_limit=1, history_offset=1)
+    assert len(page.history) == 1 and page.history_total == 2
+    with pytest.raises(InvalidRequest):
+        await backend.list_jobs(history_limit=-1)
+
+
+async def test_downloads_and_auto_delete(backend_for, make_settings, tmp_path):
+    async with backend_for(make_settings(auto_delete_after_download="0.3")) as backend:
+        job = await backend.submit({"prompt": "two takes", "number_of_videos": 2})
+        with pytest.raises(Conflict):
+            await backend.download_zip(job.job_id, tmp_path)
+        done = await until_status(backend, job.job_id, Status.COMPLETED)
+        with pytest.raises(VideoNotFound):
+            await backend.download_video(job.job_id, 3, tmp_path)
+        zip_path = await backend.download_zip(job.job_id, tmp_path / "zips")
+        assert zip_path.name == f"veotui_{job.job_id[:8]}_videos.zip"
+        with zipfile.ZipFile(zip_path) as archive:
+            assert sorted(archive.namelist()) == ["generated_video_1.mp4", "generated_video_2.mp4"]
+        first = await backend.download_video(job.job_id, 1, tmp_path)
+        assert first.name == f"veotui_{job.job_id[:8]}_generated_video_1.mp4"
+        assert first.stat().st_size == done.videos[0].size_bytes
+        assert not list(tmp_path.rglob(".partial-*"))
+
+        async def gone() -> bool:
+            try:
+                await backend.get(job.job_id)
+            except JobNotFound:
+                return True
+            return False
+
+        await wait_for(gone, what="the downloaded job to be deleted automatically")
+
+
+async def test_changes_report_every_transition_and_deletes(backend):
+    seen: list[Change] = []
+
+    async def follow() -> None:
+        async for change in backend.changes():
+            seen.append(change)
+
+    async with anyio.create_task_group() as task_group:
+        task_group.start_soon(follow)
+        await anyio.sleep(0.3)  # the remote stream connects
+        job = await backend.submit({"prompt": "watched"})
+        await until_status(backend, job.job_id, Status.COMPLETED)
+
+        async def saw(predicate) -> bool:
+            return any(predicate(c) for c in seen)
+
+        await wait_for(lambda: saw(lambda c: c.job_id == job.job_id and c.job.status == Status.COMPLETED), what="completed event")
+        await backend.delete(job.job_id)
+        await wait_for(lambda: saw(lambda c: c.job_id == job.job_id and c.kind == "deleted"), what="deleted event")
+        task_group.cancel_scope.cancel()
+    mine = [c for c in seen if c.job_id == job.job_id and c.kind == "job"]
+    assert mine[-1].job.videos and mine[-1].job.progress == 100

@@ -1,0 +1,330 @@
+"""``RemoteBackend``: the backend interface over ``veotui serve``'s REST API (httpx, async).
+
+Every call maps to one endpoint; errors come back as the same exception classes the local
+backend raises (the server names the class in a response header). ``changes()`` follows
+``/api/events`` and, on every (re)connect, resyncs from ``/api/jobs`` so nothing that
+happened while it was away is missed.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, AsyncIterator, Mapping
+from urllib.parse import quote
+
+import anyio
+import httpx
+
+from veotui.backend.base import Backend, BackendInfo
+from veotui.errors import (
+    BackendUnavailable,
+    Conflict,
+    InvalidRequest,
+    JobNotFound,
+    TooLarge,
+    Unauthorized,
+    VeotuiError,
+    VideoNotFound,
+)
+from veotui.model import Change, Job, JobEvent, JobLists
+
+log = logging.getLogger(__name__)
+
+ERROR_HEADER = "x-veotui-error"
+#: Exception classes by the name the server sends, then by status for anything else.
+ERRORS_BY_NAME: dict[str, type[VeotuiError]] = {
+    cls.__name__: cls
+    for cls in (InvalidRequest, JobNotFound, VideoNotFound, Conflict, TooLarge, Unauthorized)
+}
+ERRORS_BY_STATUS: dict[int, type[VeotuiError]] = {
+    400: InvalidRequest,
+    401: Unauthorized,
+    404: JobNotFound,
+    409: Conflict,
+    413: TooLarge,
+    415: InvalidRequest,
+    422: InvalidRequest,
+}
+#: The server sends a keep-alive at least every 15 s; silence this long means it is gone.
+STREAM_READ_TIMEOUT = 45.0
+RECONNECT_FIRST_DELAY = 0.25
+RECONNECT_MAX_DELAY = 5.0
+#: Known jobs missing after a resync are looked up one by one, up to this many.
+RESYNC_LOOKUPS = 200
+
+
+class RemoteBackend(Backend):
+    def __init__(self, url: str, token: str | None = None, *, timeout: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self.token = token
+        self._timeout = timeout
+        self._client: httpx.AsyncClient | None = None
+        self._closed = False
+
+    # -- life cycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect, and check that a veotui server answers and accepts the token."""
+        headers = {"authorization": f"Bearer {self.token}"} if self.token else {}
+        self._client = httpx.AsyncClient(
+            base_url=self.url,
+            headers=headers,
+            timeout=httpx.Timeout(self._timeout, connect=5.0),
+            # The loopback server must not be sent through an HTTP proxy from the environment.
+            trust_env=False,
+        )
+        self._closed = False
+        try:
+            await self.info()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            raise BackendUnavailable(f"the connection to {self.url} is closed")
+        return self._client
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = await self.client.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
+        if response.is_error:
+            raise self._error(response)
+        return response.json()
+
+    def _unreachable(self, exc: Exception) -> BackendUnavailable:
+        if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+            return BackendUnavailable(
+                f"no veotui server is listening at {self.url}; start one with `veotui serve` "
+                "or point --remote (VEOTUI_REMOTE) at one"
+            )
+        return BackendUnavailable(f"lost the connection to the veotui server at {self.url} ({type(exc).__name__})")
+
+    def _error(self, response: httpx.Response) -> VeotuiError:
+        try:
+            detail = response.json()["detail"]
+            if not isinstance(detail, str):
+                detail = json.dumps(detail)
+        except (ValueError, KeyError, TypeError):
+            detail = f"the server at {self.url} answered {response.status_code} {response.reason_phrase}"
+        cls = ERRORS_BY_NAME.get(response.headers.get(ERROR_HEADER, "")) or ERRORS_BY_STATUS.get(response.status_code)
+        if cls is None:
+            return BackendUnavailable(f"the server at {self.url} failed: {detail}")
+        if cls is JobNotFound:
+            return JobNotFound("", detail)
+        return cls(detail)
+
+    # -- the interface --------------------------------------------------------------------
+
+    async def info(self) -> BackendInfo:
+        data = await self._request("GET", "/api/info")
+        return BackendInfo(
+            location=self.url,
+            generator=data["generator"],
+            is_simulator=bool(data["is_simulator"]),
+            max_concurrent=int(data["max_concurrent"]),
+            data_dir=data.get("data_dir"),
+        )
+
+    async def submit(
+        self,
+        fields: Mapping[str, Any],
+        image: bytes | None = None,
+        image_name: str | None = None,
+    ) -> Job:
+        # JSON keeps every field's type exactly as given, so validation answers as it
+        # would locally; the image costs a third more on the wire, which is fine at 10 MB.
+        body = dict(fields)
+        if image is not None:
+            body["image_base64"] = base64.b64encode(image).decode("ascii")
+            if image_name:
+                body["image_name"] = image_name
+        return Job.from_dict(await self._request("POST", "/api/generate", json=body))
+
+    async def get(self, job_id: str) -> Job:
+        return Job.from_dict(await self._request("GET", f"/api/status/{_segment(job_id)}"))
+
+    async def resolve(self, prefix: str) -> str:
+        cleaned = prefix.strip().lower()
+        if not cleaned:
+            raise JobNotFound(prefix, f"{prefix!r} is not a job id or the start of one")
+        return (await self._request("GET", f"/api/resolve/{_segment(cleaned)}"))["job_id"]
+
+    async def list_jobs(
+        self, *, history_limit: int = 100, history_offset: int = 0, text: str | None = None
+    ) -> JobLists:
+        params: dict[str, Any] = {"limit": history_limit, "offset": history_offset}
+        if text:
+            params["q"] = text
+        return JobLists.from_dict(await self._request("GET", "/api/jobs", params=params))
+
+    async def cancel(self, job_id: str) -> Job:
+        return Job.from_dict(await self._request("POST", f"/api/cancel/{_segment(job_id)}"))
+
+    async def retry(self, job_id: str) -> Job:
+        return Job.from_dict(await self._request("POST", f"/api/retry/{_segment(job_id)}"))
+
+    async def delete(self, job_id: str) -> None:
+        await self._request("DELETE", f"/api/delete/{_segment(job_id)}")
+
+    async def timeline(self, job_id: str) -> list[JobEvent]:
+        data = await self._request("GET", f"/api/jobs/{_segment(job_id)}/events")
+        return [JobEvent.from_dict(item) for item in data["events"]]
+
+    async def metrics(self) -> dict[str, Any]:
+        return await self._request("GET", "/api/metrics")
+
+    # -- downloads ------------------------------------------------------------------------
+
+    async def download_zip(self, job_id: str, dest_dir: Path) -> Path:
+        return await self._download(f"/api/download/{_segment(job_id)}", Path(dest_dir))
+
+    async def download_video(self, job_id: str, index: int, dest_dir: Path) -> Path:
+        return await self._download(f"/api/download/{_segment(job_id)}/video/{int(index)}", Path(dest_dir))
+
+    async def _download(self, path: str, dest_dir: Path) -> Path:
+        """Stream to a temporary file beside the target and rename it into place, so the
+        target appears whole or not at all. The server names the file."""
+        try:
+            async with self.client.stream("GET", path) as response:
+                if response.is_error:
+                    await response.aread()
+                    raise self._error(response)
+                target = dest_dir / _attachment_name(response, path)
+                dest_dir.mkdir(parents=True, exist_ok=True)
+                fd, temp_name = tempfile.mkstemp(prefix=".partial-", dir=dest_dir)
+                try:
+                    with os.fdopen(fd, "wb") as out:
+                        async for chunk in response.aiter_bytes(1024 * 1024):
+                            out.write(chunk)
+                    os.replace(temp_name, target)
+                except BaseException:
+                    Path(temp_name).unlink(missing_ok=True)
+                    raise
+                return target
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
+
+    # -- events ---------------------------------------------------------------------------
+
+    async def changes(self) -> AsyncIterator[Change]:
+        """Changes from ``/api/events``, reconnecting with backoff for as long as the caller
+        iterates. After each connect the current lists are read again and reported as
+        changes (and known jobs that vanished meanwhile as deletions)."""
+        known: set[str] = set()
+        delay = RECONNECT_FIRST_DELAY
+        while not self._closed:
+            try:
+                async with self.client.stream(
+                    "GET", "/api/events", timeout=httpx.Timeout(self._timeout, read=STREAM_READ_TIMEOUT)
+                ) as response:
+                    if response.is_error:
+                        await response.aread()
+                        error = self._error(response)
+                        if isinstance(error, Unauthorized):
+                            raise error
+                        raise BackendUnavailable(str(error))
+                    # The server subscribed us before these headers were sent: whatever
+                    # the resync misses comes down the stream.
+                    async for change in self._resync(known):
+                        yield change
+                    delay = RECONNECT_FIRST_DELAY
+                    async for change in _parse_events(response):
+                        _remember(known, change)
+                        yield change
+            except (httpx.HTTPError, BackendUnavailable) as exc:
+                if self._closed:
+                    return
+                log.info("event stream from %s interrupted (%s); reconnecting in %.2f s", self.url, exc, delay)
+            await anyio.sleep(delay)
+            delay = min(delay * 2, RECONNECT_MAX_DELAY)
+
+    async def _resync(self, known: set[str]) -> AsyncIterator[Change]:
+        lists = await self.list_jobs()
+        present: set[str] = set()
+        for job in (*lists.processing, *lists.queued, *lists.history):
+            present.add(job.job_id)
+            yield Change("job", job.job_id, job)
+        for job_id in sorted(known - present)[:RESYNC_LOOKUPS]:
+            try:
+                job = await self.get(job_id)
+            except JobNotFound:
+                yield Change("deleted", job_id)
+            else:
+                yield Change("job", job_id, job)
+        known.clear()
+        known.update(present)
+
+
+def _remember(known: set[str], change: Change) -> None:
+    if change.kind == "deleted":
+        known.discard(change.job_id)
+    else:
+        known.add(change.job_id)
+
+
+async def _parse_events(response: httpx.Response) -> AsyncIterator[Change]:
+    """Server-Sent Events, as far as veotui's server uses them: ``event`` and one ``data``
+    line per event; comments (keep-alives) and ``retry`` lines are skipped."""
+    event, data = "message", []
+    async for line in response.aiter_lines():
+        if not line:
+            if data:
+                change = _change(event, "\n".join(data))
+                if change is not None:
+                    yield change
+            event, data = "message", []
+        elif line.startswith(":"):
+            continue
+        else:
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if name == "event":
+                event = value
+            elif name == "data":
+                data.append(value)
+
+
+def _change(event: str, data: str) -> Change | None:
+    try:
+        payload = json.loads(data)
+        if event == "job":
+            job = Job.from_dict(payload)
+            return Change("job", job.job_id, job)
+        if event == "deleted":
+            return Change("deleted", payload["job_id"])
+    except (ValueError, KeyError, TypeError) as exc:
+        log.warning("ignored a malformed %s event: %s", event, exc)
+    return None
+
+
+def _segment(text: str) -> str:
+    """One path segment: a slash or dot-dot in a job id must not reach another route."""
+    return quote(text, safe="")
+
+
+def _attachment_name(response: httpx.Response, path: str) -> str:
+    disposition = response.headers.get("content-disposition", "")
+    for part in disposition.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key.lower() == "filename" and value:
+            name = Path(value.strip('"')).name
+            if name and name not in (".", ".."):
+                return name
+    return Path(path).name or "download"
