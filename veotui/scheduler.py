@@ -29,6 +29,7 @@ from anyio.abc import TaskGroup
 from veotui.errors import Conflict, JobNotFound
 from veotui.files import JobFiles
 from veotui.generators.base import (
+    GenerationResult,
     Generator,
     GeneratorFault,
     PermanentFault,
@@ -302,9 +303,10 @@ class Scheduler:
 
     def _enter(self, job: Job, status: Status, **fields: Any) -> Job:
         """Move forward to ``status`` unless a resumed job is already there or beyond."""
-        current = self.store.get(job.job_id)
+        current = job
         if current.status not in PROCESSING_STATUSES:
             raise _JobGone()
+        # The transition's status check catches a cancel or delete made meanwhile.
         while stage_index(current.status) < stage_index(status):
             following = PROCESSING_STATUSES[stage_index(current.status) + 1]
             current = self.store.transition(job.job_id, following, expect=(current.status,), **fields)
@@ -367,7 +369,7 @@ class Scheduler:
             Status.COMPLETED,
             expect=(Status.DOWNLOADING,),
             videos=videos,
-            detail=f"{len(videos)} video(s)",
+            detail=f"{len(videos)} video(s)" + _filtered_note(result),
             seconds=(utcnow() - job.started_at).total_seconds() if job.started_at else None,
         )
 
@@ -442,3 +444,11 @@ class Scheduler:
         if fault.retry_after is not None:
             delay = max(delay, fault.retry_after)
         return delay
+
+
+def _filtered_note(result: GenerationResult) -> str:
+    """Fewer videos than asked: say how many the safety filter blocked, and why."""
+    if not result.filtered_count:
+        return ""
+    reasons = "; ".join(result.filtered_reasons) or "no reason given"
+    return f"; {result.filtered_count} blocked by the safety filter ({reasons})"
