@@ -1,13 +1,248 @@
-"""The client verbs: submit, jobs, status, cancel, retry, delete, download."""
+"""The client verbs: submit, jobs, status, cancel, retry, delete, download.
+
+Each one talks to the server at ``--remote`` / ``VEOTUI_REMOTE`` through
+:class:`RemoteBackend`. Results go to stdout (job ids, tables, JSON, saved paths); progress
+and explanations go to stderr. Errors are :class:`VeotuiError` sentences that ``veotui.cli``
+prints on one line with exit status 1.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
+from typing import Any, Awaitable, Callable
 
+import anyio
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from veotui.backend.remote import RemoteBackend
+from veotui.errors import JobNotFound, TooLarge, VeotuiError
+from veotui.files import MAX_IMAGE_BYTES
+from veotui.model import Job, Status
 from veotui.settings import Settings
+
+#: Seconds between status reads while ``submit --wait`` shows progress.
+WAIT_POLL_SECONDS = 0.5
+
+Verb = Callable[[RemoteBackend, argparse.Namespace], Awaitable[int]]
 
 
 def run_verb(args: argparse.Namespace, settings: Settings) -> int:
-    print(f"veotui: `{args.command}` is not built yet", file=sys.stderr)
-    return 1
+    verb = VERBS[args.command]
+
+    async def main() -> int:
+        async with RemoteBackend(settings.remote, settings.token) as backend:
+            return await verb(backend, args)
+
+    return anyio.run(main)
+
+
+def _out() -> Console:
+    # Soft wrap: long prompts and timeline lines stay one line each when piped.
+    return Console(soft_wrap=True, highlight=False)
+
+
+def _err() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+# -- submit ---------------------------------------------------------------------------------
+
+
+async def submit(backend: RemoteBackend, args: argparse.Namespace) -> int:
+    image, image_name = _read_image(args.image) if args.image else (None, None)
+    fields: dict[str, Any] = {
+        "prompt": args.prompt,
+        "number_of_videos": args.count,
+        "model": args.model,
+        "aspect_ratio": args.aspect_ratio,
+        "duration_seconds": args.duration,
+        "resolution": args.resolution,
+    }
+    if args.negative_prompt is not None:
+        fields["negative_prompt"] = args.negative_prompt
+    if args.seed is not None:
+        fields["seed"] = args.seed
+    job = await backend.submit(fields, image, image_name)
+    print(job.job_id, flush=True)
+    if not args.wait:
+        return 0
+    return await _wait(backend, job)
+
+
+def _read_image(path_text: str) -> tuple[bytes, str]:
+    path = Path(path_text).expanduser()
+    try:
+        size = path.stat().st_size
+        if size > MAX_IMAGE_BYTES:
+            raise TooLarge(f"{path} is {size / 1048576:.1f} MB; input images may be at most 10 MB")
+        return path.read_bytes(), path.name
+    except OSError as exc:
+        raise VeotuiError(f"cannot read the image {path}: {exc.strerror or exc}") from None
+
+
+async def _wait(backend: RemoteBackend, job: Job) -> int:
+    """A progress line on stderr until the job ends: 0 if it completed, 1 otherwise."""
+    console = _err()
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[detail]}"),
+    )
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task(job.job_id[:8], total=100, detail=_detail(job))
+        while not job.status.is_final:
+            await anyio.sleep(WAIT_POLL_SECONDS)
+            try:
+                job = await backend.get(job.job_id)
+            except JobNotFound:
+                raise VeotuiError(f"job {job.job_id} was deleted while waiting for it") from None
+            progress.update(task, completed=job.progress, detail=_detail(job))
+    if job.status == Status.COMPLETED:
+        console.print(
+            f"completed: {len(job.videos)} video(s); save them with: veotui download {job.job_id[:8]}"
+        )
+        return 0
+    raise VeotuiError(f"job {job.job_id} {job.status.value}" + (f": {job.error}" if job.error else ""))
+
+
+def _detail(job: Job) -> str:
+    if job.status == Status.QUEUED:
+        return f"queued, position {job.queue_position}"
+    if job.status.is_processing and job.eta_seconds:
+        return f"{job.status.value}, about {job.eta_seconds} s left"
+    return job.status.value
+
+
+# -- jobs and status ------------------------------------------------------------------------
+
+
+async def jobs(backend: RemoteBackend, args: argparse.Namespace) -> int:
+    lists = await backend.list_jobs(history_limit=args.limit)
+    if args.json:
+        print(json.dumps(lists.to_dict(), indent=2))
+        return 0
+    console = _out()
+    for title, rows in (("Processing", lists.processing), ("In Queue", lists.queued), ("History", lists.history)):
+        if not rows:
+            console.print(f"{title}: none")
+            continue
+        table = Table(title=f"{title} ({len(rows)})", title_justify="left", expand=False)
+        for column in ("job", "status", "progress", "videos", "model", "prompt"):
+            table.add_column(column, no_wrap=column != "prompt", overflow="ellipsis")
+        for job in rows:
+            table.add_row(
+                job.job_id[:8],
+                job.status.value,
+                _progress_cell(job),
+                str(len(job.videos) or job.request.number_of_videos),
+                job.request.model.removeprefix("veo-"),
+                escape(job.prompt if len(job.prompt) <= 60 else job.prompt[:59] + "…"),
+            )
+        console.print(table)
+    if lists.history_total > len(lists.history):
+        console.print(f"… and {lists.history_total - len(lists.history)} older (--limit N shows more)")
+    return 0
+
+
+def _progress_cell(job: Job) -> str:
+    if job.status == Status.QUEUED:
+        return f"#{job.queue_position}"
+    if job.status.is_processing or job.status == Status.COMPLETED:
+        return f"{job.progress}%"
+    return "-"
+
+
+async def status(backend: RemoteBackend, args: argparse.Namespace) -> int:
+    job = await backend.get(await backend.resolve(args.job))
+    if args.json:
+        print(json.dumps(job.to_dict(), indent=2))
+        return 0
+    request = job.request
+    state = job.status.value
+    if job.status == Status.QUEUED:
+        state += f" (position {job.queue_position})"
+    elif job.status.is_processing:
+        state += f" ({job.progress}%" + (f", about {job.eta_seconds} s left)" if job.eta_seconds else ")")
+    rows = [
+        ("job", job.job_id),
+        ("status", state),
+        ("prompt", request.prompt),
+        ("negative", request.negative_prompt or "-"),
+        ("model", request.model),
+        ("format", f"{request.number_of_videos} x {request.duration_seconds} s, {request.aspect_ratio}, {request.resolution}"),
+        ("seed", "-" if request.seed is None else str(request.seed)),
+        ("image", "yes" if job.has_image else "no"),
+        ("user", request.user),
+        ("attempts", str(job.attempts)),
+        ("operation", job.operation or "-"),
+    ]
+    if job.error:
+        rows.append(("error", job.error))
+    for video in job.videos:
+        rows.append((f"video {video.index}", f"{video.filename} ({video.size_bytes / 1048576:.2f} MB)"))
+    console = _out()
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    for label, value in rows:
+        table.add_row(label, escape(value))
+    console.print(table)
+    console.print("\ntimeline:")
+    for event in await backend.timeline(job.job_id):
+        moment = event.at.strftime("%Y-%m-%d %H:%M:%S")
+        console.print(escape(f"  {moment}  {event.status.value}" + (f"  {event.detail}" if event.detail else "")))
+    return 0
+
+
+# -- actions --------------------------------------------------------------------------------
+
+
+async def cancel(backend: RemoteBackend, args: argparse.Namespace) -> int:
+    job = await backend.cancel(await backend.resolve(args.job))
+    print(f"cancelled {job.job_id}")
+    return 0
+
+
+async def retry(backend: RemoteBackend, args: argparse.Namespace) -> int:
+    job = await backend.retry(await backend.resolve(args.job))
+    print(f"queued {job.job_id} again (position {job.queue_position})")
+    return 0
+
+
+async def delete(backend: RemoteBackend, args: argparse.Namespace) -> int:
+    job_id = await backend.resolve(args.job)
+    await backend.delete(job_id)
+    print(f"deleted {job_id}")
+    return 0
+
+
+async def download(backend: RemoteBackend, args: argparse.Namespace) -> int:
+    job_id = await backend.resolve(args.job)
+    target = Path(args.output).expanduser()
+    if target.exists() and not target.is_dir():
+        raise VeotuiError(f"{target} is not a directory; -o takes the directory to save into")
+    if args.video is not None:
+        path = await backend.download_video(job_id, args.video, target)
+    else:
+        path = await backend.download_zip(job_id, target)
+    print(path)
+    return 0
+
+
+VERBS: dict[str, Verb] = {
+    "submit": submit,
+    "jobs": jobs,
+    "status": status,
+    "cancel": cancel,
+    "retry": retry,
+    "delete": delete,
+    "download": download,
+}
