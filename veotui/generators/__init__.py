@@ -35,7 +35,15 @@ def choose_generator(settings: Settings, env: Mapping[str, str] | None = None) -
     env = os.environ if env is None else env
     if settings.generator != "auto":
         return settings.generator
-    return "veo" if any(env.get(name) for name in GOOGLE_SETTINGS) else "sim"
+    return "veo" if any(_is_set(name, env.get(name)) for name in GOOGLE_SETTINGS) else "sim"
+
+
+def _is_set(name: str, value: str | None) -> bool:
+    # GOOGLE_GENAI_USE_VERTEXAI=false is a setting that says "not Vertex", not one that says
+    # "use Google"; like the SDK, only true or 1 turns it on.
+    if name == "GOOGLE_GENAI_USE_VERTEXAI":
+        return (value or "").strip().lower() in {"true", "1"}
+    return bool(value and value.strip())
 
 
 def make_generator(settings: Settings, env: Mapping[str, str] | None = None) -> Generator:

@@ -23,9 +23,11 @@ second, billed, generation. docs/veo.md has the long form.
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -35,6 +37,8 @@ import google.auth
 import google.auth.exceptions
 from google import genai
 from google.auth.credentials import Credentials
+from google.oauth2 import service_account
+from google.oauth2.credentials import Credentials as UserCredentials
 from google.genai import errors as genai_errors
 from google.genai import types
 
@@ -179,13 +183,30 @@ def application_default_credentials(env: Mapping[str, str]) -> tuple[Credentials
     key_file = env.get("GOOGLE_APPLICATION_CREDENTIALS")
     try:
         if key_file:
-            credentials, project = google.auth.load_credentials_from_file(key_file, scopes=[CLOUD_PLATFORM_SCOPE])
-        else:
-            credentials, project = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
-    except google.auth.exceptions.DefaultCredentialsError as exc:
+            return _credentials_from_file(key_file)
+        return google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
+    except (google.auth.exceptions.DefaultCredentialsError, ValueError) as exc:
         where = f" (GOOGLE_APPLICATION_CREDENTIALS={key_file}: {exc})" if key_file else ""
-        raise SettingsError(f"no Google Cloud credentials were found{where}: {NO_ADC_HELP}") from exc
-    return credentials, project
+        raise SettingsError(f"no usable Google Cloud credentials were found{where}: {NO_ADC_HELP}") from exc
+
+
+def _credentials_from_file(path: str) -> tuple[Credentials, str | None]:
+    """The key file the operator named, loaded by its type (google-auth's generic loader
+    warns about untrusted files; this one is the operator's own)."""
+    try:
+        info = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise google.auth.exceptions.DefaultCredentialsError(f"cannot read it: {exc}") from exc
+    kind = info.get("type") if isinstance(info, dict) else None
+    if kind == "service_account":
+        credentials = service_account.Credentials.from_service_account_info(info, scopes=[CLOUD_PLATFORM_SCOPE])
+        return credentials, info.get("project_id")
+    if kind == "authorized_user":
+        credentials = UserCredentials.from_authorized_user_info(info, scopes=[CLOUD_PLATFORM_SCOPE])
+        return credentials, info.get("quota_project_id")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return google.auth.load_credentials_from_file(path, scopes=[CLOUD_PLATFORM_SCOPE])
 
 
 def resolve(
