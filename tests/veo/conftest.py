@@ -4,11 +4,14 @@ Vertex AI server, and the real ``VeoGenerator`` pointed at both. Nothing reaches
 from __future__ import annotations
 
 import io
+import json
 import uuid
 from pathlib import Path
 from typing import Callable
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from PIL import Image
 from gcp_storage_emulator.server import create_server
 from google.auth.credentials import AnonymousCredentials
@@ -99,3 +102,27 @@ def png_image() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (64, 36), (200, 80, 20)).save(buffer, "PNG")
     return buffer.getvalue()
+
+
+@pytest.fixture
+def service_account_file(tmp_path, fake_vertex):
+    """A service-account key whose token endpoint is the fake server."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    path = tmp_path / "service-account.json"
+    path.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": "key-project",
+                "private_key_id": "test-key-1",
+                "private_key": pem,
+                "client_email": "veotui@key-project.iam.gserviceaccount.com",
+                "client_id": "1234567890",
+                "token_uri": f"{fake_vertex.url}/token",
+            }
+        )
+    )
+    return path

@@ -9,7 +9,8 @@ It answers what google-genai 3.x sends in Vertex mode (see shared notes veo-api.
 - ``POST /token``: an OAuth token endpoint for service-account keys whose ``token_uri``
   points here.
 
-Project paths demand ``Authorization: Bearer``, express paths ``x-goog-api-key``. Every
+Project paths demand ``Authorization: Bearer``; the others (express mode, and the
+publisher model that ``models.get`` reads) take it or ``x-goog-api-key``. Every
 request is recorded. Faults are queued per verb (an HTTP error, or a slow answer that makes
 the client time out); what a finished operation returns is chosen when it is submitted.
 With ``storageUri`` the videos are written to Cloud Storage (the emulator), as Veo does,
@@ -154,10 +155,11 @@ class FakeVertex:
         self._record(request, verb, body)
         if match is None:
             return _error(404, "NOT_FOUND", f"The fake has no {request.method} {request.url.path}")
+        bearer = request.headers.get("authorization", "").startswith("Bearer ")
         express = match.group("project") is None
-        if express and not request.headers.get("x-goog-api-key"):
+        if express and not (bearer or request.headers.get("x-goog-api-key")):
             return _error(401, "UNAUTHENTICATED", "API key not valid. Please pass a valid API key.")
-        if not express and not request.headers.get("authorization", "").startswith("Bearer "):
+        if not express and not bearer:
             return _error(401, "UNAUTHENTICATED", "Request is missing required authentication credential.")
         model = match.group("model")
         if model not in MODELS:

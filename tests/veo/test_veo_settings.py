@@ -4,11 +4,7 @@ naming what is missing."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.veo.test_veo_jobs import run_job
 from veotui.backend.local import LocalBackend
@@ -31,30 +27,6 @@ async def test_express_mode_from_the_environment(make_settings, fake_vertex):
         assert request.path.startswith("/v1beta1/publishers/google/models/veo-3.1-generate-001:")
         assert request.headers["x-goog-api-key"] == "express-key"
         assert "authorization" not in request.headers
-
-
-@pytest.fixture
-def service_account_file(tmp_path, fake_vertex):
-    """A service-account key whose token endpoint is the fake server."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    path = tmp_path / "service-account.json"
-    path.write_text(
-        json.dumps(
-            {
-                "type": "service_account",
-                "project_id": "key-project",
-                "private_key_id": "test-key-1",
-                "private_key": pem,
-                "client_email": "veotui@key-project.iam.gserviceaccount.com",
-                "client_id": "1234567890",
-                "token_uri": f"{fake_vertex.url}/token",
-            }
-        )
-    )
-    return path
 
 
 async def test_a_service_account_key_names_the_project_and_signs_in(

@@ -261,6 +261,22 @@ def make_client(
     )
 
 
+def connect_storage(
+    bucket: str, env: Mapping[str, str], target: VertexTarget, credentials: Credentials | None
+) -> GcsStorage:
+    """Cloud Storage for ``bucket`` with the Vertex credentials; express mode has none (an
+    API key does not cover Cloud Storage), so it needs Application Default Credentials."""
+    if credentials is None and not env.get("STORAGE_EMULATOR_HOST"):
+        try:
+            credentials, _ = application_default_credentials(env)
+        except SettingsError as exc:
+            raise SettingsError(
+                f"VEOTUI_GCS_BUCKET is {bucket}, but an API key does not cover Cloud Storage and "
+                f"{exc}. Or unset VEOTUI_GCS_BUCKET to send images and videos inline."
+            ) from exc
+    return GcsStorage.connect(bucket, env, project=target.project, credentials=credentials)
+
+
 # -- faults ---------------------------------------------------------------------------------
 
 
@@ -409,21 +425,7 @@ class VeoGenerator(Generator):
         the settings are present but cannot work."""
         env = os.environ if env is None else env
         target, credentials = resolve(env, credentials)
-        storage = None
-        if settings.gcs_bucket:
-            storage_credentials = credentials
-            if storage_credentials is None and not env.get("STORAGE_EMULATOR_HOST"):
-                try:
-                    storage_credentials, _ = application_default_credentials(env)
-                except SettingsError as exc:
-                    raise SettingsError(
-                        f"VEOTUI_GCS_BUCKET is {settings.gcs_bucket}, but an API key does not cover "
-                        f"Cloud Storage and {exc}. Or unset VEOTUI_GCS_BUCKET to send images and "
-                        "videos inline."
-                    ) from exc
-            storage = GcsStorage.connect(
-                settings.gcs_bucket, env, project=target.project, credentials=storage_credentials
-            )
+        storage = connect_storage(settings.gcs_bucket, env, target, credentials) if settings.gcs_bucket else None
         return cls(make_client(target, credentials, request_timeout), target, storage)
 
     def describe(self) -> str:
