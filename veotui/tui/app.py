@@ -1,0 +1,69 @@
+"""The Textual application: the main screen over a started backend, the keymap from the
+settings, and every main-screen action in the command palette."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+from functools import partial
+from typing import Callable, Iterable
+
+from textual.app import App, SystemCommand
+from textual.screen import Screen
+
+from veotui.backend.base import Backend
+from veotui.settings import Settings
+from veotui.tui.screen import MainScreen
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class VeotuiApp(App[int]):
+    CSS_PATH = "veotui.tcss"
+    TITLE = "veotui"
+
+    def __init__(
+        self,
+        backend: Backend,
+        settings: Settings,
+        *,
+        start_backend: bool = False,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        """``backend`` is normally started by the caller; with ``start_backend`` the app
+        starts it when it mounts and closes it when it exits (snapshot tests run the app
+        in an event loop of its own)."""
+        super().__init__()
+        self.backend = backend
+        self.settings = settings
+        self.clock = clock
+        self._start_backend = start_backend
+        self._backend_ready = asyncio.Event()
+
+    def get_default_screen(self) -> Screen:
+        return MainScreen()
+
+    @property
+    def main_screen(self) -> MainScreen:
+        return next(screen for screen in self.screen_stack if isinstance(screen, MainScreen))
+
+    async def on_mount(self) -> None:
+        self.set_keymap(dict(self.settings.keymap))
+        if self._start_backend:
+            await self.backend.start()
+        self._backend_ready.set()
+
+    async def on_unmount(self) -> None:
+        if self._start_backend:
+            await self.backend.close()
+
+    async def backend_ready(self) -> None:
+        await self._backend_ready.wait()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        main = self.main_screen
+        for action, title, help_text in MainScreen.COMMANDS_OFFERED:
+            yield SystemCommand(title, help_text, partial(main.run_action, action))

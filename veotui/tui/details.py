@@ -1,0 +1,114 @@
+"""The details of one job: every parameter, the status timeline, the attempts, the error in
+full and the files. It reads the job and its timeline from the backend, and again whenever
+the app tells it the job changed."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from veotui.backend.base import Backend
+from veotui.errors import JobNotFound, VeotuiError
+from veotui.model import Job, JobEvent
+from veotui.tui import format as fmt
+
+
+class DetailsScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,enter,q", "dismiss", "Back", id="details_close"),
+        Binding("j", "scroll('down')", "Down", show=False, id="details_down"),
+        Binding("k", "scroll('up')", "Up", show=False, id="details_up"),
+    ]
+
+    def __init__(self, backend: Backend, job_id: str) -> None:
+        super().__init__()
+        self.backend = backend
+        self.job_id = job_id
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="details"):
+            yield Static(Text(f"Job {self.job_id}", style="bold"), id="details-title")
+            yield Static("Reading the job…", id="details-body")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.reload()
+
+    def action_scroll(self, direction: str) -> None:
+        scroller = self.query_one("#details", VerticalScroll)
+        scroller.scroll_relative(y=1 if direction == "down" else -1, animate=False)
+
+    @work(exclusive=True, group="details")
+    async def reload(self) -> None:
+        body = self.query_one("#details-body", Static)
+        try:
+            job = await self.backend.get(self.job_id)
+            events = await self.backend.timeline(self.job_id)
+        except JobNotFound:
+            body.update(Text("This job no longer exists: it was deleted.", style="yellow"))
+            return
+        except VeotuiError as exc:
+            body.update(Text(f"Could not read the job: {exc}", style="red"))
+            return
+        body.update(render_details(job, events))
+
+
+def render_details(job: Job, events: list[JobEvent]) -> Group:
+    request = job.request
+    params = Table.grid(padding=(0, 2))
+    params.add_column(style="bold", no_wrap=True)
+    params.add_column()
+    rows: list[tuple[str, str | Text]] = [
+        ("Status", fmt.status_cell(job) if job.status.is_final else Text(fmt.stage_label(job.status))),
+        ("Progress", f"{job.progress}%"),
+        ("Prompt", Text(request.prompt)),
+        ("Negative prompt", Text(request.negative_prompt or "—")),
+        ("Videos", str(request.number_of_videos)),
+        ("Model", request.model),
+        ("Aspect ratio", request.aspect_ratio),
+        ("Duration", f"{request.duration_seconds} s"),
+        ("Resolution", request.resolution),
+        ("Seed", "—" if request.seed is None else str(request.seed)),
+        ("Input image", "yes" if job.has_image else "no"),
+        ("User", Text(request.user)),
+        ("Created", fmt.full_time(job.created_at)),
+        ("Started", fmt.full_time(job.started_at)),
+        ("Finished", fmt.full_time(job.finished_at)),
+        ("Attempts", str(job.attempts)),
+        ("Operation", Text(job.operation or "—")),
+    ]
+    if job.queue_position is not None:
+        rows.insert(1, ("Queue position", str(job.queue_position)))
+    for name, value in rows:
+        params.add_row(name, value)
+
+    timeline = Table(box=None, padding=(0, 2, 0, 0), show_header=True, header_style="bold")
+    timeline.add_column("When", no_wrap=True, style="dim")
+    timeline.add_column("Status", no_wrap=True)
+    timeline.add_column("Detail")
+    for event in events:
+        timeline.add_row(fmt.full_time(event.at), fmt.stage_label(event.status), Text(event.detail or ""))
+
+    parts: list[object] = [params, Text(""), Text("Timeline", style="bold underline"), timeline]
+    if job.error:
+        parts += [Text(""), Text("Error", style="bold underline red"), Text(job.error, style="red")]
+    parts += [Text(""), Text("Files", style="bold underline")]
+    if job.videos:
+        files = Table(box=None, padding=(0, 2, 0, 0), show_header=False)
+        files.add_column(no_wrap=True)
+        files.add_column(justify="right", no_wrap=True)
+        for video in job.videos:
+            files.add_row(Text(video.filename), fmt.size(video.size_bytes))
+        parts.append(files)
+    else:
+        parts.append(Text("No videos yet.", style="dim"))
+    return Group(*parts)
