@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from veotui import __version__
 from veotui.backend.local import LocalBackend
-from veotui.errors import JobNotFound, VeotuiError
+from veotui.errors import JobNotFound, TooLarge, VeotuiError
 from veotui.model import ASPECT_RATIOS, DURATIONS, MAX_PROMPT_CHARS, MAX_SEED, MAX_VIDEOS, MODELS, RESOLUTIONS, is_job_id
 from veotui.server.auth import USER_KEY, BearerAuth, TokenTable
 from veotui.server.bodies import read_submission
@@ -81,6 +81,7 @@ def create_app(backend: LocalBackend, settings: Any, *, keepalive: float = 15.0)
         "/api/download/{job_id}",
         summary="The zip of a completed job's videos",
         response_class=CountedFileResponse,
+        status_code=200,
         responses={200: {"content": {"application/zip": {}}}},
     )
     async def download_zip(job_id: JobId) -> CountedFileResponse:
@@ -96,6 +97,7 @@ def create_app(backend: LocalBackend, settings: Any, *, keepalive: float = 15.0)
         "/api/download/{job_id}/video/{index}",
         summary="One video (1-based index); HTTP Range supported",
         response_class=CountedFileResponse,
+        status_code=200,
         responses={200: {"content": {"video/mp4": {}}}, 206: {"description": "a range of the video"}},
     )
     async def download_video(job_id: JobId, index: Annotated[int, Path(description="1-based")]) -> CountedFileResponse:
@@ -160,15 +162,19 @@ def _checked(job_id: str) -> str:
     return job_id
 
 
-def _error(status: int, detail: str, kind: str | None = None) -> JSONResponse:
-    headers = {ERROR_HEADER: kind} if kind else None
+def _error(status: int, detail: str, kind: str | None = None, *, close: bool = False) -> JSONResponse:
+    headers = {ERROR_HEADER: kind} if kind else {}
+    if close:
+        headers["connection"] = "close"
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(VeotuiError)
     async def veotui_error(request: Request, exc: VeotuiError) -> JSONResponse:
-        return _error(exc.http_status, exc.message, type(exc).__name__)
+        # A body refused halfway is left unread: closing the connection stops the client
+        # from sending the rest (a keep-alive connection would read and discard it all).
+        return _error(exc.http_status, exc.message, type(exc).__name__, close=isinstance(exc, TooLarge))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -52,9 +52,10 @@ async def read_submission(request: Request) -> Submission:
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type == "application/json":
         return _from_json(await read_bounded(request, MAX_JSON_BODY))
-    if media_type == "multipart/form-data":
+    if media_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        # A plain HTML form (or curl -d) without an image arrives url-encoded.
         body = await read_bounded(request, MAX_MULTIPART_BODY)
-        return await _from_multipart(request, body)
+        return await _from_form(request, body)
     raise UnsupportedMediaType(
         f"POST /api/generate takes multipart/form-data or application/json, not {media_type or 'no content type'}"
     )
@@ -111,7 +112,7 @@ def _image_name(value: Any) -> str | None:
     return value
 
 
-async def _from_multipart(request: Request, body: bytes) -> Submission:
+async def _from_form(request: Request, body: bytes) -> Submission:
     async def replay() -> Message:
         return {"type": "http.request", "body": body, "more_body": False}
 

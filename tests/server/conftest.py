@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from veotui.server import running_server
+from veotui.settings import Settings
+
+
+@pytest.fixture
+async def server(settings: Settings):
+    """The real API under uvicorn on a free loopback port, in the test's event loop."""
+    async with running_server(settings, keepalive=0.2) as running:
+        yield running
+
+
+@pytest.fixture
+async def http(server):
+    async with httpx.AsyncClient(base_url=server.url, timeout=20, trust_env=False) as client:
+        yield client
+
+
+def data_files(data_dir: Path) -> set[str]:
+    """Every file a job could leave behind: job folders, images, videos, sim operations."""
+    ignored = {"veotui.db", "veotui.db-wal", "veotui.db-shm", "veotui.db-journal", "veotui.lock"}
+    return {str(p.relative_to(data_dir)) for p in data_dir.rglob("*") if p.name not in ignored}
