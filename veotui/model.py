@@ -262,7 +262,15 @@ class Job:
     eta_seconds: int | None = None
 
     def replace(self, **changes: Any) -> Job:
-        return dataclasses.replace(self, **changes)
+        # On the engine's hot path (every transition and every view): a shallow copy is
+        # ~20x cheaper than dataclasses.replace, which re-runs __init__ over every field.
+        unknown = changes.keys() - _JOB_FIELDS
+        if unknown:
+            raise TypeError(f"Job has no field {sorted(unknown)[0]!r}")
+        copy = object.__new__(Job)
+        copy.__dict__.update(self.__dict__)
+        copy.__dict__.update(changes)
+        return copy
 
     @property
     def prompt(self) -> str:
@@ -321,6 +329,9 @@ class Job:
             queue_position=data.get("queue_position"),
             eta_seconds=data.get("eta_seconds"),
         )
+
+
+_JOB_FIELDS = frozenset(f.name for f in dataclasses.fields(Job))
 
 
 @dataclass(frozen=True)

@@ -34,12 +34,13 @@ def generating_fraction(elapsed: float, estimate: float) -> float:
     return 0.9 + 0.1 * (1 - math.exp(-(ratio - 0.9) * 3))
 
 
-def with_progress(job: Job, estimate: float, now: datetime) -> Job:
-    """The job with ``progress`` (0-100) and ``eta_seconds`` derived for ``now``."""
+def with_progress(job: Job, estimate: float, now: datetime, **also: object) -> Job:
+    """The job with ``progress`` (0-100) and ``eta_seconds`` derived for ``now`` (and any
+    other derived fields in ``also``, set in the same copy)."""
     if job.status == Status.COMPLETED:
-        return job.replace(progress=100, eta_seconds=0)
+        return job.replace(progress=100, eta_seconds=0, **also)
     if job.status not in BANDS:
-        return job.replace(progress=0, eta_seconds=None)
+        return job.replace(progress=0, eta_seconds=None, **also)
     start, end = BANDS[job.status]
     if job.status == Status.GENERATING and job.stage_started_at is not None:
         elapsed = max(0.0, (now - job.stage_started_at).total_seconds())
@@ -49,4 +50,4 @@ def with_progress(job: Job, estimate: float, now: datetime) -> Job:
     else:
         progress = start
         eta = round(estimate) if job.status in (Status.QUEUED, Status.STARTING, Status.UPLOADING_IMAGE) else 0
-    return job.replace(progress=min(99, int(progress)), eta_seconds=eta)
+    return job.replace(progress=min(99, int(progress)), eta_seconds=eta, **also)

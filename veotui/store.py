@@ -369,14 +369,11 @@ class Store:
         current status (and that status is one of ``expect``, when given)."""
         now = utcnow()
         with self._transaction() as conn:
-            row = conn.execute("SELECT status, error_kind, user, model FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
-            if row is None:
-                raise JobNotFound(job_id)
-            current = Status(row["status"])
+            job = self._read_for_update(conn, job_id)
             allowed = set(expect) if expect is not None else None
-            if (allowed is not None and current not in allowed) or not can_transition(current, target):
-                raise Conflict(f"job {job_id} is {current.value}; it cannot become {target.value}")
-            if target == Status.QUEUED and current.is_final:
+            if (allowed is not None and job.status not in allowed) or not can_transition(job.status, target):
+                raise Conflict(f"job {job_id} is {job.status.value}; it cannot become {target.value}")
+            if target == Status.QUEUED and job.status.is_final:
                 fields["queue_seq"] = self._next_seq(conn)
             if target in PROCESSING_STATUSES or target == Status.QUEUED:
                 fields.setdefault("stage_started_at", now)
@@ -384,31 +381,38 @@ class Store:
                 fields.setdefault("finished_at", now)
                 fields.setdefault("submitting", False)
             self._write_fields(conn, job_id, fields, status=target)
-            error_kind = fields.get("error_kind", row["error_kind"]) if target == Status.FAILED else None
+            job = job.replace(status=target, **_as_job_fields(fields))
             conn.execute(
                 "INSERT INTO events (job_id, at, status, detail, user, model, error_kind, seconds)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (job_id, isoformat(now), target.value, detail, row["user"], row["model"], error_kind, seconds),
+                (
+                    job_id, isoformat(now), target.value, detail, job.request.user, job.request.model,
+                    job.error_kind if target == Status.FAILED else None, seconds,
+                ),
             )
-        job = self.get(job_id)
         self._notify(Change("job", job_id, job))
         return job
 
     def update(self, job_id: str, *, note: str | None = None, **fields: Any) -> Job:
         """Change fields without a transition; ``note`` adds a line to the timeline."""
         with self._transaction() as conn:
-            row = conn.execute("SELECT status FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
-            if row is None:
-                raise JobNotFound(job_id)
+            job = self._read_for_update(conn, job_id)
             self._write_fields(conn, job_id, fields)
+            job = job.replace(**_as_job_fields(fields))
             if note:
                 conn.execute(
                     "INSERT INTO events (job_id, at, status, detail, kind) VALUES (?, ?, ?, ?, 'note')",
-                    (job_id, isoformat(utcnow()), row["status"], note),
+                    (job_id, isoformat(utcnow()), job.status.value, note),
                 )
-        job = self.get(job_id)
         self._notify(Change("job", job_id, job))
         return job
+
+    @staticmethod
+    def _read_for_update(conn: sqlite3.Connection, job_id: str) -> Job:
+        row = conn.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise JobNotFound(job_id)
+        return _job_from_row(row)
 
     def _write_fields(
         self, conn: sqlite3.Connection, job_id: str, fields: dict[str, Any], status: Status | None = None
@@ -473,6 +477,19 @@ class Store:
 
     def integrity_check(self) -> str:
         return self._conn.execute("PRAGMA integrity_check").fetchone()[0]
+
+
+def _as_job_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """Written values as the Job dataclass holds them."""
+    converted = dict(fields)
+    if "videos" in converted:
+        converted["videos"] = tuple(converted["videos"])
+    if "submitting" in converted:
+        converted["submitting"] = bool(converted["submitting"])
+    for name in _TIME_FIELDS & converted.keys():
+        if isinstance(converted[name], str):
+            converted[name] = parse_time(converted[name])
+    return converted
 
 
 def _job_from_row(row: sqlite3.Row) -> Job:

@@ -3,6 +3,7 @@ directory, and check that nothing is lost and nothing is submitted twice."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from veotui.files import JobFiles
 from veotui.model import Job, JobRequest, Status, new_job_id, utcnow
@@ -71,15 +73,22 @@ def statuses(db: Path) -> dict[str, str]:
         return dict(conn.execute("SELECT job_id, status FROM jobs"))
 
 
-def queue_jobs(data_dir: Path, prompts: list[str], with_image: set[int] = frozenset()) -> list[str]:
-    """Jobs as a previous run would have left them: queued, with their folders."""
+def small_jpeg() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (30, 120, 200)).save(out, "JPEG")
+    return out.getvalue()
+
+
+def queue_jobs(data_dir: Path, prompts: list[str]) -> list[str]:
+    """Jobs as a previous run would have left them: queued, each with its input image."""
     store = Store(data_dir / "veotui.db")
     files = JobFiles(data_dir / "temp_downloads")
     ids = []
     try:
-        for n, prompt in enumerate(prompts):
-            job = Job(job_id=new_job_id(), status=Status.QUEUED, request=JobRequest(prompt=prompt, duration_seconds=4))
-            files.create(job.job_id, None)
+        for prompt in prompts:
+            request = JobRequest(prompt=prompt, duration_seconds=4)
+            job = Job(job_id=new_job_id(), status=Status.QUEUED, request=request, has_image=True)
+            files.create(job.job_id, small_jpeg())
             ids.append(store.insert(job).job_id)
     finally:
         store.close()
@@ -131,7 +140,7 @@ def test_sigkill_in_every_stage_then_restart_completes_every_job_once(tmp_path):
     for job_id in job_ids:
         folder = data / "temp_downloads" / f"job_{job_id}"
         names = sorted(p.name for p in folder.iterdir())
-        assert names == ["all_videos.zip", "generated_video_1.mp4"], names
+        assert names == ["all_videos.zip", "generated_video_1.mp4", "uploaded_image.jpg"], names
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         resumed = conn.execute("SELECT COUNT(*) FROM events WHERE detail = 'resumed after restart'").fetchone()[0]

@@ -122,10 +122,12 @@ class LocalBackend(Backend):
 
     def view(self, job: Job, position: int | None = None) -> Job:
         """The job with its derived fields: progress, ETA, queue position."""
-        if job.status == Status.QUEUED and position is None:
-            position = self.store.queue_position(job)
-        job = with_progress(job, self._estimate(job.request.model), utcnow())
-        return job.replace(queue_position=position if job.status == Status.QUEUED else None)
+        if job.status == Status.QUEUED:
+            if position is None:
+                position = self.store.queue_position(job)
+        else:
+            position = None
+        return with_progress(job, self._estimate(job.request.model), utcnow(), queue_position=position)
 
     def _publish(self, change: Change) -> None:
         if change.job is not None:

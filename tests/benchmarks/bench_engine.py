@@ -1,0 +1,172 @@
+"""Engine throughput against raw SQLite, run on demand:
+
+    .venv/bin/python tests/benchmarks/bench_engine.py [N]
+
+N jobs (default 2000) go through the whole lifecycle in-process with a generator that does no
+work; then a raw sqlite3 loop runs the same write transactions with the same pragmas. It prints
+jobs/s for both, the peak RSS of a process holding a 10,000-job store, and last `ratio: X`
+(engine / raw; target >= 0.5).
+"""
+
+from __future__ import annotations
+
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import anyio
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from veotui.backend.local import LocalBackend  # noqa: E402
+from veotui.files import video_name  # noqa: E402
+from veotui.generators.base import GenerationResult, Generator  # noqa: E402
+from veotui.settings import load_settings  # noqa: E402
+from veotui.store import MIGRATIONS  # noqa: E402
+
+
+class NullGenerator(Generator):
+    name = "null"
+    is_simulator = True
+    default_poll_interval = 0.0
+
+    async def submit(self, job, image_path, image_ref):
+        return f"null/{job.job_id}"
+
+    async def poll(self, job, operation):
+        return GenerationResult(videos=[1])
+
+    async def fetch(self, job, result, dest):
+        path = dest / video_name(1)
+        path.write_bytes(b"\x00")
+        return [path]
+
+
+async def engine_run(n: int, data_dir: Path) -> float:
+    settings = load_settings(
+        env={"VEOTUI_DATA_DIR": str(data_dir), "VEOTUI_CONFIG": "/nonexistent", "VEOTUI_GENERATOR": "sim"}
+    )
+    async with LocalBackend(settings, generator=NullGenerator(), env={}) as backend:
+        finished = anyio.Event()
+        done = 0
+
+        async def count() -> None:
+            nonlocal done
+            async for change in backend.changes():
+                if change.job is not None and change.job.status.value == "completed":
+                    done += 1
+                    if done == n:
+                        finished.set()
+                        return
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(count)
+            await anyio.sleep(0.01)
+            start = time.perf_counter()
+            for i in range(n):
+                await backend.submit({"prompt": f"benchmark job {i}"})
+            await finished.wait()
+            elapsed = time.perf_counter() - start
+    return n / elapsed
+
+
+def raw_run(n: int, path: Path) -> float:
+    """The engine's ten write transactions per job, as bare SQL on the same schema with the
+    same pragmas: a transition reads the row, updates it and appends an event."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    for statement in filter(str.strip, MIGRATIONS[0].split(";")):
+        conn.execute(statement)
+    event = "INSERT INTO events (job_id, at, status, detail, user, model) VALUES (?, ?, ?, ?, 'local', 'm')"
+
+    def transaction(*statements):
+        conn.execute("BEGIN IMMEDIATE")
+        for sql, args in statements:
+            conn.execute(sql, args).fetchall()
+        conn.execute("COMMIT")
+
+    def transition(job_id, status, now, **fields):
+        sets = ", ".join(["status = ?", *(f"{k} = ?" for k in fields)])
+        transaction(
+            ("SELECT * FROM jobs WHERE job_id = ?", (job_id,)),
+            (f"UPDATE jobs SET {sets} WHERE job_id = ?", (status, *fields.values(), job_id)),
+            (event, (job_id, now, status, None)),
+        )
+
+    start = time.perf_counter()
+    for i in range(n):
+        job_id = str(uuid.uuid4())
+        now = time.strftime("%Y-%m-%dT%H:%M:%S")
+        transaction(
+            ("SELECT COALESCE(MAX(queue_seq), 0) FROM jobs", ()),
+            (
+                "INSERT INTO jobs (job_id, queue_seq, status, prompt, number_of_videos, model, aspect_ratio,"
+                " duration_seconds, resolution, user, created_at) VALUES (?, ?, 'queued', ?, 1, 'm', '16:9', 8, '720p', 'local', ?)",
+                (job_id, i, f"job {i}", now),
+            ),
+            (event, (job_id, now, "queued", "submitted")),
+        )
+        transition(job_id, "starting", now, attempts=1, started_at=now, stage_started_at=now)
+        transition(job_id, "uploading_image", now, stage_started_at=now)
+        transition(job_id, "generating", now, stage_started_at=now)
+        transaction(("SELECT * FROM jobs WHERE job_id = ?", (job_id,)), ("UPDATE jobs SET submitting = 1 WHERE job_id = ?", (job_id,)))
+        transaction(
+            ("SELECT * FROM jobs WHERE job_id = ?", (job_id,)),
+            ("UPDATE jobs SET operation = ?, submitting = 0 WHERE job_id = ?", (f"op/{i}", job_id)),
+            (event, (job_id, now, "generating", "operation")),
+        )
+        transition(job_id, "processing", now, stage_started_at=now)
+        transition(job_id, "downloading", now, stage_started_at=now)
+        transaction(
+            ("SELECT seconds, samples FROM estimates WHERE model = 'm'", ()),
+            ("INSERT OR REPLACE INTO estimates VALUES ('m', 1.0, ?)", (i,)),
+        )
+        transition(job_id, "completed", now, videos="[1]", finished_at=now, submitting=0)
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return n / elapsed
+
+
+RSS_SCRIPT = """
+import resource, sys, tempfile
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from veotui.model import Job, JobRequest, Status, new_job_id
+from veotui.store import Store
+with tempfile.TemporaryDirectory() as d:
+    store = Store(Path(d) / "veotui.db")
+    store.insert_many(Job(job_id=new_job_id(), status=Status.COMPLETED, request=JobRequest(prompt=f"history job {i} " * 4))
+                      for i in range(10_000))
+    page, total = store.history(limit=100)
+    assert total == 10_000
+    store.queued(); store.metrics()
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def peak_rss_mib_with_10k_jobs() -> float:
+    out = subprocess.run([sys.executable, "-c", RSS_SCRIPT, str(ROOT)], capture_output=True, text=True, check=True)
+    return int(out.stdout.strip()) / 1024
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+    with tempfile.TemporaryDirectory() as engine_dir, tempfile.TemporaryDirectory() as raw_dir:
+        engine = anyio.run(engine_run, n, Path(engine_dir))
+        raw = raw_run(n, Path(raw_dir) / "raw.db")
+    print(f"jobs: {n}")
+    print(f"engine jobs/s: {engine:.1f}")
+    print(f"raw sqlite3 jobs/s: {raw:.1f}")
+    print(f"peak RSS with a 10,000-job store: {peak_rss_mib_with_10k_jobs():.1f} MiB")
+    print(f"ratio: {engine / raw:.2f}")
+
+
+if __name__ == "__main__":
+    main()
