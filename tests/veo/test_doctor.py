@@ -69,9 +69,9 @@ def test_without_google_settings_it_says_what_to_set(make_settings):
     assert "GOOGLE_API_KEY" in line(lines, "generator") and "GOOGLE_CLOUD_PROJECT" in line(lines, "generator")
 
 
-def test_the_command_reports_missing_credentials(tmp_path):
-    # A real `veotui doctor` with a project but no credentials anywhere: HOME and the gcloud
-    # config are empty, and the GCE metadata server is not probed.
+def no_credentials_env(tmp_path: Path) -> dict[str, str]:
+    """A project but no credentials anywhere: HOME and the gcloud config are empty, and the
+    GCE metadata server is not probed."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("GOOGLE_", "VEOTUI_"))}
     env.update(
         {
@@ -83,11 +83,28 @@ def test_the_command_reports_missing_credentials(tmp_path):
             "VEOTUI_DATA_DIR": str(tmp_path / "data"),
         }
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "veotui", "doctor"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    return env
+
+
+def veotui(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "veotui", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )
+
+
+def test_the_command_reports_missing_credentials(tmp_path):
+    done = veotui("doctor", env=no_credentials_env(tmp_path))
     assert done.returncode == 1, done.stderr
     settings_line = line(done.stdout.splitlines(), "settings")
     assert settings_line.startswith("  FAIL")
     assert "GOOGLE_CLOUD_PROJECT is lonely-proj" in settings_line
     assert "gcloud auth application-default login" in settings_line
+
+
+def test_serve_refuses_to_start_without_credentials_in_one_line(tmp_path):
+    done = veotui("serve", "--port", "0", env=no_credentials_env(tmp_path))
+    assert done.returncode == 1
+    assert done.stdout == ""
+    [message] = done.stderr.splitlines()
+    assert message.startswith("veotui: GOOGLE_CLOUD_PROJECT is lonely-proj, but no usable Google Cloud credentials")
+    assert "gcloud auth application-default login" in message

@@ -184,10 +184,22 @@ def application_default_credentials(env: Mapping[str, str]) -> tuple[Credentials
     try:
         if key_file:
             return _credentials_from_file(key_file)
-        return google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
+        return _quietly(google.auth.default, scopes=[CLOUD_PLATFORM_SCOPE])
     except (google.auth.exceptions.DefaultCredentialsError, ValueError) as exc:
         where = f" (GOOGLE_APPLICATION_CREDENTIALS={key_file}: {exc})" if key_file else ""
         raise SettingsError(f"no usable Google Cloud credentials were found{where}: {NO_ADC_HELP}") from exc
+
+
+def _quietly(call, **kwargs):
+    """google-auth logs a warning for each place it found no credentials; veotui reports
+    the outcome itself, as one sentence with the fix."""
+    auth_log = logging.getLogger("google.auth._default")
+    level = auth_log.level
+    auth_log.setLevel(logging.ERROR)
+    try:
+        return call(**kwargs)
+    finally:
+        auth_log.setLevel(level)
 
 
 def _credentials_from_file(path: str) -> tuple[Credentials, str | None]:
