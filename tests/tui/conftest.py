@@ -1,0 +1,46 @@
+"""Helpers for the TUI tests: a real LocalBackend on the simulator, the app on top of it."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import AsyncIterator, Callable
+
+import pytest
+
+from veotui.backend.local import LocalBackend
+from veotui.model import Status
+from veotui.settings import Settings
+from veotui.tui.app import VeotuiApp
+from veotui.tui.board import HISTORY, PROCESSING, QUEUE
+from tests.conftest import wait_for
+
+__all__ = ["HISTORY", "PROCESSING", "QUEUE", "running_app", "wait_for", "wait_status"]
+
+
+@asynccontextmanager
+async def running_app(settings: Settings, size: tuple[int, int] = (120, 40)) -> AsyncIterator[tuple[VeotuiApp, object]]:
+    """A started LocalBackend and the app on it, under Pilot; yields (app, pilot)."""
+    async with LocalBackend(settings, env={}) as backend:
+        app = VeotuiApp(backend, settings)
+        async with app.run_test(size=size) as pilot:
+            await wait_for(lambda: app.main_screen.loaded.is_set(), what="the first snapshot")
+            yield app, pilot
+
+
+async def wait_status(app: VeotuiApp, job_id: str, *statuses: Status) -> None:
+    async def reached() -> bool:
+        return (await app.backend.get(job_id)).status in statuses
+
+    await wait_for(reached, what=f"job {job_id[:8]} to be {'/'.join(s.value for s in statuses)}")
+
+
+async def wait_shown(app: VeotuiApp, panel: str, job_id: str) -> None:
+    """Until the job's row is in ``panel``'s table."""
+    table = app.main_screen.tables[panel]
+    await wait_for(lambda: job_id in table.rows, what=f"job {job_id[:8]} in {panel}")
+
+
+@pytest.fixture
+def slow_settings(make_settings: Callable[..., Settings]) -> Settings:
+    """One slot and a 30 s generation: jobs stay processing / queued while a test acts."""
+    return make_settings(max_concurrent=1, sim_seconds=30)

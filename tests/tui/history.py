@@ -1,0 +1,32 @@
+"""Ended jobs made in bulk for paging tests and the benchmark."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from veotui.model import Job, JobRequest, Status, Video
+
+BASE = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
+
+
+def ended_jobs(count: int, base: datetime = BASE) -> list[Job]:
+    """``count`` completed, failed and cancelled jobs, one a minute, with fixed ids."""
+    jobs = []
+    cycle = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
+    for n in range(count):
+        status = cycle[n % 3]
+        created = base + timedelta(minutes=n)
+        jobs.append(
+            Job(
+                job_id=f"{n:08x}-0000-4000-8000-000000000000",
+                status=status,
+                request=JobRequest(prompt=f"archive shot {n}: a lighthouse in fog"),
+                created_at=created,
+                started_at=created + timedelta(seconds=5),
+                finished_at=created + timedelta(seconds=50),
+                attempts=1,
+                error="Veo ended the operation with an error: 3 INVALID_ARGUMENT" if status == Status.FAILED else None,
+                videos=(Video(1, "generated_video_1.mp4", 2_400_000),) if status == Status.COMPLETED else (),
+            )
+        )
+    return jobs

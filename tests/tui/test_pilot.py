@@ -1,0 +1,456 @@
+"""Every key and flow of the TUI under Pilot, on a real LocalBackend and the simulator."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from textual.widgets import Input, Static, TextArea
+
+from veotui.errors import JobNotFound
+from veotui.model import Status
+from veotui.store import Store
+from veotui.tui.details import DetailsScreen
+from veotui.tui.dialogs import ConfirmScreen, HelpScreen
+from veotui.tui.form import NewJobScreen
+from veotui.tui.screen import MainScreen
+from tests.tui.conftest import HISTORY, PROCESSING, QUEUE, running_app, wait_for, wait_shown, wait_status
+from tests.tui.history import ended_jobs
+
+
+async def select(app, pilot, panel: str, job_id: str) -> None:
+    screen: MainScreen = app.main_screen
+    await wait_shown(app, panel, job_id)
+    screen._activate(panel)
+    screen.tables[panel].select(job_id)
+    await pilot.pause()
+    assert screen.selected_id == job_id
+
+
+def texts(screen) -> str:
+    return "\n".join(str(static.content) for static in screen.query(Static))
+
+
+# -- the panels ---------------------------------------------------------------------------
+
+
+async def test_jobs_move_live_from_queue_to_processing_to_history(make_settings):
+    async with running_app(make_settings(max_concurrent=1)) as (app, pilot):
+        first = await app.backend.submit({"prompt": "a heron at dawn"})
+        second = await app.backend.submit({"prompt": "a fox in snow"})
+        await wait_shown(app, QUEUE, second.job_id)
+        tables = app.main_screen.tables
+        assert "Queue position: 1" in str(tables[QUEUE].get_row(second.job_id)[0])
+        await wait_shown(app, HISTORY, first.job_id)
+        await wait_shown(app, HISTORY, second.job_id)
+        assert not tables[PROCESSING].row_count and not tables[QUEUE].row_count
+        # newest first
+        assert [row.key.value for row in tables[HISTORY].ordered_rows] == [second.job_id, first.job_id]
+
+
+async def test_queue_positions_shift_when_a_job_leaves(slow_settings):
+    async with running_app(slow_settings) as (app, pilot):
+        jobs = [await app.backend.submit({"prompt": f"job {n}"}) for n in range(4)]
+        await wait_shown(app, QUEUE, jobs[3].job_id)
+        await app.backend.cancel(jobs[1].job_id)
+        queue = app.main_screen.tables[QUEUE]
+        await wait_for(lambda: jobs[1].job_id not in queue.rows, what="the cancelled job to leave")
+        positions = [str(queue.get_row(job.job_id)[0]) for job in jobs[2:]]
+        assert positions == ["Queue position: 1", "Queue position: 2"]
+
+
+async def test_header_names_backend_generator_and_slots(slow_settings):
+    async with running_app(slow_settings) as (app, pilot):
+        job = await app.backend.submit({"prompt": "slot taker"})
+        await wait_shown(app, PROCESSING, job.job_id)
+        header = str(app.main_screen.query_one("#header", Static).content)
+        assert "local" in header and "simulator (sim)" in header and "slots 1/1" in header
+
+
+async def test_progress_ticks_while_processing(make_settings):
+    async with running_app(make_settings(sim_seconds=4)) as (app, pilot):
+        job = await app.backend.submit({"prompt": "slow burn"})
+        await wait_status(app, job.job_id, Status.GENERATING)
+        table = app.main_screen.tables[PROCESSING]
+        await wait_shown(app, PROCESSING, job.job_id)
+        before = str(table.get_row(job.job_id)[3])
+        await wait_for(lambda: str(table.get_row(job.job_id)[3]) != before, timeout=5, what="the bar to move")
+
+
+# -- the new job form ---------------------------------------------------------------------
+
+
+async def test_submit_via_the_form(settings):
+    async with running_app(settings) as (app, pilot):
+        await pilot.press("n")
+        await wait_for(lambda: isinstance(app.screen, NewJobScreen), what="the form")
+        await pilot.press(*"a calm lake")
+        app.screen.query_one("#seed", Input).value = "42"
+        await pilot.press("ctrl+s")
+        await wait_for(lambda: isinstance(app.screen, MainScreen), what="the form to close")
+        lists = await app.backend.list_jobs()
+        job = next(j for j in [*lists.processing, *lists.queued, *lists.history] if j.prompt == "a calm lake")
+        assert job.request.seed == 42
+
+
+async def test_form_with_an_image(settings, tmp_path: Path):
+    picture = tmp_path / "frame.png"
+    Image.new("RGB", (64, 36), "teal").save(picture)
+    async with running_app(settings) as (app, pilot):
+        await pilot.press("n")
+        await wait_for(lambda: isinstance(app.screen, NewJobScreen), what="the form")
+        app.screen.query_one("#prompt", TextArea).text = "pan over the frame"
+        app.screen.query_one("#image", Input).value = str(picture)
+        await pilot.press("ctrl+s")
+        await wait_for(lambda: isinstance(app.screen, MainScreen), what="the form to close")
+        lists = await app.backend.list_jobs()
+        assert any(j.has_image for j in [*lists.processing, *lists.queued, *lists.history])
+
+
+async def test_invalid_form_submits_nothing_and_says_why(settings, tmp_path: Path):
+    not_image = tmp_path / "notes.txt"
+    not_image.write_text("hello")
+    async with running_app(settings) as (app, pilot):
+        await pilot.press("n")
+        await wait_for(lambda: isinstance(app.screen, NewJobScreen), what="the form")
+        form = app.screen
+        await pilot.press("ctrl+s")
+        assert "Write what the video should show" in str(form.query_one("#prompt-error", Static).content)
+        form.query_one("#prompt", TextArea).text = "fine prompt"
+        form.query_one("#image", Input).value = str(tmp_path / "missing.png")
+        await pilot.pause()
+        assert "No file at" in str(form.query_one("#image-error", Static).content)
+        form.query_one("#image", Input).value = str(not_image)
+        await pilot.pause()
+        assert "is not an image" in str(form.query_one("#image-error", Static).content)
+        form.query_one("#image", Input).value = ""
+        form.query_one("#seed", Input).value = "minus one"
+        await pilot.pause()
+        assert "whole number" in str(form.query_one("#seed-error", Static).content)
+        await pilot.press("ctrl+s")
+        assert isinstance(app.screen, NewJobScreen)
+        lists = await app.backend.list_jobs()
+        assert not (lists.processing or lists.queued or lists.history)
+        await pilot.press("escape")
+        await wait_for(lambda: isinstance(app.screen, MainScreen), what="escape to close the form")
+
+
+# -- cancel, retry, delete ----------------------------------------------------------------
+
+
+async def test_cancel_a_queued_job_without_asking(slow_settings):
+    async with running_app(slow_settings) as (app, pilot):
+        await app.backend.submit({"prompt": "runs"})
+        waiting = await app.backend.submit({"prompt": "waits"})
+        await select(app, pilot, QUEUE, waiting.job_id)
+        await pilot.press("c")
+        await wait_status(app, waiting.job_id, Status.CANCELLED)
+        assert not isinstance(app.screen, ConfirmScreen)
+
+
+async def test_cancel_a_processing_job_asks_first(slow_settings):
+    async with running_app(slow_settings) as (app, pilot):
+        job = await app.backend.submit({"prompt": "expensive"})
+        await select(app, pilot, PROCESSING, job.job_id)
+        await pilot.press("c")
+        await wait_for(lambda: isinstance(app.screen, ConfirmScreen), what="the question")
+        await pilot.press("n")
+        await wait_for(lambda: isinstance(app.screen, MainScreen), what="no")
+        assert (await app.backend.get(job.job_id)).status.is_processing
+        await pilot.press("c")
+        await wait_for(lambda: isinstance(app.screen, ConfirmScreen), what="the question again")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert (await app.backend.get(job.job_id)).status.is_processing
+        await pilot.press("c")
+        await wait_for(lambda: isinstance(app.screen, ConfirmScreen), what="the question a third time")
+        await pilot.press("y")
+        await wait_status(app, job.job_id, Status.CANCELLED)
+
+
+async def test_retry_a_failed_job(settings):
+    async with running_app(settings) as (app, pilot):
+        job = await app.backend.submit({"prompt": "doomed [fail]"})
+        await wait_status(app, job.job_id, Status.FAILED)
+        await select(app, pilot, HISTORY, job.job_id)
+        assert "[fail]" in str(app.main_screen.tables[HISTORY].get_row(job.job_id)[3])
+        await pilot.press("r")
+        await wait_for(lambda: (app.backend.store.get(job.job_id).attempts == 2), what="a second attempt")
+
+
+async def test_retry_is_greyed_out_for_a_queued_job(slow_settings):
+    async with running_app(slow_settings) as (app, pilot):
+        await app.backend.submit({"prompt": "runs"})
+        waiting = await app.backend.submit({"prompt": "waits"})
+        await select(app, pilot, QUEUE, waiting.job_id)
+        screen = app.main_screen
+        assert screen.check_action("retry", ()) is None
+        assert screen.check_action("save", ()) is None
+        assert screen.check_action("cancel", ()) is True
+        await pilot.press("r")
+        await pilot.pause()
+        assert (await app.backend.get(waiting.job_id)).status == Status.QUEUED
+
+
+async def test_delete_always_asks_and_names_what_goes(settings):
+    async with running_app(settings) as (app, pilot):
+        job = await app.backend.submit({"prompt": "to be removed"})
+        await wait_status(app, job.job_id, Status.COMPLETED)
+        await select(app, pilot, HISTORY, job.job_id)
+        await pilot.press("d")
+        await wait_for(lambda: isinstance(app.screen, ConfirmScreen), what="the question")
+        assert "1 video" in texts(app.screen) and job.job_id[:8] in texts(app.screen)
+        await pilot.press("n")
+        await pilot.pause()
+        await app.backend.get(job.job_id)
+        await pilot.press("d")
+        await wait_for(lambda: isinstance(app.screen, ConfirmScreen), what="the question again")
+        await pilot.press("y")
+
+        async def gone() -> bool:
+            try:
+                await app.backend.get(job.job_id)
+            except JobNotFound:
+                return True
+            return False
+
+        await wait_for(gone, what="the job to be deleted")
+        await wait_for(lambda: job.job_id not in app.main_screen.tables[HISTORY].rows, what="its row to go")
+
+
+# -- files --------------------------------------------------------------------------------
+
+
+async def test_save_puts_the_videos_in_the_downloads_folder(make_settings):
+    settings = make_settings(auto_delete_after_download="off")
+    async with running_app(settings) as (app, pilot):
+        job = await app.backend.submit({"prompt": "keep me", "number_of_videos": 2})
+        await wait_status(app, job.job_id, Status.COMPLETED)
+        await select(app, pilot, HISTORY, job.job_id)
+        await pilot.press("s")
+        await wait_for(lambda: len(list(settings.downloads_dir.glob("*.mp4"))) == 2, what="two saved videos")
+        await wait_for(
+            lambda: any(str(settings.downloads_dir) in n.message for n in app._notifications), what="where"
+        )
+
+
+async def test_open_without_a_display_shows_the_path(settings, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    async with running_app(settings) as (app, pilot):
+        job = await app.backend.submit({"prompt": "watch me"})
+        await wait_status(app, job.job_id, Status.COMPLETED)
+        await select(app, pilot, HISTORY, job.job_id)
+        await pilot.press("o")
+        path = app.backend.local_video_path(await app.backend.get(job.job_id), 1)
+        await wait_for(
+            lambda: any("No display" in n.message and str(path) in n.message for n in app._notifications),
+            what="the no-display notice",
+        )
+
+
+async def test_open_with_a_display_starts_the_player(settings, monkeypatch, tmp_path: Path):
+    # A stand-in xdg-open on PATH records what it was asked to open, then exits.
+    record = tmp_path / "opened.txt"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    opener = bin_dir / "xdg-open"
+    opener.write_text(f'#!/bin/sh\necho "$1" > {record}\n')
+    opener.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("DISPLAY", ":0")
+    async with running_app(settings) as (app, pilot):
+        job = await app.backend.submit({"prompt": "play me"})
+        await wait_status(app, job.job_id, Status.COMPLETED)
+        await select(app, pilot, HISTORY, job.job_id)
+        await pilot.press("o")
+        await wait_for(record.exists, what="the player to be started")
+        await wait_for(lambda: record.read_text().strip().endswith(".mp4"), what="the video's path")
+
+
+# -- filter, help, details, navigation ----------------------------------------------------
+
+
+async def test_filter_narrows_every_panel(settings):
+    async with running_app(settings) as (app, pilot):
+        cat = await app.backend.submit({"prompt": "a cat on a wall"})
+        dog = await app.backend.submit({"prompt": "a dog in the park"})
+        await wait_shown(app, HISTORY, cat.job_id)
+        await wait_shown(app, HISTORY, dog.job_id)
+        await pilot.press("slash")
+        await pilot.press(*"cat", "enter")
+        history = app.main_screen.tables[HISTORY]
+        await wait_for(lambda: dog.job_id not in history.rows, what="the dog to be filtered out")
+        assert cat.job_id in history.rows
+        # A new job that does not match stays hidden; one that matches shows up live.
+        other = await app.backend.submit({"prompt": "a horse"})
+        second_cat = await app.backend.submit({"prompt": "another cat"})
+        await wait_shown(app, HISTORY, second_cat.job_id)
+        await wait_status(app, other.job_id, Status.COMPLETED)
+        assert other.job_id not in history.rows
+        await pilot.press("escape")
+        await wait_for(lambda: dog.job_id in history.rows, what="escape to clear the filter")
+
+
+async def test_help_lists_every_key(settings):
+    async with running_app(settings) as (app, pilot):
+        await pilot.press("question_mark")
+        await wait_for(lambda: isinstance(app.screen, HelpScreen), what="help")
+        listed = {row[2] for row in app.screen.rows}
+        assert {"new_job", "cancel", "retry", "delete", "save", "open", "filter", "help", "quit",
+                "next_panel", "previous_panel", "details"} <= listed
+        await pilot.press("escape")
+        await wait_for(lambda: isinstance(app.screen, MainScreen), what="help to close")
+
+
+async def test_details_show_parameters_timeline_and_error(settings):
+    async with running_app(settings) as (app, pilot):
+        job = await app.backend.submit({"prompt": "a storm [fail]", "seed": 7, "aspect_ratio": "9:16"})
+        await wait_status(app, job.job_id, Status.FAILED)
+        await select(app, pilot, HISTORY, job.job_id)
+        await pilot.press("enter")
+        await wait_for(lambda: isinstance(app.screen, DetailsScreen), what="details")
+        body = app.screen.query_one("#details-body", Static)
+        await wait_for(lambda: "Timeline" in _plain(body), what="the timeline")
+        text = _plain(body)
+        for expected in ("a storm [fail]", "9:16", "Seed", "7", "queued", "generating", "failed", "INVALID_ARGUMENT"):
+            assert expected in text
+        await pilot.press("escape")
+        await wait_for(lambda: isinstance(app.screen, MainScreen), what="back")
+
+
+def _plain(static: Static) -> str:
+    from rich.console import Console
+
+    console = Console(width=200, record=True, file=open(os.devnull, "w"))
+    console.print(static.content)
+    return console.export_text()
+
+
+async def test_tab_and_j_k_move_between_panels_and_rows(slow_settings):
+    async with running_app(slow_settings) as (app, pilot):
+        await app.backend.submit({"prompt": "runs"})
+        queued = [await app.backend.submit({"prompt": f"waits {n}"}) for n in range(2)]
+        await wait_shown(app, QUEUE, queued[1].job_id)
+        screen = app.main_screen
+        screen._activate(PROCESSING)
+        await pilot.pause()
+        await pilot.press("tab")
+        assert app.focused is screen.tables[QUEUE]
+        assert screen.selected_id == queued[0].job_id
+        await pilot.press("j")
+        assert screen.selected_id == queued[1].job_id
+        await pilot.press("k")
+        assert screen.selected_id == queued[0].job_id
+        await pilot.press("tab")
+        assert app.focused is screen.tables[HISTORY]
+        await pilot.press("shift+tab", "shift+tab")
+        assert app.focused is screen.tables[PROCESSING]
+
+
+async def test_selection_follows_the_job_into_another_panel(make_settings):
+    async with running_app(make_settings(max_concurrent=1, sim_seconds=1)) as (app, pilot):
+        await app.backend.submit({"prompt": "first"})
+        follow = await app.backend.submit({"prompt": "followed"})
+        await select(app, pilot, QUEUE, follow.job_id)
+        await wait_shown(app, PROCESSING, follow.job_id)
+        await pilot.pause()
+        assert app.main_screen.active_panel == PROCESSING
+        assert app.main_screen.selected_id == follow.job_id
+        await wait_shown(app, HISTORY, follow.job_id)
+        await pilot.pause()
+        assert app.main_screen.active_panel == HISTORY
+        assert app.main_screen.selected_id == follow.job_id
+
+
+async def test_keymap_from_settings_remaps_a_key(make_settings):
+    settings = make_settings(max_concurrent=1, sim_seconds=30).replace(keymap={"cancel": "x"})
+    async with running_app(settings) as (app, pilot):
+        await app.backend.submit({"prompt": "runs"})
+        waiting = await app.backend.submit({"prompt": "waits"})
+        await select(app, pilot, QUEUE, waiting.job_id)
+        await pilot.press("c")
+        await pilot.pause()
+        assert (await app.backend.get(waiting.job_id)).status == Status.QUEUED
+        await pilot.press("x")
+        await wait_status(app, waiting.job_id, Status.CANCELLED)
+
+
+async def test_command_palette_offers_every_action(settings):
+    async with running_app(settings) as (app, pilot):
+        titles = {command.title for command in app.get_system_commands(app.main_screen)}
+        assert {"New job", "Cancel job", "Retry job", "Delete job", "Save videos", "Open video",
+                "Job details", "Filter jobs", "Keys", "Quit veotui"} <= titles
+        await pilot.press("ctrl+p")
+        await pilot.press(*"New job")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(lambda: isinstance(app.screen, NewJobScreen), what="the palette to open the form")
+
+
+# -- history paging -----------------------------------------------------------------------
+
+
+async def test_history_is_paged_from_the_backend(settings):
+    Store(settings.db_path).insert_many(ended_jobs(250))
+    async with running_app(settings) as (app, pilot):
+        screen = app.main_screen
+        history = screen.tables[HISTORY]
+        await wait_for(lambda: history.row_count == 100, what="the first page")
+        assert "1–100 of 250" in str(history.border_title)
+        screen._activate(HISTORY)
+        await pilot.pause()
+        history.move_cursor(row=99)
+        await pilot.press("down")
+        await wait_for(lambda: "101–200 of 250" in str(history.border_title), what="the second page")
+        assert history.cursor_row == 0
+        await pilot.press("up")
+        await wait_for(lambda: "1–100 of 250" in str(history.border_title), what="back to the first")
+        assert history.cursor_row == 99
+
+
+# -- quitting -----------------------------------------------------------------------------
+
+
+async def test_quit_asks_while_jobs_are_processing(slow_settings):
+    async with running_app(slow_settings) as (app, pilot):
+        job = await app.backend.submit({"prompt": "busy"})
+        await wait_shown(app, PROCESSING, job.job_id)
+        await pilot.press("q")
+        await wait_for(lambda: isinstance(app.screen, ConfirmScreen), what="the question")
+        assert "processing" in texts(app.screen)
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.is_running
+        await pilot.press("q")
+        await wait_for(lambda: isinstance(app.screen, ConfirmScreen), what="the question again")
+        await pilot.press("y")
+        await wait_for(lambda: not app.is_running, what="the app to exit")
+
+
+async def test_quit_at_once_when_idle(settings):
+    async with running_app(settings) as (app, pilot):
+        await pilot.press("q")
+        await wait_for(lambda: not app.is_running, what="the app to exit")
+
+
+# -- errors -------------------------------------------------------------------------------
+
+
+async def test_a_backend_refusal_is_a_notification(slow_settings):
+    async with running_app(slow_settings) as (app, pilot):
+        job = await app.backend.submit({"prompt": "ends under our feet"})
+        await select(app, pilot, PROCESSING, job.job_id)
+        await pilot.press("c")
+        await wait_for(lambda: isinstance(app.screen, ConfirmScreen), what="the question")
+        # While the question is open the job ends elsewhere; the answer then comes too late.
+        await app.backend.cancel(job.job_id)
+        await pilot.press("y")
+        await wait_for(
+            lambda: any(n.title == "Could not cancel job " + job.job_id[:8] and n.severity == "error"
+                        for n in app._notifications),
+            what="the refusal as a notification",
+        )
+        assert app.is_running and isinstance(app.screen, MainScreen)
