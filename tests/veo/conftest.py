@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import uuid
-from pathlib import Path
 from typing import Callable
 
 import pytest
