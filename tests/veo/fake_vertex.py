@@ -34,7 +34,7 @@ import uvicorn
 from google.cloud import storage
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 MODELS = ("veo-3.1-generate-001", "veo-3.1-fast-generate-001", "veo-3.1-lite-generate-001")
@@ -60,9 +60,10 @@ class Recorded:
 
 @dataclass
 class Fault:
-    """The next ``times`` requests of ``verb`` fail: with HTTP ``status`` or, with
-    ``delay``, by answering only after ``delay`` seconds (the client times out first).
-    ``accepted`` makes a slow submit start its operation anyway, as a real server might."""
+    """The next ``times`` requests of ``verb`` fail: with HTTP ``status``; with ``delay``, by
+    answering only after ``delay`` seconds (the client times out first); with ``drop``, by
+    closing the connection halfway through the answer. ``accepted`` makes a slow or dropped
+    submit start its operation anyway, as a real server might."""
 
     verb: str
     status: int = 503
@@ -70,6 +71,7 @@ class Fault:
     message: str = "The service is currently unavailable."
     retry_delay: str | None = None
     delay: float = 0.0
+    drop: bool = False
     accepted: bool = False
 
 
@@ -175,6 +177,11 @@ class FakeVertex:
                 return JSONResponse({"name": accepted.name})
             if verb == "predictLongRunning":
                 return _error(503, "UNAVAILABLE", fault.message)
+        elif fault is not None and fault.drop:
+            if verb == "predictLongRunning" and fault.accepted:
+                self._start_operation(request.url.path, body)
+            # Promise more bytes than are sent: the server closes the connection mid-answer.
+            return Response(b'{"name": "', media_type="application/json", headers={"content-length": "4096"})
         elif fault is not None:
             return _error(fault.status, _status_name(fault.status), fault.message, fault.retry_delay)
 

@@ -72,3 +72,20 @@ def test_the_retry_delay_comes_from_retry_info_or_the_retry_after_header():
     header = httpx2.Response(429, headers={"Retry-After": "7"})
     assert retry_delay(genai_errors.ClientError(429, {"error": {"code": 429}}, header)) == 7.0
     assert retry_delay(genai_errors.ClientError(429, {"error": {"code": 429}})) is None
+
+
+async def test_a_dropped_connection_is_unknown_on_submit_and_transient_on_poll(make_settings, make_veo, fake_vertex):
+    fake_vertex.faults += [
+        Fault("predictLongRunning", drop=True, accepted=True),
+        Fault("fetchPredictOperation", drop=True),
+    ]
+    generator = make_veo(make_settings())
+    try:
+        with pytest.raises(SubmitOutcomeUnknown, match="no answer came back"):
+            await generator.submit(a_job(), None, None)
+        [operation] = fake_vertex.operations
+        with pytest.raises(TransientFault, match="could not reach Vertex AI to check the operation"):
+            await generator.poll(a_job(), operation)
+        assert await generator.poll(a_job(), operation) is None  # the connection is back: pending
+    finally:
+        await generator.aclose()
