@@ -111,3 +111,14 @@ def test_validate_names_what_the_model_cannot_do(make_settings, make_veo):
         generator.validate(JobRequest(prompt="x", resolution="4k"))
     with pytest.raises(InvalidRequest, match="1 to 4 videos per request, not 5"):
         generator.validate(JobRequest(prompt="x", number_of_videos=5))
+
+
+async def test_the_api_version_can_be_switched_to_v1(make_settings, make_veo, fake_vertex, monkeypatch):
+    # The escape hatch docs/veo.md gives for "RESOURCE_PROJECT_INVALID" on v1beta1.
+    monkeypatch.setenv("GOOGLE_GENAI_API_VERSION", "v1")
+    settings = make_settings()
+    async with LocalBackend(settings, generator=make_veo(settings)) as backend:
+        job = await run_job(backend, {"prompt": "a pier"})
+
+    assert job.status == Status.COMPLETED, job.error
+    assert {r.path.split("/")[1] for r in fake_vertex.requests} == {"v1"}
