@@ -278,15 +278,17 @@ def connect_storage(
 ) -> GcsStorage:
     """Cloud Storage for ``bucket`` with the Vertex credentials; express mode has none (an
     API key does not cover Cloud Storage), so it needs Application Default Credentials."""
+    project = target.project
     if credentials is None and not env.get("STORAGE_EMULATOR_HOST"):
         try:
-            credentials, _ = application_default_credentials(env)
+            credentials, project = application_default_credentials(env)
         except SettingsError as exc:
             raise SettingsError(
                 f"VEOTUI_GCS_BUCKET is {bucket}, but an API key does not cover Cloud Storage and "
                 f"{exc}. Or unset VEOTUI_GCS_BUCKET to send images and videos inline."
             ) from exc
-    return GcsStorage.connect(bucket, env, project=target.project, credentials=credentials)
+    # A known project keeps the client from searching the environment for one.
+    return GcsStorage.connect(bucket, env, project=project, credentials=credentials)
 
 
 # -- faults ---------------------------------------------------------------------------------
