@@ -7,7 +7,7 @@ google-genai 3.x generates video only in Vertex AI mode, reached two ways:
   in ``GOOGLE_APPLICATION_CREDENTIALS``);
 - *express mode*: ``GOOGLE_API_KEY`` alone.
 
-``GOOGLE_VERTEX_BASE_URL`` points either at another host (tests point it at a fake server).
+``GOOGLE_VERTEX_BASE_URL`` points either mode at another host (the tests: a fake server).
 
 The wire: submit is ``predictLongRunning`` and answers an operation name, which the engine
 records at once; polling is ``fetchPredictOperation`` on that name, so a restarted process
@@ -15,7 +15,7 @@ resumes the same operation. Videos come back inline (base64) or, with ``VEOTUI_G
 as ``gs://`` objects under ``veo_outputs/<job_id>/``.
 
 Paying twice: a submit is only ever re-sent when Google certainly did not accept it (it
-answered 429 or 5xx, or the connection was never made). A submit that was sent and got no
+answered 429, 408 or a 5xx other than 504, or the connection was never made). A submit that was sent and got no
 answer raises :class:`SubmitOutcomeUnknown`; the job fails saying so instead of sending a
 second, billed, generation. docs/veo.md has the long form.
 """
