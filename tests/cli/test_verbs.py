@@ -1,0 +1,171 @@
+"""The client verbs as real ``python -m veotui`` subprocesses against a real server."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from tests.conftest import FAST_ENV
+from tests.server.harness import server_thread
+from veotui.server.running import bind
+from veotui.settings import load_settings
+
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+TOKEN = "cli-s3cret"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("cli") / "data"
+    settings = load_settings(env={**FAST_ENV, "VEOTUI_DATA_DIR": str(data_dir), "VEOTUI_AUTO_DELETE_AFTER_DOWNLOAD": "off"})
+    with server_thread(settings.replace(token=TOKEN)) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def slow_server(tmp_path_factory):
+    """Operations that take a minute: jobs stay where a test puts them."""
+    data_dir = tmp_path_factory.mktemp("cli-slow") / "data"
+    settings = load_settings(env={**FAST_ENV, "VEOTUI_DATA_DIR": str(data_dir), "VEOTUI_SIM_SECONDS": "60"})
+    with server_thread(settings.replace(token=TOKEN)) as running:
+        yield running
+
+
+def veotui(*args: str, remote: str | None = None, token: str | None = TOKEN, timeout: float = 60) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VEOTUI_")}
+    env["VEOTUI_CONFIG"] = "/nonexistent/veotui-test-config.toml"
+    if remote:
+        env["VEOTUI_REMOTE"] = remote
+    if token:
+        env["VEOTUI_TOKEN"] = token
+    return subprocess.run(
+        [sys.executable, "-m", "veotui", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def one_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, text
+    return lines[0]
+
+
+def test_submit_wait_status_jobs_download(server, tmp_path):
+    done = veotui("submit", "a paper boat on a pond", "--count", "2", "--duration", "4", "--seed", "9", "--wait", remote=server.url)
+    assert done.returncode == 0, done.stderr
+    job_id = done.stdout.strip()
+    assert UUID.match(job_id)
+    assert "100%" in done.stderr and "completed: 2 video(s)" in done.stderr
+
+    status = veotui("status", job_id[:7], "--json", remote=server.url)
+    job = json.loads(status.stdout)
+    assert (job["job_id"], job["status"], job["number_of_videos"], job["duration_seconds"], job["seed"]) == (
+        job_id, "completed", 2, 4, 9
+    )
+    human = veotui("status", job_id[:7], remote=server.url).stdout
+    assert job_id in human and "completed" in human and "timeline:" in human and "generating" in human
+
+    lists = json.loads(veotui("jobs", "--json", remote=server.url).stdout)
+    assert set(lists) >= {"processing", "queued", "history"}
+    assert job_id in [j["job_id"] for j in lists["history"]]
+    assert job_id[:8] in veotui("jobs", remote=server.url).stdout
+
+    saved = veotui("download", job_id[:8], "-o", str(tmp_path / "out"), remote=server.url)
+    assert saved.returncode == 0, saved.stderr
+    zip_path = Path(saved.stdout.strip())
+    assert zip_path == tmp_path / "out" / f"veotui_{job_id[:8]}_videos.zip"
+    assert zipfile.ZipFile(zip_path).namelist() == ["generated_video_1.mp4", "generated_video_2.mp4"]
+    video = veotui("download", job_id[:8], "-o", str(tmp_path), "--video", "2", remote=server.url)
+    assert Path(video.stdout.strip()).read_bytes()[4:8] == b"ftyp"
+    missing = veotui("download", job_id[:8], "-o", str(tmp_path), "--video", "3", remote=server.url)
+    assert missing.returncode == 1 and "has no video 3" in one_line(missing.stderr)
+
+
+def test_submit_with_an_image(server, tmp_path):
+    image = tmp_path / "frame.webp"
+    Image.new("RGB", (32, 18), (250, 120, 0)).save(image, "WEBP")
+    result = veotui("submit", "pan across", "--image", str(image), remote=server.url)
+    assert result.returncode == 0, result.stderr
+    job = json.loads(veotui("status", result.stdout.strip(), "--json", remote=server.url).stdout)
+    assert job["has_image"] is True
+
+
+def test_wait_exits_1_when_the_job_fails(server):
+    result = veotui("submit", "doomed [fail]", "--wait", remote=server.url)
+    assert result.returncode == 1
+    assert UUID.match(result.stdout.strip())
+    assert "failed:" in result.stderr.strip().splitlines()[-1]
+
+
+def test_cancel_retry_delete_with_prefixes(slow_server):
+    server = slow_server
+    with httpx.Client(base_url=server.url, headers={"authorization": f"Bearer {TOKEN}"}, trust_env=False) as client:
+        # Two long jobs hold the slots, so the third stays queued while the verbs act on it.
+        for n in range(2):
+            client.post("/api/generate", json={"prompt": f"blocker {n}"})
+        job_id = client.post("/api/generate", json={"prompt": "third"}).json()["job_id"]
+    cancelled = veotui("cancel", job_id[:10], remote=server.url)
+    assert (cancelled.returncode, cancelled.stdout.strip()) == (0, f"cancelled {job_id}")
+    again = veotui("cancel", job_id[:10], remote=server.url)
+    assert again.returncode == 1 and "already ended" in one_line(again.stderr)
+    retried = veotui("retry", job_id[:10], remote=server.url)
+    assert retried.returncode == 0 and retried.stdout.startswith(f"queued {job_id} again")
+    deleted = veotui("delete", job_id, remote=server.url)
+    assert (deleted.returncode, deleted.stdout.strip()) == (0, f"deleted {job_id}")
+    gone = veotui("status", job_id, remote=server.url)
+    assert gone.returncode == 1 and "no job id starts with" in one_line(gone.stderr)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("status", "zz"), "is not a job id or the start of one"),
+        (("submit", "x" * 4001), "4000"),
+        (("submit", "p", "--seed", "-1"), "seed"),
+        (("submit", "p", "--image", "/nonexistent/cat.png"), "cannot read the image /nonexistent/cat.png"),
+    ],
+)
+def test_failures_are_one_line_and_exit_1(server, args, message):
+    result = veotui(*args, remote=server.url)
+    assert result.returncode == 1
+    line = one_line(result.stderr)
+    assert line.startswith("veotui: ") and message in line
+    assert "Traceback" not in result.stderr
+
+
+def test_a_wrong_or_missing_token_is_explained(server):
+    result = veotui("jobs", remote=server.url, token=None)
+    assert result.returncode == 1 and "needs a token" in one_line(result.stderr)
+    result = veotui("jobs", "--token", "wrong", remote=server.url, token=None)
+    assert result.returncode == 1 and "not one this server accepts" in one_line(result.stderr)
+
+
+def test_nothing_listening_says_how_to_start_a_server():
+    probe = bind("127.0.0.1", 0)
+    url = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    probe.close()
+    result = veotui("jobs", remote=url)
+    assert result.returncode == 1
+    assert one_line(result.stderr) == (
+        f"veotui: no veotui server is listening at {url}; start one with `veotui serve` "
+        "or point --remote (VEOTUI_REMOTE) at one"
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("submit",), ("submit", "p", "--count", "9"), ("submit", "p", "--duration", "5"), ("status",), ("jobs", "--limit", "x"), ("download", "abc", "--video", "one")],
+)
+def test_usage_errors_exit_2(args):
+    result = veotui(*args, remote="http://127.0.0.1:9")
+    assert result.returncode == 2
+    assert "usage: veotui" in result.stderr
