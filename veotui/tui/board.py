@@ -85,6 +85,8 @@ class Board:
         self.history_offset = offset
         every = unfiltered or lists
         self.live = {job.job_id: job.status for job in (*every.processing, *every.queued)}
+        if not self.filter_text:
+            self._number_queue()
 
     def apply(self, change: Change) -> Applied:
         previous = self.find(change.job_id)
@@ -98,7 +100,17 @@ class Board:
         )
         applied = self._apply(change, previous)
         applied.needs_reload |= hidden_left_queue
+        if not self.filter_text:
+            self._number_queue()
         return applied
+
+    def _number_queue(self) -> None:
+        """Unfiltered, the panel holds the whole queue in FIFO order (a job always joins at
+        the back), so a position is simply a place in it. This stays exact when the change
+        stream coalesces: a job may reach us already started, never having been seen queued."""
+        for place, (job_id, job) in enumerate(self.queued.items(), start=1):
+            if job.queue_position != place:
+                self.queued[job_id] = job.replace(queue_position=place)
 
     def _apply(self, change: Change, previous: Job | None) -> Applied:
         job = change.job
@@ -117,10 +129,12 @@ class Board:
         if job.status.is_processing:
             self.processing[job.job_id] = job
         elif job.status == Status.QUEUED:
+            # Filtered, the published position is the real one (others are hidden).
             position = job.queue_position or len(self.queued) + 1
             self.queued[job.job_id] = job.replace(queue_position=position)
-            ordered = sorted(self.queued.values(), key=lambda j: j.queue_position or 0)
-            self.queued = {j.job_id: j for j in ordered}
+            if self.filter_text:
+                ordered = sorted(self.queued.values(), key=lambda j: j.queue_position or 0)
+                self.queued = {j.job_id: j for j in ordered}
         else:
             self.history_total += 1
             if self.history_offset > 0:

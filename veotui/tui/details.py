@@ -68,8 +68,7 @@ def render_details(job: Job, events: list[JobEvent]) -> Group:
     params.add_column(style="bold", no_wrap=True)
     params.add_column()
     rows: list[tuple[str, str | Text]] = [
-        ("Status", fmt.status_cell(job) if job.status.is_final else Text(fmt.stage_label(job.status))),
-        ("Progress", f"{job.progress}%"),
+        ("Status", fmt.status_cell(job) if job.status.is_final else Text(job.status.value)),
         ("Prompt", Text(request.prompt)),
         ("Negative prompt", Text(request.negative_prompt or "—")),
         ("Videos", str(request.number_of_videos)),
@@ -86,6 +85,9 @@ def render_details(job: Job, events: list[JobEvent]) -> Group:
         ("Attempts", str(job.attempts)),
         ("Operation", Text(job.operation or "—")),
     ]
+    if job.status.is_processing:
+        remaining = "" if job.eta_seconds is None else f", about {fmt.duration(job.eta_seconds)} left"
+        rows.insert(1, ("Progress", f"{job.progress}%{remaining}"))
     if job.queue_position is not None:
         rows.insert(1, ("Queue position", str(job.queue_position)))
     for name, value in rows:
@@ -96,7 +98,7 @@ def render_details(job: Job, events: list[JobEvent]) -> Group:
     timeline.add_column("Status", no_wrap=True)
     timeline.add_column("Detail")
     for event in events:
-        timeline.add_row(fmt.full_time(event.at), fmt.stage_label(event.status), Text(event.detail or ""))
+        timeline.add_row(fmt.full_time(event.at), event.status.value, Text(event.detail or ""))
 
     parts: list[object] = [params, Text(""), Text("Timeline", style="bold underline"), timeline]
     if job.error:

@@ -13,7 +13,7 @@ from rich.text import Text
 from veotui.model import Job, Status
 
 SHORT_ID = 8
-BAR_WIDTH = 12
+BAR_WIDTH = 10
 
 STATUS_STYLE: dict[Status, str] = {
     Status.COMPLETED: "green",
@@ -91,7 +91,8 @@ def model_label(model: str) -> str:
 
 
 def stage_label(status: Status) -> str:
-    return status.value.replace("_", " ")
+    """A stage in at most 11 characters (the width of its column)."""
+    return "uploading" if status == Status.UPLOADING_IMAGE else status.value
 
 
 def progress_bar(percent: int, width: int = BAR_WIDTH) -> Text:

@@ -96,7 +96,7 @@ class MainScreen(Screen[None]):
         with Vertical(id="panels"):
             yield from self.tables.values()
         yield Input(id="filter", placeholder="filter by prompt, id, status or user · enter keeps it · escape clears it")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.update_header()

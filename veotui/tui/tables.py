@@ -157,10 +157,10 @@ class ProcessingTable(JobTable):
     COLUMNS = (
         Column("job", "Job", fmt.SHORT_ID),
         Column("prompt", "Prompt", flex=1),
-        Column("stage", "Stage", 15),
+        Column("stage", "Stage", 11),
         Column("progress", "Progress", fmt.BAR_WIDTH + 5),
         Column("elapsed", "Elapsed", 7),
-        Column("left", "Left", 7),
+        Column("left", "Left", 6),
     )
 
     def cells(self, job: Job, now: datetime) -> Cells:

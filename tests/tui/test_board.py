@@ -1,0 +1,126 @@
+"""The board's rules, without widgets: where a change puts a job, exact queue positions,
+the history page, the filter, and stale progress readings."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from veotui.model import Change, Job, JobLists, JobRequest, Status
+from veotui.tui.board import HISTORY, PROCESSING, QUEUE, Board
+
+T0 = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+
+
+def job(n: int, status: Status, prompt: str | None = None, position: int | None = None) -> Job:
+    return Job(
+        job_id=f"{n:08x}-0000-4000-8000-000000000000",
+        status=status,
+        request=JobRequest(prompt=prompt or f"job {n}"),
+        created_at=T0 + timedelta(seconds=n),
+        queue_position=position,
+    )
+
+
+def queued_board(count: int) -> Board:
+    board = Board(page_size=3)
+    board.load(JobLists([], [job(n, Status.QUEUED, position=n + 1) for n in range(count)], []), offset=0)
+    return board
+
+
+def positions(board: Board) -> list[tuple[int, int | None]]:
+    return [(int(j.job_id[:8], 16), j.queue_position) for j in board.jobs(QUEUE)]
+
+
+def test_a_job_leaving_the_queue_moves_those_behind_it_up():
+    board = queued_board(4)
+    board.apply(Change("job", job(1, Status.CANCELLED).job_id, job(1, Status.CANCELLED)))
+    assert positions(board) == [(0, 1), (2, 2), (3, 3)]
+    board.apply(Change("job", job(0, Status.STARTING).job_id, job(0, Status.STARTING)))
+    assert positions(board) == [(2, 1), (3, 2)]
+    assert board.panel_of(job(0, Status.STARTING).job_id) == PROCESSING
+
+
+def test_a_retried_job_joins_the_back_of_the_queue():
+    board = queued_board(2)
+    retried = job(9, Status.QUEUED, position=3)
+    board.apply(Change("job", retried.job_id, retried))
+    assert positions(board) == [(0, 1), (1, 2), (9, 3)]
+
+
+def test_a_queued_job_that_changes_keeps_its_place():
+    board = queued_board(3)
+    stale = job(2, Status.QUEUED, position=7)  # a position published before others left
+    board.apply(Change("job", stale.job_id, stale))
+    assert positions(board) == [(0, 1), (1, 2), (2, 3)]
+
+
+def test_processing_rows_keep_their_order_through_stage_changes():
+    board = Board()
+    board.load(JobLists([job(0, Status.GENERATING), job(1, Status.STARTING)], [], []), offset=0)
+    board.apply(Change("job", job(0, Status.DOWNLOADING).job_id, job(0, Status.DOWNLOADING)))
+    assert [j.status for j in board.jobs(PROCESSING)] == [Status.DOWNLOADING, Status.STARTING]
+
+
+def test_an_ended_job_enters_the_first_history_page_at_the_top():
+    board = Board(page_size=3)
+    history = [job(n, Status.COMPLETED) for n in (5, 4, 3)]
+    board.load(JobLists([job(6, Status.DOWNLOADING)], [], history, history_total=10), offset=0)
+    applied = board.apply(Change("job", job(6, Status.COMPLETED).job_id, job(6, Status.COMPLETED)))
+    assert not applied.needs_reload
+    assert [int(j.job_id[:8], 16) for j in board.jobs(HISTORY)] == [6, 5, 4]
+    assert board.history_total == 11 and board.processing_count == 0
+
+
+def test_on_a_later_page_an_ended_job_asks_for_a_reload():
+    board = Board(page_size=3)
+    board.load(JobLists([job(6, Status.DOWNLOADING)], [], [job(2, Status.FAILED)], history_total=4), offset=3)
+    applied = board.apply(Change("job", job(6, Status.COMPLETED).job_id, job(6, Status.COMPLETED)))
+    assert applied.needs_reload and board.history_total == 5
+
+
+def test_a_deleted_history_row_asks_for_a_reload_to_refill_the_page():
+    board = Board(page_size=3)
+    board.load(JobLists([], [], [job(n, Status.COMPLETED) for n in (5, 4, 3)], history_total=6), offset=0)
+    applied = board.apply(Change("deleted", job(4, Status.COMPLETED).job_id))
+    assert applied.needs_reload and board.history_total == 5
+    assert [int(j.job_id[:8], 16) for j in board.jobs(HISTORY)] == [5, 3]
+
+
+def test_the_filter_hides_jobs_that_do_not_match():
+    board = Board()
+    board.filter_text = "cat"
+    board.load(JobLists([], [], []), offset=0)
+    board.apply(Change("job", job(1, Status.QUEUED, "a dog").job_id, job(1, Status.QUEUED, "a dog", 1)))
+    board.apply(Change("job", job(2, Status.QUEUED, "a CAT").job_id, job(2, Status.QUEUED, "a CAT", 2)))
+    assert [j.prompt for j in board.jobs(QUEUE)] == ["a CAT"]
+    assert board.queue_length == 2  # the header still counts every job
+
+
+def test_a_hidden_job_leaving_the_queue_asks_for_a_reload():
+    board = Board()
+    board.filter_text = "cat"
+    dog = job(1, Status.QUEUED, "a dog", 1)
+    board.load(JobLists([], [job(2, Status.QUEUED, "a cat", 2)], []), offset=0, unfiltered=JobLists([], [dog], []))
+    applied = board.apply(Change("job", dog.job_id, dog.replace(status=Status.STARTING)))
+    assert applied.needs_reload
+
+
+def test_a_stale_progress_reading_never_undoes_a_newer_change():
+    board = Board()
+    board.load(JobLists([job(0, Status.GENERATING)], [], []), offset=0)
+    board.apply(Change("job", job(0, Status.DOWNLOADING).job_id, job(0, Status.DOWNLOADING)))
+    assert not board.refresh(job(0, Status.GENERATING).replace(progress=50))
+    assert board.refresh(job(0, Status.DOWNLOADING).replace(progress=95))
+    assert board.jobs(PROCESSING)[0].progress == 95
+
+
+def test_positions_stay_exact_when_the_stream_coalesces():
+    # Jobs 0-3 are submitted at once; job 0 and 1 start before the TUI reads the stream,
+    # so it first sees 2 and 3 (published at places 3 and 4), then 0 and 1 already started.
+    board = Board()
+    board.load(JobLists([], [], []), offset=0)
+    for n, place in ((2, 3), (3, 4)):
+        board.apply(Change("job", job(n, Status.QUEUED).job_id, job(n, Status.QUEUED, position=place)))
+    for n in (0, 1):
+        board.apply(Change("job", job(n, Status.STARTING).job_id, job(n, Status.STARTING)))
+    assert positions(board) == [(2, 1), (3, 2)]
