@@ -1,0 +1,82 @@
+"""The real ``veotui`` console script in a real terminal (tmux on a private socket): submit
+a job through the form with keys, and watch it go through the panels into History."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
+]
+
+VEOTUI = Path(sys.executable).with_name("veotui")
+
+
+class Tmux:
+    def __init__(self, socket: str) -> None:
+        self.socket = socket
+
+    def __call__(self, *args: str) -> str:
+        result = subprocess.run(
+            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=10, check=True
+        )
+        return result.stdout
+
+    def screen(self) -> str:
+        return self("capture-pane", "-p", "-t", "tui")
+
+    def wait_for(self, text: str, timeout: float = 20.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            if time.monotonic() > deadline:
+                pytest.fail(f"{text!r} never appeared on the screen:\n{screen}")
+            time.sleep(0.1)
+
+
+@pytest.fixture
+def tmux(tmp_path: Path):
+    server = Tmux(f"veotui-test-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    env = {
+        "VEOTUI_DATA_DIR": str(tmp_path / "data"),
+        "VEOTUI_DOWNLOADS_DIR": str(tmp_path / "downloads"),
+        "VEOTUI_GENERATOR": "sim",
+        "VEOTUI_SIM_SECONDS": "1",
+        "VEOTUI_CONFIG": "/nonexistent/veotui.toml",
+        "TERM": "xterm-256color",
+    }
+    command = " ".join(f"{k}={v}" for k, v in env.items()) + f" {VEOTUI}"
+    server("new-session", "-d", "-s", "tui", "-x", "100", "-y", "30", command)
+    try:
+        yield server
+    finally:
+        subprocess.run(["tmux", "-L", server.socket, "kill-server"], capture_output=True, timeout=10)
+
+
+def test_submit_a_job_and_watch_it_reach_history(tmux: Tmux):
+    tmux.wait_for("simulator (sim)")
+    tmux("send-keys", "-t", "tui", "n")
+    tmux.wait_for("New job")
+    time.sleep(0.5)  # the form takes focus once it is mounted
+    tmux("send-keys", "-t", "tui", "-l", "a kite over the dunes")
+    tmux.wait_for("a kite over the dunes")
+    tmux("send-keys", "-t", "tui", "C-s")
+    screen = tmux.wait_for("✓ completed")
+    assert "a kite over the dunes" in screen
+    assert "History 1–1 of 1" in screen
+    tmux("send-keys", "-t", "tui", "q")
+    deadline = time.monotonic() + 10
+    while subprocess.run(["tmux", "-L", tmux.socket, "has-session", "-t", "tui"], capture_output=True).returncode == 0:
+        assert time.monotonic() < deadline, "q did not quit"
+        time.sleep(0.1)
