@@ -125,6 +125,10 @@ class Store:
         self._conn.execute("PRAGMA synchronous = FULL")
         self._conn.execute("PRAGMA foreign_keys = ON")
         self._listeners: list[Listener] = []
+        # Write-through copy of the jobs that are not finished. This process is the only
+        # writer (the data-directory lock), so the copy is the truth; every UPDATE still
+        # checks the status it expects, in SQL, in case it is not.
+        self._active: dict[str, Job] = {}
         self._migrate()
 
     # -- plumbing -------------------------------------------------------------------------
@@ -170,10 +174,20 @@ class Store:
     # -- reading --------------------------------------------------------------------------
 
     def get(self, job_id: str) -> Job:
+        job = self._active.get(job_id)
+        if job is not None:
+            return job
         row = self._conn.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
         if row is None:
             raise JobNotFound(job_id)
-        return _job_from_row(row)
+        return self._remember(_job_from_row(row))
+
+    def _remember(self, job: Job) -> Job:
+        if job.status.is_final:
+            self._active.pop(job.job_id, None)
+        else:
+            self._active[job.job_id] = job
+        return job
 
     def find(self, job_id: str) -> Job | None:
         try:
@@ -329,6 +343,7 @@ class Store:
                 "INSERT INTO events (job_id, at, status, detail, kind, user, model) VALUES (?, ?, ?, ?, 'submitted', ?, ?)",
                 (job.job_id, isoformat(job.created_at), "queued", "submitted", req.user, req.model),
             )
+        self._remember(job)
         self._notify(Change("job", job.job_id, job))
         return job
 
@@ -369,7 +384,7 @@ class Store:
         current status (and that status is one of ``expect``, when given)."""
         now = utcnow()
         with self._transaction() as conn:
-            job = self._read_for_update(conn, job_id)
+            job = self._current(conn, job_id)
             allowed = set(expect) if expect is not None else None
             if (allowed is not None and job.status not in allowed) or not can_transition(job.status, target):
                 raise Conflict(f"job {job_id} is {job.status.value}; it cannot become {target.value}")
@@ -380,7 +395,7 @@ class Store:
             if target.is_final:
                 fields.setdefault("finished_at", now)
                 fields.setdefault("submitting", False)
-            self._write_fields(conn, job_id, fields, status=target)
+            self._write_fields(conn, job_id, fields, status=target, expect=job.status)
             job = job.replace(status=target, **_as_job_fields(fields))
             conn.execute(
                 "INSERT INTO events (job_id, at, status, detail, user, model, error_kind, seconds)"
@@ -390,32 +405,41 @@ class Store:
                     job.error_kind if target == Status.FAILED else None, seconds,
                 ),
             )
+        self._remember(job)
         self._notify(Change("job", job_id, job))
         return job
 
     def update(self, job_id: str, *, note: str | None = None, **fields: Any) -> Job:
         """Change fields without a transition; ``note`` adds a line to the timeline."""
         with self._transaction() as conn:
-            job = self._read_for_update(conn, job_id)
-            self._write_fields(conn, job_id, fields)
+            job = self._current(conn, job_id)
+            self._write_fields(conn, job_id, fields, expect=job.status)
             job = job.replace(**_as_job_fields(fields))
             if note:
                 conn.execute(
                     "INSERT INTO events (job_id, at, status, detail, kind) VALUES (?, ?, ?, ?, 'note')",
                     (job_id, isoformat(utcnow()), job.status.value, note),
                 )
+        self._remember(job)
         self._notify(Change("job", job_id, job))
         return job
 
-    @staticmethod
-    def _read_for_update(conn: sqlite3.Connection, job_id: str) -> Job:
+    def _current(self, conn: sqlite3.Connection, job_id: str) -> Job:
+        job = self._active.get(job_id)
+        if job is not None:
+            return job
         row = conn.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
         if row is None:
             raise JobNotFound(job_id)
         return _job_from_row(row)
 
     def _write_fields(
-        self, conn: sqlite3.Connection, job_id: str, fields: dict[str, Any], status: Status | None = None
+        self,
+        conn: sqlite3.Connection,
+        job_id: str,
+        fields: dict[str, Any],
+        status: Status | None = None,
+        expect: Status | None = None,
     ) -> None:
         assignments: list[str] = []
         values: list[Any] = []
@@ -433,14 +457,21 @@ class Store:
                 value = int(bool(value))
             assignments.append(f"{name} = ?")
             values.append(value)
-        if assignments:
-            conn.execute(f"UPDATE jobs SET {', '.join(assignments)} WHERE job_id = ?", (*values, job_id))
+        if not assignments:
+            return
+        sql = f"UPDATE jobs SET {', '.join(assignments)} WHERE job_id = ?"
+        if expect is None:
+            conn.execute(sql, (*values, job_id))
+        elif conn.execute(sql + " AND status = ?", (*values, job_id, expect.value)).rowcount != 1:
+            self._active.pop(job_id, None)
+            raise Conflict(f"job {job_id} changed under veotui's feet; try again")
 
     def delete(self, job_id: str) -> Job:
         """Remove the job's row and remember its remote files until they are cleaned up."""
         job = self.get(job_id)
         with self._transaction() as conn:
             conn.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
+            self._active.pop(job_id, None)
             conn.execute(
                 "INSERT OR REPLACE INTO pending_cleanup (job_id, job, since) VALUES (?, ?, ?)",
                 (job_id, json.dumps(job.to_dict()), isoformat(utcnow())),
