@@ -45,7 +45,7 @@ def with_progress(job: Job, estimate: float, now: datetime, **also: object) -> J
     if job.status == Status.GENERATING and job.stage_started_at is not None:
         elapsed = max(0.0, (now - job.stage_started_at).total_seconds())
         fraction = generating_fraction(elapsed, estimate)
-        progress = start + (end - start) * fraction
+        progress = min(end - 1, start + (end - start) * fraction)
         eta = max(0, round(estimate - elapsed))
     else:
         progress = start
