@@ -33,7 +33,10 @@ JobId = Annotated[str, Path(description="a job id (UUID4)")]
 
 def create_app(backend: LocalBackend, settings: Any, *, keepalive: float = 15.0) -> FastAPI:
     """The API over a started :class:`LocalBackend`. ``keepalive``: seconds between SSE
-    comments while no job changes."""
+    comments while no job changes.
+
+    Routes return ``JSONResponse`` themselves: the job JSON is already plain data, and
+    FastAPI's response-model validation would double the cost of a status read."""
     app = FastAPI(
         title="veotui",
         version=__version__,
@@ -46,8 +49,8 @@ def create_app(backend: LocalBackend, settings: Any, *, keepalive: float = 15.0)
     app.add_middleware(BearerAuth, tokens=TokenTable(settings.token, settings.users))
     _add_error_handlers(app)
 
-    def job_json(job) -> dict[str, Any]:
-        return job.to_dict()
+    def job_json(job) -> JSONResponse:
+        return JSONResponse(job.to_dict())
 
     @app.post("/api/generate", status_code=202, openapi_extra=GENERATE_BODY, summary="Submit a job")
     async def generate(request: Request) -> JSONResponse:
@@ -58,24 +61,24 @@ def create_app(backend: LocalBackend, settings: Any, *, keepalive: float = 15.0)
             submission.image_name,
             user=request.scope.get(USER_KEY),
         )
-        return JSONResponse(job_json(job), status_code=202)
+        return JSONResponse(job.to_dict(), status_code=202)
 
     @app.get("/api/status/{job_id}", summary="One job")
-    async def status(job_id: JobId) -> dict[str, Any]:
+    async def status(job_id: JobId) -> JSONResponse:
         return job_json(await backend.get(_checked(job_id)))
 
     @app.post("/api/cancel/{job_id}", summary="Cancel a queued or processing job")
-    async def cancel(job_id: JobId) -> dict[str, Any]:
+    async def cancel(job_id: JobId) -> JSONResponse:
         return job_json(await backend.cancel(_checked(job_id)))
 
     @app.post("/api/retry/{job_id}", summary="Queue a failed or cancelled job again")
-    async def retry(job_id: JobId) -> dict[str, Any]:
+    async def retry(job_id: JobId) -> JSONResponse:
         return job_json(await backend.retry(_checked(job_id)))
 
     @app.delete("/api/delete/{job_id}", summary="Delete a job, its files and its cloud files")
-    async def delete(job_id: JobId) -> dict[str, Any]:
+    async def delete(job_id: JobId) -> JSONResponse:
         await backend.delete(_checked(job_id))
-        return {"job_id": job_id, "deleted": True}
+        return JSONResponse({"job_id": job_id, "deleted": True})
 
     @app.get(
         "/api/download/{job_id}",
@@ -114,18 +117,18 @@ def create_app(backend: LocalBackend, settings: Any, *, keepalive: float = 15.0)
         limit: Annotated[int, Query(ge=0, le=MAX_HISTORY_PAGE, description="history rows")] = 100,
         offset: Annotated[int, Query(ge=0, description="history rows to skip")] = 0,
         q: Annotated[str | None, Query(max_length=200, description="filter text: prompt, id, status or user")] = None,
-    ) -> dict[str, Any]:
+    ) -> JSONResponse:
         lists = await backend.list_jobs(history_limit=limit, history_offset=offset, text=q or None)
-        return lists.to_dict()
+        return JSONResponse(lists.to_dict())
 
     @app.get("/api/jobs/{job_id}/events", summary="A job's timeline, oldest first")
-    async def timeline(job_id: JobId) -> dict[str, Any]:
+    async def timeline(job_id: JobId) -> JSONResponse:
         events = await backend.timeline(_checked(job_id))
-        return {"job_id": job_id, "events": [event.to_dict() for event in events]}
+        return JSONResponse({"job_id": job_id, "events": [event.to_dict() for event in events]})
 
     @app.get("/api/resolve/{prefix}", summary="The one job id that starts with a prefix")
-    async def resolve(prefix: Annotated[str, Path(max_length=36)]) -> dict[str, str]:
-        return {"job_id": await backend.resolve(prefix)}
+    async def resolve(prefix: Annotated[str, Path(max_length=36)]) -> JSONResponse:
+        return JSONResponse({"job_id": await backend.resolve(prefix)})
 
     @app.get(
         "/api/events",
@@ -141,16 +144,16 @@ def create_app(backend: LocalBackend, settings: Any, *, keepalive: float = 15.0)
         )
 
     @app.get("/api/metrics", summary="Queue and outcome figures")
-    async def metrics() -> dict[str, Any]:
-        return await backend.metrics()
+    async def metrics() -> JSONResponse:
+        return JSONResponse(await backend.metrics())
 
     @app.get("/api/info", summary="Generator, slots and data directory of this server")
-    async def info() -> dict[str, Any]:
-        return {**(await backend.info()).to_dict(), "version": __version__}
+    async def info() -> JSONResponse:
+        return JSONResponse({**(await backend.info()).to_dict(), "version": __version__})
 
     @app.get("/api/health", summary="Liveness; never needs a token")
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
+    async def health() -> JSONResponse:
+        return JSONResponse({"status": "ok"})
 
     return app
 

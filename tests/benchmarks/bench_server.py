@@ -1,0 +1,203 @@
+"""REST server throughput and event latency, run on demand:
+
+    .venv/bin/python tests/benchmarks/bench_server.py [SECONDS]
+
+1. Requests per second for ``GET /api/status/{id}`` against a real ``veotui serve`` process,
+   then for a bare Starlette route returning a constant JSON under the same uvicorn settings
+   (``veotui.server.running.uvicorn_config``, same socket setup), each for SECONDS (default
+   3) with 8 keep-alive connections from a minimal asyncio HTTP/1.1 client (so the client,
+   not the server, is the cheap side).
+2. Server-Sent Events latency: 20 simulated jobs run while a client follows ``/api/events``;
+   for each transition, the time from the transition's timestamp (taken in the same
+   transaction, just before its commit) to the client receiving the event. Timestamps have
+   millisecond resolution, so figures are conservative by up to 1 ms. Prints p50 and p99
+   (target p99 <= 50 ms on loopback).
+
+The last line is ``ratio: X`` (status rps / bare rps; target >= 0.5).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+CONNECTIONS = 8
+JOBS_FOR_LATENCY = 20
+
+
+# -- the servers ------------------------------------------------------------------------------
+
+
+def run_bare_server() -> None:
+    """The control: a bare Starlette route under the same uvicorn settings."""
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from veotui.server.running import bind, url_of, uvicorn_config
+    import uvicorn
+
+    async def constant(request):
+        return JSONResponse({"status": "ok"})
+
+    app = Starlette(routes=[Route("/bare", constant)])
+    sock = bind("127.0.0.1", 0)
+    print(f"bare serves {url_of(sock)}", flush=True)
+    uvicorn.Server(uvicorn_config(app)).run(sockets=[sock])
+
+
+def start(command: list[str], env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    for line in process.stdout:
+        match = re.search(r"serves (http://\S+)", line)
+        if match:
+            return process, match.group(1)
+    raise SystemExit(f"{command} printed no URL")
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+# -- a minimal keep-alive HTTP client -----------------------------------------------------------
+
+
+async def hammer(url: str, path: str, seconds: float, headers: str = "") -> float:
+    parts = urlsplit(url)
+    request = f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n{headers}\r\n".encode()
+    deadline = time.perf_counter() + seconds
+    counts = [0] * CONNECTIONS
+
+    async def connection(slot: int) -> None:
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        while time.perf_counter() < deadline:
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = head[9:12]
+            length = int(re.search(rb"content-length: (\d+)", head, re.I).group(1))
+            await reader.readexactly(length)
+            if status != b"200":
+                raise SystemExit(f"{path} answered {status.decode()}")
+            counts[slot] += 1
+        writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(connection(n) for n in range(CONNECTIONS)))
+    return sum(counts) / (time.perf_counter() - started)
+
+
+# -- event latency ------------------------------------------------------------------------------
+
+
+async def event_latencies(url: str) -> list[float]:
+    import httpx
+
+    latencies: list[float] = []
+    last_status: dict[str, str] = {}
+    ids: list[str] = []
+    finished: set[str] = set()
+    async with httpx.AsyncClient(base_url=url, timeout=60, trust_env=False) as client:
+        async with client.stream("GET", "/api/events") as stream:
+
+            async def submit() -> None:
+                # Submitted while the stream is read, so no event waits for the client.
+                for n in range(JOBS_FOR_LATENCY):
+                    ids.append((await client.post("/api/generate", json={"prompt": f"latency {n}"})).json()["job_id"])
+                    await asyncio.sleep(0.05)
+
+            submitter = asyncio.create_task(submit())
+            async for line in stream.aiter_lines():
+                if not line.startswith("data: "):
+                    continue
+                received = time.time()
+                job = json.loads(line[6:])
+                job_id, status = job.get("job_id"), job.get("status")
+                if status is None or last_status.get(job_id) == status:
+                    continue  # a note, not a transition
+                last_status[job_id] = status
+                if status == "queued":
+                    moment = job["created_at"]
+                elif status in ("completed", "failed", "cancelled"):
+                    moment = job["finished_at"]
+                else:
+                    moment = job["stage_started_at"]
+                latencies.append(received - datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp())
+                if status in ("completed", "failed"):
+                    finished.add(job_id)
+                    if len(finished) == JOBS_FOR_LATENCY:
+                        break
+            await submitter
+    return latencies
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
+
+
+# -- main ---------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 3.0
+    data_dir = Path(tempfile.mkdtemp(prefix="veotui-bench-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VEOTUI_", "GOOGLE_"))}
+    env.update(
+        VEOTUI_DATA_DIR=str(data_dir),
+        VEOTUI_GENERATOR="sim",
+        VEOTUI_SIM_SECONDS="0.2",
+        VEOTUI_POLL_INTERVAL="0.05",
+        VEOTUI_CONFIG="/nonexistent",
+        PYTHONUNBUFFERED="1",
+    )
+    server, url = start([sys.executable, "-m", "veotui", "serve", "--port", "0"], env)
+    bare, bare_url = start([sys.executable, __file__, "--bare"], env)
+    try:
+        import httpx
+
+        job_id = httpx.post(f"{url}/api/generate", json={"prompt": "benchmark"}, trust_env=False).json()["job_id"]
+        time.sleep(1.0)
+        asyncio.run(hammer(url, f"/api/status/{job_id}", 0.5))  # warm up both
+        asyncio.run(hammer(bare_url, "/bare", 0.5))
+        status_rps = asyncio.run(hammer(url, f"/api/status/{job_id}", seconds))
+        bare_rps = asyncio.run(hammer(bare_url, "/bare", seconds))
+        latencies = asyncio.run(event_latencies(url))
+    finally:
+        stop(server)
+        stop(bare)
+    print(f"connections: {CONNECTIONS}, {seconds:.0f} s per run")
+    print(f"GET /api/status/{{id}}: {status_rps:.0f} requests/s")
+    print(f"bare Starlette route: {bare_rps:.0f} requests/s")
+    millis = [1000 * v for v in latencies]
+    print(
+        f"SSE latency, transition commit -> client ({len(millis)} events): "
+        f"p50 {statistics.median(millis):.1f} ms, p99 {percentile(millis, 0.99):.1f} ms, max {max(millis):.1f} ms"
+    )
+    print(f"ratio: {status_rps / bare_rps:.2f}")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--bare"]:
+        run_bare_server()
+    else:
+        main()
