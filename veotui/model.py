@@ -148,7 +148,7 @@ class JobRequest:
         prompt = data.get("prompt")
         if not isinstance(prompt, str) or not prompt.strip():
             raise InvalidRequest("prompt is required and must be non-empty text")
-        prompt = prompt.strip()
+        prompt = _valid_unicode("prompt", prompt.strip())
         if len(prompt) > MAX_PROMPT_CHARS:
             raise InvalidRequest(f"prompt is {len(prompt)} characters; the limit is {MAX_PROMPT_CHARS}")
         count = _whole_number(data, "number_of_videos", 1)
@@ -166,7 +166,7 @@ class JobRequest:
         if negative is not None:
             if not isinstance(negative, str):
                 raise InvalidRequest("negative_prompt must be text")
-            negative = negative.strip() or None
+            negative = _valid_unicode("negative_prompt", negative.strip()) or None
             if negative and len(negative) > MAX_PROMPT_CHARS:
                 raise InvalidRequest(f"negative_prompt is longer than {MAX_PROMPT_CHARS} characters")
         seed = data.get("seed")
@@ -188,11 +188,20 @@ class JobRequest:
             resolution=resolution,
             negative_prompt=negative,
             seed=seed,
-            user=who.strip(),
+            user=_valid_unicode("user", who.strip()),
         )
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.FIELDS}
+
+
+def _valid_unicode(name: str, text: str) -> str:
+    """JSON's \\ud800 escapes decode to lone surrogates, which no file or database can store."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidRequest(f"{name} contains a lone surrogate, which is not valid Unicode text") from None
+    return text
 
 
 def _whole_number(data: Mapping[str, Any], name: str, default: int) -> int:

@@ -73,6 +73,8 @@ async def test_submit_returns_the_queued_job_with_every_field(backend):
         ({"prompt": "p", "seed": -1}, "seed"),
         ({"prompt": "p", "negative_prompt": 3}, "negative_prompt"),
         ({"prompt": "p", "colour": "blue"}, "colour"),
+        ({"prompt": "half a pair \ud83d"}, "prompt"),
+        ({"prompt": "p", "number_of_videos": float("nan")}, "number_of_videos"),
     ],
 )
 async def test_invalid_fields_are_refused_naming_the_field(backend, fields, names):

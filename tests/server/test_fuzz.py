@@ -25,14 +25,16 @@ FUZZ = hypothesis_settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )
 
+#: Text including lone surrogates, which JSON carries as \ud800 escapes.
+any_text = st.text(st.characters() | st.characters(categories=["Cs"]), max_size=30)
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=30),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | any_text,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
     max_leaves=6,
 )
-field_names = st.sampled_from([*JobRequest.FIELDS, "image_base64", "image_name"]) | st.text(max_size=12)
+field_names = st.sampled_from([*JobRequest.FIELDS, "image_base64", "image_name"]) | any_text
 plausible = {
-    "prompt": st.text(max_size=50),
+    "prompt": any_text,
     "number_of_videos": st.integers(-2, 6) | st.text(max_size=3),
     "model": st.sampled_from(["veo-3.1-generate-001", "veo-3.1-lite-generate-001", "veo-x", ""]),
     "duration_seconds": st.sampled_from([4, 6, 8, 5, "8", "eight", 8.0, 8.5]),

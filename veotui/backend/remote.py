@@ -155,7 +155,11 @@ class RemoteBackend(Backend):
             body["image_base64"] = base64.b64encode(image).decode("ascii")
             if image_name:
                 body["image_name"] = image_name
-        return Job.from_dict(await self._request("POST", "/api/generate", json=body))
+        # json.dumps, not httpx's json=: ASCII escapes carry any str (a lone surrogate, NaN)
+        # to the server, which refuses it as the local engine would, instead of failing here.
+        content = json.dumps(body)
+        headers = {"content-type": "application/json"}
+        return Job.from_dict(await self._request("POST", "/api/generate", content=content, headers=headers))
 
     async def get(self, job_id: str) -> Job:
         return Job.from_dict(await self._request("GET", f"/api/status/{_segment(job_id)}"))

@@ -166,6 +166,8 @@ def _checked(job_id: str) -> str:
 
 
 def _error(status: int, detail: str, kind: str | None = None, *, close: bool = False) -> JSONResponse:
+    # The detail may quote the request; a lone surrogate in it must not break the answer.
+    detail = detail.encode("utf-8", "backslashreplace").decode("utf-8")
     headers = {ERROR_HEADER: kind} if kind else {}
     if close:
         headers["connection"] = "close"
