@@ -89,6 +89,8 @@ def _from_json(body: bytes) -> Submission:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedBody(f"the request body is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise MalformedBody("the request body nests JSON too deeply; job fields are a flat object") from None
     if not isinstance(data, dict):
         raise InvalidRequest("the JSON body must be an object of job fields, like {\"prompt\": \"...\"}")
     encoded = data.pop(IMAGE_BASE64_FIELD, None)
