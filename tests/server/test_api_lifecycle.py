@@ -198,6 +198,9 @@ async def test_events_stream_jobs_deletions_and_keepalives(server, http):
         await wait_for(lambda: ("deleted", {"job_id": job_id}) in events, what="deleted event")
         await wait_for(lambda: ": keep-alive" in comments, what="a keep-alive")
         task_group.cancel_scope.cancel()
+    # The client went away: its subscription is gone too.
+    await wait_for(lambda: server.app.state.streams.count == 0, what="the stream to be released")
+    assert server.backend.bus.subscriber_count == 0
     statuses = [d["status"] for name, d in events if name == "job" and d["job_id"] == job_id]
     assert statuses[0] == "queued" and statuses[-1] == "completed"
     assert statuses.index("generating") < statuses.index("downloading")
