@@ -15,23 +15,35 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from veotui import __version__
 from veotui.backend.local import LocalBackend
 from veotui.errors import JobNotFound, TooLarge, VeotuiError
-from veotui.model import ASPECT_RATIOS, DURATIONS, MAX_PROMPT_CHARS, MAX_SEED, MAX_VIDEOS, MODELS, RESOLUTIONS, is_job_id
+from veotui.model import (
+    ASPECT_RATIOS,
+    DURATIONS,
+    MAX_PROMPT_CHARS,
+    MAX_SEED,
+    MAX_VIDEOS,
+    MODELS,
+    RESOLUTIONS,
+    Job,
+    is_job_id,
+)
 from veotui.server.auth import USER_KEY, BearerAuth, TokenTable
 from veotui.server.bodies import read_submission
 from veotui.server.downloads import CountedFileResponse
 from veotui.server.streams import EventStreams
+from veotui.settings import Settings
 
 log = logging.getLogger(__name__)
 
 #: The response header that names the error's class, so the remote backend raises the same
-#: exception the local one would (two 404s: unknown job, unknown video).
+#: exception the local one would (two 404s: unknown job, unknown video). RemoteBackend has
+#: its own copy of the name: the client must not import the server (FastAPI, the engine).
 ERROR_HEADER = "x-veotui-error"
 MAX_HISTORY_PAGE = 1000
 
 JobId = Annotated[str, Path(description="a job id (UUID4)")]
 
 
-def create_app(backend: LocalBackend, settings: Any, *, keepalive: float = 15.0) -> FastAPI:
+def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 15.0) -> FastAPI:
     """The API over a started :class:`LocalBackend`. ``keepalive``: seconds between SSE
     comments while no job changes.
 
@@ -49,7 +61,7 @@ def create_app(backend: LocalBackend, settings: Any, *, keepalive: float = 15.0)
     app.add_middleware(BearerAuth, tokens=TokenTable(settings.token, settings.users))
     _add_error_handlers(app)
 
-    def job_json(job) -> JSONResponse:
+    def job_json(job: Job) -> JSONResponse:
         return JSONResponse(job.to_dict())
 
     @app.post("/api/generate", status_code=202, openapi_extra=GENERATE_BODY, summary="Submit a job")

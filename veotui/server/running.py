@@ -16,6 +16,7 @@ from typing import AsyncIterator, Iterator
 
 import uvicorn
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from veotui.backend.local import LocalBackend
 from veotui.errors import VeotuiError
@@ -72,19 +73,19 @@ class Running:
     backend: LocalBackend
 
 
-def uvicorn_config(app, **overrides) -> uvicorn.Config:
-    options = dict(
-        log_config=None,
+def uvicorn_config(app: ASGIApp) -> uvicorn.Config:
+    """How veotui runs uvicorn (the benchmark's bare control uses the same)."""
+    return uvicorn.Config(
+        app,
+        log_config=None,  # leave the process's logging as the caller set it up
         log_level="warning",
         access_log=False,
-        lifespan="off",
+        lifespan="off",  # the engine starts before uvicorn, so a refusal never reaches it
         http="h11",
         loop="asyncio",
         ws="none",
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
     )
-    options.update(overrides)
-    return uvicorn.Config(app, **options)
 
 
 @asynccontextmanager
@@ -94,27 +95,22 @@ async def running_server(
     port: int = 0,
     *,
     keepalive: float = 15.0,
-    backend: LocalBackend | None = None,
 ) -> AsyncIterator[Running]:
     """Bind, start the engine, serve; on exit stop serving, then stop the engine (processing
     jobs stay resumable). Raises :class:`DataDirBusy` if another process owns the data."""
     sock = bind(host, port)
     try:
         url = url_of(sock)
-        if backend is None:
-            backend = LocalBackend(settings, url=url)
-        else:
-            backend.url = url
+        backend = LocalBackend(settings, url=url)
         await backend.start()
     except BaseException:
         sock.close()
         raise
     try:
-        backend.set_url(url)
         app = create_app(backend, settings, keepalive=keepalive)
         server = _Server(uvicorn_config(app))
         task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
-        while not server.started:
+        while not server.started:  # uvicorn offers no startup callback
             if task.done():
                 task.result()
                 raise VeotuiError(f"the server on {url} stopped while starting")
