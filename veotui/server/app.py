@@ -149,11 +149,7 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         responses={200: {"content": {"text/event-stream": {}}}},
     )
     async def events() -> StreamingResponse:
-        return StreamingResponse(
-            streams.open(),
-            media_type="text/event-stream",
-            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
-        )
+        return streams.open()
 
     @app.get("/api/metrics", summary="Queue and outcome figures")
     async def metrics() -> JSONResponse:

@@ -12,6 +12,8 @@ import json
 from typing import AsyncIterator
 
 import anyio
+from starlette.background import BackgroundTask
+from starlette.responses import StreamingResponse
 
 from veotui.backend.local import LocalBackend
 from veotui.events import Subscription
@@ -38,10 +40,18 @@ class EventStreams:
         self.keepalive = keepalive
         self._open: set[Subscription] = set()
 
-    def open(self) -> AsyncIterator[bytes]:
+    def open(self) -> StreamingResponse:
+        """A streaming response, subscribed now: before its headers go out."""
         subscription = self.backend.subscribe()
         self._open.add(subscription)
-        return self._stream(subscription)
+        return StreamingResponse(
+            self._stream(subscription),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+            # Also runs when the client leaves before the body starts (the generator's own
+            # ``finally`` never does then).
+            background=BackgroundTask(self._release, subscription),
+        )
 
     async def _stream(self, subscription: Subscription) -> AsyncIterator[bytes]:
         try:
@@ -56,8 +66,11 @@ class EventStreams:
                         return
                 yield encode(change) if change is not None else b": keep-alive\n\n"
         finally:
-            subscription.close()
-            self._open.discard(subscription)
+            self._release(subscription)
+
+    def _release(self, subscription: Subscription) -> None:
+        subscription.close()
+        self._open.discard(subscription)
 
     def close_all(self) -> None:
         for subscription in tuple(self._open):
