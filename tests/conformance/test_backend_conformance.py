@@ -240,3 +240,21 @@ async def test_changes_report_every_transition_and_deletes(backend):
         task_group.cancel_scope.cancel()
     mine = [c for c in seen if c.job_id == job.job_id and c.kind == "job"]
     assert mine[-1].job.videos and mine[-1].job.progress == 100
+
+
+async def test_changes_end_when_the_backend_closes(backend_for, settings):
+    ended = anyio.Event()
+
+    async def follow(backend) -> None:
+        async for _ in backend.changes():
+            pass
+        ended.set()
+
+    async with backend_for(settings) as backend:
+        async with anyio.create_task_group() as followers:
+            followers.start_soon(follow, backend)
+            await backend.submit({"prompt": "short-lived"})
+            await anyio.sleep(0.3)
+            await backend.close()  # closing twice (here and on exit) is fine too
+            with anyio.fail_after(5):
+                await ended.wait()
