@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import wait_for
 from veotui.backend.remote import RemoteBackend
-from veotui.errors import BackendUnavailable
+from veotui.errors import BackendUnavailable, InvalidRequest
 from veotui.model import Change, Status
 from veotui.server import running_server
 from veotui.server.running import bind
@@ -63,3 +63,8 @@ async def test_start_says_plainly_when_nothing_listens():
         f"no veotui server is listening at {url}; start one with `veotui serve` "
         "or point --remote (VEOTUI_REMOTE) at one"
     )
+
+
+def test_a_url_without_a_scheme_is_refused_at_once():
+    with pytest.raises(InvalidRequest, match="not a server URL"):
+        RemoteBackend("127.0.0.1:8765")

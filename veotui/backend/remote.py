@@ -35,6 +35,7 @@ from veotui.model import Change, Job, JobEvent, JobLists
 
 log = logging.getLogger(__name__)
 
+#: Names the error's class on the server's error responses (see veotui.server.app).
 ERROR_HEADER = "x-veotui-error"
 #: Exception classes by the name the server sends, then by status for anything else.
 ERRORS_BY_NAME: dict[str, type[VeotuiError]] = {
@@ -60,6 +61,8 @@ RESYNC_LOOKUPS = 200
 
 class RemoteBackend(Backend):
     def __init__(self, url: str, token: str | None = None, *, timeout: float = 30.0) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise InvalidRequest(f"{url!r} is not a server URL; expected http://HOST:PORT or https://...")
         self.url = url.rstrip("/")
         self.token = token
         self._timeout = timeout
