@@ -1,5 +1,6 @@
-"""RemoteBackend.changes() outlives the server: it reconnects, and the resync reports what
-changed meanwhile, deletions included."""
+"""RemoteBackend against real servers: changes() outlives a restart (it reconnects, and the
+resync reports what changed meanwhile, deletions included); clear errors when it cannot
+connect."""
 
 from __future__ import annotations
 
