@@ -9,6 +9,7 @@ Because only that task writes the board, a slow answer can never overwrite a new
 from __future__ import annotations
 
 import asyncio
+import gc
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, ClassVar
 
 from rich.text import Text
@@ -88,6 +89,8 @@ class MainScreen(Screen[None]):
         #: After a page move, where the cursor lands: "top" or "bottom".
         self._land: str | None = None
         self._filter_timer: Any = None
+        self._keys_state: tuple[object, ...] = ()
+        self._header = Text()
 
     # -- layout ---------------------------------------------------------------------------
 
@@ -173,6 +176,10 @@ class MainScreen(Screen[None]):
             history.move_cursor(row=0 if self._land == "top" else history.row_count - 1, animate=False)
             self._land = None
         if not self.loaded.is_set():
+            # Everything built so far (Textual, the styles, the first page) lives as long as
+            # the app: take it out of the collector's full passes, which otherwise grow into
+            # visible stalls while the panels churn.
+            gc.freeze()
             self.loaded.set()
             self._activate(next((p for p in PANELS if self.board.jobs(p)), PROCESSING))
 
@@ -235,7 +242,16 @@ class MainScreen(Screen[None]):
             self._pin(pinned)
             self._update_titles()
             self.update_header()
-        self.refresh_bindings()
+        self._refresh_keys()
+
+    def _refresh_keys(self) -> None:
+        """Re-check which keys apply, only when the selected job or its status changed:
+        refreshing the bindings recomposes the footer, too dear for every change."""
+        job = self.selected_job
+        state = (self.active_panel, job.job_id if job else None, job.status if job else None, self.board.filter_text)
+        if state != self._keys_state:
+            self._keys_state = state
+            self.refresh_bindings()
 
     def _update_titles(self) -> None:
         board = self.board
@@ -268,7 +284,10 @@ class MainScreen(Screen[None]):
         if self.board.filter_text:
             header.append("  ·  filter: ")
             header.append(repr(self.board.filter_text), style="bold")
-        self.query_one("#header", Static).update(header)
+        if header != self._header:
+            # Static.update lays the screen out again: only when the text changed.
+            self._header = header
+            self.query_one("#header", Static).update(header)
 
     # -- selection ------------------------------------------------------------------------
 
@@ -304,11 +323,11 @@ class MainScreen(Screen[None]):
     def on_descendant_focus(self, event: DescendantFocus) -> None:
         if isinstance(event.widget, JobTable):
             self.active_panel = next(p for p, t in self.tables.items() if t is event.widget)
-            self.refresh_bindings()
+            self._refresh_keys()
 
     @on(DataTable.RowHighlighted)
     def _highlighted(self) -> None:
-        self.refresh_bindings()
+        self._refresh_keys()
 
     @on(DataTable.RowSelected)
     def _row_clicked(self, event: DataTable.RowSelected) -> None:
