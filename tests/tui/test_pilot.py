@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
 from PIL import Image
 from textual.widgets import Input, Static, TextArea
 
@@ -77,6 +76,20 @@ async def test_progress_ticks_while_processing(make_settings):
         await wait_shown(app, PROCESSING, job.job_id)
         before = str(table.get_row(job.job_id)[3])
         await wait_for(lambda: str(table.get_row(job.job_id)[3]) != before, timeout=5, what="the bar to move")
+
+
+async def test_completion_and_failure_are_notified(settings):
+    async with running_app(settings) as (app, pilot):
+        done = await app.backend.submit({"prompt": "a quiet harbour"})
+        failed = await app.backend.submit({"prompt": "a storm [fail]"})
+        await wait_status(app, done.job_id, Status.COMPLETED)
+        await wait_status(app, failed.job_id, Status.FAILED)
+
+        def notified(title: str, severity: str) -> bool:
+            return any(n.title == title and n.severity == severity for n in app._notifications)
+
+        await wait_for(lambda: notified(f"Completed {done.job_id[:8]}", "information"), what="completed")
+        await wait_for(lambda: notified(f"Failed {failed.job_id[:8]}", "error"), what="failed")
 
 
 # -- the new job form ---------------------------------------------------------------------

@@ -329,11 +329,6 @@ class MainScreen(Screen[None]):
     def _highlighted(self) -> None:
         self._refresh_keys()
 
-    @on(DataTable.RowSelected)
-    def _row_clicked(self, event: DataTable.RowSelected) -> None:
-        # Enter is bound to details directly; this is a click on the selected row.
-        self.action_details()
-
     @on(HistoryTable.PageRequest)
     def _turn_page(self, event: HistoryTable.PageRequest) -> None:
         size = self.board.page_size
