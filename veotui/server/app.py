@@ -29,6 +29,17 @@ from veotui.model import (
 from veotui.server.auth import USER_KEY, BearerAuth, TokenTable
 from veotui.server.bodies import read_submission
 from veotui.server.downloads import CountedFileResponse
+from veotui.server.schemas import (
+    DeletedOut,
+    HealthOut,
+    InfoOut,
+    JobListsOut,
+    JobOut,
+    MetricsOut,
+    ResolvedOut,
+    TimelineOut,
+    answers,
+)
 from veotui.server.streams import EventStreams
 from veotui.settings import Settings
 
@@ -64,7 +75,13 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
     def job_json(job: Job) -> JSONResponse:
         return JSONResponse(job.to_dict())
 
-    @app.post("/api/generate", status_code=202, openapi_extra=GENERATE_BODY, summary="Submit a job")
+    @app.post(
+        "/api/generate",
+        status_code=202,
+        openapi_extra=GENERATE_BODY,
+        summary="Submit a job",
+        responses=answers(JobOut, 400, 401, 413, 415, 422, status=202),
+    )
     async def generate(request: Request) -> JSONResponse:
         submission = await read_submission(request)
         job = await backend.submit(
@@ -75,19 +92,27 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         )
         return JSONResponse(job.to_dict(), status_code=202)
 
-    @app.get("/api/status/{job_id}", summary="One job")
+    @app.get("/api/status/{job_id}", summary="One job", responses=answers(JobOut, 401, 404, 422))
     async def status(job_id: JobId) -> JSONResponse:
         return job_json(await backend.get(_checked(job_id)))
 
-    @app.post("/api/cancel/{job_id}", summary="Cancel a queued or processing job")
+    @app.post(
+        "/api/cancel/{job_id}", summary="Cancel a queued or processing job", responses=answers(JobOut, 401, 404, 409, 422)
+    )
     async def cancel(job_id: JobId) -> JSONResponse:
         return job_json(await backend.cancel(_checked(job_id)))
 
-    @app.post("/api/retry/{job_id}", summary="Queue a failed or cancelled job again")
+    @app.post(
+        "/api/retry/{job_id}", summary="Queue a failed or cancelled job again", responses=answers(JobOut, 401, 404, 409, 422)
+    )
     async def retry(job_id: JobId) -> JSONResponse:
         return job_json(await backend.retry(_checked(job_id)))
 
-    @app.delete("/api/delete/{job_id}", summary="Delete a job, its files and its cloud files")
+    @app.delete(
+        "/api/delete/{job_id}",
+        summary="Delete a job, its files and its cloud files",
+        responses=answers(DeletedOut, 401, 404, 422),
+    )
     async def delete(job_id: JobId) -> JSONResponse:
         await backend.delete(_checked(job_id))
         return JSONResponse({"job_id": job_id, "deleted": True})
@@ -97,7 +122,7 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         summary="The zip of a completed job's videos",
         response_class=CountedFileResponse,
         status_code=200,
-        responses={200: {"content": {"application/zip": {}}}},
+        responses={200: {"content": {"application/zip": {}}}, **answers(None, 401, 404, 409, 422)},
     )
     async def download_zip(job_id: JobId) -> CountedFileResponse:
         path = backend.zip_path(_checked(job_id))
@@ -113,7 +138,11 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         summary="One video (1-based index); HTTP Range supported",
         response_class=CountedFileResponse,
         status_code=200,
-        responses={200: {"content": {"video/mp4": {}}}, 206: {"description": "a range of the video"}},
+        responses={
+            200: {"content": {"video/mp4": {}}},
+            206: {"description": "a range of the video"},
+            **answers(None, 401, 404, 409, 422),
+        },
     )
     async def download_video(job_id: JobId, index: Annotated[int, Path(description="1-based")]) -> CountedFileResponse:
         path = backend.video_path(_checked(job_id), index)
@@ -124,7 +153,11 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
             on_complete=lambda: backend.record_download(job_id, index),
         )
 
-    @app.get("/api/jobs", summary="Processing, queued (FIFO) and history (newest first, paged)")
+    @app.get(
+        "/api/jobs",
+        summary="Processing, queued (FIFO) and history (newest first, paged)",
+        responses=answers(JobListsOut, 401, 422),
+    )
     async def jobs(
         limit: Annotated[int, Query(ge=0, le=MAX_HISTORY_PAGE, description="history rows")] = 100,
         offset: Annotated[int, Query(ge=0, description="history rows to skip")] = 0,
@@ -133,12 +166,18 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         lists = await backend.list_jobs(history_limit=limit, history_offset=offset, text=q or None)
         return JSONResponse(lists.to_dict())
 
-    @app.get("/api/jobs/{job_id}/events", summary="A job's timeline, oldest first")
+    @app.get(
+        "/api/jobs/{job_id}/events", summary="A job's timeline, oldest first", responses=answers(TimelineOut, 401, 404, 422)
+    )
     async def timeline(job_id: JobId) -> JSONResponse:
         events = await backend.timeline(_checked(job_id))
         return JSONResponse({"job_id": job_id, "events": [event.to_dict() for event in events]})
 
-    @app.get("/api/resolve/{prefix}", summary="The one job id that starts with a prefix")
+    @app.get(
+        "/api/resolve/{prefix}",
+        summary="The one job id that starts with a prefix",
+        responses=answers(ResolvedOut, 401, 404, 422),
+    )
     async def resolve(prefix: Annotated[str, Path(max_length=36)]) -> JSONResponse:
         return JSONResponse({"job_id": await backend.resolve(prefix)})
 
@@ -146,20 +185,22 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         "/api/events",
         summary="Job changes as Server-Sent Events",
         response_class=StreamingResponse,
-        responses={200: {"content": {"text/event-stream": {}}}},
+        responses={200: {"content": {"text/event-stream": {}}}, **answers(None, 401)},
     )
     async def events() -> StreamingResponse:
         return streams.open()
 
-    @app.get("/api/metrics", summary="Queue and outcome figures")
+    @app.get("/api/metrics", summary="Queue and outcome figures", responses=answers(MetricsOut, 401))
     async def metrics() -> JSONResponse:
         return JSONResponse(await backend.metrics())
 
-    @app.get("/api/info", summary="Generator, slots and data directory of this server")
+    @app.get(
+        "/api/info", summary="Generator, slots and data directory of this server", responses=answers(InfoOut, 401)
+    )
     async def info() -> JSONResponse:
         return JSONResponse({**(await backend.info()).to_dict(), "version": __version__})
 
-    @app.get("/api/health", summary="Liveness; never needs a token")
+    @app.get("/api/health", summary="Liveness; never needs a token", responses=answers(HealthOut))
     async def health() -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
@@ -257,5 +298,4 @@ GENERATE_BODY: dict[str, Any] = {
             },
         },
     },
-    "responses": {"202": {"description": "the queued job"}},
 }

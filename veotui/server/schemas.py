@@ -1,0 +1,120 @@
+"""Response shapes for the OpenAPI document. Documentation only: the routes build their JSON
+from the model's ``to_dict()`` and are not validated against these on the way out."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+StatusName = Literal[
+    "queued", "starting", "uploading_image", "generating", "processing", "downloading",
+    "completed", "failed", "cancelled",
+]
+
+
+class Shape(BaseModel):
+    # Strict, so a test that validates real answers against these notices any drift.
+    model_config = ConfigDict(extra="forbid")
+
+
+class Error(Shape):
+    detail: str = Field(description="a sentence naming what is wrong")
+
+
+class VideoOut(Shape):
+    index: int = Field(description="1-based")
+    filename: str
+    size_bytes: int
+    url: str = Field(description="the REST path of this video")
+
+
+class JobOut(Shape):
+    job_id: str
+    status: StatusName
+    progress: int = Field(ge=0, le=100)
+    queue_position: int | None = Field(description="1-based place in the queue while queued")
+    prompt: str
+    number_of_videos: int
+    model: str
+    aspect_ratio: str
+    duration_seconds: int
+    resolution: str
+    negative_prompt: str | None
+    seed: int | None
+    user: str
+    has_image: bool
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    attempts: int
+    error: str | None
+    error_kind: str | None
+    operation: str | None
+    videos: list[VideoOut]
+    stage_started_at: str | None
+    eta_seconds: int | None
+    downloaded_at: str | None
+
+
+class JobListsOut(Shape):
+    processing: list[JobOut]
+    queued: list[JobOut] = Field(description="FIFO order")
+    history: list[JobOut] = Field(description="newest first, one page")
+    history_total: int
+
+
+class DeletedOut(Shape):
+    job_id: str
+    deleted: Literal[True]
+
+
+class JobEventOut(Shape):
+    job_id: str
+    at: str
+    status: StatusName
+    detail: str | None
+
+
+class TimelineOut(Shape):
+    job_id: str
+    events: list[JobEventOut]
+
+
+class ResolvedOut(Shape):
+    job_id: str
+
+
+class MetricsOut(Shape):
+    queue_length: int
+    processing: int
+    completed: int
+    failed: int
+    cancelled: int
+    success_rate: float | None
+    avg_processing_seconds: float | None
+    jobs_by_user: dict[str, int]
+    errors_by_kind: dict[str, int]
+
+
+class InfoOut(Shape):
+    location: str
+    generator: str
+    is_simulator: bool
+    max_concurrent: int
+    data_dir: str | None
+    version: str
+
+
+class HealthOut(Shape):
+    status: Literal["ok"]
+
+
+def answers(model: type[BaseModel] | None, *errors: int, status: int = 200) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` of a route: its answer, and the error statuses it can give."""
+    described: dict[int | str, dict[str, Any]] = {}
+    if model is not None:
+        described[status] = {"model": model}
+    for code in errors:
+        described[code] = {"model": Error}
+    return described
