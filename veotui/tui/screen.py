@@ -45,18 +45,21 @@ class MainScreen(Screen[None]):
     app: VeotuiApp
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("n", "new_job", "New", id="new_job"),
-        Binding("c", "cancel", "Cancel", id="cancel"),
-        Binding("r", "retry", "Retry", id="retry"),
-        Binding("d", "delete", "Delete", id="delete"),
-        Binding("s", "save", "Save", id="save"),
-        Binding("o", "open", "Open", id="open"),
-        Binding("slash", "filter", "Filter", id="filter", key_display="/"),
-        Binding("escape", "clear_filter", "Clear filter", show=False, id="clear_filter"),
-        Binding("question_mark", "help", "Help", id="help", key_display="?"),
-        Binding("q", "quit", "Quit", id="quit"),
-        Binding("tab", "next_panel", "Next panel", show=False, id="next_panel"),
-        Binding("shift+tab", "previous_panel", "Previous panel", show=False, id="previous_panel"),
+        Binding("n", "new_job", "New", id="new_job", tooltip="Open the new job form"),
+        Binding("c", "cancel", "Cancel", id="cancel", tooltip="Cancel the selected job (a processing one asks first)"),
+        Binding("r", "retry", "Retry", id="retry", tooltip="Queue the selected failed or cancelled job again"),
+        Binding("d", "delete", "Delete", id="delete", tooltip="Delete the selected job and all its files (asks first)"),
+        Binding("s", "save", "Save", id="save", tooltip="Save the selected completed job's videos to the downloads folder"),
+        Binding("o", "open", "Open", id="open", tooltip="Open the selected job's first video with the system's player"),
+        Binding("slash", "filter", "Filter", id="filter", key_display="/", tooltip="Filter every panel by text"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="clear_filter", tooltip="Clear the filter"),
+        Binding("question_mark", "help", "Help", id="help", key_display="?", tooltip="List every key"),
+        Binding("q", "quit", "Quit", id="quit", tooltip="Quit (asks first while jobs are processing here)"),
+        Binding("tab", "next_panel", "Next panel", show=False, id="next_panel", tooltip="Move to the next panel"),
+        Binding(
+            "shift+tab", "previous_panel", "Previous panel", show=False, id="previous_panel",
+            tooltip="Move to the previous panel",
+        ),
     ]
 
     #: (action, title, help) of every command the palette offers.
@@ -495,18 +498,23 @@ class MainScreen(Screen[None]):
         self.app.push_screen(HelpScreen(self.key_rows()))
 
     def key_rows(self) -> list[tuple[str, str, str]]:
-        """Every key that works here, as the keymap has it now: (keys, what, binding id)."""
-        rows: dict[str, tuple[list[str], str]] = {}
-        for key, active in self.active_bindings.items():
-            binding = active.binding
-            name = binding.id or binding.action
-            if not binding.description or (binding.id is None and isinstance(active.node, DataTable)):
-                continue  # the table's own cursor keys, summed up in one line below
-            keys, _ = rows.setdefault(name, ([], binding.description))
-            keys.append(self.app.get_key_display(binding))
-        found = [(", ".join(keys), what, name) for name, (keys, what) in rows.items()]
-        found.append(("↑ ↓ pgup pgdn", "Move the selection (History turns its pages at either end)", ""))
-        return found
+        """Every key of the main screen as the keymap has it: (keys, what it does, id)."""
+        rows = []
+        for binding in (*JobTable.BINDINGS, *self.BINDINGS):
+            if not isinstance(binding, Binding):
+                continue
+            keys = self.app.settings.keymap.get(binding.id or "", binding.key)
+            shown = ", ".join(
+                self.app.get_key_display(binding if key == binding.key else Binding(key.strip(), ""))
+                for key in keys.split(",")
+            )
+            rows.append((shown, binding.tooltip or binding.description, binding.id or ""))
+        rows += [
+            ("↑ ↓ pgup pgdn", "Move the selection (History turns its pages at either end)", ""),
+            (self.app.get_key_display(Binding("ctrl+p", "")), "Command palette: every action by name", ""),
+            (self.app.get_key_display(Binding("ctrl+q", "")), "Quit at once", ""),
+        ]
+        return rows
 
     @property
     def is_local(self) -> bool:

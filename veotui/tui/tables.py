@@ -37,9 +37,12 @@ class JobTable(DataTable):
     """A panel of jobs. Subclasses name their columns and how a job fills them."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "screen.details", "Details", id="details", key_display="⏎"),
-        Binding("j", "cursor_down", "Down", show=False, id="cursor_down"),
-        Binding("k", "cursor_up", "Up", show=False, id="cursor_up"),
+        Binding(
+            "enter", "screen.details", "Details", id="details", key_display="⏎",
+            tooltip="Details: parameters, status timeline, error, files",
+        ),
+        Binding("j", "cursor_down", "Down", show=False, id="cursor_down", tooltip="Move the selection down"),
+        Binding("k", "cursor_up", "Up", show=False, id="cursor_up", tooltip="Move the selection up"),
     ]
     COLUMNS: ClassVar[Sequence[Column]] = ()
     #: Cells that depend on the clock are recomputed on every tick.
