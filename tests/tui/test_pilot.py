@@ -90,6 +90,9 @@ async def test_completion_and_failure_are_notified(settings):
 
         await wait_for(lambda: notified(f"Completed {done.job_id[:8]}", "information"), what="completed")
         await wait_for(lambda: notified(f"Failed {failed.job_id[:8]}", "error"), what="failed")
+        # Prompts and errors are plain text: "[fail]" is shown, not taken for markup.
+        message = next(n.message for n in app._notifications if n.title.startswith("Failed"))
+        assert "a storm [fail]" in message and not next(iter(app._notifications)).markup
 
 
 # -- the new job form ---------------------------------------------------------------------

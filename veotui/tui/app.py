@@ -9,6 +9,7 @@ from functools import partial
 from typing import Callable, Iterable
 
 from textual.app import App, SystemCommand
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from veotui.backend.base import Backend
@@ -61,6 +62,19 @@ class VeotuiApp(App[int]):
 
     async def backend_ready(self) -> None:
         await self._backend_ready.wait()
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """As Textual's, but plain text by default: messages carry prompts and error
+        sentences, and a prompt saying ``[fail]`` must not vanish as a markup tag."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

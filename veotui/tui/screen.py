@@ -370,7 +370,7 @@ class MainScreen(Screen[None]):
         def submitted(job: Job | None) -> None:
             if job is not None:
                 where = f"queue position {job.queue_position}" if job.queue_position else job.status.value
-                self.app.notify(f"Job {fmt.short_id(job.job_id)} is queued ({where}).", title="Submitted")
+                self.app.notify(f"Job {fmt.short_id(job.job_id)}: {where}", title="Submitted", timeout=3)
 
         self.app.push_screen(NewJobScreen(self.app.backend), submitted)
 
