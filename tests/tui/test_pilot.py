@@ -381,6 +381,22 @@ async def test_selection_follows_the_job_into_another_panel(make_settings):
         assert app.main_screen.selected_id == follow.job_id
 
 
+async def test_a_moving_selection_never_takes_focus_from_an_open_form(make_settings):
+    async with running_app(make_settings(max_concurrent=1, sim_seconds=1)) as (app, pilot):
+        await app.backend.submit({"prompt": "first"})
+        follow = await app.backend.submit({"prompt": "followed"})
+        await select(app, pilot, QUEUE, follow.job_id)
+        await pilot.press("n")
+        await wait_for(lambda: isinstance(app.screen, NewJobScreen), what="the form")
+        await wait_status(app, follow.job_id, Status.COMPLETED)
+        await pilot.pause()
+        await pilot.press(*"typed meanwhile")
+        assert app.screen.query_one("#prompt", TextArea).text == "typed meanwhile"
+        await pilot.press("escape")
+        await wait_for(lambda: isinstance(app.screen, MainScreen), what="the form to close")
+        assert app.main_screen.selected_id == follow.job_id
+
+
 async def test_keymap_from_settings_remaps_a_key(make_settings):
     settings = make_settings(max_concurrent=1, sim_seconds=30).replace(keymap={"cancel": "x"})
     async with running_app(settings) as (app, pilot):
