@@ -17,7 +17,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from veotui.backend.base import Backend
-from veotui.errors import JobNotFound, VeotuiError
+from veotui.errors import JobNotFound
 from veotui.model import Job, JobEvent
 from veotui.tui import format as fmt
 
@@ -56,7 +56,7 @@ class DetailsScreen(Screen[None]):
         except JobNotFound:
             body.update(Text("This job no longer exists: it was deleted.", style="yellow"))
             return
-        except VeotuiError as exc:
+        except Exception as exc:  # noqa: BLE001 - VeotuiError or a dropped connection: say it here
             body.update(Text(f"Could not read the job: {exc}", style="red"))
             return
         body.update(render_details(job, events))

@@ -204,4 +204,7 @@ class NewJobScreen(ModalScreen[Job | None]):
         except (VeotuiError, OSError) as exc:
             self.query_one("#form-error", Static).update(f"Not submitted: {exc}")
             return
+        except Exception as exc:  # noqa: BLE001 - a sentence in the form, never a traceback
+            self.query_one("#form-error", Static).update(f"Not submitted: {type(exc).__name__}: {exc}")
+            return
         self.dismiss(job)

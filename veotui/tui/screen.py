@@ -118,7 +118,7 @@ class MainScreen(Screen[None]):
             try:
                 await self._follow_stream()
                 return  # the backend closed its stream: the app is shutting down
-            except VeotuiError as exc:
+            except Exception as exc:  # noqa: BLE001 - whatever broke the stream, say so and go on
                 self.app.notify(f"{exc}; reconnecting", title="Lost the event stream", severity="warning")
             await asyncio.sleep(RECONNECT_SECONDS)
 
@@ -225,8 +225,8 @@ class MainScreen(Screen[None]):
                 fresh = await self.app.backend.get(job_id)
             except JobNotFound:
                 continue
-            except VeotuiError:
-                return  # the stream's own error says it; one notice is enough
+            except Exception:  # noqa: BLE001 - the stream's own error says it; one notice is enough
+                return
             changed |= self.board.refresh(fresh)
         if changed:
             self.render_board(self.selected_id, panels=(PROCESSING,))
@@ -423,7 +423,7 @@ class MainScreen(Screen[None]):
         try:
             target.mkdir(parents=True, exist_ok=True)
             paths = await self.app.backend.download_all(job.job_id, target)
-        except (VeotuiError, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - VeotuiError, OSError, or a dropped connection
             self.app.notify(str(exc), title=f"Could not save job {fmt.short_id(job.job_id)}", severity="error")
             return
         names = ", ".join(path.name for path in paths)
@@ -450,7 +450,7 @@ class MainScreen(Screen[None]):
                 self.app.notify(command, title="Cannot open a player", severity="warning", timeout=15)
                 return
             open_with_player(command)
-        except (VeotuiError, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - VeotuiError, OSError, or a dropped connection
             self.app.notify(str(exc), title="Could not open the video", severity="error")
             return
         self.app.notify(str(path), title="Opening in the system's player")
@@ -551,3 +551,5 @@ class MainScreen(Screen[None]):
             await call()
         except VeotuiError as exc:
             self.app.notify(str(exc), title=f"Could not {what}", severity="error")
+        except Exception as exc:  # noqa: BLE001 - an operator sees a sentence, never a traceback
+            self.app.notify(f"{type(exc).__name__}: {exc}", title=f"Could not {what}", severity="error")
