@@ -486,3 +486,22 @@ async def test_a_backend_refusal_is_a_notification(slow_settings):
             what="the refusal as a notification",
         )
         assert app.is_running and isinstance(app.screen, MainScreen)
+
+
+async def test_a_failing_opener_is_reported_with_the_path(settings, monkeypatch, tmp_path: Path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    opener = bin_dir / "xdg-open"
+    opener.write_text("#!/bin/sh\nexit 3\n")
+    opener.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("DISPLAY", ":0")
+    async with running_app(settings) as (app, pilot):
+        job = await app.backend.submit({"prompt": "no player"})
+        await wait_status(app, job.job_id, Status.COMPLETED)
+        await select(app, pilot, HISTORY, job.job_id)
+        await pilot.press("o")
+        await wait_for(
+            lambda: any("exited with status 3" in n.message and ".mp4" in n.message for n in app._notifications),
+            what="the opener's failure",
+        )

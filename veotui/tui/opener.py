@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Mapping
@@ -26,12 +26,15 @@ def player_command(path: Path, env: Mapping[str, str] | None = None, platform: s
     return [opener, str(path)]
 
 
-def open_with_player(command: list[str]) -> None:
-    """Start the player detached: it outlives nothing of ours and never writes on the TUI."""
-    subprocess.Popen(
-        command,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+async def open_with_player(command: list[str]) -> int:
+    """Run the opener detached from the terminal (it never writes over the TUI) and return
+    its exit status. ``xdg-open`` and ``open`` hand the file to the player and return; a
+    player they start keeps running in its own session after veotui quits."""
+    process = await asyncio.create_subprocess_exec(
+        *command,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
         start_new_session=True,
     )
+    return await process.wait()

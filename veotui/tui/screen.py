@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, ClassVar
 
 from rich.text import Text
@@ -449,11 +450,18 @@ class MainScreen(Screen[None]):
             if isinstance(command, str):
                 self.app.notify(command, title="Cannot open a player", severity="warning", timeout=15)
                 return
-            open_with_player(command)
+            self.app.notify(str(path), title="Opening in the system's player")
+            status = await open_with_player(command)
         except Exception as exc:  # noqa: BLE001 - VeotuiError, OSError, or a dropped connection
             self.app.notify(str(exc), title="Could not open the video", severity="error")
             return
-        self.app.notify(str(path), title="Opening in the system's player")
+        if status != 0:
+            self.app.notify(
+                f"{Path(command[0]).name} exited with status {status}. The video is at {path}",
+                title="The player did not open",
+                severity="warning",
+                timeout=15,
+            )
 
     def action_details(self) -> None:
         job = self.selected_job
