@@ -4,15 +4,18 @@ connect."""
 
 from __future__ import annotations
 
+import re
+
 import anyio
 import pytest
+import uvicorn
 
 from tests.conftest import wait_for
 from veotui.backend.remote import RemoteBackend
 from veotui.errors import BackendUnavailable, InvalidRequest
 from veotui.model import Change, Status
 from veotui.server import running_server
-from veotui.server.running import bind
+from veotui.server.running import bind, url_of, uvicorn_config
 
 
 def free_port() -> int:
@@ -69,3 +72,22 @@ async def test_start_says_plainly_when_nothing_listens():
 def test_a_url_without_a_scheme_is_refused_at_once():
     with pytest.raises(InvalidRequest, match="not a server URL"):
         RemoteBackend("127.0.0.1:8765")
+
+
+@pytest.mark.parametrize("body, status", [(b"<html>hello</html>", 200), (b'{"ok": true}', 200), (b"<html>nope</html>", 404)])
+async def test_another_kind_of_server_is_named_as_such(body, status):
+    """--remote pointed at some other web server: one clear sentence, not a traceback."""
+
+    async def other_server(scope, receive, send):
+        await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/html")]})
+        await send({"type": "http.response.body", "body": body})
+
+    sock = bind("127.0.0.1", 0)
+    server = uvicorn.Server(uvicorn_config(other_server))
+    async with anyio.create_task_group() as task_group:
+        task_group.start_soon(lambda: server.serve(sockets=[sock]))
+        await wait_for(lambda: server.started, what="the other server")
+        url = url_of(sock)
+        with pytest.raises(BackendUnavailable, match=rf"^{re.escape(url)} does not look like a veotui server"):
+            await RemoteBackend(url).start()
+        server.should_exit = True

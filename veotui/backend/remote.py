@@ -84,6 +84,9 @@ class RemoteBackend(Backend):
         self._closed = False
         try:
             await self.info()
+        except JobNotFound:
+            await self.close()
+            raise self._not_veotui("GET /api/info answered 404") from None
         except BaseException:
             await self.close()
             raise
@@ -109,7 +112,13 @@ class RemoteBackend(Backend):
             raise self._unreachable(exc) from None
         if response.is_error:
             raise self._error(response)
-        return response.json()
+        try:
+            return response.json()
+        except ValueError:
+            raise self._not_veotui(f"{method} {path} answered something that is not JSON") from None
+
+    def _not_veotui(self, what: str) -> BackendUnavailable:
+        return BackendUnavailable(f"{self.url} does not look like a veotui server ({what}); check --remote (VEOTUI_REMOTE)")
 
     def _unreachable(self, exc: Exception) -> BackendUnavailable:
         if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
@@ -137,13 +146,16 @@ class RemoteBackend(Backend):
 
     async def info(self) -> BackendInfo:
         data = await self._request("GET", "/api/info")
-        return BackendInfo(
-            location=self.url,
-            generator=data["generator"],
-            is_simulator=bool(data["is_simulator"]),
-            max_concurrent=int(data["max_concurrent"]),
-            data_dir=data.get("data_dir"),
-        )
+        try:
+            return BackendInfo(
+                location=self.url,
+                generator=data["generator"],
+                is_simulator=bool(data["is_simulator"]),
+                max_concurrent=int(data["max_concurrent"]),
+                data_dir=data.get("data_dir"),
+            )
+        except (KeyError, TypeError, ValueError):
+            raise self._not_veotui("GET /api/info answered without a generator and slots") from None
 
     async def submit(
         self,
