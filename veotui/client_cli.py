@@ -229,10 +229,13 @@ async def download(backend: RemoteBackend, args: argparse.Namespace) -> int:
     target = Path(args.output).expanduser()
     if target.exists() and not target.is_dir():
         raise VeotuiError(f"{target} is not a directory; -o takes the directory to save into")
-    if args.video is not None:
-        path = await backend.download_video(job_id, args.video, target)
-    else:
-        path = await backend.download_zip(job_id, target)
+    try:
+        if args.video is not None:
+            path = await backend.download_video(job_id, args.video, target)
+        else:
+            path = await backend.download_zip(job_id, target)
+    except OSError as exc:
+        raise VeotuiError(f"cannot save into {target}: {exc.strerror or exc}") from None
     print(path)
     return 0
 

@@ -88,6 +88,9 @@ def test_submit_wait_status_jobs_download(server, tmp_path):
     assert Path(video.stdout.strip()).read_bytes()[4:8] == b"ftyp"
     missing = veotui("download", job_id[:8], "-o", str(tmp_path), "--video", "3", remote=server.url)
     assert missing.returncode == 1 and "has no video 3" in one_line(missing.stderr)
+    (tmp_path / "a-file").write_text("not a directory")
+    blocked = veotui("download", job_id[:8], "-o", str(tmp_path / "a-file" / "sub"), remote=server.url)
+    assert blocked.returncode == 1 and one_line(blocked.stderr).startswith("veotui: cannot save into ")
 
 
 def test_submit_with_an_image(server, tmp_path):
