@@ -192,7 +192,8 @@ async def test_list_jobs_filters_by_text_and_pages_history(backend):
 
 
 async def test_downloads_and_auto_delete(backend_for, make_settings, tmp_path):
-    async with backend_for(make_settings(auto_delete_after_download="0.3")) as backend:
+    # Long enough for the zip and a video to be saved before the job goes.
+    async with backend_for(make_settings(auto_delete_after_download="1.0")) as backend:
         job = await backend.submit({"prompt": "two takes", "number_of_videos": 2})
         with pytest.raises(Conflict):
             await backend.download_zip(job.job_id, tmp_path)
