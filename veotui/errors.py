@@ -45,6 +45,12 @@ class Unauthorized(VeotuiError):
     http_status = 401
 
 
+class DownloadFailed(VeotuiError):
+    """A download could not be written where it was asked to go (a local problem)."""
+
+    http_status = 500
+
+
 class BackendUnavailable(VeotuiError):
     """The remote server cannot be reached, or answered something unexpected."""
 

@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import wait_for
 from tests.support.fakes import ControlledGenerator
 from veotui.backend.local import LocalBackend
-from veotui.errors import Conflict, JobNotFound
+from veotui.errors import Conflict, DownloadFailed, JobNotFound
 from veotui.generators.base import PermanentFault, SubmitOutcomeUnknown, TransientFault
 from veotui.model import Status
 from veotui.scheduler import backoff_delay
@@ -247,3 +247,16 @@ def test_backoff_is_full_jitter_bounded_by_the_cap():
     assert all(0 <= d <= min(60.0, 2.0 * 2**n) for n, d in enumerate(delays))
     assert backoff_delay(3, 2.0, rng=lambda: 1.0) == 16.0
     assert backoff_delay(10, 2.0, rng=lambda: 1.0) == 60.0
+
+
+async def test_a_download_to_an_unwritable_place_is_one_clear_error(engine, tmp_path):
+    backend, generator = engine
+    job = await submit(backend, "saved nowhere")
+    await wait_for(lambda: generator.submitted, what="a submit")
+    generator.finish(job.job_id)
+    await wait_status(backend, job.job_id, Status.COMPLETED)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    with pytest.raises(DownloadFailed, match=f"cannot save veotui_{job.job_id[:8]}_videos.zip in {blocker}"):
+        await backend.download_zip(job.job_id, blocker)
+    assert (await backend.get(job.job_id)).downloaded_at is None

@@ -10,7 +10,7 @@ from typing import Any, AsyncIterator, Mapping
 import anyio
 
 from veotui.backend.base import Backend, BackendInfo
-from veotui.errors import Conflict, InvalidRequest, VideoNotFound
+from veotui.errors import Conflict, DownloadFailed, InvalidRequest, VideoNotFound
 from veotui.events import EventBus
 from veotui.files import JobFiles, convert_image, copy_atomic
 from veotui.generators import Generator, make_generator
@@ -271,14 +271,14 @@ class LocalBackend(Backend):
     async def download_zip(self, job_id: str, dest_dir: Path) -> Path:
         source = self.zip_path(job_id)
         target = Path(dest_dir) / f"veotui_{job_id[:8]}_videos.zip"
-        await anyio.to_thread.run_sync(copy_atomic, source, target)
+        await _save(source, target)
         self.record_download(job_id)
         return target
 
     async def download_video(self, job_id: str, index: int, dest_dir: Path) -> Path:
         source = self.video_path(job_id, index)
         target = Path(dest_dir) / f"veotui_{job_id[:8]}_{source.name}"
-        await anyio.to_thread.run_sync(copy_atomic, source, target)
+        await _save(source, target)
         self.record_download(job_id, index)
         return target
 
@@ -290,3 +290,10 @@ class LocalBackend(Backend):
     def subscribe(self):
         """A raw subscription (the server needs to register it before it starts streaming)."""
         return self.bus.subscribe()
+
+
+async def _save(source: Path, target: Path) -> None:
+    try:
+        await anyio.to_thread.run_sync(copy_atomic, source, target)
+    except OSError as exc:
+        raise DownloadFailed(f"cannot save {target.name} in {target.parent}: {exc.strerror or exc}") from exc
