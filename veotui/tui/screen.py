@@ -289,9 +289,9 @@ class MainScreen(Screen[None]):
             header.append("  ·  filter: ")
             header.append(repr(self.board.filter_text), style="bold")
         if header != self._header:
-            # Static.update lays the screen out again: only when the text changed.
+            # One line of fixed height: no need to lay the screen out again.
             self._header = header
-            self.query_one("#header", Static).update(header)
+            self.query_one("#header", Static).update(header, layout=False)
 
     # -- selection ------------------------------------------------------------------------
 
