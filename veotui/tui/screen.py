@@ -180,12 +180,18 @@ class MainScreen(Screen[None]):
             history.move_cursor(row=0 if self._land == "top" else history.row_count - 1, animate=False)
             self._land = None
         if not self.loaded.is_set():
-            # Everything built so far (Textual, the styles, the first page) lives as long as
-            # the app: take it out of the collector's full passes, which otherwise grow into
-            # visible stalls while the panels churn.
-            gc.freeze()
+            self.call_after_refresh(self._freeze_heap)
             self.loaded.set()
             self._activate(next((p for p in PANELS if self.board.jobs(p)), PROCESSING))
+
+    @staticmethod
+    def _freeze_heap() -> None:
+        """Once the first frame is out: everything built so far (Textual, the styles, the
+        first page) lives as long as the app, so take it out of the collector's full passes,
+        which otherwise grow into visible stalls while the panels churn. Collect first, so
+        no garbage is frozen with it."""
+        gc.collect()
+        gc.freeze()
 
     def apply(self, change: Change) -> None:
         """One change from the backend, shown at once."""
