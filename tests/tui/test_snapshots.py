@@ -13,6 +13,7 @@ import itertools
 import os
 import time
 from datetime import datetime, timedelta, timezone
+from importlib.metadata import version
 from types import SimpleNamespace
 
 import pytest
@@ -30,6 +31,8 @@ from veotui.tui.form import NewJobScreen
 from tests.conftest import wait_for
 from tests.tui.history import ended_jobs
 
+#: The Textual release the SVGs under __snapshots__ were made with.
+SNAPSHOT_TEXTUAL = "8.2.8"
 FROZEN = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
 PROMPTS = (
     "A heron lifts off a misty lake at dawn, slow motion",
@@ -98,6 +101,14 @@ async def fill_panels(pilot) -> None:
 def no_blink(screen) -> None:
     for widget in screen.query("Input, TextArea"):
         widget.cursor_blink = False
+
+
+def test_the_snapshots_match_the_installed_textual():
+    installed = version("textual")
+    assert installed == SNAPSHOT_TEXTUAL, (
+        f"the snapshots were made with textual {SNAPSHOT_TEXTUAL}, not {installed}: review the new "
+        "rendering, regenerate them with --snapshot-update and change SNAPSHOT_TEXTUAL"
+    )
 
 
 def test_main_screen_80x24(snap_compare, snapshot_app):
