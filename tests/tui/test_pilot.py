@@ -505,3 +505,18 @@ async def test_a_failing_opener_is_reported_with_the_path(settings, monkeypatch,
             lambda: any("exited with status 3" in n.message and ".mp4" in n.message for n in app._notifications),
             what="the opener's failure",
         )
+
+
+async def test_a_resize_gives_the_prompt_the_width_and_keeps_rows_and_selection(slow_settings):
+    async with running_app(slow_settings, size=(140, 40)) as (app, pilot):
+        await app.backend.submit({"prompt": "runs"})
+        waiting = [await app.backend.submit({"prompt": f"waits {n}"}) for n in range(3)]
+        await select(app, pilot, QUEUE, waiting[1].job_id)
+        queue = app.main_screen.tables[QUEUE]
+        wide = queue.columns["prompt"].width
+        await pilot.resize_terminal(80, 24)
+        await wait_for(lambda: queue.columns["prompt"].width < wide, what="a narrower prompt column")
+        assert set(queue.rows) == {job.job_id for job in waiting}
+        assert app.main_screen.selected_id == waiting[1].job_id
+        total = sum(column.get_render_width(queue) for column in queue.columns.values())
+        assert total <= queue.scrollable_content_region.width  # no horizontal scrolling

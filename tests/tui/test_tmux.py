@@ -68,7 +68,7 @@ def test_submit_a_job_and_watch_it_reach_history(tmux: Tmux):
     tmux.wait_for("simulator (sim)")
     tmux("send-keys", "-t", "tui", "n")
     tmux.wait_for("New job")
-    time.sleep(0.5)  # the form takes focus once it is mounted
+    time.sleep(1.0)  # the form takes focus once it is mounted
     tmux("send-keys", "-t", "tui", "-l", "a kite over the dunes")
     tmux.wait_for("a kite over the dunes")
     tmux("send-keys", "-t", "tui", "C-s")
