@@ -95,6 +95,7 @@ class MainScreen(Screen[None]):
         self._filter_timer: Any = None
         self._keys_state: tuple[object, ...] = ()
         self._header = Text()
+        self._titles: dict[str, tuple[str, str]] = {}
 
     # -- layout ---------------------------------------------------------------------------
 
@@ -266,17 +267,22 @@ class MainScreen(Screen[None]):
     def _update_titles(self) -> None:
         board = self.board
         slots = self.info.max_concurrent if self.info else "?"
-        self.tables[PROCESSING].border_title = f"Processing {len(board.processing)}/{slots}"
-        self.tables[QUEUE].border_title = f"In Queue {len(board.queued)}"
+        history = "History"
         if board.history:
-            first = board.history_offset + 1
-            last = board.history_offset + len(board.history)
-            self.tables[HISTORY].border_title = f"History {first}–{last} of {board.history_total:,}"
-        else:
-            self.tables[HISTORY].border_title = "History"
-        self.tables[HISTORY].border_subtitle = (
-            "↑ at the top / ↓ at the bottom turns the page" if board.history_total > len(board.history) else ""
-        )
+            first, last = board.history_offset + 1, board.history_offset + len(board.history)
+            history = f"History {first}–{last} of {board.history_total:,}"
+        paged = board.history_total > len(board.history)
+        titles = {
+            PROCESSING: (f"Processing {len(board.processing)}/{slots}", ""),
+            QUEUE: (f"In Queue {len(board.queued)}", ""),
+            HISTORY: (history, "↑ at the top / ↓ at the bottom turns the page" if paged else ""),
+        }
+        for panel, (title, subtitle) in titles.items():
+            # Setting a border title repaints the whole table, even to the same text.
+            if self._titles.get(panel) != (title, subtitle):
+                self._titles[panel] = (title, subtitle)
+                table = self.tables[panel]
+                table.border_title, table.border_subtitle = title, subtitle
 
     def update_header(self) -> None:
         header = Text(no_wrap=True, overflow="ellipsis")
