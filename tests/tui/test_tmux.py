@@ -58,10 +58,12 @@ def tmux(tmp_path: Path):
     }
     command = " ".join(f"{k}={v}" for k, v in env.items()) + f" {VEOTUI}"
     server("new-session", "-d", "-s", "tui", "-x", "100", "-y", "30", command)
+    socket_path = Path(server("display-message", "-p", "#{socket_path}").strip())
     try:
         yield server
     finally:
         subprocess.run(["tmux", "-L", server.socket, "kill-server"], capture_output=True, timeout=10)
+        socket_path.unlink(missing_ok=True)  # tmux leaves its socket file behind
 
 
 def test_submit_a_job_and_watch_it_reach_history(tmux: Tmux):
