@@ -308,6 +308,11 @@ async def test_filter_narrows_every_panel(settings):
         assert other.job_id not in history.rows
         await pilot.press("escape")
         await wait_for(lambda: dog.job_id in history.rows, what="escape to clear the filter")
+        # tab leaves the filter field for the panels
+        await pilot.press("slash")
+        assert isinstance(app.focused, Input)
+        await pilot.press("tab")
+        assert app.focused in app.main_screen.tables.values()
 
 
 async def test_help_lists_every_key(settings):

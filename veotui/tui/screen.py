@@ -183,7 +183,8 @@ class MainScreen(Screen[None]):
         if not self.loaded.is_set():
             self.call_after_refresh(self._freeze_heap)
             self.loaded.set()
-            self._activate(next((p for p in PANELS if self.board.jobs(p)), PROCESSING))
+            first = next((p for p in PANELS if self.board.jobs(p)), PROCESSING)
+            self._activate(first, take_focus=not isinstance(self.focused, Input))
 
     @staticmethod
     def _freeze_heap() -> None:
@@ -328,12 +329,13 @@ class MainScreen(Screen[None]):
         if panel is None:
             return
         if panel != self.active_panel:
-            self._activate(panel)
+            # Follow the job, but never pull the cursor out of the filter while typing.
+            self._activate(panel, take_focus=not isinstance(self.focused, Input))
         self.tables[panel].select(job_id)
 
-    def _activate(self, panel: str) -> None:
+    def _activate(self, panel: str, *, take_focus: bool = True) -> None:
         self.active_panel = panel
-        if not isinstance(self.focused, Input):
+        if take_focus:
             self.tables[panel].focus()
 
     def on_descendant_focus(self, event: DescendantFocus) -> None:
