@@ -53,7 +53,7 @@ class MainScreen(Screen[None]):
         Binding("s", "save", "Save", id="save", tooltip="Save the selected completed job's videos to the downloads folder"),
         Binding("o", "open", "Open", id="open", tooltip="Open the selected job's first video with the system's player"),
         Binding("slash", "filter", "Filter", id="filter", key_display="/", tooltip="Filter every panel by text"),
-        Binding("escape", "clear_filter", "Clear filter", show=False, id="clear_filter", tooltip="Clear the filter"),
+        Binding("escape", "clear_filter", "Clear filter", id="clear_filter", tooltip="Clear the filter"),
         Binding("question_mark", "help", "Help", id="help", key_display="?", tooltip="List every key"),
         Binding("q", "quit", "Quit", id="quit", tooltip="Quit (asks first while jobs are processing here)"),
         Binding("tab", "next_panel", "Next panel", show=False, id="next_panel", tooltip="Move to the next panel"),
@@ -292,14 +292,16 @@ class MainScreen(Screen[None]):
         if info is None:
             header.append("  connecting…", style="dim")
         else:
-            header.append(f"  {info.location}", style="bold")
-            generator = f"simulator ({info.generator})" if info.is_simulator else info.generator
-            header.append("  ·  generator: ")
-            header.append(generator, style="yellow" if info.is_simulator else "green")
-            header.append(f"  ·  slots {self.board.processing_count}/{info.max_concurrent}", style="dodger_blue1")
-            header.append(f"  ·  queue {self.board.queue_length}", style="dark_orange")
+            header.append(f" {info.location}", style="bold")
+            header.append(" · ")
+            if info.is_simulator:
+                header.append(f"simulator ({info.generator})", style="yellow")
+            else:
+                header.append(f"generator {info.generator}", style="green")
+            header.append(f" · slots {self.board.processing_count}/{info.max_concurrent}", style="dodger_blue1")
+            header.append(f" · queue {self.board.queue_length}", style="dark_orange")
         if self.board.filter_text:
-            header.append("  ·  filter: ")
+            header.append(" · filter ")
             header.append(repr(self.board.filter_text), style="bold")
         if header != self._header:
             # One line of fixed height: no need to lay the screen out again.
