@@ -6,7 +6,7 @@ screen and the tests all agree on one rendering.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 from rich.text import Text
 
@@ -138,7 +138,3 @@ def matches(job: Job, text: str) -> bool:
         needle in field.casefold()
         for field in (job.prompt, job.job_id, job.status.value, job.request.user)
     )
-
-
-def utc(moment: datetime) -> datetime:
-    return moment.astimezone(timezone.utc)

@@ -1,0 +1,47 @@
+"""How job fields read on screen."""
+
+from __future__ import annotations
+
+from veotui.model import Job, JobRequest, Status, Video
+from veotui.tui import format as fmt
+
+
+def test_durations():
+    assert fmt.duration(None) == "—"
+    assert fmt.duration(0) == "0:00"
+    assert fmt.duration(75.9) == "1:15"
+    assert fmt.duration(3600 + 62) == "1:01:02"
+
+
+def test_sizes():
+    assert fmt.size(512) == "512 B"
+    assert fmt.size(2_400_000) == "2.3 MB"
+
+
+def test_progress_bar_has_a_fixed_width_at_every_percentage():
+    widths = {fmt.progress_bar(percent).cell_len for percent in range(0, 101)}
+    assert widths == {fmt.BAR_WIDTH + 5}
+    assert fmt.progress_bar(45).plain.endswith(" 45%")
+
+
+def test_prompts_are_plain_text_never_markup():
+    cell = fmt.plain("a storm [fail] [bold]x[/bold]")
+    assert cell.plain == "a storm [fail] [bold]x[/bold]"
+
+
+def test_result_of_an_ended_job():
+    request = JobRequest(prompt="p")
+    done = Job("j", Status.COMPLETED, request, videos=(Video(1, "v.mp4", 1024), Video(2, "w.mp4", 1024)))
+    failed = Job("j", Status.FAILED, request, error="Quota refused.\nDetails follow.")
+    assert fmt.result_cell(done).plain == "2 videos · 2.0 KB"
+    assert fmt.result_cell(failed).plain == "Quota refused."
+
+
+def test_stage_labels_fit_their_column():
+    assert max(len(fmt.stage_label(status)) for status in Status) <= 11
+
+
+def test_filter_matches_prompt_id_status_and_user_ignoring_case():
+    job = Job("abc123", Status.FAILED, JobRequest(prompt="A Red Fox", user="alice"))
+    assert all(fmt.matches(job, text) for text in ("red fox", "ABC1", "fail", "Alice"))
+    assert not fmt.matches(job, "dog")
