@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from PIL import Image
-from textual.widgets import Input, Static, TextArea
+from textual.widgets import Input, Select, Static, TextArea
 
 from veotui.errors import JobNotFound
 from veotui.model import Status
@@ -103,12 +103,22 @@ async def test_submit_via_the_form(settings):
         await pilot.press("n")
         await wait_for(lambda: isinstance(app.screen, NewJobScreen), what="the form")
         await pilot.press(*"a calm lake")
-        app.screen.query_one("#seed", Input).value = "42"
+        form = app.screen
+        form.query_one("#seed", Input).value = "42"
+        form.query_one("#negative", Input).value = "boats"
+        form.query_one("#count", Select).value = 3
+        form.query_one("#model", Select).value = "veo-3.1-fast-generate-001"
+        form.query_one("#aspect", Select).value = "9:16"
+        form.query_one("#duration", Select).value = 6
+        form.query_one("#resolution", Select).value = "1080p"
         await pilot.press("ctrl+s")
         await wait_for(lambda: isinstance(app.screen, MainScreen), what="the form to close")
         lists = await app.backend.list_jobs()
         job = next(j for j in [*lists.processing, *lists.queued, *lists.history] if j.prompt == "a calm lake")
-        assert job.request.seed == 42
+        request = job.request
+        assert (request.seed, request.negative_prompt, request.number_of_videos) == (42, "boats", 3)
+        assert (request.model, request.aspect_ratio) == ("veo-3.1-fast-generate-001", "9:16")
+        assert (request.duration_seconds, request.resolution) == (6, "1080p")
 
 
 async def test_form_with_an_image(settings, tmp_path: Path):
