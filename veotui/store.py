@@ -87,6 +87,11 @@ MIGRATIONS: tuple[str, ...] = (
         since TEXT NOT NULL
     );
     """,
+    # 2: a queue counter that only ever grows, so a deleted job's number is never reused.
+    """
+    CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    INSERT INTO counters (name, value) SELECT 'queue_seq', COALESCE(MAX(queue_seq), 0) FROM jobs
+    """,
 )
 
 #: Weight of the newest sample in the moving estimate of generation time.
@@ -349,8 +354,9 @@ class Store:
 
     def insert_many(self, jobs: Iterable[Job]) -> None:
         """Bulk insert (imports, benchmarks); no listeners are told."""
+        jobs = list(jobs)
         with self._transaction() as conn:
-            seq = self._next_seq(conn)
+            seq = self._next_seq(conn, len(jobs))
             for offset, job in enumerate(jobs):
                 req = job.request
                 conn.execute(
@@ -366,9 +372,12 @@ class Store:
                 )
 
     @staticmethod
-    def _next_seq(conn: sqlite3.Connection) -> int:
-        (top,) = conn.execute("SELECT COALESCE(MAX(queue_seq), 0) FROM jobs").fetchone()
-        return top + 1
+    def _next_seq(conn: sqlite3.Connection, count: int = 1) -> int:
+        """The first of ``count`` new queue numbers (inside the caller's transaction)."""
+        (top,) = conn.execute(
+            "UPDATE counters SET value = value + ? WHERE name = 'queue_seq' RETURNING value", (count,)
+        ).fetchone()
+        return top - count + 1
 
     def transition(
         self,

@@ -38,6 +38,28 @@ def test_reopening_keeps_jobs_and_refuses_a_newer_schema(tmp_path):
         Store(tmp_path / "veotui.db")
 
 
+def test_a_version_1_database_migrates_and_queue_numbers_are_never_reused(tmp_path):
+    path = tmp_path / "veotui.db"
+    old = sqlite3.connect(path)
+    old.executescript(MIGRATIONS[0] + "; PRAGMA user_version = 1;")
+    old.execute(
+        "INSERT INTO jobs (job_id, queue_seq, status, prompt, number_of_videos, model, aspect_ratio,"
+        " duration_seconds, resolution, user, created_at) VALUES"
+        " ('00000000-0000-4000-8000-000000000001', 41, 'queued', 'old', 1, 'veo-3.1-generate-001',"
+        " '16:9', 8, '720p', 'local', '2026-01-01T00:00:00.000Z')"
+    )
+    old.commit()
+    old.close()
+    store = Store(path)
+    assert store.schema_version == len(MIGRATIONS) == 2
+    newest = store.insert(queued("new"))
+    assert newest.queue_seq == 42
+    store.delete(newest.job_id)
+    assert store.insert(queued("after a delete")).queue_seq == 43
+    assert [j.prompt for j in store.queued()] == ["old", "after a delete"]
+    store.close()
+
+
 def test_fifo_by_sequence_and_a_retried_job_goes_to_the_back(store):
     jobs = [store.insert(queued(f"job {n}")) for n in range(3)]
     assert [j.job_id for j in store.queued()] == [j.job_id for j in jobs]
