@@ -1,9 +1,11 @@
 """The main screen: a header line, the three live panels, the filter and the footer.
 
-All data comes through the backend interface. One task, ``follow``, owns the board: it
-applies each change from ``backend.changes()`` the moment it arrives and, between changes,
-re-reads the lists when a page, the filter or a row leaving the history page asks for it.
-Because only that task writes the board, a slow answer can never overwrite a newer change.
+All data comes through the backend interface. One task, ``follow``, decides which jobs the
+board holds: it applies each change from ``backend.changes()`` the moment it arrives and,
+between changes, re-reads the lists when a page, the filter or a row leaving the history page
+asks for it. So a slow answer can never overwrite a newer change. The only other writer is
+the once-a-second progress reading, which the board takes only while the job's status still
+matches.
 """
 
 from __future__ import annotations
