@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 import anyio
 import pytest
+from hypothesis import settings as hypothesis_settings
+
+# CI must be repeatable: there, every property test runs the same examples each time.
+hypothesis_settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 from veotui.backend.local import LocalBackend
 from veotui.settings import Settings, load_settings

@@ -95,6 +95,7 @@ BAD_REQUESTS = [
     ("limit not a number", "GET", "/api/jobs?limit=ten", {}, 422),
     ("limit too large", "GET", "/api/jobs?limit=100000", {}, 422),
     ("negative offset", "GET", "/api/jobs?offset=-3", {}, 422),
+    ("offset beyond 64 bits", "GET", "/api/jobs?offset=2572330985906632654848", {}, 422),
     ("resolve non-hex prefix", "GET", "/api/resolve/zz", {}, 404),
     ("unknown path", "GET", "/api/nothing-here", {}, 404),
 ]

@@ -34,6 +34,8 @@ from veotui.store import Store
 
 log = logging.getLogger(__name__)
 SEARCH_LIMIT = 500
+#: Beyond any real history, and within SQLite's 64-bit integers.
+MAX_PAGE_ROWS = 2**53
 
 
 class LocalBackend(Backend):
@@ -183,8 +185,8 @@ class LocalBackend(Backend):
     async def list_jobs(
         self, *, history_limit: int = 100, history_offset: int = 0, text: str | None = None
     ) -> JobLists:
-        if history_limit < 0 or history_offset < 0:
-            raise InvalidRequest("limit and offset must be 0 or more")
+        if not (0 <= history_limit <= MAX_PAGE_ROWS and 0 <= history_offset <= MAX_PAGE_ROWS):
+            raise InvalidRequest(f"limit and offset must be 0 to {MAX_PAGE_ROWS}")
         if text:
             found = self.store.search(text, SEARCH_LIMIT)
             processing = [self.view(j) for j in found if j.status in PROCESSING_STATUSES]

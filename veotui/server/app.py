@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from veotui import __version__
-from veotui.backend.local import LocalBackend
+from veotui.backend.local import MAX_PAGE_ROWS, LocalBackend
 from veotui.errors import JobNotFound, TooLarge, VeotuiError
 from veotui.model import (
     ASPECT_RATIOS,
@@ -160,7 +160,7 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
     )
     async def jobs(
         limit: Annotated[int, Query(ge=0, le=MAX_HISTORY_PAGE, description="history rows")] = 100,
-        offset: Annotated[int, Query(ge=0, description="history rows to skip")] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_PAGE_ROWS, description="history rows to skip")] = 0,
         q: Annotated[str | None, Query(max_length=200, description="filter text: prompt, id, status or user")] = None,
     ) -> JSONResponse:
         lists = await backend.list_jobs(history_limit=limit, history_offset=offset, text=q or None)
