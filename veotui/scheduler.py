@@ -37,7 +37,6 @@ from veotui.generators.base import (
     TransientFault,
 )
 from veotui.model import (
-    FINAL_STATUSES,
     PROCESSING_STATUSES,
     Job,
     Status,
@@ -66,7 +65,6 @@ class _JobFailed(Exception):
 @dataclass
 class _Run:
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
-    finished: anyio.Event = field(default_factory=anyio.Event)
 
 
 def backoff_delay(retry: int, base: float, cap: float = BACKOFF_CAP_SECONDS, rng: Callable[[], float] = random.random) -> float:
@@ -128,7 +126,7 @@ class Scheduler:
             # front, keeping their operation, to resume polling when a slot frees.
             self.store.transition(job.job_id, Status.QUEUED, detail="waiting for a slot after restart")
         for job in self.store.pending_cleanups():
-            self._spawn(self._cleanup_remote(job))
+            self._spawn(self._cleanup_remote, job)
         if self.settings.auto_delete_after_download is not None:
             for job in self.store.downloaded_completed():
                 self._schedule_auto_delete(job)
@@ -176,7 +174,7 @@ class Scheduler:
         job = self.store.delete(job_id)
         self._stop_run(job_id)
         self.files.remove(job_id)
-        self._spawn(self._cleanup_remote(job))
+        self._spawn(self._cleanup_remote, job)
 
     def mark_downloaded(self, job_id: str) -> Job:
         """A download completed: start the auto-delete timer (once)."""
@@ -217,15 +215,11 @@ class Scheduler:
     def _launch(self, job_id: str) -> None:
         run = _Run()
         self._runs[job_id] = run
-        self._spawn(self._runner(job_id, run))
+        self._spawn(self._runner, job_id, run)
 
-    def _spawn(self, coroutine: Awaitable[Any]) -> None:
+    def _spawn(self, function: Callable[..., Awaitable[Any]], *args: Any) -> None:
         assert self._task_group is not None, "the scheduler is not running"
-
-        async def wrapper() -> None:
-            await coroutine
-
-        self._task_group.start_soon(wrapper)
+        self._task_group.start_soon(function, *args)
 
     async def _runner(self, job_id: str, run: _Run) -> None:
         try:
@@ -244,7 +238,6 @@ class Scheduler:
         finally:
             if self._runs.get(job_id) is run:
                 del self._runs[job_id]
-            run.finished.set()
             self.wake()
             await self._after_run(job_id)
 
@@ -297,7 +290,7 @@ class Scheduler:
             if current is not None and current.status == Status.COMPLETED and current.downloaded_at:
                 self.delete(job.job_id)
 
-        self._spawn(auto_delete())
+        self._spawn(auto_delete)
 
     # -- one job --------------------------------------------------------------------------
 

@@ -11,7 +11,6 @@ process holding a 10,000-job store, and last `ratio: X` (engine / raw; target >=
 from __future__ import annotations
 
 import os
-import resource
 import sqlite3
 import subprocess
 import sys

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from veotui.files import JobFiles
-from veotui.model import Job, JobRequest, Status, new_job_id, utcnow
+from veotui.model import Job, JobRequest, Status, new_job_id
 from veotui.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,7 +114,7 @@ def test_sigkill_in_every_stage_then_restart_completes_every_job_once(tmp_path):
         # Kill at the moment some job reaches each stage, while others are still queued.
         for stage in ("uploading_image", "generating", "downloading", "generating"):
             engine.start()
-            wait_until(lambda: stage in statuses(db).values(), 30, f"a job in {stage}")
+            wait_until(lambda stage=stage: stage in statuses(db).values(), 30, f"a job in {stage}")
             engine.kill()
             snapshot = statuses(db)
             killed_in.update(s for s in snapshot.values() if s in wanted)

@@ -114,7 +114,8 @@ async def test_retry_goes_to_the_back_of_the_queue_with_the_original_parameters(
 
 async def test_delete_removes_row_folder_and_remote_files_and_frees_the_slot(engine, settings):
     backend, generator = engine
-    running, waiting = await submit(backend, "running"), await submit(backend, "waiting")
+    running = await submit(backend, "running")
+    await submit(backend, "also running")
     third = await submit(backend, "third")
     await wait_for(lambda: len(generator.submitted) == 2, what="two submits")
     folder = backend.files.folder(running.job_id)

@@ -11,7 +11,6 @@ import httpx
 from PIL import Image
 
 from tests.conftest import wait_for
-from veotui.model import Status
 
 PROCESSING = {"starting", "uploading_image", "generating", "processing", "downloading"}
 

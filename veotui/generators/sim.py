@@ -9,6 +9,7 @@ process resumes the very same operation. Markers in the prompt drive it:
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from datetime import timedelta
@@ -102,17 +103,17 @@ class SimGenerator(Generator):
         paths = []
         for index in result.videos:
             target = dest / video_name(index)
-            await anyio.to_thread.run_sync(
-                lambda: render_video(
-                    target,
-                    prompt=job.prompt,
-                    index=index,
-                    seconds=job.request.duration_seconds,
-                    aspect_ratio=job.request.aspect_ratio,
-                    image_path=image,
-                    seed=job.request.seed,
-                )
+            render = functools.partial(
+                render_video,
+                target,
+                prompt=job.prompt,
+                index=index,
+                seconds=job.request.duration_seconds,
+                aspect_ratio=job.request.aspect_ratio,
+                image_path=image,
+                seed=job.request.seed,
             )
+            await anyio.to_thread.run_sync(render)
             paths.append(target)
         return paths
 
