@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import ClassVar, Sequence
+from typing import Any, ClassVar, Sequence
 
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
+from textual._types import SegmentLines
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import DataTable
+from textual.widgets._data_table import ColumnKey, RowKey
 
 from veotui.model import Job
 from veotui.tui import format as fmt
@@ -22,6 +26,8 @@ Cells = tuple[object, ...]
 #: Render cache sizes: a tall terminal's worth of rows and their cells.
 ROW_CACHE = 200
 CELL_CACHE = 1200
+#: Renderings kept per cell (cursor, hover, focus...): beyond it they are dropped.
+KEPT_VARIANTS = 8
 
 
 @dataclass(frozen=True)
@@ -55,11 +61,19 @@ class JobTable(DataTable):
         # Any change to a table invalidates its render caches (their keys hold an update
         # count), so entries beyond one screenful only keep garbage alive: with DataTable's
         # default 10,000 cells a full GC pass took ~300 ms here, a visible stall.
-        self._cell_render_cache.maxsize = CELL_CACHE
+        # DataTable's own cell cache is only reached when ``_kept`` misses.
+        self._cell_render_cache.maxsize = 1
+        self._row_renderable_cache.maxsize = ROW_CACHE
         self._row_render_cache.maxsize = ROW_CACHE
         self._line_cache.maxsize = ROW_CACHE
         self._shown: dict[str, tuple[Job, Cells]] = {}
         self._widths: tuple[int, ...] = ()
+        # DataTable keys every render cache on a count of all changes, so any change to a
+        # table re-renders each visible cell (rich's Padding/Styled pipeline, the bulk of
+        # the cost of a repaint). Here each cell's rendering is kept, by row and column key
+        # and then by its state (style, width, cursor, hover, focus), until the cell changes.
+        self._kept: dict[Any, dict[Any, dict[tuple[object, ...], tuple[int, SegmentLines]]]] = {}
+        self._renders_of = -1
 
     # -- what a row shows -----------------------------------------------------------------
 
@@ -93,6 +107,82 @@ class JobTable(DataTable):
             # holds a JobCell that knows its full job id.
             rank = {job_id: index for index, job_id in enumerate(order)}
             self.sort("job", key=lambda cell: rank[cell.job_id])
+        self._drop_stale_renders()
+
+    # -- rendering ------------------------------------------------------------------------
+
+    def add_row(self, *cells: Any, key: str | None = None, **kwargs: Any) -> RowKey:
+        row_key = super().add_row(*cells, key=key, **kwargs)
+        self._kept.pop(row_key.value, None)
+        return row_key
+
+    def update_cell(self, row_key: RowKey | str, column_key: ColumnKey | str, value: Any, **kwargs: Any) -> None:
+        super().update_cell(row_key, column_key, value, **kwargs)
+        row = self._kept.get(row_key.value if isinstance(row_key, RowKey) else row_key)
+        if row is not None:
+            row.pop(column_key.value if isinstance(column_key, ColumnKey) else column_key, None)
+
+    def remove_row(self, row_key: RowKey | str) -> None:
+        super().remove_row(row_key)
+        self._kept.pop(row_key.value if isinstance(row_key, RowKey) else row_key, None)
+
+    def _clear_caches(self) -> None:
+        super()._clear_caches()
+        self._kept.clear()
+
+    def notify_style_update(self) -> None:
+        self._kept.clear()
+        super().notify_style_update()
+
+    def _drop_stale_renders(self) -> None:
+        """DataTable's own render caches are keyed on its count of changes: after a change
+        none of their entries is ever read again. Dropping them at once frees them by
+        reference counting, instead of keeping thousands of objects alive until they age
+        out (a full garbage collection walks all of them: a stall of tens of ms)."""
+        if self._update_count != self._renders_of:
+            self._renders_of = self._update_count
+            self._cell_render_cache.clear()
+            self._row_renderable_cache.clear()
+            self._row_render_cache.clear()
+            self._line_cache.clear()
+
+    def _render_cell(
+        self,
+        row_index: int,
+        column_index: int,
+        base_style: Style,
+        width: int,
+        cursor: bool = False,
+        hover: bool = False,
+    ) -> SegmentLines:
+        """DataTable's rendering of a cell, kept while the cell's content, width and state
+        stay the same (DataTable itself renders every visible cell again after any change
+        to the table). Only the row index in the segments' meta (what a click selects)
+        moves with the row, so a kept cell of a row that moved gets its new index."""
+        if column_index < 0:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        # The header row (-1) changes only with the columns, which clear every cache.
+        row = self._row_locations.get_key(row_index).value if row_index >= 0 else None
+        column = self._column_locations.get_key(column_index).value
+        state = (base_style, width, cursor, hover, self._show_hover_cursor, self._pseudo_class_state)
+        cells = self._kept.get(row)
+        if cells is None:
+            cells = self._kept[row] = {}
+        variants = cells.get(column)
+        if variants is None:
+            variants = cells[column] = {}
+        kept = variants.get(state)
+        if kept is None:
+            lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        elif kept[0] == row_index:
+            return kept[1]
+        else:
+            meta = Style.from_meta({"row": row_index, "column": column_index})
+            lines = [[Segment(text, style + meta if style else meta, control) for text, style, control in line] for line in kept[1]]
+        if len(variants) >= KEPT_VARIANTS:
+            variants.clear()
+        variants[state] = (row_index, lines)
+        return lines
 
     # -- selection ------------------------------------------------------------------------
 
