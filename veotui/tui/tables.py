@@ -16,6 +16,7 @@ from rich.text import Text
 from textual._types import SegmentLines
 from textual.binding import Binding, BindingType
 from textual.message import Message
+from textual.strip import Strip
 from textual.widgets import DataTable
 from textual.widgets._data_table import ColumnKey, RowKey
 
@@ -73,12 +74,18 @@ class JobTable(DataTable):
         # the cost of a repaint). Here each cell's rendering is kept, by row and column key
         # and then by its state (style, width, cursor, hover, focus), until the cell changes.
         self._kept: dict[Any, dict[Any, dict[tuple[object, ...], tuple[int, SegmentLines]]]] = {}
+        #: And each row's finished line, by row key and then its state, until the row changes.
+        self._kept_lines: dict[Any, dict[tuple[object, ...], tuple[int, Strip]]] = {}
         self._renders_of = -1
 
     # -- what a row shows -----------------------------------------------------------------
 
     def cells(self, job: Job, now: datetime) -> Cells:
         raise NotImplementedError
+
+    def cells_after(self, shown: Job, shown_cells: Cells, job: Job, now: datetime) -> Cells:
+        """The cells of ``job``, which replaces ``shown`` (shown as ``shown_cells``)."""
+        return self.cells(job, now)
 
     # -- the keyed diff -------------------------------------------------------------------
 
@@ -89,18 +96,23 @@ class JobTable(DataTable):
             del self._shown[key]
             self.remove_row(key)
         column_keys = [column.key for column in self.COLUMNS]
+        changed = False
         for job in jobs:
             shown = self._shown.get(job.job_id)
             if shown is not None and shown[0] is job and not self.TICKS:
                 continue
-            cells = self.cells(job, now)
             if shown is None:
+                cells = self.cells(job, now)
                 self.add_row(*cells, key=job.job_id)
             else:
+                cells = self.cells_after(shown[0], shown[1], job, now)
                 for column_key, old, new in zip(column_keys, shown[1], cells):
                     if old != new:
-                        self.update_cell(job.job_id, column_key, new)
+                        self._set_cell(job.job_id, column_key, new)
+                        changed = True
             self._shown[job.job_id] = (job, cells)
+        if changed:
+            self.refresh()  # once, where ``update_cell`` repaints the table for each cell
         order = [job.job_id for job in jobs]
         if [row.key.value for row in self.ordered_rows] != order:
             # ``DataTable.sort`` hands the key function cell values only; the "job" column
@@ -114,24 +126,39 @@ class JobTable(DataTable):
     def add_row(self, *cells: Any, key: str | None = None, **kwargs: Any) -> RowKey:
         row_key = super().add_row(*cells, key=key, **kwargs)
         self._kept.pop(row_key.value, None)
+        self._kept_lines.pop(row_key.value, None)
         return row_key
 
     def update_cell(self, row_key: RowKey | str, column_key: ColumnKey | str, value: Any, **kwargs: Any) -> None:
         super().update_cell(row_key, column_key, value, **kwargs)
-        row = self._kept.get(row_key.value if isinstance(row_key, RowKey) else row_key)
+        key = row_key.value if isinstance(row_key, RowKey) else row_key
+        self._kept_lines.pop(key, None)
+        row = self._kept.get(key)
         if row is not None:
             row.pop(column_key.value if isinstance(column_key, ColumnKey) else column_key, None)
+
+    def _set_cell(self, row: str, column: str, value: object) -> None:
+        """``update_cell`` of a cell known to exist, without its repaint of the table."""
+        self._data[RowKey(row)][ColumnKey(column)] = value
+        self._update_count += 1
+        self._kept_lines.pop(row, None)
+        cells = self._kept.get(row)
+        if cells is not None:
+            cells.pop(column, None)
 
     def remove_row(self, row_key: RowKey | str) -> None:
         super().remove_row(row_key)
         self._kept.pop(row_key.value if isinstance(row_key, RowKey) else row_key, None)
+        self._kept_lines.pop(row_key.value if isinstance(row_key, RowKey) else row_key, None)
 
     def _clear_caches(self) -> None:
         super()._clear_caches()
         self._kept.clear()
+        self._kept_lines.clear()
 
     def notify_style_update(self) -> None:
         self._kept.clear()
+        self._kept_lines.clear()
         super().notify_style_update()
 
     def _drop_stale_renders(self) -> None:
@@ -145,6 +172,54 @@ class JobTable(DataTable):
             self._row_renderable_cache.clear()
             self._row_render_cache.clear()
             self._line_cache.clear()
+
+    def _render_line(self, y: int, x1: int, x2: int, base_style: Style) -> Strip:
+        """DataTable's line of a row, kept like its cells (a row's line depends on the row's
+        cells, the cursor and hover being on it or not, the crop and the widget's state)."""
+        if self.cursor_type != "row" or self.fixed_columns or self.fixed_rows or self._should_render_row_labels:
+            return super()._render_line(y, x1, x2, base_style)
+        try:
+            row_key, line_no = self._get_offsets(y)
+        except LookupError:
+            return super()._render_line(y, x1, x2, base_style)
+        row_index = -1 if row_key is self._header_row_key else self._row_locations.get(row_key)
+        row = None if row_index == -1 else row_key.value
+        state = (
+            line_no,
+            x1,
+            x2,
+            self.size.width,
+            base_style,
+            self.cursor_coordinate.row == row_index,
+            self.hover_coordinate.row == row_index,
+            self.show_cursor,
+            self._show_hover_cursor,
+            self._pseudo_class_state,
+        )
+        lines = self._kept_lines.get(row)
+        if lines is None:
+            lines = self._kept_lines[row] = {}
+        kept = lines.get(state)
+        if kept is None:
+            strip = super()._render_line(y, x1, x2, base_style)
+        elif kept[0] == row_index:
+            return kept[1]
+        else:
+            # Only the row index in the meta changed: set it, leaving the column (and the
+            # out-of-bounds mark of the padding past the last column) as they are.
+            meta = Style.from_meta({"row": row_index})
+            strip = Strip(
+                [
+                    Segment(text, style + meta, control) if style is not None and style.meta else segment
+                    for segment in kept[1]
+                    for text, style, control in (segment,)
+                ],
+                kept[1].cell_length,
+            )
+        if len(lines) >= KEPT_VARIANTS:
+            lines.clear()
+        lines[state] = (row_index, strip)
+        return strip
 
     def _render_cell(
         self,
@@ -290,13 +365,28 @@ class QueueTable(JobTable):
 
     def cells(self, job: Job, now: datetime) -> Cells:
         return (
-            Text(f"Queue position: {job.queue_position or '?'}", style="dark_orange", end=""),
+            self._position(job),
             JobCell(job.job_id, "bold dark_orange"),
             fmt.plain(fmt.one_line(job.prompt)),
             Text(fmt.model_label(job.request.model), end=""),
             Text(str(job.request.number_of_videos), end=""),
-            Text(fmt.local_time(job.created_at, now), style="dim", end=""),
+            self._submitted(job, now),
         )
+
+    def cells_after(self, shown: Job, shown_cells: Cells, job: Job, now: datetime) -> Cells:
+        # A job that left the queue moves every later one up a place: only their position
+        # changed, and the cells that depend on nothing else are kept (the queue can be long).
+        if vars(job) == {**vars(shown), "queue_position": job.queue_position}:
+            return (self._position(job), *shown_cells[1:5], self._submitted(job, now))
+        return self.cells(job, now)
+
+    @staticmethod
+    def _position(job: Job) -> Text:
+        return Text(f"Queue position: {job.queue_position or '?'}", style="dark_orange", end="")
+
+    @staticmethod
+    def _submitted(job: Job, now: datetime) -> Text:
+        return Text(fmt.local_time(job.created_at, now), style="dim", end="")
 
 
 class HistoryTable(JobTable):
