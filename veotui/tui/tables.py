@@ -2,6 +2,11 @@
 rows that left are removed, changed cells updated, new rows added, and the order fixed with
 one sort only when it changed. Volatile columns have fixed widths and the prompt column takes
 what is left, so nothing is ever re-measured (``update_width`` costs O(rows) per call).
+
+DataTable renders every visible cell again after any change to a table (its render caches
+are keyed on a count of changes). These tables keep each cell's and each row line's
+rendering by row key until that row changes, so a repaint after a change renders only the
+rows that changed; a row that merely moved gets its new index in the segments' meta.
 """
 
 from __future__ import annotations
@@ -24,9 +29,8 @@ from veotui.model import Job
 from veotui.tui import format as fmt
 
 Cells = tuple[object, ...]
-#: Render cache sizes: a tall terminal's worth of rows and their cells.
+#: Render cache size: a tall terminal's worth of rows.
 ROW_CACHE = 200
-CELL_CACHE = 1200
 #: Renderings kept per cell (cursor, hover, focus...): beyond it they are dropped.
 KEPT_VARIANTS = 8
 
