@@ -257,7 +257,10 @@ class JobTable(DataTable):
             return kept[1]
         else:
             meta = Style.from_meta({"row": row_index, "column": column_index})
-            lines = [[Segment(text, style + meta if style else meta, control) for text, style, control in line] for line in kept[1]]
+            lines = [
+                [Segment(text, style + meta if style else meta, control) for text, style, control in line]
+                for line in kept[1]
+            ]
         if len(variants) >= KEPT_VARIANTS:
             variants.clear()
         variants[state] = (row_index, lines)
