@@ -535,3 +535,42 @@ async def test_a_resize_gives_the_prompt_the_width_and_keeps_rows_and_selection(
         assert app.main_screen.selected_id == waiting[1].job_id
         total = sum(column.get_render_width(queue) for column in queue.columns.values())
         assert total <= queue.scrollable_content_region.width  # no horizontal scrolling
+
+
+async def test_footer_greys_out_the_keys_that_do_not_apply_to_the_selection(slow_settings):
+    async with running_app(slow_settings) as (app, pilot):
+        await app.backend.submit({"prompt": "runs"})
+        waiting = [await app.backend.submit({"prompt": f"waits {n}"}) for n in range(2)]
+        screen = app.main_screen
+
+        async def footer_agrees() -> None:
+            await pilot.pause()
+            keys = {key.action.removeprefix("screen."): key for key in screen.query("FooterKey")}
+            assert {"cancel", "retry", "delete", "save", "open", "details"} <= keys.keys()
+            for action, key in keys.items():
+                applies = screen.check_action(action, ()) is True
+                assert key.has_class("-disabled") is not applies, action
+
+        await select(app, pilot, QUEUE, waiting[0].job_id)
+        await footer_agrees()
+        assert screen.check_action("retry", ()) is None
+        await app.backend.cancel(waiting[0].job_id)
+        await wait_shown(app, HISTORY, waiting[0].job_id)
+        await select(app, pilot, HISTORY, waiting[0].job_id)
+        await footer_agrees()
+        assert screen.check_action("retry", ()) is True and screen.check_action("cancel", ()) is None
+
+
+async def test_a_click_selects_the_row_under_the_pointer_after_rows_moved(slow_settings):
+    async with running_app(slow_settings, size=(140, 40)) as (app, pilot):
+        await app.backend.submit({"prompt": "runs"})
+        waiting = [await app.backend.submit({"prompt": f"waits {n}"}) for n in range(4)]
+        await select(app, pilot, QUEUE, waiting[3].job_id)
+        queue = app.main_screen.tables[QUEUE]
+        await app.backend.cancel(waiting[0].job_id)
+        await wait_for(lambda: waiting[0].job_id not in queue.rows, what="the cancelled job to leave")
+        await pilot.pause()
+        # The border, then the header: the second row (waiting[2]) is on the fourth line.
+        await pilot.click(queue, offset=(30, 3))
+        await pilot.pause()
+        assert app.main_screen.selected_id == waiting[2].job_id

@@ -22,7 +22,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.events import DescendantFocus
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from veotui.backend.base import BackendInfo
 from veotui.errors import JobNotFound, VeotuiError
@@ -31,6 +31,7 @@ from veotui.tui import format as fmt
 from veotui.tui.board import HISTORY, PANELS, PROCESSING, QUEUE, Board
 from veotui.tui.details import DetailsScreen
 from veotui.tui.dialogs import ConfirmScreen, HelpScreen
+from veotui.tui.footer import KeysFooter
 from veotui.tui.form import NewJobScreen
 from veotui.tui.opener import open_with_player, player_command
 from veotui.tui.tables import HistoryTable, JobTable, ProcessingTable, QueueTable
@@ -106,7 +107,7 @@ class MainScreen(Screen[None]):
         with Vertical(id="panels"):
             yield from self.tables.values()
         yield Input(id="filter", placeholder="filter by prompt, id, status or user · enter keeps it · escape clears it")
-        yield Footer(compact=True, show_command_palette=False)
+        yield KeysFooter(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.update_header()
