@@ -11,7 +11,9 @@ import os
 import shutil
 import tempfile
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO, Iterator
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -82,45 +84,50 @@ class JobFiles:
         return removed
 
     def build_zip(self, job_id: str, videos: list[Path]) -> Path:
-        """Zip the videos (stored, not deflated: MP4 does not compress) under a temporary
-        name, then rename it into place."""
+        """Zip the videos (stored, not deflated: MP4 does not compress)."""
         target = self.zip(job_id)
-        fd, temp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive:
-                for video in videos:
-                    archive.write(video, arcname=video.name)
-            os.replace(temp_name, target)
-        except BaseException:
-            Path(temp_name).unlink(missing_ok=True)
-            raise
+        with atomic_file(target) as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive:
+            for video in videos:
+                archive.write(video, arcname=video.name)
         return target
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    fd, temp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
+@contextmanager
+def atomic_path(target: Path, suffix: str = "") -> Iterator[Path]:
+    """A temporary path beside ``target``, renamed onto it when the block ends without an
+    error and removed otherwise: ``target`` appears whole or not at all. The sweep at start
+    removes what a crash leaves (the ``.partial-`` prefix)."""
+    fd, temp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=suffix, dir=target.parent)
+    os.close(fd)
+    temp = Path(temp_name)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        yield temp
+        os.replace(temp, target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def atomic_file(target: Path, *, durable: bool = False) -> Iterator[BinaryIO]:
+    """:func:`atomic_path` as an open binary file; ``durable`` fsyncs before the rename."""
+    with atomic_path(target) as temp, temp.open("wb") as handle:
+        yield handle
+        if durable:
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    with atomic_file(path, durable=True) as handle:
+        handle.write(data)
 
 
 def copy_atomic(source: Path, target: Path) -> Path:
     """Copy a file so that ``target`` appears whole or not at all."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as out, source.open("rb") as src:
-            shutil.copyfileobj(src, out, 1024 * 1024)
-        os.replace(temp_name, target)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    with atomic_file(target) as out, source.open("rb") as src:
+        shutil.copyfileobj(src, out, 1024 * 1024)
     return target
 
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, AsyncIterator, Mapping
 from urllib.parse import quote
@@ -31,6 +29,7 @@ from veotui.errors import (
     VeotuiError,
     VideoNotFound,
 )
+from veotui.files import atomic_file
 from veotui.model import Change, Job, JobEvent, JobLists
 
 log = logging.getLogger(__name__)
@@ -227,15 +226,9 @@ class RemoteBackend(Backend):
                     raise self._error(response)
                 target = dest_dir / _attachment_name(response, path)
                 dest_dir.mkdir(parents=True, exist_ok=True)
-                fd, temp_name = tempfile.mkstemp(prefix=".partial-", dir=dest_dir)
-                try:
-                    with os.fdopen(fd, "wb") as out:
-                        async for chunk in response.aiter_bytes(1024 * 1024):
-                            out.write(chunk)
-                    os.replace(temp_name, target)
-                except BaseException:
-                    Path(temp_name).unlink(missing_ok=True)
-                    raise
+                with atomic_file(target) as out:
+                    async for chunk in response.aiter_bytes(1024 * 1024):
+                        out.write(chunk)
                 return target
         except httpx.HTTPError as exc:
             raise self._unreachable(exc) from None

@@ -12,8 +12,6 @@ understands (transient: retried with backoff; permanent: the job fails with a se
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Callable, Mapping, TypeVar
 
@@ -23,7 +21,7 @@ from google.api_core import exceptions as gexc
 from google.auth.credentials import AnonymousCredentials, Credentials
 from google.cloud import storage
 
-from veotui.files import TEMP_PREFIX
+from veotui.files import atomic_file
 from veotui.generators.base import GeneratorFault, PermanentFault, TransientFault
 from veotui.model import utcnow
 
@@ -106,14 +104,8 @@ class GcsStorage:
         bucket, name = split_gs_uri(uri)
 
         def download() -> None:
-            fd, temp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=target.parent)
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    self.client.bucket(bucket).blob(name).download_to_file(handle, timeout=self.timeout)
-                os.replace(temp_name, target)
-            except BaseException:
-                Path(temp_name).unlink(missing_ok=True)
-                raise
+            with atomic_file(target) as handle:
+                self.client.bucket(bucket).blob(name).download_to_file(handle, timeout=self.timeout)
 
         await self._run(f"download {uri}", download)
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import textwrap
 from fractions import Fraction
 from pathlib import Path
 
 import av
 from PIL import Image, ImageDraw, ImageFont
+
+from veotui.files import atomic_path
 
 FPS = 12
 #: Small frames keep rendering well under a second per video; they are previews, not art.
@@ -37,26 +37,21 @@ def render_video(
     lines = textwrap.wrap(prompt, width=max(10, width // 7))[:4]
     font = ImageFont.load_default()
 
-    fd, temp_name = tempfile.mkstemp(prefix=".partial-", suffix=".mp4", dir=target.parent)
-    os.close(fd)
-    try:
-        with av.open(temp_name, mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
-            stream = container.add_stream("libx264", rate=FPS)
-            stream.width, stream.height = width, height
-            stream.pix_fmt = "yuv420p"
-            stream.options = {"crf": "28", "preset": "veryfast"}
-            stream.time_base = Fraction(1, FPS)
-            for n in range(frames):
-                frame_image = _frame(n, frames, width, height, base_colour, source, lines, index, font)
-                frame = av.VideoFrame.from_image(frame_image)
-                for packet in stream.encode(frame):
-                    container.mux(packet)
-            for packet in stream.encode():
+    with atomic_path(target, suffix=".mp4") as temp, av.open(
+        str(temp), mode="w", format="mp4", options={"movflags": "+faststart"}
+    ) as container:
+        stream = container.add_stream("libx264", rate=FPS)
+        stream.width, stream.height = width, height
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": "28", "preset": "veryfast"}
+        stream.time_base = Fraction(1, FPS)
+        for n in range(frames):
+            frame_image = _frame(n, frames, width, height, base_colour, source, lines, index, font)
+            frame = av.VideoFrame.from_image(frame_image)
+            for packet in stream.encode(frame):
                 container.mux(packet)
-        os.replace(temp_name, target)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+        for packet in stream.encode():
+            container.mux(packet)
     return target
 
 
