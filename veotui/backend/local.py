@@ -132,9 +132,11 @@ class LocalBackend(Backend):
         return with_progress(job, self._estimate(job.request.model), utcnow(), queue_position=position)
 
     def _publish(self, change: Change) -> None:
+        if change.job is not None and change.job.status == Status.COMPLETED:
+            self._estimates.pop(change.job.request.model, None)
+        if not self.bus.subscriber_count:
+            return  # nobody listens: skip deriving the view
         if change.job is not None:
-            if change.job.status == Status.COMPLETED:
-                self._estimates.pop(change.job.request.model, None)
             change = Change(change.kind, change.job_id, self.view(change.job))
         self.bus.publish(change)
 
