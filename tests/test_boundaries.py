@@ -8,17 +8,30 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "veotui"
 CORE_MODULES = [
-    "veotui.model", "veotui.store", "veotui.scheduler", "veotui.events", "veotui.files",
-    "veotui.settings", "veotui.lock", "veotui.progress", "veotui.generators", "veotui.generators.sim",
-    "veotui.backend", "veotui.backend.local", "veotui.cli",
+    "veotui.model",
+    "veotui.store",
+    "veotui.scheduler",
+    "veotui.events",
+    "veotui.files",
+    "veotui.settings",
+    "veotui.lock",
+    "veotui.progress",
+    "veotui.generators",
+    "veotui.generators.sim",
+    "veotui.backend",
+    "veotui.backend.local",
+    "veotui.cli",
 ]
 TUI_MAY_NOT_IMPORT = ("veotui.store", "veotui.scheduler", "veotui.generators", "veotui.lock", "veotui.events")
 
 
 def test_importing_the_core_never_imports_textual():
-    optional = [m for m in ("veotui.server", "veotui.backend.remote", "veotui.generators.veo")
-                if (PACKAGE / Path(*m.split(".")[1:])).with_suffix(".py").exists()
-                or (PACKAGE / Path(*m.split(".")[1:]) / "__init__.py").exists()]
+    optional = [
+        m
+        for m in ("veotui.server", "veotui.backend.remote", "veotui.generators.veo")
+        if (PACKAGE / Path(*m.split(".")[1:])).with_suffix(".py").exists()
+        or (PACKAGE / Path(*m.split(".")[1:]) / "__init__.py").exists()
+    ]
     code = (
         "import sys\n"
         f"for name in {CORE_MODULES + optional!r}: __import__(name)\n"

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from veotui import __version__
 from veotui.errors import SettingsError, VeotuiError
@@ -44,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     submit = commands.add_parser("submit", help="queue a job on the server and print its id")
     submit.add_argument("prompt", help="what the video should show (1-4000 characters)")
     submit.add_argument("--image", metavar="PATH", help="input image (PNG, JPEG, WebP, GIF, AVIF; <= 10 MB)")
-    submit.add_argument("--count", type=int, choices=range(1, 5), default=1, metavar="N", help="number of videos, 1-4 (default 1)")
+    submit.add_argument(
+        "--count", type=int, choices=range(1, 5), default=1, metavar="N", help="number of videos, 1-4 (default 1)"
+    )
     submit.add_argument("--model", choices=MODELS, default=MODELS[0])
     submit.add_argument("--aspect-ratio", choices=ASPECT_RATIOS, default="16:9")
     submit.add_argument("--duration", type=int, choices=DURATIONS, default=8, metavar="S", help="4, 6 or 8 seconds")

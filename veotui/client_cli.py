@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import anyio
 from rich.console import Console
@@ -105,9 +106,7 @@ async def _wait(backend: RemoteBackend, job: Job) -> int:
                 raise VeotuiError(f"job {job.job_id} was deleted while waiting for it") from None
             progress.update(task, completed=job.progress, detail=_detail(job))
     if job.status == Status.COMPLETED:
-        console.print(
-            f"completed: {len(job.videos)} video(s); save them with: veotui download {job.job_id[:8]}"
-        )
+        console.print(f"completed: {len(job.videos)} video(s); save them with: veotui download {job.job_id[:8]}")
         return 0
     raise VeotuiError(f"job {job.job_id} {job.status.value}" + (f": {job.error}" if job.error else ""))
 
@@ -115,7 +114,7 @@ async def _wait(backend: RemoteBackend, job: Job) -> int:
 def _detail(job: Job) -> str:
     if job.status == Status.QUEUED:
         return f"queued, position {job.queue_position}"
-    if job.status.is_processing and job.eta_seconds:
+    if job.status.is_active and job.eta_seconds:
         return f"{job.status.value}, about {job.eta_seconds} s left"
     return job.status.value
 
@@ -154,7 +153,7 @@ async def jobs(backend: RemoteBackend, args: argparse.Namespace) -> int:
 def _progress_cell(job: Job) -> str:
     if job.status == Status.QUEUED:
         return f"#{job.queue_position}"
-    if job.status.is_processing or job.status == Status.COMPLETED:
+    if job.status.is_active or job.status == Status.COMPLETED:
         return f"{job.progress}%"
     return "-"
 
@@ -168,7 +167,7 @@ async def status(backend: RemoteBackend, args: argparse.Namespace) -> int:
     state = job.status.value
     if job.status == Status.QUEUED:
         state += f" (position {job.queue_position})"
-    elif job.status.is_processing:
+    elif job.status.is_active:
         state += f" ({job.progress}%" + (f", about {job.eta_seconds} s left)" if job.eta_seconds else ")")
     rows = [
         ("job", job.job_id),
@@ -176,7 +175,10 @@ async def status(backend: RemoteBackend, args: argparse.Namespace) -> int:
         ("prompt", request.prompt),
         ("negative", request.negative_prompt or "-"),
         ("model", request.model),
-        ("format", f"{request.number_of_videos} x {request.duration_seconds} s, {request.aspect_ratio}, {request.resolution}"),
+        (
+            "format",
+            f"{request.number_of_videos} x {request.duration_seconds} s, {request.aspect_ratio}, {request.resolution}",
+        ),
         ("seed", "-" if request.seed is None else str(request.seed)),
         ("image", "yes" if job.has_image else "no"),
         ("user", request.user),

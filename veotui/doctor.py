@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Mapping, TextIO
+from collections.abc import Mapping
+from typing import TextIO
 
 from veotui.errors import SettingsError
 from veotui.generators import choose_generator
@@ -45,7 +46,10 @@ def run_doctor(settings: Settings, env: Mapping[str, str] | None = None, out: Te
     print("veotui doctor: checking the Google Cloud settings (nothing is generated)", file=report.out)
     _check(settings, env, report)
     if report.failures:
-        print(f"{report.failures} problem(s); fix them and run `veotui doctor` again. docs/veo.md has the details.", file=report.out)
+        print(
+            f"{report.failures} problem(s); fix them and run `veotui doctor` again. docs/veo.md has the details.",
+            file=report.out,
+        )
         return 1
     print("everything veotui needs for Veo is in place.", file=report.out)
     return 0
@@ -73,7 +77,9 @@ def _check(settings: Settings, env: Mapping[str, str], report: _Report) -> None:
     except SettingsError as exc:
         report.fail("settings", str(exc))
         return
-    mode = "express mode (GOOGLE_API_KEY)" if target.express else f"project {target.project}, location {target.location}"
+    mode = (
+        "express mode (GOOGLE_API_KEY)" if target.express else f"project {target.project}, location {target.location}"
+    )
     report.ok("settings", mode + (f", endpoint {target.base_url}" if target.base_url else ""))
 
     if credentials is not None and not _check_token(credentials, report):
@@ -98,7 +104,7 @@ def _check(settings: Settings, env: Mapping[str, str], report: _Report) -> None:
         return
     try:
         report.ok("bucket", storage.check_access())
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure of the bucket check is the answer
         report.fail("bucket", str(exc))
     finally:
         storage.close()

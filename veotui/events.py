@@ -8,7 +8,7 @@ sees the latest state of each job when it catches up.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import anyio
 

@@ -11,9 +11,10 @@ import os
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -160,9 +161,7 @@ def convert_image(data: bytes, name: str = "image") -> bytes:
     except Image.DecompressionBombError as exc:
         raise InvalidRequest(_too_many_pixels(name, "over 178 million pixels")) from exc
     except UnidentifiedImageError as exc:
-        raise InvalidRequest(
-            f"{name} is not an image veotui can read (PNG, JPEG, WebP, GIF, AVIF, ...)"
-        ) from exc
+        raise InvalidRequest(f"{name} is not an image veotui can read (PNG, JPEG, WebP, GIF, AVIF, ...)") from exc
     except (OSError, ValueError, SyntaxError) as exc:
         raise InvalidRequest(f"{name} is damaged or truncated: {exc}") from exc
 

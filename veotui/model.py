@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Mapping
+from typing import Any
 
 from veotui.errors import InvalidRequest
 
@@ -24,8 +25,8 @@ class Status(StrEnum):
     CANCELLED = "cancelled"
 
     @property
-    def is_processing(self) -> bool:
-        return self in PROCESSING_STATUSES
+    def is_active(self) -> bool:
+        return self in ACTIVE_STATUSES
 
     @property
     def is_final(self) -> bool:
@@ -33,7 +34,7 @@ class Status(StrEnum):
 
 
 #: The stages a job passes through while it holds a processing slot, in order.
-PROCESSING_STATUSES: tuple[Status, ...] = (
+ACTIVE_STATUSES: tuple[Status, ...] = (
     Status.STARTING,
     Status.UPLOADING_IMAGE,
     Status.GENERATING,
@@ -47,12 +48,8 @@ HISTORY_STATUSES = FINAL_STATUSES
 #: recovery, when there are more resumable jobs than slots.
 TRANSITIONS: Mapping[Status, frozenset[Status]] = {
     Status.QUEUED: frozenset({Status.STARTING, Status.CANCELLED}),
-    Status.STARTING: frozenset(
-        {Status.UPLOADING_IMAGE, Status.FAILED, Status.CANCELLED, Status.QUEUED}
-    ),
-    Status.UPLOADING_IMAGE: frozenset(
-        {Status.GENERATING, Status.FAILED, Status.CANCELLED, Status.QUEUED}
-    ),
+    Status.STARTING: frozenset({Status.UPLOADING_IMAGE, Status.FAILED, Status.CANCELLED, Status.QUEUED}),
+    Status.UPLOADING_IMAGE: frozenset({Status.GENERATING, Status.FAILED, Status.CANCELLED, Status.QUEUED}),
     Status.GENERATING: frozenset({Status.PROCESSING, Status.FAILED, Status.CANCELLED, Status.QUEUED}),
     Status.PROCESSING: frozenset({Status.DOWNLOADING, Status.FAILED, Status.CANCELLED, Status.QUEUED}),
     Status.DOWNLOADING: frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED, Status.QUEUED}),
@@ -68,7 +65,7 @@ def can_transition(current: Status, target: Status) -> bool:
 
 def stage_index(status: Status) -> int:
     """Position of a processing stage, so the runner never moves a resumed job backwards."""
-    return PROCESSING_STATUSES.index(status) if status in PROCESSING_STATUSES else -1
+    return ACTIVE_STATUSES.index(status) if status in ACTIVE_STATUSES else -1
 
 
 MODELS: tuple[str, ...] = (
@@ -87,13 +84,13 @@ MAX_USER_CHARS = 200
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def isoformat(moment: datetime | None) -> str | None:
     if moment is None:
         return None
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def parse_time(text: str | None) -> datetime | None:
@@ -158,9 +155,7 @@ class JobRequest:
         aspect = _choice(data, "aspect_ratio", "16:9", ASPECT_RATIOS)
         duration = _whole_number(data, "duration_seconds", 8)
         if duration not in DURATIONS:
-            raise InvalidRequest(
-                f"duration_seconds must be one of {', '.join(map(str, DURATIONS))}, got {duration}"
-            )
+            raise InvalidRequest(f"duration_seconds must be one of {', '.join(map(str, DURATIONS))}, got {duration}")
         resolution = _choice(data, "resolution", "720p", RESOLUTIONS)
         negative = data.get("negative_prompt")
         if negative is not None:

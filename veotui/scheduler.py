@@ -15,12 +15,14 @@ Durability rules (docs/architecture.md has the long form):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import anyio.abc
@@ -37,7 +39,7 @@ from veotui.generators.base import (
     TransientFault,
 )
 from veotui.model import (
-    PROCESSING_STATUSES,
+    ACTIVE_STATUSES,
     Job,
     Status,
     Video,
@@ -67,7 +69,9 @@ class _Run:
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
 
 
-def backoff_delay(retry: int, base: float, cap: float = BACKOFF_CAP_SECONDS, rng: Callable[[], float] = random.random) -> float:
+def backoff_delay(
+    retry: int, base: float, cap: float = BACKOFF_CAP_SECONDS, rng: Callable[[], float] = random.random
+) -> float:
     """Exponential backoff with full jitter: uniform(0, min(cap, base * 2**retry))."""
     return rng() * min(cap, base * (2**retry))
 
@@ -117,7 +121,7 @@ class Scheduler:
         removed = self.files.sweep(self.store.all_job_ids())
         if removed:
             log.info("removed %d folders of jobs the store does not know", len(removed))
-        resumable = self.store.processing()
+        resumable = self.store.active()
         for job in resumable[: self.max_concurrent]:
             self.store.update(job.job_id, note="resumed after restart")
             self._launch(job.job_id)
@@ -141,7 +145,7 @@ class Scheduler:
         if job.status.is_final:
             raise Conflict(f"job {job_id} already ended ({job.status.value}); there is nothing to cancel")
         job = self.store.transition(
-            job_id, Status.CANCELLED, expect=(Status.QUEUED, *PROCESSING_STATUSES), detail="cancelled by user"
+            job_id, Status.CANCELLED, expect=(Status.QUEUED, *ACTIVE_STATUSES), detail="cancelled by user"
         )
         self._stop_run(job_id)
         return job
@@ -149,9 +153,7 @@ class Scheduler:
     def retry(self, job_id: str) -> Job:
         job = self.store.get(job_id)
         if job.status not in (Status.FAILED, Status.CANCELLED):
-            raise Conflict(
-                f"job {job_id} is {job.status.value}; only failed or cancelled jobs can be retried"
-            )
+            raise Conflict(f"job {job_id} is {job.status.value}; only failed or cancelled jobs can be retried")
         self.files.remove_outputs(job_id)
         job = self.store.transition(
             job_id,
@@ -244,7 +246,7 @@ class Scheduler:
     async def _after_run(self, job_id: str) -> None:
         """Tidy up once the runner is really done (its worker threads included)."""
         job = self.store.find(job_id)
-        if job is not None and job.status.is_processing:
+        if job is not None and job.status.is_active:
             return  # shut down mid-job: resumes at next start
         with anyio.CancelScope(shield=True):
             if job is None:
@@ -259,7 +261,7 @@ class Scheduler:
         try:
             await self.generator.cleanup(job, everything=everything)
             return True
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - clean-up is retried later; it must never fail a job
             log.warning("cleanup of job %s's remote files failed: %s", job.job_id, exc)
             return False
 
@@ -273,12 +275,10 @@ class Scheduler:
         log.warning("gave up cleaning job %s's remote files for now; will try again at next start", job.job_id)
 
     def _fail(self, job_id: str, message: str, kind: str) -> None:
-        try:
+        with contextlib.suppress(Conflict, JobNotFound):
             self.store.transition(
-                job_id, Status.FAILED, expect=PROCESSING_STATUSES, detail=message, error=message, error_kind=kind
+                job_id, Status.FAILED, expect=ACTIVE_STATUSES, detail=message, error=message, error_kind=kind
             )
-        except (Conflict, JobNotFound):
-            pass
 
     def _schedule_auto_delete(self, job: Job) -> None:
         assert job.downloaded_at is not None and self.settings.auto_delete_after_download is not None
@@ -297,11 +297,11 @@ class Scheduler:
     def _enter(self, job: Job, status: Status, **fields: Any) -> Job:
         """Move forward to ``status`` unless a resumed job is already there or beyond."""
         current = job
-        if current.status not in PROCESSING_STATUSES:
+        if current.status not in ACTIVE_STATUSES:
             raise _JobGone()
         # The transition's status check catches a cancel or delete made meanwhile.
         while stage_index(current.status) < stage_index(status):
-            following = PROCESSING_STATUSES[stage_index(current.status) + 1]
+            following = ACTIVE_STATUSES[stage_index(current.status) + 1]
             current = self.store.transition(job.job_id, following, expect=(current.status,), **fields)
         return current
 
@@ -403,11 +403,11 @@ class Scheduler:
                 return await call()
             except TransientFault as exc:
                 if attempt >= self.settings.max_attempts:
-                    raise _JobFailed(f"could not {what}: {exc} (gave up after {attempt} attempts)", "transient") from exc
+                    raise _JobFailed(
+                        f"could not {what}: {exc} (gave up after {attempt} attempts)", "transient"
+                    ) from exc
                 delay = self._delay(attempt, exc)
-                self.store.update(
-                    job.job_id, note=f"could not {what}: {exc}; trying again in {delay:.1f} s"
-                )
+                self.store.update(job.job_id, note=f"could not {what}: {exc}; trying again in {delay:.1f} s")
                 attempt += 1
                 await anyio.sleep(delay)
             except SubmitOutcomeUnknown as exc:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import platformdirs
 
@@ -133,9 +134,7 @@ def default_config_file() -> Path:
     return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
 
 
-def load_settings(
-    env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
-) -> Settings:
+def load_settings(env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None) -> Settings:
     """Read the config file, then the environment, then explicit overrides (CLI flags)."""
     env = os.environ if env is None else env
     config_path = Path(env["VEOTUI_CONFIG"]).expanduser() if env.get("VEOTUI_CONFIG") else default_config_file()
@@ -184,12 +183,12 @@ def _users_table(path: Path, value: Any) -> dict[str, str]:
     if not isinstance(value, dict) or not all(
         isinstance(k, str) and isinstance(v, str) and k and v for k, v in value.items()
     ):
-        raise SettingsError(f"[users] in {path} must map user names to tokens, like alice = \"s3cret\"")
+        raise SettingsError(f'[users] in {path} must map user names to tokens, like alice = "s3cret"')
     # The file reads name = token; the server looks up by token.
     return {token: name for name, token in value.items()}
 
 
 def _keymap_table(path: Path, value: Any) -> dict[str, str]:
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise SettingsError(f"[keymap] in {path} must map binding ids to keys, like cancel = \"x\"")
+        raise SettingsError(f'[keymap] in {path} must map binding ids to keys, like cancel = "x"')
     return dict(value)

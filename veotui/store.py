@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from veotui.errors import Conflict, InvalidRequest, JobNotFound
 from veotui.model import (
+    ACTIVE_STATUSES,
     FINAL_STATUSES,
-    PROCESSING_STATUSES,
     Change,
     Job,
     JobEvent,
@@ -164,9 +165,7 @@ class Store:
         with self._transaction() as conn:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > len(MIGRATIONS):
-                raise RuntimeError(
-                    f"{self.path} was written by a newer veotui (schema {version}); upgrade veotui"
-                )
+                raise RuntimeError(f"{self.path} was written by a newer veotui (schema {version}); upgrade veotui")
             for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
                 for statement in filter(str.strip, script.split(";")):
                     conn.execute(statement)
@@ -214,11 +213,11 @@ class Store:
             raise InvalidRequest(f"more than one job id starts with {prefix!r}; give more of it")
         return rows[0][0]
 
-    def processing(self) -> list[Job]:
-        marks = ",".join("?" * len(PROCESSING_STATUSES))
+    def active(self) -> list[Job]:
+        marks = ",".join("?" * len(ACTIVE_STATUSES))
         rows = self._conn.execute(
             f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status IN ({marks}) ORDER BY started_at, queue_seq",
-            [s.value for s in PROCESSING_STATUSES],
+            [s.value for s in ACTIVE_STATUSES],
         ).fetchall()
         return [_job_from_row(row) for row in rows]
 
@@ -249,9 +248,7 @@ class Store:
             " ORDER BY finished_at DESC, queue_seq DESC LIMIT ? OFFSET ?",
             [*statuses, limit, offset],
         ).fetchall()
-        (total,) = self._conn.execute(
-            f"SELECT COUNT(*) FROM jobs WHERE status IN ({marks})", statuses
-        ).fetchone()
+        (total,) = self._conn.execute(f"SELECT COUNT(*) FROM jobs WHERE status IN ({marks})", statuses).fetchone()
         return [_job_from_row(row) for row in rows], total
 
     def search(self, text: str, limit: int = 500) -> list[Job]:
@@ -283,7 +280,9 @@ class Store:
             "SELECT job_id, at, status, detail FROM events WHERE job_id = ? ORDER BY id", (job_id,)
         ).fetchall()
         return [
-            JobEvent(job_id=r["job_id"], at=parse_time(r["at"]) or utcnow(), status=Status(r["status"]), detail=r["detail"])
+            JobEvent(
+                job_id=r["job_id"], at=parse_time(r["at"]) or utcnow(), status=Status(r["status"]), detail=r["detail"]
+            )
             for r in rows
         ]
 
@@ -305,9 +304,7 @@ class Store:
             "SELECT AVG(seconds) FROM events WHERE status = 'completed' AND seconds IS NOT NULL"
         ).fetchone()
         by_user = dict(
-            self._conn.execute(
-                "SELECT user, COUNT(*) FROM events WHERE kind = 'submitted' GROUP BY user"
-            ).fetchall()
+            self._conn.execute("SELECT user, COUNT(*) FROM events WHERE kind = 'submitted' GROUP BY user").fetchall()
         )
         errors = dict(
             self._conn.execute(
@@ -317,7 +314,7 @@ class Store:
         )
         return {
             "queue_length": counts.get("queued", 0),
-            "processing": sum(counts.get(s.value, 0) for s in PROCESSING_STATUSES),
+            "processing": sum(counts.get(s.value, 0) for s in ACTIVE_STATUSES),
             "completed": completed,
             "failed": failed,
             "cancelled": ended.get("cancelled", 0),
@@ -338,10 +335,30 @@ class Store:
             conn.execute(
                 f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({','.join('?' * 24)})",
                 (
-                    job.job_id, seq, job.status.value, req.prompt, req.number_of_videos, req.model,
-                    req.aspect_ratio, req.duration_seconds, req.resolution, req.negative_prompt, req.seed,
-                    req.user, int(job.has_image), isoformat(job.created_at), None, None, None, 0, None,
-                    None, None, 0, "[]", None,
+                    job.job_id,
+                    seq,
+                    job.status.value,
+                    req.prompt,
+                    req.number_of_videos,
+                    req.model,
+                    req.aspect_ratio,
+                    req.duration_seconds,
+                    req.resolution,
+                    req.negative_prompt,
+                    req.seed,
+                    req.user,
+                    int(job.has_image),
+                    isoformat(job.created_at),
+                    None,
+                    None,
+                    None,
+                    0,
+                    None,
+                    None,
+                    None,
+                    0,
+                    "[]",
+                    None,
                 ),
             )
             conn.execute(
@@ -362,12 +379,30 @@ class Store:
                 conn.execute(
                     f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({','.join('?' * 24)})",
                     (
-                        job.job_id, seq + offset, job.status.value, req.prompt, req.number_of_videos,
-                        req.model, req.aspect_ratio, req.duration_seconds, req.resolution,
-                        req.negative_prompt, req.seed, req.user, int(job.has_image),
-                        isoformat(job.created_at), isoformat(job.started_at), isoformat(job.finished_at),
-                        None, job.attempts, job.error, job.error_kind, job.operation, 0,
-                        json.dumps([v.__dict__ for v in job.videos]), None,
+                        job.job_id,
+                        seq + offset,
+                        job.status.value,
+                        req.prompt,
+                        req.number_of_videos,
+                        req.model,
+                        req.aspect_ratio,
+                        req.duration_seconds,
+                        req.resolution,
+                        req.negative_prompt,
+                        req.seed,
+                        req.user,
+                        int(job.has_image),
+                        isoformat(job.created_at),
+                        isoformat(job.started_at),
+                        isoformat(job.finished_at),
+                        None,
+                        job.attempts,
+                        job.error,
+                        job.error_kind,
+                        job.operation,
+                        0,
+                        json.dumps([v.__dict__ for v in job.videos]),
+                        None,
                     ),
                 )
 
@@ -399,7 +434,7 @@ class Store:
                 raise Conflict(f"job {job_id} is {job.status.value}; it cannot become {target.value}")
             if target == Status.QUEUED and job.status.is_final:
                 fields["queue_seq"] = self._next_seq(conn)
-            if target in PROCESSING_STATUSES or target == Status.QUEUED:
+            if target in ACTIVE_STATUSES or target == Status.QUEUED:
                 fields.setdefault("stage_started_at", now)
             if target.is_final:
                 fields.setdefault("finished_at", now)
@@ -410,8 +445,14 @@ class Store:
                 "INSERT INTO events (job_id, at, status, detail, user, model, error_kind, seconds)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    job_id, isoformat(now), target.value, detail, job.request.user, job.request.model,
-                    job.error_kind if target == Status.FAILED else None, seconds,
+                    job_id,
+                    isoformat(now),
+                    target.value,
+                    detail,
+                    job.request.user,
+                    job.request.model,
+                    job.error_kind if target == Status.FAILED else None,
+                    seconds,
                 ),
             )
         self._remember(job)
@@ -461,7 +502,9 @@ class Store:
             if name in _TIME_FIELDS:
                 value = isoformat(value) if isinstance(value, datetime) else value
             elif name == "videos":
-                value = json.dumps([{"index": v.index, "filename": v.filename, "size_bytes": v.size_bytes} for v in value])
+                value = json.dumps(
+                    [{"index": v.index, "filename": v.filename, "size_bytes": v.size_bytes} for v in value]
+                )
             elif name == "submitting":
                 value = int(bool(value))
             assignments.append(f"{name} = ?")

@@ -25,11 +25,11 @@ import anyio
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from veotui.backend.local import LocalBackend  # noqa: E402
-from veotui.files import video_name  # noqa: E402
-from veotui.generators.base import GenerationResult, Generator  # noqa: E402
-from veotui.settings import load_settings  # noqa: E402
-from veotui.store import MIGRATIONS  # noqa: E402
+from veotui.backend.local import LocalBackend
+from veotui.files import video_name
+from veotui.generators.base import GenerationResult, Generator
+from veotui.settings import load_settings
+from veotui.store import MIGRATIONS
 
 
 class NullGenerator(Generator):
@@ -122,7 +122,10 @@ def raw_run(n: int, path: Path, with_files: bool = True) -> float:
         transition(job_id, "starting", now, attempts=1, started_at=now, stage_started_at=now)
         transition(job_id, "uploading_image", now, stage_started_at=now)
         transition(job_id, "generating", now, stage_started_at=now)
-        transaction(("SELECT * FROM jobs WHERE job_id = ?", (job_id,)), ("UPDATE jobs SET submitting = 1 WHERE job_id = ?", (job_id,)))
+        transaction(
+            ("SELECT * FROM jobs WHERE job_id = ?", (job_id,)),
+            ("UPDATE jobs SET submitting = 1 WHERE job_id = ?", (job_id,)),
+        )
         transaction(
             ("SELECT * FROM jobs WHERE job_id = ?", (job_id,)),
             ("UPDATE jobs SET operation = ?, submitting = 0 WHERE job_id = ?", (f"op/{i}", job_id)),

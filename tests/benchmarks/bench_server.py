@@ -45,12 +45,12 @@ JOBS_FOR_LATENCY = 20
 
 def run_bare_server() -> None:
     """The control: a bare Starlette route under the same uvicorn settings."""
+    import uvicorn
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
     from veotui.server.running import bind, url_of, uvicorn_config
-    import uvicorn
 
     async def constant(request):
         return JSONResponse({"status": "ok"})
@@ -153,7 +153,7 @@ async def event_latencies(url: str) -> list[float]:
 
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 # -- main ---------------------------------------------------------------------------------------

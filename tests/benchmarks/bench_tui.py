@@ -29,13 +29,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.tui.history import ended_jobs  # noqa: E402
-from veotui.backend.local import LocalBackend  # noqa: E402
-from veotui.model import Change  # noqa: E402
-from veotui.settings import load_settings  # noqa: E402
-from veotui.store import Store  # noqa: E402
-from veotui.tui.app import VeotuiApp  # noqa: E402
-from veotui.tui.screen import MainScreen  # noqa: E402
+from tests.tui.history import ended_jobs
+from veotui.backend.local import LocalBackend
+from veotui.model import Change
+from veotui.settings import load_settings
+from veotui.store import Store
+from veotui.tui.app import VeotuiApp
+from veotui.tui.screen import MainScreen
 
 HISTORY_JOBS = 10_000
 

@@ -26,7 +26,9 @@ TOKEN = "cli-s3cret"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("cli") / "data"
-    settings = load_settings(env={**FAST_ENV, "VEOTUI_DATA_DIR": str(data_dir), "VEOTUI_AUTO_DELETE_AFTER_DOWNLOAD": "off"})
+    settings = load_settings(
+        env={**FAST_ENV, "VEOTUI_DATA_DIR": str(data_dir), "VEOTUI_AUTO_DELETE_AFTER_DOWNLOAD": "off"}
+    )
     with server_thread(settings.replace(token=TOKEN)) as running:
         yield running
 
@@ -40,7 +42,9 @@ def slow_server(tmp_path_factory):
         yield running
 
 
-def veotui(*args: str, remote: str | None = None, token: str | None = TOKEN, timeout: float = 60) -> subprocess.CompletedProcess:
+def veotui(
+    *args: str, remote: str | None = None, token: str | None = TOKEN, timeout: float = 60
+) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VEOTUI_")}
     env["VEOTUI_CONFIG"] = "/nonexistent/veotui-test-config.toml"
     if remote:
@@ -59,7 +63,18 @@ def one_line(text: str) -> str:
 
 
 def test_submit_wait_status_jobs_download(server, tmp_path):
-    done = veotui("submit", "a paper boat on a pond", "--count", "2", "--duration", "4", "--seed", "9", "--wait", remote=server.url)
+    done = veotui(
+        "submit",
+        "a paper boat on a pond",
+        "--count",
+        "2",
+        "--duration",
+        "4",
+        "--seed",
+        "9",
+        "--wait",
+        remote=server.url,
+    )
     assert done.returncode == 0, done.stderr
     job_id = done.stdout.strip()
     assert UUID.match(job_id)
@@ -68,7 +83,11 @@ def test_submit_wait_status_jobs_download(server, tmp_path):
     status = veotui("status", job_id[:7], "--json", remote=server.url)
     job = json.loads(status.stdout)
     assert (job["job_id"], job["status"], job["number_of_videos"], job["duration_seconds"], job["seed"]) == (
-        job_id, "completed", 2, 4, 9
+        job_id,
+        "completed",
+        2,
+        4,
+        9,
     )
     human = veotui("status", job_id[:7], remote=server.url).stdout
     assert job_id in human and "completed" in human and "timeline:" in human and "generating" in human
@@ -165,7 +184,14 @@ def test_nothing_listening_says_how_to_start_a_server():
 
 @pytest.mark.parametrize(
     "args",
-    [("submit",), ("submit", "p", "--count", "9"), ("submit", "p", "--duration", "5"), ("status",), ("jobs", "--limit", "x"), ("download", "abc", "--video", "one")],
+    [
+        ("submit",),
+        ("submit", "p", "--count", "9"),
+        ("submit", "p", "--duration", "5"),
+        ("status",),
+        ("jobs", "--limit", "x"),
+        ("download", "abc", "--video", "one"),
+    ],
 )
 def test_usage_errors_exit_2(args):
     result = veotui(*args, remote="http://127.0.0.1:9")

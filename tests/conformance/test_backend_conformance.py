@@ -13,7 +13,7 @@ from PIL import Image
 from tests.conftest import wait_for
 from veotui.errors import Conflict, InvalidRequest, JobNotFound, TooLarge, VideoNotFound
 from veotui.files import MAX_IMAGE_BYTES
-from veotui.model import PROCESSING_STATUSES, Change, Status
+from veotui.model import ACTIVE_STATUSES, Change, Status
 
 
 def png(width: int = 64, height: int = 48) -> bytes:
@@ -50,7 +50,11 @@ async def test_submit_returns_the_queued_job_with_every_field(backend):
     )
     assert job.status == Status.QUEUED and job.queue_position is not None
     request = job.request
-    assert (request.prompt, request.number_of_videos, request.model) == ("a red kite over dunes", 2, "veo-3.1-fast-generate-001")
+    assert (request.prompt, request.number_of_videos, request.model) == (
+        "a red kite over dunes",
+        2,
+        "veo-3.1-fast-generate-001",
+    )
     assert (request.aspect_ratio, request.duration_seconds, request.resolution) == ("9:16", 4, "1080p")
     assert (request.negative_prompt, request.seed, job.has_image) == ("fog", 7, False)
     assert (await backend.get(job.job_id)).request == request
@@ -125,7 +129,7 @@ async def test_timeline_lists_every_stage_in_order(backend):
     for event in await backend.timeline(job.job_id):
         if not statuses or statuses[-1] != event.status:
             statuses.append(event.status)
-    assert statuses == [Status.QUEUED, *PROCESSING_STATUSES, Status.COMPLETED]
+    assert statuses == [Status.QUEUED, *ACTIVE_STATUSES, Status.COMPLETED]
     with pytest.raises(JobNotFound):
         await backend.timeline("00000000-0000-4000-8000-000000000000")
 
@@ -155,8 +159,8 @@ async def test_a_processing_job_cancels_at_once_and_frees_its_slot(backend_for, 
         first, second, third = [await backend.submit({"prompt": f"long {n}"}) for n in range(3)]
         await until_status(backend, first.job_id, Status.GENERATING)
         assert (await backend.cancel(first.job_id)).status == Status.CANCELLED
-        await until_status(backend, third.job_id, *PROCESSING_STATUSES)
-        assert (await backend.get(second.job_id)).status in PROCESSING_STATUSES
+        await until_status(backend, third.job_id, *ACTIVE_STATUSES)
+        assert (await backend.get(second.job_id)).status in ACTIVE_STATUSES
 
 
 async def test_failures_carry_an_error_and_can_be_retried(backend):
@@ -234,7 +238,9 @@ async def test_changes_report_every_transition_and_deletes(backend):
         async def saw(predicate) -> bool:
             return any(predicate(c) for c in seen)
 
-        await wait_for(lambda: saw(lambda c: c.job_id == job.job_id and c.job.status == Status.COMPLETED), what="completed event")
+        await wait_for(
+            lambda: saw(lambda c: c.job_id == job.job_id and c.job.status == Status.COMPLETED), what="completed event"
+        )
         await backend.delete(job.job_id)
         await wait_for(lambda: saw(lambda c: c.job_id == job.job_id and c.kind == "deleted"), what="deleted event")
         task_group.cancel_scope.cancel()

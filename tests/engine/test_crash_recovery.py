@@ -125,9 +125,7 @@ def test_sigkill_in_every_stage_then_restart_completes_every_job_once(tmp_path):
             time.sleep(delay)
             engine.kill()
         engine.start()
-        wait_until(
-            lambda: set(statuses(db).values()) == {"completed"}, 120, "every job to complete after restarts"
-        )
+        wait_until(lambda: set(statuses(db).values()) == {"completed"}, 120, "every job to complete after restarts")
         engine.kill()
     finally:
         engine.stop()

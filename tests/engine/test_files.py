@@ -84,7 +84,10 @@ def test_zip_stores_the_videos_and_leaves_no_partial_file(tmp_path):
         assert {info.compress_type for info in archive.infolist()} == {zipfile.ZIP_STORED}
         assert archive.read("generated_video_2.mp4") == bytes([2]) * 1000
     assert sorted(p.name for p in folder.iterdir()) == [
-        "all_videos.zip", "generated_video_1.mp4", "generated_video_2.mp4", "uploaded_image.jpg",
+        "all_videos.zip",
+        "generated_video_1.mp4",
+        "generated_video_2.mp4",
+        "uploaded_image.jpg",
     ]
     files.remove_outputs("j1")
     assert [p.name for p in folder.iterdir()] == ["uploaded_image.jpg"]

@@ -1,9 +1,11 @@
+import itertools
+
 import pytest
 
 from veotui.errors import InvalidRequest
 from veotui.model import (
+    ACTIVE_STATUSES,
     FINAL_STATUSES,
-    PROCESSING_STATUSES,
     TRANSITIONS,
     Job,
     JobRequest,
@@ -15,14 +17,21 @@ from veotui.model import (
 
 def test_the_nine_statuses_in_contract_order():
     assert [s.value for s in Status] == [
-        "queued", "starting", "uploading_image", "generating", "processing", "downloading",
-        "completed", "failed", "cancelled",
+        "queued",
+        "starting",
+        "uploading_image",
+        "generating",
+        "processing",
+        "downloading",
+        "completed",
+        "failed",
+        "cancelled",
     ]
     assert set(TRANSITIONS) == set(Status)
 
 
 def test_every_processing_stage_can_be_cancelled_or_failed_and_completed_is_a_dead_end():
-    for stage in PROCESSING_STATUSES:
+    for stage in ACTIVE_STATUSES:
         assert can_transition(stage, Status.CANCELLED)
         assert can_transition(stage, Status.FAILED)
     assert can_transition(Status.QUEUED, Status.CANCELLED)
@@ -30,7 +39,7 @@ def test_every_processing_stage_can_be_cancelled_or_failed_and_completed_is_a_de
     assert TRANSITIONS[Status.COMPLETED] == frozenset()
     assert {s for s in FINAL_STATUSES if can_transition(s, Status.QUEUED)} == {Status.FAILED, Status.CANCELLED}
     # Stages only move forward one at a time.
-    for current, following in zip(PROCESSING_STATUSES, PROCESSING_STATUSES[1:]):
+    for current, following in itertools.pairwise(ACTIVE_STATUSES):
         assert can_transition(current, following)
         assert not can_transition(following, current)
     assert not can_transition(Status.STARTING, Status.GENERATING)
@@ -39,8 +48,15 @@ def test_every_processing_stage_can_be_cancelled_or_failed_and_completed_is_a_de
 def test_defaults_follow_the_contract():
     request = JobRequest.from_mapping({"prompt": "  a fox  "})
     assert request.to_dict() == {
-        "prompt": "a fox", "number_of_videos": 1, "model": "veo-3.1-generate-001", "aspect_ratio": "16:9",
-        "duration_seconds": 8, "resolution": "720p", "negative_prompt": None, "seed": None, "user": "local",
+        "prompt": "a fox",
+        "number_of_videos": 1,
+        "model": "veo-3.1-generate-001",
+        "aspect_ratio": "16:9",
+        "duration_seconds": 8,
+        "resolution": "720p",
+        "negative_prompt": None,
+        "seed": None,
+        "user": "local",
     }
 
 
@@ -48,7 +64,12 @@ def test_form_strings_are_accepted_like_json_numbers():
     request = JobRequest.from_mapping(
         {"prompt": "p", "number_of_videos": "4", "duration_seconds": "6", "seed": "42", "negative_prompt": ""}
     )
-    assert (request.number_of_videos, request.duration_seconds, request.seed, request.negative_prompt) == (4, 6, 42, None)
+    assert (request.number_of_videos, request.duration_seconds, request.seed, request.negative_prompt) == (
+        4,
+        6,
+        42,
+        None,
+    )
 
 
 @pytest.mark.parametrize(
@@ -84,9 +105,27 @@ def test_job_json_round_trip_and_video_urls():
     data = job.to_dict()
     assert data["created_at"].endswith("Z")
     assert set(data) >= {
-        "job_id", "status", "progress", "queue_position", "prompt", "number_of_videos", "model", "aspect_ratio",
-        "duration_seconds", "resolution", "negative_prompt", "seed", "has_image", "user", "created_at",
-        "started_at", "finished_at", "attempts", "error", "operation", "videos",
+        "job_id",
+        "status",
+        "progress",
+        "queue_position",
+        "prompt",
+        "number_of_videos",
+        "model",
+        "aspect_ratio",
+        "duration_seconds",
+        "resolution",
+        "negative_prompt",
+        "seed",
+        "has_image",
+        "user",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "attempts",
+        "error",
+        "operation",
+        "videos",
     }
     again = Job.from_dict(data)
     assert again.to_dict() == data

@@ -6,7 +6,8 @@ from __future__ import annotations
 import anyio
 import anyio.from_thread
 import pytest
-from hypothesis import HealthCheck, settings as hypothesis_settings
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
@@ -14,7 +15,7 @@ from tests.conftest import FAST_ENV
 from tests.support.fakes import ControlledGenerator
 from veotui.backend.local import LocalBackend
 from veotui.errors import Conflict, JobNotFound
-from veotui.model import FINAL_STATUSES, PROCESSING_STATUSES, Status
+from veotui.model import ACTIVE_STATUSES, FINAL_STATUSES, Status
 from veotui.settings import load_settings
 
 MAX_CONCURRENT = 2
@@ -60,10 +61,11 @@ class SchedulerMachine(RuleBasedStateMachine):
 
         async def quiet() -> bool:
             await anyio.wait_all_tasks_blocked()
-            processing = self.backend.store.processing()
+            processing = self.backend.store.active()
             waiting = set(self.generator.waiting)
             return all(
-                job.status == Status.GENERATING and job.operation in waiting
+                job.status == Status.GENERATING
+                and job.operation in waiting
                 and not self.generator.waiting[job.operation].is_set()
                 for job in processing
             ) and len(processing) == len(self.backend.scheduler.running_job_ids)
@@ -160,7 +162,7 @@ class SchedulerMachine(RuleBasedStateMachine):
     @invariant()
     def never_more_than_max_concurrent_processing(self) -> None:
         if hasattr(self, "backend"):
-            processing = self.backend.store.processing()
+            processing = self.backend.store.active()
             assert len(processing) <= MAX_CONCURRENT
             # Work-conserving: a free slot never sits next to a waiting job.
             if self.backend.store.queued():
@@ -171,13 +173,13 @@ class SchedulerMachine(RuleBasedStateMachine):
         if not hasattr(self, "backend"):
             return
         lists = self.portal.call(lambda: self.backend.list_jobs(history_limit=10_000))
-        panels = [j.job_id for j in lists.processing] + [j.job_id for j in lists.queued] + [
-            j.job_id for j in lists.history
-        ]
+        panels = (
+            [j.job_id for j in lists.processing] + [j.job_id for j in lists.queued] + [j.job_id for j in lists.history]
+        )
         assert sorted(panels) == sorted(self.alive)
         assert [j.job_id for j in lists.queued] == self.fifo
         assert [j.queue_position for j in lists.queued] == list(range(1, len(self.fifo) + 1))
-        assert all(j.status in PROCESSING_STATUSES for j in lists.processing)
+        assert all(j.status in ACTIVE_STATUSES for j in lists.processing)
 
     @invariant()
     def a_deleted_job_leaves_nothing_behind(self) -> None:

@@ -1,4 +1,3 @@
-
 import pytest
 
 from veotui.errors import SettingsError
@@ -42,7 +41,11 @@ def test_file_then_environment_then_flags(tmp_path):
         ("VEOTUI_MAX_CONCURRENT", "two", "VEOTUI_MAX_CONCURRENT must be a whole number"),
         ("VEOTUI_POLL_INTERVAL", "-1", "VEOTUI_POLL_INTERVAL must be a number of seconds"),
         ("VEOTUI_SIM_SECONDS", "soon", "VEOTUI_SIM_SECONDS must be a number of seconds"),
-        ("VEOTUI_AUTO_DELETE_AFTER_DOWNLOAD", "later", "VEOTUI_AUTO_DELETE_AFTER_DOWNLOAD must be a number of seconds \\(0 or more\\) or 'off'"),
+        (
+            "VEOTUI_AUTO_DELETE_AFTER_DOWNLOAD",
+            "later",
+            "VEOTUI_AUTO_DELETE_AFTER_DOWNLOAD must be a number of seconds \\(0 or more\\) or 'off'",
+        ),
         ("VEOTUI_GENERATOR", "dalle", "VEOTUI_GENERATOR must be one of auto, sim, veo"),
         ("VEOTUI_REMOTE", "localhost:8765", "VEOTUI_REMOTE must be an http:// or https:// URL"),
     ],

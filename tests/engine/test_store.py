@@ -1,3 +1,4 @@
+import itertools
 import sqlite3
 
 import pytest
@@ -94,12 +95,22 @@ def test_every_transition_is_in_the_timeline_and_told_to_listeners(store):
     store.transition(job.job_id, Status.FAILED, error="boom", error_kind="operation_error", detail="boom")
     timeline = store.timeline(job.job_id)
     assert [e.status.value for e in timeline] == [
-        "queued", "starting", "uploading_image", "generating", "generating", "failed",
+        "queued",
+        "starting",
+        "uploading_image",
+        "generating",
+        "generating",
+        "failed",
     ]
     assert timeline[4].detail == "operation ops/1"
-    assert all(a.at <= b.at for a, b in zip(timeline, timeline[1:]))
+    assert all(a.at <= b.at for a, b in itertools.pairwise(timeline))
     assert [c.job.status.value for c in seen] == [
-        "queued", "starting", "uploading_image", "generating", "generating", "failed",
+        "queued",
+        "starting",
+        "uploading_image",
+        "generating",
+        "generating",
+        "failed",
     ]
     failed = store.get(job.job_id)
     assert failed.finished_at is not None and failed.error == "boom" and failed.operation == "ops/1"
@@ -153,8 +164,14 @@ def test_metrics_count_all_time_from_the_event_log(store):
     store.delete(done.job_id)
     metrics = store.metrics()
     assert metrics == {
-        "queue_length": 1, "processing": 0, "completed": 1, "failed": 1, "cancelled": 0, "success_rate": 0.5,
-        "avg_processing_seconds": 12.5, "jobs_by_user": {"alice": 1, "bob": 2},
+        "queue_length": 1,
+        "processing": 0,
+        "completed": 1,
+        "failed": 1,
+        "cancelled": 0,
+        "success_rate": 0.5,
+        "avg_processing_seconds": 12.5,
+        "jobs_by_user": {"alice": 1, "bob": 2},
         "errors_by_kind": {"safety_filter": 1},
     }
 

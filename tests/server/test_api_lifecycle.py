@@ -59,11 +59,29 @@ async def test_two_slots_and_fifo_seen_from_outside(http):
 
 async def test_job_json_has_every_contract_field(http):
     job = await submit(http, number_of_videos=2, seed=5, negative_prompt="rain")
-    for field in (
-        "job_id status progress queue_position prompt number_of_videos model aspect_ratio duration_seconds "
-        "resolution negative_prompt seed has_image user created_at started_at finished_at attempts error "
-        "operation videos"
-    ).split():
+    for field in [
+        "job_id",
+        "status",
+        "progress",
+        "queue_position",
+        "prompt",
+        "number_of_videos",
+        "model",
+        "aspect_ratio",
+        "duration_seconds",
+        "resolution",
+        "negative_prompt",
+        "seed",
+        "has_image",
+        "user",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "attempts",
+        "error",
+        "operation",
+        "videos",
+    ]:
         assert field in job, field
     done = await until(http, job["job_id"], "completed")
     assert [v["url"] for v in done["videos"]] == [

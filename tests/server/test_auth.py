@@ -42,7 +42,12 @@ async def test_every_route_but_health_demands_the_token(guarded):
     for method, path in routes:
         if path == "/api/health":
             continue
-        for headers in ({}, {"authorization": "Bearer wrong"}, {"authorization": f"Basic {ADMIN}"}, {"authorization": f"Bearer {ADMIN}x"}):
+        for headers in (
+            {},
+            {"authorization": "Bearer wrong"},
+            {"authorization": f"Basic {ADMIN}"},
+            {"authorization": f"Bearer {ADMIN}x"},
+        ):
             response = await client.request(method, path, headers=headers)
             assert response.status_code == 401, (method, path, headers)
             assert response.headers["www-authenticate"].startswith("Bearer")
@@ -83,7 +88,16 @@ def test_serve_refuses_a_public_host_without_a_token(settings, capsys):
 
 @pytest.mark.parametrize(
     "host, loopback",
-    [("127.0.0.1", True), ("localhost", True), ("::1", True), ("127.0.0.2", True), ("0.0.0.0", False), ("::", False), ("192.168.1.4", False), ("example.org", False)],
+    [
+        ("127.0.0.1", True),
+        ("localhost", True),
+        ("::1", True),
+        ("127.0.0.2", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.168.1.4", False),
+        ("example.org", False),
+    ],
 )
 def test_loopback_detection(host, loopback):
     assert is_loopback(host) is loopback

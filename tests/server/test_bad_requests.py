@@ -29,18 +29,87 @@ B64 = base64.b64encode
 
 # (name, method, path, request keyword arguments, expected status)
 BAD_REQUESTS = [
-    ("malformed JSON", "POST", "/api/generate", {"content": b'{"prompt": ', "headers": {"content-type": "application/json"}}, 400),
-    ("JSON not UTF-8", "POST", "/api/generate", {"content": b'{"prompt": "\xff"}', "headers": {"content-type": "application/json"}}, 400),
+    (
+        "malformed JSON",
+        "POST",
+        "/api/generate",
+        {"content": b'{"prompt": ', "headers": {"content-type": "application/json"}},
+        400,
+    ),
+    (
+        "JSON not UTF-8",
+        "POST",
+        "/api/generate",
+        {"content": b'{"prompt": "\xff"}', "headers": {"content-type": "application/json"}},
+        400,
+    ),
     ("JSON array", "POST", "/api/generate", {"json": ["prompt"]}, 422),
-    ("lone surrogate in prompt", "POST", "/api/generate", {"content": b'{"prompt": "a\\ud800b"}', "headers": {"content-type": "application/json"}}, 422),
-    ("lone surrogate in user", "POST", "/api/generate", {"content": b'{"prompt": "p", "user": "\\udfff"}', "headers": {"content-type": "application/json"}}, 422),
-    ("lone surrogate in a bad image's name", "POST", "/api/generate", {"content": b'{"prompt": "p", "image_name": "\\ud800", "image_base64": "AAAA"}', "headers": {"content-type": "application/json"}}, 422),
-    ("JSON nested 100,000 deep", "POST", "/api/generate", {"content": b"[" * 100_000 + b"]" * 100_000, "headers": {"content-type": "application/json"}}, 400),
-    ("seed of 5000 digits", "POST", "/api/generate", {"content": b'{"prompt": "p", "seed": ' + b"9" * 5000 + b"}", "headers": {"content-type": "application/json"}}, 400),
-    ("form with 40 fields", "POST", "/api/generate", {"data": {f"f{n}": "x" for n in range(40)}, "files": {"image": ("a.png", PNG, "image/png")}}, 400),
-    ("form field over 64 KB", "POST", "/api/generate", {"data": {"prompt": "x" * 70_000}, "files": {"image": ("a.png", PNG, "image/png")}}, 400),
-    ("form field twice", "POST", "/api/generate", {"content": b"prompt=a&prompt=b", "headers": {"content-type": "application/x-www-form-urlencoded"}}, 422),
-    ("NaN count", "POST", "/api/generate", {"content": b'{"prompt": "p", "number_of_videos": NaN}', "headers": {"content-type": "application/json"}}, 422),
+    (
+        "lone surrogate in prompt",
+        "POST",
+        "/api/generate",
+        {"content": b'{"prompt": "a\\ud800b"}', "headers": {"content-type": "application/json"}},
+        422,
+    ),
+    (
+        "lone surrogate in user",
+        "POST",
+        "/api/generate",
+        {"content": b'{"prompt": "p", "user": "\\udfff"}', "headers": {"content-type": "application/json"}},
+        422,
+    ),
+    (
+        "lone surrogate in a bad image's name",
+        "POST",
+        "/api/generate",
+        {
+            "content": b'{"prompt": "p", "image_name": "\\ud800", "image_base64": "AAAA"}',
+            "headers": {"content-type": "application/json"},
+        },
+        422,
+    ),
+    (
+        "JSON nested 100,000 deep",
+        "POST",
+        "/api/generate",
+        {"content": b"[" * 100_000 + b"]" * 100_000, "headers": {"content-type": "application/json"}},
+        400,
+    ),
+    (
+        "seed of 5000 digits",
+        "POST",
+        "/api/generate",
+        {"content": b'{"prompt": "p", "seed": ' + b"9" * 5000 + b"}", "headers": {"content-type": "application/json"}},
+        400,
+    ),
+    (
+        "form with 40 fields",
+        "POST",
+        "/api/generate",
+        {"data": {f"f{n}": "x" for n in range(40)}, "files": {"image": ("a.png", PNG, "image/png")}},
+        400,
+    ),
+    (
+        "form field over 64 KB",
+        "POST",
+        "/api/generate",
+        {"data": {"prompt": "x" * 70_000}, "files": {"image": ("a.png", PNG, "image/png")}},
+        400,
+    ),
+    (
+        "form field twice",
+        "POST",
+        "/api/generate",
+        {"content": b"prompt=a&prompt=b", "headers": {"content-type": "application/x-www-form-urlencoded"}},
+        422,
+    ),
+    (
+        "NaN count",
+        "POST",
+        "/api/generate",
+        {"content": b'{"prompt": "p", "number_of_videos": NaN}', "headers": {"content-type": "application/json"}},
+        422,
+    ),
     ("JSON string", "POST", "/api/generate", {"json": "make a video"}, 422),
     ("no prompt", "POST", "/api/generate", {"json": {"number_of_videos": 1}}, 422),
     ("null prompt", "POST", "/api/generate", {"json": {"prompt": None}}, 422),
@@ -64,19 +133,94 @@ BAD_REQUESTS = [
     ("base64 garbage", "POST", "/api/generate", {"json": {"prompt": "p", "image_base64": "%%%not base64%%%"}}, 422),
     ("base64 number", "POST", "/api/generate", {"json": {"prompt": "p", "image_base64": 12}}, 422),
     ("base64 of text", "POST", "/api/generate", {"json": {"prompt": "p", "image_base64": B64(b"hello").decode()}}, 422),
-    ("base64 truncated PNG", "POST", "/api/generate", {"json": {"prompt": "p", "image_base64": B64(PNG[:200]).decode()}}, 422),
-    ("base64 over 10 MB", "POST", "/api/generate", {"json": {"prompt": "p", "image_base64": B64(b"\0" * (10 * 1048576 + 1)).decode()}}, 413),
-    ("multipart non-image", "POST", "/api/generate", {"data": {"prompt": "p"}, "files": {"image": ("notes.txt", b"plain text", "text/plain")}}, 422),
-    ("multipart truncated image", "POST", "/api/generate", {"data": {"prompt": "p"}, "files": {"image": ("cut.png", PNG[:150], "image/png")}}, 422),
-    ("multipart empty image", "POST", "/api/generate", {"data": {"prompt": "p"}, "files": {"image": ("empty.png", b"", "image/png")}}, 422),
-    ("multipart two files", "POST", "/api/generate", {"data": {"prompt": "p"}, "files": [("image", ("a.png", PNG, "image/png")), ("other", ("b.png", PNG, "image/png"))]}, 400),
-    ("multipart other file field", "POST", "/api/generate", {"data": {"prompt": "p"}, "files": {"photo": ("a.png", PNG, "image/png")}}, 422),
-    ("multipart image as text", "POST", "/api/generate", {"data": {"prompt": "p"}, "files": {"image": (None, "not a file")}}, 422),
-    ("multipart bad count", "POST", "/api/generate", {"data": {"prompt": "p", "number_of_videos": "9"}, "files": {"image": ("a.png", PNG, "image/png")}}, 422),
+    (
+        "base64 truncated PNG",
+        "POST",
+        "/api/generate",
+        {"json": {"prompt": "p", "image_base64": B64(PNG[:200]).decode()}},
+        422,
+    ),
+    (
+        "base64 over 10 MB",
+        "POST",
+        "/api/generate",
+        {"json": {"prompt": "p", "image_base64": B64(b"\0" * (10 * 1048576 + 1)).decode()}},
+        413,
+    ),
+    (
+        "multipart non-image",
+        "POST",
+        "/api/generate",
+        {"data": {"prompt": "p"}, "files": {"image": ("notes.txt", b"plain text", "text/plain")}},
+        422,
+    ),
+    (
+        "multipart truncated image",
+        "POST",
+        "/api/generate",
+        {"data": {"prompt": "p"}, "files": {"image": ("cut.png", PNG[:150], "image/png")}},
+        422,
+    ),
+    (
+        "multipart empty image",
+        "POST",
+        "/api/generate",
+        {"data": {"prompt": "p"}, "files": {"image": ("empty.png", b"", "image/png")}},
+        422,
+    ),
+    (
+        "multipart two files",
+        "POST",
+        "/api/generate",
+        {
+            "data": {"prompt": "p"},
+            "files": [("image", ("a.png", PNG, "image/png")), ("other", ("b.png", PNG, "image/png"))],
+        },
+        400,
+    ),
+    (
+        "multipart other file field",
+        "POST",
+        "/api/generate",
+        {"data": {"prompt": "p"}, "files": {"photo": ("a.png", PNG, "image/png")}},
+        422,
+    ),
+    (
+        "multipart image as text",
+        "POST",
+        "/api/generate",
+        {"data": {"prompt": "p"}, "files": {"image": (None, "not a file")}},
+        422,
+    ),
+    (
+        "multipart bad count",
+        "POST",
+        "/api/generate",
+        {"data": {"prompt": "p", "number_of_videos": "9"}, "files": {"image": ("a.png", PNG, "image/png")}},
+        422,
+    ),
     ("url-encoded bad duration", "POST", "/api/generate", {"data": {"prompt": "p", "duration_seconds": "7"}}, 422),
-    ("multipart image over 10 MB", "POST", "/api/generate", {"data": {"prompt": "p"}, "files": {"image": ("big.png", b"\0" * (10 * 1048576 + 1), "image/png")}}, 413),
-    ("multipart without boundary", "POST", "/api/generate", {"content": b"--x\r\n", "headers": {"content-type": "multipart/form-data"}}, 400),
-    ("text/plain body", "POST", "/api/generate", {"content": b"prompt=p", "headers": {"content-type": "text/plain"}}, 415),
+    (
+        "multipart image over 10 MB",
+        "POST",
+        "/api/generate",
+        {"data": {"prompt": "p"}, "files": {"image": ("big.png", b"\0" * (10 * 1048576 + 1), "image/png")}},
+        413,
+    ),
+    (
+        "multipart without boundary",
+        "POST",
+        "/api/generate",
+        {"content": b"--x\r\n", "headers": {"content-type": "multipart/form-data"}},
+        400,
+    ),
+    (
+        "text/plain body",
+        "POST",
+        "/api/generate",
+        {"content": b"prompt=p", "headers": {"content-type": "text/plain"}},
+        415,
+    ),
     ("no content type", "POST", "/api/generate", {"content": b"prompt=p"}, 415),
     ("GET on generate", "GET", "/api/generate", {}, 405),
     ("status of a non-id", "GET", "/api/status/abc", {}, 404),
@@ -135,7 +279,9 @@ async def test_details_name_what_is_wrong(http):
     }
     for word, body in cases.items():
         assert word in (await http.post("/api/generate", json=body)).json()["detail"]
-    response = await http.post("/api/generate", data={"prompt": "p"}, files={"image": ("notes.txt", b"x", "text/plain")})
+    response = await http.post(
+        "/api/generate", data={"prompt": "p"}, files={"image": ("notes.txt", b"x", "text/plain")}
+    )
     assert "notes.txt" in response.json()["detail"]
     response = await http.get("/api/jobs?limit=-1")
     assert response.json()["detail"].startswith("limit:")
@@ -146,4 +292,8 @@ async def test_conflicts_answer_409_naming_the_status(http):
     for method, path in (("POST", f"/api/retry/{job_id}"), ("GET", f"/api/download/{job_id}")):
         response = await http.request(method, path)
         assert response.status_code == 409
-        assert "queued" in response.json()["detail"] or "starting" in response.json()["detail"] or "generating" in response.json()["detail"]
+        assert (
+            "queued" in response.json()["detail"]
+            or "starting" in response.json()["detail"]
+            or "generating" in response.json()["detail"]
+        )

@@ -14,7 +14,9 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from tests.conftest import FAST_ENV
 from tests.server.harness import server_thread
@@ -48,7 +50,9 @@ paths = st.one_of(
     st.tuples(st.just("POST"), path_segment.map("/api/retry/{}".format)),
     st.tuples(st.just("DELETE"), path_segment.map("/api/delete/{}".format)),
     st.tuples(st.just("GET"), path_segment.map("/api/download/{}".format)),
-    st.tuples(st.just("GET"), st.tuples(path_segment, path_segment).map(lambda p: f"/api/download/{p[0]}/video/{p[1]}")),
+    st.tuples(
+        st.just("GET"), st.tuples(path_segment, path_segment).map(lambda p: f"/api/download/{p[0]}/video/{p[1]}")
+    ),
     st.tuples(st.just("GET"), path_segment.map("/api/jobs/{}/events".format)),
     st.tuples(st.just("GET"), path_segment.map("/api/resolve/{}".format)),
     st.tuples(st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE"]), path_segment.map("/api/{}".format)),
@@ -102,7 +106,10 @@ def test_any_form(client, fields, image):
 
 
 @FUZZ
-@given(body=st.binary(max_size=200), content_type=st.sampled_from(["application/json", "multipart/form-data; boundary=b", "text/plain", ""]))
+@given(
+    body=st.binary(max_size=200),
+    content_type=st.sampled_from(["application/json", "multipart/form-data; boundary=b", "text/plain", ""]),
+)
 def test_any_raw_body(client, body, content_type):
     check(client.post("/api/generate", content=body, headers={"content-type": content_type} if content_type else {}))
 

@@ -18,17 +18,24 @@ from veotui.server.schemas import (
 )
 
 CONTRACT_PATHS = {
-    ("post", "/api/generate"), ("get", "/api/status/{job_id}"), ("post", "/api/cancel/{job_id}"),
-    ("post", "/api/retry/{job_id}"), ("delete", "/api/delete/{job_id}"), ("get", "/api/download/{job_id}"),
-    ("get", "/api/download/{job_id}/video/{index}"), ("get", "/api/jobs"), ("get", "/api/events"),
-    ("get", "/api/metrics"), ("get", "/api/health"),
+    ("post", "/api/generate"),
+    ("get", "/api/status/{job_id}"),
+    ("post", "/api/cancel/{job_id}"),
+    ("post", "/api/retry/{job_id}"),
+    ("delete", "/api/delete/{job_id}"),
+    ("get", "/api/download/{job_id}"),
+    ("get", "/api/download/{job_id}/video/{index}"),
+    ("get", "/api/jobs"),
+    ("get", "/api/events"),
+    ("get", "/api/metrics"),
+    ("get", "/api/health"),
 }
 
 
 async def test_every_contract_path_is_documented_with_its_errors(http):
     document = (await http.get("/openapi.json")).json()
     documented = {(method, path) for path, methods in document["paths"].items() for method in methods}
-    assert CONTRACT_PATHS <= documented
+    assert documented >= CONTRACT_PATHS
     for path, methods in document["paths"].items():
         for method, operation in methods.items():
             for status, answer in operation["responses"].items():

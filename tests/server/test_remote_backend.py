@@ -74,7 +74,9 @@ def test_a_url_without_a_scheme_is_refused_at_once():
         RemoteBackend("127.0.0.1:8765")
 
 
-@pytest.mark.parametrize("body, status", [(b"<html>hello</html>", 200), (b'{"ok": true}', 200), (b"<html>nope</html>", 404)])
+@pytest.mark.parametrize(
+    "body, status", [(b"<html>hello</html>", 200), (b'{"ok": true}', 200), (b"<html>nope</html>", 404)]
+)
 async def test_another_kind_of_server_is_named_as_such(body, status):
     """--remote pointed at some other web server: one clear sentence, not a traceback."""
 

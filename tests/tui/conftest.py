@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import AsyncIterator, Callable
 
 import pytest
 
+from tests.conftest import wait_for
 from veotui.backend.local import LocalBackend
 from veotui.model import Status
 from veotui.settings import Settings
 from veotui.tui.app import VeotuiApp
 from veotui.tui.board import HISTORY, PROCESSING, QUEUE
-from tests.conftest import wait_for
 
 __all__ = ["HISTORY", "PROCESSING", "QUEUE", "running_app", "wait_for", "wait_status"]
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from veotui.model import Job, JobRequest, Status, Video
 
-BASE = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
+BASE = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 
 
 def ended_jobs(count: int, base: datetime = BASE) -> list[Job]:

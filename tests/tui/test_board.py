@@ -3,12 +3,12 @@ the history page, the filter, and stale progress readings."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from veotui.model import Change, Job, JobLists, JobRequest, Status
 from veotui.tui.board import HISTORY, PROCESSING, QUEUE, Board
 
-T0 = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
 def job(n: int, status: Status, prompt: str | None = None, position: int | None = None) -> Job:

@@ -8,6 +8,8 @@ from pathlib import Path
 from PIL import Image
 from textual.widgets import Input, Select, Static, TextArea
 
+from tests.tui.conftest import HISTORY, PROCESSING, QUEUE, running_app, wait_for, wait_shown, wait_status
+from tests.tui.history import ended_jobs
 from veotui.errors import JobNotFound
 from veotui.model import Status
 from veotui.store import Store
@@ -15,8 +17,6 @@ from veotui.tui.details import DetailsScreen
 from veotui.tui.dialogs import ConfirmScreen, HelpScreen
 from veotui.tui.form import NewJobScreen
 from veotui.tui.screen import MainScreen
-from tests.tui.conftest import HISTORY, PROCESSING, QUEUE, running_app, wait_for, wait_shown, wait_status
-from tests.tui.history import ended_jobs
 
 
 async def select(app, pilot, panel: str, job_id: str) -> None:
@@ -184,12 +184,12 @@ async def test_cancel_a_processing_job_asks_first(slow_settings):
         await wait_for(lambda: isinstance(app.screen, ConfirmScreen), what="the question")
         await pilot.press("n")
         await wait_for(lambda: isinstance(app.screen, MainScreen), what="no")
-        assert (await app.backend.get(job.job_id)).status.is_processing
+        assert (await app.backend.get(job.job_id)).status.is_active
         await pilot.press("c")
         await wait_for(lambda: isinstance(app.screen, ConfirmScreen), what="the question again")
         await pilot.press("escape")
         await pilot.pause()
-        assert (await app.backend.get(job.job_id)).status.is_processing
+        assert (await app.backend.get(job.job_id)).status.is_active
         await pilot.press("c")
         await wait_for(lambda: isinstance(app.screen, ConfirmScreen), what="the question a third time")
         await pilot.press("y")
@@ -203,7 +203,7 @@ async def test_retry_a_failed_job(settings):
         await select(app, pilot, HISTORY, job.job_id)
         assert "[fail]" in str(app.main_screen.tables[HISTORY].get_row(job.job_id)[3])
         await pilot.press("r")
-        await wait_for(lambda: (app.backend.store.get(job.job_id).attempts == 2), what="a second attempt")
+        await wait_for(lambda: app.backend.store.get(job.job_id).attempts == 2, what="a second attempt")
 
 
 async def test_retry_is_greyed_out_for_a_queued_job(slow_settings):
@@ -257,9 +257,7 @@ async def test_save_puts_the_videos_in_the_downloads_folder(make_settings):
         await select(app, pilot, HISTORY, job.job_id)
         await pilot.press("s")
         await wait_for(lambda: len(list(settings.downloads_dir.glob("*.mp4"))) == 2, what="two saved videos")
-        await wait_for(
-            lambda: any(str(settings.downloads_dir) in n.message for n in app._notifications), what="where"
-        )
+        await wait_for(lambda: any(str(settings.downloads_dir) in n.message for n in app._notifications), what="where")
 
 
 async def test_open_without_a_display_shows_the_path(settings, monkeypatch):
@@ -330,8 +328,20 @@ async def test_help_lists_every_key(settings):
         await pilot.press("question_mark")
         await wait_for(lambda: isinstance(app.screen, HelpScreen), what="help")
         listed = {row[2] for row in app.screen.rows}
-        assert {"new_job", "cancel", "retry", "delete", "save", "open", "filter", "help", "quit",
-                "next_panel", "previous_panel", "details"} <= listed
+        assert {
+            "new_job",
+            "cancel",
+            "retry",
+            "delete",
+            "save",
+            "open",
+            "filter",
+            "help",
+            "quit",
+            "next_panel",
+            "previous_panel",
+            "details",
+        } <= listed
         await pilot.press("escape")
         await wait_for(lambda: isinstance(app.screen, MainScreen), what="help to close")
 
@@ -355,9 +365,10 @@ async def test_details_show_parameters_timeline_and_error(settings):
 def _plain(static: Static) -> str:
     from rich.console import Console
 
-    console = Console(width=200, record=True, file=open(os.devnull, "w"))
-    console.print(static.content)
-    return console.export_text()
+    with open(os.devnull, "w") as sink:
+        console = Console(width=200, record=True, file=sink)
+        console.print(static.content)
+        return console.export_text()
 
 
 async def test_tab_and_j_k_move_between_panels_and_rows(slow_settings):
@@ -428,8 +439,18 @@ async def test_keymap_from_settings_remaps_a_key(make_settings):
 async def test_command_palette_offers_every_action(settings):
     async with running_app(settings) as (app, pilot):
         titles = {command.title for command in app.get_system_commands(app.main_screen)}
-        assert {"New job", "Cancel job", "Retry job", "Delete job", "Save videos", "Open video",
-                "Job details", "Filter jobs", "Keys", "Quit veotui"} <= titles
+        assert {
+            "New job",
+            "Cancel job",
+            "Retry job",
+            "Delete job",
+            "Save videos",
+            "Open video",
+            "Job details",
+            "Filter jobs",
+            "Keys",
+            "Quit veotui",
+        } <= titles
         await pilot.press("ctrl+p")
         await pilot.press(*"New job")
         await pilot.pause(0.3)
@@ -496,8 +517,10 @@ async def test_a_backend_refusal_is_a_notification(slow_settings):
         await app.backend.cancel(job.job_id)
         await pilot.press("y")
         await wait_for(
-            lambda: any(n.title == "Could not cancel job " + job.job_id[:8] and n.severity == "error"
-                        for n in app._notifications),
+            lambda: any(
+                n.title == "Could not cancel job " + job.job_id[:8] and n.severity == "error"
+                for n in app._notifications
+            ),
             what="the refusal as a notification",
         )
         assert app.is_running and isinstance(app.screen, MainScreen)

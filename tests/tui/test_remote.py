@@ -3,13 +3,13 @@ a RemoteBackend. Changes arrive over ``/api/events``."""
 
 from __future__ import annotations
 
+from tests.tui.conftest import HISTORY, PROCESSING, wait_for, wait_shown, wait_status
 from veotui.backend.remote import RemoteBackend
 from veotui.model import Status
 from veotui.server import running_server
 from veotui.tui.app import VeotuiApp
 from veotui.tui.form import NewJobScreen
 from veotui.tui.screen import MainScreen
-from tests.tui.conftest import HISTORY, PROCESSING, wait_for, wait_shown, wait_status
 
 
 async def test_the_tui_drives_a_server(make_settings):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 from types import SimpleNamespace
 
@@ -20,6 +20,8 @@ import pytest
 import time_machine
 from textual.widgets import Input, TextArea
 
+from tests.conftest import wait_for
+from tests.tui.history import ended_jobs
 from veotui.backend.local import LocalBackend
 from veotui.model import Status
 from veotui.store import Store
@@ -28,12 +30,10 @@ from veotui.tui.board import HISTORY, PROCESSING, QUEUE
 from veotui.tui.details import DetailsScreen
 from veotui.tui.dialogs import ConfirmScreen
 from veotui.tui.form import NewJobScreen
-from tests.conftest import wait_for
-from tests.tui.history import ended_jobs
 
 #: The Textual release the SVGs under __snapshots__ were made with.
 SNAPSHOT_TEXTUAL = "8.2.8"
-FROZEN = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+FROZEN = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 PROMPTS = (
     "A heron lifts off a misty lake at dawn, slow motion",
     "Timelapse of a city skyline from dusk to night [flaky]",

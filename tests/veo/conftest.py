@@ -6,16 +6,16 @@ from __future__ import annotations
 import io
 import json
 import uuid
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from PIL import Image
 from gcp_storage_emulator.server import create_server
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 from google.oauth2.credentials import Credentials
+from PIL import Image
 
 from tests.veo.fake_vertex import FakeVertex
 from veotui.generators.render import render_video

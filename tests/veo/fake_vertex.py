@@ -165,7 +165,9 @@ class FakeVertex:
             return _error(401, "UNAUTHENTICATED", "Request is missing required authentication credential.")
         model = match.group("model")
         if model not in MODELS:
-            return _error(404, "NOT_FOUND", f"Publisher Model `{model}` was not found or your project does not have access to it.")
+            return _error(
+                404, "NOT_FOUND", f"Publisher Model `{model}` was not found or your project does not have access to it."
+            )
 
         fault = self._take_fault(verb)
         if fault is not None and fault.delay:

@@ -49,7 +49,11 @@ def test_everything_in_place(make_settings, fake_vertex, bucket, storage_client,
 def test_each_problem_is_named_with_its_fix(make_settings, fake_vertex, gcs_emulator):
     fake_vertex.faults.append(Fault("getModel", status=403, message="Permission denied on resource project."))
     settings = make_settings(generator="auto", gcs_bucket="no-such-bucket")
-    env = {"GOOGLE_API_KEY": "key-1234", "GOOGLE_VERTEX_BASE_URL": fake_vertex.url, "STORAGE_EMULATOR_HOST": gcs_emulator}
+    env = {
+        "GOOGLE_API_KEY": "key-1234",
+        "GOOGLE_VERTEX_BASE_URL": fake_vertex.url,
+        "STORAGE_EMULATOR_HOST": gcs_emulator,
+    }
     status, lines = doctor(settings, env)
 
     assert status == 1

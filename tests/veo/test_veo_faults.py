@@ -52,7 +52,8 @@ async def test_an_unknown_operation_is_lost_for_good(make_settings, make_veo, fa
     try:
         with pytest.raises(PermanentFault) as caught:
             await generator.poll(
-                a_job(), "projects/test-proj/locations/us-central1/publishers/google/models/veo-3.1-generate-001/operations/gone"
+                a_job(),
+                "projects/test-proj/locations/us-central1/publishers/google/models/veo-3.1-generate-001/operations/gone",
             )
     finally:
         await generator.aclose()

@@ -190,7 +190,7 @@ async def test_a_refused_submit_fails_at_once_quoting_google(
         job = await run_job(backend, {"prompt": "a canyon"})
 
     assert job.status == Status.FAILED and job.error_kind == kind
-    assert f'{status}' in job.error and f'"{message}"' in job.error and advice in job.error
+    assert f"{status}" in job.error and f'"{message}"' in job.error and advice in job.error
     assert len(fake_vertex.submits()) == 1
 
 
@@ -225,7 +225,7 @@ async def test_an_operation_error_fails_quoting_its_message(make_settings, make_
         job = await run_job(backend, {"prompt": "a clock tower"})
 
     assert job.status == Status.FAILED and job.error_kind == "operation_error"
-    assert '3 INVALID_ARGUMENT' in job.error and '"The prompt could not be rewritten."' in job.error
+    assert "3 INVALID_ARGUMENT" in job.error and '"The prompt could not be rewritten."' in job.error
 
 
 async def test_a_stuck_operation_fails_at_the_deadline_and_its_image_is_removed(

@@ -91,7 +91,11 @@ def test_a_killed_process_resumes_the_same_operation(
         url = server.start()
         answer = httpx.post(
             f"{url}/api/generate",
-            json={"prompt": "a night train", "number_of_videos": 2, "image_base64": base64.b64encode(png_image).decode()},
+            json={
+                "prompt": "a night train",
+                "number_of_videos": 2,
+                "image_base64": base64.b64encode(png_image).decode(),
+            },
         )
         assert answer.status_code == 202, answer.text
         job_id = answer.json()["job_id"]

@@ -29,9 +29,7 @@ async def test_express_mode_from_the_environment(make_settings, fake_vertex):
         assert "authorization" not in request.headers
 
 
-async def test_a_service_account_key_names_the_project_and_signs_in(
-    make_settings, fake_vertex, service_account_file
-):
+async def test_a_service_account_key_names_the_project_and_signs_in(make_settings, fake_vertex, service_account_file):
     settings = make_settings()
     env = {
         "GOOGLE_GENAI_USE_VERTEXAI": "true",

@@ -6,9 +6,10 @@ one conformance test suite runs against both implementations.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator, Mapping
+from typing import Any
 
 from veotui.model import Change, Job, JobEvent, JobLists
 

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-from typing import Any, AsyncIterator, Mapping
+from typing import Any
 
 import anyio
 
 from veotui.backend.base import Backend, BackendInfo
-from veotui.errors import Conflict, DownloadFailed, InvalidRequest, VideoNotFound
+from veotui.errors import Conflict, DownloadFailed, InvalidRequest, JobNotFound, VideoNotFound
 from veotui.events import EventBus
 from veotui.files import JobFiles, convert_image, copy_atomic
 from veotui.generators import Generator, make_generator
 from veotui.lock import DataDirLock
 from veotui.model import (
+    ACTIVE_STATUSES,
     FINAL_STATUSES,
-    PROCESSING_STATUSES,
     Change,
     Job,
     JobEvent,
@@ -100,10 +102,8 @@ class LocalBackend(Backend):
         self._started = False
         try:
             self._engine_task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._engine_task
-            except asyncio.CancelledError:
-                pass
             await self.generator.aclose()
         finally:
             self.bus.close()
@@ -191,7 +191,7 @@ class LocalBackend(Backend):
             raise InvalidRequest(f"limit and offset must be 0 to {MAX_PAGE_ROWS}")
         if text:
             found = self.store.search(text, SEARCH_LIMIT)
-            processing = [self.view(j) for j in found if j.status in PROCESSING_STATUSES]
+            processing = [self.view(j) for j in found if j.status in ACTIVE_STATUSES]
             queued = sorted((j for j in found if j.status == Status.QUEUED), key=lambda j: j.queue_seq)
             history = sorted(
                 (j for j in found if j.status in FINAL_STATUSES),
@@ -206,7 +206,7 @@ class LocalBackend(Backend):
             )
         history, total = self.store.history(history_limit, history_offset)
         return JobLists(
-            processing=[self.view(j) for j in self.store.processing()],
+            processing=[self.view(j) for j in self.store.active()],
             queued=[self.view(j, j.queue_position) for j in self.store.queued()],
             history=[self.view(j) for j in history],
             history_total=total,
@@ -255,7 +255,7 @@ class LocalBackend(Backend):
     def local_video_path(self, job: Job, index: int) -> Path | None:
         try:
             return self.video_path(job.job_id, index)
-        except Exception:
+        except (JobNotFound, Conflict, VideoNotFound):
             return None
 
     def record_download(self, job_id: str, index: int | None = None) -> None:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import base64
 import json
 import logging
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-from typing import Any, AsyncIterator, Mapping
+from typing import Any
 from urllib.parse import quote
 
 import anyio
@@ -38,8 +39,7 @@ log = logging.getLogger(__name__)
 ERROR_HEADER = "x-veotui-error"
 #: Exception classes by the name the server sends, then by status for anything else.
 ERRORS_BY_NAME: dict[str, type[VeotuiError]] = {
-    cls.__name__: cls
-    for cls in (InvalidRequest, JobNotFound, VideoNotFound, Conflict, TooLarge, Unauthorized)
+    cls.__name__: cls for cls in (InvalidRequest, JobNotFound, VideoNotFound, Conflict, TooLarge, Unauthorized)
 }
 ERRORS_BY_STATUS: dict[int, type[VeotuiError]] = {
     400: InvalidRequest,
@@ -117,7 +117,9 @@ class RemoteBackend(Backend):
             raise self._not_veotui(f"{method} {path} answered something that is not JSON") from None
 
     def _not_veotui(self, what: str) -> BackendUnavailable:
-        return BackendUnavailable(f"{self.url} does not look like a veotui server ({what}); check --remote (VEOTUI_REMOTE)")
+        return BackendUnavailable(
+            f"{self.url} does not look like a veotui server ({what}); check --remote (VEOTUI_REMOTE)"
+        )
 
     def _unreachable(self, exc: Exception) -> BackendUnavailable:
         if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):

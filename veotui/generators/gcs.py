@@ -12,8 +12,9 @@ understands (transient: retried with backoff; permanent: the job fails with a se
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping, TypeVar
+from typing import TypeVar
 
 import anyio
 import requests.exceptions

@@ -37,9 +37,10 @@ def render_video(
     lines = textwrap.wrap(prompt, width=max(10, width // 7))[:4]
     font = ImageFont.load_default()
 
-    with atomic_path(target, suffix=".mp4") as temp, av.open(
-        str(temp), mode="w", format="mp4", options={"movflags": "+faststart"}
-    ) as container:
+    with (
+        atomic_path(target, suffix=".mp4") as temp,
+        av.open(str(temp), mode="w", format="mp4", options={"movflags": "+faststart"}) as container,
+    ):
         stream = container.add_stream("libx264", rate=FPS)
         stream.width, stream.height = width, height
         stream.pix_fmt = "yuv420p"

@@ -28,19 +28,20 @@ import logging
 import os
 import re
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import anyio
 import google.auth
 import google.auth.exceptions
 from google import genai
 from google.auth.credentials import Credentials
-from google.oauth2 import service_account
-from google.oauth2.credentials import Credentials as UserCredentials
 from google.genai import errors as genai_errors
 from google.genai import types
+from google.oauth2 import service_account
+from google.oauth2.credentials import Credentials as UserCredentials
 
 from veotui.errors import InvalidRequest, SettingsError
 from veotui.files import video_name, write_atomic
@@ -112,16 +113,13 @@ def check_request(request: JobRequest, has_image: bool = False) -> None:
     """Raise :class:`InvalidRequest` naming the parameter the model cannot do."""
     model = request.model
     if model in RETIRED_MODELS:
-        raise InvalidRequest(
-            f"model {model} was retired on Vertex AI on 2026-06-30; use {RETIRED_MODELS[model]}"
-        )
+        raise InvalidRequest(f"model {model} was retired on Vertex AI on 2026-06-30; use {RETIRED_MODELS[model]}")
     limits = MODEL_LIMITS.get(model)
     if limits is None:
         raise InvalidRequest(f"model must be one of {', '.join(MODEL_LIMITS)}, got {model!r}")
     if request.duration_seconds not in limits.durations:
         raise InvalidRequest(
-            f"{model} makes videos of {', '.join(map(str, limits.durations))} seconds, "
-            f"not {request.duration_seconds}"
+            f"{model} makes videos of {', '.join(map(str, limits.durations))} seconds, not {request.duration_seconds}"
         )
     if request.resolution not in limits.resolutions:
         raise InvalidRequest(f"{model} renders {' or '.join(limits.resolutions)}, not {request.resolution}")
@@ -171,8 +169,7 @@ def read_target(env: Mapping[str, str]) -> VertexTarget:
 
 
 NO_ADC_HELP = (
-    "run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS "
-    "to a service-account key file"
+    "run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a service-account key file"
 )
 
 
@@ -221,9 +218,7 @@ def _credentials_from_file(path: str) -> tuple[Credentials, str | None]:
         return google.auth.load_credentials_from_file(path, scopes=[CLOUD_PLATFORM_SCOPE])
 
 
-def resolve(
-    env: Mapping[str, str], credentials: Credentials | None = None
-) -> tuple[VertexTarget, Credentials | None]:
+def resolve(env: Mapping[str, str], credentials: Credentials | None = None) -> tuple[VertexTarget, Credentials | None]:
     """Decide project mode or express mode. Raises :class:`SettingsError` naming what is
     missing and how to fix it, so a wrong setup stops veotui at start, not a job later."""
     target = read_target(env)
@@ -356,7 +351,9 @@ def api_fault(exc: genai_errors.APIError, *, during: str, target: VertexTarget, 
         return PermanentFault(f"{said}. Change what it names and submit again.", kind="bad_request")
     if code == 401:
         fix = "check GOOGLE_API_KEY" if target.express else NO_ADC_HELP
-        return PermanentFault(f"{said}: the credentials were not accepted; {fix}. `veotui doctor` checks them.", kind="auth")
+        return PermanentFault(
+            f"{said}: the credentials were not accepted; {fix}. `veotui doctor` checks them.", kind="auth"
+        )
     if code == 403:
         who = "this API key" if target.express else f"the account on project {target.project}"
         return PermanentFault(
@@ -383,9 +380,7 @@ def api_fault(exc: genai_errors.APIError, *, during: str, target: VertexTarget, 
 def auth_fault(exc: google.auth.exceptions.GoogleAuthError, target: VertexTarget) -> GeneratorFault:
     if isinstance(exc, google.auth.exceptions.TransportError) or getattr(exc, "retryable", False):
         return TransientFault(f"could not reach Google to refresh the credentials ({exc}); veotui retries")
-    return PermanentFault(
-        f"the Google Cloud credentials could not be refreshed ({exc}); {NO_ADC_HELP}", kind="auth"
-    )
+    return PermanentFault(f"the Google Cloud credentials could not be refreshed ({exc}); {NO_ADC_HELP}", kind="auth")
 
 
 def operation_error_sentence(error: Mapping[str, Any]) -> str:
@@ -479,12 +474,18 @@ class VeoGenerator(Generator):
         except genai_errors.APIError as exc:
             raise api_fault(exc, during="submit", target=self.target, model=request.model) from exc
         except NOT_SENT_ERRORS as exc:
-            raise TransientFault(f"could not connect to Vertex AI ({type(exc).__name__}: {exc}); nothing was sent") from exc
+            raise TransientFault(
+                f"could not connect to Vertex AI ({type(exc).__name__}: {exc}); nothing was sent"
+            ) from exc
         except TRANSPORT_ERRORS as exc:
             raise SubmitOutcomeUnknown(
                 f"The generate request was sent to Vertex AI but no answer came back "
                 f"({type(exc).__name__}: {exc or 'no detail'})."
-                + (f" If Google accepted it, its videos appear under {self.storage.output_uri(job.job_id)}." if self.storage else "")
+                + (
+                    f" If Google accepted it, its videos appear under {self.storage.output_uri(job.job_id)}."
+                    if self.storage
+                    else ""
+                )
             ) from exc
         except google.auth.exceptions.GoogleAuthError as exc:
             raise auth_fault(exc, self.target) from exc
@@ -513,9 +514,7 @@ class VeoGenerator(Generator):
         filtered = (response.rai_media_filtered_count if response else None) or 0
         reasons = list((response.rai_media_filtered_reasons if response else None) or [])
         if not videos and (filtered or reasons):
-            raise PermanentFault(
-                safety_sentence(job.request.number_of_videos, filtered, reasons), kind="safety_filter"
-            )
+            raise PermanentFault(safety_sentence(job.request.number_of_videos, filtered, reasons), kind="safety_filter")
         return GenerationResult(videos=videos, filtered_count=filtered, filtered_reasons=reasons)
 
     async def fetch(self, job: Job, result: GenerationResult, dest: Path) -> list[Path]:

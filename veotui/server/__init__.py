@@ -10,7 +10,7 @@ import sys
 from veotui.server.running import is_loopback, running_server
 from veotui.settings import Settings
 
-__all__ = ["serve", "running_server"]
+__all__ = ["running_server", "serve"]
 
 
 def serve(settings: Settings, host: str, port: int) -> int:

@@ -65,7 +65,7 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         title="veotui",
         version=__version__,
         description="Google Veo video generation jobs: two processing slots, a FIFO queue, "
-        "durable and resumable. Errors are {\"detail\": \"<sentence>\"}. See docs/api.md.",
+        'durable and resumable. Errors are {"detail": "<sentence>"}. See docs/api.md.',
     )
     streams = EventStreams(backend, keepalive)
     app.state.backend = backend
@@ -106,13 +106,17 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
     app.router.routes.insert(0, Route("/api/status/{job_id}", status_fast, methods=["GET"], include_in_schema=False))
 
     @app.post(
-        "/api/cancel/{job_id}", summary="Cancel a queued or processing job", responses=answers(JobOut, 401, 404, 409, 422)
+        "/api/cancel/{job_id}",
+        summary="Cancel a queued or processing job",
+        responses=answers(JobOut, 401, 404, 409, 422),
     )
     async def cancel(job_id: JobId) -> JSONResponse:
         return job_json(await backend.cancel(_checked(job_id)))
 
     @app.post(
-        "/api/retry/{job_id}", summary="Queue a failed or cancelled job again", responses=answers(JobOut, 401, 404, 409, 422)
+        "/api/retry/{job_id}",
+        summary="Queue a failed or cancelled job again",
+        responses=answers(JobOut, 401, 404, 409, 422),
     )
     async def retry(job_id: JobId) -> JSONResponse:
         return job_json(await backend.retry(_checked(job_id)))
@@ -176,7 +180,9 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         return JSONResponse(lists.to_dict())
 
     @app.get(
-        "/api/jobs/{job_id}/events", summary="A job's timeline, oldest first", responses=answers(TimelineOut, 401, 404, 422)
+        "/api/jobs/{job_id}/events",
+        summary="A job's timeline, oldest first",
+        responses=answers(TimelineOut, 401, 404, 422),
     )
     async def timeline(job_id: JobId) -> JSONResponse:
         events = await backend.timeline(_checked(job_id))
@@ -203,9 +209,7 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
     async def metrics() -> JSONResponse:
         return JSONResponse(await backend.metrics())
 
-    @app.get(
-        "/api/info", summary="Generator, slots and data directory of this server", responses=answers(InfoOut, 401)
-    )
+    @app.get("/api/info", summary="Generator, slots and data directory of this server", responses=answers(InfoOut, 401))
     async def info() -> JSONResponse:
         return JSONResponse({**(await backend.info()).to_dict(), "version": __version__})
 
@@ -291,7 +295,10 @@ GENERATE_BODY: dict[str, Any] = {
                     **_JOB_FIELDS_SCHEMA,
                     "properties": {
                         **_JOB_FIELDS_SCHEMA["properties"],
-                        "image_base64": {"type": "string", "description": "the input image, base64; at most 10 MB decoded"},
+                        "image_base64": {
+                            "type": "string",
+                            "description": "the input image, base64; at most 10 MB decoded",
+                        },
                         "image_name": {"type": "string", "description": "the image's file name, for error messages"},
                     },
                 }
@@ -301,7 +308,11 @@ GENERATE_BODY: dict[str, Any] = {
                     **_JOB_FIELDS_SCHEMA,
                     "properties": {
                         **_JOB_FIELDS_SCHEMA["properties"],
-                        "image": {"type": "string", "format": "binary", "description": "the input image; at most 10 MB"},
+                        "image": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "the input image; at most 10 MB",
+                        },
                     },
                 }
             },

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 import json
-from typing import Mapping
+from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -21,9 +21,7 @@ USER_KEY = "veotui.user"
 
 class TokenTable:
     def __init__(self, admin_token: str | None, user_tokens: Mapping[str, str]) -> None:
-        self._entries: list[tuple[bytes, str | None]] = [
-            (token.encode(), user) for token, user in user_tokens.items()
-        ]
+        self._entries: list[tuple[bytes, str | None]] = [(token.encode(), user) for token, user in user_tokens.items()]
         if admin_token:
             self._entries.append((admin_token.encode(), None))
 

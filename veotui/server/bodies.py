@@ -92,7 +92,7 @@ def _from_json(body: bytes) -> Submission:
     except RecursionError:
         raise MalformedBody("the request body nests JSON too deeply; job fields are a flat object") from None
     if not isinstance(data, dict):
-        raise InvalidRequest("the JSON body must be an object of job fields, like {\"prompt\": \"...\"}")
+        raise InvalidRequest('the JSON body must be an object of job fields, like {"prompt": "..."}')
     encoded = data.pop(IMAGE_BASE64_FIELD, None)
     name = _image_name(data.pop(IMAGE_NAME_FIELD, None))
     if encoded is None or encoded == "":

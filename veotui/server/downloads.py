@@ -8,8 +8,8 @@ request (a video player seeking is not a download), not when the client went awa
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from starlette.responses import FileResponse
 from starlette.types import Message, Receive, Scope, Send

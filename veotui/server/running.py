@@ -10,9 +10,9 @@ import asyncio
 import contextlib
 import ipaddress
 import socket
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import AsyncIterator, Iterator
 
 import uvicorn
 from fastapi import FastAPI

@@ -8,8 +8,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 StatusName = Literal[
-    "queued", "starting", "uploading_image", "generating", "processing", "downloading",
-    "completed", "failed", "cancelled",
+    "queued",
+    "starting",
+    "uploading_image",
+    "generating",
+    "processing",
+    "downloading",
+    "completed",
+    "failed",
+    "cancelled",
 ]
 
 

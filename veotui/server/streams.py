@@ -9,7 +9,7 @@ happens, so proxies keep the connection open and clients notice a dead server.
 from __future__ import annotations
 
 import json
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import anyio
 from starlette.background import BackgroundTask

@@ -4,9 +4,9 @@ settings, and every main-screen action in the command palette."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from functools import partial
-from typing import Callable, Iterable
 
 from textual.app import App, SystemCommand
 from textual.notifications import SeverityLevel
@@ -18,7 +18,7 @@ from veotui.tui.screen import MainScreen
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class VeotuiApp(App[int]):

@@ -48,8 +48,10 @@ class Board:
         return list(self.history)
 
     def find(self, job_id: str) -> Job | None:
-        return self.processing.get(job_id) or self.queued.get(job_id) or next(
-            (job for job in self.history if job.job_id == job_id), None
+        return (
+            self.processing.get(job_id)
+            or self.queued.get(job_id)
+            or next((job for job in self.history if job.job_id == job_id), None)
         )
 
     def panel_of(self, job_id: str) -> str | None:
@@ -63,7 +65,7 @@ class Board:
 
     @property
     def processing_count(self) -> int:
-        return sum(1 for status in self.live.values() if status.is_processing)
+        return sum(1 for status in self.live.values() if status.is_active)
 
     @property
     def queue_length(self) -> int:
@@ -126,7 +128,7 @@ class Board:
             if was_in_history:
                 self.history_total -= 1
             return Applied(previous, needs_reload=was_in_history)
-        if job.status.is_processing:
+        if job.status.is_active:
             self.processing[job.job_id] = job
         elif job.status == Status.QUEUED:
             # Filtered, the published position is the real one (others are hidden).
@@ -145,7 +147,7 @@ class Board:
 
     def _update_in_place(self, job: Job, previous: Job) -> bool:
         """A job that stays in its panel keeps its row and place."""
-        if job.status.is_processing and job.job_id in self.processing:
+        if job.status.is_active and job.job_id in self.processing:
             self.processing[job.job_id] = job
             return True
         if job.status == Status.QUEUED and job.job_id in self.queued:

@@ -85,7 +85,7 @@ def render_details(job: Job, events: list[JobEvent]) -> Group:
         ("Attempts", str(job.attempts)),
         ("Operation", Text(job.operation or "—")),
     ]
-    if job.status.is_processing:
+    if job.status.is_active:
         remaining = "" if job.eta_seconds is None else f", about {fmt.duration(job.eta_seconds)} left"
         rows.insert(1, ("Progress", f"{job.progress}%{remaining}"))
     if job.queue_position is not None:

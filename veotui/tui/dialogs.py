@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Iterable
+from collections.abc import Iterable
+from typing import ClassVar
 
 from rich.table import Table
 from rich.text import Text
@@ -70,5 +71,8 @@ class HelpScreen(ModalScreen[None]):
             yield Static(Text("Keys", style="bold"), id="question")
             yield Static(table)
             yield Static(
-                Text("The last column is the id to remap a key by, in the [keymap] table of the config file.", style="dim")
+                Text(
+                    "The last column is the id to remap a key by, in the [keymap] table of the config file.",
+                    style="dim",
+                )
             )

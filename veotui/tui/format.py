@@ -103,7 +103,9 @@ def progress_bar(percent: int, width: int = BAR_WIDTH) -> Text:
     bar = Text(no_wrap=True, end="")
     bar.append("━" * whole, style="bold dodger_blue1")
     if whole < width:
-        bar.append("╺" if filled - whole >= 0.5 else "━", style="bold dodger_blue1" if filled - whole >= 0.5 else "grey35")
+        bar.append(
+            "╺" if filled - whole >= 0.5 else "━", style="bold dodger_blue1" if filled - whole >= 0.5 else "grey35"
+        )
         bar.append("━" * (width - whole - 1), style="grey35")
     bar.append(f" {percent:3d}%")
     return bar
@@ -134,7 +136,4 @@ def result_cell(job: Job) -> Text:
 def matches(job: Job, text: str) -> bool:
     """The filter: ``text`` in the prompt, id, status or user, ignoring case (as the store)."""
     needle = text.casefold()
-    return any(
-        needle in field.casefold()
-        for field in (job.prompt, job.job_id, job.status.value, job.request.user)
-    )
+    return any(needle in field.casefold() for field in (job.prompt, job.job_id, job.status.value, job.request.user))

@@ -6,8 +6,8 @@ import asyncio
 import os
 import shutil
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 
 def player_command(path: Path, env: Mapping[str, str] | None = None, platform: str | None = None) -> list[str] | str:

@@ -11,9 +11,11 @@ matches.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -53,7 +55,9 @@ class MainScreen(Screen[None]):
         Binding("c", "cancel", "Cancel", id="cancel", tooltip="Cancel the selected job (a processing one asks first)"),
         Binding("r", "retry", "Retry", id="retry", tooltip="Queue the selected failed or cancelled job again"),
         Binding("d", "delete", "Delete", id="delete", tooltip="Delete the selected job and all its files (asks first)"),
-        Binding("s", "save", "Save", id="save", tooltip="Save the selected completed job's videos to the downloads folder"),
+        Binding(
+            "s", "save", "Save", id="save", tooltip="Save the selected completed job's videos to the downloads folder"
+        ),
         Binding("o", "open", "Open", id="open", tooltip="Open the selected job's first video with the system's player"),
         Binding("slash", "filter", "Filter", id="filter", key_display="/", tooltip="Filter every panel by text"),
         Binding("escape", "clear_filter", "Clear filter", id="clear_filter", tooltip="Clear the filter"),
@@ -61,7 +65,11 @@ class MainScreen(Screen[None]):
         Binding("q", "quit", "Quit", id="quit", tooltip="Quit (asks first while jobs are processing here)"),
         Binding("tab", "next_panel", "Next panel", show=False, id="next_panel", tooltip="Move to the next panel"),
         Binding(
-            "shift+tab", "previous_panel", "Previous panel", show=False, id="previous_panel",
+            "shift+tab",
+            "previous_panel",
+            "Previous panel",
+            show=False,
+            id="previous_panel",
             tooltip="Move to the previous panel",
         ),
     ]
@@ -155,10 +163,8 @@ class MainScreen(Screen[None]):
             pending.cancel()
             aclose = getattr(stream, "aclose", None)
             if aclose is not None:
-                try:
+                with contextlib.suppress(RuntimeError, VeotuiError):
                     await aclose()
-                except (RuntimeError, VeotuiError):
-                    pass
 
     async def _reload(self) -> None:
         text = self.board.filter_text or None
@@ -423,7 +429,7 @@ class MainScreen(Screen[None]):
             files.append("its input image")
         what = " and ".join(files) if files else "its folder"
         where = "on this machine" if self.is_local else f"on {self.info.location if self.info else 'the server'}"
-        stop = " It is processing: it stops and frees its slot." if job.status.is_processing else ""
+        stop = " It is processing: it stops and frees its slot." if job.status.is_active else ""
         self._confirm(
             f"Delete job {fmt.short_id(job.job_id)}?",
             f"“{fmt.one_line(job.prompt)[:60]}” — removes the job, {what} {where}, and its cloud files. "
@@ -447,7 +453,9 @@ class MainScreen(Screen[None]):
             self.app.notify(str(exc), title=f"Could not save job {fmt.short_id(job.job_id)}", severity="error")
             return
         names = ", ".join(path.name for path in paths)
-        self.app.notify(f"Saved to {target}: {names}", title=f"Saved {len(paths)} video{'s' if len(paths) != 1 else ''}")
+        self.app.notify(
+            f"Saved to {target}: {names}", title=f"Saved {len(paths)} video{'s' if len(paths) != 1 else ''}"
+        )
 
     def action_open(self) -> None:
         job = self.selected_job

@@ -11,9 +11,10 @@ rows that changed; a row that merely moved gets its new index in the segments' m
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
@@ -49,7 +50,11 @@ class JobTable(DataTable):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
-            "enter", "screen.details", "Details", id="details", key_display="⏎",
+            "enter",
+            "screen.details",
+            "Details",
+            id="details",
+            key_display="⏎",
             tooltip="Details: parameters, status timeline, error, files",
         ),
         Binding("j", "cursor_down", "Down", show=False, id="cursor_down", tooltip="Move the selection down"),
