@@ -381,6 +381,7 @@ class Job:
             "status": self.status.value,
             "progress": self.progress,
             "queue_position": self.queue_position,
+            "queue_seq": self.queue_seq,
         }
         data.update(self.request.to_dict())
         data.update(
@@ -429,6 +430,7 @@ class Job:
             downloaded_at=parse_time(data.get("downloaded_at")),
             progress=int(data.get("progress") or 0),
             queue_position=data.get("queue_position"),
+            queue_seq=data.get("queue_seq") or 0,
             eta_seconds=data.get("eta_seconds"),
         )
 
@@ -465,12 +467,18 @@ class JobEvent:
 
 @dataclass(frozen=True)
 class JobLists:
-    """The three panels: processing, queued in FIFO order, history newest first (one page)."""
+    """The three panels: processing, queued in FIFO order (one page), history newest first
+    (one page). ``queued_total`` counts every queued job (None: the page holds them all)."""
 
     processing: list[Job]
     queued: list[Job]
     history: list[Job]
     history_total: int = 0
+    queued_total: int = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.queued_total is None:
+            object.__setattr__(self, "queued_total", len(self.queued))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -478,6 +486,7 @@ class JobLists:
             "queued": [job.to_dict() for job in self.queued],
             "history": [job.to_dict() for job in self.history],
             "history_total": self.history_total,
+            "queued_total": self.queued_total,
         }
 
     @classmethod
@@ -487,12 +496,19 @@ class JobLists:
             queued=[Job.from_dict(item) for item in data.get("queued", [])],
             history=[Job.from_dict(item) for item in data.get("history", [])],
             history_total=int(data.get("history_total", 0)),
+            queued_total=data.get("queued_total"),
         )
+
+
+#: Kinds of change a remote backend adds: its stream was lost (it keeps retrying), and it
+#: is back (what changed meanwhile came before this, as ordinary changes).
+DISCONNECTED, CONNECTED = "disconnected", "connected"
 
 
 @dataclass(frozen=True)
 class Change:
-    """What subscribers receive: a job's new state, or that a job was deleted."""
+    """What subscribers receive: a job's new state, or that a job was deleted (or, from a
+    remote backend, DISCONNECTED / CONNECTED with an empty ``job_id``)."""
 
     kind: str  # "job" or "deleted"
     job_id: str

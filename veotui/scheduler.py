@@ -118,7 +118,7 @@ class Scheduler:
 
     def _recover(self) -> None:
         """Put every job back where it stands after a stop or a crash."""
-        removed = self.files.sweep(self.store.all_job_ids())
+        removed = self.files.sweep(self.store.known_ids)
         if removed:
             log.info("removed %d folders of jobs the store does not know", len(removed))
         resumable = self.store.active()
@@ -351,7 +351,7 @@ class Scheduler:
             )
         generating_seconds = (utcnow() - generating_since).total_seconds() if generating_since else None
         job = self._enter(job, Status.DOWNLOADING)
-        folder = self.files.create(job_id, None)
+        folder = self.files.ensure(job_id)
         paths = await self._call(job, "download the videos", lambda: self.generator.fetch(job, result, folder))
         await anyio.to_thread.run_sync(self.files.build_zip, job_id, paths)
         videos = tuple(Video(index=n, filename=p.name, size_bytes=p.stat().st_size) for n, p in enumerate(paths, 1))
