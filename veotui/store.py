@@ -21,6 +21,7 @@ from veotui.model import (
     ACTIVE_STATUSES,
     FINAL_STATUSES,
     Change,
+    Extends,
     Job,
     JobEvent,
     JobRequest,
@@ -91,6 +92,16 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
     INSERT INTO counters (name, value) SELECT 'queue_seq', COALESCE(MAX(queue_seq), 0) FROM jobs
+    """,
+    # 3: Veo 3.1 modes: the request's switches, the inputs given, the video a job extends.
+    """
+    ALTER TABLE jobs ADD COLUMN generate_audio INTEGER;
+    ALTER TABLE jobs ADD COLUMN person_generation TEXT;
+    ALTER TABLE jobs ADD COLUMN enhance_prompt INTEGER;
+    ALTER TABLE jobs ADD COLUMN reference_type TEXT;
+    ALTER TABLE jobs ADD COLUMN extends TEXT;
+    ALTER TABLE jobs ADD COLUMN has_last_frame INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN reference_count INTEGER NOT NULL DEFAULT 0
     """,
 )
 
@@ -531,11 +542,19 @@ def _job_to_row(job: Job) -> dict[str, Any]:
         "submitting": int(job.submitting),
         "videos": json.dumps([video.to_dict() for video in job.videos]),
         "downloaded_at": isoformat(job.downloaded_at),
+        "generate_audio": _tristate(request.generate_audio),
+        "person_generation": request.person_generation,
+        "enhance_prompt": _tristate(request.enhance_prompt),
+        "reference_type": request.reference_type,
+        "extends": json.dumps(request.extends.to_dict()) if request.extends else None,
+        "has_last_frame": int(job.has_last_frame),
+        "reference_count": job.reference_count,
     }
 
 
 def _job_from_row(row: sqlite3.Row | Mapping[str, Any]) -> Job:
     """The inverse of :func:`_job_to_row`; stored values are trusted (they were validated on the way in)."""
+    extends = json.loads(row["extends"]) if row["extends"] else None
     request = JobRequest(
         prompt=row["prompt"],
         number_of_videos=row["number_of_videos"],
@@ -546,12 +565,19 @@ def _job_from_row(row: sqlite3.Row | Mapping[str, Any]) -> Job:
         negative_prompt=row["negative_prompt"],
         seed=row["seed"],
         user=row["user"],
+        generate_audio=_switch(row["generate_audio"]),
+        person_generation=row["person_generation"],
+        enhance_prompt=_switch(row["enhance_prompt"]),
+        reference_type=row["reference_type"],
+        extends=Extends(job_id=extends["job_id"], video=extends["video"]) if extends else None,
     )
     return Job(
         job_id=row["job_id"],
         status=Status(row["status"]),
         request=request,
         has_image=bool(row["has_image"]),
+        has_last_frame=bool(row["has_last_frame"]),
+        reference_count=row["reference_count"],
         created_at=parse_time(row["created_at"]) or utcnow(),
         started_at=parse_time(row["started_at"]),
         finished_at=parse_time(row["finished_at"]),
@@ -565,6 +591,14 @@ def _job_from_row(row: sqlite3.Row | Mapping[str, Any]) -> Job:
         downloaded_at=parse_time(row["downloaded_at"]),
         queue_seq=row["queue_seq"],
     )
+
+
+def _tristate(value: bool | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _switch(value: int | None) -> bool | None:
+    return None if value is None else bool(value)
 
 
 _JOB_COLUMNS = ", ".join(_job_to_row(Job(job_id="", status=Status.QUEUED, request=JobRequest(prompt=""))))
