@@ -29,6 +29,7 @@ from veotui.model import (
     new_job_id,
     utcnow,
 )
+from veotui.prices import estimate_cost
 from veotui.progress import with_progress
 from veotui.scheduler import Scheduler
 from veotui.settings import Settings
@@ -168,7 +169,13 @@ class LocalBackend(Backend):
         jpeg = None
         if image is not None:
             jpeg = await anyio.to_thread.run_sync(convert_image, image, image_name or "the image")
-        job = Job(job_id=new_job_id(), status=Status.QUEUED, request=request, has_image=jpeg is not None)
+        job = Job(
+            job_id=new_job_id(),
+            status=Status.QUEUED,
+            request=request,
+            has_image=jpeg is not None,
+            estimated_cost_usd=estimate_cost(request, self.settings.price_table),
+        )
         self.files.create(job.job_id, jpeg)
         try:
             job = self.store.insert(job)
