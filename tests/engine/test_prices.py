@@ -105,3 +105,9 @@ def test_bad_prices_in_the_config_file_are_named(tmp_path, text, names):
     with pytest.raises(SettingsError) as caught:
         load_settings(env={"VEOTUI_CONFIG": str(config)})
     assert names in str(caught.value) and str(config) in str(caught.value)
+
+
+def test_a_job_that_asks_for_silence_is_estimated_at_the_silent_price():
+    silent, default = estimate_cost(request(generate_audio=False)), estimate_cost(request())
+    assert silent is not None and default is not None and silent < default
+    assert estimate_cost(request(generate_audio=True)) == default
