@@ -13,6 +13,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from veotui.model import (
     parse_time,
     utcnow,
 )
+from veotui.prices import estimate_cost
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: jobs, their events, and the moving estimate of generation time per model.
@@ -103,6 +105,22 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE jobs ADD COLUMN has_last_frame INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE jobs ADD COLUMN reference_count INTEGER NOT NULL DEFAULT 0
     """,
+    # 4: money. A job's estimate; whether its operation finished with videos, and what it
+    # takes to fetch them again (a retry then pays nothing); what each operation cost, by
+    # the UTC day it was created.
+    """
+    ALTER TABLE jobs ADD COLUMN estimated_cost_usd REAL;
+    ALTER TABLE jobs ADD COLUMN operation_done INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN result TEXT;
+    CREATE TABLE spend (
+        operation TEXT PRIMARY KEY,
+        job_id TEXT NOT NULL,
+        day TEXT NOT NULL,
+        at TEXT NOT NULL,
+        usd REAL
+    );
+    CREATE INDEX spend_day ON spend (day)
+    """,
 )
 
 #: Weight of the newest sample in the moving estimate of generation time.
@@ -121,6 +139,8 @@ _UPDATABLE = {
     "videos",
     "downloaded_at",
     "queue_seq",
+    "operation_done",
+    "result",
 }
 
 Listener = Callable[[Change], None]
@@ -425,6 +445,39 @@ class Store:
         self._notify(Change("job", job_id, job))
         return job
 
+    def record_operation(self, job_id: str, operation: str, *, note: str | None = None) -> Job:
+        """The submit created ``operation``: record it on the job and count the job's
+        estimate in today's spend, in one transaction (an operation counts once)."""
+        now = utcnow()
+        with self._transaction() as conn:
+            job = self._current(conn, job_id)
+            fields = {"operation": operation, "submitting": False, "operation_done": False, "result": None}
+            job = job.replace(**fields)
+            self._write_fields(conn, job, fields, expect=job.status)
+            conn.execute(
+                "INSERT OR IGNORE INTO spend (operation, job_id, day, at, usd) VALUES (?, ?, ?, ?, ?)",
+                (operation, job_id, now.date().isoformat(), isoformat(now), job.estimated_cost_usd),
+            )
+            if note:
+                conn.execute(
+                    "INSERT INTO events (job_id, at, status, detail, kind) VALUES (?, ?, ?, ?, 'note')",
+                    (job_id, isoformat(now), job.status.value, note),
+                )
+        self._remember(job)
+        self._notify(Change("job", job_id, job))
+        return job
+
+    def spend_on(self, day: date) -> float:
+        """The estimated cost of the operations created on ``day`` (UTC), in US dollars."""
+        (total,) = self._conn.execute(
+            "SELECT COALESCE(SUM(usd), 0) FROM spend WHERE day = ?", (day.isoformat(),)
+        ).fetchone()
+        return round(float(total), 2)
+
+    def spend_today(self) -> float:
+        """The estimated cost of the operations created today (UTC): what was bought today."""
+        return self.spend_on(utcnow().date())
+
     def _current(self, conn: sqlite3.Connection, job_id: str) -> Job:
         job = self._active.get(job_id)
         if job is not None:
@@ -506,8 +559,9 @@ def _as_job_fields(fields: dict[str, Any]) -> dict[str, Any]:
     converted = dict(fields)
     if "videos" in converted:
         converted["videos"] = tuple(converted["videos"])
-    if "submitting" in converted:
-        converted["submitting"] = bool(converted["submitting"])
+    for name in ("submitting", "operation_done"):
+        if name in converted:
+            converted[name] = bool(converted[name])
     for name in _TIME_FIELDS & converted.keys():
         if isinstance(converted[name], str):
             converted[name] = parse_time(converted[name])
@@ -549,6 +603,9 @@ def _job_to_row(job: Job) -> dict[str, Any]:
         "extends": json.dumps(request.extends.to_dict()) if request.extends else None,
         "has_last_frame": int(job.has_last_frame),
         "reference_count": job.reference_count,
+        "estimated_cost_usd": job.estimated_cost_usd,
+        "operation_done": int(job.operation_done),
+        "result": None if job.result is None else json.dumps(job.result),
     }
 
 
@@ -590,6 +647,11 @@ def _job_from_row(row: sqlite3.Row | Mapping[str, Any]) -> Job:
         videos=tuple(Video.from_dict(v) for v in json.loads(row["videos"])),
         downloaded_at=parse_time(row["downloaded_at"]),
         queue_seq=row["queue_seq"],
+        estimated_cost_usd=row["estimated_cost_usd"]
+        if row["estimated_cost_usd"] is not None
+        else estimate_cost(request),
+        operation_done=bool(row["operation_done"]),
+        result=json.loads(row["result"]) if row["result"] else None,
     )
 
 
