@@ -25,6 +25,7 @@ from veotui.model import (
     ACTIVE_STATUSES,
     FINAL_STATUSES,
     Change,
+    Extends,
     Job,
     JobEvent,
     JobRequest,
@@ -96,6 +97,16 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
     INSERT INTO counters (name, value) SELECT 'queue_seq', COALESCE(MAX(queue_seq), 0) FROM jobs
     """,
+    # 3: Veo 3.1 modes: the request's switches, the inputs given, the video a job extends.
+    """
+    ALTER TABLE jobs ADD COLUMN generate_audio INTEGER;
+    ALTER TABLE jobs ADD COLUMN person_generation TEXT;
+    ALTER TABLE jobs ADD COLUMN enhance_prompt INTEGER;
+    ALTER TABLE jobs ADD COLUMN reference_type TEXT;
+    ALTER TABLE jobs ADD COLUMN extends TEXT;
+    ALTER TABLE jobs ADD COLUMN has_last_frame INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN reference_count INTEGER NOT NULL DEFAULT 0
+    """,
 )
 
 #: ``PRAGMA application_id`` of veotui's databases ("veot"), stamped when one is created.
@@ -111,8 +122,11 @@ ESTIMATE_WEIGHT = 0.3
 _JOB_COLUMNS = (
     "job_id, queue_seq, status, prompt, number_of_videos, model, aspect_ratio, duration_seconds,"
     " resolution, negative_prompt, seed, user, has_image, created_at, started_at, finished_at,"
-    " stage_started_at, attempts, error, error_kind, operation, submitting, videos, downloaded_at"
+    " stage_started_at, attempts, error, error_kind, operation, submitting, videos, downloaded_at,"
+    " generate_audio, person_generation, enhance_prompt, reference_type, extends, has_last_frame,"
+    " reference_count"
 )
+_JOB_COLUMN_COUNT = _JOB_COLUMNS.count(",") + 1
 _TIME_FIELDS = {"created_at", "started_at", "finished_at", "stage_started_at", "downloaded_at"}
 _UPDATABLE = {
     "started_at",
@@ -371,7 +385,7 @@ class Store:
             job = job.replace(queue_seq=seq, status=Status.QUEUED)
             req = job.request
             conn.execute(
-                f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({','.join('?' * 24)})",
+                f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({','.join('?' * _JOB_COLUMN_COUNT)})",
                 (
                     job.job_id,
                     seq,
@@ -397,6 +411,7 @@ class Store:
                     0,
                     "[]",
                     None,
+                    *_mode_values(job),
                 ),
             )
             conn.execute(
@@ -415,7 +430,7 @@ class Store:
             for offset, job in enumerate(jobs):
                 req = job.request
                 conn.execute(
-                    f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({','.join('?' * 24)})",
+                    f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({','.join('?' * _JOB_COLUMN_COUNT)})",
                     (
                         job.job_id,
                         seq + offset,
@@ -441,6 +456,7 @@ class Store:
                         0,
                         json.dumps([v.__dict__ for v in job.videos]),
                         None,
+                        *_mode_values(job),
                     ),
                 )
 
@@ -712,7 +728,26 @@ def _as_job_fields(fields: dict[str, Any]) -> dict[str, Any]:
     return converted
 
 
+def _mode_values(job: Job) -> tuple[Any, ...]:
+    """The Veo 3.1 mode columns of a new row, in ``_JOB_COLUMNS`` order."""
+    req = job.request
+    return (
+        _tristate(req.generate_audio),
+        req.person_generation,
+        _tristate(req.enhance_prompt),
+        req.reference_type,
+        json.dumps(req.extends.to_dict()) if req.extends else None,
+        int(job.has_last_frame),
+        job.reference_count,
+    )
+
+
+def _tristate(value: bool | None) -> int | None:
+    return None if value is None else int(value)
+
+
 def _job_from_row(row: sqlite3.Row) -> Job:
+    extends = json.loads(row["extends"]) if row["extends"] else None
     request = JobRequest(
         prompt=row["prompt"],
         number_of_videos=row["number_of_videos"],
@@ -723,12 +758,19 @@ def _job_from_row(row: sqlite3.Row) -> Job:
         negative_prompt=row["negative_prompt"],
         seed=row["seed"],
         user=row["user"],
+        generate_audio=None if row["generate_audio"] is None else bool(row["generate_audio"]),
+        person_generation=row["person_generation"],
+        enhance_prompt=None if row["enhance_prompt"] is None else bool(row["enhance_prompt"]),
+        reference_type=row["reference_type"],
+        extends=Extends(job_id=extends["job_id"], video=extends["video"]) if extends else None,
     )
     return Job(
         job_id=row["job_id"],
         status=Status(row["status"]),
         request=request,
         has_image=bool(row["has_image"]),
+        has_last_frame=bool(row["has_last_frame"]),
+        reference_count=row["reference_count"],
         created_at=parse_time(row["created_at"]) or utcnow(),
         started_at=parse_time(row["started_at"]),
         finished_at=parse_time(row["finished_at"]),

@@ -42,7 +42,7 @@ async def test_submit_returns_the_queued_job_with_every_field(backend):
             "number_of_videos": 2,
             "model": "veo-3.1-fast-generate-001",
             "aspect_ratio": "9:16",
-            "duration_seconds": 4,
+            "duration_seconds": 8,
             "resolution": "1080p",
             "negative_prompt": "fog",
             "seed": 7,
@@ -55,7 +55,7 @@ async def test_submit_returns_the_queued_job_with_every_field(backend):
         2,
         "veo-3.1-fast-generate-001",
     )
-    assert (request.aspect_ratio, request.duration_seconds, request.resolution) == ("9:16", 4, "1080p")
+    assert (request.aspect_ratio, request.duration_seconds, request.resolution) == ("9:16", 8, "1080p")
     assert (request.negative_prompt, request.seed, job.has_image) == ("fog", 7, False)
     assert (await backend.get(job.job_id)).request == request
 

@@ -110,7 +110,7 @@ async def test_submit_via_the_form(settings):
         form.query_one("#model", Select).value = "veo-3.1-fast-generate-001"
         form.query_one("#aspect", Select).value = "9:16"
         form.query_one("#duration", Select).value = 6
-        form.query_one("#resolution", Select).value = "1080p"
+        form.query_one("#resolution", Select).value = "720p"
         await pilot.press("ctrl+s")
         await wait_for(lambda: isinstance(app.screen, MainScreen), what="the form to close")
         lists = await app.backend.list_jobs()
@@ -118,7 +118,7 @@ async def test_submit_via_the_form(settings):
         request = job.request
         assert (request.seed, request.negative_prompt, request.number_of_videos) == (42, "boats", 3)
         assert (request.model, request.aspect_ratio) == ("veo-3.1-fast-generate-001", "9:16")
-        assert (request.duration_seconds, request.resolution) == (6, "1080p")
+        assert (request.duration_seconds, request.resolution) == (6, "720p")
 
 
 async def test_form_with_an_image(settings, tmp_path: Path):
