@@ -15,7 +15,7 @@ import shutil
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from veotui.model import (
     parse_time,
     utcnow,
 )
+from veotui.prices import estimate_cost
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: jobs, their events, and the moving estimate of generation time per model.
@@ -107,6 +108,22 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE jobs ADD COLUMN has_last_frame INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE jobs ADD COLUMN reference_count INTEGER NOT NULL DEFAULT 0
     """,
+    # 4: money. A job's estimate; whether its operation finished with videos, and what it
+    # takes to fetch them again (a retry then pays nothing); what each operation cost, by
+    # the UTC day it was created.
+    """
+    ALTER TABLE jobs ADD COLUMN estimated_cost_usd REAL;
+    ALTER TABLE jobs ADD COLUMN operation_done INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN result TEXT;
+    CREATE TABLE spend (
+        operation TEXT PRIMARY KEY,
+        job_id TEXT NOT NULL,
+        day TEXT NOT NULL,
+        at TEXT NOT NULL,
+        usd REAL
+    );
+    CREATE INDEX spend_day ON spend (day)
+    """,
 )
 
 #: ``PRAGMA application_id`` of veotui's databases ("veot"), stamped when one is created.
@@ -124,7 +141,7 @@ _JOB_COLUMNS = (
     " resolution, negative_prompt, seed, user, has_image, created_at, started_at, finished_at,"
     " stage_started_at, attempts, error, error_kind, operation, submitting, videos, downloaded_at,"
     " generate_audio, person_generation, enhance_prompt, reference_type, extends, has_last_frame,"
-    " reference_count"
+    " reference_count, estimated_cost_usd, operation_done, result"
 )
 _JOB_COLUMN_COUNT = _JOB_COLUMNS.count(",") + 1
 _TIME_FIELDS = {"created_at", "started_at", "finished_at", "stage_started_at", "downloaded_at"}
@@ -140,6 +157,8 @@ _UPDATABLE = {
     "videos",
     "downloaded_at",
     "queue_seq",
+    "operation_done",
+    "result",
 }
 
 Listener = Callable[[Change], None]
@@ -412,6 +431,9 @@ class Store:
                     "[]",
                     None,
                     *_mode_values(job),
+                    job.estimated_cost_usd,
+                    0,
+                    None,
                 ),
             )
             conn.execute(
@@ -457,6 +479,9 @@ class Store:
                         json.dumps([v.__dict__ for v in job.videos]),
                         None,
                         *_mode_values(job),
+                        job.estimated_cost_usd,
+                        int(job.operation_done),
+                        None if job.result is None else json.dumps(job.result),
                     ),
                 )
 
@@ -528,6 +553,39 @@ class Store:
         self._notify(Change("job", job_id, job))
         return job
 
+    def record_operation(self, job_id: str, operation: str, *, note: str | None = None) -> Job:
+        """The submit created ``operation``: record it on the job and count the job's
+        estimate in today's spend, in one transaction (an operation counts once)."""
+        now = utcnow()
+        with self._transaction() as conn:
+            job = self._current(conn, job_id)
+            fields = {"operation": operation, "submitting": False, "operation_done": False, "result": None}
+            self._write_fields(conn, job_id, fields, expect=job.status)
+            conn.execute(
+                "INSERT OR IGNORE INTO spend (operation, job_id, day, at, usd) VALUES (?, ?, ?, ?, ?)",
+                (operation, job_id, now.date().isoformat(), isoformat(now), job.estimated_cost_usd),
+            )
+            job = job.replace(**fields)
+            if note:
+                conn.execute(
+                    "INSERT INTO events (job_id, at, status, detail, kind) VALUES (?, ?, ?, ?, 'note')",
+                    (job_id, isoformat(now), job.status.value, note),
+                )
+        self._remember(job)
+        self._notify(Change("job", job_id, job))
+        return job
+
+    def spend_on(self, day: date) -> float:
+        """The estimated cost of the operations created on ``day`` (UTC), in US dollars."""
+        (total,) = self._conn.execute(
+            "SELECT COALESCE(SUM(usd), 0) FROM spend WHERE day = ?", (day.isoformat(),)
+        ).fetchone()
+        return round(float(total), 2)
+
+    def spend_today(self) -> float:
+        """The estimated cost of the operations created today (UTC): what was bought today."""
+        return self.spend_on(utcnow().date())
+
     def _current(self, conn: sqlite3.Connection, job_id: str) -> Job:
         job = self._active.get(job_id)
         if job is not None:
@@ -559,8 +617,10 @@ class Store:
                 value = json.dumps(
                     [{"index": v.index, "filename": v.filename, "size_bytes": v.size_bytes} for v in value]
                 )
-            elif name == "submitting":
+            elif name in ("submitting", "operation_done"):
                 value = int(bool(value))
+            elif name == "result":
+                value = None if value is None else json.dumps(value)
             assignments.append(f"{name} = ?")
             values.append(value)
         if not assignments:
@@ -720,8 +780,9 @@ def _as_job_fields(fields: dict[str, Any]) -> dict[str, Any]:
     converted = dict(fields)
     if "videos" in converted:
         converted["videos"] = tuple(converted["videos"])
-    if "submitting" in converted:
-        converted["submitting"] = bool(converted["submitting"])
+    for name in ("submitting", "operation_done"):
+        if name in converted:
+            converted[name] = bool(converted[name])
     for name in _TIME_FIELDS & converted.keys():
         if isinstance(converted[name], str):
             converted[name] = parse_time(converted[name])
@@ -783,4 +844,9 @@ def _job_from_row(row: sqlite3.Row) -> Job:
         videos=tuple(Video(**v) for v in json.loads(row["videos"])),
         downloaded_at=parse_time(row["downloaded_at"]),
         queue_seq=row["queue_seq"],
+        estimated_cost_usd=row["estimated_cost_usd"]
+        if row["estimated_cost_usd"] is not None
+        else estimate_cost(request),
+        operation_done=bool(row["operation_done"]),
+        result=json.loads(row["result"]) if row["result"] else None,
     )
