@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from veotui.errors import Conflict, InvalidRequest, JobNotFound
+from veotui.errors import Conflict, DataUnusable, InvalidRequest, JobNotFound
 from veotui.model import Change, Job, JobRequest, Status, Video, new_job_id
 from veotui.store import MIGRATIONS, Store
 
@@ -37,7 +37,7 @@ def test_reopening_keeps_jobs_and_refuses_a_newer_schema(tmp_path):
     assert again.get(job.job_id).prompt == "kept"
     again._conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
     again.close()
-    with pytest.raises(RuntimeError, match="newer veotui"):
+    with pytest.raises(DataUnusable, match="newer veotui"):
         Store(tmp_path / "veotui.db")
 
 
