@@ -358,6 +358,12 @@ class Job:
     progress: int = 0
     queue_position: int | None = None
     eta_seconds: int | None = None
+    #: US dollars, from the price table when the job was submitted.
+    estimated_cost_usd: float | None = None
+    #: The operation finished with videos: a retry fetches them again instead of paying anew.
+    operation_done: bool = False
+    #: What the generator needs to fetch a finished operation's videos again (JSON-able).
+    result: Any = None
 
     def replace(self, **changes: Any) -> Job:
         # On the engine's hot path (every transition and every view): a shallow copy is
@@ -373,6 +379,11 @@ class Job:
     @property
     def prompt(self) -> str:
         return self.request.prompt
+
+    @property
+    def retry_reuses_operation(self) -> bool:
+        """A retry fetches the finished operation's videos again: no new submit, no new charge."""
+        return self.operation is not None and self.operation_done
 
     def to_dict(self) -> dict[str, Any]:
         """The job as the contract's JSON object."""
@@ -399,6 +410,8 @@ class Job:
                 "stage_started_at": isoformat(self.stage_started_at),
                 "eta_seconds": self.eta_seconds,
                 "downloaded_at": isoformat(self.downloaded_at),
+                "estimated_cost_usd": self.estimated_cost_usd,
+                "retry_reuses_operation": self.retry_reuses_operation,
             }
         )
         return data
@@ -430,6 +443,8 @@ class Job:
             progress=int(data.get("progress") or 0),
             queue_position=data.get("queue_position"),
             eta_seconds=data.get("eta_seconds"),
+            estimated_cost_usd=data.get("estimated_cost_usd"),
+            operation_done=bool(data.get("retry_reuses_operation")),
         )
 
 

@@ -323,9 +323,7 @@ class Scheduler:
                     SubmitOutcomeUnknown.kind,
                 )
             else:
-                job = self.store.update(
-                    job_id, operation=operation, submitting=False, note=f"found operation {operation} after restart"
-                )
+                job = self.store.record_operation(job_id, operation, note=f"found operation {operation} after restart")
 
         if job.operation is None:
             job = self._enter(job, Status.UPLOADING_IMAGE)
@@ -333,7 +331,7 @@ class Scheduler:
                 inputs = await self._call(job, "upload the inputs", lambda: self.generator.upload_inputs(job, inputs))
             job = self._enter(job, Status.GENERATING)
             operation = await self._submit(job, inputs)
-            job = self.store.update(job_id, operation=operation, submitting=False, note=f"operation {operation}")
+            job = self.store.record_operation(job_id, operation, note=f"operation {operation}")
         else:
             job = self._enter(job, Status.GENERATING)
 

@@ -9,15 +9,18 @@ a committed transition survives a power loss, not only a process crash.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from veotui.errors import Conflict, InvalidRequest, JobNotFound
+from veotui.datadir import CHOOSE_ANOTHER, prepare
+from veotui.errors import Conflict, DataUnusable, InvalidRequest, JobNotFound
 from veotui.model import (
     ACTIVE_STATUSES,
     FINAL_STATUSES,
@@ -33,6 +36,7 @@ from veotui.model import (
     parse_time,
     utcnow,
 )
+from veotui.prices import estimate_cost
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: jobs, their events, and the moving estimate of generation time per model.
@@ -104,7 +108,31 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE jobs ADD COLUMN has_last_frame INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE jobs ADD COLUMN reference_count INTEGER NOT NULL DEFAULT 0
     """,
+    # 4: money. A job's estimate; whether its operation finished with videos, and what it
+    # takes to fetch them again (a retry then pays nothing); what each operation cost, by
+    # the UTC day it was created.
+    """
+    ALTER TABLE jobs ADD COLUMN estimated_cost_usd REAL;
+    ALTER TABLE jobs ADD COLUMN operation_done INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN result TEXT;
+    CREATE TABLE spend (
+        operation TEXT PRIMARY KEY,
+        job_id TEXT NOT NULL,
+        day TEXT NOT NULL,
+        at TEXT NOT NULL,
+        usd REAL
+    );
+    CREATE INDEX spend_day ON spend (day)
+    """,
 )
+
+#: ``PRAGMA application_id`` of veotui's databases ("veot"), stamped when one is created.
+APPLICATION_ID = 0x76656F74
+#: A database from before the stamp is veotui's if it has these tables and a schema version.
+OWN_TABLES = frozenset({"jobs", "events", "estimates"})
+SQLITE_HEADER = b"SQLite format 3\x00"
+#: What a damaged database is copied aside as (with the start of its content's hash).
+BACKUP_SUFFIX = ".damaged-"
 
 #: Weight of the newest sample in the moving estimate of generation time.
 ESTIMATE_WEIGHT = 0.3
@@ -113,7 +141,7 @@ _JOB_COLUMNS = (
     " resolution, negative_prompt, seed, user, has_image, created_at, started_at, finished_at,"
     " stage_started_at, attempts, error, error_kind, operation, submitting, videos, downloaded_at,"
     " generate_audio, person_generation, enhance_prompt, reference_type, extends, has_last_frame,"
-    " reference_count"
+    " reference_count, estimated_cost_usd, operation_done, result"
 )
 _JOB_COLUMN_COUNT = _JOB_COLUMNS.count(",") + 1
 _TIME_FIELDS = {"created_at", "started_at", "finished_at", "stage_started_at", "downloaded_at"}
@@ -129,6 +157,8 @@ _UPDATABLE = {
     "videos",
     "downloaded_at",
     "queue_seq",
+    "operation_done",
+    "result",
 }
 
 Listener = Callable[[Change], None]
@@ -136,19 +166,43 @@ Listener = Callable[[Change], None]
 
 class Store:
     def __init__(self, path: Path) -> None:
+        """Open (or create) veotui's database at ``path``. Anything that is not veotui's
+        database, or is damaged, is refused with a :class:`DataUnusable` naming the file;
+        a file refused as another application's is never written to."""
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA busy_timeout = 5000")
-        self._conn.execute("PRAGMA journal_mode = WAL")
-        self._conn.execute("PRAGMA synchronous = FULL")
-        self._conn.execute("PRAGMA foreign_keys = ON")
         self._listeners: list[Listener] = []
         # Write-through copy of the jobs that are not finished. This process is the only
         # writer (the data-directory lock), so the copy is the truth; every UPDATE still
         # checks the status it expects, in SQL, in case it is not.
         self._active: dict[str, Job] = {}
+        prepare(path.parent)
+        identify(path)
+        try:
+            self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise _sqlite_problem(path, exc) from None
+        try:
+            self._open()
+        except sqlite3.Error as exc:
+            self._conn.close()
+            raise _sqlite_problem(path, exc) from None
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _open(self) -> None:
+        conn = self._conn
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA busy_timeout = 5000")
+        problems = [row[0] for row in conn.execute("PRAGMA quick_check(3)")]
+        if problems != ["ok"]:
+            raise _damaged(self.path, "quick_check: " + " ".join(" ".join(problems).split()))
+        if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
+            # A new database, or one of veotui's from before the stamp (identify() said so).
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
         self._migrate()
 
     # -- plumbing -------------------------------------------------------------------------
@@ -179,7 +233,10 @@ class Store:
         with self._transaction() as conn:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > len(MIGRATIONS):
-                raise RuntimeError(f"{self.path} was written by a newer veotui (schema {version}); upgrade veotui")
+                raise DataUnusable(
+                    f"{self.path} was written by a newer veotui (schema {version}, this one knows "
+                    f"{len(MIGRATIONS)}); upgrade veotui or {CHOOSE_ANOTHER}"
+                )
             for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
                 for statement in filter(str.strip, script.split(";")):
                     conn.execute(statement)
@@ -374,6 +431,9 @@ class Store:
                     "[]",
                     None,
                     *_mode_values(job),
+                    job.estimated_cost_usd,
+                    0,
+                    None,
                 ),
             )
             conn.execute(
@@ -419,6 +479,9 @@ class Store:
                         json.dumps([v.__dict__ for v in job.videos]),
                         None,
                         *_mode_values(job),
+                        job.estimated_cost_usd,
+                        int(job.operation_done),
+                        None if job.result is None else json.dumps(job.result),
                     ),
                 )
 
@@ -490,6 +553,39 @@ class Store:
         self._notify(Change("job", job_id, job))
         return job
 
+    def record_operation(self, job_id: str, operation: str, *, note: str | None = None) -> Job:
+        """The submit created ``operation``: record it on the job and count the job's
+        estimate in today's spend, in one transaction (an operation counts once)."""
+        now = utcnow()
+        with self._transaction() as conn:
+            job = self._current(conn, job_id)
+            fields = {"operation": operation, "submitting": False, "operation_done": False, "result": None}
+            self._write_fields(conn, job_id, fields, expect=job.status)
+            conn.execute(
+                "INSERT OR IGNORE INTO spend (operation, job_id, day, at, usd) VALUES (?, ?, ?, ?, ?)",
+                (operation, job_id, now.date().isoformat(), isoformat(now), job.estimated_cost_usd),
+            )
+            job = job.replace(**fields)
+            if note:
+                conn.execute(
+                    "INSERT INTO events (job_id, at, status, detail, kind) VALUES (?, ?, ?, ?, 'note')",
+                    (job_id, isoformat(now), job.status.value, note),
+                )
+        self._remember(job)
+        self._notify(Change("job", job_id, job))
+        return job
+
+    def spend_on(self, day: date) -> float:
+        """The estimated cost of the operations created on ``day`` (UTC), in US dollars."""
+        (total,) = self._conn.execute(
+            "SELECT COALESCE(SUM(usd), 0) FROM spend WHERE day = ?", (day.isoformat(),)
+        ).fetchone()
+        return round(float(total), 2)
+
+    def spend_today(self) -> float:
+        """The estimated cost of the operations created today (UTC): what was bought today."""
+        return self.spend_on(utcnow().date())
+
     def _current(self, conn: sqlite3.Connection, job_id: str) -> Job:
         job = self._active.get(job_id)
         if job is not None:
@@ -521,8 +617,10 @@ class Store:
                 value = json.dumps(
                     [{"index": v.index, "filename": v.filename, "size_bytes": v.size_bytes} for v in value]
                 )
-            elif name == "submitting":
+            elif name in ("submitting", "operation_done"):
                 value = int(bool(value))
+            elif name == "result":
+                value = None if value is None else json.dumps(value)
             assignments.append(f"{name} = ?")
             values.append(value)
         if not assignments:
@@ -578,13 +676,113 @@ class Store:
         return self._conn.execute("PRAGMA integrity_check").fetchone()[0]
 
 
+def identify(path: Path) -> None:
+    """Refuse ``path`` unless it is missing, empty, or veotui's database; reads only.
+
+    The header is read as bytes first: a database stamped with veotui's application id is
+    ours. An unstamped one is opened immutable (no lock, no journal, no -wal or -shm file)
+    to list its tables."""
+    if path.is_dir():
+        raise DataUnusable(f"{path} is a directory, not a database; move it away or {CHOOSE_ANOTHER}")
+    try:
+        with open(path, "rb") as file:
+            header = file.read(100)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise DataUnusable(f"{path} cannot be read ({exc.strerror or exc}); check its permissions") from None
+    if not header:
+        return  # an empty file is an empty database
+    if len(header) < 100 or not header.startswith(SQLITE_HEADER):
+        raise _damaged(path, f"it is {path.stat().st_size} bytes and does not start with a SQLite header")
+    application_id = int.from_bytes(header[68:72], "big", signed=True)
+    if application_id == APPLICATION_ID:
+        return
+    tables, version = _peek(path)
+    empty = not tables and version == 0
+    from_before_the_stamp = tables >= OWN_TABLES and version >= 1
+    if application_id == 0 and (empty or from_before_the_stamp):
+        return
+    listed = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+    what = f"it has tables {listed}" if tables else "it has no tables"
+    if application_id:
+        what += f" and application id {application_id:#x}"
+    raise DataUnusable(f"{path} is not a veotui database ({what}); veotui left it untouched; {CHOOSE_ANOTHER}")
+
+
+def _peek(path: Path) -> tuple[set[str], int]:
+    """Table names and user_version of a database file, read without touching it."""
+    uri = "file:" + str(path.resolve()).replace("%", "%25").replace("?", "%3f").replace("#", "%23")
+    try:
+        conn = sqlite3.connect(uri + "?mode=ro&immutable=1", uri=True)
+    except sqlite3.Error as exc:
+        raise _sqlite_problem(path, exc) from None
+    try:
+        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+    except sqlite3.Error as exc:
+        raise _sqlite_problem(path, exc) from None
+    finally:
+        conn.close()
+    return {n for n in names if not n.startswith("sqlite_")}, version
+
+
+def _sqlite_problem(path: Path, exc: sqlite3.Error) -> DataUnusable:
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+        return _damaged(path, str(exc))
+    if name.startswith("SQLITE_FULL"):
+        return DataUnusable(f"{path} cannot be written: its disk is full; free some space and start again")
+    if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH")):
+        return DataUnusable(
+            f"{path} cannot be opened for writing ({exc}); check that its directory is writable and "
+            f"not on a read-only mount, or {CHOOSE_ANOTHER}"
+        )
+    return DataUnusable(f"{path} cannot be used ({exc}); {CHOOSE_ANOTHER}")
+
+
+def _damaged(path: Path, what: str) -> DataUnusable:
+    """A damaged database: copy it aside (once per distinct content) and say where."""
+    return DataUnusable(
+        f"{path} is damaged ({what}); {_backup(path)}; recover what it holds with "
+        f"`sqlite3 {path} .recover`, or move it away to start with an empty one"
+    )
+
+
+def _backup(path: Path) -> str:
+    try:
+        digest = hashlib.sha256()
+        with open(path, "rb") as file:
+            for block in iter(lambda: file.read(1 << 20), b""):
+                digest.update(block)
+        target = path.with_name(path.name + BACKUP_SUFFIX + digest.hexdigest()[:12])
+        if not target.exists():
+            wal = path.with_name(path.name + "-wal")
+            if wal.is_file():
+                _copy(wal, target.with_name(target.name + "-wal"))
+            _copy(path, target)
+    except OSError as exc:
+        return f"veotui left it untouched but could not copy it aside ({exc.strerror or exc})"
+    return f"veotui left it untouched; a copy is at {target}"
+
+
+def _copy(source: Path, target: Path) -> None:
+    partial = target.with_name(target.name + ".partial")
+    try:
+        shutil.copyfile(source, partial)
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
 def _as_job_fields(fields: dict[str, Any]) -> dict[str, Any]:
     """Written values as the Job dataclass holds them."""
     converted = dict(fields)
     if "videos" in converted:
         converted["videos"] = tuple(converted["videos"])
-    if "submitting" in converted:
-        converted["submitting"] = bool(converted["submitting"])
+    for name in ("submitting", "operation_done"):
+        if name in converted:
+            converted[name] = bool(converted[name])
     for name in _TIME_FIELDS & converted.keys():
         if isinstance(converted[name], str):
             converted[name] = parse_time(converted[name])
@@ -646,4 +844,9 @@ def _job_from_row(row: sqlite3.Row) -> Job:
         videos=tuple(Video(**v) for v in json.loads(row["videos"])),
         downloaded_at=parse_time(row["downloaded_at"]),
         queue_seq=row["queue_seq"],
+        estimated_cost_usd=row["estimated_cost_usd"]
+        if row["estimated_cost_usd"] is not None
+        else estimate_cost(request),
+        operation_done=bool(row["operation_done"]),
+        result=json.loads(row["result"]) if row["result"] else None,
     )

@@ -3,7 +3,7 @@ import sqlite3
 
 import pytest
 
-from veotui.errors import Conflict, InvalidRequest, JobNotFound
+from veotui.errors import Conflict, DataUnusable, InvalidRequest, JobNotFound
 from veotui.model import Change, Job, JobRequest, Status, Video, new_job_id
 from veotui.store import MIGRATIONS, Store
 
@@ -35,7 +35,7 @@ def test_reopening_keeps_jobs_and_refuses_a_newer_schema(tmp_path):
     assert again.get(job.job_id).prompt == "kept"
     again._conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
     again.close()
-    with pytest.raises(RuntimeError, match="newer veotui"):
+    with pytest.raises(DataUnusable, match="newer veotui"):
         Store(tmp_path / "veotui.db")
 
 
@@ -181,3 +181,41 @@ def test_moving_estimate_per_model(store):
     assert store.record_duration("veo-3.1-generate-001", 100) == 100
     assert store.record_duration("veo-3.1-generate-001", 200) == pytest.approx(130)
     assert store.estimate("veo-3.1-fast-generate-001") is None
+
+
+def test_an_operation_counts_its_estimate_in_todays_spend_once(tmp_path):
+    from datetime import timedelta
+
+    from veotui.model import utcnow
+
+    store = Store(tmp_path / "veotui.db")
+    assert store.spend_today() == 0
+    job = store.insert(queued("bought").replace(estimated_cost_usd=3.2))
+    other = store.insert(queued("also bought").replace(estimated_cost_usd=1.05))
+    store.transition(job.job_id, Status.STARTING)
+    recorded = store.record_operation(job.job_id, "ops/1", note="operation ops/1")
+    assert (recorded.operation, recorded.submitting, recorded.operation_done) == ("ops/1", False, False)
+    store.record_operation(job.job_id, "ops/1")  # the same operation found again after a restart
+    store.transition(other.job_id, Status.STARTING)
+    store.record_operation(other.job_id, "ops/2")
+    assert store.spend_today() == 4.25
+    assert store.spend_on(utcnow().date() - timedelta(days=1)) == 0
+    assert "operation ops/1" in [event.detail for event in store.timeline(job.job_id)]
+    store.close()
+    again = Store(tmp_path / "veotui.db")
+    assert again.spend_today() == 4.25
+    assert again.get(job.job_id).estimated_cost_usd == 3.2
+    again.close()
+
+
+def test_a_finished_operation_and_its_result_survive_a_reopen(tmp_path):
+    store = Store(tmp_path / "veotui.db")
+    job = store.insert(queued("kept"))
+    store.transition(job.job_id, Status.STARTING)
+    store.update(job.job_id, operation="ops/9", operation_done=True, result={"videos": ["gs://b/1.mp4"]})
+    store.close()
+    again = Store(tmp_path / "veotui.db")
+    kept = again.get(job.job_id)
+    assert (kept.operation, kept.operation_done, kept.result) == ("ops/9", True, {"videos": ["gs://b/1.mp4"]})
+    assert kept.retry_reuses_operation and kept.to_dict()["retry_reuses_operation"] is True
+    again.close()
