@@ -23,6 +23,7 @@ from veotui.model import (
     MAX_VIDEOS,
     MODELS,
     RESOLUTIONS,
+    printable,
 )
 from veotui.settings import GENERATORS, Settings, load_settings
 
@@ -140,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return dispatch(args, settings)
     except VeotuiError as exc:
-        print(f"veotui: {exc}", file=sys.stderr)
+        print(f"veotui: {printable(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
