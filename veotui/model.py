@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from veotui import capabilities
 from veotui.capabilities import PERSON_GENERATION, REFERENCE_TYPES
 from veotui.errors import InvalidRequest
 
@@ -69,17 +71,17 @@ def stage_index(status: Status) -> int:
     return ACTIVE_STATUSES.index(status) if status in ACTIVE_STATUSES else -1
 
 
-MODELS: tuple[str, ...] = (
-    "veo-3.1-generate-001",
-    "veo-3.1-fast-generate-001",
-    "veo-3.1-lite-generate-001",
-)
-DEFAULT_MODEL = MODELS[0]
-ASPECT_RATIOS: tuple[str, ...] = ("16:9", "9:16")
-DURATIONS: tuple[int, ...] = (4, 6, 8)
-RESOLUTIONS: tuple[str, ...] = ("720p", "1080p")
+#: The choices and defaults of a request, from the per-model table in veotui.capabilities.
+MODELS = capabilities.MODELS
+DEFAULT_MODEL = capabilities.DEFAULT_MODEL
+ASPECT_RATIOS = capabilities.ASPECT_RATIOS
+DEFAULT_ASPECT_RATIO = capabilities.DEFAULT_ASPECT_RATIO
+DURATIONS = capabilities.DURATIONS
+DEFAULT_DURATION = capabilities.DEFAULT_DURATION
+RESOLUTIONS = capabilities.RESOLUTIONS
+DEFAULT_RESOLUTION = capabilities.DEFAULT_RESOLUTION
+MAX_VIDEOS = capabilities.MAX_VIDEOS
 MAX_PROMPT_CHARS = 4000
-MAX_VIDEOS = 4
 MAX_SEED = 2**32 - 1
 MAX_USER_CHARS = 200
 
@@ -113,14 +115,18 @@ def is_job_id(text: str) -> bool:
 
 @dataclass(frozen=True)
 class JobRequest:
-    """What a user asks for. Built only through :meth:`from_mapping`, which validates."""
+    """What a user asks for.
+
+    Input from a person or a client (form fields, JSON, CLI flags) comes in through
+    :meth:`from_mapping`, which validates. A request read back from the store or from the
+    server's JSON (:meth:`from_dict`) was validated when it was submitted and is trusted."""
 
     prompt: str
     number_of_videos: int = 1
     model: str = DEFAULT_MODEL
-    aspect_ratio: str = "16:9"
-    duration_seconds: int = 8
-    resolution: str = "720p"
+    aspect_ratio: str = DEFAULT_ASPECT_RATIO
+    duration_seconds: int = DEFAULT_DURATION
+    resolution: str = DEFAULT_RESOLUTION
     negative_prompt: str | None = None
     seed: int | None = None
     user: str = "local"
@@ -157,6 +163,8 @@ class JobRequest:
             accepted = ", ".join((*cls.FIELDS, *cls.EXTENDS_FIELDS))
             raise InvalidRequest(f"unknown field {unknown[0]!r}; accepted fields: {accepted}")
         prompt = data.get("prompt")
+        if isinstance(prompt, str):
+            _no_controls("prompt", prompt, allow="\n\t")
         if not isinstance(prompt, str) or not prompt.strip():
             raise InvalidRequest("prompt is required and must be non-empty text")
         prompt = _valid_unicode("prompt", prompt.strip())
@@ -166,15 +174,16 @@ class JobRequest:
         if not 1 <= count <= MAX_VIDEOS:
             raise InvalidRequest(f"number_of_videos must be 1 to {MAX_VIDEOS}, got {count}")
         model = _choice(data, "model", DEFAULT_MODEL, MODELS)
-        aspect = _choice(data, "aspect_ratio", "16:9", ASPECT_RATIOS)
-        duration = _whole_number(data, "duration_seconds", 8)
+        aspect = _choice(data, "aspect_ratio", DEFAULT_ASPECT_RATIO, ASPECT_RATIOS)
+        duration = _whole_number(data, "duration_seconds", DEFAULT_DURATION)
         if duration not in DURATIONS:
             raise InvalidRequest(f"duration_seconds must be one of {', '.join(map(str, DURATIONS))}, got {duration}")
-        resolution = _choice(data, "resolution", "720p", RESOLUTIONS)
+        resolution = _choice(data, "resolution", DEFAULT_RESOLUTION, RESOLUTIONS)
         negative = data.get("negative_prompt")
         if negative is not None:
             if not isinstance(negative, str):
                 raise InvalidRequest("negative_prompt must be text")
+            _no_controls("negative_prompt", negative, allow="\n\t")
             negative = _valid_unicode("negative_prompt", negative.strip()) or None
             if negative and len(negative) > MAX_PROMPT_CHARS:
                 raise InvalidRequest(f"negative_prompt is longer than {MAX_PROMPT_CHARS} characters")
@@ -186,6 +195,8 @@ class JobRequest:
         else:
             seed = None
         who = user if user is not None else data.get("user", "local")
+        if isinstance(who, str):
+            _no_controls("user", who)
         if not isinstance(who, str) or not who.strip() or len(who) > MAX_USER_CHARS:
             raise InvalidRequest(f"user must be non-empty text of at most {MAX_USER_CHARS} characters")
         return cls(
@@ -257,6 +268,35 @@ class Extends:
         return cls(job_id=job_id.strip().lower(), video=number)
 
 
+#: C0 and C1 controls, DEL, and the bidirectional embeddings, overrides and isolates, which
+#: reorder the text shown after them.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _no_controls(name: str, text: str, allow: str = "") -> None:
+    """Refuse a control character (other than those in ``allow``), naming it and its
+    1-based position; nothing is stripped silently."""
+    for match in _CONTROLS.finditer(text):
+        char = match.group()
+        if char not in allow:
+            what = "bidirectional override" if char >= "\u202a" else "control character"
+            kept = " (only newline and tab are allowed)" if allow else ""
+            raise InvalidRequest(
+                f"{name} contains the {what} U+{ord(char):04X} at position {match.start() + 1}; remove it{kept}"
+            )
+
+
+def printable(text: str, keep: str = "\n\t") -> str:
+    """``text`` safe to send to a terminal: each control character (but those in ``keep``)
+    and each bidi override is shown as its escape (``\\x1b``, ``\\u202e``), never sent."""
+
+    def escape(match: re.Match[str]) -> str:
+        char = match.group()
+        return char if char in keep else char.encode("unicode_escape").decode("ascii")
+
+    return _CONTROLS.sub(escape, text)
+
+
 def _valid_unicode(name: str, text: str) -> str:
     """JSON's \\ud800 escapes decode to lone surrogates, which no file or database can store."""
     try:
@@ -324,13 +364,16 @@ class Video:
     filename: str
     size_bytes: int
 
-    def to_dict(self, job_id: str) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "filename": self.filename,
-            "size_bytes": self.size_bytes,
-            "url": f"/api/download/{job_id}/video/{self.index}",
-        }
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "filename": self.filename, "size_bytes": self.size_bytes}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Video:
+        """Reads :meth:`to_dict`'s shape; other keys (the API's ``url``) are ignored."""
+        return cls(index=data["index"], filename=data["filename"], size_bytes=data["size_bytes"])
+
+    def url(self, job_id: str) -> str:
+        return f"/api/download/{job_id}/video/{self.index}"
 
 
 @dataclass(frozen=True)
@@ -358,6 +401,12 @@ class Job:
     progress: int = 0
     queue_position: int | None = None
     eta_seconds: int | None = None
+    #: US dollars, from the price table when the job was submitted.
+    estimated_cost_usd: float | None = None
+    #: The operation finished with videos: a retry fetches them again instead of paying anew.
+    operation_done: bool = False
+    #: What the generator needs to fetch a finished operation's videos again (JSON-able).
+    result: Any = None
 
     def replace(self, **changes: Any) -> Job:
         # On the engine's hot path (every transition and every view): a shallow copy is
@@ -373,6 +422,11 @@ class Job:
     @property
     def prompt(self) -> str:
         return self.request.prompt
+
+    @property
+    def retry_reuses_operation(self) -> bool:
+        """A retry fetches the finished operation's videos again: no new submit, no new charge."""
+        return self.operation is not None and self.operation_done
 
     def to_dict(self) -> dict[str, Any]:
         """The job as the contract's JSON object."""
@@ -396,10 +450,12 @@ class Job:
                 "error": self.error,
                 "error_kind": self.error_kind,
                 "operation": self.operation,
-                "videos": [video.to_dict(self.job_id) for video in self.videos],
+                "videos": [{**video.to_dict(), "url": video.url(self.job_id)} for video in self.videos],
                 "stage_started_at": isoformat(self.stage_started_at),
                 "eta_seconds": self.eta_seconds,
                 "downloaded_at": isoformat(self.downloaded_at),
+                "estimated_cost_usd": self.estimated_cost_usd,
+                "retry_reuses_operation": self.retry_reuses_operation,
             }
         )
         return data
@@ -423,15 +479,14 @@ class Job:
             error=data.get("error"),
             error_kind=data.get("error_kind"),
             operation=data.get("operation"),
-            videos=tuple(
-                Video(index=v["index"], filename=v["filename"], size_bytes=v["size_bytes"])
-                for v in data.get("videos") or ()
-            ),
+            videos=tuple(Video.from_dict(v) for v in data.get("videos") or ()),
             downloaded_at=parse_time(data.get("downloaded_at")),
             progress=int(data.get("progress") or 0),
             queue_position=data.get("queue_position"),
             queue_seq=data.get("queue_seq") or 0,
             eta_seconds=data.get("eta_seconds"),
+            estimated_cost_usd=data.get("estimated_cost_usd"),
+            operation_done=bool(data.get("retry_reuses_operation")),
         )
 
 

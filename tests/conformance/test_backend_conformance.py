@@ -282,3 +282,15 @@ async def test_list_jobs_pages_the_queue(backend_for, make_settings):
             await backend.list_jobs(queue_offset=-1)
         for job in jobs:
             await backend.cancel(job.job_id)
+
+
+async def test_every_job_carries_its_estimated_cost(backend):
+    from veotui.prices import estimate_cost
+
+    job = await backend.submit({"prompt": "a priced kite", "number_of_videos": 3, "duration_seconds": 6})
+    expected = estimate_cost(job.request)
+    assert expected is not None and expected > 0
+    assert job.estimated_cost_usd == expected
+    assert (await backend.get(job.job_id)).estimated_cost_usd == expected
+    listed = await backend.list_jobs()
+    assert [j.estimated_cost_usd for j in [*listed.processing, *listed.queued] if j.job_id == job.job_id] == [expected]

@@ -32,6 +32,7 @@ from veotui.model import (
     new_job_id,
     utcnow,
 )
+from veotui.prices import estimate_cost
 from veotui.progress import with_progress
 from veotui.scheduler import Scheduler
 from veotui.settings import Settings
@@ -198,6 +199,7 @@ class LocalBackend(Backend):
             has_image=jpeg is not None,
             has_last_frame=last_jpeg is not None,
             reference_count=len(reference_jpegs),
+            estimated_cost_usd=estimate_cost(request, self.settings.price_table),
         )
         try:
             await anyio.to_thread.run_sync(

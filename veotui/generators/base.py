@@ -8,23 +8,24 @@ operation instead of paying for a new one.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from veotui.errors import ErrorKind
 from veotui.model import Job, JobRequest
 
 
 class GeneratorFault(Exception):
     """A fault talking to the generator. ``str()`` is a sentence a person can act on."""
 
-    kind = "generator"
+    kind: str = ErrorKind.GENERATOR
 
 
 class TransientFault(GeneratorFault):
     """Worth retrying: rate limits, 5xx, timeouts, dropped connections."""
 
-    kind = "transient"
+    kind = ErrorKind.TRANSIENT
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -34,7 +35,7 @@ class TransientFault(GeneratorFault):
 class PermanentFault(GeneratorFault):
     """Retrying would fail the same way: bad request, refused quota, safety filter."""
 
-    def __init__(self, message: str, kind: str = "permanent") -> None:
+    def __init__(self, message: str, kind: str = ErrorKind.PERMANENT) -> None:
         super().__init__(message)
         self.kind = kind
 
@@ -43,7 +44,7 @@ class SubmitOutcomeUnknown(GeneratorFault):
     """The submit request was sent but no answer came back: it may have been accepted
     (and billed). Never re-sent automatically."""
 
-    kind = "submit_unknown"
+    kind = ErrorKind.SUBMIT_UNKNOWN
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,27 @@ class GenerationResult:
     videos: list[Any]
     filtered_count: int = 0
     filtered_reasons: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class JobInputs:
+    """Everything a job is submitted with, as files in its folder, and where the service
+    can read each one (a cloud URI) once uploaded; a ``*_ref`` left None travels inline."""
+
+    image: Path | None = None
+    last_frame: Path | None = None
+    references: tuple[Path, ...] = ()
+    video: Path | None = None
+    image_ref: str | None = None
+    last_frame_ref: str | None = None
+    reference_refs: tuple[str, ...] = ()
+    video_ref: str | None = None
+
+    def files(self) -> list[Path]:
+        return [p for p in (self.image, self.last_frame, *self.references, self.video) if p is not None]
+
+    def with_refs(self, **refs: Any) -> JobInputs:
+        return replace(self, **refs)
 
 
 class Generator(ABC):
@@ -79,9 +101,20 @@ class Generator(ABC):
         (a cloud URI), or None when it travels inline."""
         return None
 
+    async def upload_inputs(self, job: Job, inputs: JobInputs) -> JobInputs:
+        """Make every input available to the service; return ``inputs`` with the references
+        filled in. The default uploads the image alone (a generator without other modes)."""
+        if inputs.image is None:
+            return inputs
+        return inputs.with_refs(image_ref=await self.upload_image(job, inputs.image))
+
     @abstractmethod
     async def submit(self, job: Job, image_path: Path | None, image_ref: str | None) -> str:
         """Start the generation; return the operation's name."""
+
+    async def submit_inputs(self, job: Job, inputs: JobInputs) -> str:
+        """Start the generation with every input; the default knows the image alone."""
+        return await self.submit(job, inputs.image, inputs.image_ref)
 
     async def find_operation(self, job: Job) -> str | None:
         """After a crash between sending a submit and recording its answer: the operation

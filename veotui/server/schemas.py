@@ -75,6 +75,13 @@ class JobOut(Shape):
     stage_started_at: str | None
     eta_seconds: int | None
     downloaded_at: str | None
+    estimated_cost_usd: float | None = Field(
+        description="US dollars Google charges for it, from the price table when it was submitted"
+    )
+    retry_reuses_operation: bool = Field(
+        description="a retry fetches the videos of the finished generation again (no new charge) "
+        "instead of submitting again (charged again)"
+    )
 
 
 class JobListsOut(Shape):
