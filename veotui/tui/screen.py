@@ -206,6 +206,8 @@ class MainScreen(Screen[None]):
 
     def apply(self, change: Change) -> None:
         """One change from the backend, shown at once."""
+        if change.kind == "queue":
+            return
         pinned = self.selected_id
         was_live = change.job_id in self.board.live
         applied = self.board.apply(change)
