@@ -27,7 +27,7 @@ import anyio
 import anyio.abc
 from anyio.abc import TaskGroup
 
-from veotui.errors import Conflict, InvalidRequest, JobNotFound
+from veotui.errors import Conflict, ErrorKind, InvalidRequest, JobNotFound
 from veotui.files import JobFiles
 from veotui.generators.base import (
     GenerationResult,
@@ -265,7 +265,7 @@ class Scheduler:
                     self._fail(job_id, str(failure), failure.kind)
                 except Exception as exc:  # a bug must fail one job, not the engine
                     log.exception("job %s crashed", job_id)
-                    self._fail(job_id, f"veotui hit an internal error: {exc!r}. Retry with r.", "internal")
+                    self._fail(job_id, f"veotui hit an internal error: {exc!r}. Retry with r.", ErrorKind.INTERNAL)
         finally:
             if self._runs.get(job_id) is run:
                 del self._runs[job_id]
@@ -371,7 +371,7 @@ class Scheduler:
             raise _JobFailed(
                 "the generation finished without any video. Google does not charge for such attempts; "
                 "rephrase the prompt and retry.",
-                "no_videos",
+                ErrorKind.NO_VIDEOS,
             )
         generating_seconds = (utcnow() - generating_since).total_seconds() if generating_since else None
         job = self._enter(job, Status.DOWNLOADING)
@@ -402,7 +402,8 @@ class Scheduler:
         for path in inputs.files():
             if not path.exists():
                 raise _JobFailed(
-                    f"the job's input {path.name} is missing from its folder; submit the job again", "missing_image"
+                    f"the job's input {path.name} is missing from its folder; submit the job again",
+                    ErrorKind.MISSING_IMAGE,
                 )
         return inputs
 
@@ -422,7 +423,7 @@ class Scheduler:
             except TransientFault as exc:
                 self.store.update(job.job_id, submitting=False)
                 if attempt >= self.settings.max_attempts:
-                    raise _JobFailed(f"{exc} (gave up after {attempt} attempts)", "transient") from exc
+                    raise _JobFailed(f"{exc} (gave up after {attempt} attempts)", ErrorKind.TRANSIENT) from exc
                 delay = self._delay(attempt, exc)
                 attempt += 1
                 job = self.store.update(
@@ -444,7 +445,7 @@ class Scheduler:
             except TransientFault as exc:
                 if attempt >= self.settings.max_attempts:
                     raise _JobFailed(
-                        f"could not {what}: {exc} (gave up after {attempt} attempts)", "transient"
+                        f"could not {what}: {exc} (gave up after {attempt} attempts)", ErrorKind.TRANSIENT
                     ) from exc
                 delay = self._delay(attempt, exc)
                 self.store.update(job.job_id, note=f"could not {what}: {exc}; trying again in {delay:.1f} s")
@@ -468,7 +469,7 @@ class Scheduler:
                 raise _JobFailed(
                     f"the operation {job.operation} did not finish within {deadline:.0f} s "
                     "(VEOTUI_VEO_DEADLINE). It may still finish on Google's side; retry to submit again.",
-                    "deadline",
+                    ErrorKind.DEADLINE,
                 )
             await anyio.sleep(self.poll_interval)
 
