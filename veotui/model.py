@@ -400,6 +400,8 @@ class Job:
     #: The queue's sort key: new jobs take the next whole number; a move puts the job
     #: between two neighbours, possibly on a fraction (see Store.move).
     queue_seq: float = 0
+    #: Order of the final transitions (History's order); None until the job ends.
+    finished_seq: int | None = None
     progress: int = 0
     queue_position: int | None = None
     eta_seconds: int | None = None
