@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from veotui.model import Change, Job, JobEvent, JobLists
+from veotui.storage import StorageState
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,8 @@ class BackendInfo:
     is_simulator: bool
     max_concurrent: int
     data_dir: str | None = None
+    #: Whether the engine's disk accepts writes ("storage full / read-only" otherwise).
+    storage: StorageState = field(default_factory=StorageState)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -31,6 +34,7 @@ class BackendInfo:
             "is_simulator": self.is_simulator,
             "max_concurrent": self.max_concurrent,
             "data_dir": self.data_dir,
+            "storage": self.storage.to_dict(),
         }
 
 
