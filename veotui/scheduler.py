@@ -31,7 +31,7 @@ import anyio
 import anyio.abc
 from anyio.abc import TaskGroup
 
-from veotui.errors import Conflict, JobNotFound, StorageUnavailable
+from veotui.errors import Conflict, ErrorKind, JobNotFound, StorageUnavailable
 from veotui.files import JobFiles
 from veotui.generators.base import (
     GenerationResult,
@@ -359,12 +359,14 @@ class Scheduler:
                 if full is not None:
                     message = self._disk_full_message(job_id, full)
                     log.warning("job %s failed: %s", job_id, message)
-                    await self._fail(job_id, message, "disk_full")
+                    await self._fail(job_id, message, ErrorKind.DISK_FULL)
                 elif isinstance(exc, _JobFailed):
                     await self._fail(job_id, str(exc), exc.kind)
                 else:  # a bug must fail one job, not the engine
                     log.exception("job %s crashed", job_id)
-                    await self._fail(job_id, f"veotui hit an internal error: {exc!r}. Retry with r.", "internal")
+                    await self._fail(
+                        job_id, f"veotui hit an internal error: {exc!r}. Retry with r.", ErrorKind.INTERNAL
+                    )
             return
 
     def _disk_full_message(self, job_id: str, exc: OSError) -> str:
@@ -498,7 +500,7 @@ class Scheduler:
             raise _JobFailed(
                 "the generation finished without any video. Google does not charge for such attempts; "
                 "rephrase the prompt and retry.",
-                "no_videos",
+                ErrorKind.NO_VIDEOS,
             )
         generating_seconds = (utcnow() - generating_since).total_seconds() if generating_since else None
         job = self._enter(job, Status.DOWNLOADING)
@@ -529,7 +531,8 @@ class Scheduler:
         for path in inputs.files():
             if not path.exists():
                 raise _JobFailed(
-                    f"the job's input {path.name} is missing from its folder; submit the job again", "missing_image"
+                    f"the job's input {path.name} is missing from its folder; submit the job again",
+                    ErrorKind.MISSING_IMAGE,
                 )
         return inputs
 
@@ -549,7 +552,7 @@ class Scheduler:
             except TransientFault as exc:
                 await self._persist(functools.partial(self.store.update, job.job_id, submitting=False))
                 if attempt >= self.settings.max_attempts:
-                    raise _JobFailed(f"{exc} (gave up after {attempt} attempts)", "transient") from exc
+                    raise _JobFailed(f"{exc} (gave up after {attempt} attempts)", ErrorKind.TRANSIENT) from exc
                 delay = self._delay(attempt, exc)
                 attempt += 1
                 job = self.store.update(
@@ -571,7 +574,7 @@ class Scheduler:
             except TransientFault as exc:
                 if attempt >= self.settings.max_attempts:
                     raise _JobFailed(
-                        f"could not {what}: {exc} (gave up after {attempt} attempts)", "transient"
+                        f"could not {what}: {exc} (gave up after {attempt} attempts)", ErrorKind.TRANSIENT
                     ) from exc
                 delay = self._delay(attempt, exc)
                 self.store.update(job.job_id, note=f"could not {what}: {exc}; trying again in {delay:.1f} s")
@@ -595,7 +598,7 @@ class Scheduler:
                 raise _JobFailed(
                     f"the operation {job.operation} did not finish within {deadline:.0f} s "
                     "(VEOTUI_VEO_DEADLINE). It may still finish on Google's side; retry to submit again.",
-                    "deadline",
+                    ErrorKind.DEADLINE,
                 )
             await anyio.sleep(self.poll_interval)
 
