@@ -106,6 +106,10 @@ class Board:
         previous = self.find(change.job_id)
         applied = Applied(previous, needs_reload=self._count(change, previous))
         applied.needs_reload |= self._apply(change, previous).needs_reload
+        job = change.job
+        if previous is not None and job is not None and job.status == previous.status == Status.QUEUED:
+            # A move may have spread the keys of jobs around it: read the window again.
+            applied.needs_reload |= job.queue_seq != previous.queue_seq
         if not self.filter_text:
             self._number_queue()
         return applied

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from veotui.backend.base import Backend, BackendInfo
 from veotui.errors import VeotuiError
-from veotui.model import CONNECTED, DISCONNECTED, Change
+from veotui.model import CONNECTED, DISCONNECTED, Change, QueueState
 from veotui.tui.board import Board
 
 #: Seconds to wait before following again after the stream failed.
@@ -35,8 +35,9 @@ class Follower:
     ``on_change(change, was_live)`` is called after each change was applied to the board
     (``was_live``: the job was queued or processing before it),
     ``on_loaded()`` after each fresh read of the lists, ``on_error(title, message, severity)`` when a
-    read or the stream failed (the follower goes on by itself), ``on_connection(state)``
-    when a remote backend lost its server (DISCONNECTED) or found it again (CONNECTED)."""
+    read or the stream failed (the follower goes on by itself), ``on_queue(state)`` when the
+    queue is paused or resumed, ``on_connection(state)`` when a remote backend lost its
+    server (DISCONNECTED) or found it again (CONNECTED)."""
 
     def __init__(
         self,
@@ -47,6 +48,7 @@ class Follower:
         on_loaded: Callable[[], None] = _ignore,
         on_error: Callable[[str, str, str], None] = _ignore,
         on_connection: Callable[[str], None] = _ignore,
+        on_queue: Callable[[QueueState], None] = _ignore,
         reconnect_seconds: float = RECONNECT_SECONDS,
         reload_seconds: float = RELOAD_SECONDS,
     ) -> None:
@@ -56,6 +58,9 @@ class Follower:
         self.on_loaded = on_loaded
         self.on_error = on_error
         self.on_connection = on_connection
+        self.on_queue = on_queue
+        #: The queue's state as last heard (paused or not, and why).
+        self.queue: QueueState | None = None
         self.reconnect_seconds = reconnect_seconds
         self.reload_seconds = reload_seconds
         self.info: BackendInfo | None = None
@@ -126,6 +131,11 @@ class Follower:
             if change.kind == CONNECTED:
                 self._reload_wanted.set()
             self.on_connection(change.kind)
+            return
+        if change.kind == "queue":
+            self.queue = change.queue
+            if change.queue is not None:
+                self.on_queue(change.queue)
             return
         was_live = self.board.is_live(change.job_id)
         if self.board.apply(change).needs_reload:
