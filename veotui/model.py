@@ -324,13 +324,16 @@ class Video:
     filename: str
     size_bytes: int
 
-    def to_dict(self, job_id: str) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "filename": self.filename,
-            "size_bytes": self.size_bytes,
-            "url": f"/api/download/{job_id}/video/{self.index}",
-        }
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "filename": self.filename, "size_bytes": self.size_bytes}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Video:
+        """Reads :meth:`to_dict`'s shape; other keys (the API's ``url``) are ignored."""
+        return cls(index=data["index"], filename=data["filename"], size_bytes=data["size_bytes"])
+
+    def url(self, job_id: str) -> str:
+        return f"/api/download/{job_id}/video/{self.index}"
 
 
 RETRY_REFETCHES = "fetches the videos of the finished generation again — no new charge"
@@ -420,7 +423,7 @@ class Job:
                 "error": self.error,
                 "error_kind": self.error_kind,
                 "operation": self.operation,
-                "videos": [video.to_dict(self.job_id) for video in self.videos],
+                "videos": [{**video.to_dict(), "url": video.url(self.job_id)} for video in self.videos],
                 "stage_started_at": isoformat(self.stage_started_at),
                 "eta_seconds": self.eta_seconds,
                 "downloaded_at": isoformat(self.downloaded_at),
@@ -449,10 +452,7 @@ class Job:
             error=data.get("error"),
             error_kind=data.get("error_kind"),
             operation=data.get("operation"),
-            videos=tuple(
-                Video(index=v["index"], filename=v["filename"], size_bytes=v["size_bytes"])
-                for v in data.get("videos") or ()
-            ),
+            videos=tuple(Video.from_dict(v) for v in data.get("videos") or ()),
             downloaded_at=parse_time(data.get("downloaded_at")),
             progress=int(data.get("progress") or 0),
             queue_position=data.get("queue_position"),
