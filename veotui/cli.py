@@ -13,7 +13,18 @@ from typing import Any
 
 from veotui import __version__
 from veotui.errors import SettingsError, VeotuiError
-from veotui.model import ASPECT_RATIOS, DURATIONS, MODELS, RESOLUTIONS
+from veotui.model import (
+    ASPECT_RATIOS,
+    DEFAULT_ASPECT_RATIO,
+    DEFAULT_DURATION,
+    DEFAULT_MODEL,
+    DEFAULT_RESOLUTION,
+    DURATIONS,
+    MAX_VIDEOS,
+    MODELS,
+    RESOLUTIONS,
+    printable,
+)
 from veotui.settings import GENERATORS, Settings, load_settings
 
 EPILOG = """\
@@ -46,12 +57,24 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("prompt", help="what the video should show (1-4000 characters)")
     submit.add_argument("--image", metavar="PATH", help="input image (PNG, JPEG, WebP, GIF, AVIF; <= 10 MB)")
     submit.add_argument(
-        "--count", type=int, choices=range(1, 5), default=1, metavar="N", help="number of videos, 1-4 (default 1)"
+        "--count",
+        type=int,
+        choices=range(1, MAX_VIDEOS + 1),
+        default=1,
+        metavar="N",
+        help=f"number of videos, 1-{MAX_VIDEOS} (default 1)",
     )
-    submit.add_argument("--model", choices=MODELS, default=MODELS[0])
-    submit.add_argument("--aspect-ratio", choices=ASPECT_RATIOS, default="16:9")
-    submit.add_argument("--duration", type=int, choices=DURATIONS, default=8, metavar="S", help="4, 6 or 8 seconds")
-    submit.add_argument("--resolution", choices=RESOLUTIONS, default="720p")
+    submit.add_argument("--model", choices=MODELS, default=DEFAULT_MODEL)
+    submit.add_argument("--aspect-ratio", choices=ASPECT_RATIOS, default=DEFAULT_ASPECT_RATIO)
+    submit.add_argument(
+        "--duration",
+        type=int,
+        choices=DURATIONS,
+        default=DEFAULT_DURATION,
+        metavar="S",
+        help=", ".join(map(str, DURATIONS)) + " seconds",
+    )
+    submit.add_argument("--resolution", choices=RESOLUTIONS, default=DEFAULT_RESOLUTION)
     submit.add_argument("--negative-prompt", metavar="TEXT")
     submit.add_argument("--seed", type=int, metavar="N")
     submit.add_argument("--wait", action="store_true", help="show progress and wait until the job ends")
@@ -118,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return dispatch(args, settings)
     except VeotuiError as exc:
-        print(f"veotui: {exc}", file=sys.stderr)
+        print(f"veotui: {printable(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from veotui import capabilities
 from veotui.capabilities import PERSON_GENERATION, REFERENCE_TYPES
 from veotui.errors import InvalidRequest
 
@@ -69,17 +71,17 @@ def stage_index(status: Status) -> int:
     return ACTIVE_STATUSES.index(status) if status in ACTIVE_STATUSES else -1
 
 
-MODELS: tuple[str, ...] = (
-    "veo-3.1-generate-001",
-    "veo-3.1-fast-generate-001",
-    "veo-3.1-lite-generate-001",
-)
-DEFAULT_MODEL = MODELS[0]
-ASPECT_RATIOS: tuple[str, ...] = ("16:9", "9:16")
-DURATIONS: tuple[int, ...] = (4, 6, 8)
-RESOLUTIONS: tuple[str, ...] = ("720p", "1080p")
+#: The choices and defaults of a request, from the per-model table in veotui.capabilities.
+MODELS = capabilities.MODELS
+DEFAULT_MODEL = capabilities.DEFAULT_MODEL
+ASPECT_RATIOS = capabilities.ASPECT_RATIOS
+DEFAULT_ASPECT_RATIO = capabilities.DEFAULT_ASPECT_RATIO
+DURATIONS = capabilities.DURATIONS
+DEFAULT_DURATION = capabilities.DEFAULT_DURATION
+RESOLUTIONS = capabilities.RESOLUTIONS
+DEFAULT_RESOLUTION = capabilities.DEFAULT_RESOLUTION
+MAX_VIDEOS = capabilities.MAX_VIDEOS
 MAX_PROMPT_CHARS = 4000
-MAX_VIDEOS = 4
 MAX_SEED = 2**32 - 1
 MAX_USER_CHARS = 200
 
@@ -113,14 +115,18 @@ def is_job_id(text: str) -> bool:
 
 @dataclass(frozen=True)
 class JobRequest:
-    """What a user asks for. Built only through :meth:`from_mapping`, which validates."""
+    """What a user asks for.
+
+    Input from a person or a client (form fields, JSON, CLI flags) comes in through
+    :meth:`from_mapping`, which validates. A request read back from the store or from the
+    server's JSON (:meth:`from_dict`) was validated when it was submitted and is trusted."""
 
     prompt: str
     number_of_videos: int = 1
     model: str = DEFAULT_MODEL
-    aspect_ratio: str = "16:9"
-    duration_seconds: int = 8
-    resolution: str = "720p"
+    aspect_ratio: str = DEFAULT_ASPECT_RATIO
+    duration_seconds: int = DEFAULT_DURATION
+    resolution: str = DEFAULT_RESOLUTION
     negative_prompt: str | None = None
     seed: int | None = None
     user: str = "local"
@@ -157,6 +163,8 @@ class JobRequest:
             accepted = ", ".join((*cls.FIELDS, *cls.EXTENDS_FIELDS))
             raise InvalidRequest(f"unknown field {unknown[0]!r}; accepted fields: {accepted}")
         prompt = data.get("prompt")
+        if isinstance(prompt, str):
+            _no_controls("prompt", prompt, allow="\n\t")
         if not isinstance(prompt, str) or not prompt.strip():
             raise InvalidRequest("prompt is required and must be non-empty text")
         prompt = _valid_unicode("prompt", prompt.strip())
@@ -166,15 +174,16 @@ class JobRequest:
         if not 1 <= count <= MAX_VIDEOS:
             raise InvalidRequest(f"number_of_videos must be 1 to {MAX_VIDEOS}, got {count}")
         model = _choice(data, "model", DEFAULT_MODEL, MODELS)
-        aspect = _choice(data, "aspect_ratio", "16:9", ASPECT_RATIOS)
-        duration = _whole_number(data, "duration_seconds", 8)
+        aspect = _choice(data, "aspect_ratio", DEFAULT_ASPECT_RATIO, ASPECT_RATIOS)
+        duration = _whole_number(data, "duration_seconds", DEFAULT_DURATION)
         if duration not in DURATIONS:
             raise InvalidRequest(f"duration_seconds must be one of {', '.join(map(str, DURATIONS))}, got {duration}")
-        resolution = _choice(data, "resolution", "720p", RESOLUTIONS)
+        resolution = _choice(data, "resolution", DEFAULT_RESOLUTION, RESOLUTIONS)
         negative = data.get("negative_prompt")
         if negative is not None:
             if not isinstance(negative, str):
                 raise InvalidRequest("negative_prompt must be text")
+            _no_controls("negative_prompt", negative, allow="\n\t")
             negative = _valid_unicode("negative_prompt", negative.strip()) or None
             if negative and len(negative) > MAX_PROMPT_CHARS:
                 raise InvalidRequest(f"negative_prompt is longer than {MAX_PROMPT_CHARS} characters")
@@ -186,6 +195,8 @@ class JobRequest:
         else:
             seed = None
         who = user if user is not None else data.get("user", "local")
+        if isinstance(who, str):
+            _no_controls("user", who)
         if not isinstance(who, str) or not who.strip() or len(who) > MAX_USER_CHARS:
             raise InvalidRequest(f"user must be non-empty text of at most {MAX_USER_CHARS} characters")
         return cls(
@@ -255,6 +266,35 @@ class Extends:
         if number < 1:
             raise InvalidRequest(f"extends_video is 1-based, got {number}")
         return cls(job_id=job_id.strip().lower(), video=number)
+
+
+#: C0 and C1 controls, DEL, and the bidirectional embeddings, overrides and isolates, which
+#: reorder the text shown after them.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _no_controls(name: str, text: str, allow: str = "") -> None:
+    """Refuse a control character (other than those in ``allow``), naming it and its
+    1-based position; nothing is stripped silently."""
+    for match in _CONTROLS.finditer(text):
+        char = match.group()
+        if char not in allow:
+            what = "bidirectional override" if char >= "\u202a" else "control character"
+            kept = " (only newline and tab are allowed)" if allow else ""
+            raise InvalidRequest(
+                f"{name} contains the {what} U+{ord(char):04X} at position {match.start() + 1}; remove it{kept}"
+            )
+
+
+def printable(text: str, keep: str = "\n\t") -> str:
+    """``text`` safe to send to a terminal: each control character (but those in ``keep``)
+    and each bidi override is shown as its escape (``\\x1b``, ``\\u202e``), never sent."""
+
+    def escape(match: re.Match[str]) -> str:
+        char = match.group()
+        return char if char in keep else char.encode("unicode_escape").decode("ascii")
+
+    return _CONTROLS.sub(escape, text)
 
 
 def _valid_unicode(name: str, text: str) -> str:

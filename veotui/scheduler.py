@@ -31,7 +31,7 @@ import anyio
 import anyio.abc
 from anyio.abc import TaskGroup
 
-from veotui.errors import Conflict, JobNotFound
+from veotui.errors import Conflict, ErrorKind, JobNotFound
 from veotui.files import JobFiles
 from veotui.generators.base import (
     GenerationResult,
@@ -248,7 +248,7 @@ class Scheduler:
                     self._fail(job_id, str(failure), failure.kind)
                 except Exception as exc:  # a bug must fail one job, not the engine
                     log.exception("job %s crashed", job_id)
-                    self._fail(job_id, f"veotui hit an internal error: {exc!r}. Retry with r.", "internal")
+                    self._fail(job_id, f"veotui hit an internal error: {exc!r}. Retry with r.", ErrorKind.INTERNAL)
         finally:
             if self._runs.get(job_id) is run:
                 del self._runs[job_id]
@@ -357,7 +357,7 @@ class Scheduler:
             raise _JobFailed(
                 "the generation finished without any video. Google does not charge for such attempts; "
                 "rephrase the prompt and retry.",
-                "no_videos",
+                ErrorKind.NO_VIDEOS,
             )
         # Paid for and done: from here on a retry fetches these videos, it never buys them again.
         job = self.store.update(job_id, operation_done=True, result=self.generator.save_result(result))
@@ -373,7 +373,7 @@ class Scheduler:
             try:
                 result = await self._poll_until_done(job)
             except _JobFailed as failure:
-                if failure.kind == "operation_lost":
+                if failure.kind == ErrorKind.OPERATION_LOST:
                     # Nothing left to fetch: the next retry has to generate again.
                     self.store.update(job_id, operation_done=False, result=None)
                 raise
@@ -410,7 +410,8 @@ class Scheduler:
         for path in inputs.files():
             if not path.exists():
                 raise _JobFailed(
-                    f"the job's input {path.name} is missing from its folder; submit the job again", "missing_image"
+                    f"the job's input {path.name} is missing from its folder; submit the job again",
+                    ErrorKind.MISSING_IMAGE,
                 )
         return inputs
 
@@ -430,7 +431,7 @@ class Scheduler:
             except TransientFault as exc:
                 self.store.update(job.job_id, submitting=False)
                 if attempt >= self.settings.max_attempts:
-                    raise _JobFailed(f"{exc} (gave up after {attempt} attempts)", "transient") from exc
+                    raise _JobFailed(f"{exc} (gave up after {attempt} attempts)", ErrorKind.TRANSIENT) from exc
                 delay = self._delay(attempt, exc)
                 attempt += 1
                 job = self.store.update(
@@ -452,7 +453,7 @@ class Scheduler:
             except TransientFault as exc:
                 if attempt >= self.settings.max_attempts:
                     raise _JobFailed(
-                        f"could not {what}: {exc} (gave up after {attempt} attempts)", "transient"
+                        f"could not {what}: {exc} (gave up after {attempt} attempts)", ErrorKind.TRANSIENT
                     ) from exc
                 delay = self._delay(attempt, exc)
                 self.store.update(job.job_id, note=f"could not {what}: {exc}; trying again in {delay:.1f} s")
@@ -502,7 +503,7 @@ class Scheduler:
                 f"the operation {job.operation} did not finish within {deadline:.0f} s "
                 f"(VEOTUI_VEO_DEADLINE).{why} It may still finish, and be billed, on Google's side; "
                 "a retry submits again and Google charges again.",
-                "deadline",
+                ErrorKind.DEADLINE,
             )
 
     def _delay(self, attempt: int, fault: TransientFault) -> float:

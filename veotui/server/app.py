@@ -18,6 +18,10 @@ from veotui.backend.local import MAX_PAGE_ROWS, LocalBackend
 from veotui.errors import JobNotFound, TooLarge, VeotuiError
 from veotui.model import (
     ASPECT_RATIOS,
+    DEFAULT_ASPECT_RATIO,
+    DEFAULT_DURATION,
+    DEFAULT_MODEL,
+    DEFAULT_RESOLUTION,
     DURATIONS,
     MAX_PROMPT_CHARS,
     MAX_SEED,
@@ -276,10 +280,10 @@ _JOB_FIELDS_SCHEMA: dict[str, Any] = {
     "properties": {
         "prompt": {"type": "string", "minLength": 1, "maxLength": MAX_PROMPT_CHARS},
         "number_of_videos": {"type": "integer", "minimum": 1, "maximum": MAX_VIDEOS, "default": 1},
-        "model": {"type": "string", "enum": list(MODELS), "default": MODELS[0]},
-        "aspect_ratio": {"type": "string", "enum": list(ASPECT_RATIOS), "default": "16:9"},
-        "duration_seconds": {"type": "integer", "enum": list(DURATIONS), "default": 8},
-        "resolution": {"type": "string", "enum": list(RESOLUTIONS), "default": "720p"},
+        "model": {"type": "string", "enum": list(MODELS), "default": DEFAULT_MODEL},
+        "aspect_ratio": {"type": "string", "enum": list(ASPECT_RATIOS), "default": DEFAULT_ASPECT_RATIO},
+        "duration_seconds": {"type": "integer", "enum": list(DURATIONS), "default": DEFAULT_DURATION},
+        "resolution": {"type": "string", "enum": list(RESOLUTIONS), "default": DEFAULT_RESOLUTION},
         "negative_prompt": {"type": ["string", "null"], "maxLength": MAX_PROMPT_CHARS},
         "seed": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_SEED},
         "user": {"type": "string", "description": "ignored with a per-user token: the token names the user"},
