@@ -22,9 +22,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import anyio
@@ -351,7 +352,8 @@ class Scheduler:
             job = self._enter(job, Status.GENERATING)
 
         result = await self._poll_until_done(job)
-        generating_since = job.stage_started_at
+        # Only a generation seen whole by this process, on the monotonic clock, is a sample.
+        generating_seconds = self.store.stage_elapsed(job)
         job = self._enter(job, Status.PROCESSING)
         if not result.videos:
             raise _JobFailed(
@@ -361,7 +363,6 @@ class Scheduler:
             )
         # Paid for and done: from here on a retry fetches these videos, it never buys them again.
         job = self.store.update(job_id, operation_done=True, result=self.generator.save_result(result))
-        generating_seconds = (utcnow() - generating_since).total_seconds() if generating_since else None
         await self._download(job, result, generating_seconds)
 
     async def _fetch_again(self, job: Job) -> None:
@@ -388,15 +389,22 @@ class Scheduler:
         await anyio.to_thread.run_sync(self.files.build_zip, job_id, paths)
         videos = tuple(Video(index=n, filename=p.name, size_bytes=p.stat().st_size) for n, p in enumerate(paths, 1))
         if generating_seconds is not None:
-            self.store.record_duration(job.request.model, generating_seconds)
+            self.store.record_duration(job.request.model, generating_seconds, prior=self.generator.typical_seconds)
         self.store.transition(
             job_id,
             Status.COMPLETED,
             expect=(Status.DOWNLOADING,),
             videos=videos,
             detail=f"{len(videos)} video(s)" + _filtered_note(result),
-            seconds=(utcnow() - job.started_at).total_seconds() if job.started_at else None,
+            seconds=self._run_seconds(job),
         )
+
+    def _run_seconds(self, job: Job) -> float | None:
+        """How long the job took: by the monotonic clock if it ran in this process alone."""
+        seconds = self.store.run_elapsed(job.job_id)
+        if seconds is None and job.started_at is not None:
+            seconds = max(0.0, (utcnow() - job.started_at).total_seconds())
+        return seconds
 
     def _inputs(self, job: Job) -> JobInputs:
         """The job's input files, each checked to be in its folder (a retry sends them again)."""
@@ -471,7 +479,12 @@ class Scheduler:
         transient fault never fails the job: it is noted, and polling goes on (backoff capped
         at the poll interval) until the deadline."""
         deadline = self.settings.veo_deadline if not self.generator.is_simulator else None
-        started: datetime = job.stage_started_at or utcnow()
+        # Time already spent generating: by the monotonic clock if the stage began in this
+        # process, else (resumed after a restart) by the wall clock; counted on monotonically.
+        before = self.store.stage_elapsed(job)
+        if before is None:
+            before = max(0.0, (utcnow() - (job.stage_started_at or utcnow())).total_seconds())
+        started = time.monotonic() - before
         operation = job.operation
         assert operation is not None
         failures = 0
@@ -497,8 +510,9 @@ class Scheduler:
             await anyio.sleep(self.poll_interval)
 
     @staticmethod
-    def _check_deadline(job: Job, deadline: float | None, started: datetime, why: str) -> None:
-        if deadline is not None and (utcnow() - started).total_seconds() > deadline:
+    def _check_deadline(job: Job, deadline: float | None, started: float, why: str) -> None:
+        """``started``: when generating began, on the monotonic clock."""
+        if deadline is not None and time.monotonic() - started > deadline:
             raise _JobFailed(
                 f"the operation {job.operation} did not finish within {deadline:.0f} s "
                 f"(VEOTUI_VEO_DEADLINE).{why} It may still finish, and be billed, on Google's side; "
