@@ -16,13 +16,13 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from veotui.datadir import CHOOSE_ANOTHER, prepare
-from veotui.errors import Conflict, DataUnusable, InvalidRequest, JobNotFound
+from veotui.errors import Conflict, DataUnusable, InvalidRequest, JobNotFound, StorageUnavailable
 from veotui.model import (
     ACTIVE_STATUSES,
     FINAL_STATUSES,
@@ -40,6 +40,7 @@ from veotui.model import (
 )
 from veotui.prices import estimate_cost
 from veotui.progress import fold_sample
+from veotui.storage import StorageGuard
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: jobs, their events, and the moving estimate of generation time per model.
@@ -171,11 +172,15 @@ Listener = Callable[[Change], None]
 
 
 class Store:
-    def __init__(self, path: Path) -> None:
+    """A write the disk refuses raises :class:`StorageUnavailable` and marks ``guard``
+    degraded; the transaction is rolled back and the connection stays usable."""
+
+    def __init__(self, path: Path, guard: StorageGuard | None = None) -> None:
         """Open (or create) veotui's database at ``path``. Anything that is not veotui's
         database, or is damaged, is refused with a :class:`DataUnusable` naming the file;
         a file refused as another application's is never written to."""
         self.path = path
+        self.guard = guard or StorageGuard(path.parent)
         self._listeners: list[Listener] = []
         # Write-through copy of the jobs that are not finished. This process is the only
         # writer (the data-directory lock), so the copy is the truth; every UPDATE still
@@ -229,18 +234,35 @@ class Store:
             listener(change)
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._conn.execute("BEGIN IMMEDIATE")
+    def _transaction(self, doing: str = "record a change") -> Iterator[sqlite3.Connection]:
         try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        else:
-            self._conn.execute("COMMIT")
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+        except sqlite3.Error as exc:
+            failure = self.guard.error(exc, doing)
+            if failure is None:
+                raise
+            raise failure from exc
+
+    def _rollback(self) -> None:
+        # SQLite may have rolled back already (a full disk does that); the connection must
+        # end up outside any transaction either way.
+        if self._conn.in_transaction:
+            with suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
+
+    def probe(self) -> None:
+        """A small real write: raises :class:`StorageUnavailable` while the disk refuses."""
+        with self._transaction("write to its database") as conn:
+            conn.execute("UPDATE counters SET value = value WHERE name = 'queue_seq'")
 
     def _migrate(self) -> None:
-        with self._transaction() as conn:
+        with self._transaction("prepare its database") as conn:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > len(MIGRATIONS):
                 raise DataUnusable(
@@ -408,7 +430,7 @@ class Store:
 
     def insert(self, job: Job) -> Job:
         """A new queued job, at the back of the queue."""
-        with self._transaction() as conn:
+        with self._transaction("queue the job") as conn:
             seq = self._next_seq(conn)
             job = job.replace(queue_seq=seq, status=Status.QUEUED)
             conn.execute(_INSERT_JOB, _job_to_row(job))
@@ -460,7 +482,7 @@ class Store:
         """Move a job to ``target`` in one transaction, if the move is allowed from its
         current status (and that status is one of ``expect``, when given)."""
         now = utcnow()
-        with self._transaction() as conn:
+        with self._transaction(f"record that job {job_id} is {target.value}") as conn:
             job = self._current(conn, job_id)
             allowed = set(expect) if expect is not None else None
             if (allowed is not None and job.status not in allowed) or not can_transition(job.status, target):
@@ -523,7 +545,7 @@ class Store:
 
     def update(self, job_id: str, *, note: str | None = None, **fields: Any) -> Job:
         """Change fields without a transition; ``note`` adds a line to the timeline."""
-        with self._transaction() as conn:
+        with self._transaction(f"record a change to job {job_id}") as conn:
             job = self._current(conn, job_id)
             job = job.replace(**_as_job_fields(fields))
             self._write_fields(conn, job, fields, expect=job.status)
@@ -540,7 +562,7 @@ class Store:
         """The submit created ``operation``: record it on the job and count the job's
         estimate in today's spend, in one transaction (an operation counts once)."""
         now = utcnow()
-        with self._transaction() as conn:
+        with self._transaction(f"record the operation of job {job_id}") as conn:
             job = self._current(conn, job_id)
             fields = {"operation": operation, "submitting": False, "operation_done": False, "result": None}
             job = job.replace(**fields)
@@ -599,9 +621,21 @@ class Store:
             raise Conflict(f"job {job.job_id} changed under veotui's feet; try again")
 
     def delete(self, job_id: str) -> Job:
-        """Remove the job's row and remember its remote files until they are cleaned up."""
+        """Remove the job's row and remember its remote files until they are cleaned up.
+        On a full disk the guard's reserve is dropped to make room for the delete."""
         job = self.get(job_id)
-        with self._transaction() as conn:
+        try:
+            self._delete_row(job)
+        except StorageUnavailable:
+            if not self.guard.release_reserve():
+                raise
+            self._delete_row(job)
+        self._notify(Change("deleted", job_id))
+        return job
+
+    def _delete_row(self, job: Job) -> None:
+        job_id = job.job_id
+        with self._transaction(f"delete job {job_id}") as conn:
             conn.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
             self._active.pop(job_id, None)
             self._stage_clock.pop(job_id, None)
@@ -614,21 +648,19 @@ class Store:
                 "INSERT INTO events (job_id, at, status, detail, kind) VALUES (?, ?, ?, 'deleted', 'deleted')",
                 (job_id, isoformat(utcnow()), job.status.value),
             )
-        self._notify(Change("deleted", job_id))
-        return job
 
     def pending_cleanups(self) -> list[Job]:
         rows = self._conn.execute("SELECT job FROM pending_cleanup ORDER BY since").fetchall()
         return [_cleanup_job(json.loads(row[0])) for row in rows]
 
     def cleanup_done(self, job_id: str) -> None:
-        with self._transaction() as conn:
+        with self._transaction("record a finished clean-up") as conn:
             conn.execute("DELETE FROM pending_cleanup WHERE job_id = ?", (job_id,))
 
     def record_duration(self, model: str, seconds: float, prior: float | None = None) -> float | None:
         """Fold one generation time into the model's moving estimate (clamped against it, or
         against ``prior`` before the first sample); return the estimate."""
-        with self._transaction() as conn:
+        with self._transaction("record a generation time") as conn:
             row = conn.execute("SELECT seconds, samples FROM estimates WHERE model = ?", (model,)).fetchone()
             current, samples = (row[0], row[1]) if row else (None, 0)
             estimate = fold_sample(current, seconds, prior)
