@@ -32,7 +32,7 @@ import anyio
 import anyio.abc
 from anyio.abc import TaskGroup
 
-from veotui.errors import Conflict, ErrorKind, JobNotFound, StorageUnavailable
+from veotui.errors import Conflict, ErrorKind, InvalidRequest, JobNotFound, StorageUnavailable
 from veotui.files import JobFiles
 from veotui.generators.base import (
     GenerationResult,
@@ -46,6 +46,7 @@ from veotui.generators.base import (
 from veotui.model import (
     ACTIVE_STATUSES,
     Job,
+    QueueState,
     Status,
     Video,
     stage_index,
@@ -58,6 +59,7 @@ from veotui.store import Store
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 BACKOFF_CAP_SECONDS = 60.0
+MAX_REASON_CHARS = 200
 #: While the disk refuses writes it is probed after this delay, doubling up to the cap.
 PROBE_FIRST_SECONDS = 0.25
 PROBE_CAP_SECONDS = 5.0
@@ -146,9 +148,10 @@ class Scheduler:
             with contextlib.suppress(StorageUnavailable):  # the runner waits for the disk
                 self.store.update(job.job_id, note="resumed after restart")
             self._launch(job.job_id)
-        for job in resumable[self.max_concurrent :]:
+        for job in reversed(resumable[self.max_concurrent :]):
             # More resumable jobs than slots (the limit was lowered): back to the queue's
-            # front, keeping their operation, to resume polling when a slot frees.
+            # front (each in turn, so they keep their order), keeping their operation, to
+            # resume polling when a slot frees.
             self._spawn(
                 self._persist,
                 functools.partial(
@@ -165,6 +168,32 @@ class Scheduler:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def pause(self, reason: str | None = None) -> QueueState:
+        """Start nothing new until resumed; processing jobs go on. Survives a restart."""
+        if reason is not None:
+            if not isinstance(reason, str):
+                raise InvalidRequest("reason must be text")
+            reason = reason.strip() or None
+            if reason is not None and len(reason) > MAX_REASON_CHARS:
+                raise InvalidRequest(f"reason is {len(reason)} characters; the limit is {MAX_REASON_CHARS}")
+            if reason is not None:
+                try:
+                    reason.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise InvalidRequest("reason contains a lone surrogate, which is not valid Unicode text") from None
+        return self.store.set_paused(True, reason)
+
+    def resume(self) -> QueueState:
+        state = self.store.set_paused(False)
+        self.wake()
+        return state
+
+    def queue_state(self) -> QueueState:
+        return self.store.queue_state()
+
+    def move(self, job_id: str, *, to: str | None = None, position: int | None = None) -> Job:
+        return self.store.move(job_id, to=to, position=position)
 
     def cancel(self, job_id: str) -> Job:
         job = self.store.get(job_id)
@@ -243,7 +272,7 @@ class Scheduler:
             self._wake = anyio.Event()
 
     def _dispatch(self) -> None:
-        while len(self._runs) < self.max_concurrent:
+        while len(self._runs) < self.max_concurrent and not self.store.is_paused():
             job = self.store.next_queued()
             if job is None:
                 return
