@@ -10,14 +10,17 @@ a committed transition survives a power loss, not only a process crash.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from veotui import metrics as m
 from veotui.errors import Conflict, InvalidRequest, JobNotFound
+from veotui.logs import event
 from veotui.model import (
     ACTIVE_STATUSES,
     FINAL_STATUSES,
@@ -93,7 +96,12 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
     INSERT INTO counters (name, value) SELECT 'queue_seq', COALESCE(MAX(queue_seq), 0) FROM jobs
     """,
+    # 3: aggregates for /metrics, kept in the transaction of each transition, so a scrape
+    # never reads the history; filled from the event log for what came before.
+    m.MIGRATION_SQL,
 )
+
+log = logging.getLogger(__name__)
 
 #: Weight of the newest sample in the moving estimate of generation time.
 ESTIMATE_WEIGHT = 0.3
@@ -136,6 +144,8 @@ class Store:
         # checks the status it expects, in SQL, in case it is not.
         self._active: dict[str, Job] = {}
         self._migrate()
+        # Kept in step with every write (one writer), so reading it costs nothing.
+        (self._queued,) = self._conn.execute("SELECT COUNT(*) FROM jobs WHERE status = 'queued'").fetchone()
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -291,38 +301,41 @@ class Store:
         return row[0] if row else None
 
     def metrics(self) -> dict[str, Any]:
-        """All-time figures from the event log, so deleted jobs still count."""
-        counts = self.count_by_status()
-        ended = dict(
-            self._conn.execute(
-                "SELECT status, COUNT(*) FROM events WHERE kind = 'transition'"
-                " AND status IN ('completed', 'failed', 'cancelled') GROUP BY status"
-            ).fetchall()
-        )
-        completed, failed = ended.get("completed", 0), ended.get("failed", 0)
-        (avg,) = self._conn.execute(
-            "SELECT AVG(seconds) FROM events WHERE status = 'completed' AND seconds IS NOT NULL"
-        ).fetchone()
-        by_user = dict(
-            self._conn.execute("SELECT user, COUNT(*) FROM events WHERE kind = 'submitted' GROUP BY user").fetchall()
-        )
-        errors = dict(
-            self._conn.execute(
-                "SELECT error_kind, COUNT(*) FROM events WHERE status = 'failed' AND kind = 'transition'"
-                " GROUP BY error_kind"
-            ).fetchall()
-        )
+        """All-time figures from the aggregates kept with the event log (deleted jobs still
+        count); the cost does not grow with the history."""
         return {
-            "queue_length": counts.get("queued", 0),
-            "processing": sum(counts.get(s.value, 0) for s in ACTIVE_STATUSES),
-            "completed": completed,
-            "failed": failed,
-            "cancelled": ended.get("cancelled", 0),
-            "success_rate": round(completed / (completed + failed), 4) if completed + failed else None,
-            "avg_processing_seconds": round(avg, 2) if avg is not None else None,
-            "jobs_by_user": by_user,
-            "errors_by_kind": {str(kind or "unknown"): n for kind, n in errors.items()},
+            "queue_length": self.queue_length(),
+            "processing": self.processing_count(),
+            **m.summary(self.metric_snapshot()),
         }
+
+    def queue_length(self) -> int:
+        return self._queued
+
+    def processing_count(self) -> int:
+        marks = ",".join("?" * len(ACTIVE_STATUSES))
+        (count,) = self._conn.execute(
+            f"SELECT COUNT(*) FROM jobs WHERE status IN ({marks})", [s.value for s in ACTIVE_STATUSES]
+        ).fetchone()
+        return count
+
+    def metric_snapshot(self) -> m.Snapshot:
+        return m.Snapshot(self._conn.execute("SELECT name, labels, bucket, value FROM metric_values").fetchall())
+
+    def metric_series(self, hours: int, now: datetime | None = None) -> list[dict[str, Any]]:
+        """Jobs ended per hour by status and the longest queue of each hour, for the last
+        ``hours`` hours (the current one included), oldest first."""
+        now = now or utcnow()
+        keys = [m.hour_of(isoformat(now - timedelta(hours=n)) or "") for n in range(hours - 1, -1, -1)]
+        rows = self._conn.execute(
+            "SELECT hour, name, labels, value FROM metric_hours WHERE hour >= ? AND hour <= ?", (keys[0], keys[-1])
+        ).fetchall()
+        return m.series_rows([tuple(r) for r in rows], keys)
+
+    def count(self, name: str, labels: str = "", amount: float = 1.0) -> None:
+        """Add to a persisted counter (e.g. ``retries_total``)."""
+        with self._transaction() as conn:
+            m.add(conn, name, labels, amount)
 
     # -- writing --------------------------------------------------------------------------
 
@@ -365,6 +378,9 @@ class Store:
                 "INSERT INTO events (job_id, at, status, detail, kind, user, model) VALUES (?, ?, ?, ?, 'submitted', ?, ?)",
                 (job.job_id, isoformat(job.created_at), "queued", "submitted", req.user, req.model),
             )
+            m.add(conn, "submitted_total", req.user)
+            m.max_hour(conn, m.hour_of(isoformat(utcnow()) or ""), "queue_max", self._queued + 1)
+        self._queued += 1
         self._remember(job)
         self._notify(Change("job", job.job_id, job))
         return job
@@ -405,6 +421,7 @@ class Store:
                         None,
                     ),
                 )
+        self._queued += sum(1 for job in jobs if job.status == Status.QUEUED)
 
     @staticmethod
     def _next_seq(conn: sqlite3.Connection, count: int = 1) -> int:
@@ -440,7 +457,10 @@ class Store:
                 fields.setdefault("finished_at", now)
                 fields.setdefault("submitting", False)
             self._write_fields(conn, job_id, fields, status=target, expect=job.status)
+            before = job
             job = job.replace(status=target, **_as_job_fields(fields))
+            queued = self._queued + (target == Status.QUEUED) - (before.status == Status.QUEUED)
+            self._count_transition(conn, before, job, now, seconds, queued)
             conn.execute(
                 "INSERT INTO events (job_id, at, status, detail, user, model, error_kind, seconds)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -455,9 +475,55 @@ class Store:
                     seconds,
                 ),
             )
+        self._queued = queued
         self._remember(job)
+        event(
+            log,
+            logging.WARNING if target == Status.FAILED else logging.INFO,
+            "job.transition",
+            "%s -> %s%s",
+            before.status.value,
+            target.value,
+            f": {detail}" if detail else "",
+            job_id=job_id,
+            previous=before.status.value,
+            status=target.value,
+            at=isoformat(now),
+            detail=detail,
+            attempts=job.attempts,
+            error_kind=job.error_kind if target == Status.FAILED else None,
+        )
         self._notify(Change("job", job_id, job))
         return job
+
+    @staticmethod
+    def _count_transition(
+        conn: sqlite3.Connection, before: Job, after: Job, now: datetime, seconds: float | None, queued: int
+    ) -> None:
+        """Fold one transition into the aggregates, inside its transaction."""
+        previous, target = before.status, after.status
+        if previous in ACTIVE_STATUSES and before.stage_started_at is not None:
+            m.observe(conn, "stage_duration_seconds", (now - before.stage_started_at).total_seconds(), previous.value)
+        if previous == Status.QUEUED and target == Status.STARTING:
+            since = before.stage_started_at or before.created_at
+            m.observe(conn, "queue_wait_seconds", (now - since).total_seconds())
+        hour = m.hour_of(isoformat(now) or "")
+        if target == Status.QUEUED:
+            m.max_hour(conn, hour, "queue_max", queued)
+        if not target.is_final:
+            return
+        m.add(conn, "jobs_total", target.value)
+        m.add_hour(conn, hour, "finished", target.value)
+        if target == Status.FAILED:
+            m.add(conn, "errors_total", after.error_kind or "unknown")
+        elif target == Status.COMPLETED:
+            if seconds is None and after.started_at is not None:
+                seconds = (now - after.started_at).total_seconds()
+            if seconds is not None:
+                m.observe(conn, "job_duration_seconds", seconds)
+            cost = getattr(after, "estimated_cost_usd", None)
+            if cost:
+                m.add(conn, "estimated_cost_usd_total", "", float(cost))
 
     def update(self, job_id: str, *, note: str | None = None, **fields: Any) -> Job:
         """Change fields without a transition; ``note`` adds a line to the timeline."""
@@ -471,6 +537,8 @@ class Store:
                     (job_id, isoformat(utcnow()), job.status.value, note),
                 )
         self._remember(job)
+        if note:
+            event(log, logging.INFO, "job.note", "%s", note, job_id=job_id, status=job.status.value)
         self._notify(Change("job", job_id, job))
         return job
 
@@ -532,6 +600,17 @@ class Store:
                 "INSERT INTO events (job_id, at, status, detail, kind) VALUES (?, ?, ?, 'deleted', 'deleted')",
                 (job_id, isoformat(utcnow()), job.status.value),
             )
+        if job.status == Status.QUEUED:
+            self._queued -= 1
+        event(
+            log,
+            logging.INFO,
+            "job.deleted",
+            "deleted (was %s)",
+            job.status.value,
+            job_id=job_id,
+            status=job.status.value,
+        )
         self._notify(Change("deleted", job_id))
         return job
 
