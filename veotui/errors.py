@@ -68,3 +68,8 @@ class DataDirBusy(VeotuiError):
         super().__init__(message)
         self.pid = pid
         self.url = url
+
+
+class DataUnusable(VeotuiError):
+    """The data directory or its database cannot be used (a file, read-only, damaged, not
+    veotui's). The message names the path, what is wrong and what to do."""

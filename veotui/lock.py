@@ -8,6 +8,7 @@ import json
 import os
 from pathlib import Path
 
+from veotui.datadir import os_problem, prepare
 from veotui.errors import DataDirBusy
 
 LOCK_NAME = "veotui.lock"
@@ -20,8 +21,11 @@ class DataDirLock:
         self._fd: int | None = None
 
     def acquire(self, url: str | None = None) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        prepare(self.data_dir)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise os_problem(self.data_dir, exc, "cannot be written") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

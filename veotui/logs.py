@@ -237,6 +237,7 @@ class FileLog:
         )
         self.handler.setFormatter(formatter(settings, env))
         self.handler.addFilter(_Scope(level))
+        self._package_level = logging.getLogger("veotui").level
         _prepare_loggers(level)
         logging.getLogger().addHandler(self.handler)
         self.path = path
@@ -244,6 +245,7 @@ class FileLog:
     def close(self) -> None:
         logging.getLogger().removeHandler(self.handler)
         self.handler.close()
+        logging.getLogger("veotui").setLevel(self._package_level)
 
 
 _stderr_handler: logging.Handler | None = None

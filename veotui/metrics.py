@@ -85,6 +85,8 @@ MIGRATION_SQL = f"""
     INSERT INTO metric_values (name, labels, bucket, value)
         SELECT 'job_duration_seconds', '', {SUM_BUCKET}, SUM(seconds) FROM events
         WHERE {_COMPLETED_SECONDS} HAVING COUNT(*) > 0;
+    INSERT INTO metric_values (name, labels, bucket, value)
+        SELECT 'estimated_cost_usd_total', '', 0, SUM(usd) FROM spend WHERE usd IS NOT NULL HAVING COUNT(*) > 0;
     INSERT INTO metric_hours (hour, name, labels, value)
         SELECT substr(at, 1, 13), 'finished', status, COUNT(*) FROM events WHERE {_ENDED} GROUP BY 1, 3
 """
@@ -333,7 +335,7 @@ class Collector:
         yield retries
         yield CounterMetricFamily(
             "veotui_estimated_cost_usd",
-            "Estimated spend of completed generations, in US dollars",
+            "Estimated cost of the generations bought (each operation once), in US dollars",
             value=snapshot.counter("estimated_cost_usd_total").get("", 0.0),
         )
         yield GaugeMetricFamily("veotui_data_dir_bytes", "Bytes in the data directory", value=self.dir_size.value())

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from veotui.capabilities import PERSON_GENERATION, REFERENCE_TYPES
 from veotui.errors import InvalidRequest
 
 
@@ -123,6 +124,11 @@ class JobRequest:
     negative_prompt: str | None = None
     seed: int | None = None
     user: str = "local"
+    generate_audio: bool | None = None
+    person_generation: str | None = None
+    enhance_prompt: bool | None = None
+    reference_type: str | None = None
+    extends: Extends | None = None
 
     FIELDS = (
         "prompt",
@@ -134,14 +140,22 @@ class JobRequest:
         "negative_prompt",
         "seed",
         "user",
+        "generate_audio",
+        "person_generation",
+        "enhance_prompt",
+        "reference_type",
+        "extends",
     )
+    #: Accepted on input beside ``extends``: the form's spelling of it.
+    EXTENDS_FIELDS = ("extends_job_id", "extends_video")
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, user: str | None = None) -> JobRequest:
         """Validate raw input (form fields, JSON, CLI flags); the error names the field."""
-        unknown = sorted(set(data) - set(cls.FIELDS))
+        unknown = sorted(set(data) - set(cls.FIELDS) - set(cls.EXTENDS_FIELDS))
         if unknown:
-            raise InvalidRequest(f"unknown field {unknown[0]!r}; accepted fields: {', '.join(cls.FIELDS)}")
+            accepted = ", ".join((*cls.FIELDS, *cls.EXTENDS_FIELDS))
+            raise InvalidRequest(f"unknown field {unknown[0]!r}; accepted fields: {accepted}")
         prompt = data.get("prompt")
         if not isinstance(prompt, str) or not prompt.strip():
             raise InvalidRequest("prompt is required and must be non-empty text")
@@ -184,10 +198,63 @@ class JobRequest:
             negative_prompt=negative,
             seed=seed,
             user=_valid_unicode("user", who.strip()),
+            generate_audio=_switch(data, "generate_audio"),
+            person_generation=_optional_choice(data, "person_generation", PERSON_GENERATION),
+            enhance_prompt=_switch(data, "enhance_prompt"),
+            reference_type=_optional_choice(data, "reference_type", REFERENCE_TYPES),
+            extends=Extends.from_fields(data),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.FIELDS}
+        data = {name: getattr(self, name) for name in self.FIELDS}
+        data["extends"] = self.extends.to_dict() if self.extends else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> JobRequest:
+        """A request as :meth:`to_dict` wrote it (already validated)."""
+        values = {name: data[name] for name in cls.FIELDS if name in data}
+        if values.get("extends") is not None:
+            values["extends"] = Extends(job_id=values["extends"]["job_id"], video=int(values["extends"]["video"]))
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Extends:
+    """This job continues video ``video`` (1-based) of the completed job ``job_id``."""
+
+    job_id: str
+    video: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"job_id": self.job_id, "video": self.video}
+
+    @classmethod
+    def from_fields(cls, data: Mapping[str, Any]) -> Extends | None:
+        """From ``extends`` (``{"job_id", "video"}`` or a job id) or ``extends_job_id`` and
+        ``extends_video``."""
+        value = data.get("extends")
+        job_id: Any = data.get("extends_job_id")
+        video: Any = data.get("extends_video")
+        if isinstance(value, Mapping):
+            extra = sorted(set(value) - {"job_id", "video"})
+            if extra:
+                raise InvalidRequest(f"extends takes job_id and video, not {extra[0]!r}")
+            job_id, video = value.get("job_id"), value.get("video", video)
+        elif isinstance(value, str) and value:
+            job_id = value
+        elif value not in (None, ""):
+            raise InvalidRequest('extends must be {"job_id": ..., "video": N} or a job id')
+        if job_id in (None, ""):
+            if video not in (None, ""):
+                raise InvalidRequest("extends_video needs extends_job_id: the job whose video to continue")
+            return None
+        if not isinstance(job_id, str) or not is_job_id(job_id.strip().lower()):
+            raise InvalidRequest(f"extends_job_id must be a job id (a UUID), got {job_id!r}")
+        number = _whole_number({"extends_video": video}, "extends_video", 1)
+        if number < 1:
+            raise InvalidRequest(f"extends_video is 1-based, got {number}")
+        return cls(job_id=job_id.strip().lower(), video=number)
 
 
 def _valid_unicode(name: str, text: str) -> str:
@@ -217,6 +284,31 @@ def _whole_number(data: Mapping[str, Any], name: str, default: int) -> int:
     raise InvalidRequest(f"{name} must be a whole number, got {value!r}")
 
 
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+def _switch(data: Mapping[str, Any], name: str) -> bool | None:
+    """A three-way switch: true, false, or absent/null for the model's default."""
+    value = data.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise InvalidRequest(f"{name} must be true or false (or left out for the model's default), got {value!r}")
+
+
+def _optional_choice(data: Mapping[str, Any], name: str, allowed: tuple[str, ...]) -> str | None:
+    value = data.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.strip().lower() in allowed:
+        return value.strip().lower()
+    raise InvalidRequest(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+
+
 def _choice(data: Mapping[str, Any], name: str, default: str, allowed: tuple[str, ...]) -> str:
     value = data.get(name, default)
     if value is None or value == "":
@@ -232,13 +324,16 @@ class Video:
     filename: str
     size_bytes: int
 
-    def to_dict(self, job_id: str) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "filename": self.filename,
-            "size_bytes": self.size_bytes,
-            "url": f"/api/download/{job_id}/video/{self.index}",
-        }
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "filename": self.filename, "size_bytes": self.size_bytes}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Video:
+        """Reads :meth:`to_dict`'s shape; other keys (the API's ``url``) are ignored."""
+        return cls(index=data["index"], filename=data["filename"], size_bytes=data["size_bytes"])
+
+    def url(self, job_id: str) -> str:
+        return f"/api/download/{job_id}/video/{self.index}"
 
 
 @dataclass(frozen=True)
@@ -249,6 +344,8 @@ class Job:
     status: Status
     request: JobRequest
     has_image: bool = False
+    has_last_frame: bool = False
+    reference_count: int = 0
     created_at: datetime = field(default_factory=utcnow)
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -264,6 +361,12 @@ class Job:
     progress: int = 0
     queue_position: int | None = None
     eta_seconds: int | None = None
+    #: US dollars, from the price table when the job was submitted.
+    estimated_cost_usd: float | None = None
+    #: The operation finished with videos: a retry fetches them again instead of paying anew.
+    operation_done: bool = False
+    #: What the generator needs to fetch a finished operation's videos again (JSON-able).
+    result: Any = None
 
     def replace(self, **changes: Any) -> Job:
         # On the engine's hot path (every transition and every view): a shallow copy is
@@ -280,6 +383,11 @@ class Job:
     def prompt(self) -> str:
         return self.request.prompt
 
+    @property
+    def retry_reuses_operation(self) -> bool:
+        """A retry fetches the finished operation's videos again: no new submit, no new charge."""
+        return self.operation is not None and self.operation_done
+
     def to_dict(self) -> dict[str, Any]:
         """The job as the contract's JSON object."""
         data: dict[str, Any] = {
@@ -292,6 +400,8 @@ class Job:
         data.update(
             {
                 "has_image": self.has_image,
+                "has_last_frame": self.has_last_frame,
+                "reference_count": self.reference_count,
                 "created_at": isoformat(self.created_at),
                 "started_at": isoformat(self.started_at),
                 "finished_at": isoformat(self.finished_at),
@@ -299,10 +409,12 @@ class Job:
                 "error": self.error,
                 "error_kind": self.error_kind,
                 "operation": self.operation,
-                "videos": [video.to_dict(self.job_id) for video in self.videos],
+                "videos": [{**video.to_dict(), "url": video.url(self.job_id)} for video in self.videos],
                 "stage_started_at": isoformat(self.stage_started_at),
                 "eta_seconds": self.eta_seconds,
                 "downloaded_at": isoformat(self.downloaded_at),
+                "estimated_cost_usd": self.estimated_cost_usd,
+                "retry_reuses_operation": self.retry_reuses_operation,
             }
         )
         return data
@@ -310,12 +422,14 @@ class Job:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Job:
         """Rebuild a job from its JSON object (the remote backend reads these)."""
-        request = JobRequest(**{name: data[name] for name in JobRequest.FIELDS if name in data})
+        request = JobRequest.from_dict(data)
         return cls(
             job_id=data["job_id"],
             status=Status(data["status"]),
             request=request,
             has_image=bool(data.get("has_image")),
+            has_last_frame=bool(data.get("has_last_frame")),
+            reference_count=int(data.get("reference_count") or 0),
             created_at=parse_time(data.get("created_at")) or utcnow(),
             started_at=parse_time(data.get("started_at")),
             finished_at=parse_time(data.get("finished_at")),
@@ -324,14 +438,13 @@ class Job:
             error=data.get("error"),
             error_kind=data.get("error_kind"),
             operation=data.get("operation"),
-            videos=tuple(
-                Video(index=v["index"], filename=v["filename"], size_bytes=v["size_bytes"])
-                for v in data.get("videos") or ()
-            ),
+            videos=tuple(Video.from_dict(v) for v in data.get("videos") or ()),
             downloaded_at=parse_time(data.get("downloaded_at")),
             progress=int(data.get("progress") or 0),
             queue_position=data.get("queue_position"),
             eta_seconds=data.get("eta_seconds"),
+            estimated_cost_usd=data.get("estimated_cost_usd"),
+            operation_done=bool(data.get("retry_reuses_operation")),
         )
 
 

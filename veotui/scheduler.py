@@ -412,9 +412,7 @@ class Scheduler:
                     SubmitOutcomeUnknown.kind,
                 )
             else:
-                job = self.store.update(
-                    job_id, operation=operation, submitting=False, note=f"found operation {operation} after restart"
-                )
+                job = self.store.record_operation(job_id, operation, note=f"found operation {operation} after restart")
 
         if job.operation is None:
             job = self._enter(job, Status.UPLOADING_IMAGE)
@@ -423,7 +421,7 @@ class Scheduler:
                 image_ref = await self._call(job, "upload the image", lambda: self.generator.upload_image(job, image))
             job = self._enter(job, Status.GENERATING)
             operation = await self._submit(job, image, image_ref)
-            job = self.store.update(job_id, operation=operation, submitting=False, note=f"operation {operation}")
+            job = self.store.record_operation(job_id, operation, note=f"operation {operation}")
         else:
             job = self._enter(job, Status.GENERATING)
 

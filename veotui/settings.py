@@ -13,6 +13,7 @@ from typing import Any
 import platformdirs
 
 from veotui.errors import SettingsError
+from veotui.prices import PriceTable, parse_overrides, price_table
 
 APP_NAME = "veotui"
 GENERATORS = ("auto", "sim", "veo")
@@ -47,7 +48,13 @@ class Settings:
     log_format: str = "text"
     log_max_bytes: int = 10 * 1024 * 1024
     log_backups: int = 5
+    #: The config file's ``[prices]``: model -> key -> US dollars per second.
+    prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     config_file: Path | None = None
+
+    @property
+    def price_table(self) -> PriceTable:
+        return price_table(self.prices)
 
     @property
     def db_path(self) -> Path:
@@ -187,6 +194,7 @@ def load_settings(env: Mapping[str, str] | None = None, overrides: Mapping[str, 
     raw: dict[str, Any] = {}
     users: dict[str, str] = {}
     keymap: dict[str, str] = {}
+    prices: dict[str, dict[str, float]] = {}
     if config_path.is_file():
         try:
             document = tomllib.loads(config_path.read_text(encoding="utf-8"))
@@ -197,12 +205,14 @@ def load_settings(env: Mapping[str, str] | None = None, overrides: Mapping[str, 
                 users = _users_table(config_path, value)
             elif key == "keymap":
                 keymap = _keymap_table(config_path, value)
+            elif key == "prices":
+                prices = parse_overrides(str(config_path), value)
             elif key in SETTINGS_TABLE:
                 raw[key] = (f"{key} in {config_path}", value)
             else:
                 raise SettingsError(
                     f"unknown setting {key!r} in {config_path}; known: "
-                    + ", ".join([*SETTINGS_TABLE, "users", "keymap"])
+                    + ", ".join([*SETTINGS_TABLE, "users", "keymap", "prices"])
                 )
     for key, (variable, _) in SETTINGS_TABLE.items():
         if variable in env:
@@ -220,6 +230,7 @@ def load_settings(env: Mapping[str, str] | None = None, overrides: Mapping[str, 
         data_dir=data_dir,
         users=users,
         keymap=keymap,
+        prices=prices,
         config_file=config_path if config_path.is_file() else None,
         **values,
     )

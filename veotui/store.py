@@ -9,22 +9,26 @@ a committed transition survives a power loss, not only a process crash.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import shutil
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from veotui import metrics as m
-from veotui.errors import Conflict, InvalidRequest, JobNotFound
+from veotui.datadir import CHOOSE_ANOTHER, prepare
+from veotui.errors import Conflict, DataUnusable, InvalidRequest, JobNotFound
 from veotui.logs import event
 from veotui.model import (
     ACTIVE_STATUSES,
     FINAL_STATUSES,
     Change,
+    Extends,
     Job,
     JobEvent,
     JobRequest,
@@ -35,6 +39,7 @@ from veotui.model import (
     parse_time,
     utcnow,
 )
+from veotui.prices import estimate_cost
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: jobs, their events, and the moving estimate of generation time per model.
@@ -96,21 +101,51 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
     INSERT INTO counters (name, value) SELECT 'queue_seq', COALESCE(MAX(queue_seq), 0) FROM jobs
     """,
-    # 3: aggregates for /metrics, kept in the transaction of each transition, so a scrape
+    # 3: Veo 3.1 modes: the request's switches, the inputs given, the video a job extends.
+    """
+    ALTER TABLE jobs ADD COLUMN generate_audio INTEGER;
+    ALTER TABLE jobs ADD COLUMN person_generation TEXT;
+    ALTER TABLE jobs ADD COLUMN enhance_prompt INTEGER;
+    ALTER TABLE jobs ADD COLUMN reference_type TEXT;
+    ALTER TABLE jobs ADD COLUMN extends TEXT;
+    ALTER TABLE jobs ADD COLUMN has_last_frame INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN reference_count INTEGER NOT NULL DEFAULT 0
+    """,
+    # 4: money. A job's estimate; whether its operation finished with videos, and what it
+    # takes to fetch them again (a retry then pays nothing); what each operation cost, by
+    # the UTC day it was created.
+    """
+    ALTER TABLE jobs ADD COLUMN estimated_cost_usd REAL;
+    ALTER TABLE jobs ADD COLUMN operation_done INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN result TEXT;
+    CREATE TABLE spend (
+        operation TEXT PRIMARY KEY,
+        job_id TEXT NOT NULL,
+        day TEXT NOT NULL,
+        at TEXT NOT NULL,
+        usd REAL
+    );
+    CREATE INDEX spend_day ON spend (day)
+    """,
+    # 5: aggregates for /metrics, kept in the transaction of each transition, so a scrape
     # never reads the history; filled from the event log for what came before.
     m.MIGRATION_SQL,
 )
+
+#: ``PRAGMA application_id`` of veotui's databases ("veot"), stamped when one is created.
+APPLICATION_ID = 0x76656F74
+#: A database from before the stamp is veotui's if it has these tables and a schema version.
+OWN_TABLES = frozenset({"jobs", "events", "estimates"})
+SQLITE_HEADER = b"SQLite format 3\x00"
+#: What a damaged database is copied aside as (with the start of its content's hash).
+BACKUP_SUFFIX = ".damaged-"
 
 log = logging.getLogger(__name__)
 
 #: Weight of the newest sample in the moving estimate of generation time.
 ESTIMATE_WEIGHT = 0.3
-_JOB_COLUMNS = (
-    "job_id, queue_seq, status, prompt, number_of_videos, model, aspect_ratio, duration_seconds,"
-    " resolution, negative_prompt, seed, user, has_image, created_at, started_at, finished_at,"
-    " stage_started_at, attempts, error, error_kind, operation, submitting, videos, downloaded_at"
-)
 _TIME_FIELDS = {"created_at", "started_at", "finished_at", "stage_started_at", "downloaded_at"}
+#: Job fields that ``transition`` and ``update`` may change; each is a column of the same name.
 _UPDATABLE = {
     "started_at",
     "finished_at",
@@ -123,6 +158,8 @@ _UPDATABLE = {
     "videos",
     "downloaded_at",
     "queue_seq",
+    "operation_done",
+    "result",
 }
 
 Listener = Callable[[Change], None]
@@ -130,19 +167,43 @@ Listener = Callable[[Change], None]
 
 class Store:
     def __init__(self, path: Path) -> None:
+        """Open (or create) veotui's database at ``path``. Anything that is not veotui's
+        database, or is damaged, is refused with a :class:`DataUnusable` naming the file;
+        a file refused as another application's is never written to."""
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA busy_timeout = 5000")
-        self._conn.execute("PRAGMA journal_mode = WAL")
-        self._conn.execute("PRAGMA synchronous = FULL")
-        self._conn.execute("PRAGMA foreign_keys = ON")
         self._listeners: list[Listener] = []
         # Write-through copy of the jobs that are not finished. This process is the only
         # writer (the data-directory lock), so the copy is the truth; every UPDATE still
         # checks the status it expects, in SQL, in case it is not.
         self._active: dict[str, Job] = {}
+        prepare(path.parent)
+        identify(path)
+        try:
+            self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise _sqlite_problem(path, exc) from None
+        try:
+            self._open()
+        except sqlite3.Error as exc:
+            self._conn.close()
+            raise _sqlite_problem(path, exc) from None
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _open(self) -> None:
+        conn = self._conn
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA busy_timeout = 5000")
+        problems = [row[0] for row in conn.execute("PRAGMA quick_check(3)")]
+        if problems != ["ok"]:
+            raise _damaged(self.path, "quick_check: " + " ".join(" ".join(problems).split()))
+        if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
+            # A new database, or one of veotui's from before the stamp (identify() said so).
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
         self._migrate()
         # Kept in step with every write (one writer), so reading it costs nothing.
         (self._queued,) = self._conn.execute("SELECT COUNT(*) FROM jobs WHERE status = 'queued'").fetchone()
@@ -175,7 +236,10 @@ class Store:
         with self._transaction() as conn:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > len(MIGRATIONS):
-                raise RuntimeError(f"{self.path} was written by a newer veotui (schema {version}); upgrade veotui")
+                raise DataUnusable(
+                    f"{self.path} was written by a newer veotui (schema {version}, this one knows "
+                    f"{len(MIGRATIONS)}); upgrade veotui or {CHOOSE_ANOTHER}"
+                )
             for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
                 for statement in filter(str.strip, script.split(";")):
                     conn.execute(statement)
@@ -344,41 +408,12 @@ class Store:
         with self._transaction() as conn:
             seq = self._next_seq(conn)
             job = job.replace(queue_seq=seq, status=Status.QUEUED)
-            req = job.request
-            conn.execute(
-                f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({','.join('?' * 24)})",
-                (
-                    job.job_id,
-                    seq,
-                    job.status.value,
-                    req.prompt,
-                    req.number_of_videos,
-                    req.model,
-                    req.aspect_ratio,
-                    req.duration_seconds,
-                    req.resolution,
-                    req.negative_prompt,
-                    req.seed,
-                    req.user,
-                    int(job.has_image),
-                    isoformat(job.created_at),
-                    None,
-                    None,
-                    None,
-                    0,
-                    None,
-                    None,
-                    None,
-                    0,
-                    "[]",
-                    None,
-                ),
-            )
+            conn.execute(_INSERT_JOB, _job_to_row(job))
             conn.execute(
                 "INSERT INTO events (job_id, at, status, detail, kind, user, model) VALUES (?, ?, ?, ?, 'submitted', ?, ?)",
-                (job.job_id, isoformat(job.created_at), "queued", "submitted", req.user, req.model),
+                (job.job_id, isoformat(job.created_at), "queued", "submitted", job.request.user, job.request.model),
             )
-            m.add(conn, "submitted_total", req.user)
+            m.add(conn, "submitted_total", job.request.user)
             m.max_hour(conn, m.hour_of(isoformat(utcnow()) or ""), "queue_max", self._queued + 1)
         self._queued += 1
         self._remember(job)
@@ -386,41 +421,14 @@ class Store:
         return job
 
     def insert_many(self, jobs: Iterable[Job]) -> None:
-        """Bulk insert (imports, benchmarks); no listeners are told."""
+        """Bulk insert (imports, benchmarks) as given, numbered in order; no listeners are told."""
         jobs = list(jobs)
         with self._transaction() as conn:
             seq = self._next_seq(conn, len(jobs))
-            for offset, job in enumerate(jobs):
-                req = job.request
-                conn.execute(
-                    f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({','.join('?' * 24)})",
-                    (
-                        job.job_id,
-                        seq + offset,
-                        job.status.value,
-                        req.prompt,
-                        req.number_of_videos,
-                        req.model,
-                        req.aspect_ratio,
-                        req.duration_seconds,
-                        req.resolution,
-                        req.negative_prompt,
-                        req.seed,
-                        req.user,
-                        int(job.has_image),
-                        isoformat(job.created_at),
-                        isoformat(job.started_at),
-                        isoformat(job.finished_at),
-                        None,
-                        job.attempts,
-                        job.error,
-                        job.error_kind,
-                        job.operation,
-                        0,
-                        json.dumps([v.__dict__ for v in job.videos]),
-                        None,
-                    ),
-                )
+            conn.executemany(
+                _INSERT_JOB,
+                [_job_to_row(job.replace(queue_seq=seq + n, submitting=False)) for n, job in enumerate(jobs)],
+            )
         self._queued += sum(1 for job in jobs if job.status == Status.QUEUED)
 
     @staticmethod
@@ -456,10 +464,11 @@ class Store:
             if target.is_final:
                 fields.setdefault("finished_at", now)
                 fields.setdefault("submitting", False)
-            self._write_fields(conn, job_id, fields, status=target, expect=job.status)
             before = job
+            previous = job.status
             job = job.replace(status=target, **_as_job_fields(fields))
-            queued = self._queued + (target == Status.QUEUED) - (before.status == Status.QUEUED)
+            self._write_fields(conn, job, fields, status=target, expect=previous)
+            queued = self._queued + (target == Status.QUEUED) - (previous == Status.QUEUED)
             self._count_transition(conn, before, job, now, seconds, queued)
             conn.execute(
                 "INSERT INTO events (job_id, at, status, detail, user, model, error_kind, seconds)"
@@ -521,16 +530,13 @@ class Store:
                 seconds = (now - after.started_at).total_seconds()
             if seconds is not None:
                 m.observe(conn, "job_duration_seconds", seconds)
-            cost = getattr(after, "estimated_cost_usd", None)
-            if cost:
-                m.add(conn, "estimated_cost_usd_total", "", float(cost))
 
     def update(self, job_id: str, *, note: str | None = None, **fields: Any) -> Job:
         """Change fields without a transition; ``note`` adds a line to the timeline."""
         with self._transaction() as conn:
             job = self._current(conn, job_id)
-            self._write_fields(conn, job_id, fields, expect=job.status)
             job = job.replace(**_as_job_fields(fields))
+            self._write_fields(conn, job, fields, expect=job.status)
             if note:
                 conn.execute(
                     "INSERT INTO events (job_id, at, status, detail, kind) VALUES (?, ?, ?, ?, 'note')",
@@ -541,6 +547,41 @@ class Store:
             event(log, logging.INFO, "job.note", "%s", note, job_id=job_id, status=job.status.value)
         self._notify(Change("job", job_id, job))
         return job
+
+    def record_operation(self, job_id: str, operation: str, *, note: str | None = None) -> Job:
+        """The submit created ``operation``: record it on the job and count the job's
+        estimate in today's spend, in one transaction (an operation counts once)."""
+        now = utcnow()
+        with self._transaction() as conn:
+            job = self._current(conn, job_id)
+            fields = {"operation": operation, "submitting": False, "operation_done": False, "result": None}
+            job = job.replace(**fields)
+            self._write_fields(conn, job, fields, expect=job.status)
+            bought = conn.execute(
+                "INSERT OR IGNORE INTO spend (operation, job_id, day, at, usd) VALUES (?, ?, ?, ?, ?)",
+                (operation, job_id, now.date().isoformat(), isoformat(now), job.estimated_cost_usd),
+            ).rowcount
+            if bought and job.estimated_cost_usd:
+                m.add(conn, "estimated_cost_usd_total", "", float(job.estimated_cost_usd))
+            if note:
+                conn.execute(
+                    "INSERT INTO events (job_id, at, status, detail, kind) VALUES (?, ?, ?, ?, 'note')",
+                    (job_id, isoformat(now), job.status.value, note),
+                )
+        self._remember(job)
+        self._notify(Change("job", job_id, job))
+        return job
+
+    def spend_on(self, day: date) -> float:
+        """The estimated cost of the operations created on ``day`` (UTC), in US dollars."""
+        (total,) = self._conn.execute(
+            "SELECT COALESCE(SUM(usd), 0) FROM spend WHERE day = ?", (day.isoformat(),)
+        ).fetchone()
+        return round(float(total), 2)
+
+    def spend_today(self) -> float:
+        """The estimated cost of the operations created today (UTC): what was bought today."""
+        return self.spend_on(utcnow().date())
 
     def _current(self, conn: sqlite3.Connection, job_id: str) -> Job:
         job = self._active.get(job_id)
@@ -554,37 +595,22 @@ class Store:
     def _write_fields(
         self,
         conn: sqlite3.Connection,
-        job_id: str,
-        fields: dict[str, Any],
+        job: Job,
+        names: Iterable[str],
         status: Status | None = None,
         expect: Status | None = None,
     ) -> None:
-        assignments: list[str] = []
-        values: list[Any] = []
-        if status is not None:
-            assignments.append("status = ?")
-            values.append(status.value)
-        for name, value in fields.items():
-            if name not in _UPDATABLE:
-                raise ValueError(f"field {name} cannot be updated")
-            if name in _TIME_FIELDS:
-                value = isoformat(value) if isinstance(value, datetime) else value
-            elif name == "videos":
-                value = json.dumps(
-                    [{"index": v.index, "filename": v.filename, "size_bytes": v.size_bytes} for v in value]
-                )
-            elif name == "submitting":
-                value = int(bool(value))
-            assignments.append(f"{name} = ?")
-            values.append(value)
-        if not assignments:
+        """Write ``job``'s columns for the fields ``names`` (and its status, when given)."""
+        row = _job_to_row(job)
+        columns = [*(["status"] if status is not None else []), *names]
+        if not columns:
             return
-        sql = f"UPDATE jobs SET {', '.join(assignments)} WHERE job_id = ?"
+        sql = f"UPDATE jobs SET {', '.join(f'{c} = :{c}' for c in columns)} WHERE job_id = :job_id"
         if expect is None:
-            conn.execute(sql, (*values, job_id))
-        elif conn.execute(sql + " AND status = ?", (*values, job_id, expect.value)).rowcount != 1:
-            self._active.pop(job_id, None)
-            raise Conflict(f"job {job_id} changed under veotui's feet; try again")
+            conn.execute(sql, row)
+        elif conn.execute(sql + " AND status = :expected", {**row, "expected": expect.value}).rowcount != 1:
+            self._active.pop(job.job_id, None)
+            raise Conflict(f"job {job.job_id} changed under veotui's feet; try again")
 
     def delete(self, job_id: str) -> Job:
         """Remove the job's row and remember its remote files until they are cleaned up."""
@@ -594,7 +620,7 @@ class Store:
             self._active.pop(job_id, None)
             conn.execute(
                 "INSERT OR REPLACE INTO pending_cleanup (job_id, job, since) VALUES (?, ?, ?)",
-                (job_id, json.dumps(job.to_dict()), isoformat(utcnow())),
+                (job_id, json.dumps(_job_to_row(job)), isoformat(utcnow())),
             )
             conn.execute(
                 "INSERT INTO events (job_id, at, status, detail, kind) VALUES (?, ?, ?, 'deleted', 'deleted')",
@@ -616,7 +642,7 @@ class Store:
 
     def pending_cleanups(self) -> list[Job]:
         rows = self._conn.execute("SELECT job FROM pending_cleanup ORDER BY since").fetchall()
-        return [Job.from_dict(json.loads(row[0])) for row in rows]
+        return [_cleanup_job(json.loads(row[0])) for row in rows]
 
     def cleanup_done(self, job_id: str) -> None:
         with self._transaction() as conn:
@@ -641,20 +667,166 @@ class Store:
         return self._conn.execute("PRAGMA integrity_check").fetchone()[0]
 
 
+def identify(path: Path) -> None:
+    """Refuse ``path`` unless it is missing, empty, or veotui's database; reads only.
+
+    The header is read as bytes first: a database stamped with veotui's application id is
+    ours. An unstamped one is opened immutable (no lock, no journal, no -wal or -shm file)
+    to list its tables."""
+    if path.is_dir():
+        raise DataUnusable(f"{path} is a directory, not a database; move it away or {CHOOSE_ANOTHER}")
+    try:
+        with open(path, "rb") as file:
+            header = file.read(100)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise DataUnusable(f"{path} cannot be read ({exc.strerror or exc}); check its permissions") from None
+    if not header:
+        return  # an empty file is an empty database
+    if len(header) < 100 or not header.startswith(SQLITE_HEADER):
+        raise _damaged(path, f"it is {path.stat().st_size} bytes and does not start with a SQLite header")
+    application_id = int.from_bytes(header[68:72], "big", signed=True)
+    if application_id == APPLICATION_ID:
+        return
+    tables, version = _peek(path)
+    empty = not tables and version == 0
+    from_before_the_stamp = tables >= OWN_TABLES and version >= 1
+    if application_id == 0 and (empty or from_before_the_stamp):
+        return
+    listed = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+    what = f"it has tables {listed}" if tables else "it has no tables"
+    if application_id:
+        what += f" and application id {application_id:#x}"
+    raise DataUnusable(f"{path} is not a veotui database ({what}); veotui left it untouched; {CHOOSE_ANOTHER}")
+
+
+def _peek(path: Path) -> tuple[set[str], int]:
+    """Table names and user_version of a database file, read without touching it."""
+    uri = "file:" + str(path.resolve()).replace("%", "%25").replace("?", "%3f").replace("#", "%23")
+    try:
+        conn = sqlite3.connect(uri + "?mode=ro&immutable=1", uri=True)
+    except sqlite3.Error as exc:
+        raise _sqlite_problem(path, exc) from None
+    try:
+        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+    except sqlite3.Error as exc:
+        raise _sqlite_problem(path, exc) from None
+    finally:
+        conn.close()
+    return {n for n in names if not n.startswith("sqlite_")}, version
+
+
+def _sqlite_problem(path: Path, exc: sqlite3.Error) -> DataUnusable:
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+        return _damaged(path, str(exc))
+    if name.startswith("SQLITE_FULL"):
+        return DataUnusable(f"{path} cannot be written: its disk is full; free some space and start again")
+    if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH")):
+        return DataUnusable(
+            f"{path} cannot be opened for writing ({exc}); check that its directory is writable and "
+            f"not on a read-only mount, or {CHOOSE_ANOTHER}"
+        )
+    return DataUnusable(f"{path} cannot be used ({exc}); {CHOOSE_ANOTHER}")
+
+
+def _damaged(path: Path, what: str) -> DataUnusable:
+    """A damaged database: copy it aside (once per distinct content) and say where."""
+    return DataUnusable(
+        f"{path} is damaged ({what}); {_backup(path)}; recover what it holds with "
+        f"`sqlite3 {path} .recover`, or move it away to start with an empty one"
+    )
+
+
+def _backup(path: Path) -> str:
+    try:
+        digest = hashlib.sha256()
+        with open(path, "rb") as file:
+            for block in iter(lambda: file.read(1 << 20), b""):
+                digest.update(block)
+        target = path.with_name(path.name + BACKUP_SUFFIX + digest.hexdigest()[:12])
+        if not target.exists():
+            wal = path.with_name(path.name + "-wal")
+            if wal.is_file():
+                _copy(wal, target.with_name(target.name + "-wal"))
+            _copy(path, target)
+    except OSError as exc:
+        return f"veotui left it untouched but could not copy it aside ({exc.strerror or exc})"
+    return f"veotui left it untouched; a copy is at {target}"
+
+
+def _copy(source: Path, target: Path) -> None:
+    partial = target.with_name(target.name + ".partial")
+    try:
+        shutil.copyfile(source, partial)
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
 def _as_job_fields(fields: dict[str, Any]) -> dict[str, Any]:
     """Written values as the Job dataclass holds them."""
+    unknown = fields.keys() - _UPDATABLE
+    if unknown:
+        raise ValueError(f"field {sorted(unknown)[0]} cannot be updated")
     converted = dict(fields)
     if "videos" in converted:
         converted["videos"] = tuple(converted["videos"])
-    if "submitting" in converted:
-        converted["submitting"] = bool(converted["submitting"])
+    for name in ("submitting", "operation_done"):
+        if name in converted:
+            converted[name] = bool(converted[name])
     for name in _TIME_FIELDS & converted.keys():
         if isinstance(converted[name], str):
             converted[name] = parse_time(converted[name])
     return converted
 
 
-def _job_from_row(row: sqlite3.Row) -> Job:
+def _job_to_row(job: Job) -> dict[str, Any]:
+    """The job as its ``jobs`` row, column by column: the one place a column is named."""
+    request = job.request
+    return {
+        "job_id": job.job_id,
+        "queue_seq": job.queue_seq,
+        "status": job.status.value,
+        "prompt": request.prompt,
+        "number_of_videos": request.number_of_videos,
+        "model": request.model,
+        "aspect_ratio": request.aspect_ratio,
+        "duration_seconds": request.duration_seconds,
+        "resolution": request.resolution,
+        "negative_prompt": request.negative_prompt,
+        "seed": request.seed,
+        "user": request.user,
+        "has_image": int(job.has_image),
+        "created_at": isoformat(job.created_at),
+        "started_at": isoformat(job.started_at),
+        "finished_at": isoformat(job.finished_at),
+        "stage_started_at": isoformat(job.stage_started_at),
+        "attempts": job.attempts,
+        "error": job.error,
+        "error_kind": job.error_kind,
+        "operation": job.operation,
+        "submitting": int(job.submitting),
+        "videos": json.dumps([video.to_dict() for video in job.videos]),
+        "downloaded_at": isoformat(job.downloaded_at),
+        "generate_audio": _tristate(request.generate_audio),
+        "person_generation": request.person_generation,
+        "enhance_prompt": _tristate(request.enhance_prompt),
+        "reference_type": request.reference_type,
+        "extends": json.dumps(request.extends.to_dict()) if request.extends else None,
+        "has_last_frame": int(job.has_last_frame),
+        "reference_count": job.reference_count,
+        "estimated_cost_usd": job.estimated_cost_usd,
+        "operation_done": int(job.operation_done),
+        "result": None if job.result is None else json.dumps(job.result),
+    }
+
+
+def _job_from_row(row: sqlite3.Row | Mapping[str, Any]) -> Job:
+    """The inverse of :func:`_job_to_row`; stored values are trusted (they were validated on the way in)."""
+    extends = json.loads(row["extends"]) if row["extends"] else None
     request = JobRequest(
         prompt=row["prompt"],
         number_of_videos=row["number_of_videos"],
@@ -665,12 +837,19 @@ def _job_from_row(row: sqlite3.Row) -> Job:
         negative_prompt=row["negative_prompt"],
         seed=row["seed"],
         user=row["user"],
+        generate_audio=_switch(row["generate_audio"]),
+        person_generation=row["person_generation"],
+        enhance_prompt=_switch(row["enhance_prompt"]),
+        reference_type=row["reference_type"],
+        extends=Extends(job_id=extends["job_id"], video=extends["video"]) if extends else None,
     )
     return Job(
         job_id=row["job_id"],
         status=Status(row["status"]),
         request=request,
         has_image=bool(row["has_image"]),
+        has_last_frame=bool(row["has_last_frame"]),
+        reference_count=row["reference_count"],
         created_at=parse_time(row["created_at"]) or utcnow(),
         started_at=parse_time(row["started_at"]),
         finished_at=parse_time(row["finished_at"]),
@@ -680,7 +859,32 @@ def _job_from_row(row: sqlite3.Row) -> Job:
         error_kind=row["error_kind"],
         operation=row["operation"],
         submitting=bool(row["submitting"]),
-        videos=tuple(Video(**v) for v in json.loads(row["videos"])),
+        videos=tuple(Video.from_dict(v) for v in json.loads(row["videos"])),
         downloaded_at=parse_time(row["downloaded_at"]),
         queue_seq=row["queue_seq"],
+        estimated_cost_usd=row["estimated_cost_usd"]
+        if row["estimated_cost_usd"] is not None
+        else estimate_cost(request),
+        operation_done=bool(row["operation_done"]),
+        result=json.loads(row["result"]) if row["result"] else None,
     )
+
+
+def _tristate(value: bool | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _switch(value: int | None) -> bool | None:
+    return None if value is None else bool(value)
+
+
+_JOB_COLUMNS = ", ".join(_job_to_row(Job(job_id="", status=Status.QUEUED, request=JobRequest(prompt=""))))
+_INSERT_JOB = f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({', '.join(':' + c for c in _JOB_COLUMNS.split(', '))})"
+
+
+def _cleanup_job(data: dict[str, Any]) -> Job:
+    """A ``pending_cleanup`` entry: the job's row as JSON. Entries written before that
+    shape hold the job's API object (videos as a list, not JSON text); read those too."""
+    if isinstance(data.get("videos"), str):
+        return _job_from_row(data)
+    return Job.from_dict(data)

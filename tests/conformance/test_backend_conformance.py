@@ -42,7 +42,7 @@ async def test_submit_returns_the_queued_job_with_every_field(backend):
             "number_of_videos": 2,
             "model": "veo-3.1-fast-generate-001",
             "aspect_ratio": "9:16",
-            "duration_seconds": 4,
+            "duration_seconds": 8,
             "resolution": "1080p",
             "negative_prompt": "fog",
             "seed": 7,
@@ -55,7 +55,7 @@ async def test_submit_returns_the_queued_job_with_every_field(backend):
         2,
         "veo-3.1-fast-generate-001",
     )
-    assert (request.aspect_ratio, request.duration_seconds, request.resolution) == ("9:16", 4, "1080p")
+    assert (request.aspect_ratio, request.duration_seconds, request.resolution) == ("9:16", 8, "1080p")
     assert (request.negative_prompt, request.seed, job.has_image) == ("fog", 7, False)
     assert (await backend.get(job.job_id)).request == request
 
@@ -279,3 +279,15 @@ async def test_metrics_and_the_hourly_series_count_ended_jobs(backend):
     assert [hour["hour"] for hour in series] == sorted(hour["hour"] for hour in series)
     with pytest.raises(InvalidRequest):
         await backend.metric_series(0)
+
+
+async def test_every_job_carries_its_estimated_cost(backend):
+    from veotui.prices import estimate_cost
+
+    job = await backend.submit({"prompt": "a priced kite", "number_of_videos": 3, "duration_seconds": 6})
+    expected = estimate_cost(job.request)
+    assert expected is not None and expected > 0
+    assert job.estimated_cost_usd == expected
+    assert (await backend.get(job.job_id)).estimated_cost_usd == expected
+    listed = await backend.list_jobs()
+    assert [j.estimated_cost_usd for j in [*listed.processing, *listed.queued] if j.job_id == job.job_id] == [expected]

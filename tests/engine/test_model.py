@@ -57,6 +57,11 @@ def test_defaults_follow_the_contract():
         "negative_prompt": None,
         "seed": None,
         "user": "local",
+        "generate_audio": None,
+        "person_generation": None,
+        "enhance_prompt": None,
+        "reference_type": None,
+        "extends": None,
     }
 
 

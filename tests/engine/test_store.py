@@ -1,9 +1,11 @@
 import itertools
+import json
 import sqlite3
+from datetime import UTC, datetime
 
 import pytest
 
-from veotui.errors import Conflict, InvalidRequest, JobNotFound
+from veotui.errors import Conflict, DataUnusable, InvalidRequest, JobNotFound
 from veotui.metrics import MIGRATION_SQL
 from veotui.model import ACTIVE_STATUSES, Change, Job, JobRequest, Status, Video, new_job_id
 from veotui.store import MIGRATIONS, Store
@@ -36,7 +38,7 @@ def test_reopening_keeps_jobs_and_refuses_a_newer_schema(tmp_path):
     assert again.get(job.job_id).prompt == "kept"
     again._conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
     again.close()
-    with pytest.raises(RuntimeError, match="newer veotui"):
+    with pytest.raises(DataUnusable, match="newer veotui"):
         Store(tmp_path / "veotui.db")
 
 
@@ -153,6 +155,43 @@ def test_delete_remembers_remote_cleanup_until_done(store):
     assert store.pending_cleanups() == []
 
 
+def test_every_field_survives_the_row_both_ways(tmp_path):
+    store = Store(tmp_path / "veotui.db")
+    job = store.insert(
+        queued("all of it", negative_prompt="no", seed=7, number_of_videos=2, user="ann", generate_audio=False)
+    )
+    store.transition(job.job_id, Status.STARTING)
+    store.update(job.job_id, operation="ops/9", submitting=True, attempts=2, error="slow", error_kind="transient")
+    for status in (Status.UPLOADING_IMAGE, Status.GENERATING, Status.PROCESSING, Status.DOWNLOADING):
+        store.transition(job.job_id, status)
+    videos = (Video(1, "generated_video_1.mp4", 10), Video(2, "generated_video_2.mp4", 20))
+    store.transition(job.job_id, Status.COMPLETED, videos=videos)
+    written = store.update(job.job_id, downloaded_at=datetime(2026, 1, 2, 3, 4, 5, 6000, tzinfo=UTC))
+    store.close()
+    again = Store(tmp_path / "veotui.db")  # a fresh store reads the row, not its cache
+    assert again.get(job.job_id) == written
+    assert written.videos == videos and written.submitting is False and written.request == job.request
+    again.close()
+
+
+def test_a_deleted_job_is_remembered_in_its_own_shape_and_older_entries_still_read(store):
+    job = store.insert(queued(seed=3))
+    store.update(job.job_id, operation="ops/1")
+    store.delete(job.job_id)
+    (stored,) = store._conn.execute("SELECT job FROM pending_cleanup").fetchone()
+    assert "progress" not in stored and '"operation": "ops/1"' in stored
+    # An entry written by an earlier veotui holds the job's API object instead.
+    old = queued("old").replace(operation="ops/2", videos=(Video(1, "generated_video_1.mp4", 5),))
+    with store._transaction() as conn:
+        conn.execute(
+            "INSERT INTO pending_cleanup (job_id, job, since) VALUES (?, ?, '2026-01-01T00:00:00.000Z')",
+            (old.job_id, json.dumps(old.to_dict())),
+        )
+    cleanups = {j.job_id: j for j in store.pending_cleanups()}
+    assert cleanups[job.job_id].operation == "ops/1" and cleanups[job.job_id].request.seed == 3
+    assert cleanups[old.job_id].operation == "ops/2" and cleanups[old.job_id].videos == old.videos
+
+
 def test_metrics_count_all_time_from_the_event_log(store):
     done = store.insert(queued(user="alice"))
     for status in (Status.STARTING, Status.UPLOADING_IMAGE, Status.GENERATING, Status.PROCESSING, Status.DOWNLOADING):
@@ -222,3 +261,41 @@ def test_moving_estimate_per_model(store):
     assert store.record_duration("veo-3.1-generate-001", 100) == 100
     assert store.record_duration("veo-3.1-generate-001", 200) == pytest.approx(130)
     assert store.estimate("veo-3.1-fast-generate-001") is None
+
+
+def test_an_operation_counts_its_estimate_in_todays_spend_once(tmp_path):
+    from datetime import timedelta
+
+    from veotui.model import utcnow
+
+    store = Store(tmp_path / "veotui.db")
+    assert store.spend_today() == 0
+    job = store.insert(queued("bought").replace(estimated_cost_usd=3.2))
+    other = store.insert(queued("also bought").replace(estimated_cost_usd=1.05))
+    store.transition(job.job_id, Status.STARTING)
+    recorded = store.record_operation(job.job_id, "ops/1", note="operation ops/1")
+    assert (recorded.operation, recorded.submitting, recorded.operation_done) == ("ops/1", False, False)
+    store.record_operation(job.job_id, "ops/1")  # the same operation found again after a restart
+    store.transition(other.job_id, Status.STARTING)
+    store.record_operation(other.job_id, "ops/2")
+    assert store.spend_today() == 4.25
+    assert store.spend_on(utcnow().date() - timedelta(days=1)) == 0
+    assert "operation ops/1" in [event.detail for event in store.timeline(job.job_id)]
+    store.close()
+    again = Store(tmp_path / "veotui.db")
+    assert again.spend_today() == 4.25
+    assert again.get(job.job_id).estimated_cost_usd == 3.2
+    again.close()
+
+
+def test_a_finished_operation_and_its_result_survive_a_reopen(tmp_path):
+    store = Store(tmp_path / "veotui.db")
+    job = store.insert(queued("kept"))
+    store.transition(job.job_id, Status.STARTING)
+    store.update(job.job_id, operation="ops/9", operation_done=True, result={"videos": ["gs://b/1.mp4"]})
+    store.close()
+    again = Store(tmp_path / "veotui.db")
+    kept = again.get(job.job_id)
+    assert (kept.operation, kept.operation_done, kept.result) == ("ops/9", True, {"videos": ["gs://b/1.mp4"]})
+    assert kept.retry_reuses_operation and kept.to_dict()["retry_reuses_operation"] is True
+    again.close()

@@ -4,6 +4,7 @@ exact after a known set of jobs, the same after a restart, and only with the tok
 from __future__ import annotations
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import wait_for
@@ -86,7 +87,9 @@ async def test_exact_counts_after_known_jobs_and_the_same_after_a_restart(make_s
     assert value(found, "veotui_queue_wait_seconds_count") == started
     # Only the three completed jobs went through the download stage and out of it.
     assert value(found, "veotui_stage_duration_seconds_count", stage="downloading") == 3
-    assert value(found, "veotui_estimated_cost_usd_total") == 0
+    # Each generation bought (an operation was created) counts its estimate once.
+    bought = sum(job["estimated_cost_usd"] for job in jobs.values() if job["operation"])
+    assert bought > 0 and value(found, "veotui_estimated_cost_usd_total") == pytest.approx(bought)
     assert value(found, "veotui_data_dir_bytes") > 0
     assert value(found, "process_resident_memory_bytes") > 0 and ("process_cpu_seconds_total", ()) in found
     assert not any(name.startswith("veotui_gcs_") for name, _ in found)  # no bucket, no series
@@ -103,7 +106,8 @@ async def test_exact_counts_after_known_jobs_and_the_same_after_a_restart(make_s
 
     assert figures["completed"] == 3 and figures["failed"] == 2 and figures["cancelled"] == 1
     assert figures["processing_seconds_p50"] <= figures["processing_seconds_p95"]
-    assert figures["queue_wait_seconds_avg"] is not None and figures["estimated_cost_usd_total"] == 0
+    assert figures["queue_wait_seconds_avg"] is not None
+    assert figures["estimated_cost_usd_total"] == pytest.approx(bought)
     assert figures["retries_by_call"] == {"submit": 2}
     assert series["hours"] == 24 and len(series["series"]) == 24
     assert sum(h["completed"] for h in series["series"]) == 3

@@ -6,12 +6,15 @@ one conformance test suite runs against both implementations.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from veotui.model import Change, Job, JobEvent, JobLists
+
+#: An input image as given: its bytes (any common format) and its file name.
+Upload = tuple[bytes, str | None]
 
 
 @dataclass(frozen=True)
@@ -60,9 +63,13 @@ class Backend(ABC):
         fields: Mapping[str, Any],
         image: bytes | None = None,
         image_name: str | None = None,
+        *,
+        last_frame: Upload | None = None,
+        references: Sequence[Upload] = (),
     ) -> Job:
-        """Queue a job. ``fields`` are the contract's job fields (validated here);
-        ``image`` the raw bytes of an input image in any common format."""
+        """Queue a job. ``fields`` are the job fields (validated here); ``image`` the raw
+        bytes of an input image in any common format; ``last_frame`` and ``references``
+        the other input images (Veo 3.1 modes)."""
 
     @abstractmethod
     async def get(self, job_id: str) -> Job: ...

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import functools
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import anyio
 
 from veotui import __version__
-from veotui.backend.base import Backend, BackendInfo
+from veotui.backend.base import Backend, BackendInfo, Upload
+from veotui.capabilities import check_modes
 from veotui.errors import Conflict, DownloadFailed, InvalidRequest, JobNotFound, VeotuiError, VideoNotFound
 from veotui.events import EventBus
 from veotui.files import JobFiles, convert_image, copy_atomic
@@ -33,6 +36,7 @@ from veotui.model import (
     new_job_id,
     utcnow,
 )
+from veotui.prices import estimate_cost
 from veotui.progress import with_progress
 from veotui.scheduler import Scheduler
 from veotui.settings import Settings
@@ -207,15 +211,52 @@ class LocalBackend(Backend):
         image: bytes | None = None,
         image_name: str | None = None,
         *,
+        last_frame: Upload | None = None,
+        references: Sequence[Upload] = (),
         user: str | None = None,
     ) -> Job:
         request = self.request_from(fields, user)
+        references = list(references)
+        request = dataclasses.replace(
+            request, reference_type=(request.reference_type or "asset") if references else None
+        )
+        check_modes(
+            request,
+            has_image=image is not None,
+            has_last_frame=last_frame is not None,
+            reference_count=len(references),
+        )
+        source_video = self._extension_source(request) if request.extends else None
         jpeg = None
         if image is not None:
             jpeg = await anyio.to_thread.run_sync(convert_image, image, image_name or "the image")
-        job = Job(job_id=new_job_id(), status=Status.QUEUED, request=request, has_image=jpeg is not None)
-        self.files.create(job.job_id, jpeg)
+        last_jpeg = None
+        if last_frame is not None:
+            last_jpeg = await anyio.to_thread.run_sync(convert_image, last_frame[0], last_frame[1] or "the last frame")
+        reference_jpegs = []
+        for number, (data, name) in enumerate(references, 1):
+            converted = await anyio.to_thread.run_sync(convert_image, data, name or f"reference image {number}")
+            reference_jpegs.append(converted)
+        job = Job(
+            job_id=new_job_id(),
+            status=Status.QUEUED,
+            request=request,
+            has_image=jpeg is not None,
+            has_last_frame=last_jpeg is not None,
+            reference_count=len(reference_jpegs),
+            estimated_cost_usd=estimate_cost(request, self.settings.price_table),
+        )
         try:
+            await anyio.to_thread.run_sync(
+                functools.partial(
+                    self.files.create,
+                    job.job_id,
+                    jpeg,
+                    last_frame=last_jpeg,
+                    references=tuple(reference_jpegs),
+                    video=source_video,
+                )
+            )
             job = self.store.insert(job)
         except BaseException:
             self.files.remove(job.job_id)
@@ -232,9 +273,35 @@ class LocalBackend(Backend):
             prompt=request.prompt,
             parameters={k: v for k, v in request.to_dict().items() if k not in ("prompt", "user")},
             image_bytes=len(jpeg) if jpeg is not None else None,
+            last_frame=last_jpeg is not None,
+            reference_images=len(reference_jpegs),
+            estimated_cost_usd=job.estimated_cost_usd,
         )
         self.scheduler.wake()
         return self.view(job)
+
+    def _extension_source(self, request: JobRequest) -> Path:
+        """The video an extension continues: video N of a completed job (409 otherwise)."""
+        assert request.extends is not None
+        source = self.store.get(request.extends.job_id)
+        if source.status != Status.COMPLETED:
+            raise Conflict(
+                f"job {source.job_id} is {source.status.value}; only a completed job's video can be extended"
+            )
+        video = next((v for v in source.videos if v.index == request.extends.video), None)
+        if video is None:
+            raise InvalidRequest(
+                f"extends_video: job {source.job_id} has no video {request.extends.video}; it has {len(source.videos)}"
+            )
+        if request.aspect_ratio != source.request.aspect_ratio:
+            raise InvalidRequest(
+                f"aspect_ratio: an extension keeps the video's {source.request.aspect_ratio}, "
+                f"not {request.aspect_ratio}"
+            )
+        path = self.files.folder(source.job_id) / video.filename
+        if not path.is_file():
+            raise VideoNotFound(f"video {video.index} of job {source.job_id} is missing from its folder")
+        return path
 
     async def get(self, job_id: str) -> Job:
         return self.view(self.store.get(job_id))

@@ -43,6 +43,7 @@ from google.genai import types
 from google.oauth2 import service_account
 from google.oauth2.credentials import Credentials as UserCredentials
 
+from veotui.capabilities import MODEL_CAPABILITIES, capabilities
 from veotui.errors import InvalidRequest, SettingsError
 from veotui.files import video_name, write_atomic
 from veotui.generators.base import (
@@ -85,22 +86,8 @@ _GRPC_CODES = {
 # -- models ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ModelLimits:
-    """What one Veo model accepts (Vertex AI model pages; see docs/veo.md)."""
-
-    durations: tuple[int, ...] = (4, 6, 8)
-    resolutions: tuple[str, ...] = ("720p", "1080p")
-    aspect_ratios: tuple[str, ...] = ("16:9", "9:16")
-    max_videos: int = 4
-    image_input: bool = True
-
-
-MODEL_LIMITS: Mapping[str, ModelLimits] = {
-    "veo-3.1-generate-001": ModelLimits(),
-    "veo-3.1-fast-generate-001": ModelLimits(),
-    "veo-3.1-lite-generate-001": ModelLimits(),
-}
+#: What each model accepts: the one table in veotui.capabilities (sources and dates there).
+MODEL_LIMITS = MODEL_CAPABILITIES
 #: Retired on Vertex AI on 2026-06-30 -> their replacement.
 RETIRED_MODELS: Mapping[str, str] = {
     "veo-3.0-generate-001": "veo-3.1-generate-001",
@@ -114,9 +101,7 @@ def check_request(request: JobRequest, has_image: bool = False) -> None:
     model = request.model
     if model in RETIRED_MODELS:
         raise InvalidRequest(f"model {model} was retired on Vertex AI on 2026-06-30; use {RETIRED_MODELS[model]}")
-    limits = MODEL_LIMITS.get(model)
-    if limits is None:
-        raise InvalidRequest(f"model must be one of {', '.join(MODEL_LIMITS)}, got {model!r}")
+    limits = capabilities(model)
     if request.duration_seconds not in limits.durations:
         raise InvalidRequest(
             f"{model} makes videos of {', '.join(map(str, limits.durations))} seconds, not {request.duration_seconds}"

@@ -36,6 +36,11 @@ class VideoOut(Shape):
     url: str = Field(description="the REST path of this video")
 
 
+class ExtendsOut(Shape):
+    job_id: str
+    video: int = Field(description="1-based")
+
+
 class JobOut(Shape):
     job_id: str
     status: StatusName
@@ -50,7 +55,14 @@ class JobOut(Shape):
     negative_prompt: str | None
     seed: int | None
     user: str
+    generate_audio: bool | None = Field(description="null: the model's default (sound)")
+    person_generation: Literal["allow_adult", "dont_allow", "allow_all"] | None
+    enhance_prompt: bool | None
+    reference_type: Literal["asset", "style"] | None
+    extends: ExtendsOut | None = Field(description="the completed job's video this job continues")
     has_image: bool
+    has_last_frame: bool
+    reference_count: int = Field(ge=0, le=3)
     created_at: str
     started_at: str | None
     finished_at: str | None
@@ -62,6 +74,13 @@ class JobOut(Shape):
     stage_started_at: str | None
     eta_seconds: int | None
     downloaded_at: str | None
+    estimated_cost_usd: float | None = Field(
+        description="US dollars Google charges for it, from the price table when it was submitted"
+    )
+    retry_reuses_operation: bool = Field(
+        description="a retry fetches the videos of the finished generation again (no new charge) "
+        "instead of submitting again (charged again)"
+    )
 
 
 class JobListsOut(Shape):

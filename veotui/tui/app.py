@@ -22,7 +22,6 @@ def utc_now() -> datetime:
 
 
 class VeotuiApp(App[int]):
-    CSS_PATH = "veotui.tcss"
     TITLE = "veotui"
 
     def __init__(
@@ -44,7 +43,7 @@ class VeotuiApp(App[int]):
         self._backend_ready = asyncio.Event()
 
     def get_default_screen(self) -> Screen:
-        return MainScreen()
+        return MainScreen(self.backend, self.settings, self.clock, self._backend_ready)
 
     @property
     def main_screen(self) -> MainScreen:
@@ -56,12 +55,12 @@ class VeotuiApp(App[int]):
             await self.backend.start()
         self._backend_ready.set()
 
+    async def backend_ready(self) -> None:
+        await self._backend_ready.wait()
+
     async def on_unmount(self) -> None:
         if self._start_backend:
             await self.backend.close()
-
-    async def backend_ready(self) -> None:
-        await self._backend_ready.wait()
 
     def notify(
         self,

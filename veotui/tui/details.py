@@ -23,6 +23,15 @@ from veotui.tui import format as fmt
 
 
 class DetailsScreen(Screen[None]):
+    DEFAULT_CSS = """
+    DetailsScreen #details {
+        padding: 0 1;
+    }
+    DetailsScreen #details-title {
+        margin-bottom: 1;
+    }
+    """
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,enter,q", "dismiss", "Back", id="details_close"),
         Binding("j", "scroll('down')", "Down", show=False, id="details_down"),

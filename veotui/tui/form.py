@@ -84,6 +84,56 @@ def check_image(text: str) -> str | None:
 
 
 class NewJobScreen(ModalScreen[Job | None]):
+    DEFAULT_CSS = """
+    NewJobScreen {
+        align: center middle;
+    }
+    NewJobScreen #form {
+        width: 100;
+        max-width: 100%;
+        height: 100%;
+        max-height: 40;
+        border: thick dodgerblue;
+        background: $surface;
+        padding: 0 1;
+    }
+    NewJobScreen #form-title {
+        text-style: bold;
+        height: 1;
+    }
+    NewJobScreen #form-fields {
+        height: 1fr;
+    }
+    NewJobScreen #form-fields Label {
+        margin-top: 1;
+        color: $text-muted;
+    }
+    NewJobScreen #prompt {
+        height: 5;
+    }
+    NewJobScreen #form .row {
+        height: auto;
+    }
+    NewJobScreen #form .field {
+        width: 1fr;
+        height: auto;
+        margin-right: 1;
+    }
+    NewJobScreen #form .field.wide {
+        width: 2fr;
+    }
+    NewJobScreen #form .error {
+        color: $error;
+        height: auto;
+    }
+    NewJobScreen #form .invalid {
+        border: tall $error;
+    }
+    NewJobScreen #form-error {
+        height: auto;
+    }
+    """
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "submit", "Submit", id="form_submit", priority=True),
         Binding("escape", "close", "Close", id="form_close"),

@@ -48,6 +48,20 @@ class Column:
 class JobTable(DataTable):
     """A panel of jobs. Subclasses name their columns and how a job fills them."""
 
+    DEFAULT_CSS = """
+    JobTable {
+        border: round $panel-lighten-2;
+        border-title-style: bold;
+        border-subtitle-color: $text-muted;
+        scrollbar-size-vertical: 1;
+        overflow-x: hidden;
+        height: 1fr;
+    }
+    JobTable:focus {
+        border: heavy $panel-lighten-3;
+    }
+    """
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
             "enter",
@@ -341,6 +355,18 @@ class JobCell:
 
 
 class ProcessingTable(JobTable):
+    DEFAULT_CSS = """
+    ProcessingTable {
+        height: auto;
+        min-height: 4;
+        max-height: 9;
+        border: round dodgerblue;
+        border-title-color: dodgerblue;
+    }
+    ProcessingTable:focus {
+        border: heavy dodgerblue;
+    }
+    """
     TITLE = "Processing"
     TICKS = True
     COLUMNS = (
@@ -365,6 +391,15 @@ class ProcessingTable(JobTable):
 
 
 class QueueTable(JobTable):
+    DEFAULT_CSS = """
+    QueueTable {
+        border: round darkorange;
+        border-title-color: darkorange;
+    }
+    QueueTable:focus {
+        border: heavy darkorange;
+    }
+    """
     TITLE = "In Queue"
     COLUMNS = (
         Column("position", "Position", 18),
@@ -402,6 +437,11 @@ class QueueTable(JobTable):
 
 
 class HistoryTable(JobTable):
+    DEFAULT_CSS = """
+    HistoryTable {
+        height: 2fr;
+    }
+    """
     TITLE = "History"
     COLUMNS = (
         Column("status", "Status", 11),
