@@ -14,7 +14,7 @@ from typing import Any
 from veotui import __version__
 from veotui.errors import SettingsError, VeotuiError
 from veotui.logs import LEVELS
-from veotui.model import ASPECT_RATIOS, DURATIONS, MODELS, RESOLUTIONS
+from veotui.model import ASPECT_RATIOS, DURATIONS, MODELS, RESOLUTIONS, printable
 from veotui.settings import GENERATORS, Settings, load_settings
 
 EPILOG = """\
@@ -134,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return dispatch(args, settings)
     except VeotuiError as exc:
-        print(f"veotui: {exc}", file=sys.stderr)
+        print(f"veotui: {printable(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

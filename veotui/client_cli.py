@@ -23,7 +23,7 @@ from rich.table import Table
 from veotui.backend.remote import RemoteBackend
 from veotui.errors import JobNotFound, TooLarge, VeotuiError
 from veotui.files import MAX_IMAGE_BYTES
-from veotui.model import Job, Status
+from veotui.model import Job, Status, printable
 from veotui.settings import Settings
 
 #: Seconds between status reads while ``submit --wait`` shows progress.
@@ -45,6 +45,11 @@ def run_verb(args: argparse.Namespace, settings: Settings) -> int:
 def _out() -> Console:
     # Soft wrap: long prompts and timeline lines stay one line each when piped.
     return Console(soft_wrap=True, highlight=False)
+
+
+def _safe(text: str) -> str:
+    """Stored text for the terminal: no markup, and controls shown as escapes, not sent."""
+    return escape(printable(text))
 
 
 def _err() -> Console:
@@ -142,7 +147,7 @@ async def jobs(backend: RemoteBackend, args: argparse.Namespace) -> int:
                 _progress_cell(job),
                 str(len(job.videos) or job.request.number_of_videos),
                 job.request.model.removeprefix("veo-"),
-                escape(job.prompt if len(job.prompt) <= 60 else job.prompt[:59] + "…"),
+                _safe(job.prompt if len(job.prompt) <= 60 else job.prompt[:59] + "…"),
             )
         console.print(table)
     if lists.history_total > len(lists.history):
@@ -194,12 +199,12 @@ async def status(backend: RemoteBackend, args: argparse.Namespace) -> int:
     table.add_column(style="bold")
     table.add_column()
     for label, value in rows:
-        table.add_row(label, escape(value))
+        table.add_row(label, _safe(value))
     console.print(table)
     console.print("\ntimeline:")
     for event in await backend.timeline(job.job_id):
         moment = event.at.strftime("%Y-%m-%d %H:%M:%S")
-        console.print(escape(f"  {moment}  {event.status.value}" + (f"  {event.detail}" if event.detail else "")))
+        console.print(_safe(f"  {moment}  {event.status.value}" + (f"  {event.detail}" if event.detail else "")))
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -157,6 +158,8 @@ class JobRequest:
             accepted = ", ".join((*cls.FIELDS, *cls.EXTENDS_FIELDS))
             raise InvalidRequest(f"unknown field {unknown[0]!r}; accepted fields: {accepted}")
         prompt = data.get("prompt")
+        if isinstance(prompt, str):
+            _no_controls("prompt", prompt, allow="\n\t")
         if not isinstance(prompt, str) or not prompt.strip():
             raise InvalidRequest("prompt is required and must be non-empty text")
         prompt = _valid_unicode("prompt", prompt.strip())
@@ -175,6 +178,7 @@ class JobRequest:
         if negative is not None:
             if not isinstance(negative, str):
                 raise InvalidRequest("negative_prompt must be text")
+            _no_controls("negative_prompt", negative, allow="\n\t")
             negative = _valid_unicode("negative_prompt", negative.strip()) or None
             if negative and len(negative) > MAX_PROMPT_CHARS:
                 raise InvalidRequest(f"negative_prompt is longer than {MAX_PROMPT_CHARS} characters")
@@ -186,6 +190,8 @@ class JobRequest:
         else:
             seed = None
         who = user if user is not None else data.get("user", "local")
+        if isinstance(who, str):
+            _no_controls("user", who)
         if not isinstance(who, str) or not who.strip() or len(who) > MAX_USER_CHARS:
             raise InvalidRequest(f"user must be non-empty text of at most {MAX_USER_CHARS} characters")
         return cls(
@@ -255,6 +261,35 @@ class Extends:
         if number < 1:
             raise InvalidRequest(f"extends_video is 1-based, got {number}")
         return cls(job_id=job_id.strip().lower(), video=number)
+
+
+#: C0 and C1 controls, DEL, and the bidirectional embeddings, overrides and isolates, which
+#: reorder the text shown after them.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _no_controls(name: str, text: str, allow: str = "") -> None:
+    """Refuse a control character (other than those in ``allow``), naming it and its
+    1-based position; nothing is stripped silently."""
+    for match in _CONTROLS.finditer(text):
+        char = match.group()
+        if char not in allow:
+            what = "bidirectional override" if char >= "\u202a" else "control character"
+            kept = " (only newline and tab are allowed)" if allow else ""
+            raise InvalidRequest(
+                f"{name} contains the {what} U+{ord(char):04X} at position {match.start() + 1}; remove it{kept}"
+            )
+
+
+def printable(text: str, keep: str = "\n\t") -> str:
+    """``text`` safe to send to a terminal: each control character (but those in ``keep``)
+    and each bidi override is shown as its escape (``\\x1b``, ``\\u202e``), never sent."""
+
+    def escape(match: re.Match[str]) -> str:
+        char = match.group()
+        return char if char in keep else char.encode("unicode_escape").decode("ascii")
+
+    return _CONTROLS.sub(escape, text)
 
 
 def _valid_unicode(name: str, text: str) -> str:

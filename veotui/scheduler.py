@@ -21,7 +21,6 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
@@ -34,6 +33,7 @@ from veotui.generators.base import (
     GenerationResult,
     Generator,
     GeneratorFault,
+    JobInputs,
     PermanentFault,
     SubmitOutcomeUnknown,
     TransientFault,
@@ -394,9 +394,7 @@ class Scheduler:
 
     async def _process(self, job_id: str) -> None:
         job = self.store.get(job_id)
-        image = self.files.image(job_id) if job.has_image else None
-        if image is not None and not image.exists():
-            raise _JobFailed("the job's input image is missing from its folder; submit the job again", "missing_image")
+        inputs = self._inputs(job)
 
         if job.operation is None and job.submitting:
             operation = await self.generator.find_operation(job)
@@ -416,11 +414,10 @@ class Scheduler:
 
         if job.operation is None:
             job = self._enter(job, Status.UPLOADING_IMAGE)
-            image_ref = None
-            if image is not None:
-                image_ref = await self._call(job, "upload the image", lambda: self.generator.upload_image(job, image))
+            if inputs.files():
+                inputs = await self._call(job, "upload the inputs", lambda: self.generator.upload_inputs(job, inputs))
             job = self._enter(job, Status.GENERATING)
-            operation = await self._submit(job, image, image_ref)
+            operation = await self._submit(job, inputs)
             job = self.store.record_operation(job_id, operation, note=f"operation {operation}")
         else:
             job = self._enter(job, Status.GENERATING)
@@ -451,13 +448,29 @@ class Scheduler:
             seconds=(utcnow() - job.started_at).total_seconds() if job.started_at else None,
         )
 
-    async def _submit(self, job: Job, image: Path | None, image_ref: str | None) -> str:
+    def _inputs(self, job: Job) -> JobInputs:
+        """The job's input files, each checked to be in its folder (a retry sends them again)."""
+        job_id = job.job_id
+        inputs = JobInputs(
+            image=self.files.image(job_id) if job.has_image else None,
+            last_frame=self.files.last_frame(job_id) if job.has_last_frame else None,
+            references=tuple(self.files.reference(job_id, n) for n in range(1, job.reference_count + 1)),
+            video=self.files.input_video(job_id) if job.request.extends else None,
+        )
+        for path in inputs.files():
+            if not path.exists():
+                raise _JobFailed(
+                    f"the job's input {path.name} is missing from its folder; submit the job again", "missing_image"
+                )
+        return inputs
+
+    async def _submit(self, job: Job, inputs: JobInputs) -> str:
         """Send the generate request, retrying what was refused for a transient reason."""
         attempt = 1
         while True:
             self.store.update(job.job_id, submitting=True)
             try:
-                return await self.generator.submit(job, image, image_ref)
+                return await self.generator.submit_inputs(job, inputs)
             except SubmitOutcomeUnknown as exc:
                 raise _JobFailed(
                     f"{exc} The generation may have been accepted and billed, so veotui did not send it "

@@ -144,3 +144,99 @@ async def test_extension_needs_a_completed_job_and_an_existing_video(local_backe
     original = local_backend.files.video(done.job_id, 1)
     assert copied.read_bytes() == original.read_bytes()
     assert extension.to_dict()["extends"] == {"job_id": done.job_id, "video": 1}
+
+
+# -- the simulator shows each mode in its video ---------------------------------------------
+
+
+def frames_of(path) -> list[Image.Image]:
+    import av
+
+    with av.open(str(path)) as container:
+        return [frame.to_image().convert("RGB") for frame in container.decode(video=0)]
+
+
+def has_audio(path) -> bool:
+    import av
+
+    with av.open(str(path)) as container:
+        return any(stream.type == "audio" for stream in container.streams)
+
+
+def mean_colour(image: Image.Image, box=None) -> tuple[float, ...]:
+    from PIL import ImageStat
+
+    return tuple(ImageStat.Stat(image.crop(box) if box else image).mean)
+
+
+def close(a, b, tolerance=20) -> bool:
+    return all(abs(x - y) <= tolerance for x, y in zip(a, b, strict=True))
+
+
+async def completed(backend, job):
+    await wait_for(lambda: backend.store.get(job.job_id).status.is_final, what="the job to end")
+    job = backend.store.get(job.job_id)
+    assert job.status == Status.COMPLETED, job.error
+    return job
+
+
+async def test_the_simulated_video_ends_on_the_last_frame_and_has_sound_unless_told_not_to(local_backend):
+    blue = (20, 40, 230)
+    job = await completed(
+        local_backend,
+        await local_backend.submit(
+            {"prompt": "door", "duration_seconds": 4}, png((230, 30, 30)), "a.png", last_frame=(png(blue), "b.png")
+        ),
+    )
+    video = local_backend.files.video(job.job_id, 1)
+    frames = frames_of(video)
+    assert close(mean_colour(frames[-1]), blue)
+    assert not close(mean_colour(frames[0]), blue)
+    assert has_audio(video)
+
+    silent = await completed(
+        local_backend, await local_backend.submit({"prompt": "quiet", "duration_seconds": 4, "generate_audio": False})
+    )
+    assert not has_audio(local_backend.files.video(silent.job_id, 1))
+
+
+async def test_reference_images_appear_in_the_simulated_video(local_backend):
+    green = (10, 220, 40)
+    job = await completed(
+        local_backend, await local_backend.submit({"prompt": "mug"}, references=[(png(green), "r.png")])
+    )
+    frame = frames_of(local_backend.files.video(job.job_id, 1))[5]
+    width, height = frame.size
+    # One tile, a fifth of the frame, in the top-right corner.
+    tile = (width - width // 5 + 2, 4, width - 4, height // 5 - 2)
+    assert close(mean_colour(frame, tile), green)
+
+
+async def test_a_simulated_extension_starts_on_the_last_frame_of_the_video_it_continues(local_backend):
+    source = await completed(
+        local_backend,
+        await local_backend.submit(
+            {"prompt": "source", "duration_seconds": 4},
+            png((200, 200, 0)),
+            "a.png",
+            last_frame=(png((0, 200, 200)), "b.png"),
+        ),
+    )
+    source_last = frames_of(local_backend.files.video(source.job_id, 1))[-1]
+    extension = await completed(
+        local_backend, await local_backend.submit({"prompt": "and then", "extends_job_id": source.job_id})
+    )
+    first = frames_of(local_backend.files.video(extension.job_id, 1))[0]
+    assert close(mean_colour(first), mean_colour(source_last), tolerance=8)
+
+
+async def test_the_prompt_enhance_switch_shows_in_the_caption(tmp_path):
+    from veotui.generators.render import render_video
+
+    def caption(enhance):
+        path = render_video(tmp_path / f"{enhance}.mp4", prompt="a fox", index=1, seconds=1, enhance_prompt=enhance)
+        return frames_of(path)[0].crop((0, 0, 160, 24))
+
+    plain, enhanced, verbatim = caption(None), caption(True), caption(False)
+    assert plain.tobytes() != enhanced.tobytes()
+    assert enhanced.tobytes() != verbatim.tobytes()

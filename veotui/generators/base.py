@@ -8,7 +8,7 @@ operation instead of paying for a new one.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,27 @@ class GenerationResult:
     filtered_reasons: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class JobInputs:
+    """Everything a job is submitted with, as files in its folder, and where the service
+    can read each one (a cloud URI) once uploaded; a ``*_ref`` left None travels inline."""
+
+    image: Path | None = None
+    last_frame: Path | None = None
+    references: tuple[Path, ...] = ()
+    video: Path | None = None
+    image_ref: str | None = None
+    last_frame_ref: str | None = None
+    reference_refs: tuple[str, ...] = ()
+    video_ref: str | None = None
+
+    def files(self) -> list[Path]:
+        return [p for p in (self.image, self.last_frame, *self.references, self.video) if p is not None]
+
+    def with_refs(self, **refs: Any) -> JobInputs:
+        return replace(self, **refs)
+
+
 class Generator(ABC):
     """One implementation per service: ``sim`` (offline) and ``veo`` (Google Veo)."""
 
@@ -79,9 +100,20 @@ class Generator(ABC):
         (a cloud URI), or None when it travels inline."""
         return None
 
+    async def upload_inputs(self, job: Job, inputs: JobInputs) -> JobInputs:
+        """Make every input available to the service; return ``inputs`` with the references
+        filled in. The default uploads the image alone (a generator without other modes)."""
+        if inputs.image is None:
+            return inputs
+        return inputs.with_refs(image_ref=await self.upload_image(job, inputs.image))
+
     @abstractmethod
     async def submit(self, job: Job, image_path: Path | None, image_ref: str | None) -> str:
         """Start the generation; return the operation's name."""
+
+    async def submit_inputs(self, job: Job, inputs: JobInputs) -> str:
+        """Start the generation with every input; the default knows the image alone."""
+        return await self.submit(job, inputs.image, inputs.image_ref)
 
     async def find_operation(self, job: Job) -> str | None:
         """After a crash between sending a submit and recording its answer: the operation

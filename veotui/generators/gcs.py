@@ -2,7 +2,8 @@
 
 Layout in the bucket (contract section 2)::
 
-    temp_images/<job_id>_<timestamp>.jpg     the job's input image, passed to Veo by URI
+    temp_images/<job_id>_<timestamp>[_<input>].jpg   the job's input images, passed to Veo by URI
+    temp_videos/<job_id>_<timestamp>.mp4     the video an extension continues
     veo_outputs/<job_id>/...                 where Veo writes the job's videos
 
 google-cloud-storage is blocking, so every call runs in a worker thread; each has the
@@ -33,12 +34,18 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 GCS_TIMEOUT_SECONDS = 300.0
 IMAGES_PREFIX = "temp_images/"
+VIDEOS_PREFIX = "temp_videos/"
 OUTPUTS_PREFIX = "veo_outputs/"
 
 
 def image_prefix(job_id: str) -> str:
     """Every input image of a job (a retry uploads a new one) starts with this."""
     return f"{IMAGES_PREFIX}{job_id}_"
+
+
+def video_prefix(job_id: str) -> str:
+    """The video an extension continues (a copy: the source job may be deleted first)."""
+    return f"{VIDEOS_PREFIX}{job_id}_"
 
 
 def output_prefix(job_id: str) -> str:
@@ -93,14 +100,23 @@ class GcsStorage:
 
     # -- the generator's operations -------------------------------------------------------
 
-    async def upload_image(self, job_id: str, path: Path) -> str:
-        name = f"{image_prefix(job_id)}{utcnow():%Y%m%d%H%M%S}.jpg"
+    async def upload_image(self, job_id: str, path: Path, label: str = "") -> str:
+        """Upload one input image; ``label`` ("last_frame", "reference_1", ...) tells the
+        job's images apart."""
+        suffix = f"_{label}" if label else ""
+        name = f"{image_prefix(job_id)}{utcnow():%Y%m%d%H%M%S}{suffix}.jpg"
+        return await self._upload(name, path, "image/jpeg", f"the input {label or 'image'}")
 
+    async def upload_video(self, job_id: str, path: Path) -> str:
+        name = f"{video_prefix(job_id)}{utcnow():%Y%m%d%H%M%S}.mp4"
+        return await self._upload(name, path, "video/mp4", "the video to extend")
+
+    async def _upload(self, name: str, path: Path, content_type: str, what: str) -> str:
         def upload() -> None:
             blob = self.client.bucket(self.bucket_name).blob(name)
-            blob.upload_from_filename(str(path), content_type="image/jpeg", timeout=self.timeout)
+            blob.upload_from_filename(str(path), content_type=content_type, timeout=self.timeout)
 
-        await self._run(f"upload the input image to {self.uri(name)}", upload, op="upload")
+        await self._run(f"upload {what} to {self.uri(name)}", upload, op="upload")
         return self.uri(name)
 
     async def download(self, uri: str, target: Path) -> None:

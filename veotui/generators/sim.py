@@ -5,6 +5,8 @@ process resumes the very same operation. Markers in the prompt drive it:
 - ``[fail]``: the operation ends in a permanent error;
 - ``[flaky]``: the first two submit calls of the job raise a transient rate-limit error;
 - ``[filtered]``: the operation finishes with zero videos, blocked by the safety filter.
+
+Every Veo 3.1 mode shows in the video it renders (see :func:`render_video`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 import anyio
 
 from veotui.files import video_name, write_atomic
-from veotui.generators.base import GenerationResult, Generator, PermanentFault, TransientFault
+from veotui.generators.base import GenerationResult, Generator, JobInputs, PermanentFault, TransientFault
 from veotui.generators.render import render_video
 from veotui.logs import event
 from veotui.model import Job, isoformat, parse_time, utcnow
@@ -48,6 +50,9 @@ class SimGenerator(Generator):
         return "simulator (offline, no Google credentials)"
 
     async def submit(self, job: Job, image_path: Path | None, image_ref: str | None) -> str:
+        return await self.submit_inputs(job, JobInputs(image=image_path, image_ref=image_ref))
+
+    async def submit_inputs(self, job: Job, inputs: JobInputs) -> str:
         if "[flaky]" in job.prompt and self._count_call(job.job_id) <= FLAKY_FAILURES:
             raise TransientFault("429 RESOURCE_EXHAUSTED: simulated rate limit, try again later")
         op_id = uuid.uuid4().hex
@@ -63,7 +68,13 @@ class SimGenerator(Generator):
             "aspect_ratio": job.request.aspect_ratio,
             "duration_seconds": job.request.duration_seconds,
             "seed": job.request.seed,
-            "image": str(image_path) if image_path else None,
+            "image": str(inputs.image) if inputs.image else None,
+            "last_frame": str(inputs.last_frame) if inputs.last_frame else None,
+            "references": [str(path) for path in inputs.references],
+            "video": str(inputs.video) if inputs.video else None,
+            # Veo 3.1 makes sound unless told not to.
+            "generate_audio": job.request.generate_audio is not False,
+            "enhance_prompt": job.request.enhance_prompt,
         }
         write_atomic(self._path(name), json.dumps(record, indent=1).encode())
         return name
@@ -101,9 +112,8 @@ class SimGenerator(Generator):
 
     async def fetch(self, job: Job, result: GenerationResult, dest: Path) -> list[Path]:
         record = self._read(job.operation) if job.operation else {}
-        image = Path(record["image"]) if record.get("image") else None
-        if image is not None and not image.exists():
-            image = None
+        image, last_frame, video = (_existing(record.get(key)) for key in ("image", "last_frame", "video"))
+        references = tuple(p for p in (_existing(r) for r in record.get("references") or ()) if p is not None)
         paths = []
         for index in result.videos:
             target = dest / video_name(index)
@@ -116,6 +126,11 @@ class SimGenerator(Generator):
                 aspect_ratio=job.request.aspect_ratio,
                 image_path=image,
                 seed=job.request.seed,
+                last_frame_path=last_frame,
+                reference_paths=references,
+                extends_path=video,
+                audio=bool(record.get("generate_audio")),
+                enhance_prompt=record.get("enhance_prompt"),
             )
             await anyio.to_thread.run_sync(render)
             paths.append(target)
@@ -165,3 +180,9 @@ class SimGenerator(Generator):
             count = 1
         write_atomic(path, json.dumps({"calls": count}).encode())
         return count
+
+
+def _existing(name: str | None) -> Path | None:
+    """An input recorded at submit, if it is still there (a deleted job's are not)."""
+    path = Path(name) if name else None
+    return path if path is not None and path.exists() else None

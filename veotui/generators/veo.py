@@ -50,11 +50,12 @@ from veotui.generators.base import (
     GenerationResult,
     Generator,
     GeneratorFault,
+    JobInputs,
     PermanentFault,
     SubmitOutcomeUnknown,
     TransientFault,
 )
-from veotui.generators.gcs import GcsStorage, image_prefix, output_prefix
+from veotui.generators.gcs import GcsStorage, image_prefix, output_prefix, video_prefix
 from veotui.model import Job, JobRequest
 from veotui.settings import Settings
 
@@ -390,6 +391,15 @@ def safety_sentence(asked: int, filtered: int, reasons: list[str]) -> str:
     )
 
 
+async def _image(path: Path | None, ref: str | None) -> types.Image | None:
+    """An input image by its cloud URI, or inline (JPEG: every input was converted)."""
+    if ref is not None:
+        return types.Image(gcs_uri=ref, mime_type="image/jpeg")
+    if path is not None:
+        return types.Image(image_bytes=await anyio.Path(path).read_bytes(), mime_type="image/jpeg")
+    return None
+
+
 # -- the generator --------------------------------------------------------------------------
 
 
@@ -434,13 +444,45 @@ class VeoGenerator(Generator):
             return None  # the image travels inline with the submit
         return await self.storage.upload_image(job.job_id, image_path)
 
+    async def upload_inputs(self, job: Job, inputs: JobInputs) -> JobInputs:
+        """With a bucket every input goes up under temp_images/ or temp_videos/ (the source
+        job of an extension is never touched: its video was copied into this job)."""
+        if self.storage is None:
+            return inputs  # everything travels inline with the submit
+        storage, job_id = self.storage, job.job_id
+        refs: dict[str, Any] = {}
+        if inputs.image is not None:
+            refs["image_ref"] = await storage.upload_image(job_id, inputs.image)
+        if inputs.last_frame is not None:
+            refs["last_frame_ref"] = await storage.upload_image(job_id, inputs.last_frame, "last_frame")
+        if inputs.references:
+            refs["reference_refs"] = tuple(
+                [await storage.upload_image(job_id, p, f"reference_{n}") for n, p in enumerate(inputs.references, 1)]
+            )
+        if inputs.video is not None:
+            refs["video_ref"] = await storage.upload_video(job_id, inputs.video)
+        return inputs.with_refs(**refs)
+
     async def submit(self, job: Job, image_path: Path | None, image_ref: str | None) -> str:
+        return await self.submit_inputs(job, JobInputs(image=image_path, image_ref=image_ref))
+
+    async def submit_inputs(self, job: Job, inputs: JobInputs) -> str:
         request = job.request
-        image = None
-        if image_ref is not None:
-            image = types.Image(gcs_uri=image_ref, mime_type="image/jpeg")
-        elif image_path is not None:
-            image = types.Image(image_bytes=await anyio.Path(image_path).read_bytes(), mime_type="image/jpeg")
+        image = await _image(inputs.image, inputs.image_ref)
+        last_frame = await _image(inputs.last_frame, inputs.last_frame_ref)
+        references = None
+        if inputs.references:
+            refs = inputs.reference_refs or (None,) * len(inputs.references)
+            kind = types.VideoGenerationReferenceType((request.reference_type or "asset").upper())
+            references = [
+                types.VideoGenerationReferenceImage(image=await _image(path, ref), reference_type=kind)
+                for path, ref in zip(inputs.references, refs, strict=True)
+            ]
+        video = None
+        if inputs.video_ref is not None:
+            video = types.Video(uri=inputs.video_ref, mime_type="video/mp4")
+        elif inputs.video is not None:
+            video = types.Video(video_bytes=await anyio.Path(inputs.video).read_bytes(), mime_type="video/mp4")
         config = types.GenerateVideosConfig(
             number_of_videos=request.number_of_videos,
             duration_seconds=request.duration_seconds,
@@ -448,12 +490,17 @@ class VeoGenerator(Generator):
             resolution=request.resolution,
             negative_prompt=request.negative_prompt,
             seed=request.seed,
-            # Veo 3 on Vertex AI asks for this explicitly; every Veo 3.1 model makes sound.
-            generate_audio=True,
+            # Veo 3 on Vertex AI asks for this explicitly; every Veo 3.1 model makes sound
+            # unless told not to (and costs less without).
+            generate_audio=True if request.generate_audio is None else request.generate_audio,
+            person_generation=request.person_generation,
+            enhance_prompt=request.enhance_prompt,
+            last_frame=last_frame,
+            reference_images=references,
             output_gcs_uri=self.storage.output_uri(job.job_id) if self.storage else None,
             labels={JOB_LABEL: job.job_id},
         )
-        source = types.GenerateVideosSource(prompt=request.prompt, image=image)
+        source = types.GenerateVideosSource(prompt=request.prompt, image=image, video=video)
         try:
             operation = await self.client.aio.models.generate_videos(model=request.model, source=source, config=config)
         except genai_errors.APIError as exc:
@@ -528,6 +575,7 @@ class VeoGenerator(Generator):
         if self.storage is None:
             return
         await self.storage.delete_prefix(image_prefix(job.job_id), job.job_id)
+        await self.storage.delete_prefix(video_prefix(job.job_id), job.job_id)
         if everything:
             await self.storage.delete_prefix(output_prefix(job.job_id), job.job_id)
 

@@ -13,6 +13,7 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from veotui.backend.base import Backend
+from veotui.model import printable
 from veotui.settings import Settings
 from veotui.tui.screen import MainScreen
 
@@ -72,7 +73,9 @@ class VeotuiApp(App[int]):
         markup: bool = False,
     ) -> None:
         """As Textual's, but plain text by default: messages carry prompts and error
-        sentences, and a prompt saying ``[fail]`` must not vanish as a markup tag."""
+        sentences, and a prompt saying ``[fail]`` must not vanish as a markup tag, nor a
+        control character reach the terminal."""
+        message, title = printable(message), printable(title)
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

@@ -18,7 +18,7 @@ from textual.widgets import Footer, Static
 
 from veotui.backend.base import Backend
 from veotui.errors import JobNotFound
-from veotui.model import Job, JobEvent
+from veotui.model import Job, JobEvent, printable
 from veotui.tui import format as fmt
 
 
@@ -66,7 +66,7 @@ class DetailsScreen(Screen[None]):
             body.update(Text("This job no longer exists: it was deleted.", style="yellow"))
             return
         except Exception as exc:  # noqa: BLE001 - VeotuiError or a dropped connection: say it here
-            body.update(Text(f"Could not read the job: {exc}", style="red"))
+            body.update(Text(printable(f"Could not read the job: {exc}"), style="red"))
             return
         body.update(render_details(job, events))
 
@@ -78,8 +78,8 @@ def render_details(job: Job, events: list[JobEvent]) -> Group:
     params.add_column()
     rows: list[tuple[str, str | Text]] = [
         ("Status", fmt.status_cell(job) if job.status.is_final else Text(job.status.value)),
-        ("Prompt", Text(request.prompt)),
-        ("Negative prompt", Text(request.negative_prompt or "—")),
+        ("Prompt", Text(printable(request.prompt))),
+        ("Negative prompt", Text(printable(request.negative_prompt or "—"))),
         ("Videos", str(request.number_of_videos)),
         ("Model", request.model),
         ("Aspect ratio", request.aspect_ratio),
@@ -87,7 +87,7 @@ def render_details(job: Job, events: list[JobEvent]) -> Group:
         ("Resolution", request.resolution),
         ("Seed", "—" if request.seed is None else str(request.seed)),
         ("Input image", "yes" if job.has_image else "no"),
-        ("User", Text(request.user)),
+        ("User", Text(printable(request.user))),
         ("Created", fmt.full_time(job.created_at)),
         ("Started", fmt.full_time(job.started_at)),
         ("Finished", fmt.full_time(job.finished_at)),
@@ -107,11 +107,11 @@ def render_details(job: Job, events: list[JobEvent]) -> Group:
     timeline.add_column("Status", no_wrap=True)
     timeline.add_column("Detail")
     for event in events:
-        timeline.add_row(fmt.full_time(event.at), event.status.value, Text(event.detail or ""))
+        timeline.add_row(fmt.full_time(event.at), event.status.value, Text(printable(event.detail or "")))
 
     parts: list[object] = [params, Text(""), Text("Timeline", style="bold underline"), timeline]
     if job.error:
-        parts += [Text(""), Text("Error", style="bold underline red"), Text(job.error, style="red")]
+        parts += [Text(""), Text("Error", style="bold underline red"), Text(printable(job.error), style="red")]
     parts += [Text(""), Text("Files", style="bold underline")]
     if job.videos:
         files = Table(box=None, padding=(0, 2, 0, 0), show_header=False)

@@ -13,6 +13,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from veotui.model import printable
+
 
 class ConfirmScreen(ModalScreen[bool]):
     """Ask one question; ``y`` answers yes, ``n`` or ``escape`` no."""
@@ -58,7 +60,7 @@ class ConfirmScreen(ModalScreen[bool]):
         with Vertical(id="dialog"):
             yield Static(Text(self.question, style="bold"), id="question")
             if self.detail:
-                yield Static(Text(self.detail), id="detail")
+                yield Static(Text(printable(self.detail)), id="detail")
             with Horizontal(id="buttons"):
                 yield Button(f"{self.yes} (y)", variant="error", id="yes")
                 yield Button("No (n)", variant="primary", id="no")
