@@ -28,6 +28,14 @@ from dataclasses import dataclass
 
 from veotui.errors import InvalidRequest
 
+#: Every choice some model offers (VERTEX-30), and what a request has when it names none.
+ASPECT_RATIOS: tuple[str, ...] = ("16:9", "9:16")
+DURATIONS: tuple[int, ...] = (4, 6, 8)
+RESOLUTIONS: tuple[str, ...] = ("720p", "1080p")
+MAX_VIDEOS = 4
+DEFAULT_ASPECT_RATIO = "16:9"
+DEFAULT_DURATION = 8
+DEFAULT_RESOLUTION = "720p"
 REFERENCE_TYPES: tuple[str, ...] = ("asset", "style")
 PERSON_GENERATION: tuple[str, ...] = ("allow_adult", "dont_allow", "allow_all")
 MAX_REFERENCES = 3
@@ -37,10 +45,10 @@ MAX_REFERENCES = 3
 class Capabilities:
     """One model's row. ``*_durations`` is what a mode forces (None: any of ``durations``)."""
 
-    durations: tuple[int, ...] = (4, 6, 8)  # VERTEX-30
-    resolutions: tuple[str, ...] = ("720p", "1080p")  # VERTEX-30
-    aspect_ratios: tuple[str, ...] = ("16:9", "9:16")  # VERTEX-30
-    max_videos: int = 4  # VERTEX-30
+    durations: tuple[int, ...] = DURATIONS  # VERTEX-30
+    resolutions: tuple[str, ...] = RESOLUTIONS  # VERTEX-30
+    aspect_ratios: tuple[str, ...] = ASPECT_RATIOS  # VERTEX-30
+    max_videos: int = MAX_VIDEOS  # VERTEX-30
     image_input: bool = True  # VERTEX-31
     last_frame: bool = True  # VERTEX-31
     reference_types: tuple[str, ...] = ("asset",)  # VERTEX-31 (style: VEO2 only)
@@ -63,6 +71,9 @@ MODEL_CAPABILITIES: dict[str, Capabilities] = {
     # Lite: text, one image, first + last frame, extension; no reference images (THIRD-PARTY).
     "veo-3.1-lite-generate-001": Capabilities(reference_types=(), max_references=0),
 }
+#: The models a request may name, the first being the default.
+MODELS: tuple[str, ...] = tuple(MODEL_CAPABILITIES)
+DEFAULT_MODEL = MODELS[0]
 
 
 def capabilities(model: str) -> Capabilities:

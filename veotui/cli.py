@@ -12,9 +12,21 @@ from collections.abc import Sequence
 from typing import Any
 
 from veotui import __version__
+from veotui.capabilities import MAX_REFERENCES, PERSON_GENERATION, REFERENCE_TYPES
 from veotui.errors import SettingsError, VeotuiError
 from veotui.logs import LEVELS
-from veotui.model import ASPECT_RATIOS, DURATIONS, MODELS, RESOLUTIONS, printable
+from veotui.model import (
+    ASPECT_RATIOS,
+    DEFAULT_ASPECT_RATIO,
+    DEFAULT_DURATION,
+    DEFAULT_MODEL,
+    DEFAULT_RESOLUTION,
+    DURATIONS,
+    MAX_VIDEOS,
+    MODELS,
+    RESOLUTIONS,
+    printable,
+)
 from veotui.settings import GENERATORS, Settings, load_settings
 
 EPILOG = """\
@@ -53,14 +65,49 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("prompt", help="what the video should show (1-4000 characters)")
     submit.add_argument("--image", metavar="PATH", help="input image (PNG, JPEG, WebP, GIF, AVIF; <= 10 MB)")
     submit.add_argument(
-        "--count", type=int, choices=range(1, 5), default=1, metavar="N", help="number of videos, 1-4 (default 1)"
+        "--count",
+        type=int,
+        choices=range(1, MAX_VIDEOS + 1),
+        default=1,
+        metavar="N",
+        help=f"number of videos, 1-{MAX_VIDEOS} (default 1)",
     )
-    submit.add_argument("--model", choices=MODELS, default=MODELS[0])
-    submit.add_argument("--aspect-ratio", choices=ASPECT_RATIOS, default="16:9")
-    submit.add_argument("--duration", type=int, choices=DURATIONS, default=8, metavar="S", help="4, 6 or 8 seconds")
-    submit.add_argument("--resolution", choices=RESOLUTIONS, default="720p")
+    submit.add_argument("--model", choices=MODELS, default=DEFAULT_MODEL)
+    submit.add_argument("--aspect-ratio", choices=ASPECT_RATIOS, default=DEFAULT_ASPECT_RATIO)
+    submit.add_argument(
+        "--duration",
+        type=int,
+        choices=DURATIONS,
+        default=DEFAULT_DURATION,
+        metavar="S",
+        help=", ".join(map(str, DURATIONS)) + " seconds",
+    )
+    submit.add_argument("--resolution", choices=RESOLUTIONS, default=DEFAULT_RESOLUTION)
     submit.add_argument("--negative-prompt", metavar="TEXT")
     submit.add_argument("--seed", type=int, metavar="N")
+    modes = submit.add_argument_group("Veo 3.1 modes")
+    modes.add_argument("--last-frame", metavar="PATH", help="the video ends on this image (needs --image)")
+    modes.add_argument(
+        "--reference",
+        metavar="PATH",
+        action="append",
+        default=[],
+        help=f"a reference image that keeps a character or product consistent (up to {MAX_REFERENCES})",
+    )
+    modes.add_argument("--reference-type", choices=REFERENCE_TYPES, help="asset (default) or style")
+    modes.add_argument(
+        "--audio",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="make sound (the model's default) or a silent, cheaper video",
+    )
+    modes.add_argument("--person-generation", choices=PERSON_GENERATION)
+    modes.add_argument(
+        "--enhance-prompt", action=argparse.BooleanOptionalAction, default=None, help="let Veo rewrite the prompt"
+    )
+    modes.add_argument(
+        "--extend", metavar="JOB[:N]", help="continue video N (default 1) of a completed job (an id or its start)"
+    )
     submit.add_argument("--wait", action="store_true", help="show progress and wait until the job ends")
     _remote_flags(submit)
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from veotui import capabilities
 from veotui.capabilities import PERSON_GENERATION, REFERENCE_TYPES
 from veotui.errors import InvalidRequest
 
@@ -70,17 +71,17 @@ def stage_index(status: Status) -> int:
     return ACTIVE_STATUSES.index(status) if status in ACTIVE_STATUSES else -1
 
 
-MODELS: tuple[str, ...] = (
-    "veo-3.1-generate-001",
-    "veo-3.1-fast-generate-001",
-    "veo-3.1-lite-generate-001",
-)
-DEFAULT_MODEL = MODELS[0]
-ASPECT_RATIOS: tuple[str, ...] = ("16:9", "9:16")
-DURATIONS: tuple[int, ...] = (4, 6, 8)
-RESOLUTIONS: tuple[str, ...] = ("720p", "1080p")
+#: The choices and defaults of a request, from the per-model table in veotui.capabilities.
+MODELS = capabilities.MODELS
+DEFAULT_MODEL = capabilities.DEFAULT_MODEL
+ASPECT_RATIOS = capabilities.ASPECT_RATIOS
+DEFAULT_ASPECT_RATIO = capabilities.DEFAULT_ASPECT_RATIO
+DURATIONS = capabilities.DURATIONS
+DEFAULT_DURATION = capabilities.DEFAULT_DURATION
+RESOLUTIONS = capabilities.RESOLUTIONS
+DEFAULT_RESOLUTION = capabilities.DEFAULT_RESOLUTION
+MAX_VIDEOS = capabilities.MAX_VIDEOS
 MAX_PROMPT_CHARS = 4000
-MAX_VIDEOS = 4
 MAX_SEED = 2**32 - 1
 MAX_USER_CHARS = 200
 
@@ -114,14 +115,18 @@ def is_job_id(text: str) -> bool:
 
 @dataclass(frozen=True)
 class JobRequest:
-    """What a user asks for. Built only through :meth:`from_mapping`, which validates."""
+    """What a user asks for.
+
+    Input from a person or a client (form fields, JSON, CLI flags) comes in through
+    :meth:`from_mapping`, which validates. A request read back from the store or from the
+    server's JSON (:meth:`from_dict`) was validated when it was submitted and is trusted."""
 
     prompt: str
     number_of_videos: int = 1
     model: str = DEFAULT_MODEL
-    aspect_ratio: str = "16:9"
-    duration_seconds: int = 8
-    resolution: str = "720p"
+    aspect_ratio: str = DEFAULT_ASPECT_RATIO
+    duration_seconds: int = DEFAULT_DURATION
+    resolution: str = DEFAULT_RESOLUTION
     negative_prompt: str | None = None
     seed: int | None = None
     user: str = "local"
@@ -169,11 +174,11 @@ class JobRequest:
         if not 1 <= count <= MAX_VIDEOS:
             raise InvalidRequest(f"number_of_videos must be 1 to {MAX_VIDEOS}, got {count}")
         model = _choice(data, "model", DEFAULT_MODEL, MODELS)
-        aspect = _choice(data, "aspect_ratio", "16:9", ASPECT_RATIOS)
-        duration = _whole_number(data, "duration_seconds", 8)
+        aspect = _choice(data, "aspect_ratio", DEFAULT_ASPECT_RATIO, ASPECT_RATIOS)
+        duration = _whole_number(data, "duration_seconds", DEFAULT_DURATION)
         if duration not in DURATIONS:
             raise InvalidRequest(f"duration_seconds must be one of {', '.join(map(str, DURATIONS))}, got {duration}")
-        resolution = _choice(data, "resolution", "720p", RESOLUTIONS)
+        resolution = _choice(data, "resolution", DEFAULT_RESOLUTION, RESOLUTIONS)
         negative = data.get("negative_prompt")
         if negative is not None:
             if not isinstance(negative, str):

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from veotui.capabilities import RESOLUTIONS
 from veotui.errors import SettingsError
 
 #: Where the figures come from, and when they were read.
@@ -27,7 +28,6 @@ PRICES_SOURCE = (
     "that cite it; the page itself could not be read from here"
 )
 PRICES_READ_ON = "2026-11-30"
-RESOLUTIONS = ("720p", "1080p")
 KINDS = ("audio", "silent")
 
 

@@ -27,7 +27,7 @@ import anyio
 import anyio.abc
 from anyio.abc import TaskGroup
 
-from veotui.errors import Conflict, JobNotFound
+from veotui.errors import Conflict, ErrorKind, JobNotFound
 from veotui.files import JobFiles
 from veotui.generators.base import (
     GenerationResult,
@@ -277,7 +277,7 @@ class Scheduler:
                         exc_info=True,
                         error_type=type(exc).__name__,
                     )
-                    self._fail(job_id, f"veotui hit an internal error: {exc!r}. Retry with r.", "internal")
+                    self._fail(job_id, f"veotui hit an internal error: {exc!r}. Retry with r.", ErrorKind.INTERNAL)
         finally:
             if self._runs.get(job_id) is run:
                 del self._runs[job_id]
@@ -429,7 +429,7 @@ class Scheduler:
             raise _JobFailed(
                 "the generation finished without any video. Google does not charge for such attempts; "
                 "rephrase the prompt and retry.",
-                "no_videos",
+                ErrorKind.NO_VIDEOS,
             )
         generating_seconds = (utcnow() - generating_since).total_seconds() if generating_since else None
         job = self._enter(job, Status.DOWNLOADING)
@@ -460,7 +460,8 @@ class Scheduler:
         for path in inputs.files():
             if not path.exists():
                 raise _JobFailed(
-                    f"the job's input {path.name} is missing from its folder; submit the job again", "missing_image"
+                    f"the job's input {path.name} is missing from its folder; submit the job again",
+                    ErrorKind.MISSING_IMAGE,
                 )
         return inputs
 
@@ -480,7 +481,7 @@ class Scheduler:
             except TransientFault as exc:
                 self.store.update(job.job_id, submitting=False)
                 if attempt >= self.settings.max_attempts:
-                    raise _JobFailed(f"{exc} (gave up after {attempt} attempts)", "transient") from exc
+                    raise _JobFailed(f"{exc} (gave up after {attempt} attempts)", ErrorKind.TRANSIENT) from exc
                 delay = self._delay(attempt, exc)
                 self._retrying(job.job_id, "submit", exc, attempt, delay)
                 attempt += 1
@@ -503,7 +504,7 @@ class Scheduler:
             except TransientFault as exc:
                 if attempt >= self.settings.max_attempts:
                     raise _JobFailed(
-                        f"could not {what}: {exc} (gave up after {attempt} attempts)", "transient"
+                        f"could not {what}: {exc} (gave up after {attempt} attempts)", ErrorKind.TRANSIENT
                     ) from exc
                 delay = self._delay(attempt, exc)
                 self._retrying(job.job_id, what, exc, attempt, delay)
@@ -528,7 +529,7 @@ class Scheduler:
                 raise _JobFailed(
                     f"the operation {job.operation} did not finish within {deadline:.0f} s "
                     "(VEOTUI_VEO_DEADLINE). It may still finish on Google's side; retry to submit again.",
-                    "deadline",
+                    ErrorKind.DEADLINE,
                 )
             await anyio.sleep(self.poll_interval)
 

@@ -12,19 +12,20 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from veotui.errors import ErrorKind
 from veotui.model import Job, JobRequest
 
 
 class GeneratorFault(Exception):
     """A fault talking to the generator. ``str()`` is a sentence a person can act on."""
 
-    kind = "generator"
+    kind: str = ErrorKind.GENERATOR
 
 
 class TransientFault(GeneratorFault):
     """Worth retrying: rate limits, 5xx, timeouts, dropped connections."""
 
-    kind = "transient"
+    kind = ErrorKind.TRANSIENT
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -34,7 +35,7 @@ class TransientFault(GeneratorFault):
 class PermanentFault(GeneratorFault):
     """Retrying would fail the same way: bad request, refused quota, safety filter."""
 
-    def __init__(self, message: str, kind: str = "permanent") -> None:
+    def __init__(self, message: str, kind: str = ErrorKind.PERMANENT) -> None:
         super().__init__(message)
         self.kind = kind
 
@@ -43,7 +44,7 @@ class SubmitOutcomeUnknown(GeneratorFault):
     """The submit request was sent but no answer came back: it may have been accepted
     (and billed). Never re-sent automatically."""
 
-    kind = "submit_unknown"
+    kind = ErrorKind.SUBMIT_UNKNOWN
 
 
 @dataclass(frozen=True)

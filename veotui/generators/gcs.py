@@ -24,6 +24,7 @@ from google.api_core import exceptions as gexc
 from google.auth.credentials import AnonymousCredentials, Credentials
 from google.cloud import storage
 
+from veotui.errors import ErrorKind
 from veotui.files import atomic_file
 from veotui.generators.base import GeneratorFault, PermanentFault, TransientFault
 from veotui.logs import event
@@ -55,7 +56,7 @@ def output_prefix(job_id: str) -> str:
 def split_gs_uri(uri: str) -> tuple[str, str]:
     """``gs://bucket/a/b.mp4`` -> ``("bucket", "a/b.mp4")``."""
     if not uri.startswith("gs://") or "/" not in uri[5:]:
-        raise PermanentFault(f"{uri!r} is not a gs://bucket/object address", kind="bad_video_uri")
+        raise PermanentFault(f"{uri!r} is not a gs://bucket/object address", kind=ErrorKind.BAD_VIDEO_URI)
     bucket, _, name = uri[5:].partition("/")
     return bucket, name
 
@@ -212,15 +213,15 @@ def storage_fault(exc: Exception, what: str) -> GeneratorFault:
         return PermanentFault(
             f"Cloud Storage could not {what}: not found ({_short(exc)}). Check that the bucket in "
             "VEOTUI_GCS_BUCKET exists and that nothing else deletes veotui's files.",
-            kind="storage_not_found",
+            kind=ErrorKind.STORAGE_NOT_FOUND,
         )
     if isinstance(exc, (gexc.Forbidden, gexc.Unauthorized)):
         return PermanentFault(
             f"Cloud Storage refused to {what} ({_short(exc)}). Grant this account the Storage Object "
             "Admin role (roles/storage.objectAdmin) on the bucket; `veotui doctor` checks it.",
-            kind="storage_permission",
+            kind=ErrorKind.STORAGE_PERMISSION,
         )
-    return PermanentFault(f"Cloud Storage could not {what}: {exc}", kind="storage")
+    return PermanentFault(f"Cloud Storage could not {what}: {exc}", kind=ErrorKind.STORAGE)
 
 
 def _short(exc: Exception) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import anyio
 
+from veotui.errors import ErrorKind
 from veotui.files import video_name, write_atomic
 from veotui.generators.base import GenerationResult, Generator, JobInputs, PermanentFault, TransientFault
 from veotui.generators.render import render_video
@@ -100,13 +101,13 @@ class SimGenerator(Generator):
             raise PermanentFault(
                 "Veo (simulated) ended the operation with an error: 3 INVALID_ARGUMENT; "
                 "the prompt asks for [fail]. Edit the prompt and submit again.",
-                kind="operation_error",
+                kind=ErrorKind.OPERATION_ERROR,
             )
         if "[filtered]" in prompt:
             raise PermanentFault(
                 "The safety filter blocked every video (simulated; 1 filtered: the prompt asks for "
                 "[filtered]). Google does not charge for filtered attempts. Rephrase the prompt.",
-                kind="safety_filter",
+                kind=ErrorKind.SAFETY_FILTER,
             )
         return GenerationResult(videos=list(range(1, record["number_of_videos"] + 1)))
 
@@ -160,7 +161,7 @@ class SimGenerator(Generator):
     def _path(self, operation: str) -> Path:
         op_id = operation.rsplit("/", 1)[-1]
         if not op_id.isalnum():
-            raise PermanentFault(f"unknown simulator operation {operation!r}", kind="operation_error")
+            raise PermanentFault(f"unknown simulator operation {operation!r}", kind=ErrorKind.OPERATION_ERROR)
         return self.operations / f"{op_id}.json"
 
     def _read(self, operation: str) -> dict:
@@ -169,7 +170,7 @@ class SimGenerator(Generator):
         except FileNotFoundError:
             raise PermanentFault(
                 f"the simulator has no operation {operation}; it expired or was removed",
-                kind="operation_lost",
+                kind=ErrorKind.OPERATION_LOST,
             ) from None
 
     def _count_call(self, job_id: str) -> int:

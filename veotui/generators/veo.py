@@ -44,7 +44,7 @@ from google.oauth2 import service_account
 from google.oauth2.credentials import Credentials as UserCredentials
 
 from veotui.capabilities import MODEL_CAPABILITIES, capabilities
-from veotui.errors import InvalidRequest, SettingsError
+from veotui.errors import ErrorKind, InvalidRequest, SettingsError
 from veotui.files import video_name, write_atomic
 from veotui.generators.base import (
     GenerationResult,
@@ -334,39 +334,41 @@ def api_fault(exc: genai_errors.APIError, *, during: str, target: VertexTarget, 
     if code == 408 or code >= 500:
         return TransientFault(f"{said}; veotui retries with backoff.", retry_after=retry_delay(exc))
     if code == 400:
-        return PermanentFault(f"{said}. Change what it names and submit again.", kind="bad_request")
+        return PermanentFault(f"{said}. Change what it names and submit again.", kind=ErrorKind.BAD_REQUEST)
     if code == 401:
         fix = "check GOOGLE_API_KEY" if target.express else NO_ADC_HELP
         return PermanentFault(
-            f"{said}: the credentials were not accepted; {fix}. `veotui doctor` checks them.", kind="auth"
+            f"{said}: the credentials were not accepted; {fix}. `veotui doctor` checks them.", kind=ErrorKind.AUTH
         )
     if code == 403:
         who = "this API key" if target.express else f"the account on project {target.project}"
         return PermanentFault(
             f"{said}: {who} may not use Veo. It needs the Vertex AI User role "
             "(roles/aiplatform.user) and the Vertex AI API enabled; `veotui doctor` checks it.",
-            kind="permission_denied",
+            kind=ErrorKind.PERMISSION_DENIED,
         )
     if code == 404 and during == "submit":
         where = "express mode" if target.express else f"location {target.location}"
         return PermanentFault(
             f"{said}: model {model} is not available in {where}. Pick another model, or set "
             "GOOGLE_CLOUD_LOCATION to a region that serves Veo (us-central1).",
-            kind="model_not_found",
+            kind=ErrorKind.MODEL_NOT_FOUND,
         )
     if code == 404:
         return PermanentFault(
             f"{said}: Vertex AI no longer knows this operation (it expired or belongs to another "
             "project or location). Retry the job to generate again.",
-            kind="operation_lost",
+            kind=ErrorKind.OPERATION_LOST,
         )
-    return PermanentFault(f"{said}.", kind="rejected")
+    return PermanentFault(f"{said}.", kind=ErrorKind.REJECTED)
 
 
 def auth_fault(exc: google.auth.exceptions.GoogleAuthError, target: VertexTarget) -> GeneratorFault:
     if isinstance(exc, google.auth.exceptions.TransportError) or getattr(exc, "retryable", False):
         return TransientFault(f"could not reach Google to refresh the credentials ({exc}); veotui retries")
-    return PermanentFault(f"the Google Cloud credentials could not be refreshed ({exc}); {NO_ADC_HELP}", kind="auth")
+    return PermanentFault(
+        f"the Google Cloud credentials could not be refreshed ({exc}); {NO_ADC_HELP}", kind=ErrorKind.AUTH
+    )
 
 
 def operation_error_sentence(error: Mapping[str, Any]) -> str:
@@ -539,14 +541,16 @@ class VeoGenerator(Generator):
         if not current.done:
             return None
         if current.error:
-            raise PermanentFault(operation_error_sentence(current.error), kind="operation_error")
+            raise PermanentFault(operation_error_sentence(current.error), kind=ErrorKind.OPERATION_ERROR)
         response = current.response or current.result
         generated = (response.generated_videos if response else None) or []
         videos = [item.video for item in generated if item.video is not None]
         filtered = (response.rai_media_filtered_count if response else None) or 0
         reasons = list((response.rai_media_filtered_reasons if response else None) or [])
         if not videos and (filtered or reasons):
-            raise PermanentFault(safety_sentence(job.request.number_of_videos, filtered, reasons), kind="safety_filter")
+            raise PermanentFault(
+                safety_sentence(job.request.number_of_videos, filtered, reasons), kind=ErrorKind.SAFETY_FILTER
+            )
         return GenerationResult(videos=videos, filtered_count=filtered, filtered_reasons=reasons)
 
     async def fetch(self, job: Job, result: GenerationResult, dest: Path) -> list[Path]:
@@ -560,13 +564,13 @@ class VeoGenerator(Generator):
                     raise PermanentFault(
                         f"Veo left video {index} at {video.uri}, but VEOTUI_GCS_BUCKET is no longer set; "
                         "set it again to download it.",
-                        kind="storage",
+                        kind=ErrorKind.STORAGE,
                     )
                 await self.storage.download(video.uri, target)
             else:
                 raise PermanentFault(
                     f"Veo returned video {index} with neither bytes nor a gs:// address ({video.uri!r})",
-                    kind="no_videos",
+                    kind=ErrorKind.NO_VIDEOS,
                 )
             paths.append(target)
         return paths

@@ -18,11 +18,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from veotui import __version__
 from veotui.backend.local import MAX_PAGE_ROWS, MAX_SERIES_HOURS, LocalBackend
+from veotui.capabilities import MAX_REFERENCES, PERSON_GENERATION, REFERENCE_TYPES
 from veotui.errors import JobNotFound, TooLarge, VeotuiError
 from veotui.logs import event
 from veotui.metrics import Collector
 from veotui.model import (
     ASPECT_RATIOS,
+    DEFAULT_ASPECT_RATIO,
+    DEFAULT_DURATION,
+    DEFAULT_MODEL,
+    DEFAULT_RESOLUTION,
     DURATIONS,
     MAX_PROMPT_CHARS,
     MAX_SEED,
@@ -100,6 +105,8 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
             submission.fields,
             submission.image,
             submission.image_name,
+            last_frame=submission.last_frame,
+            references=submission.references,
             user=request.scope.get(USER_KEY),
         )
         return JSONResponse(job.to_dict(), status_code=202)
@@ -346,13 +353,23 @@ _JOB_FIELDS_SCHEMA: dict[str, Any] = {
     "properties": {
         "prompt": {"type": "string", "minLength": 1, "maxLength": MAX_PROMPT_CHARS},
         "number_of_videos": {"type": "integer", "minimum": 1, "maximum": MAX_VIDEOS, "default": 1},
-        "model": {"type": "string", "enum": list(MODELS), "default": MODELS[0]},
-        "aspect_ratio": {"type": "string", "enum": list(ASPECT_RATIOS), "default": "16:9"},
-        "duration_seconds": {"type": "integer", "enum": list(DURATIONS), "default": 8},
-        "resolution": {"type": "string", "enum": list(RESOLUTIONS), "default": "720p"},
+        "model": {"type": "string", "enum": list(MODELS), "default": DEFAULT_MODEL},
+        "aspect_ratio": {"type": "string", "enum": list(ASPECT_RATIOS), "default": DEFAULT_ASPECT_RATIO},
+        "duration_seconds": {"type": "integer", "enum": list(DURATIONS), "default": DEFAULT_DURATION},
+        "resolution": {"type": "string", "enum": list(RESOLUTIONS), "default": DEFAULT_RESOLUTION},
         "negative_prompt": {"type": ["string", "null"], "maxLength": MAX_PROMPT_CHARS},
         "seed": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_SEED},
         "user": {"type": "string", "description": "ignored with a per-user token: the token names the user"},
+        "generate_audio": {"type": ["boolean", "null"], "description": "null: the model's default (sound)"},
+        "person_generation": {"type": ["string", "null"], "enum": [*PERSON_GENERATION, None]},
+        "enhance_prompt": {"type": ["boolean", "null"], "description": "null: the model's default"},
+        "reference_type": {"type": ["string", "null"], "enum": [*REFERENCE_TYPES, None], "default": "asset"},
+        "extends_job_id": {
+            "type": ["string", "null"],
+            "format": "uuid",
+            "description": "continue a video of this completed job (409 if it is not completed)",
+        },
+        "extends_video": {"type": "integer", "minimum": 1, "default": 1, "description": "1-based"},
     },
 }
 
@@ -370,6 +387,16 @@ GENERATE_BODY: dict[str, Any] = {
                             "description": "the input image, base64; at most 10 MB decoded",
                         },
                         "image_name": {"type": "string", "description": "the image's file name, for error messages"},
+                        "last_frame_base64": {
+                            "type": "string",
+                            "description": "the last frame (needs the image), base64; at most 10 MB decoded",
+                        },
+                        "reference_images_base64": {
+                            "type": "array",
+                            "items": {"type": "string"},
+                            "maxItems": MAX_REFERENCES,
+                            "description": "reference images, base64; each at most 10 MB decoded",
+                        },
                     },
                 }
             },
@@ -382,6 +409,17 @@ GENERATE_BODY: dict[str, Any] = {
                             "type": "string",
                             "format": "binary",
                             "description": "the input image; at most 10 MB",
+                        },
+                        "last_frame": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "the last frame (needs the image); at most 10 MB",
+                        },
+                        "reference_image": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "maxItems": MAX_REFERENCES,
+                            "description": "reference images (repeat the field); each at most 10 MB",
                         },
                     },
                 }

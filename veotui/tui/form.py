@@ -20,7 +20,10 @@ from veotui.errors import VeotuiError
 from veotui.files import MAX_IMAGE_BYTES
 from veotui.model import (
     ASPECT_RATIOS,
+    DEFAULT_ASPECT_RATIO,
+    DEFAULT_DURATION,
     DEFAULT_MODEL,
+    DEFAULT_RESOLUTION,
     DURATIONS,
     MAX_PROMPT_CHARS,
     MAX_SEED,
@@ -161,13 +164,19 @@ class NewJobScreen(ModalScreen[Job | None]):
                         )
                     with Vertical(classes="field"):
                         yield Label("Aspect ratio")
-                        yield Select([(r, r) for r in ASPECT_RATIOS], value="16:9", allow_blank=False, id="aspect")
+                        yield Select(
+                            [(r, r) for r in ASPECT_RATIOS], value=DEFAULT_ASPECT_RATIO, allow_blank=False, id="aspect"
+                        )
                     with Vertical(classes="field"):
                         yield Label("Duration")
-                        yield Select([(f"{d} s", d) for d in DURATIONS], value=8, allow_blank=False, id="duration")
+                        yield Select(
+                            [(f"{d} s", d) for d in DURATIONS], value=DEFAULT_DURATION, allow_blank=False, id="duration"
+                        )
                     with Vertical(classes="field"):
                         yield Label("Resolution")
-                        yield Select([(r, r) for r in RESOLUTIONS], value="720p", allow_blank=False, id="resolution")
+                        yield Select(
+                            [(r, r) for r in RESOLUTIONS], value=DEFAULT_RESOLUTION, allow_blank=False, id="resolution"
+                        )
                 with Horizontal(classes="row"):
                     with Vertical(classes="field wide"):
                         yield Label("Model")
