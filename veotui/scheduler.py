@@ -18,9 +18,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import anyio
@@ -423,7 +424,8 @@ class Scheduler:
             job = self._enter(job, Status.GENERATING)
 
         result = await self._poll_until_done(job)
-        generating_since = job.stage_started_at
+        # Only a generation seen whole by this process, on the monotonic clock, is a sample.
+        generating_seconds = self.store.stage_elapsed(job)
         job = self._enter(job, Status.PROCESSING)
         if not result.videos:
             raise _JobFailed(
@@ -431,22 +433,28 @@ class Scheduler:
                 "rephrase the prompt and retry.",
                 ErrorKind.NO_VIDEOS,
             )
-        generating_seconds = (utcnow() - generating_since).total_seconds() if generating_since else None
         job = self._enter(job, Status.DOWNLOADING)
         folder = self.files.create(job_id, None)
         paths = await self._call(job, "download the videos", lambda: self.generator.fetch(job, result, folder))
         await anyio.to_thread.run_sync(self.files.build_zip, job_id, paths)
         videos = tuple(Video(index=n, filename=p.name, size_bytes=p.stat().st_size) for n, p in enumerate(paths, 1))
         if generating_seconds is not None:
-            self.store.record_duration(job.request.model, generating_seconds)
+            self.store.record_duration(job.request.model, generating_seconds, prior=self.generator.typical_seconds)
         self.store.transition(
             job_id,
             Status.COMPLETED,
             expect=(Status.DOWNLOADING,),
             videos=videos,
             detail=f"{len(videos)} video(s)" + _filtered_note(result),
-            seconds=(utcnow() - job.started_at).total_seconds() if job.started_at else None,
+            seconds=self._run_seconds(job),
         )
+
+    def _run_seconds(self, job: Job) -> float | None:
+        """How long the job took: by the monotonic clock if it ran in this process alone."""
+        seconds = self.store.run_elapsed(job.job_id)
+        if seconds is None and job.started_at is not None:
+            seconds = max(0.0, (utcnow() - job.started_at).total_seconds())
+        return seconds
 
     def _inputs(self, job: Job) -> JobInputs:
         """The job's input files, each checked to be in its folder (a retry sends them again)."""
@@ -520,12 +528,17 @@ class Scheduler:
 
     async def _poll_until_done(self, job: Job):
         deadline = self.settings.veo_deadline if not self.generator.is_simulator else None
-        started: datetime = job.stage_started_at or utcnow()
+        # Time already spent generating: by the monotonic clock if the stage began in this
+        # process, else (resumed after a restart) by the wall clock; counted on monotonically.
+        before = self.store.stage_elapsed(job)
+        if before is None:
+            before = max(0.0, (utcnow() - (job.stage_started_at or utcnow())).total_seconds())
+        started = time.monotonic() - before
         while True:
             result = await self._call(job, "check the operation", lambda: self.generator.poll(job, job.operation))
             if result is not None:
                 return result
-            if deadline is not None and (utcnow() - started).total_seconds() > deadline:
+            if deadline is not None and time.monotonic() - started > deadline:
                 raise _JobFailed(
                     f"the operation {job.operation} did not finish within {deadline:.0f} s "
                     "(VEOTUI_VEO_DEADLINE). It may still finish on Google's side; retry to submit again.",

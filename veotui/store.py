@@ -12,8 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import shutil
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
@@ -40,6 +42,7 @@ from veotui.model import (
     utcnow,
 )
 from veotui.prices import estimate_cost
+from veotui.progress import fold_sample
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: jobs, their events, and the moving estimate of generation time per model.
@@ -127,7 +130,18 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX spend_day ON spend (day)
     """,
-    # 5: aggregates for /metrics, kept in the transaction of each transition, so a scrape
+    # 5: History's order: a number given at each final transition, from a counter that only
+    # grows, so a wall-clock step cannot reorder it. Ended jobs are numbered by finish time.
+    """
+    ALTER TABLE jobs ADD COLUMN finished_seq INTEGER;
+    UPDATE jobs SET finished_seq = ranked.n FROM (
+        SELECT job_id, ROW_NUMBER() OVER (ORDER BY finished_at, queue_seq) AS n FROM jobs
+        WHERE status IN ('completed', 'failed', 'cancelled')
+    ) AS ranked WHERE jobs.job_id = ranked.job_id;
+    INSERT INTO counters (name, value) SELECT 'finished_seq', COALESCE(MAX(finished_seq), 0) FROM jobs;
+    CREATE INDEX jobs_finished_seq ON jobs (finished_seq)
+    """,
+    # 6: aggregates for /metrics, kept in the transaction of each transition, so a scrape
     # never reads the history; filled from the event log for what came before.
     m.MIGRATION_SQL,
 )
@@ -142,8 +156,6 @@ BACKUP_SUFFIX = ".damaged-"
 
 log = logging.getLogger(__name__)
 
-#: Weight of the newest sample in the moving estimate of generation time.
-ESTIMATE_WEIGHT = 0.3
 _TIME_FIELDS = {"created_at", "started_at", "finished_at", "stage_started_at", "downloaded_at"}
 #: Job fields that ``transition`` and ``update`` may change; each is a column of the same name.
 _UPDATABLE = {
@@ -158,6 +170,7 @@ _UPDATABLE = {
     "videos",
     "downloaded_at",
     "queue_seq",
+    "finished_seq",
     "operation_done",
     "result",
 }
@@ -176,6 +189,10 @@ class Store:
         # writer (the data-directory lock), so the copy is the truth; every UPDATE still
         # checks the status it expects, in SQL, in case it is not.
         self._active: dict[str, Job] = {}
+        # When each job's current stage, and its run, began in this process, by the monotonic
+        # clock: durations measured with it survive a wall-clock step.
+        self._stage_clock: dict[str, tuple[Status, float]] = {}
+        self._run_clock: dict[str, float] = {}
         prepare(path.parent)
         identify(path)
         try:
@@ -318,8 +335,7 @@ class Store:
         marks = ",".join("?" * len(FINAL_STATUSES))
         statuses = [s.value for s in FINAL_STATUSES]
         rows = self._conn.execute(
-            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status IN ({marks})"
-            " ORDER BY finished_at DESC, queue_seq DESC LIMIT ? OFFSET ?",
+            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status IN ({marks}) ORDER BY finished_seq DESC LIMIT ? OFFSET ?",
             [*statuses, limit, offset],
         ).fetchall()
         (total,) = self._conn.execute(f"SELECT COUNT(*) FROM jobs WHERE status IN ({marks})", statuses).fetchone()
@@ -423,19 +439,28 @@ class Store:
     def insert_many(self, jobs: Iterable[Job]) -> None:
         """Bulk insert (imports, benchmarks) as given, numbered in order; no listeners are told."""
         jobs = list(jobs)
+        ended = sorted(
+            (n for n, job in enumerate(jobs) if job.status.is_final),
+            key=lambda n: (jobs[n].finished_at or jobs[n].created_at, n),
+        )
         with self._transaction() as conn:
             seq = self._next_seq(conn, len(jobs))
+            first_finished = self._next_seq(conn, len(ended), "finished_seq")
+            finished = {n: first_finished + rank for rank, n in enumerate(ended)}
             conn.executemany(
                 _INSERT_JOB,
-                [_job_to_row(job.replace(queue_seq=seq + n, submitting=False)) for n, job in enumerate(jobs)],
+                [
+                    _job_to_row(job.replace(queue_seq=seq + n, finished_seq=finished.get(n), submitting=False))
+                    for n, job in enumerate(jobs)
+                ],
             )
         self._queued += sum(1 for job in jobs if job.status == Status.QUEUED)
 
     @staticmethod
-    def _next_seq(conn: sqlite3.Connection, count: int = 1) -> int:
-        """The first of ``count`` new queue numbers (inside the caller's transaction)."""
+    def _next_seq(conn: sqlite3.Connection, count: int = 1, counter: str = "queue_seq") -> int:
+        """The first of ``count`` new numbers of ``counter`` (inside the caller's transaction)."""
         (top,) = conn.execute(
-            "UPDATE counters SET value = value + ? WHERE name = 'queue_seq' RETURNING value", (count,)
+            "UPDATE counters SET value = value + ? WHERE name = ? RETURNING value", (count, counter)
         ).fetchone()
         return top - count + 1
 
@@ -459,9 +484,11 @@ class Store:
                 raise Conflict(f"job {job_id} is {job.status.value}; it cannot become {target.value}")
             if target == Status.QUEUED and job.status.is_final:
                 fields["queue_seq"] = self._next_seq(conn)
+                fields["finished_seq"] = None
             if target in ACTIVE_STATUSES or target == Status.QUEUED:
                 fields.setdefault("stage_started_at", now)
             if target.is_final:
+                fields["finished_seq"] = self._next_seq(conn, counter="finished_seq")
                 fields.setdefault("finished_at", now)
                 fields.setdefault("submitting", False)
             before = job
@@ -502,20 +529,24 @@ class Store:
             attempts=job.attempts,
             error_kind=job.error_kind if target == Status.FAILED else None,
         )
+        self._clock(job)
         self._notify(Change("job", job_id, job))
         return job
 
-    @staticmethod
     def _count_transition(
-        conn: sqlite3.Connection, before: Job, after: Job, now: datetime, seconds: float | None, queued: int
+        self, conn: sqlite3.Connection, before: Job, after: Job, now: datetime, seconds: float | None, queued: int
     ) -> None:
-        """Fold one transition into the aggregates, inside its transaction."""
+        """Fold one transition into the aggregates, inside its transaction. Stage times come
+        from the monotonic clock when the stage began in this process."""
         previous, target = before.status, after.status
-        if previous in ACTIVE_STATUSES and before.stage_started_at is not None:
-            m.observe(conn, "stage_duration_seconds", (now - before.stage_started_at).total_seconds(), previous.value)
-        if previous == Status.QUEUED and target == Status.STARTING:
-            since = before.stage_started_at or before.created_at
-            m.observe(conn, "queue_wait_seconds", (now - since).total_seconds())
+        in_stage = self.stage_elapsed(before)
+        if in_stage is None:
+            since = before.stage_started_at or (before.created_at if previous == Status.QUEUED else None)
+            in_stage = (now - since).total_seconds() if since is not None else None
+        if previous in ACTIVE_STATUSES and in_stage is not None:
+            m.observe(conn, "stage_duration_seconds", in_stage, previous.value)
+        if previous == Status.QUEUED and target == Status.STARTING and in_stage is not None:
+            m.observe(conn, "queue_wait_seconds", in_stage)
         hour = m.hour_of(isoformat(now) or "")
         if target == Status.QUEUED:
             m.max_hour(conn, hour, "queue_max", queued)
@@ -530,6 +561,31 @@ class Store:
                 seconds = (now - after.started_at).total_seconds()
             if seconds is not None:
                 m.observe(conn, "job_duration_seconds", seconds)
+
+    def _clock(self, job: Job) -> None:
+        if job.status.is_final:
+            self._stage_clock.pop(job.job_id, None)
+            self._run_clock.pop(job.job_id, None)
+            return
+        now = time.monotonic()
+        self._stage_clock[job.job_id] = (job.status, now)
+        if job.status == Status.STARTING:
+            self._run_clock[job.job_id] = now
+        elif job.status == Status.QUEUED:
+            self._run_clock.pop(job.job_id, None)
+
+    def stage_elapsed(self, job: Job) -> float | None:
+        """Seconds the job has been in its current stage, by the monotonic clock, if that
+        stage began in this process; else None (the caller falls back to the wall clock)."""
+        clock = self._stage_clock.get(job.job_id)
+        if clock is None or clock[0] != job.status:
+            return None
+        return time.monotonic() - clock[1]
+
+    def run_elapsed(self, job_id: str) -> float | None:
+        """Seconds since the job last started in this process, by the monotonic clock."""
+        began = self._run_clock.get(job_id)
+        return None if began is None else time.monotonic() - began
 
     def update(self, job_id: str, *, note: str | None = None, **fields: Any) -> Job:
         """Change fields without a transition; ``note`` adds a line to the timeline."""
@@ -618,6 +674,8 @@ class Store:
         with self._transaction() as conn:
             conn.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
             self._active.pop(job_id, None)
+            self._stage_clock.pop(job_id, None)
+            self._run_clock.pop(job_id, None)
             conn.execute(
                 "INSERT OR REPLACE INTO pending_cleanup (job_id, job, since) VALUES (?, ?, ?)",
                 (job_id, json.dumps(_job_to_row(job)), isoformat(utcnow())),
@@ -648,15 +706,16 @@ class Store:
         with self._transaction() as conn:
             conn.execute("DELETE FROM pending_cleanup WHERE job_id = ?", (job_id,))
 
-    def record_duration(self, model: str, seconds: float) -> float:
-        """Fold one generation time into the model's moving estimate; return the estimate."""
+    def record_duration(self, model: str, seconds: float, prior: float | None = None) -> float | None:
+        """Fold one generation time into the model's moving estimate (clamped against it, or
+        against ``prior`` before the first sample); return the estimate."""
         with self._transaction() as conn:
             row = conn.execute("SELECT seconds, samples FROM estimates WHERE model = ?", (model,)).fetchone()
-            if row is None:
-                estimate, samples = seconds, 1
-            else:
-                estimate = row[0] + ESTIMATE_WEIGHT * (seconds - row[0])
-                samples = row[1] + 1
+            current, samples = (row[0], row[1]) if row else (None, 0)
+            estimate = fold_sample(current, seconds, prior)
+            if estimate is None or not (math.isfinite(seconds) and seconds > 0):
+                return current  # dropped
+            samples += 1
             conn.execute(
                 "INSERT OR REPLACE INTO estimates (model, seconds, samples) VALUES (?, ?, ?)",
                 (model, estimate, samples),
@@ -789,6 +848,7 @@ def _job_to_row(job: Job) -> dict[str, Any]:
     return {
         "job_id": job.job_id,
         "queue_seq": job.queue_seq,
+        "finished_seq": job.finished_seq,
         "status": job.status.value,
         "prompt": request.prompt,
         "number_of_videos": request.number_of_videos,
@@ -862,6 +922,8 @@ def _job_from_row(row: sqlite3.Row | Mapping[str, Any]) -> Job:
         videos=tuple(Video.from_dict(v) for v in json.loads(row["videos"])),
         downloaded_at=parse_time(row["downloaded_at"]),
         queue_seq=row["queue_seq"],
+        # Absent from pending_cleanup entries written before History had its own order.
+        finished_seq=row["finished_seq"] if "finished_seq" in row.keys() else None,  # noqa: SIM118 - sqlite3.Row
         estimated_cost_usd=row["estimated_cost_usd"]
         if row["estimated_cost_usd"] is not None
         else estimate_cost(request),

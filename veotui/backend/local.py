@@ -178,7 +178,13 @@ class LocalBackend(Backend):
                 position = self.store.queue_position(job)
         else:
             position = None
-        return with_progress(job, self._estimate(job.request.model), utcnow(), queue_position=position)
+        return with_progress(
+            job,
+            self._estimate(job.request.model),
+            utcnow(),
+            stage_elapsed=self.store.stage_elapsed(job),
+            queue_position=position,
+        )
 
     def _publish(self, change: Change) -> None:
         if change.job is not None and change.job.status == Status.COMPLETED:
@@ -320,7 +326,7 @@ class LocalBackend(Backend):
             queued = sorted((j for j in found if j.status == Status.QUEUED), key=lambda j: j.queue_seq)
             history = sorted(
                 (j for j in found if j.status in FINAL_STATUSES),
-                key=lambda j: (j.finished_at or j.created_at, j.queue_seq),
+                key=lambda j: j.finished_seq or 0,
                 reverse=True,
             )
             return JobLists(
