@@ -24,7 +24,7 @@ from veotui.backend.remote import RemoteBackend
 from veotui.capabilities import MAX_REFERENCES
 from veotui.errors import JobNotFound, TooLarge, VeotuiError
 from veotui.files import MAX_IMAGE_BYTES
-from veotui.model import Job, Status, printable
+from veotui.model import Job, QueueState, Status, printable
 from veotui.settings import Settings
 
 #: Seconds between status reads while ``submit --wait`` shows progress.
@@ -286,6 +286,40 @@ async def download(backend: RemoteBackend, args: argparse.Namespace) -> int:
     return 0
 
 
+# -- the queue ------------------------------------------------------------------------------
+
+
+async def queue(backend: RemoteBackend, args: argparse.Namespace) -> int:
+    if args.queue_action == "pause":
+        state = await backend.pause(args.reason)
+    elif args.queue_action == "resume":
+        state = await backend.resume()
+    else:
+        state = await backend.queue()
+        if args.json:
+            print(json.dumps(state.to_dict(), indent=2))
+            return 0
+    print(describe_queue(state))
+    return 0
+
+
+def describe_queue(state: QueueState) -> str:
+    waiting = f"{state.length} job{'s' if state.length != 1 else ''} queued"
+    if not state.paused:
+        return f"running ({waiting})"
+    return f"paused{': ' + state.reason if state.reason else ''} ({waiting})"
+
+
+async def move(backend: RemoteBackend, args: argparse.Namespace) -> int:
+    job_id = await backend.resolve(args.job)
+    if isinstance(args.where, int):
+        job = await backend.move(job_id, position=args.where)
+    else:
+        job = await backend.move(job_id, to=args.where)
+    print(f"{job.job_id} is now at position {job.queue_position}")
+    return 0
+
+
 VERBS: dict[str, Verb] = {
     "submit": submit,
     "jobs": jobs,
@@ -294,4 +328,6 @@ VERBS: dict[str, Verb] = {
     "retry": retry,
     "delete": delete,
     "download": download,
+    "queue": queue,
+    "move": move,
 }

@@ -11,11 +11,15 @@ Durability rules (docs/architecture.md has the long form):
 - A processing job found at start resumes where it stands: with an operation it polls that
   same operation; without one it starts its stages again (nothing was sent).
 - Shutting down cancels the runners without touching the store, so every job resumes.
+- A write the disk refuses (full, read-only) never ends the scheduler: the job in hand waits
+  until the disk accepts writes again and carries on from its last recorded stage; dispatch
+  pauses meanwhile, and the disk is probed with backoff.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import random
 import time
@@ -28,7 +32,7 @@ import anyio
 import anyio.abc
 from anyio.abc import TaskGroup
 
-from veotui.errors import Conflict, ErrorKind, JobNotFound
+from veotui.errors import Conflict, ErrorKind, InvalidRequest, JobNotFound, StorageUnavailable
 from veotui.files import JobFiles
 from veotui.generators.base import (
     GenerationResult,
@@ -43,17 +47,23 @@ from veotui.logs import event
 from veotui.model import (
     ACTIVE_STATUSES,
     Job,
+    QueueState,
     Status,
     Video,
     stage_index,
     utcnow,
 )
 from veotui.settings import Settings
+from veotui.storage import StorageState, disk_full_error, format_bytes, free_bytes
 from veotui.store import Store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 BACKOFF_CAP_SECONDS = 60.0
+MAX_REASON_CHARS = 200
+#: While the disk refuses writes it is probed after this delay, doubling up to the cap.
+PROBE_FIRST_SECONDS = 0.25
+PROBE_CAP_SECONDS = 5.0
 
 
 class _JobGone(Exception):
@@ -97,6 +107,12 @@ class Scheduler:
         self._runs: dict[str, _Run] = {}
         self._wake = anyio.Event()
         self._task_group: TaskGroup | None = None
+        self.storage = store.guard
+        self._storage_ok = anyio.Event()
+        self._storage_ok.set()
+        self._storage_down = anyio.Event()
+        self._probe_soon = anyio.Event()
+        self.storage.add_listener(self._storage_changed)
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -108,6 +124,7 @@ class Scheduler:
             try:
                 self._recover()
                 task_group.start_soon(self._dispatch_loop)
+                task_group.start_soon(self._watch_storage)
                 task_status.started()
                 await anyio.sleep_forever()
             finally:
@@ -131,14 +148,25 @@ class Scheduler:
                 path=str(self.files.folder(orphan)),
                 outcome="removed",
             )
+        try:
+            self.storage.ensure_reserve()
+        except OSError as exc:
+            self.storage.error(exc, "set aside its storage reserve")
         resumable = self.store.active()
         for job in resumable[: self.max_concurrent]:
-            self.store.update(job.job_id, note="resumed after restart")
+            with contextlib.suppress(StorageUnavailable):  # the runner waits for the disk
+                self.store.update(job.job_id, note="resumed after restart")
             self._launch(job.job_id)
-        for job in resumable[self.max_concurrent :]:
+        for job in reversed(resumable[self.max_concurrent :]):
             # More resumable jobs than slots (the limit was lowered): back to the queue's
-            # front, keeping their operation, to resume polling when a slot frees.
-            self.store.transition(job.job_id, Status.QUEUED, detail="waiting for a slot after restart")
+            # front (each in turn, so they keep their order), keeping their operation, to
+            # resume polling when a slot frees.
+            self._spawn(
+                self._persist,
+                functools.partial(
+                    self.store.transition, job.job_id, Status.QUEUED, detail="waiting for a slot after restart"
+                ),
+            )
         cleanups = self.store.pending_cleanups()
         for job in cleanups:
             self._spawn(self._cleanup_remote, job)
@@ -173,6 +201,32 @@ class Scheduler:
     def wake(self) -> None:
         self._wake.set()
 
+    def pause(self, reason: str | None = None) -> QueueState:
+        """Start nothing new until resumed; processing jobs go on. Survives a restart."""
+        if reason is not None:
+            if not isinstance(reason, str):
+                raise InvalidRequest("reason must be text")
+            reason = reason.strip() or None
+            if reason is not None and len(reason) > MAX_REASON_CHARS:
+                raise InvalidRequest(f"reason is {len(reason)} characters; the limit is {MAX_REASON_CHARS}")
+            if reason is not None:
+                try:
+                    reason.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise InvalidRequest("reason contains a lone surrogate, which is not valid Unicode text") from None
+        return self.store.set_paused(True, reason)
+
+    def resume(self) -> QueueState:
+        state = self.store.set_paused(False)
+        self.wake()
+        return state
+
+    def queue_state(self) -> QueueState:
+        return self.store.queue_state()
+
+    def move(self, job_id: str, *, to: str | None = None, position: int | None = None) -> Job:
+        return self.store.move(job_id, to=to, position=position)
+
     def cancel(self, job_id: str) -> Job:
         job = self.store.get(job_id)
         if job.status.is_final:
@@ -206,17 +260,25 @@ class Scheduler:
         return job
 
     def delete(self, job_id: str) -> None:
+        # The files go first: on a full disk that frees the room to record the delete.
+        self.store.get(job_id)
+        self._remove_folder(job_id)
         job = self.store.delete(job_id)
         self._stop_run(job_id)
-        self._remove_folder(job_id)
         self._spawn(self._cleanup_remote, job)
+        if not self.storage.ok:
+            self._probe_soon.set()
 
     def mark_downloaded(self, job_id: str) -> Job:
         """A download completed: start the auto-delete timer (once)."""
         job = self.store.get(job_id)
         if job.status != Status.COMPLETED or job.downloaded_at is not None:
             return job
-        job = self.store.update(job_id, downloaded_at=utcnow(), note="downloaded")
+        try:
+            job = self.store.update(job_id, downloaded_at=utcnow(), note="downloaded")
+        except StorageUnavailable as exc:
+            log.warning("job %s was downloaded, but its auto-delete timer could not start: %s", job_id, exc)
+            return job
         if self.settings.auto_delete_after_download is not None:
             self._schedule_auto_delete(job)
         return job
@@ -231,21 +293,84 @@ class Scheduler:
 
     async def _dispatch_loop(self) -> None:
         while True:
-            while len(self._runs) < self.max_concurrent:
-                job = self.store.next_queued()
-                if job is None:
-                    break
-                started = job.started_at if job.operation else utcnow()
-                self.store.transition(
-                    job.job_id,
-                    Status.STARTING,
-                    expect=(Status.QUEUED,),
-                    attempts=job.attempts + 1,
-                    started_at=started,
-                )
-                self._launch(job.job_id)
+            if self.storage.ok:  # nothing new starts while the disk refuses writes
+                try:
+                    self._dispatch()
+                except StorageUnavailable:
+                    pass  # the storage watch wakes this loop when the disk accepts writes
+                except Exception:  # a bug must not end dispatch for good
+                    log.exception("dispatching the queue failed; trying again at the next change")
             await self._wake.wait()
             self._wake = anyio.Event()
+
+    def _dispatch(self) -> None:
+        while len(self._runs) < self.max_concurrent and not self.store.is_paused():
+            job = self.store.next_queued()
+            if job is None:
+                return
+            started = job.started_at if job.operation else utcnow()
+            self.store.transition(
+                job.job_id,
+                Status.STARTING,
+                expect=(Status.QUEUED,),
+                attempts=job.attempts + 1,
+                started_at=started,
+            )
+            self._launch(job.job_id)
+
+    # -- storage --------------------------------------------------------------------------
+
+    def _storage_changed(self, state: StorageState) -> None:
+        if state.ok:
+            self._storage_ok.set()
+            self.wake()
+        else:
+            if self._storage_ok.is_set():
+                self._storage_ok = anyio.Event()
+            self._storage_down.set()
+
+    async def _watch_storage(self) -> None:
+        """While the disk refuses writes, probe it with backoff until it accepts them."""
+        while True:
+            await self._storage_down.wait()
+            delay = PROBE_FIRST_SECONDS
+            while True:
+                with anyio.move_on_after(delay):
+                    await self._probe_soon.wait()
+                self._probe_soon = anyio.Event()
+                if self.probe_storage():
+                    break
+                delay = min(delay * 2, PROBE_CAP_SECONDS)
+            self._storage_down = anyio.Event()
+
+    def probe_storage(self) -> bool:
+        """Whether the disk accepts writes now: the reserve can be written again and SQLite
+        commits. Marks the storage recovered (which resumes everything) when it does."""
+        if self.storage.ok:
+            return True
+        try:
+            self.storage.ensure_reserve()
+            self.store.probe()
+        except StorageUnavailable:
+            return False
+        except OSError as exc:
+            if self.storage.error(exc, "set aside its storage reserve") is None:
+                log.warning("probing the data directory failed: %s", exc)
+            return False
+        self.storage.recovered()
+        return True
+
+    async def _storage_back(self) -> None:
+        while not self.storage.ok:
+            await self._storage_ok.wait()
+
+    async def _persist(self, write: Callable[[], T]) -> T:
+        """A store write that must happen: waits out a disk that refuses writes."""
+        while True:
+            try:
+                return write()
+            except StorageUnavailable:
+                await self._storage_back()
 
     def _launch(self, job_id: str) -> None:
         run = _Run()
@@ -254,20 +379,52 @@ class Scheduler:
 
     def _spawn(self, function: Callable[..., Awaitable[Any]], *args: Any) -> None:
         assert self._task_group is not None, "the scheduler is not running"
-        self._task_group.start_soon(function, *args)
+        self._task_group.start_soon(self._guarded, function, *args)
+
+    @staticmethod
+    async def _guarded(function: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        # An error in one background task must not end the scheduler's task group.
+        try:
+            await function(*args)
+        except Exception:
+            log.exception("%s failed", getattr(function, "__name__", function))
 
     async def _runner(self, job_id: str, run: _Run) -> None:
         try:
             with run.scope:
-                try:
-                    await self._process(job_id)
-                except (_JobGone, JobNotFound):
-                    pass
-                except Conflict:
-                    pass  # cancelled or deleted between two awaits
-                except _JobFailed as failure:
-                    self._fail(job_id, str(failure), failure.kind)
-                except Exception as exc:  # noqa: BLE001 - a bug must fail one job, not the engine
+                await self._run_job(job_id)
+        finally:
+            if self._runs.get(job_id) is run:
+                del self._runs[job_id]
+            self.wake()
+            await self._after_run(job_id)
+
+    async def _run_job(self, job_id: str) -> None:
+        while True:
+            try:
+                await self._process(job_id)
+            except (_JobGone, JobNotFound):
+                pass
+            except Conflict:
+                pass  # cancelled or deleted between two awaits
+            except StorageUnavailable:
+                # The stage reached could not be recorded: wait for the disk, then carry on
+                # from the last stage that was (as after a restart).
+                if self.storage.ok:  # refused without a disk fault on record: do not spin
+                    await anyio.sleep(PROBE_FIRST_SECONDS)
+                await self._storage_back()
+                with contextlib.suppress(StorageUnavailable, Conflict, JobNotFound):
+                    self.store.update(job_id, note="the disk accepts writes again; carrying on")
+                continue
+            except Exception as exc:  # noqa: BLE001 - one job fails, never the engine (logged below)
+                full = disk_full_error(exc)
+                if full is not None:
+                    message = self._disk_full_message(job_id, full)
+                    event(log, logging.WARNING, "job.disk_full", "%s", message, job_id=job_id)
+                    await self._fail(job_id, message, ErrorKind.DISK_FULL)
+                elif isinstance(exc, _JobFailed):
+                    await self._fail(job_id, str(exc), exc.kind)
+                else:  # a bug must fail one job, not the engine
                     event(
                         log,
                         logging.ERROR,
@@ -278,14 +435,32 @@ class Scheduler:
                         exc_info=True,
                         error_type=type(exc).__name__,
                     )
-                    self._fail(job_id, f"veotui hit an internal error: {exc!r}. Retry with r.", ErrorKind.INTERNAL)
-        finally:
-            if self._runs.get(job_id) is run:
-                del self._runs[job_id]
-            self.wake()
-            await self._after_run(job_id)
+                    await self._fail(
+                        job_id, f"veotui hit an internal error: {exc!r}. Retry with r.", ErrorKind.INTERNAL
+                    )
+            return
+
+    def _disk_full_message(self, job_id: str, exc: OSError) -> str:
+        """Where the space ran out and about how much this job needs there (never the
+        temporary file's name)."""
+        where = self.files.root
+        free = free_bytes(where)
+        job = self.store.find(job_id)
+        need = self.generator.estimated_output_bytes(job.request) if job is not None else None
+        parts = [f"the disk holding {where} is full"]
+        if free is not None:
+            parts.append(f" ({format_bytes(free)} free)")
+        if need:
+            parts.append(f"; this job needs about {format_bytes(need)} there for its videos and their zip")
+        return "".join(parts) + ". Free some space, then retry (r)."
 
     async def _after_run(self, job_id: str) -> None:
+        try:
+            await self._tidy(job_id)
+        except Exception:  # tidying is best effort; the start-up sweep catches what is left
+            log.exception("tidying up after job %s failed", job_id)
+
+    async def _tidy(self, job_id: str) -> None:
         """Tidy up once the runner is really done (its worker threads included)."""
         job = self.store.find(job_id)
         if job is not None and job.status.is_active:
@@ -350,7 +525,7 @@ class Scheduler:
         """Remove a deleted job's remote files, retrying until it works."""
         for retry in range(8):
             if await self._cleanup_quietly(job, everything=True):
-                self.store.cleanup_done(job.job_id)
+                await self._persist(functools.partial(self.store.cleanup_done, job.job_id))
                 return
             await anyio.sleep(backoff_delay(retry, self.settings.retry_base_seconds))
         event(
@@ -362,10 +537,19 @@ class Scheduler:
             outcome="postponed",
         )
 
-    def _fail(self, job_id: str, message: str, kind: str) -> None:
+    async def _fail(self, job_id: str, message: str, kind: str) -> None:
+        """Record the failure, waiting for the disk if it refuses writes just now."""
         with contextlib.suppress(Conflict, JobNotFound):
-            self.store.transition(
-                job_id, Status.FAILED, expect=ACTIVE_STATUSES, detail=message, error=message, error_kind=kind
+            await self._persist(
+                functools.partial(
+                    self.store.transition,
+                    job_id,
+                    Status.FAILED,
+                    expect=ACTIVE_STATUSES,
+                    detail=message,
+                    error=message,
+                    error_kind=kind,
+                )
             )
 
     def _schedule_auto_delete(self, job: Job) -> None:
@@ -419,7 +603,10 @@ class Scheduler:
                 inputs = await self._call(job, "upload the inputs", lambda: self.generator.upload_inputs(job, inputs))
             job = self._enter(job, Status.GENERATING)
             operation = await self._submit(job, inputs)
-            job = self.store.record_operation(job_id, operation, note=f"operation {operation}")
+            # The operation exists (and may be billed): its name must be recorded, whatever it takes.
+            job = await self._persist(
+                functools.partial(self.store.record_operation, job_id, operation, note=f"operation {operation}")
+            )
         else:
             job = self._enter(job, Status.GENERATING)
 
@@ -487,7 +674,7 @@ class Scheduler:
                     exc.kind,
                 ) from exc
             except TransientFault as exc:
-                self.store.update(job.job_id, submitting=False)
+                await self._persist(functools.partial(self.store.update, job.job_id, submitting=False))
                 if attempt >= self.settings.max_attempts:
                     raise _JobFailed(f"{exc} (gave up after {attempt} attempts)", ErrorKind.TRANSIENT) from exc
                 delay = self._delay(attempt, exc)
