@@ -376,6 +376,15 @@ class Video:
         return f"/api/download/{job_id}/video/{self.index}"
 
 
+RETRY_REFETCHES = "fetches the videos of the finished generation again — no new charge"
+RETRY_RESUBMITS = "submits again — Google charges again"
+
+
+def format_usd(amount: float | None) -> str:
+    """An estimate as people read it: ``$3.20``; ``-`` when there is none."""
+    return "-" if amount is None else f"${amount:,.2f}"
+
+
 @dataclass(frozen=True)
 class Job:
     """A job as stored. ``progress`` and ``queue_position`` are derived when it is read."""
@@ -426,6 +435,11 @@ class Job:
     @property
     def prompt(self) -> str:
         return self.request.prompt
+
+    @property
+    def retry_effect(self) -> str:
+        """What a retry of this job does, in words every face shows."""
+        return RETRY_REFETCHES if self.retry_reuses_operation else RETRY_RESUBMITS
 
     @property
     def retry_reuses_operation(self) -> bool:
