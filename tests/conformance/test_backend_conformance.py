@@ -35,6 +35,12 @@ async def test_info_names_the_simulator(backend):
     assert (info.generator, info.is_simulator, info.max_concurrent) == ("sim", True, 2)
 
 
+async def test_storage_accepts_writes(backend):
+    state = await backend.storage_status()
+    assert (state.ok, state.state, state.reason) == (True, "ok", None)
+    assert (await backend.info()).storage == state
+
+
 async def test_submit_returns_the_queued_job_with_every_field(backend):
     job = await backend.submit(
         {

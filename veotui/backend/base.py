@@ -61,6 +61,11 @@ class Backend(ABC):
     @abstractmethod
     async def info(self) -> BackendInfo: ...
 
+    async def storage_status(self) -> StorageState:
+        """Whether the engine's data directory accepts writes now ("storage full" or
+        "storage read-only" when it does not; the engine carries on by itself after)."""
+        return (await self.info()).storage
+
     @abstractmethod
     async def submit(
         self,

@@ -165,6 +165,9 @@ class LocalBackend(Backend):
             storage=self.storage_state(),
         )
 
+    async def storage_status(self) -> StorageState:
+        return self.storage_state()
+
     def storage_state(self) -> StorageState:
         """Whether the data directory accepts writes (probed now if it did not)."""
         self.scheduler.probe_storage()
