@@ -708,6 +708,8 @@ class Store:
                 )
         self._remember(job)
         self._notify(Change("job", job_id, job))
+        # Today's spend changed: whoever shows it (the header) hears it with the queue's state.
+        self._notify(Change("queue", "", queue=self.queue_state()))
         return job
 
     def spend_on(self, day: date) -> float:
@@ -802,7 +804,13 @@ class Store:
         paused, reason, by_budget = self._conn.execute(
             "SELECT paused, reason, by_budget FROM queue_control WHERE id = 1"
         ).fetchone()
-        return QueueState(paused=bool(paused), reason=reason, length=self.queue_length(), by_budget=bool(by_budget))
+        return QueueState(
+            paused=bool(paused),
+            reason=reason,
+            length=self.queue_length(),
+            by_budget=bool(by_budget),
+            spend_today_usd=self.spend_today(),
+        )
 
     def set_paused(self, paused: bool, reason: str | None = None, *, by_budget: bool = False) -> QueueState:
         """Pause or resume the queue (persisted); listeners get a ``queue`` change."""
