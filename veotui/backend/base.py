@@ -118,6 +118,11 @@ class Backend(ABC):
         """Every change as it commits, for as long as the caller iterates. A slow
         consumer sees the latest state of each job; it never stalls the engine."""
 
+    def local_folder(self, job: Job) -> Path | None:
+        """The job's folder on this machine (inputs, videos, cached pictures), if it is
+        here (local mode only)."""
+        return None
+
     def local_video_path(self, job: Job, index: int) -> Path | None:
         """Where the video lies on this machine, if it does (local mode only)."""
         return None
