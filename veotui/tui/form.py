@@ -115,7 +115,7 @@ def complete_path(value: str) -> str | None:
 
 
 #: The three-way switches: the model's default (None), on, off.
-SWITCH_CHOICES: list[tuple[str, bool | str]] = [("model default", ""), ("on", True), ("off", False)]
+SWITCH_CHOICES: list[tuple[str, str]] = [("model default", ""), ("on", "on"), ("off", "off")]
 
 
 class NewJobScreen(ModalScreen[Job | None]):
@@ -415,8 +415,8 @@ class NewJobScreen(ModalScreen[Job | None]):
             ("enhance_prompt", "#enhance"),
         ):
             value = self.query_one(widget, Select).value
-            if value != "" and value is not Select.BLANK:
-                fields[name] = value
+            if isinstance(value, str) and value:
+                fields[name] = {"on": True, "off": False}.get(value, value)
         if self.extends is not None:
             fields["extends_job_id"] = self.extends.job_id
             fields["extends_video"] = self.query_one("#extends-video", Select).value

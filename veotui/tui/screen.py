@@ -61,7 +61,12 @@ class MainScreen(Screen[None]):
         ),
         Binding("o", "open", "Open", id="open", tooltip="Open the selected job's first video with the system's player"),
         Binding(
-            "x", "extend", "Extend", id="extend", tooltip="Continue a video of the selected completed job (a new job)"
+            "x",
+            "extend",
+            "Extend",
+            id="extend",
+            show=False,  # the footer is full at 80 columns; ? and the palette list it
+            tooltip="Continue a video of the selected completed job (a new job)",
         ),
         Binding("slash", "filter", "Filter", id="filter", key_display="/", tooltip="Filter every panel by text"),
         Binding("escape", "clear_filter", "Clear filter", id="clear_filter", tooltip="Clear the filter"),
