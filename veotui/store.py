@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import shutil
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from veotui.datadir import CHOOSE_ANOTHER, prepare
-from veotui.errors import Conflict, DataUnusable, InvalidRequest, JobNotFound
+from veotui.errors import Conflict, DataUnusable, InvalidRequest, JobNotFound, StorageUnavailable
 from veotui.model import (
     ACTIVE_STATUSES,
     FINAL_STATUSES,
@@ -29,6 +31,7 @@ from veotui.model import (
     Job,
     JobEvent,
     JobRequest,
+    QueueState,
     Status,
     Video,
     can_transition,
@@ -37,6 +40,8 @@ from veotui.model import (
     utcnow,
 )
 from veotui.prices import estimate_cost
+from veotui.progress import fold_sample
+from veotui.storage import StorageGuard
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: jobs, their events, and the moving estimate of generation time per model.
@@ -124,6 +129,29 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX spend_day ON spend (day)
     """,
+    # 5: History's order: a number given at each final transition, from a counter that only
+    # grows, so a wall-clock step cannot reorder it. Ended jobs are numbered by finish time.
+    """
+    ALTER TABLE jobs ADD COLUMN finished_seq INTEGER;
+    UPDATE jobs SET finished_seq = ranked.n FROM (
+        SELECT job_id, ROW_NUMBER() OVER (ORDER BY finished_at, queue_seq) AS n FROM jobs
+        WHERE status IN ('completed', 'failed', 'cancelled')
+    ) AS ranked WHERE jobs.job_id = ranked.job_id;
+    INSERT INTO counters (name, value) SELECT 'finished_seq', COALESCE(MAX(finished_seq), 0) FROM jobs;
+    CREATE INDEX jobs_finished_seq ON jobs (finished_seq)
+    """,
+    # 6: the queue's pause switch (one row), kept across restarts.
+    """
+    CREATE TABLE queue_control (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        paused INTEGER NOT NULL DEFAULT 0,
+        reason TEXT,
+        by_budget INTEGER NOT NULL DEFAULT 0,
+        since TEXT,
+        budget_override_day TEXT
+    );
+    INSERT INTO queue_control (id, paused) VALUES (1, 0)
+    """,
 )
 
 #: ``PRAGMA application_id`` of veotui's databases ("veot"), stamped when one is created.
@@ -134,8 +162,11 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 #: What a damaged database is copied aside as (with the start of its content's hash).
 BACKUP_SUFFIX = ".damaged-"
 
-#: Weight of the newest sample in the moving estimate of generation time.
-ESTIMATE_WEIGHT = 0.3
+#: Neighbours re-spaced at first when a move finds no room between two keys (doubles).
+RESPACE_WINDOW = 8
+#: Smallest gap a respacing leaves, relative to the keys' size: 2**-32 leaves ~20 halvings
+#: of a double's 52-bit mantissa.
+ROOM_AFTER_RESPACE = 2.0**-32
 _TIME_FIELDS = {"created_at", "started_at", "finished_at", "stage_started_at", "downloaded_at"}
 #: Job fields that ``transition`` and ``update`` may change; each is a column of the same name.
 _UPDATABLE = {
@@ -150,6 +181,7 @@ _UPDATABLE = {
     "videos",
     "downloaded_at",
     "queue_seq",
+    "finished_seq",
     "operation_done",
     "result",
 }
@@ -158,16 +190,24 @@ Listener = Callable[[Change], None]
 
 
 class Store:
-    def __init__(self, path: Path) -> None:
+    """A write the disk refuses raises :class:`StorageUnavailable` and marks ``guard``
+    degraded; the transaction is rolled back and the connection stays usable."""
+
+    def __init__(self, path: Path, guard: StorageGuard | None = None) -> None:
         """Open (or create) veotui's database at ``path``. Anything that is not veotui's
         database, or is damaged, is refused with a :class:`DataUnusable` naming the file;
         a file refused as another application's is never written to."""
         self.path = path
+        self.guard = guard or StorageGuard(path.parent)
         self._listeners: list[Listener] = []
         # Write-through copy of the jobs that are not finished. This process is the only
         # writer (the data-directory lock), so the copy is the truth; every UPDATE still
         # checks the status it expects, in SQL, in case it is not.
         self._active: dict[str, Job] = {}
+        # When each job's current stage, and its run, began in this process, by the monotonic
+        # clock: durations measured with it survive a wall-clock step.
+        self._stage_clock: dict[str, tuple[Status, float]] = {}
+        self._run_clock: dict[str, float] = {}
         prepare(path.parent)
         identify(path)
         try:
@@ -212,18 +252,35 @@ class Store:
             listener(change)
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._conn.execute("BEGIN IMMEDIATE")
+    def _transaction(self, doing: str = "record a change") -> Iterator[sqlite3.Connection]:
         try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        else:
-            self._conn.execute("COMMIT")
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+        except sqlite3.Error as exc:
+            failure = self.guard.error(exc, doing)
+            if failure is None:
+                raise
+            raise failure from exc
+
+    def _rollback(self) -> None:
+        # SQLite may have rolled back already (a full disk does that); the connection must
+        # end up outside any transaction either way.
+        if self._conn.in_transaction:
+            with suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
+
+    def probe(self) -> None:
+        """A small real write: raises :class:`StorageUnavailable` while the disk refuses."""
+        with self._transaction("write to its database") as conn:
+            conn.execute("UPDATE counters SET value = value WHERE name = 'queue_seq'")
 
     def _migrate(self) -> None:
-        with self._transaction() as conn:
+        with self._transaction("prepare its database") as conn:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > len(MIGRATIONS):
                 raise DataUnusable(
@@ -308,8 +365,7 @@ class Store:
         marks = ",".join("?" * len(FINAL_STATUSES))
         statuses = [s.value for s in FINAL_STATUSES]
         rows = self._conn.execute(
-            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status IN ({marks})"
-            " ORDER BY finished_at DESC, queue_seq DESC LIMIT ? OFFSET ?",
+            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status IN ({marks}) ORDER BY finished_seq DESC LIMIT ? OFFSET ?",
             [*statuses, limit, offset],
         ).fetchall()
         (total,) = self._conn.execute(f"SELECT COUNT(*) FROM jobs WHERE status IN ({marks})", statuses).fetchone()
@@ -392,7 +448,7 @@ class Store:
 
     def insert(self, job: Job) -> Job:
         """A new queued job, at the back of the queue."""
-        with self._transaction() as conn:
+        with self._transaction("queue the job") as conn:
             seq = self._next_seq(conn)
             job = job.replace(queue_seq=seq, status=Status.QUEUED)
             conn.execute(_INSERT_JOB, _job_to_row(job))
@@ -407,20 +463,35 @@ class Store:
     def insert_many(self, jobs: Iterable[Job]) -> None:
         """Bulk insert (imports, benchmarks) as given, numbered in order; no listeners are told."""
         jobs = list(jobs)
+        ended = sorted(
+            (n for n, job in enumerate(jobs) if job.status.is_final),
+            key=lambda n: (jobs[n].finished_at or jobs[n].created_at, n),
+        )
         with self._transaction() as conn:
             seq = self._next_seq(conn, len(jobs))
+            first_finished = self._next_seq(conn, len(ended), "finished_seq")
+            finished = {n: first_finished + rank for rank, n in enumerate(ended)}
             conn.executemany(
                 _INSERT_JOB,
-                [_job_to_row(job.replace(queue_seq=seq + n, submitting=False)) for n, job in enumerate(jobs)],
+                [
+                    _job_to_row(job.replace(queue_seq=seq + n, finished_seq=finished.get(n), submitting=False))
+                    for n, job in enumerate(jobs)
+                ],
             )
 
     @staticmethod
-    def _next_seq(conn: sqlite3.Connection, count: int = 1) -> int:
-        """The first of ``count`` new queue numbers (inside the caller's transaction)."""
+    def _next_seq(conn: sqlite3.Connection, count: int = 1, counter: str = "queue_seq") -> int:
+        """The first of ``count`` new numbers of ``counter`` (inside the caller's transaction)."""
         (top,) = conn.execute(
-            "UPDATE counters SET value = value + ? WHERE name = 'queue_seq' RETURNING value", (count,)
+            "UPDATE counters SET value = value + ? WHERE name = ? RETURNING value", (count, counter)
         ).fetchone()
         return top - count + 1
+
+    @staticmethod
+    def _front_seq(conn: sqlite3.Connection) -> float:
+        """A key before every queued job's (a new whole number when the queue is empty)."""
+        (first,) = conn.execute("SELECT MIN(queue_seq) FROM jobs WHERE status = 'queued'").fetchone()
+        return first - 1 if first is not None else Store._next_seq(conn)
 
     def transition(
         self,
@@ -435,16 +506,21 @@ class Store:
         """Move a job to ``target`` in one transaction, if the move is allowed from its
         current status (and that status is one of ``expect``, when given)."""
         now = utcnow()
-        with self._transaction() as conn:
+        with self._transaction(f"record that job {job_id} is {target.value}") as conn:
             job = self._current(conn, job_id)
             allowed = set(expect) if expect is not None else None
             if (allowed is not None and job.status not in allowed) or not can_transition(job.status, target):
                 raise Conflict(f"job {job_id} is {job.status.value}; it cannot become {target.value}")
             if target == Status.QUEUED and job.status.is_final:
                 fields["queue_seq"] = self._next_seq(conn)
+                fields["finished_seq"] = None
+            elif target == Status.QUEUED and job.status.is_active:
+                # Back to the front (restart recovery), on a key no queued job holds.
+                fields["queue_seq"] = self._front_seq(conn)
             if target in ACTIVE_STATUSES or target == Status.QUEUED:
                 fields.setdefault("stage_started_at", now)
             if target.is_final:
+                fields["finished_seq"] = self._next_seq(conn, counter="finished_seq")
                 fields.setdefault("finished_at", now)
                 fields.setdefault("submitting", False)
             previous = job.status
@@ -465,12 +541,38 @@ class Store:
                 ),
             )
         self._remember(job)
+        self._clock(job)
         self._notify(Change("job", job_id, job))
         return job
 
+    def _clock(self, job: Job) -> None:
+        if job.status.is_final:
+            self._stage_clock.pop(job.job_id, None)
+            self._run_clock.pop(job.job_id, None)
+            return
+        now = time.monotonic()
+        self._stage_clock[job.job_id] = (job.status, now)
+        if job.status == Status.STARTING:
+            self._run_clock[job.job_id] = now
+        elif job.status == Status.QUEUED:
+            self._run_clock.pop(job.job_id, None)
+
+    def stage_elapsed(self, job: Job) -> float | None:
+        """Seconds the job has been in its current stage, by the monotonic clock, if that
+        stage began in this process; else None (the caller falls back to the wall clock)."""
+        clock = self._stage_clock.get(job.job_id)
+        if clock is None or clock[0] != job.status:
+            return None
+        return time.monotonic() - clock[1]
+
+    def run_elapsed(self, job_id: str) -> float | None:
+        """Seconds since the job last started in this process, by the monotonic clock."""
+        began = self._run_clock.get(job_id)
+        return None if began is None else time.monotonic() - began
+
     def update(self, job_id: str, *, note: str | None = None, **fields: Any) -> Job:
         """Change fields without a transition; ``note`` adds a line to the timeline."""
-        with self._transaction() as conn:
+        with self._transaction(f"record a change to job {job_id}") as conn:
             job = self._current(conn, job_id)
             job = job.replace(**_as_job_fields(fields))
             self._write_fields(conn, job, fields, expect=job.status)
@@ -487,7 +589,7 @@ class Store:
         """The submit created ``operation``: record it on the job and count the job's
         estimate in today's spend, in one transaction (an operation counts once)."""
         now = utcnow()
-        with self._transaction() as conn:
+        with self._transaction(f"record the operation of job {job_id}") as conn:
             job = self._current(conn, job_id)
             fields = {"operation": operation, "submitting": False, "operation_done": False, "result": None}
             job = job.replace(**fields)
@@ -546,11 +648,25 @@ class Store:
             raise Conflict(f"job {job.job_id} changed under veotui's feet; try again")
 
     def delete(self, job_id: str) -> Job:
-        """Remove the job's row and remember its remote files until they are cleaned up."""
+        """Remove the job's row and remember its remote files until they are cleaned up.
+        On a full disk the guard's reserve is dropped to make room for the delete."""
         job = self.get(job_id)
-        with self._transaction() as conn:
+        try:
+            self._delete_row(job)
+        except StorageUnavailable:
+            if not self.guard.release_reserve():
+                raise
+            self._delete_row(job)
+        self._notify(Change("deleted", job_id))
+        return job
+
+    def _delete_row(self, job: Job) -> None:
+        job_id = job.job_id
+        with self._transaction(f"delete job {job_id}") as conn:
             conn.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
             self._active.pop(job_id, None)
+            self._stage_clock.pop(job_id, None)
+            self._run_clock.pop(job_id, None)
             conn.execute(
                 "INSERT OR REPLACE INTO pending_cleanup (job_id, job, since) VALUES (?, ?, ?)",
                 (job_id, json.dumps(_job_to_row(job)), isoformat(utcnow())),
@@ -559,26 +675,176 @@ class Store:
                 "INSERT INTO events (job_id, at, status, detail, kind) VALUES (?, ?, ?, 'deleted', 'deleted')",
                 (job_id, isoformat(utcnow()), job.status.value),
             )
-        self._notify(Change("deleted", job_id))
-        return job
+
+    # -- the queue: pause and order ---------------------------------------------------------
+
+    def queue_length(self) -> int:
+        return self._conn.execute("SELECT COUNT(*) FROM jobs WHERE status = 'queued'").fetchone()[0]
+
+    def is_paused(self) -> bool:
+        return bool(self._conn.execute("SELECT paused FROM queue_control WHERE id = 1").fetchone()[0])
+
+    def queue_state(self) -> QueueState:
+        paused, reason, by_budget = self._conn.execute(
+            "SELECT paused, reason, by_budget FROM queue_control WHERE id = 1"
+        ).fetchone()
+        return QueueState(paused=bool(paused), reason=reason, length=self.queue_length(), by_budget=bool(by_budget))
+
+    def set_paused(self, paused: bool, reason: str | None = None, *, by_budget: bool = False) -> QueueState:
+        """Pause or resume the queue (persisted); listeners get a ``queue`` change."""
+        with self._transaction() as conn:
+            conn.execute(
+                "UPDATE queue_control SET paused = ?, reason = ?, by_budget = ?, since = ? WHERE id = 1",
+                (int(paused), reason if paused else None, int(paused and by_budget), isoformat(utcnow())),
+            )
+        state = self.queue_state()
+        self._notify(Change("queue", "", queue=state))
+        return state
+
+    def budget_override_day(self) -> str | None:
+        """The UTC day (YYYY-MM-DD) for which a resume overrode the daily budget."""
+        return self._conn.execute("SELECT budget_override_day FROM queue_control WHERE id = 1").fetchone()[0]
+
+    def set_budget_override_day(self, day: str | None) -> None:
+        with self._transaction() as conn:
+            conn.execute("UPDATE queue_control SET budget_override_day = ? WHERE id = 1", (day,))
+
+    def move(self, job_id: str, *, to: str | None = None, position: int | None = None) -> Job:
+        """Put a queued job at the top, the bottom, one place up or down, or at a 1-based
+        ``position`` (past the end means the bottom).
+
+        Only the moved job's key changes: it takes a key between its new neighbours' keys
+        (their midpoint; one below the first; the next whole number at the back). The
+        neighbours are found by seeks on the (status, queue_seq) index. When two keys have
+        no room left between them (after ~40 moves into the same gap), a small window of
+        following jobs is spread out again (see ``_respace``); nobody else is renumbered.
+        Listeners hear of the moved job only; positions of the others follow from it."""
+        if (to is None) == (position is None):
+            raise InvalidRequest("give either to (top, bottom, up, down) or a position")
+        if to is not None and to not in ("top", "bottom", "up", "down"):
+            raise InvalidRequest(f"to must be top, bottom, up or down, got {to!r}")
+        if position is not None and (isinstance(position, bool) or not isinstance(position, int) or position < 1):
+            raise InvalidRequest(f"position must be a whole number of at least 1, got {position!r}")
+        with self._transaction() as conn:
+            job = self._current(conn, job_id)
+            if job.status != Status.QUEUED:
+                raise Conflict(f"job {job_id} is {job.status.value}; only queued jobs can be moved")
+            gap = self._gap_for(conn, job, to, position)
+            if gap is None:
+                moved = job  # already there
+            else:
+                seq = self._key_between(conn, job, *gap)
+                conn.execute("UPDATE jobs SET queue_seq = ? WHERE job_id = ? AND status = 'queued'", (seq, job_id))
+                moved = job.replace(queue_seq=seq)
+        self._remember(moved)
+        moved = moved.replace(queue_position=self.queue_position(moved))
+        if gap is not None:
+            self._notify(Change("job", job_id, moved))
+        return moved
+
+    @staticmethod
+    def _gap_for(
+        conn: sqlite3.Connection, job: Job, to: str | None, position: int | None
+    ) -> tuple[float | None, float | None] | None:
+        """The keys the job must go between (None: an open end), or None to stay put."""
+        seq = job.queue_seq
+
+        def seqs(sql: str, *args: Any) -> list[float]:
+            return [row[0] for row in conn.execute(sql, args).fetchall()]
+
+        if to == "top" or position == 1:
+            first = seqs("SELECT MIN(queue_seq) FROM jobs WHERE status = 'queued' AND job_id != ?", job.job_id)[0]
+            return None if first is None or seq < first else (None, first)
+        if to == "bottom":
+            last = seqs("SELECT MAX(queue_seq) FROM jobs WHERE status = 'queued' AND job_id != ?", job.job_id)[0]
+            return None if last is None or seq > last else (last, None)
+        if to == "up":
+            before = seqs(
+                "SELECT queue_seq FROM jobs WHERE status = 'queued' AND queue_seq < ? ORDER BY queue_seq DESC LIMIT 2",
+                seq,
+            )
+            if not before:
+                return None
+            return (before[1] if len(before) > 1 else None, before[0])
+        if to == "down":
+            after = seqs(
+                "SELECT queue_seq FROM jobs WHERE status = 'queued' AND queue_seq > ? ORDER BY queue_seq LIMIT 2", seq
+            )
+            if not after:
+                return None
+            return (after[0], after[1] if len(after) > 1 else None)
+        assert position is not None
+        # The others in order; the job goes after the (position - 1)-th of them. An index
+        # walk of ``position`` entries, as counting a queue position is.
+        pair = seqs(
+            "SELECT queue_seq FROM jobs WHERE status = 'queued' AND job_id != ? ORDER BY queue_seq LIMIT 2 OFFSET ?",
+            job.job_id,
+            position - 2,
+        )
+        if not pair:  # past the end: the bottom
+            return Store._gap_for(conn, job, "bottom", None)
+        before, after = pair[0], pair[1] if len(pair) > 1 else None
+        if before < seq and (after is None or seq < after):
+            return None
+        return (before, after)
+
+    def _key_between(self, conn: sqlite3.Connection, job: Job, before: float | None, after: float | None) -> float:
+        if before is None and after is None:
+            return job.queue_seq
+        if before is None:
+            assert after is not None
+            return after - 1
+        if after is None:
+            return self._next_seq(conn)
+        middle = (before + after) / 2
+        if before < middle < after:
+            return int(middle) if middle.is_integer() else middle
+        return self._respace(conn, job, before, after)
+
+    def _respace(self, conn: sqlite3.Connection, job: Job, before: float, after: float) -> float:
+        """No key fits between ``before`` and ``after``: spread the job and the next few
+        queued jobs evenly up to a key further on (a window that doubles until it has
+        room; at the queue's end, up to a new whole number). Returns the job's key."""
+        window = RESPACE_WINDOW
+        while True:
+            rows = conn.execute(
+                "SELECT job_id, queue_seq FROM jobs WHERE status = 'queued' AND queue_seq >= ? AND job_id != ?"
+                " ORDER BY queue_seq LIMIT ?",
+                (after, job.job_id, window + 1),
+            ).fetchall()
+            shifted = [row[0] for row in rows[:window]]
+            limit = rows[window][1] if len(rows) > window else self._next_seq(conn)
+            step = (limit - before) / (len(shifted) + 2)
+            # Enough room that the next ~20 moves into any of these gaps need no respacing.
+            if step >= max(1.0, abs(before)) * ROOM_AFTER_RESPACE:
+                break
+            window *= 2
+        keys = [before + step * n for n in range(1, len(shifted) + 2)]
+        for other, key in zip(shifted, keys[1:], strict=True):
+            conn.execute("UPDATE jobs SET queue_seq = ? WHERE job_id = ?", (key, other))
+            cached = self._active.get(other)
+            if cached is not None:
+                self._active[other] = cached.replace(queue_seq=key)
+        return keys[0]
 
     def pending_cleanups(self) -> list[Job]:
         rows = self._conn.execute("SELECT job FROM pending_cleanup ORDER BY since").fetchall()
         return [_cleanup_job(json.loads(row[0])) for row in rows]
 
     def cleanup_done(self, job_id: str) -> None:
-        with self._transaction() as conn:
+        with self._transaction("record a finished clean-up") as conn:
             conn.execute("DELETE FROM pending_cleanup WHERE job_id = ?", (job_id,))
 
-    def record_duration(self, model: str, seconds: float) -> float:
-        """Fold one generation time into the model's moving estimate; return the estimate."""
-        with self._transaction() as conn:
+    def record_duration(self, model: str, seconds: float, prior: float | None = None) -> float | None:
+        """Fold one generation time into the model's moving estimate (clamped against it, or
+        against ``prior`` before the first sample); return the estimate."""
+        with self._transaction("record a generation time") as conn:
             row = conn.execute("SELECT seconds, samples FROM estimates WHERE model = ?", (model,)).fetchone()
-            if row is None:
-                estimate, samples = seconds, 1
-            else:
-                estimate = row[0] + ESTIMATE_WEIGHT * (seconds - row[0])
-                samples = row[1] + 1
+            current, samples = (row[0], row[1]) if row else (None, 0)
+            estimate = fold_sample(current, seconds, prior)
+            if estimate is None or not (math.isfinite(seconds) and seconds > 0):
+                return current  # dropped
+            samples += 1
             conn.execute(
                 "INSERT OR REPLACE INTO estimates (model, seconds, samples) VALUES (?, ?, ?)",
                 (model, estimate, samples),
@@ -711,6 +977,7 @@ def _job_to_row(job: Job) -> dict[str, Any]:
     return {
         "job_id": job.job_id,
         "queue_seq": job.queue_seq,
+        "finished_seq": job.finished_seq,
         "status": job.status.value,
         "prompt": request.prompt,
         "number_of_videos": request.number_of_videos,
@@ -784,6 +1051,8 @@ def _job_from_row(row: sqlite3.Row | Mapping[str, Any]) -> Job:
         videos=tuple(Video.from_dict(v) for v in json.loads(row["videos"])),
         downloaded_at=parse_time(row["downloaded_at"]),
         queue_seq=row["queue_seq"],
+        # Absent from pending_cleanup entries written before History had its own order.
+        finished_seq=row["finished_seq"] if "finished_seq" in row.keys() else None,  # noqa: SIM118 - sqlite3.Row
         estimated_cost_usd=row["estimated_cost_usd"]
         if row["estimated_cost_usd"] is not None
         else estimate_cost(request),
