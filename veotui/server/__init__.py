@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 
+from veotui.server.memory import limit_arenas
 from veotui.server.running import is_loopback, running_server
 from veotui.settings import Settings
 
@@ -26,6 +27,7 @@ def serve(settings: Settings, host: str, port: int) -> int:
         )
         return 2
     logging.basicConfig(level=logging.WARNING, format="veotui: %(name)s: %(message)s")
+    limit_arenas()
     asyncio.run(_serve(settings, host, port))
     return 0
 
