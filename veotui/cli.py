@@ -23,6 +23,7 @@ from veotui.model import (
     DURATIONS,
     MAX_VIDEOS,
     MODELS,
+    MOVES,
     RESOLUTIONS,
     printable,
 )
@@ -127,9 +128,37 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("--video", type=int, metavar="N", help="only video N (1-based); default: the zip of all")
     _remote_flags(download)
 
+    queue = commands.add_parser("queue", help="pause, resume or show the queue")
+    actions = queue.add_subparsers(dest="queue_action", metavar="ACTION", required=True)
+    pause = actions.add_parser("pause", help="start no new job until resumed (processing jobs go on)")
+    pause.add_argument("reason", nargs="?", help="why, shown with the pause")
+    _remote_flags(pause)
+    resume = actions.add_parser("resume", help="start queued jobs again")
+    _remote_flags(resume)
+    queue_status = actions.add_parser("status", help="whether the queue is paused, and why")
+    queue_status.add_argument("--json", action="store_true", help="print JSON")
+    _remote_flags(queue_status)
+
+    move = commands.add_parser("move", help="move a queued job: top, bottom, up, down or to position N")
+    move.add_argument("job", help="a job id or any unique prefix of one")
+    move.add_argument("where", type=_where, metavar="top|bottom|up|down|N", help="where to (N: 1-based position)")
+    _remote_flags(move)
+
     doctor = commands.add_parser("doctor", help="check the Google Cloud settings without generating anything")
     _engine_flags(doctor)
     return parser
+
+
+def _where(text: str) -> str | int:
+    if text in MOVES:
+        return text
+    try:
+        position = int(text)
+    except ValueError:
+        position = 0
+    if position < 1:
+        raise argparse.ArgumentTypeError(f"expected top, bottom, up, down or a position of 1 or more, got {text!r}")
+    return position
 
 
 def _engine_flags(parser: argparse.ArgumentParser) -> None:

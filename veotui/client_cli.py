@@ -24,7 +24,7 @@ from veotui.backend.remote import RemoteBackend
 from veotui.capabilities import MAX_REFERENCES
 from veotui.errors import JobNotFound, TooLarge, VeotuiError
 from veotui.files import MAX_IMAGE_BYTES
-from veotui.model import Job, Status, printable
+from veotui.model import Job, QueueState, Status, format_usd, printable
 from veotui.settings import Settings
 
 #: Seconds between status reads while ``submit --wait`` shows progress.
@@ -158,7 +158,7 @@ async def jobs(backend: RemoteBackend, args: argparse.Namespace) -> int:
             console.print(f"{title}: none")
             continue
         table = Table(title=f"{title} ({len(rows)})", title_justify="left", expand=False)
-        for column in ("job", "status", "progress", "videos", "model", "prompt"):
+        for column in ("job", "status", "progress", "videos", "model", "cost", "prompt"):
             table.add_column(column, no_wrap=column != "prompt", overflow="ellipsis")
         for job in rows:
             table.add_row(
@@ -167,6 +167,7 @@ async def jobs(backend: RemoteBackend, args: argparse.Namespace) -> int:
                 _progress_cell(job),
                 str(len(job.videos) or job.request.number_of_videos),
                 job.request.model.removeprefix("veo-"),
+                format_usd(job.estimated_cost_usd),
                 _safe(job.prompt if len(job.prompt) <= 60 else job.prompt[:59] + "…"),
             )
         console.print(table)
@@ -210,9 +211,12 @@ async def status(backend: RemoteBackend, args: argparse.Namespace) -> int:
         ("user", request.user),
         ("attempts", str(job.attempts)),
         ("operation", job.operation or "-"),
+        ("cost", f"{format_usd(job.estimated_cost_usd)} (estimate)"),
     ]
     if job.error:
         rows.append(("error", job.error))
+    if job.status in (Status.FAILED, Status.CANCELLED):
+        rows.append(("retry", job.retry_effect))
     for video in job.videos:
         rows.append((f"video {video.index}", f"{video.filename} ({video.size_bytes / 1048576:.2f} MB)"))
     console = _out()
@@ -259,7 +263,7 @@ async def cancel(backend: RemoteBackend, args: argparse.Namespace) -> int:
 
 async def retry(backend: RemoteBackend, args: argparse.Namespace) -> int:
     job = await backend.retry(await backend.resolve(args.job))
-    print(f"queued {job.job_id} again (position {job.queue_position})")
+    print(f"queued {job.job_id} again (position {job.queue_position}): {job.retry_effect}")
     return 0
 
 
@@ -286,6 +290,40 @@ async def download(backend: RemoteBackend, args: argparse.Namespace) -> int:
     return 0
 
 
+# -- the queue ------------------------------------------------------------------------------
+
+
+async def queue(backend: RemoteBackend, args: argparse.Namespace) -> int:
+    if args.queue_action == "pause":
+        state = await backend.pause(args.reason)
+    elif args.queue_action == "resume":
+        state = await backend.resume()
+    else:
+        state = await backend.queue()
+        if args.json:
+            print(json.dumps(state.to_dict(), indent=2))
+            return 0
+    print(describe_queue(state))
+    return 0
+
+
+def describe_queue(state: QueueState) -> str:
+    waiting = f"{state.length} job{'s' if state.length != 1 else ''} queued"
+    if not state.paused:
+        return f"running ({waiting})"
+    return f"paused{': ' + state.reason if state.reason else ''} ({waiting})"
+
+
+async def move(backend: RemoteBackend, args: argparse.Namespace) -> int:
+    job_id = await backend.resolve(args.job)
+    if isinstance(args.where, int):
+        job = await backend.move(job_id, position=args.where)
+    else:
+        job = await backend.move(job_id, to=args.where)
+    print(f"{job.job_id} is now at position {job.queue_position}")
+    return 0
+
+
 VERBS: dict[str, Verb] = {
     "submit": submit,
     "jobs": jobs,
@@ -294,4 +332,6 @@ VERBS: dict[str, Verb] = {
     "retry": retry,
     "delete": delete,
     "download": download,
+    "queue": queue,
+    "move": move,
 }

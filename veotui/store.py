@@ -16,13 +16,13 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from veotui.datadir import CHOOSE_ANOTHER, prepare
-from veotui.errors import Conflict, DataUnusable, InvalidRequest, JobNotFound
+from veotui.errors import Conflict, DataUnusable, InvalidRequest, JobNotFound, StorageUnavailable
 from veotui.model import (
     ACTIVE_STATUSES,
     FINAL_STATUSES,
@@ -31,6 +31,7 @@ from veotui.model import (
     Job,
     JobEvent,
     JobRequest,
+    QueueState,
     Status,
     Video,
     can_transition,
@@ -40,6 +41,7 @@ from veotui.model import (
 )
 from veotui.prices import estimate_cost
 from veotui.progress import fold_sample
+from veotui.storage import StorageGuard
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: jobs, their events, and the moving estimate of generation time per model.
@@ -138,6 +140,18 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO counters (name, value) SELECT 'finished_seq', COALESCE(MAX(finished_seq), 0) FROM jobs;
     CREATE INDEX jobs_finished_seq ON jobs (finished_seq)
     """,
+    # 6: the queue's pause switch (one row), kept across restarts.
+    """
+    CREATE TABLE queue_control (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        paused INTEGER NOT NULL DEFAULT 0,
+        reason TEXT,
+        by_budget INTEGER NOT NULL DEFAULT 0,
+        since TEXT,
+        budget_override_day TEXT
+    );
+    INSERT INTO queue_control (id, paused) VALUES (1, 0)
+    """,
 )
 
 #: ``PRAGMA application_id`` of veotui's databases ("veot"), stamped when one is created.
@@ -148,6 +162,11 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 #: What a damaged database is copied aside as (with the start of its content's hash).
 BACKUP_SUFFIX = ".damaged-"
 
+#: Neighbours re-spaced at first when a move finds no room between two keys (doubles).
+RESPACE_WINDOW = 8
+#: Smallest gap a respacing leaves, relative to the keys' size: 2**-32 leaves ~20 halvings
+#: of a double's 52-bit mantissa.
+ROOM_AFTER_RESPACE = 2.0**-32
 _TIME_FIELDS = {"created_at", "started_at", "finished_at", "stage_started_at", "downloaded_at"}
 #: Job fields that ``transition`` and ``update`` may change; each is a column of the same name.
 _UPDATABLE = {
@@ -171,11 +190,15 @@ Listener = Callable[[Change], None]
 
 
 class Store:
-    def __init__(self, path: Path) -> None:
+    """A write the disk refuses raises :class:`StorageUnavailable` and marks ``guard``
+    degraded; the transaction is rolled back and the connection stays usable."""
+
+    def __init__(self, path: Path, guard: StorageGuard | None = None) -> None:
         """Open (or create) veotui's database at ``path``. Anything that is not veotui's
         database, or is damaged, is refused with a :class:`DataUnusable` naming the file;
         a file refused as another application's is never written to."""
         self.path = path
+        self.guard = guard or StorageGuard(path.parent)
         self._listeners: list[Listener] = []
         # Write-through copy of the jobs that are not finished. This process is the only
         # writer (the data-directory lock), so the copy is the truth; every UPDATE still
@@ -229,18 +252,35 @@ class Store:
             listener(change)
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._conn.execute("BEGIN IMMEDIATE")
+    def _transaction(self, doing: str = "record a change") -> Iterator[sqlite3.Connection]:
         try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        else:
-            self._conn.execute("COMMIT")
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+        except sqlite3.Error as exc:
+            failure = self.guard.error(exc, doing)
+            if failure is None:
+                raise
+            raise failure from exc
+
+    def _rollback(self) -> None:
+        # SQLite may have rolled back already (a full disk does that); the connection must
+        # end up outside any transaction either way.
+        if self._conn.in_transaction:
+            with suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
+
+    def probe(self) -> None:
+        """A small real write: raises :class:`StorageUnavailable` while the disk refuses."""
+        with self._transaction("write to its database") as conn:
+            conn.execute("UPDATE counters SET value = value WHERE name = 'queue_seq'")
 
     def _migrate(self) -> None:
-        with self._transaction() as conn:
+        with self._transaction("prepare its database") as conn:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > len(MIGRATIONS):
                 raise DataUnusable(
@@ -408,7 +448,7 @@ class Store:
 
     def insert(self, job: Job) -> Job:
         """A new queued job, at the back of the queue."""
-        with self._transaction() as conn:
+        with self._transaction("queue the job") as conn:
             seq = self._next_seq(conn)
             job = job.replace(queue_seq=seq, status=Status.QUEUED)
             conn.execute(_INSERT_JOB, _job_to_row(job))
@@ -447,6 +487,12 @@ class Store:
         ).fetchone()
         return top - count + 1
 
+    @staticmethod
+    def _front_seq(conn: sqlite3.Connection) -> float:
+        """A key before every queued job's (a new whole number when the queue is empty)."""
+        (first,) = conn.execute("SELECT MIN(queue_seq) FROM jobs WHERE status = 'queued'").fetchone()
+        return first - 1 if first is not None else Store._next_seq(conn)
+
     def transition(
         self,
         job_id: str,
@@ -460,7 +506,7 @@ class Store:
         """Move a job to ``target`` in one transaction, if the move is allowed from its
         current status (and that status is one of ``expect``, when given)."""
         now = utcnow()
-        with self._transaction() as conn:
+        with self._transaction(f"record that job {job_id} is {target.value}") as conn:
             job = self._current(conn, job_id)
             allowed = set(expect) if expect is not None else None
             if (allowed is not None and job.status not in allowed) or not can_transition(job.status, target):
@@ -468,6 +514,9 @@ class Store:
             if target == Status.QUEUED and job.status.is_final:
                 fields["queue_seq"] = self._next_seq(conn)
                 fields["finished_seq"] = None
+            elif target == Status.QUEUED and job.status.is_active:
+                # Back to the front (restart recovery), on a key no queued job holds.
+                fields["queue_seq"] = self._front_seq(conn)
             if target in ACTIVE_STATUSES or target == Status.QUEUED:
                 fields.setdefault("stage_started_at", now)
             if target.is_final:
@@ -523,7 +572,7 @@ class Store:
 
     def update(self, job_id: str, *, note: str | None = None, **fields: Any) -> Job:
         """Change fields without a transition; ``note`` adds a line to the timeline."""
-        with self._transaction() as conn:
+        with self._transaction(f"record a change to job {job_id}") as conn:
             job = self._current(conn, job_id)
             job = job.replace(**_as_job_fields(fields))
             self._write_fields(conn, job, fields, expect=job.status)
@@ -540,7 +589,7 @@ class Store:
         """The submit created ``operation``: record it on the job and count the job's
         estimate in today's spend, in one transaction (an operation counts once)."""
         now = utcnow()
-        with self._transaction() as conn:
+        with self._transaction(f"record the operation of job {job_id}") as conn:
             job = self._current(conn, job_id)
             fields = {"operation": operation, "submitting": False, "operation_done": False, "result": None}
             job = job.replace(**fields)
@@ -599,9 +648,21 @@ class Store:
             raise Conflict(f"job {job.job_id} changed under veotui's feet; try again")
 
     def delete(self, job_id: str) -> Job:
-        """Remove the job's row and remember its remote files until they are cleaned up."""
+        """Remove the job's row and remember its remote files until they are cleaned up.
+        On a full disk the guard's reserve is dropped to make room for the delete."""
         job = self.get(job_id)
-        with self._transaction() as conn:
+        try:
+            self._delete_row(job)
+        except StorageUnavailable:
+            if not self.guard.release_reserve():
+                raise
+            self._delete_row(job)
+        self._notify(Change("deleted", job_id))
+        return job
+
+    def _delete_row(self, job: Job) -> None:
+        job_id = job.job_id
+        with self._transaction(f"delete job {job_id}") as conn:
             conn.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
             self._active.pop(job_id, None)
             self._stage_clock.pop(job_id, None)
@@ -614,21 +675,170 @@ class Store:
                 "INSERT INTO events (job_id, at, status, detail, kind) VALUES (?, ?, ?, 'deleted', 'deleted')",
                 (job_id, isoformat(utcnow()), job.status.value),
             )
-        self._notify(Change("deleted", job_id))
-        return job
+
+    # -- the queue: pause and order ---------------------------------------------------------
+
+    def queue_length(self) -> int:
+        return self._conn.execute("SELECT COUNT(*) FROM jobs WHERE status = 'queued'").fetchone()[0]
+
+    def is_paused(self) -> bool:
+        return bool(self._conn.execute("SELECT paused FROM queue_control WHERE id = 1").fetchone()[0])
+
+    def queue_state(self) -> QueueState:
+        paused, reason, by_budget = self._conn.execute(
+            "SELECT paused, reason, by_budget FROM queue_control WHERE id = 1"
+        ).fetchone()
+        return QueueState(paused=bool(paused), reason=reason, length=self.queue_length(), by_budget=bool(by_budget))
+
+    def set_paused(self, paused: bool, reason: str | None = None, *, by_budget: bool = False) -> QueueState:
+        """Pause or resume the queue (persisted); listeners get a ``queue`` change."""
+        with self._transaction() as conn:
+            conn.execute(
+                "UPDATE queue_control SET paused = ?, reason = ?, by_budget = ?, since = ? WHERE id = 1",
+                (int(paused), reason if paused else None, int(paused and by_budget), isoformat(utcnow())),
+            )
+        state = self.queue_state()
+        self._notify(Change("queue", "", queue=state))
+        return state
+
+    def budget_override_day(self) -> str | None:
+        """The UTC day (YYYY-MM-DD) for which a resume overrode the daily budget."""
+        return self._conn.execute("SELECT budget_override_day FROM queue_control WHERE id = 1").fetchone()[0]
+
+    def set_budget_override_day(self, day: str | None) -> None:
+        with self._transaction() as conn:
+            conn.execute("UPDATE queue_control SET budget_override_day = ? WHERE id = 1", (day,))
+
+    def move(self, job_id: str, *, to: str | None = None, position: int | None = None) -> Job:
+        """Put a queued job at the top, the bottom, one place up or down, or at a 1-based
+        ``position`` (past the end means the bottom).
+
+        Only the moved job's key changes: it takes a key between its new neighbours' keys
+        (their midpoint; one below the first; the next whole number at the back). The
+        neighbours are found by seeks on the (status, queue_seq) index. When two keys have
+        no room left between them (after ~40 moves into the same gap), a small window of
+        following jobs is spread out again (see ``_respace``); nobody else is renumbered.
+        Listeners hear of the moved job only; positions of the others follow from it."""
+        if (to is None) == (position is None):
+            raise InvalidRequest("give either to (top, bottom, up, down) or a position")
+        if to is not None and to not in ("top", "bottom", "up", "down"):
+            raise InvalidRequest(f"to must be top, bottom, up or down, got {to!r}")
+        if position is not None and (isinstance(position, bool) or not isinstance(position, int) or position < 1):
+            raise InvalidRequest(f"position must be a whole number of at least 1, got {position!r}")
+        with self._transaction() as conn:
+            job = self._current(conn, job_id)
+            if job.status != Status.QUEUED:
+                raise Conflict(f"job {job_id} is {job.status.value}; only queued jobs can be moved")
+            gap = self._gap_for(conn, job, to, position)
+            if gap is None:
+                moved = job  # already there
+            else:
+                seq = self._key_between(conn, job, *gap)
+                conn.execute("UPDATE jobs SET queue_seq = ? WHERE job_id = ? AND status = 'queued'", (seq, job_id))
+                moved = job.replace(queue_seq=seq)
+        self._remember(moved)
+        moved = moved.replace(queue_position=self.queue_position(moved))
+        if gap is not None:
+            self._notify(Change("job", job_id, moved))
+        return moved
+
+    @staticmethod
+    def _gap_for(
+        conn: sqlite3.Connection, job: Job, to: str | None, position: int | None
+    ) -> tuple[float | None, float | None] | None:
+        """The keys the job must go between (None: an open end), or None to stay put."""
+        seq = job.queue_seq
+
+        def seqs(sql: str, *args: Any) -> list[float]:
+            return [row[0] for row in conn.execute(sql, args).fetchall()]
+
+        if to == "top" or position == 1:
+            first = seqs("SELECT MIN(queue_seq) FROM jobs WHERE status = 'queued' AND job_id != ?", job.job_id)[0]
+            return None if first is None or seq < first else (None, first)
+        if to == "bottom":
+            last = seqs("SELECT MAX(queue_seq) FROM jobs WHERE status = 'queued' AND job_id != ?", job.job_id)[0]
+            return None if last is None or seq > last else (last, None)
+        if to == "up":
+            before = seqs(
+                "SELECT queue_seq FROM jobs WHERE status = 'queued' AND queue_seq < ? ORDER BY queue_seq DESC LIMIT 2",
+                seq,
+            )
+            if not before:
+                return None
+            return (before[1] if len(before) > 1 else None, before[0])
+        if to == "down":
+            after = seqs(
+                "SELECT queue_seq FROM jobs WHERE status = 'queued' AND queue_seq > ? ORDER BY queue_seq LIMIT 2", seq
+            )
+            if not after:
+                return None
+            return (after[0], after[1] if len(after) > 1 else None)
+        assert position is not None
+        # The others in order; the job goes after the (position - 1)-th of them. An index
+        # walk of ``position`` entries, as counting a queue position is.
+        pair = seqs(
+            "SELECT queue_seq FROM jobs WHERE status = 'queued' AND job_id != ? ORDER BY queue_seq LIMIT 2 OFFSET ?",
+            job.job_id,
+            position - 2,
+        )
+        if not pair:  # past the end: the bottom
+            return Store._gap_for(conn, job, "bottom", None)
+        before, after = pair[0], pair[1] if len(pair) > 1 else None
+        if before < seq and (after is None or seq < after):
+            return None
+        return (before, after)
+
+    def _key_between(self, conn: sqlite3.Connection, job: Job, before: float | None, after: float | None) -> float:
+        if before is None and after is None:
+            return job.queue_seq
+        if before is None:
+            assert after is not None
+            return after - 1
+        if after is None:
+            return self._next_seq(conn)
+        middle = (before + after) / 2
+        if before < middle < after:
+            return int(middle) if middle.is_integer() else middle
+        return self._respace(conn, job, before, after)
+
+    def _respace(self, conn: sqlite3.Connection, job: Job, before: float, after: float) -> float:
+        """No key fits between ``before`` and ``after``: spread the job and the next few
+        queued jobs evenly up to a key further on (a window that doubles until it has
+        room; at the queue's end, up to a new whole number). Returns the job's key."""
+        window = RESPACE_WINDOW
+        while True:
+            rows = conn.execute(
+                "SELECT job_id, queue_seq FROM jobs WHERE status = 'queued' AND queue_seq >= ? AND job_id != ?"
+                " ORDER BY queue_seq LIMIT ?",
+                (after, job.job_id, window + 1),
+            ).fetchall()
+            shifted = [row[0] for row in rows[:window]]
+            limit = rows[window][1] if len(rows) > window else self._next_seq(conn)
+            step = (limit - before) / (len(shifted) + 2)
+            # Enough room that the next ~20 moves into any of these gaps need no respacing.
+            if step >= max(1.0, abs(before)) * ROOM_AFTER_RESPACE:
+                break
+            window *= 2
+        keys = [before + step * n for n in range(1, len(shifted) + 2)]
+        for other, key in zip(shifted, keys[1:], strict=True):
+            conn.execute("UPDATE jobs SET queue_seq = ? WHERE job_id = ?", (key, other))
+            cached = self._active.get(other)
+            if cached is not None:
+                self._active[other] = cached.replace(queue_seq=key)
+        return keys[0]
 
     def pending_cleanups(self) -> list[Job]:
         rows = self._conn.execute("SELECT job FROM pending_cleanup ORDER BY since").fetchall()
         return [_cleanup_job(json.loads(row[0])) for row in rows]
 
     def cleanup_done(self, job_id: str) -> None:
-        with self._transaction() as conn:
+        with self._transaction("record a finished clean-up") as conn:
             conn.execute("DELETE FROM pending_cleanup WHERE job_id = ?", (job_id,))
 
     def record_duration(self, model: str, seconds: float, prior: float | None = None) -> float | None:
         """Fold one generation time into the model's moving estimate (clamped against it, or
         against ``prior`` before the first sample); return the estimate."""
-        with self._transaction() as conn:
+        with self._transaction("record a generation time") as conn:
             row = conn.execute("SELECT seconds, samples FROM estimates WHERE model = ?", (model,)).fetchone()
             current, samples = (row[0], row[1]) if row else (None, 0)
             estimate = fold_sample(current, seconds, prior)

@@ -28,6 +28,7 @@ from veotui.model import (
     JobEvent,
     JobLists,
     JobRequest,
+    QueueState,
     Status,
     new_job_id,
     utcnow,
@@ -36,6 +37,7 @@ from veotui.prices import estimate_cost
 from veotui.progress import with_progress
 from veotui.scheduler import Scheduler
 from veotui.settings import Settings
+from veotui.storage import StorageGuard, StorageState
 from veotui.store import Store
 
 log = logging.getLogger(__name__)
@@ -69,7 +71,8 @@ class LocalBackend(Backend):
         self.lock.acquire(self.url)
         try:
             self.generator = self._generator or make_generator(self.settings, self._env)
-            self.store = Store(self.settings.db_path)
+            self.storage = StorageGuard(self.settings.data_dir)
+            self.store = Store(self.settings.db_path, self.storage)
             self.files = JobFiles(self.settings.jobs_dir)
             self.store.add_listener(self._publish)
             self.scheduler = Scheduler(self.store, self.generator, self.files, self.settings)
@@ -159,7 +162,16 @@ class LocalBackend(Backend):
             is_simulator=self.generator.is_simulator,
             max_concurrent=self.settings.max_concurrent,
             data_dir=str(self.settings.data_dir),
+            storage=self.storage_state(),
         )
+
+    async def storage_status(self) -> StorageState:
+        return self.storage_state()
+
+    def storage_state(self) -> StorageState:
+        """Whether the data directory accepts writes (probed now if it did not)."""
+        self.scheduler.probe_storage()
+        return self.storage.state
 
     def request_from(self, fields: Mapping[str, Any], user: str | None = None) -> JobRequest:
         request = JobRequest.from_mapping(fields, user=user)
@@ -177,6 +189,8 @@ class LocalBackend(Backend):
         user: str | None = None,
     ) -> Job:
         request = self.request_from(fields, user)
+        if not self.scheduler.probe_storage():
+            raise self.storage.unavailable()
         references = list(references)
         request = dataclasses.replace(
             request, reference_type=(request.reference_type or "asset") if references else None
@@ -219,8 +233,11 @@ class LocalBackend(Backend):
                 )
             )
             job = self.store.insert(job)
-        except BaseException:
+        except BaseException as exc:
             self.files.remove(job.job_id)
+            failure = self.storage.error(exc, "save the job's input files") if isinstance(exc, OSError) else None
+            if failure is not None:
+                raise failure from exc
             raise
         self.scheduler.wake()
         return self.view(job)
@@ -291,6 +308,19 @@ class LocalBackend(Backend):
     async def delete(self, job_id: str) -> None:
         self.scheduler.delete(job_id)
         self._downloaded.pop(job_id, None)
+
+    async def queue(self) -> QueueState:
+        return self.scheduler.queue_state()
+
+    async def pause(self, reason: str | None = None) -> QueueState:
+        return self.scheduler.pause(reason)
+
+    async def resume(self) -> QueueState:
+        return self.scheduler.resume()
+
+    async def move(self, job_id: str, *, to: str | None = None, position: int | None = None) -> Job:
+        job = self.scheduler.move(job_id, to=to, position=position)
+        return self.view(job, job.queue_position)
 
     async def timeline(self, job_id: str) -> list[JobEvent]:
         self.store.get(job_id)

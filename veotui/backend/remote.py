@@ -25,13 +25,15 @@ from veotui.errors import (
     Conflict,
     InvalidRequest,
     JobNotFound,
+    StorageUnavailable,
     TooLarge,
     Unauthorized,
     VeotuiError,
     VideoNotFound,
 )
 from veotui.files import atomic_file
-from veotui.model import Change, Job, JobEvent, JobLists
+from veotui.model import Change, Job, JobEvent, JobLists, QueueState
+from veotui.storage import StorageState
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,8 @@ log = logging.getLogger(__name__)
 ERROR_HEADER = "x-veotui-error"
 #: Exception classes by the name the server sends, then by status for anything else.
 ERRORS_BY_NAME: dict[str, type[VeotuiError]] = {
-    cls.__name__: cls for cls in (InvalidRequest, JobNotFound, VideoNotFound, Conflict, TooLarge, Unauthorized)
+    cls.__name__: cls
+    for cls in (InvalidRequest, JobNotFound, VideoNotFound, Conflict, TooLarge, Unauthorized, StorageUnavailable)
 }
 ERRORS_BY_STATUS: dict[int, type[VeotuiError]] = {
     400: InvalidRequest,
@@ -49,6 +52,7 @@ ERRORS_BY_STATUS: dict[int, type[VeotuiError]] = {
     413: TooLarge,
     415: InvalidRequest,
     422: InvalidRequest,
+    507: StorageUnavailable,
 }
 #: The server sends a keep-alive at least every 15 s; silence this long means it is gone.
 STREAM_READ_TIMEOUT = 45.0
@@ -141,6 +145,8 @@ class RemoteBackend(Backend):
             return BackendUnavailable(f"the server at {self.url} failed: {detail}")
         if cls is JobNotFound:
             return JobNotFound("", detail)
+        if cls is StorageUnavailable:
+            return StorageUnavailable(detail, "full" if response.status_code == 507 else "read_only")
         return cls(detail)
 
     # -- the interface --------------------------------------------------------------------
@@ -154,6 +160,7 @@ class RemoteBackend(Backend):
                 is_simulator=bool(data["is_simulator"]),
                 max_concurrent=int(data["max_concurrent"]),
                 data_dir=data.get("data_dir"),
+                storage=StorageState.from_dict(data.get("storage")),
             )
         except (KeyError, TypeError, ValueError):
             raise self._not_veotui("GET /api/info answered without a generator and slots") from None
@@ -209,6 +216,24 @@ class RemoteBackend(Backend):
 
     async def delete(self, job_id: str) -> None:
         await self._request("DELETE", f"/api/delete/{_segment(job_id)}")
+
+    async def queue(self) -> QueueState:
+        return QueueState.from_dict(await self._request("GET", "/api/queue"))
+
+    async def pause(self, reason: str | None = None) -> QueueState:
+        body = {"reason": reason} if reason is not None else {}
+        return QueueState.from_dict(await self._request("POST", "/api/queue/pause", **_json(body)))
+
+    async def resume(self) -> QueueState:
+        return QueueState.from_dict(await self._request("POST", "/api/queue/resume"))
+
+    async def move(self, job_id: str, *, to: str | None = None, position: int | None = None) -> Job:
+        body: dict[str, Any] = {}
+        if to is not None:
+            body["to"] = to
+        if position is not None:
+            body["position"] = position
+        return Job.from_dict(await self._request("POST", f"/api/move/{_segment(job_id)}", **_json(body)))
 
     async def timeline(self, job_id: str) -> list[JobEvent]:
         data = await self._request("GET", f"/api/jobs/{_segment(job_id)}/events")
@@ -277,6 +302,8 @@ class RemoteBackend(Backend):
             delay = min(delay * 2, RECONNECT_MAX_DELAY)
 
     async def _resync(self, known: set[str]) -> AsyncIterator[Change]:
+        state = await self.queue()
+        yield Change("queue", "", queue=state)
         lists = await self.list_jobs()
         present: set[str] = set()
         for job in (*lists.processing, *lists.queued, *lists.history):
@@ -296,8 +323,13 @@ class RemoteBackend(Backend):
 def _remember(known: set[str], change: Change) -> None:
     if change.kind == "deleted":
         known.discard(change.job_id)
-    else:
+    elif change.kind == "job":
         known.add(change.job_id)
+
+
+def _json(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON body as ``submit`` sends it: ASCII escapes carry any str to the server."""
+    return {"content": json.dumps(body), "headers": {"content-type": "application/json"}}
 
 
 async def _parse_events(response: httpx.Response) -> AsyncIterator[Change]:
@@ -330,6 +362,8 @@ def _change(event: str, data: str) -> Change | None:
             return Change("job", job.job_id, job)
         if event == "deleted":
             return Change("deleted", payload["job_id"])
+        if event == "queue":
+            return Change("queue", "", queue=QueueState.from_dict(payload))
     except (ValueError, KeyError, TypeError) as exc:
         log.warning("ignored a malformed %s event: %s", event, exc)
     return None
