@@ -344,3 +344,15 @@ async def test_the_queue_reports_what_was_bought_today(backend):
         await until_status(backend, stranded.job_id, Status.COMPLETED)
         assert (await backend.queue()).spend_today_usd == bought
         group.cancel_scope.cancel()
+
+
+async def test_info_carries_the_price_table_in_use_and_jobs_are_priced_by_it(backend_for, settings):
+    from veotui.prices import estimate_cost
+
+    priced = settings.replace(prices={"veo-3.1-fast-generate-001": {"audio": 1.0}})
+    async with backend_for(priced) as backend:
+        info = await backend.info()
+        fast = info.prices.get("veo-3.1-fast-generate-001")
+        assert fast is not None and fast.per_second(audio=True, resolution="1080p") == 1.0
+        job = await backend.submit({"prompt": "priced here", "model": "veo-3.1-fast-generate-001"})
+        assert job.estimated_cost_usd == 8.0 == estimate_cost(job.request, info.prices)

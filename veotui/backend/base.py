@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from veotui.model import Change, Job, JobEvent, JobLists, QueueState
+from veotui.prices import PriceTable
 from veotui.storage import StorageState
 
 #: An input image as given: its bytes (any common format) and its file name.
@@ -29,6 +30,8 @@ class BackendInfo:
     data_dir: str | None = None
     #: Whether the engine's disk accepts writes ("storage full / read-only" otherwise).
     storage: StorageState = field(default_factory=StorageState)
+    #: The engine's price table (the config file's overrides included), for estimates.
+    prices: PriceTable = field(default_factory=PriceTable)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -38,6 +41,7 @@ class BackendInfo:
             "max_concurrent": self.max_concurrent,
             "data_dir": self.data_dir,
             "storage": self.storage.to_dict(),
+            "prices": self.prices.to_dict(),
         }
 
 

@@ -172,6 +172,9 @@ class InfoOut(Shape):
     max_concurrent: int
     data_dir: str | None
     storage: StorageOut
+    prices: dict[str, dict[str, dict[str, float]]] = Field(
+        description="the price table in use: model -> audio|silent -> resolution -> US dollars per second"
+    )
     version: str
 
 
