@@ -272,6 +272,24 @@ async def test_changes_end_when_the_backend_closes(backend_for, settings):
                 await ended.wait()
 
 
+async def test_list_jobs_pages_the_queue(backend_for, make_settings):
+    async with backend_for(make_settings(max_concurrent=1, sim_seconds=60)) as backend:
+        jobs = [await backend.submit({"prompt": f"in line {n}"}) for n in range(6)]
+        await until_status(backend, jobs[0].job_id, Status.GENERATING)
+        page = await backend.list_jobs(queue_limit=2, queue_offset=1)
+        assert [j.job_id for j in page.queued] == [jobs[2].job_id, jobs[3].job_id]
+        assert [j.queue_position for j in page.queued] == [2, 3]
+        assert page.queued_total == 5
+        assert (await backend.list_jobs(queue_limit=0)).queued == []
+        assert (await backend.list_jobs()).queued_total == 5
+        seqs = [j.queue_seq for j in (await backend.list_jobs()).queued]
+        assert seqs == sorted(seqs) and len(set(seqs)) == 5
+        with pytest.raises(InvalidRequest):
+            await backend.list_jobs(queue_offset=-1)
+        for job in jobs:
+            await backend.cancel(job.job_id)
+
+
 async def test_metrics_and_the_hourly_series_count_ended_jobs(backend):
     done = await backend.submit({"prompt": "counted"})
     await until_status(backend, done.job_id, Status.COMPLETED)
