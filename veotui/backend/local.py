@@ -208,6 +208,7 @@ class LocalBackend(Backend):
             max_concurrent=self.settings.max_concurrent,
             data_dir=str(self.settings.data_dir),
             storage=self.storage_state(),
+            prices=self.settings.price_table,
         )
 
     async def storage_status(self) -> StorageState:
@@ -427,6 +428,10 @@ class LocalBackend(Backend):
         if not path.is_file():
             raise VideoNotFound(f"video {index} of job {job_id} is missing from its folder")
         return path
+
+    def local_folder(self, job: Job) -> Path | None:
+        folder = self.files.folder(job.job_id)
+        return folder if folder.is_dir() else None
 
     def local_video_path(self, job: Job, index: int) -> Path | None:
         try:
