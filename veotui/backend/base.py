@@ -171,8 +171,8 @@ class Backend(ABC):
         ``veotui.model``)."""
 
     def local_folder(self, job: Job) -> Path | None:
-        """The job's folder on this machine (inputs, videos, cached pictures), if it is
-        here (local mode only)."""
+        """Where the job's files (inputs, videos, cached pictures) are kept on this
+        machine, in local mode (the folder appears with the first file); None otherwise."""
         return None
 
     def local_video_path(self, job: Job, index: int) -> Path | None:

@@ -430,8 +430,8 @@ class LocalBackend(Backend):
         return path
 
     def local_folder(self, job: Job) -> Path | None:
-        folder = self.files.folder(job.job_id)
-        return folder if folder.is_dir() else None
+        # Local mode: the files are kept here, in a folder that appears with the first one.
+        return self.files.folder(job.job_id)
 
     def local_video_path(self, job: Job, index: int) -> Path | None:
         try:
