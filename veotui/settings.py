@@ -43,6 +43,8 @@ class Settings:
     users: Mapping[str, str] = field(default_factory=dict)
     #: Key remapping of the TUI: binding id -> keys.
     keymap: Mapping[str, str] = field(default_factory=dict)
+    #: Estimated US dollars the jobs sent to Google may cost per UTC day; None: no limit.
+    daily_budget_usd: float | None = None
     #: The config file's ``[prices]``: model -> key -> US dollars per second.
     prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     config_file: Path | None = None
@@ -91,6 +93,20 @@ def _seconds(name: str, raw: Any, *, allow_off: bool = False) -> float | None:
     return value
 
 
+def _dollars(name: str, raw: Any) -> float | None:
+    """An amount in US dollars (more than 0), or off."""
+    if raw is False or str(raw).strip().lower() in {"off", "none", ""}:
+        return None
+    text = str(raw).strip().removeprefix("$") if not isinstance(raw, bool) else "x"
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise SettingsError(f"{name} must be an amount of US dollars above 0 (like 50 or 12.5) or 'off', got {raw!r}")
+    return value
+
+
 def _generator(name: str, raw: Any) -> str:
     value = str(raw).strip().lower()
     if value not in GENERATORS:
@@ -134,6 +150,7 @@ SETTINGS_TABLE: dict[str, tuple[str, Any]] = {
     "veo_deadline": ("VEOTUI_VEO_DEADLINE", lambda n, r: _seconds(n, r, allow_off=True)),
     "retry_base_seconds": ("VEOTUI_RETRY_BASE_SECONDS", _seconds),
     "max_attempts": ("VEOTUI_MAX_ATTEMPTS", _positive_int),
+    "daily_budget_usd": ("VEOTUI_DAILY_BUDGET_USD", _dollars),
 }
 
 

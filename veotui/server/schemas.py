@@ -95,6 +95,10 @@ class QueueOut(Shape):
     reason: str | None = Field(description="why the queue is paused (null: not paused, or no reason given)")
     length: int = Field(description="queued jobs")
     by_budget: bool = Field(description="the daily budget paused it")
+    daily_budget_usd: float | None = Field(description="estimated US dollars a UTC day may spend (null: no limit)")
+    spent_today_usd: float = Field(description="estimated cost of the operations created today (UTC)")
+    budget_override: bool = Field(description="a resume lifted the daily budget for the rest of today (UTC)")
+    spend_simulated: bool = Field(description="the simulator runs the jobs: nothing is really spent")
 
 
 class DeletedOut(Shape):
