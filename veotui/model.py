@@ -572,10 +572,10 @@ class QueueState:
     length: int = 0
     #: The pause was made by the daily budget (it lifts by itself when the budget allows).
     by_budget: bool = False
+    #: The estimated cost of the operations created today (UTC), in US dollars.
+    spend_today_usd: float = 0.0
     #: The daily budget in US dollars (None: no limit).
     daily_budget_usd: float | None = None
-    #: Estimated cost of the operations created today (UTC).
-    spent_today_usd: float = 0.0
     #: A resume overrode the daily budget for the rest of today (UTC).
     budget_override: bool = False
     #: The generator is the simulator: nothing is really spent.
@@ -587,8 +587,8 @@ class QueueState:
             "reason": self.reason,
             "length": self.length,
             "by_budget": self.by_budget,
+            "spend_today_usd": self.spend_today_usd,
             "daily_budget_usd": self.daily_budget_usd,
-            "spent_today_usd": self.spent_today_usd,
             "budget_override": self.budget_override,
             "spend_simulated": self.spend_simulated,
         }
@@ -601,8 +601,8 @@ class QueueState:
             reason=data.get("reason"),
             length=int(data.get("length") or 0),
             by_budget=bool(data.get("by_budget")),
+            spend_today_usd=float(data.get("spend_today_usd") or 0.0),
             daily_budget_usd=float(budget) if budget is not None else None,
-            spent_today_usd=float(data.get("spent_today_usd") or 0.0),
             budget_override=bool(data.get("budget_override")),
             spend_simulated=bool(data.get("spend_simulated")),
         )

@@ -272,6 +272,21 @@ async def test_changes_end_when_the_backend_closes(backend_for, settings):
                 await ended.wait()
 
 
+async def test_metrics_and_the_hourly_series_count_ended_jobs(backend):
+    done = await backend.submit({"prompt": "counted"})
+    await until_status(backend, done.job_id, Status.COMPLETED)
+    metrics = await backend.metrics()
+    assert metrics["completed"] == 1 and metrics["processing_seconds_p50"] is not None
+    assert metrics["queue_wait_seconds_avg"] is not None and metrics["estimated_cost_usd_total"] >= 0
+    assert metrics["storage_bytes"] >= 0 and "downloading" in metrics["stage_seconds"]
+    series = await backend.metric_series(24)
+    assert len(series) == 24 and sum(hour["completed"] for hour in series) == 1
+    assert series[-1]["completed"] == 1 and series[-1]["queue_length_max"] >= 1
+    assert [hour["hour"] for hour in series] == sorted(hour["hour"] for hour in series)
+    with pytest.raises(InvalidRequest):
+        await backend.metric_series(0)
+
+
 async def test_every_job_carries_its_estimated_cost(backend):
     from veotui.prices import estimate_cost
 
@@ -303,3 +318,29 @@ async def test_retry_says_what_it_will_do_and_a_finished_generation_is_not_bough
     assert resubmitted.operation is None and not resubmitted.retry_reuses_operation
     failed_again = await until_status(backend, errored.job_id, Status.FAILED)
     assert failed_again.operation not in (None, errored.operation)
+
+
+async def test_the_queue_reports_what_was_bought_today(backend):
+    assert (await backend.queue()).spend_today_usd == 0
+    states = []
+
+    async def follow():
+        async for change in backend.changes():
+            if change.kind == "queue" and change.queue is not None:
+                states.append(change.queue.spend_today_usd)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(follow)
+        first = await backend.submit({"prompt": "bought once", "duration_seconds": 4})
+        second = await backend.submit({"prompt": "bought too but [unfetchable]", "number_of_videos": 2})
+        await until_status(backend, first.job_id, Status.COMPLETED)
+        stranded = await until_status(backend, second.job_id, Status.FAILED)
+        bought = round(first.estimated_cost_usd + second.estimated_cost_usd, 2)
+        assert (await backend.queue()).spend_today_usd == bought
+        await wait_for(lambda: bought in states, what="a queue change with today's spend")
+
+        # A retry that fetches the finished generation again buys nothing.
+        await backend.retry(stranded.job_id)
+        await until_status(backend, stranded.job_id, Status.COMPLETED)
+        assert (await backend.queue()).spend_today_usd == bought
+        group.cancel_scope.cancel()

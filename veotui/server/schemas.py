@@ -95,8 +95,10 @@ class QueueOut(Shape):
     reason: str | None = Field(description="why the queue is paused (null: not paused, or no reason given)")
     length: int = Field(description="queued jobs")
     by_budget: bool = Field(description="the daily budget paused it")
+    spend_today_usd: float = Field(
+        description="US dollars: the estimates of the operations created today (UTC); simulated with the simulator"
+    )
     daily_budget_usd: float | None = Field(description="estimated US dollars a UTC day may spend (null: no limit)")
-    spent_today_usd: float = Field(description="estimated cost of the operations created today (UTC)")
     budget_override: bool = Field(description="a resume lifted the daily budget for the rest of today (UTC)")
     spend_simulated: bool = Field(description="the simulator runs the jobs: nothing is really spent")
 
@@ -122,6 +124,12 @@ class ResolvedOut(Shape):
     job_id: str
 
 
+class StageSecondsOut(Shape):
+    p50: float | None
+    p95: float | None
+    count: int
+
+
 class MetricsOut(Shape):
     queue_length: int
     processing: int
@@ -132,6 +140,26 @@ class MetricsOut(Shape):
     avg_processing_seconds: float | None
     jobs_by_user: dict[str, int]
     errors_by_kind: dict[str, int]
+    queue_wait_seconds_avg: float | None = Field(description="mean time from queued to started")
+    processing_seconds_p50: float | None = Field(description="median start-to-completion time (from histogram buckets)")
+    processing_seconds_p95: float | None = Field(description="95th percentile, estimated like the median")
+    estimated_cost_usd_total: float
+    storage_bytes: int = Field(description="bytes in the data directory (refreshed at most every 30 s)")
+    retries_by_call: dict[str, int]
+    stage_seconds: dict[str, StageSecondsOut] = Field(description="median and 95th percentile time per stage")
+
+
+class HourOut(Shape):
+    hour: str = Field(description="start of the hour, UTC")
+    completed: int
+    failed: int
+    cancelled: int
+    queue_length_max: int
+
+
+class SeriesOut(Shape):
+    hours: int
+    series: list[HourOut] = Field(description="one entry per hour, oldest first, the current hour last")
 
 
 class StorageOut(Shape):
