@@ -417,7 +417,7 @@ def describe_queue(state: QueueState) -> str:
         line = f"paused{': ' + state.reason if state.reason else ''} ({waiting})"
     else:
         line = f"running ({waiting})"
-    spend = f"today ${state.spend_today_usd:,.2f}"
+    spend = f"today ${state.spent_today_usd:,.2f}"
     if state.daily_budget_usd is not None:
         spend += f" of ${state.daily_budget_usd:,.2f}"
     if state.spend_simulated:

@@ -24,7 +24,7 @@ async def test_a_budget_that_holds_the_next_job_pauses_the_queue_and_says_why(ba
         state = await backend.queue()
         assert state.paused and state.by_budget
         assert state.reason == "daily budget $5.00: $3.20 spent, next job $3.20"
-        assert (state.daily_budget_usd, state.spend_today_usd, state.spend_simulated) == (5.0, 3.2, True)
+        assert (state.daily_budget_usd, state.spent_today_usd, state.spend_simulated) == (5.0, 3.2, True)
         assert not state.budget_override
         await anyio.sleep(0.3)
         assert (await backend.get(second.job_id)).status == Status.QUEUED
@@ -34,7 +34,7 @@ async def test_a_budget_that_holds_the_next_job_pauses_the_queue_and_says_why(ba
         await until_status(backend, second.job_id, Status.COMPLETED)
         third = await backend.submit({"prompt": "over budget, but overridden today"})
         await until_status(backend, third.job_id, Status.COMPLETED)
-        assert (await backend.queue()).spend_today_usd == 9.6
+        assert (await backend.queue()).spent_today_usd == 9.6
 
 
 async def test_a_budget_that_does_not_hold_lets_every_job_run(backend_for, make_settings):
@@ -43,7 +43,7 @@ async def test_a_budget_that_does_not_hold_lets_every_job_run(backend_for, make_
         for job in jobs:
             await until_status(backend, job.job_id, Status.COMPLETED)
         state = await backend.queue()
-        assert (state.paused, state.reason, state.spend_today_usd) == (False, None, 4.8)
+        assert (state.paused, state.reason, state.spent_today_usd) == (False, None, 4.8)
 
 
 async def test_raising_the_budget_lets_the_queue_continue_after_a_restart(backend_for, make_settings):
@@ -70,4 +70,4 @@ async def test_without_a_budget_the_queue_reports_the_spend_only(backend):
     job = await backend.submit({"prompt": "counted", "duration_seconds": 4})
     await until_status(backend, job.job_id, Status.COMPLETED)
     state = await backend.queue()
-    assert (state.daily_budget_usd, state.spend_today_usd, state.budget_override) == (None, 1.6, False)
+    assert (state.daily_budget_usd, state.spent_today_usd, state.budget_override) == (None, 1.6, False)

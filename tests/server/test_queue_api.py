@@ -19,7 +19,7 @@ async def test_pause_resume_and_status_answer_the_queue_state(http):
         "reason": None,
         "length": 0,
         "by_budget": False,
-        "spend_today_usd": 0.0,
+        "spent_today_usd": 0.0,
         "daily_budget_usd": None,
         "budget_override": False,
         "spend_simulated": True,
