@@ -388,7 +388,12 @@ class LocalBackend(Backend):
         return self.store.timeline(job_id)
 
     async def metrics(self) -> dict[str, Any]:
-        return {**self.store.metrics(), "storage_bytes": self.dir_size.value()}
+        return {
+            **self.store.metrics(),
+            "storage_bytes": self.dir_size.value(),
+            "spend_today_usd": self.store.spend_today(),
+            "daily_budget_usd": getattr(self.settings, "daily_budget_usd", None),
+        }
 
     async def metric_series(self, hours: int = 24) -> list[dict[str, Any]]:
         if not 1 <= hours <= MAX_SERIES_HOURS:
