@@ -259,8 +259,8 @@ class RemoteBackend(Backend):
                     await response.aread()
                     raise self._error(response)
                 target = dest_dir / _attachment_name(response, path)
+                dest_dir.mkdir(parents=True, exist_ok=True)
                 try:
-                    dest_dir.mkdir(parents=True, exist_ok=True)
                     with atomic_file(target) as out:
                         async for chunk in response.aiter_bytes(1024 * 1024):
                             out.write(chunk)
