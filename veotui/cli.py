@@ -14,6 +14,7 @@ from typing import Any
 from veotui import __version__
 from veotui.capabilities import MAX_REFERENCES, PERSON_GENERATION, REFERENCE_TYPES
 from veotui.errors import SettingsError, VeotuiError
+from veotui.logs import LEVELS
 from veotui.model import (
     ASPECT_RATIOS,
     DEFAULT_ASPECT_RATIO,
@@ -53,10 +54,23 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
     serve.add_argument("--token", help="bearer token clients must send (VEOTUI_TOKEN)")
+    serve.add_argument(
+        "--log-level",
+        choices=LEVELS,
+        default=argparse.SUPPRESS,
+        help="level of the log file and of stderr (default: the file at VEOTUI_LOG_LEVEL or info, stderr at warning)",
+    )
     _engine_flags(serve)
 
     submit = commands.add_parser("submit", help="queue a job on the server and print its id")
-    submit.add_argument("prompt", help="what the video should show (1-4000 characters)")
+    submit.add_argument("prompt", nargs="?", help="what the video should show (1-4000 characters)")
+    submit.add_argument(
+        "--from",
+        dest="from_file",
+        metavar="FILE",
+        help="queue every job of a JSON Lines file (one job a line, the fields of the REST body; "
+        "image paths relative to the file); checks every line first, prints one id a line",
+    )
     submit.add_argument("--image", metavar="PATH", help="input image (PNG, JPEG, WebP, GIF, AVIF; <= 10 MB)")
     submit.add_argument(
         "--count",
@@ -112,14 +126,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, text in (
         ("status", "show one job"),
-        ("cancel", "cancel a queued or processing job"),
+        ("cancel", "cancel a queued or processing job (or many: --queued, --all)"),
         ("retry", "queue a failed or cancelled job again"),
-        ("delete", "delete a job and all its files"),
+        ("delete", "delete a job and all its files (or the whole history: --finished)"),
     ):
         verb = commands.add_parser(name, help=text)
-        verb.add_argument("job", help="a job id or any unique prefix of one")
+        bulk = name in ("cancel", "delete")
+        verb.add_argument("job", nargs="?" if bulk else None, help="a job id or any unique prefix of one")
         if name == "status":
             verb.add_argument("--json", action="store_true", help="print JSON")
+        if name == "cancel":
+            verb.add_argument("--queued", action="store_true", help="cancel every queued job")
+            verb.add_argument("--all", action="store_true", help="cancel every queued and processing job")
+        if name == "delete":
+            verb.add_argument("--finished", action="store_true", help="delete every ended job (the history)")
+        if bulk:
+            verb.add_argument("-y", "--yes", action="store_true", help="do not ask before acting on many jobs")
         _remote_flags(verb)
 
     download = commands.add_parser("download", help="download a completed job's videos")
@@ -146,7 +168,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor = commands.add_parser("doctor", help="check the Google Cloud settings without generating anything")
     _engine_flags(doctor)
+
+    logs = commands.add_parser("logs", help="print the data directory's log (works while veotui runs)")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new records as they come")
+    logs.add_argument("--job", metavar="JOB", help="only records of the job whose id starts with JOB")
+    logs.add_argument(
+        "--since", metavar="DURATION", help="only records of the last DURATION: 90s, 15m, 2h, 1d (or seconds)"
+    )
+    logs.add_argument("--json", action="store_true", help="print one JSON object a line")
+    logs.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS, help="data directory (VEOTUI_DATA_DIR)")
     return parser
+
+
+def _conflicting(args: argparse.Namespace) -> str | None:
+    """What argparse cannot say: one of two ways to name what a verb acts on."""
+    if args.command == "submit" and (args.prompt is None) == (args.from_file is None):
+        return "give a PROMPT or --from FILE (one of them)"
+    if args.command == "submit" and args.from_file and args.wait:
+        return "--wait follows one job; it does not go with --from"
+    if args.command == "cancel":
+        chosen = [name for name in ("job", "queued", "all") if getattr(args, name)]
+        if len(chosen) != 1:
+            return "give a JOB, --queued or --all (one of them)"
+    if args.command == "delete" and bool(args.job) == bool(args.finished):
+        return "give a JOB or --finished (one of them)"
+    return None
 
 
 def _where(text: str) -> str | int:
@@ -176,7 +222,7 @@ def _remote_flags(parser: argparse.ArgumentParser, help_remote: str | None = Non
 
 def settings_from(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
-    for name in ("generator", "data_dir", "remote", "token"):
+    for name in ("generator", "data_dir", "remote", "token", "log_level"):
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
@@ -186,6 +232,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    problem = _conflicting(args)
+    if problem:
+        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        commands.choices[args.command].error(problem)
     try:
         settings = settings_from(args)
     except SettingsError as exc:
@@ -210,7 +260,11 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if command == "serve":
         from veotui.server import serve
 
-        return serve(settings, host=args.host, port=args.port)
+        return serve(settings, host=args.host, port=args.port, log_level=getattr(args, "log_level", None))
+    if command == "logs":
+        from veotui.log_reader import run_logs
+
+        return run_logs(settings, follow=args.follow, job=args.job, since=args.since, as_json=args.json)
     if command == "doctor":
         from veotui.doctor import run_doctor
 

@@ -242,6 +242,10 @@ class RemoteBackend(Backend):
     async def metrics(self) -> dict[str, Any]:
         return await self._request("GET", "/api/metrics")
 
+    async def metric_series(self, hours: int = 24) -> list[dict[str, Any]]:
+        data = await self._request("GET", "/api/metrics/series", params={"hours": hours})
+        return data["series"]
+
     # -- downloads ------------------------------------------------------------------------
 
     async def download_zip(self, job_id: str, dest_dir: Path) -> Path:
