@@ -453,6 +453,7 @@ class Job:
             "status": self.status.value,
             "progress": self.progress,
             "queue_position": self.queue_position,
+            "queue_seq": self.queue_seq,
         }
         data.update(self.request.to_dict())
         data.update(
@@ -500,6 +501,7 @@ class Job:
             downloaded_at=parse_time(data.get("downloaded_at")),
             progress=int(data.get("progress") or 0),
             queue_position=data.get("queue_position"),
+            queue_seq=data.get("queue_seq") or 0,
             eta_seconds=data.get("eta_seconds"),
             estimated_cost_usd=data.get("estimated_cost_usd"),
             operation_done=bool(data.get("retry_reuses_operation")),
@@ -538,12 +540,18 @@ class JobEvent:
 
 @dataclass(frozen=True)
 class JobLists:
-    """The three panels: processing, queued in FIFO order, history newest first (one page)."""
+    """The three panels: processing, queued in FIFO order (one page), history newest first
+    (one page). ``queued_total`` counts every queued job (None: the page holds them all)."""
 
     processing: list[Job]
     queued: list[Job]
     history: list[Job]
     history_total: int = 0
+    queued_total: int = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.queued_total is None:
+            object.__setattr__(self, "queued_total", len(self.queued))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -551,6 +559,7 @@ class JobLists:
             "queued": [job.to_dict() for job in self.queued],
             "history": [job.to_dict() for job in self.history],
             "history_total": self.history_total,
+            "queued_total": self.queued_total,
         }
 
     @classmethod
@@ -560,7 +569,13 @@ class JobLists:
             queued=[Job.from_dict(item) for item in data.get("queued", [])],
             history=[Job.from_dict(item) for item in data.get("history", [])],
             history_total=int(data.get("history_total", 0)),
+            queued_total=data.get("queued_total"),
         )
+
+
+#: Kinds of change a remote backend adds: its stream was lost (it keeps retrying), and it
+#: is back (what changed meanwhile came before this, as ordinary changes).
+DISCONNECTED, CONNECTED = "disconnected", "connected"
 
 
 @dataclass(frozen=True)
@@ -572,9 +587,17 @@ class QueueState:
     length: int = 0
     #: The pause was made by the daily budget (it lifts by itself when the budget allows).
     by_budget: bool = False
+    #: The estimated cost of the operations created today (UTC), in US dollars.
+    spend_today_usd: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"paused": self.paused, "reason": self.reason, "length": self.length, "by_budget": self.by_budget}
+        return {
+            "paused": self.paused,
+            "reason": self.reason,
+            "length": self.length,
+            "by_budget": self.by_budget,
+            "spend_today_usd": self.spend_today_usd,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> QueueState:
@@ -583,6 +606,7 @@ class QueueState:
             reason=data.get("reason"),
             length=int(data.get("length") or 0),
             by_budget=bool(data.get("by_budget")),
+            spend_today_usd=float(data.get("spend_today_usd") or 0.0),
         )
 
 

@@ -141,7 +141,7 @@ class Scheduler:
 
     def _recover(self) -> None:
         """Put every job back where it stands after a stop or a crash."""
-        removed = self.files.sweep(self.store.all_job_ids())
+        removed = self.files.sweep(self.store.known_ids)
         for orphan in removed:
             event(
                 log,
@@ -659,7 +659,7 @@ class Scheduler:
     async def _download(self, job: Job, result: GenerationResult, generating_seconds: float | None) -> None:
         job_id = job.job_id
         job = self._enter(job, Status.DOWNLOADING)
-        folder = self.files.create(job_id, None)
+        folder = self.files.ensure(job_id)
         paths = await self._call(job, "download the videos", lambda: self.generator.fetch(job, result, folder))
         await anyio.to_thread.run_sync(self.files.build_zip, job_id, paths)
         videos = tuple(Video(index=n, filename=p.name, size_bytes=p.stat().st_size) for n, p in enumerate(paths, 1))

@@ -213,6 +213,9 @@ class Store:
         # writer (the data-directory lock), so the copy is the truth; every UPDATE still
         # checks the status it expects, in SQL, in case it is not.
         self._active: dict[str, Job] = {}
+        #: Jobs per status, counted once and then kept by every write: the queue's and the
+        #: history's totals cost nothing however long they grow.
+        self._counts: dict[str, int] | None = None
         # When each job's current stage, and its run, began in this process, by the monotonic
         # clock: durations measured with it survive a wall-clock step.
         self._stage_clock: dict[str, tuple[Status, float]] = {}
@@ -353,11 +356,12 @@ class Store:
         ).fetchall()
         return [_job_from_row(row) for row in rows]
 
-    def queued(self, limit: int | None = None) -> list[Job]:
-        """Queued jobs in FIFO order, each with its 1-based position."""
-        sql = f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status = 'queued' ORDER BY queue_seq"
-        rows = self._conn.execute(sql + (" LIMIT ?" if limit else ""), (limit,) if limit else ()).fetchall()
-        return [_job_from_row(row).replace(queue_position=n) for n, row in enumerate(rows, start=1)]
+    def queued(self, limit: int | None = None, offset: int = 0) -> list[Job]:
+        """Queued jobs in FIFO order, each with its 1-based position; ``limit`` jobs from
+        the ``offset``-th (None: every one)."""
+        sql = f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status = 'queued' ORDER BY queue_seq LIMIT ? OFFSET ?"
+        rows = self._conn.execute(sql, (-1 if limit is None else limit, offset)).fetchall()
+        return [_job_from_row(row).replace(queue_position=n) for n, row in enumerate(rows, start=offset + 1)]
 
     def next_queued(self) -> Job | None:
         row = self._conn.execute(
@@ -375,12 +379,17 @@ class Store:
         """Ended jobs, newest first, one page; and how many there are in all."""
         marks = ",".join("?" * len(FINAL_STATUSES))
         statuses = [s.value for s in FINAL_STATUSES]
-        rows = self._conn.execute(
-            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status IN ({marks}) ORDER BY finished_seq DESC LIMIT ? OFFSET ?",
-            [*statuses, limit, offset],
-        ).fetchall()
-        (total,) = self._conn.execute(f"SELECT COUNT(*) FROM jobs WHERE status IN ({marks})", statuses).fetchone()
-        return [_job_from_row(row) for row in rows], total
+        rows = (
+            self._conn.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status IN ({marks})"
+                " ORDER BY finished_seq DESC LIMIT ? OFFSET ?",
+                [*statuses, limit, offset],
+            ).fetchall()
+            if limit
+            else []
+        )
+        counts = self.count_by_status()
+        return [_job_from_row(row) for row in rows], sum(counts.get(s, 0) for s in statuses)
 
     def search(self, text: str, limit: int = 500) -> list[Job]:
         """Jobs whose prompt, id, status or user contains ``text`` (case-insensitive)."""
@@ -403,8 +412,27 @@ class Store:
     def all_job_ids(self) -> set[str]:
         return {row[0] for row in self._conn.execute("SELECT job_id FROM jobs")}
 
+    def known_ids(self, job_ids: Iterable[str]) -> set[str]:
+        """Those of ``job_ids`` the store holds (read in batches: as many as there are
+        folders, not as many as there are jobs)."""
+        wanted = list(job_ids)
+        known: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            batch = wanted[start : start + 500]
+            rows = self._conn.execute(
+                f"SELECT job_id FROM jobs WHERE job_id IN ({','.join('?' * len(batch))})", batch
+            ).fetchall()
+            known.update(row[0] for row in rows)
+        return known
+
     def count_by_status(self) -> dict[str, int]:
-        return dict(self._conn.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall())
+        if self._counts is None:
+            self._counts = dict(self._conn.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall())
+        return dict(self._counts)
+
+    def _count(self, status: str, step: int) -> None:
+        if self._counts is not None:
+            self._counts[status] = self._counts.get(status, 0) + step
 
     def timeline(self, job_id: str) -> list[JobEvent]:
         rows = self._conn.execute(
@@ -472,6 +500,7 @@ class Store:
             )
             m.add(conn, "submitted_total", job.request.user)
             m.max_hour(conn, m.hour_of(isoformat(utcnow()) or ""), "queue_max", self._queued + 1)
+        self._count(job.status.value, +1)
         self._queued += 1
         self._remember(job)
         self._notify(Change("job", job.job_id, job))
@@ -495,6 +524,7 @@ class Store:
                     for n, job in enumerate(jobs)
                 ],
             )
+        self._counts = None
         self._queued += sum(1 for job in jobs if job.status == Status.QUEUED)
 
     @staticmethod
@@ -561,6 +591,8 @@ class Store:
                     seconds,
                 ),
             )
+        self._count(previous.value, -1)
+        self._count(target.value, +1)
         self._queued = queued
         self._remember(job)
         event(
@@ -676,6 +708,8 @@ class Store:
                 )
         self._remember(job)
         self._notify(Change("job", job_id, job))
+        # Today's spend changed: whoever shows it (the header) hears it with the queue's state.
+        self._notify(Change("queue", "", queue=self.queue_state()))
         return job
 
     def spend_on(self, day: date) -> float:
@@ -746,6 +780,7 @@ class Store:
                 "INSERT INTO events (job_id, at, status, detail, kind) VALUES (?, ?, ?, 'deleted', 'deleted')",
                 (job_id, isoformat(utcnow()), job.status.value),
             )
+        self._count(job.status.value, -1)
         if job.status == Status.QUEUED:
             self._queued -= 1
         event(
@@ -769,7 +804,13 @@ class Store:
         paused, reason, by_budget = self._conn.execute(
             "SELECT paused, reason, by_budget FROM queue_control WHERE id = 1"
         ).fetchone()
-        return QueueState(paused=bool(paused), reason=reason, length=self.queue_length(), by_budget=bool(by_budget))
+        return QueueState(
+            paused=bool(paused),
+            reason=reason,
+            length=self.queue_length(),
+            by_budget=bool(by_budget),
+            spend_today_usd=self.spend_today(),
+        )
 
     def set_paused(self, paused: bool, reason: str | None = None, *, by_budget: bool = False) -> QueueState:
         """Pause or resume the queue (persisted); listeners get a ``queue`` change."""

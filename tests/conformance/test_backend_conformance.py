@@ -272,6 +272,24 @@ async def test_changes_end_when_the_backend_closes(backend_for, settings):
                 await ended.wait()
 
 
+async def test_list_jobs_pages_the_queue(backend_for, make_settings):
+    async with backend_for(make_settings(max_concurrent=1, sim_seconds=60)) as backend:
+        jobs = [await backend.submit({"prompt": f"in line {n}"}) for n in range(6)]
+        await until_status(backend, jobs[0].job_id, Status.GENERATING)
+        page = await backend.list_jobs(queue_limit=2, queue_offset=1)
+        assert [j.job_id for j in page.queued] == [jobs[2].job_id, jobs[3].job_id]
+        assert [j.queue_position for j in page.queued] == [2, 3]
+        assert page.queued_total == 5
+        assert (await backend.list_jobs(queue_limit=0)).queued == []
+        assert (await backend.list_jobs()).queued_total == 5
+        seqs = [j.queue_seq for j in (await backend.list_jobs()).queued]
+        assert seqs == sorted(seqs) and len(set(seqs)) == 5
+        with pytest.raises(InvalidRequest):
+            await backend.list_jobs(queue_offset=-1)
+        for job in jobs:
+            await backend.cancel(job.job_id)
+
+
 async def test_metrics_and_the_hourly_series_count_ended_jobs(backend):
     done = await backend.submit({"prompt": "counted"})
     await until_status(backend, done.job_id, Status.COMPLETED)
@@ -318,3 +336,29 @@ async def test_retry_says_what_it_will_do_and_a_finished_generation_is_not_bough
     assert resubmitted.operation is None and not resubmitted.retry_reuses_operation
     failed_again = await until_status(backend, errored.job_id, Status.FAILED)
     assert failed_again.operation not in (None, errored.operation)
+
+
+async def test_the_queue_reports_what_was_bought_today(backend):
+    assert (await backend.queue()).spend_today_usd == 0
+    states = []
+
+    async def follow():
+        async for change in backend.changes():
+            if change.kind == "queue" and change.queue is not None:
+                states.append(change.queue.spend_today_usd)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(follow)
+        first = await backend.submit({"prompt": "bought once", "duration_seconds": 4})
+        second = await backend.submit({"prompt": "bought too but [unfetchable]", "number_of_videos": 2})
+        await until_status(backend, first.job_id, Status.COMPLETED)
+        stranded = await until_status(backend, second.job_id, Status.FAILED)
+        bought = round(first.estimated_cost_usd + second.estimated_cost_usd, 2)
+        assert (await backend.queue()).spend_today_usd == bought
+        await wait_for(lambda: bought in states, what="a queue change with today's spend")
+
+        # A retry that fetches the finished generation again buys nothing.
+        await backend.retry(stranded.job_id)
+        await until_status(backend, stranded.job_id, Status.COMPLETED)
+        assert (await backend.queue()).spend_today_usd == bought
+        group.cancel_scope.cancel()

@@ -14,7 +14,13 @@ UNKNOWN = "00000000-0000-4000-8000-000000000000"
 
 
 async def test_pause_resume_and_status_answer_the_queue_state(http):
-    assert (await http.get("/api/queue")).json() == {"paused": False, "reason": None, "length": 0, "by_budget": False}
+    assert (await http.get("/api/queue")).json() == {
+        "paused": False,
+        "reason": None,
+        "length": 0,
+        "by_budget": False,
+        "spend_today_usd": 0.0,
+    }
     paused = await http.post("/api/queue/pause", json={"reason": "new prompts coming"})
     assert paused.status_code == 200 and QueueOut.model_validate(paused.json())
     assert paused.json()["reason"] == "new prompts coming"

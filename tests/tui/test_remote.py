@@ -3,6 +3,9 @@ a RemoteBackend. Changes arrive over ``/api/events``."""
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
+
+from tests.server.test_remote_backend import free_port
 from tests.tui.conftest import HISTORY, PROCESSING, wait_for, wait_shown, wait_status
 from veotui.backend.remote import RemoteBackend
 from veotui.model import Status
@@ -34,3 +37,24 @@ async def test_the_tui_drives_a_server(make_settings):
                 # Remote mode quits without asking: the server keeps the jobs running.
                 await pilot.press("q")
                 await wait_for(lambda: not app.is_running, what="the app to exit")
+
+
+async def test_the_header_says_when_the_server_is_gone_and_when_it_is_back(make_settings):
+    settings = make_settings(sim_seconds=1)
+    port = free_port()  # the restarted server comes back at the same URL
+    first = AsyncExitStack()
+    server = await first.enter_async_context(running_server(settings, port=port, keepalive=0.2))
+    async with RemoteBackend(server.url) as backend:
+        app = VeotuiApp(backend, settings)
+        async with app.run_test(size=(120, 40)):
+            screen = app.main_screen
+            await wait_for(lambda: screen.loaded.is_set(), what="the first snapshot")
+            assert "disconnected" not in str(screen.header.content)
+            await first.aclose()
+            await wait_for(lambda: "disconnected — retrying" in str(screen.header.content), what="the lost server")
+            assert screen.query_one("#panels").has_class("-stale")
+            async with running_server(settings, port=port, keepalive=0.2) as second:
+                job = await second.backend.submit({"prompt": "made while the TUI was away"})
+                await wait_for(lambda: "disconnected" not in str(screen.header.content), what="the server back")
+                assert not screen.query_one("#panels").has_class("-stale")
+                await wait_for(lambda: screen.board.find(job.job_id) is not None, what="the job made meanwhile")

@@ -56,6 +56,8 @@ def frozen(monkeypatch):
     monkeypatch.setattr(
         "veotui.generators.sim.uuid", SimpleNamespace(uuid4=lambda: SimpleNamespace(hex=f"op{next(operations):04d}"))
     )
+    # Stage times run on the monotonic clock, which time_machine leaves running.
+    monkeypatch.setattr("veotui.store.time", SimpleNamespace(monotonic=lambda: 1000.0))
     with time_machine.travel(FROZEN, tick=False):
         yield
     if old_tz is None:

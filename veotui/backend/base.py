@@ -14,6 +14,9 @@ from typing import Any
 from veotui.model import Change, Job, JobEvent, JobLists, QueueState
 from veotui.storage import StorageState
 
+#: Queued jobs in one answer of ``list_jobs`` unless asked otherwise.
+QUEUE_PAGE = 200
+
 #: An input image as given: its bytes (any common format) and its file name.
 Upload = tuple[bytes, str | None]
 
@@ -89,9 +92,17 @@ class Backend(ABC):
 
     @abstractmethod
     async def list_jobs(
-        self, *, history_limit: int = 100, history_offset: int = 0, text: str | None = None
+        self,
+        *,
+        history_limit: int = 100,
+        history_offset: int = 0,
+        text: str | None = None,
+        queue_limit: int = QUEUE_PAGE,
+        queue_offset: int = 0,
     ) -> JobLists:
-        """The three panels; ``text`` filters all of them by prompt, id or status."""
+        """The three panels: every processing job, one page of the queue and one of the
+        history, with the totals of both; ``text`` filters all of them by prompt, id or
+        status."""
 
     @abstractmethod
     async def cancel(self, job_id: str) -> Job: ...
@@ -150,7 +161,10 @@ class Backend(ABC):
         """Every change as it commits, for as long as the caller iterates. A slow
         consumer sees the latest state of each job; it never stalls the engine. Besides
         jobs (``job``, ``deleted``), a ``queue`` change carries the queue's new state
-        when it is paused or resumed."""
+        when it is paused or resumed. One job leaving the queue is one change: those
+        behind it move up a place without a change of their own (``Job.queue_seq`` orders
+        the queue). A remote backend also reports ``DISCONNECTED`` and ``CONNECTED`` (see
+        ``veotui.model``)."""
 
     def local_video_path(self, job: Job, index: int) -> Path | None:
         """Where the video lies on this machine, if it does (local mode only)."""

@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 
 from veotui import __version__
-from veotui.backend.base import Backend, BackendInfo, Upload
+from veotui.backend.base import QUEUE_PAGE, Backend, BackendInfo, Upload
 from veotui.capabilities import check_modes
 from veotui.errors import Conflict, InvalidRequest, JobNotFound, VeotuiError, VideoNotFound
 from veotui.events import EventBus
@@ -333,9 +333,16 @@ class LocalBackend(Backend):
         return self.store.resolve(prefix)
 
     async def list_jobs(
-        self, *, history_limit: int = 100, history_offset: int = 0, text: str | None = None
+        self,
+        *,
+        history_limit: int = 100,
+        history_offset: int = 0,
+        text: str | None = None,
+        queue_limit: int = QUEUE_PAGE,
+        queue_offset: int = 0,
     ) -> JobLists:
-        if not (0 <= history_limit <= MAX_PAGE_ROWS and 0 <= history_offset <= MAX_PAGE_ROWS):
+        pages = (history_limit, history_offset, queue_limit, queue_offset)
+        if not all(0 <= value <= MAX_PAGE_ROWS for value in pages):
             raise InvalidRequest(f"limit and offset must be 0 to {MAX_PAGE_ROWS}")
         if text:
             found = self.store.search(text, SEARCH_LIMIT)
@@ -348,16 +355,19 @@ class LocalBackend(Backend):
             )
             return JobLists(
                 processing=processing,
-                queued=[self.view(j) for j in queued],
+                queued=[self.view(j) for j in queued[queue_offset : queue_offset + queue_limit]],
                 history=[self.view(j) for j in history[history_offset : history_offset + history_limit]],
                 history_total=len(history),
+                queued_total=len(queued),
             )
         history, total = self.store.history(history_limit, history_offset)
+        queued = self.store.queued(queue_limit, queue_offset) if queue_limit else []
         return JobLists(
             processing=[self.view(j) for j in self.store.active()],
-            queued=[self.view(j, j.queue_position) for j in self.store.queued()],
+            queued=[self.view(j, j.queue_position) for j in queued],
             history=[self.view(j) for j in history],
             history_total=total,
+            queued_total=self.store.queue_length(),
         )
 
     async def cancel(self, job_id: str) -> Job:

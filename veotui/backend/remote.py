@@ -19,7 +19,7 @@ from urllib.parse import quote
 import anyio
 import httpx
 
-from veotui.backend.base import Backend, BackendInfo, Upload
+from veotui.backend.base import QUEUE_PAGE, Backend, BackendInfo, Upload
 from veotui.errors import (
     BackendUnavailable,
     Conflict,
@@ -32,7 +32,7 @@ from veotui.errors import (
     VideoNotFound,
 )
 from veotui.files import atomic_file
-from veotui.model import Change, Job, JobEvent, JobLists, QueueState
+from veotui.model import CONNECTED, DISCONNECTED, Change, Job, JobEvent, JobLists, QueueState
 from veotui.storage import StorageState, save_failed
 
 log = logging.getLogger(__name__)
@@ -201,9 +201,20 @@ class RemoteBackend(Backend):
         return (await self._request("GET", f"/api/resolve/{_segment(cleaned)}"))["job_id"]
 
     async def list_jobs(
-        self, *, history_limit: int = 100, history_offset: int = 0, text: str | None = None
+        self,
+        *,
+        history_limit: int = 100,
+        history_offset: int = 0,
+        text: str | None = None,
+        queue_limit: int = QUEUE_PAGE,
+        queue_offset: int = 0,
     ) -> JobLists:
-        params: dict[str, Any] = {"limit": history_limit, "offset": history_offset}
+        params: dict[str, Any] = {
+            "limit": history_limit,
+            "offset": history_offset,
+            "queue_limit": queue_limit,
+            "queue_offset": queue_offset,
+        }
         if text:
             params["q"] = text
         return JobLists.from_dict(await self._request("GET", "/api/jobs", params=params))
@@ -280,9 +291,12 @@ class RemoteBackend(Backend):
     async def changes(self) -> AsyncIterator[Change]:
         """Changes from ``/api/events``, reconnecting with backoff for as long as the caller
         iterates. After each connect the current lists are read again and reported as
-        changes (and known jobs that vanished meanwhile as deletions)."""
+        changes (and known jobs that vanished meanwhile as deletions). A lost stream is
+        reported once as a change of kind ``disconnected``, and its return, after the
+        resync, as ``connected``."""
         known: set[str] = set()
         delay = RECONNECT_FIRST_DELAY
+        lost = False
         while not self._closed:
             try:
                 async with self.client.stream(
@@ -298,6 +312,9 @@ class RemoteBackend(Backend):
                     # the resync misses comes down the stream.
                     async for change in self._resync(known):
                         yield change
+                    if lost:
+                        lost = False
+                        yield Change(CONNECTED, "")
                     delay = RECONNECT_FIRST_DELAY
                     async for change in _parse_events(response):
                         _remember(known, change)
@@ -306,6 +323,9 @@ class RemoteBackend(Backend):
                 if self._closed:
                     return
                 log.info("event stream from %s interrupted (%s); reconnecting in %.2f s", self.url, exc, delay)
+                if not lost:
+                    lost = True
+                    yield Change(DISCONNECTED, "")
             await anyio.sleep(delay)
             delay = min(delay * 2, RECONNECT_MAX_DELAY)
 

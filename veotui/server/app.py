@@ -18,6 +18,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from veotui import __version__
+from veotui.backend.base import QUEUE_PAGE
 from veotui.backend.local import MAX_PAGE_ROWS, MAX_SERIES_HOURS, LocalBackend
 from veotui.capabilities import MAX_REFERENCES, PERSON_GENERATION, REFERENCE_TYPES
 from veotui.errors import InvalidRequest, JobNotFound, StorageUnavailable, TooLarge, VeotuiError
@@ -66,6 +67,7 @@ log = logging.getLogger(__name__)
 #: its own copy of the name: the client must not import the server (FastAPI, the engine).
 ERROR_HEADER = "x-veotui-error"
 MAX_HISTORY_PAGE = 1000
+MAX_QUEUE_PAGE = 1000
 
 JobId = Annotated[str, Path(description="a job id (UUID4)")]
 
@@ -197,8 +199,16 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         limit: Annotated[int, Query(ge=0, le=MAX_HISTORY_PAGE, description="history rows")] = 100,
         offset: Annotated[int, Query(ge=0, le=MAX_PAGE_ROWS, description="history rows to skip")] = 0,
         q: Annotated[str | None, Query(max_length=200, description="filter text: prompt, id, status or user")] = None,
+        queue_limit: Annotated[int, Query(ge=0, le=MAX_QUEUE_PAGE, description="queued rows")] = QUEUE_PAGE,
+        queue_offset: Annotated[int, Query(ge=0, le=MAX_PAGE_ROWS, description="queued rows to skip")] = 0,
     ) -> JSONResponse:
-        lists = await backend.list_jobs(history_limit=limit, history_offset=offset, text=q or None)
+        lists = await backend.list_jobs(
+            history_limit=limit,
+            history_offset=offset,
+            text=q or None,
+            queue_limit=queue_limit,
+            queue_offset=queue_offset,
+        )
         return JSONResponse(lists.to_dict())
 
     @app.get("/api/queue", summary="Whether the queue is paused, and its length", responses=answers(QueueOut, 401))

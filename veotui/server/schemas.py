@@ -46,6 +46,7 @@ class JobOut(Shape):
     status: StatusName
     progress: int = Field(ge=0, le=100)
     queue_position: int | None = Field(description="1-based place in the queue while queued")
+    queue_seq: float = Field(description="the queue's sort key: queued jobs in FIFO order have rising values")
     prompt: str
     number_of_videos: int
     model: str
@@ -88,6 +89,7 @@ class JobListsOut(Shape):
     queued: list[JobOut] = Field(description="FIFO order")
     history: list[JobOut] = Field(description="newest first, one page")
     history_total: int
+    queued_total: int = Field(description="every queued job, for paging the queue")
 
 
 class QueueOut(Shape):
@@ -95,6 +97,9 @@ class QueueOut(Shape):
     reason: str | None = Field(description="why the queue is paused (null: not paused, or no reason given)")
     length: int = Field(description="queued jobs")
     by_budget: bool = Field(description="the daily budget paused it")
+    spend_today_usd: float = Field(
+        description="US dollars: the estimates of the operations created today (UTC); simulated with the simulator"
+    )
 
 
 class DeletedOut(Shape):

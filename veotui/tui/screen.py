@@ -26,7 +26,7 @@ from textual.widgets import DataTable, Input
 
 from veotui.backend.base import Backend, BackendInfo
 from veotui.errors import JobNotFound, VeotuiError
-from veotui.model import Change, Job, Status
+from veotui.model import DISCONNECTED, Change, Job, Status
 from veotui.settings import Settings
 from veotui.tui import format as fmt
 from veotui.tui.board import HISTORY, PANELS, PROCESSING, QUEUE, Board
@@ -50,6 +50,9 @@ class MainScreen(Screen[None]):
     DEFAULT_CSS = """
     MainScreen #panels {
         height: 1fr;
+    }
+    MainScreen #panels.-stale {
+        opacity: 50%;
     }
     """
 
@@ -106,7 +109,12 @@ class MainScreen(Screen[None]):
         self._ready = ready
         self.board = Board()
         self.follower = Follower(
-            backend, self.board, on_change=self.apply, on_loaded=self._loaded, on_error=self._error
+            backend,
+            self.board,
+            on_change=self.apply,
+            on_loaded=self._loaded,
+            on_error=self._error,
+            on_connection=self._connection,
         )
         self.tables: dict[str, JobTable] = {
             PROCESSING: ProcessingTable(id="processing"),
@@ -152,6 +160,21 @@ class MainScreen(Screen[None]):
     def _error(self, title: str, message: str, severity: str) -> None:
         level: SeverityLevel = "warning" if severity == "warning" else "error"
         self.app.notify(message, title=title, severity=level)
+
+    def _connection(self, state: str) -> None:
+        """The remote server went away, or came back: say so, and grey out the panels
+        while they cannot be trusted."""
+        self.header.connection = state
+        self.query_one("#panels").set_class(state == DISCONNECTED, "-stale")
+        where = self.info.location if self.info else "the server"
+        if state == DISCONNECTED:
+            self.app.notify(
+                f"Lost {where}; retrying. The panels show the last known state.",
+                title="Disconnected",
+                severity="warning",
+            )
+        else:
+            self.app.notify(f"Connected to {where} again; the panels are current.", title="Reconnected")
 
     def _loaded(self) -> None:
         """The lists were read afresh."""
@@ -252,7 +275,10 @@ class MainScreen(Screen[None]):
         paged = board.history_total > len(board.history)
         titles = {
             PROCESSING: (f"Processing {len(board.processing)}/{slots}", ""),
-            QUEUE: (f"In Queue {len(board.queued)}", ""),
+            QUEUE: (
+                f"In Queue {board.queued_total:,}",
+                f"the first {len(board.queued):,} shown" if board.queued_total > len(board.queued) else "",
+            ),
             HISTORY: (history, "↑ at the top / ↓ at the bottom turns the page" if paged else ""),
         }
         for panel, (title, subtitle) in titles.items():
