@@ -588,7 +588,7 @@ class QueueState:
     #: The pause was made by the daily budget (it lifts by itself when the budget allows).
     by_budget: bool = False
     #: The estimated cost of the operations created today (UTC), in US dollars.
-    spend_today_usd: float = 0.0
+    spent_today_usd: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -596,7 +596,7 @@ class QueueState:
             "reason": self.reason,
             "length": self.length,
             "by_budget": self.by_budget,
-            "spend_today_usd": self.spend_today_usd,
+            "spent_today_usd": self.spent_today_usd,
         }
 
     @classmethod
@@ -606,7 +606,7 @@ class QueueState:
             reason=data.get("reason"),
             length=int(data.get("length") or 0),
             by_budget=bool(data.get("by_budget")),
-            spend_today_usd=float(data.get("spend_today_usd") or 0.0),
+            spent_today_usd=float(data.get("spent_today_usd") or 0.0),
         )
 
 

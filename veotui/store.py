@@ -809,7 +809,7 @@ class Store:
             reason=reason,
             length=self.queue_length(),
             by_budget=bool(by_budget),
-            spend_today_usd=self.spend_today(),
+            spent_today_usd=self.spend_today(),
         )
 
     def set_paused(self, paused: bool, reason: str | None = None, *, by_budget: bool = False) -> QueueState:

@@ -339,13 +339,13 @@ async def test_retry_says_what_it_will_do_and_a_finished_generation_is_not_bough
 
 
 async def test_the_queue_reports_what_was_bought_today(backend):
-    assert (await backend.queue()).spend_today_usd == 0
+    assert (await backend.queue()).spent_today_usd == 0
     states = []
 
     async def follow():
         async for change in backend.changes():
             if change.kind == "queue" and change.queue is not None:
-                states.append(change.queue.spend_today_usd)
+                states.append(change.queue.spent_today_usd)
 
     async with anyio.create_task_group() as group:
         group.start_soon(follow)
@@ -354,11 +354,23 @@ async def test_the_queue_reports_what_was_bought_today(backend):
         await until_status(backend, first.job_id, Status.COMPLETED)
         stranded = await until_status(backend, second.job_id, Status.FAILED)
         bought = round(first.estimated_cost_usd + second.estimated_cost_usd, 2)
-        assert (await backend.queue()).spend_today_usd == bought
+        assert (await backend.queue()).spent_today_usd == bought
         await wait_for(lambda: bought in states, what="a queue change with today's spend")
 
         # A retry that fetches the finished generation again buys nothing.
         await backend.retry(stranded.job_id)
         await until_status(backend, stranded.job_id, Status.COMPLETED)
-        assert (await backend.queue()).spend_today_usd == bought
+        assert (await backend.queue()).spent_today_usd == bought
         group.cancel_scope.cancel()
+
+
+async def test_info_carries_the_price_table_in_use_and_jobs_are_priced_by_it(backend_for, settings):
+    from veotui.prices import estimate_cost
+
+    priced = settings.replace(prices={"veo-3.1-fast-generate-001": {"audio": 1.0}})
+    async with backend_for(priced) as backend:
+        info = await backend.info()
+        fast = info.prices.get("veo-3.1-fast-generate-001")
+        assert fast is not None and fast.per_second(audio=True, resolution="1080p") == 1.0
+        job = await backend.submit({"prompt": "priced here", "model": "veo-3.1-fast-generate-001"})
+        assert job.estimated_cost_usd == 8.0 == estimate_cost(job.request, info.prices)

@@ -19,7 +19,7 @@ async def test_pause_resume_and_status_answer_the_queue_state(http):
         "reason": None,
         "length": 0,
         "by_budget": False,
-        "spend_today_usd": 0.0,
+        "spent_today_usd": 0.0,
     }
     paused = await http.post("/api/queue/pause", json={"reason": "new prompts coming"})
     assert paused.status_code == 200 and QueueOut.model_validate(paused.json())

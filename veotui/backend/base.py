@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from veotui.model import Change, Job, JobEvent, JobLists, QueueState
+from veotui.prices import PriceTable
 from veotui.storage import StorageState
 
 #: Queued jobs in one answer of ``list_jobs`` unless asked otherwise.
@@ -32,6 +33,8 @@ class BackendInfo:
     data_dir: str | None = None
     #: Whether the engine's disk accepts writes ("storage full / read-only" otherwise).
     storage: StorageState = field(default_factory=StorageState)
+    #: The engine's price table (the config file's overrides included), for estimates.
+    prices: PriceTable = field(default_factory=PriceTable)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -41,6 +44,7 @@ class BackendInfo:
             "max_concurrent": self.max_concurrent,
             "data_dir": self.data_dir,
             "storage": self.storage.to_dict(),
+            "prices": self.prices.to_dict(),
         }
 
 

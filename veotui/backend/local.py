@@ -208,6 +208,7 @@ class LocalBackend(Backend):
             max_concurrent=self.settings.max_concurrent,
             data_dir=str(self.settings.data_dir),
             storage=self.storage_state(),
+            prices=self.settings.price_table,
         )
 
     async def storage_status(self) -> StorageState:

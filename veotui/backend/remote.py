@@ -33,6 +33,7 @@ from veotui.errors import (
 )
 from veotui.files import atomic_file
 from veotui.model import CONNECTED, DISCONNECTED, Change, Job, JobEvent, JobLists, QueueState
+from veotui.prices import PriceTable
 from veotui.storage import StorageState, save_failed
 
 log = logging.getLogger(__name__)
@@ -161,6 +162,7 @@ class RemoteBackend(Backend):
                 max_concurrent=int(data["max_concurrent"]),
                 data_dir=data.get("data_dir"),
                 storage=StorageState.from_dict(data.get("storage")),
+                prices=PriceTable.from_dict(data.get("prices")),
             )
         except (KeyError, TypeError, ValueError):
             raise self._not_veotui("GET /api/info answered without a generator and slots") from None

@@ -97,7 +97,7 @@ class QueueOut(Shape):
     reason: str | None = Field(description="why the queue is paused (null: not paused, or no reason given)")
     length: int = Field(description="queued jobs")
     by_budget: bool = Field(description="the daily budget paused it")
-    spend_today_usd: float = Field(
+    spent_today_usd: float = Field(
         description="US dollars: the estimates of the operations created today (UTC); simulated with the simulator"
     )
 
@@ -174,6 +174,9 @@ class InfoOut(Shape):
     max_concurrent: int
     data_dir: str | None
     storage: StorageOut
+    prices: dict[str, dict[str, dict[str, float]]] = Field(
+        description="the price table in use: model -> audio|silent -> resolution -> US dollars per second"
+    )
     version: str
 
 
