@@ -429,6 +429,10 @@ class LocalBackend(Backend):
             raise VideoNotFound(f"video {index} of job {job_id} is missing from its folder")
         return path
 
+    def local_folder(self, job: Job) -> Path | None:
+        folder = self.files.folder(job.job_id)
+        return folder if folder.is_dir() else None
+
     def local_video_path(self, job: Job, index: int) -> Path | None:
         try:
             return self.video_path(job.job_id, index)
