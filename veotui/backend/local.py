@@ -17,7 +17,7 @@ import anyio
 from veotui import __version__
 from veotui.backend.base import QUEUE_PAGE, Backend, BackendInfo, Upload
 from veotui.capabilities import check_modes
-from veotui.errors import Conflict, DownloadFailed, InvalidRequest, JobNotFound, VeotuiError, VideoNotFound
+from veotui.errors import Conflict, InvalidRequest, JobNotFound, VeotuiError, VideoNotFound
 from veotui.events import EventBus
 from veotui.files import JobFiles, convert_image, copy_atomic
 from veotui.frames import PictureRow, job_pictures
@@ -42,7 +42,7 @@ from veotui.prices import estimate_cost
 from veotui.progress import with_progress
 from veotui.scheduler import Scheduler
 from veotui.settings import Settings
-from veotui.storage import StorageGuard, StorageState
+from veotui.storage import StorageGuard, StorageState, save_failed
 from veotui.store import Store
 
 log = logging.getLogger(__name__)
@@ -195,7 +195,9 @@ class LocalBackend(Backend):
             self._estimates.pop(change.job.request.model, None)
         if not self.bus.subscriber_count:
             return  # nobody listens: skip deriving the view
-        if change.job is not None:
+        if change.kind == "queue":
+            change = Change("queue", "", queue=self.scheduler.queue_state())
+        elif change.job is not None:
             change = Change(change.kind, change.job_id, self.view(change.job))
         self.bus.publish(change)
 
@@ -400,7 +402,12 @@ class LocalBackend(Backend):
         return self.store.timeline(job_id)
 
     async def metrics(self) -> dict[str, Any]:
-        return {**self.store.metrics(), "storage_bytes": self.dir_size.value()}
+        return {
+            **self.store.metrics(),
+            "storage_bytes": self.dir_size.value(),
+            "spend_today_usd": self.store.spend_today(),
+            "daily_budget_usd": getattr(self.settings, "daily_budget_usd", None),
+        }
 
     async def metric_series(self, hours: int = 24) -> list[dict[str, Any]]:
         if not 1 <= hours <= MAX_SERIES_HOURS:
@@ -495,4 +502,4 @@ async def _save(source: Path, target: Path) -> None:
     try:
         await anyio.to_thread.run_sync(copy_atomic, source, target)
     except OSError as exc:
-        raise DownloadFailed(f"cannot save {target.name} in {target.parent}: {exc.strerror or exc}") from exc
+        raise save_failed(target, exc, source.stat().st_size) from exc
