@@ -145,6 +145,8 @@ class MetricsOut(Shape):
     estimated_cost_usd_total: float
     storage_bytes: int = Field(description="bytes in the data directory (refreshed at most every 30 s)")
     retries_by_call: dict[str, int]
+    spend_today_usd: float = Field(description="estimated cost of the generations bought today (UTC)")
+    daily_budget_usd: float | None = Field(description="the daily budget, null when none is set")
     stage_seconds: dict[str, StageSecondsOut] = Field(description="median and 95th percentile time per stage")
 
 
