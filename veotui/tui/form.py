@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import anyio
@@ -31,7 +32,9 @@ from veotui.model import (
     MODELS,
     RESOLUTIONS,
     Job,
+    format_usd,
 )
+from veotui.prices import DEFAULT_TABLE, PriceTable, estimate_cost, price_per_second, wants_audio
 from veotui.tui import format as fmt
 
 
@@ -135,6 +138,10 @@ class NewJobScreen(ModalScreen[Job | None]):
     NewJobScreen #form-error {
         height: auto;
     }
+    NewJobScreen #estimate {
+        height: auto;
+        color: $text-muted;
+    }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -145,6 +152,9 @@ class NewJobScreen(ModalScreen[Job | None]):
     def __init__(self, backend: Backend) -> None:
         super().__init__()
         self.backend = backend
+        #: The engine's price table and whether it simulates; the shipped table until read.
+        self.prices: PriceTable = DEFAULT_TABLE
+        self.simulated = False
 
     def compose(self) -> ComposeResult:
         with Vertical(id="form"):
@@ -188,11 +198,51 @@ class NewJobScreen(ModalScreen[Job | None]):
                 yield Label("Negative prompt (optional)")
                 yield Input(id="negative", placeholder="what to avoid")
                 yield Static(id="negative-error", classes="error")
+            yield Static(id="estimate")
             yield Static(id="form-error", classes="error")
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#prompt", TextArea).focus()
+        self.show_estimate()
+        self.read_prices()
+
+    @work(exclusive=True, group="prices")
+    async def read_prices(self) -> None:
+        try:
+            info = await self.backend.info()
+        except Exception:  # noqa: BLE001 - the shipped table stands in; the estimate says "about"
+            return
+        self.prices, self.simulated = info.prices, info.is_simulator
+        self.show_estimate()
+
+    @on(Select.Changed)
+    def _choice_changed(self) -> None:
+        self.show_estimate()
+
+    def show_estimate(self) -> None:
+        """What the job will cost, from the fields as they stand."""
+        fields = self.fields()
+        request = SimpleNamespace(
+            model=fields["model"],
+            resolution=fields["resolution"],
+            duration_seconds=fields["duration_seconds"],
+            number_of_videos=fields["number_of_videos"],
+            generate_audio=fields.get("generate_audio"),
+        )
+        cost, per_second = estimate_cost(request, self.prices), price_per_second(request, self.prices)
+        if cost is None or per_second is None:
+            text = "Estimated cost: unknown (no price for this model)"
+        else:
+            videos = request.number_of_videos
+            sound = "with sound" if wants_audio(request) else "silent"
+            text = (
+                f"Estimated cost: {format_usd(cost)} — {request.duration_seconds} s × {videos} "
+                f"video{'s' if videos != 1 else ''} × ${per_second:.2f}/s ({sound}, {request.resolution})"
+            )
+            if self.simulated:
+                text += "; simulated, nothing is paid"
+        self.query_one("#estimate", Static).update(text)
 
     # -- checking as the user types -------------------------------------------------------
 
