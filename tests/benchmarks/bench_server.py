@@ -22,6 +22,13 @@
    same for ``GET /api/metrics``. ``bench_server.py --metrics [JOBS]`` runs this part alone.
 
 The last line is ``ratio: X`` (status rps / bare rps; target >= 0.5).
+
+    .venv/bin/python tests/benchmarks/bench_server.py --storm [CYCLES] [CLIENTS]
+
+4. Reconnect storms: CYCLES (default 30) times, CLIENTS (default 300) clients open
+   ``/api/events``, one job runs, every client reads the stream until that job completed and
+   then drops its connection. Prints the server's RSS after each cycle, and last
+   ``storm growth: X MB`` (RSS after the last cycle minus after the first; target <= 20 MB).
 """
 
 from __future__ import annotations
@@ -158,6 +165,93 @@ async def event_latencies(url: str) -> list[float]:
                         break
             await submitter
     return latencies
+
+
+# -- reconnect storms ---------------------------------------------------------------------------
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise SystemExit(f"no RSS for process {pid}")
+
+
+async def storm_cycle(url: str, clients: int) -> None:
+    """``clients`` event streams open; one job runs; each reads until it completed, then drops."""
+    parts = urlsplit(url)
+    request = f"GET /api/events HTTP/1.1\r\nHost: {parts.netloc}\r\n\r\n".encode()
+    connected = 0
+    all_connected = asyncio.Event()
+
+    async def client() -> None:
+        nonlocal connected
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        try:
+            writer.write(request)
+            await reader.readuntil(b": connected\n\n")
+            connected += 1
+            if connected == clients:
+                all_connected.set()
+            seen = b""
+            while b'"status":"completed"' not in seen:
+                chunk = await reader.read(65536)
+                if not chunk:
+                    raise SystemExit("the server ended an event stream")
+                seen = seen[-64:] + chunk
+        finally:
+            writer.transport.abort()  # drop, as a client that goes away does
+
+    async def connect_all() -> list[asyncio.Task]:
+        tasks = []
+        for n in range(clients):
+            tasks.append(asyncio.create_task(client()))
+            if n % 50 == 49:
+                await asyncio.sleep(0.05)  # keep within the listen backlog
+        return tasks
+
+    tasks = await connect_all()
+    await asyncio.wait_for(all_connected.wait(), 60)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    body = b'{"prompt": "storm"}'
+    writer.write(
+        f"POST /api/generate HTTP/1.1\r\nHost: {parts.netloc}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n".encode()
+        + body
+    )
+    await reader.read()
+    writer.close()
+    await asyncio.wait_for(asyncio.gather(*tasks), 120)
+
+
+def storm(cycles: int, clients: int) -> None:
+    data_dir = Path(tempfile.mkdtemp(prefix="veotui-storm-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VEOTUI_", "GOOGLE_"))}
+    env.update(
+        VEOTUI_DATA_DIR=str(data_dir),
+        VEOTUI_GENERATOR="sim",
+        VEOTUI_SIM_SECONDS="0.2",
+        VEOTUI_POLL_INTERVAL="0.05",
+        VEOTUI_CONFIG="/nonexistent",
+        PYTHONUNBUFFERED="1",
+    )
+    server, url = start([sys.executable, "-m", "veotui", "serve", "--port", "0"], env)
+    figures: list[float] = []
+    try:
+        print(f"start: RSS {rss_mb(server.pid):.1f} MB", flush=True)
+        for cycle in range(1, cycles + 1):
+            started = time.perf_counter()
+            asyncio.run(storm_cycle(url, clients))
+            time.sleep(0.3)  # let the server finish with the dropped streams
+            figures.append(rss_mb(server.pid))
+            print(
+                f"cycle {cycle:2d}: RSS {figures[-1]:.1f} MB ({time.perf_counter() - started:.1f} s)",
+                flush=True,
+            )
+    finally:
+        stop(server)
+    print(f"{cycles} storms of {clients} clients; RSS after the first {figures[0]:.1f} MB, last {figures[-1]:.1f} MB")
+    print(f"storm growth: {figures[-1] - figures[0]:.1f} MB")
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -302,6 +396,9 @@ def main() -> None:
 if __name__ == "__main__":
     if sys.argv[1:] == ["--bare"]:
         run_bare_server()
+    elif sys.argv[1:2] == ["--storm"]:
+        numbers = [int(n) for n in sys.argv[2:4]]
+        storm(*(numbers + [30, 300][len(numbers) :]))
     elif sys.argv[1:2] == ["--metrics"]:
         for line in metrics_benchmark(int(sys.argv[2]) if len(sys.argv) > 2 else HISTORY_JOBS):
             print(line)

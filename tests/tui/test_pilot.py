@@ -149,7 +149,7 @@ async def test_the_form_shows_the_estimate_as_fields_change(settings):
         await pilot.press("n")
         await wait_for(lambda: isinstance(app.screen, NewJobScreen), what="the form")
         form = app.screen
-        estimate = form.query_one("#estimate", Static)
+        estimate = form.query_one("#form-status", Static)
         per_second = DEFAULT_PRICES["veo-3.1-generate-001"].per_second(audio=True, resolution="720p")
         assert per_second is not None
         await wait_for(lambda: "simulated" in str(estimate.content), what="the engine's prices")

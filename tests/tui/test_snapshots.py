@@ -18,6 +18,7 @@ from types import SimpleNamespace
 
 import pytest
 import time_machine
+from PIL import Image
 from textual.widgets import Input, TextArea
 
 from tests.conftest import wait_for
@@ -160,3 +161,67 @@ def test_delete_confirm_dialog(snap_compare, snapshot_app):
         await pilot.pause()
 
     assert snap_compare(snapshot_app, terminal_size=(80, 24), run_before=ask_delete)
+
+
+def test_new_job_form_80x24_with_advanced_open(snap_compare, snapshot_app):
+    async def open_form(pilot) -> None:
+        await fill_panels(pilot)
+        await pilot.press("n")
+        await wait_for(lambda: isinstance(pilot.app.screen, NewJobScreen), what="the form")
+        form = pilot.app.screen
+        no_blink(form)
+        form.query_one("#prompt", TextArea).text = "The same red mug on a desk, then in a kitchen"
+        form.query_one("#advanced").collapsed = False
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause()
+        advanced = form.query_one("#advanced")
+        form.query_one("#form-fields").scroll_to_widget(advanced, animate=False, top=True, immediate=True)
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause()
+
+    assert snap_compare(snapshot_app, terminal_size=(80, 24), run_before=open_form)
+
+
+@pytest.fixture
+def pictures_app(make_settings, frozen, monkeypatch, tmp_path):
+    """The app with one completed first + last frame job (a finished simulation, frozen clock)
+    and half-block pictures, which draw the same on every terminal."""
+    monkeypatch.setenv("VEOTUI_PICTURES", "halfblocks")
+    settings = make_settings(sim_seconds=0)
+    first, last = tmp_path / "first.png", tmp_path / "last.png"
+    Image.new("RGB", (64, 36), (230, 60, 20)).save(first)
+    Image.new("RGB", (64, 36), (20, 60, 230)).save(last)
+    app = VeotuiApp(LocalBackend(settings, env={}), settings, start_backend=True)
+    app.inputs = (first.read_bytes(), last.read_bytes())
+    return app
+
+
+def test_details_screen_with_pictures(snap_compare, pictures_app):
+    async def open_details(pilot) -> None:
+        app: VeotuiApp = pilot.app
+        await app.backend_ready()
+        await wait_for(lambda: app.main_screen.loaded.is_set(), what="the first snapshot")
+        first, last = app.inputs
+        job = await app.backend.submit(
+            {"prompt": "A door swings open onto the sea", "duration_seconds": 4},
+            first,
+            "first.png",
+            last_frame=(last, "last.png"),
+        )
+        await wait_for(lambda: app.backend.store.get(job.job_id).status == Status.COMPLETED, what="completion")
+        await wait_for(lambda: job.job_id in app.main_screen.tables[HISTORY].rows, what="its row")
+        app.main_screen._activate(HISTORY)
+        app.main_screen.tables[HISTORY].select(job.job_id)
+        await pilot.pause()
+        await pilot.press("enter")
+        await wait_for(lambda: isinstance(app.screen, DetailsScreen), what="details")
+        await wait_for(lambda: len(app.screen.query(".picture-image")) == 5, what="the pictures")
+        app.clear_notifications()
+        await pilot.pause()
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause()
+        app.screen.query_one("#details").scroll_end(animate=False, immediate=True)
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause()
+
+    assert snap_compare(pictures_app, terminal_size=(80, 24), run_before=open_details)

@@ -170,6 +170,11 @@ class Backend(ABC):
         the queue). A remote backend also reports ``DISCONNECTED`` and ``CONNECTED`` (see
         ``veotui.model``)."""
 
+    def local_folder(self, job: Job) -> Path | None:
+        """The job's folder on this machine (inputs, videos, cached pictures), if it is
+        here (local mode only)."""
+        return None
+
     def local_video_path(self, job: Job, index: int) -> Path | None:
         """Where the video lies on this machine, if it does (local mode only)."""
         return None

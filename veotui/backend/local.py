@@ -17,7 +17,7 @@ import anyio
 from veotui import __version__
 from veotui.backend.base import QUEUE_PAGE, Backend, BackendInfo, Upload
 from veotui.capabilities import check_modes
-from veotui.errors import Conflict, DownloadFailed, InvalidRequest, JobNotFound, VeotuiError, VideoNotFound
+from veotui.errors import Conflict, InvalidRequest, JobNotFound, VeotuiError, VideoNotFound
 from veotui.events import EventBus
 from veotui.files import JobFiles, convert_image, copy_atomic
 from veotui.generators import Generator, make_generator
@@ -41,7 +41,7 @@ from veotui.prices import estimate_cost
 from veotui.progress import with_progress
 from veotui.scheduler import Scheduler
 from veotui.settings import Settings
-from veotui.storage import StorageGuard, StorageState
+from veotui.storage import StorageGuard, StorageState, save_failed
 from veotui.store import Store
 
 log = logging.getLogger(__name__)
@@ -429,6 +429,10 @@ class LocalBackend(Backend):
             raise VideoNotFound(f"video {index} of job {job_id} is missing from its folder")
         return path
 
+    def local_folder(self, job: Job) -> Path | None:
+        folder = self.files.folder(job.job_id)
+        return folder if folder.is_dir() else None
+
     def local_video_path(self, job: Job, index: int) -> Path | None:
         try:
             return self.video_path(job.job_id, index)
@@ -477,4 +481,4 @@ async def _save(source: Path, target: Path) -> None:
     try:
         await anyio.to_thread.run_sync(copy_atomic, source, target)
     except OSError as exc:
-        raise DownloadFailed(f"cannot save {target.name} in {target.parent}: {exc.strerror or exc}") from exc
+        raise save_failed(target, exc, source.stat().st_size) from exc

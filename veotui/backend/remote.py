@@ -34,7 +34,7 @@ from veotui.errors import (
 from veotui.files import atomic_file
 from veotui.model import CONNECTED, DISCONNECTED, Change, Job, JobEvent, JobLists, QueueState
 from veotui.prices import PriceTable
-from veotui.storage import StorageState
+from veotui.storage import StorageState, save_failed
 
 log = logging.getLogger(__name__)
 
@@ -277,9 +277,13 @@ class RemoteBackend(Backend):
                     raise self._error(response)
                 target = dest_dir / _attachment_name(response, path)
                 dest_dir.mkdir(parents=True, exist_ok=True)
-                with atomic_file(target) as out:
-                    async for chunk in response.aiter_bytes(1024 * 1024):
-                        out.write(chunk)
+                try:
+                    with atomic_file(target) as out:
+                        async for chunk in response.aiter_bytes(1024 * 1024):
+                            out.write(chunk)
+                except OSError as exc:
+                    size = response.headers.get("content-length")
+                    raise save_failed(target, exc, int(size) if size and size.isdigit() else None) from exc
                 return target
         except httpx.HTTPError as exc:
             raise self._unreachable(exc) from None

@@ -20,6 +20,7 @@ from veotui.backend.base import Backend
 from veotui.errors import JobNotFound
 from veotui.model import Job, JobEvent, Status, format_usd, printable
 from veotui.tui import format as fmt
+from veotui.tui.pictures import Pictures
 
 
 class DetailsScreen(Screen[None]):
@@ -29,6 +30,9 @@ class DetailsScreen(Screen[None]):
     }
     DetailsScreen #details-title {
         margin-bottom: 1;
+    }
+    DetailsScreen #pictures {
+        margin-top: 1;
     }
     """
 
@@ -47,6 +51,7 @@ class DetailsScreen(Screen[None]):
         with VerticalScroll(id="details"):
             yield Static(Text(f"Job {self.job_id}", style="bold"), id="details-title")
             yield Static("Reading the job…", id="details-body")
+            yield Pictures(self.backend, id="pictures")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -69,6 +74,7 @@ class DetailsScreen(Screen[None]):
             body.update(Text(printable(f"Could not read the job: {exc}"), style="red"))
             return
         body.update(render_details(job, events))
+        await self.query_one(Pictures).show(job)
 
 
 def render_details(job: Job, events: list[JobEvent]) -> Group:
@@ -87,6 +93,7 @@ def render_details(job: Job, events: list[JobEvent]) -> Group:
         ("Resolution", request.resolution),
         ("Seed", "—" if request.seed is None else str(request.seed)),
         ("Input image", "yes" if job.has_image else "no"),
+        *_mode_rows(job),
         ("User", Text(printable(request.user))),
         ("Created", fmt.full_time(job.created_at)),
         ("Started", fmt.full_time(job.started_at)),
@@ -127,3 +134,23 @@ def render_details(job: Job, events: list[JobEvent]) -> Group:
     else:
         parts.append(Text("No videos yet.", style="dim"))
     return Group(*parts)
+
+
+def _mode_rows(job: Job) -> list[tuple[str, str | Text]]:
+    """The Veo 3.1 modes the job uses (none for a plain job)."""
+    request, rows = job.request, []
+    if job.has_last_frame:
+        rows.append(("Last frame", "yes"))
+    if job.reference_count:
+        rows.append(("References", f"{job.reference_count} ({request.reference_type or 'asset'})"))
+    if request.extends:
+        rows.append(("Extends", f"video {request.extends.video} of {request.extends.job_id[:8]}"))
+    switches = (
+        ("Sound", request.generate_audio, "model default (on)"),
+        ("People", request.person_generation, "model default"),
+        ("Enhance prompt", request.enhance_prompt, "model default"),
+    )
+    for label, value, default in switches:
+        shown = default if value is None else ("on" if value is True else "off" if value is False else value)
+        rows.append((label, shown))
+    return rows

@@ -65,6 +65,14 @@ class MainScreen(Screen[None]):
             "s", "save", "Save", id="save", tooltip="Save the selected completed job's videos to the downloads folder"
         ),
         Binding("o", "open", "Open", id="open", tooltip="Open the selected job's first video with the system's player"),
+        Binding(
+            "x",
+            "extend",
+            "Extend",
+            id="extend",
+            show=False,  # the footer is full at 80 columns; ? and the palette list it
+            tooltip="Continue a video of the selected completed job (a new job)",
+        ),
         Binding("slash", "filter", "Filter", id="filter", key_display="/", tooltip="Filter every panel by text"),
         Binding("escape", "clear_filter", "Clear filter", id="clear_filter", tooltip="Clear the filter"),
         Binding("question_mark", "help", "Help", id="help", key_display="?", tooltip="List every key"),
@@ -88,6 +96,7 @@ class MainScreen(Screen[None]):
         ("delete", "Delete job", "Delete the selected job and all its files"),
         ("save", "Save videos", "Save the selected completed job's videos to the downloads folder"),
         ("open", "Open video", "Open the selected job's first video with the system's player"),
+        ("extend", "Extend video", "Continue a video of the selected completed job as a new job"),
         ("details", "Job details", "Parameters, timeline, error and files of the selected job"),
         ("filter", "Filter jobs", "Show only jobs whose prompt, id, status or user contains a text"),
         ("help", "Keys", "List every key"),
@@ -371,6 +380,8 @@ class MainScreen(Screen[None]):
             return True if job is not None else None
         if action in ("save", "open"):
             return True if job is not None and job.status == Status.COMPLETED else None
+        if action == "extend":
+            return True if job is not None and job.status == Status.COMPLETED and job.videos else None
         if action == "clear_filter":
             return bool(self.board.filter_text) or self.filter_bar.display
         return True
@@ -383,7 +394,22 @@ class MainScreen(Screen[None]):
                 where = f"queue position {job.queue_position}" if job.queue_position else job.status.value
                 self.app.notify(f"Job {fmt.short_id(job.job_id)}: {where}", title="Submitted", timeout=3)
 
-        self.app.push_screen(NewJobScreen(self.backend), submitted)
+        self.app.push_screen(NewJobScreen(self.backend, prices=self.settings.price_table), submitted)
+
+    def action_extend(self) -> None:
+        job = self.selected_job
+        if job is None or job.status != Status.COMPLETED or not job.videos:
+            return
+
+        def submitted(extension: Job | None) -> None:
+            if extension is not None:
+                self.app.notify(
+                    f"Job {fmt.short_id(extension.job_id)} continues job {fmt.short_id(job.job_id)}",
+                    title="Extension submitted",
+                    timeout=3,
+                )
+
+        self.app.push_screen(NewJobScreen(self.backend, extends=job, prices=self.settings.price_table), submitted)
 
     def action_cancel(self) -> None:
         job = self.selected_job
