@@ -800,6 +800,13 @@ class Store:
     def is_paused(self) -> bool:
         return bool(self._conn.execute("SELECT paused FROM queue_control WHERE id = 1").fetchone()[0])
 
+    def pause_flags(self) -> tuple[bool, bool, str | None]:
+        """Paused, paused by the budget, and the reason: the dispatch loop's cheap read."""
+        paused, by_budget, reason = self._conn.execute(
+            "SELECT paused, by_budget, reason FROM queue_control WHERE id = 1"
+        ).fetchone()
+        return bool(paused), bool(by_budget), reason
+
     def queue_state(self) -> QueueState:
         paused, reason, by_budget = self._conn.execute(
             "SELECT paused, reason, by_budget FROM queue_control WHERE id = 1"
