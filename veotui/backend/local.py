@@ -194,7 +194,9 @@ class LocalBackend(Backend):
             self._estimates.pop(change.job.request.model, None)
         if not self.bus.subscriber_count:
             return  # nobody listens: skip deriving the view
-        if change.job is not None:
+        if change.kind == "queue":
+            change = Change("queue", "", queue=self.scheduler.queue_state())
+        elif change.job is not None:
             change = Change(change.kind, change.job_id, self.view(change.job))
         self.bus.publish(change)
 
@@ -399,7 +401,12 @@ class LocalBackend(Backend):
         return self.store.timeline(job_id)
 
     async def metrics(self) -> dict[str, Any]:
-        return {**self.store.metrics(), "storage_bytes": self.dir_size.value()}
+        return {
+            **self.store.metrics(),
+            "storage_bytes": self.dir_size.value(),
+            "spend_today_usd": self.store.spend_today(),
+            "daily_budget_usd": getattr(self.settings, "daily_budget_usd", None),
+        }
 
     async def metric_series(self, hours: int = 24) -> list[dict[str, Any]]:
         if not 1 <= hours <= MAX_SERIES_HOURS:

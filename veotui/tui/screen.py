@@ -37,6 +37,7 @@ from veotui.tui.follow import Follower
 from veotui.tui.footer import KeysFooter
 from veotui.tui.form import NewJobScreen
 from veotui.tui.header import HeaderBar
+from veotui.tui.metrics import MetricsScreen
 from veotui.tui.opener import open_with_player, player_command
 from veotui.tui.tables import HistoryTable, JobTable, ProcessingTable, QueueTable
 
@@ -76,6 +77,7 @@ class MainScreen(Screen[None]):
         Binding("slash", "filter", "Filter", id="filter", key_display="/", tooltip="Filter every panel by text"),
         Binding("escape", "clear_filter", "Clear filter", id="clear_filter", tooltip="Clear the filter"),
         Binding("question_mark", "help", "Help", id="help", key_display="?", tooltip="List every key"),
+        Binding("m", "metrics", "Metrics", show=False, id="metrics", tooltip="Charts and figures of the last day"),
         Binding("q", "quit", "Quit", id="quit", tooltip="Quit (asks first while jobs are processing here)"),
         Binding("tab", "next_panel", "Next panel", show=False, id="next_panel", tooltip="Move to the next panel"),
         Binding(
@@ -99,6 +101,7 @@ class MainScreen(Screen[None]):
         ("extend", "Extend video", "Continue a video of the selected completed job as a new job"),
         ("details", "Job details", "Parameters, timeline, error and files of the selected job"),
         ("filter", "Filter jobs", "Show only jobs whose prompt, id, status or user contains a text"),
+        ("metrics", "Metrics", "Jobs per hour, success rate, queue, errors, stage times, spend and storage"),
         ("help", "Keys", "List every key"),
         ("quit", "Quit veotui", "Quit (processing jobs resume at the next start)"),
     )
@@ -518,6 +521,9 @@ class MainScreen(Screen[None]):
         job = self.selected_job
         if job is not None:
             self.app.push_screen(DetailsScreen(self.backend, job.job_id))
+
+    def action_metrics(self) -> None:
+        self.app.push_screen(MetricsScreen(self.backend, self.clock))
 
     def action_filter(self) -> None:
         self.filter_bar.open()
