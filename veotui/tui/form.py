@@ -307,26 +307,27 @@ class NewJobScreen(ModalScreen[Job | None]):
     @work(exclusive=True, group="extends-picture")
     async def show_last_frame(self, index: int) -> None:
         """The last frame of the video being continued: where the extension starts."""
-        from veotui.frames import video_strip
-        from veotui.tui.pictures import picture_class
+        from veotui.tui.pictures import picture_cache, picture_class
 
         assert self.extends is not None
         note = self.query_one("#extends-note", Static)
         holder = self.query_one("#extends-picture", Vertical)
         await holder.remove_children()
-        path = self.backend.local_video_path(self.extends, index)
-        folder = self.backend.local_folder(self.extends)
         widget_class = picture_class()
-        if path is None or folder is None or widget_class is None:
+        if widget_class is None:
             note.update(f"starts where video {index} ends")
             return
         try:
-            strip = await anyio.to_thread.run_sync(video_strip, path, folder / ".thumbnails")
+            rows = await self.backend.job_pictures(self.extends.job_id, picture_cache(self.app))
         except Exception as exc:  # noqa: BLE001 - the form works without the picture
-            note.update(f"(no picture: {exc})")
+            note.update(f"starts where video {index} ends (no picture: {exc})")
+            return
+        strip = dict(dict(rows).get(f"Video {index}", []))
+        if "last" not in strip:
+            note.update(f"starts where video {index} ends")
             return
         note.update("starts on this frame →")
-        await holder.mount(widget_class(str(strip[-1])))
+        await holder.mount(widget_class(str(strip["last"])))
 
     @on(Select.Changed)
     @on(Input.Changed)
