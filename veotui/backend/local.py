@@ -17,9 +17,10 @@ import anyio
 from veotui import __version__
 from veotui.backend.base import QUEUE_PAGE, Backend, BackendInfo, Upload
 from veotui.capabilities import check_modes
-from veotui.errors import Conflict, DownloadFailed, InvalidRequest, JobNotFound, VeotuiError, VideoNotFound
+from veotui.errors import Conflict, InvalidRequest, JobNotFound, VeotuiError, VideoNotFound
 from veotui.events import EventBus
 from veotui.files import JobFiles, convert_image, copy_atomic
+from veotui.frames import PictureRow, job_pictures
 from veotui.generators import Generator, make_generator
 from veotui.lock import DataDirLock
 from veotui.logs import FileLog, event
@@ -41,7 +42,7 @@ from veotui.prices import estimate_cost
 from veotui.progress import with_progress
 from veotui.scheduler import Scheduler
 from veotui.settings import Settings
-from veotui.storage import StorageGuard, StorageState
+from veotui.storage import StorageGuard, StorageState, save_failed
 from veotui.store import Store
 
 log = logging.getLogger(__name__)
@@ -194,7 +195,9 @@ class LocalBackend(Backend):
             self._estimates.pop(change.job.request.model, None)
         if not self.bus.subscriber_count:
             return  # nobody listens: skip deriving the view
-        if change.job is not None:
+        if change.kind == "queue":
+            change = Change("queue", "", queue=self.scheduler.queue_state())
+        elif change.job is not None:
             change = Change(change.kind, change.job_id, self.view(change.job))
         self.bus.publish(change)
 
@@ -399,7 +402,12 @@ class LocalBackend(Backend):
         return self.store.timeline(job_id)
 
     async def metrics(self) -> dict[str, Any]:
-        return {**self.store.metrics(), "storage_bytes": self.dir_size.value()}
+        return {
+            **self.store.metrics(),
+            "storage_bytes": self.dir_size.value(),
+            "spend_today_usd": self.store.spend_today(),
+            "daily_budget_usd": getattr(self.settings, "daily_budget_usd", None),
+        }
 
     async def metric_series(self, hours: int = 24) -> list[dict[str, Any]]:
         if not 1 <= hours <= MAX_SERIES_HOURS:
@@ -429,9 +437,22 @@ class LocalBackend(Backend):
             raise VideoNotFound(f"video {index} of job {job_id} is missing from its folder")
         return path
 
-    def local_folder(self, job: Job) -> Path | None:
-        # Local mode: the files are kept here, in a folder that appears with the first one.
-        return self.files.folder(job.job_id)
+    async def job_pictures(self, job_id: str, cache_dir: Path | None = None) -> list[PictureRow]:
+        job = self.store.get(job_id)
+        folder = self.files.folder(job_id)
+        if not folder.is_dir():
+            return []
+        return await anyio.to_thread.run_sync(job_pictures, folder, job)
+
+    def picture_path(self, job_id: str, name: str) -> Path:
+        """One cached picture of the job, by file name (made by :meth:`job_pictures`)."""
+        self.store.get(job_id)
+        if "/" in name or "\\" in name or not name.endswith(".png") or name.startswith("."):
+            raise VideoNotFound(f"{name!r} is not a picture name")
+        path = self.files.thumbnails(job_id) / name
+        if not path.is_file():
+            raise VideoNotFound(f"job {job_id} has no picture {name}; list them with GET /api/jobs/{job_id}/pictures")
+        return path
 
     def local_video_path(self, job: Job, index: int) -> Path | None:
         try:
@@ -481,4 +502,4 @@ async def _save(source: Path, target: Path) -> None:
     try:
         await anyio.to_thread.run_sync(copy_atomic, source, target)
     except OSError as exc:
-        raise DownloadFailed(f"cannot save {target.name} in {target.parent}: {exc.strerror or exc}") from exc
+        raise save_failed(target, exc, source.stat().st_size) from exc

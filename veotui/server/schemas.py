@@ -100,6 +100,9 @@ class QueueOut(Shape):
     spent_today_usd: float = Field(
         description="US dollars: the estimates of the operations created today (UTC); simulated with the simulator"
     )
+    daily_budget_usd: float | None = Field(description="estimated US dollars a UTC day may spend (null: no limit)")
+    budget_override: bool = Field(description="a resume lifted the daily budget for the rest of today (UTC)")
+    spend_simulated: bool = Field(description="the simulator runs the jobs: nothing is really spent")
 
 
 class DeletedOut(Shape):
@@ -117,6 +120,22 @@ class JobEventOut(Shape):
 class TimelineOut(Shape):
     job_id: str
     events: list[JobEventOut]
+
+
+class PictureOut(Shape):
+    caption: str = Field(description="input image, last frame, reference N; or first, middle, last")
+    name: str
+    url: str = Field(description="the REST path of the PNG")
+
+
+class PictureRowOut(Shape):
+    title: str = Field(description="Inputs, or Video N")
+    pictures: list[PictureOut]
+
+
+class PicturesOut(Shape):
+    job_id: str
+    rows: list[PictureRowOut]
 
 
 class ResolvedOut(Shape):
@@ -145,6 +164,8 @@ class MetricsOut(Shape):
     estimated_cost_usd_total: float
     storage_bytes: int = Field(description="bytes in the data directory (refreshed at most every 30 s)")
     retries_by_call: dict[str, int]
+    spend_today_usd: float = Field(description="estimated cost of the generations bought today (UTC)")
+    daily_budget_usd: float | None = Field(description="the daily budget, null when none is set")
     stage_seconds: dict[str, StageSecondsOut] = Field(description="median and 95th percentile time per stage")
 
 

@@ -26,7 +26,7 @@ from textual.widgets import DataTable, Footer, Input
 
 from veotui.backend.base import Backend, BackendInfo
 from veotui.errors import JobNotFound, VeotuiError
-from veotui.model import DISCONNECTED, Change, Job, Status
+from veotui.model import DISCONNECTED, RETRY_REFETCHES, RETRY_RESUBMITS, Change, Job, Status, format_usd
 from veotui.settings import Settings
 from veotui.tui import format as fmt
 from veotui.tui.board import HISTORY, PANELS, PROCESSING, QUEUE, Board
@@ -36,6 +36,7 @@ from veotui.tui.filter import FilterBar
 from veotui.tui.follow import Follower
 from veotui.tui.form import NewJobScreen
 from veotui.tui.header import HeaderBar
+from veotui.tui.metrics import MetricsScreen
 from veotui.tui.opener import open_with_player, player_command
 from veotui.tui.tables import HistoryTable, JobTable, ProcessingTable, QueueTable
 
@@ -75,6 +76,7 @@ class MainScreen(Screen[None]):
         Binding("slash", "filter", "Filter", id="filter", key_display="/", tooltip="Filter every panel by text"),
         Binding("escape", "clear_filter", "Clear filter", id="clear_filter", tooltip="Clear the filter"),
         Binding("question_mark", "help", "Help", id="help", key_display="?", tooltip="List every key"),
+        Binding("m", "metrics", "Metrics", show=False, id="metrics", tooltip="Charts and figures of the last day"),
         Binding("q", "quit", "Quit", id="quit", tooltip="Quit (asks first while jobs are processing here)"),
         Binding("tab", "next_panel", "Next panel", show=False, id="next_panel", tooltip="Move to the next panel"),
         Binding(
@@ -98,6 +100,7 @@ class MainScreen(Screen[None]):
         ("extend", "Extend video", "Continue a video of the selected completed job as a new job"),
         ("details", "Job details", "Parameters, timeline, error and files of the selected job"),
         ("filter", "Filter jobs", "Show only jobs whose prompt, id, status or user contains a text"),
+        ("metrics", "Metrics", "Jobs per hour, success rate, queue, errors, stage times, spend and storage"),
         ("help", "Keys", "List every key"),
         ("quit", "Quit veotui", "Quit (processing jobs resume at the next start)"),
     )
@@ -427,8 +430,21 @@ class MainScreen(Screen[None]):
 
     def action_retry(self) -> None:
         job = self.selected_job
-        if job is not None and job.status in (Status.FAILED, Status.CANCELLED):
-            self._call(f"retry job {fmt.short_id(job.job_id)}", lambda: self.backend.retry(job.job_id))
+        if job is None or job.status not in (Status.FAILED, Status.CANCELLED):
+            return
+        short = fmt.short_id(job.job_id)
+        if job.retry_reuses_operation:
+            detail = f"It {RETRY_REFETCHES}: the generation already finished at Google."
+        else:
+            cost = f" (about {format_usd(job.estimated_cost_usd)})" if job.estimated_cost_usd is not None else ""
+            simulated = " The simulator only pretends: nothing is paid." if self.info and self.info.is_simulator else ""
+            detail = f"It {RETRY_RESUBMITS}{cost}.{simulated}"
+        self._confirm(
+            f"Retry job {short}?",
+            detail,
+            "Retry",
+            lambda: self._call(f"retry job {short}", lambda: self.backend.retry(job.job_id)),
+        )
 
     def action_delete(self) -> None:
         job = self.selected_job
@@ -504,6 +520,9 @@ class MainScreen(Screen[None]):
         job = self.selected_job
         if job is not None:
             self.app.push_screen(DetailsScreen(self.backend, job.job_id))
+
+    def action_metrics(self) -> None:
+        self.app.push_screen(MetricsScreen(self.backend, self.clock))
 
     def action_filter(self) -> None:
         self.filter_bar.open()
