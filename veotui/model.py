@@ -589,6 +589,12 @@ class QueueState:
     by_budget: bool = False
     #: The estimated cost of the operations created today (UTC), in US dollars.
     spent_today_usd: float = 0.0
+    #: The daily budget in US dollars (None: no limit).
+    daily_budget_usd: float | None = None
+    #: A resume overrode the daily budget for the rest of today (UTC).
+    budget_override: bool = False
+    #: The generator is the simulator: nothing is really spent.
+    spend_simulated: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -597,16 +603,23 @@ class QueueState:
             "length": self.length,
             "by_budget": self.by_budget,
             "spent_today_usd": self.spent_today_usd,
+            "daily_budget_usd": self.daily_budget_usd,
+            "budget_override": self.budget_override,
+            "spend_simulated": self.spend_simulated,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> QueueState:
+        budget = data.get("daily_budget_usd")
         return cls(
             paused=bool(data.get("paused")),
             reason=data.get("reason"),
             length=int(data.get("length") or 0),
             by_budget=bool(data.get("by_budget")),
             spent_today_usd=float(data.get("spent_today_usd") or 0.0),
+            daily_budget_usd=float(budget) if budget is not None else None,
+            budget_override=bool(data.get("budget_override")),
+            spend_simulated=bool(data.get("spend_simulated")),
         )
 
 

@@ -20,6 +20,9 @@ async def test_pause_resume_and_status_answer_the_queue_state(http):
         "length": 0,
         "by_budget": False,
         "spent_today_usd": 0.0,
+        "daily_budget_usd": None,
+        "budget_override": False,
+        "spend_simulated": True,
     }
     paused = await http.post("/api/queue/pause", json={"reason": "new prompts coming"})
     assert paused.status_code == 200 and QueueOut.model_validate(paused.json())

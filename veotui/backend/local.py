@@ -194,7 +194,9 @@ class LocalBackend(Backend):
             self._estimates.pop(change.job.request.model, None)
         if not self.bus.subscriber_count:
             return  # nobody listens: skip deriving the view
-        if change.job is not None:
+        if change.kind == "queue":
+            change = Change("queue", "", queue=self.scheduler.queue_state())
+        elif change.job is not None:
             change = Change(change.kind, change.job_id, self.view(change.job))
         self.bus.publish(change)
 

@@ -67,6 +67,12 @@ log = logging.getLogger(__name__)
 #: its own copy of the name: the client must not import the server (FastAPI, the engine).
 ERROR_HEADER = "x-veotui-error"
 MAX_HISTORY_PAGE = 1000
+_HEALTH_DETAIL = {
+    "full": "storage full: the data directory's disk is full, so nothing new starts; "
+    "veotui carries on by itself once space is freed (GET /api/info says more)",
+    "read_only": "storage read-only: the data directory cannot be written, so nothing new starts; "
+    "veotui carries on by itself once it can write (GET /api/info says more)",
+}
 MAX_QUEUE_PAGE = 1000
 
 JobId = Annotated[str, Path(description="a job id (UUID4)")]
@@ -317,7 +323,8 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
     async def health() -> JSONResponse:
         storage = backend.storage_state()
         if not storage.ok:
-            body = {"status": "degraded", "storage": storage.state, "detail": storage.reason or storage.label}
+            # Without a token, so without paths or job ids: /api/info has the full reason.
+            body = {"status": "degraded", "storage": storage.state, "detail": _HEALTH_DETAIL[storage.state]}
             return JSONResponse(body, status_code=503)
         return JSONResponse({"status": "ok"})
 

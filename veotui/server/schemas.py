@@ -100,6 +100,9 @@ class QueueOut(Shape):
     spent_today_usd: float = Field(
         description="US dollars: the estimates of the operations created today (UTC); simulated with the simulator"
     )
+    daily_budget_usd: float | None = Field(description="estimated US dollars a UTC day may spend (null: no limit)")
+    budget_override: bool = Field(description="a resume lifted the daily budget for the rest of today (UTC)")
+    spend_simulated: bool = Field(description="the simulator runs the jobs: nothing is really spent")
 
 
 class DeletedOut(Shape):
