@@ -984,6 +984,12 @@ class Store:
         return self._conn.execute("PRAGMA integrity_check").fetchone()[0]
 
 
+def preflight(data_dir: Path, db_path: Path) -> None:
+    """Refuse a data directory or database that cannot be used, before anything starts."""
+    prepare(data_dir)
+    identify(db_path)
+
+
 def identify(path: Path, *, backup: bool = True) -> None:
     """Refuse ``path`` unless it is missing, empty, or veotui's database; reads only (but
     for copying a damaged file aside, when ``backup``).

@@ -26,7 +26,7 @@ from textual.widgets import DataTable, Input
 
 from veotui.backend.base import Backend, BackendInfo
 from veotui.errors import JobNotFound, VeotuiError
-from veotui.model import DISCONNECTED, Change, Job, Status
+from veotui.model import DISCONNECTED, RETRY_REFETCHES, RETRY_RESUBMITS, Change, Job, Status, format_usd
 from veotui.settings import Settings
 from veotui.tui import format as fmt
 from veotui.tui.board import HISTORY, PANELS, PROCESSING, QUEUE, Board
@@ -431,8 +431,21 @@ class MainScreen(Screen[None]):
 
     def action_retry(self) -> None:
         job = self.selected_job
-        if job is not None and job.status in (Status.FAILED, Status.CANCELLED):
-            self._call(f"retry job {fmt.short_id(job.job_id)}", lambda: self.backend.retry(job.job_id))
+        if job is None or job.status not in (Status.FAILED, Status.CANCELLED):
+            return
+        short = fmt.short_id(job.job_id)
+        if job.retry_reuses_operation:
+            detail = f"It {RETRY_REFETCHES}: the generation already finished at Google."
+        else:
+            cost = f" (about {format_usd(job.estimated_cost_usd)})" if job.estimated_cost_usd is not None else ""
+            simulated = " The simulator only pretends: nothing is paid." if self.info and self.info.is_simulator else ""
+            detail = f"It {RETRY_RESUBMITS}{cost}.{simulated}"
+        self._confirm(
+            f"Retry job {short}?",
+            detail,
+            "Retry",
+            lambda: self._call(f"retry job {short}", lambda: self.backend.retry(job.job_id)),
+        )
 
     def action_delete(self) -> None:
         job = self.selected_job
