@@ -283,11 +283,18 @@ class RemoteBackend(Backend):
     async def download_video(self, job_id: str, index: int, dest_dir: Path) -> Path:
         return await self._download(f"/api/download/{_segment(job_id)}/video/{int(index)}", Path(dest_dir))
 
-    async def _download(self, path: str, dest_dir: Path) -> Path:
+    async def view_video(self, job_id: str, index: int, dest_dir: Path) -> Path:
+        # A range request (of the whole file) is what a player seeking makes: the server
+        # does not count it as a download, so it starts no auto-delete.
+        return await self._download(
+            f"/api/download/{_segment(job_id)}/video/{int(index)}", Path(dest_dir), headers={"range": "bytes=0-"}
+        )
+
+    async def _download(self, path: str, dest_dir: Path, headers: Mapping[str, str] | None = None) -> Path:
         """Stream to a temporary file beside the target and rename it into place, so the
         target appears whole or not at all. The server names the file."""
         try:
-            async with self.client.stream("GET", path) as response:
+            async with self.client.stream("GET", path, headers=headers) as response:
                 if response.is_error:
                     await response.aread()
                     raise self._error(response)

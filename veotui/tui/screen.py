@@ -534,7 +534,8 @@ class MainScreen(Screen[None]):
             if path is None:
                 target = self.settings.downloads_dir
                 target.mkdir(parents=True, exist_ok=True)
-                path = await self.backend.download_video(job.job_id, job.videos[0].index, target)
+                # Looking at a video is not a download: it must not start the auto-delete.
+                path = await self.backend.view_video(job.job_id, job.videos[0].index, target)
             command = player_command(path)
             if isinstance(command, str):
                 self.app.notify(command, title="Cannot open a player", severity="warning", timeout=15)
