@@ -483,7 +483,7 @@ class Store:
 
     def count(self, name: str, labels: str = "", amount: float = 1.0) -> None:
         """Add to a persisted counter (e.g. ``retries_total``)."""
-        with self._transaction() as conn:
+        with self._transaction("count a retry") as conn:
             m.add(conn, name, labels, amount)
 
     # -- writing --------------------------------------------------------------------------
@@ -982,6 +982,12 @@ class Store:
 
     def integrity_check(self) -> str:
         return self._conn.execute("PRAGMA integrity_check").fetchone()[0]
+
+
+def preflight(data_dir: Path, db_path: Path) -> None:
+    """Refuse a data directory or database that cannot be used, before anything starts."""
+    prepare(data_dir)
+    identify(db_path)
 
 
 def identify(path: Path, *, backup: bool = True) -> None:

@@ -170,10 +170,11 @@ class Backend(ABC):
         the queue). A remote backend also reports ``DISCONNECTED`` and ``CONNECTED`` (see
         ``veotui.model``)."""
 
-    def local_folder(self, job: Job) -> Path | None:
-        """The job's folder on this machine (inputs, videos, cached pictures), if it is
-        here (local mode only)."""
-        return None
+    async def job_pictures(self, job_id: str, cache_dir: Path) -> list[tuple[str, list[tuple[str, Path]]]]:
+        """Pictures of the job as PNG files on this machine: its input images, then the
+        first, middle and last frames of each video, in rows of (title, [(caption, file)]).
+        ``cache_dir`` holds copies fetched from elsewhere (remote mode)."""
+        return []
 
     def local_video_path(self, job: Job, index: int) -> Path | None:
         """Where the video lies on this machine, if it does (local mode only)."""

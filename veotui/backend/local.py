@@ -20,6 +20,7 @@ from veotui.capabilities import check_modes
 from veotui.errors import Conflict, InvalidRequest, JobNotFound, VeotuiError, VideoNotFound
 from veotui.events import EventBus
 from veotui.files import JobFiles, convert_image, copy_atomic
+from veotui.frames import PictureRow, job_pictures
 from veotui.generators import Generator, make_generator
 from veotui.lock import DataDirLock
 from veotui.logs import FileLog, event
@@ -405,7 +406,7 @@ class LocalBackend(Backend):
             **self.store.metrics(),
             "storage_bytes": self.dir_size.value(),
             "spend_today_usd": self.store.spend_today(),
-            "daily_budget_usd": getattr(self.settings, "daily_budget_usd", None),
+            "daily_budget_usd": self.settings.daily_budget_usd,
         }
 
     async def metric_series(self, hours: int = 24) -> list[dict[str, Any]]:
@@ -436,9 +437,22 @@ class LocalBackend(Backend):
             raise VideoNotFound(f"video {index} of job {job_id} is missing from its folder")
         return path
 
-    def local_folder(self, job: Job) -> Path | None:
-        folder = self.files.folder(job.job_id)
-        return folder if folder.is_dir() else None
+    async def job_pictures(self, job_id: str, cache_dir: Path | None = None) -> list[PictureRow]:
+        job = self.store.get(job_id)
+        folder = self.files.folder(job_id)
+        if not folder.is_dir():
+            return []
+        return await anyio.to_thread.run_sync(job_pictures, folder, job)
+
+    def picture_path(self, job_id: str, name: str) -> Path:
+        """One cached picture of the job, by file name (made by :meth:`job_pictures`)."""
+        self.store.get(job_id)
+        if "/" in name or "\\" in name or not name.endswith(".png") or name.startswith("."):
+            raise VideoNotFound(f"{name!r} is not a picture name")
+        path = self.files.thumbnails(job_id) / name
+        if not path.is_file():
+            raise VideoNotFound(f"job {job_id} has no picture {name}; list them with GET /api/jobs/{job_id}/pictures")
+        return path
 
     def local_video_path(self, job: Job, index: int) -> Path | None:
         try:

@@ -221,6 +221,22 @@ class RemoteBackend(Backend):
             params["q"] = text
         return JobLists.from_dict(await self._request("GET", "/api/jobs", params=params))
 
+    async def job_pictures(self, job_id: str, cache_dir: Path) -> list[tuple[str, list[tuple[str, Path]]]]:
+        """The server makes the pictures; each PNG is fetched once into ``cache_dir``."""
+        listing = await self._request("GET", f"/api/jobs/{_segment(job_id)}/pictures")
+        folder = Path(cache_dir) / job_id
+        rows = []
+        for row in listing.get("rows", []):
+            pictures = []
+            for item in row.get("pictures", []):
+                name = Path(str(item["name"])).name
+                target = folder / name
+                if not target.is_file():
+                    await self._fetch_file(item["url"], target)
+                pictures.append((str(item["caption"]), target))
+            rows.append((str(row["title"]), pictures))
+        return rows
+
     async def cancel(self, job_id: str) -> Job:
         return Job.from_dict(await self._request("POST", f"/api/cancel/{_segment(job_id)}"))
 
@@ -287,6 +303,18 @@ class RemoteBackend(Backend):
                 return target
         except httpx.HTTPError as exc:
             raise self._unreachable(exc) from None
+
+    async def _fetch_file(self, path: str, target: Path) -> None:
+        """A small file (a picture) written whole to ``target``."""
+        try:
+            response = await self.client.get(path)
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
+        if response.is_error:
+            raise self._error(response)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_file(target) as out:
+            out.write(response.content)
 
     # -- events ---------------------------------------------------------------------------
 

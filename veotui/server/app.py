@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, ProcessCollector, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
@@ -50,6 +50,7 @@ from veotui.server.schemas import (
     JobListsOut,
     JobOut,
     MetricsOut,
+    PicturesOut,
     QueueOut,
     ResolvedOut,
     SeriesOut,
@@ -268,6 +269,38 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
     async def timeline(job_id: JobId) -> JSONResponse:
         events = await backend.timeline(_checked(job_id))
         return JSONResponse({"job_id": job_id, "events": [event.to_dict() for event in events]})
+
+    @app.get(
+        "/api/jobs/{job_id}/pictures",
+        summary="The job's pictures: input images, then first, middle and last frames of each video",
+        responses=answers(PicturesOut, 401, 404, 422),
+    )
+    async def pictures(job_id: JobId) -> JSONResponse:
+        rows = await backend.job_pictures(_checked(job_id))
+        return JSONResponse(
+            {
+                "job_id": job_id,
+                "rows": [
+                    {
+                        "title": title,
+                        "pictures": [
+                            {"caption": caption, "name": path.name, "url": f"/api/jobs/{job_id}/pictures/{path.name}"}
+                            for caption, path in pictures
+                        ],
+                    }
+                    for title, pictures in rows
+                ],
+            }
+        )
+
+    @app.get(
+        "/api/jobs/{job_id}/pictures/{name}",
+        summary="One picture of the job (PNG), as listed by /api/jobs/{job_id}/pictures",
+        response_class=FileResponse,
+        responses={200: {"content": {"image/png": {}}}, **answers(None, 401, 404, 422)},
+    )
+    async def picture(job_id: JobId, name: Annotated[str, Path(max_length=200)]) -> FileResponse:
+        return FileResponse(backend.picture_path(_checked(job_id), name), media_type="image/png")
 
     @app.get(
         "/api/resolve/{prefix}",
