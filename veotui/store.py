@@ -483,7 +483,7 @@ class Store:
 
     def count(self, name: str, labels: str = "", amount: float = 1.0) -> None:
         """Add to a persisted counter (e.g. ``retries_total``)."""
-        with self._transaction() as conn:
+        with self._transaction("count a retry") as conn:
             m.add(conn, name, labels, amount)
 
     # -- writing --------------------------------------------------------------------------
