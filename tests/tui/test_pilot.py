@@ -677,3 +677,18 @@ async def test_a_click_selects_the_row_under_the_pointer_after_rows_moved(slow_s
         await pilot.click(queue, offset=(30, 3))
         await pilot.pause()
         assert app.main_screen.selected_id == waiting[2].job_id
+
+
+async def test_a_resize_keeps_history_newest_first(settings):
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    Store(settings.db_path).insert_many(ended_jobs(5))
+    async with running_app(settings) as (app, pilot):
+        job = await app.backend.submit({"prompt": "the newest"})
+        await wait_shown(app, HISTORY, job.job_id)
+        history = app.main_screen.tables[HISTORY]
+        before = [row.key.value for row in history.ordered_rows]
+        assert before[0] == job.job_id
+        await pilot.resize_terminal(100, 30)
+        await wait_for(lambda: history.size.width < 100, what="the table to take the new width")
+        await pilot.pause()
+        assert [row.key.value for row in history.ordered_rows] == before

@@ -22,7 +22,7 @@ from textual.containers import Vertical
 from textual.events import DescendantFocus
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Footer, Input
 
 from veotui.backend.base import Backend, BackendInfo
 from veotui.errors import JobNotFound, VeotuiError
@@ -34,7 +34,6 @@ from veotui.tui.details import DetailsScreen
 from veotui.tui.dialogs import ConfirmScreen, HelpScreen
 from veotui.tui.filter import FilterBar
 from veotui.tui.follow import Follower
-from veotui.tui.footer import KeysFooter
 from veotui.tui.form import NewJobScreen
 from veotui.tui.header import HeaderBar
 from veotui.tui.metrics import MetricsScreen
@@ -154,7 +153,7 @@ class MainScreen(Screen[None]):
         with Vertical(id="panels"):
             yield from self.tables.values()
         yield self.filter_bar
-        yield KeysFooter(compact=True, show_command_palette=False)
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.update_header()
