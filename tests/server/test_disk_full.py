@@ -106,7 +106,7 @@ def stop(server: ServeProcess) -> int:
 
 def test_the_engine_survives_a_full_disk_and_carries_on_when_space_returns(disk):
     data = disk / "data"
-    server = ServeProcess(server_env(data, VEOTUI_SIM_SECONDS="3"))
+    server = ServeProcess(server_env(data, VEOTUI_SIM_SECONDS="2"))
     try:
         with httpx.Client(base_url=server.url, trust_env=False, timeout=30) as client:
             ids = [client.post("/api/generate", json={"prompt": f"job {n}"}).json()["job_id"] for n in range(4)]
