@@ -26,7 +26,7 @@ from textual.widgets import DataTable, Footer, Input
 
 from veotui.backend.base import Backend, BackendInfo
 from veotui.errors import JobNotFound, VeotuiError
-from veotui.model import DISCONNECTED, RETRY_REFETCHES, RETRY_RESUBMITS, Change, Job, Status, format_usd
+from veotui.model import DISCONNECTED, RETRY_REFETCHES, RETRY_RESUBMITS, Change, Job, QueueState, Status, format_usd
 from veotui.settings import Settings
 from veotui.tui import format as fmt
 from veotui.tui.board import HISTORY, PANELS, PROCESSING, QUEUE, Board
@@ -126,6 +126,7 @@ class MainScreen(Screen[None]):
             on_loaded=self._loaded,
             on_error=self._error,
             on_connection=self._connection,
+            on_queue=self._queue_changed,
         )
         self.tables: dict[str, JobTable] = {
             PROCESSING: ProcessingTable(id="processing"),
@@ -171,6 +172,13 @@ class MainScreen(Screen[None]):
     def _error(self, title: str, message: str, severity: str) -> None:
         level: SeverityLevel = "warning" if severity == "warning" else "error"
         self.app.notify(message, title=title, severity=level)
+
+    def _queue_changed(self, state: QueueState) -> None:
+        """Paused or running, and today's spend: the header says both."""
+        header = self.header
+        header.paused = state.paused
+        header.pause_reason = state.reason or ""
+        header.spend_today = state.spent_today_usd
 
     def _connection(self, state: str) -> None:
         """The remote server went away, or came back: say so, and grey out the panels
