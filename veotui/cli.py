@@ -12,8 +12,22 @@ from collections.abc import Sequence
 from typing import Any
 
 from veotui import __version__
+from veotui.capabilities import MAX_REFERENCES, PERSON_GENERATION, REFERENCE_TYPES
 from veotui.errors import SettingsError, VeotuiError
-from veotui.model import ASPECT_RATIOS, DURATIONS, MODELS, RESOLUTIONS
+from veotui.logs import LEVELS
+from veotui.model import (
+    ASPECT_RATIOS,
+    DEFAULT_ASPECT_RATIO,
+    DEFAULT_DURATION,
+    DEFAULT_MODEL,
+    DEFAULT_RESOLUTION,
+    DURATIONS,
+    MAX_VIDEOS,
+    MODELS,
+    MOVES,
+    RESOLUTIONS,
+    printable,
+)
 from veotui.settings import GENERATORS, Settings, load_settings
 
 EPILOG = """\
@@ -40,20 +54,68 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
     serve.add_argument("--token", help="bearer token clients must send (VEOTUI_TOKEN)")
+    serve.add_argument(
+        "--log-level",
+        choices=LEVELS,
+        default=argparse.SUPPRESS,
+        help="level of the log file and of stderr (default: the file at VEOTUI_LOG_LEVEL or info, stderr at warning)",
+    )
     _engine_flags(serve)
 
     submit = commands.add_parser("submit", help="queue a job on the server and print its id")
-    submit.add_argument("prompt", help="what the video should show (1-4000 characters)")
+    submit.add_argument("prompt", nargs="?", help="what the video should show (1-4000 characters)")
+    submit.add_argument(
+        "--from",
+        dest="from_file",
+        metavar="FILE",
+        help="queue every job of a JSON Lines file (one job a line, the fields of the REST body; "
+        "image paths relative to the file); checks every line first, prints one id a line",
+    )
     submit.add_argument("--image", metavar="PATH", help="input image (PNG, JPEG, WebP, GIF, AVIF; <= 10 MB)")
     submit.add_argument(
-        "--count", type=int, choices=range(1, 5), default=1, metavar="N", help="number of videos, 1-4 (default 1)"
+        "--count",
+        type=int,
+        choices=range(1, MAX_VIDEOS + 1),
+        default=1,
+        metavar="N",
+        help=f"number of videos, 1-{MAX_VIDEOS} (default 1)",
     )
-    submit.add_argument("--model", choices=MODELS, default=MODELS[0])
-    submit.add_argument("--aspect-ratio", choices=ASPECT_RATIOS, default="16:9")
-    submit.add_argument("--duration", type=int, choices=DURATIONS, default=8, metavar="S", help="4, 6 or 8 seconds")
-    submit.add_argument("--resolution", choices=RESOLUTIONS, default="720p")
+    submit.add_argument("--model", choices=MODELS, default=DEFAULT_MODEL)
+    submit.add_argument("--aspect-ratio", choices=ASPECT_RATIOS, default=DEFAULT_ASPECT_RATIO)
+    submit.add_argument(
+        "--duration",
+        type=int,
+        choices=DURATIONS,
+        default=DEFAULT_DURATION,
+        metavar="S",
+        help=", ".join(map(str, DURATIONS)) + " seconds",
+    )
+    submit.add_argument("--resolution", choices=RESOLUTIONS, default=DEFAULT_RESOLUTION)
     submit.add_argument("--negative-prompt", metavar="TEXT")
     submit.add_argument("--seed", type=int, metavar="N")
+    modes = submit.add_argument_group("Veo 3.1 modes")
+    modes.add_argument("--last-frame", metavar="PATH", help="the video ends on this image (needs --image)")
+    modes.add_argument(
+        "--reference",
+        metavar="PATH",
+        action="append",
+        default=[],
+        help=f"a reference image that keeps a character or product consistent (up to {MAX_REFERENCES})",
+    )
+    modes.add_argument("--reference-type", choices=REFERENCE_TYPES, help="asset (default) or style")
+    modes.add_argument(
+        "--audio",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="make sound (the model's default) or a silent, cheaper video",
+    )
+    modes.add_argument("--person-generation", choices=PERSON_GENERATION)
+    modes.add_argument(
+        "--enhance-prompt", action=argparse.BooleanOptionalAction, default=None, help="let Veo rewrite the prompt"
+    )
+    modes.add_argument(
+        "--extend", metavar="JOB[:N]", help="continue video N (default 1) of a completed job (an id or its start)"
+    )
     submit.add_argument("--wait", action="store_true", help="show progress and wait until the job ends")
     _remote_flags(submit)
 
@@ -64,14 +126,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, text in (
         ("status", "show one job"),
-        ("cancel", "cancel a queued or processing job"),
+        ("cancel", "cancel a queued or processing job (or many: --queued, --all)"),
         ("retry", "queue a failed or cancelled job again"),
-        ("delete", "delete a job and all its files"),
+        ("delete", "delete a job and all its files (or the whole history: --finished)"),
     ):
         verb = commands.add_parser(name, help=text)
-        verb.add_argument("job", help="a job id or any unique prefix of one")
+        bulk = name in ("cancel", "delete")
+        verb.add_argument("job", nargs="?" if bulk else None, help="a job id or any unique prefix of one")
         if name == "status":
             verb.add_argument("--json", action="store_true", help="print JSON")
+        if name == "cancel":
+            verb.add_argument("--queued", action="store_true", help="cancel every queued job")
+            verb.add_argument("--all", action="store_true", help="cancel every queued and processing job")
+        if name == "delete":
+            verb.add_argument("--finished", action="store_true", help="delete every ended job (the history)")
+        if bulk:
+            verb.add_argument("-y", "--yes", action="store_true", help="do not ask before acting on many jobs")
         _remote_flags(verb)
 
     download = commands.add_parser("download", help="download a completed job's videos")
@@ -80,9 +150,67 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("--video", type=int, metavar="N", help="only video N (1-based); default: the zip of all")
     _remote_flags(download)
 
+    queue = commands.add_parser("queue", help="pause, resume or show the queue")
+    actions = queue.add_subparsers(dest="queue_action", metavar="ACTION", required=True)
+    pause = actions.add_parser("pause", help="start no new job until resumed (processing jobs go on)")
+    pause.add_argument("reason", nargs="?", help="why, shown with the pause")
+    _remote_flags(pause)
+    resume = actions.add_parser("resume", help="start queued jobs again")
+    _remote_flags(resume)
+    queue_status = actions.add_parser("status", help="whether the queue is paused, and why")
+    queue_status.add_argument("--json", action="store_true", help="print JSON")
+    _remote_flags(queue_status)
+
+    move = commands.add_parser("move", help="move a queued job: top, bottom, up, down or to position N")
+    move.add_argument("job", help="a job id or any unique prefix of one")
+    move.add_argument("where", type=_where, metavar="top|bottom|up|down|N", help="where to (N: 1-based position)")
+    _remote_flags(move)
+
     doctor = commands.add_parser("doctor", help="check the Google Cloud settings without generating anything")
+    doctor.add_argument(
+        "--data",
+        action="store_true",
+        help="check the data directory instead: permissions, free space, the database's integrity "
+        "(without starting the engine)",
+    )
     _engine_flags(doctor)
+
+    logs = commands.add_parser("logs", help="print the data directory's log (works while veotui runs)")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new records as they come")
+    logs.add_argument("--job", metavar="JOB", help="only records of the job whose id starts with JOB")
+    logs.add_argument(
+        "--since", metavar="DURATION", help="only records of the last DURATION: 90s, 15m, 2h, 1d (or seconds)"
+    )
+    logs.add_argument("--json", action="store_true", help="print one JSON object a line")
+    logs.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS, help="data directory (VEOTUI_DATA_DIR)")
     return parser
+
+
+def _conflicting(args: argparse.Namespace) -> str | None:
+    """What argparse cannot say: one of two ways to name what a verb acts on."""
+    if args.command == "submit" and (args.prompt is None) == (args.from_file is None):
+        return "give a PROMPT or --from FILE (one of them)"
+    if args.command == "submit" and args.from_file and args.wait:
+        return "--wait follows one job; it does not go with --from"
+    if args.command == "cancel":
+        chosen = [name for name in ("job", "queued", "all") if getattr(args, name)]
+        if len(chosen) != 1:
+            return "give a JOB, --queued or --all (one of them)"
+    if args.command == "delete" and bool(args.job) == bool(args.finished):
+        return "give a JOB or --finished (one of them)"
+    return None
+
+
+def _where(text: str) -> str | int:
+    if text in MOVES:
+        return text
+    try:
+        position = int(text)
+    except ValueError:
+        position = 0
+    if position < 1:
+        raise argparse.ArgumentTypeError(f"expected top, bottom, up, down or a position of 1 or more, got {text!r}")
+    return position
 
 
 def _engine_flags(parser: argparse.ArgumentParser) -> None:
@@ -100,7 +228,7 @@ def _remote_flags(parser: argparse.ArgumentParser, help_remote: str | None = Non
 
 def settings_from(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
-    for name in ("generator", "data_dir", "remote", "token"):
+    for name in ("generator", "data_dir", "remote", "token", "log_level"):
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
@@ -110,6 +238,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    problem = _conflicting(args)
+    if problem:
+        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        commands.choices[args.command].error(problem)
     try:
         settings = settings_from(args)
     except SettingsError as exc:
@@ -118,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return dispatch(args, settings)
     except VeotuiError as exc:
-        print(f"veotui: {exc}", file=sys.stderr)
+        print(f"veotui: {printable(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -126,6 +258,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     command = args.command
+    if command == "serve" or (command is None and not getattr(args, "remote", None)):
+        # A data directory or database that cannot be used is refused before the server
+        # or the TUI is even imported (the engine checks again when it opens them).
+        from veotui.store import preflight
+
+        preflight(settings.data_dir, settings.db_path)
     if command is None:
         from veotui.tui import run_tui
 
@@ -134,11 +272,15 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if command == "serve":
         from veotui.server import serve
 
-        return serve(settings, host=args.host, port=args.port)
-    if command == "doctor":
-        from veotui.doctor import run_doctor
+        return serve(settings, host=args.host, port=args.port, log_level=getattr(args, "log_level", None))
+    if command == "logs":
+        from veotui.log_reader import run_logs
 
-        return run_doctor(settings)
+        return run_logs(settings, follow=args.follow, job=args.job, since=args.since, as_json=args.json)
+    if command == "doctor":
+        from veotui.doctor import run_data_doctor, run_doctor
+
+        return run_data_doctor(settings) if args.data else run_doctor(settings)
     from veotui.client_cli import run_verb
 
     return run_verb(args, settings)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 
 class VeotuiError(Exception):
     """Base of every error veotui explains to a person. ``str()`` is that explanation."""
@@ -51,6 +53,19 @@ class DownloadFailed(VeotuiError):
     http_status = 500
 
 
+class StorageUnavailable(VeotuiError):
+    """The data directory's disk is full (507) or cannot be written (503): nothing could be
+    recorded. The engine keeps running and carries on once the disk accepts writes again."""
+
+    http_status = 507
+
+    def __init__(self, message: str, state: str = "full") -> None:
+        super().__init__(message)
+        self.state = state
+        if state != "full":
+            self.http_status = 503
+
+
 class BackendUnavailable(VeotuiError):
     """The remote server cannot be reached, or answered something unexpected."""
 
@@ -68,3 +83,34 @@ class DataDirBusy(VeotuiError):
         super().__init__(message)
         self.pid = pid
         self.url = url
+
+
+class DataUnusable(VeotuiError):
+    """The data directory or its database cannot be used (a file, read-only, damaged, not
+    veotui's). The message names the path, what is wrong and what to do."""
+
+
+class ErrorKind(StrEnum):
+    """Why a job failed, as a short machine word (a job's ``error_kind``). docs/api.md lists them."""
+
+    AUTH = "auth"  # the Google Cloud credentials were refused or could not be refreshed
+    BAD_REQUEST = "bad_request"  # Google refused a parameter of the request
+    BAD_VIDEO_URI = "bad_video_uri"  # a video address is not gs://bucket/object
+    DEADLINE = "deadline"  # the operation did not finish within VEOTUI_VEO_DEADLINE
+    DISK_FULL = "disk_full"  # the data directory's disk is full
+    GENERATOR = "generator"  # another fault talking to the generator
+    INTERNAL = "internal"  # a fault in veotui itself
+    MISSING_IMAGE = "missing_image"  # the job's input image is gone from its folder
+    MODEL_NOT_FOUND = "model_not_found"  # the model is not available to the project
+    NO_VIDEOS = "no_videos"  # the operation finished without a video
+    OPERATION_ERROR = "operation_error"  # the operation ended with an error
+    OPERATION_LOST = "operation_lost"  # the operation is unknown to the service
+    PERMANENT = "permanent"  # a refusal retrying would not change
+    PERMISSION_DENIED = "permission_denied"  # the project may not use the model or bucket
+    REJECTED = "rejected"  # another refusal from the service
+    SAFETY_FILTER = "safety_filter"  # every video was filtered for safety
+    STORAGE = "storage"  # Cloud Storage could not be read or written
+    STORAGE_NOT_FOUND = "storage_not_found"  # the bucket or object does not exist
+    STORAGE_PERMISSION = "storage_permission"  # no permission on the bucket or object
+    SUBMIT_UNKNOWN = "submit_unknown"  # sent, but no answer: it may have been accepted and billed
+    TRANSIENT = "transient"  # retried faults (rate limits, 5xx, timeouts) that did not clear

@@ -11,7 +11,7 @@ import os
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
@@ -24,12 +24,25 @@ MAX_IMAGE_BYTES = 10 * 1024 * 1024
 #: Refuse images whose pixel count could exhaust memory when decoded.
 MAX_IMAGE_PIXELS = 50_000_000
 IMAGE_NAME = "uploaded_image.jpg"
+LAST_FRAME_NAME = "last_frame.jpg"
+INPUT_VIDEO_NAME = "input_video.mp4"
+#: Pictures of a job's videos for the TUI, made on demand (see veotui.frames).
+THUMBNAILS_DIR = ".thumbnails"
 ZIP_NAME = "all_videos.zip"
 TEMP_PREFIX = ".partial-"
 
 
 def video_name(index: int) -> str:
     return f"generated_video_{index}.mp4"
+
+
+def reference_name(number: int) -> str:
+    return f"reference_{number}.jpg"
+
+
+def input_names(reference_count: int = 3) -> set[str]:
+    """The files a job is submitted with; a retry sends them again, so they stay."""
+    return {IMAGE_NAME, LAST_FRAME_NAME, INPUT_VIDEO_NAME, *(reference_name(n) for n in range(1, reference_count + 1))}
 
 
 class JobFiles:
@@ -51,33 +64,75 @@ class JobFiles:
     def zip(self, job_id: str) -> Path:
         return self.folder(job_id) / ZIP_NAME
 
-    def create(self, job_id: str, jpeg: bytes | None) -> Path:
+    def last_frame(self, job_id: str) -> Path:
+        return self.folder(job_id) / LAST_FRAME_NAME
+
+    def reference(self, job_id: str, number: int) -> Path:
+        return self.folder(job_id) / reference_name(number)
+
+    def input_video(self, job_id: str) -> Path:
+        return self.folder(job_id) / INPUT_VIDEO_NAME
+
+    def thumbnails(self, job_id: str) -> Path:
+        return self.folder(job_id) / THUMBNAILS_DIR
+
+    def ensure(self, job_id: str) -> Path:
+        """The job's folder, made if it is not there yet (when the first file comes)."""
         folder = self.folder(job_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def create(
+        self,
+        job_id: str,
+        jpeg: bytes | None,
+        *,
+        last_frame: bytes | None = None,
+        references: tuple[bytes, ...] = (),
+        video: Path | None = None,
+    ) -> Path:
+        """The job's folder with its inputs: the image, the last frame, the reference
+        images (JPEG bytes) and a copy of the video it extends."""
+        folder = self.folder(job_id)
+        if jpeg is None and last_frame is None and not references and video is None:
+            return folder  # nothing to keep: the folder appears with the first file
         folder.mkdir(parents=True, exist_ok=True)
         if jpeg is not None:
             write_atomic(folder / IMAGE_NAME, jpeg)
+        if last_frame is not None:
+            write_atomic(folder / LAST_FRAME_NAME, last_frame)
+        for number, data in enumerate(references, 1):
+            write_atomic(folder / reference_name(number), data)
+        if video is not None:
+            copy_atomic(video, folder / INPUT_VIDEO_NAME)
         return folder
 
     def remove(self, job_id: str) -> None:
         shutil.rmtree(self.folder(job_id), ignore_errors=True)
 
     def remove_outputs(self, job_id: str) -> None:
-        """Drop generated videos and the zip, keep the input image (a retry needs it)."""
+        """Drop generated videos, their pictures and the zip; keep the inputs (a retry
+        sends them again)."""
         folder = self.folder(job_id)
         if not folder.is_dir():
             return
+        keep = input_names()
         for path in folder.iterdir():
-            if path.name != IMAGE_NAME:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            elif path.name not in keep:
                 path.unlink(missing_ok=True)
 
     def job_ids_on_disk(self) -> set[str]:
         return {p.name.removeprefix("job_") for p in self.root.glob("job_*") if p.is_dir()}
 
-    def sweep(self, known_job_ids: set[str]) -> list[str]:
-        """Remove folders of jobs the store does not know and leftover partial files;
-        return the ids of the removed folders."""
+    def sweep(self, known: Callable[[Iterable[str]], set[str]]) -> list[str]:
+        """Remove folders of jobs the store does not know (``known`` says which of the
+        ids given it knows) and leftover partial files; return the ids of the removed
+        folders. The cost follows the folders on disk, not the jobs in the store."""
         removed = []
-        for job_id in self.job_ids_on_disk() - known_job_ids:
+        on_disk = self.job_ids_on_disk()
+        for job_id in on_disk - known(on_disk):
             self.remove(job_id)
             removed.append(job_id)
         for partial in self.root.glob(f"job_*/{TEMP_PREFIX}*"):

@@ -8,6 +8,7 @@ import json
 import os
 from pathlib import Path
 
+from veotui.datadir import os_problem, prepare
 from veotui.errors import DataDirBusy
 
 LOCK_NAME = "veotui.lock"
@@ -20,8 +21,11 @@ class DataDirLock:
         self._fd: int | None = None
 
     def acquire(self, url: str | None = None) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        prepare(self.data_dir)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise os_problem(self.data_dir, exc, "cannot be written") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -38,6 +42,22 @@ class DataDirLock:
         info = json.dumps({"pid": os.getpid(), "url": url}).encode()
         os.ftruncate(self._fd, 0)
         os.pwrite(self._fd, info, 0)
+
+    def holder(self) -> str | None:
+        """Who holds the directory, as a sentence; None if nobody does. Takes no lock."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError:
+            return None  # no lock file: nobody ever held it, or it cannot be read
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return str(_busy(self.data_dir, _read_holder(fd)))
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        finally:
+            os.close(fd)
 
     def release(self) -> None:
         if self._fd is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -10,6 +11,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from veotui import capabilities
+from veotui.capabilities import PERSON_GENERATION, REFERENCE_TYPES
 from veotui.errors import InvalidRequest
 
 
@@ -68,17 +71,17 @@ def stage_index(status: Status) -> int:
     return ACTIVE_STATUSES.index(status) if status in ACTIVE_STATUSES else -1
 
 
-MODELS: tuple[str, ...] = (
-    "veo-3.1-generate-001",
-    "veo-3.1-fast-generate-001",
-    "veo-3.1-lite-generate-001",
-)
-DEFAULT_MODEL = MODELS[0]
-ASPECT_RATIOS: tuple[str, ...] = ("16:9", "9:16")
-DURATIONS: tuple[int, ...] = (4, 6, 8)
-RESOLUTIONS: tuple[str, ...] = ("720p", "1080p")
+#: The choices and defaults of a request, from the per-model table in veotui.capabilities.
+MODELS = capabilities.MODELS
+DEFAULT_MODEL = capabilities.DEFAULT_MODEL
+ASPECT_RATIOS = capabilities.ASPECT_RATIOS
+DEFAULT_ASPECT_RATIO = capabilities.DEFAULT_ASPECT_RATIO
+DURATIONS = capabilities.DURATIONS
+DEFAULT_DURATION = capabilities.DEFAULT_DURATION
+RESOLUTIONS = capabilities.RESOLUTIONS
+DEFAULT_RESOLUTION = capabilities.DEFAULT_RESOLUTION
+MAX_VIDEOS = capabilities.MAX_VIDEOS
 MAX_PROMPT_CHARS = 4000
-MAX_VIDEOS = 4
 MAX_SEED = 2**32 - 1
 MAX_USER_CHARS = 200
 
@@ -112,17 +115,26 @@ def is_job_id(text: str) -> bool:
 
 @dataclass(frozen=True)
 class JobRequest:
-    """What a user asks for. Built only through :meth:`from_mapping`, which validates."""
+    """What a user asks for.
+
+    Input from a person or a client (form fields, JSON, CLI flags) comes in through
+    :meth:`from_mapping`, which validates. A request read back from the store or from the
+    server's JSON (:meth:`from_dict`) was validated when it was submitted and is trusted."""
 
     prompt: str
     number_of_videos: int = 1
     model: str = DEFAULT_MODEL
-    aspect_ratio: str = "16:9"
-    duration_seconds: int = 8
-    resolution: str = "720p"
+    aspect_ratio: str = DEFAULT_ASPECT_RATIO
+    duration_seconds: int = DEFAULT_DURATION
+    resolution: str = DEFAULT_RESOLUTION
     negative_prompt: str | None = None
     seed: int | None = None
     user: str = "local"
+    generate_audio: bool | None = None
+    person_generation: str | None = None
+    enhance_prompt: bool | None = None
+    reference_type: str | None = None
+    extends: Extends | None = None
 
     FIELDS = (
         "prompt",
@@ -134,15 +146,25 @@ class JobRequest:
         "negative_prompt",
         "seed",
         "user",
+        "generate_audio",
+        "person_generation",
+        "enhance_prompt",
+        "reference_type",
+        "extends",
     )
+    #: Accepted on input beside ``extends``: the form's spelling of it.
+    EXTENDS_FIELDS = ("extends_job_id", "extends_video")
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, user: str | None = None) -> JobRequest:
         """Validate raw input (form fields, JSON, CLI flags); the error names the field."""
-        unknown = sorted(set(data) - set(cls.FIELDS))
+        unknown = sorted(set(data) - set(cls.FIELDS) - set(cls.EXTENDS_FIELDS))
         if unknown:
-            raise InvalidRequest(f"unknown field {unknown[0]!r}; accepted fields: {', '.join(cls.FIELDS)}")
+            accepted = ", ".join((*cls.FIELDS, *cls.EXTENDS_FIELDS))
+            raise InvalidRequest(f"unknown field {unknown[0]!r}; accepted fields: {accepted}")
         prompt = data.get("prompt")
+        if isinstance(prompt, str):
+            _no_controls("prompt", prompt, allow="\n\t")
         if not isinstance(prompt, str) or not prompt.strip():
             raise InvalidRequest("prompt is required and must be non-empty text")
         prompt = _valid_unicode("prompt", prompt.strip())
@@ -152,15 +174,16 @@ class JobRequest:
         if not 1 <= count <= MAX_VIDEOS:
             raise InvalidRequest(f"number_of_videos must be 1 to {MAX_VIDEOS}, got {count}")
         model = _choice(data, "model", DEFAULT_MODEL, MODELS)
-        aspect = _choice(data, "aspect_ratio", "16:9", ASPECT_RATIOS)
-        duration = _whole_number(data, "duration_seconds", 8)
+        aspect = _choice(data, "aspect_ratio", DEFAULT_ASPECT_RATIO, ASPECT_RATIOS)
+        duration = _whole_number(data, "duration_seconds", DEFAULT_DURATION)
         if duration not in DURATIONS:
             raise InvalidRequest(f"duration_seconds must be one of {', '.join(map(str, DURATIONS))}, got {duration}")
-        resolution = _choice(data, "resolution", "720p", RESOLUTIONS)
+        resolution = _choice(data, "resolution", DEFAULT_RESOLUTION, RESOLUTIONS)
         negative = data.get("negative_prompt")
         if negative is not None:
             if not isinstance(negative, str):
                 raise InvalidRequest("negative_prompt must be text")
+            _no_controls("negative_prompt", negative, allow="\n\t")
             negative = _valid_unicode("negative_prompt", negative.strip()) or None
             if negative and len(negative) > MAX_PROMPT_CHARS:
                 raise InvalidRequest(f"negative_prompt is longer than {MAX_PROMPT_CHARS} characters")
@@ -172,6 +195,8 @@ class JobRequest:
         else:
             seed = None
         who = user if user is not None else data.get("user", "local")
+        if isinstance(who, str):
+            _no_controls("user", who)
         if not isinstance(who, str) or not who.strip() or len(who) > MAX_USER_CHARS:
             raise InvalidRequest(f"user must be non-empty text of at most {MAX_USER_CHARS} characters")
         return cls(
@@ -184,10 +209,92 @@ class JobRequest:
             negative_prompt=negative,
             seed=seed,
             user=_valid_unicode("user", who.strip()),
+            generate_audio=_switch(data, "generate_audio"),
+            person_generation=_optional_choice(data, "person_generation", PERSON_GENERATION),
+            enhance_prompt=_switch(data, "enhance_prompt"),
+            reference_type=_optional_choice(data, "reference_type", REFERENCE_TYPES),
+            extends=Extends.from_fields(data),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.FIELDS}
+        data = {name: getattr(self, name) for name in self.FIELDS}
+        data["extends"] = self.extends.to_dict() if self.extends else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> JobRequest:
+        """A request as :meth:`to_dict` wrote it (already validated)."""
+        values = {name: data[name] for name in cls.FIELDS if name in data}
+        if values.get("extends") is not None:
+            values["extends"] = Extends(job_id=values["extends"]["job_id"], video=int(values["extends"]["video"]))
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Extends:
+    """This job continues video ``video`` (1-based) of the completed job ``job_id``."""
+
+    job_id: str
+    video: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"job_id": self.job_id, "video": self.video}
+
+    @classmethod
+    def from_fields(cls, data: Mapping[str, Any]) -> Extends | None:
+        """From ``extends`` (``{"job_id", "video"}`` or a job id) or ``extends_job_id`` and
+        ``extends_video``."""
+        value = data.get("extends")
+        job_id: Any = data.get("extends_job_id")
+        video: Any = data.get("extends_video")
+        if isinstance(value, Mapping):
+            extra = sorted(set(value) - {"job_id", "video"})
+            if extra:
+                raise InvalidRequest(f"extends takes job_id and video, not {extra[0]!r}")
+            job_id, video = value.get("job_id"), value.get("video", video)
+        elif isinstance(value, str) and value:
+            job_id = value
+        elif value not in (None, ""):
+            raise InvalidRequest('extends must be {"job_id": ..., "video": N} or a job id')
+        if job_id in (None, ""):
+            if video not in (None, ""):
+                raise InvalidRequest("extends_video needs extends_job_id: the job whose video to continue")
+            return None
+        if not isinstance(job_id, str) or not is_job_id(job_id.strip().lower()):
+            raise InvalidRequest(f"extends_job_id must be a job id (a UUID), got {job_id!r}")
+        number = _whole_number({"extends_video": video}, "extends_video", 1)
+        if number < 1:
+            raise InvalidRequest(f"extends_video is 1-based, got {number}")
+        return cls(job_id=job_id.strip().lower(), video=number)
+
+
+#: C0 and C1 controls, DEL, and the bidirectional embeddings, overrides and isolates, which
+#: reorder the text shown after them.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _no_controls(name: str, text: str, allow: str = "") -> None:
+    """Refuse a control character (other than those in ``allow``), naming it and its
+    1-based position; nothing is stripped silently."""
+    for match in _CONTROLS.finditer(text):
+        char = match.group()
+        if char not in allow:
+            what = "bidirectional override" if char >= "\u202a" else "control character"
+            kept = " (only newline and tab are allowed)" if allow else ""
+            raise InvalidRequest(
+                f"{name} contains the {what} U+{ord(char):04X} at position {match.start() + 1}; remove it{kept}"
+            )
+
+
+def printable(text: str, keep: str = "\n\t") -> str:
+    """``text`` safe to send to a terminal: each control character (but those in ``keep``)
+    and each bidi override is shown as its escape (``\\x1b``, ``\\u202e``), never sent."""
+
+    def escape(match: re.Match[str]) -> str:
+        char = match.group()
+        return char if char in keep else char.encode("unicode_escape").decode("ascii")
+
+    return _CONTROLS.sub(escape, text)
 
 
 def _valid_unicode(name: str, text: str) -> str:
@@ -217,6 +324,31 @@ def _whole_number(data: Mapping[str, Any], name: str, default: int) -> int:
     raise InvalidRequest(f"{name} must be a whole number, got {value!r}")
 
 
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+def _switch(data: Mapping[str, Any], name: str) -> bool | None:
+    """A three-way switch: true, false, or absent/null for the model's default."""
+    value = data.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise InvalidRequest(f"{name} must be true or false (or left out for the model's default), got {value!r}")
+
+
+def _optional_choice(data: Mapping[str, Any], name: str, allowed: tuple[str, ...]) -> str | None:
+    value = data.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.strip().lower() in allowed:
+        return value.strip().lower()
+    raise InvalidRequest(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+
+
 def _choice(data: Mapping[str, Any], name: str, default: str, allowed: tuple[str, ...]) -> str:
     value = data.get(name, default)
     if value is None or value == "":
@@ -232,13 +364,25 @@ class Video:
     filename: str
     size_bytes: int
 
-    def to_dict(self, job_id: str) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "filename": self.filename,
-            "size_bytes": self.size_bytes,
-            "url": f"/api/download/{job_id}/video/{self.index}",
-        }
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "filename": self.filename, "size_bytes": self.size_bytes}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Video:
+        """Reads :meth:`to_dict`'s shape; other keys (the API's ``url``) are ignored."""
+        return cls(index=data["index"], filename=data["filename"], size_bytes=data["size_bytes"])
+
+    def url(self, job_id: str) -> str:
+        return f"/api/download/{job_id}/video/{self.index}"
+
+
+RETRY_REFETCHES = "fetches the videos of the finished generation again — no new charge"
+RETRY_RESUBMITS = "submits again — Google charges again"
+
+
+def format_usd(amount: float | None) -> str:
+    """An estimate as people read it: ``$3.20``; ``-`` when there is none."""
+    return "-" if amount is None else f"${amount:,.2f}"
 
 
 @dataclass(frozen=True)
@@ -249,6 +393,8 @@ class Job:
     status: Status
     request: JobRequest
     has_image: bool = False
+    has_last_frame: bool = False
+    reference_count: int = 0
     created_at: datetime = field(default_factory=utcnow)
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -260,10 +406,20 @@ class Job:
     submitting: bool = False
     videos: tuple[Video, ...] = ()
     downloaded_at: datetime | None = None
-    queue_seq: int = 0
+    #: The queue's sort key: new jobs take the next whole number; a move puts the job
+    #: between two neighbours, possibly on a fraction (see Store.move).
+    queue_seq: float = 0
+    #: Order of the final transitions (History's order); None until the job ends.
+    finished_seq: int | None = None
     progress: int = 0
     queue_position: int | None = None
     eta_seconds: int | None = None
+    #: US dollars, from the price table when the job was submitted.
+    estimated_cost_usd: float | None = None
+    #: The operation finished with videos: a retry fetches them again instead of paying anew.
+    operation_done: bool = False
+    #: What the generator needs to fetch a finished operation's videos again (JSON-able).
+    result: Any = None
 
     def replace(self, **changes: Any) -> Job:
         # On the engine's hot path (every transition and every view): a shallow copy is
@@ -280,6 +436,16 @@ class Job:
     def prompt(self) -> str:
         return self.request.prompt
 
+    @property
+    def retry_effect(self) -> str:
+        """What a retry of this job does, in words every face shows."""
+        return RETRY_REFETCHES if self.retry_reuses_operation else RETRY_RESUBMITS
+
+    @property
+    def retry_reuses_operation(self) -> bool:
+        """A retry fetches the finished operation's videos again: no new submit, no new charge."""
+        return self.operation is not None and self.operation_done
+
     def to_dict(self) -> dict[str, Any]:
         """The job as the contract's JSON object."""
         data: dict[str, Any] = {
@@ -287,11 +453,14 @@ class Job:
             "status": self.status.value,
             "progress": self.progress,
             "queue_position": self.queue_position,
+            "queue_seq": self.queue_seq,
         }
         data.update(self.request.to_dict())
         data.update(
             {
                 "has_image": self.has_image,
+                "has_last_frame": self.has_last_frame,
+                "reference_count": self.reference_count,
                 "created_at": isoformat(self.created_at),
                 "started_at": isoformat(self.started_at),
                 "finished_at": isoformat(self.finished_at),
@@ -299,10 +468,12 @@ class Job:
                 "error": self.error,
                 "error_kind": self.error_kind,
                 "operation": self.operation,
-                "videos": [video.to_dict(self.job_id) for video in self.videos],
+                "videos": [{**video.to_dict(), "url": video.url(self.job_id)} for video in self.videos],
                 "stage_started_at": isoformat(self.stage_started_at),
                 "eta_seconds": self.eta_seconds,
                 "downloaded_at": isoformat(self.downloaded_at),
+                "estimated_cost_usd": self.estimated_cost_usd,
+                "retry_reuses_operation": self.retry_reuses_operation,
             }
         )
         return data
@@ -310,12 +481,14 @@ class Job:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Job:
         """Rebuild a job from its JSON object (the remote backend reads these)."""
-        request = JobRequest(**{name: data[name] for name in JobRequest.FIELDS if name in data})
+        request = JobRequest.from_dict(data)
         return cls(
             job_id=data["job_id"],
             status=Status(data["status"]),
             request=request,
             has_image=bool(data.get("has_image")),
+            has_last_frame=bool(data.get("has_last_frame")),
+            reference_count=int(data.get("reference_count") or 0),
             created_at=parse_time(data.get("created_at")) or utcnow(),
             started_at=parse_time(data.get("started_at")),
             finished_at=parse_time(data.get("finished_at")),
@@ -324,14 +497,14 @@ class Job:
             error=data.get("error"),
             error_kind=data.get("error_kind"),
             operation=data.get("operation"),
-            videos=tuple(
-                Video(index=v["index"], filename=v["filename"], size_bytes=v["size_bytes"])
-                for v in data.get("videos") or ()
-            ),
+            videos=tuple(Video.from_dict(v) for v in data.get("videos") or ()),
             downloaded_at=parse_time(data.get("downloaded_at")),
             progress=int(data.get("progress") or 0),
             queue_position=data.get("queue_position"),
+            queue_seq=data.get("queue_seq") or 0,
             eta_seconds=data.get("eta_seconds"),
+            estimated_cost_usd=data.get("estimated_cost_usd"),
+            operation_done=bool(data.get("retry_reuses_operation")),
         )
 
 
@@ -367,12 +540,18 @@ class JobEvent:
 
 @dataclass(frozen=True)
 class JobLists:
-    """The three panels: processing, queued in FIFO order, history newest first (one page)."""
+    """The three panels: processing, queued in FIFO order (one page), history newest first
+    (one page). ``queued_total`` counts every queued job (None: the page holds them all)."""
 
     processing: list[Job]
     queued: list[Job]
     history: list[Job]
     history_total: int = 0
+    queued_total: int = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.queued_total is None:
+            object.__setattr__(self, "queued_total", len(self.queued))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -380,6 +559,7 @@ class JobLists:
             "queued": [job.to_dict() for job in self.queued],
             "history": [job.to_dict() for job in self.history],
             "history_total": self.history_total,
+            "queued_total": self.queued_total,
         }
 
     @classmethod
@@ -389,13 +569,70 @@ class JobLists:
             queued=[Job.from_dict(item) for item in data.get("queued", [])],
             history=[Job.from_dict(item) for item in data.get("history", [])],
             history_total=int(data.get("history_total", 0)),
+            queued_total=data.get("queued_total"),
         )
+
+
+#: Kinds of change a remote backend adds: its stream was lost (it keeps retrying), and it
+#: is back (what changed meanwhile came before this, as ordinary changes).
+DISCONNECTED, CONNECTED = "disconnected", "connected"
+
+
+@dataclass(frozen=True)
+class QueueState:
+    """Whether the queue may start jobs, and why not. ``length`` counts the queued jobs."""
+
+    paused: bool = False
+    reason: str | None = None
+    length: int = 0
+    #: The pause was made by the daily budget (it lifts by itself when the budget allows).
+    by_budget: bool = False
+    #: The estimated cost of the operations created today (UTC), in US dollars.
+    spent_today_usd: float = 0.0
+    #: The daily budget in US dollars (None: no limit).
+    daily_budget_usd: float | None = None
+    #: A resume overrode the daily budget for the rest of today (UTC).
+    budget_override: bool = False
+    #: The generator is the simulator: nothing is really spent.
+    spend_simulated: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "paused": self.paused,
+            "reason": self.reason,
+            "length": self.length,
+            "by_budget": self.by_budget,
+            "spent_today_usd": self.spent_today_usd,
+            "daily_budget_usd": self.daily_budget_usd,
+            "budget_override": self.budget_override,
+            "spend_simulated": self.spend_simulated,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> QueueState:
+        budget = data.get("daily_budget_usd")
+        return cls(
+            paused=bool(data.get("paused")),
+            reason=data.get("reason"),
+            length=int(data.get("length") or 0),
+            by_budget=bool(data.get("by_budget")),
+            spent_today_usd=float(data.get("spent_today_usd") or 0.0),
+            daily_budget_usd=float(budget) if budget is not None else None,
+            budget_override=bool(data.get("budget_override")),
+            spend_simulated=bool(data.get("spend_simulated")),
+        )
+
+
+#: Where a queued job can be moved to, besides a 1-based position.
+MOVES: tuple[str, ...] = ("top", "bottom", "up", "down")
 
 
 @dataclass(frozen=True)
 class Change:
-    """What subscribers receive: a job's new state, or that a job was deleted."""
+    """What subscribers receive: a job's new state, that a job was deleted, or the queue's
+    new state (kind ``queue``: paused or resumed; ``job_id`` is empty)."""
 
-    kind: str  # "job" or "deleted"
+    kind: str  # "job", "deleted" or "queue"
     job_id: str
     job: Job | None = None
+    queue: QueueState | None = None

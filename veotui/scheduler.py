@@ -10,48 +10,66 @@ Durability rules (docs/architecture.md has the long form):
   with ``submit_unknown`` instead of being sent, and paid for, a second time.
 - A processing job found at start resumes where it stands: with an operation it polls that
   same operation; without one it starts its stages again (nothing was sent).
+- A submitted operation is paid for: transient faults while polling it never fail the job
+  before ``veo_deadline``. Once it finished with videos the job keeps it (``operation_done``
+  and the generator's saved result) until deleted, so a retry fetches those videos again
+  instead of buying them twice.
 - Shutting down cancels the runners without touching the store, so every job resumes.
+- A write the disk refuses (full, read-only) never ends the scheduler: the job in hand waits
+  until the disk accepts writes again and carries on from its last recorded stage; dispatch
+  pauses meanwhile, and the disk is probed with backoff.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import logging
+import math
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import anyio
 import anyio.abc
 from anyio.abc import TaskGroup
 
-from veotui.errors import Conflict, JobNotFound
+from veotui.errors import Conflict, ErrorKind, InvalidRequest, JobNotFound, StorageUnavailable
 from veotui.files import JobFiles
 from veotui.generators.base import (
     GenerationResult,
     Generator,
     GeneratorFault,
+    JobInputs,
     PermanentFault,
     SubmitOutcomeUnknown,
     TransientFault,
 )
+from veotui.logs import event
 from veotui.model import (
     ACTIVE_STATUSES,
     Job,
+    QueueState,
     Status,
     Video,
     stage_index,
     utcnow,
 )
 from veotui.settings import Settings
+from veotui.storage import StorageState, disk_full_error, format_bytes, free_bytes
 from veotui.store import Store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 BACKOFF_CAP_SECONDS = 60.0
+MAX_REASON_CHARS = 200
+#: While the disk refuses writes it is probed after this delay, doubling up to the cap.
+PROBE_FIRST_SECONDS = 0.25
+PROBE_CAP_SECONDS = 5.0
 
 
 class _JobGone(Exception):
@@ -95,6 +113,12 @@ class Scheduler:
         self._runs: dict[str, _Run] = {}
         self._wake = anyio.Event()
         self._task_group: TaskGroup | None = None
+        self.storage = store.guard
+        self._storage_ok = anyio.Event()
+        self._storage_ok.set()
+        self._storage_down = anyio.Event()
+        self._probe_soon = anyio.Event()
+        self.storage.add_listener(self._storage_changed)
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -106,6 +130,7 @@ class Scheduler:
             try:
                 self._recover()
                 task_group.start_soon(self._dispatch_loop)
+                task_group.start_soon(self._watch_storage)
                 task_status.started()
                 await anyio.sleep_forever()
             finally:
@@ -118,27 +143,129 @@ class Scheduler:
 
     def _recover(self) -> None:
         """Put every job back where it stands after a stop or a crash."""
-        removed = self.files.sweep(self.store.all_job_ids())
-        if removed:
-            log.info("removed %d folders of jobs the store does not know", len(removed))
+        removed = self.files.sweep(self.store.known_ids)
+        for orphan in removed:
+            event(
+                log,
+                logging.INFO,
+                "cleanup.folder",
+                "removed the folder of a job the store does not know",
+                job_id=orphan,
+                path=str(self.files.folder(orphan)),
+                outcome="removed",
+            )
+        try:
+            self.storage.ensure_reserve()
+        except OSError as exc:
+            self.storage.error(exc, "set aside its storage reserve")
         resumable = self.store.active()
         for job in resumable[: self.max_concurrent]:
-            self.store.update(job.job_id, note="resumed after restart")
+            with contextlib.suppress(StorageUnavailable):  # the runner waits for the disk
+                self.store.update(job.job_id, note="resumed after restart")
             self._launch(job.job_id)
-        for job in resumable[self.max_concurrent :]:
+        for job in reversed(resumable[self.max_concurrent :]):
             # More resumable jobs than slots (the limit was lowered): back to the queue's
-            # front, keeping their operation, to resume polling when a slot frees.
-            self.store.transition(job.job_id, Status.QUEUED, detail="waiting for a slot after restart")
-        for job in self.store.pending_cleanups():
+            # front (each in turn, so they keep their order), keeping their operation, to
+            # resume polling when a slot frees.
+            requeue = functools.partial(
+                self.store.transition, job.job_id, Status.QUEUED, detail="waiting for a slot after restart"
+            )
+            try:
+                requeue()
+            except StorageUnavailable:
+                self._spawn(self._persist, requeue)  # once the disk accepts writes
+        cleanups = self.store.pending_cleanups()
+        for job in cleanups:
             self._spawn(self._cleanup_remote, job)
+        auto_deletes = []
         if self.settings.auto_delete_after_download is not None:
-            for job in self.store.downloaded_completed():
+            auto_deletes = self.store.downloaded_completed()
+            for job in auto_deletes:
                 self._schedule_auto_delete(job)
+        event(
+            log,
+            logging.INFO,
+            "engine.recovered",
+            "recovered: %d job(s) resumed, %d back in the queue, %d queued, %d cloud clean-up(s) pending,"
+            " %d auto-delete(s) armed, %d orphan folder(s) removed",
+            min(len(resumable), self.max_concurrent),
+            max(0, len(resumable) - self.max_concurrent),
+            self.store.queue_length(),
+            len(cleanups),
+            len(auto_deletes),
+            len(removed),
+            resumed=[job.job_id for job in resumable[: self.max_concurrent]],
+            requeued=[job.job_id for job in resumable[self.max_concurrent :]],
+            queued=self.store.queue_length(),
+            pending_cleanups=len(cleanups),
+            auto_deletes=len(auto_deletes),
+            orphans_removed=len(removed),
+            generator=self.generator.name,
+        )
 
     # -- actions --------------------------------------------------------------------------
 
     def wake(self) -> None:
         self._wake.set()
+
+    def pause(self, reason: str | None = None) -> QueueState:
+        """Start nothing new until resumed; processing jobs go on. Survives a restart."""
+        if reason is not None:
+            if not isinstance(reason, str):
+                raise InvalidRequest("reason must be text")
+            reason = reason.strip() or None
+            if reason is not None and len(reason) > MAX_REASON_CHARS:
+                raise InvalidRequest(f"reason is {len(reason)} characters; the limit is {MAX_REASON_CHARS}")
+            if reason is not None:
+                try:
+                    reason.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise InvalidRequest("reason contains a lone surrogate, which is not valid Unicode text") from None
+        self.store.set_paused(True, reason)
+        return self.queue_state()
+
+    def resume(self) -> QueueState:
+        """Start queued jobs again. When the daily budget is what holds them, it is set
+        aside for the rest of today (UTC)."""
+        _, by_budget, _ = self.store.pause_flags()
+        if self.settings.daily_budget_usd is not None and not self._budget_overridden():
+            upcoming = self.store.next_queued()
+            if by_budget or (upcoming is not None and self._budget_hold(upcoming)):
+                self.store.set_budget_override_day(_utc_day())
+                log.info("the daily budget is set aside until 00:00 UTC (resumed by hand)")
+        self.store.set_paused(False)
+        self.wake()
+        return self.queue_state()
+
+    def queue_state(self) -> QueueState:
+        """The store's pause, with the daily budget's figures."""
+        return dataclasses.replace(
+            self.store.queue_state(),
+            daily_budget_usd=self.settings.daily_budget_usd,
+            budget_override=self.settings.daily_budget_usd is not None and self._budget_overridden(),
+            spend_simulated=self.generator.is_simulator,
+        )
+
+    # -- the daily budget -------------------------------------------------------------------
+
+    def _budget_overridden(self) -> bool:
+        return self.store.budget_override_day() == _utc_day()
+
+    def _budget_hold(self, job: Job) -> str | None:
+        """Why ``job`` must wait, if starting it would pass the daily budget: what was bought
+        today, plus what the jobs starting now will buy, plus its own estimate."""
+        budget = self.settings.daily_budget_usd
+        if budget is None or job.operation is not None or self._budget_overridden():
+            return None  # a job with an operation resumes or refetches it: nothing new is bought
+        starting = sum(j.estimated_cost_usd or 0.0 for j in self.store.active() if j.operation is None)
+        spent = self.store.spend_today() + starting
+        estimate = job.estimated_cost_usd or 0.0
+        if spent + estimate <= budget + 0.005:
+            return None
+        return f"daily budget ${budget:,.2f}: ${spent:,.2f} spent, next job ${estimate:,.2f}"
+
+    def move(self, job_id: str, *, to: str | None = None, position: int | None = None) -> Job:
+        return self.store.move(job_id, to=to, position=position)
 
     def cancel(self, job_id: str) -> Job:
         job = self.store.get(job_id)
@@ -151,16 +278,24 @@ class Scheduler:
         return job
 
     def retry(self, job_id: str) -> Job:
+        """Queue a failed or cancelled job again. If its operation had finished with videos,
+        the job keeps it and only fetches those videos again; otherwise it is submitted anew."""
         job = self.store.get(job_id)
         if job.status not in (Status.FAILED, Status.CANCELLED):
             raise Conflict(f"job {job_id} is {job.status.value}; only failed or cancelled jobs can be retried")
-        self.files.remove_outputs(job_id)
+        self._remove_outputs(job_id)
+        if job.retry_reuses_operation:
+            kept: dict[str, Any] = {}
+            detail = "retried by user: fetches the videos of the finished generation again, no new charge"
+        else:
+            kept = {"operation": None, "operation_done": False, "result": None}
+            detail = "retried by user: submits again, Google charges again"
         job = self.store.transition(
             job_id,
             Status.QUEUED,
             expect=(Status.FAILED, Status.CANCELLED),
-            detail="retried by user",
-            operation=None,
+            detail=detail,
+            **kept,
             submitting=False,
             error=None,
             error_kind=None,
@@ -173,17 +308,25 @@ class Scheduler:
         return job
 
     def delete(self, job_id: str) -> None:
+        # The files go first: on a full disk that frees the room to record the delete.
+        self.store.get(job_id)
+        self._remove_folder(job_id)
         job = self.store.delete(job_id)
         self._stop_run(job_id)
-        self.files.remove(job_id)
         self._spawn(self._cleanup_remote, job)
+        if not self.storage.ok:
+            self._probe_soon.set()
 
     def mark_downloaded(self, job_id: str) -> Job:
         """A download completed: start the auto-delete timer (once)."""
         job = self.store.get(job_id)
         if job.status != Status.COMPLETED or job.downloaded_at is not None:
             return job
-        job = self.store.update(job_id, downloaded_at=utcnow(), note="downloaded")
+        try:
+            job = self.store.update(job_id, downloaded_at=utcnow(), note="downloaded")
+        except StorageUnavailable as exc:
+            log.warning("job %s was downloaded, but its auto-delete timer could not start: %s", job_id, exc)
+            return job
         if self.settings.auto_delete_after_download is not None:
             self._schedule_auto_delete(job)
         return job
@@ -198,21 +341,99 @@ class Scheduler:
 
     async def _dispatch_loop(self) -> None:
         while True:
-            while len(self._runs) < self.max_concurrent:
-                job = self.store.next_queued()
-                if job is None:
-                    break
-                started = job.started_at if job.operation else utcnow()
-                self.store.transition(
-                    job.job_id,
-                    Status.STARTING,
-                    expect=(Status.QUEUED,),
-                    attempts=job.attempts + 1,
-                    started_at=started,
-                )
-                self._launch(job.job_id)
-            await self._wake.wait()
+            if self.storage.ok:  # nothing new starts while the disk refuses writes
+                try:
+                    self._dispatch()
+                except StorageUnavailable:
+                    pass  # the storage watch wakes this loop when the disk accepts writes
+                except Exception:  # a bug must not end dispatch for good
+                    log.exception("dispatching the queue failed; trying again at the next change")
+            # A budget pause lifts by itself at the next UTC day.
+            _, by_budget, _ = self.store.pause_flags()
+            with anyio.move_on_after(_seconds_to_next_utc_day() + 1 if by_budget else math.inf):
+                await self._wake.wait()
             self._wake = anyio.Event()
+
+    def _dispatch(self) -> None:
+        while len(self._runs) < self.max_concurrent:
+            paused, by_budget, reason = self.store.pause_flags()
+            if paused and not by_budget:
+                return
+            job = self.store.next_queued()
+            if job is None:
+                return
+            hold = self._budget_hold(job)
+            if hold is not None:
+                if hold != reason:
+                    log.info("queue paused: %s", hold)
+                    self.store.set_paused(True, hold, by_budget=True)
+                return
+            if paused:  # by the budget, which now allows the next job (raised, a new day)
+                log.info("the daily budget allows the next job again; the queue runs")
+                self.store.set_paused(False)
+            started = (job.started_at if job.operation else None) or utcnow()
+            self.store.transition(
+                job.job_id,
+                Status.STARTING,
+                expect=(Status.QUEUED,),
+                attempts=job.attempts + 1,
+                started_at=started,
+            )
+            self._launch(job.job_id)
+
+    # -- storage --------------------------------------------------------------------------
+
+    def _storage_changed(self, state: StorageState) -> None:
+        if state.ok:
+            self._storage_ok.set()
+            self.wake()
+        else:
+            if self._storage_ok.is_set():
+                self._storage_ok = anyio.Event()
+            self._storage_down.set()
+
+    async def _watch_storage(self) -> None:
+        """While the disk refuses writes, probe it with backoff until it accepts them."""
+        while True:
+            await self._storage_down.wait()
+            delay = PROBE_FIRST_SECONDS
+            while True:
+                with anyio.move_on_after(delay):
+                    await self._probe_soon.wait()
+                self._probe_soon = anyio.Event()
+                if self.probe_storage():
+                    break
+                delay = min(delay * 2, PROBE_CAP_SECONDS)
+            self._storage_down = anyio.Event()
+
+    def probe_storage(self) -> bool:
+        """Whether the disk accepts writes now: the reserve can be written again and SQLite
+        commits. Marks the storage recovered (which resumes everything) when it does."""
+        if self.storage.ok:
+            return True
+        try:
+            self.storage.ensure_reserve()
+            self.store.probe()
+        except StorageUnavailable:
+            return False
+        except OSError as exc:
+            if self.storage.error(exc, "set aside its storage reserve") is None:
+                log.warning("probing the data directory failed: %s", exc)
+            return False
+        self.storage.recovered()
+        return True
+
+    async def _storage_back(self) -> None:
+        while not self.storage.ok:
+            await self._storage_ok.wait()
+
+    async def _persist(self, write: Callable[[], T]) -> T:
+        """A store write that must happen: waits out a disk that refuses writes."""
+        while True:
+            try:
+                return write()
+            except StorageUnavailable:
+                await self._storage_back()
 
     def _launch(self, job_id: str) -> None:
         run = _Run()
@@ -221,63 +442,177 @@ class Scheduler:
 
     def _spawn(self, function: Callable[..., Awaitable[Any]], *args: Any) -> None:
         assert self._task_group is not None, "the scheduler is not running"
-        self._task_group.start_soon(function, *args)
+        self._task_group.start_soon(self._guarded, function, *args)
+
+    @staticmethod
+    async def _guarded(function: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        # An error in one background task must not end the scheduler's task group.
+        try:
+            await function(*args)
+        except Exception:
+            log.exception("%s failed", getattr(function, "__name__", function))
 
     async def _runner(self, job_id: str, run: _Run) -> None:
         try:
             with run.scope:
-                try:
-                    await self._process(job_id)
-                except (_JobGone, JobNotFound):
-                    pass
-                except Conflict:
-                    pass  # cancelled or deleted between two awaits
-                except _JobFailed as failure:
-                    self._fail(job_id, str(failure), failure.kind)
-                except Exception as exc:  # a bug must fail one job, not the engine
-                    log.exception("job %s crashed", job_id)
-                    self._fail(job_id, f"veotui hit an internal error: {exc!r}. Retry with r.", "internal")
+                await self._run_job(job_id)
         finally:
             if self._runs.get(job_id) is run:
                 del self._runs[job_id]
             self.wake()
             await self._after_run(job_id)
 
+    async def _run_job(self, job_id: str) -> None:
+        while True:
+            try:
+                await self._process(job_id)
+            except (_JobGone, JobNotFound):
+                pass
+            except Conflict:
+                pass  # cancelled or deleted between two awaits
+            except StorageUnavailable:
+                # The stage reached could not be recorded: wait for the disk, then carry on
+                # from the last stage that was (as after a restart).
+                if self.storage.ok:  # refused without a disk fault on record: do not spin
+                    await anyio.sleep(PROBE_FIRST_SECONDS)
+                await self._storage_back()
+                with contextlib.suppress(StorageUnavailable, Conflict, JobNotFound):
+                    self.store.update(job_id, note="the disk accepts writes again; carrying on")
+                continue
+            except Exception as exc:  # noqa: BLE001 - one job fails, never the engine (logged below)
+                full = disk_full_error(exc)
+                if full is not None:
+                    message = self._disk_full_message(job_id, full)
+                    event(log, logging.WARNING, "job.disk_full", "%s", message, job_id=job_id)
+                    await self._fail(job_id, message, ErrorKind.DISK_FULL)
+                elif isinstance(exc, _JobFailed):
+                    await self._fail(job_id, str(exc), exc.kind)
+                else:  # a bug must fail one job, not the engine
+                    event(
+                        log,
+                        logging.ERROR,
+                        "job.internal_error",
+                        "internal error: %r",
+                        exc,
+                        job_id=job_id,
+                        exc_info=True,
+                        error_type=type(exc).__name__,
+                    )
+                    await self._fail(
+                        job_id, f"veotui hit an internal error: {exc!r}. Retry with r.", ErrorKind.INTERNAL
+                    )
+            return
+
+    def _disk_full_message(self, job_id: str, exc: OSError) -> str:
+        """Where the space ran out and about how much this job needs there (never the
+        temporary file's name)."""
+        where = self.files.root
+        free = free_bytes(where)
+        job = self.store.find(job_id)
+        need = self.generator.estimated_output_bytes(job.request) if job is not None else None
+        parts = [f"the disk holding {where} is full"]
+        if free is not None:
+            parts.append(f" ({format_bytes(free)} free)")
+        if need:
+            parts.append(f"; this job needs about {format_bytes(need)} there for its videos and their zip")
+        return "".join(parts) + ". Free some space, then retry (r)."
+
     async def _after_run(self, job_id: str) -> None:
+        try:
+            await self._tidy(job_id)
+        except Exception:  # tidying is best effort; the start-up sweep catches what is left
+            log.exception("tidying up after job %s failed", job_id)
+
+    async def _tidy(self, job_id: str) -> None:
         """Tidy up once the runner is really done (its worker threads included)."""
         job = self.store.find(job_id)
         if job is not None and job.status.is_active:
             return  # shut down mid-job: resumes at next start
         with anyio.CancelScope(shield=True):
             if job is None:
-                self.files.remove(job_id)
+                self._remove_folder(job_id)
             elif job.status in (Status.FAILED, Status.CANCELLED):
-                self.files.remove_outputs(job_id)
+                self._remove_outputs(job_id)
                 await self._cleanup_quietly(job, everything=False)
             elif job.status == Status.COMPLETED:
                 await self._cleanup_quietly(job, everything=False)
+
+    def _remove_folder(self, job_id: str) -> None:
+        folder = self.files.folder(job_id)
+        existed = folder.exists()
+        self.files.remove(job_id)
+        outcome = "absent" if not existed else "left behind" if folder.exists() else "removed"
+        event(
+            log,
+            logging.WARNING if outcome == "left behind" else logging.INFO,
+            "cleanup.folder",
+            "%s: %s",
+            folder,
+            outcome,
+            job_id=job_id,
+            path=str(folder),
+            outcome=outcome,
+        )
+
+    def _remove_outputs(self, job_id: str) -> None:
+        folder = self.files.folder(job_id)
+        self.files.remove_outputs(job_id)
+        event(
+            log,
+            logging.INFO,
+            "cleanup.outputs",
+            "removed the partial outputs in %s (the input image stays for a retry)",
+            folder,
+            job_id=job_id,
+            path=str(folder),
+            outcome="removed",
+        )
 
     async def _cleanup_quietly(self, job: Job, *, everything: bool) -> bool:
         try:
             await self.generator.cleanup(job, everything=everything)
             return True
         except Exception as exc:  # noqa: BLE001 - clean-up is retried later; it must never fail a job
-            log.warning("cleanup of job %s's remote files failed: %s", job.job_id, exc)
+            event(
+                log,
+                logging.WARNING,
+                "cleanup.remote",
+                "clean-up of the job's remote files failed: %s",
+                exc,
+                job_id=job.job_id,
+                outcome="error",
+            )
             return False
 
     async def _cleanup_remote(self, job: Job) -> None:
         """Remove a deleted job's remote files, retrying until it works."""
         for retry in range(8):
             if await self._cleanup_quietly(job, everything=True):
-                self.store.cleanup_done(job.job_id)
+                await self._persist(functools.partial(self.store.cleanup_done, job.job_id))
                 return
             await anyio.sleep(backoff_delay(retry, self.settings.retry_base_seconds))
-        log.warning("gave up cleaning job %s's remote files for now; will try again at next start", job.job_id)
+        event(
+            log,
+            logging.WARNING,
+            "cleanup.remote",
+            "gave up cleaning the job's remote files for now; will try again at the next start",
+            job_id=job.job_id,
+            outcome="postponed",
+        )
 
-    def _fail(self, job_id: str, message: str, kind: str) -> None:
+    async def _fail(self, job_id: str, message: str, kind: str) -> None:
+        """Record the failure, waiting for the disk if it refuses writes just now."""
         with contextlib.suppress(Conflict, JobNotFound):
-            self.store.transition(
-                job_id, Status.FAILED, expect=ACTIVE_STATUSES, detail=message, error=message, error_kind=kind
+            await self._persist(
+                functools.partial(
+                    self.store.transition,
+                    job_id,
+                    Status.FAILED,
+                    expect=ACTIVE_STATUSES,
+                    detail=message,
+                    error=message,
+                    error_kind=kind,
+                )
             )
 
     def _schedule_auto_delete(self, job: Job) -> None:
@@ -288,7 +623,8 @@ class Scheduler:
             await anyio.sleep(max(0.0, (due - utcnow()).total_seconds()))
             current = self.store.find(job.job_id)
             if current is not None and current.status == Status.COMPLETED and current.downloaded_at:
-                self.delete(job.job_id)
+                with contextlib.suppress(JobNotFound):
+                    await self._persist(functools.partial(self.delete, job.job_id))
 
         self._spawn(auto_delete)
 
@@ -307,9 +643,10 @@ class Scheduler:
 
     async def _process(self, job_id: str) -> None:
         job = self.store.get(job_id)
-        image = self.files.image(job_id) if job.has_image else None
-        if image is not None and not image.exists():
-            raise _JobFailed("the job's input image is missing from its folder; submit the job again", "missing_image")
+        if job.retry_reuses_operation:
+            await self._fetch_again(job)
+            return
+        inputs = self._inputs(job)
 
         if job.operation is None and job.submitting:
             operation = await self.generator.find_operation(job)
@@ -325,54 +662,101 @@ class Scheduler:
                     SubmitOutcomeUnknown.kind,
                 )
             else:
-                job = self.store.update(
-                    job_id, operation=operation, submitting=False, note=f"found operation {operation} after restart"
-                )
+                job = self.store.record_operation(job_id, operation, note=f"found operation {operation} after restart")
 
         if job.operation is None:
             job = self._enter(job, Status.UPLOADING_IMAGE)
-            image_ref = None
-            if image is not None:
-                image_ref = await self._call(job, "upload the image", lambda: self.generator.upload_image(job, image))
+            if inputs.files():
+                inputs = await self._call(job, "upload the inputs", lambda: self.generator.upload_inputs(job, inputs))
             job = self._enter(job, Status.GENERATING)
-            operation = await self._submit(job, image, image_ref)
-            job = self.store.update(job_id, operation=operation, submitting=False, note=f"operation {operation}")
+            operation = await self._submit(job, inputs)
+            # The operation exists (and may be billed): its name must be recorded, whatever it takes.
+            job = await self._persist(
+                functools.partial(self.store.record_operation, job_id, operation, note=f"operation {operation}")
+            )
         else:
             job = self._enter(job, Status.GENERATING)
 
         result = await self._poll_until_done(job)
-        generating_since = job.stage_started_at
+        # Only a generation seen whole by this process, on the monotonic clock, is a sample.
+        generating_seconds = self.store.stage_elapsed(job)
         job = self._enter(job, Status.PROCESSING)
         if not result.videos:
             raise _JobFailed(
                 "the generation finished without any video. Google does not charge for such attempts; "
                 "rephrase the prompt and retry.",
-                "no_videos",
+                ErrorKind.NO_VIDEOS,
             )
-        generating_seconds = (utcnow() - generating_since).total_seconds() if generating_since else None
+        # Paid for and done: from here on a retry fetches these videos, it never buys them again.
+        saved = self.generator.save_result(result)
+        job = await self._persist(functools.partial(self.store.update, job_id, operation_done=True, result=saved))
+        await self._download(job, result, generating_seconds)
+
+    async def _fetch_again(self, job: Job) -> None:
+        """A retried job whose operation already finished: fetch its videos, submit nothing."""
+        job_id = job.job_id
+        job = self._enter(job, Status.GENERATING)
+        result = self.generator.load_result(job.result) if job.result is not None else None
+        if result is None:
+            try:
+                result = await self._poll_until_done(job)
+            except _JobFailed as failure:
+                if failure.kind == ErrorKind.OPERATION_LOST:
+                    # Nothing left to fetch: the next retry has to generate again.
+                    self.store.update(job_id, operation_done=False, result=None)
+                raise
+        job = self._enter(job, Status.PROCESSING)
+        await self._download(job, result, None)
+
+    async def _download(self, job: Job, result: GenerationResult, generating_seconds: float | None) -> None:
+        job_id = job.job_id
         job = self._enter(job, Status.DOWNLOADING)
-        folder = self.files.create(job_id, None)
+        folder = self.files.ensure(job_id)
         paths = await self._call(job, "download the videos", lambda: self.generator.fetch(job, result, folder))
         await anyio.to_thread.run_sync(self.files.build_zip, job_id, paths)
         videos = tuple(Video(index=n, filename=p.name, size_bytes=p.stat().st_size) for n, p in enumerate(paths, 1))
         if generating_seconds is not None:
-            self.store.record_duration(job.request.model, generating_seconds)
+            self.store.record_duration(job.request.model, generating_seconds, prior=self.generator.typical_seconds)
         self.store.transition(
             job_id,
             Status.COMPLETED,
             expect=(Status.DOWNLOADING,),
             videos=videos,
             detail=f"{len(videos)} video(s)" + _filtered_note(result),
-            seconds=(utcnow() - job.started_at).total_seconds() if job.started_at else None,
+            seconds=self._run_seconds(job),
         )
 
-    async def _submit(self, job: Job, image: Path | None, image_ref: str | None) -> str:
+    def _run_seconds(self, job: Job) -> float | None:
+        """How long the job took: by the monotonic clock if it ran in this process alone."""
+        seconds = self.store.run_elapsed(job.job_id)
+        if seconds is None and job.started_at is not None:
+            seconds = max(0.0, (utcnow() - job.started_at).total_seconds())
+        return seconds
+
+    def _inputs(self, job: Job) -> JobInputs:
+        """The job's input files, each checked to be in its folder (a retry sends them again)."""
+        job_id = job.job_id
+        inputs = JobInputs(
+            image=self.files.image(job_id) if job.has_image else None,
+            last_frame=self.files.last_frame(job_id) if job.has_last_frame else None,
+            references=tuple(self.files.reference(job_id, n) for n in range(1, job.reference_count + 1)),
+            video=self.files.input_video(job_id) if job.request.extends else None,
+        )
+        for path in inputs.files():
+            if not path.exists():
+                raise _JobFailed(
+                    f"the job's input {path.name} is missing from its folder; submit the job again",
+                    ErrorKind.MISSING_IMAGE,
+                )
+        return inputs
+
+    async def _submit(self, job: Job, inputs: JobInputs) -> str:
         """Send the generate request, retrying what was refused for a transient reason."""
         attempt = 1
         while True:
             self.store.update(job.job_id, submitting=True)
             try:
-                return await self.generator.submit(job, image, image_ref)
+                return await self.generator.submit_inputs(job, inputs)
             except SubmitOutcomeUnknown as exc:
                 raise _JobFailed(
                     f"{exc} The generation may have been accepted and billed, so veotui did not send it "
@@ -380,10 +764,11 @@ class Scheduler:
                     exc.kind,
                 ) from exc
             except TransientFault as exc:
-                self.store.update(job.job_id, submitting=False)
+                await self._persist(functools.partial(self.store.update, job.job_id, submitting=False))
                 if attempt >= self.settings.max_attempts:
-                    raise _JobFailed(f"{exc} (gave up after {attempt} attempts)", "transient") from exc
+                    raise _JobFailed(f"{exc} (gave up after {attempt} attempts)", ErrorKind.TRANSIENT) from exc
                 delay = self._delay(attempt, exc)
+                self._retrying(job.job_id, "submit", exc, attempt, delay)
                 attempt += 1
                 job = self.store.update(
                     job.job_id,
@@ -395,8 +780,8 @@ class Scheduler:
                 raise _JobFailed(str(exc), exc.kind) from exc
 
     async def _call(self, job: Job, what: str, call: Callable[[], Awaitable[T]]) -> T:
-        """An idempotent call (upload, poll, download): transient faults are retried with
-        backoff, up to ``max_attempts`` in a row."""
+        """A call that is safe to give up on (upload, download): transient faults are retried
+        with backoff, up to ``max_attempts`` in a row. Polling has its own loop."""
         attempt = 1
         while True:
             try:
@@ -404,9 +789,10 @@ class Scheduler:
             except TransientFault as exc:
                 if attempt >= self.settings.max_attempts:
                     raise _JobFailed(
-                        f"could not {what}: {exc} (gave up after {attempt} attempts)", "transient"
+                        f"could not {what}: {exc} (gave up after {attempt} attempts)", ErrorKind.TRANSIENT
                     ) from exc
                 delay = self._delay(attempt, exc)
+                self._retrying(job.job_id, what, exc, attempt, delay)
                 self.store.update(job.job_id, note=f"could not {what}: {exc}; trying again in {delay:.1f} s")
                 attempt += 1
                 await anyio.sleep(delay)
@@ -417,26 +803,98 @@ class Scheduler:
             except GeneratorFault as exc:
                 raise _JobFailed(str(exc), exc.kind) from exc
 
-    async def _poll_until_done(self, job: Job):
+    async def _poll_until_done(self, job: Job) -> GenerationResult:
+        """Poll the job's operation until it is done. The operation is paid for, so a
+        transient fault never fails the job: it is noted, and polling goes on (backoff capped
+        at the poll interval) until the deadline."""
         deadline = self.settings.veo_deadline if not self.generator.is_simulator else None
-        started: datetime = job.stage_started_at or utcnow()
+        # Time already spent generating: by the monotonic clock if the stage began in this
+        # process, else (resumed after a restart) by the wall clock; counted on monotonically.
+        before = self.store.stage_elapsed(job)
+        if before is None:
+            before = max(0.0, (utcnow() - (job.stage_started_at or utcnow())).total_seconds())
+        started = time.monotonic() - before
+        operation = job.operation
+        assert operation is not None
+        failures = 0
         while True:
-            result = await self._call(job, "check the operation", lambda: self.generator.poll(job, job.operation))
+            try:
+                result = await self.generator.poll(job, operation)
+            except TransientFault as exc:
+                failures += 1
+                self._check_deadline(job, deadline, started, f" The last check failed: {exc}")
+                delay = min(self._delay(failures, exc), self.poll_interval)
+                self.store.update(
+                    job.job_id,
+                    note=f"could not check the operation ({failures} in a row): {exc}; checking again in {delay:.1f} s",
+                )
+                await anyio.sleep(delay)
+                continue
+            except GeneratorFault as exc:
+                raise _JobFailed(str(exc), exc.kind) from exc
             if result is not None:
                 return result
-            if deadline is not None and (utcnow() - started).total_seconds() > deadline:
-                raise _JobFailed(
-                    f"the operation {job.operation} did not finish within {deadline:.0f} s "
-                    "(VEOTUI_VEO_DEADLINE). It may still finish on Google's side; retry to submit again.",
-                    "deadline",
-                )
+            failures = 0
+            self._check_deadline(job, deadline, started, "")
             await anyio.sleep(self.poll_interval)
+
+    def _retrying(self, job_id: str, what: str, fault: TransientFault, attempt: int, delay: float) -> None:
+        call = _CALL_NAMES.get(what, what.replace(" ", "_"))
+        with contextlib.suppress(StorageUnavailable):  # a count lost on a full disk is no reason to stop
+            self.store.count("retries_total", call)
+        event(
+            log,
+            logging.WARNING,
+            "job.retry",
+            "%s failed (%s); attempt %d of %d in %.1f s",
+            call,
+            fault,
+            attempt + 1,
+            self.settings.max_attempts,
+            delay,
+            job_id=job_id,
+            call=call,
+            error=str(fault),
+            attempt=attempt + 1,
+            max_attempts=self.settings.max_attempts,
+            backoff_seconds=round(delay, 3),
+        )
+
+    @staticmethod
+    def _check_deadline(job: Job, deadline: float | None, started: float, why: str) -> None:
+        """``started``: when generating began, on the monotonic clock."""
+        if deadline is not None and time.monotonic() - started > deadline:
+            raise _JobFailed(
+                f"the operation {job.operation} did not finish within {deadline:.0f} s "
+                f"(VEOTUI_VEO_DEADLINE).{why} It may still finish, and be billed, on Google's side; "
+                "a retry submits again and Google charges again.",
+                ErrorKind.DEADLINE,
+            )
 
     def _delay(self, attempt: int, fault: TransientFault) -> float:
         delay = backoff_delay(attempt - 1, self.settings.retry_base_seconds)
         if fault.retry_after is not None:
             delay = max(delay, fault.retry_after)
         return delay
+
+
+def _utc_day() -> str:
+    return utcnow().date().isoformat()
+
+
+def _seconds_to_next_utc_day() -> float:
+    now = utcnow()
+    midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    return (midnight - now).total_seconds()
+
+
+#: The ``call`` label of retries, by what the scheduler was doing.
+_CALL_NAMES = {
+    "upload the image": "upload",
+    "check the operation": "poll",
+    "download the videos": "download",
+    "submit": "submit",
+}
 
 
 def _filtered_note(result: GenerationResult) -> str:

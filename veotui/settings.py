@@ -13,6 +13,8 @@ from typing import Any
 import platformdirs
 
 from veotui.errors import SettingsError
+from veotui.model import printable
+from veotui.prices import PriceTable, parse_overrides, price_table
 
 APP_NAME = "veotui"
 GENERATORS = ("auto", "sim", "veo")
@@ -42,7 +44,20 @@ class Settings:
     users: Mapping[str, str] = field(default_factory=dict)
     #: Key remapping of the TUI: binding id -> keys.
     keymap: Mapping[str, str] = field(default_factory=dict)
+    #: Estimated US dollars the jobs sent to Google may cost per UTC day; None: no limit.
+    daily_budget_usd: float | None = None
+    #: The log file (<data>/logs/veotui.log): level, text or json, size before rotation, backups kept.
+    log_level: str = "info"
+    log_format: str = "text"
+    log_max_bytes: int = 10 * 1024 * 1024
+    log_backups: int = 5
+    #: The config file's ``[prices]``: model -> key -> US dollars per second.
+    prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     config_file: Path | None = None
+
+    @property
+    def price_table(self) -> PriceTable:
+        return price_table(self.prices)
 
     @property
     def db_path(self) -> Path:
@@ -84,11 +99,62 @@ def _seconds(name: str, raw: Any, *, allow_off: bool = False) -> float | None:
     return value
 
 
+def _dollars(name: str, raw: Any) -> float | None:
+    """An amount in US dollars (more than 0), or off."""
+    if raw is False or str(raw).strip().lower() in {"off", "none", ""}:
+        return None
+    text = str(raw).strip().removeprefix("$") if not isinstance(raw, bool) else "x"
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise SettingsError(f"{name} must be an amount of US dollars above 0 (like 50 or 12.5) or 'off', got {raw!r}")
+    return value
+
+
 def _generator(name: str, raw: Any) -> str:
     value = str(raw).strip().lower()
     if value not in GENERATORS:
         raise SettingsError(f"{name} must be one of {', '.join(GENERATORS)}, got {raw!r}")
     return value
+
+
+def _count(name: str, raw: Any) -> int:
+    try:
+        value = int(str(raw).strip()) if not isinstance(raw, bool) else None
+    except ValueError:
+        value = None
+    if value is None or value < 0:
+        raise SettingsError(f"{name} must be a whole number (0 or more), got {raw!r}")
+    return value
+
+
+_SIZE_UNITS = {"": 1, "b": 1, "kb": 1024, "k": 1024, "mb": 1024**2, "m": 1024**2, "gb": 1024**3, "g": 1024**3}
+
+
+def _bytes(name: str, raw: Any) -> int:
+    """A size in bytes: 10485760, "10MB", "512 KB"."""
+    text = str(raw).strip().lower().replace(" ", "") if not isinstance(raw, bool) else ""
+    digits = text.rstrip("kmgb")
+    unit = text[len(digits) :]
+    try:
+        value = float(digits) * _SIZE_UNITS[unit] if digits else -1
+    except (ValueError, KeyError):
+        value = -1
+    if value < 1024:
+        raise SettingsError(f"{name} must be a size of at least 1 KB, like 10MB or 1048576, got {raw!r}")
+    return int(value)
+
+
+def _one_of(*choices: str):
+    def parse(name: str, raw: Any) -> str:
+        value = str(raw).strip().lower()
+        if value not in choices:
+            raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+        return value
+
+    return parse
 
 
 def _text(name: str, raw: Any) -> str | None:
@@ -127,6 +193,11 @@ SETTINGS_TABLE: dict[str, tuple[str, Any]] = {
     "veo_deadline": ("VEOTUI_VEO_DEADLINE", lambda n, r: _seconds(n, r, allow_off=True)),
     "retry_base_seconds": ("VEOTUI_RETRY_BASE_SECONDS", _seconds),
     "max_attempts": ("VEOTUI_MAX_ATTEMPTS", _positive_int),
+    "daily_budget_usd": ("VEOTUI_DAILY_BUDGET_USD", _dollars),
+    "log_level": ("VEOTUI_LOG_LEVEL", _one_of("debug", "info", "warning", "error")),
+    "log_format": ("VEOTUI_LOG_FORMAT", _one_of("text", "json")),
+    "log_max_bytes": ("VEOTUI_LOG_MAX_BYTES", _bytes),
+    "log_backups": ("VEOTUI_LOG_BACKUPS", _count),
 }
 
 
@@ -141,6 +212,7 @@ def load_settings(env: Mapping[str, str] | None = None, overrides: Mapping[str, 
     raw: dict[str, Any] = {}
     users: dict[str, str] = {}
     keymap: dict[str, str] = {}
+    prices: dict[str, dict[str, float]] = {}
     if config_path.is_file():
         try:
             document = tomllib.loads(config_path.read_text(encoding="utf-8"))
@@ -151,12 +223,14 @@ def load_settings(env: Mapping[str, str] | None = None, overrides: Mapping[str, 
                 users = _users_table(config_path, value)
             elif key == "keymap":
                 keymap = _keymap_table(config_path, value)
+            elif key == "prices":
+                prices = parse_overrides(str(config_path), value)
             elif key in SETTINGS_TABLE:
                 raw[key] = (f"{key} in {config_path}", value)
             else:
                 raise SettingsError(
                     f"unknown setting {key!r} in {config_path}; known: "
-                    + ", ".join([*SETTINGS_TABLE, "users", "keymap"])
+                    + ", ".join([*SETTINGS_TABLE, "users", "keymap", "prices"])
                 )
     for key, (variable, _) in SETTINGS_TABLE.items():
         if variable in env:
@@ -174,6 +248,7 @@ def load_settings(env: Mapping[str, str] | None = None, overrides: Mapping[str, 
         data_dir=data_dir,
         users=users,
         keymap=keymap,
+        prices=prices,
         config_file=config_path if config_path.is_file() else None,
         **values,
     )
@@ -184,6 +259,12 @@ def _users_table(path: Path, value: Any) -> dict[str, str]:
         isinstance(k, str) and isinstance(v, str) and k and v for k, v in value.items()
     ):
         raise SettingsError(f'[users] in {path} must map user names to tokens, like alice = "s3cret"')
+    for name in value:
+        if printable(name, keep="") != name:
+            raise SettingsError(
+                f"[users] in {path}: the user name {printable(name, keep='')!r} holds a control character; "
+                "user names are shown and counted, so they must be plain text"
+            )
     # The file reads name = token; the server looks up by token.
     return {token: name for name, token in value.items()}
 

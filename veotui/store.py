@@ -9,22 +9,32 @@ a committed transition survives a power loss, not only a process crash.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+import math
+import shutil
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from datetime import datetime
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from veotui.errors import Conflict, InvalidRequest, JobNotFound
+from veotui import metrics as m
+from veotui.datadir import CHOOSE_ANOTHER, prepare
+from veotui.errors import Conflict, DataUnusable, InvalidRequest, JobNotFound, StorageUnavailable
+from veotui.logs import event
 from veotui.model import (
     ACTIVE_STATUSES,
     FINAL_STATUSES,
     Change,
+    Extends,
     Job,
     JobEvent,
     JobRequest,
+    QueueState,
     Status,
     Video,
     can_transition,
@@ -32,6 +42,9 @@ from veotui.model import (
     parse_time,
     utcnow,
 )
+from veotui.prices import estimate_cost
+from veotui.progress import fold_sample
+from veotui.storage import StorageGuard
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: jobs, their events, and the moving estimate of generation time per model.
@@ -93,16 +106,78 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
     INSERT INTO counters (name, value) SELECT 'queue_seq', COALESCE(MAX(queue_seq), 0) FROM jobs
     """,
+    # 3: Veo 3.1 modes: the request's switches, the inputs given, the video a job extends.
+    """
+    ALTER TABLE jobs ADD COLUMN generate_audio INTEGER;
+    ALTER TABLE jobs ADD COLUMN person_generation TEXT;
+    ALTER TABLE jobs ADD COLUMN enhance_prompt INTEGER;
+    ALTER TABLE jobs ADD COLUMN reference_type TEXT;
+    ALTER TABLE jobs ADD COLUMN extends TEXT;
+    ALTER TABLE jobs ADD COLUMN has_last_frame INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN reference_count INTEGER NOT NULL DEFAULT 0
+    """,
+    # 4: money. A job's estimate; whether its operation finished with videos, and what it
+    # takes to fetch them again (a retry then pays nothing); what each operation cost, by
+    # the UTC day it was created.
+    """
+    ALTER TABLE jobs ADD COLUMN estimated_cost_usd REAL;
+    ALTER TABLE jobs ADD COLUMN operation_done INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN result TEXT;
+    CREATE TABLE spend (
+        operation TEXT PRIMARY KEY,
+        job_id TEXT NOT NULL,
+        day TEXT NOT NULL,
+        at TEXT NOT NULL,
+        usd REAL
+    );
+    CREATE INDEX spend_day ON spend (day)
+    """,
+    # 5: History's order: a number given at each final transition, from a counter that only
+    # grows, so a wall-clock step cannot reorder it. Ended jobs are numbered by finish time.
+    """
+    ALTER TABLE jobs ADD COLUMN finished_seq INTEGER;
+    UPDATE jobs SET finished_seq = ranked.n FROM (
+        SELECT job_id, ROW_NUMBER() OVER (ORDER BY finished_at, queue_seq) AS n FROM jobs
+        WHERE status IN ('completed', 'failed', 'cancelled')
+    ) AS ranked WHERE jobs.job_id = ranked.job_id;
+    INSERT INTO counters (name, value) SELECT 'finished_seq', COALESCE(MAX(finished_seq), 0) FROM jobs;
+    CREATE INDEX jobs_finished_seq ON jobs (finished_seq)
+    """,
+    # 6: the queue's pause switch (one row), kept across restarts.
+    """
+    CREATE TABLE queue_control (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        paused INTEGER NOT NULL DEFAULT 0,
+        reason TEXT,
+        by_budget INTEGER NOT NULL DEFAULT 0,
+        since TEXT,
+        budget_override_day TEXT
+    );
+    INSERT INTO queue_control (id, paused) VALUES (1, 0)
+    """,
+    # 7: aggregates for /metrics, kept in the transaction of each transition, so a scrape
+    # never reads the history; filled from the event log for what came before.
+    m.MIGRATION_SQL,
 )
 
-#: Weight of the newest sample in the moving estimate of generation time.
-ESTIMATE_WEIGHT = 0.3
-_JOB_COLUMNS = (
-    "job_id, queue_seq, status, prompt, number_of_videos, model, aspect_ratio, duration_seconds,"
-    " resolution, negative_prompt, seed, user, has_image, created_at, started_at, finished_at,"
-    " stage_started_at, attempts, error, error_kind, operation, submitting, videos, downloaded_at"
-)
+#: ``PRAGMA application_id`` of veotui's databases ("veot"), stamped when one is created.
+APPLICATION_ID = 0x76656F74
+#: A database from before the stamp is veotui's if it has these tables and a schema version.
+OWN_TABLES = frozenset({"jobs", "events", "estimates"})
+SQLITE_HEADER = b"SQLite format 3\x00"
+#: What a damaged database is copied aside as (with the start of its content's hash).
+BACKUP_SUFFIX = ".damaged-"
+
+#: Neighbours re-spaced at first when a move finds no room between two keys (doubles).
+RESPACE_WINDOW = 8
+#: Smallest gap a respacing leaves, relative to the keys' size: 2**-32 leaves ~20 halvings
+#: of a double's 52-bit mantissa.
+ROOM_AFTER_RESPACE = 2.0**-32
+
+log = logging.getLogger(__name__)
+
 _TIME_FIELDS = {"created_at", "started_at", "finished_at", "stage_started_at", "downloaded_at"}
+#: Job fields that ``transition`` and ``update`` may change; each is a column of the same name.
 _UPDATABLE = {
     "started_at",
     "finished_at",
@@ -115,27 +190,67 @@ _UPDATABLE = {
     "videos",
     "downloaded_at",
     "queue_seq",
+    "finished_seq",
+    "operation_done",
+    "result",
 }
 
 Listener = Callable[[Change], None]
 
 
 class Store:
-    def __init__(self, path: Path) -> None:
+    """A write the disk refuses raises :class:`StorageUnavailable` and marks ``guard``
+    degraded; the transaction is rolled back and the connection stays usable."""
+
+    def __init__(self, path: Path, guard: StorageGuard | None = None) -> None:
+        """Open (or create) veotui's database at ``path``. Anything that is not veotui's
+        database, or is damaged, is refused with a :class:`DataUnusable` naming the file;
+        a file refused as another application's is never written to."""
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA busy_timeout = 5000")
-        self._conn.execute("PRAGMA journal_mode = WAL")
-        self._conn.execute("PRAGMA synchronous = FULL")
-        self._conn.execute("PRAGMA foreign_keys = ON")
+        self.guard = guard or StorageGuard(path.parent)
         self._listeners: list[Listener] = []
         # Write-through copy of the jobs that are not finished. This process is the only
         # writer (the data-directory lock), so the copy is the truth; every UPDATE still
         # checks the status it expects, in SQL, in case it is not.
         self._active: dict[str, Job] = {}
+        #: Jobs per status, counted once and then kept by every write: the queue's and the
+        #: history's totals cost nothing however long they grow.
+        self._counts: dict[str, int] | None = None
+        # When each job's current stage, and its run, began in this process, by the monotonic
+        # clock: durations measured with it survive a wall-clock step.
+        self._stage_clock: dict[str, tuple[Status, float]] = {}
+        self._run_clock: dict[str, float] = {}
+        prepare(path.parent)
+        identify(path)
+        try:
+            self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise _sqlite_problem(path, exc) from None
+        try:
+            self._open()
+        except sqlite3.Error as exc:
+            self._conn.close()
+            raise _sqlite_problem(path, exc) from None
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _open(self) -> None:
+        conn = self._conn
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA busy_timeout = 5000")
+        problems = [row[0] for row in conn.execute("PRAGMA quick_check(3)")]
+        if problems != ["ok"]:
+            raise _damaged(self.path, "quick_check: " + " ".join(" ".join(problems).split()))
+        if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
+            # A new database, or one of veotui's from before the stamp (identify() said so).
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
         self._migrate()
+        # Kept in step with every write (one writer), so reading it costs nothing.
+        (self._queued,) = self._conn.execute("SELECT COUNT(*) FROM jobs WHERE status = 'queued'").fetchone()
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -151,21 +266,41 @@ class Store:
             listener(change)
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._conn.execute("BEGIN IMMEDIATE")
+    def _transaction(self, doing: str = "record a change") -> Iterator[sqlite3.Connection]:
         try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        else:
-            self._conn.execute("COMMIT")
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+        except sqlite3.Error as exc:
+            failure = self.guard.error(exc, doing)
+            if failure is None:
+                raise
+            raise failure from exc
+
+    def _rollback(self) -> None:
+        # SQLite may have rolled back already (a full disk does that); the connection must
+        # end up outside any transaction either way.
+        if self._conn.in_transaction:
+            with suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
+
+    def probe(self) -> None:
+        """A small real write: raises :class:`StorageUnavailable` while the disk refuses."""
+        with self._transaction("write to its database") as conn:
+            conn.execute("UPDATE counters SET value = value WHERE name = 'queue_seq'")
 
     def _migrate(self) -> None:
-        with self._transaction() as conn:
+        with self._transaction("prepare its database") as conn:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > len(MIGRATIONS):
-                raise RuntimeError(f"{self.path} was written by a newer veotui (schema {version}); upgrade veotui")
+                raise DataUnusable(
+                    f"{self.path} was written by a newer veotui (schema {version}, this one knows "
+                    f"{len(MIGRATIONS)}); upgrade veotui or {CHOOSE_ANOTHER}"
+                )
             for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
                 for statement in filter(str.strip, script.split(";")):
                     conn.execute(statement)
@@ -221,11 +356,12 @@ class Store:
         ).fetchall()
         return [_job_from_row(row) for row in rows]
 
-    def queued(self, limit: int | None = None) -> list[Job]:
-        """Queued jobs in FIFO order, each with its 1-based position."""
-        sql = f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status = 'queued' ORDER BY queue_seq"
-        rows = self._conn.execute(sql + (" LIMIT ?" if limit else ""), (limit,) if limit else ()).fetchall()
-        return [_job_from_row(row).replace(queue_position=n) for n, row in enumerate(rows, start=1)]
+    def queued(self, limit: int | None = None, offset: int = 0) -> list[Job]:
+        """Queued jobs in FIFO order, each with its 1-based position; ``limit`` jobs from
+        the ``offset``-th (None: every one)."""
+        sql = f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status = 'queued' ORDER BY queue_seq LIMIT ? OFFSET ?"
+        rows = self._conn.execute(sql, (-1 if limit is None else limit, offset)).fetchall()
+        return [_job_from_row(row).replace(queue_position=n) for n, row in enumerate(rows, start=offset + 1)]
 
     def next_queued(self) -> Job | None:
         row = self._conn.execute(
@@ -243,13 +379,17 @@ class Store:
         """Ended jobs, newest first, one page; and how many there are in all."""
         marks = ",".join("?" * len(FINAL_STATUSES))
         statuses = [s.value for s in FINAL_STATUSES]
-        rows = self._conn.execute(
-            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status IN ({marks})"
-            " ORDER BY finished_at DESC, queue_seq DESC LIMIT ? OFFSET ?",
-            [*statuses, limit, offset],
-        ).fetchall()
-        (total,) = self._conn.execute(f"SELECT COUNT(*) FROM jobs WHERE status IN ({marks})", statuses).fetchone()
-        return [_job_from_row(row) for row in rows], total
+        rows = (
+            self._conn.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status IN ({marks})"
+                " ORDER BY finished_seq DESC LIMIT ? OFFSET ?",
+                [*statuses, limit, offset],
+            ).fetchall()
+            if limit
+            else []
+        )
+        counts = self.count_by_status()
+        return [_job_from_row(row) for row in rows], sum(counts.get(s, 0) for s in statuses)
 
     def search(self, text: str, limit: int = 500) -> list[Job]:
         """Jobs whose prompt, id, status or user contains ``text`` (case-insensitive)."""
@@ -272,8 +412,27 @@ class Store:
     def all_job_ids(self) -> set[str]:
         return {row[0] for row in self._conn.execute("SELECT job_id FROM jobs")}
 
+    def known_ids(self, job_ids: Iterable[str]) -> set[str]:
+        """Those of ``job_ids`` the store holds (read in batches: as many as there are
+        folders, not as many as there are jobs)."""
+        wanted = list(job_ids)
+        known: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            batch = wanted[start : start + 500]
+            rows = self._conn.execute(
+                f"SELECT job_id FROM jobs WHERE job_id IN ({','.join('?' * len(batch))})", batch
+            ).fetchall()
+            known.update(row[0] for row in rows)
+        return known
+
     def count_by_status(self) -> dict[str, int]:
-        return dict(self._conn.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall())
+        if self._counts is None:
+            self._counts = dict(self._conn.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall())
+        return dict(self._counts)
+
+    def _count(self, status: str, step: int) -> None:
+        if self._counts is not None:
+            self._counts[status] = self._counts.get(status, 0) + step
 
     def timeline(self, job_id: str) -> list[JobEvent]:
         rows = self._conn.execute(
@@ -291,128 +450,96 @@ class Store:
         return row[0] if row else None
 
     def metrics(self) -> dict[str, Any]:
-        """All-time figures from the event log, so deleted jobs still count."""
-        counts = self.count_by_status()
-        ended = dict(
-            self._conn.execute(
-                "SELECT status, COUNT(*) FROM events WHERE kind = 'transition'"
-                " AND status IN ('completed', 'failed', 'cancelled') GROUP BY status"
-            ).fetchall()
-        )
-        completed, failed = ended.get("completed", 0), ended.get("failed", 0)
-        (avg,) = self._conn.execute(
-            "SELECT AVG(seconds) FROM events WHERE status = 'completed' AND seconds IS NOT NULL"
-        ).fetchone()
-        by_user = dict(
-            self._conn.execute("SELECT user, COUNT(*) FROM events WHERE kind = 'submitted' GROUP BY user").fetchall()
-        )
-        errors = dict(
-            self._conn.execute(
-                "SELECT error_kind, COUNT(*) FROM events WHERE status = 'failed' AND kind = 'transition'"
-                " GROUP BY error_kind"
-            ).fetchall()
-        )
+        """All-time figures from the aggregates kept with the event log (deleted jobs still
+        count); the cost does not grow with the history."""
         return {
-            "queue_length": counts.get("queued", 0),
-            "processing": sum(counts.get(s.value, 0) for s in ACTIVE_STATUSES),
-            "completed": completed,
-            "failed": failed,
-            "cancelled": ended.get("cancelled", 0),
-            "success_rate": round(completed / (completed + failed), 4) if completed + failed else None,
-            "avg_processing_seconds": round(avg, 2) if avg is not None else None,
-            "jobs_by_user": by_user,
-            "errors_by_kind": {str(kind or "unknown"): n for kind, n in errors.items()},
+            "queue_length": self.queue_length(),
+            "processing": self.processing_count(),
+            **m.summary(self.metric_snapshot()),
         }
+
+    def queue_length(self) -> int:
+        return self._queued
+
+    def processing_count(self) -> int:
+        marks = ",".join("?" * len(ACTIVE_STATUSES))
+        (count,) = self._conn.execute(
+            f"SELECT COUNT(*) FROM jobs WHERE status IN ({marks})", [s.value for s in ACTIVE_STATUSES]
+        ).fetchone()
+        return count
+
+    def metric_snapshot(self) -> m.Snapshot:
+        return m.Snapshot(self._conn.execute("SELECT name, labels, bucket, value FROM metric_values").fetchall())
+
+    def metric_series(self, hours: int, now: datetime | None = None) -> list[dict[str, Any]]:
+        """Jobs ended per hour by status and the longest queue of each hour, for the last
+        ``hours`` hours (the current one included), oldest first."""
+        now = now or utcnow()
+        keys = [m.hour_of(isoformat(now - timedelta(hours=n)) or "") for n in range(hours - 1, -1, -1)]
+        rows = self._conn.execute(
+            "SELECT hour, name, labels, value FROM metric_hours WHERE hour >= ? AND hour <= ?", (keys[0], keys[-1])
+        ).fetchall()
+        return m.series_rows([tuple(r) for r in rows], keys)
+
+    def count(self, name: str, labels: str = "", amount: float = 1.0) -> None:
+        """Add to a persisted counter (e.g. ``retries_total``)."""
+        with self._transaction("count a retry") as conn:
+            m.add(conn, name, labels, amount)
 
     # -- writing --------------------------------------------------------------------------
 
     def insert(self, job: Job) -> Job:
         """A new queued job, at the back of the queue."""
-        with self._transaction() as conn:
+        with self._transaction("queue the job") as conn:
             seq = self._next_seq(conn)
             job = job.replace(queue_seq=seq, status=Status.QUEUED)
-            req = job.request
-            conn.execute(
-                f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({','.join('?' * 24)})",
-                (
-                    job.job_id,
-                    seq,
-                    job.status.value,
-                    req.prompt,
-                    req.number_of_videos,
-                    req.model,
-                    req.aspect_ratio,
-                    req.duration_seconds,
-                    req.resolution,
-                    req.negative_prompt,
-                    req.seed,
-                    req.user,
-                    int(job.has_image),
-                    isoformat(job.created_at),
-                    None,
-                    None,
-                    None,
-                    0,
-                    None,
-                    None,
-                    None,
-                    0,
-                    "[]",
-                    None,
-                ),
-            )
+            conn.execute(_INSERT_JOB, _job_to_row(job))
             conn.execute(
                 "INSERT INTO events (job_id, at, status, detail, kind, user, model) VALUES (?, ?, ?, ?, 'submitted', ?, ?)",
-                (job.job_id, isoformat(job.created_at), "queued", "submitted", req.user, req.model),
+                (job.job_id, isoformat(job.created_at), "queued", "submitted", job.request.user, job.request.model),
             )
+            m.add(conn, "submitted_total", job.request.user)
+            m.max_hour(conn, m.hour_of(isoformat(utcnow()) or ""), "queue_max", self._queued + 1)
+        self._count(job.status.value, +1)
+        self._queued += 1
         self._remember(job)
         self._notify(Change("job", job.job_id, job))
         return job
 
     def insert_many(self, jobs: Iterable[Job]) -> None:
-        """Bulk insert (imports, benchmarks); no listeners are told."""
+        """Bulk insert (imports, benchmarks) as given, numbered in order; no listeners are told."""
         jobs = list(jobs)
+        ended = sorted(
+            (n for n, job in enumerate(jobs) if job.status.is_final),
+            key=lambda n: (jobs[n].finished_at or jobs[n].created_at, n),
+        )
         with self._transaction() as conn:
             seq = self._next_seq(conn, len(jobs))
-            for offset, job in enumerate(jobs):
-                req = job.request
-                conn.execute(
-                    f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({','.join('?' * 24)})",
-                    (
-                        job.job_id,
-                        seq + offset,
-                        job.status.value,
-                        req.prompt,
-                        req.number_of_videos,
-                        req.model,
-                        req.aspect_ratio,
-                        req.duration_seconds,
-                        req.resolution,
-                        req.negative_prompt,
-                        req.seed,
-                        req.user,
-                        int(job.has_image),
-                        isoformat(job.created_at),
-                        isoformat(job.started_at),
-                        isoformat(job.finished_at),
-                        None,
-                        job.attempts,
-                        job.error,
-                        job.error_kind,
-                        job.operation,
-                        0,
-                        json.dumps([v.__dict__ for v in job.videos]),
-                        None,
-                    ),
-                )
+            first_finished = self._next_seq(conn, len(ended), "finished_seq")
+            finished = {n: first_finished + rank for rank, n in enumerate(ended)}
+            conn.executemany(
+                _INSERT_JOB,
+                [
+                    _job_to_row(job.replace(queue_seq=seq + n, finished_seq=finished.get(n), submitting=False))
+                    for n, job in enumerate(jobs)
+                ],
+            )
+        self._counts = None
+        self._queued += sum(1 for job in jobs if job.status == Status.QUEUED)
 
     @staticmethod
-    def _next_seq(conn: sqlite3.Connection, count: int = 1) -> int:
-        """The first of ``count`` new queue numbers (inside the caller's transaction)."""
+    def _next_seq(conn: sqlite3.Connection, count: int = 1, counter: str = "queue_seq") -> int:
+        """The first of ``count`` new numbers of ``counter`` (inside the caller's transaction)."""
         (top,) = conn.execute(
-            "UPDATE counters SET value = value + ? WHERE name = 'queue_seq' RETURNING value", (count,)
+            "UPDATE counters SET value = value + ? WHERE name = ? RETURNING value", (count, counter)
         ).fetchone()
         return top - count + 1
+
+    @staticmethod
+    def _front_seq(conn: sqlite3.Connection) -> float:
+        """A key before every queued job's (a new whole number when the queue is empty)."""
+        (first,) = conn.execute("SELECT MIN(queue_seq) FROM jobs WHERE status = 'queued'").fetchone()
+        return first - 1 if first is not None else Store._next_seq(conn)
 
     def transition(
         self,
@@ -427,20 +554,29 @@ class Store:
         """Move a job to ``target`` in one transaction, if the move is allowed from its
         current status (and that status is one of ``expect``, when given)."""
         now = utcnow()
-        with self._transaction() as conn:
+        with self._transaction(f"record that job {job_id} is {target.value}") as conn:
             job = self._current(conn, job_id)
             allowed = set(expect) if expect is not None else None
             if (allowed is not None and job.status not in allowed) or not can_transition(job.status, target):
                 raise Conflict(f"job {job_id} is {job.status.value}; it cannot become {target.value}")
             if target == Status.QUEUED and job.status.is_final:
                 fields["queue_seq"] = self._next_seq(conn)
+                fields["finished_seq"] = None
+            elif target == Status.QUEUED and job.status.is_active:
+                # Back to the front (restart recovery), on a key no queued job holds.
+                fields["queue_seq"] = self._front_seq(conn)
             if target in ACTIVE_STATUSES or target == Status.QUEUED:
                 fields.setdefault("stage_started_at", now)
             if target.is_final:
+                fields["finished_seq"] = self._next_seq(conn, counter="finished_seq")
                 fields.setdefault("finished_at", now)
                 fields.setdefault("submitting", False)
-            self._write_fields(conn, job_id, fields, status=target, expect=job.status)
+            before = job
+            previous = job.status
             job = job.replace(status=target, **_as_job_fields(fields))
+            self._write_fields(conn, job, fields, status=target, expect=previous)
+            queued = self._queued + (target == Status.QUEUED) - (previous == Status.QUEUED)
+            self._count_transition(conn, before, job, now, seconds, queued)
             conn.execute(
                 "INSERT INTO events (job_id, at, status, detail, user, model, error_kind, seconds)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -455,24 +591,137 @@ class Store:
                     seconds,
                 ),
             )
+        self._count(previous.value, -1)
+        self._count(target.value, +1)
+        self._queued = queued
         self._remember(job)
+        self._clock(job)
         self._notify(Change("job", job_id, job))
+        event(
+            log,
+            logging.WARNING if target == Status.FAILED else logging.INFO,
+            "job.transition",
+            "%s -> %s%s",
+            before.status.value,
+            target.value,
+            f": {detail}" if detail else "",
+            job_id=job_id,
+            previous=before.status.value,
+            status=target.value,
+            at=isoformat(now),
+            detail=detail,
+            attempts=job.attempts,
+            error_kind=job.error_kind if target == Status.FAILED else None,
+        )
         return job
+
+    def _count_transition(
+        self, conn: sqlite3.Connection, before: Job, after: Job, now: datetime, seconds: float | None, queued: int
+    ) -> None:
+        """Fold one transition into the aggregates, inside its transaction. Stage times come
+        from the monotonic clock when the stage began in this process."""
+        previous, target = before.status, after.status
+        in_stage = self.stage_elapsed(before)
+        if in_stage is None:
+            since = before.stage_started_at or (before.created_at if previous == Status.QUEUED else None)
+            in_stage = (now - since).total_seconds() if since is not None else None
+        if previous in ACTIVE_STATUSES and in_stage is not None:
+            m.observe(conn, "stage_duration_seconds", in_stage, previous.value)
+        if previous == Status.QUEUED and target == Status.STARTING and in_stage is not None:
+            m.observe(conn, "queue_wait_seconds", in_stage)
+        hour = m.hour_of(isoformat(now) or "")
+        if target == Status.QUEUED:
+            m.max_hour(conn, hour, "queue_max", queued)
+        if not target.is_final:
+            return
+        m.add(conn, "jobs_total", target.value)
+        m.add_hour(conn, hour, "finished", target.value)
+        if target == Status.FAILED:
+            m.add(conn, "errors_total", after.error_kind or "unknown")
+        elif target == Status.COMPLETED:
+            if seconds is None and after.started_at is not None:
+                seconds = (now - after.started_at).total_seconds()
+            if seconds is not None:
+                m.observe(conn, "job_duration_seconds", seconds)
+
+    def _clock(self, job: Job) -> None:
+        if job.status.is_final:
+            self._stage_clock.pop(job.job_id, None)
+            self._run_clock.pop(job.job_id, None)
+            return
+        now = time.monotonic()
+        self._stage_clock[job.job_id] = (job.status, now)
+        if job.status == Status.STARTING:
+            self._run_clock[job.job_id] = now
+        elif job.status == Status.QUEUED:
+            self._run_clock.pop(job.job_id, None)
+
+    def stage_elapsed(self, job: Job) -> float | None:
+        """Seconds the job has been in its current stage, by the monotonic clock, if that
+        stage began in this process; else None (the caller falls back to the wall clock)."""
+        clock = self._stage_clock.get(job.job_id)
+        if clock is None or clock[0] != job.status:
+            return None
+        return time.monotonic() - clock[1]
+
+    def run_elapsed(self, job_id: str) -> float | None:
+        """Seconds since the job last started in this process, by the monotonic clock."""
+        began = self._run_clock.get(job_id)
+        return None if began is None else time.monotonic() - began
 
     def update(self, job_id: str, *, note: str | None = None, **fields: Any) -> Job:
         """Change fields without a transition; ``note`` adds a line to the timeline."""
-        with self._transaction() as conn:
+        with self._transaction(f"record a change to job {job_id}") as conn:
             job = self._current(conn, job_id)
-            self._write_fields(conn, job_id, fields, expect=job.status)
             job = job.replace(**_as_job_fields(fields))
+            self._write_fields(conn, job, fields, expect=job.status)
             if note:
                 conn.execute(
                     "INSERT INTO events (job_id, at, status, detail, kind) VALUES (?, ?, ?, ?, 'note')",
                     (job_id, isoformat(utcnow()), job.status.value, note),
                 )
         self._remember(job)
+        if note:
+            event(log, logging.INFO, "job.note", "%s", note, job_id=job_id, status=job.status.value)
         self._notify(Change("job", job_id, job))
         return job
+
+    def record_operation(self, job_id: str, operation: str, *, note: str | None = None) -> Job:
+        """The submit created ``operation``: record it on the job and count the job's
+        estimate in today's spend, in one transaction (an operation counts once)."""
+        now = utcnow()
+        with self._transaction(f"record the operation of job {job_id}") as conn:
+            job = self._current(conn, job_id)
+            fields = {"operation": operation, "submitting": False, "operation_done": False, "result": None}
+            job = job.replace(**fields)
+            self._write_fields(conn, job, fields, expect=job.status)
+            bought = conn.execute(
+                "INSERT OR IGNORE INTO spend (operation, job_id, day, at, usd) VALUES (?, ?, ?, ?, ?)",
+                (operation, job_id, now.date().isoformat(), isoformat(now), job.estimated_cost_usd),
+            ).rowcount
+            if bought and job.estimated_cost_usd:
+                m.add(conn, "estimated_cost_usd_total", "", float(job.estimated_cost_usd))
+            if note:
+                conn.execute(
+                    "INSERT INTO events (job_id, at, status, detail, kind) VALUES (?, ?, ?, ?, 'note')",
+                    (job_id, isoformat(now), job.status.value, note),
+                )
+        self._remember(job)
+        self._notify(Change("job", job_id, job))
+        # Today's spend changed: whoever shows it (the header) hears it with the queue's state.
+        self._notify(Change("queue", "", queue=self.queue_state()))
+        return job
+
+    def spend_on(self, day: date) -> float:
+        """The estimated cost of the operations created on ``day`` (UTC), in US dollars."""
+        (total,) = self._conn.execute(
+            "SELECT COALESCE(SUM(usd), 0) FROM spend WHERE day = ?", (day.isoformat(),)
+        ).fetchone()
+        return round(float(total), 2)
+
+    def spend_today(self) -> float:
+        """The estimated cost of the operations created today (UTC): what was bought today."""
+        return self.spend_on(utcnow().date())
 
     def _current(self, conn: sqlite3.Connection, job_id: str) -> Job:
         job = self._active.get(job_id)
@@ -486,72 +735,245 @@ class Store:
     def _write_fields(
         self,
         conn: sqlite3.Connection,
-        job_id: str,
-        fields: dict[str, Any],
+        job: Job,
+        names: Iterable[str],
         status: Status | None = None,
         expect: Status | None = None,
     ) -> None:
-        assignments: list[str] = []
-        values: list[Any] = []
-        if status is not None:
-            assignments.append("status = ?")
-            values.append(status.value)
-        for name, value in fields.items():
-            if name not in _UPDATABLE:
-                raise ValueError(f"field {name} cannot be updated")
-            if name in _TIME_FIELDS:
-                value = isoformat(value) if isinstance(value, datetime) else value
-            elif name == "videos":
-                value = json.dumps(
-                    [{"index": v.index, "filename": v.filename, "size_bytes": v.size_bytes} for v in value]
-                )
-            elif name == "submitting":
-                value = int(bool(value))
-            assignments.append(f"{name} = ?")
-            values.append(value)
-        if not assignments:
+        """Write ``job``'s columns for the fields ``names`` (and its status, when given)."""
+        row = _job_to_row(job)
+        columns = [*(["status"] if status is not None else []), *names]
+        if not columns:
             return
-        sql = f"UPDATE jobs SET {', '.join(assignments)} WHERE job_id = ?"
+        sql = f"UPDATE jobs SET {', '.join(f'{c} = :{c}' for c in columns)} WHERE job_id = :job_id"
         if expect is None:
-            conn.execute(sql, (*values, job_id))
-        elif conn.execute(sql + " AND status = ?", (*values, job_id, expect.value)).rowcount != 1:
-            self._active.pop(job_id, None)
-            raise Conflict(f"job {job_id} changed under veotui's feet; try again")
+            conn.execute(sql, row)
+        elif conn.execute(sql + " AND status = :expected", {**row, "expected": expect.value}).rowcount != 1:
+            self._active.pop(job.job_id, None)
+            raise Conflict(f"job {job.job_id} changed under veotui's feet; try again")
 
     def delete(self, job_id: str) -> Job:
-        """Remove the job's row and remember its remote files until they are cleaned up."""
+        """Remove the job's row and remember its remote files until they are cleaned up.
+        On a full disk the guard's reserve is dropped to make room for the delete."""
         job = self.get(job_id)
-        with self._transaction() as conn:
+        try:
+            self._delete_row(job)
+        except StorageUnavailable:
+            if not self.guard.release_reserve():
+                raise
+            self._delete_row(job)
+        self._notify(Change("deleted", job_id))
+        return job
+
+    def _delete_row(self, job: Job) -> None:
+        job_id = job.job_id
+        with self._transaction(f"delete job {job_id}") as conn:
             conn.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
             self._active.pop(job_id, None)
+            self._stage_clock.pop(job_id, None)
+            self._run_clock.pop(job_id, None)
             conn.execute(
                 "INSERT OR REPLACE INTO pending_cleanup (job_id, job, since) VALUES (?, ?, ?)",
-                (job_id, json.dumps(job.to_dict()), isoformat(utcnow())),
+                (job_id, json.dumps(_job_to_row(job)), isoformat(utcnow())),
             )
             conn.execute(
                 "INSERT INTO events (job_id, at, status, detail, kind) VALUES (?, ?, ?, 'deleted', 'deleted')",
                 (job_id, isoformat(utcnow()), job.status.value),
             )
+        self._count(job.status.value, -1)
+        if job.status == Status.QUEUED:
+            self._queued -= 1
+        event(
+            log,
+            logging.INFO,
+            "job.deleted",
+            "deleted (was %s)",
+            job.status.value,
+            job_id=job_id,
+            status=job.status.value,
+        )
         self._notify(Change("deleted", job_id))
         return job
 
+    # -- the queue: pause and order ---------------------------------------------------------
+
+    def is_paused(self) -> bool:
+        return bool(self._conn.execute("SELECT paused FROM queue_control WHERE id = 1").fetchone()[0])
+
+    def pause_flags(self) -> tuple[bool, bool, str | None]:
+        """Paused, paused by the budget, and the reason: the dispatch loop's cheap read."""
+        paused, by_budget, reason = self._conn.execute(
+            "SELECT paused, by_budget, reason FROM queue_control WHERE id = 1"
+        ).fetchone()
+        return bool(paused), bool(by_budget), reason
+
+    def queue_state(self) -> QueueState:
+        paused, reason, by_budget = self._conn.execute(
+            "SELECT paused, reason, by_budget FROM queue_control WHERE id = 1"
+        ).fetchone()
+        return QueueState(
+            paused=bool(paused),
+            reason=reason,
+            length=self.queue_length(),
+            by_budget=bool(by_budget),
+            spent_today_usd=self.spend_today(),
+        )
+
+    def set_paused(self, paused: bool, reason: str | None = None, *, by_budget: bool = False) -> QueueState:
+        """Pause or resume the queue (persisted); listeners get a ``queue`` change."""
+        with self._transaction() as conn:
+            conn.execute(
+                "UPDATE queue_control SET paused = ?, reason = ?, by_budget = ?, since = ? WHERE id = 1",
+                (int(paused), reason if paused else None, int(paused and by_budget), isoformat(utcnow())),
+            )
+        state = self.queue_state()
+        self._notify(Change("queue", "", queue=state))
+        return state
+
+    def budget_override_day(self) -> str | None:
+        """The UTC day (YYYY-MM-DD) for which a resume overrode the daily budget."""
+        return self._conn.execute("SELECT budget_override_day FROM queue_control WHERE id = 1").fetchone()[0]
+
+    def set_budget_override_day(self, day: str | None) -> None:
+        with self._transaction() as conn:
+            conn.execute("UPDATE queue_control SET budget_override_day = ? WHERE id = 1", (day,))
+
+    def move(self, job_id: str, *, to: str | None = None, position: int | None = None) -> Job:
+        """Put a queued job at the top, the bottom, one place up or down, or at a 1-based
+        ``position`` (past the end means the bottom).
+
+        Only the moved job's key changes: it takes a key between its new neighbours' keys
+        (their midpoint; one below the first; the next whole number at the back). The
+        neighbours are found by seeks on the (status, queue_seq) index. When two keys have
+        no room left between them (after ~40 moves into the same gap), a small window of
+        following jobs is spread out again (see ``_respace``); nobody else is renumbered.
+        Listeners hear of the moved job only; positions of the others follow from it."""
+        if (to is None) == (position is None):
+            raise InvalidRequest("give either to (top, bottom, up, down) or a position")
+        if to is not None and to not in ("top", "bottom", "up", "down"):
+            raise InvalidRequest(f"to must be top, bottom, up or down, got {to!r}")
+        if position is not None and (isinstance(position, bool) or not isinstance(position, int) or position < 1):
+            raise InvalidRequest(f"position must be a whole number of at least 1, got {position!r}")
+        with self._transaction() as conn:
+            job = self._current(conn, job_id)
+            if job.status != Status.QUEUED:
+                raise Conflict(f"job {job_id} is {job.status.value}; only queued jobs can be moved")
+            gap = self._gap_for(conn, job, to, position)
+            if gap is None:
+                moved = job  # already there
+            else:
+                seq = self._key_between(conn, job, *gap)
+                conn.execute("UPDATE jobs SET queue_seq = ? WHERE job_id = ? AND status = 'queued'", (seq, job_id))
+                moved = job.replace(queue_seq=seq)
+        self._remember(moved)
+        moved = moved.replace(queue_position=self.queue_position(moved))
+        if gap is not None:
+            self._notify(Change("job", job_id, moved))
+        return moved
+
+    @staticmethod
+    def _gap_for(
+        conn: sqlite3.Connection, job: Job, to: str | None, position: int | None
+    ) -> tuple[float | None, float | None] | None:
+        """The keys the job must go between (None: an open end), or None to stay put."""
+        seq = job.queue_seq
+
+        def seqs(sql: str, *args: Any) -> list[float]:
+            return [row[0] for row in conn.execute(sql, args).fetchall()]
+
+        if to == "top" or position == 1:
+            first = seqs("SELECT MIN(queue_seq) FROM jobs WHERE status = 'queued' AND job_id != ?", job.job_id)[0]
+            return None if first is None or seq < first else (None, first)
+        if to == "bottom":
+            last = seqs("SELECT MAX(queue_seq) FROM jobs WHERE status = 'queued' AND job_id != ?", job.job_id)[0]
+            return None if last is None or seq > last else (last, None)
+        if to == "up":
+            before = seqs(
+                "SELECT queue_seq FROM jobs WHERE status = 'queued' AND queue_seq < ? ORDER BY queue_seq DESC LIMIT 2",
+                seq,
+            )
+            if not before:
+                return None
+            return (before[1] if len(before) > 1 else None, before[0])
+        if to == "down":
+            after = seqs(
+                "SELECT queue_seq FROM jobs WHERE status = 'queued' AND queue_seq > ? ORDER BY queue_seq LIMIT 2", seq
+            )
+            if not after:
+                return None
+            return (after[0], after[1] if len(after) > 1 else None)
+        assert position is not None
+        # The others in order; the job goes after the (position - 1)-th of them. An index
+        # walk of ``position`` entries, as counting a queue position is.
+        pair = seqs(
+            "SELECT queue_seq FROM jobs WHERE status = 'queued' AND job_id != ? ORDER BY queue_seq LIMIT 2 OFFSET ?",
+            job.job_id,
+            position - 2,
+        )
+        if not pair:  # past the end: the bottom
+            return Store._gap_for(conn, job, "bottom", None)
+        before, after = pair[0], pair[1] if len(pair) > 1 else None
+        if before < seq and (after is None or seq < after):
+            return None
+        return (before, after)
+
+    def _key_between(self, conn: sqlite3.Connection, job: Job, before: float | None, after: float | None) -> float:
+        if before is None and after is None:
+            return job.queue_seq
+        if before is None:
+            assert after is not None
+            return after - 1
+        if after is None:
+            return self._next_seq(conn)
+        middle = (before + after) / 2
+        if before < middle < after:
+            return int(middle) if middle.is_integer() else middle
+        return self._respace(conn, job, before, after)
+
+    def _respace(self, conn: sqlite3.Connection, job: Job, before: float, after: float) -> float:
+        """No key fits between ``before`` and ``after``: spread the job and the next few
+        queued jobs evenly up to a key further on (a window that doubles until it has
+        room; at the queue's end, up to a new whole number). Returns the job's key."""
+        window = RESPACE_WINDOW
+        while True:
+            rows = conn.execute(
+                "SELECT job_id, queue_seq FROM jobs WHERE status = 'queued' AND queue_seq >= ? AND job_id != ?"
+                " ORDER BY queue_seq LIMIT ?",
+                (after, job.job_id, window + 1),
+            ).fetchall()
+            shifted = [row[0] for row in rows[:window]]
+            limit = rows[window][1] if len(rows) > window else self._next_seq(conn)
+            step = (limit - before) / (len(shifted) + 2)
+            # Enough room that the next ~20 moves into any of these gaps need no respacing.
+            if step >= max(1.0, abs(before)) * ROOM_AFTER_RESPACE:
+                break
+            window *= 2
+        keys = [before + step * n for n in range(1, len(shifted) + 2)]
+        for other, key in zip(shifted, keys[1:], strict=True):
+            conn.execute("UPDATE jobs SET queue_seq = ? WHERE job_id = ?", (key, other))
+            cached = self._active.get(other)
+            if cached is not None:
+                self._active[other] = cached.replace(queue_seq=key)
+        return keys[0]
+
     def pending_cleanups(self) -> list[Job]:
         rows = self._conn.execute("SELECT job FROM pending_cleanup ORDER BY since").fetchall()
-        return [Job.from_dict(json.loads(row[0])) for row in rows]
+        return [_cleanup_job(json.loads(row[0])) for row in rows]
 
     def cleanup_done(self, job_id: str) -> None:
-        with self._transaction() as conn:
+        with self._transaction("record a finished clean-up") as conn:
             conn.execute("DELETE FROM pending_cleanup WHERE job_id = ?", (job_id,))
 
-    def record_duration(self, model: str, seconds: float) -> float:
-        """Fold one generation time into the model's moving estimate; return the estimate."""
-        with self._transaction() as conn:
+    def record_duration(self, model: str, seconds: float, prior: float | None = None) -> float | None:
+        """Fold one generation time into the model's moving estimate (clamped against it, or
+        against ``prior`` before the first sample); return the estimate."""
+        with self._transaction("record a generation time") as conn:
             row = conn.execute("SELECT seconds, samples FROM estimates WHERE model = ?", (model,)).fetchone()
-            if row is None:
-                estimate, samples = seconds, 1
-            else:
-                estimate = row[0] + ESTIMATE_WEIGHT * (seconds - row[0])
-                samples = row[1] + 1
+            current, samples = (row[0], row[1]) if row else (None, 0)
+            estimate = fold_sample(current, seconds, prior)
+            if estimate is None or not (math.isfinite(seconds) and seconds > 0):
+                return current  # dropped
+            samples += 1
             conn.execute(
                 "INSERT OR REPLACE INTO estimates (model, seconds, samples) VALUES (?, ?, ?)",
                 (model, estimate, samples),
@@ -562,20 +984,175 @@ class Store:
         return self._conn.execute("PRAGMA integrity_check").fetchone()[0]
 
 
+def preflight(data_dir: Path, db_path: Path) -> None:
+    """Refuse a data directory or database that cannot be used, before anything starts."""
+    prepare(data_dir)
+    identify(db_path)
+
+
+def identify(path: Path, *, backup: bool = True) -> None:
+    """Refuse ``path`` unless it is missing, empty, or veotui's database; reads only (but
+    for copying a damaged file aside, when ``backup``).
+
+    The header is read as bytes first: a database stamped with veotui's application id is
+    ours. An unstamped one is opened immutable (no lock, no journal, no -wal or -shm file)
+    to list its tables."""
+    if path.is_dir():
+        raise DataUnusable(f"{path} is a directory, not a database; move it away or {CHOOSE_ANOTHER}")
+    try:
+        with open(path, "rb") as file:
+            header = file.read(100)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise DataUnusable(f"{path} cannot be read ({exc.strerror or exc}); check its permissions") from None
+    if not header:
+        return  # an empty file is an empty database
+    if len(header) < 100 or not header.startswith(SQLITE_HEADER):
+        raise _damaged(path, f"it is {path.stat().st_size} bytes and does not start with a SQLite header", backup)
+    application_id = int.from_bytes(header[68:72], "big", signed=True)
+    if application_id == APPLICATION_ID:
+        return
+    tables, version = _peek(path, backup)
+    empty = not tables and version == 0
+    from_before_the_stamp = tables >= OWN_TABLES and version >= 1
+    if application_id == 0 and (empty or from_before_the_stamp):
+        return
+    listed = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+    what = f"it has tables {listed}" if tables else "it has no tables"
+    if application_id:
+        what += f" and application id {application_id:#x}"
+    raise DataUnusable(f"{path} is not a veotui database ({what}); veotui left it untouched; {CHOOSE_ANOTHER}")
+
+
+def _peek(path: Path, backup: bool = True) -> tuple[set[str], int]:
+    """Table names and user_version of a database file, read without touching it."""
+    uri = "file:" + str(path.resolve()).replace("%", "%25").replace("?", "%3f").replace("#", "%23")
+    try:
+        conn = sqlite3.connect(uri + "?mode=ro&immutable=1", uri=True)
+    except sqlite3.Error as exc:
+        raise _sqlite_problem(path, exc, backup) from None
+    try:
+        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+    except sqlite3.Error as exc:
+        raise _sqlite_problem(path, exc, backup) from None
+    finally:
+        conn.close()
+    return {n for n in names if not n.startswith("sqlite_")}, version
+
+
+def _sqlite_problem(path: Path, exc: sqlite3.Error, backup: bool = True) -> DataUnusable:
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+        return _damaged(path, str(exc), backup)
+    if name.startswith("SQLITE_FULL"):
+        return DataUnusable(f"{path} cannot be written: its disk is full; free some space and start again")
+    if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH")):
+        return DataUnusable(
+            f"{path} cannot be opened for writing ({exc}); check that its directory is writable and "
+            f"not on a read-only mount, or {CHOOSE_ANOTHER}"
+        )
+    return DataUnusable(f"{path} cannot be used ({exc}); {CHOOSE_ANOTHER}")
+
+
+def _damaged(path: Path, what: str, backup: bool = True) -> DataUnusable:
+    """A damaged database: copy it aside (once per distinct content) and say where."""
+    copied = _backup(path) if backup else "veotui left it untouched"
+    return DataUnusable(
+        f"{path} is damaged ({what}); {copied}; recover what it holds with "
+        f"`sqlite3 {path} .recover`, or move it away to start with an empty one"
+    )
+
+
+def _backup(path: Path) -> str:
+    try:
+        digest = hashlib.sha256()
+        with open(path, "rb") as file:
+            for block in iter(lambda: file.read(1 << 20), b""):
+                digest.update(block)
+        target = path.with_name(path.name + BACKUP_SUFFIX + digest.hexdigest()[:12])
+        if not target.exists():
+            wal = path.with_name(path.name + "-wal")
+            if wal.is_file():
+                _copy(wal, target.with_name(target.name + "-wal"))
+            _copy(path, target)
+    except OSError as exc:
+        return f"veotui left it untouched but could not copy it aside ({exc.strerror or exc})"
+    return f"veotui left it untouched; a copy is at {target}"
+
+
+def _copy(source: Path, target: Path) -> None:
+    partial = target.with_name(target.name + ".partial")
+    try:
+        shutil.copyfile(source, partial)
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
 def _as_job_fields(fields: dict[str, Any]) -> dict[str, Any]:
     """Written values as the Job dataclass holds them."""
+    unknown = fields.keys() - _UPDATABLE
+    if unknown:
+        raise ValueError(f"field {sorted(unknown)[0]} cannot be updated")
     converted = dict(fields)
     if "videos" in converted:
         converted["videos"] = tuple(converted["videos"])
-    if "submitting" in converted:
-        converted["submitting"] = bool(converted["submitting"])
+    for name in ("submitting", "operation_done"):
+        if name in converted:
+            converted[name] = bool(converted[name])
     for name in _TIME_FIELDS & converted.keys():
         if isinstance(converted[name], str):
             converted[name] = parse_time(converted[name])
     return converted
 
 
-def _job_from_row(row: sqlite3.Row) -> Job:
+def _job_to_row(job: Job) -> dict[str, Any]:
+    """The job as its ``jobs`` row, column by column: the one place a column is named."""
+    request = job.request
+    return {
+        "job_id": job.job_id,
+        "queue_seq": job.queue_seq,
+        "finished_seq": job.finished_seq,
+        "status": job.status.value,
+        "prompt": request.prompt,
+        "number_of_videos": request.number_of_videos,
+        "model": request.model,
+        "aspect_ratio": request.aspect_ratio,
+        "duration_seconds": request.duration_seconds,
+        "resolution": request.resolution,
+        "negative_prompt": request.negative_prompt,
+        "seed": request.seed,
+        "user": request.user,
+        "has_image": int(job.has_image),
+        "created_at": isoformat(job.created_at),
+        "started_at": isoformat(job.started_at),
+        "finished_at": isoformat(job.finished_at),
+        "stage_started_at": isoformat(job.stage_started_at),
+        "attempts": job.attempts,
+        "error": job.error,
+        "error_kind": job.error_kind,
+        "operation": job.operation,
+        "submitting": int(job.submitting),
+        "videos": json.dumps([video.to_dict() for video in job.videos]),
+        "downloaded_at": isoformat(job.downloaded_at),
+        "generate_audio": _tristate(request.generate_audio),
+        "person_generation": request.person_generation,
+        "enhance_prompt": _tristate(request.enhance_prompt),
+        "reference_type": request.reference_type,
+        "extends": json.dumps(request.extends.to_dict()) if request.extends else None,
+        "has_last_frame": int(job.has_last_frame),
+        "reference_count": job.reference_count,
+        "estimated_cost_usd": job.estimated_cost_usd,
+        "operation_done": int(job.operation_done),
+        "result": None if job.result is None else json.dumps(job.result),
+    }
+
+
+def _job_from_row(row: sqlite3.Row | Mapping[str, Any]) -> Job:
+    """The inverse of :func:`_job_to_row`; stored values are trusted (they were validated on the way in)."""
+    extends = json.loads(row["extends"]) if row["extends"] else None
     request = JobRequest(
         prompt=row["prompt"],
         number_of_videos=row["number_of_videos"],
@@ -586,12 +1163,19 @@ def _job_from_row(row: sqlite3.Row) -> Job:
         negative_prompt=row["negative_prompt"],
         seed=row["seed"],
         user=row["user"],
+        generate_audio=_switch(row["generate_audio"]),
+        person_generation=row["person_generation"],
+        enhance_prompt=_switch(row["enhance_prompt"]),
+        reference_type=row["reference_type"],
+        extends=Extends(job_id=extends["job_id"], video=extends["video"]) if extends else None,
     )
     return Job(
         job_id=row["job_id"],
         status=Status(row["status"]),
         request=request,
         has_image=bool(row["has_image"]),
+        has_last_frame=bool(row["has_last_frame"]),
+        reference_count=row["reference_count"],
         created_at=parse_time(row["created_at"]) or utcnow(),
         started_at=parse_time(row["started_at"]),
         finished_at=parse_time(row["finished_at"]),
@@ -601,7 +1185,34 @@ def _job_from_row(row: sqlite3.Row) -> Job:
         error_kind=row["error_kind"],
         operation=row["operation"],
         submitting=bool(row["submitting"]),
-        videos=tuple(Video(**v) for v in json.loads(row["videos"])),
+        videos=tuple(Video.from_dict(v) for v in json.loads(row["videos"])),
         downloaded_at=parse_time(row["downloaded_at"]),
         queue_seq=row["queue_seq"],
+        # Absent from pending_cleanup entries written before History had its own order.
+        finished_seq=row["finished_seq"] if "finished_seq" in row.keys() else None,  # noqa: SIM118 - sqlite3.Row
+        estimated_cost_usd=row["estimated_cost_usd"]
+        if row["estimated_cost_usd"] is not None
+        else estimate_cost(request),
+        operation_done=bool(row["operation_done"]),
+        result=json.loads(row["result"]) if row["result"] else None,
     )
+
+
+def _tristate(value: bool | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _switch(value: int | None) -> bool | None:
+    return None if value is None else bool(value)
+
+
+_JOB_COLUMNS = ", ".join(_job_to_row(Job(job_id="", status=Status.QUEUED, request=JobRequest(prompt=""))))
+_INSERT_JOB = f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({', '.join(':' + c for c in _JOB_COLUMNS.split(', '))})"
+
+
+def _cleanup_job(data: dict[str, Any]) -> Job:
+    """A ``pending_cleanup`` entry: the job's row as JSON. Entries written before that
+    shape hold the job's API object (videos as a list, not JSON text); read those too."""
+    if isinstance(data.get("videos"), str):
+        return _job_from_row(data)
+    return Job.from_dict(data)

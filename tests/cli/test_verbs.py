@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -120,6 +121,58 @@ def test_submit_with_an_image(server, tmp_path):
     assert job["has_image"] is True
 
 
+def test_submit_with_the_veo_31_flags(server, tmp_path):
+    pictures = []
+    for n, colour in enumerate([(250, 0, 0), (0, 250, 0), (0, 0, 250)]):
+        pictures.append(tmp_path / f"p{n}.png")
+        Image.new("RGB", (32, 18), colour).save(pictures[-1], "PNG")
+
+    def status(job_id: str) -> dict:
+        return json.loads(veotui("status", job_id, "--json", remote=server.url).stdout)
+
+    frames = veotui(
+        "submit",
+        "a door opens",
+        "--image",
+        str(pictures[0]),
+        "--last-frame",
+        str(pictures[1]),
+        "--no-audio",
+        "--person-generation",
+        "dont_allow",
+        "--enhance-prompt",
+        "--wait",
+        remote=server.url,
+    )
+    assert frames.returncode == 0, frames.stderr
+    job = status(frames.stdout.strip())
+    assert (job["has_last_frame"], job["generate_audio"], job["person_generation"], job["enhance_prompt"]) == (
+        True,
+        False,
+        "dont_allow",
+        True,
+    )
+
+    refs = [arg for picture in pictures for arg in ("--reference", str(picture))]
+    made = veotui("submit", "a mug", *refs, "--reference-type", "asset", "--audio", remote=server.url)
+    assert made.returncode == 0, made.stderr
+    job = status(made.stdout.strip())
+    assert (job["reference_count"], job["reference_type"], job["generate_audio"]) == (3, "asset", True)
+
+    source = frames.stdout.strip()
+    extended = veotui("submit", "and then", "--extend", f"{source[:8]}:1", "--no-enhance-prompt", remote=server.url)
+    assert extended.returncode == 0, extended.stderr
+    job = status(extended.stdout.strip())
+    assert job["extends"] == {"job_id": source, "video": 1} and job["enhance_prompt"] is False
+
+    refused = veotui("submit", "x", "--last-frame", str(pictures[1]), remote=server.url)
+    assert refused.returncode == 1 and "last_frame needs an input image" in one_line(refused.stderr)
+    too_many = veotui("submit", "x", *refs, "--reference", str(pictures[0]), remote=server.url)
+    assert too_many.returncode == 1 and "at most 3 times" in one_line(too_many.stderr)
+    bad_extend = veotui("submit", "x", "--extend", f"{source[:8]}:two", remote=server.url)
+    assert bad_extend.returncode == 1 and "JOB:N" in one_line(bad_extend.stderr)
+
+
 def test_wait_exits_1_when_the_job_fails(server):
     result = veotui("submit", "doomed [fail]", "--wait", remote=server.url)
     assert result.returncode == 1
@@ -197,3 +250,31 @@ def test_usage_errors_exit_2(args):
     result = veotui(*args, remote="http://127.0.0.1:9")
     assert result.returncode == 2
     assert "usage: veotui" in result.stderr
+
+
+def test_status_jobs_and_retry_show_the_cost_and_what_a_retry_does(server):
+    from veotui.model import RETRY_REFETCHES, RETRY_RESUBMITS
+
+    stranded = veotui("submit", "made but [unfetchable]", "--count", "2", "--duration", "4", remote=server.url)
+    errored = veotui("submit", "broken [fail]", remote=server.url)
+    stranded_id, errored_id = stranded.stdout.strip(), errored.stdout.strip()
+    with httpx.Client(base_url=server.url, headers={"authorization": f"Bearer {TOKEN}"}, trust_env=False) as client:
+        for job_id in (stranded_id, errored_id):
+            for _ in range(600):
+                job = client.get(f"/api/status/{job_id}").json()
+                if job["status"] == "failed":
+                    break
+                time.sleep(0.05)
+            assert job["status"] == "failed"
+        cost = client.get(f"/api/status/{stranded_id}").json()["estimated_cost_usd"]
+    assert cost and cost > 0
+
+    status = veotui("status", stranded_id[:8], remote=server.url).stdout
+    assert f"${cost:,.2f} (estimate)" in status and RETRY_REFETCHES in status
+    assert RETRY_RESUBMITS in veotui("status", errored_id[:8], remote=server.url).stdout
+    assert f"${cost:,.2f}" in veotui("jobs", remote=server.url).stdout
+
+    reused = veotui("retry", stranded_id[:8], remote=server.url)
+    assert reused.returncode == 0 and one_line(reused.stdout).endswith(RETRY_REFETCHES)
+    anew = veotui("retry", errored_id[:8], remote=server.url)
+    assert anew.returncode == 0 and one_line(anew.stdout).endswith(RETRY_RESUBMITS)

@@ -35,6 +35,12 @@ async def test_info_names_the_simulator(backend):
     assert (info.generator, info.is_simulator, info.max_concurrent) == ("sim", True, 2)
 
 
+async def test_storage_accepts_writes(backend):
+    state = await backend.storage_status()
+    assert (state.ok, state.state, state.reason) == (True, "ok", None)
+    assert (await backend.info()).storage == state
+
+
 async def test_submit_returns_the_queued_job_with_every_field(backend):
     job = await backend.submit(
         {
@@ -42,7 +48,7 @@ async def test_submit_returns_the_queued_job_with_every_field(backend):
             "number_of_videos": 2,
             "model": "veo-3.1-fast-generate-001",
             "aspect_ratio": "9:16",
-            "duration_seconds": 4,
+            "duration_seconds": 8,
             "resolution": "1080p",
             "negative_prompt": "fog",
             "seed": 7,
@@ -55,7 +61,7 @@ async def test_submit_returns_the_queued_job_with_every_field(backend):
         2,
         "veo-3.1-fast-generate-001",
     )
-    assert (request.aspect_ratio, request.duration_seconds, request.resolution) == ("9:16", 4, "1080p")
+    assert (request.aspect_ratio, request.duration_seconds, request.resolution) == ("9:16", 8, "1080p")
     assert (request.negative_prompt, request.seed, job.has_image) == ("fog", 7, False)
     assert (await backend.get(job.job_id)).request == request
 
@@ -264,3 +270,163 @@ async def test_changes_end_when_the_backend_closes(backend_for, settings):
             await backend.close()  # closing twice (here and on exit) is fine too
             with anyio.fail_after(5):
                 await ended.wait()
+
+
+async def test_list_jobs_pages_the_queue(backend_for, make_settings):
+    async with backend_for(make_settings(max_concurrent=1, sim_seconds=60)) as backend:
+        jobs = [await backend.submit({"prompt": f"in line {n}"}) for n in range(6)]
+        await until_status(backend, jobs[0].job_id, Status.GENERATING)
+        page = await backend.list_jobs(queue_limit=2, queue_offset=1)
+        assert [j.job_id for j in page.queued] == [jobs[2].job_id, jobs[3].job_id]
+        assert [j.queue_position for j in page.queued] == [2, 3]
+        assert page.queued_total == 5
+        assert (await backend.list_jobs(queue_limit=0)).queued == []
+        assert (await backend.list_jobs()).queued_total == 5
+        seqs = [j.queue_seq for j in (await backend.list_jobs()).queued]
+        assert seqs == sorted(seqs) and len(set(seqs)) == 5
+        with pytest.raises(InvalidRequest):
+            await backend.list_jobs(queue_offset=-1)
+        for job in jobs:
+            await backend.cancel(job.job_id)
+
+
+async def test_metrics_and_the_hourly_series_count_ended_jobs(backend):
+    done = await backend.submit({"prompt": "counted"})
+    await until_status(backend, done.job_id, Status.COMPLETED)
+    metrics = await backend.metrics()
+    assert metrics["completed"] == 1 and metrics["processing_seconds_p50"] is not None
+    assert metrics["queue_wait_seconds_avg"] is not None and metrics["estimated_cost_usd_total"] >= 0
+    assert metrics["storage_bytes"] >= 0 and "downloading" in metrics["stage_seconds"]
+    series = await backend.metric_series(24)
+    assert len(series) == 24 and sum(hour["completed"] for hour in series) == 1
+    assert series[-1]["completed"] == 1 and series[-1]["queue_length_max"] >= 1
+    assert [hour["hour"] for hour in series] == sorted(hour["hour"] for hour in series)
+    with pytest.raises(InvalidRequest):
+        await backend.metric_series(0)
+
+
+async def test_every_job_carries_its_estimated_cost(backend):
+    from veotui.prices import estimate_cost
+
+    job = await backend.submit({"prompt": "a priced kite", "number_of_videos": 3, "duration_seconds": 6})
+    expected = estimate_cost(job.request)
+    assert expected is not None and expected > 0
+    assert job.estimated_cost_usd == expected
+    assert (await backend.get(job.job_id)).estimated_cost_usd == expected
+    listed = await backend.list_jobs()
+    assert [j.estimated_cost_usd for j in [*listed.processing, *listed.queued] if j.job_id == job.job_id] == [expected]
+
+
+async def test_retry_says_what_it_will_do_and_a_finished_generation_is_not_bought_twice(backend):
+    failed_op = await backend.submit({"prompt": "this will [fail]"})
+    unfetchable = await backend.submit({"prompt": "made but [unfetchable]"})
+    errored = await until_status(backend, failed_op.job_id, Status.FAILED)
+    stranded = await until_status(backend, unfetchable.job_id, Status.FAILED)
+    assert not errored.retry_reuses_operation
+    assert stranded.operation and stranded.retry_reuses_operation
+
+    again = await backend.retry(stranded.job_id)
+    assert again.status == Status.QUEUED and again.operation == stranded.operation and again.retry_reuses_operation
+    done = await until_status(backend, stranded.job_id, Status.COMPLETED)
+    assert done.operation == stranded.operation and len(done.videos) == 1
+    notes = [event.detail or "" for event in await backend.timeline(done.job_id)]
+    assert any("no new charge" in note for note in notes)
+
+    resubmitted = await backend.retry(errored.job_id)
+    assert resubmitted.operation is None and not resubmitted.retry_reuses_operation
+    failed_again = await until_status(backend, errored.job_id, Status.FAILED)
+    assert failed_again.operation not in (None, errored.operation)
+
+
+async def test_the_queue_reports_what_was_bought_today(backend):
+    assert (await backend.queue()).spent_today_usd == 0
+    states = []
+
+    async def follow():
+        async for change in backend.changes():
+            if change.kind == "queue" and change.queue is not None:
+                states.append(change.queue.spent_today_usd)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(follow)
+        first = await backend.submit({"prompt": "bought once", "duration_seconds": 4})
+        second = await backend.submit({"prompt": "bought too but [unfetchable]", "number_of_videos": 2})
+        await until_status(backend, first.job_id, Status.COMPLETED)
+        stranded = await until_status(backend, second.job_id, Status.FAILED)
+        bought = round(first.estimated_cost_usd + second.estimated_cost_usd, 2)
+        assert (await backend.queue()).spent_today_usd == bought
+        await wait_for(lambda: bought in states, what="a queue change with today's spend")
+
+        # A retry that fetches the finished generation again buys nothing.
+        await backend.retry(stranded.job_id)
+        await until_status(backend, stranded.job_id, Status.COMPLETED)
+        assert (await backend.queue()).spent_today_usd == bought
+        group.cancel_scope.cancel()
+
+
+async def test_info_carries_the_price_table_in_use_and_jobs_are_priced_by_it(backend_for, settings):
+    from veotui.prices import estimate_cost
+
+    priced = settings.replace(prices={"veo-3.1-fast-generate-001": {"audio": 1.0}})
+    async with backend_for(priced) as backend:
+        info = await backend.info()
+        fast = info.prices.get("veo-3.1-fast-generate-001")
+        assert fast is not None and fast.per_second(audio=True, resolution="1080p") == 1.0
+        job = await backend.submit({"prompt": "priced here", "model": "veo-3.1-fast-generate-001"})
+        assert job.estimated_cost_usd == 8.0 == estimate_cost(job.request, info.prices)
+
+
+async def test_the_veo_31_modes_travel_through_the_backend(backend):
+    def picture(colour) -> bytes:
+        buffer = io.BytesIO()
+        Image.new("RGB", (32, 18), colour).save(buffer, "PNG")
+        return buffer.getvalue()
+
+    frames = await backend.submit(
+        {"prompt": "a door", "generate_audio": False, "person_generation": "allow_adult", "enhance_prompt": True},
+        picture((255, 0, 0)),
+        "first.png",
+        last_frame=(picture((0, 0, 255)), "last.png"),
+    )
+    assert (frames.has_image, frames.has_last_frame, frames.reference_count) == (True, True, 0)
+    request = frames.request
+    assert (request.generate_audio, request.person_generation, request.enhance_prompt) == (False, "allow_adult", True)
+    assert (await backend.get(frames.job_id)).request == request
+
+    refs = await backend.submit(
+        {"prompt": "a mug"}, references=[(picture((0, n * 80, 0)), f"r{n}.png") for n in range(3)]
+    )
+    assert (refs.reference_count, refs.request.reference_type) == (3, "asset")
+
+    with pytest.raises(InvalidRequest, match="reference_image: veo-3.1-lite-generate-001"):
+        await backend.submit(
+            {"prompt": "p", "model": "veo-3.1-lite-generate-001"}, references=[(picture((0, 0, 0)), "r.png")]
+        )
+    doomed = await backend.submit({"prompt": "never finishes well [fail]"})
+    with pytest.raises(Conflict, match="only a completed job's video can be extended"):
+        await backend.submit({"prompt": "p", "extends_job_id": doomed.job_id})
+
+    async def completed() -> bool:
+        return (await backend.get(frames.job_id)).status == Status.COMPLETED
+
+    await wait_for(completed, what="the first + last frame job to complete")
+    extension = await backend.submit({"prompt": "more", "extends_job_id": frames.job_id, "extends_video": 1})
+    assert extension.request.extends is not None and extension.request.extends.job_id == frames.job_id
+    assert extension.to_dict()["extends"] == {"job_id": frames.job_id, "video": 1}
+
+
+async def test_pictures_of_a_job_inputs_and_frame_strips(backend, tmp_path):
+    job = await backend.submit(
+        {"prompt": "a door", "duration_seconds": 4}, png(), "first.png", last_frame=(png(32, 18), "last.png")
+    )
+    await until_status(backend, job.job_id, Status.COMPLETED)
+    rows = await backend.job_pictures(job.job_id, tmp_path / "cache")
+    assert [title for title, _ in rows] == ["Inputs", "Video 1"]
+    assert [caption for caption, _ in rows[0][1]] == ["input image", "last frame"]
+    assert [caption for caption, _ in rows[1][1]] == ["first", "middle", "last"]
+    for _, pictures in rows:
+        for _, path in pictures:
+            assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert await backend.job_pictures(job.job_id, tmp_path / "cache") == rows  # cached, same files
+    with pytest.raises(JobNotFound):
+        await backend.job_pictures("00000000-0000-4000-8000-0000000000ff", tmp_path / "cache")

@@ -1,8 +1,11 @@
+import dataclasses
 import itertools
+import re
+from pathlib import Path
 
 import pytest
 
-from veotui.errors import InvalidRequest
+from veotui.errors import ErrorKind, InvalidRequest
 from veotui.model import (
     ACTIVE_STATUSES,
     FINAL_STATUSES,
@@ -10,6 +13,7 @@ from veotui.model import (
     Job,
     JobRequest,
     Status,
+    Video,
     can_transition,
     new_job_id,
 )
@@ -57,6 +61,11 @@ def test_defaults_follow_the_contract():
         "negative_prompt": None,
         "seed": None,
         "user": "local",
+        "generate_audio": None,
+        "person_generation": None,
+        "enhance_prompt": None,
+        "reference_type": None,
+        "extends": None,
     }
 
 
@@ -129,3 +138,39 @@ def test_job_json_round_trip_and_video_urls():
     }
     again = Job.from_dict(data)
     assert again.to_dict() == data
+
+
+def test_replace_copies_every_field_like_dataclasses_replace():
+    # Job.replace copies the instance dict for speed; this fails if Job ever gets slots=True
+    # (no instance dict) or a field replace would not carry over.
+    job = Job(job_id=new_job_id(), status=Status.QUEUED, request=JobRequest.from_mapping({"prompt": "p"}))
+    changes = {"status": Status.STARTING, "attempts": 2, "videos": (Video(1, "generated_video_1.mp4", 3),)}
+    copy = job.replace(**changes)
+    assert copy == dataclasses.replace(job, **changes)
+    assert type(copy) is Job and job.status == Status.QUEUED
+    assert {f.name: getattr(copy, f.name) for f in dataclasses.fields(Job)} == {
+        **{f.name: getattr(job, f.name) for f in dataclasses.fields(Job)},
+        **changes,
+    }
+    with pytest.raises(TypeError, match="no field 'colour'"):
+        job.replace(colour="red")
+
+
+def test_every_error_kind_is_documented_in_the_api_reference():
+    api = (Path(__file__).parents[2] / "docs" / "api.md").read_text()
+    documented = set(re.findall(r"^\| `([a-z_]+)` \| ", api, re.M))
+    assert {kind.value for kind in ErrorKind} <= documented
+
+
+def test_the_faces_start_from_the_request_defaults():
+    from veotui.cli import build_parser
+
+    args = build_parser().parse_args(["submit", "p"])
+    default = JobRequest(prompt="p")
+    assert (args.model, args.aspect_ratio, args.duration, args.resolution, args.count) == (
+        default.model,
+        default.aspect_ratio,
+        default.duration_seconds,
+        default.resolution,
+        default.number_of_videos,
+    )

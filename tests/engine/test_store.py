@@ -1,10 +1,13 @@
 import itertools
+import json
 import sqlite3
+from datetime import UTC, datetime
 
 import pytest
 
-from veotui.errors import Conflict, InvalidRequest, JobNotFound
-from veotui.model import Change, Job, JobRequest, Status, Video, new_job_id
+from veotui.errors import Conflict, DataUnusable, InvalidRequest, JobNotFound
+from veotui.metrics import MIGRATION_SQL
+from veotui.model import ACTIVE_STATUSES, Change, Job, JobRequest, Status, Video, new_job_id
 from veotui.store import MIGRATIONS, Store
 
 
@@ -35,7 +38,7 @@ def test_reopening_keeps_jobs_and_refuses_a_newer_schema(tmp_path):
     assert again.get(job.job_id).prompt == "kept"
     again._conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
     again.close()
-    with pytest.raises(RuntimeError, match="newer veotui"):
+    with pytest.raises(DataUnusable, match="newer veotui"):
         Store(tmp_path / "veotui.db")
 
 
@@ -52,7 +55,7 @@ def test_a_version_1_database_migrates_and_queue_numbers_are_never_reused(tmp_pa
     old.commit()
     old.close()
     store = Store(path)
-    assert store.schema_version == len(MIGRATIONS) == 2
+    assert store.schema_version == len(MIGRATIONS)
     newest = store.insert(queued("new"))
     assert newest.queue_seq == 42
     store.delete(newest.job_id)
@@ -152,6 +155,43 @@ def test_delete_remembers_remote_cleanup_until_done(store):
     assert store.pending_cleanups() == []
 
 
+def test_every_field_survives_the_row_both_ways(tmp_path):
+    store = Store(tmp_path / "veotui.db")
+    job = store.insert(
+        queued("all of it", negative_prompt="no", seed=7, number_of_videos=2, user="ann", generate_audio=False)
+    )
+    store.transition(job.job_id, Status.STARTING)
+    store.update(job.job_id, operation="ops/9", submitting=True, attempts=2, error="slow", error_kind="transient")
+    for status in (Status.UPLOADING_IMAGE, Status.GENERATING, Status.PROCESSING, Status.DOWNLOADING):
+        store.transition(job.job_id, status)
+    videos = (Video(1, "generated_video_1.mp4", 10), Video(2, "generated_video_2.mp4", 20))
+    store.transition(job.job_id, Status.COMPLETED, videos=videos)
+    written = store.update(job.job_id, downloaded_at=datetime(2026, 1, 2, 3, 4, 5, 6000, tzinfo=UTC))
+    store.close()
+    again = Store(tmp_path / "veotui.db")  # a fresh store reads the row, not its cache
+    assert again.get(job.job_id) == written
+    assert written.videos == videos and written.submitting is False and written.request == job.request
+    again.close()
+
+
+def test_a_deleted_job_is_remembered_in_its_own_shape_and_older_entries_still_read(store):
+    job = store.insert(queued(seed=3))
+    store.update(job.job_id, operation="ops/1")
+    store.delete(job.job_id)
+    (stored,) = store._conn.execute("SELECT job FROM pending_cleanup").fetchone()
+    assert "progress" not in stored and '"operation": "ops/1"' in stored
+    # An entry written by an earlier veotui holds the job's API object instead.
+    old = queued("old").replace(operation="ops/2", videos=(Video(1, "generated_video_1.mp4", 5),))
+    with store._transaction() as conn:
+        conn.execute(
+            "INSERT INTO pending_cleanup (job_id, job, since) VALUES (?, ?, '2026-01-01T00:00:00.000Z')",
+            (old.job_id, json.dumps(old.to_dict())),
+        )
+    cleanups = {j.job_id: j for j in store.pending_cleanups()}
+    assert cleanups[job.job_id].operation == "ops/1" and cleanups[job.job_id].request.seed == 3
+    assert cleanups[old.job_id].operation == "ops/2" and cleanups[old.job_id].videos == old.videos
+
+
 def test_metrics_count_all_time_from_the_event_log(store):
     done = store.insert(queued(user="alice"))
     for status in (Status.STARTING, Status.UPLOADING_IMAGE, Status.GENERATING, Status.PROCESSING, Status.DOWNLOADING):
@@ -163,7 +203,7 @@ def test_metrics_count_all_time_from_the_event_log(store):
     store.insert(queued(user="bob"))
     store.delete(done.job_id)
     metrics = store.metrics()
-    assert metrics == {
+    expected = {
         "queue_length": 1,
         "processing": 0,
         "completed": 1,
@@ -173,7 +213,47 @@ def test_metrics_count_all_time_from_the_event_log(store):
         "avg_processing_seconds": 12.5,
         "jobs_by_user": {"alice": 1, "bob": 2},
         "errors_by_kind": {"safety_filter": 1},
+        "estimated_cost_usd_total": 0.0,
+        "retries_by_call": {},
+        # 12.5 s lies in the (10, 30] bucket: the median is interpolated inside it.
+        "processing_seconds_p50": 20.0,
+        "processing_seconds_p95": 29.0,
     }
+    assert {key: metrics[key] for key in expected} == expected
+    assert metrics["queue_wait_seconds_avg"] is not None and metrics["queue_wait_seconds_avg"] >= 0
+    assert set(metrics["stage_seconds"]) == {s.value for s in ACTIVE_STATUSES}
+    assert metrics["stage_seconds"]["starting"]["count"] == 2
+
+
+def test_metrics_survive_reopening_and_a_migration_fills_them_from_the_event_log(tmp_path):
+    path = tmp_path / "veotui.db"
+    store = Store(path)
+    for user, final in (("ana", Status.COMPLETED), ("ben", Status.FAILED), ("ben", Status.CANCELLED)):
+        job = store.insert(queued(user=user))
+        if final == Status.CANCELLED:
+            store.transition(job.job_id, final)
+            continue
+        store.transition(job.job_id, Status.STARTING)
+        if final == Status.FAILED:
+            store.transition(job.job_id, final, error="x", error_kind="internal")
+            continue
+        for status in ACTIVE_STATUSES[1:]:
+            store.transition(job.job_id, status)
+        store.transition(job.job_id, final, seconds=3.0)
+    before = store.metrics()
+    store.close()
+
+    again = Store(path)
+    assert again.metrics() == before
+    again.close()
+
+    # Drop the aggregates and run their migration again: the event log gives the same counts.
+    conn = sqlite3.connect(path)
+    conn.executescript("DROP TABLE metric_values; DROP TABLE metric_hours;" + MIGRATION_SQL)
+    conn.close()
+    rebuilt = Store(path).metrics()
+    for key in ("completed", "failed", "cancelled", "jobs_by_user", "errors_by_kind", "avg_processing_seconds"):
+        assert rebuilt[key] == before[key], key
 
 
 def test_moving_estimate_per_model(store):
@@ -181,3 +261,92 @@ def test_moving_estimate_per_model(store):
     assert store.record_duration("veo-3.1-generate-001", 100) == 100
     assert store.record_duration("veo-3.1-generate-001", 200) == pytest.approx(130)
     assert store.estimate("veo-3.1-fast-generate-001") is None
+
+
+def test_an_operation_counts_its_estimate_in_todays_spend_once(tmp_path):
+    from datetime import timedelta
+
+    from veotui.model import utcnow
+
+    store = Store(tmp_path / "veotui.db")
+    assert store.spend_today() == 0
+    job = store.insert(queued("bought").replace(estimated_cost_usd=3.2))
+    other = store.insert(queued("also bought").replace(estimated_cost_usd=1.05))
+    store.transition(job.job_id, Status.STARTING)
+    recorded = store.record_operation(job.job_id, "ops/1", note="operation ops/1")
+    assert (recorded.operation, recorded.submitting, recorded.operation_done) == ("ops/1", False, False)
+    store.record_operation(job.job_id, "ops/1")  # the same operation found again after a restart
+    store.transition(other.job_id, Status.STARTING)
+    store.record_operation(other.job_id, "ops/2")
+    assert store.spend_today() == 4.25
+    assert store.spend_on(utcnow().date() - timedelta(days=1)) == 0
+    assert "operation ops/1" in [event.detail for event in store.timeline(job.job_id)]
+    store.close()
+    again = Store(tmp_path / "veotui.db")
+    assert again.spend_today() == 4.25
+    assert again.get(job.job_id).estimated_cost_usd == 3.2
+    again.close()
+
+
+def test_a_finished_operation_and_its_result_survive_a_reopen(tmp_path):
+    store = Store(tmp_path / "veotui.db")
+    job = store.insert(queued("kept"))
+    store.transition(job.job_id, Status.STARTING)
+    store.update(job.job_id, operation="ops/9", operation_done=True, result={"videos": ["gs://b/1.mp4"]})
+    store.close()
+    again = Store(tmp_path / "veotui.db")
+    kept = again.get(job.job_id)
+    assert (kept.operation, kept.operation_done, kept.result) == ("ops/9", True, {"videos": ["gs://b/1.mp4"]})
+    assert kept.retry_reuses_operation and kept.to_dict()["retry_reuses_operation"] is True
+    again.close()
+
+
+def test_history_follows_the_order_jobs_ended_in_not_the_wall_clock(tmp_path):
+    path = tmp_path / "veotui.db"
+    old = sqlite3.connect(path)
+    for script in MIGRATIONS[:4]:
+        old.executescript(script)
+    old.execute("PRAGMA user_version = 4")
+    for n, (status, finished) in enumerate(
+        [("completed", "2026-01-01T00:03:00.000Z"), ("failed", "2026-01-01T00:01:00.000Z"), ("queued", None)]
+    ):
+        old.execute(
+            "INSERT INTO jobs (job_id, queue_seq, status, prompt, number_of_videos, model, aspect_ratio,"
+            " duration_seconds, resolution, user, created_at, finished_at) VALUES"
+            f" ('00000000-0000-4000-8000-00000000000{n}', {n + 1}, ?, 'old {n}', 1, 'veo-3.1-generate-001',"
+            " '16:9', 8, '720p', 'local', '2026-01-01T00:00:00.000Z', ?)",
+            (status, finished),
+        )
+    old.commit()
+    old.close()
+    store = Store(path)
+    history, _ = store.history()
+    assert [j.prompt for j in history] == ["old 0", "old 1"]  # the migration numbers them by finish time
+    # A job that ends now, its wall clock set back a year, still goes on top.
+    queued_id = "00000000-0000-4000-8000-000000000002"
+    store.transition(queued_id, Status.CANCELLED, finished_at=datetime(2025, 1, 1, tzinfo=UTC))
+    assert [j.prompt for j in store.history()[0]] == ["old 2", "old 0", "old 1"]
+    # Retried, it leaves History; ended again, it is on top again.
+    store.transition(queued_id, Status.QUEUED)
+    assert store.get(queued_id).finished_seq is None
+    store.transition(history[1].job_id, Status.QUEUED)
+    store.transition(history[1].job_id, Status.CANCELLED)
+    assert [j.prompt for j in store.history()[0]] == ["old 1", "old 0"]
+    store.close()
+
+
+def test_the_store_itself_refuses_what_it_cannot_use(tmp_path):
+    # The command line checks first; the store checks again for every other way in.
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"\x00not sqlite" * 100)
+    with pytest.raises(DataUnusable, match="is damaged .*does not start with a SQLite header.*a copy is at"):
+        Store(garbage)
+    foreign = tmp_path / "foreign.db"
+    conn = sqlite3.connect(foreign)
+    conn.executescript("CREATE TABLE foo (x); PRAGMA user_version = 7;")
+    conn.close()
+    before = foreign.read_bytes()
+    with pytest.raises(DataUnusable, match=r"is not a veotui database \(it has tables foo\)"):
+        Store(foreign)
+    assert foreign.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("foreign")) == ["foreign.db"]

@@ -71,9 +71,13 @@ def test_a_second_server_on_the_same_data_dir_is_refused_and_changes_nothing(dat
     first = ServeProcess(server_env(data_dir))
     try:
         with httpx.Client(base_url=first.url, trust_env=False) as client:
-            client.post("/api/generate", json={"prompt": "one"})
+            job_id = client.post("/api/generate", json={"prompt": "one"}).json()["job_id"]
+            # Let the job finish so the comparison is about the second process alone.
+            wait_until(
+                lambda: client.get(f"/api/status/{job_id}").json()["status"] == "completed",
+                what="the job to complete",
+            )
         lock_before = (data_dir / "veotui.lock").read_bytes()
-        time.sleep(1.0)  # let the job settle so the comparison is about the second process
         files_before = data_files(data_dir)
         db_before = (data_dir / "veotui.db").read_bytes()
         second = subprocess.run(

@@ -24,12 +24,12 @@ class SlowSimGenerator(SimGenerator):
         super().__init__(root, seconds)
         self.linger = linger
 
-    async def upload_image(self, job, image_path):
+    async def upload_inputs(self, job, inputs):
         await anyio.sleep(self.linger)
-        return None
+        return inputs
 
-    async def submit(self, job, image_path, image_ref):
-        name = await super().submit(job, image_path, image_ref)
+    async def submit_inputs(self, job, inputs):
+        name = await super().submit_inputs(job, inputs)
         await anyio.sleep(self.linger)  # the operation exists; its name is not recorded yet
         return name
 

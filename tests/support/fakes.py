@@ -7,6 +7,7 @@ from pathlib import Path
 
 import anyio
 
+from veotui.errors import ErrorKind
 from veotui.files import video_name
 from veotui.generators.base import GenerationResult, Generator, PermanentFault, TransientFault
 from veotui.model import Job
@@ -62,7 +63,7 @@ class ControlledGenerator(Generator):
         self._settle(job_id, GenerationResult(videos=list(range(1, videos + 1))))
 
     def fail(self, job_id: str, message: str = "3 INVALID_ARGUMENT: bad prompt") -> None:
-        self._settle(job_id, PermanentFault(message, kind="operation_error"))
+        self._settle(job_id, PermanentFault(message, kind=ErrorKind.OPERATION_ERROR))
 
     def _settle(self, job_id: str, outcome: object) -> None:
         operation = self.operation_of(job_id)

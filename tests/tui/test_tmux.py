@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from veotui.model import Job, JobRequest, Status, new_job_id
+from veotui.store import Store
+
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
@@ -47,6 +50,10 @@ class Tmux:
 
 @pytest.fixture
 def tmux(tmp_path: Path):
+    yield from _session(tmp_path)
+
+
+def _session(tmp_path: Path):
     server = Tmux(f"veotui-test-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     env = {
         "VEOTUI_DATA_DIR": str(tmp_path / "data"),
@@ -82,3 +89,22 @@ def test_submit_a_job_and_watch_it_reach_history(tmux: Tmux):
     while subprocess.run(["tmux", "-L", tmux.socket, "has-session", "-t", "tui"], capture_output=True).returncode == 0:
         assert time.monotonic() < deadline, "q did not quit"
         time.sleep(0.1)
+
+
+def test_a_stored_control_sequence_shows_as_text(tmp_path: Path):
+    # Written as an older veotui would have accepted it: the constructor does not validate.
+    store = Store(tmp_path / "data" / "veotui.db")
+    store.insert_many(
+        [Job(job_id=new_job_id(), status=Status.CANCELLED, request=JobRequest(prompt="clear\x1b[2Jscreen\x07"))]
+    )
+    store.close()
+    session = _session(tmp_path)
+    tmux = next(session)
+    try:
+        screen = tmux.wait_for("clear\\x1b[2Jscreen")
+        assert "simulator (sim)" in screen  # the rest of the screen is still there
+        tmux("send-keys", "-t", "tui", "enter")
+        details = tmux.wait_for("Retry (r)")  # the last parameter row: the details are shown
+        assert "clear\\x1b[2Jscreen\\x07" in details
+    finally:
+        session.close()

@@ -42,6 +42,9 @@ FILTER_REASON = (
     "We encountered an issue with the audio for your prompt. You have not been charged for this "
     "attempt. Support codes: 58061214"
 )
+JPEG_MAGIC = b"\xff\xd8"
+#: An MP4 starts with a box whose type, at bytes 4-8, is "ftyp".
+MP4_MAGIC = b"ftyp"
 _PATH = re.compile(
     r"^/(?P<version>v1|v1beta1)/(?:projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/)?"
     r"publishers/google/models/(?P<model>[^/:]+)(?::(?P<verb>predictLongRunning|fetchPredictOperation))?$"
@@ -95,6 +98,9 @@ class FakeVertex:
     hold: bool = False
     #: What the next operations end with: videos | filtered | fewer | error.
     outcome: str = "videos"
+    #: While set, a finished operation names its videos in Cloud Storage without writing
+    #: them yet (they cannot be fetched) until :meth:`release_videos`.
+    withhold_videos: bool = False
     requests: list[Recorded] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     operations: dict[str, Operation] = field(default_factory=dict)
@@ -103,6 +109,7 @@ class FakeVertex:
         self._lock = threading.Lock()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+        self._withheld: list[tuple[str, str]] = []
         self.url = ""
 
     # -- what tests read ----------------------------------------------------------------------
@@ -113,6 +120,14 @@ class FakeVertex:
 
     def submits(self) -> list[Recorded]:
         return self.calls("predictLongRunning")
+
+    def release_videos(self) -> None:
+        """Write the videos held back by ``withhold_videos``: now they can be fetched."""
+        self.withhold_videos = False
+        with self._lock:
+            withheld, self._withheld = self._withheld, []
+        for bucket, name in withheld:
+            self._storage().bucket(bucket).blob(name).upload_from_string(self.video, content_type="video/mp4")
 
     # -- serving --------------------------------------------------------------------------------
 
@@ -197,21 +212,54 @@ class FakeVertex:
         return await self._fetch(body)
 
     async def _check_submit(self, body: Any) -> str | None:
-        """What a real server would refuse: a missing prompt, an unreadable image."""
+        """What a real server would refuse: a missing prompt, an unreadable image or video,
+        a reference image without a known type."""
         try:
             instance = body["instances"][0]
         except (TypeError, KeyError, IndexError):
             return "instances[0] is required"
         if not instance.get("prompt"):
             return "instances[0].prompt is required"
-        image = instance.get("image")
-        if image and image.get("gcsUri"):
-            bucket, _, name = image["gcsUri"][5:].partition("/")
-            exists = await anyio.to_thread.run_sync(lambda: self._storage().bucket(bucket).blob(name).exists())
-            if not exists:
-                return f"Unable to read image {image['gcsUri']}: object not found."
-        elif image and not base64.b64decode(image.get("bytesBase64Encoded", "")).startswith(b"\xff\xd8"):
-            return "instances[0].image.bytesBase64Encoded is not a JPEG image."
+        if instance.get("image") and instance.get("video"):
+            return "instances[0]: image and video cannot be given together."
+        if instance.get("lastFrame") and not instance.get("image"):
+            return "instances[0].lastFrame needs instances[0].image."
+        checks = [("image", instance.get("image"), JPEG_MAGIC), ("lastFrame", instance.get("lastFrame"), JPEG_MAGIC)]
+        references = instance.get("referenceImages") or []
+        if len(references) > 3:
+            return "instances[0].referenceImages takes at most 3 images."
+        for n, reference in enumerate(references):
+            if reference.get("referenceType") not in ("ASSET", "STYLE"):
+                return f"instances[0].referenceImages[{n}].referenceType must be ASSET or STYLE."
+            checks.append((f"referenceImages[{n}].image", reference.get("image") or {}, JPEG_MAGIC))
+        checks.append(("video", instance.get("video"), MP4_MAGIC))
+        for where, media, magic in checks:
+            problem = await self._check_media(where, media, magic)
+            if problem:
+                return problem
+        return None
+
+    async def _check_media(self, where: str, media: dict | None, magic: bytes) -> str | None:
+        """An input given inline must be the right format; by gcsUri it must exist (and be
+        the right format) in the bucket."""
+        if media is None:
+            return None
+        kind = "an MP4 video" if magic == MP4_MAGIC else "a JPEG image"
+        if media.get("gcsUri"):
+            bucket, _, name = media["gcsUri"][5:].partition("/")
+
+            def head() -> bytes | None:
+                blob = self._storage().bucket(bucket).blob(name)
+                return blob.download_as_bytes(start=0, end=15) if blob.exists() else None
+
+            data = await anyio.to_thread.run_sync(head)
+            if data is None:
+                return f"Unable to read {where} {media['gcsUri']}: object not found."
+        else:
+            data = base64.b64decode(media.get("bytesBase64Encoded", ""))
+        found = data[4:8] == MP4_MAGIC if magic == MP4_MAGIC else data.startswith(magic)
+        if not found:
+            return f"instances[0].{where} is not {kind}."
         return None
 
     def _start_operation(self, path: str, body: dict) -> Operation:
@@ -255,6 +303,11 @@ class FakeVertex:
         bucket, _, prefix = storage_uri[5:].partition("/")
         folder = f"{prefix}{operation.name.rsplit('/', 1)[-1][:8]}"
         names = [f"{folder}/sample_{i}.mp4" for i in range(count)]
+
+        if self.withhold_videos:
+            with self._lock:
+                self._withheld += [(bucket, name) for name in names]
+            return [{"gcsUri": f"gs://{bucket}/{name}", "mimeType": "video/mp4"} for name in names]
 
         def upload() -> None:
             for name in names:

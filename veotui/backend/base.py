@@ -6,12 +6,20 @@ one conformance test suite runs against both implementations.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from veotui.model import Change, Job, JobEvent, JobLists
+from veotui.model import Change, Job, JobEvent, JobLists, QueueState
+from veotui.prices import PriceTable
+from veotui.storage import StorageState
+
+#: Queued jobs in one answer of ``list_jobs`` unless asked otherwise.
+QUEUE_PAGE = 200
+
+#: An input image as given: its bytes (any common format) and its file name.
+Upload = tuple[bytes, str | None]
 
 
 @dataclass(frozen=True)
@@ -23,6 +31,10 @@ class BackendInfo:
     is_simulator: bool
     max_concurrent: int
     data_dir: str | None = None
+    #: Whether the engine's disk accepts writes ("storage full / read-only" otherwise).
+    storage: StorageState = field(default_factory=StorageState)
+    #: The engine's price table (the config file's overrides included), for estimates.
+    prices: PriceTable = field(default_factory=PriceTable)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -31,6 +43,8 @@ class BackendInfo:
             "is_simulator": self.is_simulator,
             "max_concurrent": self.max_concurrent,
             "data_dir": self.data_dir,
+            "storage": self.storage.to_dict(),
+            "prices": self.prices.to_dict(),
         }
 
 
@@ -54,15 +68,24 @@ class Backend(ABC):
     @abstractmethod
     async def info(self) -> BackendInfo: ...
 
+    async def storage_status(self) -> StorageState:
+        """Whether the engine's data directory accepts writes now ("storage full" or
+        "storage read-only" when it does not; the engine carries on by itself after)."""
+        return (await self.info()).storage
+
     @abstractmethod
     async def submit(
         self,
         fields: Mapping[str, Any],
         image: bytes | None = None,
         image_name: str | None = None,
+        *,
+        last_frame: Upload | None = None,
+        references: Sequence[Upload] = (),
     ) -> Job:
-        """Queue a job. ``fields`` are the contract's job fields (validated here);
-        ``image`` the raw bytes of an input image in any common format."""
+        """Queue a job. ``fields`` are the job fields (validated here); ``image`` the raw
+        bytes of an input image in any common format; ``last_frame`` and ``references``
+        the other input images (Veo 3.1 modes)."""
 
     @abstractmethod
     async def get(self, job_id: str) -> Job: ...
@@ -73,9 +96,17 @@ class Backend(ABC):
 
     @abstractmethod
     async def list_jobs(
-        self, *, history_limit: int = 100, history_offset: int = 0, text: str | None = None
+        self,
+        *,
+        history_limit: int = 100,
+        history_offset: int = 0,
+        text: str | None = None,
+        queue_limit: int = QUEUE_PAGE,
+        queue_offset: int = 0,
     ) -> JobLists:
-        """The three panels; ``text`` filters all of them by prompt, id or status."""
+        """The three panels: every processing job, one page of the queue and one of the
+        history, with the totals of both; ``text`` filters all of them by prompt, id or
+        status."""
 
     @abstractmethod
     async def cancel(self, job_id: str) -> Job: ...
@@ -87,11 +118,34 @@ class Backend(ABC):
     async def delete(self, job_id: str) -> None: ...
 
     @abstractmethod
+    async def queue(self) -> QueueState:
+        """Whether the queue is paused (and why), and how many jobs wait in it."""
+
+    @abstractmethod
+    async def pause(self, reason: str | None = None) -> QueueState:
+        """Start nothing new until :meth:`resume`; processing jobs go on, submitting still
+        works. Persisted: the pause survives a restart."""
+
+    @abstractmethod
+    async def resume(self) -> QueueState: ...
+
+    @abstractmethod
+    async def move(self, job_id: str, *, to: str | None = None, position: int | None = None) -> Job:
+        """Move a queued job ``to`` top, bottom, up or down, or to a 1-based ``position``
+        (past the end: the bottom). Conflict unless the job is queued."""
+
+    @abstractmethod
     async def timeline(self, job_id: str) -> list[JobEvent]:
         """Every transition of the job, oldest first, with timestamps."""
 
     @abstractmethod
-    async def metrics(self) -> dict[str, Any]: ...
+    async def metrics(self) -> dict[str, Any]:
+        """Queue, outcome, timing, cost and storage figures (docs/api.md, GET /api/metrics)."""
+
+    @abstractmethod
+    async def metric_series(self, hours: int = 24) -> list[dict[str, Any]]:
+        """One entry per hour for the last ``hours`` hours, oldest first: jobs ended by
+        status and the longest queue of the hour."""
 
     @abstractmethod
     async def download_zip(self, job_id: str, dest_dir: Path) -> Path:
@@ -109,7 +163,18 @@ class Backend(ABC):
     @abstractmethod
     def changes(self) -> AsyncIterator[Change]:
         """Every change as it commits, for as long as the caller iterates. A slow
-        consumer sees the latest state of each job; it never stalls the engine."""
+        consumer sees the latest state of each job; it never stalls the engine. Besides
+        jobs (``job``, ``deleted``), a ``queue`` change carries the queue's new state
+        when it is paused or resumed. One job leaving the queue is one change: those
+        behind it move up a place without a change of their own (``Job.queue_seq`` orders
+        the queue). A remote backend also reports ``DISCONNECTED`` and ``CONNECTED`` (see
+        ``veotui.model``)."""
+
+    async def job_pictures(self, job_id: str, cache_dir: Path) -> list[tuple[str, list[tuple[str, Path]]]]:
+        """Pictures of the job as PNG files on this machine: its input images, then the
+        first, middle and last frames of each video, in rows of (title, [(caption, file)]).
+        ``cache_dir`` holds copies fetched from elsewhere (remote mode)."""
+        return []
 
     def local_video_path(self, job: Job, index: int) -> Path | None:
         """Where the video lies on this machine, if it does (local mode only)."""

@@ -4,19 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import functools
 import logging
-from collections.abc import AsyncIterator, Mapping
+import os
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import anyio
 
-from veotui.backend.base import Backend, BackendInfo
-from veotui.errors import Conflict, DownloadFailed, InvalidRequest, JobNotFound, VideoNotFound
+from veotui import __version__
+from veotui.backend.base import QUEUE_PAGE, Backend, BackendInfo, Upload
+from veotui.capabilities import check_modes
+from veotui.errors import Conflict, InvalidRequest, JobNotFound, VeotuiError, VideoNotFound
 from veotui.events import EventBus
 from veotui.files import JobFiles, convert_image, copy_atomic
+from veotui.frames import PictureRow, job_pictures
 from veotui.generators import Generator, make_generator
 from veotui.lock import DataDirLock
+from veotui.logs import FileLog, event
+from veotui.metrics import DirSize
 from veotui.model import (
     ACTIVE_STATUSES,
     FINAL_STATUSES,
@@ -25,19 +33,24 @@ from veotui.model import (
     JobEvent,
     JobLists,
     JobRequest,
+    QueueState,
     Status,
     new_job_id,
     utcnow,
 )
+from veotui.prices import estimate_cost
 from veotui.progress import with_progress
 from veotui.scheduler import Scheduler
 from veotui.settings import Settings
+from veotui.storage import StorageGuard, StorageState, save_failed
 from veotui.store import Store
 
 log = logging.getLogger(__name__)
 SEARCH_LIMIT = 500
 #: Beyond any real history, and within SQLite's 64-bit integers.
 MAX_PAGE_ROWS = 2**53
+#: The longest series /api/metrics/series serves: 31 days of hours.
+MAX_SERIES_HOURS = 744
 
 
 class LocalBackend(Backend):
@@ -63,14 +76,39 @@ class LocalBackend(Backend):
 
     async def start(self) -> None:
         self.lock.acquire(self.url)
+        self._log: FileLog | None = None
         try:
+            # Only the owner of the data directory writes its log.
+            self._log = FileLog(self.settings, self._env)
+            event(
+                log,
+                logging.INFO,
+                "engine.start",
+                "veotui %s starting on %s (pid %d)",
+                __version__,
+                self.settings.data_dir,
+                os.getpid(),
+                version=__version__,
+                data_dir=str(self.settings.data_dir),
+                pid=os.getpid(),
+                url=self.url,
+                max_concurrent=self.settings.max_concurrent,
+            )
             self.generator = self._generator or make_generator(self.settings, self._env)
-            self.store = Store(self.settings.db_path)
+            self.storage = StorageGuard(self.settings.data_dir)
+            self.store = Store(self.settings.db_path, self.storage)
             self.files = JobFiles(self.settings.jobs_dir)
             self.store.add_listener(self._publish)
+            self.dir_size = DirSize(self.settings.data_dir)
+            self.dir_size.value()  # the first walk starts now, in the background
             self.scheduler = Scheduler(self.store, self.generator, self.files, self.settings)
             await self._start_engine()
-        except BaseException:
+        except BaseException as exc:
+            if isinstance(exc, VeotuiError):  # a refusal with a sentence (settings, credentials)
+                event(log, logging.INFO, "engine.start_failed", "the engine did not start: %s", exc)
+            else:
+                event(log, logging.ERROR, "engine.start_failed", "the engine did not start: %r", exc, exc_info=True)
+            self._close_log()
             self.lock.release()
             raise
         self._started = True
@@ -106,9 +144,24 @@ class LocalBackend(Backend):
                 await self._engine_task
             await self.generator.aclose()
         finally:
+            resumable = [job.job_id for job in self.store.active()]
+            event(
+                log,
+                logging.INFO,
+                "engine.stop",
+                "stopped; %d processing job(s) resume at the next start",
+                len(resumable),
+                resumable=resumable,
+            )
             self.bus.close()
             self.store.close()
+            self._close_log()
             self.lock.release()
+
+    def _close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     def set_url(self, url: str) -> None:
         """The server's address, for a second process refused the data directory."""
@@ -129,14 +182,22 @@ class LocalBackend(Backend):
                 position = self.store.queue_position(job)
         else:
             position = None
-        return with_progress(job, self._estimate(job.request.model), utcnow(), queue_position=position)
+        return with_progress(
+            job,
+            self._estimate(job.request.model),
+            utcnow(),
+            stage_elapsed=self.store.stage_elapsed(job),
+            queue_position=position,
+        )
 
     def _publish(self, change: Change) -> None:
         if change.job is not None and change.job.status == Status.COMPLETED:
             self._estimates.pop(change.job.request.model, None)
         if not self.bus.subscriber_count:
             return  # nobody listens: skip deriving the view
-        if change.job is not None:
+        if change.kind == "queue":
+            change = Change("queue", "", queue=self.scheduler.queue_state())
+        elif change.job is not None:
             change = Change(change.kind, change.job_id, self.view(change.job))
         self.bus.publish(change)
 
@@ -149,7 +210,17 @@ class LocalBackend(Backend):
             is_simulator=self.generator.is_simulator,
             max_concurrent=self.settings.max_concurrent,
             data_dir=str(self.settings.data_dir),
+            storage=self.storage_state(),
+            prices=self.settings.price_table,
         )
+
+    async def storage_status(self) -> StorageState:
+        return self.storage_state()
+
+    def storage_state(self) -> StorageState:
+        """Whether the data directory accepts writes (probed now if it did not)."""
+        self.scheduler.probe_storage()
+        return self.storage.state
 
     def request_from(self, fields: Mapping[str, Any], user: str | None = None) -> JobRequest:
         request = JobRequest.from_mapping(fields, user=user)
@@ -162,21 +233,102 @@ class LocalBackend(Backend):
         image: bytes | None = None,
         image_name: str | None = None,
         *,
+        last_frame: Upload | None = None,
+        references: Sequence[Upload] = (),
         user: str | None = None,
     ) -> Job:
         request = self.request_from(fields, user)
+        if not self.scheduler.probe_storage():
+            raise self.storage.unavailable()
+        references = list(references)
+        request = dataclasses.replace(
+            request, reference_type=(request.reference_type or "asset") if references else None
+        )
+        check_modes(
+            request,
+            has_image=image is not None,
+            has_last_frame=last_frame is not None,
+            reference_count=len(references),
+        )
+        source_video = self._extension_source(request) if request.extends else None
         jpeg = None
         if image is not None:
             jpeg = await anyio.to_thread.run_sync(convert_image, image, image_name or "the image")
-        job = Job(job_id=new_job_id(), status=Status.QUEUED, request=request, has_image=jpeg is not None)
-        self.files.create(job.job_id, jpeg)
+        last_jpeg = None
+        if last_frame is not None:
+            last_jpeg = await anyio.to_thread.run_sync(convert_image, last_frame[0], last_frame[1] or "the last frame")
+        reference_jpegs = []
+        for number, (data, name) in enumerate(references, 1):
+            converted = await anyio.to_thread.run_sync(convert_image, data, name or f"reference image {number}")
+            reference_jpegs.append(converted)
+        job = Job(
+            job_id=new_job_id(),
+            status=Status.QUEUED,
+            request=request,
+            has_image=jpeg is not None,
+            has_last_frame=last_jpeg is not None,
+            reference_count=len(reference_jpegs),
+            estimated_cost_usd=estimate_cost(request, self.settings.price_table),
+        )
         try:
+            await anyio.to_thread.run_sync(
+                functools.partial(
+                    self.files.create,
+                    job.job_id,
+                    jpeg,
+                    last_frame=last_jpeg,
+                    references=tuple(reference_jpegs),
+                    video=source_video,
+                )
+            )
             job = self.store.insert(job)
-        except BaseException:
+        except BaseException as exc:
             self.files.remove(job.job_id)
+            failure = self.storage.error(exc, "save the job's input files") if isinstance(exc, OSError) else None
+            if failure is not None:
+                raise failure from exc
             raise
+        event(
+            log,
+            logging.INFO,
+            "job.submitted",
+            "submitted by %s: %r",
+            request.user,
+            request.prompt[:200],
+            job_id=job.job_id,
+            user=request.user,
+            prompt=request.prompt,
+            parameters={k: v for k, v in request.to_dict().items() if k not in ("prompt", "user")},
+            image_bytes=len(jpeg) if jpeg is not None else None,
+            last_frame=last_jpeg is not None,
+            reference_images=len(reference_jpegs),
+            estimated_cost_usd=job.estimated_cost_usd,
+        )
         self.scheduler.wake()
         return self.view(job)
+
+    def _extension_source(self, request: JobRequest) -> Path:
+        """The video an extension continues: video N of a completed job (409 otherwise)."""
+        assert request.extends is not None
+        source = self.store.get(request.extends.job_id)
+        if source.status != Status.COMPLETED:
+            raise Conflict(
+                f"job {source.job_id} is {source.status.value}; only a completed job's video can be extended"
+            )
+        video = next((v for v in source.videos if v.index == request.extends.video), None)
+        if video is None:
+            raise InvalidRequest(
+                f"extends_video: job {source.job_id} has no video {request.extends.video}; it has {len(source.videos)}"
+            )
+        if request.aspect_ratio != source.request.aspect_ratio:
+            raise InvalidRequest(
+                f"aspect_ratio: an extension keeps the video's {source.request.aspect_ratio}, "
+                f"not {request.aspect_ratio}"
+            )
+        path = self.files.folder(source.job_id) / video.filename
+        if not path.is_file():
+            raise VideoNotFound(f"video {video.index} of job {source.job_id} is missing from its folder")
+        return path
 
     async def get(self, job_id: str) -> Job:
         return self.view(self.store.get(job_id))
@@ -185,9 +337,16 @@ class LocalBackend(Backend):
         return self.store.resolve(prefix)
 
     async def list_jobs(
-        self, *, history_limit: int = 100, history_offset: int = 0, text: str | None = None
+        self,
+        *,
+        history_limit: int = 100,
+        history_offset: int = 0,
+        text: str | None = None,
+        queue_limit: int = QUEUE_PAGE,
+        queue_offset: int = 0,
     ) -> JobLists:
-        if not (0 <= history_limit <= MAX_PAGE_ROWS and 0 <= history_offset <= MAX_PAGE_ROWS):
+        pages = (history_limit, history_offset, queue_limit, queue_offset)
+        if not all(0 <= value <= MAX_PAGE_ROWS for value in pages):
             raise InvalidRequest(f"limit and offset must be 0 to {MAX_PAGE_ROWS}")
         if text:
             found = self.store.search(text, SEARCH_LIMIT)
@@ -195,21 +354,24 @@ class LocalBackend(Backend):
             queued = sorted((j for j in found if j.status == Status.QUEUED), key=lambda j: j.queue_seq)
             history = sorted(
                 (j for j in found if j.status in FINAL_STATUSES),
-                key=lambda j: (j.finished_at or j.created_at, j.queue_seq),
+                key=lambda j: j.finished_seq or 0,
                 reverse=True,
             )
             return JobLists(
                 processing=processing,
-                queued=[self.view(j) for j in queued],
+                queued=[self.view(j) for j in queued[queue_offset : queue_offset + queue_limit]],
                 history=[self.view(j) for j in history[history_offset : history_offset + history_limit]],
                 history_total=len(history),
+                queued_total=len(queued),
             )
         history, total = self.store.history(history_limit, history_offset)
+        queued = self.store.queued(queue_limit, queue_offset) if queue_limit else []
         return JobLists(
             processing=[self.view(j) for j in self.store.active()],
-            queued=[self.view(j, j.queue_position) for j in self.store.queued()],
+            queued=[self.view(j, j.queue_position) for j in queued],
             history=[self.view(j) for j in history],
             history_total=total,
+            queued_total=self.store.queue_length(),
         )
 
     async def cancel(self, job_id: str) -> Job:
@@ -222,12 +384,35 @@ class LocalBackend(Backend):
         self.scheduler.delete(job_id)
         self._downloaded.pop(job_id, None)
 
+    async def queue(self) -> QueueState:
+        return self.scheduler.queue_state()
+
+    async def pause(self, reason: str | None = None) -> QueueState:
+        return self.scheduler.pause(reason)
+
+    async def resume(self) -> QueueState:
+        return self.scheduler.resume()
+
+    async def move(self, job_id: str, *, to: str | None = None, position: int | None = None) -> Job:
+        job = self.scheduler.move(job_id, to=to, position=position)
+        return self.view(job, job.queue_position)
+
     async def timeline(self, job_id: str) -> list[JobEvent]:
         self.store.get(job_id)
         return self.store.timeline(job_id)
 
     async def metrics(self) -> dict[str, Any]:
-        return self.store.metrics()
+        return {
+            **self.store.metrics(),
+            "storage_bytes": self.dir_size.value(),
+            "spend_today_usd": self.store.spend_today(),
+            "daily_budget_usd": self.settings.daily_budget_usd,
+        }
+
+    async def metric_series(self, hours: int = 24) -> list[dict[str, Any]]:
+        if not 1 <= hours <= MAX_SERIES_HOURS:
+            raise InvalidRequest(f"hours must be 1 to {MAX_SERIES_HOURS}, got {hours}")
+        return self.store.metric_series(hours)
 
     # -- files ----------------------------------------------------------------------------
 
@@ -250,6 +435,23 @@ class LocalBackend(Backend):
         path = self.files.folder(job_id) / video.filename
         if not path.is_file():
             raise VideoNotFound(f"video {index} of job {job_id} is missing from its folder")
+        return path
+
+    async def job_pictures(self, job_id: str, cache_dir: Path | None = None) -> list[PictureRow]:
+        job = self.store.get(job_id)
+        folder = self.files.folder(job_id)
+        if not folder.is_dir():
+            return []
+        return await anyio.to_thread.run_sync(job_pictures, folder, job)
+
+    def picture_path(self, job_id: str, name: str) -> Path:
+        """One cached picture of the job, by file name (made by :meth:`job_pictures`)."""
+        self.store.get(job_id)
+        if "/" in name or "\\" in name or not name.endswith(".png") or name.startswith("."):
+            raise VideoNotFound(f"{name!r} is not a picture name")
+        path = self.files.thumbnails(job_id) / name
+        if not path.is_file():
+            raise VideoNotFound(f"job {job_id} has no picture {name}; list them with GET /api/jobs/{job_id}/pictures")
         return path
 
     def local_video_path(self, job: Job, index: int) -> Path | None:
@@ -300,4 +502,4 @@ async def _save(source: Path, target: Path) -> None:
     try:
         await anyio.to_thread.run_sync(copy_atomic, source, target)
     except OSError as exc:
-        raise DownloadFailed(f"cannot save {target.name} in {target.parent}: {exc.strerror or exc}") from exc
+        raise save_failed(target, exc, source.stat().st_size) from exc

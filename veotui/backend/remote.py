@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -19,19 +19,22 @@ from urllib.parse import quote
 import anyio
 import httpx
 
-from veotui.backend.base import Backend, BackendInfo
+from veotui.backend.base import QUEUE_PAGE, Backend, BackendInfo, Upload
 from veotui.errors import (
     BackendUnavailable,
     Conflict,
     InvalidRequest,
     JobNotFound,
+    StorageUnavailable,
     TooLarge,
     Unauthorized,
     VeotuiError,
     VideoNotFound,
 )
 from veotui.files import atomic_file
-from veotui.model import Change, Job, JobEvent, JobLists
+from veotui.model import CONNECTED, DISCONNECTED, Change, Job, JobEvent, JobLists, QueueState
+from veotui.prices import PriceTable
+from veotui.storage import StorageState, save_failed
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +42,8 @@ log = logging.getLogger(__name__)
 ERROR_HEADER = "x-veotui-error"
 #: Exception classes by the name the server sends, then by status for anything else.
 ERRORS_BY_NAME: dict[str, type[VeotuiError]] = {
-    cls.__name__: cls for cls in (InvalidRequest, JobNotFound, VideoNotFound, Conflict, TooLarge, Unauthorized)
+    cls.__name__: cls
+    for cls in (InvalidRequest, JobNotFound, VideoNotFound, Conflict, TooLarge, Unauthorized, StorageUnavailable)
 }
 ERRORS_BY_STATUS: dict[int, type[VeotuiError]] = {
     400: InvalidRequest,
@@ -49,6 +53,7 @@ ERRORS_BY_STATUS: dict[int, type[VeotuiError]] = {
     413: TooLarge,
     415: InvalidRequest,
     422: InvalidRequest,
+    507: StorageUnavailable,
 }
 #: The server sends a keep-alive at least every 15 s; silence this long means it is gone.
 STREAM_READ_TIMEOUT = 45.0
@@ -141,6 +146,8 @@ class RemoteBackend(Backend):
             return BackendUnavailable(f"the server at {self.url} failed: {detail}")
         if cls is JobNotFound:
             return JobNotFound("", detail)
+        if cls is StorageUnavailable:
+            return StorageUnavailable(detail, "full" if response.status_code == 507 else "read_only")
         return cls(detail)
 
     # -- the interface --------------------------------------------------------------------
@@ -154,6 +161,8 @@ class RemoteBackend(Backend):
                 is_simulator=bool(data["is_simulator"]),
                 max_concurrent=int(data["max_concurrent"]),
                 data_dir=data.get("data_dir"),
+                storage=StorageState.from_dict(data.get("storage")),
+                prices=PriceTable.from_dict(data.get("prices")),
             )
         except (KeyError, TypeError, ValueError):
             raise self._not_veotui("GET /api/info answered without a generator and slots") from None
@@ -163,6 +172,9 @@ class RemoteBackend(Backend):
         fields: Mapping[str, Any],
         image: bytes | None = None,
         image_name: str | None = None,
+        *,
+        last_frame: Upload | None = None,
+        references: Sequence[Upload] = (),
     ) -> Job:
         # JSON keeps every field's type exactly as given, so validation answers as it
         # would locally; the image costs a third more on the wire, which is fine at 10 MB.
@@ -171,6 +183,10 @@ class RemoteBackend(Backend):
             body["image_base64"] = base64.b64encode(image).decode("ascii")
             if image_name:
                 body["image_name"] = image_name
+        if last_frame is not None:
+            body["last_frame_base64"] = base64.b64encode(last_frame[0]).decode("ascii")
+        if references:
+            body["reference_images_base64"] = [base64.b64encode(data).decode("ascii") for data, _ in references]
         # json.dumps, not httpx's json=: ASCII escapes carry any str (a lone surrogate, NaN)
         # to the server, which refuses it as the local engine would, instead of failing here.
         content = json.dumps(body)
@@ -187,12 +203,39 @@ class RemoteBackend(Backend):
         return (await self._request("GET", f"/api/resolve/{_segment(cleaned)}"))["job_id"]
 
     async def list_jobs(
-        self, *, history_limit: int = 100, history_offset: int = 0, text: str | None = None
+        self,
+        *,
+        history_limit: int = 100,
+        history_offset: int = 0,
+        text: str | None = None,
+        queue_limit: int = QUEUE_PAGE,
+        queue_offset: int = 0,
     ) -> JobLists:
-        params: dict[str, Any] = {"limit": history_limit, "offset": history_offset}
+        params: dict[str, Any] = {
+            "limit": history_limit,
+            "offset": history_offset,
+            "queue_limit": queue_limit,
+            "queue_offset": queue_offset,
+        }
         if text:
             params["q"] = text
         return JobLists.from_dict(await self._request("GET", "/api/jobs", params=params))
+
+    async def job_pictures(self, job_id: str, cache_dir: Path) -> list[tuple[str, list[tuple[str, Path]]]]:
+        """The server makes the pictures; each PNG is fetched once into ``cache_dir``."""
+        listing = await self._request("GET", f"/api/jobs/{_segment(job_id)}/pictures")
+        folder = Path(cache_dir) / job_id
+        rows = []
+        for row in listing.get("rows", []):
+            pictures = []
+            for item in row.get("pictures", []):
+                name = Path(str(item["name"])).name
+                target = folder / name
+                if not target.is_file():
+                    await self._fetch_file(item["url"], target)
+                pictures.append((str(item["caption"]), target))
+            rows.append((str(row["title"]), pictures))
+        return rows
 
     async def cancel(self, job_id: str) -> Job:
         return Job.from_dict(await self._request("POST", f"/api/cancel/{_segment(job_id)}"))
@@ -203,12 +246,34 @@ class RemoteBackend(Backend):
     async def delete(self, job_id: str) -> None:
         await self._request("DELETE", f"/api/delete/{_segment(job_id)}")
 
+    async def queue(self) -> QueueState:
+        return QueueState.from_dict(await self._request("GET", "/api/queue"))
+
+    async def pause(self, reason: str | None = None) -> QueueState:
+        body = {"reason": reason} if reason is not None else {}
+        return QueueState.from_dict(await self._request("POST", "/api/queue/pause", **_json(body)))
+
+    async def resume(self) -> QueueState:
+        return QueueState.from_dict(await self._request("POST", "/api/queue/resume"))
+
+    async def move(self, job_id: str, *, to: str | None = None, position: int | None = None) -> Job:
+        body: dict[str, Any] = {}
+        if to is not None:
+            body["to"] = to
+        if position is not None:
+            body["position"] = position
+        return Job.from_dict(await self._request("POST", f"/api/move/{_segment(job_id)}", **_json(body)))
+
     async def timeline(self, job_id: str) -> list[JobEvent]:
         data = await self._request("GET", f"/api/jobs/{_segment(job_id)}/events")
         return [JobEvent.from_dict(item) for item in data["events"]]
 
     async def metrics(self) -> dict[str, Any]:
         return await self._request("GET", "/api/metrics")
+
+    async def metric_series(self, hours: int = 24) -> list[dict[str, Any]]:
+        data = await self._request("GET", "/api/metrics/series", params={"hours": hours})
+        return data["series"]
 
     # -- downloads ------------------------------------------------------------------------
 
@@ -228,21 +293,40 @@ class RemoteBackend(Backend):
                     raise self._error(response)
                 target = dest_dir / _attachment_name(response, path)
                 dest_dir.mkdir(parents=True, exist_ok=True)
-                with atomic_file(target) as out:
-                    async for chunk in response.aiter_bytes(1024 * 1024):
-                        out.write(chunk)
+                try:
+                    with atomic_file(target) as out:
+                        async for chunk in response.aiter_bytes(1024 * 1024):
+                            out.write(chunk)
+                except OSError as exc:
+                    size = response.headers.get("content-length")
+                    raise save_failed(target, exc, int(size) if size and size.isdigit() else None) from exc
                 return target
         except httpx.HTTPError as exc:
             raise self._unreachable(exc) from None
+
+    async def _fetch_file(self, path: str, target: Path) -> None:
+        """A small file (a picture) written whole to ``target``."""
+        try:
+            response = await self.client.get(path)
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
+        if response.is_error:
+            raise self._error(response)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_file(target) as out:
+            out.write(response.content)
 
     # -- events ---------------------------------------------------------------------------
 
     async def changes(self) -> AsyncIterator[Change]:
         """Changes from ``/api/events``, reconnecting with backoff for as long as the caller
         iterates. After each connect the current lists are read again and reported as
-        changes (and known jobs that vanished meanwhile as deletions)."""
+        changes (and known jobs that vanished meanwhile as deletions). A lost stream is
+        reported once as a change of kind ``disconnected``, and its return, after the
+        resync, as ``connected``."""
         known: set[str] = set()
         delay = RECONNECT_FIRST_DELAY
+        lost = False
         while not self._closed:
             try:
                 async with self.client.stream(
@@ -258,6 +342,9 @@ class RemoteBackend(Backend):
                     # the resync misses comes down the stream.
                     async for change in self._resync(known):
                         yield change
+                    if lost:
+                        lost = False
+                        yield Change(CONNECTED, "")
                     delay = RECONNECT_FIRST_DELAY
                     async for change in _parse_events(response):
                         _remember(known, change)
@@ -266,10 +353,15 @@ class RemoteBackend(Backend):
                 if self._closed:
                     return
                 log.info("event stream from %s interrupted (%s); reconnecting in %.2f s", self.url, exc, delay)
+                if not lost:
+                    lost = True
+                    yield Change(DISCONNECTED, "")
             await anyio.sleep(delay)
             delay = min(delay * 2, RECONNECT_MAX_DELAY)
 
     async def _resync(self, known: set[str]) -> AsyncIterator[Change]:
+        state = await self.queue()
+        yield Change("queue", "", queue=state)
         lists = await self.list_jobs()
         present: set[str] = set()
         for job in (*lists.processing, *lists.queued, *lists.history):
@@ -289,8 +381,13 @@ class RemoteBackend(Backend):
 def _remember(known: set[str], change: Change) -> None:
     if change.kind == "deleted":
         known.discard(change.job_id)
-    else:
+    elif change.kind == "job":
         known.add(change.job_id)
+
+
+def _json(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON body as ``submit`` sends it: ASCII escapes carry any str to the server."""
+    return {"content": json.dumps(body), "headers": {"content-type": "application/json"}}
 
 
 async def _parse_events(response: httpx.Response) -> AsyncIterator[Change]:
@@ -323,6 +420,8 @@ def _change(event: str, data: str) -> Change | None:
             return Change("job", job.job_id, job)
         if event == "deleted":
             return Change("deleted", payload["job_id"])
+        if event == "queue":
+            return Change("queue", "", queue=QueueState.from_dict(payload))
     except (ValueError, KeyError, TypeError) as exc:
         log.warning("ignored a malformed %s event: %s", event, exc)
     return None

@@ -2,7 +2,8 @@
 
 Layout in the bucket (contract section 2)::
 
-    temp_images/<job_id>_<timestamp>.jpg     the job's input image, passed to Veo by URI
+    temp_images/<job_id>_<timestamp>[_<input>].jpg   the job's input images, passed to Veo by URI
+    temp_videos/<job_id>_<timestamp>.mp4     the video an extension continues
     veo_outputs/<job_id>/...                 where Veo writes the job's videos
 
 google-cloud-storage is blocking, so every call runs in a worker thread; each has the
@@ -12,6 +13,7 @@ understands (transient: retried with backoff; permanent: the job fails with a se
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
@@ -22,19 +24,29 @@ from google.api_core import exceptions as gexc
 from google.auth.credentials import AnonymousCredentials, Credentials
 from google.cloud import storage
 
+from veotui.errors import ErrorKind
 from veotui.files import atomic_file
 from veotui.generators.base import GeneratorFault, PermanentFault, TransientFault
+from veotui.logs import event
+from veotui.metrics import count_gcs
 from veotui.model import utcnow
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 GCS_TIMEOUT_SECONDS = 300.0
 IMAGES_PREFIX = "temp_images/"
+VIDEOS_PREFIX = "temp_videos/"
 OUTPUTS_PREFIX = "veo_outputs/"
 
 
 def image_prefix(job_id: str) -> str:
     """Every input image of a job (a retry uploads a new one) starts with this."""
     return f"{IMAGES_PREFIX}{job_id}_"
+
+
+def video_prefix(job_id: str) -> str:
+    """The video an extension continues (a copy: the source job may be deleted first)."""
+    return f"{VIDEOS_PREFIX}{job_id}_"
 
 
 def output_prefix(job_id: str) -> str:
@@ -44,7 +56,7 @@ def output_prefix(job_id: str) -> str:
 def split_gs_uri(uri: str) -> tuple[str, str]:
     """``gs://bucket/a/b.mp4`` -> ``("bucket", "a/b.mp4")``."""
     if not uri.startswith("gs://") or "/" not in uri[5:]:
-        raise PermanentFault(f"{uri!r} is not a gs://bucket/object address", kind="bad_video_uri")
+        raise PermanentFault(f"{uri!r} is not a gs://bucket/object address", kind=ErrorKind.BAD_VIDEO_URI)
     bucket, _, name = uri[5:].partition("/")
     return bucket, name
 
@@ -89,14 +101,23 @@ class GcsStorage:
 
     # -- the generator's operations -------------------------------------------------------
 
-    async def upload_image(self, job_id: str, path: Path) -> str:
-        name = f"{image_prefix(job_id)}{utcnow():%Y%m%d%H%M%S}.jpg"
+    async def upload_image(self, job_id: str, path: Path, label: str = "") -> str:
+        """Upload one input image; ``label`` ("last_frame", "reference_1", ...) tells the
+        job's images apart."""
+        suffix = f"_{label}" if label else ""
+        name = f"{image_prefix(job_id)}{utcnow():%Y%m%d%H%M%S}{suffix}.jpg"
+        return await self._upload(name, path, "image/jpeg", f"the input {label or 'image'}")
 
+    async def upload_video(self, job_id: str, path: Path) -> str:
+        name = f"{video_prefix(job_id)}{utcnow():%Y%m%d%H%M%S}.mp4"
+        return await self._upload(name, path, "video/mp4", "the video to extend")
+
+    async def _upload(self, name: str, path: Path, content_type: str, what: str) -> str:
         def upload() -> None:
             blob = self.client.bucket(self.bucket_name).blob(name)
-            blob.upload_from_filename(str(path), content_type="image/jpeg", timeout=self.timeout)
+            blob.upload_from_filename(str(path), content_type=content_type, timeout=self.timeout)
 
-        await self._run(f"upload the input image to {self.uri(name)}", upload)
+        await self._run(f"upload {what} to {self.uri(name)}", upload, op="upload")
         return self.uri(name)
 
     async def download(self, uri: str, target: Path) -> None:
@@ -108,28 +129,50 @@ class GcsStorage:
             with atomic_file(target) as handle:
                 self.client.bucket(bucket).blob(name).download_to_file(handle, timeout=self.timeout)
 
-        await self._run(f"download {uri}", download)
+        await self._run(f"download {uri}", download, op="download")
 
-    async def delete_prefix(self, prefix: str) -> int:
-        """Delete every object under ``prefix``; an object already gone is fine."""
+    async def delete_prefix(self, prefix: str, job_id: str | None = None) -> int:
+        """Delete every object under ``prefix``; an object already gone is fine. Each
+        object's outcome is logged."""
 
         def delete() -> int:
             removed = 0
             for blob in self.client.list_blobs(self.bucket_name, prefix=prefix, timeout=self.timeout):
+                uri = self.uri(blob.name)
                 try:
                     blob.delete(timeout=self.timeout)
-                    removed += 1
                 except gexc.NotFound:
-                    pass
+                    outcome = "already gone"
+                except Exception as exc:
+                    count_gcs("delete", "error")
+                    event(
+                        log,
+                        logging.WARNING,
+                        "cleanup.object",
+                        "could not delete %s: %s",
+                        uri,
+                        exc,
+                        job_id=job_id,
+                        uri=uri,
+                        outcome="error",
+                    )
+                    raise
+                else:
+                    outcome = "deleted"
+                    removed += 1
+                count_gcs("delete", "ok")
+                event(
+                    log, logging.INFO, "cleanup.object", "%s: %s", uri, outcome, job_id=job_id, uri=uri, outcome=outcome
+                )
             return removed
 
-        return await self._run(f"delete {self.uri(prefix)}*", delete)
+        return await self._run(f"delete {self.uri(prefix)}*", delete, op="list")
 
     async def names(self, prefix: str) -> list[str]:
         def names() -> list[str]:
             return [b.name for b in self.client.list_blobs(self.bucket_name, prefix=prefix, timeout=self.timeout)]
 
-        return await self._run(f"list {self.uri(prefix)}*", names)
+        return await self._run(f"list {self.uri(prefix)}*", names, op="list")
 
     def check_access(self) -> str:
         """For ``veotui doctor`` (blocking): the bucket exists and this account may write
@@ -147,13 +190,17 @@ class GcsStorage:
     def close(self) -> None:
         self.client.close()
 
-    async def _run(self, what: str, call: Callable[[], T]) -> T:
+    async def _run(self, what: str, call: Callable[[], T], *, op: str) -> T:
         try:
-            return await anyio.to_thread.run_sync(call)
+            result = await anyio.to_thread.run_sync(call)
         except GeneratorFault:
+            count_gcs(op, "error")
             raise
         except Exception as exc:
+            count_gcs(op, "error")
             raise storage_fault(exc, what) from exc
+        count_gcs(op, "ok")
+        return result
 
 
 def storage_fault(exc: Exception, what: str) -> GeneratorFault:
@@ -166,15 +213,15 @@ def storage_fault(exc: Exception, what: str) -> GeneratorFault:
         return PermanentFault(
             f"Cloud Storage could not {what}: not found ({_short(exc)}). Check that the bucket in "
             "VEOTUI_GCS_BUCKET exists and that nothing else deletes veotui's files.",
-            kind="storage_not_found",
+            kind=ErrorKind.STORAGE_NOT_FOUND,
         )
     if isinstance(exc, (gexc.Forbidden, gexc.Unauthorized)):
         return PermanentFault(
             f"Cloud Storage refused to {what} ({_short(exc)}). Grant this account the Storage Object "
             "Admin role (roles/storage.objectAdmin) on the bucket; `veotui doctor` checks it.",
-            kind="storage_permission",
+            kind=ErrorKind.STORAGE_PERMISSION,
         )
-    return PermanentFault(f"Cloud Storage could not {what}: {exc}", kind="storage")
+    return PermanentFault(f"Cloud Storage could not {what}: {exc}", kind=ErrorKind.STORAGE)
 
 
 def _short(exc: Exception) -> str:

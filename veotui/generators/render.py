@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import array
 import hashlib
+import math
 import textwrap
 from fractions import Fraction
 from pathlib import Path
 
 import av
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from veotui.files import atomic_path
 
@@ -26,15 +28,29 @@ def render_video(
     aspect_ratio: str = "16:9",
     image_path: Path | None = None,
     seed: int | None = None,
+    last_frame_path: Path | None = None,
+    reference_paths: tuple[Path, ...] = (),
+    extends_path: Path | None = None,
+    audio: bool = False,
+    enhance_prompt: bool | None = None,
 ) -> Path:
     """Write an MP4 of ``seconds`` length to ``target`` (under a temporary name, then renamed).
-    Frames show the prompt over a moving colour field, or pan across the input image."""
+    Frames show the prompt over a moving colour field, or pan across the input image. Each
+    mode shows: the last frame given is the video's last frame; an extension's first frame is
+    the last frame of the video it continues; reference images sit in a corner; ``audio``
+    adds a tone track; the caption says whether the prompt was enhanced."""
     width, height = SIZES.get(aspect_ratio, SIZES["16:9"])
     digest = hashlib.sha256(f"{prompt}|{index}|{seed}".encode()).digest()
     base_colour = (digest[0], digest[1], digest[2])
     frames = max(1, int(seconds * FPS))
     source = _load_source(image_path, width, height) if image_path else None
-    lines = textwrap.wrap(prompt, width=max(10, width // 7))[:4]
+    start = _fit(last_video_frame(extends_path), width, height) if extends_path else None
+    end = _fit(_open_rgb(last_frame_path), width, height) if last_frame_path else None
+    tiles = [_fit(_open_rgb(path), width // 5, height // 5) for path in reference_paths]
+    caption = prompt
+    if enhance_prompt is not None:
+        caption = ("[enhanced] " if enhance_prompt else "[as written] ") + prompt
+    lines = textwrap.wrap(caption, width=max(10, width // 7))[:4]
     font = ImageFont.load_default()
 
     with (
@@ -46,14 +62,77 @@ def render_video(
         stream.pix_fmt = "yuv420p"
         stream.options = {"crf": "28", "preset": "veryfast"}
         stream.time_base = Fraction(1, FPS)
+        sound = container.add_stream("aac", rate=AUDIO_RATE) if audio else None
         for n in range(frames):
-            frame_image = _frame(n, frames, width, height, base_colour, source, lines, index, font)
+            if n == frames - 1 and end is not None:
+                frame_image = end.copy()  # exactly the last frame given
+            elif n == 0 and start is not None:
+                frame_image = start.copy()  # exactly where the continued video stopped
+            else:
+                frame_image = _frame(n, frames, width, height, base_colour, source, lines, index, font)
+                if start is not None:
+                    frame_image = Image.blend(start, frame_image, min(1.0, n / max(1, frames // 3)))
+                if end is not None:
+                    frame_image = Image.blend(frame_image, end, max(0.0, (n - frames * 2 / 3) / (frames / 3)))
+                _paste_tiles(frame_image, tiles)
             frame = av.VideoFrame.from_image(frame_image)
             for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+        if sound is not None:
+            _write_tone(container, sound, seconds, index)
     return target
+
+
+AUDIO_RATE = 24000
+
+
+def _write_tone(container, stream, seconds: int, index: int) -> None:
+    """A quiet sine tone as long as the video (pitch by video index)."""
+    samples_per_frame = stream.codec_context.frame_size or 1024
+    total = seconds * AUDIO_RATE
+    pitch = 330.0 + 110.0 * (index - 1)
+    for offset in range(0, total, samples_per_frame):
+        count = min(samples_per_frame, total - offset)
+        wave = array.array("f", (0.2 * math.sin(2 * math.pi * pitch * (offset + i) / AUDIO_RATE) for i in range(count)))
+        frame = av.AudioFrame(format="fltp", layout="mono", samples=count)
+        frame.planes[0].update(wave.tobytes().ljust(frame.planes[0].buffer_size, b"\0"))
+        frame.sample_rate = AUDIO_RATE
+        frame.pts = offset
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
+
+
+def last_video_frame(path: Path) -> Image.Image:
+    """The last frame of a video, as a picture."""
+    last = None
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            last = frame
+    if last is None:
+        raise ValueError(f"{path.name} has no video frames")
+    return last.to_image().convert("RGB")
+
+
+def _open_rgb(path: Path) -> Image.Image:
+    with Image.open(path) as image:
+        return image.convert("RGB")
+
+
+def _fit(image: Image.Image, width: int, height: int) -> Image.Image:
+    """Scale and centre-crop to exactly ``width`` x ``height``."""
+    return ImageOps.fit(image, (max(1, width), max(1, height)))
+
+
+def _paste_tiles(image: Image.Image, tiles: list[Image.Image]) -> None:
+    """Reference images in the top-right corner, side by side."""
+    x = image.width
+    for tile in tiles:
+        x -= tile.width + 2
+        image.paste(tile, (x, 2))
 
 
 def _load_source(path: Path, width: int, height: int) -> Image.Image:

@@ -4,23 +4,34 @@ process resumes the very same operation. Markers in the prompt drive it:
 
 - ``[fail]``: the operation ends in a permanent error;
 - ``[flaky]``: the first two submit calls of the job raise a transient rate-limit error;
-- ``[filtered]``: the operation finishes with zero videos, blocked by the safety filter.
+- ``[filtered]``: the operation finishes with zero videos, blocked by the safety filter;
+- ``[unfetchable]``: the first fetch of the job's videos fails, as when they cannot be read
+  from the bucket; a retry fetches them (without a new submit).
+
+Every Veo 3.1 mode shows in the video it renders (see :func:`render_video`).
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import logging
 import uuid
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, ClassVar
 
 import anyio
 
+from veotui.errors import ErrorKind
 from veotui.files import video_name, write_atomic
-from veotui.generators.base import GenerationResult, Generator, PermanentFault, TransientFault
+from veotui.generators.base import GenerationResult, Generator, JobInputs, PermanentFault, TransientFault
 from veotui.generators.render import render_video
+from veotui.logs import event
 from veotui.model import Job, isoformat, parse_time, utcnow
+
+log = logging.getLogger(__name__)
 
 FLAKY_FAILURES = 2
 
@@ -30,6 +41,8 @@ class SimGenerator(Generator):
     is_simulator = True
     default_poll_interval = 1.0
     knows_its_operations = True
+    # Small preview frames: a few kilobytes a second whatever the resolution asked for.
+    bytes_per_video_second: ClassVar[Mapping[str, int]] = {"720p": 4_000, "1080p": 4_000, "4k": 4_000}
 
     def __init__(self, root: Path, seconds: float = 8.0) -> None:
         self.root = root
@@ -44,6 +57,9 @@ class SimGenerator(Generator):
         return "simulator (offline, no Google credentials)"
 
     async def submit(self, job: Job, image_path: Path | None, image_ref: str | None) -> str:
+        return await self.submit_inputs(job, JobInputs(image=image_path, image_ref=image_ref))
+
+    async def submit_inputs(self, job: Job, inputs: JobInputs) -> str:
         if "[flaky]" in job.prompt and self._count_call(job.job_id) <= FLAKY_FAILURES:
             raise TransientFault("429 RESOURCE_EXHAUSTED: simulated rate limit, try again later")
         op_id = uuid.uuid4().hex
@@ -59,7 +75,13 @@ class SimGenerator(Generator):
             "aspect_ratio": job.request.aspect_ratio,
             "duration_seconds": job.request.duration_seconds,
             "seed": job.request.seed,
-            "image": str(image_path) if image_path else None,
+            "image": str(inputs.image) if inputs.image else None,
+            "last_frame": str(inputs.last_frame) if inputs.last_frame else None,
+            "references": [str(path) for path in inputs.references],
+            "video": str(inputs.video) if inputs.video else None,
+            # Veo 3.1 makes sound unless told not to.
+            "generate_audio": job.request.generate_audio is not False,
+            "enhance_prompt": job.request.enhance_prompt,
         }
         write_atomic(self._path(name), json.dumps(record, indent=1).encode())
         return name
@@ -85,21 +107,35 @@ class SimGenerator(Generator):
             raise PermanentFault(
                 "Veo (simulated) ended the operation with an error: 3 INVALID_ARGUMENT; "
                 "the prompt asks for [fail]. Edit the prompt and submit again.",
-                kind="operation_error",
+                kind=ErrorKind.OPERATION_ERROR,
             )
         if "[filtered]" in prompt:
             raise PermanentFault(
                 "The safety filter blocked every video (simulated; 1 filtered: the prompt asks for "
                 "[filtered]). Google does not charge for filtered attempts. Rephrase the prompt.",
-                kind="safety_filter",
+                kind=ErrorKind.SAFETY_FILTER,
             )
         return GenerationResult(videos=list(range(1, record["number_of_videos"] + 1)))
 
+    def save_result(self, result: GenerationResult) -> Any | None:
+        return {"videos": list(result.videos)}
+
+    def load_result(self, saved: Any) -> GenerationResult | None:
+        videos = saved.get("videos") if isinstance(saved, dict) else None
+        if not isinstance(videos, list) or not all(isinstance(v, int) for v in videos):
+            return None
+        return GenerationResult(videos=videos)
+
     async def fetch(self, job: Job, result: GenerationResult, dest: Path) -> list[Path]:
+        if "[unfetchable]" in job.prompt and self._count_call(f"{job.job_id}.fetch") == 1:
+            raise PermanentFault(
+                "the finished generation's videos could not be read (simulated: the prompt asks for "
+                "[unfetchable]). Retry to fetch them again; nothing is generated or charged again.",
+                kind=ErrorKind.STORAGE,
+            )
         record = self._read(job.operation) if job.operation else {}
-        image = Path(record["image"]) if record.get("image") else None
-        if image is not None and not image.exists():
-            image = None
+        image, last_frame, video = (_existing(record.get(key)) for key in ("image", "last_frame", "video"))
+        references = tuple(p for p in (_existing(r) for r in record.get("references") or ()) if p is not None)
         paths = []
         for index in result.videos:
             target = dest / video_name(index)
@@ -112,6 +148,11 @@ class SimGenerator(Generator):
                 aspect_ratio=job.request.aspect_ratio,
                 image_path=image,
                 seed=job.request.seed,
+                last_frame_path=last_frame,
+                reference_paths=references,
+                extends_path=video,
+                audio=bool(record.get("generate_audio")),
+                enhance_prompt=record.get("enhance_prompt"),
             )
             await anyio.to_thread.run_sync(render)
             paths.append(target)
@@ -124,14 +165,25 @@ class SimGenerator(Generator):
             try:
                 if json.loads(path.read_text()).get("job_id") == job.job_id:
                     path.unlink(missing_ok=True)
+                    event(
+                        log,
+                        logging.INFO,
+                        "cleanup.object",
+                        "removed simulator operation %s",
+                        path.stem,
+                        job_id=job.job_id,
+                        uri=str(path),
+                        outcome="deleted",
+                    )
             except (OSError, ValueError):
                 continue
         (self.calls / f"{job.job_id}.json").unlink(missing_ok=True)
+        (self.calls / f"{job.job_id}.fetch.json").unlink(missing_ok=True)
 
     def _path(self, operation: str) -> Path:
         op_id = operation.rsplit("/", 1)[-1]
         if not op_id.isalnum():
-            raise PermanentFault(f"unknown simulator operation {operation!r}", kind="operation_error")
+            raise PermanentFault(f"unknown simulator operation {operation!r}", kind=ErrorKind.OPERATION_ERROR)
         return self.operations / f"{op_id}.json"
 
     def _read(self, operation: str) -> dict:
@@ -140,7 +192,7 @@ class SimGenerator(Generator):
         except FileNotFoundError:
             raise PermanentFault(
                 f"the simulator has no operation {operation}; it expired or was removed",
-                kind="operation_lost",
+                kind=ErrorKind.OPERATION_LOST,
             ) from None
 
     def _count_call(self, job_id: str) -> int:
@@ -151,3 +203,9 @@ class SimGenerator(Generator):
             count = 1
         write_atomic(path, json.dumps({"calls": count}).encode())
         return count
+
+
+def _existing(name: str | None) -> Path | None:
+    """An input recorded at submit, if it is still there (a deleted job's are not)."""
+    path = Path(name) if name else None
+    return path if path is not None and path.exists() else None

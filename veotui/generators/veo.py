@@ -43,17 +43,19 @@ from google.genai import types
 from google.oauth2 import service_account
 from google.oauth2.credentials import Credentials as UserCredentials
 
-from veotui.errors import InvalidRequest, SettingsError
+from veotui.capabilities import MODEL_CAPABILITIES, capabilities
+from veotui.errors import ErrorKind, InvalidRequest, SettingsError
 from veotui.files import video_name, write_atomic
 from veotui.generators.base import (
     GenerationResult,
     Generator,
     GeneratorFault,
+    JobInputs,
     PermanentFault,
     SubmitOutcomeUnknown,
     TransientFault,
 )
-from veotui.generators.gcs import GcsStorage, image_prefix, output_prefix
+from veotui.generators.gcs import GcsStorage, image_prefix, output_prefix, video_prefix
 from veotui.model import Job, JobRequest
 from veotui.settings import Settings
 
@@ -85,22 +87,8 @@ _GRPC_CODES = {
 # -- models ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ModelLimits:
-    """What one Veo model accepts (Vertex AI model pages; see docs/veo.md)."""
-
-    durations: tuple[int, ...] = (4, 6, 8)
-    resolutions: tuple[str, ...] = ("720p", "1080p")
-    aspect_ratios: tuple[str, ...] = ("16:9", "9:16")
-    max_videos: int = 4
-    image_input: bool = True
-
-
-MODEL_LIMITS: Mapping[str, ModelLimits] = {
-    "veo-3.1-generate-001": ModelLimits(),
-    "veo-3.1-fast-generate-001": ModelLimits(),
-    "veo-3.1-lite-generate-001": ModelLimits(),
-}
+#: What each model accepts: the one table in veotui.capabilities (sources and dates there).
+MODEL_LIMITS = MODEL_CAPABILITIES
 #: Retired on Vertex AI on 2026-06-30 -> their replacement.
 RETIRED_MODELS: Mapping[str, str] = {
     "veo-3.0-generate-001": "veo-3.1-generate-001",
@@ -114,9 +102,7 @@ def check_request(request: JobRequest, has_image: bool = False) -> None:
     model = request.model
     if model in RETIRED_MODELS:
         raise InvalidRequest(f"model {model} was retired on Vertex AI on 2026-06-30; use {RETIRED_MODELS[model]}")
-    limits = MODEL_LIMITS.get(model)
-    if limits is None:
-        raise InvalidRequest(f"model must be one of {', '.join(MODEL_LIMITS)}, got {model!r}")
+    limits = capabilities(model)
     if request.duration_seconds not in limits.durations:
         raise InvalidRequest(
             f"{model} makes videos of {', '.join(map(str, limits.durations))} seconds, not {request.duration_seconds}"
@@ -348,39 +334,41 @@ def api_fault(exc: genai_errors.APIError, *, during: str, target: VertexTarget, 
     if code == 408 or code >= 500:
         return TransientFault(f"{said}; veotui retries with backoff.", retry_after=retry_delay(exc))
     if code == 400:
-        return PermanentFault(f"{said}. Change what it names and submit again.", kind="bad_request")
+        return PermanentFault(f"{said}. Change what it names and submit again.", kind=ErrorKind.BAD_REQUEST)
     if code == 401:
         fix = "check GOOGLE_API_KEY" if target.express else NO_ADC_HELP
         return PermanentFault(
-            f"{said}: the credentials were not accepted; {fix}. `veotui doctor` checks them.", kind="auth"
+            f"{said}: the credentials were not accepted; {fix}. `veotui doctor` checks them.", kind=ErrorKind.AUTH
         )
     if code == 403:
         who = "this API key" if target.express else f"the account on project {target.project}"
         return PermanentFault(
             f"{said}: {who} may not use Veo. It needs the Vertex AI User role "
             "(roles/aiplatform.user) and the Vertex AI API enabled; `veotui doctor` checks it.",
-            kind="permission_denied",
+            kind=ErrorKind.PERMISSION_DENIED,
         )
     if code == 404 and during == "submit":
         where = "express mode" if target.express else f"location {target.location}"
         return PermanentFault(
             f"{said}: model {model} is not available in {where}. Pick another model, or set "
             "GOOGLE_CLOUD_LOCATION to a region that serves Veo (us-central1).",
-            kind="model_not_found",
+            kind=ErrorKind.MODEL_NOT_FOUND,
         )
     if code == 404:
         return PermanentFault(
             f"{said}: Vertex AI no longer knows this operation (it expired or belongs to another "
             "project or location). Retry the job to generate again.",
-            kind="operation_lost",
+            kind=ErrorKind.OPERATION_LOST,
         )
-    return PermanentFault(f"{said}.", kind="rejected")
+    return PermanentFault(f"{said}.", kind=ErrorKind.REJECTED)
 
 
 def auth_fault(exc: google.auth.exceptions.GoogleAuthError, target: VertexTarget) -> GeneratorFault:
     if isinstance(exc, google.auth.exceptions.TransportError) or getattr(exc, "retryable", False):
         return TransientFault(f"could not reach Google to refresh the credentials ({exc}); veotui retries")
-    return PermanentFault(f"the Google Cloud credentials could not be refreshed ({exc}); {NO_ADC_HELP}", kind="auth")
+    return PermanentFault(
+        f"the Google Cloud credentials could not be refreshed ({exc}); {NO_ADC_HELP}", kind=ErrorKind.AUTH
+    )
 
 
 def operation_error_sentence(error: Mapping[str, Any]) -> str:
@@ -403,6 +391,15 @@ def safety_sentence(asked: int, filtered: int, reasons: list[str]) -> str:
         f"Google's safety filter blocked {blocked} of {asked} video(s): {why}. Google says filtered "
         "attempts are not charged. Rephrase the prompt (or use another image) and submit again."
     )
+
+
+async def _image(path: Path | None, ref: str | None) -> types.Image | None:
+    """An input image by its cloud URI, or inline (JPEG: every input was converted)."""
+    if ref is not None:
+        return types.Image(gcs_uri=ref, mime_type="image/jpeg")
+    if path is not None:
+        return types.Image(image_bytes=await anyio.Path(path).read_bytes(), mime_type="image/jpeg")
+    return None
 
 
 # -- the generator --------------------------------------------------------------------------
@@ -449,13 +446,45 @@ class VeoGenerator(Generator):
             return None  # the image travels inline with the submit
         return await self.storage.upload_image(job.job_id, image_path)
 
+    async def upload_inputs(self, job: Job, inputs: JobInputs) -> JobInputs:
+        """With a bucket every input goes up under temp_images/ or temp_videos/ (the source
+        job of an extension is never touched: its video was copied into this job)."""
+        if self.storage is None:
+            return inputs  # everything travels inline with the submit
+        storage, job_id = self.storage, job.job_id
+        refs: dict[str, Any] = {}
+        if inputs.image is not None:
+            refs["image_ref"] = await storage.upload_image(job_id, inputs.image)
+        if inputs.last_frame is not None:
+            refs["last_frame_ref"] = await storage.upload_image(job_id, inputs.last_frame, "last_frame")
+        if inputs.references:
+            refs["reference_refs"] = tuple(
+                [await storage.upload_image(job_id, p, f"reference_{n}") for n, p in enumerate(inputs.references, 1)]
+            )
+        if inputs.video is not None:
+            refs["video_ref"] = await storage.upload_video(job_id, inputs.video)
+        return inputs.with_refs(**refs)
+
     async def submit(self, job: Job, image_path: Path | None, image_ref: str | None) -> str:
+        return await self.submit_inputs(job, JobInputs(image=image_path, image_ref=image_ref))
+
+    async def submit_inputs(self, job: Job, inputs: JobInputs) -> str:
         request = job.request
-        image = None
-        if image_ref is not None:
-            image = types.Image(gcs_uri=image_ref, mime_type="image/jpeg")
-        elif image_path is not None:
-            image = types.Image(image_bytes=await anyio.Path(image_path).read_bytes(), mime_type="image/jpeg")
+        image = await _image(inputs.image, inputs.image_ref)
+        last_frame = await _image(inputs.last_frame, inputs.last_frame_ref)
+        references = None
+        if inputs.references:
+            refs = inputs.reference_refs or (None,) * len(inputs.references)
+            kind = types.VideoGenerationReferenceType((request.reference_type or "asset").upper())
+            references = [
+                types.VideoGenerationReferenceImage(image=await _image(path, ref), reference_type=kind)
+                for path, ref in zip(inputs.references, refs, strict=True)
+            ]
+        video = None
+        if inputs.video_ref is not None:
+            video = types.Video(uri=inputs.video_ref, mime_type="video/mp4")
+        elif inputs.video is not None:
+            video = types.Video(video_bytes=await anyio.Path(inputs.video).read_bytes(), mime_type="video/mp4")
         config = types.GenerateVideosConfig(
             number_of_videos=request.number_of_videos,
             duration_seconds=request.duration_seconds,
@@ -463,12 +492,17 @@ class VeoGenerator(Generator):
             resolution=request.resolution,
             negative_prompt=request.negative_prompt,
             seed=request.seed,
-            # Veo 3 on Vertex AI asks for this explicitly; every Veo 3.1 model makes sound.
-            generate_audio=True,
+            # Veo 3 on Vertex AI asks for this explicitly; every Veo 3.1 model makes sound
+            # unless told not to (and costs less without).
+            generate_audio=True if request.generate_audio is None else request.generate_audio,
+            person_generation=request.person_generation,
+            enhance_prompt=request.enhance_prompt,
+            last_frame=last_frame,
+            reference_images=references,
             output_gcs_uri=self.storage.output_uri(job.job_id) if self.storage else None,
             labels={JOB_LABEL: job.job_id},
         )
-        source = types.GenerateVideosSource(prompt=request.prompt, image=image)
+        source = types.GenerateVideosSource(prompt=request.prompt, image=image, video=video)
         try:
             operation = await self.client.aio.models.generate_videos(model=request.model, source=source, config=config)
         except genai_errors.APIError as exc:
@@ -507,15 +541,39 @@ class VeoGenerator(Generator):
         if not current.done:
             return None
         if current.error:
-            raise PermanentFault(operation_error_sentence(current.error), kind="operation_error")
+            raise PermanentFault(operation_error_sentence(current.error), kind=ErrorKind.OPERATION_ERROR)
         response = current.response or current.result
         generated = (response.generated_videos if response else None) or []
         videos = [item.video for item in generated if item.video is not None]
         filtered = (response.rai_media_filtered_count if response else None) or 0
         reasons = list((response.rai_media_filtered_reasons if response else None) or [])
         if not videos and (filtered or reasons):
-            raise PermanentFault(safety_sentence(job.request.number_of_videos, filtered, reasons), kind="safety_filter")
+            raise PermanentFault(
+                safety_sentence(job.request.number_of_videos, filtered, reasons), kind=ErrorKind.SAFETY_FILTER
+            )
         return GenerationResult(videos=videos, filtered_count=filtered, filtered_reasons=reasons)
+
+    def save_result(self, result: GenerationResult) -> Any | None:
+        # Videos in Cloud Storage stay there until the job is deleted; inline videos are
+        # not kept (megabytes each): polling the finished operation again returns them.
+        uris = [getattr(video, "uri", None) for video in result.videos]
+        if not uris or not all(isinstance(uri, str) and uri.startswith("gs://") for uri in uris):
+            return None
+        return {
+            "videos": uris,
+            "filtered_count": result.filtered_count,
+            "filtered_reasons": list(result.filtered_reasons),
+        }
+
+    def load_result(self, saved: Any) -> GenerationResult | None:
+        uris = saved.get("videos") if isinstance(saved, dict) else None
+        if not isinstance(uris, list) or not uris or not all(isinstance(uri, str) for uri in uris):
+            return None
+        return GenerationResult(
+            videos=[types.Video(uri=uri, mime_type="video/mp4") for uri in uris],
+            filtered_count=int(saved.get("filtered_count") or 0),
+            filtered_reasons=[str(reason) for reason in saved.get("filtered_reasons") or ()],
+        )
 
     async def fetch(self, job: Job, result: GenerationResult, dest: Path) -> list[Path]:
         paths = []
@@ -528,13 +586,13 @@ class VeoGenerator(Generator):
                     raise PermanentFault(
                         f"Veo left video {index} at {video.uri}, but VEOTUI_GCS_BUCKET is no longer set; "
                         "set it again to download it.",
-                        kind="storage",
+                        kind=ErrorKind.STORAGE,
                     )
                 await self.storage.download(video.uri, target)
             else:
                 raise PermanentFault(
                     f"Veo returned video {index} with neither bytes nor a gs:// address ({video.uri!r})",
-                    kind="no_videos",
+                    kind=ErrorKind.NO_VIDEOS,
                 )
             paths.append(target)
         return paths
@@ -542,9 +600,10 @@ class VeoGenerator(Generator):
     async def cleanup(self, job: Job, *, everything: bool) -> None:
         if self.storage is None:
             return
-        await self.storage.delete_prefix(image_prefix(job.job_id))
+        await self.storage.delete_prefix(image_prefix(job.job_id), job.job_id)
+        await self.storage.delete_prefix(video_prefix(job.job_id), job.job_id)
         if everything:
-            await self.storage.delete_prefix(output_prefix(job.job_id))
+            await self.storage.delete_prefix(output_prefix(job.job_id), job.job_id)
 
     async def aclose(self) -> None:
         await self.client.aio.aclose()

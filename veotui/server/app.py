@@ -5,19 +5,31 @@ events, metrics, health, and the lookups the remote backend needs (info, timelin
 from __future__ import annotations
 
 import logging
+import sqlite3
+import time
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, ProcessCollector, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from veotui import __version__
-from veotui.backend.local import MAX_PAGE_ROWS, LocalBackend
-from veotui.errors import JobNotFound, TooLarge, VeotuiError
+from veotui.backend.base import QUEUE_PAGE
+from veotui.backend.local import MAX_PAGE_ROWS, MAX_SERIES_HOURS, LocalBackend
+from veotui.capabilities import MAX_REFERENCES, PERSON_GENERATION, REFERENCE_TYPES
+from veotui.errors import InvalidRequest, JobNotFound, StorageUnavailable, TooLarge, VeotuiError
+from veotui.logs import event
+from veotui.metrics import Collector
 from veotui.model import (
     ASPECT_RATIOS,
+    DEFAULT_ASPECT_RATIO,
+    DEFAULT_DURATION,
+    DEFAULT_MODEL,
+    DEFAULT_RESOLUTION,
     DURATIONS,
     MAX_PROMPT_CHARS,
     MAX_SEED,
@@ -28,21 +40,26 @@ from veotui.model import (
     is_job_id,
 )
 from veotui.server.auth import USER_KEY, BearerAuth, TokenTable
-from veotui.server.bodies import read_submission
+from veotui.server.bodies import read_control, read_submission
 from veotui.server.downloads import CountedFileResponse
 from veotui.server.schemas import (
     DeletedOut,
+    HealthDegradedOut,
     HealthOut,
     InfoOut,
     JobListsOut,
     JobOut,
     MetricsOut,
+    PicturesOut,
+    QueueOut,
     ResolvedOut,
+    SeriesOut,
     TimelineOut,
     answers,
 )
 from veotui.server.streams import EventStreams
 from veotui.settings import Settings
+from veotui.storage import StorageGuard
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +68,13 @@ log = logging.getLogger(__name__)
 #: its own copy of the name: the client must not import the server (FastAPI, the engine).
 ERROR_HEADER = "x-veotui-error"
 MAX_HISTORY_PAGE = 1000
+_HEALTH_DETAIL = {
+    "full": "storage full: the data directory's disk is full, so nothing new starts; "
+    "veotui carries on by itself once space is freed (GET /api/info says more)",
+    "read_only": "storage read-only: the data directory cannot be written, so nothing new starts; "
+    "veotui carries on by itself once it can write (GET /api/info says more)",
+}
+MAX_QUEUE_PAGE = 1000
 
 JobId = Annotated[str, Path(description="a job id (UUID4)")]
 
@@ -71,7 +95,12 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
     app.state.backend = backend
     app.state.streams = streams
     app.add_middleware(BearerAuth, tokens=TokenTable(settings.token, settings.users))
-    _add_error_handlers(app)
+    app.add_middleware(RequestLog)
+    _add_error_handlers(app, backend.storage)
+    registry = CollectorRegistry(auto_describe=False)
+    ProcessCollector(registry=registry)
+    registry.register(Collector(backend.store, backend.dir_size, uses_bucket=bool(settings.gcs_bucket)))
+    app.state.registry = registry
 
     def job_json(job: Job) -> JSONResponse:
         return JSONResponse(job.to_dict())
@@ -81,7 +110,7 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         status_code=202,
         openapi_extra=GENERATE_BODY,
         summary="Submit a job",
-        responses=answers(JobOut, 400, 401, 413, 415, 422, status=202),
+        responses=answers(JobOut, 400, 401, 413, 415, 422, 503, 507, status=202),
     )
     async def generate(request: Request) -> JSONResponse:
         submission = await read_submission(request)
@@ -89,6 +118,8 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
             submission.fields,
             submission.image,
             submission.image_name,
+            last_frame=submission.last_frame,
+            references=submission.references,
             user=request.scope.get(USER_KEY),
         )
         return JSONResponse(job.to_dict(), status_code=202)
@@ -124,7 +155,7 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
     @app.delete(
         "/api/delete/{job_id}",
         summary="Delete a job, its files and its cloud files",
-        responses=answers(DeletedOut, 401, 404, 422),
+        responses=answers(DeletedOut, 401, 404, 422, 503, 507),
     )
     async def delete(job_id: JobId) -> JSONResponse:
         await backend.delete(_checked(job_id))
@@ -175,9 +206,60 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         limit: Annotated[int, Query(ge=0, le=MAX_HISTORY_PAGE, description="history rows")] = 100,
         offset: Annotated[int, Query(ge=0, le=MAX_PAGE_ROWS, description="history rows to skip")] = 0,
         q: Annotated[str | None, Query(max_length=200, description="filter text: prompt, id, status or user")] = None,
+        queue_limit: Annotated[int, Query(ge=0, le=MAX_QUEUE_PAGE, description="queued rows")] = QUEUE_PAGE,
+        queue_offset: Annotated[int, Query(ge=0, le=MAX_PAGE_ROWS, description="queued rows to skip")] = 0,
     ) -> JSONResponse:
-        lists = await backend.list_jobs(history_limit=limit, history_offset=offset, text=q or None)
+        lists = await backend.list_jobs(
+            history_limit=limit,
+            history_offset=offset,
+            text=q or None,
+            queue_limit=queue_limit,
+            queue_offset=queue_offset,
+        )
         return JSONResponse(lists.to_dict())
+
+    @app.get("/api/queue", summary="Whether the queue is paused, and its length", responses=answers(QueueOut, 401))
+    async def queue() -> JSONResponse:
+        return JSONResponse((await backend.queue()).to_dict())
+
+    @app.post(
+        "/api/queue/pause",
+        summary="Start no new job until resumed (processing jobs go on)",
+        openapi_extra=PAUSE_BODY,
+        responses=answers(QueueOut, 400, 401, 422),
+    )
+    async def pause(request: Request) -> JSONResponse:
+        body = await read_control(request, "POST /api/queue/pause", required=False)
+        unknown = sorted(set(body) - {"reason"})
+        if unknown:
+            raise InvalidRequest(f"unknown field {unknown[0]!r}; POST /api/queue/pause takes only reason")
+        reason = body.get("reason")
+        if reason is not None and not isinstance(reason, str):
+            raise InvalidRequest("reason must be text")
+        return JSONResponse((await backend.pause(reason)).to_dict())
+
+    @app.post("/api/queue/resume", summary="Start queued jobs again", responses=answers(QueueOut, 401))
+    async def resume() -> JSONResponse:
+        return JSONResponse((await backend.resume()).to_dict())
+
+    @app.post(
+        "/api/move/{job_id}",
+        summary="Move a queued job: to top, bottom, up, down, or a 1-based position",
+        openapi_extra=MOVE_BODY,
+        responses=answers(JobOut, 400, 401, 404, 409, 422),
+    )
+    async def move(job_id: JobId, request: Request) -> JSONResponse:
+        job_id = _checked(job_id)
+        body = await read_control(request, "POST /api/move", required=True)
+        unknown = sorted(set(body) - {"to", "position"})
+        if unknown:
+            raise InvalidRequest(f"unknown field {unknown[0]!r}; POST /api/move takes to or position")
+        to, position = body.get("to"), body.get("position")
+        if position is not None and (isinstance(position, bool) or not isinstance(position, int)):
+            raise InvalidRequest(f"position must be a whole number of at least 1, got {position!r}")
+        if to is not None and not isinstance(to, str):
+            raise InvalidRequest(f"to must be top, bottom, up or down, got {to!r}")
+        return job_json(await backend.move(job_id, to=to, position=position))
 
     @app.get(
         "/api/jobs/{job_id}/events",
@@ -187,6 +269,38 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
     async def timeline(job_id: JobId) -> JSONResponse:
         events = await backend.timeline(_checked(job_id))
         return JSONResponse({"job_id": job_id, "events": [event.to_dict() for event in events]})
+
+    @app.get(
+        "/api/jobs/{job_id}/pictures",
+        summary="The job's pictures: input images, then first, middle and last frames of each video",
+        responses=answers(PicturesOut, 401, 404, 422),
+    )
+    async def pictures(job_id: JobId) -> JSONResponse:
+        rows = await backend.job_pictures(_checked(job_id))
+        return JSONResponse(
+            {
+                "job_id": job_id,
+                "rows": [
+                    {
+                        "title": title,
+                        "pictures": [
+                            {"caption": caption, "name": path.name, "url": f"/api/jobs/{job_id}/pictures/{path.name}"}
+                            for caption, path in pictures
+                        ],
+                    }
+                    for title, pictures in rows
+                ],
+            }
+        )
+
+    @app.get(
+        "/api/jobs/{job_id}/pictures/{name}",
+        summary="One picture of the job (PNG), as listed by /api/jobs/{job_id}/pictures",
+        response_class=FileResponse,
+        responses={200: {"content": {"image/png": {}}}, **answers(None, 401, 404, 422)},
+    )
+    async def picture(job_id: JobId, name: Annotated[str, Path(max_length=200)]) -> FileResponse:
+        return FileResponse(backend.picture_path(_checked(job_id), name), media_type="image/png")
 
     @app.get(
         "/api/resolve/{prefix}",
@@ -209,15 +323,83 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
     async def metrics() -> JSONResponse:
         return JSONResponse(await backend.metrics())
 
+    @app.get(
+        "/api/metrics/series",
+        summary="Jobs ended per hour and the longest queue of each hour",
+        responses=answers(SeriesOut, 401, 422),
+    )
+    async def metric_series(
+        hours: Annotated[
+            int, Query(ge=1, le=MAX_SERIES_HOURS, description="hours back, the current one included")
+        ] = 24,
+    ) -> JSONResponse:
+        return JSONResponse({"hours": hours, "series": await backend.metric_series(hours)})
+
+    @app.get(
+        "/metrics",
+        summary="Prometheus metrics (text exposition format)",
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}, **answers(None, 401)},
+    )
+    async def prometheus() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
     @app.get("/api/info", summary="Generator, slots and data directory of this server", responses=answers(InfoOut, 401))
     async def info() -> JSONResponse:
         return JSONResponse({**(await backend.info()).to_dict(), "version": __version__})
 
-    @app.get("/api/health", summary="Liveness; never needs a token", responses=answers(HealthOut))
+    @app.get(
+        "/api/health",
+        summary="Liveness; 503 while the data directory cannot be written; never needs a token",
+        responses={**answers(HealthOut), 503: {"model": HealthDegradedOut}},
+    )
     async def health() -> JSONResponse:
+        storage = backend.storage_state()
+        if not storage.ok:
+            # Without a token, so without paths or job ids: /api/info has the full reason.
+            body = {"status": "degraded", "storage": storage.state, "detail": _HEALTH_DETAIL[storage.state]}
+            return JSONResponse(body, status_code=503)
         return JSONResponse({"status": "ok"})
 
     return app
+
+
+class RequestLog:
+    """Every request at debug level: method, path (never the query or headers), status,
+    milliseconds. Costs nothing when debug is off."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not log.isEnabledFor(logging.DEBUG):
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = [0]
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            event(
+                log,
+                logging.DEBUG,
+                "http.request",
+                "%s %s %d",
+                scope["method"],
+                scope["path"],
+                status[0],
+                method=scope["method"],
+                path=scope["path"],
+                status=status[0],
+                ms=round((time.perf_counter() - started) * 1000, 1),
+                client=(scope.get("client") or ("?",))[0],
+            )
 
 
 def _checked(job_id: str) -> str:
@@ -236,7 +418,7 @@ def _error(status: int, detail: str, kind: str | None = None, *, close: bool = F
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
-def _add_error_handlers(app: FastAPI) -> None:
+def _add_error_handlers(app: FastAPI, storage: StorageGuard) -> None:
     @app.exception_handler(VeotuiError)
     async def veotui_error(request: Request, exc: VeotuiError) -> JSONResponse:
         # A body refused halfway is left unread: closing the connection stops the client
@@ -254,10 +436,25 @@ def _add_error_handlers(app: FastAPI) -> None:
             detail = f"there is no {request.method} {request.url.path}; see /openapi.json for the API"
         return _error(exc.status_code, detail)
 
+    # Handlers for these classes run inside the app, so the connection stays usable; the
+    # catch-all below runs outside it, where Starlette re-raises and uvicorn closes the
+    # connection (hence its ``Connection: close``).
+    @app.exception_handler(OSError)
+    @app.exception_handler(sqlite3.Error)
+    async def storage_error(request: Request, exc: Exception) -> JSONResponse:
+        failure = storage.error(exc, f"answer {request.method} {request.url.path}")
+        if failure is None:
+            return _internal(request, exc, close=False)
+        return _error(failure.http_status, failure.message, StorageUnavailable.__name__)
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("%s %s failed", request.method, request.url.path)
-        return _error(500, f"the server hit an internal error ({type(exc).__name__}); its log has the details")
+        return _internal(request, exc, close=True)
+
+
+def _internal(request: Request, exc: Exception, *, close: bool) -> JSONResponse:
+    log.exception("%s %s failed", request.method, request.url.path)
+    return _error(500, f"the server hit an internal error ({type(exc).__name__}); its log has the details", close=close)
 
 
 def describe_validation(errors: Any) -> str:
@@ -276,13 +473,23 @@ _JOB_FIELDS_SCHEMA: dict[str, Any] = {
     "properties": {
         "prompt": {"type": "string", "minLength": 1, "maxLength": MAX_PROMPT_CHARS},
         "number_of_videos": {"type": "integer", "minimum": 1, "maximum": MAX_VIDEOS, "default": 1},
-        "model": {"type": "string", "enum": list(MODELS), "default": MODELS[0]},
-        "aspect_ratio": {"type": "string", "enum": list(ASPECT_RATIOS), "default": "16:9"},
-        "duration_seconds": {"type": "integer", "enum": list(DURATIONS), "default": 8},
-        "resolution": {"type": "string", "enum": list(RESOLUTIONS), "default": "720p"},
+        "model": {"type": "string", "enum": list(MODELS), "default": DEFAULT_MODEL},
+        "aspect_ratio": {"type": "string", "enum": list(ASPECT_RATIOS), "default": DEFAULT_ASPECT_RATIO},
+        "duration_seconds": {"type": "integer", "enum": list(DURATIONS), "default": DEFAULT_DURATION},
+        "resolution": {"type": "string", "enum": list(RESOLUTIONS), "default": DEFAULT_RESOLUTION},
         "negative_prompt": {"type": ["string", "null"], "maxLength": MAX_PROMPT_CHARS},
         "seed": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_SEED},
         "user": {"type": "string", "description": "ignored with a per-user token: the token names the user"},
+        "generate_audio": {"type": ["boolean", "null"], "description": "null: the model's default (sound)"},
+        "person_generation": {"type": ["string", "null"], "enum": [*PERSON_GENERATION, None]},
+        "enhance_prompt": {"type": ["boolean", "null"], "description": "null: the model's default"},
+        "reference_type": {"type": ["string", "null"], "enum": [*REFERENCE_TYPES, None], "default": "asset"},
+        "extends_job_id": {
+            "type": ["string", "null"],
+            "format": "uuid",
+            "description": "continue a video of this completed job (409 if it is not completed)",
+        },
+        "extends_video": {"type": "integer", "minimum": 1, "default": 1, "description": "1-based"},
     },
 }
 
@@ -300,6 +507,16 @@ GENERATE_BODY: dict[str, Any] = {
                             "description": "the input image, base64; at most 10 MB decoded",
                         },
                         "image_name": {"type": "string", "description": "the image's file name, for error messages"},
+                        "last_frame_base64": {
+                            "type": "string",
+                            "description": "the last frame (needs the image), base64; at most 10 MB decoded",
+                        },
+                        "reference_images_base64": {
+                            "type": "array",
+                            "items": {"type": "string"},
+                            "maxItems": MAX_REFERENCES,
+                            "description": "reference images, base64; each at most 10 MB decoded",
+                        },
                     },
                 }
             },
@@ -313,9 +530,54 @@ GENERATE_BODY: dict[str, Any] = {
                             "format": "binary",
                             "description": "the input image; at most 10 MB",
                         },
+                        "last_frame": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "the last frame (needs the image); at most 10 MB",
+                        },
+                        "reference_image": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "maxItems": MAX_REFERENCES,
+                            "description": "reference images (repeat the field); each at most 10 MB",
+                        },
                     },
                 }
             },
         },
     },
+}
+
+PAUSE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": False,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "reason": {"type": "string", "maxLength": 200, "description": "shown with the pause"}
+                    },
+                }
+            }
+        },
+    }
+}
+
+MOVE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "description": "exactly one of to and position",
+                    "properties": {
+                        "to": {"type": "string", "enum": ["top", "bottom", "up", "down"]},
+                        "position": {"type": "integer", "minimum": 1, "description": "1-based; past the end: bottom"},
+                    },
+                }
+            }
+        },
+    }
 }

@@ -36,11 +36,17 @@ class VideoOut(Shape):
     url: str = Field(description="the REST path of this video")
 
 
+class ExtendsOut(Shape):
+    job_id: str
+    video: int = Field(description="1-based")
+
+
 class JobOut(Shape):
     job_id: str
     status: StatusName
     progress: int = Field(ge=0, le=100)
     queue_position: int | None = Field(description="1-based place in the queue while queued")
+    queue_seq: float = Field(description="the queue's sort key: queued jobs in FIFO order have rising values")
     prompt: str
     number_of_videos: int
     model: str
@@ -50,7 +56,14 @@ class JobOut(Shape):
     negative_prompt: str | None
     seed: int | None
     user: str
+    generate_audio: bool | None = Field(description="null: the model's default (sound)")
+    person_generation: Literal["allow_adult", "dont_allow", "allow_all"] | None
+    enhance_prompt: bool | None
+    reference_type: Literal["asset", "style"] | None
+    extends: ExtendsOut | None = Field(description="the completed job's video this job continues")
     has_image: bool
+    has_last_frame: bool
+    reference_count: int = Field(ge=0, le=3)
     created_at: str
     started_at: str | None
     finished_at: str | None
@@ -62,6 +75,13 @@ class JobOut(Shape):
     stage_started_at: str | None
     eta_seconds: int | None
     downloaded_at: str | None
+    estimated_cost_usd: float | None = Field(
+        description="US dollars Google charges for it, from the price table when it was submitted"
+    )
+    retry_reuses_operation: bool = Field(
+        description="a retry fetches the videos of the finished generation again (no new charge) "
+        "instead of submitting again (charged again)"
+    )
 
 
 class JobListsOut(Shape):
@@ -69,6 +89,20 @@ class JobListsOut(Shape):
     queued: list[JobOut] = Field(description="FIFO order")
     history: list[JobOut] = Field(description="newest first, one page")
     history_total: int
+    queued_total: int = Field(description="every queued job, for paging the queue")
+
+
+class QueueOut(Shape):
+    paused: bool
+    reason: str | None = Field(description="why the queue is paused (null: not paused, or no reason given)")
+    length: int = Field(description="queued jobs")
+    by_budget: bool = Field(description="the daily budget paused it")
+    spent_today_usd: float = Field(
+        description="US dollars: the estimates of the operations created today (UTC); simulated with the simulator"
+    )
+    daily_budget_usd: float | None = Field(description="estimated US dollars a UTC day may spend (null: no limit)")
+    budget_override: bool = Field(description="a resume lifted the daily budget for the rest of today (UTC)")
+    spend_simulated: bool = Field(description="the simulator runs the jobs: nothing is really spent")
 
 
 class DeletedOut(Shape):
@@ -88,8 +122,30 @@ class TimelineOut(Shape):
     events: list[JobEventOut]
 
 
+class PictureOut(Shape):
+    caption: str = Field(description="input image, last frame, reference N; or first, middle, last")
+    name: str
+    url: str = Field(description="the REST path of the PNG")
+
+
+class PictureRowOut(Shape):
+    title: str = Field(description="Inputs, or Video N")
+    pictures: list[PictureOut]
+
+
+class PicturesOut(Shape):
+    job_id: str
+    rows: list[PictureRowOut]
+
+
 class ResolvedOut(Shape):
     job_id: str
+
+
+class StageSecondsOut(Shape):
+    p50: float | None
+    p95: float | None
+    count: int
 
 
 class MetricsOut(Shape):
@@ -102,6 +158,34 @@ class MetricsOut(Shape):
     avg_processing_seconds: float | None
     jobs_by_user: dict[str, int]
     errors_by_kind: dict[str, int]
+    queue_wait_seconds_avg: float | None = Field(description="mean time from queued to started")
+    processing_seconds_p50: float | None = Field(description="median start-to-completion time (from histogram buckets)")
+    processing_seconds_p95: float | None = Field(description="95th percentile, estimated like the median")
+    estimated_cost_usd_total: float
+    storage_bytes: int = Field(description="bytes in the data directory (refreshed at most every 30 s)")
+    retries_by_call: dict[str, int]
+    spend_today_usd: float = Field(description="estimated cost of the generations bought today (UTC)")
+    daily_budget_usd: float | None = Field(description="the daily budget, null when none is set")
+    stage_seconds: dict[str, StageSecondsOut] = Field(description="median and 95th percentile time per stage")
+
+
+class HourOut(Shape):
+    hour: str = Field(description="start of the hour, UTC")
+    completed: int
+    failed: int
+    cancelled: int
+    queue_length_max: int
+
+
+class SeriesOut(Shape):
+    hours: int
+    series: list[HourOut] = Field(description="one entry per hour, oldest first, the current hour last")
+
+
+class StorageOut(Shape):
+    state: Literal["ok", "full", "read_only"] = Field(description="whether the data directory accepts writes")
+    reason: str | None = Field(description="why it does not, as a sentence")
+    since: str | None = Field(description="when it stopped accepting writes (UTC)")
 
 
 class InfoOut(Shape):
@@ -110,11 +194,21 @@ class InfoOut(Shape):
     is_simulator: bool
     max_concurrent: int
     data_dir: str | None
+    storage: StorageOut
+    prices: dict[str, dict[str, dict[str, float]]] = Field(
+        description="the price table in use: model -> audio|silent -> resolution -> US dollars per second"
+    )
     version: str
 
 
 class HealthOut(Shape):
     status: Literal["ok"]
+
+
+class HealthDegradedOut(Shape):
+    status: Literal["degraded"]
+    storage: Literal["full", "read_only"]
+    detail: str = Field(description="what is wrong, as a sentence")
 
 
 def answers(model: type[BaseModel] | None, *errors: int, status: int = 200) -> dict[int | str, dict[str, Any]]:

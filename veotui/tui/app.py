@@ -13,6 +13,7 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from veotui.backend.base import Backend
+from veotui.model import printable
 from veotui.settings import Settings
 from veotui.tui.screen import MainScreen
 
@@ -22,7 +23,6 @@ def utc_now() -> datetime:
 
 
 class VeotuiApp(App[int]):
-    CSS_PATH = "veotui.tcss"
     TITLE = "veotui"
 
     def __init__(
@@ -44,7 +44,7 @@ class VeotuiApp(App[int]):
         self._backend_ready = asyncio.Event()
 
     def get_default_screen(self) -> Screen:
-        return MainScreen()
+        return MainScreen(self.backend, self.settings, self.clock, self._backend_ready)
 
     @property
     def main_screen(self) -> MainScreen:
@@ -56,12 +56,12 @@ class VeotuiApp(App[int]):
             await self.backend.start()
         self._backend_ready.set()
 
+    async def backend_ready(self) -> None:
+        await self._backend_ready.wait()
+
     async def on_unmount(self) -> None:
         if self._start_backend:
             await self.backend.close()
-
-    async def backend_ready(self) -> None:
-        await self._backend_ready.wait()
 
     def notify(
         self,
@@ -73,7 +73,9 @@ class VeotuiApp(App[int]):
         markup: bool = False,
     ) -> None:
         """As Textual's, but plain text by default: messages carry prompts and error
-        sentences, and a prompt saying ``[fail]`` must not vanish as a markup tag."""
+        sentences, and a prompt saying ``[fail]`` must not vanish as a markup tag, nor a
+        control character reach the terminal."""
+        message, title = printable(message), printable(title)
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

@@ -18,11 +18,24 @@ from textual.widgets import Footer, Static
 
 from veotui.backend.base import Backend
 from veotui.errors import JobNotFound
-from veotui.model import Job, JobEvent
+from veotui.model import Job, JobEvent, Status, format_usd, printable
 from veotui.tui import format as fmt
+from veotui.tui.pictures import Pictures
 
 
 class DetailsScreen(Screen[None]):
+    DEFAULT_CSS = """
+    DetailsScreen #details {
+        padding: 0 1;
+    }
+    DetailsScreen #details-title {
+        margin-bottom: 1;
+    }
+    DetailsScreen #pictures {
+        margin-top: 1;
+    }
+    """
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,enter,q", "dismiss", "Back", id="details_close"),
         Binding("j", "scroll('down')", "Down", show=False, id="details_down"),
@@ -38,6 +51,7 @@ class DetailsScreen(Screen[None]):
         with VerticalScroll(id="details"):
             yield Static(Text(f"Job {self.job_id}", style="bold"), id="details-title")
             yield Static("Reading the job…", id="details-body")
+            yield Pictures(self.backend, id="pictures")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -57,9 +71,10 @@ class DetailsScreen(Screen[None]):
             body.update(Text("This job no longer exists: it was deleted.", style="yellow"))
             return
         except Exception as exc:  # noqa: BLE001 - VeotuiError or a dropped connection: say it here
-            body.update(Text(f"Could not read the job: {exc}", style="red"))
+            body.update(Text(printable(f"Could not read the job: {exc}"), style="red"))
             return
         body.update(render_details(job, events))
+        await self.query_one(Pictures).show(job)
 
 
 def render_details(job: Job, events: list[JobEvent]) -> Group:
@@ -69,8 +84,8 @@ def render_details(job: Job, events: list[JobEvent]) -> Group:
     params.add_column()
     rows: list[tuple[str, str | Text]] = [
         ("Status", fmt.status_cell(job) if job.status.is_final else Text(job.status.value)),
-        ("Prompt", Text(request.prompt)),
-        ("Negative prompt", Text(request.negative_prompt or "—")),
+        ("Prompt", Text(printable(request.prompt))),
+        ("Negative prompt", Text(printable(request.negative_prompt or "—"))),
         ("Videos", str(request.number_of_videos)),
         ("Model", request.model),
         ("Aspect ratio", request.aspect_ratio),
@@ -78,13 +93,18 @@ def render_details(job: Job, events: list[JobEvent]) -> Group:
         ("Resolution", request.resolution),
         ("Seed", "—" if request.seed is None else str(request.seed)),
         ("Input image", "yes" if job.has_image else "no"),
-        ("User", Text(request.user)),
+        *_mode_rows(job),
+        ("User", Text(printable(request.user))),
         ("Created", fmt.full_time(job.created_at)),
         ("Started", fmt.full_time(job.started_at)),
         ("Finished", fmt.full_time(job.finished_at)),
         ("Attempts", str(job.attempts)),
         ("Operation", Text(job.operation or "—")),
+        ("Estimated cost", "—" if job.estimated_cost_usd is None else format_usd(job.estimated_cost_usd)),
     ]
+    if job.status in (Status.FAILED, Status.CANCELLED):
+        style = "green" if job.retry_reuses_operation else "yellow"
+        rows.append(("Retry (r)", Text(job.retry_effect, style=style)))
     if job.status.is_active:
         remaining = "" if job.eta_seconds is None else f", about {fmt.duration(job.eta_seconds)} left"
         rows.insert(1, ("Progress", f"{job.progress}%{remaining}"))
@@ -98,11 +118,11 @@ def render_details(job: Job, events: list[JobEvent]) -> Group:
     timeline.add_column("Status", no_wrap=True)
     timeline.add_column("Detail")
     for event in events:
-        timeline.add_row(fmt.full_time(event.at), event.status.value, Text(event.detail or ""))
+        timeline.add_row(fmt.full_time(event.at), event.status.value, Text(printable(event.detail or "")))
 
     parts: list[object] = [params, Text(""), Text("Timeline", style="bold underline"), timeline]
     if job.error:
-        parts += [Text(""), Text("Error", style="bold underline red"), Text(job.error, style="red")]
+        parts += [Text(""), Text("Error", style="bold underline red"), Text(printable(job.error), style="red")]
     parts += [Text(""), Text("Files", style="bold underline")]
     if job.videos:
         files = Table(box=None, padding=(0, 2, 0, 0), show_header=False)
@@ -114,3 +134,23 @@ def render_details(job: Job, events: list[JobEvent]) -> Group:
     else:
         parts.append(Text("No videos yet.", style="dim"))
     return Group(*parts)
+
+
+def _mode_rows(job: Job) -> list[tuple[str, str | Text]]:
+    """The Veo 3.1 modes the job uses (none for a plain job)."""
+    request, rows = job.request, []
+    if job.has_last_frame:
+        rows.append(("Last frame", "yes"))
+    if job.reference_count:
+        rows.append(("References", f"{job.reference_count} ({request.reference_type or 'asset'})"))
+    if request.extends:
+        rows.append(("Extends", f"video {request.extends.video} of {request.extends.job_id[:8]}"))
+    switches = (
+        ("Sound", request.generate_audio, "model default (on)"),
+        ("People", request.person_generation, "model default"),
+        ("Enhance prompt", request.enhance_prompt, "model default"),
+    )
+    for label, value, default in switches:
+        shown = default if value is None else ("on" if value is True else "off" if value is False else value)
+        rows.append((label, shown))
+    return rows

@@ -13,9 +13,36 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from veotui.model import printable
+
 
 class ConfirmScreen(ModalScreen[bool]):
     """Ask one question; ``y`` answers yes, ``n`` or ``escape`` no."""
+
+    DEFAULT_CSS = """
+    ConfirmScreen {
+        align: center middle;
+    }
+    ConfirmScreen #dialog {
+        width: 70;
+        max-width: 100%;
+        height: auto;
+        border: thick $error;
+        background: $surface;
+        padding: 1 2;
+    }
+    ConfirmScreen #question {
+        margin-bottom: 1;
+    }
+    ConfirmScreen #buttons {
+        height: auto;
+        margin-top: 1;
+        align-horizontal: right;
+    }
+    ConfirmScreen #buttons Button {
+        margin-left: 2;
+    }
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "answer(True)", "Yes", id="confirm_yes"),
@@ -33,7 +60,7 @@ class ConfirmScreen(ModalScreen[bool]):
         with Vertical(id="dialog"):
             yield Static(Text(self.question, style="bold"), id="question")
             if self.detail:
-                yield Static(Text(self.detail), id="detail")
+                yield Static(Text(printable(self.detail)), id="detail")
             with Horizontal(id="buttons"):
                 yield Button(f"{self.yes} (y)", variant="error", id="yes")
                 yield Button("No (n)", variant="primary", id="no")
@@ -51,6 +78,24 @@ class ConfirmScreen(ModalScreen[bool]):
 
 class HelpScreen(ModalScreen[None]):
     """Every key of the main screen, as remapped by the keymap."""
+
+    DEFAULT_CSS = """
+    HelpScreen {
+        align: center middle;
+    }
+    HelpScreen #dialog {
+        width: 90;
+        max-width: 100%;
+        height: auto;
+        max-height: 100%;
+        border: thick $primary;
+        background: $surface;
+        padding: 1 2;
+    }
+    HelpScreen #question {
+        margin-bottom: 1;
+    }
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,question_mark,q", "dismiss", "Close", id="help_close"),

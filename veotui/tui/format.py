@@ -10,7 +10,7 @@ from datetime import datetime
 
 from rich.text import Text
 
-from veotui.model import Job, Status
+from veotui.model import Job, Status, printable
 
 SHORT_ID = 8
 BAR_WIDTH = 10
@@ -34,14 +34,14 @@ def short_id(job_id: str) -> str:
 
 def plain(text: str, style: str = "") -> Text:
     """User text as a cell: never parsed as markup (a prompt may say ``[fail]``)."""
-    return Text(text, style=style, no_wrap=True, overflow="ellipsis", end="")
+    return Text(printable(text), style=style, no_wrap=True, overflow="ellipsis", end="")
 
 
 def one_line(text: str | None) -> str:
     """The first line of ``text``, for a table cell."""
     if not text:
         return ""
-    return text.strip().splitlines()[0] if text.strip() else ""
+    return printable(text.strip().splitlines()[0]) if text.strip() else ""
 
 
 def duration(seconds: float | None) -> str:

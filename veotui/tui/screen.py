@@ -1,54 +1,60 @@
 """The main screen: a header line, the three live panels, the filter and the footer.
 
-All data comes through the backend interface. One task, ``follow``, decides which jobs the
-board holds: it applies each change from ``backend.changes()`` the moment it arrives and,
-between changes, re-reads the lists when a page, the filter or a row leaving the history page
-asks for it. So a slow answer can never overwrite a newer change. The only other writer is
-the once-a-second progress reading, which the board takes only while the job's status still
-matches.
+All data comes through the backend interface, which the app hands down with the settings
+and the clock. A ``Follower`` keeps the board in step with the backend's change stream; the
+screen renders the board after each change. The only other writer is the once-a-second
+progress reading, which the board takes only while the job's status still matches.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import ClassVar
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.events import DescendantFocus
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Footer, Input
 
-from veotui.backend.base import BackendInfo
+from veotui.backend.base import Backend, BackendInfo
 from veotui.errors import JobNotFound, VeotuiError
-from veotui.model import Change, Job, Status
+from veotui.model import DISCONNECTED, RETRY_REFETCHES, RETRY_RESUBMITS, Change, Job, QueueState, Status, format_usd
+from veotui.settings import Settings
 from veotui.tui import format as fmt
 from veotui.tui.board import HISTORY, PANELS, PROCESSING, QUEUE, Board
 from veotui.tui.details import DetailsScreen
 from veotui.tui.dialogs import ConfirmScreen, HelpScreen
-from veotui.tui.footer import KeysFooter
+from veotui.tui.filter import FilterBar
+from veotui.tui.follow import Follower
 from veotui.tui.form import NewJobScreen
+from veotui.tui.header import HeaderBar
+from veotui.tui.metrics import MetricsScreen
 from veotui.tui.opener import open_with_player, player_command
 from veotui.tui.tables import HistoryTable, JobTable, ProcessingTable, QueueTable
 
-if TYPE_CHECKING:
-    from veotui.tui.app import VeotuiApp
-
-#: Seconds between re-reads of the processing jobs' progress, and after a failed stream.
+#: Seconds between re-reads of the processing jobs' progress.
 TICK_SECONDS = 1.0
-RECONNECT_SECONDS = 2.0
-FILTER_DEBOUNCE_SECONDS = 0.2
+#: How often the header asks whether the data directory accepts writes.
+STORAGE_SECONDS = 3.0
 
 
 class MainScreen(Screen[None]):
-    app: VeotuiApp
+    DEFAULT_CSS = """
+    MainScreen #panels {
+        height: 1fr;
+    }
+    MainScreen #panels.-stale {
+        opacity: 50%;
+    }
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "new_job", "New", id="new_job", tooltip="Open the new job form"),
@@ -59,9 +65,18 @@ class MainScreen(Screen[None]):
             "s", "save", "Save", id="save", tooltip="Save the selected completed job's videos to the downloads folder"
         ),
         Binding("o", "open", "Open", id="open", tooltip="Open the selected job's first video with the system's player"),
+        Binding(
+            "x",
+            "extend",
+            "Extend",
+            id="extend",
+            show=False,  # the footer is full at 80 columns; ? and the palette list it
+            tooltip="Continue a video of the selected completed job (a new job)",
+        ),
         Binding("slash", "filter", "Filter", id="filter", key_display="/", tooltip="Filter every panel by text"),
         Binding("escape", "clear_filter", "Clear filter", id="clear_filter", tooltip="Clear the filter"),
         Binding("question_mark", "help", "Help", id="help", key_display="?", tooltip="List every key"),
+        Binding("m", "metrics", "Metrics", show=False, id="metrics", tooltip="Charts and figures of the last day"),
         Binding("q", "quit", "Quit", id="quit", tooltip="Quit (asks first while jobs are processing here)"),
         Binding("tab", "next_panel", "Next panel", show=False, id="next_panel", tooltip="Move to the next panel"),
         Binding(
@@ -82,108 +97,107 @@ class MainScreen(Screen[None]):
         ("delete", "Delete job", "Delete the selected job and all its files"),
         ("save", "Save videos", "Save the selected completed job's videos to the downloads folder"),
         ("open", "Open video", "Open the selected job's first video with the system's player"),
+        ("extend", "Extend video", "Continue a video of the selected completed job as a new job"),
         ("details", "Job details", "Parameters, timeline, error and files of the selected job"),
         ("filter", "Filter jobs", "Show only jobs whose prompt, id, status or user contains a text"),
+        ("metrics", "Metrics", "Jobs per hour, success rate, queue, errors, stage times, spend and storage"),
         ("help", "Keys", "List every key"),
         ("quit", "Quit veotui", "Quit (processing jobs resume at the next start)"),
     )
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        settings: Settings,
+        clock: Callable[[], datetime],
+        ready: asyncio.Event | None = None,
+    ) -> None:
+        """``ready`` is set once the backend has started (not set: started already)."""
         super().__init__()
+        self.backend = backend
+        self.settings = settings
+        self.clock = clock
+        self._ready = ready
         self.board = Board()
-        self.info: BackendInfo | None = None
+        self.follower = Follower(
+            backend,
+            self.board,
+            on_change=self.apply,
+            on_loaded=self._loaded,
+            on_error=self._error,
+            on_connection=self._connection,
+            on_queue=self._queue_changed,
+        )
         self.tables: dict[str, JobTable] = {
             PROCESSING: ProcessingTable(id="processing"),
             QUEUE: QueueTable(id="queue"),
             HISTORY: HistoryTable(id="history"),
         }
+        self.header = HeaderBar()
+        self.filter_bar = FilterBar()
         self.active_panel = PROCESSING
         self.loaded = asyncio.Event()
-        self._reload_wanted = asyncio.Event()
-        self._wanted_offset = 0
         #: After a page move, where the cursor lands: "top" or "bottom".
         self._land: str | None = None
-        self._filter_timer: Any = None
         self._keys_state: tuple[object, ...] = ()
-        self._header = Text()
         self._titles: dict[str, tuple[str, str]] = {}
+
+    @property
+    def info(self) -> BackendInfo | None:
+        return self.follower.info
 
     # -- layout ---------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield Static(id="header")
+        yield self.header
         with Vertical(id="panels"):
             yield from self.tables.values()
-        yield Input(id="filter", placeholder="filter by prompt, id, status or user · enter keeps it · escape clears it")
-        yield KeysFooter(compact=True, show_command_palette=False)
+        yield self.filter_bar
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.update_header()
         self.follow()
         self.set_interval(TICK_SECONDS, self.tick)
+        self.set_interval(STORAGE_SECONDS, self.check_storage)
 
     # -- following the backend ------------------------------------------------------------
 
     @work(exclusive=True, group="follow")
     async def follow(self) -> None:
-        await self.app.backend_ready()
-        while True:
-            try:
-                await self._follow_stream()
-                return  # the backend closed its stream: the app is shutting down
-            except Exception as exc:  # noqa: BLE001 - whatever broke the stream, say so and go on
-                self.app.notify(f"{exc}; reconnecting", title="Lost the event stream", severity="warning")
-            await asyncio.sleep(RECONNECT_SECONDS)
+        if self._ready is not None:
+            await self._ready.wait()
+        await self.follower.run()
 
-    async def _follow_stream(self) -> None:
-        stream = self.app.backend.changes().__aiter__()
-        pending: asyncio.Future[Change] = asyncio.ensure_future(stream.__anext__())
-        # Let the subscription register before the first snapshot is read, so no change
-        # committed in between is lost (one committed before is applied twice, harmlessly).
-        await asyncio.sleep(0)
-        if self.info is None:
-            self.info = await self.app.backend.info()
-        self._reload_wanted.set()
-        try:
-            while True:
-                if self._reload_wanted.is_set():
-                    self._reload_wanted.clear()
-                    await self._reload()
-                wanted = asyncio.ensure_future(self._reload_wanted.wait())
-                await asyncio.wait({pending, wanted}, return_when=asyncio.FIRST_COMPLETED)
-                wanted.cancel()
-                if pending.done():
-                    try:
-                        change = pending.result()
-                    except StopAsyncIteration:
-                        return
-                    pending = asyncio.ensure_future(stream.__anext__())
-                    self.apply(change)
-        finally:
-            pending.cancel()
-            aclose = getattr(stream, "aclose", None)
-            if aclose is not None:
-                with contextlib.suppress(RuntimeError, VeotuiError):
-                    await aclose()
+    def _error(self, title: str, message: str, severity: str) -> None:
+        level: SeverityLevel = "warning" if severity == "warning" else "error"
+        self.app.notify(message, title=title, severity=level)
 
-    async def _reload(self) -> None:
-        text = self.board.filter_text or None
-        backend = self.app.backend
-        try:
-            lists = await backend.list_jobs(
-                history_limit=self.board.page_size, history_offset=self._wanted_offset, text=text
+    def _queue_changed(self, state: QueueState) -> None:
+        """Paused or running, and today's spend: the header says both."""
+        header = self.header
+        header.paused = state.paused
+        header.pause_reason = state.reason or ""
+        header.spend_today = state.spent_today_usd
+
+    def _connection(self, state: str) -> None:
+        """The remote server went away, or came back: say so, and grey out the panels
+        while they cannot be trusted."""
+        self.header.connection = state
+        self.query_one("#panels").set_class(state == DISCONNECTED, "-stale")
+        where = self.info.location if self.info else "the server"
+        if state == DISCONNECTED:
+            self.app.notify(
+                f"Lost {where}; retrying. The panels show the last known state.",
+                title="Disconnected",
+                severity="warning",
             )
-            if self._wanted_offset and self._wanted_offset >= lists.history_total:
-                # The page emptied (rows were deleted): show the last one that has rows.
-                last = max(0, (lists.history_total - 1) // self.board.page_size * self.board.page_size)
-                self._wanted_offset = last
-                lists = await backend.list_jobs(history_limit=self.board.page_size, history_offset=last, text=text)
-            unfiltered = await backend.list_jobs(history_limit=0) if text else None
-        except VeotuiError as exc:
-            self.app.notify(str(exc), title="Could not read the jobs", severity="error")
-            return
+        else:
+            self.app.notify(f"Connected to {where} again; the panels are current.", title="Reconnected")
+
+    def _loaded(self) -> None:
+        """The lists were read afresh."""
         pinned = self.selected_id
-        self.board.load(lists, offset=self._wanted_offset, unfiltered=unfiltered)
         self.render_board(pinned)
         if self._land is not None:
             history = self.tables[HISTORY]
@@ -204,13 +218,9 @@ class MainScreen(Screen[None]):
         gc.collect()
         gc.freeze()
 
-    def apply(self, change: Change) -> None:
-        """One change from the backend, shown at once."""
+    def apply(self, change: Change, was_live: bool = False) -> None:
+        """One change from the backend (already on the board), shown at once."""
         pinned = self.selected_id
-        was_live = change.job_id in self.board.live
-        applied = self.board.apply(change)
-        if applied.needs_reload:
-            self._reload_wanted.set()
         self.render_board(pinned)
         job = change.job
         if job is not None and was_live:
@@ -240,7 +250,7 @@ class MainScreen(Screen[None]):
         changed = False
         for job_id in list(self.board.processing):
             try:
-                fresh = await self.app.backend.get(job_id)
+                fresh = await self.backend.get(job_id)
             except JobNotFound:
                 continue
             except Exception:  # noqa: BLE001 - the stream's own error says it; one notice is enough
@@ -252,7 +262,7 @@ class MainScreen(Screen[None]):
     # -- rendering ------------------------------------------------------------------------
 
     def render_board(self, pinned: str | None, panels: tuple[str, ...] = PANELS) -> None:
-        now = self.app.clock()
+        now = self.clock()
         board = self.board
         with self.app.batch_update():
             for panel in panels:
@@ -284,7 +294,10 @@ class MainScreen(Screen[None]):
         paged = board.history_total > len(board.history)
         titles = {
             PROCESSING: (f"Processing {len(board.processing)}/{slots}", ""),
-            QUEUE: (f"In Queue {len(board.queued)}", ""),
+            QUEUE: (
+                f"In Queue {board.queued_total:,}",
+                f"the first {len(board.queued):,} shown" if board.queued_total > len(board.queued) else "",
+            ),
             HISTORY: (history, "↑ at the top / ↓ at the bottom turns the page" if paged else ""),
         }
         for panel, (title, subtitle) in titles.items():
@@ -294,28 +307,20 @@ class MainScreen(Screen[None]):
                 table = self.tables[panel]
                 table.border_title, table.border_subtitle = title, subtitle
 
+    @work(exclusive=True, group="storage")
+    async def check_storage(self) -> None:
+        try:
+            state = await self.backend.storage_status()
+        except VeotuiError:
+            return  # the connection state says why; the next check tries again
+        self.header.storage = "" if state.ok else state.label.removeprefix("storage ")
+
     def update_header(self) -> None:
-        header = Text(no_wrap=True, overflow="ellipsis")
-        header.append(" veotui ", style="bold reverse")
-        info = self.info
-        if info is None:
-            header.append("  connecting…", style="dim")
-        else:
-            header.append(f" {info.location}", style="bold")
-            header.append(" · ")
-            if info.is_simulator:
-                header.append(f"simulator ({info.generator})", style="yellow")
-            else:
-                header.append(f"generator {info.generator}", style="green")
-            header.append(f" · slots {self.board.processing_count}/{info.max_concurrent}", style="dodger_blue1")
-            header.append(f" · queue {self.board.queue_length}", style="dark_orange")
-        if self.board.filter_text:
-            header.append(" · filter ")
-            header.append(repr(self.board.filter_text), style="bold")
-        if header != self._header:
-            # One line of fixed height: no need to lay the screen out again.
-            self._header = header
-            self.query_one("#header", Static).update(header, layout=False)
+        header = self.header
+        header.info = self.info
+        header.processing = self.board.processing_count
+        header.queued = self.board.queue_length
+        header.filter_text = self.board.filter_text
 
     # -- selection ------------------------------------------------------------------------
 
@@ -364,9 +369,8 @@ class MainScreen(Screen[None]):
         offset = max(0, self.board.history_offset + event.step * size)
         if offset == self.board.history_offset:
             return
-        self._wanted_offset = offset
         self._land = "top" if event.step > 0 else "bottom"
-        self._reload_wanted.set()
+        self.follower.reload(offset=offset)
 
     def action_next_panel(self) -> None:
         self._activate(PANELS[(PANELS.index(self.active_panel) + 1) % len(PANELS)])
@@ -386,8 +390,10 @@ class MainScreen(Screen[None]):
             return True if job is not None else None
         if action in ("save", "open"):
             return True if job is not None and job.status == Status.COMPLETED else None
+        if action == "extend":
+            return True if job is not None and job.status == Status.COMPLETED and job.videos else None
         if action == "clear_filter":
-            return bool(self.board.filter_text) or self.query_one("#filter", Input).display
+            return bool(self.board.filter_text) or self.filter_bar.display
         return True
 
     # -- actions --------------------------------------------------------------------------
@@ -398,27 +404,55 @@ class MainScreen(Screen[None]):
                 where = f"queue position {job.queue_position}" if job.queue_position else job.status.value
                 self.app.notify(f"Job {fmt.short_id(job.job_id)}: {where}", title="Submitted", timeout=3)
 
-        self.app.push_screen(NewJobScreen(self.app.backend), submitted)
+        self.app.push_screen(NewJobScreen(self.backend, prices=self.settings.price_table), submitted)
+
+    def action_extend(self) -> None:
+        job = self.selected_job
+        if job is None or job.status != Status.COMPLETED or not job.videos:
+            return
+
+        def submitted(extension: Job | None) -> None:
+            if extension is not None:
+                self.app.notify(
+                    f"Job {fmt.short_id(extension.job_id)} continues job {fmt.short_id(job.job_id)}",
+                    title="Extension submitted",
+                    timeout=3,
+                )
+
+        self.app.push_screen(NewJobScreen(self.backend, extends=job, prices=self.settings.price_table), submitted)
 
     def action_cancel(self) -> None:
         job = self.selected_job
         if job is None or job.status.is_final:
             return
         if job.status == Status.QUEUED:
-            self._call(f"cancel job {fmt.short_id(job.job_id)}", lambda: self.app.backend.cancel(job.job_id))
+            self._call(f"cancel job {fmt.short_id(job.job_id)}", lambda: self.backend.cancel(job.job_id))
             return
         self._confirm(
             f"Cancel processing job {fmt.short_id(job.job_id)}?",
             "It is generating now: cancelling abandons the work already started (and paid for). "
             "The job ends cancelled and can be retried.",
             "Cancel job",
-            lambda: self._call(f"cancel job {fmt.short_id(job.job_id)}", lambda: self.app.backend.cancel(job.job_id)),
+            lambda: self._call(f"cancel job {fmt.short_id(job.job_id)}", lambda: self.backend.cancel(job.job_id)),
         )
 
     def action_retry(self) -> None:
         job = self.selected_job
-        if job is not None and job.status in (Status.FAILED, Status.CANCELLED):
-            self._call(f"retry job {fmt.short_id(job.job_id)}", lambda: self.app.backend.retry(job.job_id))
+        if job is None or job.status not in (Status.FAILED, Status.CANCELLED):
+            return
+        short = fmt.short_id(job.job_id)
+        if job.retry_reuses_operation:
+            detail = f"It {RETRY_REFETCHES}: the generation already finished at Google."
+        else:
+            cost = f" (about {format_usd(job.estimated_cost_usd)})" if job.estimated_cost_usd is not None else ""
+            simulated = " The simulator only pretends: nothing is paid." if self.info and self.info.is_simulator else ""
+            detail = f"It {RETRY_RESUBMITS}{cost}.{simulated}"
+        self._confirm(
+            f"Retry job {short}?",
+            detail,
+            "Retry",
+            lambda: self._call(f"retry job {short}", lambda: self.backend.retry(job.job_id)),
+        )
 
     def action_delete(self) -> None:
         job = self.selected_job
@@ -435,7 +469,7 @@ class MainScreen(Screen[None]):
             f"“{fmt.one_line(job.prompt)[:60]}” — removes the job, {what} {where}, and its cloud files. "
             f"This cannot be undone.{stop}",
             "Delete",
-            lambda: self._call(f"delete job {fmt.short_id(job.job_id)}", lambda: self.app.backend.delete(job.job_id)),
+            lambda: self._call(f"delete job {fmt.short_id(job.job_id)}", lambda: self.backend.delete(job.job_id)),
         )
 
     def action_save(self) -> None:
@@ -445,10 +479,10 @@ class MainScreen(Screen[None]):
 
     @work(group="files")
     async def save(self, job: Job) -> None:
-        target = self.app.settings.downloads_dir
+        target = self.settings.downloads_dir
         try:
             target.mkdir(parents=True, exist_ok=True)
-            paths = await self.app.backend.download_all(job.job_id, target)
+            paths = await self.backend.download_all(job.job_id, target)
         except Exception as exc:  # noqa: BLE001 - VeotuiError, OSError, or a dropped connection
             self.app.notify(str(exc), title=f"Could not save job {fmt.short_id(job.job_id)}", severity="error")
             return
@@ -467,12 +501,12 @@ class MainScreen(Screen[None]):
         if not job.videos:
             self.app.notify("This job has no videos.", severity="warning")
             return
-        path = self.app.backend.local_video_path(job, job.videos[0].index)
+        path = self.backend.local_video_path(job, job.videos[0].index)
         try:
             if path is None:
-                target = self.app.settings.downloads_dir
+                target = self.settings.downloads_dir
                 target.mkdir(parents=True, exist_ok=True)
-                path = await self.app.backend.download_video(job.job_id, job.videos[0].index, target)
+                path = await self.backend.download_video(job.job_id, job.videos[0].index, target)
             command = player_command(path)
             if isinstance(command, str):
                 self.app.notify(command, title="Cannot open a player", severity="warning", timeout=15)
@@ -493,41 +527,30 @@ class MainScreen(Screen[None]):
     def action_details(self) -> None:
         job = self.selected_job
         if job is not None:
-            self.app.push_screen(DetailsScreen(self.app.backend, job.job_id))
+            self.app.push_screen(DetailsScreen(self.backend, job.job_id))
+
+    def action_metrics(self) -> None:
+        self.app.push_screen(MetricsScreen(self.backend, self.clock))
 
     def action_filter(self) -> None:
-        field = self.query_one("#filter", Input)
-        field.display = True
-        field.focus()
+        self.filter_bar.open()
 
     def action_clear_filter(self) -> None:
-        field = self.query_one("#filter", Input)
-        field.value = ""
-        field.display = False
-        self._set_filter("")
+        self.filter_bar.clear_and_close()
         self.active_table.focus()
 
-    @on(Input.Changed, "#filter")
-    def _filter_typed(self, event: Input.Changed) -> None:
-        if self._filter_timer is not None:
-            self._filter_timer.stop()
-        self._filter_timer = self.set_timer(FILTER_DEBOUNCE_SECONDS, lambda: self._set_filter(event.value))
-
-    @on(Input.Submitted, "#filter")
-    def _filter_done(self, event: Input.Submitted) -> None:
-        self._set_filter(event.value)
-        if not event.value.strip():
-            event.input.display = False
-        self.active_table.focus()
-
-    def _set_filter(self, text: str) -> None:
-        text = text.strip()
+    @on(FilterBar.Set)
+    def _filter_set(self, event: FilterBar.Set) -> None:
+        text = event.text.strip()
         if text == self.board.filter_text:
             return
         self.board.filter_text = text
-        self._wanted_offset = 0
-        self._reload_wanted.set()
+        self.follower.reload(offset=0)
         self.update_header()
+
+    @on(FilterBar.Done)
+    def _filter_done(self) -> None:
+        self.active_table.focus()
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen(self.key_rows()))
@@ -538,7 +561,7 @@ class MainScreen(Screen[None]):
         for binding in (*JobTable.BINDINGS, *self.BINDINGS):
             if not isinstance(binding, Binding):
                 continue
-            keys = self.app.settings.keymap.get(binding.id or "", binding.key)
+            keys = self.settings.keymap.get(binding.id or "", binding.key)
             shown = ", ".join(
                 self.app.get_key_display(binding if key == binding.key else Binding(key.strip(), ""))
                 for key in keys.split(",")
