@@ -63,16 +63,48 @@ class Cluster:
             owner = pwd.getpwnam("postgres")
             os.chown(self.root, owner.pw_uid, owner.pw_gid)
         subprocess.run(
-            [str(self.bin_dir / "initdb"), "-D", str(self.data), "-A", "trust", "-U", self.user,
-             "-E", "UTF8", "--no-sync", "--no-instructions"],
-            check=True, capture_output=True, timeout=120, **self._as_owner(),  # type: ignore[arg-type]
+            [
+                str(self.bin_dir / "initdb"),
+                "-D",
+                str(self.data),
+                "-A",
+                "trust",
+                "-U",
+                self.user,
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--no-instructions",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+            **self._as_owner(),  # type: ignore[arg-type]
         )
         log = open(self.root / "postgres.log", "wb")  # noqa: SIM115 - the server writes it for its whole life
         self.process = subprocess.Popen(
-            [str(self.bin_dir / "postgres"), "-D", str(self.data), "-p", str(self.port),
-             "-k", str(self.root), "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200",
-             "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
-            stdout=log, stderr=subprocess.STDOUT, **self._as_owner(),  # type: ignore[arg-type]
+            [
+                str(self.bin_dir / "postgres"),
+                "-D",
+                str(self.data),
+                "-p",
+                str(self.port),
+                "-k",
+                str(self.root),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "max_connections=200",
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            **self._as_owner(),  # type: ignore[arg-type]
         )
         log.close()
         self._wait_ready()
