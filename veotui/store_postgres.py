@@ -23,6 +23,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import RowMaker
 
+from veotui.datadir import prepare
 from veotui.errors import DataUnusable, JobNotFound, StorageUnavailable
 from veotui.model import Job
 from veotui.storage import StorageGuard
@@ -32,12 +33,12 @@ from veotui.store import _JOB_COLUMNS, MIGRATIONS, Store, _job_from_row
 SERVER_LOCK = 0x76656F74  # "veot"
 
 
-class Row(tuple):
+class Row(tuple[Any, ...]):
     """A row read by index, by column name, or as a tuple, as ``sqlite3.Row`` is."""
 
     _names: dict[str, int]
 
-    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
+    def __getitem__(self, key: Any) -> Any:
         if isinstance(key, str):
             return tuple.__getitem__(self, self._names[key])
         return tuple.__getitem__(self, key)
@@ -115,11 +116,11 @@ class Connection:
         text = translate(sql)
         if "%(p" in text and not isinstance(params, dict):
             params = {f"p{n}": value for n, value in enumerate(params, start=1)}
-        return self.raw.execute(text, params or None)  # type: ignore[arg-type]
+        return self.raw.execute(text, params or None)
 
     def executemany(self, sql: str, rows: Iterable[Any]) -> None:
         with self.raw.cursor() as cursor:
-            cursor.executemany(translate(sql), list(rows))  # type: ignore[arg-type]
+            cursor.executemany(translate(sql), list(rows))
 
     @property
     def in_transaction(self) -> bool:
@@ -141,6 +142,7 @@ class PostgresStore(Store):
         self._counts = None
         self._stage_clock = {}
         self._run_clock = {}
+        prepare(data_dir)  # the jobs' files stay in the data directory
         try:
             raw = psycopg.connect(url, autocommit=True, row_factory=_row_factory, connect_timeout=10)
         except psycopg.Error as exc:
@@ -211,6 +213,7 @@ class PostgresStore(Store):
         servers share the slots and lease their jobs, one server per database."""
         (got,) = self._conn.execute("SELECT pg_try_advisory_lock(?)", (SERVER_LOCK,)).fetchone()
         if not got:
+            self.close()
             raise DataUnusable(
                 f"another veotui server already runs on PostgreSQL database {_safe(self.url)}; "
                 "one server per database is supported for now"
@@ -230,7 +233,7 @@ class PostgresStore(Store):
     def count_by_status(self) -> dict[str, int]:
         return dict(self._conn.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall())
 
-    @property  # type: ignore[override]
+    @property
     def _queued(self) -> int:
         (count,) = self._conn.execute("SELECT COUNT(*) FROM jobs WHERE status = 'queued'").fetchone()
         return int(count)
