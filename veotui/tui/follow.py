@@ -161,8 +161,11 @@ class Follower:
                     history_limit=board.page_size, history_offset=last, text=text, queue_limit=board.queue_limit
                 )
             unfiltered = await backend.list_jobs(history_limit=0, queue_limit=0) if text else None
+            queue = await backend.queue()
         except VeotuiError as exc:
             self.on_error("Could not read the jobs", str(exc), "error")
             return
         board.load(lists, offset=self.wanted_offset, unfiltered=unfiltered)
+        self.queue = queue
+        self.on_queue(queue)
         self.on_loaded()
