@@ -65,3 +65,23 @@ def test_the_tui_uses_only_the_backend_interface():
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     assert not alias.name.startswith(TUI_MAY_NOT_IMPORT), f"{path} imports {alias.name}"
+
+
+def test_no_module_reaches_into_textuals_private_names():
+    """Only Textual's public API: an upgrade is a version bump, not a rewrite."""
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("textual"):
+                private = [p for p in node.module.split(".") if p.startswith("_")]
+                private += [a.name for a in node.names if a.name.startswith("_")]
+                if private:
+                    offenders.append(f"{path.name}: from {node.module} import {private}")
+            elif isinstance(node, ast.Import):
+                offenders += [
+                    f"{path.name}: import {a.name}"
+                    for a in node.names
+                    if a.name.startswith("textual") and any(p.startswith("_") for p in a.name.split("."))
+                ]
+    assert offenders == []

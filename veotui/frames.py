@@ -10,11 +10,42 @@ from pathlib import Path
 import av
 from PIL import Image
 
-from veotui.files import atomic_path
+from veotui.files import IMAGE_NAME, LAST_FRAME_NAME, THUMBNAILS_DIR, atomic_path, reference_name
+from veotui.model import Job
 
 #: Big enough for a sharp half-block picture a third of an 80-column screen wide.
 THUMBNAIL_SIZE = (320, 180)
 POSITIONS = ("first", "middle", "last")
+
+#: (title, [(caption, picture file)]): one row of pictures, such as a video's strip.
+PictureRow = tuple[str, list[tuple[str, Path]]]
+
+
+def input_images(folder: Path, job: Job) -> list[tuple[str, Path]]:
+    """The job's input images with a label each, as they lie in its folder."""
+    found = []
+    if job.has_image:
+        found.append(("input image", folder / IMAGE_NAME))
+    if job.has_last_frame:
+        found.append(("last frame", folder / LAST_FRAME_NAME))
+    for number in range(1, job.reference_count + 1):
+        found.append((f"reference {number}", folder / reference_name(number)))
+    return [(label, path) for label, path in found if path.is_file()]
+
+
+def job_pictures(folder: Path, job: Job) -> list[PictureRow]:
+    """The inputs, then each video's first, middle and last frames, as PNG files cached in
+    the job folder. Blocking: decodes videos."""
+    cache = folder / THUMBNAILS_DIR
+    rows: list[PictureRow] = []
+    inputs = [(label, input_picture(path, cache)) for label, path in input_images(folder, job)]
+    if inputs:
+        rows.append(("Inputs", inputs))
+    for video in job.videos:
+        path = folder / video.filename
+        if path.is_file():
+            rows.append((f"Video {video.index}", list(zip(POSITIONS, video_strip(path, cache), strict=True))))
+    return rows
 
 
 def video_strip(video: Path, cache: Path, size: tuple[int, int] = THUMBNAIL_SIZE) -> list[Path]:

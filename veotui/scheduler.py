@@ -838,7 +838,8 @@ class Scheduler:
 
     def _retrying(self, job_id: str, what: str, fault: TransientFault, attempt: int, delay: float) -> None:
         call = _CALL_NAMES.get(what, what.replace(" ", "_"))
-        self.store.count("retries_total", call)
+        with contextlib.suppress(StorageUnavailable):  # a count lost on a full disk is no reason to stop
+            self.store.count("retries_total", call)
         event(
             log,
             logging.WARNING,

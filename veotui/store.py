@@ -483,7 +483,7 @@ class Store:
 
     def count(self, name: str, labels: str = "", amount: float = 1.0) -> None:
         """Add to a persisted counter (e.g. ``retries_total``)."""
-        with self._transaction() as conn:
+        with self._transaction("count a retry") as conn:
             m.add(conn, name, labels, amount)
 
     # -- writing --------------------------------------------------------------------------
@@ -984,8 +984,15 @@ class Store:
         return self._conn.execute("PRAGMA integrity_check").fetchone()[0]
 
 
-def identify(path: Path) -> None:
-    """Refuse ``path`` unless it is missing, empty, or veotui's database; reads only.
+def preflight(data_dir: Path, db_path: Path) -> None:
+    """Refuse a data directory or database that cannot be used, before anything starts."""
+    prepare(data_dir)
+    identify(db_path)
+
+
+def identify(path: Path, *, backup: bool = True) -> None:
+    """Refuse ``path`` unless it is missing, empty, or veotui's database; reads only (but
+    for copying a damaged file aside, when ``backup``).
 
     The header is read as bytes first: a database stamped with veotui's application id is
     ours. An unstamped one is opened immutable (no lock, no journal, no -wal or -shm file)
@@ -1002,11 +1009,11 @@ def identify(path: Path) -> None:
     if not header:
         return  # an empty file is an empty database
     if len(header) < 100 or not header.startswith(SQLITE_HEADER):
-        raise _damaged(path, f"it is {path.stat().st_size} bytes and does not start with a SQLite header")
+        raise _damaged(path, f"it is {path.stat().st_size} bytes and does not start with a SQLite header", backup)
     application_id = int.from_bytes(header[68:72], "big", signed=True)
     if application_id == APPLICATION_ID:
         return
-    tables, version = _peek(path)
+    tables, version = _peek(path, backup)
     empty = not tables and version == 0
     from_before_the_stamp = tables >= OWN_TABLES and version >= 1
     if application_id == 0 and (empty or from_before_the_stamp):
@@ -1018,27 +1025,27 @@ def identify(path: Path) -> None:
     raise DataUnusable(f"{path} is not a veotui database ({what}); veotui left it untouched; {CHOOSE_ANOTHER}")
 
 
-def _peek(path: Path) -> tuple[set[str], int]:
+def _peek(path: Path, backup: bool = True) -> tuple[set[str], int]:
     """Table names and user_version of a database file, read without touching it."""
     uri = "file:" + str(path.resolve()).replace("%", "%25").replace("?", "%3f").replace("#", "%23")
     try:
         conn = sqlite3.connect(uri + "?mode=ro&immutable=1", uri=True)
     except sqlite3.Error as exc:
-        raise _sqlite_problem(path, exc) from None
+        raise _sqlite_problem(path, exc, backup) from None
     try:
         names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         (version,) = conn.execute("PRAGMA user_version").fetchone()
     except sqlite3.Error as exc:
-        raise _sqlite_problem(path, exc) from None
+        raise _sqlite_problem(path, exc, backup) from None
     finally:
         conn.close()
     return {n for n in names if not n.startswith("sqlite_")}, version
 
 
-def _sqlite_problem(path: Path, exc: sqlite3.Error) -> DataUnusable:
+def _sqlite_problem(path: Path, exc: sqlite3.Error, backup: bool = True) -> DataUnusable:
     name = getattr(exc, "sqlite_errorname", "") or ""
     if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
-        return _damaged(path, str(exc))
+        return _damaged(path, str(exc), backup)
     if name.startswith("SQLITE_FULL"):
         return DataUnusable(f"{path} cannot be written: its disk is full; free some space and start again")
     if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH")):
@@ -1049,10 +1056,11 @@ def _sqlite_problem(path: Path, exc: sqlite3.Error) -> DataUnusable:
     return DataUnusable(f"{path} cannot be used ({exc}); {CHOOSE_ANOTHER}")
 
 
-def _damaged(path: Path, what: str) -> DataUnusable:
+def _damaged(path: Path, what: str, backup: bool = True) -> DataUnusable:
     """A damaged database: copy it aside (once per distinct content) and say where."""
+    copied = _backup(path) if backup else "veotui left it untouched"
     return DataUnusable(
-        f"{path} is damaged ({what}); {_backup(path)}; recover what it holds with "
+        f"{path} is damaged ({what}); {copied}; recover what it holds with "
         f"`sqlite3 {path} .recover`, or move it away to start with an empty one"
     )
 

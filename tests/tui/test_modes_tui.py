@@ -48,7 +48,8 @@ async def test_the_advanced_section_submits_the_modes(settings, tmp_path):
         await pilot.pause()
 
         def cost() -> float:
-            return float(str(form.query_one("#form-status", Static).content).removeprefix("Estimated cost: $"))
+            text = str(form.query_one("#form-status", Static).content)
+            return float(text.removeprefix("Estimated cost: $").split()[0])
 
         with_sound = cost()
         form.query_one("#audio", Select).value = "off"
@@ -136,3 +137,30 @@ async def test_details_show_the_input_pictures_and_a_strip_per_video(settings, t
         assert captions[2:5] == ["Video 1 · first", "Video 1 · middle", "Video 1 · last"]
         cache = app.backend.files.folder(job.job_id) / ".thumbnails"
         assert (cache / "generated_video_2_last.png").is_file()
+
+
+async def test_x_and_the_pictures_work_over_remote(make_settings, tmp_path):
+    from veotui.backend.remote import RemoteBackend
+    from veotui.server import running_server
+    from veotui.tui.app import VeotuiApp
+
+    settings = make_settings()
+    async with running_server(settings, keepalive=0.2) as server, RemoteBackend(server.url) as backend:
+        job = await backend.submit(
+            {"prompt": "far away"}, picture(tmp_path / "a.png", (0, 200, 0)).read_bytes(), "a.png"
+        )
+        app = VeotuiApp(backend, settings.replace(data_dir=tmp_path / "client"))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(lambda: app.main_screen.loaded.is_set(), what="the first snapshot")
+            await wait_status(app, job.job_id, Status.COMPLETED)
+            await select(app, pilot, HISTORY, job.job_id)
+            await pilot.press("enter")
+            await wait_for(lambda: isinstance(app.screen, DetailsScreen), what="details")
+            await wait_for(lambda: len(app.screen.query(".picture-image")) == 4, what="1 input and 1 strip")
+            # Fetched from the server into this machine's cache.
+            assert (tmp_path / "client" / "cache" / "pictures" / job.job_id / "generated_video_1_last.png").is_file()
+            await pilot.press("escape")
+            await wait_for(lambda: isinstance(app.screen, MainScreen), what="the main screen")
+            await pilot.press("x")
+            await wait_for(lambda: isinstance(app.screen, NewJobScreen), what="the extend form")
+            await wait_for(lambda: app.screen.query("#extends-picture > *"), what="the last frame's picture")

@@ -109,7 +109,7 @@ async def test_e_fills_the_form_with_the_job_and_submits_a_new_one(settings, tmp
         assert form.query_one("#seed", Input).value == "77"
         assert form.query_one("#negative", Input).value == "fog"
         assert form.query_one("#audio", Select).value == "off"
-        assert Path(form.query_one("#image", Input).value).is_file()
+        await wait_for(lambda: Path(form.query_one("#image", Input).value).is_file(), what="the input image")
         assert "Edit and resubmit job" in str(form.query_one("#form-title", Static).content)
         form.query_one("#prompt", TextArea).text = "a lighthouse at dawn"
         await pilot.press("ctrl+s")

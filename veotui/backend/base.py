@@ -170,10 +170,17 @@ class Backend(ABC):
         the queue). A remote backend also reports ``DISCONNECTED`` and ``CONNECTED`` (see
         ``veotui.model``)."""
 
-    def local_folder(self, job: Job) -> Path | None:
-        """The job's folder on this machine (inputs, videos, cached pictures), if it is
-        here (local mode only)."""
-        return None
+    async def job_pictures(self, job_id: str, cache_dir: Path) -> list[tuple[str, list[tuple[str, Path]]]]:
+        """Pictures of the job as PNG files on this machine: its input images, then the
+        first, middle and last frames of each video, in rows of (title, [(caption, file)]).
+        ``cache_dir`` holds copies fetched from elsewhere (remote mode)."""
+        return []
+
+    @abstractmethod
+    async def input_files(self, job_id: str, dest_dir: Path) -> dict[str, Path]:
+        """The job's input images as files on this machine, by their name in the job's
+        folder (``uploaded_image.jpg``, ``last_frame.jpg``, ``reference_N.jpg``): the folder's
+        own files in local mode, copies saved in ``dest_dir`` in remote mode."""
 
     def local_video_path(self, job: Job, index: int) -> Path | None:
         """Where the video lies on this machine, if it does (local mode only)."""

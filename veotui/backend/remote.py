@@ -221,6 +221,22 @@ class RemoteBackend(Backend):
             params["q"] = text
         return JobLists.from_dict(await self._request("GET", "/api/jobs", params=params))
 
+    async def job_pictures(self, job_id: str, cache_dir: Path) -> list[tuple[str, list[tuple[str, Path]]]]:
+        """The server makes the pictures; each PNG is fetched once into ``cache_dir``."""
+        listing = await self._request("GET", f"/api/jobs/{_segment(job_id)}/pictures")
+        folder = Path(cache_dir) / job_id
+        rows = []
+        for row in listing.get("rows", []):
+            pictures = []
+            for item in row.get("pictures", []):
+                name = Path(str(item["name"])).name
+                target = folder / name
+                if not target.is_file():
+                    await self._fetch_file(item["url"], target)
+                pictures.append((str(item["caption"]), target))
+            rows.append((str(row["title"]), pictures))
+        return rows
+
     async def cancel(self, job_id: str) -> Job:
         return Job.from_dict(await self._request("POST", f"/api/cancel/{_segment(job_id)}"))
 
@@ -267,6 +283,16 @@ class RemoteBackend(Backend):
     async def download_video(self, job_id: str, index: int, dest_dir: Path) -> Path:
         return await self._download(f"/api/download/{_segment(job_id)}/video/{int(index)}", Path(dest_dir))
 
+    async def input_files(self, job_id: str, dest_dir: Path) -> dict[str, Path]:
+        job = await self.get(job_id)
+        names = ["uploaded_image.jpg"] if job.has_image else []
+        if job.has_last_frame:
+            names.append("last_frame.jpg")
+        names += [f"reference_{n}.jpg" for n in range(1, job.reference_count + 1)]
+        return {
+            name: await self._download(f"/api/jobs/{_segment(job_id)}/inputs/{name}", Path(dest_dir)) for name in names
+        }
+
     async def _download(self, path: str, dest_dir: Path) -> Path:
         """Stream to a temporary file beside the target and rename it into place, so the
         target appears whole or not at all. The server names the file."""
@@ -287,6 +313,18 @@ class RemoteBackend(Backend):
                 return target
         except httpx.HTTPError as exc:
             raise self._unreachable(exc) from None
+
+    async def _fetch_file(self, path: str, target: Path) -> None:
+        """A small file (a picture) written whole to ``target``."""
+        try:
+            response = await self.client.get(path)
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
+        if response.is_error:
+            raise self._error(response)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_file(target) as out:
+            out.write(response.content)
 
     # -- events ---------------------------------------------------------------------------
 

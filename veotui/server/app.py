@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, ProcessCollector, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
@@ -50,6 +50,7 @@ from veotui.server.schemas import (
     JobListsOut,
     JobOut,
     MetricsOut,
+    PicturesOut,
     QueueOut,
     ResolvedOut,
     SeriesOut,
@@ -67,6 +68,12 @@ log = logging.getLogger(__name__)
 #: its own copy of the name: the client must not import the server (FastAPI, the engine).
 ERROR_HEADER = "x-veotui-error"
 MAX_HISTORY_PAGE = 1000
+_HEALTH_DETAIL = {
+    "full": "storage full: the data directory's disk is full, so nothing new starts; "
+    "veotui carries on by itself once space is freed (GET /api/info says more)",
+    "read_only": "storage read-only: the data directory cannot be written, so nothing new starts; "
+    "veotui carries on by itself once it can write (GET /api/info says more)",
+}
 MAX_QUEUE_PAGE = 1000
 
 JobId = Annotated[str, Path(description="a job id (UUID4)")]
@@ -191,6 +198,19 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         )
 
     @app.get(
+        "/api/jobs/{job_id}/inputs/{name}",
+        summary="One input image of a job (uploaded_image.jpg, last_frame.jpg, reference_N.jpg), as stored",
+        response_class=CountedFileResponse,
+        status_code=200,
+        responses={200: {"content": {"image/jpeg": {}}}, **answers(None, 401, 404, 422)},
+    )
+    async def input_image(job_id: JobId, name: Annotated[str, Path(max_length=40)]) -> CountedFileResponse:
+        path = backend.input_path(_checked(job_id), name)
+        return CountedFileResponse(
+            path, media_type="image/jpeg", filename=f"veotui_{job_id[:8]}_{name}", on_complete=lambda: None
+        )
+
+    @app.get(
         "/api/jobs",
         summary="Processing, queued (FIFO) and history (newest first, paged)",
         responses=answers(JobListsOut, 401, 422),
@@ -264,6 +284,38 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         return JSONResponse({"job_id": job_id, "events": [event.to_dict() for event in events]})
 
     @app.get(
+        "/api/jobs/{job_id}/pictures",
+        summary="The job's pictures: input images, then first, middle and last frames of each video",
+        responses=answers(PicturesOut, 401, 404, 422),
+    )
+    async def pictures(job_id: JobId) -> JSONResponse:
+        rows = await backend.job_pictures(_checked(job_id))
+        return JSONResponse(
+            {
+                "job_id": job_id,
+                "rows": [
+                    {
+                        "title": title,
+                        "pictures": [
+                            {"caption": caption, "name": path.name, "url": f"/api/jobs/{job_id}/pictures/{path.name}"}
+                            for caption, path in pictures
+                        ],
+                    }
+                    for title, pictures in rows
+                ],
+            }
+        )
+
+    @app.get(
+        "/api/jobs/{job_id}/pictures/{name}",
+        summary="One picture of the job (PNG), as listed by /api/jobs/{job_id}/pictures",
+        response_class=FileResponse,
+        responses={200: {"content": {"image/png": {}}}, **answers(None, 401, 404, 422)},
+    )
+    async def picture(job_id: JobId, name: Annotated[str, Path(max_length=200)]) -> FileResponse:
+        return FileResponse(backend.picture_path(_checked(job_id), name), media_type="image/png")
+
+    @app.get(
         "/api/resolve/{prefix}",
         summary="The one job id that starts with a prefix",
         responses=answers(ResolvedOut, 401, 404, 422),
@@ -317,7 +369,8 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
     async def health() -> JSONResponse:
         storage = backend.storage_state()
         if not storage.ok:
-            body = {"status": "degraded", "storage": storage.state, "detail": storage.reason or storage.label}
+            # Without a token, so without paths or job ids: /api/info has the full reason.
+            body = {"status": "degraded", "storage": storage.state, "detail": _HEALTH_DETAIL[storage.state]}
             return JSONResponse(body, status_code=503)
         return JSONResponse({"status": "ok"})
 

@@ -122,6 +122,22 @@ class TimelineOut(Shape):
     events: list[JobEventOut]
 
 
+class PictureOut(Shape):
+    caption: str = Field(description="input image, last frame, reference N; or first, middle, last")
+    name: str
+    url: str = Field(description="the REST path of the PNG")
+
+
+class PictureRowOut(Shape):
+    title: str = Field(description="Inputs, or Video N")
+    pictures: list[PictureOut]
+
+
+class PicturesOut(Shape):
+    job_id: str
+    rows: list[PictureRowOut]
+
+
 class ResolvedOut(Shape):
     job_id: str
 

@@ -18,7 +18,7 @@ from textual.widgets import Footer, Static
 
 from veotui.backend.base import Backend
 from veotui.errors import JobNotFound
-from veotui.model import Job, JobEvent, printable
+from veotui.model import Job, JobEvent, Status, format_usd, printable
 from veotui.tui import format as fmt
 from veotui.tui.pictures import Pictures
 
@@ -113,7 +113,11 @@ def render_details(job: Job, events: list[JobEvent]) -> Group:
         ("Finished", fmt.full_time(job.finished_at)),
         ("Attempts", str(job.attempts)),
         ("Operation", Text(job.operation or "—")),
+        ("Estimated cost", "—" if job.estimated_cost_usd is None else format_usd(job.estimated_cost_usd)),
     ]
+    if job.status in (Status.FAILED, Status.CANCELLED):
+        style = "green" if job.retry_reuses_operation else "yellow"
+        rows.append(("Retry (r)", Text(job.retry_effect, style=style)))
     if job.status.is_active:
         remaining = "" if job.eta_seconds is None else f", about {fmt.duration(job.eta_seconds)} left"
         rows.insert(1, ("Progress", f"{job.progress}%{remaining}"))

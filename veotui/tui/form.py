@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -33,7 +34,9 @@ from veotui.model import (
     MODELS,
     RESOLUTIONS,
     Job,
+    format_usd,
 )
+from veotui.prices import DEFAULT_TABLE, PriceTable, estimate_cost, price_per_second, wants_audio
 from veotui.tui import format as fmt
 
 
@@ -168,7 +171,7 @@ class NewJobScreen(ModalScreen[Job | None]):
         height: auto;
     }
     NewJobScreen #form-status {
-        height: 1;
+        height: auto;
         color: $text-muted;
     }
     NewJobScreen Collapsible {
@@ -196,7 +199,10 @@ class NewJobScreen(ModalScreen[Job | None]):
         super().__init__()
         self.backend = backend
         self.extends = extends
-        self.prices = prices
+        #: The engine's price table (read from the backend, so a server's overrides count)
+        #: and whether the engine only simulates; until read, ``prices`` or the shipped table.
+        self.prices: PriceTable = prices if isinstance(prices, PriceTable) else DEFAULT_TABLE
+        self.simulated = False
         self.template = template
 
     def compose(self) -> ComposeResult:
@@ -299,6 +305,7 @@ class NewJobScreen(ModalScreen[Job | None]):
         if self.template is not None:
             self._fill(self.template)
         self._update_status()
+        self.read_prices()
         if self.extends is not None:
             self.show_last_frame(self.extends.videos[0].index)
 
@@ -333,18 +340,27 @@ class NewJobScreen(ModalScreen[Job | None]):
             self.query_one("#ref-type", Select).value = request.reference_type
         if job.has_last_frame or job.reference_count:
             self.query_one("#advanced", Collapsible).collapsed = False
-        folder = self.backend.local_folder(job)
+        self.fill_inputs(job, {field: name for field, name in inputs.items() if name is not None})
+
+    @work(exclusive=True, group="template-inputs")
+    async def fill_inputs(self, job: Job, wanted: dict[str, str]) -> None:
+        """The template's input images, as files on this machine (fetched in remote mode)."""
+        if not wanted:
+            return
+        try:
+            files = await self.backend.input_files(job.job_id, Path(tempfile.gettempdir()) / "veotui-inputs")
+        except Exception as exc:  # noqa: BLE001 - VeotuiError or a dropped connection: say it in the form
+            files = {}
+            self.query_one("#form-error", Static).update(f"Could not read the job's input images: {exc}")
         missing = []
-        for field, name in inputs.items():
-            if name is None:
-                continue
-            if folder is not None and (folder / name).is_file():
-                self.query_one(f"#{field}", Input).value = str(folder / name)
+        for field, name in wanted.items():
+            if name in files:
+                self.query_one(f"#{field}", Input).value = str(files[name])
             else:
                 missing.append(field.replace("-", " "))
         if missing:
             self.query_one("#form-error", Static).update(
-                f"The {', '.join(missing)} of job {fmt.short_id(job.job_id)} is not on this machine: give it again."
+                f"The {', '.join(missing)} of job {fmt.short_id(job.job_id)} is gone: give it again."
             )
 
     @on(Select.Changed, "#extends-video")
@@ -355,36 +371,45 @@ class NewJobScreen(ModalScreen[Job | None]):
     @work(exclusive=True, group="extends-picture")
     async def show_last_frame(self, index: int) -> None:
         """The last frame of the video being continued: where the extension starts."""
-        from veotui.frames import video_strip
-        from veotui.tui.pictures import picture_class
+        from veotui.tui.pictures import picture_cache, picture_class
 
         assert self.extends is not None
         note = self.query_one("#extends-note", Static)
         holder = self.query_one("#extends-picture", Vertical)
         await holder.remove_children()
-        path = self.backend.local_video_path(self.extends, index)
-        folder = self.backend.local_folder(self.extends)
         widget_class = picture_class()
-        if path is None or folder is None or widget_class is None:
+        if widget_class is None:
             note.update(f"starts where video {index} ends")
             return
         try:
-            strip = await anyio.to_thread.run_sync(video_strip, path, folder / ".thumbnails")
+            rows = await self.backend.job_pictures(self.extends.job_id, picture_cache(self.app))
         except Exception as exc:  # noqa: BLE001 - the form works without the picture
-            note.update(f"(no picture: {exc})")
+            note.update(f"starts where video {index} ends (no picture: {exc})")
+            return
+        strip = dict(dict(rows).get(f"Video {index}", []))
+        if "last" not in strip:
+            note.update(f"starts where video {index} ends")
             return
         note.update("starts on this frame →")
-        await holder.mount(widget_class(str(strip[-1])))
+        await holder.mount(widget_class(str(strip["last"])))
 
     @on(Select.Changed)
     @on(Input.Changed)
     def _any_changed(self) -> None:
         self._update_status()
 
+    @work(exclusive=True, group="prices")
+    async def read_prices(self) -> None:
+        try:
+            info = await self.backend.info()
+        except Exception:  # noqa: BLE001 - the table in hand stands in
+            return
+        self.prices, self.simulated = info.prices, info.is_simulator
+        self._update_status()
+
     def _update_status(self) -> None:
-        """What the job will cost (from the price table), updated as fields change."""
+        """What the job will cost (from the engine's price table), updated as fields change."""
         from veotui.model import JobRequest
-        from veotui.prices import estimate_cost
 
         status = self.query_one("#form-status", Static)
         try:
@@ -392,8 +417,17 @@ class NewJobScreen(ModalScreen[Job | None]):
         except Exception:  # noqa: BLE001 - a field still being typed
             status.update("")
             return
-        cost = estimate_cost(request, self.prices)
-        status.update("" if cost is None else f"Estimated cost: ${cost:.2f}")
+        cost, per_second = estimate_cost(request, self.prices), price_per_second(request, self.prices)
+        if cost is None or per_second is None:
+            status.update("Estimated cost: unknown (the price table has no price for this model)")
+            return
+        videos = request.number_of_videos
+        sound = "with sound" if wants_audio(request) else "silent"
+        text = (
+            f"Estimated cost: {format_usd(cost)} — {request.duration_seconds} s × {videos} "
+            f"video{'s' if videos != 1 else ''} × ${per_second:.2f}/s ({sound}, {request.resolution})"
+        )
+        status.update(text + ("; simulated, nothing is paid" if self.simulated else ""))
 
     # -- checking as the user types -------------------------------------------------------
 

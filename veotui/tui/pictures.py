@@ -14,7 +14,6 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-import anyio
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -22,8 +21,6 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from veotui.backend.base import Backend
-from veotui.files import IMAGE_NAME, LAST_FRAME_NAME, THUMBNAILS_DIR, reference_name
-from veotui.frames import input_picture, video_strip
 from veotui.model import Job
 
 MODES = ("auto", "kitty", "sixel", "halfblocks", "off")
@@ -55,40 +52,16 @@ def picture_class() -> Callable[..., Widget] | None:
     }[chosen]
 
 
-def input_images(folder: Path, job: Job) -> list[tuple[str, Path]]:
-    """The job's input images with a label each, as they lie in its folder."""
-    found = []
-    if job.has_image:
-        found.append(("input image", folder / IMAGE_NAME))
-    if job.has_last_frame:
-        found.append(("last frame", folder / LAST_FRAME_NAME))
-    for number in range(1, job.reference_count + 1):
-        found.append((f"reference {number}", folder / reference_name(number)))
-    return [(label, path) for label, path in found if path.is_file()]
-
-
-def make_pictures(backend: Backend, job: Job) -> list[tuple[str, list[tuple[str, Path]]]]:
-    """Rows of (title, [(caption, picture)]): the inputs, then each video's strip. Blocking:
-    decodes videos (run it in a worker thread)."""
-    folder = backend.local_folder(job)
-    if folder is None:
-        return []
-    cache = folder / THUMBNAILS_DIR
-    rows = []
-    inputs = [(label, input_picture(path, cache)) for label, path in input_images(folder, job)]
-    if inputs:
-        rows.append(("Inputs", inputs))
-    for video in job.videos:
-        path = backend.local_video_path(job, video.index)
-        if path is None:
-            continue
-        strip = video_strip(path, cache)
-        rows.append((f"Video {video.index}", list(zip(("first", "middle", "last"), strip, strict=True))))
-    return rows
+def picture_cache(app: object) -> Path:
+    """Where pictures fetched from a server are kept on this machine."""
+    settings = getattr(app, "settings", None)
+    data_dir = getattr(settings, "data_dir", None)
+    return Path(data_dir) / "cache" / "pictures" if data_dir is not None else Path.home() / ".cache" / "veotui"
 
 
 class Pictures(Vertical):
-    """The pictures section of the details screen; it fills itself in a worker thread."""
+    """The pictures section of the details screen. The backend makes the PNG files (in a
+    worker thread, cached in the job folder; remote: on the server, fetched once)."""
 
     DEFAULT_CSS = """
     Pictures {
@@ -133,21 +106,14 @@ class Pictures(Vertical):
             note.update(Text("Pictures are off (VEOTUI_PICTURES=off).", style="dim"))
             return
         try:
-            rows = await anyio.to_thread.run_sync(make_pictures, self.backend, job)
-        except Exception as exc:  # noqa: BLE001 - a damaged video must not break the screen
+            rows = await self.backend.job_pictures(job.job_id, picture_cache(self.app))
+        except Exception as exc:  # noqa: BLE001 - a damaged video or a lost server must not break the screen
+            self._shown = None
             note.update(Text(f"Could not draw the pictures: {exc}", style="red"))
             return
         await self.query(".picture-row").remove()
         if not rows:
-            here = self.backend.local_folder(job) is not None
-            note.update(
-                Text(
-                    "No pictures yet: the job has no input images or videos."
-                    if here
-                    else "Pictures need the job's files on this machine: they show in local mode.",
-                    style="dim",
-                )
-            )
+            note.update(Text("No pictures yet: the job has no input images or videos.", style="dim"))
             return
         note.update("")
         for title, pictures in rows:

@@ -22,11 +22,20 @@ from textual.containers import Vertical
 from textual.events import DescendantFocus
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Footer, Input
 
 from veotui.backend.base import Backend, BackendInfo
 from veotui.errors import JobNotFound, VeotuiError
-from veotui.model import DISCONNECTED, Change, Job, QueueState, Status
+from veotui.model import (
+    DISCONNECTED,
+    RETRY_REFETCHES,
+    RETRY_RESUBMITS,
+    Change,
+    Job,
+    QueueState,
+    Status,
+    format_usd,
+)
 from veotui.settings import Settings
 from veotui.tui import format as fmt
 from veotui.tui.board import HISTORY, PANELS, PROCESSING, QUEUE, Board
@@ -34,7 +43,6 @@ from veotui.tui.details import DetailsScreen
 from veotui.tui.dialogs import ConfirmScreen, HelpScreen
 from veotui.tui.filter import FilterBar
 from veotui.tui.follow import Follower
-from veotui.tui.footer import KeysFooter
 from veotui.tui.form import NewJobScreen
 from veotui.tui.header import HeaderBar
 from veotui.tui.metrics import MetricsScreen
@@ -172,7 +180,7 @@ class MainScreen(Screen[None]):
         with Vertical(id="panels"):
             yield from self.tables.values()
         yield self.filter_bar
-        yield KeysFooter(compact=True, show_command_palette=False)
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.update_header()
@@ -528,8 +536,21 @@ class MainScreen(Screen[None]):
 
     def action_retry(self) -> None:
         job = self.selected_job
-        if job is not None and job.status in (Status.FAILED, Status.CANCELLED):
-            self._call(f"retry job {fmt.short_id(job.job_id)}", lambda: self.backend.retry(job.job_id))
+        if job is None or job.status not in (Status.FAILED, Status.CANCELLED):
+            return
+        short = fmt.short_id(job.job_id)
+        if job.retry_reuses_operation:
+            detail = f"It {RETRY_REFETCHES}: the generation already finished at Google."
+        else:
+            cost = f" (about {format_usd(job.estimated_cost_usd)})" if job.estimated_cost_usd is not None else ""
+            simulated = " The simulator only pretends: nothing is paid." if self.info and self.info.is_simulator else ""
+            detail = f"It {RETRY_RESUBMITS}{cost}.{simulated}"
+        self._confirm(
+            f"Retry job {short}?",
+            detail,
+            "Retry",
+            lambda: self._call(f"retry job {short}", lambda: self.backend.retry(job.job_id)),
+        )
 
     def action_delete(self) -> None:
         job = self.selected_job
