@@ -149,7 +149,7 @@ async def test_the_budget_pause_and_the_spend_are_in_the_header(make_settings):
             lambda: "paused (daily budget $2.00: $0.00 spent, next job $3.20)" in header_text(app),
             what="the budget's pause in the header",
         )
-        assert "today $0.00 of $2.00 (simulated)" in header_text(app)
+        assert "today $0.00 of $2.00 simulated" in header_text(app)
         await pilot.press("p")
         await wait_status(app, job.job_id, Status.COMPLETED)
         await wait_for(lambda: "today $3.20 of $2.00" in header_text(app), what="the spend to grow")

@@ -93,6 +93,12 @@ class Follower:
         await asyncio.sleep(0)
         if self.info is None:
             self.info = await self.backend.info()
+        try:
+            self.queue = await self.backend.queue()
+        except VeotuiError as exc:
+            self.on_error("Could not read the queue's state", str(exc), "warning")
+        else:
+            self.on_queue(self.queue)
         self._reload_wanted.set()
         clock = asyncio.get_running_loop().time
         last_read = -self.reload_seconds
@@ -161,11 +167,8 @@ class Follower:
                     history_limit=board.page_size, history_offset=last, text=text, queue_limit=board.queue_limit
                 )
             unfiltered = await backend.list_jobs(history_limit=0, queue_limit=0) if text else None
-            queue = await backend.queue()
         except VeotuiError as exc:
             self.on_error("Could not read the jobs", str(exc), "error")
             return
         board.load(lists, offset=self.wanted_offset, unfiltered=unfiltered)
-        self.queue = queue
-        self.on_queue(queue)
         self.on_loaded()

@@ -36,9 +36,8 @@ class HeaderBar(Static):
     pause_reason: reactive[str] = reactive("", layout=False, init=False)
     #: Dollars spent today, when known.
     spend_today: reactive[float | None] = reactive(None, layout=False, init=False)
-    #: The daily budget, when one is set; the simulator's spend is simulated.
+    #: The daily budget, when one is set.
     daily_budget: reactive[float | None] = reactive(None, layout=False, init=False)
-    spend_simulated: reactive[bool] = reactive(False, layout=False, init=False)
     #: The storage's state when it is not fine (e.g. "full", "read-only"); "" when fine.
     storage: reactive[str] = reactive("", layout=False, init=False)
     #: How many workers serve the queue, when more than one machine does.
@@ -54,7 +53,6 @@ class HeaderBar(Static):
         "pause_reason",
         "spend_today",
         "daily_budget",
-        "spend_simulated",
         "storage",
         "fleet",
     )
@@ -103,8 +101,8 @@ class HeaderBar(Static):
             header.append(f" · today ${self.spend_today:,.2f}")
             if self.daily_budget is not None:
                 header.append(f" of ${self.daily_budget:,.2f}")
-            if self.spend_simulated:
-                header.append(" (simulated)", style="dim")
+            if info is not None and info.is_simulator:
+                header.append(" simulated", style="dim")
         if self.storage:
             header.append(f" · storage {self.storage}", style="bold red")
         if self.filter_text:

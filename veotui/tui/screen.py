@@ -221,10 +221,8 @@ class MainScreen(Screen[None]):
         if state.by_budget and not header.paused:
             self.app.notify(state.reason or "", title="The daily budget paused the queue", severity="warning")
         header.paused, header.pause_reason = state.paused, state.reason or ""
-        known = state.spent_today_usd > 0 or state.daily_budget_usd is not None
-        header.spend_today = state.spent_today_usd if known else None
+        header.spend_today = state.spent_today_usd
         header.daily_budget = state.daily_budget_usd
-        header.spend_simulated = state.spend_simulated
 
     def _loaded(self) -> None:
         """The lists were read afresh."""
