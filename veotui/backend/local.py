@@ -19,7 +19,7 @@ from veotui.backend.base import QUEUE_PAGE, Backend, BackendInfo, Upload
 from veotui.capabilities import check_modes
 from veotui.errors import Conflict, InvalidRequest, JobNotFound, VeotuiError, VideoNotFound
 from veotui.events import EventBus
-from veotui.files import JobFiles, convert_image, copy_atomic
+from veotui.files import IMAGE_NAME, LAST_FRAME_NAME, JobFiles, convert_image, copy_atomic, reference_name
 from veotui.frames import PictureRow, job_pictures
 from veotui.generators import Generator, make_generator
 from veotui.lock import DataDirLock
@@ -43,7 +43,7 @@ from veotui.progress import with_progress
 from veotui.scheduler import Scheduler
 from veotui.settings import Settings
 from veotui.storage import StorageGuard, StorageState, save_failed
-from veotui.store import Store
+from veotui.store import is_postgres, open_store
 
 log = logging.getLogger(__name__)
 SEARCH_LIMIT = 500
@@ -51,6 +51,19 @@ SEARCH_LIMIT = 500
 MAX_PAGE_ROWS = 2**53
 #: The longest series /api/metrics/series serves: 31 days of hours.
 MAX_SERIES_HOURS = 744
+
+
+class NoLock:
+    """The data-directory lock's stand-in when the store is PostgreSQL."""
+
+    def acquire(self, url: str | None = None) -> None:
+        pass
+
+    def describe(self, url: str | None) -> None:
+        pass
+
+    def release(self) -> None:
+        pass
 
 
 class LocalBackend(Backend):
@@ -66,7 +79,8 @@ class LocalBackend(Backend):
         self._generator = generator
         self._env = env
         self.url = url
-        self.lock = DataDirLock(settings.data_dir)
+        # With PostgreSQL the database, not the data directory's lock file, decides who runs.
+        self.lock: DataDirLock | NoLock = NoLock() if is_postgres(settings.store) else DataDirLock(settings.data_dir)
         self.bus = EventBus()
         self._downloaded: dict[str, set[int]] = {}
         self._estimates: dict[str, float] = {}
@@ -96,7 +110,9 @@ class LocalBackend(Backend):
             )
             self.generator = self._generator or make_generator(self.settings, self._env)
             self.storage = StorageGuard(self.settings.data_dir)
-            self.store = Store(self.settings.db_path, self.storage)
+            self.store = open_store(self.settings.store, self.settings.data_dir, self.storage)
+            if is_postgres(self.settings.store):
+                self.store.lock_server()  # type: ignore[attr-defined]
             self.files = JobFiles(self.settings.jobs_dir)
             self.store.add_listener(self._publish)
             self.dir_size = DirSize(self.settings.data_dir)
@@ -454,6 +470,21 @@ class LocalBackend(Backend):
             raise VideoNotFound(f"job {job_id} has no picture {name}; list them with GET /api/jobs/{job_id}/pictures")
         return path
 
+    def input_path(self, job_id: str, name: str) -> Path:
+        """One of the job's input images, by its name in the job's folder."""
+        job = self.store.get(job_id)
+        if name not in _input_names(job):
+            raise VideoNotFound(f"job {job_id} has no input {name!r}; it has {', '.join(_input_names(job)) or 'none'}")
+        path = self.files.folder(job_id) / name
+        if not path.is_file():
+            raise VideoNotFound(f"the input {name} of job {job_id} is missing from its folder")
+        return path
+
+    async def input_files(self, job_id: str, dest_dir: Path) -> dict[str, Path]:
+        job = self.store.get(job_id)
+        folder = self.files.folder(job_id)
+        return {name: folder / name for name in _input_names(job) if (folder / name).is_file()}
+
     def local_video_path(self, job: Job, index: int) -> Path | None:
         try:
             return self.video_path(job.job_id, index)
@@ -502,6 +533,13 @@ class LocalBackend(Backend):
     def subscribe(self):
         """A raw subscription (the server needs to register it before it starts streaming)."""
         return self.bus.subscribe()
+
+
+def _input_names(job: Job) -> list[str]:
+    names = [IMAGE_NAME] if job.has_image else []
+    if job.has_last_frame:
+        names.append(LAST_FRAME_NAME)
+    return names + [reference_name(n) for n in range(1, job.reference_count + 1)]
 
 
 async def _save(source: Path, target: Path) -> None:

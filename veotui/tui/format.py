@@ -6,6 +6,7 @@ screen and the tests all agree on one rendering.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from rich.text import Text
@@ -13,6 +14,9 @@ from rich.text import Text
 from veotui.model import Job, Status, printable
 
 SHORT_ID = 8
+#: Failure messages that ask for a changed prompt; the TUI adds the key that does it.
+_ASKS_FOR_AN_EDIT = re.compile(r"\b(edit|rephrase|change)\b[^.]*\bprompt\b", re.IGNORECASE)
+EDIT_HINT = "Press e to edit the job and submit it again."
 BAR_WIDTH = 10
 
 STATUS_STYLE: dict[Status, str] = {
@@ -137,3 +141,14 @@ def matches(job: Job, text: str) -> bool:
     """The filter: ``text`` in the prompt, id, status or user, ignoring case (as the store)."""
     needle = text.casefold()
     return any(needle in field.casefold() for field in (job.prompt, job.job_id, job.status.value, job.request.user))
+
+
+def asks_for_edit(error: str | None) -> bool:
+    return bool(error and _ASKS_FOR_AN_EDIT.search(error))
+
+
+def with_edit_hint(error: str | None) -> str | None:
+    """The error, followed by the key that edits the job when the error asks for an edit."""
+    if error and asks_for_edit(error):
+        return f"{error.rstrip()} {EDIT_HINT}"
+    return error
