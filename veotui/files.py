@@ -185,7 +185,8 @@ def convert_image(data: bytes, name: str = "image") -> bytes:
     if not data:
         raise InvalidRequest(f"{name} is empty; expected an image (PNG, JPEG, WebP, GIF, AVIF, ...)")
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with Image.open(io.BytesIO(data)) as opened:
+            image: Image.Image = opened
             width, height = image.size
             if width * height > MAX_IMAGE_PIXELS:
                 raise InvalidRequest(_too_many_pixels(name, f"{width}x{height}"))

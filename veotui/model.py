@@ -355,7 +355,7 @@ def _choice(data: Mapping[str, Any], name: str, default: str, allowed: tuple[str
         return default
     if value not in allowed:
         raise InvalidRequest(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
-    return value
+    return str(value)
 
 
 @dataclass(frozen=True)

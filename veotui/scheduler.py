@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -73,7 +73,7 @@ def backoff_delay(
     retry: int, base: float, cap: float = BACKOFF_CAP_SECONDS, rng: Callable[[], float] = random.random
 ) -> float:
     """Exponential backoff with full jitter: uniform(0, min(cap, base * 2**retry))."""
-    return rng() * min(cap, base * (2**retry))
+    return rng() * min(cap, base * 2.0**retry)
 
 
 class Scheduler:
@@ -219,7 +219,7 @@ class Scheduler:
         self._runs[job_id] = run
         self._spawn(self._runner, job_id, run)
 
-    def _spawn(self, function: Callable[..., Awaitable[Any]], *args: Any) -> None:
+    def _spawn(self, function: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> None:
         assert self._task_group is not None, "the scheduler is not running"
         self._task_group.start_soon(function, *args)
 
@@ -429,11 +429,13 @@ class Scheduler:
             except GeneratorFault as exc:
                 raise _JobFailed(str(exc), exc.kind) from exc
 
-    async def _poll_until_done(self, job: Job):
+    async def _poll_until_done(self, job: Job) -> GenerationResult:
         deadline = self.settings.veo_deadline if not self.generator.is_simulator else None
         started: datetime = job.stage_started_at or utcnow()
+        operation = job.operation
+        assert operation is not None, "polled before the operation was recorded"
         while True:
-            result = await self._call(job, "check the operation", lambda: self.generator.poll(job, job.operation))
+            result = await self._call(job, "check the operation", lambda: self.generator.poll(job, operation))
             if result is not None:
                 return result
             if deadline is not None and (utcnow() - started).total_seconds() > deadline:

@@ -237,7 +237,7 @@ class Store:
 
     @property
     def schema_version(self) -> int:
-        return self._conn.execute("PRAGMA user_version").fetchone()[0]
+        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
 
     # -- reading --------------------------------------------------------------------------
 
@@ -275,7 +275,7 @@ class Store:
             raise JobNotFound(prefix, f"no job id starts with {prefix!r}")
         if len(rows) > 1:
             raise InvalidRequest(f"more than one job id starts with {prefix!r}; give more of it")
-        return rows[0][0]
+        return str(rows[0][0])
 
     def active(self) -> list[Job]:
         marks = ",".join("?" * len(ACTIVE_STATUSES))
@@ -301,7 +301,7 @@ class Store:
         (ahead,) = self._conn.execute(
             "SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND queue_seq < ?", (job.queue_seq,)
         ).fetchone()
-        return ahead + 1
+        return int(ahead) + 1
 
     def history(self, limit: int = 100, offset: int = 0) -> tuple[list[Job], int]:
         """Ended jobs, newest first, one page; and how many there are in all."""
@@ -420,7 +420,7 @@ class Store:
         (top,) = conn.execute(
             "UPDATE counters SET value = value + ? WHERE name = 'queue_seq' RETURNING value", (count,)
         ).fetchone()
-        return top - count + 1
+        return int(top) - count + 1
 
     def transition(
         self,
@@ -586,7 +586,7 @@ class Store:
         return estimate
 
     def integrity_check(self) -> str:
-        return self._conn.execute("PRAGMA integrity_check").fetchone()[0]
+        return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
 
 
 def identify(path: Path) -> None:

@@ -16,7 +16,7 @@ import anyio
 from veotui.backend.base import Backend, BackendInfo, Upload
 from veotui.capabilities import check_modes
 from veotui.errors import Conflict, DownloadFailed, InvalidRequest, JobNotFound, VideoNotFound
-from veotui.events import EventBus
+from veotui.events import EventBus, Subscription
 from veotui.files import JobFiles, convert_image, copy_atomic
 from veotui.generators import Generator, make_generator
 from veotui.lock import DataDirLock
@@ -355,7 +355,7 @@ class LocalBackend(Backend):
             async for change in subscription:
                 yield change
 
-    def subscribe(self):
+    def subscribe(self) -> Subscription:
         """A raw subscription (the server needs to register it before it starts streaming)."""
         return self.bus.subscribe()
 

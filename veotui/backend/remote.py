@@ -184,7 +184,7 @@ class RemoteBackend(Backend):
         cleaned = prefix.strip().lower()
         if not cleaned:
             raise JobNotFound(prefix, f"{prefix!r} is not a job id or the start of one")
-        return (await self._request("GET", f"/api/resolve/{_segment(cleaned)}"))["job_id"]
+        return str((await self._request("GET", f"/api/resolve/{_segment(cleaned)}"))["job_id"])
 
     async def list_jobs(
         self, *, history_limit: int = 100, history_offset: int = 0, text: str | None = None
@@ -208,7 +208,8 @@ class RemoteBackend(Backend):
         return [JobEvent.from_dict(item) for item in data["events"]]
 
     async def metrics(self) -> dict[str, Any]:
-        return await self._request("GET", "/api/metrics")
+        figures: dict[str, Any] = await self._request("GET", "/api/metrics")
+        return figures
 
     # -- downloads ------------------------------------------------------------------------
 
@@ -296,7 +297,8 @@ def _remember(known: set[str], change: Change) -> None:
 async def _parse_events(response: httpx.Response) -> AsyncIterator[Change]:
     """Server-Sent Events, as far as veotui's server uses them: ``event`` and one ``data``
     line per event; comments (keep-alives) and ``retry`` lines are skipped."""
-    event, data = "message", []
+    event = "message"
+    data: list[str] = []
     async for line in response.aiter_lines():
         if not line:
             if data:

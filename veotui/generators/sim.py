@@ -16,6 +16,7 @@ import json
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import anyio
 
@@ -85,7 +86,7 @@ class SimGenerator(Generator):
             created = parse_time(record.get("created_at"))
             since = job.stage_started_at
             if record.get("job_id") == job.job_id and (since is None or (created and created >= since)):
-                return record["name"]
+                return str(record["name"])
         return None
 
     async def poll(self, job: Job, operation: str) -> GenerationResult | None:
@@ -150,9 +151,10 @@ class SimGenerator(Generator):
             raise PermanentFault(f"unknown simulator operation {operation!r}", kind=ErrorKind.OPERATION_ERROR)
         return self.operations / f"{op_id}.json"
 
-    def _read(self, operation: str) -> dict:
+    def _read(self, operation: str) -> dict[str, Any]:
         try:
-            return json.loads(self._path(operation).read_text())
+            record: dict[str, Any] = json.loads(self._path(operation).read_text())
+            return record
         except FileNotFoundError:
             raise PermanentFault(
                 f"the simulator has no operation {operation}; it expired or was removed",
@@ -162,7 +164,7 @@ class SimGenerator(Generator):
     def _count_call(self, job_id: str) -> int:
         path = self.calls / f"{job_id}.json"
         try:
-            count = json.loads(path.read_text())["calls"] + 1
+            count = int(json.loads(path.read_text())["calls"]) + 1
         except (OSError, ValueError, KeyError):
             count = 1
         write_atomic(path, json.dumps({"calls": count}).encode())

@@ -28,7 +28,7 @@ import logging
 import os
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -173,7 +173,7 @@ def application_default_credentials(env: Mapping[str, str]) -> tuple[Credentials
         raise SettingsError(f"no usable Google Cloud credentials were found{where}: {NO_ADC_HELP}") from exc
 
 
-def _quietly(call, **kwargs):
+def _quietly(call: Callable[..., tuple[Credentials, str | None]], **kwargs: Any) -> tuple[Credentials, str | None]:
     """google-auth logs a warning for each place it found no credentials; veotui reports
     the outcome itself, as one sentence with the fix."""
     auth_log = logging.getLogger("google.auth._default")
@@ -201,7 +201,10 @@ def _credentials_from_file(path: str) -> tuple[Credentials, str | None]:
         return credentials, info.get("quota_project_id")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        return google.auth.load_credentials_from_file(path, scopes=[CLOUD_PLATFORM_SCOPE])
+        loaded: tuple[Credentials, str | None] = google.auth.load_credentials_from_file(
+            path, scopes=[CLOUD_PLATFORM_SCOPE]
+        )
+        return loaded
 
 
 def resolve(env: Mapping[str, str], credentials: Credentials | None = None) -> tuple[VertexTarget, Credentials | None]:
@@ -529,7 +532,7 @@ class VeoGenerator(Generator):
 
     async def poll(self, job: Job, operation: str) -> GenerationResult | None:
         try:
-            current = await self.client.aio.operations.get(types.GenerateVideosOperation(name=operation))
+            current = await self.client.aio.operations.get(types.GenerateVideosOperation(name=operation))  # type: ignore[call-arg]  # pydantic field the SDK's Operation base hides
         except genai_errors.APIError as exc:
             raise api_fault(exc, during="poll", target=self.target, model=job.request.model) from exc
         except TRANSPORT_ERRORS as exc:

@@ -121,7 +121,7 @@ class Board:
         else:
             self.live[job.job_id] = job.status
         visible = job is not None and (not self.filter_text or matches(job, self.filter_text))
-        if visible and previous is not None and self._update_in_place(job, previous):
+        if job is not None and visible and previous is not None and self._update_in_place(job, previous):
             return Applied(previous)
         was_in_history = self._remove(change.job_id)
         if job is None or not visible:

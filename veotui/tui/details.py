@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual import work
@@ -109,7 +109,7 @@ def render_details(job: Job, events: list[JobEvent]) -> Group:
     for event in events:
         timeline.add_row(fmt.full_time(event.at), event.status.value, Text(printable(event.detail or "")))
 
-    parts: list[object] = [params, Text(""), Text("Timeline", style="bold underline"), timeline]
+    parts: list[RenderableType] = [params, Text(""), Text("Timeline", style="bold underline"), timeline]
     if job.error:
         parts += [Text(""), Text("Error", style="bold underline red"), Text(printable(job.error), style="red")]
     parts += [Text(""), Text("Files", style="bold underline")]

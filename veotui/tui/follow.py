@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from typing import Any
 
 from veotui.backend.base import Backend, BackendInfo
 from veotui.errors import VeotuiError
@@ -87,7 +88,7 @@ class Follower:
                 if self._reload_wanted.is_set():
                     self._reload_wanted.clear()
                     await self._read_lists()
-                wanted = asyncio.ensure_future(self._reload_wanted.wait())
+                wanted: asyncio.Future[Any] = asyncio.ensure_future(self._reload_wanted.wait())
                 await asyncio.wait({pending, wanted}, return_when=asyncio.FIRST_COMPLETED)
                 wanted.cancel()
                 if pending.done():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
@@ -28,15 +29,15 @@ class KeysFooter(Footer):
         yield now; False if it must be composed again."""
         if not self._bindings_ready or self.show_command_palette:
             return False
-        by_action: defaultdict[str, list[tuple[object, bool, str]]] = defaultdict(list)
+        by_action: defaultdict[str, list[tuple[Binding, bool, str]]] = defaultdict(list)
         for _, binding, enabled, tooltip in self.screen.active_bindings.values():
             if binding.show:
                 by_action[binding.action].append((binding, enabled, tooltip))
         if any(len(group) > 1 and group[0][0].group is not None for group in by_action.values()):
             return False  # grouped keys: leave those to ``compose``
         wanted = [group[0] for group in by_action.values()]
-        keys = list(self.children)
-        if len(keys) != len(wanted) or not all(type(key) is FooterKey for key in keys):
+        keys = [key for key in self.children if type(key) is FooterKey]
+        if len(keys) != len(self.children) or len(keys) != len(wanted):
             return False
         for key, (binding, _, tooltip) in zip(keys, wanted):
             shown = (binding.key, self.app.get_key_display(binding), binding.description, binding.action)

@@ -223,6 +223,7 @@ class MainScreen(Screen[None]):
             for panel in panels:
                 self.tables[panel].show(board.jobs(panel), now)
             history = self.tables[HISTORY]
+            assert isinstance(history, HistoryTable)
             history.has_previous = board.history_offset > 0
             history.has_next = board.has_next_page
             self._pin(pinned)

@@ -206,6 +206,8 @@ class JobTable(DataTable):
         except LookupError:
             return super()._render_line(y, x1, x2, base_style)
         row_index = -1 if row_key is self._header_row_key else self._row_locations.get(row_key)
+        if row_index is None:
+            return super()._render_line(y, x1, x2, base_style)
         row = None if row_index == -1 else row_key.value
         state = (
             line_no,
@@ -260,8 +262,10 @@ class JobTable(DataTable):
         if column_index < 0:
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         # The header row (-1) changes only with the columns, which clear every cache.
-        row = self._row_locations.get_key(row_index).value if row_index >= 0 else None
-        column = self._column_locations.get_key(column_index).value
+        row_key = self._row_locations.get_key(row_index) if row_index >= 0 else None
+        row = row_key.value if row_key is not None else None
+        column_key = self._column_locations.get_key(column_index)
+        column = column_key.value if column_key is not None else None
         state = (base_style, width, cursor, hover, self._show_hover_cursor, self._pseudo_class_state)
         cells = self._kept.get(row)
         if cells is None:
