@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from veotui import __version__
+from veotui.capabilities import MAX_REFERENCES, PERSON_GENERATION, REFERENCE_TYPES
 from veotui.errors import SettingsError, VeotuiError
 from veotui.model import (
     ASPECT_RATIOS,
@@ -77,6 +78,29 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--resolution", choices=RESOLUTIONS, default=DEFAULT_RESOLUTION)
     submit.add_argument("--negative-prompt", metavar="TEXT")
     submit.add_argument("--seed", type=int, metavar="N")
+    modes = submit.add_argument_group("Veo 3.1 modes")
+    modes.add_argument("--last-frame", metavar="PATH", help="the video ends on this image (needs --image)")
+    modes.add_argument(
+        "--reference",
+        metavar="PATH",
+        action="append",
+        default=[],
+        help=f"a reference image that keeps a character or product consistent (up to {MAX_REFERENCES})",
+    )
+    modes.add_argument("--reference-type", choices=REFERENCE_TYPES, help="asset (default) or style")
+    modes.add_argument(
+        "--audio",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="make sound (the model's default) or a silent, cheaper video",
+    )
+    modes.add_argument("--person-generation", choices=PERSON_GENERATION)
+    modes.add_argument(
+        "--enhance-prompt", action=argparse.BooleanOptionalAction, default=None, help="let Veo rewrite the prompt"
+    )
+    modes.add_argument(
+        "--extend", metavar="JOB[:N]", help="continue video N (default 1) of a completed job (an id or its start)"
+    )
     submit.add_argument("--wait", action="store_true", help="show progress and wait until the job ends")
     _remote_flags(submit)
 

@@ -21,6 +21,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from veotui.backend.remote import RemoteBackend
+from veotui.capabilities import MAX_REFERENCES
 from veotui.errors import JobNotFound, TooLarge, VeotuiError
 from veotui.files import MAX_IMAGE_BYTES
 from veotui.model import Job, Status, printable
@@ -73,7 +74,26 @@ async def submit(backend: RemoteBackend, args: argparse.Namespace) -> int:
         fields["negative_prompt"] = args.negative_prompt
     if args.seed is not None:
         fields["seed"] = args.seed
-    job = await backend.submit(fields, image, image_name)
+    for name, value in (
+        ("generate_audio", args.audio),
+        ("person_generation", args.person_generation),
+        ("enhance_prompt", args.enhance_prompt),
+        ("reference_type", args.reference_type),
+    ):
+        if value is not None:
+            fields[name] = value
+    if args.extend:
+        job_text, _, video = args.extend.partition(":")
+        fields["extends_job_id"] = await backend.resolve(job_text)
+        if video:
+            if not video.isdigit():
+                raise VeotuiError(f"--extend takes JOB or JOB:N with N a video number, got {args.extend!r}")
+            fields["extends_video"] = int(video)
+    if len(args.reference) > MAX_REFERENCES:
+        raise VeotuiError(f"--reference may be given at most {MAX_REFERENCES} times, got {len(args.reference)}")
+    last_frame = _read_image(args.last_frame) if args.last_frame else None
+    references = [_read_image(path) for path in args.reference]
+    job = await backend.submit(fields, image, image_name, last_frame=last_frame, references=references)
     print(job.job_id, flush=True)
     if not args.wait:
         return 0
@@ -186,6 +206,7 @@ async def status(backend: RemoteBackend, args: argparse.Namespace) -> int:
         ),
         ("seed", "-" if request.seed is None else str(request.seed)),
         ("image", "yes" if job.has_image else "no"),
+        *_mode_rows(job),
         ("user", request.user),
         ("attempts", str(job.attempts)),
         ("operation", job.operation or "-"),
@@ -206,6 +227,25 @@ async def status(backend: RemoteBackend, args: argparse.Namespace) -> int:
         moment = event.at.strftime("%Y-%m-%d %H:%M:%S")
         console.print(_safe(f"  {moment}  {event.status.value}" + (f"  {event.detail}" if event.detail else "")))
     return 0
+
+
+def _mode_rows(job: Job) -> list[tuple[str, str]]:
+    """The Veo 3.1 modes a job uses, one row each (none for a plain job)."""
+    request, rows = job.request, []
+    if job.has_last_frame:
+        rows.append(("last frame", "yes"))
+    if job.reference_count:
+        rows.append(("references", f"{job.reference_count} ({request.reference_type or 'asset'})"))
+    if request.extends:
+        rows.append(("extends", f"video {request.extends.video} of {request.extends.job_id}"))
+    for label, value in (
+        ("audio", request.generate_audio),
+        ("people", request.person_generation),
+        ("enhance", request.enhance_prompt),
+    ):
+        if value is not None:
+            rows.append((label, str(value).lower() if isinstance(value, bool) else value))
+    return rows
 
 
 # -- actions --------------------------------------------------------------------------------

@@ -120,6 +120,58 @@ def test_submit_with_an_image(server, tmp_path):
     assert job["has_image"] is True
 
 
+def test_submit_with_the_veo_31_flags(server, tmp_path):
+    pictures = []
+    for n, colour in enumerate([(250, 0, 0), (0, 250, 0), (0, 0, 250)]):
+        pictures.append(tmp_path / f"p{n}.png")
+        Image.new("RGB", (32, 18), colour).save(pictures[-1], "PNG")
+
+    def status(job_id: str) -> dict:
+        return json.loads(veotui("status", job_id, "--json", remote=server.url).stdout)
+
+    frames = veotui(
+        "submit",
+        "a door opens",
+        "--image",
+        str(pictures[0]),
+        "--last-frame",
+        str(pictures[1]),
+        "--no-audio",
+        "--person-generation",
+        "dont_allow",
+        "--enhance-prompt",
+        "--wait",
+        remote=server.url,
+    )
+    assert frames.returncode == 0, frames.stderr
+    job = status(frames.stdout.strip())
+    assert (job["has_last_frame"], job["generate_audio"], job["person_generation"], job["enhance_prompt"]) == (
+        True,
+        False,
+        "dont_allow",
+        True,
+    )
+
+    refs = [arg for picture in pictures for arg in ("--reference", str(picture))]
+    made = veotui("submit", "a mug", *refs, "--reference-type", "asset", "--audio", remote=server.url)
+    assert made.returncode == 0, made.stderr
+    job = status(made.stdout.strip())
+    assert (job["reference_count"], job["reference_type"], job["generate_audio"]) == (3, "asset", True)
+
+    source = frames.stdout.strip()
+    extended = veotui("submit", "and then", "--extend", f"{source[:8]}:1", "--no-enhance-prompt", remote=server.url)
+    assert extended.returncode == 0, extended.stderr
+    job = status(extended.stdout.strip())
+    assert job["extends"] == {"job_id": source, "video": 1} and job["enhance_prompt"] is False
+
+    refused = veotui("submit", "x", "--last-frame", str(pictures[1]), remote=server.url)
+    assert refused.returncode == 1 and "last_frame needs an input image" in one_line(refused.stderr)
+    too_many = veotui("submit", "x", *refs, "--reference", str(pictures[0]), remote=server.url)
+    assert too_many.returncode == 1 and "at most 3 times" in one_line(too_many.stderr)
+    bad_extend = veotui("submit", "x", "--extend", f"{source[:8]}:two", remote=server.url)
+    assert bad_extend.returncode == 1 and "JOB:N" in one_line(bad_extend.stderr)
+
+
 def test_wait_exits_1_when_the_job_fails(server):
     result = veotui("submit", "doomed [fail]", "--wait", remote=server.url)
     assert result.returncode == 1

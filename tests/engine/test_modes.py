@@ -240,3 +240,10 @@ async def test_the_prompt_enhance_switch_shows_in_the_caption(tmp_path):
     plain, enhanced, verbatim = caption(None), caption(True), caption(False)
     assert plain.tobytes() != enhanced.tobytes()
     assert enhanced.tobytes() != verbatim.tobytes()
+
+
+async def test_a_silent_video_is_estimated_cheaper(local_backend):
+    sound = await local_backend.submit({"prompt": "p"})
+    silent = await local_backend.submit({"prompt": "p", "generate_audio": False})
+    assert sound.estimated_cost_usd is not None and silent.estimated_cost_usd is not None
+    assert silent.estimated_cost_usd < sound.estimated_cost_usd

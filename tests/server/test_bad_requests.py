@@ -169,13 +169,20 @@ BAD_REQUESTS = [
         422,
     ),
     (
-        "multipart two files",
+        "multipart an unknown file field",
         "POST",
         "/api/generate",
         {
             "data": {"prompt": "p"},
             "files": [("image", ("a.png", PNG, "image/png")), ("other", ("b.png", PNG, "image/png"))],
         },
+        422,
+    ),
+    (
+        "multipart more files than any job takes",
+        "POST",
+        "/api/generate",
+        {"data": {"prompt": "p"}, "files": [("reference_image", ("a.png", PNG, "image/png"))] * 6},
         400,
     ),
     (

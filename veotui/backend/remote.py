@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -19,7 +19,7 @@ from urllib.parse import quote
 import anyio
 import httpx
 
-from veotui.backend.base import Backend, BackendInfo
+from veotui.backend.base import Backend, BackendInfo, Upload
 from veotui.errors import (
     BackendUnavailable,
     Conflict,
@@ -163,6 +163,9 @@ class RemoteBackend(Backend):
         fields: Mapping[str, Any],
         image: bytes | None = None,
         image_name: str | None = None,
+        *,
+        last_frame: Upload | None = None,
+        references: Sequence[Upload] = (),
     ) -> Job:
         # JSON keeps every field's type exactly as given, so validation answers as it
         # would locally; the image costs a third more on the wire, which is fine at 10 MB.
@@ -171,6 +174,10 @@ class RemoteBackend(Backend):
             body["image_base64"] = base64.b64encode(image).decode("ascii")
             if image_name:
                 body["image_name"] = image_name
+        if last_frame is not None:
+            body["last_frame_base64"] = base64.b64encode(last_frame[0]).decode("ascii")
+        if references:
+            body["reference_images_base64"] = [base64.b64encode(data).decode("ascii") for data, _ in references]
         # json.dumps, not httpx's json=: ASCII escapes carry any str (a lone surrogate, NaN)
         # to the server, which refuses it as the local engine would, instead of failing here.
         content = json.dumps(body)

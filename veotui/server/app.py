@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from veotui import __version__
 from veotui.backend.local import MAX_PAGE_ROWS, LocalBackend
+from veotui.capabilities import MAX_REFERENCES, PERSON_GENERATION, REFERENCE_TYPES
 from veotui.errors import JobNotFound, TooLarge, VeotuiError
 from veotui.model import (
     ASPECT_RATIOS,
@@ -93,6 +94,8 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
             submission.fields,
             submission.image,
             submission.image_name,
+            last_frame=submission.last_frame,
+            references=submission.references,
             user=request.scope.get(USER_KEY),
         )
         return JSONResponse(job.to_dict(), status_code=202)
@@ -287,6 +290,16 @@ _JOB_FIELDS_SCHEMA: dict[str, Any] = {
         "negative_prompt": {"type": ["string", "null"], "maxLength": MAX_PROMPT_CHARS},
         "seed": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_SEED},
         "user": {"type": "string", "description": "ignored with a per-user token: the token names the user"},
+        "generate_audio": {"type": ["boolean", "null"], "description": "null: the model's default (sound)"},
+        "person_generation": {"type": ["string", "null"], "enum": [*PERSON_GENERATION, None]},
+        "enhance_prompt": {"type": ["boolean", "null"], "description": "null: the model's default"},
+        "reference_type": {"type": ["string", "null"], "enum": [*REFERENCE_TYPES, None], "default": "asset"},
+        "extends_job_id": {
+            "type": ["string", "null"],
+            "format": "uuid",
+            "description": "continue a video of this completed job (409 if it is not completed)",
+        },
+        "extends_video": {"type": "integer", "minimum": 1, "default": 1, "description": "1-based"},
     },
 }
 
@@ -304,6 +317,16 @@ GENERATE_BODY: dict[str, Any] = {
                             "description": "the input image, base64; at most 10 MB decoded",
                         },
                         "image_name": {"type": "string", "description": "the image's file name, for error messages"},
+                        "last_frame_base64": {
+                            "type": "string",
+                            "description": "the last frame (needs the image), base64; at most 10 MB decoded",
+                        },
+                        "reference_images_base64": {
+                            "type": "array",
+                            "items": {"type": "string"},
+                            "maxItems": MAX_REFERENCES,
+                            "description": "reference images, base64; each at most 10 MB decoded",
+                        },
                     },
                 }
             },
@@ -316,6 +339,17 @@ GENERATE_BODY: dict[str, Any] = {
                             "type": "string",
                             "format": "binary",
                             "description": "the input image; at most 10 MB",
+                        },
+                        "last_frame": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "the last frame (needs the image); at most 10 MB",
+                        },
+                        "reference_image": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "maxItems": MAX_REFERENCES,
+                            "description": "reference images (repeat the field); each at most 10 MB",
                         },
                     },
                 }

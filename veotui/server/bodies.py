@@ -10,25 +10,34 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.types import Message
 
+from veotui.backend.base import Upload
+from veotui.capabilities import MAX_REFERENCES
 from veotui.errors import InvalidRequest, TooLarge
 from veotui.files import MAX_IMAGE_BYTES
 
-#: Room for the job fields (a 4000-character prompt and negative prompt) beside the image.
+#: Room for the job fields (a 4000-character prompt and negative prompt) beside the images.
 FIELDS_ALLOWANCE = 64 * 1024
-MAX_MULTIPART_BODY = MAX_IMAGE_BYTES + FIELDS_ALLOWANCE
+#: The most images one valid job takes: three reference images (or an image and a last frame).
+MAX_BODY_IMAGES = MAX_REFERENCES
+MAX_MULTIPART_BODY = MAX_BODY_IMAGES * MAX_IMAGE_BYTES + FIELDS_ALLOWANCE
 #: base64 carries 3 bytes in 4 characters.
-MAX_JSON_BODY = (MAX_IMAGE_BYTES + 2) // 3 * 4 + FIELDS_ALLOWANCE
+MAX_JSON_BODY = MAX_BODY_IMAGES * ((MAX_IMAGE_BYTES + 2) // 3 * 4) + FIELDS_ALLOWANCE
 #: Fields that travel beside the job's own fields.
 IMAGE_FIELD = "image"
 IMAGE_BASE64_FIELD = "image_base64"
 IMAGE_NAME_FIELD = "image_name"
+LAST_FRAME_FIELD = "last_frame"
+REFERENCE_FIELD = "reference_image"
+LAST_FRAME_BASE64_FIELD = "last_frame_base64"
+REFERENCES_BASE64_FIELD = "reference_images_base64"
+FILE_FIELDS = (IMAGE_FIELD, LAST_FRAME_FIELD, REFERENCE_FIELD)
 
 
 class MalformedBody(InvalidRequest):
@@ -46,6 +55,8 @@ class Submission:
     fields: dict[str, Any]
     image: bytes | None = None
     image_name: str | None = None
+    last_frame: Upload | None = None
+    references: list[Upload] = field(default_factory=list)
 
 
 async def read_submission(request: Request) -> Submission:
@@ -65,7 +76,7 @@ async def read_bounded(request: Request, limit: int) -> bytes:
     """The whole body, or :class:`TooLarge` as soon as it exceeds ``limit`` bytes."""
     too_large = TooLarge(
         f"the request is larger than {limit / 1048576:.1f} MB; input images may be at most "
-        f"{MAX_IMAGE_BYTES // 1048576} MB"
+        f"{MAX_IMAGE_BYTES // 1048576} MB each, {MAX_BODY_IMAGES} in one request"
     )
     declared = request.headers.get("content-length")
     if declared is not None:
@@ -93,17 +104,44 @@ def _from_json(body: bytes) -> Submission:
         raise MalformedBody("the request body nests JSON too deeply; job fields are a flat object") from None
     if not isinstance(data, dict):
         raise InvalidRequest('the JSON body must be an object of job fields, like {"prompt": "..."}')
-    encoded = data.pop(IMAGE_BASE64_FIELD, None)
     name = _image_name(data.pop(IMAGE_NAME_FIELD, None))
+    image = _decoded(IMAGE_BASE64_FIELD, data.pop(IMAGE_BASE64_FIELD, None))
+    last_frame = _decoded(LAST_FRAME_BASE64_FIELD, data.pop(LAST_FRAME_BASE64_FIELD, None))
+    encoded_references = data.pop(REFERENCES_BASE64_FIELD, None) or []
+    if not isinstance(encoded_references, list):
+        raise InvalidRequest(f"{REFERENCES_BASE64_FIELD} must be a list of base64 strings")
+    if len(encoded_references) > MAX_REFERENCES:
+        raise InvalidRequest(f"{REFERENCES_BASE64_FIELD}: at most {MAX_REFERENCES} reference images")
+    references: list[Upload] = []
+    for number, encoded in enumerate(encoded_references, 1):
+        decoded = _decoded(f"{REFERENCES_BASE64_FIELD}[{number - 1}]", encoded)
+        if decoded is not None:
+            references.append((decoded, f"reference image {number}"))
+    return Submission(
+        data,
+        image,
+        (name or "the image") if image is not None else None,
+        (last_frame, "the last frame") if last_frame is not None else None,
+        references,
+    )
+
+
+def _decoded(name: str, encoded: Any) -> bytes | None:
     if encoded is None or encoded == "":
-        return Submission(data, None, None)
+        return None
     if not isinstance(encoded, str):
-        raise InvalidRequest(f"{IMAGE_BASE64_FIELD} must be a base64 string")
+        raise InvalidRequest(f"{name} must be a base64 string")
     try:
-        image = base64.b64decode(encoded, validate=True)
+        data = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
-        raise InvalidRequest(f"{IMAGE_BASE64_FIELD} is not valid base64") from None
-    return Submission(data, image, name or "the image")
+        raise InvalidRequest(f"{name} is not valid base64") from None
+    _check_size(name, data)
+    return data
+
+
+def _check_size(name: str, data: bytes) -> None:
+    if len(data) > MAX_IMAGE_BYTES:
+        raise TooLarge(f"{name} is {len(data) / 1048576:.1f} MB; input images may be at most 10 MB")
 
 
 def _image_name(value: Any) -> str | None:
@@ -120,24 +158,33 @@ async def _from_form(request: Request, body: bytes) -> Submission:
 
     buffered = Request(request.scope, replay)
     fields: dict[str, Any] = {}
-    image: bytes | None = None
-    image_name: str | None = None
+    files: dict[str, list[Upload]] = {name: [] for name in FILE_FIELDS}
     # Starlette answers a broken multipart body with an HTTPException(400) of its own.
-    async with buffered.form(max_files=1, max_fields=32, max_part_size=FIELDS_ALLOWANCE) as form:
+    async with buffered.form(max_files=MAX_REFERENCES + 2, max_fields=32, max_part_size=FIELDS_ALLOWANCE) as form:
         for key, value in form.multi_items():
-            if key in fields or (key == IMAGE_FIELD and image is not None):
+            if key in fields or (key in (IMAGE_FIELD, LAST_FRAME_FIELD) and files[key]):
                 raise InvalidRequest(f"the form field {key!r} was given more than once")
             if isinstance(value, UploadFile):
-                if key != IMAGE_FIELD:
-                    raise InvalidRequest(f"the form field {key!r} is a file; only {IMAGE_FIELD!r} may be one")
+                if key not in FILE_FIELDS:
+                    raise InvalidRequest(
+                        f"the form field {key!r} is a file; only {', '.join(map(repr, FILE_FIELDS))} may be files"
+                    )
                 data = await value.read()
                 if not data and not value.filename:
                     continue  # a browser form with no file chosen
-                image, image_name = data, _image_name(value.filename) or "the image"
-            elif key == IMAGE_FIELD:
+                _check_size(value.filename or key, data)
+                default = {IMAGE_FIELD: "the image", LAST_FRAME_FIELD: "the last frame"}.get(
+                    key, f"reference image {len(files[REFERENCE_FIELD]) + 1}"
+                )
+                files[key].append((data, _image_name(value.filename) or default))
+                if len(files[REFERENCE_FIELD]) > MAX_REFERENCES:
+                    raise InvalidRequest(f"{REFERENCE_FIELD}: at most {MAX_REFERENCES} reference images")
+            elif key in FILE_FIELDS:
                 raise InvalidRequest(
-                    f"{IMAGE_FIELD!r} must be a file part; to send the image as text use JSON and {IMAGE_BASE64_FIELD!r}"
+                    f"{key!r} must be a file part; to send an image as text use JSON and its _base64 field"
                 )
             else:
                 fields[key] = value
-    return Submission(fields, image, image_name)
+    image = files[IMAGE_FIELD][0] if files[IMAGE_FIELD] else (None, None)
+    last_frame = files[LAST_FRAME_FIELD][0] if files[LAST_FRAME_FIELD] else None
+    return Submission(fields, image[0], image[1], last_frame, files[REFERENCE_FIELD])

@@ -1,0 +1,133 @@
+"""Veo 3.1 modes over REST: multipart files and form fields, the JSON equivalents, the 422s
+naming field and model, 409 for extending an unfinished job, and the remote backend."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import httpx
+import pytest
+from PIL import Image
+
+from tests.conftest import wait_for
+from tests.server.conftest import data_files
+from veotui.backend.remote import RemoteBackend
+from veotui.errors import Conflict, InvalidRequest
+from veotui.files import MAX_IMAGE_BYTES
+
+
+def png(colour=(10, 120, 200)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (48, 27), colour).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+async def completed(http: httpx.AsyncClient, job_id: str) -> dict:
+    async def done() -> bool:
+        return (await http.get(f"/api/status/{job_id}")).json()["status"] == "completed"
+
+    await wait_for(done, what=f"job {job_id[:8]} to complete")
+    return (await http.get(f"/api/status/{job_id}")).json()
+
+
+async def test_multipart_first_and_last_frame_with_the_switches(http, settings):
+    answer = await http.post(
+        "/api/generate",
+        data={"prompt": "a door", "generate_audio": "false", "person_generation": "dont_allow", "enhance_prompt": "on"},
+        files={"image": ("a.png", png(), "image/png"), "last_frame": ("b.png", png((200, 0, 0)), "image/png")},
+    )
+    assert answer.status_code == 202, answer.text
+    job = answer.json()
+    assert (job["has_image"], job["has_last_frame"], job["reference_count"]) == (True, True, 0)
+    assert (job["generate_audio"], job["person_generation"], job["enhance_prompt"]) == (False, "dont_allow", True)
+    folder = settings.jobs_dir / f"job_{job['job_id']}"
+    assert sorted(p.name for p in folder.iterdir()) == ["last_frame.jpg", "uploaded_image.jpg"]
+
+
+async def test_multipart_three_reference_images_then_an_extension(http, settings):
+    files = [("reference_image", (f"r{n}.png", png((n * 70, 0, 0)), "image/png")) for n in range(3)]
+    answer = await http.post("/api/generate", data={"prompt": "a mug", "reference_type": "asset"}, files=files)
+    assert answer.status_code == 202, answer.text
+    job = await completed(http, answer.json()["job_id"])
+    assert (job["reference_count"], job["reference_type"]) == (3, "asset")
+
+    extension = await http.post(
+        "/api/generate", data={"prompt": "more", "extends_job_id": job["job_id"], "extends_video": "1"}
+    )
+    assert extension.status_code == 202, extension.text
+    assert extension.json()["extends"] == {"job_id": job["job_id"], "video": 1}
+    copy = settings.jobs_dir / f"job_{extension.json()['job_id']}" / "input_video.mp4"
+    assert copy.read_bytes() == (settings.jobs_dir / f"job_{job['job_id']}" / "generated_video_1.mp4").read_bytes()
+
+
+async def test_json_base64_equivalents(http):
+    encoded = base64.b64encode(png()).decode()
+    answer = await http.post(
+        "/api/generate",
+        json={"prompt": "p", "image_base64": encoded, "last_frame_base64": encoded, "generate_audio": True},
+    )
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["has_last_frame"] is True and answer.json()["generate_audio"] is True
+    refs = await http.post("/api/generate", json={"prompt": "p", "reference_images_base64": [encoded, encoded]})
+    assert refs.status_code == 202, refs.text
+    assert refs.json()["reference_count"] == 2
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "said"),
+    [
+        (
+            {"data": {"prompt": "p", "model": "veo-3.1-lite-generate-001"}, "files": {"reference_image": png()}},
+            422,
+            "reference_image: veo-3.1-lite-generate-001 does not take reference images",
+        ),
+        ({"data": {"prompt": "p"}, "files": {"last_frame": png()}}, 422, "last_frame needs an input image"),
+        (
+            {"data": {"prompt": "p", "resolution": "1080p", "duration_seconds": "6"}},
+            422,
+            "duration_seconds: veo-3.1-generate-001 makes 8 s videos with 1080p",
+        ),
+        (
+            {"data": {"prompt": "p"}, "files": [("reference_image", png())] * 4},
+            422,
+            "reference_image: at most 3",
+        ),
+        ({"json": {"prompt": "p", "reference_images_base64": "x"}}, 422, "must be a list"),
+        ({"json": {"prompt": "p", "last_frame_base64": "%%%"}}, 422, "last_frame_base64 is not valid base64"),
+        (
+            {"data": {"prompt": "p"}, "files": {"last_frame": ("big.png", b"0" * (MAX_IMAGE_BYTES + 1))}},
+            413,
+            "big.png is 10.0 MB",
+        ),
+    ],
+)
+async def test_refused_combinations_name_the_field_and_leave_nothing(http, settings, kwargs, status, said):
+    before = data_files(settings.data_dir)
+    answer = await http.post("/api/generate", **kwargs)
+    assert answer.status_code == status, answer.text
+    assert said in answer.json()["detail"]
+    assert data_files(settings.data_dir) == before
+
+
+async def test_extending_a_job_that_is_not_completed_is_a_409(http, make_settings):
+    queued = (await http.post("/api/generate", json={"prompt": "still going [fail]"})).json()
+    answer = await http.post("/api/generate", json={"prompt": "p", "extends_job_id": queued["job_id"]})
+    assert answer.status_code == 409, answer.text
+    assert "only a completed job's video can be extended" in answer.json()["detail"]
+    unknown = await http.post(
+        "/api/generate", json={"prompt": "p", "extends_job_id": "00000000-0000-4000-8000-000000000077"}
+    )
+    assert unknown.status_code == 404
+
+
+async def test_the_remote_backend_sends_every_input(server, settings):
+    async with RemoteBackend(server.url, settings.token) as remote:
+        job = await remote.submit({"prompt": "p [fail]"}, png(), "a.png", last_frame=(png((0, 0, 0)), "b.png"))
+        assert job.has_last_frame and job.has_image
+        refs = await remote.submit({"prompt": "q", "reference_type": "asset"}, references=[(png(), "r.png")] * 3)
+        assert refs.reference_count == 3
+        with pytest.raises(InvalidRequest, match="reference_type: veo-3.1-generate-001 takes asset"):
+            await remote.submit({"prompt": "q", "reference_type": "style"}, references=[(png(), "r.png")])
+        with pytest.raises(Conflict):
+            await remote.submit({"prompt": "q", "extends_job_id": job.job_id})
