@@ -53,6 +53,19 @@ class DownloadFailed(VeotuiError):
     http_status = 500
 
 
+class StorageUnavailable(VeotuiError):
+    """The data directory's disk is full (507) or cannot be written (503): nothing could be
+    recorded. The engine keeps running and carries on once the disk accepts writes again."""
+
+    http_status = 507
+
+    def __init__(self, message: str, state: str = "full") -> None:
+        super().__init__(message)
+        self.state = state
+        if state != "full":
+            self.http_status = 503
+
+
 class BackendUnavailable(VeotuiError):
     """The remote server cannot be reached, or answered something unexpected."""
 

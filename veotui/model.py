@@ -398,6 +398,8 @@ class Job:
     videos: tuple[Video, ...] = ()
     downloaded_at: datetime | None = None
     queue_seq: int = 0
+    #: Order of the final transitions (History's order); None until the job ends.
+    finished_seq: int | None = None
     progress: int = 0
     queue_position: int | None = None
     eta_seconds: int | None = None

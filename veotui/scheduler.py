@@ -11,23 +11,28 @@ Durability rules (docs/architecture.md has the long form):
 - A processing job found at start resumes where it stands: with an operation it polls that
   same operation; without one it starts its stages again (nothing was sent).
 - Shutting down cancels the runners without touching the store, so every job resumes.
+- A write the disk refuses (full, read-only) never ends the scheduler: the job in hand waits
+  until the disk accepts writes again and carries on from its last recorded stage; dispatch
+  pauses meanwhile, and the disk is probed with backoff.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import anyio
 import anyio.abc
 from anyio.abc import TaskGroup
 
-from veotui.errors import Conflict, ErrorKind, JobNotFound
+from veotui.errors import Conflict, ErrorKind, JobNotFound, StorageUnavailable
 from veotui.files import JobFiles
 from veotui.generators.base import (
     GenerationResult,
@@ -47,11 +52,15 @@ from veotui.model import (
     utcnow,
 )
 from veotui.settings import Settings
+from veotui.storage import StorageState, disk_full_error, format_bytes, free_bytes
 from veotui.store import Store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 BACKOFF_CAP_SECONDS = 60.0
+#: While the disk refuses writes it is probed after this delay, doubling up to the cap.
+PROBE_FIRST_SECONDS = 0.25
+PROBE_CAP_SECONDS = 5.0
 
 
 class _JobGone(Exception):
@@ -95,6 +104,12 @@ class Scheduler:
         self._runs: dict[str, _Run] = {}
         self._wake = anyio.Event()
         self._task_group: TaskGroup | None = None
+        self.storage = store.guard
+        self._storage_ok = anyio.Event()
+        self._storage_ok.set()
+        self._storage_down = anyio.Event()
+        self._probe_soon = anyio.Event()
+        self.storage.add_listener(self._storage_changed)
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -106,6 +121,7 @@ class Scheduler:
             try:
                 self._recover()
                 task_group.start_soon(self._dispatch_loop)
+                task_group.start_soon(self._watch_storage)
                 task_status.started()
                 await anyio.sleep_forever()
             finally:
@@ -121,14 +137,24 @@ class Scheduler:
         removed = self.files.sweep(self.store.all_job_ids())
         if removed:
             log.info("removed %d folders of jobs the store does not know", len(removed))
+        try:
+            self.storage.ensure_reserve()
+        except OSError as exc:
+            self.storage.error(exc, "set aside its storage reserve")
         resumable = self.store.active()
         for job in resumable[: self.max_concurrent]:
-            self.store.update(job.job_id, note="resumed after restart")
+            with contextlib.suppress(StorageUnavailable):  # the runner waits for the disk
+                self.store.update(job.job_id, note="resumed after restart")
             self._launch(job.job_id)
         for job in resumable[self.max_concurrent :]:
             # More resumable jobs than slots (the limit was lowered): back to the queue's
             # front, keeping their operation, to resume polling when a slot frees.
-            self.store.transition(job.job_id, Status.QUEUED, detail="waiting for a slot after restart")
+            self._spawn(
+                self._persist,
+                functools.partial(
+                    self.store.transition, job.job_id, Status.QUEUED, detail="waiting for a slot after restart"
+                ),
+            )
         for job in self.store.pending_cleanups():
             self._spawn(self._cleanup_remote, job)
         if self.settings.auto_delete_after_download is not None:
@@ -173,17 +199,25 @@ class Scheduler:
         return job
 
     def delete(self, job_id: str) -> None:
+        # The files go first: on a full disk that frees the room to record the delete.
+        self.store.get(job_id)
+        self.files.remove(job_id)
         job = self.store.delete(job_id)
         self._stop_run(job_id)
-        self.files.remove(job_id)
         self._spawn(self._cleanup_remote, job)
+        if not self.storage.ok:
+            self._probe_soon.set()
 
     def mark_downloaded(self, job_id: str) -> Job:
         """A download completed: start the auto-delete timer (once)."""
         job = self.store.get(job_id)
         if job.status != Status.COMPLETED or job.downloaded_at is not None:
             return job
-        job = self.store.update(job_id, downloaded_at=utcnow(), note="downloaded")
+        try:
+            job = self.store.update(job_id, downloaded_at=utcnow(), note="downloaded")
+        except StorageUnavailable as exc:
+            log.warning("job %s was downloaded, but its auto-delete timer could not start: %s", job_id, exc)
+            return job
         if self.settings.auto_delete_after_download is not None:
             self._schedule_auto_delete(job)
         return job
@@ -198,21 +232,84 @@ class Scheduler:
 
     async def _dispatch_loop(self) -> None:
         while True:
-            while len(self._runs) < self.max_concurrent:
-                job = self.store.next_queued()
-                if job is None:
-                    break
-                started = job.started_at if job.operation else utcnow()
-                self.store.transition(
-                    job.job_id,
-                    Status.STARTING,
-                    expect=(Status.QUEUED,),
-                    attempts=job.attempts + 1,
-                    started_at=started,
-                )
-                self._launch(job.job_id)
+            if self.storage.ok:  # nothing new starts while the disk refuses writes
+                try:
+                    self._dispatch()
+                except StorageUnavailable:
+                    pass  # the storage watch wakes this loop when the disk accepts writes
+                except Exception:  # a bug must not end dispatch for good
+                    log.exception("dispatching the queue failed; trying again at the next change")
             await self._wake.wait()
             self._wake = anyio.Event()
+
+    def _dispatch(self) -> None:
+        while len(self._runs) < self.max_concurrent:
+            job = self.store.next_queued()
+            if job is None:
+                return
+            started = job.started_at if job.operation else utcnow()
+            self.store.transition(
+                job.job_id,
+                Status.STARTING,
+                expect=(Status.QUEUED,),
+                attempts=job.attempts + 1,
+                started_at=started,
+            )
+            self._launch(job.job_id)
+
+    # -- storage --------------------------------------------------------------------------
+
+    def _storage_changed(self, state: StorageState) -> None:
+        if state.ok:
+            self._storage_ok.set()
+            self.wake()
+        else:
+            if self._storage_ok.is_set():
+                self._storage_ok = anyio.Event()
+            self._storage_down.set()
+
+    async def _watch_storage(self) -> None:
+        """While the disk refuses writes, probe it with backoff until it accepts them."""
+        while True:
+            await self._storage_down.wait()
+            delay = PROBE_FIRST_SECONDS
+            while True:
+                with anyio.move_on_after(delay):
+                    await self._probe_soon.wait()
+                self._probe_soon = anyio.Event()
+                if self.probe_storage():
+                    break
+                delay = min(delay * 2, PROBE_CAP_SECONDS)
+            self._storage_down = anyio.Event()
+
+    def probe_storage(self) -> bool:
+        """Whether the disk accepts writes now: the reserve can be written again and SQLite
+        commits. Marks the storage recovered (which resumes everything) when it does."""
+        if self.storage.ok:
+            return True
+        try:
+            self.storage.ensure_reserve()
+            self.store.probe()
+        except StorageUnavailable:
+            return False
+        except OSError as exc:
+            if self.storage.error(exc, "set aside its storage reserve") is None:
+                log.warning("probing the data directory failed: %s", exc)
+            return False
+        self.storage.recovered()
+        return True
+
+    async def _storage_back(self) -> None:
+        while not self.storage.ok:
+            await self._storage_ok.wait()
+
+    async def _persist(self, write: Callable[[], T]) -> T:
+        """A store write that must happen: waits out a disk that refuses writes."""
+        while True:
+            try:
+                return write()
+            except StorageUnavailable:
+                await self._storage_back()
 
     def _launch(self, job_id: str) -> None:
         run = _Run()
@@ -221,29 +318,79 @@ class Scheduler:
 
     def _spawn(self, function: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> None:
         assert self._task_group is not None, "the scheduler is not running"
-        self._task_group.start_soon(function, *args)
+        self._task_group.start_soon(self._guarded, function, *args)
+
+    @staticmethod
+    async def _guarded(function: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        # An error in one background task must not end the scheduler's task group.
+        try:
+            await function(*args)
+        except Exception:
+            log.exception("%s failed", getattr(function, "__name__", function))
 
     async def _runner(self, job_id: str, run: _Run) -> None:
         try:
             with run.scope:
-                try:
-                    await self._process(job_id)
-                except (_JobGone, JobNotFound):
-                    pass
-                except Conflict:
-                    pass  # cancelled or deleted between two awaits
-                except _JobFailed as failure:
-                    self._fail(job_id, str(failure), failure.kind)
-                except Exception as exc:  # a bug must fail one job, not the engine
-                    log.exception("job %s crashed", job_id)
-                    self._fail(job_id, f"veotui hit an internal error: {exc!r}. Retry with r.", ErrorKind.INTERNAL)
+                await self._run_job(job_id)
         finally:
             if self._runs.get(job_id) is run:
                 del self._runs[job_id]
             self.wake()
             await self._after_run(job_id)
 
+    async def _run_job(self, job_id: str) -> None:
+        while True:
+            try:
+                await self._process(job_id)
+            except (_JobGone, JobNotFound):
+                pass
+            except Conflict:
+                pass  # cancelled or deleted between two awaits
+            except StorageUnavailable:
+                # The stage reached could not be recorded: wait for the disk, then carry on
+                # from the last stage that was (as after a restart).
+                if self.storage.ok:  # refused without a disk fault on record: do not spin
+                    await anyio.sleep(PROBE_FIRST_SECONDS)
+                await self._storage_back()
+                with contextlib.suppress(StorageUnavailable, Conflict, JobNotFound):
+                    self.store.update(job_id, note="the disk accepts writes again; carrying on")
+                continue
+            except Exception as exc:
+                full = disk_full_error(exc)
+                if full is not None:
+                    message = self._disk_full_message(job_id, full)
+                    log.warning("job %s failed: %s", job_id, message)
+                    await self._fail(job_id, message, ErrorKind.DISK_FULL)
+                elif isinstance(exc, _JobFailed):
+                    await self._fail(job_id, str(exc), exc.kind)
+                else:  # a bug must fail one job, not the engine
+                    log.exception("job %s crashed", job_id)
+                    await self._fail(
+                        job_id, f"veotui hit an internal error: {exc!r}. Retry with r.", ErrorKind.INTERNAL
+                    )
+            return
+
+    def _disk_full_message(self, job_id: str, exc: OSError) -> str:
+        """Where the space ran out and about how much this job needs there (never the
+        temporary file's name)."""
+        where = self.files.root
+        free = free_bytes(where)
+        job = self.store.find(job_id)
+        need = self.generator.estimated_output_bytes(job.request) if job is not None else None
+        parts = [f"the disk holding {where} is full"]
+        if free is not None:
+            parts.append(f" ({format_bytes(free)} free)")
+        if need:
+            parts.append(f"; this job needs about {format_bytes(need)} there for its videos and their zip")
+        return "".join(parts) + ". Free some space, then retry (r)."
+
     async def _after_run(self, job_id: str) -> None:
+        try:
+            await self._tidy(job_id)
+        except Exception:  # tidying is best effort; the start-up sweep catches what is left
+            log.exception("tidying up after job %s failed", job_id)
+
+    async def _tidy(self, job_id: str) -> None:
         """Tidy up once the runner is really done (its worker threads included)."""
         job = self.store.find(job_id)
         if job is not None and job.status.is_active:
@@ -269,15 +416,24 @@ class Scheduler:
         """Remove a deleted job's remote files, retrying until it works."""
         for retry in range(8):
             if await self._cleanup_quietly(job, everything=True):
-                self.store.cleanup_done(job.job_id)
+                await self._persist(functools.partial(self.store.cleanup_done, job.job_id))
                 return
             await anyio.sleep(backoff_delay(retry, self.settings.retry_base_seconds))
         log.warning("gave up cleaning job %s's remote files for now; will try again at next start", job.job_id)
 
-    def _fail(self, job_id: str, message: str, kind: str) -> None:
+    async def _fail(self, job_id: str, message: str, kind: str) -> None:
+        """Record the failure, waiting for the disk if it refuses writes just now."""
         with contextlib.suppress(Conflict, JobNotFound):
-            self.store.transition(
-                job_id, Status.FAILED, expect=ACTIVE_STATUSES, detail=message, error=message, error_kind=kind
+            await self._persist(
+                functools.partial(
+                    self.store.transition,
+                    job_id,
+                    Status.FAILED,
+                    expect=ACTIVE_STATUSES,
+                    detail=message,
+                    error=message,
+                    error_kind=kind,
+                )
             )
 
     def _schedule_auto_delete(self, job: Job) -> None:
@@ -331,12 +487,16 @@ class Scheduler:
                 inputs = await self._call(job, "upload the inputs", lambda: self.generator.upload_inputs(job, inputs))
             job = self._enter(job, Status.GENERATING)
             operation = await self._submit(job, inputs)
-            job = self.store.record_operation(job_id, operation, note=f"operation {operation}")
+            # The operation exists (and may be billed): its name must be recorded, whatever it takes.
+            job = await self._persist(
+                functools.partial(self.store.record_operation, job_id, operation, note=f"operation {operation}")
+            )
         else:
             job = self._enter(job, Status.GENERATING)
 
         result = await self._poll_until_done(job)
-        generating_since = job.stage_started_at
+        # Only a generation seen whole by this process, on the monotonic clock, is a sample.
+        generating_seconds = self.store.stage_elapsed(job)
         job = self._enter(job, Status.PROCESSING)
         if not result.videos:
             raise _JobFailed(
@@ -344,22 +504,28 @@ class Scheduler:
                 "rephrase the prompt and retry.",
                 ErrorKind.NO_VIDEOS,
             )
-        generating_seconds = (utcnow() - generating_since).total_seconds() if generating_since else None
         job = self._enter(job, Status.DOWNLOADING)
         folder = self.files.create(job_id, None)
         paths = await self._call(job, "download the videos", lambda: self.generator.fetch(job, result, folder))
         await anyio.to_thread.run_sync(self.files.build_zip, job_id, paths)
         videos = tuple(Video(index=n, filename=p.name, size_bytes=p.stat().st_size) for n, p in enumerate(paths, 1))
         if generating_seconds is not None:
-            self.store.record_duration(job.request.model, generating_seconds)
+            self.store.record_duration(job.request.model, generating_seconds, prior=self.generator.typical_seconds)
         self.store.transition(
             job_id,
             Status.COMPLETED,
             expect=(Status.DOWNLOADING,),
             videos=videos,
             detail=f"{len(videos)} video(s)" + _filtered_note(result),
-            seconds=(utcnow() - job.started_at).total_seconds() if job.started_at else None,
+            seconds=self._run_seconds(job),
         )
+
+    def _run_seconds(self, job: Job) -> float | None:
+        """How long the job took: by the monotonic clock if it ran in this process alone."""
+        seconds = self.store.run_elapsed(job.job_id)
+        if seconds is None and job.started_at is not None:
+            seconds = max(0.0, (utcnow() - job.started_at).total_seconds())
+        return seconds
 
     def _inputs(self, job: Job) -> JobInputs:
         """The job's input files, each checked to be in its folder (a retry sends them again)."""
@@ -392,7 +558,7 @@ class Scheduler:
                     exc.kind,
                 ) from exc
             except TransientFault as exc:
-                self.store.update(job.job_id, submitting=False)
+                await self._persist(functools.partial(self.store.update, job.job_id, submitting=False))
                 if attempt >= self.settings.max_attempts:
                     raise _JobFailed(f"{exc} (gave up after {attempt} attempts)", ErrorKind.TRANSIENT) from exc
                 delay = self._delay(attempt, exc)
@@ -431,14 +597,19 @@ class Scheduler:
 
     async def _poll_until_done(self, job: Job) -> GenerationResult:
         deadline = self.settings.veo_deadline if not self.generator.is_simulator else None
-        started: datetime = job.stage_started_at or utcnow()
         operation = job.operation
         assert operation is not None, "polled before the operation was recorded"
+        # Time already spent generating: by the monotonic clock if the stage began in this
+        # process, else (resumed after a restart) by the wall clock; counted on monotonically.
+        before = self.store.stage_elapsed(job)
+        if before is None:
+            before = max(0.0, (utcnow() - (job.stage_started_at or utcnow())).total_seconds())
+        started = time.monotonic() - before
         while True:
             result = await self._call(job, "check the operation", lambda: self.generator.poll(job, operation))
             if result is not None:
                 return result
-            if deadline is not None and (utcnow() - started).total_seconds() > deadline:
+            if deadline is not None and time.monotonic() - started > deadline:
                 raise _JobFailed(
                     f"the operation {job.operation} did not finish within {deadline:.0f} s "
                     "(VEOTUI_VEO_DEADLINE). It may still finish on Google's side; retry to submit again.",

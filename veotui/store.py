@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import shutil
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from veotui.datadir import CHOOSE_ANOTHER, prepare
-from veotui.errors import Conflict, DataUnusable, InvalidRequest, JobNotFound
+from veotui.errors import Conflict, DataUnusable, InvalidRequest, JobNotFound, StorageUnavailable
 from veotui.model import (
     ACTIVE_STATUSES,
     FINAL_STATUSES,
@@ -37,6 +39,8 @@ from veotui.model import (
     utcnow,
 )
 from veotui.prices import estimate_cost
+from veotui.progress import fold_sample
+from veotui.storage import StorageGuard
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: jobs, their events, and the moving estimate of generation time per model.
@@ -124,6 +128,17 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX spend_day ON spend (day)
     """,
+    # 5: History's order: a number given at each final transition, from a counter that only
+    # grows, so a wall-clock step cannot reorder it. Ended jobs are numbered by finish time.
+    """
+    ALTER TABLE jobs ADD COLUMN finished_seq INTEGER;
+    UPDATE jobs SET finished_seq = ranked.n FROM (
+        SELECT job_id, ROW_NUMBER() OVER (ORDER BY finished_at, queue_seq) AS n FROM jobs
+        WHERE status IN ('completed', 'failed', 'cancelled')
+    ) AS ranked WHERE jobs.job_id = ranked.job_id;
+    INSERT INTO counters (name, value) SELECT 'finished_seq', COALESCE(MAX(finished_seq), 0) FROM jobs;
+    CREATE INDEX jobs_finished_seq ON jobs (finished_seq)
+    """,
 )
 
 #: ``PRAGMA application_id`` of veotui's databases ("veot"), stamped when one is created.
@@ -134,8 +149,6 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 #: What a damaged database is copied aside as (with the start of its content's hash).
 BACKUP_SUFFIX = ".damaged-"
 
-#: Weight of the newest sample in the moving estimate of generation time.
-ESTIMATE_WEIGHT = 0.3
 _TIME_FIELDS = {"created_at", "started_at", "finished_at", "stage_started_at", "downloaded_at"}
 #: Job fields that ``transition`` and ``update`` may change; each is a column of the same name.
 _UPDATABLE = {
@@ -150,6 +163,7 @@ _UPDATABLE = {
     "videos",
     "downloaded_at",
     "queue_seq",
+    "finished_seq",
     "operation_done",
     "result",
 }
@@ -158,16 +172,24 @@ Listener = Callable[[Change], None]
 
 
 class Store:
-    def __init__(self, path: Path) -> None:
+    """A write the disk refuses raises :class:`StorageUnavailable` and marks ``guard``
+    degraded; the transaction is rolled back and the connection stays usable."""
+
+    def __init__(self, path: Path, guard: StorageGuard | None = None) -> None:
         """Open (or create) veotui's database at ``path``. Anything that is not veotui's
         database, or is damaged, is refused with a :class:`DataUnusable` naming the file;
         a file refused as another application's is never written to."""
         self.path = path
+        self.guard = guard or StorageGuard(path.parent)
         self._listeners: list[Listener] = []
         # Write-through copy of the jobs that are not finished. This process is the only
         # writer (the data-directory lock), so the copy is the truth; every UPDATE still
         # checks the status it expects, in SQL, in case it is not.
         self._active: dict[str, Job] = {}
+        # When each job's current stage, and its run, began in this process, by the monotonic
+        # clock: durations measured with it survive a wall-clock step.
+        self._stage_clock: dict[str, tuple[Status, float]] = {}
+        self._run_clock: dict[str, float] = {}
         prepare(path.parent)
         identify(path)
         try:
@@ -212,18 +234,35 @@ class Store:
             listener(change)
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._conn.execute("BEGIN IMMEDIATE")
+    def _transaction(self, doing: str = "record a change") -> Iterator[sqlite3.Connection]:
         try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        else:
-            self._conn.execute("COMMIT")
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+        except sqlite3.Error as exc:
+            failure = self.guard.error(exc, doing)
+            if failure is None:
+                raise
+            raise failure from exc
+
+    def _rollback(self) -> None:
+        # SQLite may have rolled back already (a full disk does that); the connection must
+        # end up outside any transaction either way.
+        if self._conn.in_transaction:
+            with suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
+
+    def probe(self) -> None:
+        """A small real write: raises :class:`StorageUnavailable` while the disk refuses."""
+        with self._transaction("write to its database") as conn:
+            conn.execute("UPDATE counters SET value = value WHERE name = 'queue_seq'")
 
     def _migrate(self) -> None:
-        with self._transaction() as conn:
+        with self._transaction("prepare its database") as conn:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > len(MIGRATIONS):
                 raise DataUnusable(
@@ -308,8 +347,7 @@ class Store:
         marks = ",".join("?" * len(FINAL_STATUSES))
         statuses = [s.value for s in FINAL_STATUSES]
         rows = self._conn.execute(
-            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status IN ({marks})"
-            " ORDER BY finished_at DESC, queue_seq DESC LIMIT ? OFFSET ?",
+            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status IN ({marks}) ORDER BY finished_seq DESC LIMIT ? OFFSET ?",
             [*statuses, limit, offset],
         ).fetchall()
         (total,) = self._conn.execute(f"SELECT COUNT(*) FROM jobs WHERE status IN ({marks})", statuses).fetchone()
@@ -392,7 +430,7 @@ class Store:
 
     def insert(self, job: Job) -> Job:
         """A new queued job, at the back of the queue."""
-        with self._transaction() as conn:
+        with self._transaction("queue the job") as conn:
             seq = self._next_seq(conn)
             job = job.replace(queue_seq=seq, status=Status.QUEUED)
             conn.execute(_INSERT_JOB, _job_to_row(job))
@@ -407,18 +445,27 @@ class Store:
     def insert_many(self, jobs: Iterable[Job]) -> None:
         """Bulk insert (imports, benchmarks) as given, numbered in order; no listeners are told."""
         jobs = list(jobs)
+        ended = sorted(
+            (n for n, job in enumerate(jobs) if job.status.is_final),
+            key=lambda n: (jobs[n].finished_at or jobs[n].created_at, n),
+        )
         with self._transaction() as conn:
             seq = self._next_seq(conn, len(jobs))
+            first_finished = self._next_seq(conn, len(ended), "finished_seq")
+            finished = {n: first_finished + rank for rank, n in enumerate(ended)}
             conn.executemany(
                 _INSERT_JOB,
-                [_job_to_row(job.replace(queue_seq=seq + n, submitting=False)) for n, job in enumerate(jobs)],
+                [
+                    _job_to_row(job.replace(queue_seq=seq + n, finished_seq=finished.get(n), submitting=False))
+                    for n, job in enumerate(jobs)
+                ],
             )
 
     @staticmethod
-    def _next_seq(conn: sqlite3.Connection, count: int = 1) -> int:
-        """The first of ``count`` new queue numbers (inside the caller's transaction)."""
+    def _next_seq(conn: sqlite3.Connection, count: int = 1, counter: str = "queue_seq") -> int:
+        """The first of ``count`` new numbers of ``counter`` (inside the caller's transaction)."""
         (top,) = conn.execute(
-            "UPDATE counters SET value = value + ? WHERE name = 'queue_seq' RETURNING value", (count,)
+            "UPDATE counters SET value = value + ? WHERE name = ? RETURNING value", (count, counter)
         ).fetchone()
         return int(top) - count + 1
 
@@ -435,16 +482,18 @@ class Store:
         """Move a job to ``target`` in one transaction, if the move is allowed from its
         current status (and that status is one of ``expect``, when given)."""
         now = utcnow()
-        with self._transaction() as conn:
+        with self._transaction(f"record that job {job_id} is {target.value}") as conn:
             job = self._current(conn, job_id)
             allowed = set(expect) if expect is not None else None
             if (allowed is not None and job.status not in allowed) or not can_transition(job.status, target):
                 raise Conflict(f"job {job_id} is {job.status.value}; it cannot become {target.value}")
             if target == Status.QUEUED and job.status.is_final:
                 fields["queue_seq"] = self._next_seq(conn)
+                fields["finished_seq"] = None
             if target in ACTIVE_STATUSES or target == Status.QUEUED:
                 fields.setdefault("stage_started_at", now)
             if target.is_final:
+                fields["finished_seq"] = self._next_seq(conn, counter="finished_seq")
                 fields.setdefault("finished_at", now)
                 fields.setdefault("submitting", False)
             previous = job.status
@@ -465,12 +514,38 @@ class Store:
                 ),
             )
         self._remember(job)
+        self._clock(job)
         self._notify(Change("job", job_id, job))
         return job
 
+    def _clock(self, job: Job) -> None:
+        if job.status.is_final:
+            self._stage_clock.pop(job.job_id, None)
+            self._run_clock.pop(job.job_id, None)
+            return
+        now = time.monotonic()
+        self._stage_clock[job.job_id] = (job.status, now)
+        if job.status == Status.STARTING:
+            self._run_clock[job.job_id] = now
+        elif job.status == Status.QUEUED:
+            self._run_clock.pop(job.job_id, None)
+
+    def stage_elapsed(self, job: Job) -> float | None:
+        """Seconds the job has been in its current stage, by the monotonic clock, if that
+        stage began in this process; else None (the caller falls back to the wall clock)."""
+        clock = self._stage_clock.get(job.job_id)
+        if clock is None or clock[0] != job.status:
+            return None
+        return time.monotonic() - clock[1]
+
+    def run_elapsed(self, job_id: str) -> float | None:
+        """Seconds since the job last started in this process, by the monotonic clock."""
+        began = self._run_clock.get(job_id)
+        return None if began is None else time.monotonic() - began
+
     def update(self, job_id: str, *, note: str | None = None, **fields: Any) -> Job:
         """Change fields without a transition; ``note`` adds a line to the timeline."""
-        with self._transaction() as conn:
+        with self._transaction(f"record a change to job {job_id}") as conn:
             job = self._current(conn, job_id)
             job = job.replace(**_as_job_fields(fields))
             self._write_fields(conn, job, fields, expect=job.status)
@@ -487,7 +562,7 @@ class Store:
         """The submit created ``operation``: record it on the job and count the job's
         estimate in today's spend, in one transaction (an operation counts once)."""
         now = utcnow()
-        with self._transaction() as conn:
+        with self._transaction(f"record the operation of job {job_id}") as conn:
             job = self._current(conn, job_id)
             fields = {"operation": operation, "submitting": False, "operation_done": False, "result": None}
             job = job.replace(**fields)
@@ -546,11 +621,25 @@ class Store:
             raise Conflict(f"job {job.job_id} changed under veotui's feet; try again")
 
     def delete(self, job_id: str) -> Job:
-        """Remove the job's row and remember its remote files until they are cleaned up."""
+        """Remove the job's row and remember its remote files until they are cleaned up.
+        On a full disk the guard's reserve is dropped to make room for the delete."""
         job = self.get(job_id)
-        with self._transaction() as conn:
+        try:
+            self._delete_row(job)
+        except StorageUnavailable:
+            if not self.guard.release_reserve():
+                raise
+            self._delete_row(job)
+        self._notify(Change("deleted", job_id))
+        return job
+
+    def _delete_row(self, job: Job) -> None:
+        job_id = job.job_id
+        with self._transaction(f"delete job {job_id}") as conn:
             conn.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
             self._active.pop(job_id, None)
+            self._stage_clock.pop(job_id, None)
+            self._run_clock.pop(job_id, None)
             conn.execute(
                 "INSERT OR REPLACE INTO pending_cleanup (job_id, job, since) VALUES (?, ?, ?)",
                 (job_id, json.dumps(_job_to_row(job)), isoformat(utcnow())),
@@ -559,26 +648,25 @@ class Store:
                 "INSERT INTO events (job_id, at, status, detail, kind) VALUES (?, ?, ?, 'deleted', 'deleted')",
                 (job_id, isoformat(utcnow()), job.status.value),
             )
-        self._notify(Change("deleted", job_id))
-        return job
 
     def pending_cleanups(self) -> list[Job]:
         rows = self._conn.execute("SELECT job FROM pending_cleanup ORDER BY since").fetchall()
         return [_cleanup_job(json.loads(row[0])) for row in rows]
 
     def cleanup_done(self, job_id: str) -> None:
-        with self._transaction() as conn:
+        with self._transaction("record a finished clean-up") as conn:
             conn.execute("DELETE FROM pending_cleanup WHERE job_id = ?", (job_id,))
 
-    def record_duration(self, model: str, seconds: float) -> float:
-        """Fold one generation time into the model's moving estimate; return the estimate."""
-        with self._transaction() as conn:
+    def record_duration(self, model: str, seconds: float, prior: float | None = None) -> float | None:
+        """Fold one generation time into the model's moving estimate (clamped against it, or
+        against ``prior`` before the first sample); return the estimate."""
+        with self._transaction("record a generation time") as conn:
             row = conn.execute("SELECT seconds, samples FROM estimates WHERE model = ?", (model,)).fetchone()
-            if row is None:
-                estimate, samples = seconds, 1
-            else:
-                estimate = row[0] + ESTIMATE_WEIGHT * (seconds - row[0])
-                samples = row[1] + 1
+            current, samples = (row[0], row[1]) if row else (None, 0)
+            estimate = fold_sample(current, seconds, prior)
+            if estimate is None or not (math.isfinite(seconds) and seconds > 0):
+                return current  # dropped
+            samples += 1
             conn.execute(
                 "INSERT OR REPLACE INTO estimates (model, seconds, samples) VALUES (?, ?, ?)",
                 (model, estimate, samples),
@@ -711,6 +799,7 @@ def _job_to_row(job: Job) -> dict[str, Any]:
     return {
         "job_id": job.job_id,
         "queue_seq": job.queue_seq,
+        "finished_seq": job.finished_seq,
         "status": job.status.value,
         "prompt": request.prompt,
         "number_of_videos": request.number_of_videos,
@@ -784,6 +873,8 @@ def _job_from_row(row: sqlite3.Row | Mapping[str, Any]) -> Job:
         videos=tuple(Video.from_dict(v) for v in json.loads(row["videos"])),
         downloaded_at=parse_time(row["downloaded_at"]),
         queue_seq=row["queue_seq"],
+        # Absent from pending_cleanup entries written before History had its own order.
+        finished_seq=row["finished_seq"] if "finished_seq" in row.keys() else None,  # noqa: SIM118 - sqlite3.Row
         estimated_cost_usd=row["estimated_cost_usd"]
         if row["estimated_cost_usd"] is not None
         else estimate_cost(request),

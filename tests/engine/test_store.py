@@ -258,3 +258,37 @@ def test_a_finished_operation_and_its_result_survive_a_reopen(tmp_path):
     assert (kept.operation, kept.operation_done, kept.result) == ("ops/9", True, {"videos": ["gs://b/1.mp4"]})
     assert kept.retry_reuses_operation and kept.to_dict()["retry_reuses_operation"] is True
     again.close()
+
+
+def test_history_follows_the_order_jobs_ended_in_not_the_wall_clock(tmp_path):
+    path = tmp_path / "veotui.db"
+    old = sqlite3.connect(path)
+    for script in MIGRATIONS[:4]:
+        old.executescript(script)
+    old.execute("PRAGMA user_version = 4")
+    for n, (status, finished) in enumerate(
+        [("completed", "2026-01-01T00:03:00.000Z"), ("failed", "2026-01-01T00:01:00.000Z"), ("queued", None)]
+    ):
+        old.execute(
+            "INSERT INTO jobs (job_id, queue_seq, status, prompt, number_of_videos, model, aspect_ratio,"
+            " duration_seconds, resolution, user, created_at, finished_at) VALUES"
+            f" ('00000000-0000-4000-8000-00000000000{n}', {n + 1}, ?, 'old {n}', 1, 'veo-3.1-generate-001',"
+            " '16:9', 8, '720p', 'local', '2026-01-01T00:00:00.000Z', ?)",
+            (status, finished),
+        )
+    old.commit()
+    old.close()
+    store = Store(path)
+    history, _ = store.history()
+    assert [j.prompt for j in history] == ["old 0", "old 1"]  # the migration numbers them by finish time
+    # A job that ends now, its wall clock set back a year, still goes on top.
+    queued_id = "00000000-0000-4000-8000-000000000002"
+    store.transition(queued_id, Status.CANCELLED, finished_at=datetime(2025, 1, 1, tzinfo=UTC))
+    assert [j.prompt for j in store.history()[0]] == ["old 2", "old 0", "old 1"]
+    # Retried, it leaves History; ended again, it is on top again.
+    store.transition(queued_id, Status.QUEUED)
+    assert store.get(queued_id).finished_seq is None
+    store.transition(history[1].job_id, Status.QUEUED)
+    store.transition(history[1].job_id, Status.CANCELLED)
+    assert [j.prompt for j in store.history()[0]] == ["old 1", "old 0"]
+    store.close()

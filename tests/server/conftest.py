@@ -24,5 +24,5 @@ async def http(server):
 
 def data_files(data_dir: Path) -> set[str]:
     """Every file a job could leave behind: job folders, images, videos, sim operations."""
-    ignored = {"veotui.db", "veotui.db-wal", "veotui.db-shm", "veotui.db-journal", "veotui.lock"}
+    ignored = {"veotui.db", "veotui.db-wal", "veotui.db-shm", "veotui.db-journal", "veotui.lock", "veotui.reserve"}
     return {str(p.relative_to(data_dir)) for p in data_dir.rglob("*") if p.name not in ignored}

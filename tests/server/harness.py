@@ -76,9 +76,9 @@ def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
 class ServeProcess:
     """``python -m veotui serve --port 0`` as a real process; ``url`` once it accepts."""
 
-    def __init__(self, env: Mapping[str, str], *args: str) -> None:
+    def __init__(self, env: Mapping[str, str], *args: str, module: str = "veotui") -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "veotui", "serve", "--port", "0", *args],
+            [sys.executable, "-m", module, "serve", "--port", "0", *args],
             env=dict(env),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

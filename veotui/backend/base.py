@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
 from veotui.model import Change, Job, JobEvent, JobLists
+from veotui.storage import StorageState
 
 #: An input image as given: its bytes (any common format) and its file name.
 Upload = tuple[bytes, str | None]
@@ -26,6 +27,8 @@ class BackendInfo:
     is_simulator: bool
     max_concurrent: int
     data_dir: str | None = None
+    #: Whether the engine's disk accepts writes ("storage full / read-only" otherwise).
+    storage: StorageState = field(default_factory=StorageState)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -34,6 +37,7 @@ class BackendInfo:
             "is_simulator": self.is_simulator,
             "max_concurrent": self.max_concurrent,
             "data_dir": self.data_dir,
+            "storage": self.storage.to_dict(),
         }
 
 

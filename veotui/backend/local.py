@@ -36,6 +36,7 @@ from veotui.prices import estimate_cost
 from veotui.progress import with_progress
 from veotui.scheduler import Scheduler
 from veotui.settings import Settings
+from veotui.storage import StorageGuard, StorageState
 from veotui.store import Store
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,8 @@ class LocalBackend(Backend):
         self.lock.acquire(self.url)
         try:
             self.generator = self._generator or make_generator(self.settings, self._env)
-            self.store = Store(self.settings.db_path)
+            self.storage = StorageGuard(self.settings.data_dir)
+            self.store = Store(self.settings.db_path, self.storage)
             self.files = JobFiles(self.settings.jobs_dir)
             self.store.add_listener(self._publish)
             self.scheduler = Scheduler(self.store, self.generator, self.files, self.settings)
@@ -133,7 +135,13 @@ class LocalBackend(Backend):
                 position = self.store.queue_position(job)
         else:
             position = None
-        return with_progress(job, self._estimate(job.request.model), utcnow(), queue_position=position)
+        return with_progress(
+            job,
+            self._estimate(job.request.model),
+            utcnow(),
+            stage_elapsed=self.store.stage_elapsed(job),
+            queue_position=position,
+        )
 
     def _publish(self, change: Change) -> None:
         if change.job is not None and change.job.status == Status.COMPLETED:
@@ -153,7 +161,13 @@ class LocalBackend(Backend):
             is_simulator=self.generator.is_simulator,
             max_concurrent=self.settings.max_concurrent,
             data_dir=str(self.settings.data_dir),
+            storage=self.storage_state(),
         )
+
+    def storage_state(self) -> StorageState:
+        """Whether the data directory accepts writes (probed now if it did not)."""
+        self.scheduler.probe_storage()
+        return self.storage.state
 
     def request_from(self, fields: Mapping[str, Any], user: str | None = None) -> JobRequest:
         request = JobRequest.from_mapping(fields, user=user)
@@ -171,6 +185,8 @@ class LocalBackend(Backend):
         user: str | None = None,
     ) -> Job:
         request = self.request_from(fields, user)
+        if not self.scheduler.probe_storage():
+            raise self.storage.unavailable()
         references = list(references)
         request = dataclasses.replace(
             request, reference_type=(request.reference_type or "asset") if references else None
@@ -213,8 +229,11 @@ class LocalBackend(Backend):
                 )
             )
             job = self.store.insert(job)
-        except BaseException:
+        except BaseException as exc:
             self.files.remove(job.job_id)
+            failure = self.storage.error(exc, "save the job's input files") if isinstance(exc, OSError) else None
+            if failure is not None:
+                raise failure from exc
             raise
         self.scheduler.wake()
         return self.view(job)
@@ -259,7 +278,7 @@ class LocalBackend(Backend):
             queued = sorted((j for j in found if j.status == Status.QUEUED), key=lambda j: j.queue_seq)
             history = sorted(
                 (j for j in found if j.status in FINAL_STATUSES),
-                key=lambda j: (j.finished_at or j.created_at, j.queue_seq),
+                key=lambda j: j.finished_seq or 0,
                 reverse=True,
             )
             return JobLists(

@@ -25,6 +25,7 @@ from veotui.errors import (
     Conflict,
     InvalidRequest,
     JobNotFound,
+    StorageUnavailable,
     TooLarge,
     Unauthorized,
     VeotuiError,
@@ -32,6 +33,7 @@ from veotui.errors import (
 )
 from veotui.files import atomic_file
 from veotui.model import Change, Job, JobEvent, JobLists
+from veotui.storage import StorageState
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,8 @@ log = logging.getLogger(__name__)
 ERROR_HEADER = "x-veotui-error"
 #: Exception classes by the name the server sends, then by status for anything else.
 ERRORS_BY_NAME: dict[str, type[VeotuiError]] = {
-    cls.__name__: cls for cls in (InvalidRequest, JobNotFound, VideoNotFound, Conflict, TooLarge, Unauthorized)
+    cls.__name__: cls
+    for cls in (InvalidRequest, JobNotFound, VideoNotFound, Conflict, TooLarge, Unauthorized, StorageUnavailable)
 }
 ERRORS_BY_STATUS: dict[int, type[VeotuiError]] = {
     400: InvalidRequest,
@@ -49,6 +52,7 @@ ERRORS_BY_STATUS: dict[int, type[VeotuiError]] = {
     413: TooLarge,
     415: InvalidRequest,
     422: InvalidRequest,
+    507: StorageUnavailable,
 }
 #: The server sends a keep-alive at least every 15 s; silence this long means it is gone.
 STREAM_READ_TIMEOUT = 45.0
@@ -141,6 +145,8 @@ class RemoteBackend(Backend):
             return BackendUnavailable(f"the server at {self.url} failed: {detail}")
         if cls is JobNotFound:
             return JobNotFound("", detail)
+        if cls is StorageUnavailable:
+            return StorageUnavailable(detail, "full" if response.status_code == 507 else "read_only")
         return cls(detail)
 
     # -- the interface --------------------------------------------------------------------
@@ -154,6 +160,7 @@ class RemoteBackend(Backend):
                 is_simulator=bool(data["is_simulator"]),
                 max_concurrent=int(data["max_concurrent"]),
                 data_dir=data.get("data_dir"),
+                storage=StorageState.from_dict(data.get("storage")),
             )
         except (KeyError, TypeError, ValueError):
             raise self._not_veotui("GET /api/info answered without a generator and slots") from None

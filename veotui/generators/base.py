@@ -8,9 +8,10 @@ operation instead of paying for a new one.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from veotui.errors import ErrorKind
 from veotui.model import Job, JobRequest
@@ -89,9 +90,18 @@ class Generator(ABC):
     #: created nothing, so sending it again costs nothing twice.
     knows_its_operations: bool = False
 
+    #: Rough size of one second of video at each resolution, for messages such as "needs
+    #: about 20 MB" when the disk is full.
+    bytes_per_video_second: ClassVar[Mapping[str, int]] = {"720p": 700_000, "1080p": 1_500_000, "4k": 6_000_000}
+
     def describe(self) -> str:
         """A short label for headers and logs."""
         return self.name
+
+    def estimated_output_bytes(self, request: JobRequest) -> int:
+        """About how much disk a job's videos take in its folder: the videos and their zip."""
+        per_second = self.bytes_per_video_second.get(request.resolution, max(self.bytes_per_video_second.values()))
+        return 2 * request.number_of_videos * request.duration_seconds * per_second
 
     def validate(self, request: JobRequest) -> None:
         """Raise :class:`veotui.errors.InvalidRequest` if the service cannot do this request."""

@@ -14,9 +14,10 @@ from __future__ import annotations
 import functools
 import json
 import uuid
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import anyio
 
@@ -34,6 +35,8 @@ class SimGenerator(Generator):
     is_simulator = True
     default_poll_interval = 1.0
     knows_its_operations = True
+    # Small preview frames: a few kilobytes a second whatever the resolution asked for.
+    bytes_per_video_second: ClassVar[Mapping[str, int]] = {"720p": 4_000, "1080p": 4_000, "4k": 4_000}
 
     def __init__(self, root: Path, seconds: float = 8.0) -> None:
         self.root = root

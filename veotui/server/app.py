@@ -5,6 +5,7 @@ events, metrics, health, and the lookups the remote backend needs (info, timelin
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Query, Request
@@ -16,7 +17,7 @@ from starlette.routing import Route
 from veotui import __version__
 from veotui.backend.local import MAX_PAGE_ROWS, LocalBackend
 from veotui.capabilities import MAX_REFERENCES, PERSON_GENERATION, REFERENCE_TYPES
-from veotui.errors import JobNotFound, TooLarge, VeotuiError
+from veotui.errors import JobNotFound, StorageUnavailable, TooLarge, VeotuiError
 from veotui.model import (
     ASPECT_RATIOS,
     DEFAULT_ASPECT_RATIO,
@@ -37,6 +38,7 @@ from veotui.server.bodies import read_submission
 from veotui.server.downloads import CountedFileResponse
 from veotui.server.schemas import (
     DeletedOut,
+    HealthDegradedOut,
     HealthOut,
     InfoOut,
     JobListsOut,
@@ -48,6 +50,7 @@ from veotui.server.schemas import (
 )
 from veotui.server.streams import EventStreams
 from veotui.settings import Settings
+from veotui.storage import StorageGuard
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +79,7 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
     app.state.backend = backend
     app.state.streams = streams
     app.add_middleware(BearerAuth, tokens=TokenTable(settings.token, settings.users))
-    _add_error_handlers(app)
+    _add_error_handlers(app, backend.storage)
 
     def job_json(job: Job) -> JSONResponse:
         return JSONResponse(job.to_dict())
@@ -86,7 +89,7 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         status_code=202,
         openapi_extra=GENERATE_BODY,
         summary="Submit a job",
-        responses=answers(JobOut, 400, 401, 413, 415, 422, status=202),
+        responses=answers(JobOut, 400, 401, 413, 415, 422, 503, 507, status=202),
     )
     async def generate(request: Request) -> JSONResponse:
         submission = await read_submission(request)
@@ -131,7 +134,7 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
     @app.delete(
         "/api/delete/{job_id}",
         summary="Delete a job, its files and its cloud files",
-        responses=answers(DeletedOut, 401, 404, 422),
+        responses=answers(DeletedOut, 401, 404, 422, 503, 507),
     )
     async def delete(job_id: JobId) -> JSONResponse:
         await backend.delete(_checked(job_id))
@@ -220,8 +223,16 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
     async def info() -> JSONResponse:
         return JSONResponse({**(await backend.info()).to_dict(), "version": __version__})
 
-    @app.get("/api/health", summary="Liveness; never needs a token", responses=answers(HealthOut))
+    @app.get(
+        "/api/health",
+        summary="Liveness; 503 while the data directory cannot be written; never needs a token",
+        responses={**answers(HealthOut), 503: {"model": HealthDegradedOut}},
+    )
     async def health() -> JSONResponse:
+        storage = backend.storage_state()
+        if not storage.ok:
+            body = {"status": "degraded", "storage": storage.state, "detail": storage.reason or storage.label}
+            return JSONResponse(body, status_code=503)
         return JSONResponse({"status": "ok"})
 
     return app
@@ -243,7 +254,7 @@ def _error(status: int, detail: str, kind: str | None = None, *, close: bool = F
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
-def _add_error_handlers(app: FastAPI) -> None:
+def _add_error_handlers(app: FastAPI, storage: StorageGuard) -> None:
     @app.exception_handler(VeotuiError)
     async def veotui_error(request: Request, exc: VeotuiError) -> JSONResponse:
         # A body refused halfway is left unread: closing the connection stops the client
@@ -261,10 +272,25 @@ def _add_error_handlers(app: FastAPI) -> None:
             detail = f"there is no {request.method} {request.url.path}; see /openapi.json for the API"
         return _error(exc.status_code, detail)
 
+    # Handlers for these classes run inside the app, so the connection stays usable; the
+    # catch-all below runs outside it, where Starlette re-raises and uvicorn closes the
+    # connection (hence its ``Connection: close``).
+    @app.exception_handler(OSError)
+    @app.exception_handler(sqlite3.Error)
+    async def storage_error(request: Request, exc: Exception) -> JSONResponse:
+        failure = storage.error(exc, f"answer {request.method} {request.url.path}")
+        if failure is None:
+            return _internal(request, exc, close=False)
+        return _error(failure.http_status, failure.message, StorageUnavailable.__name__)
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("%s %s failed", request.method, request.url.path)
-        return _error(500, f"the server hit an internal error ({type(exc).__name__}); its log has the details")
+        return _internal(request, exc, close=True)
+
+
+def _internal(request: Request, exc: Exception, *, close: bool) -> JSONResponse:
+    log.exception("%s %s failed", request.method, request.url.path)
+    return _error(500, f"the server hit an internal error ({type(exc).__name__}); its log has the details", close=close)
 
 
 def describe_validation(errors: Any) -> str:

@@ -123,17 +123,30 @@ class MetricsOut(Shape):
     errors_by_kind: dict[str, int]
 
 
+class StorageOut(Shape):
+    state: Literal["ok", "full", "read_only"] = Field(description="whether the data directory accepts writes")
+    reason: str | None = Field(description="why it does not, as a sentence")
+    since: str | None = Field(description="when it stopped accepting writes (UTC)")
+
+
 class InfoOut(Shape):
     location: str
     generator: str
     is_simulator: bool
     max_concurrent: int
     data_dir: str | None
+    storage: StorageOut
     version: str
 
 
 class HealthOut(Shape):
     status: Literal["ok"]
+
+
+class HealthDegradedOut(Shape):
+    status: Literal["degraded"]
+    storage: Literal["full", "read_only"]
+    detail: str = Field(description="what is wrong, as a sentence")
 
 
 def answers(model: type[BaseModel] | None, *errors: int, status: int = 200) -> dict[int | str, dict[str, Any]]:
