@@ -133,7 +133,11 @@ async def _wait(backend: RemoteBackend, job: Job) -> int:
     if job.status == Status.COMPLETED:
         console.print(f"completed: {len(job.videos)} video(s); save them with: veotui download {job.job_id[:8]}")
         return 0
-    raise VeotuiError(f"job {job.job_id} {job.status.value}" + (f": {job.error}" if job.error else ""))
+    raise VeotuiError(
+        f"job {job.job_id} {job.status.value}"
+        + (f": {job.error}" if job.error else "")
+        + f"\nretry it with: veotui retry {job.job_id[:8]}"
+    )
 
 
 def _detail(job: Job) -> str:
@@ -213,6 +217,8 @@ async def status(backend: RemoteBackend, args: argparse.Namespace) -> int:
     ]
     if job.error:
         rows.append(("error", job.error))
+    if job.status in (Status.FAILED, Status.CANCELLED):
+        rows.append(("retry", f"veotui retry {job.job_id[:8]}"))
     for video in job.videos:
         rows.append((f"video {video.index}", f"{video.filename} ({video.size_bytes / 1048576:.2f} MB)"))
     console = _out()

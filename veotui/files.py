@@ -58,9 +58,6 @@ class JobFiles:
     def image(self, job_id: str) -> Path:
         return self.folder(job_id) / IMAGE_NAME
 
-    def video(self, job_id: str, index: int) -> Path:
-        return self.folder(job_id) / video_name(index)
-
     def zip(self, job_id: str) -> Path:
         return self.folder(job_id) / ZIP_NAME
 

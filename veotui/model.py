@@ -45,7 +45,6 @@ ACTIVE_STATUSES: tuple[Status, ...] = (
     Status.DOWNLOADING,
 )
 FINAL_STATUSES: frozenset[Status] = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED})
-HISTORY_STATUSES = FINAL_STATUSES
 
 #: Every allowed move. A processing job may fall back to ``queued`` only during restart
 #: recovery, when there are more resumable jobs than slots.
@@ -431,7 +430,7 @@ class Job:
         return self.operation is not None and self.operation_done
 
     def to_dict(self) -> dict[str, Any]:
-        """The job as the contract's JSON object."""
+        """The job as the API's JSON object (docs/api.md)."""
         data: dict[str, Any] = {
             "job_id": self.job_id,
             "status": self.status.value,

@@ -365,9 +365,7 @@ class Scheduler:
                     await self._fail(job_id, str(exc), exc.kind)
                 else:  # a bug must fail one job, not the engine
                     log.exception("job %s crashed", job_id)
-                    await self._fail(
-                        job_id, f"veotui hit an internal error: {exc!r}. Retry with r.", ErrorKind.INTERNAL
-                    )
+                    await self._fail(job_id, f"veotui hit an internal error: {exc!r}.", ErrorKind.INTERNAL)
             return
 
     def _disk_full_message(self, job_id: str, exc: OSError) -> str:
@@ -475,7 +473,7 @@ class Scheduler:
                 raise _JobFailed(
                     f"veotui stopped after sending this job to {self.generator.name} and before the answer "
                     "was recorded. The generation may have been accepted and billed, so it was not sent "
-                    "again. Check your Google Cloud console; press r to submit it again.",
+                    "again. Check your Google Cloud console before submitting it again.",
                     SubmitOutcomeUnknown.kind,
                 )
             else:
@@ -554,7 +552,7 @@ class Scheduler:
             except SubmitOutcomeUnknown as exc:
                 raise _JobFailed(
                     f"{exc} The generation may have been accepted and billed, so veotui did not send it "
-                    "again. Check your Google Cloud console; press r to submit it again.",
+                    "again. Check your Google Cloud console before submitting it again.",
                     exc.kind,
                 ) from exc
             except TransientFault as exc:
@@ -596,7 +594,7 @@ class Scheduler:
                 raise _JobFailed(str(exc), exc.kind) from exc
 
     async def _poll_until_done(self, job: Job) -> GenerationResult:
-        deadline = self.settings.veo_deadline if not self.generator.is_simulator else None
+        deadline = self.settings.veo_deadline if self.generator.operations_can_hang else None
         operation = job.operation
         assert operation is not None, "polled before the operation was recorded"
         # Time already spent generating: by the monotonic clock if the stage began in this

@@ -63,6 +63,13 @@ class LocalBackend(Backend):
         self._downloaded: dict[str, set[int]] = {}
         self._estimates: dict[str, float] = {}
         self._started = False
+        # The engine's parts, made by start() once the data directory is locked (the store
+        # must not be opened by a second process, and the generator may need credentials).
+        self.generator: Generator
+        self.store: Store
+        self.files: JobFiles
+        self.scheduler: Scheduler
+        self._engine_task: asyncio.Task[None]
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -115,11 +122,6 @@ class LocalBackend(Backend):
             self.bus.close()
             self.store.close()
             self.lock.release()
-
-    def set_url(self, url: str) -> None:
-        """The server's address, for a second process refused the data directory."""
-        self.url = url
-        self.lock.describe(url)
 
     # -- views ----------------------------------------------------------------------------
 

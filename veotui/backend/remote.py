@@ -21,6 +21,7 @@ import httpx
 
 from veotui.backend.base import Backend, BackendInfo, Upload
 from veotui.errors import (
+    ERROR_HEADER,
     BackendUnavailable,
     Conflict,
     InvalidRequest,
@@ -38,7 +39,6 @@ from veotui.storage import StorageState
 log = logging.getLogger(__name__)
 
 #: Names the error's class on the server's error responses (see veotui.server.app).
-ERROR_HEADER = "x-veotui-error"
 #: Exception classes by the name the server sends, then by status for anything else.
 ERRORS_BY_NAME: dict[str, type[VeotuiError]] = {
     cls.__name__: cls

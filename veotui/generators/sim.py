@@ -33,6 +33,7 @@ FLAKY_FAILURES = 2
 class SimGenerator(Generator):
     name = "sim"
     is_simulator = True
+    operations_can_hang = False
     default_poll_interval = 1.0
     knows_its_operations = True
     # Small preview frames: a few kilobytes a second whatever the resolution asked for.
@@ -46,9 +47,6 @@ class SimGenerator(Generator):
         self.calls = root / "calls"
         self.operations.mkdir(parents=True, exist_ok=True)
         self.calls.mkdir(parents=True, exist_ok=True)
-
-    def describe(self) -> str:
-        return "simulator (offline, no Google credentials)"
 
     async def submit(self, job: Job, image_path: Path | None, image_ref: str | None) -> str:
         return await self.submit_inputs(job, JobInputs(image=image_path, image_ref=image_ref))

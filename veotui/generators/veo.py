@@ -97,7 +97,7 @@ RETIRED_MODELS: Mapping[str, str] = {
 }
 
 
-def check_request(request: JobRequest, has_image: bool = False) -> None:
+def check_request(request: JobRequest) -> None:
     """Raise :class:`InvalidRequest` naming the parameter the model cannot do."""
     model = request.model
     if model in RETIRED_MODELS:
@@ -117,8 +117,6 @@ def check_request(request: JobRequest, has_image: bool = False) -> None:
         raise InvalidRequest(
             f"{model} returns 1 to {limits.max_videos} videos per request, not {request.number_of_videos}"
         )
-    if has_image and not limits.image_input:
-        raise InvalidRequest(f"{model} does not take an input image; remove the image or pick another model")
 
 
 # -- settings -> a client -------------------------------------------------------------------
@@ -137,15 +135,10 @@ class VertexTarget:
     def express(self) -> bool:
         return self.project is None
 
-    def describe(self) -> str:
-        where = f" at {self.base_url}" if self.base_url else ""
-        if self.express:
-            return f"Veo on Vertex AI, express mode (API key){where}"
-        return f"Veo on Vertex AI, project {self.project}, {self.location}{where}"
-
 
 def read_target(env: Mapping[str, str]) -> VertexTarget:
-    """The contract's variables. Whether they are enough is decided with the credentials."""
+    """Where Vertex AI is, from GOOGLE_CLOUD_PROJECT, GOOGLE_CLOUD_LOCATION, GOOGLE_API_KEY and
+    the endpoint override. Whether they are enough is decided with the credentials."""
     return VertexTarget(
         project=(env.get("GOOGLE_CLOUD_PROJECT") or "").strip() or None,
         location=(env.get("GOOGLE_CLOUD_LOCATION") or "").strip() or DEFAULT_LOCATION,
@@ -380,7 +373,7 @@ def operation_error_sentence(error: Mapping[str, Any]) -> str:
     label = " ".join(str(part) for part in (code, name) if part not in (None, ""))
     message = error.get("message") or "no message"
     advice = (
-        "Google's side failed; press r to retry."
+        "Google's side failed; the same request may succeed if retried."
         if name in {"INTERNAL", "UNAVAILABLE", "DEADLINE_EXCEEDED", "UNKNOWN"}
         else "Change the prompt or parameters it names and submit again."
     )
@@ -436,10 +429,6 @@ class VeoGenerator(Generator):
         target, credentials = resolve(env, credentials)
         storage = connect_storage(settings.gcs_bucket, env, target, credentials) if settings.gcs_bucket else None
         return cls(make_client(target, credentials, request_timeout), target, storage)
-
-    def describe(self) -> str:
-        where = f"; files via gs://{self.storage.bucket_name}" if self.storage else ""
-        return self.target.describe() + where
 
     def validate(self, request: JobRequest) -> None:
         check_request(request)

@@ -18,7 +18,7 @@ from textual.widgets import Footer, Static
 
 from veotui.backend.base import Backend
 from veotui.errors import JobNotFound
-from veotui.model import Job, JobEvent, printable
+from veotui.model import Job, JobEvent, Status, printable
 from veotui.tui import format as fmt
 
 
@@ -68,10 +68,13 @@ class DetailsScreen(Screen[None]):
         except Exception as exc:  # noqa: BLE001 - VeotuiError or a dropped connection: say it here
             body.update(Text(printable(f"Could not read the job: {exc}"), style="red"))
             return
-        body.update(render_details(job, events))
+        keymap = getattr(getattr(self.app, "settings", None), "keymap", {})
+        body.update(render_details(job, events, retry_key=keymap.get("retry", "r")))
 
 
-def render_details(job: Job, events: list[JobEvent]) -> Group:
+def render_details(job: Job, events: list[JobEvent], retry_key: str | None = None) -> Group:
+    """The job's parameters, timeline, error and files; ``retry_key`` (the main screen's
+    retry key) adds how to retry a failed or cancelled job."""
     request = job.request
     params = Table.grid(padding=(0, 2))
     params.add_column(style="bold", no_wrap=True)
@@ -112,6 +115,8 @@ def render_details(job: Job, events: list[JobEvent]) -> Group:
     parts: list[RenderableType] = [params, Text(""), Text("Timeline", style="bold underline"), timeline]
     if job.error:
         parts += [Text(""), Text("Error", style="bold underline red"), Text(printable(job.error), style="red")]
+    if retry_key and job.status in (Status.FAILED, Status.CANCELLED):
+        parts.append(Text(f"Press {retry_key} in the job list to queue it again.", style="dim"))
     parts += [Text(""), Text("Files", style="bold underline")]
     if job.videos:
         files = Table(box=None, padding=(0, 2, 0, 0), show_header=False)
