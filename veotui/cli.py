@@ -23,6 +23,7 @@ from veotui.model import (
     DURATIONS,
     MAX_VIDEOS,
     MODELS,
+    MOVES,
     RESOLUTIONS,
     printable,
 )
@@ -55,7 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
     _engine_flags(serve)
 
     submit = commands.add_parser("submit", help="queue a job on the server and print its id")
-    submit.add_argument("prompt", help="what the video should show (1-4000 characters)")
+    submit.add_argument("prompt", nargs="?", help="what the video should show (1-4000 characters)")
+    submit.add_argument(
+        "--from",
+        dest="from_file",
+        metavar="FILE",
+        help="queue every job of a JSON Lines file (one job a line, the fields of the REST body; "
+        "image paths relative to the file); checks every line first, prints one id a line",
+    )
     submit.add_argument("--image", metavar="PATH", help="input image (PNG, JPEG, WebP, GIF, AVIF; <= 10 MB)")
     submit.add_argument(
         "--count",
@@ -111,14 +119,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, text in (
         ("status", "show one job"),
-        ("cancel", "cancel a queued or processing job"),
+        ("cancel", "cancel a queued or processing job (or many: --queued, --all)"),
         ("retry", "queue a failed or cancelled job again"),
-        ("delete", "delete a job and all its files"),
+        ("delete", "delete a job and all its files (or the whole history: --finished)"),
     ):
         verb = commands.add_parser(name, help=text)
-        verb.add_argument("job", help="a job id or any unique prefix of one")
+        bulk = name in ("cancel", "delete")
+        verb.add_argument("job", nargs="?" if bulk else None, help="a job id or any unique prefix of one")
         if name == "status":
             verb.add_argument("--json", action="store_true", help="print JSON")
+        if name == "cancel":
+            verb.add_argument("--queued", action="store_true", help="cancel every queued job")
+            verb.add_argument("--all", action="store_true", help="cancel every queued and processing job")
+        if name == "delete":
+            verb.add_argument("--finished", action="store_true", help="delete every ended job (the history)")
+        if bulk:
+            verb.add_argument("-y", "--yes", action="store_true", help="do not ask before acting on many jobs")
         _remote_flags(verb)
 
     download = commands.add_parser("download", help="download a completed job's videos")
@@ -127,9 +143,52 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("--video", type=int, metavar="N", help="only video N (1-based); default: the zip of all")
     _remote_flags(download)
 
+    queue = commands.add_parser("queue", help="pause, resume or show the queue")
+    actions = queue.add_subparsers(dest="queue_action", metavar="ACTION", required=True)
+    pause = actions.add_parser("pause", help="start no new job until resumed (processing jobs go on)")
+    pause.add_argument("reason", nargs="?", help="why, shown with the pause")
+    _remote_flags(pause)
+    resume = actions.add_parser("resume", help="start queued jobs again")
+    _remote_flags(resume)
+    queue_status = actions.add_parser("status", help="whether the queue is paused, and why")
+    queue_status.add_argument("--json", action="store_true", help="print JSON")
+    _remote_flags(queue_status)
+
+    move = commands.add_parser("move", help="move a queued job: top, bottom, up, down or to position N")
+    move.add_argument("job", help="a job id or any unique prefix of one")
+    move.add_argument("where", type=_where, metavar="top|bottom|up|down|N", help="where to (N: 1-based position)")
+    _remote_flags(move)
+
     doctor = commands.add_parser("doctor", help="check the Google Cloud settings without generating anything")
     _engine_flags(doctor)
     return parser
+
+
+def _conflicting(args: argparse.Namespace) -> str | None:
+    """What argparse cannot say: one of two ways to name what a verb acts on."""
+    if args.command == "submit" and (args.prompt is None) == (args.from_file is None):
+        return "give a PROMPT or --from FILE (one of them)"
+    if args.command == "submit" and args.from_file and args.wait:
+        return "--wait follows one job; it does not go with --from"
+    if args.command == "cancel":
+        chosen = [name for name in ("job", "queued", "all") if getattr(args, name)]
+        if len(chosen) != 1:
+            return "give a JOB, --queued or --all (one of them)"
+    if args.command == "delete" and bool(args.job) == bool(args.finished):
+        return "give a JOB or --finished (one of them)"
+    return None
+
+
+def _where(text: str) -> str | int:
+    if text in MOVES:
+        return text
+    try:
+        position = int(text)
+    except ValueError:
+        position = 0
+    if position < 1:
+        raise argparse.ArgumentTypeError(f"expected top, bottom, up, down or a position of 1 or more, got {text!r}")
+    return position
 
 
 def _engine_flags(parser: argparse.ArgumentParser) -> None:
@@ -157,6 +216,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    problem = _conflicting(args)
+    if problem:
+        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        commands.choices[args.command].error(problem)
     try:
         settings = settings_from(args)
     except SettingsError as exc:

@@ -1,4 +1,4 @@
-"""The client verbs: submit, jobs, status, cancel, retry, delete, download.
+"""The client verbs: submit, jobs, status, cancel, retry, delete, download, queue, move.
 
 Each one talks to the server at ``--remote`` / ``VEOTUI_REMOTE`` through
 :class:`RemoteBackend`. Results go to stdout (job ids, tables, JSON, saved paths); progress
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -21,12 +22,15 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from veotui.backend.remote import RemoteBackend
+from veotui.batch import read_batch
 from veotui.capabilities import MAX_REFERENCES
-from veotui.errors import JobNotFound, TooLarge, VeotuiError
+from veotui.errors import Conflict, JobNotFound, TooLarge, VeotuiError
 from veotui.files import MAX_IMAGE_BYTES
-from veotui.model import Job, Status, printable
+from veotui.model import Job, QueueState, Status, format_usd, printable
 from veotui.settings import Settings
 
+#: History rows read at a time by ``delete --finished``.
+HISTORY_PAGE = 500
 #: Seconds between status reads while ``submit --wait`` shows progress.
 WAIT_POLL_SECONDS = 0.5
 
@@ -61,6 +65,8 @@ def _err() -> Console:
 
 
 async def submit(backend: RemoteBackend, args: argparse.Namespace) -> int:
+    if args.from_file:
+        return await submit_batch(backend, Path(args.from_file).expanduser())
     image, image_name = _read_image(args.image) if args.image else (None, None)
     fields: dict[str, Any] = {
         "prompt": args.prompt,
@@ -98,6 +104,31 @@ async def submit(backend: RemoteBackend, args: argparse.Namespace) -> int:
     if not args.wait:
         return 0
     return await _wait(backend, job)
+
+
+async def submit_batch(backend: RemoteBackend, path: Path) -> int:
+    """Every line checked first (nothing is sent if one is bad), then queued in order."""
+    jobs = read_batch(path)
+    submitted = 0
+    for job in jobs:
+        try:
+            queued = await backend.submit(
+                job.fields,
+                job.image[0] if job.image else None,
+                job.image[1] if job.image else None,
+                last_frame=job.last_frame,
+                references=job.references,
+            )
+        except VeotuiError as exc:
+            # Checked alike beforehand, so only the server's state can refuse it now (an
+            # extended job deleted meanwhile, a full disk); what went before stays queued.
+            raise VeotuiError(
+                f"{path.name} line {job.line}: {exc}; the {submitted} job(s) before it were queued"
+            ) from None
+        print(queued.job_id, flush=True)
+        submitted += 1
+    _err().print(f"queued {submitted} job(s) from {escape(str(path))}")
+    return 0
 
 
 def _read_image(path_text: str) -> tuple[bytes, str]:
@@ -162,7 +193,7 @@ async def jobs(backend: RemoteBackend, args: argparse.Namespace) -> int:
             console.print(f"{title}: none")
             continue
         table = Table(title=f"{title} ({len(rows)})", title_justify="left", expand=False)
-        for column in ("job", "status", "progress", "videos", "model", "prompt"):
+        for column in ("job", "status", "progress", "videos", "model", "cost", "prompt"):
             table.add_column(column, no_wrap=column != "prompt", overflow="ellipsis")
         for job in rows:
             table.add_row(
@@ -171,6 +202,7 @@ async def jobs(backend: RemoteBackend, args: argparse.Namespace) -> int:
                 _progress_cell(job),
                 str(len(job.videos) or job.request.number_of_videos),
                 job.request.model.removeprefix("veo-"),
+                format_usd(job.estimated_cost_usd),
                 _safe(job.prompt if len(job.prompt) <= 60 else job.prompt[:59] + "…"),
             )
         console.print(table)
@@ -214,11 +246,12 @@ async def status(backend: RemoteBackend, args: argparse.Namespace) -> int:
         ("user", request.user),
         ("attempts", str(job.attempts)),
         ("operation", job.operation or "-"),
+        ("cost", f"{format_usd(job.estimated_cost_usd)} (estimate)"),
     ]
     if job.error:
         rows.append(("error", job.error))
     if job.status in (Status.FAILED, Status.CANCELLED):
-        rows.append(("retry", f"veotui retry {job.job_id[:8]}"))
+        rows.append(("retry", f"{job.retry_effect} (veotui retry {job.job_id[:8]})"))
     for video in job.videos:
         rows.append((f"video {video.index}", f"{video.filename} ({video.size_bytes / 1048576:.2f} MB)"))
     console = _out()
@@ -258,22 +291,95 @@ def _mode_rows(job: Job) -> list[tuple[str, str]]:
 
 
 async def cancel(backend: RemoteBackend, args: argparse.Namespace) -> int:
+    if args.queued or args.all:
+        return await _cancel_many(backend, args)
     job = await backend.cancel(await backend.resolve(args.job))
     print(f"cancelled {job.job_id}")
     return 0
 
 
+async def _cancel_many(backend: RemoteBackend, args: argparse.Namespace) -> int:
+    lists = await backend.list_jobs(history_limit=0)
+    which = "queued" if args.queued else "queued and processing"
+    count = len(lists.queued) + (0 if args.queued else len(lists.processing))
+    if not count:
+        _err().print(f"no {which} jobs to cancel")
+        return 0
+    _confirm(args, f"cancel {_many(count)} {which} job(s)?")
+    done = 0
+    # The queue may be listed a page at a time: read it again until nothing is left.
+    while True:
+        targets = [*([] if args.queued else lists.processing), *lists.queued]
+        progressed = False
+        for job in targets:
+            try:
+                await backend.cancel(job.job_id)
+            except (Conflict, JobNotFound):
+                continue  # it ended or went meanwhile
+            print(job.job_id, flush=True)
+            done += 1
+            progressed = True
+        if not progressed:
+            break
+        lists = await backend.list_jobs(history_limit=0)
+        if not lists.queued and (args.queued or not lists.processing):
+            break
+    _err().print(f"cancelled {done} job(s)")
+    return 0
+
+
 async def retry(backend: RemoteBackend, args: argparse.Namespace) -> int:
     job = await backend.retry(await backend.resolve(args.job))
-    print(f"queued {job.job_id} again (position {job.queue_position})")
+    print(f"queued {job.job_id} again (position {job.queue_position}): {job.retry_effect}")
     return 0
 
 
 async def delete(backend: RemoteBackend, args: argparse.Namespace) -> int:
+    if args.finished:
+        return await _delete_history(backend, args)
     job_id = await backend.resolve(args.job)
     await backend.delete(job_id)
     print(f"deleted {job_id}")
     return 0
+
+
+async def _delete_history(backend: RemoteBackend, args: argparse.Namespace) -> int:
+    page = await backend.list_jobs(history_limit=HISTORY_PAGE)
+    if not page.history_total:
+        _err().print("the history is empty")
+        return 0
+    _confirm(args, f"delete {_many(page.history_total)} ended job(s) and all their files?")
+    done = 0
+    while page.history:
+        progressed = False
+        for job in page.history:
+            try:
+                await backend.delete(job.job_id)
+            except JobNotFound:
+                continue  # deleted meanwhile (auto-delete)
+            print(job.job_id, flush=True)
+            done += 1
+            progressed = True
+        if not progressed:
+            break
+        page = await backend.list_jobs(history_limit=HISTORY_PAGE)
+    _err().print(f"deleted {done} job(s)")
+    return 0
+
+
+def _many(count: int) -> str:
+    return f"{count:,}"
+
+
+def _confirm(args: argparse.Namespace, question: str) -> None:
+    """Ask on the terminal unless --yes; without a terminal, refuse (nobody can answer)."""
+    if args.yes:
+        return
+    if not sys.stdin.isatty():
+        raise VeotuiError(f"{question.rstrip('?')}: this asks first; add --yes to do it without a terminal")
+    answer = input(f"{question} [y/N] ").strip().lower()
+    if answer not in ("y", "yes"):
+        raise VeotuiError("nothing was done")
 
 
 async def download(backend: RemoteBackend, args: argparse.Namespace) -> int:
@@ -292,6 +398,40 @@ async def download(backend: RemoteBackend, args: argparse.Namespace) -> int:
     return 0
 
 
+# -- the queue ------------------------------------------------------------------------------
+
+
+async def queue(backend: RemoteBackend, args: argparse.Namespace) -> int:
+    if args.queue_action == "pause":
+        state = await backend.pause(args.reason)
+    elif args.queue_action == "resume":
+        state = await backend.resume()
+    else:
+        state = await backend.queue()
+        if args.json:
+            print(json.dumps(state.to_dict(), indent=2))
+            return 0
+    print(describe_queue(state))
+    return 0
+
+
+def describe_queue(state: QueueState) -> str:
+    waiting = f"{state.length} job{'s' if state.length != 1 else ''} queued"
+    if not state.paused:
+        return f"running ({waiting})"
+    return f"paused{': ' + state.reason if state.reason else ''} ({waiting})"
+
+
+async def move(backend: RemoteBackend, args: argparse.Namespace) -> int:
+    job_id = await backend.resolve(args.job)
+    if isinstance(args.where, int):
+        job = await backend.move(job_id, position=args.where)
+    else:
+        job = await backend.move(job_id, to=args.where)
+    print(f"{job.job_id} is now at position {job.queue_position}")
+    return 0
+
+
 VERBS: dict[str, Verb] = {
     "submit": submit,
     "jobs": jobs,
@@ -300,4 +440,6 @@ VERBS: dict[str, Verb] = {
     "retry": retry,
     "delete": delete,
     "download": download,
+    "queue": queue,
+    "move": move,
 }

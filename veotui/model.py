@@ -375,6 +375,15 @@ class Video:
         return f"/api/download/{job_id}/video/{self.index}"
 
 
+RETRY_REFETCHES = "fetches the videos of the finished generation again — no new charge"
+RETRY_RESUBMITS = "submits again — Google charges again"
+
+
+def format_usd(amount: float | None) -> str:
+    """An estimate as people read it: ``$3.20``; ``-`` when there is none."""
+    return "-" if amount is None else f"${amount:,.2f}"
+
+
 @dataclass(frozen=True)
 class Job:
     """A job as stored. ``progress`` and ``queue_position`` are derived when it is read."""
@@ -396,7 +405,9 @@ class Job:
     submitting: bool = False
     videos: tuple[Video, ...] = ()
     downloaded_at: datetime | None = None
-    queue_seq: int = 0
+    #: The queue's sort key: new jobs take the next whole number; a move puts the job
+    #: between two neighbours, possibly on a fraction (see Store.move).
+    queue_seq: float = 0
     #: Order of the final transitions (History's order); None until the job ends.
     finished_seq: int | None = None
     progress: int = 0
@@ -423,6 +434,11 @@ class Job:
     @property
     def prompt(self) -> str:
         return self.request.prompt
+
+    @property
+    def retry_effect(self) -> str:
+        """What a retry of this job does, in words every face shows."""
+        return RETRY_REFETCHES if self.retry_reuses_operation else RETRY_RESUBMITS
 
     @property
     def retry_reuses_operation(self) -> bool:
@@ -547,9 +563,38 @@ class JobLists:
 
 
 @dataclass(frozen=True)
-class Change:
-    """What subscribers receive: a job's new state, or that a job was deleted."""
+class QueueState:
+    """Whether the queue may start jobs, and why not. ``length`` counts the queued jobs."""
 
-    kind: str  # "job" or "deleted"
+    paused: bool = False
+    reason: str | None = None
+    length: int = 0
+    #: The pause was made by the daily budget (it lifts by itself when the budget allows).
+    by_budget: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"paused": self.paused, "reason": self.reason, "length": self.length, "by_budget": self.by_budget}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> QueueState:
+        return cls(
+            paused=bool(data.get("paused")),
+            reason=data.get("reason"),
+            length=int(data.get("length") or 0),
+            by_budget=bool(data.get("by_budget")),
+        )
+
+
+#: Where a queued job can be moved to, besides a 1-based position.
+MOVES: tuple[str, ...] = ("top", "bottom", "up", "down")
+
+
+@dataclass(frozen=True)
+class Change:
+    """What subscribers receive: a job's new state, that a job was deleted, or the queue's
+    new state (kind ``queue``: paused or resumed; ``job_id`` is empty)."""
+
+    kind: str  # "job", "deleted" or "queue"
     job_id: str
     job: Job | None = None
+    queue: QueueState | None = None

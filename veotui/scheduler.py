@@ -10,6 +10,10 @@ Durability rules (docs/architecture.md has the long form):
   with ``submit_unknown`` instead of being sent, and paid for, a second time.
 - A processing job found at start resumes where it stands: with an operation it polls that
   same operation; without one it starts its stages again (nothing was sent).
+- A submitted operation is paid for: transient faults while polling it never fail the job
+  before ``veo_deadline``. Once it finished with videos the job keeps it (``operation_done``
+  and the generator's saved result) until deleted, so a retry fetches those videos again
+  instead of buying them twice.
 - Shutting down cancels the runners without touching the store, so every job resumes.
 - A write the disk refuses (full, read-only) never ends the scheduler: the job in hand waits
   until the disk accepts writes again and carries on from its last recorded stage; dispatch
@@ -32,7 +36,7 @@ import anyio
 import anyio.abc
 from anyio.abc import TaskGroup
 
-from veotui.errors import Conflict, ErrorKind, JobNotFound, StorageUnavailable
+from veotui.errors import Conflict, ErrorKind, InvalidRequest, JobNotFound, StorageUnavailable
 from veotui.files import JobFiles
 from veotui.generators.base import (
     GenerationResult,
@@ -46,6 +50,7 @@ from veotui.generators.base import (
 from veotui.model import (
     ACTIVE_STATUSES,
     Job,
+    QueueState,
     Status,
     Video,
     stage_index,
@@ -58,6 +63,7 @@ from veotui.store import Store
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 BACKOFF_CAP_SECONDS = 60.0
+MAX_REASON_CHARS = 200
 #: While the disk refuses writes it is probed after this delay, doubling up to the cap.
 PROBE_FIRST_SECONDS = 0.25
 PROBE_CAP_SECONDS = 5.0
@@ -146,9 +152,10 @@ class Scheduler:
             with contextlib.suppress(StorageUnavailable):  # the runner waits for the disk
                 self.store.update(job.job_id, note="resumed after restart")
             self._launch(job.job_id)
-        for job in resumable[self.max_concurrent :]:
+        for job in reversed(resumable[self.max_concurrent :]):
             # More resumable jobs than slots (the limit was lowered): back to the queue's
-            # front, keeping their operation, to resume polling when a slot frees.
+            # front (each in turn, so they keep their order), keeping their operation, to
+            # resume polling when a slot frees.
             self._spawn(
                 self._persist,
                 functools.partial(
@@ -166,6 +173,32 @@ class Scheduler:
     def wake(self) -> None:
         self._wake.set()
 
+    def pause(self, reason: str | None = None) -> QueueState:
+        """Start nothing new until resumed; processing jobs go on. Survives a restart."""
+        if reason is not None:
+            if not isinstance(reason, str):
+                raise InvalidRequest("reason must be text")
+            reason = reason.strip() or None
+            if reason is not None and len(reason) > MAX_REASON_CHARS:
+                raise InvalidRequest(f"reason is {len(reason)} characters; the limit is {MAX_REASON_CHARS}")
+            if reason is not None:
+                try:
+                    reason.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise InvalidRequest("reason contains a lone surrogate, which is not valid Unicode text") from None
+        return self.store.set_paused(True, reason)
+
+    def resume(self) -> QueueState:
+        state = self.store.set_paused(False)
+        self.wake()
+        return state
+
+    def queue_state(self) -> QueueState:
+        return self.store.queue_state()
+
+    def move(self, job_id: str, *, to: str | None = None, position: int | None = None) -> Job:
+        return self.store.move(job_id, to=to, position=position)
+
     def cancel(self, job_id: str) -> Job:
         job = self.store.get(job_id)
         if job.status.is_final:
@@ -177,16 +210,24 @@ class Scheduler:
         return job
 
     def retry(self, job_id: str) -> Job:
+        """Queue a failed or cancelled job again. If its operation had finished with videos,
+        the job keeps it and only fetches those videos again; otherwise it is submitted anew."""
         job = self.store.get(job_id)
         if job.status not in (Status.FAILED, Status.CANCELLED):
             raise Conflict(f"job {job_id} is {job.status.value}; only failed or cancelled jobs can be retried")
         self.files.remove_outputs(job_id)
+        if job.retry_reuses_operation:
+            kept: dict[str, Any] = {}
+            detail = "retried by user: fetches the videos of the finished generation again, no new charge"
+        else:
+            kept = {"operation": None, "operation_done": False, "result": None}
+            detail = "retried by user: submits again, Google charges again"
         job = self.store.transition(
             job_id,
             Status.QUEUED,
             expect=(Status.FAILED, Status.CANCELLED),
-            detail="retried by user",
-            operation=None,
+            detail=detail,
+            **kept,
             submitting=False,
             error=None,
             error_kind=None,
@@ -243,11 +284,11 @@ class Scheduler:
             self._wake = anyio.Event()
 
     def _dispatch(self) -> None:
-        while len(self._runs) < self.max_concurrent:
+        while len(self._runs) < self.max_concurrent and not self.store.is_paused():
             job = self.store.next_queued()
             if job is None:
                 return
-            started = job.started_at if job.operation else utcnow()
+            started = (job.started_at if job.operation else None) or utcnow()
             self.store.transition(
                 job.job_id,
                 Status.STARTING,
@@ -461,6 +502,9 @@ class Scheduler:
 
     async def _process(self, job_id: str) -> None:
         job = self.store.get(job_id)
+        if job.retry_reuses_operation:
+            await self._fetch_again(job)
+            return
         inputs = self._inputs(job)
 
         if job.operation is None and job.submitting:
@@ -502,6 +546,29 @@ class Scheduler:
                 "rephrase the prompt and retry.",
                 ErrorKind.NO_VIDEOS,
             )
+        # Paid for and done: from here on a retry fetches these videos, it never buys them again.
+        saved = self.generator.save_result(result)
+        job = await self._persist(functools.partial(self.store.update, job_id, operation_done=True, result=saved))
+        await self._download(job, result, generating_seconds)
+
+    async def _fetch_again(self, job: Job) -> None:
+        """A retried job whose operation already finished: fetch its videos, submit nothing."""
+        job_id = job.job_id
+        job = self._enter(job, Status.GENERATING)
+        result = self.generator.load_result(job.result) if job.result is not None else None
+        if result is None:
+            try:
+                result = await self._poll_until_done(job)
+            except _JobFailed as failure:
+                if failure.kind == ErrorKind.OPERATION_LOST:
+                    # Nothing left to fetch: the next retry has to generate again.
+                    self.store.update(job_id, operation_done=False, result=None)
+                raise
+        job = self._enter(job, Status.PROCESSING)
+        await self._download(job, result, None)
+
+    async def _download(self, job: Job, result: GenerationResult, generating_seconds: float | None) -> None:
+        job_id = job.job_id
         job = self._enter(job, Status.DOWNLOADING)
         folder = self.files.create(job_id, None)
         paths = await self._call(job, "download the videos", lambda: self.generator.fetch(job, result, folder))
@@ -571,8 +638,8 @@ class Scheduler:
                 raise _JobFailed(str(exc), exc.kind) from exc
 
     async def _call(self, job: Job, what: str, call: Callable[[], Awaitable[T]]) -> T:
-        """An idempotent call (upload, poll, download): transient faults are retried with
-        backoff, up to ``max_attempts`` in a row."""
+        """A call that is safe to give up on (upload, download): transient faults are retried
+        with backoff, up to ``max_attempts`` in a row. Polling has its own loop."""
         attempt = 1
         while True:
             try:
@@ -594,26 +661,50 @@ class Scheduler:
                 raise _JobFailed(str(exc), exc.kind) from exc
 
     async def _poll_until_done(self, job: Job) -> GenerationResult:
+        """Poll the job's operation until it is done. The operation is paid for, so a
+        transient fault never fails the job: it is noted, and polling goes on (backoff capped
+        at the poll interval) until the deadline."""
         deadline = self.settings.veo_deadline if self.generator.operations_can_hang else None
-        operation = job.operation
-        assert operation is not None, "polled before the operation was recorded"
         # Time already spent generating: by the monotonic clock if the stage began in this
         # process, else (resumed after a restart) by the wall clock; counted on monotonically.
         before = self.store.stage_elapsed(job)
         if before is None:
             before = max(0.0, (utcnow() - (job.stage_started_at or utcnow())).total_seconds())
         started = time.monotonic() - before
+        operation = job.operation
+        assert operation is not None
+        failures = 0
         while True:
-            result = await self._call(job, "check the operation", lambda: self.generator.poll(job, operation))
+            try:
+                result = await self.generator.poll(job, operation)
+            except TransientFault as exc:
+                failures += 1
+                self._check_deadline(job, deadline, started, f" The last check failed: {exc}")
+                delay = min(self._delay(failures, exc), self.poll_interval)
+                self.store.update(
+                    job.job_id,
+                    note=f"could not check the operation ({failures} in a row): {exc}; checking again in {delay:.1f} s",
+                )
+                await anyio.sleep(delay)
+                continue
+            except GeneratorFault as exc:
+                raise _JobFailed(str(exc), exc.kind) from exc
             if result is not None:
                 return result
-            if deadline is not None and time.monotonic() - started > deadline:
-                raise _JobFailed(
-                    f"the operation {job.operation} did not finish within {deadline:.0f} s "
-                    "(VEOTUI_VEO_DEADLINE). It may still finish on Google's side; retry to submit again.",
-                    ErrorKind.DEADLINE,
-                )
+            failures = 0
+            self._check_deadline(job, deadline, started, "")
             await anyio.sleep(self.poll_interval)
+
+    @staticmethod
+    def _check_deadline(job: Job, deadline: float | None, started: float, why: str) -> None:
+        """``started``: when generating began, on the monotonic clock."""
+        if deadline is not None and time.monotonic() - started > deadline:
+            raise _JobFailed(
+                f"the operation {job.operation} did not finish within {deadline:.0f} s "
+                f"(VEOTUI_VEO_DEADLINE).{why} It may still finish, and be billed, on Google's side; "
+                "a retry submits again and Google charges again.",
+                ErrorKind.DEADLINE,
+            )
 
     def _delay(self, attempt: int, fault: TransientFault) -> float:
         delay = backoff_delay(attempt - 1, self.settings.retry_base_seconds)

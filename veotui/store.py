@@ -31,6 +31,7 @@ from veotui.model import (
     Job,
     JobEvent,
     JobRequest,
+    QueueState,
     Status,
     Video,
     can_transition,
@@ -139,6 +140,18 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO counters (name, value) SELECT 'finished_seq', COALESCE(MAX(finished_seq), 0) FROM jobs;
     CREATE INDEX jobs_finished_seq ON jobs (finished_seq)
     """,
+    # 6: the queue's pause switch (one row), kept across restarts.
+    """
+    CREATE TABLE queue_control (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        paused INTEGER NOT NULL DEFAULT 0,
+        reason TEXT,
+        by_budget INTEGER NOT NULL DEFAULT 0,
+        since TEXT,
+        budget_override_day TEXT
+    );
+    INSERT INTO queue_control (id, paused) VALUES (1, 0)
+    """,
 )
 
 #: ``PRAGMA application_id`` of veotui's databases ("veot"), stamped when one is created.
@@ -149,6 +162,11 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 #: What a damaged database is copied aside as (with the start of its content's hash).
 BACKUP_SUFFIX = ".damaged-"
 
+#: Neighbours re-spaced at first when a move finds no room between two keys (doubles).
+RESPACE_WINDOW = 8
+#: Smallest gap a respacing leaves, relative to the keys' size: 2**-32 leaves ~20 halvings
+#: of a double's 52-bit mantissa.
+ROOM_AFTER_RESPACE = 2.0**-32
 _TIME_FIELDS = {"created_at", "started_at", "finished_at", "stage_started_at", "downloaded_at"}
 #: Job fields that ``transition`` and ``update`` may change; each is a column of the same name.
 _UPDATABLE = {
@@ -469,6 +487,12 @@ class Store:
         ).fetchone()
         return int(top) - count + 1
 
+    @staticmethod
+    def _front_seq(conn: sqlite3.Connection) -> float:
+        """A key before every queued job's (a new whole number when the queue is empty)."""
+        (first,) = conn.execute("SELECT MIN(queue_seq) FROM jobs WHERE status = 'queued'").fetchone()
+        return first - 1 if first is not None else Store._next_seq(conn)
+
     def transition(
         self,
         job_id: str,
@@ -490,6 +514,9 @@ class Store:
             if target == Status.QUEUED and job.status.is_final:
                 fields["queue_seq"] = self._next_seq(conn)
                 fields["finished_seq"] = None
+            elif target == Status.QUEUED and job.status.is_active:
+                # Back to the front (restart recovery), on a key no queued job holds.
+                fields["queue_seq"] = self._front_seq(conn)
             if target in ACTIVE_STATUSES or target == Status.QUEUED:
                 fields.setdefault("stage_started_at", now)
             if target.is_final:
@@ -648,6 +675,158 @@ class Store:
                 "INSERT INTO events (job_id, at, status, detail, kind) VALUES (?, ?, ?, 'deleted', 'deleted')",
                 (job_id, isoformat(utcnow()), job.status.value),
             )
+
+    # -- the queue: pause and order ---------------------------------------------------------
+
+    def queue_length(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM jobs WHERE status = 'queued'").fetchone()[0])
+
+    def is_paused(self) -> bool:
+        return bool(self._conn.execute("SELECT paused FROM queue_control WHERE id = 1").fetchone()[0])
+
+    def queue_state(self) -> QueueState:
+        paused, reason, by_budget = self._conn.execute(
+            "SELECT paused, reason, by_budget FROM queue_control WHERE id = 1"
+        ).fetchone()
+        return QueueState(paused=bool(paused), reason=reason, length=self.queue_length(), by_budget=bool(by_budget))
+
+    def set_paused(self, paused: bool, reason: str | None = None, *, by_budget: bool = False) -> QueueState:
+        """Pause or resume the queue (persisted); listeners get a ``queue`` change."""
+        with self._transaction() as conn:
+            conn.execute(
+                "UPDATE queue_control SET paused = ?, reason = ?, by_budget = ?, since = ? WHERE id = 1",
+                (int(paused), reason if paused else None, int(paused and by_budget), isoformat(utcnow())),
+            )
+        state = self.queue_state()
+        self._notify(Change("queue", "", queue=state))
+        return state
+
+    def budget_override_day(self) -> str | None:
+        """The UTC day (YYYY-MM-DD) for which a resume overrode the daily budget."""
+        day: str | None = self._conn.execute("SELECT budget_override_day FROM queue_control WHERE id = 1").fetchone()[0]
+        return day
+
+    def set_budget_override_day(self, day: str | None) -> None:
+        with self._transaction() as conn:
+            conn.execute("UPDATE queue_control SET budget_override_day = ? WHERE id = 1", (day,))
+
+    def move(self, job_id: str, *, to: str | None = None, position: int | None = None) -> Job:
+        """Put a queued job at the top, the bottom, one place up or down, or at a 1-based
+        ``position`` (past the end means the bottom).
+
+        Only the moved job's key changes: it takes a key between its new neighbours' keys
+        (their midpoint; one below the first; the next whole number at the back). The
+        neighbours are found by seeks on the (status, queue_seq) index. When two keys have
+        no room left between them (after ~40 moves into the same gap), a small window of
+        following jobs is spread out again (see ``_respace``); nobody else is renumbered.
+        Listeners hear of the moved job only; positions of the others follow from it."""
+        if (to is None) == (position is None):
+            raise InvalidRequest("give either to (top, bottom, up, down) or a position")
+        if to is not None and to not in ("top", "bottom", "up", "down"):
+            raise InvalidRequest(f"to must be top, bottom, up or down, got {to!r}")
+        if position is not None and (isinstance(position, bool) or not isinstance(position, int) or position < 1):
+            raise InvalidRequest(f"position must be a whole number of at least 1, got {position!r}")
+        with self._transaction() as conn:
+            job = self._current(conn, job_id)
+            if job.status != Status.QUEUED:
+                raise Conflict(f"job {job_id} is {job.status.value}; only queued jobs can be moved")
+            gap = self._gap_for(conn, job, to, position)
+            if gap is None:
+                moved = job  # already there
+            else:
+                seq = self._key_between(conn, job, *gap)
+                conn.execute("UPDATE jobs SET queue_seq = ? WHERE job_id = ? AND status = 'queued'", (seq, job_id))
+                moved = job.replace(queue_seq=seq)
+        self._remember(moved)
+        moved = moved.replace(queue_position=self.queue_position(moved))
+        if gap is not None:
+            self._notify(Change("job", job_id, moved))
+        return moved
+
+    @staticmethod
+    def _gap_for(
+        conn: sqlite3.Connection, job: Job, to: str | None, position: int | None
+    ) -> tuple[float | None, float | None] | None:
+        """The keys the job must go between (None: an open end), or None to stay put."""
+        seq = job.queue_seq
+
+        def seqs(sql: str, *args: Any) -> list[float]:
+            return [row[0] for row in conn.execute(sql, args).fetchall()]
+
+        if to == "top" or position == 1:
+            first = seqs("SELECT MIN(queue_seq) FROM jobs WHERE status = 'queued' AND job_id != ?", job.job_id)[0]
+            return None if first is None or seq < first else (None, first)
+        if to == "bottom":
+            last = seqs("SELECT MAX(queue_seq) FROM jobs WHERE status = 'queued' AND job_id != ?", job.job_id)[0]
+            return None if last is None or seq > last else (last, None)
+        if to == "up":
+            before = seqs(
+                "SELECT queue_seq FROM jobs WHERE status = 'queued' AND queue_seq < ? ORDER BY queue_seq DESC LIMIT 2",
+                seq,
+            )
+            if not before:
+                return None
+            return (before[1] if len(before) > 1 else None, before[0])
+        if to == "down":
+            after = seqs(
+                "SELECT queue_seq FROM jobs WHERE status = 'queued' AND queue_seq > ? ORDER BY queue_seq LIMIT 2", seq
+            )
+            if not after:
+                return None
+            return (after[0], after[1] if len(after) > 1 else None)
+        assert position is not None
+        # The others in order; the job goes after the (position - 1)-th of them. An index
+        # walk of ``position`` entries, as counting a queue position is.
+        pair = seqs(
+            "SELECT queue_seq FROM jobs WHERE status = 'queued' AND job_id != ? ORDER BY queue_seq LIMIT 2 OFFSET ?",
+            job.job_id,
+            position - 2,
+        )
+        if not pair:  # past the end: the bottom
+            return Store._gap_for(conn, job, "bottom", None)
+        lower, upper = pair[0], pair[1] if len(pair) > 1 else None
+        if lower < seq and (upper is None or seq < upper):
+            return None
+        return (lower, upper)
+
+    def _key_between(self, conn: sqlite3.Connection, job: Job, before: float | None, after: float | None) -> float:
+        if before is None and after is None:
+            return job.queue_seq
+        if before is None:
+            assert after is not None
+            return after - 1
+        if after is None:
+            return self._next_seq(conn)
+        middle = (before + after) / 2
+        if before < middle < after:
+            return int(middle) if middle.is_integer() else middle
+        return self._respace(conn, job, before, after)
+
+    def _respace(self, conn: sqlite3.Connection, job: Job, before: float, after: float) -> float:
+        """No key fits between ``before`` and ``after``: spread the job and the next few
+        queued jobs evenly up to a key further on (a window that doubles until it has
+        room; at the queue's end, up to a new whole number). Returns the job's key."""
+        window = RESPACE_WINDOW
+        while True:
+            rows = conn.execute(
+                "SELECT job_id, queue_seq FROM jobs WHERE status = 'queued' AND queue_seq >= ? AND job_id != ?"
+                " ORDER BY queue_seq LIMIT ?",
+                (after, job.job_id, window + 1),
+            ).fetchall()
+            shifted = [row[0] for row in rows[:window]]
+            limit = rows[window][1] if len(rows) > window else self._next_seq(conn)
+            step = (limit - before) / (len(shifted) + 2)
+            # Enough room that the next ~20 moves into any of these gaps need no respacing.
+            if step >= max(1.0, abs(before)) * ROOM_AFTER_RESPACE:
+                break
+            window *= 2
+        keys = [before + step * n for n in range(1, len(shifted) + 2)]
+        for other, key in zip(shifted, keys[1:], strict=True):
+            conn.execute("UPDATE jobs SET queue_seq = ? WHERE job_id = ?", (key, other))
+            cached = self._active.get(other)
+            if cached is not None:
+                self._active[other] = cached.replace(queue_seq=key)
+        return keys[0]
 
     def pending_cleanups(self) -> list[Job]:
         rows = self._conn.execute("SELECT job FROM pending_cleanup ORDER BY since").fetchall()

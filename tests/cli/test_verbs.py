@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -249,3 +250,31 @@ def test_usage_errors_exit_2(args):
     result = veotui(*args, remote="http://127.0.0.1:9")
     assert result.returncode == 2
     assert "usage: veotui" in result.stderr
+
+
+def test_status_jobs_and_retry_show_the_cost_and_what_a_retry_does(server):
+    from veotui.model import RETRY_REFETCHES, RETRY_RESUBMITS
+
+    stranded = veotui("submit", "made but [unfetchable]", "--count", "2", "--duration", "4", remote=server.url)
+    errored = veotui("submit", "broken [fail]", remote=server.url)
+    stranded_id, errored_id = stranded.stdout.strip(), errored.stdout.strip()
+    with httpx.Client(base_url=server.url, headers={"authorization": f"Bearer {TOKEN}"}, trust_env=False) as client:
+        for job_id in (stranded_id, errored_id):
+            for _ in range(600):
+                job = client.get(f"/api/status/{job_id}").json()
+                if job["status"] == "failed":
+                    break
+                time.sleep(0.05)
+            assert job["status"] == "failed"
+        cost = client.get(f"/api/status/{stranded_id}").json()["estimated_cost_usd"]
+    assert cost and cost > 0
+
+    status = veotui("status", stranded_id[:8], remote=server.url).stdout
+    assert f"${cost:,.2f} (estimate)" in status and RETRY_REFETCHES in status
+    assert RETRY_RESUBMITS in veotui("status", errored_id[:8], remote=server.url).stdout
+    assert f"${cost:,.2f}" in veotui("jobs", remote=server.url).stdout
+
+    reused = veotui("retry", stranded_id[:8], remote=server.url)
+    assert reused.returncode == 0 and one_line(reused.stdout).endswith(RETRY_REFETCHES)
+    anew = veotui("retry", errored_id[:8], remote=server.url)
+    assert anew.returncode == 0 and one_line(anew.stdout).endswith(RETRY_RESUBMITS)

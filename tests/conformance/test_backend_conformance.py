@@ -35,6 +35,12 @@ async def test_info_names_the_simulator(backend):
     assert (info.generator, info.is_simulator, info.max_concurrent) == ("sim", True, 2)
 
 
+async def test_storage_accepts_writes(backend):
+    state = await backend.storage_status()
+    assert (state.ok, state.state, state.reason) == (True, "ok", None)
+    assert (await backend.info()).storage == state
+
+
 async def test_submit_returns_the_queued_job_with_every_field(backend):
     job = await backend.submit(
         {
@@ -276,3 +282,24 @@ async def test_every_job_carries_its_estimated_cost(backend):
     assert (await backend.get(job.job_id)).estimated_cost_usd == expected
     listed = await backend.list_jobs()
     assert [j.estimated_cost_usd for j in [*listed.processing, *listed.queued] if j.job_id == job.job_id] == [expected]
+
+
+async def test_retry_says_what_it_will_do_and_a_finished_generation_is_not_bought_twice(backend):
+    failed_op = await backend.submit({"prompt": "this will [fail]"})
+    unfetchable = await backend.submit({"prompt": "made but [unfetchable]"})
+    errored = await until_status(backend, failed_op.job_id, Status.FAILED)
+    stranded = await until_status(backend, unfetchable.job_id, Status.FAILED)
+    assert not errored.retry_reuses_operation
+    assert stranded.operation and stranded.retry_reuses_operation
+
+    again = await backend.retry(stranded.job_id)
+    assert again.status == Status.QUEUED and again.operation == stranded.operation and again.retry_reuses_operation
+    done = await until_status(backend, stranded.job_id, Status.COMPLETED)
+    assert done.operation == stranded.operation and len(done.videos) == 1
+    notes = [event.detail or "" for event in await backend.timeline(done.job_id)]
+    assert any("no new charge" in note for note in notes)
+
+    resubmitted = await backend.retry(errored.job_id)
+    assert resubmitted.operation is None and not resubmitted.retry_reuses_operation
+    failed_again = await until_status(backend, errored.job_id, Status.FAILED)
+    assert failed_again.operation not in (None, errored.operation)

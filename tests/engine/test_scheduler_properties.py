@@ -1,5 +1,6 @@
-"""Random submit / cancel / retry / delete / finish / fail sequences against the real
-scheduler and store (on a controlled generator), checking the invariants after every step."""
+"""Random submit / cancel / retry / delete / finish / fail / pause / resume / move sequences
+against the real scheduler and store (on a controlled generator), checking the invariants
+after every step."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ class SchedulerMachine(RuleBasedStateMachine):
         self.alive: list[str] = []  # in creation order, so draws do not depend on random ids
         self.deleted: set[str] = set()
         self.start_order: list[str] = []
+        self.paused = False
 
     @initialize()
     def start_engine(self) -> None:
@@ -79,7 +81,9 @@ class SchedulerMachine(RuleBasedStateMachine):
         # Jobs that left the queue must have left it from the front.
         queued_now = [job.job_id for job in self.backend.store.queued()]
         started = [job_id for job_id in self.fifo if job_id not in queued_now]
-        assert self.fifo[: len(started)] == started, "queued jobs must start in FIFO order"
+        assert self.fifo[: len(started)] == started, "queued jobs must start in FIFO-after-moves order"
+        if self.paused:
+            assert not started, "nothing starts while the queue is paused"
         self.start_order.extend(started)
         self.fifo = queued_now
 
@@ -140,6 +144,39 @@ class SchedulerMachine(RuleBasedStateMachine):
             self.fifo.remove(job_id)
         self.settle()
 
+    @rule(reason=st.one_of(st.none(), st.text(max_size=20)))
+    def pause(self, reason) -> None:
+        state = self.call(self.backend.pause, reason)
+        assert state.paused and state.reason == ((reason or "").strip() or None)
+        self.paused = True
+        self.settle()
+
+    @rule()
+    def resume(self) -> None:
+        assert not self.call(self.backend.resume).paused
+        self.paused = False
+        self.settle()
+
+    @precondition(lambda self: self.fifo)
+    @rule(data=st.data(), where=st.one_of(st.sampled_from(["top", "bottom", "up", "down"]), st.integers(1, 8)))
+    def move(self, data, where) -> None:
+        job_id = data.draw(st.sampled_from(self.fifo))
+        if isinstance(where, int):
+            moved = self.call(lambda: self.backend.move(job_id, position=where))
+        else:
+            moved = self.call(lambda: self.backend.move(job_id, to=where))
+        old = self.fifo.index(job_id)
+        self.fifo.remove(job_id)
+        if isinstance(where, int):
+            place = min(where, len(self.fifo) + 1) - 1  # past the end: the bottom
+        else:
+            place = {"top": 0, "bottom": len(self.fifo), "up": max(old - 1, 0), "down": min(old + 1, len(self.fifo))}[
+                where
+            ]
+        self.fifo.insert(place, job_id)
+        assert moved.queue_position == place + 1
+        self.settle()
+
     @precondition(lambda self: self.backend.scheduler.running_job_ids)
     @rule(data=st.data(), videos=st.integers(min_value=1, max_value=4))
     def finish(self, data, videos: int) -> None:
@@ -164,8 +201,8 @@ class SchedulerMachine(RuleBasedStateMachine):
         if hasattr(self, "backend"):
             processing = self.backend.store.active()
             assert len(processing) <= MAX_CONCURRENT
-            # Work-conserving: a free slot never sits next to a waiting job.
-            if self.backend.store.queued():
+            # Work-conserving: a free slot never sits next to a waiting job, unless paused.
+            if self.backend.store.queued() and not self.paused:
                 assert len(processing) == MAX_CONCURRENT
 
     @invariant()

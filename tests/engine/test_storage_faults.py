@@ -3,41 +3,21 @@ by a connection that refuses every COMMIT, the way SQLite does when the disk is 
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
 from tests.conftest import wait_for
 from tests.support.fakes import ControlledGenerator
+from tests.support.refusing import refuse_commits
 from veotui.backend.local import LocalBackend
 from veotui.errors import StorageUnavailable
 from veotui.model import Status
-
-
-class RefusingConnection:
-    """A sqlite3 connection whose commits fail while ``full`` is set."""
-
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        self._connection = connection
-        self.full = False
-        self.refused = 0
-
-    def execute(self, sql: str, *args):
-        if self.full and sql == "COMMIT":
-            self.refused += 1
-            raise sqlite3.OperationalError("database or disk is full")
-        return self._connection.execute(sql, *args)
-
-    def __getattr__(self, name: str):
-        return getattr(self._connection, name)
 
 
 @pytest.fixture
 async def engine(settings):
     generator = ControlledGenerator()
     async with LocalBackend(settings, generator=generator, env={}) as backend:
-        connection = RefusingConnection(backend.store._conn)
-        backend.store._conn = connection  # type: ignore[assignment]
+        connection = refuse_commits(backend.store)
         yield backend, generator, connection
 
 

@@ -98,6 +98,9 @@ class FakeVertex:
     hold: bool = False
     #: What the next operations end with: videos | filtered | fewer | error.
     outcome: str = "videos"
+    #: While set, a finished operation names its videos in Cloud Storage without writing
+    #: them yet (they cannot be fetched) until :meth:`release_videos`.
+    withhold_videos: bool = False
     requests: list[Recorded] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     operations: dict[str, Operation] = field(default_factory=dict)
@@ -106,6 +109,7 @@ class FakeVertex:
         self._lock = threading.Lock()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+        self._withheld: list[tuple[str, str]] = []
         self.url = ""
 
     # -- what tests read ----------------------------------------------------------------------
@@ -116,6 +120,14 @@ class FakeVertex:
 
     def submits(self) -> list[Recorded]:
         return self.calls("predictLongRunning")
+
+    def release_videos(self) -> None:
+        """Write the videos held back by ``withhold_videos``: now they can be fetched."""
+        self.withhold_videos = False
+        with self._lock:
+            withheld, self._withheld = self._withheld, []
+        for bucket, name in withheld:
+            self._storage().bucket(bucket).blob(name).upload_from_string(self.video, content_type="video/mp4")
 
     # -- serving --------------------------------------------------------------------------------
 
@@ -291,6 +303,11 @@ class FakeVertex:
         bucket, _, prefix = storage_uri[5:].partition("/")
         folder = f"{prefix}{operation.name.rsplit('/', 1)[-1][:8]}"
         names = [f"{folder}/sample_{i}.mp4" for i in range(count)]
+
+        if self.withhold_videos:
+            with self._lock:
+                self._withheld += [(bucket, name) for name in names]
+            return [{"gcsUri": f"gs://{bucket}/{name}", "mimeType": "video/mp4"} for name in names]
 
         def upload() -> None:
             for name in names:

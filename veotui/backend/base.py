@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
-from veotui.model import Change, Job, JobEvent, JobLists
+from veotui.model import Change, Job, JobEvent, JobLists, QueueState
 from veotui.storage import StorageState
 
 #: An input image as given: its bytes (any common format) and its file name.
@@ -61,6 +61,11 @@ class Backend(ABC):
     @abstractmethod
     async def info(self) -> BackendInfo: ...
 
+    async def storage_status(self) -> StorageState:
+        """Whether the engine's data directory accepts writes now ("storage full" or
+        "storage read-only" when it does not; the engine carries on by itself after)."""
+        return (await self.info()).storage
+
     @abstractmethod
     async def submit(
         self,
@@ -98,6 +103,23 @@ class Backend(ABC):
     async def delete(self, job_id: str) -> None: ...
 
     @abstractmethod
+    async def queue(self) -> QueueState:
+        """Whether the queue is paused (and why), and how many jobs wait in it."""
+
+    @abstractmethod
+    async def pause(self, reason: str | None = None) -> QueueState:
+        """Start nothing new until :meth:`resume`; processing jobs go on, submitting still
+        works. Persisted: the pause survives a restart."""
+
+    @abstractmethod
+    async def resume(self) -> QueueState: ...
+
+    @abstractmethod
+    async def move(self, job_id: str, *, to: str | None = None, position: int | None = None) -> Job:
+        """Move a queued job ``to`` top, bottom, up or down, or to a 1-based ``position``
+        (past the end: the bottom). Conflict unless the job is queued."""
+
+    @abstractmethod
     async def timeline(self, job_id: str) -> list[JobEvent]:
         """Every transition of the job, oldest first, with timestamps."""
 
@@ -120,7 +142,9 @@ class Backend(ABC):
     @abstractmethod
     def changes(self) -> AsyncIterator[Change]:
         """Every change as it commits, for as long as the caller iterates. A slow
-        consumer sees the latest state of each job; it never stalls the engine."""
+        consumer sees the latest state of each job; it never stalls the engine. Besides
+        jobs (``job``, ``deleted``), a ``queue`` change carries the queue's new state
+        when it is paused or resumed."""
 
     def local_video_path(self, job: Job, index: int) -> Path | None:
         """Where the video lies on this machine, if it does (local mode only)."""

@@ -28,6 +28,7 @@ from veotui.model import (
     JobEvent,
     JobLists,
     JobRequest,
+    QueueState,
     Status,
     new_job_id,
     utcnow,
@@ -165,6 +166,9 @@ class LocalBackend(Backend):
             data_dir=str(self.settings.data_dir),
             storage=self.storage_state(),
         )
+
+    async def storage_status(self) -> StorageState:
+        return self.storage_state()
 
     def storage_state(self) -> StorageState:
         """Whether the data directory accepts writes (probed now if it did not)."""
@@ -306,6 +310,19 @@ class LocalBackend(Backend):
     async def delete(self, job_id: str) -> None:
         self.scheduler.delete(job_id)
         self._downloaded.pop(job_id, None)
+
+    async def queue(self) -> QueueState:
+        return self.scheduler.queue_state()
+
+    async def pause(self, reason: str | None = None) -> QueueState:
+        return self.scheduler.pause(reason)
+
+    async def resume(self) -> QueueState:
+        return self.scheduler.resume()
+
+    async def move(self, job_id: str, *, to: str | None = None, position: int | None = None) -> Job:
+        job = self.scheduler.move(job_id, to=to, position=position)
+        return self.view(job, job.queue_position)
 
     async def timeline(self, job_id: str) -> list[JobEvent]:
         self.store.get(job_id)

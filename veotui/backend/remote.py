@@ -33,7 +33,7 @@ from veotui.errors import (
     VideoNotFound,
 )
 from veotui.files import atomic_file
-from veotui.model import Change, Job, JobEvent, JobLists
+from veotui.model import Change, Job, JobEvent, JobLists, QueueState
 from veotui.storage import StorageState
 
 log = logging.getLogger(__name__)
@@ -217,6 +217,24 @@ class RemoteBackend(Backend):
     async def delete(self, job_id: str) -> None:
         await self._request("DELETE", f"/api/delete/{_segment(job_id)}")
 
+    async def queue(self) -> QueueState:
+        return QueueState.from_dict(await self._request("GET", "/api/queue"))
+
+    async def pause(self, reason: str | None = None) -> QueueState:
+        body = {"reason": reason} if reason is not None else {}
+        return QueueState.from_dict(await self._request("POST", "/api/queue/pause", **_json(body)))
+
+    async def resume(self) -> QueueState:
+        return QueueState.from_dict(await self._request("POST", "/api/queue/resume"))
+
+    async def move(self, job_id: str, *, to: str | None = None, position: int | None = None) -> Job:
+        body: dict[str, Any] = {}
+        if to is not None:
+            body["to"] = to
+        if position is not None:
+            body["position"] = position
+        return Job.from_dict(await self._request("POST", f"/api/move/{_segment(job_id)}", **_json(body)))
+
     async def timeline(self, job_id: str) -> list[JobEvent]:
         data = await self._request("GET", f"/api/jobs/{_segment(job_id)}/events")
         return [JobEvent.from_dict(item) for item in data["events"]]
@@ -285,6 +303,8 @@ class RemoteBackend(Backend):
             delay = min(delay * 2, RECONNECT_MAX_DELAY)
 
     async def _resync(self, known: set[str]) -> AsyncIterator[Change]:
+        state = await self.queue()
+        yield Change("queue", "", queue=state)
         lists = await self.list_jobs()
         present: set[str] = set()
         for job in (*lists.processing, *lists.queued, *lists.history):
@@ -304,8 +324,13 @@ class RemoteBackend(Backend):
 def _remember(known: set[str], change: Change) -> None:
     if change.kind == "deleted":
         known.discard(change.job_id)
-    else:
+    elif change.kind == "job":
         known.add(change.job_id)
+
+
+def _json(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON body as ``submit`` sends it: ASCII escapes carry any str to the server."""
+    return {"content": json.dumps(body), "headers": {"content-type": "application/json"}}
 
 
 async def _parse_events(response: httpx.Response) -> AsyncIterator[Change]:
@@ -339,6 +364,8 @@ def _change(event: str, data: str) -> Change | None:
             return Change("job", job.job_id, job)
         if event == "deleted":
             return Change("deleted", payload["job_id"])
+        if event == "queue":
+            return Change("queue", "", queue=QueueState.from_dict(payload))
     except (ValueError, KeyError, TypeError) as exc:
         log.warning("ignored a malformed %s event: %s", event, exc)
     return None

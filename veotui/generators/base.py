@@ -136,6 +136,16 @@ class Generator(ABC):
         """None while the operation runs; its result once done. Raises a
         :class:`PermanentFault` when it ended in an error or was filtered."""
 
+    def save_result(self, result: GenerationResult) -> Any | None:
+        """What it takes to fetch ``result``'s videos again later, as JSON-able data (kept
+        with the job until it is deleted). None when only polling the finished operation
+        again can give them back (videos that came inline)."""
+        return None
+
+    def load_result(self, saved: Any) -> GenerationResult | None:
+        """The result :meth:`save_result` saved; None if it cannot be read back."""
+        return None
+
     @abstractmethod
     async def fetch(self, job: Job, result: GenerationResult, dest: Path) -> list[Path]:
         """Write every video of ``result`` into ``dest`` as ``generated_video_<n>.mp4``

@@ -4,7 +4,9 @@ process resumes the very same operation. Markers in the prompt drive it:
 
 - ``[fail]``: the operation ends in a permanent error;
 - ``[flaky]``: the first two submit calls of the job raise a transient rate-limit error;
-- ``[filtered]``: the operation finishes with zero videos, blocked by the safety filter.
+- ``[filtered]``: the operation finishes with zero videos, blocked by the safety filter;
+- ``[unfetchable]``: the first fetch of the job's videos fails, as when they cannot be read
+  from the bucket; a retry fetches them (without a new submit).
 
 Every Veo 3.1 mode shows in the video it renders (see :func:`render_video`).
 """
@@ -109,7 +111,22 @@ class SimGenerator(Generator):
             )
         return GenerationResult(videos=list(range(1, record["number_of_videos"] + 1)))
 
+    def save_result(self, result: GenerationResult) -> Any | None:
+        return {"videos": list(result.videos)}
+
+    def load_result(self, saved: Any) -> GenerationResult | None:
+        videos = saved.get("videos") if isinstance(saved, dict) else None
+        if not isinstance(videos, list) or not all(isinstance(v, int) for v in videos):
+            return None
+        return GenerationResult(videos=videos)
+
     async def fetch(self, job: Job, result: GenerationResult, dest: Path) -> list[Path]:
+        if "[unfetchable]" in job.prompt and self._count_call(f"{job.job_id}.fetch") == 1:
+            raise PermanentFault(
+                "the finished generation's videos could not be read (simulated: the prompt asks for "
+                "[unfetchable]). Retry to fetch them again; nothing is generated or charged again.",
+                kind=ErrorKind.STORAGE,
+            )
         record = self._read(job.operation) if job.operation else {}
         image, last_frame, video = (_existing(record.get(key)) for key in ("image", "last_frame", "video"))
         references = tuple(p for p in (_existing(r) for r in record.get("references") or ()) if p is not None)
@@ -145,6 +162,7 @@ class SimGenerator(Generator):
             except (OSError, ValueError):
                 continue
         (self.calls / f"{job.job_id}.json").unlink(missing_ok=True)
+        (self.calls / f"{job.job_id}.fetch.json").unlink(missing_ok=True)
 
     def _path(self, operation: str) -> Path:
         op_id = operation.rsplit("/", 1)[-1]

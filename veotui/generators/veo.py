@@ -545,6 +545,28 @@ class VeoGenerator(Generator):
             )
         return GenerationResult(videos=videos, filtered_count=filtered, filtered_reasons=reasons)
 
+    def save_result(self, result: GenerationResult) -> Any | None:
+        # Videos in Cloud Storage stay there until the job is deleted; inline videos are
+        # not kept (megabytes each): polling the finished operation again returns them.
+        uris = [getattr(video, "uri", None) for video in result.videos]
+        if not uris or not all(isinstance(uri, str) and uri.startswith("gs://") for uri in uris):
+            return None
+        return {
+            "videos": uris,
+            "filtered_count": result.filtered_count,
+            "filtered_reasons": list(result.filtered_reasons),
+        }
+
+    def load_result(self, saved: Any) -> GenerationResult | None:
+        uris = saved.get("videos") if isinstance(saved, dict) else None
+        if not isinstance(uris, list) or not uris or not all(isinstance(uri, str) for uri in uris):
+            return None
+        return GenerationResult(
+            videos=[types.Video(uri=uri, mime_type="video/mp4") for uri in uris],
+            filtered_count=int(saved.get("filtered_count") or 0),
+            filtered_reasons=[str(reason) for reason in saved.get("filtered_reasons") or ()],
+        )
+
     async def fetch(self, job: Job, result: GenerationResult, dest: Path) -> list[Path]:
         paths = []
         for index, video in enumerate(result.videos, 1):

@@ -19,7 +19,7 @@ from starlette.routing import request_response
 from veotui import __version__
 from veotui.backend.local import MAX_PAGE_ROWS, LocalBackend
 from veotui.capabilities import MAX_REFERENCES, PERSON_GENERATION, REFERENCE_TYPES
-from veotui.errors import ERROR_HEADER, JobNotFound, StorageUnavailable, TooLarge, VeotuiError
+from veotui.errors import ERROR_HEADER, InvalidRequest, JobNotFound, StorageUnavailable, TooLarge, VeotuiError
 from veotui.model import (
     ASPECT_RATIOS,
     DEFAULT_ASPECT_RATIO,
@@ -36,7 +36,7 @@ from veotui.model import (
     is_job_id,
 )
 from veotui.server.auth import USER_KEY, BearerAuth, TokenTable
-from veotui.server.bodies import read_submission
+from veotui.server.bodies import read_control, read_submission
 from veotui.server.downloads import CountedFileResponse
 from veotui.server.schemas import (
     DeletedOut,
@@ -46,6 +46,7 @@ from veotui.server.schemas import (
     JobListsOut,
     JobOut,
     MetricsOut,
+    QueueOut,
     ResolvedOut,
     TimelineOut,
     answers,
@@ -190,6 +191,49 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
     ) -> JSONResponse:
         lists = await backend.list_jobs(history_limit=limit, history_offset=offset, text=q or None)
         return JSONResponse(lists.to_dict())
+
+    @app.get("/api/queue", summary="Whether the queue is paused, and its length", responses=answers(QueueOut, 401))
+    async def queue() -> JSONResponse:
+        return JSONResponse((await backend.queue()).to_dict())
+
+    @app.post(
+        "/api/queue/pause",
+        summary="Start no new job until resumed (processing jobs go on)",
+        openapi_extra=PAUSE_BODY,
+        responses=answers(QueueOut, 400, 401, 422),
+    )
+    async def pause(request: Request) -> JSONResponse:
+        body = await read_control(request, "POST /api/queue/pause", required=False)
+        unknown = sorted(set(body) - {"reason"})
+        if unknown:
+            raise InvalidRequest(f"unknown field {unknown[0]!r}; POST /api/queue/pause takes only reason")
+        reason = body.get("reason")
+        if reason is not None and not isinstance(reason, str):
+            raise InvalidRequest("reason must be text")
+        return JSONResponse((await backend.pause(reason)).to_dict())
+
+    @app.post("/api/queue/resume", summary="Start queued jobs again", responses=answers(QueueOut, 401))
+    async def resume() -> JSONResponse:
+        return JSONResponse((await backend.resume()).to_dict())
+
+    @app.post(
+        "/api/move/{job_id}",
+        summary="Move a queued job: to top, bottom, up, down, or a 1-based position",
+        openapi_extra=MOVE_BODY,
+        responses=answers(JobOut, 400, 401, 404, 409, 422),
+    )
+    async def move(job_id: JobId, request: Request) -> JSONResponse:
+        job_id = _checked(job_id)
+        body = await read_control(request, "POST /api/move", required=True)
+        unknown = sorted(set(body) - {"to", "position"})
+        if unknown:
+            raise InvalidRequest(f"unknown field {unknown[0]!r}; POST /api/move takes to or position")
+        to, position = body.get("to"), body.get("position")
+        if position is not None and (isinstance(position, bool) or not isinstance(position, int)):
+            raise InvalidRequest(f"position must be a whole number of at least 1, got {position!r}")
+        if to is not None and not isinstance(to, str):
+            raise InvalidRequest(f"to must be top, bottom, up or down, got {to!r}")
+        return job_json(await backend.move(job_id, to=to, position=position))
 
     @app.get(
         "/api/jobs/{job_id}/events",
@@ -403,4 +447,38 @@ GENERATE_BODY: dict[str, Any] = {
             },
         },
     },
+}
+
+PAUSE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": False,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "reason": {"type": "string", "maxLength": 200, "description": "shown with the pause"}
+                    },
+                }
+            }
+        },
+    }
+}
+
+MOVE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "description": "exactly one of to and position",
+                    "properties": {
+                        "to": {"type": "string", "enum": ["top", "bottom", "up", "down"]},
+                        "position": {"type": "integer", "minimum": 1, "description": "1-based; past the end: bottom"},
+                    },
+                }
+            }
+        },
+    }
 }

@@ -188,3 +188,23 @@ async def _from_form(request: Request, body: bytes) -> Submission:
     image = files[IMAGE_FIELD][0] if files[IMAGE_FIELD] else (None, None)
     last_frame = files[LAST_FRAME_FIELD][0] if files[LAST_FRAME_FIELD] else None
     return Submission(fields, image[0], image[1], last_frame, files[REFERENCE_FIELD])
+
+
+#: Bodies of the small control requests (pause, move).
+MAX_CONTROL_BODY = 4096
+
+
+async def read_control(request: Request, what: str, *, required: bool) -> dict[str, Any]:
+    """A small JSON object body; an empty body is ``{}`` unless ``required``."""
+    body = await read_bounded(request, MAX_CONTROL_BODY)
+    if not body.strip():
+        if required:
+            raise InvalidRequest(f"{what} needs a JSON object body")
+        return {}
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise MalformedBody(f"the request body is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise InvalidRequest(f"the body of {what} must be a JSON object")
+    return data

@@ -90,6 +90,13 @@ class JobListsOut(Shape):
     history_total: int
 
 
+class QueueOut(Shape):
+    paused: bool
+    reason: str | None = Field(description="why the queue is paused (null: not paused, or no reason given)")
+    length: int = Field(description="queued jobs")
+    by_budget: bool = Field(description="the daily budget paused it")
+
+
 class DeletedOut(Shape):
     job_id: str
     deleted: Literal[True]

@@ -26,6 +26,9 @@ RETRY_MS = 1000
 def encode(change: Change) -> bytes:
     if change.kind == "deleted":
         data = {"job_id": change.job_id}
+    elif change.kind == "queue":
+        assert change.queue is not None
+        data = change.queue.to_dict()
     else:
         assert change.job is not None
         data = change.job.to_dict()

@@ -17,7 +17,7 @@ from typing import Any
 
 from veotui.backend.base import Backend, BackendInfo
 from veotui.errors import VeotuiError
-from veotui.model import Change
+from veotui.model import Change, QueueState
 from veotui.tui.board import Board
 
 #: Seconds to wait before following again after the stream failed.
@@ -34,7 +34,8 @@ class Follower:
     ``on_change(change, was_live)`` is called after each change was applied to the board
     (``was_live``: the job was queued or processing before it),
     ``on_loaded()`` after each fresh read of the lists, ``on_error(title, message, severity)`` when a
-    read or the stream failed (the follower goes on by itself)."""
+    read or the stream failed (the follower goes on by itself), ``on_queue(state)`` when the
+    queue is paused or resumed."""
 
     def __init__(
         self,
@@ -44,6 +45,7 @@ class Follower:
         on_change: Callable[[Change, bool], None] = _ignore,
         on_loaded: Callable[[], None] = _ignore,
         on_error: Callable[[str, str, str], None] = _ignore,
+        on_queue: Callable[[QueueState], None] = _ignore,
         reconnect_seconds: float = RECONNECT_SECONDS,
     ) -> None:
         self.backend = backend
@@ -51,6 +53,9 @@ class Follower:
         self.on_change = on_change
         self.on_loaded = on_loaded
         self.on_error = on_error
+        self.on_queue = on_queue
+        #: The queue's state as last heard (paused or not, and why).
+        self.queue: QueueState | None = None
         self.reconnect_seconds = reconnect_seconds
         self.info: BackendInfo | None = None
         #: The history page wanted at the next read.
@@ -106,6 +111,11 @@ class Follower:
                     await aclose()
 
     def apply(self, change: Change) -> None:
+        if change.kind == "queue":
+            self.queue = change.queue
+            if change.queue is not None:
+                self.on_queue(change.queue)
+            return
         was_live = change.job_id in self.board.live
         if self.board.apply(change).needs_reload:
             self._reload_wanted.set()

@@ -42,6 +42,8 @@ from veotui.tui.tables import HistoryTable, JobTable, ProcessingTable, QueueTabl
 
 #: Seconds between re-reads of the processing jobs' progress.
 TICK_SECONDS = 1.0
+#: How often the header asks whether the data directory accepts writes.
+STORAGE_SECONDS = 3.0
 
 
 class MainScreen(Screen[None]):
@@ -137,6 +139,7 @@ class MainScreen(Screen[None]):
         self.update_header()
         self.follow()
         self.set_interval(TICK_SECONDS, self.tick)
+        self.set_interval(STORAGE_SECONDS, self.check_storage)
 
     # -- following the backend ------------------------------------------------------------
 
@@ -259,6 +262,14 @@ class MainScreen(Screen[None]):
                 self._titles[panel] = (title, subtitle)
                 table = self.tables[panel]
                 table.border_title, table.border_subtitle = title, subtitle
+
+    @work(exclusive=True, group="storage")
+    async def check_storage(self) -> None:
+        try:
+            state = await self.backend.storage_status()
+        except VeotuiError:
+            return  # the connection state says why; the next check tries again
+        self.header.storage = "" if state.ok else state.label.removeprefix("storage ")
 
     def update_header(self) -> None:
         header = self.header

@@ -1,0 +1,29 @@
+"""A sqlite3 connection that refuses every COMMIT while ``full`` is set, the way SQLite
+answers when the disk is full (for engine and TUI tests without a small filesystem)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+
+class RefusingConnection:
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+        self.full = False
+        self.refused = 0
+
+    def execute(self, sql: str, *args):
+        if self.full and sql == "COMMIT":
+            self.refused += 1
+            raise sqlite3.OperationalError("database or disk is full")
+        return self._connection.execute(sql, *args)
+
+    def __getattr__(self, name: str):
+        return getattr(self._connection, name)
+
+
+def refuse_commits(store) -> RefusingConnection:
+    """Put a refusing connection under ``store``; returns it (set ``full`` to refuse)."""
+    connection = RefusingConnection(store._conn)
+    store._conn = connection
+    return connection
