@@ -15,8 +15,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.conftest import FAST_ENV
 from tests.server.harness import server_thread
+from tests.support.env import FAST_ENV
 from veotui.server.running import bind
 from veotui.settings import load_settings
 

@@ -7,7 +7,7 @@ import io
 import pytest
 from PIL import Image
 
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 from veotui.capabilities import MODEL_CAPABILITIES
 from veotui.errors import Conflict, InvalidRequest, JobNotFound
 from veotui.files import video_name

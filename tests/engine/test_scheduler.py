@@ -7,8 +7,8 @@ import random
 import anyio
 import pytest
 
-from tests.conftest import wait_for
 from tests.support.fakes import ControlledGenerator
+from tests.support.waiting import wait_for, wait_status
 from veotui.backend.local import LocalBackend
 from veotui.errors import Conflict, DownloadFailed, ErrorKind, JobNotFound
 from veotui.generators.base import PermanentFault, SubmitOutcomeUnknown, TransientFault
@@ -29,13 +29,6 @@ async def submit(backend, prompt="p", **fields):
 
 async def statuses(backend, job_ids):
     return [(await backend.get(job_id)).status for job_id in job_ids]
-
-
-async def wait_status(backend, job_id, status):
-    async def reached():
-        return (await backend.get(job_id)).status == status
-
-    await wait_for(reached, what=f"job {job_id[:8]} to be {status.value}")
 
 
 async def test_at_most_two_jobs_process_and_the_rest_wait_in_fifo_order(engine):

@@ -10,7 +10,7 @@ import anyio
 import httpx
 from PIL import Image
 
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 
 PROCESSING = {"starting", "uploading_image", "generating", "processing", "downloading"}
 

@@ -7,7 +7,7 @@ import json
 from fastapi.routing import APIRoute
 from starlette.routing import Match
 
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 from veotui.model import new_job_id
 from veotui.server.app import create_app
 from veotui.server.schemas import (

@@ -8,7 +8,7 @@ import base64
 
 import pytest
 
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 from tests.veo.fake_vertex import FILTER_REASON, Fault
 from veotui.backend.local import LocalBackend
 from veotui.model import Job, Status

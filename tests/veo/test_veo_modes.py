@@ -9,7 +9,7 @@ import io
 import pytest
 from PIL import Image
 
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 from tests.veo.test_veo_jobs import blob_names
 from veotui.backend.local import LocalBackend
 from veotui.files import video_name
