@@ -14,6 +14,7 @@ from typing import Any
 from veotui import __version__
 from veotui.capabilities import MAX_REFERENCES, PERSON_GENERATION, REFERENCE_TYPES
 from veotui.errors import SettingsError, VeotuiError
+from veotui.logs import LEVELS
 from veotui.model import (
     ASPECT_RATIOS,
     DEFAULT_ASPECT_RATIO,
@@ -53,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
     serve.add_argument("--token", help="bearer token clients must send (VEOTUI_TOKEN)")
+    serve.add_argument(
+        "--log-level",
+        choices=LEVELS,
+        default=argparse.SUPPRESS,
+        help="level of the log file and of stderr (default: the file at VEOTUI_LOG_LEVEL or info, stderr at warning)",
+    )
     _engine_flags(serve)
 
     submit = commands.add_parser("submit", help="queue a job on the server and print its id")
@@ -161,6 +168,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor = commands.add_parser("doctor", help="check the Google Cloud settings without generating anything")
     _engine_flags(doctor)
+
+    logs = commands.add_parser("logs", help="print the data directory's log (works while veotui runs)")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new records as they come")
+    logs.add_argument("--job", metavar="JOB", help="only records of the job whose id starts with JOB")
+    logs.add_argument(
+        "--since", metavar="DURATION", help="only records of the last DURATION: 90s, 15m, 2h, 1d (or seconds)"
+    )
+    logs.add_argument("--json", action="store_true", help="print one JSON object a line")
+    logs.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS, help="data directory (VEOTUI_DATA_DIR)")
     return parser
 
 
@@ -206,7 +222,7 @@ def _remote_flags(parser: argparse.ArgumentParser, help_remote: str | None = Non
 
 def settings_from(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
-    for name in ("generator", "data_dir", "remote", "token"):
+    for name in ("generator", "data_dir", "remote", "token", "log_level"):
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
@@ -244,7 +260,11 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if command == "serve":
         from veotui.server import serve
 
-        return serve(settings, host=args.host, port=args.port)
+        return serve(settings, host=args.host, port=args.port, log_level=getattr(args, "log_level", None))
+    if command == "logs":
+        from veotui.log_reader import run_logs
+
+        return run_logs(settings, follow=args.follow, job=args.job, since=args.since, as_json=args.json)
     if command == "doctor":
         from veotui.doctor import run_doctor
 

@@ -47,6 +47,7 @@ from veotui.generators.base import (
     SubmitOutcomeUnknown,
     TransientFault,
 )
+from veotui.logs import event
 from veotui.model import (
     ACTIVE_STATUSES,
     Job,
@@ -141,8 +142,16 @@ class Scheduler:
     def _recover(self) -> None:
         """Put every job back where it stands after a stop or a crash."""
         removed = self.files.sweep(self.store.all_job_ids())
-        if removed:
-            log.info("removed %d folders of jobs the store does not know", len(removed))
+        for orphan in removed:
+            event(
+                log,
+                logging.INFO,
+                "cleanup.folder",
+                "removed the folder of a job the store does not know",
+                job_id=orphan,
+                path=str(self.files.folder(orphan)),
+                outcome="removed",
+            )
         try:
             self.storage.ensure_reserve()
         except OSError as exc:
@@ -162,11 +171,34 @@ class Scheduler:
                     self.store.transition, job.job_id, Status.QUEUED, detail="waiting for a slot after restart"
                 ),
             )
-        for job in self.store.pending_cleanups():
+        cleanups = self.store.pending_cleanups()
+        for job in cleanups:
             self._spawn(self._cleanup_remote, job)
+        auto_deletes = []
         if self.settings.auto_delete_after_download is not None:
-            for job in self.store.downloaded_completed():
+            auto_deletes = self.store.downloaded_completed()
+            for job in auto_deletes:
                 self._schedule_auto_delete(job)
+        event(
+            log,
+            logging.INFO,
+            "engine.recovered",
+            "recovered: %d job(s) resumed, %d back in the queue, %d queued, %d cloud clean-up(s) pending,"
+            " %d auto-delete(s) armed, %d orphan folder(s) removed",
+            min(len(resumable), self.max_concurrent),
+            max(0, len(resumable) - self.max_concurrent),
+            self.store.queue_length(),
+            len(cleanups),
+            len(auto_deletes),
+            len(removed),
+            resumed=[job.job_id for job in resumable[: self.max_concurrent]],
+            requeued=[job.job_id for job in resumable[self.max_concurrent :]],
+            queued=self.store.queue_length(),
+            pending_cleanups=len(cleanups),
+            auto_deletes=len(auto_deletes),
+            orphans_removed=len(removed),
+            generator=self.generator.name,
+        )
 
     # -- actions --------------------------------------------------------------------------
 
@@ -215,7 +247,7 @@ class Scheduler:
         job = self.store.get(job_id)
         if job.status not in (Status.FAILED, Status.CANCELLED):
             raise Conflict(f"job {job_id} is {job.status.value}; only failed or cancelled jobs can be retried")
-        self.files.remove_outputs(job_id)
+        self._remove_outputs(job_id)
         if job.retry_reuses_operation:
             kept: dict[str, Any] = {}
             detail = "retried by user: fetches the videos of the finished generation again, no new charge"
@@ -242,7 +274,7 @@ class Scheduler:
     def delete(self, job_id: str) -> None:
         # The files go first: on a full disk that frees the room to record the delete.
         self.store.get(job_id)
-        self.files.remove(job_id)
+        self._remove_folder(job_id)
         job = self.store.delete(job_id)
         self._stop_run(job_id)
         self._spawn(self._cleanup_remote, job)
@@ -396,16 +428,25 @@ class Scheduler:
                 with contextlib.suppress(StorageUnavailable, Conflict, JobNotFound):
                     self.store.update(job_id, note="the disk accepts writes again; carrying on")
                 continue
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - one job fails, never the engine (logged below)
                 full = disk_full_error(exc)
                 if full is not None:
                     message = self._disk_full_message(job_id, full)
-                    log.warning("job %s failed: %s", job_id, message)
+                    event(log, logging.WARNING, "job.disk_full", "%s", message, job_id=job_id)
                     await self._fail(job_id, message, ErrorKind.DISK_FULL)
                 elif isinstance(exc, _JobFailed):
                     await self._fail(job_id, str(exc), exc.kind)
                 else:  # a bug must fail one job, not the engine
-                    log.exception("job %s crashed", job_id)
+                    event(
+                        log,
+                        logging.ERROR,
+                        "job.internal_error",
+                        "internal error: %r",
+                        exc,
+                        job_id=job_id,
+                        exc_info=True,
+                        error_type=type(exc).__name__,
+                    )
                     await self._fail(job_id, f"veotui hit an internal error: {exc!r}.", ErrorKind.INTERNAL)
             return
 
@@ -436,19 +477,58 @@ class Scheduler:
             return  # shut down mid-job: resumes at next start
         with anyio.CancelScope(shield=True):
             if job is None:
-                self.files.remove(job_id)
+                self._remove_folder(job_id)
             elif job.status in (Status.FAILED, Status.CANCELLED):
-                self.files.remove_outputs(job_id)
+                self._remove_outputs(job_id)
                 await self._cleanup_quietly(job, everything=False)
             elif job.status == Status.COMPLETED:
                 await self._cleanup_quietly(job, everything=False)
+
+    def _remove_folder(self, job_id: str) -> None:
+        folder = self.files.folder(job_id)
+        existed = folder.exists()
+        self.files.remove(job_id)
+        outcome = "absent" if not existed else "left behind" if folder.exists() else "removed"
+        event(
+            log,
+            logging.WARNING if outcome == "left behind" else logging.INFO,
+            "cleanup.folder",
+            "%s: %s",
+            folder,
+            outcome,
+            job_id=job_id,
+            path=str(folder),
+            outcome=outcome,
+        )
+
+    def _remove_outputs(self, job_id: str) -> None:
+        folder = self.files.folder(job_id)
+        self.files.remove_outputs(job_id)
+        event(
+            log,
+            logging.INFO,
+            "cleanup.outputs",
+            "removed the partial outputs in %s (the input image stays for a retry)",
+            folder,
+            job_id=job_id,
+            path=str(folder),
+            outcome="removed",
+        )
 
     async def _cleanup_quietly(self, job: Job, *, everything: bool) -> bool:
         try:
             await self.generator.cleanup(job, everything=everything)
             return True
         except Exception as exc:  # noqa: BLE001 - clean-up is retried later; it must never fail a job
-            log.warning("cleanup of job %s's remote files failed: %s", job.job_id, exc)
+            event(
+                log,
+                logging.WARNING,
+                "cleanup.remote",
+                "clean-up of the job's remote files failed: %s",
+                exc,
+                job_id=job.job_id,
+                outcome="error",
+            )
             return False
 
     async def _cleanup_remote(self, job: Job) -> None:
@@ -458,7 +538,14 @@ class Scheduler:
                 await self._persist(functools.partial(self.store.cleanup_done, job.job_id))
                 return
             await anyio.sleep(backoff_delay(retry, self.settings.retry_base_seconds))
-        log.warning("gave up cleaning job %s's remote files for now; will try again at next start", job.job_id)
+        event(
+            log,
+            logging.WARNING,
+            "cleanup.remote",
+            "gave up cleaning the job's remote files for now; will try again at the next start",
+            job_id=job.job_id,
+            outcome="postponed",
+        )
 
     async def _fail(self, job_id: str, message: str, kind: str) -> None:
         """Record the failure, waiting for the disk if it refuses writes just now."""
@@ -627,6 +714,7 @@ class Scheduler:
                 if attempt >= self.settings.max_attempts:
                     raise _JobFailed(f"{exc} (gave up after {attempt} attempts)", ErrorKind.TRANSIENT) from exc
                 delay = self._delay(attempt, exc)
+                self._retrying(job.job_id, "submit", exc, attempt, delay)
                 attempt += 1
                 job = self.store.update(
                     job.job_id,
@@ -650,6 +738,7 @@ class Scheduler:
                         f"could not {what}: {exc} (gave up after {attempt} attempts)", ErrorKind.TRANSIENT
                     ) from exc
                 delay = self._delay(attempt, exc)
+                self._retrying(job.job_id, what, exc, attempt, delay)
                 self.store.update(job.job_id, note=f"could not {what}: {exc}; trying again in {delay:.1f} s")
                 attempt += 1
                 await anyio.sleep(delay)
@@ -695,6 +784,27 @@ class Scheduler:
             self._check_deadline(job, deadline, started, "")
             await anyio.sleep(self.poll_interval)
 
+    def _retrying(self, job_id: str, what: str, fault: TransientFault, attempt: int, delay: float) -> None:
+        call = _CALL_NAMES.get(what, what.replace(" ", "_"))
+        self.store.count("retries_total", call)
+        event(
+            log,
+            logging.WARNING,
+            "job.retry",
+            "%s failed (%s); attempt %d of %d in %.1f s",
+            call,
+            fault,
+            attempt + 1,
+            self.settings.max_attempts,
+            delay,
+            job_id=job_id,
+            call=call,
+            error=str(fault),
+            attempt=attempt + 1,
+            max_attempts=self.settings.max_attempts,
+            backoff_seconds=round(delay, 3),
+        )
+
     @staticmethod
     def _check_deadline(job: Job, deadline: float | None, started: float, why: str) -> None:
         """``started``: when generating began, on the monotonic clock."""
@@ -711,6 +821,15 @@ class Scheduler:
         if fault.retry_after is not None:
             delay = max(delay, fault.retry_after)
         return delay
+
+
+#: The ``call`` label of retries, by what the scheduler was doing.
+_CALL_NAMES = {
+    "upload the image": "upload",
+    "check the operation": "poll",
+    "download the videos": "download",
+    "submit": "submit",
+}
 
 
 def _filtered_note(result: GenerationResult) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,11 @@ class Settings:
     users: Mapping[str, str] = field(default_factory=dict)
     #: Key remapping of the TUI: binding id -> keys.
     keymap: Mapping[str, str] = field(default_factory=dict)
+    #: The log file (<data>/logs/veotui.log): level, text or json, size before rotation, backups kept.
+    log_level: str = "info"
+    log_format: str = "text"
+    log_max_bytes: int = 10 * 1024 * 1024
+    log_backups: int = 5
     #: The config file's ``[prices]``: model -> key -> US dollars per second.
     prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     config_file: Path | None = None
@@ -98,6 +103,43 @@ def _generator(name: str, raw: Any) -> str:
     return value
 
 
+def _count(name: str, raw: Any) -> int:
+    try:
+        value = int(str(raw).strip()) if not isinstance(raw, bool) else None
+    except ValueError:
+        value = None
+    if value is None or value < 0:
+        raise SettingsError(f"{name} must be a whole number (0 or more), got {raw!r}")
+    return value
+
+
+_SIZE_UNITS = {"": 1, "b": 1, "kb": 1024, "k": 1024, "mb": 1024**2, "m": 1024**2, "gb": 1024**3, "g": 1024**3}
+
+
+def _bytes(name: str, raw: Any) -> int:
+    """A size in bytes: 10485760, "10MB", "512 KB"."""
+    text = str(raw).strip().lower().replace(" ", "") if not isinstance(raw, bool) else ""
+    digits = text.rstrip("kmgb")
+    unit = text[len(digits) :]
+    try:
+        value = float(digits) * _SIZE_UNITS[unit] if digits else -1
+    except (ValueError, KeyError):
+        value = -1
+    if value < 1024:
+        raise SettingsError(f"{name} must be a size of at least 1 KB, like 10MB or 1048576, got {raw!r}")
+    return int(value)
+
+
+def _one_of(*choices: str) -> Callable[[str, Any], str]:
+    def parse(name: str, raw: Any) -> str:
+        value = str(raw).strip().lower()
+        if value not in choices:
+            raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+        return value
+
+    return parse
+
+
 def _text(name: str, raw: Any) -> str | None:
     value = str(raw).strip()
     return value or None
@@ -134,6 +176,10 @@ SETTINGS_TABLE: dict[str, tuple[str, Any]] = {
     "veo_deadline": ("VEOTUI_VEO_DEADLINE", lambda n, r: _seconds(n, r, allow_off=True)),
     "retry_base_seconds": ("VEOTUI_RETRY_BASE_SECONDS", _seconds),
     "max_attempts": ("VEOTUI_MAX_ATTEMPTS", _positive_int),
+    "log_level": ("VEOTUI_LOG_LEVEL", _one_of("debug", "info", "warning", "error")),
+    "log_format": ("VEOTUI_LOG_FORMAT", _one_of("text", "json")),
+    "log_max_bytes": ("VEOTUI_LOG_MAX_BYTES", _bytes),
+    "log_backups": ("VEOTUI_LOG_BACKUPS", _count),
 }
 
 

@@ -11,18 +11,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from veotui import metrics as m
 from veotui.datadir import CHOOSE_ANOTHER, prepare
 from veotui.errors import Conflict, DataUnusable, InvalidRequest, JobNotFound, StorageUnavailable
+from veotui.logs import event
 from veotui.model import (
     ACTIVE_STATUSES,
     FINAL_STATUSES,
@@ -152,6 +155,9 @@ MIGRATIONS: tuple[str, ...] = (
     );
     INSERT INTO queue_control (id, paused) VALUES (1, 0)
     """,
+    # 7: aggregates for /metrics, kept in the transaction of each transition, so a scrape
+    # never reads the history; filled from the event log for what came before.
+    m.MIGRATION_SQL,
 )
 
 #: ``PRAGMA application_id`` of veotui's databases ("veot"), stamped when one is created.
@@ -167,6 +173,9 @@ RESPACE_WINDOW = 8
 #: Smallest gap a respacing leaves, relative to the keys' size: 2**-32 leaves ~20 halvings
 #: of a double's 52-bit mantissa.
 ROOM_AFTER_RESPACE = 2.0**-32
+
+log = logging.getLogger(__name__)
+
 _TIME_FIELDS = {"created_at", "started_at", "finished_at", "stage_started_at", "downloaded_at"}
 #: Job fields that ``transition`` and ``update`` may change; each is a column of the same name.
 _UPDATABLE = {
@@ -237,6 +246,8 @@ class Store:
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
         self._migrate()
+        # Kept in step with every write (one writer), so reading it costs nothing.
+        self._queued = int(self._conn.execute("SELECT COUNT(*) FROM jobs WHERE status = 'queued'").fetchone()[0])
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -411,38 +422,41 @@ class Store:
         return row[0] if row else None
 
     def metrics(self) -> dict[str, Any]:
-        """All-time figures from the event log, so deleted jobs still count."""
-        counts = self.count_by_status()
-        ended = dict(
-            self._conn.execute(
-                "SELECT status, COUNT(*) FROM events WHERE kind = 'transition'"
-                " AND status IN ('completed', 'failed', 'cancelled') GROUP BY status"
-            ).fetchall()
-        )
-        completed, failed = ended.get("completed", 0), ended.get("failed", 0)
-        (avg,) = self._conn.execute(
-            "SELECT AVG(seconds) FROM events WHERE status = 'completed' AND seconds IS NOT NULL"
-        ).fetchone()
-        by_user = dict(
-            self._conn.execute("SELECT user, COUNT(*) FROM events WHERE kind = 'submitted' GROUP BY user").fetchall()
-        )
-        errors = dict(
-            self._conn.execute(
-                "SELECT error_kind, COUNT(*) FROM events WHERE status = 'failed' AND kind = 'transition'"
-                " GROUP BY error_kind"
-            ).fetchall()
-        )
+        """All-time figures from the aggregates kept with the event log (deleted jobs still
+        count); the cost does not grow with the history."""
         return {
-            "queue_length": counts.get("queued", 0),
-            "processing": sum(counts.get(s.value, 0) for s in ACTIVE_STATUSES),
-            "completed": completed,
-            "failed": failed,
-            "cancelled": ended.get("cancelled", 0),
-            "success_rate": round(completed / (completed + failed), 4) if completed + failed else None,
-            "avg_processing_seconds": round(avg, 2) if avg is not None else None,
-            "jobs_by_user": by_user,
-            "errors_by_kind": {str(kind or "unknown"): n for kind, n in errors.items()},
+            "queue_length": self.queue_length(),
+            "processing": self.processing_count(),
+            **m.summary(self.metric_snapshot()),
         }
+
+    def queue_length(self) -> int:
+        return self._queued
+
+    def processing_count(self) -> int:
+        marks = ",".join("?" * len(ACTIVE_STATUSES))
+        (count,) = self._conn.execute(
+            f"SELECT COUNT(*) FROM jobs WHERE status IN ({marks})", [s.value for s in ACTIVE_STATUSES]
+        ).fetchone()
+        return int(count)
+
+    def metric_snapshot(self) -> m.Snapshot:
+        return m.Snapshot(self._conn.execute("SELECT name, labels, bucket, value FROM metric_values").fetchall())
+
+    def metric_series(self, hours: int, now: datetime | None = None) -> list[dict[str, Any]]:
+        """Jobs ended per hour by status and the longest queue of each hour, for the last
+        ``hours`` hours (the current one included), oldest first."""
+        now = now or utcnow()
+        keys = [m.hour_of(isoformat(now - timedelta(hours=n)) or "") for n in range(hours - 1, -1, -1)]
+        rows = self._conn.execute(
+            "SELECT hour, name, labels, value FROM metric_hours WHERE hour >= ? AND hour <= ?", (keys[0], keys[-1])
+        ).fetchall()
+        return m.series_rows([tuple(r) for r in rows], keys)
+
+    def count(self, name: str, labels: str = "", amount: float = 1.0) -> None:
+        """Add to a persisted counter (e.g. ``retries_total``)."""
+        with self._transaction() as conn:
+            m.add(conn, name, labels, amount)
 
     # -- writing --------------------------------------------------------------------------
 
@@ -456,6 +470,9 @@ class Store:
                 "INSERT INTO events (job_id, at, status, detail, kind, user, model) VALUES (?, ?, ?, ?, 'submitted', ?, ?)",
                 (job.job_id, isoformat(job.created_at), "queued", "submitted", job.request.user, job.request.model),
             )
+            m.add(conn, "submitted_total", job.request.user)
+            m.max_hour(conn, m.hour_of(isoformat(utcnow()) or ""), "queue_max", self._queued + 1)
+        self._queued += 1
         self._remember(job)
         self._notify(Change("job", job.job_id, job))
         return job
@@ -478,6 +495,7 @@ class Store:
                     for n, job in enumerate(jobs)
                 ],
             )
+        self._queued += sum(1 for job in jobs if job.status == Status.QUEUED)
 
     @staticmethod
     def _next_seq(conn: sqlite3.Connection, count: int = 1, counter: str = "queue_seq") -> int:
@@ -523,9 +541,12 @@ class Store:
                 fields["finished_seq"] = self._next_seq(conn, counter="finished_seq")
                 fields.setdefault("finished_at", now)
                 fields.setdefault("submitting", False)
+            before = job
             previous = job.status
             job = job.replace(status=target, **_as_job_fields(fields))
             self._write_fields(conn, job, fields, status=target, expect=previous)
+            queued = self._queued + (target == Status.QUEUED) - (previous == Status.QUEUED)
+            self._count_transition(conn, before, job, now, seconds, queued)
             conn.execute(
                 "INSERT INTO events (job_id, at, status, detail, user, model, error_kind, seconds)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -540,10 +561,56 @@ class Store:
                     seconds,
                 ),
             )
+        self._queued = queued
         self._remember(job)
+        event(
+            log,
+            logging.WARNING if target == Status.FAILED else logging.INFO,
+            "job.transition",
+            "%s -> %s%s",
+            before.status.value,
+            target.value,
+            f": {detail}" if detail else "",
+            job_id=job_id,
+            previous=before.status.value,
+            status=target.value,
+            at=isoformat(now),
+            detail=detail,
+            attempts=job.attempts,
+            error_kind=job.error_kind if target == Status.FAILED else None,
+        )
         self._clock(job)
         self._notify(Change("job", job_id, job))
         return job
+
+    def _count_transition(
+        self, conn: sqlite3.Connection, before: Job, after: Job, now: datetime, seconds: float | None, queued: int
+    ) -> None:
+        """Fold one transition into the aggregates, inside its transaction. Stage times come
+        from the monotonic clock when the stage began in this process."""
+        previous, target = before.status, after.status
+        in_stage = self.stage_elapsed(before)
+        if in_stage is None:
+            since = before.stage_started_at or (before.created_at if previous == Status.QUEUED else None)
+            in_stage = (now - since).total_seconds() if since is not None else None
+        if previous in ACTIVE_STATUSES and in_stage is not None:
+            m.observe(conn, "stage_duration_seconds", in_stage, previous.value)
+        if previous == Status.QUEUED and target == Status.STARTING and in_stage is not None:
+            m.observe(conn, "queue_wait_seconds", in_stage)
+        hour = m.hour_of(isoformat(now) or "")
+        if target == Status.QUEUED:
+            m.max_hour(conn, hour, "queue_max", queued)
+        if not target.is_final:
+            return
+        m.add(conn, "jobs_total", target.value)
+        m.add_hour(conn, hour, "finished", target.value)
+        if target == Status.FAILED:
+            m.add(conn, "errors_total", after.error_kind or "unknown")
+        elif target == Status.COMPLETED:
+            if seconds is None and after.started_at is not None:
+                seconds = (now - after.started_at).total_seconds()
+            if seconds is not None:
+                m.observe(conn, "job_duration_seconds", seconds)
 
     def _clock(self, job: Job) -> None:
         if job.status.is_final:
@@ -582,6 +649,8 @@ class Store:
                     (job_id, isoformat(utcnow()), job.status.value, note),
                 )
         self._remember(job)
+        if note:
+            event(log, logging.INFO, "job.note", "%s", note, job_id=job_id, status=job.status.value)
         self._notify(Change("job", job_id, job))
         return job
 
@@ -594,10 +663,12 @@ class Store:
             fields = {"operation": operation, "submitting": False, "operation_done": False, "result": None}
             job = job.replace(**fields)
             self._write_fields(conn, job, fields, expect=job.status)
-            conn.execute(
+            bought = conn.execute(
                 "INSERT OR IGNORE INTO spend (operation, job_id, day, at, usd) VALUES (?, ?, ?, ?, ?)",
                 (operation, job_id, now.date().isoformat(), isoformat(now), job.estimated_cost_usd),
-            )
+            ).rowcount
+            if bought and job.estimated_cost_usd:
+                m.add(conn, "estimated_cost_usd_total", "", float(job.estimated_cost_usd))
             if note:
                 conn.execute(
                     "INSERT INTO events (job_id, at, status, detail, kind) VALUES (?, ?, ?, ?, 'note')",
@@ -675,11 +746,19 @@ class Store:
                 "INSERT INTO events (job_id, at, status, detail, kind) VALUES (?, ?, ?, 'deleted', 'deleted')",
                 (job_id, isoformat(utcnow()), job.status.value),
             )
+        if job.status == Status.QUEUED:
+            self._queued -= 1
+        event(
+            log,
+            logging.INFO,
+            "job.deleted",
+            "deleted (was %s)",
+            job.status.value,
+            job_id=job_id,
+            status=job.status.value,
+        )
 
     # -- the queue: pause and order ---------------------------------------------------------
-
-    def queue_length(self) -> int:
-        return int(self._conn.execute("SELECT COUNT(*) FROM jobs WHERE status = 'queued'").fetchone()[0])
 
     def is_paused(self) -> bool:
         return bool(self._conn.execute("SELECT paused FROM queue_control WHERE id = 1").fetchone()[0])

@@ -272,6 +272,21 @@ async def test_changes_end_when_the_backend_closes(backend_for, settings):
                 await ended.wait()
 
 
+async def test_metrics_and_the_hourly_series_count_ended_jobs(backend):
+    done = await backend.submit({"prompt": "counted"})
+    await until_status(backend, done.job_id, Status.COMPLETED)
+    metrics = await backend.metrics()
+    assert metrics["completed"] == 1 and metrics["processing_seconds_p50"] is not None
+    assert metrics["queue_wait_seconds_avg"] is not None and metrics["estimated_cost_usd_total"] >= 0
+    assert metrics["storage_bytes"] >= 0 and "downloading" in metrics["stage_seconds"]
+    series = await backend.metric_series(24)
+    assert len(series) == 24 and sum(hour["completed"] for hour in series) == 1
+    assert series[-1]["completed"] == 1 and series[-1]["queue_length_max"] >= 1
+    assert [hour["hour"] for hour in series] == sorted(hour["hour"] for hour in series)
+    with pytest.raises(InvalidRequest):
+        await backend.metric_series(0)
+
+
 async def test_every_job_carries_its_estimated_cost(backend):
     from veotui.prices import estimate_cost
 

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 import pytest
 
 from veotui.errors import Conflict, DataUnusable, InvalidRequest, JobNotFound
-from veotui.model import Change, Job, JobRequest, Status, Video, new_job_id
+from veotui.metrics import MIGRATION_SQL
+from veotui.model import ACTIVE_STATUSES, Change, Job, JobRequest, Status, Video, new_job_id
 from veotui.store import MIGRATIONS, Store
 
 
@@ -202,7 +203,7 @@ def test_metrics_count_all_time_from_the_event_log(store):
     store.insert(queued(user="bob"))
     store.delete(done.job_id)
     metrics = store.metrics()
-    assert metrics == {
+    expected = {
         "queue_length": 1,
         "processing": 0,
         "completed": 1,
@@ -212,7 +213,47 @@ def test_metrics_count_all_time_from_the_event_log(store):
         "avg_processing_seconds": 12.5,
         "jobs_by_user": {"alice": 1, "bob": 2},
         "errors_by_kind": {"safety_filter": 1},
+        "estimated_cost_usd_total": 0.0,
+        "retries_by_call": {},
+        # 12.5 s lies in the (10, 30] bucket: the median is interpolated inside it.
+        "processing_seconds_p50": 20.0,
+        "processing_seconds_p95": 29.0,
     }
+    assert {key: metrics[key] for key in expected} == expected
+    assert metrics["queue_wait_seconds_avg"] is not None and metrics["queue_wait_seconds_avg"] >= 0
+    assert set(metrics["stage_seconds"]) == {s.value for s in ACTIVE_STATUSES}
+    assert metrics["stage_seconds"]["starting"]["count"] == 2
+
+
+def test_metrics_survive_reopening_and_a_migration_fills_them_from_the_event_log(tmp_path):
+    path = tmp_path / "veotui.db"
+    store = Store(path)
+    for user, final in (("ana", Status.COMPLETED), ("ben", Status.FAILED), ("ben", Status.CANCELLED)):
+        job = store.insert(queued(user=user))
+        if final == Status.CANCELLED:
+            store.transition(job.job_id, final)
+            continue
+        store.transition(job.job_id, Status.STARTING)
+        if final == Status.FAILED:
+            store.transition(job.job_id, final, error="x", error_kind="internal")
+            continue
+        for status in ACTIVE_STATUSES[1:]:
+            store.transition(job.job_id, status)
+        store.transition(job.job_id, final, seconds=3.0)
+    before = store.metrics()
+    store.close()
+
+    again = Store(path)
+    assert again.metrics() == before
+    again.close()
+
+    # Drop the aggregates and run their migration again: the event log gives the same counts.
+    conn = sqlite3.connect(path)
+    conn.executescript("DROP TABLE metric_values; DROP TABLE metric_hours;" + MIGRATION_SQL)
+    conn.close()
+    rebuilt = Store(path).metrics()
+    for key in ("completed", "failed", "cancelled", "jobs_by_user", "errors_by_kind", "avg_processing_seconds"):
+        assert rebuilt[key] == before[key], key
 
 
 def test_moving_estimate_per_model(store):

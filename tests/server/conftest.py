@@ -23,6 +23,7 @@ async def http(server):
 
 
 def data_files(data_dir: Path) -> set[str]:
-    """Every file a job could leave behind: job folders, images, videos, sim operations."""
+    """Every file a job could leave behind: job folders, images, videos, sim operations (not the log)."""
     ignored = {"veotui.db", "veotui.db-wal", "veotui.db-shm", "veotui.db-journal", "veotui.lock", "veotui.reserve"}
-    return {str(p.relative_to(data_dir)) for p in data_dir.rglob("*") if p.name not in ignored}
+    files = {str(p.relative_to(data_dir)) for p in data_dir.rglob("*") if p.name not in ignored}
+    return {name for name in files if name != "logs" and not name.startswith("logs/")}

@@ -5,6 +5,7 @@ fake Vertex AI server and the Cloud Storage emulator."""
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 
@@ -241,3 +242,30 @@ async def test_a_stuck_operation_fails_at_the_deadline_and_its_image_is_removed(
     assert "VEOTUI_VEO_DEADLINE" in job.error
     assert len(fake_vertex.submits()) == 1
     assert len(fake_vertex.calls("fetchPredictOperation")) >= 3  # it kept polling until then
+
+
+async def test_a_delete_logs_each_cloud_object_with_its_outcome(
+    make_settings, make_veo, fake_vertex, bucket, storage_client, png_image
+):
+    settings = make_settings(gcs_bucket=bucket, log_format="json")
+    async with LocalBackend(settings, generator=make_veo(settings)) as backend:
+        job = await run_job(backend, {"prompt": "a paper boat", "number_of_videos": 2}, png_image)
+        outputs = blob_names(storage_client, bucket, f"veo_outputs/{job.job_id}/")
+        assert len(outputs) == 2
+        await backend.delete(job.job_id)
+        await wait_for(
+            lambda: not blob_names(storage_client, bucket) and not backend.store.pending_cleanups(),
+            what="the job's cloud files to be removed",
+        )
+    lines = (settings.data_dir / "logs" / "veotui.log").read_text(encoding="utf-8").splitlines()
+    records = [r for r in map(json.loads, lines) if r["job_id"] == job.job_id]
+    objects = {r["uri"]: r["outcome"] for r in records if r["event"] == "cleanup.object"}
+    # The input image went when the job completed; each video when the job was deleted.
+    assert {uri: outcome for uri, outcome in objects.items() if "/veo_outputs/" in uri} == {
+        f"gs://{bucket}/{name}": "deleted" for name in outputs
+    }
+    assert [outcome for uri, outcome in objects.items() if "/temp_images/" in uri] == ["deleted"]
+    [folder] = [r for r in records if r["event"] == "cleanup.folder"]
+    assert folder["outcome"] == "removed"
+    text = "\n".join(lines)
+    assert "fake-access-token" not in text and base64.b64encode(png_image[:30]).decode() not in text

@@ -124,7 +124,13 @@ class Backend(ABC):
         """Every transition of the job, oldest first, with timestamps."""
 
     @abstractmethod
-    async def metrics(self) -> dict[str, Any]: ...
+    async def metrics(self) -> dict[str, Any]:
+        """Queue, outcome, timing, cost and storage figures (docs/api.md, GET /api/metrics)."""
+
+    @abstractmethod
+    async def metric_series(self, hours: int = 24) -> list[dict[str, Any]]:
+        """One entry per hour for the last ``hours`` hours, oldest first: jobs ended by
+        status and the longest queue of the hour."""
 
     @abstractmethod
     async def download_zip(self, job_id: str, dest_dir: Path) -> Path:

@@ -7,19 +7,23 @@ import contextlib
 import dataclasses
 import functools
 import logging
+import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import anyio
 
+from veotui import __version__
 from veotui.backend.base import Backend, BackendInfo, Upload
 from veotui.capabilities import check_modes
-from veotui.errors import Conflict, DownloadFailed, InvalidRequest, JobNotFound, VideoNotFound
+from veotui.errors import Conflict, DownloadFailed, InvalidRequest, JobNotFound, VeotuiError, VideoNotFound
 from veotui.events import EventBus, Subscription
 from veotui.files import JobFiles, convert_image, copy_atomic
 from veotui.generators import Generator, make_generator
 from veotui.lock import DataDirLock
+from veotui.logs import FileLog, event
+from veotui.metrics import DirSize
 from veotui.model import (
     ACTIVE_STATUSES,
     FINAL_STATUSES,
@@ -44,6 +48,8 @@ log = logging.getLogger(__name__)
 SEARCH_LIMIT = 500
 #: Beyond any real history, and within SQLite's 64-bit integers.
 MAX_PAGE_ROWS = 2**53
+#: The longest series /api/metrics/series serves: 31 days of hours.
+MAX_SERIES_HOURS = 744
 
 
 class LocalBackend(Backend):
@@ -76,15 +82,39 @@ class LocalBackend(Backend):
 
     async def start(self) -> None:
         self.lock.acquire(self.url)
+        self._log: FileLog | None = None
         try:
+            # Only the owner of the data directory writes its log.
+            self._log = FileLog(self.settings, self._env)
+            event(
+                log,
+                logging.INFO,
+                "engine.start",
+                "veotui %s starting on %s (pid %d)",
+                __version__,
+                self.settings.data_dir,
+                os.getpid(),
+                version=__version__,
+                data_dir=str(self.settings.data_dir),
+                pid=os.getpid(),
+                url=self.url,
+                max_concurrent=self.settings.max_concurrent,
+            )
             self.generator = self._generator or make_generator(self.settings, self._env)
             self.storage = StorageGuard(self.settings.data_dir)
             self.store = Store(self.settings.db_path, self.storage)
             self.files = JobFiles(self.settings.jobs_dir)
             self.store.add_listener(self._publish)
+            self.dir_size = DirSize(self.settings.data_dir)
+            self.dir_size.value()  # the first walk starts now, in the background
             self.scheduler = Scheduler(self.store, self.generator, self.files, self.settings)
             await self._start_engine()
-        except BaseException:
+        except BaseException as exc:
+            if isinstance(exc, VeotuiError):  # a refusal with a sentence (settings, credentials)
+                event(log, logging.INFO, "engine.start_failed", "the engine did not start: %s", exc)
+            else:
+                event(log, logging.ERROR, "engine.start_failed", "the engine did not start: %r", exc, exc_info=True)
+            self._close_log()
             self.lock.release()
             raise
         self._started = True
@@ -120,9 +150,24 @@ class LocalBackend(Backend):
                 await self._engine_task
             await self.generator.aclose()
         finally:
+            resumable = [job.job_id for job in self.store.active()]
+            event(
+                log,
+                logging.INFO,
+                "engine.stop",
+                "stopped; %d processing job(s) resume at the next start",
+                len(resumable),
+                resumable=resumable,
+            )
             self.bus.close()
             self.store.close()
+            self._close_log()
             self.lock.release()
+
+    def _close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     # -- views ----------------------------------------------------------------------------
 
@@ -241,6 +286,22 @@ class LocalBackend(Backend):
             if failure is not None:
                 raise failure from exc
             raise
+        event(
+            log,
+            logging.INFO,
+            "job.submitted",
+            "submitted by %s: %r",
+            request.user,
+            request.prompt[:200],
+            job_id=job.job_id,
+            user=request.user,
+            prompt=request.prompt,
+            parameters={k: v for k, v in request.to_dict().items() if k not in ("prompt", "user")},
+            image_bytes=len(jpeg) if jpeg is not None else None,
+            last_frame=last_jpeg is not None,
+            reference_images=len(reference_jpegs),
+            estimated_cost_usd=job.estimated_cost_usd,
+        )
         self.scheduler.wake()
         return self.view(job)
 
@@ -329,7 +390,12 @@ class LocalBackend(Backend):
         return self.store.timeline(job_id)
 
     async def metrics(self) -> dict[str, Any]:
-        return self.store.metrics()
+        return {**self.store.metrics(), "storage_bytes": self.dir_size.value()}
+
+    async def metric_series(self, hours: int = 24) -> list[dict[str, Any]]:
+        if not 1 <= hours <= MAX_SERIES_HOURS:
+            raise InvalidRequest(f"hours must be 1 to {MAX_SERIES_HOURS}, got {hours}")
+        return self.store.metric_series(hours)
 
     # -- files ----------------------------------------------------------------------------
 

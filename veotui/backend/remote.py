@@ -243,6 +243,11 @@ class RemoteBackend(Backend):
         figures: dict[str, Any] = await self._request("GET", "/api/metrics")
         return figures
 
+    async def metric_series(self, hours: int = 24) -> list[dict[str, Any]]:
+        data = await self._request("GET", "/api/metrics/series", params={"hours": hours})
+        series: list[dict[str, Any]] = data["series"]
+        return series
+
     # -- downloads ------------------------------------------------------------------------
 
     async def download_zip(self, job_id: str, dest_dir: Path) -> Path:

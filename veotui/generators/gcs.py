@@ -13,6 +13,7 @@ understands (transient: retried with backoff; permanent: the job fails with a se
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
@@ -26,9 +27,12 @@ from google.cloud import storage
 from veotui.errors import ErrorKind
 from veotui.files import atomic_file
 from veotui.generators.base import GeneratorFault, PermanentFault, TransientFault
+from veotui.logs import event
+from veotui.metrics import count_gcs
 from veotui.model import utcnow
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 GCS_TIMEOUT_SECONDS = 300.0
 IMAGES_PREFIX = "temp_images/"
 VIDEOS_PREFIX = "temp_videos/"
@@ -113,7 +117,7 @@ class GcsStorage:
             blob = self.client.bucket(self.bucket_name).blob(name)
             blob.upload_from_filename(str(path), content_type=content_type, timeout=self.timeout)
 
-        await self._run(f"upload {what} to {self.uri(name)}", upload)
+        await self._run(f"upload {what} to {self.uri(name)}", upload, op="upload")
         return self.uri(name)
 
     async def download(self, uri: str, target: Path) -> None:
@@ -125,28 +129,50 @@ class GcsStorage:
             with atomic_file(target) as handle:
                 self.client.bucket(bucket).blob(name).download_to_file(handle, timeout=self.timeout)
 
-        await self._run(f"download {uri}", download)
+        await self._run(f"download {uri}", download, op="download")
 
-    async def delete_prefix(self, prefix: str) -> int:
-        """Delete every object under ``prefix``; an object already gone is fine."""
+    async def delete_prefix(self, prefix: str, job_id: str | None = None) -> int:
+        """Delete every object under ``prefix``; an object already gone is fine. Each
+        object's outcome is logged."""
 
         def delete() -> int:
             removed = 0
             for blob in self.client.list_blobs(self.bucket_name, prefix=prefix, timeout=self.timeout):
+                uri = self.uri(blob.name)
                 try:
                     blob.delete(timeout=self.timeout)
-                    removed += 1
                 except gexc.NotFound:
-                    pass
+                    outcome = "already gone"
+                except Exception as exc:
+                    count_gcs("delete", "error")
+                    event(
+                        log,
+                        logging.WARNING,
+                        "cleanup.object",
+                        "could not delete %s: %s",
+                        uri,
+                        exc,
+                        job_id=job_id,
+                        uri=uri,
+                        outcome="error",
+                    )
+                    raise
+                else:
+                    outcome = "deleted"
+                    removed += 1
+                count_gcs("delete", "ok")
+                event(
+                    log, logging.INFO, "cleanup.object", "%s: %s", uri, outcome, job_id=job_id, uri=uri, outcome=outcome
+                )
             return removed
 
-        return await self._run(f"delete {self.uri(prefix)}*", delete)
+        return await self._run(f"delete {self.uri(prefix)}*", delete, op="list")
 
     async def names(self, prefix: str) -> list[str]:
         def names() -> list[str]:
             return [b.name for b in self.client.list_blobs(self.bucket_name, prefix=prefix, timeout=self.timeout)]
 
-        return await self._run(f"list {self.uri(prefix)}*", names)
+        return await self._run(f"list {self.uri(prefix)}*", names, op="list")
 
     def check_access(self) -> str:
         """For ``veotui doctor`` (blocking): the bucket exists and this account may write
@@ -164,13 +190,17 @@ class GcsStorage:
     def close(self) -> None:
         self.client.close()
 
-    async def _run(self, what: str, call: Callable[[], T]) -> T:
+    async def _run(self, what: str, call: Callable[[], T], *, op: str) -> T:
         try:
-            return await anyio.to_thread.run_sync(call)
+            result = await anyio.to_thread.run_sync(call)
         except GeneratorFault:
+            count_gcs(op, "error")
             raise
         except Exception as exc:
+            count_gcs(op, "error")
             raise storage_fault(exc, what) from exc
+        count_gcs(op, "ok")
+        return result
 
 
 def storage_fault(exc: Exception, what: str) -> GeneratorFault:

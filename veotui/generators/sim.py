@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import uuid
 from collections.abc import Mapping
 from datetime import timedelta
@@ -27,7 +28,10 @@ from veotui.errors import ErrorKind
 from veotui.files import video_name, write_atomic
 from veotui.generators.base import GenerationResult, Generator, JobInputs, PermanentFault, TransientFault
 from veotui.generators.render import render_video
+from veotui.logs import event
 from veotui.model import Job, isoformat, parse_time, utcnow
+
+log = logging.getLogger(__name__)
 
 FLAKY_FAILURES = 2
 
@@ -159,6 +163,16 @@ class SimGenerator(Generator):
             try:
                 if json.loads(path.read_text()).get("job_id") == job.job_id:
                     path.unlink(missing_ok=True)
+                    event(
+                        log,
+                        logging.INFO,
+                        "cleanup.object",
+                        "removed simulator operation %s",
+                        path.stem,
+                        job_id=job.job_id,
+                        uri=str(path),
+                        outcome="deleted",
+                    )
             except (OSError, ValueError):
                 continue
         (self.calls / f"{job.job_id}.json").unlink(missing_ok=True)

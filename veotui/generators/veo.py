@@ -592,10 +592,10 @@ class VeoGenerator(Generator):
     async def cleanup(self, job: Job, *, everything: bool) -> None:
         if self.storage is None:
             return
-        await self.storage.delete_prefix(image_prefix(job.job_id))
-        await self.storage.delete_prefix(video_prefix(job.job_id))
+        await self.storage.delete_prefix(image_prefix(job.job_id), job.job_id)
+        await self.storage.delete_prefix(video_prefix(job.job_id), job.job_id)
         if everything:
-            await self.storage.delete_prefix(output_prefix(job.job_id))
+            await self.storage.delete_prefix(output_prefix(job.job_id), job.job_id)
 
     async def aclose(self) -> None:
         await self.client.aio.aclose()

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 import sys
 
+from veotui.logs import log_to_stderr
 from veotui.server.running import is_loopback, running_server
 from veotui.settings import Settings
 
 __all__ = ["running_server", "serve"]
 
 
-def serve(settings: Settings, host: str, port: int) -> int:
+def serve(settings: Settings, host: str, port: int, log_level: str | None = None) -> int:
     """Serve until SIGINT or SIGTERM. Exit status: 0 after a clean stop, 2 when asked to
-    listen beyond this machine without a token. :class:`DataDirBusy` and a port that is
+    listen beyond this machine without a token. Log records go to stderr from ``log_level``
+    up (default warning) as well as to the log file. :class:`DataDirBusy` and a port that is
     taken propagate as :class:`VeotuiError` (the CLI prints them, exit 1)."""
     if not is_loopback(host) and not (settings.token or settings.users):
         print(
@@ -25,7 +26,7 @@ def serve(settings: Settings, host: str, port: int) -> int:
             file=sys.stderr,
         )
         return 2
-    logging.basicConfig(level=logging.WARNING, format="veotui: %(name)s: %(message)s")
+    log_to_stderr(settings, level=log_level)
     asyncio.run(_serve(settings, host, port))
     return 0
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -13,13 +14,17 @@ from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.routing import APIRoute
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, ProcessCollector, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import request_response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from veotui import __version__
-from veotui.backend.local import MAX_PAGE_ROWS, LocalBackend
+from veotui.backend.local import MAX_PAGE_ROWS, MAX_SERIES_HOURS, LocalBackend
 from veotui.capabilities import MAX_REFERENCES, PERSON_GENERATION, REFERENCE_TYPES
 from veotui.errors import ERROR_HEADER, InvalidRequest, JobNotFound, StorageUnavailable, TooLarge, VeotuiError
+from veotui.logs import event
+from veotui.metrics import Collector
 from veotui.model import (
     ASPECT_RATIOS,
     DEFAULT_ASPECT_RATIO,
@@ -48,6 +53,7 @@ from veotui.server.schemas import (
     MetricsOut,
     QueueOut,
     ResolvedOut,
+    SeriesOut,
     TimelineOut,
     answers,
 )
@@ -78,7 +84,12 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
     app.state.backend = backend
     app.state.streams = streams
     app.add_middleware(BearerAuth, tokens=TokenTable(settings.token, settings.users))
+    app.add_middleware(RequestLog)
     _add_error_handlers(app, backend.storage)
+    registry = CollectorRegistry(auto_describe=False)
+    ProcessCollector(registry=registry)
+    registry.register(Collector(backend.store, backend.dir_size, uses_bucket=bool(settings.gcs_bucket)))
+    app.state.registry = registry
 
     def job_json(job: Job) -> JSONResponse:
         return JSONResponse(job.to_dict())
@@ -265,6 +276,27 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
     async def metrics() -> JSONResponse:
         return JSONResponse(await backend.metrics())
 
+    @app.get(
+        "/api/metrics/series",
+        summary="Jobs ended per hour and the longest queue of each hour",
+        responses=answers(SeriesOut, 401, 422),
+    )
+    async def metric_series(
+        hours: Annotated[
+            int, Query(ge=1, le=MAX_SERIES_HOURS, description="hours back, the current one included")
+        ] = 24,
+    ) -> JSONResponse:
+        return JSONResponse({"hours": hours, "series": await backend.metric_series(hours)})
+
+    @app.get(
+        "/metrics",
+        summary="Prometheus metrics (text exposition format)",
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}, **answers(None, 401)},
+    )
+    async def prometheus() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
     @app.get("/api/info", summary="Generator, slots and data directory of this server", responses=answers(InfoOut, 401))
     async def info() -> JSONResponse:
         return JSONResponse({**(await backend.info()).to_dict(), "version": __version__})
@@ -301,6 +333,44 @@ STATUS_JOB_ID: dict[str, Any] = {
     "description": "a job id (UUID4)",
     "schema": {"type": "string", "title": "Job Id", "description": "a job id (UUID4)"},
 }
+
+
+class RequestLog:
+    """Every request at debug level: method, path (never the query or headers), status,
+    milliseconds. Costs nothing when debug is off."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not log.isEnabledFor(logging.DEBUG):
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = [0]
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            event(
+                log,
+                logging.DEBUG,
+                "http.request",
+                "%s %s %d",
+                scope["method"],
+                scope["path"],
+                status[0],
+                method=scope["method"],
+                path=scope["path"],
+                status=status[0],
+                ms=round((time.perf_counter() - started) * 1000, 1),
+                client=(scope.get("client") or ("?",))[0],
+            )
 
 
 def _checked(job_id: str) -> str:

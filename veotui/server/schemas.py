@@ -118,6 +118,12 @@ class ResolvedOut(Shape):
     job_id: str
 
 
+class StageSecondsOut(Shape):
+    p50: float | None
+    p95: float | None
+    count: int
+
+
 class MetricsOut(Shape):
     queue_length: int
     processing: int
@@ -128,6 +134,26 @@ class MetricsOut(Shape):
     avg_processing_seconds: float | None
     jobs_by_user: dict[str, int]
     errors_by_kind: dict[str, int]
+    queue_wait_seconds_avg: float | None = Field(description="mean time from queued to started")
+    processing_seconds_p50: float | None = Field(description="median start-to-completion time (from histogram buckets)")
+    processing_seconds_p95: float | None = Field(description="95th percentile, estimated like the median")
+    estimated_cost_usd_total: float
+    storage_bytes: int = Field(description="bytes in the data directory (refreshed at most every 30 s)")
+    retries_by_call: dict[str, int]
+    stage_seconds: dict[str, StageSecondsOut] = Field(description="median and 95th percentile time per stage")
+
+
+class HourOut(Shape):
+    hour: str = Field(description="start of the hour, UTC")
+    completed: int
+    failed: int
+    cancelled: int
+    queue_length_max: int
+
+
+class SeriesOut(Shape):
+    hours: int
+    series: list[HourOut] = Field(description="one entry per hour, oldest first, the current hour last")
 
 
 class StorageOut(Shape):

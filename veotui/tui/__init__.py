@@ -24,7 +24,10 @@ def make_backend(settings: Settings, remote: str | None = None) -> Backend:
 def run_tui(settings: Settings, remote: str | None = None) -> int:
     """Start the backend, run the app on it, stop it; a backend that cannot start (the data
     directory is busy, the server is unreachable) is one line on stderr and exit status 1."""
+    from veotui.logs import silence_terminal
     from veotui.tui.app import VeotuiApp
+
+    silence_terminal()
 
     async def main() -> int:
         backend = make_backend(settings, remote)

@@ -1,0 +1,133 @@
+"""``veotui logs`` as a real process, reading the log of a data directory that a running
+``veotui serve`` owns."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import pytest
+
+from tests.server.harness import ServeProcess, server_env
+
+pytestmark = pytest.mark.slow
+
+
+def wait_until(predicate, timeout: float = 30.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def logs(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "veotui", "logs", *args], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.fixture
+def serving(tmp_path):
+    env = server_env(tmp_path / "data")
+    server = ServeProcess(env)
+    try:
+        yield server, env
+    finally:
+        server.signal(signal.SIGTERM)
+        try:
+            server.wait(15)
+        finally:
+            server.kill()  # only if it is still running
+
+
+def run_jobs(url: str, prompts: list[str]) -> list[str]:
+    with httpx.Client(base_url=url, trust_env=False) as client:
+        ids = [client.post("/api/generate", json={"prompt": p}).json()["job_id"] for p in prompts]
+        for job_id in ids:
+            wait_until(
+                lambda job_id=job_id: client.get(f"/api/status/{job_id}").json()["status"] == "completed",
+                what="completed",
+            )
+    return ids
+
+
+def test_job_filters_by_prefix_while_the_server_owns_the_directory(serving):
+    server, env = serving
+    first, second = run_jobs(server.url, ["first job", "second job"])
+
+    done = logs(env, "--job", first[:8])
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines and all(f"job={first}" in line for line in lines)
+    assert any("job.submitted" in line and '"first job"' in line for line in lines)
+    assert any("downloading -> completed" in line for line in lines)
+
+    as_json = logs(env, "--job", second, "--json", "--since", "1h")
+    assert as_json.returncode == 0, as_json.stderr
+    records = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert records and {r["job_id"] for r in records} == {second}
+    assert {"ts", "level", "event", "message"} <= records[0].keys()
+
+    everything = logs(env)
+    assert "engine.start" in everything.stdout and f"job={first}" in everything.stdout
+    assert f"job={second}" in everything.stdout
+
+    # Records older than the window are left out.
+    time.sleep(1.1)
+    assert logs(env, "--since", "1s", "--job", first).stdout == ""
+
+
+def test_bad_filters_are_usage_errors(tmp_path):
+    env = server_env(tmp_path / "data")
+    for args, words in (
+        (["--since", "yesterday"], "--since must be a duration"),
+        (["--job", "not-hex!"], "--job must be a job id"),
+    ):
+        done = logs(env, *args)
+        assert done.returncode == 2 and words in done.stderr and "Traceback" not in done.stderr
+    missing = logs(env)
+    assert missing.returncode == 1 and "there is no log at" in missing.stderr
+
+
+def test_follow_prints_new_records_as_they_come(serving):
+    server, env = serving
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "veotui", "logs", "-f", "--json"],
+        env={**env, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    received: list[dict] = []
+
+    def read() -> None:
+        assert follower.stdout is not None
+        for line in follower.stdout:
+            received.append(json.loads(line))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        wait_until(lambda: any(r["event"] == "engine.start" for r in received), what="the existing records")
+        [job_id] = run_jobs(server.url, ["followed"])
+        wait_until(
+            lambda: any(r["job_id"] == job_id and "-> completed" in r["message"] for r in received),
+            what="the new job's records",
+        )
+    finally:
+        follower.send_signal(signal.SIGINT)
+        try:
+            follower.wait(10)
+        except subprocess.TimeoutExpired:
+            follower.kill()
+            follower.wait()
+        reader.join(5)
+    assert follower.returncode in (0, -signal.SIGINT)

@@ -1,0 +1,273 @@
+"""The log: one setup for every face of veotui.
+
+The process that owns a data directory writes ``<data>/logs/veotui.log``, rotated by size
+(``log_max_bytes`` x ``log_backups``). Records are plain ``logging`` records; the ones that
+describe something an operator may want to filter carry an ``event`` name, a ``job_id`` and
+fields (see :func:`event`). ``log_format = "json"`` writes one JSON object a line with
+``ts``, ``level``, ``event``, ``job_id`` and the fields; text is the default. Secrets (the
+server's tokens, ``GOOGLE_API_KEY``, anything that looks like a bearer token or a Google API
+key) are replaced by ``***`` before a record is written.
+
+``veotui serve`` also writes to stderr (:func:`log_to_stderr`); the TUI writes nothing to the
+terminal (:func:`silence_terminal`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.handlers
+import os
+import re
+import sys
+import traceback
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+LOG_NAME = "veotui.log"
+#: Records of other libraries reach the file from this level up; veotui's at the level asked.
+OTHERS_LEVEL = logging.WARNING
+LEVELS = ("debug", "info", "warning", "error")
+FORMATS = ("text", "json")
+REDACTED = "***"
+#: Shapes of secrets that may appear in an error message whatever the configuration says;
+#: group 1 is kept.
+_SECRET_PATTERNS = (
+    re.compile(r"(?i)(bearer\s+)[^\s\"',;]+"),
+    re.compile(r"()AIza[0-9A-Za-z_\-]{20,}"),
+    re.compile(r"()ya29\.[0-9A-Za-z_\-.]+"),
+    re.compile(r"(?i)\b((?:api[_-]?key|access_token|token|key)=)[^&\s\"']+"),
+)
+#: Attributes every LogRecord has; anything else in a record's __dict__ came from ``extra``.
+_RECORD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+
+
+def log_dir(data_dir: Path) -> Path:
+    return data_dir / "logs"
+
+
+def log_path(data_dir: Path) -> Path:
+    return log_dir(data_dir) / LOG_NAME
+
+
+# -- writing records ----------------------------------------------------------------------
+
+
+def event(
+    logger: logging.Logger,
+    level: int,
+    name: str,
+    message: str,
+    *args: Any,
+    job_id: str | None = None,
+    exc_info: Any = None,
+    **fields: Any,
+) -> None:
+    """Log one named event: ``message % args`` for people, ``fields`` for machines."""
+    if logger.isEnabledFor(level):
+        logger.log(
+            level,
+            message,
+            *args,
+            exc_info=exc_info,
+            extra={"event": name, "job_id": job_id, "fields": fields},
+            stacklevel=2,
+        )
+
+
+class Redactor:
+    """Replaces known secrets, and text shaped like one, with ``***``."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        # Longest first, so a secret that contains another is replaced whole.
+        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        for pattern in _SECRET_PATTERNS:
+            text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
+        return text
+
+    def value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, Mapping):
+            return {k: self.value(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.value(v) for v in value]
+        return value
+
+
+def _timestamp(record: logging.LogRecord) -> str:
+    moment = datetime.fromtimestamp(record.created, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def record_fields(record: logging.LogRecord) -> dict[str, Any]:
+    """The record's structured fields: those given to :func:`event`, or any ``extra``."""
+    fields = getattr(record, "fields", None)
+    if isinstance(fields, dict):
+        return fields
+    return {k: v for k, v in record.__dict__.items() if k not in _RECORD_ATTRS and k not in ("event", "job_id")}
+
+
+def _event_name(record: logging.LogRecord) -> str:
+    name = getattr(record, "event", None)
+    if name:
+        return str(name)
+    return "error" if record.levelno >= logging.ERROR else "log"
+
+
+def _exception_text(record: logging.LogRecord) -> str | None:
+    if record.exc_info and record.exc_info[0] is not None:
+        return "".join(traceback.format_exception(*record.exc_info)).rstrip()
+    if record.exc_text:
+        return record.exc_text
+    return None
+
+
+class TextFormatter(logging.Formatter):
+    """``2026-11-30T15:00:00.123Z INFO    job.transition job=<id> message key=value ...``"""
+
+    def __init__(self, redact: Redactor) -> None:
+        super().__init__()
+        self.redact = redact
+
+    def format(self, record: logging.LogRecord) -> str:
+        parts = [_timestamp(record), f"{record.levelname:<7}", _event_name(record)]
+        job_id = getattr(record, "job_id", None)
+        if job_id:
+            parts.append(f"job={job_id}")
+        parts.append(record.getMessage())
+        for key, value in record_fields(record).items():
+            if value is None:
+                continue
+            text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+            if isinstance(value, str) and (not value or any(c.isspace() or c in '"=' for c in value)):
+                text = json.dumps(value, ensure_ascii=False)
+            parts.append(f"{key}={text}")
+        line = " ".join(parts)
+        if getattr(record, "event", None) is None and record.name != "veotui":
+            line += f" logger={record.name}"
+        trace = _exception_text(record)
+        if trace:
+            line += "\n" + trace
+        return self.redact(line)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: ``ts``, ``level``, ``event``, ``job_id``, ``message``, the
+    event's fields, and ``exception`` (the stack trace) when there is one."""
+
+    def __init__(self, redact: Redactor) -> None:
+        super().__init__()
+        self.redact = redact
+
+    def format(self, record: logging.LogRecord) -> str:
+        document: dict[str, Any] = {
+            "ts": _timestamp(record),
+            "level": record.levelname.lower(),
+            "event": _event_name(record),
+            "job_id": getattr(record, "job_id", None),
+            "message": self.redact(record.getMessage()),
+            "logger": record.name,
+        }
+        for key, value in record_fields(record).items():
+            if key not in document:
+                document[key] = self.redact.value(value)
+        trace = _exception_text(record)
+        if trace:
+            document["exception"] = self.redact(trace)
+        return json.dumps(document, default=str, ensure_ascii=False)
+
+
+class _Scope(logging.Filter):
+    """veotui's records at the level asked; other libraries' from WARNING up."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "veotui" or record.name.startswith("veotui."):
+            return record.levelno >= self.level
+        return record.levelno >= max(self.level, OTHERS_LEVEL)
+
+
+def level_number(name: str) -> int:
+    return logging.getLevelNamesMapping()[name.upper()]
+
+
+def secrets_of(settings: Any, env: Mapping[str, str] | None = None) -> list[str]:
+    env = os.environ if env is None else env
+    found = [getattr(settings, "token", None) or "", *getattr(settings, "users", {}).keys()]
+    found += [env.get(name, "") for name in ("GOOGLE_API_KEY", "GEMINI_API_KEY", "VEOTUI_TOKEN")]
+    return [s for s in found if s]
+
+
+def formatter(settings: Any, env: Mapping[str, str] | None = None, fmt: str | None = None) -> logging.Formatter:
+    redact = Redactor(secrets_of(settings, env))
+    chosen = fmt or getattr(settings, "log_format", "text")
+    return JsonFormatter(redact) if chosen == "json" else TextFormatter(redact)
+
+
+def _prepare_loggers(level: int) -> None:
+    package = logging.getLogger("veotui")
+    if package.level == logging.NOTSET or package.level > level:
+        package.setLevel(level)
+
+
+class FileLog:
+    """The data directory's log file, attached to the root logger while its owner runs."""
+
+    def __init__(self, settings: Any, env: Mapping[str, str] | None = None) -> None:
+        path = log_path(settings.data_dir)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        level = level_number(settings.log_level)
+        self.handler = logging.handlers.RotatingFileHandler(
+            path,
+            maxBytes=settings.log_max_bytes,
+            backupCount=settings.log_backups,
+            encoding="utf-8",
+            delay=False,
+        )
+        self.handler.setFormatter(formatter(settings, env))
+        self.handler.addFilter(_Scope(level))
+        self._package_level = logging.getLogger("veotui").level
+        _prepare_loggers(level)
+        logging.getLogger().addHandler(self.handler)
+        self.path = path
+
+    def close(self) -> None:
+        logging.getLogger().removeHandler(self.handler)
+        self.handler.close()
+        logging.getLogger("veotui").setLevel(self._package_level)
+
+
+_stderr_handler: logging.Handler | None = None
+
+
+def log_to_stderr(settings: Any, level: str | None = None) -> None:
+    """``veotui serve``: records also go to stderr, in the log's format, from ``level`` up
+    (default warning)."""
+    global _stderr_handler
+    chosen = level_number(level or "warning")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter(settings))
+    handler.addFilter(_Scope(chosen))
+    if _stderr_handler is not None:
+        logging.getLogger().removeHandler(_stderr_handler)
+    _stderr_handler = handler
+    _prepare_loggers(chosen)
+    logging.getLogger().addHandler(handler)
+
+
+def silence_terminal() -> None:
+    """The TUI owns the terminal: without a handler, Python would print warnings to stderr."""
+    root = logging.getLogger()
+    if not any(isinstance(h, logging.NullHandler) for h in root.handlers):
+        root.addHandler(logging.NullHandler())
