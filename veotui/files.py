@@ -16,8 +16,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from PIL import Image, ImageOps, UnidentifiedImageError
-
 from veotui.errors import InvalidRequest, TooLarge
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
@@ -177,6 +175,9 @@ def copy_atomic(source: Path, target: Path) -> Path:
 def convert_image(data: bytes, name: str = "image") -> bytes:
     """Any common image (PNG, JPEG, WebP, GIF, AVIF, ...) as JPEG bytes: EXIF orientation
     applied, transparency flattened onto white. The error names the file and what is wrong."""
+    # Pillow loads here: the client verbs import this module and never convert an image.
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
     if len(data) > MAX_IMAGE_BYTES:
         raise TooLarge(f"{name} is {len(data) / 1048576:.1f} MB; input images may be at most 10 MB")
     if not data:

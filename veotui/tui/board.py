@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from veotui.format import matches
 from veotui.model import Change, Job, JobLists, Status
-from veotui.tui.format import matches
 
 PROCESSING, QUEUE, HISTORY = "processing", "queue", "history"
 PANELS = (PROCESSING, QUEUE, HISTORY)

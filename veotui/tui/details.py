@@ -16,10 +16,10 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from veotui import format as fmt
 from veotui.backend.base import Backend
 from veotui.errors import JobNotFound
 from veotui.model import Job, JobEvent, Status, printable
-from veotui.tui import format as fmt
 
 
 class DetailsScreen(Screen[None]):

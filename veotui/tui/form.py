@@ -15,6 +15,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Label, Select, Static, TextArea
 
+from veotui import format as fmt
 from veotui.backend.base import Backend
 from veotui.errors import VeotuiError
 from veotui.files import MAX_IMAGE_BYTES
@@ -32,7 +33,6 @@ from veotui.model import (
     RESOLUTIONS,
     Job,
 )
-from veotui.tui import format as fmt
 
 
 def check_prompt(text: str) -> str | None:

@@ -24,11 +24,11 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import DataTable, Input
 
+from veotui import format as fmt
 from veotui.backend.base import Backend, BackendInfo
 from veotui.errors import JobNotFound, VeotuiError
 from veotui.model import Change, Job, Status
 from veotui.settings import Settings
-from veotui.tui import format as fmt
 from veotui.tui.board import HISTORY, PANELS, PROCESSING, QUEUE, Board
 from veotui.tui.details import DetailsScreen
 from veotui.tui.dialogs import ConfirmScreen, HelpScreen

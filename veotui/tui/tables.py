@@ -26,8 +26,8 @@ from textual.strip import Strip
 from textual.widgets import DataTable
 from textual.widgets._data_table import ColumnKey, RowKey
 
+from veotui import format as fmt
 from veotui.model import Job
-from veotui.tui import format as fmt
 
 Cells = tuple[object, ...]
 #: Render cache size: a tall terminal's worth of rows.
