@@ -166,6 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
     _remote_flags(move)
 
     doctor = commands.add_parser("doctor", help="check the Google Cloud settings without generating anything")
+    doctor.add_argument(
+        "--data",
+        action="store_true",
+        help="check the data directory instead: permissions, free space, the database's integrity "
+        "(without starting the engine)",
+    )
     _engine_flags(doctor)
 
     logs = commands.add_parser("logs", help="print the data directory's log (works while veotui runs)")
@@ -261,6 +267,12 @@ ENGINE_COMMANDS = frozenset({None, "serve", "logs", "doctor"})
 
 def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     command = args.command
+    if command == "serve" or (command is None and not getattr(args, "remote", None)):
+        # A data directory or database that cannot be used is refused before the server
+        # or the TUI is even imported (the engine checks again when it opens them).
+        from veotui.store import preflight
+
+        preflight(settings.data_dir, settings.db_path)
     if command is None:
         from veotui.tui import run_tui
 
@@ -275,9 +287,9 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         return run_logs(settings, follow=args.follow, job=args.job, since=args.since, as_json=args.json)
     if command == "doctor":
-        from veotui.doctor import run_doctor
+        from veotui.doctor import run_data_doctor, run_doctor
 
-        return run_doctor(settings)
+        return run_data_doctor(settings) if args.data else run_doctor(settings)
     from veotui.client_cli import run_verb
 
     return run_verb(args, settings)

@@ -484,9 +484,19 @@ async def queue(backend: Backend, args: argparse.Namespace) -> int:
 
 def describe_queue(state: QueueState) -> str:
     waiting = f"{state.length} job{'s' if state.length != 1 else ''} queued"
-    if not state.paused:
-        return f"running ({waiting})"
-    return f"paused{': ' + state.reason if state.reason else ''} ({waiting})"
+    if state.paused:
+        line = f"paused{': ' + state.reason if state.reason else ''} ({waiting})"
+    else:
+        line = f"running ({waiting})"
+    spend = f"today ${state.spent_today_usd:,.2f}"
+    if state.daily_budget_usd is not None:
+        spend += f" of ${state.daily_budget_usd:,.2f}"
+    if state.spend_simulated:
+        spend += " (simulated: nothing is charged)"
+    line += f"; {spend}"
+    if state.budget_override:
+        line += "; the daily budget is set aside until 00:00 UTC"
+    return line
 
 
 async def move(backend: Backend, args: argparse.Namespace) -> int:

@@ -1,24 +1,39 @@
-"""`veotui doctor`: checks the Google Cloud settings without generating anything.
+"""`veotui doctor`: checks the Google Cloud settings without generating anything, and
+`veotui doctor --data`: checks the data directory without starting the engine.
 
 Each check prints one line (``ok``, ``FAIL`` or ``--`` for not applicable) with what to do
-about a failure. The checks: which generator ``auto`` picks; the mode (project or express)
-and its settings; that the credentials give a token; that each Veo model answers in the
-chosen location; that the bucket exists and takes writes and deletes. Exit status 0 when
-nothing failed, else 1.
+about a failure. The Google checks: which generator ``auto`` picks; the mode (project or
+express) and its settings; that the credentials give a token; that each Veo model answers
+in the chosen location; that the bucket exists and takes writes and deletes. The data
+checks: the directory and its permissions (a file is written and removed), the free space
+on its disk, whether a veotui process holds it, and the database (veotui's, its schema,
+``PRAGMA integrity_check``); the database is only read. Exit status 0 when nothing failed,
+else 1.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
+import stat
 import sys
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TextIO
 
-from veotui.errors import SettingsError
+from veotui.datadir import CHOOSE_ANOTHER, os_problem
+from veotui.errors import DataUnusable, SettingsError
 from veotui.generators import choose_generator
+from veotui.lock import DataDirLock
 from veotui.settings import Settings
+from veotui.store import APPLICATION_ID, MIGRATIONS, identify
 
 CHECK_TIMEOUT_SECONDS = 30.0
+#: Less free space than this on the data directory's disk fails the check: a job's videos
+#: and their zip take tens of megabytes.
+LOW_SPACE_BYTES = 500 * 1024 * 1024
 
 
 class _Report:
@@ -53,6 +68,124 @@ def run_doctor(settings: Settings, env: Mapping[str, str] | None = None, out: Te
         return 1
     print("everything veotui needs for Veo is in place.", file=report.out)
     return 0
+
+
+def run_data_doctor(settings: Settings, out: TextIO | None = None) -> int:
+    report = _Report(out or sys.stdout)
+    print(
+        f"veotui doctor: checking the data directory {settings.data_dir} (the engine is not started)", file=report.out
+    )
+    _check_data(settings, report)
+    if report.failures:
+        print(f"{report.failures} problem(s); fix them and run `veotui doctor --data` again.", file=report.out)
+        return 1
+    print("the data directory is in order.", file=report.out)
+    return 0
+
+
+def _check_data(settings: Settings, report: _Report) -> None:
+    data_dir = settings.data_dir
+    if not data_dir.exists():
+        blocker = next((p for p in data_dir.parents if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            report.fail("directory", f"{data_dir} cannot be created: {blocker} is a file; {CHOOSE_ANOTHER}")
+        else:
+            report.skip("directory", f"{data_dir} does not exist yet; veotui creates it at the first start")
+        return
+    if not data_dir.is_dir():
+        report.fail("directory", f"{data_dir} is a file, not a directory; {CHOOSE_ANOTHER}")
+        return
+    info = data_dir.stat()
+    owner = _owner(info.st_uid)
+    mode = stat.filemode(info.st_mode)
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".veotui-doctor-", dir=data_dir)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        report.fail("permissions", str(os_problem(data_dir, exc, "cannot be written")) + f" ({mode}, owner {owner})")
+    else:
+        report.ok("permissions", f"{data_dir} is writable ({mode}, owner {owner})")
+
+    usage = shutil.disk_usage(data_dir)
+    space = f"{usage.free / 2**30:.1f} GB free of {usage.total / 2**30:.1f} GB"
+    if usage.free < LOW_SPACE_BYTES:
+        report.fail(
+            "free space",
+            f"only {space} on the disk of {data_dir}; free some space (each job's videos "
+            "and their zip take tens of megabytes)",
+        )
+    else:
+        report.ok("free space", space)
+
+    holder = DataDirLock(data_dir).holder()
+    if holder is None:
+        report.ok("in use", "no veotui process holds the directory")
+    else:
+        report.skip("in use", holder)
+
+    _check_database(settings.db_path, report)
+
+
+def _check_database(path: Path, report: _Report) -> None:
+    if not path.exists():
+        report.skip("database", f"{path} does not exist yet; veotui creates it at the first start")
+        return
+    try:
+        identify(path, backup=False)
+    except DataUnusable as exc:
+        report.fail("database", str(exc))
+        return
+    try:
+        conn = _read_connection(path)
+        try:
+            application_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            problems = [row[0] for row in conn.execute("PRAGMA integrity_check(10)")]
+            jobs = conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] if version else 0
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        report.fail("database", f"{path} cannot be read ({exc})")
+        return
+    size = f"{path.stat().st_size / 2**20:.1f} MB"
+    stamp = "" if application_id == APPLICATION_ID else "; stamped as veotui's at the next start"
+    if version > len(MIGRATIONS):
+        report.fail("database", f"{path} was written by a newer veotui (schema {version}); upgrade veotui")
+    else:
+        later = f", migrated to {len(MIGRATIONS)} at the next start" if version < len(MIGRATIONS) else ""
+        report.ok("database", f"{path}: veotui's, schema {version}{later}, {jobs} jobs, {size}{stamp}")
+    if problems == ["ok"]:
+        report.ok("integrity", "PRAGMA integrity_check: ok")
+    else:
+        report.fail(
+            "integrity",
+            f"{path} is damaged (integrity_check: {' '.join(' '.join(problems).split())}); copy it aside and "
+            f"recover what it holds with `sqlite3 {path} .recover`",
+        )
+
+
+def _read_connection(path: Path) -> sqlite3.Connection:
+    """A connection that only reads. A normal one first (a server may be writing meanwhile);
+    where that cannot open (a read-only mount, and no -shm file), an immutable one: nothing
+    can write there anyway."""
+    conn = sqlite3.connect(path, timeout=5)
+    try:
+        conn.execute("PRAGMA schema_version").fetchone()
+        return conn
+    except sqlite3.OperationalError:
+        conn.close()
+        uri = "file:" + str(path.resolve()).replace("%", "%25").replace("?", "%3f").replace("#", "%23")
+        return sqlite3.connect(uri + "?mode=ro&immutable=1", uri=True)
+
+
+def _owner(uid: int) -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(uid).pw_name
+    except (ImportError, KeyError):
+        return str(uid)
 
 
 def _check(settings: Settings, env: Mapping[str, str], report: _Report) -> None:

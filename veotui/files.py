@@ -11,7 +11,7 @@ import os
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
@@ -71,6 +71,12 @@ class JobFiles:
     def thumbnails(self, job_id: str) -> Path:
         return self.folder(job_id) / THUMBNAILS_DIR
 
+    def ensure(self, job_id: str) -> Path:
+        """The job's folder, made if it is not there yet (when the first file comes)."""
+        folder = self.folder(job_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
     def create(
         self,
         job_id: str,
@@ -83,6 +89,8 @@ class JobFiles:
         """The job's folder with its inputs: the image, the last frame, the reference
         images (JPEG bytes) and a copy of the video it extends."""
         folder = self.folder(job_id)
+        if jpeg is None and last_frame is None and not references and video is None:
+            return folder  # nothing to keep: the folder appears with the first file
         folder.mkdir(parents=True, exist_ok=True)
         if jpeg is not None:
             write_atomic(folder / IMAGE_NAME, jpeg)
@@ -113,11 +121,13 @@ class JobFiles:
     def job_ids_on_disk(self) -> set[str]:
         return {p.name.removeprefix("job_") for p in self.root.glob("job_*") if p.is_dir()}
 
-    def sweep(self, known_job_ids: set[str]) -> list[str]:
-        """Remove folders of jobs the store does not know and leftover partial files;
-        return the ids of the removed folders."""
+    def sweep(self, known: Callable[[Iterable[str]], set[str]]) -> list[str]:
+        """Remove folders of jobs the store does not know (``known`` says which of the
+        ids given it knows) and leftover partial files; return the ids of the removed
+        folders. The cost follows the folders on disk, not the jobs in the store."""
         removed = []
-        for job_id in self.job_ids_on_disk() - known_job_ids:
+        on_disk = self.job_ids_on_disk()
+        for job_id in on_disk - known(on_disk):
             self.remove(job_id)
             removed.append(job_id)
         for partial in self.root.glob(f"job_*/{TEMP_PREFIX}*"):

@@ -43,6 +43,22 @@ class DataDirLock:
         os.ftruncate(self._fd, 0)
         os.pwrite(self._fd, info, 0)
 
+    def holder(self) -> str | None:
+        """Who holds the directory, as a sentence; None if nobody does. Takes no lock."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError:
+            return None  # no lock file: nobody ever held it, or it cannot be read
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return str(_busy(self.data_dir, _read_holder(fd)))
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        finally:
+            os.close(fd)
+
     def release(self) -> None:
         if self._fd is not None:
             os.ftruncate(self._fd, 0)

@@ -57,7 +57,7 @@ def _bucket_sql(column: str) -> str:
 _ENDED = "kind = 'transition' AND status IN ('completed', 'failed', 'cancelled')"
 _COMPLETED_SECONDS = "kind = 'transition' AND status = 'completed' AND seconds IS NOT NULL"
 
-MIGRATION_SQL = f"""
+SCHEMA_SQL = """
     CREATE TABLE metric_values (
         name TEXT NOT NULL,
         labels TEXT NOT NULL DEFAULT '',
@@ -71,7 +71,10 @@ MIGRATION_SQL = f"""
         labels TEXT NOT NULL DEFAULT '',
         value REAL NOT NULL,
         PRIMARY KEY (hour, name, labels)
-    ) WITHOUT ROWID;
+    ) WITHOUT ROWID
+"""
+#: The aggregates of the event log as it stands (the spend table for the cost).
+BACKFILL_SQL = f"""
     INSERT INTO metric_values (name, labels, bucket, value)
         SELECT 'jobs_total', status, 0, COUNT(*) FROM events WHERE {_ENDED} GROUP BY status;
     INSERT INTO metric_values (name, labels, bucket, value)
@@ -90,6 +93,15 @@ MIGRATION_SQL = f"""
     INSERT INTO metric_hours (hour, name, labels, value)
         SELECT substr(at, 1, 13), 'finished', status, COUNT(*) FROM events WHERE {_ENDED} GROUP BY 1, 3
 """
+MIGRATION_SQL = SCHEMA_SQL + ";" + BACKFILL_SQL
+
+
+def rebuild(conn: sqlite3.Connection) -> None:
+    """Recount every aggregate from the event log (inside the caller's transaction)."""
+    conn.execute("DELETE FROM metric_values")
+    conn.execute("DELETE FROM metric_hours")
+    for statement in filter(str.strip, BACKFILL_SQL.split(";")):
+        conn.execute(statement)
 
 
 def bucket_of(seconds: float) -> int:

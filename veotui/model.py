@@ -455,6 +455,7 @@ class Job:
             "status": self.status.value,
             "progress": self.progress,
             "queue_position": self.queue_position,
+            "queue_seq": self.queue_seq,
         }
         data.update(self.request.to_dict())
         data.update(
@@ -502,6 +503,7 @@ class Job:
             downloaded_at=parse_time(data.get("downloaded_at")),
             progress=int(data.get("progress") or 0),
             queue_position=data.get("queue_position"),
+            queue_seq=data.get("queue_seq") or 0,
             eta_seconds=data.get("eta_seconds"),
             estimated_cost_usd=data.get("estimated_cost_usd"),
             operation_done=bool(data.get("retry_reuses_operation")),
@@ -540,12 +542,18 @@ class JobEvent:
 
 @dataclass(frozen=True)
 class JobLists:
-    """The three panels: processing, queued in FIFO order, history newest first (one page)."""
+    """The three panels: processing, queued in FIFO order (one page), history newest first
+    (one page). ``queued_total`` counts every queued job (None: the page holds them all)."""
 
     processing: list[Job]
     queued: list[Job]
     history: list[Job]
     history_total: int = 0
+    queued_total: int = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.queued_total is None:
+            object.__setattr__(self, "queued_total", len(self.queued))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -553,16 +561,25 @@ class JobLists:
             "queued": [job.to_dict() for job in self.queued],
             "history": [job.to_dict() for job in self.history],
             "history_total": self.history_total,
+            "queued_total": self.queued_total,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> JobLists:
+        queued = [Job.from_dict(item) for item in data.get("queued", [])]
+        total = data.get("queued_total")
         return cls(
             processing=[Job.from_dict(item) for item in data.get("processing", [])],
-            queued=[Job.from_dict(item) for item in data.get("queued", [])],
+            queued=queued,
             history=[Job.from_dict(item) for item in data.get("history", [])],
             history_total=int(data.get("history_total", 0)),
+            queued_total=len(queued) if total is None else int(total),
         )
+
+
+#: Kinds of change a remote backend adds: its stream was lost (it keeps retrying), and it
+#: is back (what changed meanwhile came before this, as ordinary changes).
+DISCONNECTED, CONNECTED = "disconnected", "connected"
 
 
 @dataclass(frozen=True)
@@ -574,17 +591,39 @@ class QueueState:
     length: int = 0
     #: The pause was made by the daily budget (it lifts by itself when the budget allows).
     by_budget: bool = False
+    #: The estimated cost of the operations created today (UTC), in US dollars.
+    spent_today_usd: float = 0.0
+    #: The daily budget in US dollars (None: no limit).
+    daily_budget_usd: float | None = None
+    #: A resume overrode the daily budget for the rest of today (UTC).
+    budget_override: bool = False
+    #: The generator is the simulator: nothing is really spent.
+    spend_simulated: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"paused": self.paused, "reason": self.reason, "length": self.length, "by_budget": self.by_budget}
+        return {
+            "paused": self.paused,
+            "reason": self.reason,
+            "length": self.length,
+            "by_budget": self.by_budget,
+            "spent_today_usd": self.spent_today_usd,
+            "daily_budget_usd": self.daily_budget_usd,
+            "budget_override": self.budget_override,
+            "spend_simulated": self.spend_simulated,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> QueueState:
+        budget = data.get("daily_budget_usd")
         return cls(
             paused=bool(data.get("paused")),
             reason=data.get("reason"),
             length=int(data.get("length") or 0),
             by_budget=bool(data.get("by_budget")),
+            spent_today_usd=float(data.get("spent_today_usd") or 0.0),
+            daily_budget_usd=float(budget) if budget is not None else None,
+            budget_override=bool(data.get("budget_override")),
+            spend_simulated=bool(data.get("spend_simulated")),
         )
 
 

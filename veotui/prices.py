@@ -81,6 +81,27 @@ class PriceTable:
     def get(self, model: str) -> ModelPrice | None:
         return self.models.get(model)
 
+    def to_dict(self) -> dict[str, dict[str, dict[str, float]]]:
+        """model -> ``audio`` / ``silent`` -> resolution -> dollars a second (``/api/info``)."""
+        return {
+            model: {"audio": dict(entry.audio), "silent": dict(entry.silent)} for model, entry in self.models.items()
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> PriceTable:
+        """What :meth:`to_dict` wrote; the shipped table where it is missing or unreadable."""
+        if not isinstance(data, Mapping) or not data:
+            return DEFAULT_TABLE
+        models: dict[str, ModelPrice] = {}
+        try:
+            for model, entry in data.items():
+                audio = {str(k): float(v) for k, v in entry.get("audio", {}).items()}
+                silent = {str(k): float(v) for k, v in entry.get("silent", {}).items()}
+                models[str(model)] = ModelPrice(audio=audio, silent=silent)
+        except (AttributeError, TypeError, ValueError):
+            return DEFAULT_TABLE
+        return cls(models=models)
+
 
 def price_table(overrides: Mapping[str, Mapping[str, float]] | None = None) -> PriceTable:
     """The shipped table, with ``overrides`` (model -> key -> dollars a second) on top."""

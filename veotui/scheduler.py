@@ -23,13 +23,15 @@ Durability rules (docs/architecture.md has the long form):
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import anyio
@@ -141,7 +143,7 @@ class Scheduler:
 
     def _recover(self) -> None:
         """Put every job back where it stands after a stop or a crash."""
-        removed = self.files.sweep(self.store.all_job_ids())
+        removed = self.files.sweep(self.store.known_ids)
         for orphan in removed:
             event(
                 log,
@@ -218,15 +220,48 @@ class Scheduler:
                     reason.encode("utf-8")
                 except UnicodeEncodeError:
                     raise InvalidRequest("reason contains a lone surrogate, which is not valid Unicode text") from None
-        return self.store.set_paused(True, reason)
+        self.store.set_paused(True, reason)
+        return self.queue_state()
 
     def resume(self) -> QueueState:
-        state = self.store.set_paused(False)
+        """Start queued jobs again. When the daily budget is what holds them, it is set
+        aside for the rest of today (UTC)."""
+        _, by_budget, _ = self.store.pause_flags()
+        if self.settings.daily_budget_usd is not None and not self._budget_overridden():
+            upcoming = self.store.next_queued()
+            if by_budget or (upcoming is not None and self._budget_hold(upcoming)):
+                self.store.set_budget_override_day(_utc_day())
+                log.info("the daily budget is set aside until 00:00 UTC (resumed by hand)")
+        self.store.set_paused(False)
         self.wake()
-        return state
+        return self.queue_state()
 
     def queue_state(self) -> QueueState:
-        return self.store.queue_state()
+        """The store's pause, with the daily budget's figures."""
+        return dataclasses.replace(
+            self.store.queue_state(),
+            daily_budget_usd=self.settings.daily_budget_usd,
+            budget_override=self.settings.daily_budget_usd is not None and self._budget_overridden(),
+            spend_simulated=self.generator.is_simulator,
+        )
+
+    # -- the daily budget -------------------------------------------------------------------
+
+    def _budget_overridden(self) -> bool:
+        return self.store.budget_override_day() == _utc_day()
+
+    def _budget_hold(self, job: Job) -> str | None:
+        """Why ``job`` must wait, if starting it would pass the daily budget: what was bought
+        today, plus what the jobs starting now will buy, plus its own estimate."""
+        budget = self.settings.daily_budget_usd
+        if budget is None or job.operation is not None or self._budget_overridden():
+            return None  # a job with an operation resumes or refetches it: nothing new is bought
+        starting = sum(j.estimated_cost_usd or 0.0 for j in self.store.active() if j.operation is None)
+        spent = self.store.spend_today() + starting
+        estimate = job.estimated_cost_usd or 0.0
+        if spent + estimate <= budget + 0.005:
+            return None
+        return f"daily budget ${budget:,.2f}: ${spent:,.2f} spent, next job ${estimate:,.2f}"
 
     def move(self, job_id: str, *, to: str | None = None, position: int | None = None) -> Job:
         return self.store.move(job_id, to=to, position=position)
@@ -312,14 +347,29 @@ class Scheduler:
                     pass  # the storage watch wakes this loop when the disk accepts writes
                 except Exception:  # a bug must not end dispatch for good
                     log.exception("dispatching the queue failed; trying again at the next change")
-            await self._wake.wait()
+            # A budget pause lifts by itself at the next UTC day.
+            _, by_budget, _ = self.store.pause_flags()
+            with anyio.move_on_after(_seconds_to_next_utc_day() + 1 if by_budget else math.inf):
+                await self._wake.wait()
             self._wake = anyio.Event()
 
     def _dispatch(self) -> None:
-        while len(self._runs) < self.max_concurrent and not self.store.is_paused():
+        while len(self._runs) < self.max_concurrent:
+            paused, by_budget, reason = self.store.pause_flags()
+            if paused and not by_budget:
+                return
             job = self.store.next_queued()
             if job is None:
                 return
+            hold = self._budget_hold(job)
+            if hold is not None:
+                if hold != reason:
+                    log.info("queue paused: %s", hold)
+                    self.store.set_paused(True, hold, by_budget=True)
+                return
+            if paused:  # by the budget, which now allows the next job (raised, a new day)
+                log.info("the daily budget allows the next job again; the queue runs")
+                self.store.set_paused(False)
             started = (job.started_at if job.operation else None) or utcnow()
             self.store.transition(
                 job.job_id,
@@ -657,7 +707,7 @@ class Scheduler:
     async def _download(self, job: Job, result: GenerationResult, generating_seconds: float | None) -> None:
         job_id = job.job_id
         job = self._enter(job, Status.DOWNLOADING)
-        folder = self.files.create(job_id, None)
+        folder = self.files.ensure(job_id)
         paths = await self._call(job, "download the videos", lambda: self.generator.fetch(job, result, folder))
         await anyio.to_thread.run_sync(self.files.build_zip, job_id, paths)
         videos = tuple(Video(index=n, filename=p.name, size_bytes=p.stat().st_size) for n, p in enumerate(paths, 1))
@@ -821,6 +871,16 @@ class Scheduler:
         if fault.retry_after is not None:
             delay = max(delay, fault.retry_after)
         return delay
+
+
+def _utc_day() -> str:
+    return utcnow().date().isoformat()
+
+
+def _seconds_to_next_utc_day() -> float:
+    now = utcnow()
+    midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    return (midnight - now).total_seconds()
 
 
 #: The ``call`` label of retries, by what the scheduler was doing.

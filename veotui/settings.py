@@ -43,6 +43,8 @@ class Settings:
     users: Mapping[str, str] = field(default_factory=dict)
     #: Key remapping of the TUI: binding id -> keys.
     keymap: Mapping[str, str] = field(default_factory=dict)
+    #: Estimated US dollars the jobs sent to Google may cost per UTC day; None: no limit.
+    daily_budget_usd: float | None = None
     #: The log file (<data>/logs/veotui.log): level, text or json, size before rotation, backups kept.
     log_level: str = "info"
     log_format: str = "text"
@@ -93,6 +95,20 @@ def _seconds(name: str, raw: Any, *, allow_off: bool = False) -> float | None:
     if not value >= 0 or value == float("inf"):
         extra = " or 'off'" if allow_off else ""
         raise SettingsError(f"{name} must be a number of seconds (0 or more){extra}, got {raw!r}")
+    return value
+
+
+def _dollars(name: str, raw: Any) -> float | None:
+    """An amount in US dollars (more than 0), or off."""
+    if raw is False or str(raw).strip().lower() in {"off", "none", ""}:
+        return None
+    text = str(raw).strip().removeprefix("$") if not isinstance(raw, bool) else "x"
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise SettingsError(f"{name} must be an amount of US dollars above 0 (like 50 or 12.5) or 'off', got {raw!r}")
     return value
 
 
@@ -178,6 +194,7 @@ SETTINGS_TABLE: dict[str, tuple[str, Any]] = {
     "veo_deadline": ("VEOTUI_VEO_DEADLINE", lambda n, r: _seconds(n, r, allow_off=True)),
     "retry_base_seconds": ("VEOTUI_RETRY_BASE_SECONDS", _seconds),
     "max_attempts": ("VEOTUI_MAX_ATTEMPTS", _positive_int),
+    "daily_budget_usd": ("VEOTUI_DAILY_BUDGET_USD", _dollars),
     "log_level": ("VEOTUI_LOG_LEVEL", _one_of(*LOG_LEVELS)),
     "log_format": ("VEOTUI_LOG_FORMAT", _one_of("text", "json")),
     "log_max_bytes": ("VEOTUI_LOG_MAX_BYTES", _bytes),

@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from veotui.errors import StorageUnavailable
+from veotui.errors import DownloadFailed, StorageUnavailable
 from veotui.model import isoformat, parse_time, utcnow
 
 log = logging.getLogger(__name__)
@@ -97,6 +97,19 @@ def disk_full_error(exc: BaseException | None) -> OSError | None:
             return exc
         exc = exc.__cause__ or exc.__context__
     return None
+
+
+def save_failed(target: Path, exc: OSError, needed: int | None = None) -> DownloadFailed:
+    """A download that could not be written, in a sentence (never the temporary name)."""
+    where = f"cannot save {target.name} in {target.parent}"
+    if exc.errno not in _FULL_ERRNOS:
+        return DownloadFailed(f"{where}: {exc.strerror or exc}")
+    free = free_bytes(target.parent)
+    facts = [f"{format_bytes(free)} free"] if free is not None else []
+    if needed:
+        facts.append(f"it needs {format_bytes(needed)}")
+    detail = f" ({'; '.join(facts)})" if facts else ""
+    return DownloadFailed(f"{where}: the disk is full{detail}. Free some space there or choose another folder")
 
 
 def classify(exc: BaseException, where: Path) -> str | None:

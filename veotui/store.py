@@ -213,6 +213,9 @@ class Store:
         # writer (the data-directory lock), so the copy is the truth; every UPDATE still
         # checks the status it expects, in SQL, in case it is not.
         self._active: dict[str, Job] = {}
+        #: Jobs per status, counted once and then kept by every write: the queue's and the
+        #: history's totals cost nothing however long they grow.
+        self._counts: dict[str, int] | None = None
         # When each job's current stage, and its run, began in this process, by the monotonic
         # clock: durations measured with it survive a wall-clock step.
         self._stage_clock: dict[str, tuple[Status, float]] = {}
@@ -353,11 +356,12 @@ class Store:
         ).fetchall()
         return [_job_from_row(row) for row in rows]
 
-    def queued(self, limit: int | None = None) -> list[Job]:
-        """Queued jobs in FIFO order, each with its 1-based position."""
-        sql = f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status = 'queued' ORDER BY queue_seq"
-        rows = self._conn.execute(sql + (" LIMIT ?" if limit else ""), (limit,) if limit else ()).fetchall()
-        return [_job_from_row(row).replace(queue_position=n) for n, row in enumerate(rows, start=1)]
+    def queued(self, limit: int | None = None, offset: int = 0) -> list[Job]:
+        """Queued jobs in FIFO order, each with its 1-based position; ``limit`` jobs from
+        the ``offset``-th (None: every one)."""
+        sql = f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status = 'queued' ORDER BY queue_seq LIMIT ? OFFSET ?"
+        rows = self._conn.execute(sql, (-1 if limit is None else limit, offset)).fetchall()
+        return [_job_from_row(row).replace(queue_position=n) for n, row in enumerate(rows, start=offset + 1)]
 
     def next_queued(self) -> Job | None:
         row = self._conn.execute(
@@ -375,12 +379,17 @@ class Store:
         """Ended jobs, newest first, one page; and how many there are in all."""
         marks = ",".join("?" * len(FINAL_STATUSES))
         statuses = [s.value for s in FINAL_STATUSES]
-        rows = self._conn.execute(
-            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status IN ({marks}) ORDER BY finished_seq DESC LIMIT ? OFFSET ?",
-            [*statuses, limit, offset],
-        ).fetchall()
-        (total,) = self._conn.execute(f"SELECT COUNT(*) FROM jobs WHERE status IN ({marks})", statuses).fetchone()
-        return [_job_from_row(row) for row in rows], total
+        rows = (
+            self._conn.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status IN ({marks})"
+                " ORDER BY finished_seq DESC LIMIT ? OFFSET ?",
+                [*statuses, limit, offset],
+            ).fetchall()
+            if limit
+            else []
+        )
+        counts = self.count_by_status()
+        return [_job_from_row(row) for row in rows], sum(counts.get(s, 0) for s in statuses)
 
     def search(self, text: str, limit: int = 500) -> list[Job]:
         """Jobs whose prompt, id, status or user contains ``text`` (case-insensitive)."""
@@ -403,8 +412,27 @@ class Store:
     def all_job_ids(self) -> set[str]:
         return {row[0] for row in self._conn.execute("SELECT job_id FROM jobs")}
 
+    def known_ids(self, job_ids: Iterable[str]) -> set[str]:
+        """Those of ``job_ids`` the store holds (read in batches: as many as there are
+        folders, not as many as there are jobs)."""
+        wanted = list(job_ids)
+        known: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            batch = wanted[start : start + 500]
+            rows = self._conn.execute(
+                f"SELECT job_id FROM jobs WHERE job_id IN ({','.join('?' * len(batch))})", batch
+            ).fetchall()
+            known.update(row[0] for row in rows)
+        return known
+
     def count_by_status(self) -> dict[str, int]:
-        return dict(self._conn.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall())
+        if self._counts is None:
+            self._counts = dict(self._conn.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall())
+        return dict(self._counts)
+
+    def _count(self, status: str, step: int) -> None:
+        if self._counts is not None:
+            self._counts[status] = self._counts.get(status, 0) + step
 
     def timeline(self, job_id: str) -> list[JobEvent]:
         rows = self._conn.execute(
@@ -472,6 +500,7 @@ class Store:
             )
             m.add(conn, "submitted_total", job.request.user)
             m.max_hour(conn, m.hour_of(isoformat(utcnow()) or ""), "queue_max", self._queued + 1)
+        self._count(job.status.value, +1)
         self._queued += 1
         self._remember(job)
         self._notify(Change("job", job.job_id, job))
@@ -495,6 +524,7 @@ class Store:
                     for n, job in enumerate(jobs)
                 ],
             )
+        self._counts = None
         self._queued += sum(1 for job in jobs if job.status == Status.QUEUED)
 
     @staticmethod
@@ -561,6 +591,8 @@ class Store:
                     seconds,
                 ),
             )
+        self._count(previous.value, -1)
+        self._count(target.value, +1)
         self._queued = queued
         self._remember(job)
         event(
@@ -676,6 +708,8 @@ class Store:
                 )
         self._remember(job)
         self._notify(Change("job", job_id, job))
+        # Today's spend changed: whoever shows it (the header) hears it with the queue's state.
+        self._notify(Change("queue", "", queue=self.queue_state()))
         return job
 
     def spend_on(self, day: date) -> float:
@@ -746,6 +780,7 @@ class Store:
                 "INSERT INTO events (job_id, at, status, detail, kind) VALUES (?, ?, ?, 'deleted', 'deleted')",
                 (job_id, isoformat(utcnow()), job.status.value),
             )
+        self._count(job.status.value, -1)
         if job.status == Status.QUEUED:
             self._queued -= 1
         event(
@@ -763,11 +798,24 @@ class Store:
     def is_paused(self) -> bool:
         return bool(self._conn.execute("SELECT paused FROM queue_control WHERE id = 1").fetchone()[0])
 
+    def pause_flags(self) -> tuple[bool, bool, str | None]:
+        """Paused, paused by the budget, and the reason: the dispatch loop's cheap read."""
+        paused, by_budget, reason = self._conn.execute(
+            "SELECT paused, by_budget, reason FROM queue_control WHERE id = 1"
+        ).fetchone()
+        return bool(paused), bool(by_budget), reason
+
     def queue_state(self) -> QueueState:
         paused, reason, by_budget = self._conn.execute(
             "SELECT paused, reason, by_budget FROM queue_control WHERE id = 1"
         ).fetchone()
-        return QueueState(paused=bool(paused), reason=reason, length=self.queue_length(), by_budget=bool(by_budget))
+        return QueueState(
+            paused=bool(paused),
+            reason=reason,
+            length=self.queue_length(),
+            by_budget=bool(by_budget),
+            spent_today_usd=self.spend_today(),
+        )
 
     def set_paused(self, paused: bool, reason: str | None = None, *, by_budget: bool = False) -> QueueState:
         """Pause or resume the queue (persisted); listeners get a ``queue`` change."""
@@ -935,8 +983,15 @@ class Store:
         return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
 
 
-def identify(path: Path) -> None:
-    """Refuse ``path`` unless it is missing, empty, or veotui's database; reads only.
+def preflight(data_dir: Path, db_path: Path) -> None:
+    """Refuse a data directory or database that cannot be used, before anything starts."""
+    prepare(data_dir)
+    identify(db_path)
+
+
+def identify(path: Path, *, backup: bool = True) -> None:
+    """Refuse ``path`` unless it is missing, empty, or veotui's database; reads only (but
+    for copying a damaged file aside, when ``backup``).
 
     The header is read as bytes first: a database stamped with veotui's application id is
     ours. An unstamped one is opened immutable (no lock, no journal, no -wal or -shm file)
@@ -953,11 +1008,11 @@ def identify(path: Path) -> None:
     if not header:
         return  # an empty file is an empty database
     if len(header) < 100 or not header.startswith(SQLITE_HEADER):
-        raise _damaged(path, f"it is {path.stat().st_size} bytes and does not start with a SQLite header")
+        raise _damaged(path, f"it is {path.stat().st_size} bytes and does not start with a SQLite header", backup)
     application_id = int.from_bytes(header[68:72], "big", signed=True)
     if application_id == APPLICATION_ID:
         return
-    tables, version = _peek(path)
+    tables, version = _peek(path, backup)
     empty = not tables and version == 0
     from_before_the_stamp = tables >= OWN_TABLES and version >= 1
     if application_id == 0 and (empty or from_before_the_stamp):
@@ -969,27 +1024,27 @@ def identify(path: Path) -> None:
     raise DataUnusable(f"{path} is not a veotui database ({what}); veotui left it untouched; {CHOOSE_ANOTHER}")
 
 
-def _peek(path: Path) -> tuple[set[str], int]:
+def _peek(path: Path, backup: bool = True) -> tuple[set[str], int]:
     """Table names and user_version of a database file, read without touching it."""
     uri = "file:" + str(path.resolve()).replace("%", "%25").replace("?", "%3f").replace("#", "%23")
     try:
         conn = sqlite3.connect(uri + "?mode=ro&immutable=1", uri=True)
     except sqlite3.Error as exc:
-        raise _sqlite_problem(path, exc) from None
+        raise _sqlite_problem(path, exc, backup) from None
     try:
         names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         (version,) = conn.execute("PRAGMA user_version").fetchone()
     except sqlite3.Error as exc:
-        raise _sqlite_problem(path, exc) from None
+        raise _sqlite_problem(path, exc, backup) from None
     finally:
         conn.close()
     return {n for n in names if not n.startswith("sqlite_")}, version
 
 
-def _sqlite_problem(path: Path, exc: sqlite3.Error) -> DataUnusable:
+def _sqlite_problem(path: Path, exc: sqlite3.Error, backup: bool = True) -> DataUnusable:
     name = getattr(exc, "sqlite_errorname", "") or ""
     if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
-        return _damaged(path, str(exc))
+        return _damaged(path, str(exc), backup)
     if name.startswith("SQLITE_FULL"):
         return DataUnusable(f"{path} cannot be written: its disk is full; free some space and start again")
     if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH")):
@@ -1000,10 +1055,11 @@ def _sqlite_problem(path: Path, exc: sqlite3.Error) -> DataUnusable:
     return DataUnusable(f"{path} cannot be used ({exc}); {CHOOSE_ANOTHER}")
 
 
-def _damaged(path: Path, what: str) -> DataUnusable:
+def _damaged(path: Path, what: str, backup: bool = True) -> DataUnusable:
     """A damaged database: copy it aside (once per distinct content) and say where."""
+    copied = _backup(path) if backup else "veotui left it untouched"
     return DataUnusable(
-        f"{path} is damaged ({what}); {_backup(path)}; recover what it holds with "
+        f"{path} is damaged ({what}); {copied}; recover what it holds with "
         f"`sqlite3 {path} .recover`, or move it away to start with an empty one"
     )
 

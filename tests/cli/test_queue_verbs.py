@@ -33,16 +33,37 @@ def queued(client: httpx.Client) -> list[str]:
 
 def test_queue_pause_status_resume(server, client):
     paused = veotui("queue", "pause", "the render farm is down", remote=server.url)
-    assert (paused.returncode, paused.stdout.strip()) == (0, "paused: the render farm is down (0 jobs queued)")
+    assert (paused.returncode, paused.stdout.strip()) == (
+        0,
+        "paused: the render farm is down (0 jobs queued); today $0.00 (simulated: nothing is charged)",
+    )
     job_id = client.post("/api/generate", json={"prompt": "waits"}).json()["job_id"]
     status = veotui("queue", "status", remote=server.url)
-    assert status.stdout.strip() == "paused: the render farm is down (1 job queued)"
+    assert status.stdout.startswith("paused: the render farm is down (1 job queued); today $0.00")
     state = json.loads(veotui("queue", "status", "--json", remote=server.url).stdout)
     assert (state["paused"], state["reason"], state["length"]) == (True, "the render farm is down", 1)
     assert client.get(f"/api/status/{job_id}").json()["status"] == "queued"
     resumed = veotui("queue", "resume", remote=server.url)
     assert resumed.returncode == 0 and resumed.stdout.startswith("running (")
     assert client.get("/api/queue").json()["paused"] is False
+
+
+def test_queue_status_shows_the_budget_and_resume_says_it_is_set_aside(tmp_path):
+    env = {**FAST_ENV, "VEOTUI_DATA_DIR": str(tmp_path / "budget"), "VEOTUI_DAILY_BUDGET_USD": "2"}
+    with server_thread(load_settings(env=env).replace(token=TOKEN)) as server:
+        with httpx.Client(base_url=server.url, headers={"authorization": f"Bearer {TOKEN}"}, trust_env=False) as client:
+            client.post("/api/generate", json={"prompt": "too dear for the budget"})
+            deadline = time.monotonic() + 20
+            while not client.get("/api/queue").json()["by_budget"]:
+                assert time.monotonic() < deadline, "the budget did not pause the queue"
+                time.sleep(0.05)
+        status = veotui("queue", "status", remote=server.url)
+        assert status.stdout.strip() == (
+            "paused: daily budget $2.00: $0.00 spent, next job $3.20 (1 job queued);"
+            " today $0.00 of $2.00 (simulated: nothing is charged)"
+        )
+        resumed = veotui("queue", "resume", remote=server.url)
+        assert resumed.stdout.strip().endswith("the daily budget is set aside until 00:00 UTC")
 
 
 def test_move_top_bottom_up_down_and_positions(server, client):

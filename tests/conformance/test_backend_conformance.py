@@ -272,6 +272,24 @@ async def test_changes_end_when_the_backend_closes(backend_for, settings):
                 await ended.wait()
 
 
+async def test_list_jobs_pages_the_queue(backend_for, make_settings):
+    async with backend_for(make_settings(max_concurrent=1, sim_seconds=60)) as backend:
+        jobs = [await backend.submit({"prompt": f"in line {n}"}) for n in range(6)]
+        await until_status(backend, jobs[0].job_id, Status.GENERATING)
+        page = await backend.list_jobs(queue_limit=2, queue_offset=1)
+        assert [j.job_id for j in page.queued] == [jobs[2].job_id, jobs[3].job_id]
+        assert [j.queue_position for j in page.queued] == [2, 3]
+        assert page.queued_total == 5
+        assert (await backend.list_jobs(queue_limit=0)).queued == []
+        assert (await backend.list_jobs()).queued_total == 5
+        seqs = [j.queue_seq for j in (await backend.list_jobs()).queued]
+        assert seqs == sorted(seqs) and len(set(seqs)) == 5
+        with pytest.raises(InvalidRequest):
+            await backend.list_jobs(queue_offset=-1)
+        for job in jobs:
+            await backend.cancel(job.job_id)
+
+
 async def test_metrics_and_the_hourly_series_count_ended_jobs(backend):
     done = await backend.submit({"prompt": "counted"})
     await until_status(backend, done.job_id, Status.COMPLETED)
@@ -318,3 +336,97 @@ async def test_retry_says_what_it_will_do_and_a_finished_generation_is_not_bough
     assert resubmitted.operation is None and not resubmitted.retry_reuses_operation
     failed_again = await until_status(backend, errored.job_id, Status.FAILED)
     assert failed_again.operation not in (None, errored.operation)
+
+
+async def test_the_queue_reports_what_was_bought_today(backend):
+    assert (await backend.queue()).spent_today_usd == 0
+    states = []
+
+    async def follow():
+        async for change in backend.changes():
+            if change.kind == "queue" and change.queue is not None:
+                states.append(change.queue.spent_today_usd)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(follow)
+        first = await backend.submit({"prompt": "bought once", "duration_seconds": 4})
+        second = await backend.submit({"prompt": "bought too but [unfetchable]", "number_of_videos": 2})
+        await until_status(backend, first.job_id, Status.COMPLETED)
+        stranded = await until_status(backend, second.job_id, Status.FAILED)
+        bought = round(first.estimated_cost_usd + second.estimated_cost_usd, 2)
+        assert (await backend.queue()).spent_today_usd == bought
+        await wait_for(lambda: bought in states, what="a queue change with today's spend")
+
+        # A retry that fetches the finished generation again buys nothing.
+        await backend.retry(stranded.job_id)
+        await until_status(backend, stranded.job_id, Status.COMPLETED)
+        assert (await backend.queue()).spent_today_usd == bought
+        group.cancel_scope.cancel()
+
+
+async def test_info_carries_the_price_table_in_use_and_jobs_are_priced_by_it(backend_for, settings):
+    from veotui.prices import estimate_cost
+
+    priced = settings.replace(prices={"veo-3.1-fast-generate-001": {"audio": 1.0}})
+    async with backend_for(priced) as backend:
+        info = await backend.info()
+        fast = info.prices.get("veo-3.1-fast-generate-001")
+        assert fast is not None and fast.per_second(audio=True, resolution="1080p") == 1.0
+        job = await backend.submit({"prompt": "priced here", "model": "veo-3.1-fast-generate-001"})
+        assert job.estimated_cost_usd == 8.0 == estimate_cost(job.request, info.prices)
+
+
+async def test_the_veo_31_modes_travel_through_the_backend(backend):
+    def picture(colour) -> bytes:
+        buffer = io.BytesIO()
+        Image.new("RGB", (32, 18), colour).save(buffer, "PNG")
+        return buffer.getvalue()
+
+    frames = await backend.submit(
+        {"prompt": "a door", "generate_audio": False, "person_generation": "allow_adult", "enhance_prompt": True},
+        picture((255, 0, 0)),
+        "first.png",
+        last_frame=(picture((0, 0, 255)), "last.png"),
+    )
+    assert (frames.has_image, frames.has_last_frame, frames.reference_count) == (True, True, 0)
+    request = frames.request
+    assert (request.generate_audio, request.person_generation, request.enhance_prompt) == (False, "allow_adult", True)
+    assert (await backend.get(frames.job_id)).request == request
+
+    refs = await backend.submit(
+        {"prompt": "a mug"}, references=[(picture((0, n * 80, 0)), f"r{n}.png") for n in range(3)]
+    )
+    assert (refs.reference_count, refs.request.reference_type) == (3, "asset")
+
+    with pytest.raises(InvalidRequest, match="reference_image: veo-3.1-lite-generate-001"):
+        await backend.submit(
+            {"prompt": "p", "model": "veo-3.1-lite-generate-001"}, references=[(picture((0, 0, 0)), "r.png")]
+        )
+    doomed = await backend.submit({"prompt": "never finishes well [fail]"})
+    with pytest.raises(Conflict, match="only a completed job's video can be extended"):
+        await backend.submit({"prompt": "p", "extends_job_id": doomed.job_id})
+
+    async def completed() -> bool:
+        return (await backend.get(frames.job_id)).status == Status.COMPLETED
+
+    await wait_for(completed, what="the first + last frame job to complete")
+    extension = await backend.submit({"prompt": "more", "extends_job_id": frames.job_id, "extends_video": 1})
+    assert extension.request.extends is not None and extension.request.extends.job_id == frames.job_id
+    assert extension.to_dict()["extends"] == {"job_id": frames.job_id, "video": 1}
+
+
+async def test_pictures_of_a_job_inputs_and_frame_strips(backend, tmp_path):
+    job = await backend.submit(
+        {"prompt": "a door", "duration_seconds": 4}, png(), "first.png", last_frame=(png(32, 18), "last.png")
+    )
+    await until_status(backend, job.job_id, Status.COMPLETED)
+    rows = await backend.job_pictures(job.job_id, tmp_path / "cache")
+    assert [title for title, _ in rows] == ["Inputs", "Video 1"]
+    assert [caption for caption, _ in rows[0][1]] == ["input image", "last frame"]
+    assert [caption for caption, _ in rows[1][1]] == ["first", "middle", "last"]
+    for _, pictures in rows:
+        for _, path in pictures:
+            assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert await backend.job_pictures(job.job_id, tmp_path / "cache") == rows  # cached, same files
+    with pytest.raises(JobNotFound):
+        await backend.job_pictures("00000000-0000-4000-8000-0000000000ff", tmp_path / "cache")

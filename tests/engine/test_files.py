@@ -98,19 +98,33 @@ def test_a_failed_write_leaves_neither_file_nor_temp(tmp_path):
         pass
 
     files = JobFiles(tmp_path)
-    files.create("j2", None)
+    files.ensure("j2")
     missing = tmp_path / "job_j2" / "generated_video_1.mp4"
     with pytest.raises(FileNotFoundError):
         files.build_zip("j2", [missing])
     assert list((tmp_path / "job_j2").iterdir()) == []
 
 
+def test_a_job_without_inputs_gets_no_folder_until_it_has_files(tmp_path):
+    files = JobFiles(tmp_path)
+    files.create("bare", None)
+    assert not (tmp_path / "job_bare").exists()
+    assert files.ensure("bare").is_dir()
+
+
 def test_sweep_removes_orphan_folders_and_partials(tmp_path):
     files = JobFiles(tmp_path)
-    files.create("known", None)
-    files.create("orphan", None)
+    files.ensure("known")
+    files.ensure("orphan")
     (tmp_path / "job_known" / ".partial-abc").write_bytes(b"half")
-    assert files.sweep({"known"}) == ["orphan"]
+    asked: list[set[str]] = []
+
+    def known(ids):
+        asked.append(set(ids))
+        return {"known"} & set(ids)
+
+    assert files.sweep(known) == ["orphan"]
+    assert asked == [{"known", "orphan"}]  # only the folders on disk are looked up
     assert [p.name for p in tmp_path.iterdir()] == ["job_known"]
     assert list((tmp_path / "job_known").iterdir()) == []
 

@@ -209,7 +209,7 @@ class SchedulerMachine(RuleBasedStateMachine):
     def every_job_is_in_exactly_one_panel(self) -> None:
         if not hasattr(self, "backend"):
             return
-        lists = self.portal.call(lambda: self.backend.list_jobs(history_limit=10_000))
+        lists = self.portal.call(lambda: self.backend.list_jobs(history_limit=10_000, queue_limit=10_000))
         panels = (
             [j.job_id for j in lists.processing] + [j.job_id for j in lists.queued] + [j.job_id for j in lists.history]
         )
@@ -228,7 +228,8 @@ class SchedulerMachine(RuleBasedStateMachine):
             assert not self.backend.files.folder(job_id).exists()
             if job_id in self.generator.submitted:
                 assert True in self.generator.cleaned.get(job_id, []), "remote files not cleaned"
-        assert self.backend.files.job_ids_on_disk() == set(self.alive)
+        # A folder belongs to a live job (one without input images has none until its videos).
+        assert self.backend.files.job_ids_on_disk() <= set(self.alive)
 
 
 async def _sync(function, *args):

@@ -333,3 +333,20 @@ def test_history_follows_the_order_jobs_ended_in_not_the_wall_clock(tmp_path):
     store.transition(history[1].job_id, Status.CANCELLED)
     assert [j.prompt for j in store.history()[0]] == ["old 1", "old 0"]
     store.close()
+
+
+def test_the_store_itself_refuses_what_it_cannot_use(tmp_path):
+    # The command line checks first; the store checks again for every other way in.
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"\x00not sqlite" * 100)
+    with pytest.raises(DataUnusable, match="is damaged .*does not start with a SQLite header.*a copy is at"):
+        Store(garbage)
+    foreign = tmp_path / "foreign.db"
+    conn = sqlite3.connect(foreign)
+    conn.executescript("CREATE TABLE foo (x); PRAGMA user_version = 7;")
+    conn.close()
+    before = foreign.read_bytes()
+    with pytest.raises(DataUnusable, match=r"is not a veotui database \(it has tables foo\)"):
+        Store(foreign)
+    assert foreign.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("foreign")) == ["foreign.db"]

@@ -9,6 +9,8 @@ that the test fills to the last byte and then frees.
   image upload leaves no folder behind.
 - Running out of space while writing videos fails the job with ``error_kind`` ``disk_full``,
   a message that says where and how much, no traceback in the log; retry then works.
+- Downloading onto a full disk is one line that says so and how much is needed, and leaves
+  no file behind.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import http.client
 import io
 import json
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -119,9 +123,11 @@ def test_the_engine_survives_a_full_disk_and_carries_on_when_space_returns(disk)
             )
             assert health.json()["status"] == "degraded"
             assert health.json()["storage"] == "full"
-            assert "is full" in health.json()["detail"] and str(data) in health.json()["detail"]
+            assert health.json()["detail"].startswith("storage full:")
+            assert str(data) not in health.json()["detail"], "health answers without a token: no paths"
             info = client.get("/api/info").json()
-            assert info["storage"]["state"] == "full" and info["storage"]["reason"]
+            assert info["storage"]["state"] == "full"
+            assert f"the disk holding {data} is full" in info["storage"]["reason"]
             assert info["generator"] == "sim"  # the other fields are still there
 
             refused = client.post("/api/generate", json={"prompt": "while full"})
@@ -264,3 +270,30 @@ def test_running_out_of_space_for_videos_is_disk_full_and_retryable(tmp_path):
             assert "Traceback" not in log, log
         finally:
             server.kill()
+
+
+def test_downloading_onto_a_full_disk_says_so_and_leaves_nothing(tmp_path):
+    server = ServeProcess(server_env(tmp_path / "data", VEOTUI_AUTO_DELETE_AFTER_DOWNLOAD="off"))
+    try:
+        with httpx.Client(base_url=server.url, trust_env=False, timeout=30) as client:
+            job_id = client.post("/api/generate", json={"prompt": "to keep", "number_of_videos": 2}).json()["job_id"]
+            wait_until(lambda: client.get(f"/api/status/{job_id}").json()["status"] == "completed", what="done")
+        with small_filesystem(tmp_path / "downloads", size_mb=1) as downloads:
+            fill(downloads)
+            env = server_env(tmp_path / "unused", VEOTUI_REMOTE=server.url)
+            saved = subprocess.run(
+                [sys.executable, "-m", "veotui", "download", job_id[:8], "-o", str(downloads)],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert saved.returncode == 1
+            message = saved.stderr.strip()
+            assert len(message.splitlines()) == 1, message
+            assert f"cannot save veotui_{job_id[:8]}_videos.zip in {downloads}: the disk is full" in message
+            assert "it needs" in message and ".partial-" not in message
+            assert sorted(p.name for p in downloads.iterdir()) == ["filler"]
+        assert stop(server) == 0
+    finally:
+        server.kill()

@@ -131,3 +131,16 @@ async def test_the_remote_backend_sends_every_input(server, settings):
             await remote.submit({"prompt": "q", "reference_type": "style"}, references=[(png(), "r.png")])
         with pytest.raises(Conflict):
             await remote.submit({"prompt": "q", "extends_job_id": job.job_id})
+
+
+async def test_pictures_over_rest_and_names_that_are_not_pictures(http):
+    answer = await http.post("/api/generate", files={"image": ("a.png", png(), "image/png")}, data={"prompt": "p"})
+    job = await completed(http, answer.json()["job_id"])
+    listing = (await http.get(f"/api/jobs/{job['job_id']}/pictures")).json()
+    assert [row["title"] for row in listing["rows"]] == ["Inputs", "Video 1"]
+    url = listing["rows"][1]["pictures"][2]["url"]
+    picture = await http.get(url)
+    assert picture.status_code == 200 and picture.headers["content-type"] == "image/png"
+    for name in ("..%2Fveotui.db", "generated_video_1.mp4", ".hidden.png", "missing.png"):
+        refused = await http.get(f"/api/jobs/{job['job_id']}/pictures/{name}")
+        assert refused.status_code == 404, name

@@ -14,7 +14,16 @@ UNKNOWN = "00000000-0000-4000-8000-000000000000"
 
 
 async def test_pause_resume_and_status_answer_the_queue_state(http):
-    assert (await http.get("/api/queue")).json() == {"paused": False, "reason": None, "length": 0, "by_budget": False}
+    assert (await http.get("/api/queue")).json() == {
+        "paused": False,
+        "reason": None,
+        "length": 0,
+        "by_budget": False,
+        "spent_today_usd": 0.0,
+        "daily_budget_usd": None,
+        "budget_override": False,
+        "spend_simulated": True,
+    }
     paused = await http.post("/api/queue/pause", json={"reason": "new prompts coming"})
     assert paused.status_code == 200 and QueueOut.model_validate(paused.json())
     assert paused.json()["reason"] == "new prompts coming"

@@ -124,3 +124,52 @@ def test_positions_stay_exact_when_the_stream_coalesces():
     for n in (0, 1):
         board.apply(Change("job", job(n, Status.STARTING).job_id, job(n, Status.STARTING)))
     assert positions(board) == [(2, 1), (3, 2)]
+
+
+def seq_job(n: int, status: Status = Status.QUEUED) -> Job:
+    return job(n, status).replace(queue_seq=n)
+
+
+def windowed_board(total: int, window: int = 3) -> Board:
+    board = Board(queue_limit=window)
+    head = [seq_job(n).replace(queue_position=n) for n in range(1, window + 1)]
+    board.load(JobLists([], head, [], queued_total=total), offset=0)
+    return board
+
+
+def test_the_board_holds_the_head_of_a_long_queue_and_counts_the_rest():
+    board = windowed_board(100_000)
+    assert board.queued_total == 100_000 and board.queue_length == 100_000
+    # The head leaves: one change; those behind move up and the window asks to be refilled.
+    applied = board.apply(Change("job", seq_job(1).job_id, seq_job(1, Status.CANCELLED)))
+    assert applied.needs_reload
+    assert positions(board) == [(2, 1), (3, 2)]
+    assert board.queued_total == 99_999
+    # A job far behind the window leaves: the window stays as it is, the count drops.
+    far = seq_job(50_000, Status.STARTING)
+    assert not board.apply(Change("job", far.job_id, far)).needs_reload
+    assert board.queued_total == 99_998 and positions(board) == [(2, 1), (3, 2)]
+
+
+def test_a_job_joining_the_back_of_a_long_queue_is_counted_not_held():
+    board = windowed_board(1000)
+    late = seq_job(2000).replace(queue_position=1001)
+    assert not board.apply(Change("job", late.job_id, late)).needs_reload
+    assert board.queued_total == 1001 and late.job_id not in board.queued
+
+
+def test_a_job_moved_into_the_window_takes_its_place_and_pushes_the_last_out():
+    board = windowed_board(10)
+    moved = seq_job(9).replace(queue_seq=1.5, queue_position=2)
+    board.apply(Change("job", moved.job_id, moved))
+    assert positions(board) == [(1, 1), (9, 2), (2, 3)]
+    assert board.queued_total == 10
+
+
+def test_the_history_count_drops_when_a_job_is_retried():
+    board = Board(page_size=10)
+    history = [job(n, Status.FAILED) for n in range(10, 0, -1)]
+    board.load(JobLists([], [], history, history_total=11), offset=0)
+    retried = job(5, Status.QUEUED, position=1)
+    board.apply(Change("job", retried.job_id, retried))
+    assert len(board.history) == 9 and board.history_total == 10

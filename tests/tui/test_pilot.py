@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from PIL import Image
@@ -11,7 +12,7 @@ from textual.widgets import Input, Select, Static, TextArea
 from tests.tui.conftest import HISTORY, PROCESSING, QUEUE, running_app, wait_for, wait_shown, wait_status
 from tests.tui.history import ended_jobs
 from veotui.errors import JobNotFound
-from veotui.model import Status
+from veotui.model import RETRY_REFETCHES, RETRY_RESUBMITS, Status, format_usd
 from veotui.store import Store
 from veotui.tui.details import DetailsScreen
 from veotui.tui.dialogs import ConfirmScreen, HelpScreen
@@ -141,6 +142,30 @@ async def test_submit_via_the_form(settings):
         assert (request.duration_seconds, request.resolution) == (6, "720p")
 
 
+async def test_the_form_shows_the_estimate_as_fields_change(settings):
+    from veotui.prices import DEFAULT_PRICES
+
+    async with running_app(settings) as (app, pilot):
+        await pilot.press("n")
+        await wait_for(lambda: isinstance(app.screen, NewJobScreen), what="the form")
+        form = app.screen
+        estimate = form.query_one("#form-status", Static)
+        per_second = DEFAULT_PRICES["veo-3.1-generate-001"].per_second(audio=True, resolution="720p")
+        assert per_second is not None
+        await wait_for(lambda: "simulated" in str(estimate.content), what="the engine's prices")
+        assert format_usd(8 * per_second) in str(estimate.content)
+        form.query_one("#count", Select).value = 3
+        form.query_one("#duration", Select).value = 4
+        await wait_for(
+            lambda: format_usd(round(3 * 4 * per_second, 2)) in str(estimate.content), what="the new estimate"
+        )
+        form.query_one("#model", Select).value = "veo-3.1-lite-generate-001"
+        lite = DEFAULT_PRICES["veo-3.1-lite-generate-001"].per_second(audio=True, resolution="720p")
+        assert lite is not None
+        await wait_for(lambda: format_usd(round(3 * 4 * lite, 2)) in str(estimate.content), what="the lite estimate")
+        await pilot.press("escape")
+
+
 async def test_form_with_an_image(settings, tmp_path: Path):
     picture = tmp_path / "frame.png"
     Image.new("RGB", (64, 36), "teal").save(picture)
@@ -223,7 +248,26 @@ async def test_retry_a_failed_job(settings):
         await select(app, pilot, HISTORY, job.job_id)
         assert "[fail]" in str(app.main_screen.tables[HISTORY].get_row(job.job_id)[3])
         await pilot.press("r")
+        await wait_for(lambda: isinstance(app.screen, ConfirmScreen), what="the question")
+        question = texts(app.screen)
+        assert RETRY_RESUBMITS in question and format_usd(job.estimated_cost_usd) in question
+        assert "simulator" in question
+        await pilot.press("y")
         await wait_for(lambda: app.backend.store.get(job.job_id).attempts == 2, what="a second attempt")
+
+
+async def test_retry_of_a_finished_generation_says_it_costs_nothing(settings):
+    async with running_app(settings) as (app, pilot):
+        job = await app.backend.submit({"prompt": "made but [unfetchable]"})
+        await wait_status(app, job.job_id, Status.FAILED)
+        failed = await app.backend.get(job.job_id)
+        await select(app, pilot, HISTORY, job.job_id)
+        await pilot.press("r")
+        await wait_for(lambda: isinstance(app.screen, ConfirmScreen), what="the question")
+        assert RETRY_REFETCHES in texts(app.screen)
+        await pilot.press("y")
+        await wait_status(app, job.job_id, Status.COMPLETED)
+        assert app.backend.store.get(job.job_id).operation == failed.operation
 
 
 async def test_retry_is_greyed_out_for_a_queued_job(slow_settings):
@@ -378,6 +422,8 @@ async def test_details_show_parameters_timeline_and_error(settings):
         text = _plain(body)
         for expected in ("a storm [fail]", "9:16", "Seed", "7", "queued", "generating", "failed", "INVALID_ARGUMENT"):
             assert expected in text
+        assert re.search(rf"Estimated cost +{re.escape(format_usd(job.estimated_cost_usd))}", text)
+        assert RETRY_RESUBMITS in text
         await pilot.press("escape")
         await wait_for(lambda: isinstance(app.screen, MainScreen), what="back")
 

@@ -18,18 +18,20 @@ from types import SimpleNamespace
 
 import pytest
 import time_machine
+from PIL import Image
 from textual.widgets import Input, TextArea
 
 from tests.support.waiting import wait_for
 from tests.tui.history import ended_jobs
 from veotui.backend.local import LocalBackend
-from veotui.model import Status
+from veotui.model import Job, JobRequest, Status
 from veotui.store import Store
 from veotui.tui.app import VeotuiApp
 from veotui.tui.board import HISTORY, PROCESSING, QUEUE
 from veotui.tui.details import DetailsScreen
 from veotui.tui.dialogs import ConfirmScreen
 from veotui.tui.form import NewJobScreen
+from veotui.tui.metrics import MetricsScreen
 
 #: The Textual release the SVGs under __snapshots__ were made with.
 SNAPSHOT_TEXTUAL = "8.2.8"
@@ -56,6 +58,8 @@ def frozen(monkeypatch):
     monkeypatch.setattr(
         "veotui.generators.sim.uuid", SimpleNamespace(uuid4=lambda: SimpleNamespace(hex=f"op{next(operations):04d}"))
     )
+    # Stage times run on the monotonic clock, which time_machine leaves running.
+    monkeypatch.setattr("veotui.store.time", SimpleNamespace(monotonic=lambda: 1000.0))
     with time_machine.travel(FROZEN, tick=False):
         yield
     if old_tz is None:
@@ -158,3 +162,133 @@ def test_delete_confirm_dialog(snap_compare, snapshot_app):
         await pilot.pause()
 
     assert snap_compare(snapshot_app, terminal_size=(80, 24), run_before=ask_delete)
+
+
+def test_new_job_form_80x24_with_advanced_open(snap_compare, snapshot_app):
+    async def open_form(pilot) -> None:
+        await fill_panels(pilot)
+        await pilot.press("n")
+        await wait_for(lambda: isinstance(pilot.app.screen, NewJobScreen), what="the form")
+        form = pilot.app.screen
+        no_blink(form)
+        form.query_one("#prompt", TextArea).text = "The same red mug on a desk, then in a kitchen"
+        form.query_one("#advanced").collapsed = False
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause()
+        advanced = form.query_one("#advanced")
+        form.query_one("#form-fields").scroll_to_widget(advanced, animate=False, top=True, immediate=True)
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause()
+
+    assert snap_compare(snapshot_app, terminal_size=(80, 24), run_before=open_form)
+
+
+@pytest.fixture
+def pictures_app(make_settings, frozen, monkeypatch, tmp_path):
+    """The app with one completed first + last frame job (a finished simulation, frozen clock)
+    and half-block pictures, which draw the same on every terminal."""
+    monkeypatch.setenv("VEOTUI_PICTURES", "halfblocks")
+    settings = make_settings(sim_seconds=0)
+    first, last = tmp_path / "first.png", tmp_path / "last.png"
+    Image.new("RGB", (64, 36), (230, 60, 20)).save(first)
+    Image.new("RGB", (64, 36), (20, 60, 230)).save(last)
+    app = VeotuiApp(LocalBackend(settings, env={}), settings, start_backend=True)
+    app.inputs = (first.read_bytes(), last.read_bytes())
+    return app
+
+
+def test_details_screen_with_pictures(snap_compare, pictures_app):
+    async def open_details(pilot) -> None:
+        app: VeotuiApp = pilot.app
+        await app.backend_ready()
+        await wait_for(lambda: app.main_screen.loaded.is_set(), what="the first snapshot")
+        first, last = app.inputs
+        job = await app.backend.submit(
+            {"prompt": "A door swings open onto the sea", "duration_seconds": 4},
+            first,
+            "first.png",
+            last_frame=(last, "last.png"),
+        )
+        await wait_for(lambda: app.backend.store.get(job.job_id).status == Status.COMPLETED, what="completion")
+        await wait_for(lambda: job.job_id in app.main_screen.tables[HISTORY].rows, what="its row")
+        app.main_screen._activate(HISTORY)
+        app.main_screen.tables[HISTORY].select(job.job_id)
+        await pilot.pause()
+        await pilot.press("enter")
+        await wait_for(lambda: isinstance(app.screen, DetailsScreen), what="details")
+        await wait_for(lambda: len(app.screen.query(".picture-image")) == 5, what="the pictures")
+        app.clear_notifications()
+        await pilot.pause()
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause()
+        app.screen.query_one("#details").scroll_end(animate=False, immediate=True)
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause()
+
+    assert snap_compare(pictures_app, terminal_size=(80, 24), run_before=open_details)
+
+
+def a_day_of_jobs(settings) -> None:
+    """Jobs that ran over the last day, each hour's queued together and then run one by one,
+    made through the store's own transitions at their own (travelled) times."""
+    kinds = ("operation_error", "safety_filter", "transient")
+    store = Store(settings.db_path)
+    try:
+        for hour in range(23, -1, -1):
+            count = (hour * 5) % 4 + (1 if hour % 6 else 0)
+            with time_machine.travel(FROZEN - timedelta(hours=hour, minutes=55), tick=False) as traveller:
+                jobs = [
+                    store.insert(
+                        Job(
+                            job_id=f"da{hour:02x}{n:04x}-0000-4000-8000-000000000000",
+                            status=Status.QUEUED,
+                            request=JobRequest(prompt=f"hour {hour} job {n}"),
+                        )
+                    )
+                    for n in range(count)
+                ]
+                for n, job in enumerate(jobs):
+                    traveller.shift(5)
+                    for stage, seconds in (
+                        (Status.STARTING, 1),
+                        (Status.UPLOADING_IMAGE, 2),
+                        (Status.GENERATING, 70 + 20 * n),
+                        (Status.PROCESSING, 1),
+                        (Status.DOWNLOADING, 6),
+                    ):
+                        store.transition(job.job_id, stage)
+                        traveller.shift(seconds)
+                    if (hour + n) % 5 == 0:
+                        store.transition(job.job_id, Status.FAILED, error="x", error_kind=kinds[(hour + n) % 3])
+                    else:
+                        store.transition(job.job_id, Status.COMPLETED, seconds=80.0 + 20 * n)
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def metrics_app(make_settings, frozen, monkeypatch):
+    """The app on a data dir with a day of jobs; the data directory measures 700 MB."""
+    settings = make_settings(sim_seconds=600)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with monkeypatch.context() as patch:
+        # Stage times from the travelled wall clock (time-machine leaves the monotonic one).
+        patch.setattr(Store, "stage_elapsed", lambda self, job: None)
+        a_day_of_jobs(settings)
+    monkeypatch.setattr("veotui.metrics.directory_bytes", lambda root: 700 * 1024 * 1024)
+    return VeotuiApp(LocalBackend(settings, env={}), settings, start_backend=True)
+
+
+def test_metrics_screen(snap_compare, metrics_app):
+    async def open_metrics(pilot) -> None:
+        app: VeotuiApp = pilot.app
+        await app.backend_ready()
+        await wait_for(lambda: app.main_screen.loaded.is_set(), what="the first snapshot")
+        await wait_for(lambda: app.backend.dir_size.value() > 0, what="the data directory's size")
+        await pilot.press("m")
+        await wait_for(lambda: isinstance(app.screen, MetricsScreen), what="the metrics screen")
+        screen = app.screen
+        await wait_for(lambda: screen.loaded, what="the first figures")
+        await pilot.pause()
+
+    assert snap_compare(metrics_app, terminal_size=(110, 42), run_before=open_metrics)

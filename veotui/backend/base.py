@@ -12,7 +12,11 @@ from pathlib import Path
 from typing import Any, Self
 
 from veotui.model import Change, Job, JobEvent, JobLists, QueueState
+from veotui.prices import PriceTable
 from veotui.storage import StorageState
+
+#: Queued jobs in one answer of ``list_jobs`` unless asked otherwise.
+QUEUE_PAGE = 200
 
 #: An input image as given: its bytes (any common format) and its file name.
 Upload = tuple[bytes, str | None]
@@ -29,6 +33,8 @@ class BackendInfo:
     data_dir: str | None = None
     #: Whether the engine's disk accepts writes ("storage full / read-only" otherwise).
     storage: StorageState = field(default_factory=StorageState)
+    #: The engine's price table (the config file's overrides included), for estimates.
+    prices: PriceTable = field(default_factory=PriceTable)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -38,6 +44,7 @@ class BackendInfo:
             "max_concurrent": self.max_concurrent,
             "data_dir": self.data_dir,
             "storage": self.storage.to_dict(),
+            "prices": self.prices.to_dict(),
         }
 
 
@@ -89,9 +96,17 @@ class Backend(ABC):
 
     @abstractmethod
     async def list_jobs(
-        self, *, history_limit: int = 100, history_offset: int = 0, text: str | None = None
+        self,
+        *,
+        history_limit: int = 100,
+        history_offset: int = 0,
+        text: str | None = None,
+        queue_limit: int = QUEUE_PAGE,
+        queue_offset: int = 0,
     ) -> JobLists:
-        """The three panels; ``text`` filters all of them by prompt, id or status."""
+        """The three panels: every processing job, one page of the queue and one of the
+        history, with the totals of both; ``text`` filters all of them by prompt, id or
+        status."""
 
     @abstractmethod
     async def cancel(self, job_id: str) -> Job: ...
@@ -150,7 +165,16 @@ class Backend(ABC):
         """Every change as it commits, for as long as the caller iterates. A slow
         consumer sees the latest state of each job; it never stalls the engine. Besides
         jobs (``job``, ``deleted``), a ``queue`` change carries the queue's new state
-        when it is paused or resumed."""
+        when it is paused or resumed. One job leaving the queue is one change: those
+        behind it move up a place without a change of their own (``Job.queue_seq`` orders
+        the queue). A remote backend also reports ``DISCONNECTED`` and ``CONNECTED`` (see
+        ``veotui.model``)."""
+
+    async def job_pictures(self, job_id: str, cache_dir: Path) -> list[tuple[str, list[tuple[str, Path]]]]:
+        """Pictures of the job as PNG files on this machine: its input images, then the
+        first, middle and last frames of each video, in rows of (title, [(caption, file)]).
+        ``cache_dir`` holds copies fetched from elsewhere (remote mode)."""
+        return []
 
     def local_video_path(self, job: Job, index: int) -> Path | None:
         """Where the video lies on this machine, if it does (local mode only)."""

@@ -15,11 +15,12 @@ from typing import Any
 import anyio
 
 from veotui import __version__
-from veotui.backend.base import Backend, BackendInfo, Upload
+from veotui.backend.base import QUEUE_PAGE, Backend, BackendInfo, Upload
 from veotui.capabilities import check_modes
-from veotui.errors import Conflict, DownloadFailed, InvalidRequest, JobNotFound, VeotuiError, VideoNotFound
+from veotui.errors import Conflict, InvalidRequest, JobNotFound, VeotuiError, VideoNotFound
 from veotui.events import EventBus, Subscription
 from veotui.files import JobFiles, convert_image, copy_atomic
+from veotui.frames import PictureRow, job_pictures
 from veotui.generators import Generator, make_generator
 from veotui.lock import DataDirLock
 from veotui.logs import FileLog, event
@@ -41,7 +42,7 @@ from veotui.prices import estimate_cost
 from veotui.progress import with_progress
 from veotui.scheduler import Scheduler
 from veotui.settings import Settings
-from veotui.storage import StorageGuard, StorageState
+from veotui.storage import StorageGuard, StorageState, save_failed
 from veotui.store import Store
 
 log = logging.getLogger(__name__)
@@ -196,7 +197,9 @@ class LocalBackend(Backend):
             self._estimates.pop(change.job.request.model, None)
         if not self.bus.subscriber_count:
             return  # nobody listens: skip deriving the view
-        if change.job is not None:
+        if change.kind == "queue":
+            change = Change("queue", "", queue=self.scheduler.queue_state())
+        elif change.job is not None:
             change = Change(change.kind, change.job_id, self.view(change.job))
         self.bus.publish(change)
 
@@ -210,6 +213,7 @@ class LocalBackend(Backend):
             max_concurrent=self.settings.max_concurrent,
             data_dir=str(self.settings.data_dir),
             storage=self.storage_state(),
+            prices=self.settings.price_table,
         )
 
     async def storage_status(self) -> StorageState:
@@ -335,9 +339,16 @@ class LocalBackend(Backend):
         return self.store.resolve(prefix)
 
     async def list_jobs(
-        self, *, history_limit: int = 100, history_offset: int = 0, text: str | None = None
+        self,
+        *,
+        history_limit: int = 100,
+        history_offset: int = 0,
+        text: str | None = None,
+        queue_limit: int = QUEUE_PAGE,
+        queue_offset: int = 0,
     ) -> JobLists:
-        if not (0 <= history_limit <= MAX_PAGE_ROWS and 0 <= history_offset <= MAX_PAGE_ROWS):
+        pages = (history_limit, history_offset, queue_limit, queue_offset)
+        if not all(0 <= value <= MAX_PAGE_ROWS for value in pages):
             raise InvalidRequest(f"limit and offset must be 0 to {MAX_PAGE_ROWS}")
         if text:
             found = self.store.search(text, SEARCH_LIMIT)
@@ -350,16 +361,19 @@ class LocalBackend(Backend):
             )
             return JobLists(
                 processing=processing,
-                queued=[self.view(j) for j in queued],
+                queued=[self.view(j) for j in queued[queue_offset : queue_offset + queue_limit]],
                 history=[self.view(j) for j in history[history_offset : history_offset + history_limit]],
                 history_total=len(history),
+                queued_total=len(queued),
             )
         history, total = self.store.history(history_limit, history_offset)
+        queued = self.store.queued(queue_limit, queue_offset) if queue_limit else []
         return JobLists(
             processing=[self.view(j) for j in self.store.active()],
-            queued=[self.view(j, j.queue_position) for j in self.store.queued()],
+            queued=[self.view(j, j.queue_position) for j in queued],
             history=[self.view(j) for j in history],
             history_total=total,
+            queued_total=self.store.queue_length(),
         )
 
     async def cancel(self, job_id: str) -> Job:
@@ -390,7 +404,12 @@ class LocalBackend(Backend):
         return self.store.timeline(job_id)
 
     async def metrics(self) -> dict[str, Any]:
-        return {**self.store.metrics(), "storage_bytes": self.dir_size.value()}
+        return {
+            **self.store.metrics(),
+            "storage_bytes": self.dir_size.value(),
+            "spend_today_usd": self.store.spend_today(),
+            "daily_budget_usd": getattr(self.settings, "daily_budget_usd", None),
+        }
 
     async def metric_series(self, hours: int = 24) -> list[dict[str, Any]]:
         if not 1 <= hours <= MAX_SERIES_HOURS:
@@ -418,6 +437,23 @@ class LocalBackend(Backend):
         path = self.files.folder(job_id) / video.filename
         if not path.is_file():
             raise VideoNotFound(f"video {index} of job {job_id} is missing from its folder")
+        return path
+
+    async def job_pictures(self, job_id: str, cache_dir: Path | None = None) -> list[PictureRow]:
+        job = self.store.get(job_id)
+        folder = self.files.folder(job_id)
+        if not folder.is_dir():
+            return []
+        return await anyio.to_thread.run_sync(job_pictures, folder, job)
+
+    def picture_path(self, job_id: str, name: str) -> Path:
+        """One cached picture of the job, by file name (made by :meth:`job_pictures`)."""
+        self.store.get(job_id)
+        if "/" in name or "\\" in name or not name.endswith(".png") or name.startswith("."):
+            raise VideoNotFound(f"{name!r} is not a picture name")
+        path = self.files.thumbnails(job_id) / name
+        if not path.is_file():
+            raise VideoNotFound(f"job {job_id} has no picture {name}; list them with GET /api/jobs/{job_id}/pictures")
         return path
 
     def local_video_path(self, job: Job, index: int) -> Path | None:
@@ -468,4 +504,4 @@ async def _save(source: Path, target: Path) -> None:
     try:
         await anyio.to_thread.run_sync(copy_atomic, source, target)
     except OSError as exc:
-        raise DownloadFailed(f"cannot save {target.name} in {target.parent}: {exc.strerror or exc}") from exc
+        raise save_failed(target, exc, source.stat().st_size) from exc

@@ -19,7 +19,7 @@ from urllib.parse import quote
 import anyio
 import httpx
 
-from veotui.backend.base import Backend, BackendInfo, Upload
+from veotui.backend.base import QUEUE_PAGE, Backend, BackendInfo, Upload
 from veotui.errors import (
     ERROR_HEADER,
     BackendUnavailable,
@@ -33,8 +33,9 @@ from veotui.errors import (
     VideoNotFound,
 )
 from veotui.files import atomic_file
-from veotui.model import Change, Job, JobEvent, JobLists, QueueState
-from veotui.storage import StorageState
+from veotui.model import CONNECTED, DISCONNECTED, Change, Job, JobEvent, JobLists, QueueState
+from veotui.prices import PriceTable
+from veotui.storage import StorageState, save_failed
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +162,7 @@ class RemoteBackend(Backend):
                 max_concurrent=int(data["max_concurrent"]),
                 data_dir=data.get("data_dir"),
                 storage=StorageState.from_dict(data.get("storage")),
+                prices=PriceTable.from_dict(data.get("prices")),
             )
         except (KeyError, TypeError, ValueError):
             raise self._not_veotui("GET /api/info answered without a generator and slots") from None
@@ -201,12 +203,39 @@ class RemoteBackend(Backend):
         return str((await self._request("GET", f"/api/resolve/{_segment(cleaned)}"))["job_id"])
 
     async def list_jobs(
-        self, *, history_limit: int = 100, history_offset: int = 0, text: str | None = None
+        self,
+        *,
+        history_limit: int = 100,
+        history_offset: int = 0,
+        text: str | None = None,
+        queue_limit: int = QUEUE_PAGE,
+        queue_offset: int = 0,
     ) -> JobLists:
-        params: dict[str, Any] = {"limit": history_limit, "offset": history_offset}
+        params: dict[str, Any] = {
+            "limit": history_limit,
+            "offset": history_offset,
+            "queue_limit": queue_limit,
+            "queue_offset": queue_offset,
+        }
         if text:
             params["q"] = text
         return JobLists.from_dict(await self._request("GET", "/api/jobs", params=params))
+
+    async def job_pictures(self, job_id: str, cache_dir: Path) -> list[tuple[str, list[tuple[str, Path]]]]:
+        """The server makes the pictures; each PNG is fetched once into ``cache_dir``."""
+        listing = await self._request("GET", f"/api/jobs/{_segment(job_id)}/pictures")
+        folder = Path(cache_dir) / job_id
+        rows = []
+        for row in listing.get("rows", []):
+            pictures = []
+            for item in row.get("pictures", []):
+                name = Path(str(item["name"])).name
+                target = folder / name
+                if not target.is_file():
+                    await self._fetch_file(item["url"], target)
+                pictures.append((str(item["caption"]), target))
+            rows.append((str(row["title"]), pictures))
+        return rows
 
     async def cancel(self, job_id: str) -> Job:
         return Job.from_dict(await self._request("POST", f"/api/cancel/{_segment(job_id)}"))
@@ -266,21 +295,40 @@ class RemoteBackend(Backend):
                     raise self._error(response)
                 target = dest_dir / _attachment_name(response, path)
                 dest_dir.mkdir(parents=True, exist_ok=True)
-                with atomic_file(target) as out:
-                    async for chunk in response.aiter_bytes(1024 * 1024):
-                        out.write(chunk)
+                try:
+                    with atomic_file(target) as out:
+                        async for chunk in response.aiter_bytes(1024 * 1024):
+                            out.write(chunk)
+                except OSError as exc:
+                    size = response.headers.get("content-length")
+                    raise save_failed(target, exc, int(size) if size and size.isdigit() else None) from exc
                 return target
         except httpx.HTTPError as exc:
             raise self._unreachable(exc) from None
+
+    async def _fetch_file(self, path: str, target: Path) -> None:
+        """A small file (a picture) written whole to ``target``."""
+        try:
+            response = await self.client.get(path)
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
+        if response.is_error:
+            raise self._error(response)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_file(target) as out:
+            out.write(response.content)
 
     # -- events ---------------------------------------------------------------------------
 
     async def changes(self) -> AsyncIterator[Change]:
         """Changes from ``/api/events``, reconnecting with backoff for as long as the caller
         iterates. After each connect the current lists are read again and reported as
-        changes (and known jobs that vanished meanwhile as deletions)."""
+        changes (and known jobs that vanished meanwhile as deletions). A lost stream is
+        reported once as a change of kind ``disconnected``, and its return, after the
+        resync, as ``connected``."""
         known: set[str] = set()
         delay = RECONNECT_FIRST_DELAY
+        lost = False
         while not self._closed:
             try:
                 async with self.client.stream(
@@ -296,6 +344,9 @@ class RemoteBackend(Backend):
                     # the resync misses comes down the stream.
                     async for change in self._resync(known):
                         yield change
+                    if lost:
+                        lost = False
+                        yield Change(CONNECTED, "")
                     delay = RECONNECT_FIRST_DELAY
                     async for change in _parse_events(response):
                         _remember(known, change)
@@ -304,6 +355,9 @@ class RemoteBackend(Backend):
                 if self._closed:
                     return
                 log.info("event stream from %s interrupted (%s); reconnecting in %.2f s", self.url, exc, delay)
+                if not lost:
+                    lost = True
+                    yield Change(DISCONNECTED, "")
             await anyio.sleep(delay)
             delay = min(delay * 2, RECONNECT_MAX_DELAY)
 

@@ -7,6 +7,7 @@ import signal
 import sys
 
 from veotui.logs import log_to_stderr
+from veotui.server.memory import limit_arenas
 from veotui.server.running import is_loopback, running_server
 from veotui.settings import Settings
 
@@ -26,6 +27,7 @@ def serve(settings: Settings, host: str, port: int, log_level: str | None = None
             file=sys.stderr,
         )
         return 2
+    limit_arenas()
     log_to_stderr(settings, level=log_level)
     asyncio.run(_serve(settings, host, port))
     return 0

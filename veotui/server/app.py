@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, ProcessCollector, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -20,6 +20,7 @@ from starlette.routing import request_response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from veotui import __version__
+from veotui.backend.base import QUEUE_PAGE
 from veotui.backend.local import MAX_PAGE_ROWS, MAX_SERIES_HOURS, LocalBackend
 from veotui.capabilities import MAX_REFERENCES, PERSON_GENERATION, REFERENCE_TYPES
 from veotui.errors import ERROR_HEADER, InvalidRequest, JobNotFound, StorageUnavailable, TooLarge, VeotuiError
@@ -51,6 +52,7 @@ from veotui.server.schemas import (
     JobListsOut,
     JobOut,
     MetricsOut,
+    PicturesOut,
     QueueOut,
     ResolvedOut,
     SeriesOut,
@@ -64,6 +66,13 @@ from veotui.storage import StorageGuard
 log = logging.getLogger(__name__)
 
 MAX_HISTORY_PAGE = 1000
+_HEALTH_DETAIL = {
+    "full": "storage full: the data directory's disk is full, so nothing new starts; "
+    "veotui carries on by itself once space is freed (GET /api/info says more)",
+    "read_only": "storage read-only: the data directory cannot be written, so nothing new starts; "
+    "veotui carries on by itself once it can write (GET /api/info says more)",
+}
+MAX_QUEUE_PAGE = 1000
 
 JobId = Annotated[str, Path(description="a job id (UUID4)")]
 
@@ -199,8 +208,16 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         limit: Annotated[int, Query(ge=0, le=MAX_HISTORY_PAGE, description="history rows")] = 100,
         offset: Annotated[int, Query(ge=0, le=MAX_PAGE_ROWS, description="history rows to skip")] = 0,
         q: Annotated[str | None, Query(max_length=200, description="filter text: prompt, id, status or user")] = None,
+        queue_limit: Annotated[int, Query(ge=0, le=MAX_QUEUE_PAGE, description="queued rows")] = QUEUE_PAGE,
+        queue_offset: Annotated[int, Query(ge=0, le=MAX_PAGE_ROWS, description="queued rows to skip")] = 0,
     ) -> JSONResponse:
-        lists = await backend.list_jobs(history_limit=limit, history_offset=offset, text=q or None)
+        lists = await backend.list_jobs(
+            history_limit=limit,
+            history_offset=offset,
+            text=q or None,
+            queue_limit=queue_limit,
+            queue_offset=queue_offset,
+        )
         return JSONResponse(lists.to_dict())
 
     @app.get("/api/queue", summary="Whether the queue is paused, and its length", responses=answers(QueueOut, 401))
@@ -256,6 +273,38 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         return JSONResponse({"job_id": job_id, "events": [event.to_dict() for event in events]})
 
     @app.get(
+        "/api/jobs/{job_id}/pictures",
+        summary="The job's pictures: input images, then first, middle and last frames of each video",
+        responses=answers(PicturesOut, 401, 404, 422),
+    )
+    async def pictures(job_id: JobId) -> JSONResponse:
+        rows = await backend.job_pictures(_checked(job_id))
+        return JSONResponse(
+            {
+                "job_id": job_id,
+                "rows": [
+                    {
+                        "title": title,
+                        "pictures": [
+                            {"caption": caption, "name": path.name, "url": f"/api/jobs/{job_id}/pictures/{path.name}"}
+                            for caption, path in pictures
+                        ],
+                    }
+                    for title, pictures in rows
+                ],
+            }
+        )
+
+    @app.get(
+        "/api/jobs/{job_id}/pictures/{name}",
+        summary="One picture of the job (PNG), as listed by /api/jobs/{job_id}/pictures",
+        response_class=FileResponse,
+        responses={200: {"content": {"image/png": {}}}, **answers(None, 401, 404, 422)},
+    )
+    async def picture(job_id: JobId, name: Annotated[str, Path(max_length=200)]) -> FileResponse:
+        return FileResponse(backend.picture_path(_checked(job_id), name), media_type="image/png")
+
+    @app.get(
         "/api/resolve/{prefix}",
         summary="The one job id that starts with a prefix",
         responses=answers(ResolvedOut, 401, 404, 422),
@@ -309,7 +358,8 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
     async def health() -> JSONResponse:
         storage = backend.storage_state()
         if not storage.ok:
-            body = {"status": "degraded", "storage": storage.state, "detail": storage.reason or storage.label}
+            # Without a token, so without paths or job ids: /api/info has the full reason.
+            body = {"status": "degraded", "storage": storage.state, "detail": _HEALTH_DETAIL[storage.state]}
             return JSONResponse(body, status_code=503)
         return JSONResponse({"status": "ok"})
 

@@ -46,6 +46,7 @@ class JobOut(Shape):
     status: StatusName
     progress: int = Field(ge=0, le=100)
     queue_position: int | None = Field(description="1-based place in the queue while queued")
+    queue_seq: float = Field(description="the queue's sort key: queued jobs in FIFO order have rising values")
     prompt: str
     number_of_videos: int
     model: str
@@ -88,6 +89,7 @@ class JobListsOut(Shape):
     queued: list[JobOut] = Field(description="FIFO order")
     history: list[JobOut] = Field(description="newest first, one page")
     history_total: int
+    queued_total: int = Field(description="every queued job, for paging the queue")
 
 
 class QueueOut(Shape):
@@ -95,6 +97,12 @@ class QueueOut(Shape):
     reason: str | None = Field(description="why the queue is paused (null: not paused, or no reason given)")
     length: int = Field(description="queued jobs")
     by_budget: bool = Field(description="the daily budget paused it")
+    spent_today_usd: float = Field(
+        description="US dollars: the estimates of the operations created today (UTC); simulated with the simulator"
+    )
+    daily_budget_usd: float | None = Field(description="estimated US dollars a UTC day may spend (null: no limit)")
+    budget_override: bool = Field(description="a resume lifted the daily budget for the rest of today (UTC)")
+    spend_simulated: bool = Field(description="the simulator runs the jobs: nothing is really spent")
 
 
 class DeletedOut(Shape):
@@ -112,6 +120,22 @@ class JobEventOut(Shape):
 class TimelineOut(Shape):
     job_id: str
     events: list[JobEventOut]
+
+
+class PictureOut(Shape):
+    caption: str = Field(description="input image, last frame, reference N; or first, middle, last")
+    name: str
+    url: str = Field(description="the REST path of the PNG")
+
+
+class PictureRowOut(Shape):
+    title: str = Field(description="Inputs, or Video N")
+    pictures: list[PictureOut]
+
+
+class PicturesOut(Shape):
+    job_id: str
+    rows: list[PictureRowOut]
 
 
 class ResolvedOut(Shape):
@@ -140,6 +164,8 @@ class MetricsOut(Shape):
     estimated_cost_usd_total: float
     storage_bytes: int = Field(description="bytes in the data directory (refreshed at most every 30 s)")
     retries_by_call: dict[str, int]
+    spend_today_usd: float = Field(description="estimated cost of the generations bought today (UTC)")
+    daily_budget_usd: float | None = Field(description="the daily budget, null when none is set")
     stage_seconds: dict[str, StageSecondsOut] = Field(description="median and 95th percentile time per stage")
 
 
@@ -169,6 +195,9 @@ class InfoOut(Shape):
     max_concurrent: int
     data_dir: str | None
     storage: StorageOut
+    prices: dict[str, dict[str, dict[str, float]]] = Field(
+        description="the price table in use: model -> audio|silent -> resolution -> US dollars per second"
+    )
     version: str
 
 

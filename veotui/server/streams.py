@@ -9,6 +9,7 @@ happens, so proxies keep the connection open and clients notice a dead server.
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 
 import anyio
@@ -18,9 +19,17 @@ from starlette.responses import StreamingResponse
 from veotui.backend.local import LocalBackend
 from veotui.events import Subscription
 from veotui.model import Change
+from veotui.server.memory import Trimmer
 
 #: Tells EventSource clients how long to wait before reconnecting (milliseconds).
 RETRY_MS = 1000
+HELLO = f"retry: {RETRY_MS}\n: connected\n\n".encode()
+KEEPALIVE = b": keep-alive\n\n"
+#: Recent changes and their encoding, shared by every stream (subscribers receive the same
+#: Change object, so identity finds it); enough for every open stream to catch up.
+ENCODED_CACHE = 256
+#: Also trim after this many streams ended while others stay open.
+TRIM_EVERY = 256
 
 
 def encode(change: Change) -> bytes:
@@ -42,6 +51,21 @@ class EventStreams:
         self.backend = backend
         self.keepalive = keepalive
         self._open: set[Subscription] = set()
+        self._released = 0
+        self._trim = Trimmer()
+        # id(change) -> (change, bytes): each change is serialised once, however many
+        # streams carry it. Holding the change keeps its id from being reused meanwhile.
+        self._encoded: OrderedDict[int, tuple[Change, bytes]] = OrderedDict()
+
+    def encoded(self, change: Change) -> bytes:
+        hit = self._encoded.get(id(change))
+        if hit is not None and hit[0] is change:
+            return hit[1]
+        data = encode(change)
+        self._encoded[id(change)] = (change, data)
+        if len(self._encoded) > ENCODED_CACHE:
+            self._encoded.popitem(last=False)
+        return data
 
     def open(self) -> StreamingResponse:
         """A streaming response, subscribed now: before its headers go out."""
@@ -58,7 +82,7 @@ class EventStreams:
 
     async def _stream(self, subscription: Subscription) -> AsyncIterator[bytes]:
         try:
-            yield f"retry: {RETRY_MS}\n: connected\n\n".encode()
+            yield HELLO
             changes = aiter(subscription)
             while True:
                 change = None
@@ -67,13 +91,20 @@ class EventStreams:
                         change = await anext(changes)
                     except StopAsyncIteration:
                         return
-                yield encode(change) if change is not None else b": keep-alive\n\n"
+                yield self.encoded(change) if change is not None else KEEPALIVE
         finally:
             self._release(subscription)
 
     def _release(self, subscription: Subscription) -> None:
+        if subscription not in self._open:
+            return  # both the stream's end and the response's background task call this
         subscription.close()
         self._open.discard(subscription)
+        self._released += 1
+        if not self._open:
+            self._encoded.clear()
+        if not self._open or self._released % TRIM_EVERY == 0:
+            self._trim()  # a burst of streams ended: give its free pages back
 
     def close_all(self) -> None:
         for subscription in tuple(self._open):

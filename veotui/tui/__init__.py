@@ -25,9 +25,11 @@ def run_tui(settings: Settings, remote: str | None = None) -> int:
     """Start the backend, run the app on it, stop it; a backend that cannot start (the data
     directory is busy, the server is unreachable) is one line on stderr and exit status 1."""
     from veotui.logs import silence_terminal
+    from veotui.tui import pictures
     from veotui.tui.app import VeotuiApp
 
     silence_terminal()
+    pictures.prepare()  # before the app owns the terminal
 
     async def main() -> int:
         backend = make_backend(settings, remote)

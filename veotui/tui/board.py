@@ -14,6 +14,8 @@ from veotui.model import Change, Job, JobLists, Status
 PROCESSING, QUEUE, HISTORY = "processing", "queue", "history"
 PANELS = (PROCESSING, QUEUE, HISTORY)
 HISTORY_PAGE = 100
+#: Queued jobs the board holds (the head of the queue); the panel counts the rest.
+QUEUE_WINDOW = 200
 
 
 @dataclass
@@ -28,15 +30,21 @@ class Applied:
 @dataclass
 class Board:
     page_size: int = HISTORY_PAGE
+    #: How many queued jobs the board holds: the head of the queue (the rest is counted).
+    queue_limit: int = QUEUE_WINDOW
     processing: dict[str, Job] = field(default_factory=dict)
-    #: FIFO order; each job's ``queue_position`` is kept exact as others leave.
+    #: The head of the queue in FIFO order (``queue_seq``); positions are kept exact as
+    #: jobs come and go, from the changes alone.
     queued: dict[str, Job] = field(default_factory=dict)
+    #: Queued jobs in all, as the queue panel counts them (those matching the filter).
+    queued_total: int = 0
     history: list[Job] = field(default_factory=list)
     history_total: int = 0
     history_offset: int = 0
     filter_text: str = ""
-    #: Every job that is queued or processing, filter or not: the header's counts.
-    live: dict[str, Status] = field(default_factory=dict)
+    #: Every job holding a slot, filter or not, and the queue's length: the header's counts.
+    active: dict[str, Status] = field(default_factory=dict)
+    queue_length: int = 0
 
     # -- reading --------------------------------------------------------------------------
 
@@ -63,13 +71,13 @@ class Board:
             return HISTORY
         return None
 
-    @property
-    def processing_count(self) -> int:
-        return sum(1 for status in self.live.values() if status.is_active)
+    def is_live(self, job_id: str) -> bool:
+        """Queued or processing, as far as the board knows."""
+        return job_id in self.active or job_id in self.queued
 
     @property
-    def queue_length(self) -> int:
-        return sum(1 for status in self.live.values() if status == Status.QUEUED)
+    def processing_count(self) -> int:
+        return len(self.active)
 
     @property
     def has_next_page(self) -> bool:
@@ -82,62 +90,96 @@ class Board:
         when a filter narrowed ``lists``)."""
         self.processing = {job.job_id: job for job in lists.processing}
         self.queued = {job.job_id: job for job in lists.queued}
+        self.queued_total = lists.queued_total
         self.history = list(lists.history)
         self.history_total = lists.history_total
         self.history_offset = offset
         every = unfiltered or lists
-        self.live = {job.job_id: job.status for job in (*every.processing, *every.queued)}
+        self.active = {job.job_id: job.status for job in every.processing}
+        self.queue_length = every.queued_total
         if not self.filter_text:
             self._number_queue()
 
     def apply(self, change: Change) -> Applied:
+        if change.kind not in ("job", "deleted"):
+            return Applied(None)
         previous = self.find(change.job_id)
+        applied = Applied(previous, needs_reload=self._count(change, previous))
+        applied.needs_reload |= self._apply(change, previous).needs_reload
         job = change.job
-        # A job hidden by the filter that leaves the queue moves the visible ones up by a
-        # place we cannot work out here: read the queue again.
-        hidden_left_queue = (
-            self.live.get(change.job_id) == Status.QUEUED
-            and change.job_id not in self.queued
-            and (job is None or job.status != Status.QUEUED)
-        )
-        applied = self._apply(change, previous)
-        applied.needs_reload |= hidden_left_queue
+        if previous is not None and job is not None and job.status == previous.status == Status.QUEUED:
+            # A move may have spread the keys of jobs around it: read the window again.
+            applied.needs_reload |= job.queue_seq != previous.queue_seq
         if not self.filter_text:
             self._number_queue()
         return applied
 
+    def _count(self, change: Change, previous: Job | None) -> bool:
+        """Keep the header's and the queue's counts; True if they can only be known by
+        reading the lists again (a job the board does not hold may have left the queue)."""
+        job, job_id = change.job, change.job_id
+        was_active = job_id in self.active
+        if job is not None and job.status.is_active:
+            self.active[job_id] = job.status
+        else:
+            self.active.pop(job_id, None)
+        queued_now = job is not None and job.status == Status.QUEUED
+        in_window = job_id in self.queued
+        if queued_now and not in_window:
+            assert job is not None
+            # Joining the queue, or a queued job beyond the window that changed: a job
+            # the board knew elsewhere, or any job while the window holds the whole queue,
+            # joins it. A published position beyond the count also says so.
+            holds_all = not self.filter_text and self.queued_total <= len(self.queued)
+            if previous is not None or was_active or holds_all:
+                self.queue_length += 1
+                if not self.filter_text or matches(job, self.filter_text):
+                    self.queued_total += 1
+            position = job.queue_position or 0
+            self.queue_length = max(self.queue_length, position)
+            if not self.filter_text:
+                self.queued_total = max(self.queued_total, position)
+            return False
+        if in_window and not queued_now:
+            self.queue_length -= 1
+            self.queued_total -= 1
+            # The window lost a row that a job beyond it should take: read it again.
+            return self.queued_total > len(self.queued) - 1
+        if not in_window and not queued_now and previous is None and not was_active:
+            if job is not None and job.status.is_active and not self.filter_text:
+                # Only a queued job starts: it stood beyond the window.
+                self.queue_length -= 1
+                self.queued_total -= 1
+                return False
+            # Maybe a queued job beyond the window (or hidden by the filter) that ended.
+            return self.queue_length > len(self.queued) or bool(self.filter_text)
+        return False
+
     def _number_queue(self) -> None:
-        """Unfiltered, the panel holds the whole queue in FIFO order (a job always joins at
-        the back), so a position is simply a place in it. This stays exact when the change
-        stream coalesces: a job may reach us already started, never having been seen queued."""
+        """Unfiltered, the board holds the head of the queue in FIFO order, so a position
+        is simply a place in it. This stays exact when the change stream coalesces: a job
+        may reach us already started, never having been seen queued."""
         for place, (job_id, job) in enumerate(self.queued.items(), start=1):
             if job.queue_position != place:
                 self.queued[job_id] = job.replace(queue_position=place)
 
     def _apply(self, change: Change, previous: Job | None) -> Applied:
         job = change.job
-        if job is None or job.status.is_final:
-            self.live.pop(change.job_id, None)
-        else:
-            self.live[job.job_id] = job.status
         visible = job is not None and (not self.filter_text or matches(job, self.filter_text))
         if job is not None and visible and previous is not None and self._update_in_place(job, previous):
             return Applied(previous)
         was_in_history = self._remove(change.job_id)
+        if was_in_history and (job is None or not visible or not job.status.is_final):
+            self.history_total -= 1
         if job is None or not visible:
-            if was_in_history:
-                self.history_total -= 1
             return Applied(previous, needs_reload=was_in_history)
         if job.status.is_active:
             self.processing[job.job_id] = job
         elif job.status == Status.QUEUED:
-            # Filtered, the published position is the real one (others are hidden).
-            position = job.queue_position or len(self.queued) + 1
-            self.queued[job.job_id] = job.replace(queue_position=position)
-            if self.filter_text:
-                ordered = sorted(self.queued.values(), key=lambda j: j.queue_position or 0)
-                self.queued = {j.job_id: j for j in ordered}
+            self._enqueue(job)
         else:
+            if previous is None and self._beyond_page(job):
+                return Applied(previous)
             self.history_total += 1
             if self.history_offset > 0:
                 return Applied(previous, needs_reload=True)
@@ -145,12 +187,40 @@ class Board:
             del self.history[self.page_size :]
         return Applied(previous)
 
+    def _beyond_page(self, job: Job) -> bool:
+        """An ended job that changed (e.g. its videos were downloaded) and ended before
+        every row of a full page: its row lies on a later page."""
+        if len(self.history) < self.page_size or job.finished_at is None:
+            return False
+        last = self.history[-1].finished_at
+        return last is not None and job.finished_at < last
+
+    def _enqueue(self, job: Job) -> None:
+        if self.filter_text:
+            # Filtered, the published position is the real one (others are hidden).
+            position = job.queue_position or len(self.queued) + 1
+            self.queued[job.job_id] = job.replace(queue_position=position)
+            ordered = sorted(self.queued.values(), key=lambda j: j.queue_position or 0)
+            self.queued = {j.job_id: j for j in ordered}
+            return
+        window = list(self.queued.values())
+        place = len(window)
+        while place > 0 and window[place - 1].queue_seq > job.queue_seq:
+            place -= 1
+        if place >= self.queue_limit:
+            return  # it stands beyond the window
+        window.insert(place, job)
+        del window[self.queue_limit :]
+        self.queued = {j.job_id: j for j in window}
+
     def _update_in_place(self, job: Job, previous: Job) -> bool:
         """A job that stays in its panel keeps its row and place."""
         if job.status.is_active and job.job_id in self.processing:
             self.processing[job.job_id] = job
             return True
         if job.status == Status.QUEUED and job.job_id in self.queued:
+            if job.queue_seq != previous.queue_seq and not self.filter_text:
+                return False  # it moved in the queue: take it out and put it in its place
             # The place we hold is exact; the one published with the change may be stale.
             self.queued[job.job_id] = job.replace(queue_position=previous.queue_position)
             return True
@@ -176,7 +246,7 @@ class Board:
         """Take the job off every panel; True if it was on the history page."""
         self.processing.pop(job_id, None)
         left = self.queued.pop(job_id, None)
-        if left is not None and left.queue_position is not None:
+        if left is not None and left.queue_position is not None and self.filter_text:
             for other_id, other in self.queued.items():
                 if other.queue_position is not None and other.queue_position > left.queue_position:
                     self.queued[other_id] = other.replace(queue_position=other.queue_position - 1)

@@ -19,7 +19,8 @@ from textual.widgets import Footer, Static
 from veotui import format as fmt
 from veotui.backend.base import Backend
 from veotui.errors import JobNotFound
-from veotui.model import Job, JobEvent, Status, printable
+from veotui.model import Job, JobEvent, Status, format_usd, printable
+from veotui.tui.pictures import Pictures
 
 
 class DetailsScreen(Screen[None]):
@@ -29,6 +30,9 @@ class DetailsScreen(Screen[None]):
     }
     DetailsScreen #details-title {
         margin-bottom: 1;
+    }
+    DetailsScreen #pictures {
+        margin-top: 1;
     }
     """
 
@@ -47,6 +51,7 @@ class DetailsScreen(Screen[None]):
         with VerticalScroll(id="details"):
             yield Static(Text(f"Job {self.job_id}", style="bold"), id="details-title")
             yield Static("Reading the job…", id="details-body")
+            yield Pictures(self.backend, id="pictures")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -70,6 +75,7 @@ class DetailsScreen(Screen[None]):
             return
         keymap = getattr(getattr(self.app, "settings", None), "keymap", {})
         body.update(render_details(job, events, retry_key=keymap.get("retry", "r")))
+        await self.query_one(Pictures).show(job)
 
 
 def render_details(job: Job, events: list[JobEvent], retry_key: str | None = None) -> Group:
@@ -90,13 +96,18 @@ def render_details(job: Job, events: list[JobEvent], retry_key: str | None = Non
         ("Resolution", request.resolution),
         ("Seed", "—" if request.seed is None else str(request.seed)),
         ("Input image", "yes" if job.has_image else "no"),
+        *_mode_rows(job),
         ("User", Text(printable(request.user))),
         ("Created", fmt.full_time(job.created_at)),
         ("Started", fmt.full_time(job.started_at)),
         ("Finished", fmt.full_time(job.finished_at)),
         ("Attempts", str(job.attempts)),
         ("Operation", Text(job.operation or "—")),
+        ("Estimated cost", "—" if job.estimated_cost_usd is None else format_usd(job.estimated_cost_usd)),
     ]
+    if job.status in (Status.FAILED, Status.CANCELLED):
+        style = "green" if job.retry_reuses_operation else "yellow"
+        rows.append(("Retry (r)", Text(job.retry_effect, style=style)))
     if job.status.is_active:
         remaining = "" if job.eta_seconds is None else f", about {fmt.duration(job.eta_seconds)} left"
         rows.insert(1, ("Progress", f"{job.progress}%{remaining}"))
@@ -128,3 +139,24 @@ def render_details(job: Job, events: list[JobEvent], retry_key: str | None = Non
     else:
         parts.append(Text("No videos yet.", style="dim"))
     return Group(*parts)
+
+
+def _mode_rows(job: Job) -> list[tuple[str, str | Text]]:
+    """The Veo 3.1 modes the job uses (none for a plain job)."""
+    request = job.request
+    rows: list[tuple[str, str | Text]] = []
+    if job.has_last_frame:
+        rows.append(("Last frame", "yes"))
+    if job.reference_count:
+        rows.append(("References", f"{job.reference_count} ({request.reference_type or 'asset'})"))
+    if request.extends:
+        rows.append(("Extends", f"video {request.extends.video} of {request.extends.job_id[:8]}"))
+    switches = (
+        ("Sound", request.generate_audio, "model default (on)"),
+        ("People", request.person_generation, "model default"),
+        ("Enhance prompt", request.enhance_prompt, "model default"),
+    )
+    for label, value, default in switches:
+        shown = default if value is None else ("on" if value is True else "off" if value is False else value)
+        rows.append((label, shown))
+    return rows

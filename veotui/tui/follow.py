@@ -17,11 +17,13 @@ from typing import Any
 
 from veotui.backend.base import Backend, BackendInfo
 from veotui.errors import VeotuiError
-from veotui.model import Change, QueueState
+from veotui.model import CONNECTED, DISCONNECTED, Change, QueueState
 from veotui.tui.board import Board
 
 #: Seconds to wait before following again after the stream failed.
 RECONNECT_SECONDS = 2.0
+#: Seconds at least between two reads of the lists.
+RELOAD_SECONDS = 0.1
 
 
 def _ignore(*_: object) -> None:
@@ -35,7 +37,8 @@ class Follower:
     (``was_live``: the job was queued or processing before it),
     ``on_loaded()`` after each fresh read of the lists, ``on_error(title, message, severity)`` when a
     read or the stream failed (the follower goes on by itself), ``on_queue(state)`` when the
-    queue is paused or resumed."""
+    queue is paused or resumed, ``on_connection(state)`` when a remote backend lost its
+    server (DISCONNECTED) or found it again (CONNECTED)."""
 
     def __init__(
         self,
@@ -45,18 +48,22 @@ class Follower:
         on_change: Callable[[Change, bool], None] = _ignore,
         on_loaded: Callable[[], None] = _ignore,
         on_error: Callable[[str, str, str], None] = _ignore,
+        on_connection: Callable[[str], None] = _ignore,
         on_queue: Callable[[QueueState], None] = _ignore,
         reconnect_seconds: float = RECONNECT_SECONDS,
+        reload_seconds: float = RELOAD_SECONDS,
     ) -> None:
         self.backend = backend
         self.board = board
         self.on_change = on_change
         self.on_loaded = on_loaded
         self.on_error = on_error
+        self.on_connection = on_connection
         self.on_queue = on_queue
         #: The queue's state as last heard (paused or not, and why).
         self.queue: QueueState | None = None
         self.reconnect_seconds = reconnect_seconds
+        self.reload_seconds = reload_seconds
         self.info: BackendInfo | None = None
         #: The history page wanted at the next read.
         self.wanted_offset = 0
@@ -88,14 +95,24 @@ class Follower:
         if self.info is None:
             self.info = await self.backend.info()
         self._reload_wanted.set()
+        clock = asyncio.get_running_loop().time
+        last_read = -self.reload_seconds
         try:
             while True:
                 if self._reload_wanted.is_set():
-                    self._reload_wanted.clear()
-                    await self._read_lists()
-                wanted: asyncio.Future[Any] = asyncio.ensure_future(self._reload_wanted.wait())
-                await asyncio.wait({pending, wanted}, return_when=asyncio.FIRST_COMPLETED)
-                wanted.cancel()
+                    wait = last_read + self.reload_seconds - clock()
+                    if wait <= 0:
+                        self._reload_wanted.clear()
+                        await self._read_lists()
+                        last_read = clock()
+                        continue
+                    # Reads come at most this often: a burst of changes that each ask for
+                    # one is applied as it comes and then read once.
+                    await asyncio.wait({pending}, timeout=wait)
+                else:
+                    wanted: asyncio.Future[Any] = asyncio.ensure_future(self._reload_wanted.wait())
+                    await asyncio.wait({pending, wanted}, return_when=asyncio.FIRST_COMPLETED)
+                    wanted.cancel()
                 if pending.done():
                     try:
                         change = pending.result()
@@ -111,12 +128,17 @@ class Follower:
                     await aclose()
 
     def apply(self, change: Change) -> None:
+        if change.kind in (DISCONNECTED, CONNECTED):
+            if change.kind == CONNECTED:
+                self._reload_wanted.set()
+            self.on_connection(change.kind)
+            return
         if change.kind == "queue":
             self.queue = change.queue
             if change.queue is not None:
                 self.on_queue(change.queue)
             return
-        was_live = change.job_id in self.board.live
+        was_live = self.board.is_live(change.job_id)
         if self.board.apply(change).needs_reload:
             self._reload_wanted.set()
         self.on_change(change, was_live)
@@ -126,13 +148,20 @@ class Follower:
         text = board.filter_text or None
         backend = self.backend
         try:
-            lists = await backend.list_jobs(history_limit=board.page_size, history_offset=self.wanted_offset, text=text)
+            lists = await backend.list_jobs(
+                history_limit=board.page_size,
+                history_offset=self.wanted_offset,
+                text=text,
+                queue_limit=board.queue_limit,
+            )
             if self.wanted_offset and self.wanted_offset >= lists.history_total:
                 # The page emptied (rows were deleted): show the last one that has rows.
                 last = max(0, (lists.history_total - 1) // board.page_size * board.page_size)
                 self.wanted_offset = last
-                lists = await backend.list_jobs(history_limit=board.page_size, history_offset=last, text=text)
-            unfiltered = await backend.list_jobs(history_limit=0) if text else None
+                lists = await backend.list_jobs(
+                    history_limit=board.page_size, history_offset=last, text=text, queue_limit=board.queue_limit
+                )
+            unfiltered = await backend.list_jobs(history_limit=0, queue_limit=0) if text else None
         except VeotuiError as exc:
             self.on_error("Could not read the jobs", str(exc), "error")
             return

@@ -13,10 +13,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Input, Label, Select, Static, TextArea
+from textual.suggester import Suggester
+from textual.widgets import Collapsible, Footer, Input, Label, Select, Static, TextArea
 
 from veotui import format as fmt
 from veotui.backend.base import Backend
+from veotui.capabilities import MAX_REFERENCES, PERSON_GENERATION, REFERENCE_TYPES
 from veotui.errors import VeotuiError
 from veotui.files import MAX_IMAGE_BYTES
 from veotui.model import (
@@ -32,7 +34,9 @@ from veotui.model import (
     MODELS,
     RESOLUTIONS,
     Job,
+    format_usd,
 )
+from veotui.prices import DEFAULT_TABLE, PriceTable, estimate_cost, price_per_second, wants_audio
 
 
 def check_prompt(text: str) -> str | None:
@@ -86,6 +90,36 @@ def check_image(text: str) -> str | None:
     return None
 
 
+class PathSuggester(Suggester):
+    """Completes a file path as it is typed (→ or End accepts): the first entry of the
+    folder that starts with what follows the last slash; folders end with a slash."""
+
+    def __init__(self) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+
+    async def get_suggestion(self, value: str) -> str | None:
+        if not value.strip():
+            return None
+        return await anyio.to_thread.run_sync(complete_path, value)
+
+
+def complete_path(value: str) -> str | None:
+    typed = Path(value).expanduser()
+    folder, stem = (typed, "") if value.endswith("/") else (typed.parent, typed.name)
+    try:
+        names = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir())
+    except OSError:
+        return None
+    for name in names:
+        if name.startswith(stem) and name != stem and not (name.startswith(".") and not stem.startswith(".")):
+            return value + name[len(stem) :]
+    return None
+
+
+#: The three-way switches: the model's default (None), on, off.
+SWITCH_CHOICES: list[tuple[str, str]] = [("model default", ""), ("on", "on"), ("off", "off")]
+
+
 class NewJobScreen(ModalScreen[Job | None]):
     DEFAULT_CSS = """
     NewJobScreen {
@@ -135,6 +169,19 @@ class NewJobScreen(ModalScreen[Job | None]):
     NewJobScreen #form-error {
         height: auto;
     }
+    NewJobScreen #form-status {
+        height: auto;
+        color: $text-muted;
+    }
+    NewJobScreen Collapsible {
+        padding: 0;
+        border: none;
+        margin-top: 1;
+    }
+    NewJobScreen #extends-picture {
+        width: 24;
+        height: 7;
+    }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -142,20 +189,42 @@ class NewJobScreen(ModalScreen[Job | None]):
         Binding("escape", "close", "Close", id="form_close"),
     ]
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, *, extends: Job | None = None, prices: Any = None) -> None:
+        """``extends``: a completed job whose video this job continues."""
         super().__init__()
         self.backend = backend
+        self.extends = extends
+        #: The engine's price table (read from the backend, so a server's overrides count)
+        #: and whether the engine only simulates; until read, ``prices`` or the shipped table.
+        self.prices: PriceTable = prices if isinstance(prices, PriceTable) else DEFAULT_TABLE
+        self.simulated = False
 
     def compose(self) -> ComposeResult:
+        title = "New job"
+        if self.extends is not None:
+            title = f"Extend job {fmt.short_id(self.extends.job_id)}"
         with Vertical(id="form"):
-            yield Static("New job", id="form-title")
+            yield Static(title, id="form-title")
             with VerticalScroll(id="form-fields"):
+                if self.extends is not None:
+                    with Horizontal(classes="row", id="extends-row"):
+                        with Vertical(classes="field"):
+                            yield Label("Continue video")
+                            yield Select(
+                                [(f"video {v.index}", v.index) for v in self.extends.videos],
+                                value=self.extends.videos[0].index,
+                                allow_blank=False,
+                                id="extends-video",
+                            )
+                            yield Static(id="extends-note")
+                        yield Vertical(id="extends-picture")
                 yield Label("Prompt")
                 yield TextArea(id="prompt", soft_wrap=True, show_line_numbers=False)
                 yield Static(id="prompt-error", classes="error")
-                yield Label("Input image (optional): a path to PNG, JPEG, WebP, GIF, AVIF… ≤ 10 MB")
-                yield Input(id="image", placeholder="~/pictures/start-frame.png")
-                yield Static(id="image-error", classes="error")
+                if self.extends is None:
+                    yield Label("Input image (optional): a path to PNG, JPEG, WebP, GIF, AVIF… ≤ 10 MB")
+                    yield Input(id="image", placeholder="~/pictures/start-frame.png", suggester=PathSuggester())
+                    yield Static(id="image-error", classes="error")
                 with Horizontal(classes="row"):
                     with Vertical(classes="field"):
                         yield Label("Videos")
@@ -164,9 +233,8 @@ class NewJobScreen(ModalScreen[Job | None]):
                         )
                     with Vertical(classes="field"):
                         yield Label("Aspect ratio")
-                        yield Select(
-                            [(r, r) for r in ASPECT_RATIOS], value=DEFAULT_ASPECT_RATIO, allow_blank=False, id="aspect"
-                        )
+                        aspect = self.extends.request.aspect_ratio if self.extends else DEFAULT_ASPECT_RATIO
+                        yield Select([(r, r) for r in ASPECT_RATIOS], value=aspect, allow_blank=False, id="aspect")
                     with Vertical(classes="field"):
                         yield Label("Duration")
                         yield Select(
@@ -180,19 +248,122 @@ class NewJobScreen(ModalScreen[Job | None]):
                 with Horizontal(classes="row"):
                     with Vertical(classes="field wide"):
                         yield Label("Model")
-                        yield Select([(m, m) for m in MODELS], value=DEFAULT_MODEL, allow_blank=False, id="model")
+                        model = self.extends.request.model if self.extends else DEFAULT_MODEL
+                        yield Select([(m, m) for m in MODELS], value=model, allow_blank=False, id="model")
                     with Vertical(classes="field"):
                         yield Label("Seed (optional)")
                         yield Input(id="seed", placeholder="random")
                 yield Static(id="seed-error", classes="error")
-                yield Label("Negative prompt (optional)")
-                yield Input(id="negative", placeholder="what to avoid")
-                yield Static(id="negative-error", classes="error")
+                with Collapsible(title="Advanced", id="advanced", collapsed=True):
+                    yield Label("Negative prompt (optional)")
+                    yield Input(id="negative", placeholder="what to avoid")
+                    yield Static(id="negative-error", classes="error")
+                    with Horizontal(classes="row"):
+                        with Vertical(classes="field"):
+                            yield Label("Sound")
+                            yield Select(SWITCH_CHOICES, value="", allow_blank=False, id="audio")
+                        with Vertical(classes="field"):
+                            yield Label("People")
+                            yield Select(
+                                [("model default", ""), *((p, p) for p in PERSON_GENERATION)],
+                                value="",
+                                allow_blank=False,
+                                id="people",
+                            )
+                        with Vertical(classes="field"):
+                            yield Label("Enhance prompt")
+                            yield Select(SWITCH_CHOICES, value="", allow_blank=False, id="enhance")
+                    if self.extends is None:
+                        yield Label("Last frame (optional; needs the input image)")
+                        yield Input(id="last-frame", placeholder="~/pictures/end-frame.png", suggester=PathSuggester())
+                        yield Static(id="last-frame-error", classes="error")
+                        yield Label(f"Reference images (optional, up to {MAX_REFERENCES}; not with an input image)")
+                        for number in range(1, MAX_REFERENCES + 1):
+                            yield Input(
+                                id=f"reference-{number}",
+                                placeholder=f"reference image {number}",
+                                suggester=PathSuggester(),
+                                classes="reference",
+                            )
+                            yield Static(id=f"reference-{number}-error", classes="error")
+                        yield Label("Reference type")
+                        yield Select([(t, t) for t in REFERENCE_TYPES], value="asset", allow_blank=False, id="ref-type")
+            yield Static(id="form-status")
             yield Static(id="form-error", classes="error")
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#prompt", TextArea).focus()
+        self._update_status()
+        self.read_prices()
+        if self.extends is not None:
+            self.show_last_frame(self.extends.videos[0].index)
+
+    @on(Select.Changed, "#extends-video")
+    def _extends_video_changed(self, event: Select.Changed) -> None:
+        if isinstance(event.value, int):
+            self.show_last_frame(event.value)
+
+    @work(exclusive=True, group="extends-picture")
+    async def show_last_frame(self, index: int) -> None:
+        """The last frame of the video being continued: where the extension starts."""
+        from veotui.tui.pictures import picture_cache, picture_class
+
+        assert self.extends is not None
+        note = self.query_one("#extends-note", Static)
+        holder = self.query_one("#extends-picture", Vertical)
+        await holder.remove_children()
+        widget_class = picture_class()
+        if widget_class is None:
+            note.update(f"starts where video {index} ends")
+            return
+        try:
+            rows = await self.backend.job_pictures(self.extends.job_id, picture_cache(self.app))
+        except Exception as exc:  # noqa: BLE001 - the form works without the picture
+            note.update(f"starts where video {index} ends (no picture: {exc})")
+            return
+        strip = dict(dict(rows).get(f"Video {index}", []))
+        if "last" not in strip:
+            note.update(f"starts where video {index} ends")
+            return
+        note.update("starts on this frame →")
+        await holder.mount(widget_class(str(strip["last"])))
+
+    @on(Select.Changed)
+    @on(Input.Changed)
+    def _any_changed(self) -> None:
+        self._update_status()
+
+    @work(exclusive=True, group="prices")
+    async def read_prices(self) -> None:
+        try:
+            info = await self.backend.info()
+        except Exception:  # noqa: BLE001 - the table in hand stands in
+            return
+        self.prices, self.simulated = info.prices, info.is_simulator
+        self._update_status()
+
+    def _update_status(self) -> None:
+        """What the job will cost (from the engine's price table), updated as fields change."""
+        from veotui.model import JobRequest
+
+        status = self.query_one("#form-status", Static)
+        try:
+            request = JobRequest.from_mapping({**self.fields(), "prompt": "x"})
+        except Exception:  # noqa: BLE001 - a field still being typed
+            status.update("")
+            return
+        cost, per_second = estimate_cost(request, self.prices), price_per_second(request, self.prices)
+        if cost is None or per_second is None:
+            status.update("Estimated cost: unknown (the price table has no price for this model)")
+            return
+        videos = request.number_of_videos
+        sound = "with sound" if wants_audio(request) else "silent"
+        text = (
+            f"Estimated cost: {format_usd(cost)} — {request.duration_seconds} s × {videos} "
+            f"video{'s' if videos != 1 else ''} × ${per_second:.2f}/s ({sound}, {request.resolution})"
+        )
+        status.update(text + ("; simulated, nothing is paid" if self.simulated else ""))
 
     # -- checking as the user types -------------------------------------------------------
 
@@ -209,6 +380,15 @@ class NewJobScreen(ModalScreen[Job | None]):
     def _image_changed(self, event: Input.Changed) -> None:
         self._show("image", check_image(event.value))
 
+    @on(Input.Changed, "#last-frame")
+    def _last_frame_changed(self, event: Input.Changed) -> None:
+        self._show("last-frame", check_image(event.value))
+
+    @on(Input.Changed, ".reference")
+    def _reference_changed(self, event: Input.Changed) -> None:
+        if event.input.id:
+            self._show(event.input.id, check_image(event.value))
+
     @on(Input.Changed, "#seed")
     def _seed_changed(self, event: Input.Changed) -> None:
         self._show("seed", check_seed(event.value))
@@ -217,24 +397,33 @@ class NewJobScreen(ModalScreen[Job | None]):
     def _negative_changed(self, event: Input.Changed) -> None:
         self._show("negative", check_negative(event.value))
 
+    def _paths(self) -> dict[str, str]:
+        """The path fields this form has, by id, as typed."""
+        ids = [] if self.extends is not None else ["image", "last-frame"]
+        if self.extends is None:
+            ids += [f"reference-{n}" for n in range(1, MAX_REFERENCES + 1)]
+        return {field: self.query_one(f"#{field}", Input).value for field in ids}
+
     def validate(self) -> bool:
         """Check every field; focus the first one that is wrong."""
-        checks = [
-            ("prompt", check_prompt(self.query_one("#prompt", TextArea).text)),
-            ("image", check_image(self.query_one("#image", Input).value)),
+        checks = [("prompt", check_prompt(self.query_one("#prompt", TextArea).text))]
+        checks += [(field, check_image(value)) for field, value in self._paths().items()]
+        checks += [
             ("seed", check_seed(self.query_one("#seed", Input).value)),
             ("negative", check_negative(self.query_one("#negative", Input).value)),
         ]
         valid = [self._show(field, problem) for field, problem in checks]
-        for (field, _), ok in zip(checks, valid):
+        for (field, _), ok in zip(checks, valid, strict=True):
             if not ok:
+                if field not in ("prompt", "image", "seed"):
+                    self.query_one("#advanced", Collapsible).collapsed = False
                 self.query_one(f"#{field}").focus()
                 return False
         return True
 
     def fields(self) -> dict[str, Any]:
         seed = self.query_one("#seed", Input).value.strip()
-        return {
+        fields: dict[str, Any] = {
             "prompt": self.query_one("#prompt", TextArea).text.strip(),
             "number_of_videos": self.query_one("#count", Select).value,
             "model": self.query_one("#model", Select).value,
@@ -242,8 +431,22 @@ class NewJobScreen(ModalScreen[Job | None]):
             "duration_seconds": self.query_one("#duration", Select).value,
             "resolution": self.query_one("#resolution", Select).value,
             "negative_prompt": self.query_one("#negative", Input).value.strip() or None,
-            "seed": int(seed) if seed else None,
+            "seed": int(seed) if seed.isdigit() else None,
         }
+        for name, widget in (
+            ("generate_audio", "#audio"),
+            ("person_generation", "#people"),
+            ("enhance_prompt", "#enhance"),
+        ):
+            value = self.query_one(widget, Select).value
+            if isinstance(value, str) and value:
+                fields[name] = {"on": True, "off": False}.get(value, value)
+        if self.extends is not None:
+            fields["extends_job_id"] = self.extends.job_id
+            fields["extends_video"] = self.query_one("#extends-video", Select).value
+        elif any(self._paths()[f"reference-{n}"].strip() for n in range(1, MAX_REFERENCES + 1)):
+            fields["reference_type"] = self.query_one("#ref-type", Select).value
+        return fields
 
     # -- actions --------------------------------------------------------------------------
 
@@ -253,13 +456,29 @@ class NewJobScreen(ModalScreen[Job | None]):
     def action_submit(self) -> None:
         self.query_one("#form-error", Static).update("")
         if self.validate():
-            self.submit(self.fields(), image_path(self.query_one("#image", Input).value))
+            paths = {field: image_path(value) for field, value in self._paths().items()}
+            self.submit(self.fields(), paths)
 
     @work(exclusive=True, group="submit")
-    async def submit(self, fields: dict[str, Any], image: Path | None) -> None:
+    async def submit(self, fields: dict[str, Any], paths: dict[str, Path | None]) -> None:
+        async def read(path: Path | None) -> tuple[bytes, str] | None:
+            return (await anyio.Path(path).read_bytes(), path.name) if path is not None else None
+
         try:
-            data = await anyio.Path(image).read_bytes() if image is not None else None
-            job = await self.backend.submit(fields, image=data, image_name=image.name if image else None)
+            image = await read(paths.get("image"))
+            last_frame = await read(paths.get("last-frame"))
+            references = [
+                upload
+                for n in range(1, MAX_REFERENCES + 1)
+                if (upload := await read(paths.get(f"reference-{n}"))) is not None
+            ]
+            job = await self.backend.submit(
+                fields,
+                image=image[0] if image else None,
+                image_name=image[1] if image else None,
+                last_frame=last_frame,
+                references=references,
+            )
         except (VeotuiError, OSError) as exc:
             self.query_one("#form-error", Static).update(f"Not submitted: {exc}")
             return

@@ -11,8 +11,7 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from veotui.backend.base import BackendInfo
-
-CONNECTED, CONNECTING, DISCONNECTED = "connected", "connecting", "disconnected"
+from veotui.model import CONNECTED, DISCONNECTED
 
 
 class HeaderBar(Static):
@@ -30,7 +29,7 @@ class HeaderBar(Static):
     processing: reactive[int] = reactive(0, layout=False, init=False)
     queued: reactive[int] = reactive(0, layout=False, init=False)
     filter_text: reactive[str] = reactive("", layout=False, init=False)
-    #: CONNECTED, CONNECTING or DISCONNECTED (the backend's stream is down, retrying).
+    #: CONNECTED or DISCONNECTED (a remote backend lost its server and keeps retrying).
     connection: reactive[str] = reactive(CONNECTED, layout=False, init=False)
     #: The queue is paused (nothing new starts), and why.
     paused: reactive[bool] = reactive(False, layout=False, init=False)
@@ -81,8 +80,6 @@ class HeaderBar(Static):
             header.append(f" {info.location}", style="bold")
             if self.connection == DISCONNECTED:
                 header.append(" · disconnected — retrying", style="bold red")
-            elif self.connection == CONNECTING:
-                header.append(" · reconnecting…", style="yellow")
             header.append(" · ")
             stale = "dim" if self.connection != CONNECTED else ""
             if info.is_simulator:

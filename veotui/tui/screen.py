@@ -27,7 +27,7 @@ from textual.widgets import DataTable, Input
 from veotui import format as fmt
 from veotui.backend.base import Backend, BackendInfo
 from veotui.errors import JobNotFound, VeotuiError
-from veotui.model import Change, Job, Status
+from veotui.model import DISCONNECTED, RETRY_REFETCHES, RETRY_RESUBMITS, Change, Job, Status, format_usd
 from veotui.settings import Settings
 from veotui.tui.board import HISTORY, PANELS, PROCESSING, QUEUE, Board
 from veotui.tui.details import DetailsScreen
@@ -37,6 +37,7 @@ from veotui.tui.follow import Follower
 from veotui.tui.footer import KeysFooter
 from veotui.tui.form import NewJobScreen
 from veotui.tui.header import HeaderBar
+from veotui.tui.metrics import MetricsScreen
 from veotui.tui.opener import open_with_player, player_command
 from veotui.tui.tables import HistoryTable, JobTable, ProcessingTable, QueueTable
 
@@ -51,6 +52,9 @@ class MainScreen(Screen[None]):
     MainScreen #panels {
         height: 1fr;
     }
+    MainScreen #panels.-stale {
+        opacity: 50%;
+    }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -62,9 +66,18 @@ class MainScreen(Screen[None]):
             "s", "save", "Save", id="save", tooltip="Save the selected completed job's videos to the downloads folder"
         ),
         Binding("o", "open", "Open", id="open", tooltip="Open the selected job's first video with the system's player"),
+        Binding(
+            "x",
+            "extend",
+            "Extend",
+            id="extend",
+            show=False,  # the footer is full at 80 columns; ? and the palette list it
+            tooltip="Continue a video of the selected completed job (a new job)",
+        ),
         Binding("slash", "filter", "Filter", id="filter", key_display="/", tooltip="Filter every panel by text"),
         Binding("escape", "clear_filter", "Clear filter", id="clear_filter", tooltip="Clear the filter"),
         Binding("question_mark", "help", "Help", id="help", key_display="?", tooltip="List every key"),
+        Binding("m", "metrics", "Metrics", show=False, id="metrics", tooltip="Charts and figures of the last day"),
         Binding("q", "quit", "Quit", id="quit", tooltip="Quit (asks first while jobs are processing here)"),
         Binding("tab", "next_panel", "Next panel", show=False, id="next_panel", tooltip="Move to the next panel"),
         Binding(
@@ -85,8 +98,10 @@ class MainScreen(Screen[None]):
         ("delete", "Delete job", "Delete the selected job and all its files"),
         ("save", "Save videos", "Save the selected completed job's videos to the downloads folder"),
         ("open", "Open video", "Open the selected job's first video with the system's player"),
+        ("extend", "Extend video", "Continue a video of the selected completed job as a new job"),
         ("details", "Job details", "Parameters, timeline, error and files of the selected job"),
         ("filter", "Filter jobs", "Show only jobs whose prompt, id, status or user contains a text"),
+        ("metrics", "Metrics", "Jobs per hour, success rate, queue, errors, stage times, spend and storage"),
         ("help", "Keys", "List every key"),
         ("quit", "Quit veotui", "Quit (processing jobs resume at the next start)"),
     )
@@ -106,7 +121,12 @@ class MainScreen(Screen[None]):
         self._ready = ready
         self.board = Board()
         self.follower = Follower(
-            backend, self.board, on_change=self.apply, on_loaded=self._loaded, on_error=self._error
+            backend,
+            self.board,
+            on_change=self.apply,
+            on_loaded=self._loaded,
+            on_error=self._error,
+            on_connection=self._connection,
         )
         self.tables: dict[str, JobTable] = {
             PROCESSING: ProcessingTable(id="processing"),
@@ -152,6 +172,21 @@ class MainScreen(Screen[None]):
     def _error(self, title: str, message: str, severity: str) -> None:
         level: SeverityLevel = "warning" if severity == "warning" else "error"
         self.app.notify(message, title=title, severity=level)
+
+    def _connection(self, state: str) -> None:
+        """The remote server went away, or came back: say so, and grey out the panels
+        while they cannot be trusted."""
+        self.header.connection = state
+        self.query_one("#panels").set_class(state == DISCONNECTED, "-stale")
+        where = self.info.location if self.info else "the server"
+        if state == DISCONNECTED:
+            self.app.notify(
+                f"Lost {where}; retrying. The panels show the last known state.",
+                title="Disconnected",
+                severity="warning",
+            )
+        else:
+            self.app.notify(f"Connected to {where} again; the panels are current.", title="Reconnected")
 
     def _loaded(self) -> None:
         """The lists were read afresh."""
@@ -253,7 +288,10 @@ class MainScreen(Screen[None]):
         paged = board.history_total > len(board.history)
         titles = {
             PROCESSING: (f"Processing {len(board.processing)}/{slots}", ""),
-            QUEUE: (f"In Queue {len(board.queued)}", ""),
+            QUEUE: (
+                f"In Queue {board.queued_total:,}",
+                f"the first {len(board.queued):,} shown" if board.queued_total > len(board.queued) else "",
+            ),
             HISTORY: (history, "↑ at the top / ↓ at the bottom turns the page" if paged else ""),
         }
         for panel, (title, subtitle) in titles.items():
@@ -346,6 +384,8 @@ class MainScreen(Screen[None]):
             return True if job is not None else None
         if action in ("save", "open"):
             return True if job is not None and job.status == Status.COMPLETED else None
+        if action == "extend":
+            return True if job is not None and job.status == Status.COMPLETED and job.videos else None
         if action == "clear_filter":
             return bool(self.board.filter_text) or self.filter_bar.display
         return True
@@ -358,7 +398,22 @@ class MainScreen(Screen[None]):
                 where = f"queue position {job.queue_position}" if job.queue_position else job.status.value
                 self.app.notify(f"Job {fmt.short_id(job.job_id)}: {where}", title="Submitted", timeout=3)
 
-        self.app.push_screen(NewJobScreen(self.backend), submitted)
+        self.app.push_screen(NewJobScreen(self.backend, prices=self.settings.price_table), submitted)
+
+    def action_extend(self) -> None:
+        job = self.selected_job
+        if job is None or job.status != Status.COMPLETED or not job.videos:
+            return
+
+        def submitted(extension: Job | None) -> None:
+            if extension is not None:
+                self.app.notify(
+                    f"Job {fmt.short_id(extension.job_id)} continues job {fmt.short_id(job.job_id)}",
+                    title="Extension submitted",
+                    timeout=3,
+                )
+
+        self.app.push_screen(NewJobScreen(self.backend, extends=job, prices=self.settings.price_table), submitted)
 
     def action_cancel(self) -> None:
         job = self.selected_job
@@ -377,8 +432,21 @@ class MainScreen(Screen[None]):
 
     def action_retry(self) -> None:
         job = self.selected_job
-        if job is not None and job.status in (Status.FAILED, Status.CANCELLED):
-            self._call(f"retry job {fmt.short_id(job.job_id)}", lambda: self.backend.retry(job.job_id))
+        if job is None or job.status not in (Status.FAILED, Status.CANCELLED):
+            return
+        short = fmt.short_id(job.job_id)
+        if job.retry_reuses_operation:
+            detail = f"It {RETRY_REFETCHES}: the generation already finished at Google."
+        else:
+            cost = f" (about {format_usd(job.estimated_cost_usd)})" if job.estimated_cost_usd is not None else ""
+            simulated = " The simulator only pretends: nothing is paid." if self.info and self.info.is_simulator else ""
+            detail = f"It {RETRY_RESUBMITS}{cost}.{simulated}"
+        self._confirm(
+            f"Retry job {short}?",
+            detail,
+            "Retry",
+            lambda: self._call(f"retry job {short}", lambda: self.backend.retry(job.job_id)),
+        )
 
     def action_delete(self) -> None:
         job = self.selected_job
@@ -454,6 +522,9 @@ class MainScreen(Screen[None]):
         job = self.selected_job
         if job is not None:
             self.app.push_screen(DetailsScreen(self.backend, job.job_id))
+
+    def action_metrics(self) -> None:
+        self.app.push_screen(MetricsScreen(self.backend, self.clock))
 
     def action_filter(self) -> None:
         self.filter_bar.open()
