@@ -80,3 +80,23 @@ def test_a_client_verb_loads_only_what_it_uses():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == ""
+
+
+def test_no_module_reaches_into_textuals_private_names():
+    """Only Textual's public API: an upgrade is a version bump, not a rewrite."""
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("textual"):
+                private = [p for p in node.module.split(".") if p.startswith("_")]
+                private += [a.name for a in node.names if a.name.startswith("_")]
+                if private:
+                    offenders.append(f"{path.name}: from {node.module} import {private}")
+            elif isinstance(node, ast.Import):
+                offenders += [
+                    f"{path.name}: import {a.name}"
+                    for a in node.names
+                    if a.name.startswith("textual") and any(p.startswith("_") for p in a.name.split("."))
+                ]
+    assert offenders == []

@@ -167,12 +167,13 @@ class Scheduler:
             # More resumable jobs than slots (the limit was lowered): back to the queue's
             # front (each in turn, so they keep their order), keeping their operation, to
             # resume polling when a slot frees.
-            self._spawn(
-                self._persist,
-                functools.partial(
-                    self.store.transition, job.job_id, Status.QUEUED, detail="waiting for a slot after restart"
-                ),
+            requeue = functools.partial(
+                self.store.transition, job.job_id, Status.QUEUED, detail="waiting for a slot after restart"
             )
+            try:
+                requeue()
+            except StorageUnavailable:
+                self._spawn(self._persist, requeue)  # once the disk accepts writes
         cleanups = self.store.pending_cleanups()
         for job in cleanups:
             self._spawn(self._cleanup_remote, job)
@@ -620,7 +621,8 @@ class Scheduler:
             await anyio.sleep(max(0.0, (due - utcnow()).total_seconds()))
             current = self.store.find(job.job_id)
             if current is not None and current.status == Status.COMPLETED and current.downloaded_at:
-                self.delete(job.job_id)
+                with contextlib.suppress(JobNotFound):
+                    await self._persist(functools.partial(self.delete, job.job_id))
 
         self._spawn(auto_delete)
 
@@ -836,7 +838,8 @@ class Scheduler:
 
     def _retrying(self, job_id: str, what: str, fault: TransientFault, attempt: int, delay: float) -> None:
         call = _CALL_NAMES.get(what, what.replace(" ", "_"))
-        self.store.count("retries_total", call)
+        with contextlib.suppress(StorageUnavailable):  # a count lost on a full disk is no reason to stop
+            self.store.count("retries_total", call)
         event(
             log,
             logging.WARNING,

@@ -13,6 +13,7 @@ from typing import Any
 import platformdirs
 
 from veotui.errors import SettingsError
+from veotui.model import printable
 from veotui.prices import PriceTable, parse_overrides, price_table
 
 APP_NAME = "veotui"
@@ -274,6 +275,12 @@ def _users_table(path: Path, value: Any) -> dict[str, str]:
         isinstance(k, str) and isinstance(v, str) and k and v for k, v in value.items()
     ):
         raise SettingsError(f'[users] in {path} must map user names to tokens, like alice = "s3cret"')
+    for name in value:
+        if printable(name, keep="") != name:
+            raise SettingsError(
+                f"[users] in {path}: the user name {printable(name, keep='')!r} holds a control character; "
+                "user names are shown and counted, so they must be plain text"
+            )
     # The file reads name = token; the server looks up by token.
     return {token: name for name, token in value.items()}
 

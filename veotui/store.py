@@ -483,7 +483,7 @@ class Store:
 
     def count(self, name: str, labels: str = "", amount: float = 1.0) -> None:
         """Add to a persisted counter (e.g. ``retries_total``)."""
-        with self._transaction() as conn:
+        with self._transaction("count a retry") as conn:
             m.add(conn, name, labels, amount)
 
     # -- writing --------------------------------------------------------------------------
@@ -595,6 +595,8 @@ class Store:
         self._count(target.value, +1)
         self._queued = queued
         self._remember(job)
+        self._clock(job)
+        self._notify(Change("job", job_id, job))
         event(
             log,
             logging.WARNING if target == Status.FAILED else logging.INFO,
@@ -611,8 +613,6 @@ class Store:
             attempts=job.attempts,
             error_kind=job.error_kind if target == Status.FAILED else None,
         )
-        self._clock(job)
-        self._notify(Change("job", job_id, job))
         return job
 
     def _count_transition(

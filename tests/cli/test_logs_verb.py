@@ -131,3 +131,28 @@ def test_follow_prints_new_records_as_they_come(serving):
             follower.wait()
         reader.join(5)
     assert follower.returncode in (0, -signal.SIGINT)
+
+
+def test_serve_writes_records_to_stderr_at_the_level_asked(tmp_path):
+    env = server_env(tmp_path / "data")
+    server = ServeProcess(env, "--log-level", "debug")
+    try:
+        [job_id] = run_jobs(server.url, ["told on stderr"])
+        server.signal(signal.SIGTERM)
+        assert server.wait(15) == 0
+    finally:
+        server.kill()
+    stderr = server.stderr()
+    assert f"job={job_id}" in stderr and "downloading -> completed" in stderr
+    assert "http.request" in stderr and "GET /api/status/" in stderr
+    # The file got the same records, at the same level.
+    text = (tmp_path / "data" / "logs" / "veotui.log").read_text(encoding="utf-8")
+    assert "http.request" in text and f"job={job_id}" in text
+
+
+def test_serve_keeps_stderr_to_warnings_by_default(serving):
+    server, _ = serving
+    run_jobs(server.url, ["quiet"])
+    server.signal(signal.SIGTERM)
+    assert server.wait(15) == 0
+    assert "job.transition" not in server.stderr()

@@ -73,3 +73,10 @@ def test_auto_picks_veo_only_with_google_settings(tmp_path):
     assert choose_generator(settings, env={}) == "sim"
     assert choose_generator(settings, env={"GOOGLE_CLOUD_PROJECT": "p"}) == "veo"
     assert choose_generator(settings.replace(generator="sim"), env={"GOOGLE_CLOUD_PROJECT": "p"}) == "sim"
+
+
+def test_a_user_name_with_a_control_character_is_refused(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('[users]\n"eve\\u001b[2J" = "tok-e"\n')
+    with pytest.raises(SettingsError, match=r"the user name 'eve\\\\x1b\[2J' holds a control character"):
+        load_settings(env={"VEOTUI_CONFIG": str(config)})

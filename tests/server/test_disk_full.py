@@ -9,6 +9,7 @@ that the test fills to the last byte and then frees.
   image upload leaves no folder behind.
 - Running out of space while writing videos fails the job with ``error_kind`` ``disk_full``,
   a message that says where and how much, no traceback in the log; retry then works.
+- SIGTERM while the disk is full exits 0; the job in hand resumes at the next start.
 - Downloading onto a full disk is one line that says so and how much is needed, and leaves
   no file behind.
 """
@@ -106,7 +107,7 @@ def stop(server: ServeProcess) -> int:
 
 def test_the_engine_survives_a_full_disk_and_carries_on_when_space_returns(disk):
     data = disk / "data"
-    server = ServeProcess(server_env(data, VEOTUI_SIM_SECONDS="3"))
+    server = ServeProcess(server_env(data, VEOTUI_SIM_SECONDS="2"))
     try:
         with httpx.Client(base_url=server.url, trust_env=False, timeout=30) as client:
             ids = [client.post("/api/generate", json={"prompt": f"job {n}"}).json()["job_id"] for n in range(4)]
@@ -297,3 +298,35 @@ def test_downloading_onto_a_full_disk_says_so_and_leaves_nothing(tmp_path):
         assert stop(server) == 0
     finally:
         server.kill()
+
+
+def test_sigterm_while_the_disk_is_full_exits_0_and_the_job_resumes_at_the_next_start(disk):
+    data = disk / "data"
+    env = server_env(data, VEOTUI_SIM_SECONDS="1")
+    server = ServeProcess(env)
+    try:
+        with httpx.Client(base_url=server.url, trust_env=False, timeout=30) as client:
+            job_id = client.post("/api/generate", json={"prompt": "interrupted"}).json()["job_id"]
+            wait_until(lambda: client.get(f"/api/status/{job_id}").json()["status"] == "generating", what="generating")
+            filler = fill(disk)
+            wait_until(lambda: client.get("/api/health").status_code == 503, what="/api/health to report it")
+        code = stop(server)
+        log = server.stderr()
+        assert code == 0, log
+        assert "Traceback" not in log, log
+    finally:
+        server.kill()
+
+    filler.unlink()
+    restarted = ServeProcess(env)
+    try:
+        with httpx.Client(base_url=restarted.url, trust_env=False, timeout=30) as client:
+            assert client.get("/api/health").status_code == 200
+            wait_until(
+                lambda: client.get(f"/api/status/{job_id}").json()["status"] == "completed",
+                what="the job to complete after the restart",
+            )
+            assert client.get(f"/api/status/{job_id}").json()["attempts"] == 1
+        assert stop(restarted) == 0
+    finally:
+        restarted.kill()

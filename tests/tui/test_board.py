@@ -145,10 +145,16 @@ def test_the_board_holds_the_head_of_a_long_queue_and_counts_the_rest():
     assert applied.needs_reload
     assert positions(board) == [(2, 1), (3, 2)]
     assert board.queued_total == 99_999
-    # A job far behind the window leaves: the window stays as it is, the count drops.
-    far = seq_job(50_000, Status.STARTING)
-    assert not board.apply(Change("job", far.job_id, far)).needs_reload
-    assert board.queued_total == 99_998 and positions(board) == [(2, 1), (3, 2)]
+    # A job far behind the window that joined since, and leaves: the count follows it.
+    far = seq_job(150_000).replace(queue_position=100_000)
+    board.apply(Change("job", far.job_id, far))
+    assert board.queued_total == 100_000
+    board.apply(Change("job", far.job_id, seq_job(150_000, Status.CANCELLED)))
+    assert board.queued_total == 99_999 and positions(board) == [(2, 1), (3, 2)]
+    # One the board never saw queued: only a fresh read can say whether it was counted.
+    unseen = seq_job(50_000, Status.CANCELLED)
+    assert board.apply(Change("job", unseen.job_id, unseen)).needs_reload
+    assert board.queued_total == 99_999
 
 
 def test_a_job_joining_the_back_of_a_long_queue_is_counted_not_held():
@@ -173,3 +179,13 @@ def test_the_history_count_drops_when_a_job_is_retried():
     retried = job(5, Status.QUEUED, position=1)
     board.apply(Change("job", retried.job_id, retried))
     assert len(board.history) == 9 and board.history_total == 10
+
+
+def test_a_job_whose_arrival_was_coalesced_away_is_not_counted_out():
+    # Two queued, one processing; a job submitted and started between two reads of the
+    # stream reaches the board already started: the queue still holds two.
+    board = Board()
+    board.load(JobLists([seq_job(1, Status.GENERATING)], [seq_job(2), seq_job(3)], []), offset=0)
+    late = seq_job(4, Status.STARTING)
+    assert not board.apply(Change("job", late.job_id, late)).needs_reload
+    assert board.queue_length == 2 and board.processing_count == 2

@@ -48,7 +48,8 @@ async def test_the_advanced_section_submits_the_modes(settings, tmp_path):
         await pilot.pause()
 
         def cost() -> float:
-            return float(str(form.query_one("#form-status", Static).content).removeprefix("Estimated cost: $"))
+            text = str(form.query_one("#form-status", Static).content)
+            return float(text.removeprefix("Estimated cost: $").split()[0])
 
         with_sound = cost()
         form.query_one("#audio", Select).value = "off"

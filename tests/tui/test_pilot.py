@@ -90,6 +90,20 @@ async def test_header_shows_what_its_attributes_say(settings):
         assert "disconnected — retrying" in text
 
 
+async def test_header_follows_todays_spend_and_says_it_is_simulated(settings):
+    async with running_app(settings) as (app, pilot):
+        header = app.main_screen.header
+        await wait_for(lambda: header.spend_today == 0, what="today's spend read at start")
+        first = await app.backend.submit({"prompt": "bought", "duration_seconds": 4})
+        second = await app.backend.submit({"prompt": "bought too", "number_of_videos": 2})
+        await wait_status(app, first.job_id, Status.COMPLETED)
+        await wait_status(app, second.job_id, Status.COMPLETED)
+        bought = round(first.estimated_cost_usd + second.estimated_cost_usd, 2)
+        await wait_for(lambda: header.spend_today == bought, what="the header to count both operations")
+        await pilot.pause()
+        assert f"today {format_usd(bought)} simulated" in str(header.content)
+
+
 async def test_progress_ticks_while_processing(make_settings):
     async with running_app(make_settings(sim_seconds=4)) as (app, pilot):
         job = await app.backend.submit({"prompt": "slow burn"})
@@ -672,3 +686,18 @@ async def test_a_click_selects_the_row_under_the_pointer_after_rows_moved(slow_s
         await pilot.click(queue, offset=(30, 3))
         await pilot.pause()
         assert app.main_screen.selected_id == waiting[2].job_id
+
+
+async def test_a_resize_keeps_history_newest_first(settings):
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    Store(settings.db_path).insert_many(ended_jobs(5))
+    async with running_app(settings) as (app, pilot):
+        job = await app.backend.submit({"prompt": "the newest"})
+        await wait_shown(app, HISTORY, job.job_id)
+        history = app.main_screen.tables[HISTORY]
+        before = [row.key.value for row in history.ordered_rows]
+        assert before[0] == job.job_id
+        await pilot.resize_terminal(100, 30)
+        await wait_for(lambda: history.size.width < 100, what="the table to take the new width")
+        await pilot.pause()
+        assert [row.key.value for row in history.ordered_rows] == before

@@ -104,7 +104,7 @@ def test_a_stored_control_sequence_shows_as_text(tmp_path: Path):
         screen = tmux.wait_for("clear\\x1b[2Jscreen")
         assert "simulator (sim)" in screen  # the rest of the screen is still there
         tmux("send-keys", "-t", "tui", "enter")
-        details = tmux.wait_for("Timeline")
+        details = tmux.wait_for("Retry (r)")  # the last parameter row: the details are shown
         assert "clear\\x1b[2Jscreen\\x07" in details
     finally:
         session.close()

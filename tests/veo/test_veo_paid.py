@@ -104,3 +104,48 @@ async def test_a_retry_of_an_operation_that_ended_in_an_error_submits_again(make
     assert len(fake_vertex.submits()) == 2 and done.operation != failed.operation
     assert any("Google charges again" in note for note in notes)
     assert done.estimated_cost_usd is not None and spend == round(2 * done.estimated_cost_usd, 2)
+
+
+async def test_without_a_saved_result_a_retry_polls_the_finished_operation_again(
+    make_settings, make_veo, fake_vertex, bucket
+):
+    fake_vertex.withhold_videos = True
+    settings = make_settings(gcs_bucket=bucket)
+    async with LocalBackend(settings, generator=make_veo(settings)) as backend:
+        job = await backend.submit({"prompt": "a kingfisher"})
+        failed = await until_ended(backend, job.job_id)
+        assert failed.status == Status.FAILED and failed.retry_reuses_operation
+        # As for videos that came inline: nothing saved, only the operation to ask again.
+        backend.store.update(job.job_id, result=None)
+        polls_before = len(fake_vertex.calls("fetchPredictOperation"))
+        fake_vertex.release_videos()
+        await backend.retry(job.job_id)
+        done = await until_ended(backend, job.job_id)
+
+    assert done.status == Status.COMPLETED, done.error
+    assert len(fake_vertex.submits()) == 1
+    assert len(fake_vertex.calls("fetchPredictOperation")) == polls_before + 1
+
+
+async def test_a_finished_operation_google_forgot_is_generated_again_at_the_next_retry(
+    make_settings, make_veo, fake_vertex, bucket
+):
+    fake_vertex.withhold_videos = True
+    settings = make_settings(gcs_bucket=bucket)
+    async with LocalBackend(settings, generator=make_veo(settings)) as backend:
+        job = await backend.submit({"prompt": "an otter"})
+        failed = await until_ended(backend, job.job_id)
+        backend.store.update(job.job_id, result=None)
+        fake_vertex.operations.clear()  # Vertex AI no longer knows it
+        await backend.retry(job.job_id)
+        lost = await until_ended(backend, job.job_id)
+        assert lost.status == Status.FAILED and lost.error_kind == "operation_lost"
+        assert lost.operation == failed.operation and not lost.retry_reuses_operation
+
+        fake_vertex.release_videos()
+        again = await backend.retry(job.job_id)
+        assert again.operation is None
+        done = await until_ended(backend, job.job_id)
+
+    assert done.status == Status.COMPLETED, done.error
+    assert len(fake_vertex.submits()) == 2

@@ -408,7 +408,7 @@ class LocalBackend(Backend):
             **self.store.metrics(),
             "storage_bytes": self.dir_size.value(),
             "spend_today_usd": self.store.spend_today(),
-            "daily_budget_usd": getattr(self.settings, "daily_budget_usd", None),
+            "daily_budget_usd": self.settings.daily_budget_usd,
         }
 
     async def metric_series(self, hours: int = 24) -> list[dict[str, Any]]:

@@ -45,6 +45,8 @@ class Board:
     #: Every job holding a slot, filter or not, and the queue's length: the header's counts.
     active: dict[str, Status] = field(default_factory=dict)
     queue_length: int = 0
+    #: Jobs counted as they joined the queue beyond the window since the last read.
+    _beyond: set[str] = field(default_factory=set)
 
     # -- reading --------------------------------------------------------------------------
 
@@ -97,6 +99,7 @@ class Board:
         every = unfiltered or lists
         self.active = {job.job_id: job.status for job in every.processing}
         self.queue_length = every.queued_total
+        self._beyond.clear()
         if not self.filter_text:
             self._number_queue()
 
@@ -135,6 +138,7 @@ class Board:
                 self.queue_length += 1
                 if not self.filter_text or matches(job, self.filter_text):
                     self.queued_total += 1
+                self._beyond.add(job_id)
             position = job.queue_position or 0
             self.queue_length = max(self.queue_length, position)
             if not self.filter_text:
@@ -146,12 +150,14 @@ class Board:
             # The window lost a row that a job beyond it should take: read it again.
             return self.queued_total > len(self.queued) - 1
         if not in_window and not queued_now and previous is None and not was_active:
-            if job is not None and job.status.is_active and not self.filter_text:
-                # Only a queued job starts: it stood beyond the window.
+            if job_id in self._beyond and not self.filter_text:
+                # Counted when it joined beyond the window: it left the queue.
+                self._beyond.discard(job_id)
                 self.queue_length -= 1
                 self.queued_total -= 1
                 return False
-            # Maybe a queued job beyond the window (or hidden by the filter) that ended.
+            # Never seen queued (the stream coalesced its arrival away), or a queued job
+            # beyond the window, or hidden by the filter: only a fresh read can tell.
             return self.queue_length > len(self.queued) or bool(self.filter_text)
         return False
 

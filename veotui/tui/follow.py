@@ -94,6 +94,12 @@ class Follower:
         await asyncio.sleep(0)
         if self.info is None:
             self.info = await self.backend.info()
+        try:
+            self.queue = await self.backend.queue()
+        except VeotuiError as exc:
+            self.on_error("Could not read the queue's state", str(exc), "warning")
+        else:
+            self.on_queue(self.queue)
         self._reload_wanted.set()
         clock = asyncio.get_running_loop().time
         last_read = -self.reload_seconds

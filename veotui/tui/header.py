@@ -96,6 +96,8 @@ class HeaderBar(Static):
                 header.append(f" ({self.pause_reason})", style="red")
         if self.spend_today is not None:
             header.append(f" · today ${self.spend_today:,.2f}")
+            if info is not None and info.is_simulator:
+                header.append(" simulated", style="dim")
         if self.storage:
             header.append(f" · storage {self.storage}", style="bold red")
         if self.filter_text:

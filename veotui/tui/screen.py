@@ -22,19 +22,18 @@ from textual.containers import Vertical
 from textual.events import DescendantFocus
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Footer, Input
 
 from veotui import format as fmt
 from veotui.backend.base import Backend, BackendInfo
 from veotui.errors import JobNotFound, VeotuiError
-from veotui.model import DISCONNECTED, RETRY_REFETCHES, RETRY_RESUBMITS, Change, Job, Status, format_usd
+from veotui.model import DISCONNECTED, RETRY_REFETCHES, RETRY_RESUBMITS, Change, Job, QueueState, Status, format_usd
 from veotui.settings import Settings
 from veotui.tui.board import HISTORY, PANELS, PROCESSING, QUEUE, Board
 from veotui.tui.details import DetailsScreen
 from veotui.tui.dialogs import ConfirmScreen, HelpScreen
 from veotui.tui.filter import FilterBar
 from veotui.tui.follow import Follower
-from veotui.tui.footer import KeysFooter
 from veotui.tui.form import NewJobScreen
 from veotui.tui.header import HeaderBar
 from veotui.tui.metrics import MetricsScreen
@@ -127,6 +126,7 @@ class MainScreen(Screen[None]):
             on_loaded=self._loaded,
             on_error=self._error,
             on_connection=self._connection,
+            on_queue=self._queue_changed,
         )
         self.tables: dict[str, JobTable] = {
             PROCESSING: ProcessingTable(id="processing"),
@@ -153,7 +153,7 @@ class MainScreen(Screen[None]):
         with Vertical(id="panels"):
             yield from self.tables.values()
         yield self.filter_bar
-        yield KeysFooter(compact=True, show_command_palette=False)
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.update_header()
@@ -172,6 +172,13 @@ class MainScreen(Screen[None]):
     def _error(self, title: str, message: str, severity: str) -> None:
         level: SeverityLevel = "warning" if severity == "warning" else "error"
         self.app.notify(message, title=title, severity=level)
+
+    def _queue_changed(self, state: QueueState) -> None:
+        """Paused or running, and today's spend: the header says both."""
+        header = self.header
+        header.paused = state.paused
+        header.pause_reason = state.reason or ""
+        header.spend_today = state.spent_today_usd
 
     def _connection(self, state: str) -> None:
         """The remote server went away, or came back: say so, and grey out the panels
