@@ -51,6 +51,9 @@ class Settings:
     log_format: str = "text"
     log_max_bytes: int = 10 * 1024 * 1024
     log_backups: int = 5
+    #: How the TUI draws pictures: auto (a graphics protocol where the terminal has one,
+    #: else half-blocks), kitty, sixel, halfblocks, or off.
+    pictures: str = "auto"
     #: The config file's ``[prices]``: model -> key -> US dollars per second.
     prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     config_file: Path | None = None
@@ -200,6 +203,7 @@ SETTINGS_TABLE: dict[str, tuple[str, Any]] = {
     "log_format": ("VEOTUI_LOG_FORMAT", _one_of("text", "json")),
     "log_max_bytes": ("VEOTUI_LOG_MAX_BYTES", _bytes),
     "log_backups": ("VEOTUI_LOG_BACKUPS", _count),
+    "pictures": ("VEOTUI_PICTURES", _one_of("auto", "kitty", "sixel", "halfblocks", "off")),
 }
 
 

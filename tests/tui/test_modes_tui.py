@@ -15,9 +15,9 @@ from veotui.tui.form import NewJobScreen, complete_path
 from veotui.tui.screen import MainScreen
 
 
-@pytest.fixture(autouse=True)
-def halfblocks(monkeypatch):
-    monkeypatch.setenv("VEOTUI_PICTURES", "halfblocks")
+@pytest.fixture
+def settings(make_settings):
+    return make_settings(pictures="halfblocks")
 
 
 def picture(path, colour):
@@ -144,7 +144,7 @@ async def test_x_and_the_pictures_work_over_remote(make_settings, tmp_path):
     from veotui.server import running_server
     from veotui.tui.app import VeotuiApp
 
-    settings = make_settings()
+    settings = make_settings(pictures="halfblocks")
     async with running_server(settings, keepalive=0.2) as server, RemoteBackend(server.url) as backend:
         job = await backend.submit(
             {"prompt": "far away"}, picture(tmp_path / "a.png", (0, 200, 0)).read_bytes(), "a.png"
@@ -164,3 +164,11 @@ async def test_x_and_the_pictures_work_over_remote(make_settings, tmp_path):
             await pilot.press("x")
             await wait_for(lambda: isinstance(app.screen, NewJobScreen), what="the extend form")
             await wait_for(lambda: app.screen.query("#extends-picture > *"), what="the last frame's picture")
+
+
+def test_the_pictures_setting_names_its_choices(make_settings):
+    from veotui.errors import SettingsError
+
+    assert make_settings().pictures == "auto"
+    with pytest.raises(SettingsError, match="VEOTUI_PICTURES"):
+        make_settings(pictures="ascii-art")

@@ -184,11 +184,10 @@ def test_new_job_form_80x24_with_advanced_open(snap_compare, snapshot_app):
 
 
 @pytest.fixture
-def pictures_app(make_settings, frozen, monkeypatch, tmp_path):
+def pictures_app(make_settings, frozen, tmp_path):
     """The app with one completed first + last frame job (a finished simulation, frozen clock)
     and half-block pictures, which draw the same on every terminal."""
-    monkeypatch.setenv("VEOTUI_PICTURES", "halfblocks")
-    settings = make_settings(sim_seconds=0)
+    settings = make_settings(sim_seconds=0, pictures="halfblocks")
     first, last = tmp_path / "first.png", tmp_path / "last.png"
     Image.new("RGB", (64, 36), (230, 60, 20)).save(first)
     Image.new("RGB", (64, 36), (20, 60, 230)).save(last)

@@ -256,6 +256,8 @@ async def test_a_delete_logs_each_cloud_object_with_its_outcome(
         job = await run_job(backend, {"prompt": "a paper boat", "number_of_videos": 2}, png_image)
         outputs = blob_names(storage_client, bucket, f"veo_outputs/{job.job_id}/")
         assert len(outputs) == 2
+        # The end of the job removes its input image; let that finish before the delete.
+        await wait_for(lambda: not blob_names(storage_client, bucket, "temp_images/"), what="the image's removal")
         await backend.delete(job.job_id)
         await wait_for(
             lambda: not blob_names(storage_client, bucket) and not backend.store.pending_cleanups(),

@@ -63,7 +63,7 @@ def render_video(
         stream.pix_fmt = "yuv420p"
         stream.options = {"crf": "28", "preset": "veryfast"}
         stream.time_base = Fraction(1, FPS)
-        sound = container.add_stream("aac", rate=AUDIO_RATE) if audio else None
+        sound = container.add_stream("aac", rate=AUDIO_RATE, options={"aac_coder": "fast"}) if audio else None
         for n in range(frames):
             if n == frames - 1 and end is not None:
                 frame_image = end.copy()  # exactly the last frame given
@@ -86,19 +86,19 @@ def render_video(
     return target
 
 
-AUDIO_RATE = 24000
+AUDIO_RATE = 8000
 
 
 def _write_tone(container: Any, stream: Any, seconds: int, index: int) -> None:
-    """A quiet sine tone as long as the video (pitch by video index)."""
-    samples_per_frame = stream.codec_context.frame_size or 1024
+    """A quiet 125 Hz tone as long as the video: 64 samples a period, so every 1024-sample
+    frame is the same buffer, computed once."""
+    samples_per_frame = 1024
+    wave = array.array("f", (0.2 * math.sin(2 * math.pi * i / 64) for i in range(samples_per_frame))).tobytes()
     total = seconds * AUDIO_RATE
-    pitch = 330.0 + 110.0 * (index - 1)
     for offset in range(0, total, samples_per_frame):
         count = min(samples_per_frame, total - offset)
-        wave = array.array("f", (0.2 * math.sin(2 * math.pi * pitch * (offset + i) / AUDIO_RATE) for i in range(count)))
         frame = av.AudioFrame(format="fltp", layout="mono", samples=count)
-        frame.planes[0].update(wave.tobytes().ljust(frame.planes[0].buffer_size, b"\0"))
+        frame.planes[0].update(wave[: count * 4].ljust(frame.planes[0].buffer_size, b"\0"))
         frame.sample_rate = AUDIO_RATE
         frame.pts = offset
         for packet in stream.encode(frame):

@@ -29,7 +29,7 @@ def run_tui(settings: Settings, remote: str | None = None) -> int:
     from veotui.tui.app import VeotuiApp
 
     silence_terminal()
-    pictures.prepare()  # before the app owns the terminal
+    pictures.prepare(settings.pictures)  # before the app owns the terminal
 
     async def main() -> int:
         backend = make_backend(settings, remote)

@@ -307,13 +307,13 @@ class NewJobScreen(ModalScreen[Job | None]):
     @work(exclusive=True, group="extends-picture")
     async def show_last_frame(self, index: int) -> None:
         """The last frame of the video being continued: where the extension starts."""
-        from veotui.tui.pictures import picture_cache, picture_class
+        from veotui.tui.pictures import mode_of, picture_cache, picture_class
 
         assert self.extends is not None
         note = self.query_one("#extends-note", Static)
         holder = self.query_one("#extends-picture", Vertical)
         await holder.remove_children()
-        widget_class = picture_class()
+        widget_class = picture_class(mode_of(self.app))
         if widget_class is None:
             note.update(f"starts where video {index} ends")
             return

@@ -1,7 +1,7 @@
 """Pictures in the terminal: a job's input images and a strip of frames (first, middle,
 last) from each of its videos, drawn with textual-image.
 
-``VEOTUI_PICTURES`` picks how: ``auto`` (the default: the Kitty graphics protocol or Sixel
+The ``pictures`` setting (``VEOTUI_PICTURES``) picks how: ``auto`` (the default: the Kitty graphics protocol or Sixel
 where the terminal answers that it has one, coloured half-blocks elsewhere, tmux included),
 ``kitty``, ``sixel``, ``halfblocks``, or ``off``. textual-image asks the terminal what it
 can do when it is imported, which must happen before the app takes the terminal over:
@@ -10,7 +10,6 @@ can do when it is imported, which must happen before the app takes the terminal 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,33 +22,29 @@ from textual.widgets import Static
 from veotui.backend.base import Backend
 from veotui.model import Job
 
-MODES = ("auto", "kitty", "sixel", "halfblocks", "off")
+
+def mode_of(app: object) -> str:
+    """The ``pictures`` setting of the running app."""
+    return str(getattr(getattr(app, "settings", None), "pictures", "auto"))
 
 
-def mode() -> str:
-    value = (os.environ.get("VEOTUI_PICTURES") or "auto").strip().lower()
-    return value if value in MODES else "auto"
-
-
-def prepare() -> None:
+def prepare(mode: str) -> None:
     """Let textual-image ask the terminal what it supports, while it still can."""
-    if mode() != "off":
-        picture_class()
+    if mode != "off":
+        picture_class(mode)
 
 
-def picture_class() -> Callable[..., Widget] | None:
-    """The textual-image widget class for the chosen mode (None: pictures are off)."""
-    chosen = mode()
-    if chosen == "off":
+def picture_class(mode: str) -> Callable[..., Widget] | None:
+    """The textual-image widget class for ``mode`` (None: pictures are off)."""
+    if mode == "off":
         return None
     import textual_image.widget as images
 
     return {
-        "auto": images.Image,
         "kitty": images.TGPImage,
         "sixel": images.SixelImage,
         "halfblocks": images.HalfcellImage,
-    }[chosen]
+    }.get(mode, images.Image)
 
 
 def picture_cache(app: object) -> Path:
@@ -100,10 +95,10 @@ class Pictures(Vertical):
         if key == self._shown:
             return
         self._shown = key
-        widget_class = picture_class()
+        widget_class = picture_class(mode_of(self.app))
         note = self.query_one("#pictures-note", Static)
         if widget_class is None:
-            note.update(Text("Pictures are off (VEOTUI_PICTURES=off).", style="dim"))
+            note.update(Text("Pictures are off (the pictures setting, VEOTUI_PICTURES).", style="dim"))
             return
         try:
             rows = await self.backend.job_pictures(job.job_id, picture_cache(self.app))
