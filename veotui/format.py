@@ -7,6 +7,7 @@ Rich, imported when one is made: a client verb that prints plain lines does not 
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,9 @@ if TYPE_CHECKING:
     from rich.text import Text
 
 SHORT_ID = 8
+#: Failure messages that ask for a changed prompt; the TUI adds the key that does it.
+_ASKS_FOR_AN_EDIT = re.compile(r"\b(edit|rephrase|change)\b[^.]*\bprompt\b", re.IGNORECASE)
+EDIT_HINT = "Press e to edit the job and submit it again."
 BAR_WIDTH = 10
 
 STATUS_STYLE: dict[Status, str] = {
@@ -146,3 +150,14 @@ def matches(job: Job, text: str) -> bool:
     """The filter: ``text`` in the prompt, id, status or user, ignoring case (as the store)."""
     needle = text.casefold()
     return any(needle in field.casefold() for field in (job.prompt, job.job_id, job.status.value, job.request.user))
+
+
+def asks_for_edit(error: str | None) -> bool:
+    return bool(error and _ASKS_FOR_AN_EDIT.search(error))
+
+
+def with_edit_hint(error: str | None) -> str | None:
+    """The error, followed by the key that edits the job when the error asks for an edit."""
+    if error and asks_for_edit(error):
+        return f"{error.rstrip()} {EDIT_HINT}"
+    return error

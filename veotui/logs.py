@@ -14,6 +14,7 @@ terminal (:func:`silence_terminal`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import logging.handlers
@@ -223,6 +224,21 @@ def _prepare_loggers(level: int) -> None:
         package.setLevel(level)
 
 
+class _LogFileHandler(logging.handlers.RotatingFileHandler):
+    """A record the disk cannot take (full, read-only) is dropped and counted: a log that
+    cannot be written must never print a traceback on the terminal or stop the engine."""
+
+    dropped = 0
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self.dropped += 1
+
+    def close(self) -> None:
+        # The records still buffered were counted when they were dropped.
+        with contextlib.suppress(OSError):
+            super().close()
+
+
 class FileLog:
     """The data directory's log file, attached to the root logger while its owner runs."""
 
@@ -230,7 +246,7 @@ class FileLog:
         path = log_path(settings.data_dir)
         path.parent.mkdir(parents=True, exist_ok=True)
         level = level_number(settings.log_level)
-        self.handler = logging.handlers.RotatingFileHandler(
+        self.handler = _LogFileHandler(
             path,
             maxBytes=settings.log_max_bytes,
             backupCount=settings.log_backups,

@@ -137,3 +137,24 @@ async def test_changes_report_pause_resume_and_the_moved_job(backend):
         await backend.resume()
         await wait_for(lambda: queue_changes()[-1] == (False, None), what="the resume event")
         task_group.cancel_scope.cancel()
+
+
+async def test_input_files_give_the_stored_images_for_edit_and_resubmit(backend, tmp_path):
+    import io
+
+    from PIL import Image
+
+    from tests.conformance.test_backend_conformance import png
+
+    await backend.pause()
+    job = await backend.submit({"prompt": "with a start frame"}, png(64, 48), "start.png")
+    files = await backend.input_files(job.job_id, tmp_path / "inputs")
+    assert set(files) == {"uploaded_image.jpg"}
+    with Image.open(io.BytesIO(files["uploaded_image.jpg"].read_bytes())) as image:
+        assert (image.format, image.size) == ("JPEG", (64, 48))
+    again = await backend.submit({"prompt": "the same frame, edited"}, files["uploaded_image.jpg"].read_bytes())
+    assert again.has_image and again.job_id != job.job_id
+    plain = await backend.submit({"prompt": "no inputs"})
+    assert await backend.input_files(plain.job_id, tmp_path / "inputs") == {}
+    with pytest.raises(JobNotFound):
+        await backend.input_files(UNKNOWN, tmp_path / "inputs")

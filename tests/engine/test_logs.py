@@ -217,6 +217,20 @@ def test_a_file_log_records_only_while_attached(make_settings):
     assert Record([text.splitlines(True)[0]]).parsed()["level"] == "warning"
 
 
+def test_a_log_the_disk_refuses_is_dropped_without_a_traceback(make_settings, capfd):
+    settings = make_settings()
+    file_log = FileLog(settings)
+    try:
+        # /dev/full refuses every write with ENOSPC, as a full data directory would.
+        file_log.handler.stream.close()
+        file_log.handler.stream = open("/dev/full", "w", encoding="utf-8")  # noqa: SIM115 - the handler closes it
+        logging.getLogger("veotui.test").warning("nowhere to go")
+    finally:
+        file_log.close()
+    assert file_log.handler.dropped == 1
+    assert capfd.readouterr().err == ""
+
+
 async def test_the_store_logs_each_transition_once(make_settings):
     settings = make_settings(log_format="json")
     generator = ControlledGenerator()

@@ -118,3 +118,25 @@ async def test_the_event_stream_says_when_the_queue_pauses_and_resumes(server, h
         task_group.cancel_scope.cancel()
     states = [QueueOut.model_validate(data) for name, data in events if name == "queue"]
     assert [(s.paused, s.reason) for s in states] == [(True, "budget review"), (False, None)]
+
+
+async def test_input_images_are_served_by_name_and_nothing_else(http):
+    import io
+
+    from PIL import Image
+
+    await http.post("/api/queue/pause")
+    picture = io.BytesIO()
+    Image.new("RGB", (40, 30), "teal").save(picture, "PNG")
+    job_id = (
+        await http.post(
+            "/api/generate", files={"image": ("a.png", picture.getvalue(), "image/png")}, data={"prompt": "p"}
+        )
+    ).json()["job_id"]
+    served = await http.get(f"/api/jobs/{job_id}/inputs/uploaded_image.jpg")
+    assert served.status_code == 200 and served.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(served.content)).size == (40, 30)
+    for name in ("last_frame.jpg", "reference_1.jpg", "..%2Fveotui.db", "veotui.db"):
+        refused = await http.get(f"/api/jobs/{job_id}/inputs/{name}")
+        assert refused.status_code == 404, name
+    assert (await http.get(f"/api/jobs/{UNKNOWN}/inputs/uploaded_image.jpg")).status_code == 404

@@ -176,6 +176,12 @@ class Backend(ABC):
         ``cache_dir`` holds copies fetched from elsewhere (remote mode)."""
         return []
 
+    @abstractmethod
+    async def input_files(self, job_id: str, dest_dir: Path) -> dict[str, Path]:
+        """The job's input images as files on this machine, by their name in the job's
+        folder (``uploaded_image.jpg``, ``last_frame.jpg``, ``reference_N.jpg``): the folder's
+        own files in local mode, copies saved in ``dest_dir`` in remote mode."""
+
     def local_video_path(self, job: Job, index: int) -> Path | None:
         """Where the video lies on this machine, if it does (local mode only)."""
         return None

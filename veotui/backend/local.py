@@ -19,7 +19,7 @@ from veotui.backend.base import QUEUE_PAGE, Backend, BackendInfo, Upload
 from veotui.capabilities import check_modes
 from veotui.errors import Conflict, InvalidRequest, JobNotFound, VeotuiError, VideoNotFound
 from veotui.events import EventBus, Subscription
-from veotui.files import JobFiles, convert_image, copy_atomic
+from veotui.files import IMAGE_NAME, LAST_FRAME_NAME, JobFiles, convert_image, copy_atomic, reference_name
 from veotui.frames import PictureRow, job_pictures
 from veotui.generators import Generator, make_generator
 from veotui.lock import DataDirLock
@@ -456,6 +456,21 @@ class LocalBackend(Backend):
             raise VideoNotFound(f"job {job_id} has no picture {name}; list them with GET /api/jobs/{job_id}/pictures")
         return path
 
+    def input_path(self, job_id: str, name: str) -> Path:
+        """One of the job's input images, by its name in the job's folder."""
+        job = self.store.get(job_id)
+        if name not in _input_names(job):
+            raise VideoNotFound(f"job {job_id} has no input {name!r}; it has {', '.join(_input_names(job)) or 'none'}")
+        path = self.files.folder(job_id) / name
+        if not path.is_file():
+            raise VideoNotFound(f"the input {name} of job {job_id} is missing from its folder")
+        return path
+
+    async def input_files(self, job_id: str, dest_dir: Path) -> dict[str, Path]:
+        job = self.store.get(job_id)
+        folder = self.files.folder(job_id)
+        return {name: folder / name for name in _input_names(job) if (folder / name).is_file()}
+
     def local_video_path(self, job: Job, index: int) -> Path | None:
         try:
             return self.video_path(job.job_id, index)
@@ -498,6 +513,13 @@ class LocalBackend(Backend):
     def subscribe(self) -> Subscription:
         """A raw subscription (the server needs to register it before it starts streaming)."""
         return self.bus.subscribe()
+
+
+def _input_names(job: Job) -> list[str]:
+    names = [IMAGE_NAME] if job.has_image else []
+    if job.has_last_frame:
+        names.append(LAST_FRAME_NAME)
+    return names + [reference_name(n) for n in range(1, job.reference_count + 1)]
 
 
 async def _save(source: Path, target: Path) -> None:

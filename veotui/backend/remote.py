@@ -285,6 +285,16 @@ class RemoteBackend(Backend):
     async def download_video(self, job_id: str, index: int, dest_dir: Path) -> Path:
         return await self._download(f"/api/download/{_segment(job_id)}/video/{int(index)}", Path(dest_dir))
 
+    async def input_files(self, job_id: str, dest_dir: Path) -> dict[str, Path]:
+        job = await self.get(job_id)
+        names = ["uploaded_image.jpg"] if job.has_image else []
+        if job.has_last_frame:
+            names.append("last_frame.jpg")
+        names += [f"reference_{n}.jpg" for n in range(1, job.reference_count + 1)]
+        return {
+            name: await self._download(f"/api/jobs/{_segment(job_id)}/inputs/{name}", Path(dest_dir)) for name in names
+        }
+
     async def _download(self, path: str, dest_dir: Path) -> Path:
         """Stream to a temporary file beside the target and rename it into place, so the
         target appears whole or not at all. The server names the file."""

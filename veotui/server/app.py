@@ -200,6 +200,19 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         )
 
     @app.get(
+        "/api/jobs/{job_id}/inputs/{name}",
+        summary="One input image of a job (uploaded_image.jpg, last_frame.jpg, reference_N.jpg), as stored",
+        response_class=CountedFileResponse,
+        status_code=200,
+        responses={200: {"content": {"image/jpeg": {}}}, **answers(None, 401, 404, 422)},
+    )
+    async def input_image(job_id: JobId, name: Annotated[str, Path(max_length=40)]) -> CountedFileResponse:
+        path = backend.input_path(_checked(job_id), name)
+        return CountedFileResponse(
+            path, media_type="image/jpeg", filename=f"veotui_{job_id[:8]}_{name}", on_complete=lambda: None
+        )
+
+    @app.get(
         "/api/jobs",
         summary="Processing, queued (FIFO) and history (newest first, paged)",
         responses=answers(JobListsOut, 401, 422),

@@ -40,12 +40,14 @@ class DetailsScreen(Screen[None]):
         Binding("escape,enter,q", "dismiss", "Back", id="details_close"),
         Binding("j", "scroll('down')", "Down", show=False, id="details_down"),
         Binding("k", "scroll('up')", "Up", show=False, id="details_up"),
+        Binding("e", "edit", "Edit", show=False, id="details_edit", tooltip="Edit this job and submit it again"),
     ]
 
     def __init__(self, backend: Backend, job_id: str) -> None:
         super().__init__()
         self.backend = backend
         self.job_id = job_id
+        self.job: Job | None = None
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="details"):
@@ -57,6 +59,16 @@ class DetailsScreen(Screen[None]):
     def on_mount(self) -> None:
         self.reload()
 
+    def action_edit(self) -> None:
+        """Back to the main screen, with the form filled from this job (the main screen's e)."""
+        job = self.job
+        if job is None:
+            return
+        self.dismiss()
+        main = getattr(self.app, "main_screen", None)
+        if main is not None:
+            main.edit(job)
+
     def action_scroll(self, direction: str) -> None:
         scroller = self.query_one("#details", VerticalScroll)
         scroller.scroll_relative(y=1 if direction == "down" else -1, animate=False)
@@ -67,6 +79,7 @@ class DetailsScreen(Screen[None]):
         try:
             job = await self.backend.get(self.job_id)
             events = await self.backend.timeline(self.job_id)
+            self.job = job
         except JobNotFound:
             body.update(Text("This job no longer exists: it was deleted.", style="yellow"))
             return
@@ -125,7 +138,11 @@ def render_details(job: Job, events: list[JobEvent], retry_key: str | None = Non
 
     parts: list[RenderableType] = [params, Text(""), Text("Timeline", style="bold underline"), timeline]
     if job.error:
-        parts += [Text(""), Text("Error", style="bold underline red"), Text(printable(job.error), style="red")]
+        parts += [
+            Text(""),
+            Text("Error", style="bold underline red"),
+            Text(printable(fmt.with_edit_hint(job.error) or ""), style="red"),
+        ]
     if retry_key and job.status in (Status.FAILED, Status.CANCELLED):
         parts.append(Text(f"Press {retry_key} in the job list to queue it again.", style="dim"))
     parts += [Text(""), Text("Files", style="bold underline")]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -20,7 +21,7 @@ from veotui import format as fmt
 from veotui.backend.base import Backend
 from veotui.capabilities import MAX_REFERENCES, PERSON_GENERATION, REFERENCE_TYPES
 from veotui.errors import VeotuiError
-from veotui.files import MAX_IMAGE_BYTES
+from veotui.files import IMAGE_NAME, LAST_FRAME_NAME, MAX_IMAGE_BYTES, reference_name
 from veotui.model import (
     ASPECT_RATIOS,
     DEFAULT_ASPECT_RATIO,
@@ -189,8 +190,12 @@ class NewJobScreen(ModalScreen[Job | None]):
         Binding("escape", "close", "Close", id="form_close"),
     ]
 
-    def __init__(self, backend: Backend, *, extends: Job | None = None, prices: Any = None) -> None:
-        """``extends``: a completed job whose video this job continues."""
+    def __init__(
+        self, backend: Backend, *, extends: Job | None = None, prices: Any = None, template: Job | None = None
+    ) -> None:
+        """``extends``: a completed job whose video this job continues. ``template``: a job
+        whose parameters and inputs fill the form (edit and resubmit: a new job; the
+        template is left as it is)."""
         super().__init__()
         self.backend = backend
         self.extends = extends
@@ -198,11 +203,14 @@ class NewJobScreen(ModalScreen[Job | None]):
         #: and whether the engine only simulates; until read, ``prices`` or the shipped table.
         self.prices: PriceTable = prices if isinstance(prices, PriceTable) else DEFAULT_TABLE
         self.simulated = False
+        self.template = template
 
     def compose(self) -> ComposeResult:
         title = "New job"
         if self.extends is not None:
             title = f"Extend job {fmt.short_id(self.extends.job_id)}"
+        if self.template is not None:
+            title = f"Edit and resubmit job {fmt.short_id(self.template.job_id)} (as a new job)"
         with Vertical(id="form"):
             yield Static(title, id="form-title")
             with VerticalScroll(id="form-fields"):
@@ -294,10 +302,66 @@ class NewJobScreen(ModalScreen[Job | None]):
 
     def on_mount(self) -> None:
         self.query_one("#prompt", TextArea).focus()
+        if self.template is not None:
+            self._fill(self.template)
         self._update_status()
         self.read_prices()
         if self.extends is not None:
             self.show_last_frame(self.extends.videos[0].index)
+
+    def _fill(self, job: Job) -> None:
+        """Every field as ``job`` had it; its input images by their path on this machine."""
+        request = job.request
+        self.query_one("#prompt", TextArea).text = request.prompt
+        for widget, value in (
+            ("#count", request.number_of_videos),
+            ("#aspect", request.aspect_ratio),
+            ("#duration", request.duration_seconds),
+            ("#resolution", request.resolution),
+            ("#model", request.model),
+            ("#audio", _switch_choice(request.generate_audio)),
+            ("#people", request.person_generation or ""),
+            ("#enhance", _switch_choice(request.enhance_prompt)),
+        ):
+            self.query_one(widget, Select).value = value
+        self.query_one("#seed", Input).value = "" if request.seed is None else str(request.seed)
+        self.query_one("#negative", Input).value = request.negative_prompt or ""
+        if request.negative_prompt or request.generate_audio is not None or request.person_generation:
+            self.query_one("#advanced", Collapsible).collapsed = False
+        if self.extends is not None:
+            if request.extends is not None:
+                self.query_one("#extends-video", Select).value = request.extends.video
+            return
+        inputs = {"image": IMAGE_NAME if job.has_image else None}
+        inputs["last-frame"] = LAST_FRAME_NAME if job.has_last_frame else None
+        for number in range(1, job.reference_count + 1):
+            inputs[f"reference-{number}"] = reference_name(number)
+        if request.reference_type:
+            self.query_one("#ref-type", Select).value = request.reference_type
+        if job.has_last_frame or job.reference_count:
+            self.query_one("#advanced", Collapsible).collapsed = False
+        self.fill_inputs(job, {field: name for field, name in inputs.items() if name is not None})
+
+    @work(exclusive=True, group="template-inputs")
+    async def fill_inputs(self, job: Job, wanted: dict[str, str]) -> None:
+        """The template's input images, as files on this machine (fetched in remote mode)."""
+        if not wanted:
+            return
+        try:
+            files = await self.backend.input_files(job.job_id, Path(tempfile.gettempdir()) / "veotui-inputs")
+        except Exception as exc:  # noqa: BLE001 - VeotuiError or a dropped connection: say it in the form
+            files = {}
+            self.query_one("#form-error", Static).update(f"Could not read the job's input images: {exc}")
+        missing = []
+        for field, name in wanted.items():
+            if name in files:
+                self.query_one(f"#{field}", Input).value = str(files[name])
+            else:
+                missing.append(field.replace("-", " "))
+        if missing:
+            self.query_one("#form-error", Static).update(
+                f"The {', '.join(missing)} of job {fmt.short_id(job.job_id)} is gone: give it again."
+            )
 
     @on(Select.Changed, "#extends-video")
     def _extends_video_changed(self, event: Select.Changed) -> None:
@@ -486,3 +550,8 @@ class NewJobScreen(ModalScreen[Job | None]):
             self.query_one("#form-error", Static).update(f"Not submitted: {type(exc).__name__}: {exc}")
             return
         self.dismiss(job)
+
+
+def _switch_choice(value: bool | None) -> str:
+    """A three-way switch as its Select value: on, off, or blank for the model's default."""
+    return "" if value is None else ("on" if value else "off")

@@ -36,6 +36,8 @@ class HeaderBar(Static):
     pause_reason: reactive[str] = reactive("", layout=False, init=False)
     #: Dollars spent today, when known.
     spend_today: reactive[float | None] = reactive(None, layout=False, init=False)
+    #: The daily budget, when one is set.
+    daily_budget: reactive[float | None] = reactive(None, layout=False, init=False)
     #: The storage's state when it is not fine (e.g. "full", "read-only"); "" when fine.
     storage: reactive[str] = reactive("", layout=False, init=False)
     #: How many workers serve the queue, when more than one machine does.
@@ -50,6 +52,7 @@ class HeaderBar(Static):
         "paused",
         "pause_reason",
         "spend_today",
+        "daily_budget",
         "storage",
         "fleet",
     )
@@ -96,6 +99,8 @@ class HeaderBar(Static):
                 header.append(f" ({self.pause_reason})", style="red")
         if self.spend_today is not None:
             header.append(f" · today ${self.spend_today:,.2f}")
+            if self.daily_budget is not None:
+                header.append(f" of ${self.daily_budget:,.2f}")
             if info is not None and info.is_simulator:
                 header.append(" simulated", style="dim")
         if self.storage:

@@ -27,7 +27,16 @@ from textual.widgets import DataTable, Footer, Input
 from veotui import format as fmt
 from veotui.backend.base import Backend, BackendInfo
 from veotui.errors import JobNotFound, VeotuiError
-from veotui.model import DISCONNECTED, RETRY_REFETCHES, RETRY_RESUBMITS, Change, Job, QueueState, Status, format_usd
+from veotui.model import (
+    DISCONNECTED,
+    RETRY_REFETCHES,
+    RETRY_RESUBMITS,
+    Change,
+    Job,
+    QueueState,
+    Status,
+    format_usd,
+)
 from veotui.settings import Settings
 from veotui.tui.board import HISTORY, PANELS, PROCESSING, QUEUE, Board
 from veotui.tui.details import DetailsScreen
@@ -73,6 +82,19 @@ class MainScreen(Screen[None]):
             show=False,  # the footer is full at 80 columns; ? and the palette list it
             tooltip="Continue a video of the selected completed job (a new job)",
         ),
+        # Shown in ? and the palette: the footer is full at 80 columns.
+        Binding(
+            "e",
+            "edit",
+            "Edit",
+            id="edit",
+            show=False,
+            tooltip="Open the form filled with the selected job's parameters and inputs (submits a new job)",
+        ),
+        Binding("p", "pause", "Pause", id="pause", show=False, tooltip="Pause the queue, or resume it"),
+        Binding("K", "move_up", "Move up", id="move_up", show=False, tooltip="Move the selected queued job up"),
+        Binding("J", "move_down", "Move down", id="move_down", show=False, tooltip="Move the selected queued job down"),
+        Binding("T", "move_top", "To the top", id="move_top", show=False, tooltip="Move the selected queued job first"),
         Binding("slash", "filter", "Filter", id="filter", key_display="/", tooltip="Filter every panel by text"),
         Binding("escape", "clear_filter", "Clear filter", id="clear_filter", tooltip="Clear the filter"),
         Binding("question_mark", "help", "Help", id="help", key_display="?", tooltip="List every key"),
@@ -98,6 +120,11 @@ class MainScreen(Screen[None]):
         ("save", "Save videos", "Save the selected completed job's videos to the downloads folder"),
         ("open", "Open video", "Open the selected job's first video with the system's player"),
         ("extend", "Extend video", "Continue a video of the selected completed job as a new job"),
+        ("edit", "Edit and resubmit", "Open the form filled with the selected job's parameters; submits a new job"),
+        ("pause", "Pause or resume the queue", "While paused nothing new starts; processing jobs go on"),
+        ("move_up", "Move job up", "Move the selected queued job one place up"),
+        ("move_down", "Move job down", "Move the selected queued job one place down"),
+        ("move_top", "Move job to the top", "Move the selected queued job to the front of the queue"),
         ("details", "Job details", "Parameters, timeline, error and files of the selected job"),
         ("filter", "Filter jobs", "Show only jobs whose prompt, id, status or user contains a text"),
         ("metrics", "Metrics", "Jobs per hour, success rate, queue, errors, stage times, spend and storage"),
@@ -173,13 +200,6 @@ class MainScreen(Screen[None]):
         level: SeverityLevel = "warning" if severity == "warning" else "error"
         self.app.notify(message, title=title, severity=level)
 
-    def _queue_changed(self, state: QueueState) -> None:
-        """Paused or running, and today's spend: the header says both."""
-        header = self.header
-        header.paused = state.paused
-        header.pause_reason = state.reason or ""
-        header.spend_today = state.spent_today_usd
-
     def _connection(self, state: str) -> None:
         """The remote server went away, or came back: say so, and grey out the panels
         while they cannot be trusted."""
@@ -194,6 +214,15 @@ class MainScreen(Screen[None]):
             )
         else:
             self.app.notify(f"Connected to {where} again; the panels are current.", title="Reconnected")
+
+    def _queue_changed(self, state: QueueState) -> None:
+        """Paused or running (and why), and today's spend, in the header."""
+        header = self.header
+        if state.by_budget and not header.paused:
+            self.app.notify(state.reason or "", title="The daily budget paused the queue", severity="warning")
+        header.paused, header.pause_reason = state.paused, state.reason or ""
+        header.spend_today = state.spent_today_usd
+        header.daily_budget = state.daily_budget_usd
 
     def _loaded(self) -> None:
         """The lists were read afresh."""
@@ -236,7 +265,9 @@ class MainScreen(Screen[None]):
             self.app.notify(f"{prompt} — {fmt.videos_summary(job)}", title=f"Completed {fmt.short_id(job.job_id)}")
         elif job.status == Status.FAILED:
             self.app.notify(
-                f"{prompt} — {fmt.one_line(job.error)}", title=f"Failed {fmt.short_id(job.job_id)}", severity="error"
+                f"{prompt} — {fmt.one_line(job.error)}" + (f" {fmt.EDIT_HINT}" if fmt.asks_for_edit(job.error) else ""),
+                title=f"Failed {fmt.short_id(job.job_id)}",
+                severity="error",
             )
 
     def tick(self) -> None:
@@ -391,6 +422,10 @@ class MainScreen(Screen[None]):
             return True if job is not None else None
         if action in ("save", "open"):
             return True if job is not None and job.status == Status.COMPLETED else None
+        if action in ("move_up", "move_down", "move_top"):
+            return True if job is not None and job.status == Status.QUEUED and not self.board.filter_text else None
+        if action == "edit":
+            return True if job is not None else None
         if action == "extend":
             return True if job is not None and job.status == Status.COMPLETED and job.videos else None
         if action == "clear_filter":
@@ -421,6 +456,67 @@ class MainScreen(Screen[None]):
                 )
 
         self.app.push_screen(NewJobScreen(self.backend, extends=job, prices=self.settings.price_table), submitted)
+
+    def action_edit(self) -> None:
+        job = self.selected_job
+        if job is not None:
+            self.edit(job)
+
+    @work(group="edit")
+    async def edit(self, job: Job) -> None:
+        """The form, filled with ``job``'s parameters and inputs; submitting makes a new job."""
+        source = None
+        if job.request.extends is not None:
+            try:
+                source = await self.backend.get(job.request.extends.job_id)
+            except VeotuiError as exc:
+                self.app.notify(f"{exc}", title="The job it extends is gone", severity="error")
+                return
+
+        def submitted(new: Job | None) -> None:
+            if new is not None:
+                self.app.notify(
+                    f"Job {fmt.short_id(new.job_id)}, edited from job {fmt.short_id(job.job_id)}",
+                    title="Submitted",
+                    timeout=3,
+                )
+
+        form = NewJobScreen(self.backend, extends=source, template=job, prices=self.settings.price_table)
+        self.app.push_screen(form, submitted)
+
+    def action_pause(self) -> None:
+        self.toggle_pause()
+
+    @work(exclusive=True, group="pause")
+    async def toggle_pause(self) -> None:
+        try:
+            if self.header.paused:
+                state = await self.backend.resume()
+                message = "New jobs start again."
+                if state.budget_override:
+                    message += " The daily budget is set aside until 00:00 UTC."
+                self.app.notify(message, title="Queue resumed", timeout=4)
+            else:
+                state = await self.backend.pause()
+                self.app.notify("Nothing new starts; processing jobs go on. p resumes.", title="Queue paused")
+        except VeotuiError as exc:
+            self.app.notify(str(exc), title="Could not pause or resume the queue", severity="error")
+            return
+        self._queue_changed(state)
+
+    def action_move_up(self) -> None:
+        self._move("up")
+
+    def action_move_down(self) -> None:
+        self._move("down")
+
+    def action_move_top(self) -> None:
+        self._move("top")
+
+    def _move(self, to: str) -> None:
+        job = self.selected_job
+        if job is not None and job.status == Status.QUEUED:
+            self._call(f"move job {fmt.short_id(job.job_id)}", lambda: self.backend.move(job.job_id, to=to))
 
     def action_cancel(self) -> None:
         job = self.selected_job
