@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,50 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 async def local_backend(settings: Settings):
     async with LocalBackend(settings, env={}) as backend:
         yield backend
+
+
+# -- the store conformance suite: the same store tests on SQLite and on PostgreSQL ----------
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster():
+    """A private PostgreSQL cluster for the whole test session (skipped where none can start)."""
+    try:
+        from tests.support.postgres import start_cluster
+
+        cluster = start_cluster()
+    except ImportError as exc:
+        pytest.skip(f"the PostgreSQL driver is not installed ({exc}); pip install 'veotui[postgres]'")
+    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+        pytest.skip(f"PostgreSQL cannot be started here: {exc}")
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_location(request: pytest.FixtureRequest) -> str:
+    """``sqlite``, or the URL of a fresh PostgreSQL database: a ``VEOTUI_STORE`` value."""
+    if request.param == "sqlite":
+        return "sqlite"
+    return request.getfixturevalue("postgres_cluster").new_database()
+
+
+@pytest.fixture
+def open_store(store_location: str, tmp_path: Path):
+    """Opens the store under test (again and again on the same data); closes them all."""
+    from veotui.store import open_store as open_named
+
+    opened: list[Any] = []
+
+    def make() -> Any:
+        store = open_named(store_location, tmp_path)
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        with contextlib.suppress(Exception):
+            store.close()
 
 
 # Imported from here by tests written before tests/support held them.

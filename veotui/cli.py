@@ -270,9 +270,10 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if command == "serve" or (command is None and not getattr(args, "remote", None)):
         # A data directory or database that cannot be used is refused before the server
         # or the TUI is even imported (the engine checks again when it opens them).
-        from veotui.store import preflight
+        from veotui.store import is_postgres, preflight
 
-        preflight(settings.data_dir, settings.db_path)
+        if not is_postgres(settings.store):
+            preflight(settings.data_dir, settings.db_path)
     if command is None:
         from veotui.tui import run_tui
 

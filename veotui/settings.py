@@ -57,6 +57,8 @@ class Settings:
     #: The config file's ``[prices]``: model -> key -> US dollars per second.
     prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     config_file: Path | None = None
+    #: Where jobs are kept: ``sqlite`` (<data>/veotui.db) or a ``postgresql://`` URL.
+    store: str = "sqlite"
 
     @property
     def price_table(self) -> PriceTable:
@@ -172,6 +174,13 @@ def _url(name: str, raw: Any) -> str:
     return value
 
 
+def _store(name: str, raw: Any) -> str:
+    text = str(raw).strip()
+    if text == "sqlite" or text.startswith(("postgresql://", "postgres://")):
+        return text
+    raise SettingsError(f"{name} must be sqlite or a postgresql:// URL, got {text!r}")
+
+
 def _path(name: str, raw: Any) -> Path:
     value = str(raw).strip()
     if not value:
@@ -204,6 +213,7 @@ SETTINGS_TABLE: dict[str, tuple[str, Any]] = {
     "log_max_bytes": ("VEOTUI_LOG_MAX_BYTES", _bytes),
     "log_backups": ("VEOTUI_LOG_BACKUPS", _count),
     "pictures": ("VEOTUI_PICTURES", _one_of("auto", "kitty", "sixel", "halfblocks", "off")),
+    "store": ("VEOTUI_STORE", _store),
 }
 
 

@@ -174,6 +174,9 @@ RESPACE_WINDOW = 8
 #: of a double's 52-bit mantissa.
 ROOM_AFTER_RESPACE = 2.0**-32
 
+#: A LIMIT meaning "all rows" in both SQL dialects (SQLite's -1 is an error elsewhere).
+NO_LIMIT = 2**62
+
 log = logging.getLogger(__name__)
 
 _TIME_FIELDS = {"created_at", "started_at", "finished_at", "stage_started_at", "downloaded_at"}
@@ -360,7 +363,7 @@ class Store:
         """Queued jobs in FIFO order, each with its 1-based position; ``limit`` jobs from
         the ``offset``-th (None: every one)."""
         sql = f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status = 'queued' ORDER BY queue_seq LIMIT ? OFFSET ?"
-        rows = self._conn.execute(sql, (-1 if limit is None else limit, offset)).fetchall()
+        rows = self._conn.execute(sql, (NO_LIMIT if limit is None else limit, offset)).fetchall()
         return [_job_from_row(row).replace(queue_position=n) for n, row in enumerate(rows, start=offset + 1)]
 
     def next_queued(self) -> Job | None:
@@ -491,6 +494,7 @@ class Store:
     def insert(self, job: Job) -> Job:
         """A new queued job, at the back of the queue."""
         with self._transaction("queue the job") as conn:
+            queued = self._queued + 1
             seq = self._next_seq(conn)
             job = job.replace(queue_seq=seq, status=Status.QUEUED)
             conn.execute(_INSERT_JOB, _job_to_row(job))
@@ -499,7 +503,7 @@ class Store:
                 (job.job_id, isoformat(job.created_at), "queued", "submitted", job.request.user, job.request.model),
             )
             m.add(conn, "submitted_total", job.request.user)
-            m.max_hour(conn, m.hour_of(isoformat(utcnow()) or ""), "queue_max", self._queued + 1)
+            m.max_hour(conn, m.hour_of(isoformat(utcnow()) or ""), "queue_max", queued)
         self._count(job.status.value, +1)
         self._queued += 1
         self._remember(job)
@@ -574,8 +578,8 @@ class Store:
             before = job
             previous = job.status
             job = job.replace(status=target, **_as_job_fields(fields))
-            self._write_fields(conn, job, fields, status=target, expect=previous)
             queued = self._queued + (target == Status.QUEUED) - (previous == Status.QUEUED)
+            self._write_fields(conn, job, fields, status=target, expect=previous)
             self._count_transition(conn, before, job, now, seconds, queued)
             conn.execute(
                 "INSERT INTO events (job_id, at, status, detail, user, model, error_kind, seconds)"
@@ -981,6 +985,28 @@ class Store:
 
     def integrity_check(self) -> str:
         return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+#: The store on SQLite (the default); :class:`veotui.store_postgres.PostgresStore` is the other.
+SqliteStore = Store
+
+
+def open_store(store: str, data_dir: Path, guard: StorageGuard | None = None) -> Store:
+    """The store ``VEOTUI_STORE`` names: ``sqlite`` (``<data>/veotui.db``) or a PostgreSQL URL.
+    The PostgreSQL driver is imported only then (``pip install 'veotui[postgres]'``)."""
+    if not is_postgres(store):
+        return Store(data_dir / "veotui.db", guard)
+    try:
+        from veotui.store_postgres import PostgresStore
+    except ImportError:
+        raise DataUnusable(
+            "VEOTUI_STORE names PostgreSQL but its driver is not installed; pip install 'veotui[postgres]'"
+        ) from None
+    return PostgresStore(store, data_dir, guard)
+
+
+def is_postgres(store: str) -> bool:
+    return store.startswith(("postgresql://", "postgres://"))
 
 
 def preflight(data_dir: Path, db_path: Path) -> None:

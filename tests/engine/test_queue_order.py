@@ -12,10 +12,9 @@ from veotui.store import MIGRATIONS, Store
 
 
 @pytest.fixture
-def store(tmp_path):
-    store = Store(tmp_path / "veotui.db")
-    yield store
-    store.close()
+def store(open_store):
+    """The store under test: on SQLite, then on PostgreSQL (tests/conftest.py)."""
+    return open_store()
 
 
 def queued(prompt: str = "p") -> Job:
@@ -70,13 +69,13 @@ def test_many_moves_into_one_gap_respace_a_few_neighbours_only(store):
     assert sum(respaced) <= 2 * len(respaced) and max(respaced) < len(ids) // 2, respaced
 
 
-def test_moves_keep_their_order_across_a_reopen_and_new_jobs_join_the_back(tmp_path):
-    store = Store(tmp_path / "veotui.db")
+def test_moves_keep_their_order_across_a_reopen_and_new_jobs_join_the_back(open_store):
+    store = open_store()
     a, b, c = (store.insert(queued(p)).job_id for p in "abc")
     store.move(c, to="top")
     store.move(a, position=2)
     store.close()
-    store = Store(tmp_path / "veotui.db")
+    store = open_store()
     d = store.insert(queued("d")).job_id
     assert order(store) == [c, a, b, d]
     store.close()
@@ -114,8 +113,8 @@ def test_a_job_sent_back_to_the_queue_goes_to_its_front_on_a_key_of_its_own(stor
     assert order(store) == [first.job_id, others[2], others[0], others[1]]
 
 
-def test_the_pause_is_stored_with_its_reason_and_told_to_listeners(tmp_path):
-    store = Store(tmp_path / "veotui.db")
+def test_the_pause_is_stored_with_its_reason_and_told_to_listeners(open_store):
+    store = open_store()
     heard: list[Change] = []
     store.add_listener(heard.append)
     store.insert(queued())
@@ -123,7 +122,7 @@ def test_the_pause_is_stored_with_its_reason_and_told_to_listeners(tmp_path):
     assert (state.paused, state.reason, state.length, state.by_budget) == (True, "quota", 1, False)
     assert heard[-1].kind == "queue" and heard[-1].queue == state
     store.close()
-    store = Store(tmp_path / "veotui.db")
+    store = open_store()
     assert store.is_paused() and store.queue_state().reason == "quota"
     resumed = store.set_paused(False, "ignored when resuming")
     assert (resumed.paused, resumed.reason) == (False, None)

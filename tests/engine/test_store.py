@@ -12,22 +12,23 @@ from veotui.store import MIGRATIONS, Store
 
 
 @pytest.fixture
-def store(tmp_path):
-    store = Store(tmp_path / "veotui.db")
-    yield store
-    store.close()
+def store(open_store):
+    """The store under test: on SQLite, then on PostgreSQL (tests/conftest.py)."""
+    return open_store()
 
 
 def queued(prompt="p", **fields):
     return Job(job_id=new_job_id(), status=Status.QUEUED, request=JobRequest.from_mapping({"prompt": prompt, **fields}))
 
 
-def test_wal_full_sync_and_schema_version(store, tmp_path):
+def test_wal_full_sync_and_schema_version(tmp_path):
+    store = Store(tmp_path / "veotui.db")
     conn = sqlite3.connect(tmp_path / "veotui.db")
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     assert store.schema_version == len(MIGRATIONS)
     conn.close()
+    store.close()
 
 
 def test_reopening_keeps_jobs_and_refuses_a_newer_schema(tmp_path):
@@ -155,8 +156,8 @@ def test_delete_remembers_remote_cleanup_until_done(store):
     assert store.pending_cleanups() == []
 
 
-def test_every_field_survives_the_row_both_ways(tmp_path):
-    store = Store(tmp_path / "veotui.db")
+def test_every_field_survives_the_row_both_ways(open_store):
+    store = open_store()
     job = store.insert(
         queued("all of it", negative_prompt="no", seed=7, number_of_videos=2, user="ann", generate_audio=False)
     )
@@ -168,7 +169,7 @@ def test_every_field_survives_the_row_both_ways(tmp_path):
     store.transition(job.job_id, Status.COMPLETED, videos=videos)
     written = store.update(job.job_id, downloaded_at=datetime(2026, 1, 2, 3, 4, 5, 6000, tzinfo=UTC))
     store.close()
-    again = Store(tmp_path / "veotui.db")  # a fresh store reads the row, not its cache
+    again = open_store()  # a fresh store reads the row, not its cache
     assert again.get(job.job_id) == written
     assert written.videos == videos and written.submitting is False and written.request == job.request
     again.close()
@@ -263,12 +264,12 @@ def test_moving_estimate_per_model(store):
     assert store.estimate("veo-3.1-fast-generate-001") is None
 
 
-def test_an_operation_counts_its_estimate_in_todays_spend_once(tmp_path):
+def test_an_operation_counts_its_estimate_in_todays_spend_once(open_store):
     from datetime import timedelta
 
     from veotui.model import utcnow
 
-    store = Store(tmp_path / "veotui.db")
+    store = open_store()
     assert store.spend_today() == 0
     job = store.insert(queued("bought").replace(estimated_cost_usd=3.2))
     other = store.insert(queued("also bought").replace(estimated_cost_usd=1.05))
@@ -282,19 +283,19 @@ def test_an_operation_counts_its_estimate_in_todays_spend_once(tmp_path):
     assert store.spend_on(utcnow().date() - timedelta(days=1)) == 0
     assert "operation ops/1" in [event.detail for event in store.timeline(job.job_id)]
     store.close()
-    again = Store(tmp_path / "veotui.db")
+    again = open_store()
     assert again.spend_today() == 4.25
     assert again.get(job.job_id).estimated_cost_usd == 3.2
     again.close()
 
 
-def test_a_finished_operation_and_its_result_survive_a_reopen(tmp_path):
-    store = Store(tmp_path / "veotui.db")
+def test_a_finished_operation_and_its_result_survive_a_reopen(open_store):
+    store = open_store()
     job = store.insert(queued("kept"))
     store.transition(job.job_id, Status.STARTING)
     store.update(job.job_id, operation="ops/9", operation_done=True, result={"videos": ["gs://b/1.mp4"]})
     store.close()
-    again = Store(tmp_path / "veotui.db")
+    again = open_store()
     kept = again.get(job.job_id)
     assert (kept.operation, kept.operation_done, kept.result) == ("ops/9", True, {"videos": ["gs://b/1.mp4"]})
     assert kept.retry_reuses_operation and kept.to_dict()["retry_reuses_operation"] is True

@@ -154,3 +154,37 @@ async def test_the_budget_pause_and_the_spend_are_in_the_header(make_settings):
         await wait_status(app, job.job_id, Status.COMPLETED)
         await wait_for(lambda: "today $3.20 of $2.00" in header_text(app), what="the spend to grow")
         assert " paused" not in header_text(app)
+
+
+async def test_over_remote_p_pauses_the_server_k_j_t_move_and_e_fetches_the_inputs(make_settings, tmp_path):
+    from tests.conformance.test_backend_conformance import png
+    from veotui.backend.remote import RemoteBackend
+    from veotui.server import running_server
+    from veotui.tui.app import VeotuiApp
+
+    settings = make_settings(max_concurrent=1, sim_seconds=30)
+    async with running_server(settings, keepalive=0.2) as server:
+        async with RemoteBackend(server.url) as backend:
+            app = VeotuiApp(backend, settings)
+            async with app.run_test(size=(120, 40)) as pilot:
+                await wait_for(lambda: app.main_screen.loaded.is_set(), what="the first snapshot")
+                await pilot.press("p")
+                await wait_for(lambda: server.backend.store.is_paused(), what="the server's queue to pause")
+                await wait_for(lambda: " paused" in header_text(app), what="the header to say paused")
+                a = (await backend.submit({"prompt": "first"}, png(), "a.png")).job_id
+                b = (await backend.submit({"prompt": "second"})).job_id
+                await select(app, pilot, QUEUE, b)
+                await pilot.press("T")
+                await wait_for(
+                    lambda: [row.key.value for row in app.main_screen.tables[QUEUE].ordered_rows] == [b, a],
+                    what="b at the top",
+                )
+                await select(app, pilot, QUEUE, a)
+                await pilot.press("e")
+                await wait_for(lambda: isinstance(app.screen, NewJobScreen), what="the form")
+                form = app.screen
+                await wait_for(lambda: Path(form.query_one("#image", Input).value).is_file(), what="the fetched image")
+                await pilot.press("escape")
+                await wait_for(lambda: isinstance(app.screen, MainScreen), what="back")
+                await pilot.press("p")
+                await wait_for(lambda: not server.backend.store.is_paused(), what="the server's queue to resume")

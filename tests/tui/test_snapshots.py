@@ -31,6 +31,7 @@ from veotui.tui.board import HISTORY, PROCESSING, QUEUE
 from veotui.tui.details import DetailsScreen
 from veotui.tui.dialogs import ConfirmScreen
 from veotui.tui.form import NewJobScreen
+from veotui.tui.header import HeaderBar
 from veotui.tui.metrics import MetricsScreen
 
 #: The Textual release the SVGs under __snapshots__ were made with.
@@ -88,14 +89,17 @@ async def fill_panels(pilot) -> None:
     for prompt in PROMPTS:
         await app.backend.submit({"prompt": prompt})
     tables = app.main_screen.tables
+    header = app.main_screen.query_one(HeaderBar)
 
     async def settled() -> bool:
         lists = await app.backend.list_jobs()
+        spent = (await app.backend.queue()).spent_today_usd
         return (
             [job.status for job in lists.processing] == [Status.GENERATING] * 2
             and tables[PROCESSING].row_count == 2
             and tables[QUEUE].row_count == 2
             and all(job.status == Status.GENERATING for job in app.main_screen.board.jobs(PROCESSING))
+            and (header.processing, header.queued, header.spend_today) == (2, 2, spent)
         )
 
     await wait_for(settled, what="two generating and two queued")

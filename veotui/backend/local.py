@@ -43,7 +43,7 @@ from veotui.progress import with_progress
 from veotui.scheduler import Scheduler
 from veotui.settings import Settings
 from veotui.storage import StorageGuard, StorageState, save_failed
-from veotui.store import Store
+from veotui.store import Store, is_postgres, open_store
 
 log = logging.getLogger(__name__)
 SEARCH_LIMIT = 500
@@ -51,6 +51,19 @@ SEARCH_LIMIT = 500
 MAX_PAGE_ROWS = 2**53
 #: The longest series /api/metrics/series serves: 31 days of hours.
 MAX_SERIES_HOURS = 744
+
+
+class NoLock:
+    """The data-directory lock's stand-in when the store is PostgreSQL."""
+
+    def acquire(self, url: str | None = None) -> None:
+        pass
+
+    def describe(self, url: str | None) -> None:
+        pass
+
+    def release(self) -> None:
+        pass
 
 
 class LocalBackend(Backend):
@@ -66,7 +79,8 @@ class LocalBackend(Backend):
         self._generator = generator
         self._env = env
         self.url = url
-        self.lock = DataDirLock(settings.data_dir)
+        # With PostgreSQL the database, not the data directory's lock file, decides who runs.
+        self.lock: DataDirLock | NoLock = NoLock() if is_postgres(settings.store) else DataDirLock(settings.data_dir)
         self.bus = EventBus()
         self._downloaded: dict[str, set[int]] = {}
         self._estimates: dict[str, float] = {}
@@ -103,7 +117,9 @@ class LocalBackend(Backend):
             )
             self.generator = self._generator or make_generator(self.settings, self._env)
             self.storage = StorageGuard(self.settings.data_dir)
-            self.store = Store(self.settings.db_path, self.storage)
+            self.store = open_store(self.settings.store, self.settings.data_dir, self.storage)
+            if is_postgres(self.settings.store):
+                self.store.lock_server()  # type: ignore[attr-defined]
             self.files = JobFiles(self.settings.jobs_dir)
             self.store.add_listener(self._publish)
             self.dir_size = DirSize(self.settings.data_dir)

@@ -1,0 +1,72 @@
+"""``veotui serve`` on PostgreSQL as a real process: a job runs end to end on the simulator,
+no lock file is used, and a second server on the same database is refused in one line."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from tests.server.harness import ServeProcess, server_env
+
+pytestmark = pytest.mark.slow
+
+
+def wait_until(predicate, timeout: float = 30.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def test_a_server_on_postgresql_runs_a_job_and_refuses_a_second_server(postgres_cluster, tmp_path):
+    url = postgres_cluster.new_database()
+    data_dir = tmp_path / "data"
+    server = ServeProcess(server_env(data_dir, VEOTUI_STORE=url, VEOTUI_AUTO_DELETE_AFTER_DOWNLOAD="off"))
+    try:
+        with httpx.Client(base_url=server.url, trust_env=False) as client:
+            job_id = client.post("/api/generate", json={"prompt": "on postgres"}).json()["job_id"]
+            wait_until(
+                lambda: client.get(f"/api/status/{job_id}").json()["status"] == "completed", what="the job to complete"
+            )
+            job = client.get(f"/api/status/{job_id}").json()
+            assert job["attempts"] == 1 and len(job["videos"]) == 1
+            assert client.get(f"/api/download/{job_id}").status_code == 200
+        # The jobs are in PostgreSQL; the data directory holds no database and no lock file.
+        assert not (data_dir / "veotui.db").exists()
+        assert not (data_dir / "veotui.lock").exists()
+
+        second = subprocess.run(
+            [sys.executable, "-m", "veotui", "serve", "--port", "0"],
+            env=server_env(tmp_path / "other", VEOTUI_STORE=url),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 1, second.stderr
+        assert second.stdout == ""
+        message = second.stderr.strip()
+        assert len(message.splitlines()) == 1, message
+        assert "another veotui server already runs on PostgreSQL database" in message
+        assert "veotui_test" in message
+    finally:
+        server.signal(signal.SIGTERM)
+        server.wait()
+        server.kill()
+
+    # Its lock went with it: a new server on the same database sees the finished job.
+    again = ServeProcess(server_env(data_dir, VEOTUI_STORE=url, VEOTUI_AUTO_DELETE_AFTER_DOWNLOAD="off"))
+    try:
+        with httpx.Client(base_url=again.url, trust_env=False) as client:
+            assert client.get(f"/api/status/{job_id}").json()["status"] == "completed"
+        again.signal(signal.SIGTERM)
+        assert again.wait(30) == 0
+    finally:
+        again.kill()

@@ -1,0 +1,67 @@
+"""What only the PostgreSQL store has to show (the shared behaviour is in the store
+conformance suite, tests/engine/test_store.py and test_queue_order.py, run on both)."""
+
+from __future__ import annotations
+
+import pytest
+
+from veotui.errors import Conflict, DataUnusable, SettingsError
+from veotui.model import Job, JobRequest, Status, new_job_id
+from veotui.settings import load_settings
+from veotui.store import MIGRATIONS, open_store
+
+
+def queued(prompt: str = "p") -> Job:
+    return Job(job_id=new_job_id(), status=Status.QUEUED, request=JobRequest(prompt=prompt))
+
+
+@pytest.fixture
+def database(postgres_cluster):
+    return postgres_cluster.new_database()
+
+
+def test_two_processes_on_one_database_see_each_other_and_compare_and_set_holds(database, tmp_path):
+    a = open_store(database, tmp_path / "a")
+    b = open_store(database, tmp_path / "b")
+    try:
+        job = a.insert(queued("shared"))
+        assert b.get(job.job_id).prompt == "shared" and b.queue_length() == 1
+        b.transition(job.job_id, Status.STARTING, expect=(Status.QUEUED,))
+        # A keeps no copy of its own: it reads B's write, and its own stale move is refused.
+        assert a.get(job.job_id).status == Status.STARTING
+        assert a.queue_length() == 0 and a.count_by_status() == {"starting": 1}
+        with pytest.raises(Conflict, match="is starting"):
+            a.transition(job.job_id, Status.STARTING, expect=(Status.QUEUED,))
+        assert [e.status for e in b.timeline(job.job_id)] == [Status.QUEUED, Status.STARTING]
+    finally:
+        a.close()
+        b.close()
+
+
+def test_the_schema_is_versioned_and_a_newer_one_is_refused(database, tmp_path):
+    store = open_store(database, tmp_path)
+    assert store.schema_version == len(MIGRATIONS)
+    with store._transaction() as conn:
+        conn.execute("UPDATE schema_version SET version = ?", (len(MIGRATIONS) + 1,))
+    store.close()
+    with pytest.raises(DataUnusable, match="written by a newer veotui"):
+        open_store(database, tmp_path)
+
+
+def test_one_server_per_database_for_now(database, tmp_path):
+    first = open_store(database, tmp_path)
+    first.lock_server()
+    second = open_store(database, tmp_path)
+    with pytest.raises(DataUnusable, match="another veotui server already runs on PostgreSQL database"):
+        second.lock_server()
+    first.close()  # the lock goes with its connection
+    third = open_store(database, tmp_path)
+    third.lock_server()
+    third.close()
+
+
+def test_an_unreachable_database_and_a_bad_store_value_are_one_clear_sentence(tmp_path):
+    with pytest.raises(DataUnusable, match=r"PostgreSQL at postgresql://u:\*\*\*@127.0.0.1:1/x cannot be reached"):
+        open_store("postgresql://u:secret@127.0.0.1:1/x", tmp_path)
+    with pytest.raises(SettingsError, match="VEOTUI_STORE must be sqlite or a postgresql:// URL, got 'mysql://x'"):
+        load_settings(env={"VEOTUI_STORE": "mysql://x", "VEOTUI_CONFIG": "/nonexistent/veotui.toml"})

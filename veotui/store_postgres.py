@@ -1,0 +1,252 @@
+"""The job store on PostgreSQL (``VEOTUI_STORE=postgresql://…``).
+
+The same store as on SQLite: every statement is written once, in SQLite's dialect, and
+translated here (placeholders, ``INSERT OR …``, ``LIKE``, ``MAX(a, b)``, column types, the
+``user`` column). What differs is the plumbing: ``BEGIN`` instead of ``BEGIN IMMEDIATE``, a
+``schema_version`` table instead of ``PRAGMA user_version``, a row lock on the job read in a
+transition, and no in-process copy of the jobs (another process may write them).
+
+psycopg 3, synchronous: the store's interface is synchronous and called from the event
+loop's thread. Measured on loopback, a synchronous psycopg connection, asyncpg and
+psycopg's async connection all commit ~150 transitions/s under load, bound by the server's
+fsync, so the synchronous driver costs nothing and keeps the interface.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.rows import RowMaker
+
+from veotui.datadir import prepare
+from veotui.errors import DataUnusable, JobNotFound, StorageUnavailable
+from veotui.model import Job
+from veotui.storage import StorageGuard
+from veotui.store import _JOB_COLUMNS, MIGRATIONS, Store, _job_from_row
+
+#: Session-level advisory lock held by the one server of a database (until fleets exist).
+SERVER_LOCK = 0x76656F74  # "veot"
+
+
+class Row(tuple[Any, ...]):
+    """A row read by index, by column name, or as a tuple, as ``sqlite3.Row`` is."""
+
+    _names: dict[str, int]
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return tuple.__getitem__(self, self._names[key])
+        return tuple.__getitem__(self, key)
+
+    def keys(self) -> list[str]:
+        return list(self._names)
+
+
+def _row_factory(cursor: Any) -> RowMaker[Row]:
+    names = {d.name: n for n, d in enumerate(cursor.description or ())}
+
+    def make(values: Sequence[Any]) -> Row:
+        if "queue_seq" in names:  # a double on PostgreSQL; whole keys read as ints, as on SQLite
+            values = list(values)
+            seq = values[names["queue_seq"]]
+            if isinstance(seq, float) and seq.is_integer():
+                values[names["queue_seq"]] = int(seq)
+        row = Row(values)
+        row._names = names
+        return row
+
+    return make
+
+
+_INSERT_OR = re.compile(r"INSERT OR (IGNORE|REPLACE) INTO (\w+) \(([^)]*)\)(.*)", re.S)
+_NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+_NUMBERED = re.compile(r"\?(\d+)")
+_USER = re.compile(r"(?<![:\w\"])user(?![\w\"])")
+
+
+def translate(sql: str) -> str:
+    """A statement in SQLite's dialect as PostgreSQL's (``%s``/``%(name)s`` placeholders)."""
+    match = _INSERT_OR.match(sql.strip())
+    if match:
+        verb, table, columns, rest = match.groups()
+        names = [c.strip() for c in columns.split(",")]
+        if verb == "IGNORE":
+            tail = " ON CONFLICT DO NOTHING"
+        else:  # the first column is the key
+            sets = ", ".join(f"{c} = excluded.{c}" for c in names[1:])
+            tail = f" ON CONFLICT ({names[0]}) DO UPDATE SET {sets}"
+        sql = f"INSERT INTO {table} ({columns}){rest}{tail}"
+    sql = sql.replace("%", "%%")
+    sql = _USER.sub('"user"', sql)
+    sql = _NAMED.sub(r"%(\1)s", sql)
+    sql = _NUMBERED.sub(r"%(p\1)s", sql)
+    sql = sql.replace("?", "%s")
+    sql = re.sub(r"\bLIKE\b", "ILIKE", sql)
+    target = re.match(r"\s*INSERT INTO (\w+)", sql)
+    if target and "excluded.value" in sql:  # an upsert reading the row's value: name its table
+        table = target.group(1)
+        sql = sql.replace("MAX(value, excluded.value)", f"GREATEST({table}.value, excluded.value)")
+        sql = sql.replace("value + excluded.value", f"{table}.value + excluded.value")
+    return sql
+
+
+def translate_ddl(script: str) -> str:
+    """A migration in SQLite's dialect as PostgreSQL's."""
+    script = script.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY")
+    script = re.sub(r"\bWITHOUT ROWID\b", "", script)
+    script = re.sub(r"\bINTEGER\b", "BIGINT", script)
+    script = re.sub(r"\bREAL\b", "DOUBLE PRECISION", script)
+    # Queue keys are fractional after a move.
+    script = re.sub(r"\bqueue_seq BIGINT\b", "queue_seq DOUBLE PRECISION", script)
+    return script
+
+
+class Connection:
+    """The few calls of ``sqlite3.Connection`` the store makes, on a psycopg connection."""
+
+    def __init__(self, conn: psycopg.Connection[Row]) -> None:
+        self.raw = conn
+
+    def execute(self, sql: str, params: Any = ()) -> psycopg.Cursor[Row]:
+        text = translate(sql)
+        if "%(p" in text and not isinstance(params, dict):
+            params = {f"p{n}": value for n, value in enumerate(params, start=1)}
+        return self.raw.execute(text, params or None)
+
+    def executemany(self, sql: str, rows: Iterable[Any]) -> None:
+        with self.raw.cursor() as cursor:
+            cursor.executemany(translate(sql), list(rows))
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+class PostgresStore(Store):
+    """The store on a PostgreSQL database; no process keeps a copy of any job."""
+
+    def __init__(self, url: str, data_dir: Path, guard: StorageGuard | None = None) -> None:
+        self.path = data_dir / "veotui.db"  # only named in messages; the data is in PostgreSQL
+        self.url = url
+        self.guard = guard or StorageGuard(data_dir)
+        self._listeners = []
+        self._active = {}
+        self._counts = None
+        self._stage_clock = {}
+        self._run_clock = {}
+        prepare(data_dir)  # the jobs' files stay in the data directory
+        try:
+            raw = psycopg.connect(url, autocommit=True, row_factory=_row_factory, connect_timeout=10)
+        except psycopg.Error as exc:
+            raise DataUnusable(f"PostgreSQL at {_safe(url)} cannot be reached ({_first_line(exc)})") from None
+        self._conn = Connection(raw)  # type: ignore[assignment]
+        try:
+            self._migrate()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({_safe(self.url)})"
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self, doing: str = "record a change") -> Iterator[Any]:
+        conn = self._conn
+        try:
+            conn.execute("BEGIN")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+        except psycopg.OperationalError as exc:
+            raise StorageUnavailable(
+                f"veotui could not {doing}: PostgreSQL failed ({_first_line(exc)})", "unavailable"
+            ) from exc
+
+    def _rollback(self) -> None:
+        if self._conn.in_transaction:
+            with suppress(psycopg.Error):
+                self._conn.execute("ROLLBACK")
+
+    def _migrate(self) -> None:
+        with self._transaction("prepare its database") as conn:
+            # One migrator at a time: a transaction-level lock, released at commit.
+            conn.execute("SELECT pg_advisory_xact_lock(?)", (SERVER_LOCK + 1,))
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
+            row = conn.execute("SELECT version FROM schema_version").fetchone()
+            if row is None:
+                conn.execute("INSERT INTO schema_version (version) VALUES (0)")
+                version = 0
+            else:
+                version = row[0]
+            if version > len(MIGRATIONS):
+                raise DataUnusable(
+                    f"PostgreSQL database {_safe(self.url)} was written by a newer veotui (schema {version}, "
+                    f"this one knows {len(MIGRATIONS)}); upgrade veotui"
+                )
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in filter(str.strip, translate_ddl(script).split(";")):
+                    conn.execute(statement)
+                conn.execute("UPDATE schema_version SET version = ?", (number,))
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._conn.execute("SELECT version FROM schema_version").fetchone()[0])
+
+    def integrity_check(self) -> str:
+        return "ok"
+
+    def lock_server(self) -> None:
+        """Hold the database's server lock for this connection's life, or refuse: until
+        servers share the slots and lease their jobs, one server per database."""
+        (got,) = self._conn.execute("SELECT pg_try_advisory_lock(?)", (SERVER_LOCK,)).fetchone()
+        if not got:
+            self.close()
+            raise DataUnusable(
+                f"another veotui server already runs on PostgreSQL database {_safe(self.url)}; "
+                "one server per database is supported for now"
+            )
+
+    # -- no in-process copy: every read goes to the database --------------------------------
+
+    def _remember(self, job: Job) -> Job:
+        return job
+
+    def _current(self, conn: Any, job_id: str) -> Job:
+        row = conn.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id = ? FOR UPDATE", (job_id,)).fetchone()
+        if row is None:
+            raise JobNotFound(job_id)
+        return _job_from_row(row)
+
+    def count_by_status(self) -> dict[str, int]:
+        return dict(self._conn.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall())
+
+    @property
+    def _queued(self) -> int:
+        (count,) = self._conn.execute("SELECT COUNT(*) FROM jobs WHERE status = 'queued'").fetchone()
+        return int(count)
+
+    @_queued.setter
+    def _queued(self, value: int) -> None:
+        pass  # counted by the database
+
+
+def _safe(url: str) -> str:
+    """The URL without its password."""
+    return re.sub(r"(//[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
