@@ -25,12 +25,14 @@ from psycopg.rows import RowMaker
 
 from veotui.datadir import prepare
 from veotui.errors import DataUnusable, JobNotFound, StorageUnavailable
-from veotui.model import Job
+from veotui.model import ACTIVE_STATUSES, Change, Job, Status, utcnow
 from veotui.storage import StorageGuard
 from veotui.store import _JOB_COLUMNS, MIGRATIONS, Store, _job_from_row
 
 #: Session-level advisory lock held by the one server of a database (until fleets exist).
 SERVER_LOCK = 0x76656F74  # "veot"
+#: Transaction-level advisory lock taken by each slot claim: claims are counted one at a time.
+SLOTS_LOCK = SERVER_LOCK + 2
 
 
 class Row(tuple[Any, ...]):
@@ -142,6 +144,8 @@ class PostgresStore(Store):
         self._counts = None
         self._stage_clock = {}
         self._run_clock = {}
+        self._depth = 0
+        self._untold: list[Change] = []
         prepare(data_dir)  # the jobs' files stay in the data directory
         try:
             raw = psycopg.connect(url, autocommit=True, row_factory=_row_factory, connect_timeout=10)
@@ -161,19 +165,42 @@ class PostgresStore(Store):
 
     @contextmanager
     def _transaction(self, doing: str = "record a change") -> Iterator[Any]:
+        """One transaction; a transaction opened inside another joins it (a claim is a
+        transition inside the slot count's transaction), and listeners hear of its
+        changes once the outermost one has committed."""
         conn = self._conn
+        if self._depth:
+            self._depth += 1
+            try:
+                yield conn
+            finally:
+                self._depth -= 1
+            return
         try:
             conn.execute("BEGIN")
+            self._depth = 1
             try:
                 yield conn
                 conn.execute("COMMIT")
             except BaseException:
+                self._untold.clear()
                 self._rollback()
                 raise
+            finally:
+                self._depth = 0
         except psycopg.OperationalError as exc:
             raise StorageUnavailable(
                 f"veotui could not {doing}: PostgreSQL failed ({_first_line(exc)})", "unavailable"
             ) from exc
+        untold, self._untold = self._untold, []
+        for change in untold:
+            super()._notify(change)
+
+    def _notify(self, change: Change) -> None:
+        if self._depth:
+            self._untold.append(change)
+        else:
+            super()._notify(change)
 
     def _rollback(self) -> None:
         if self._conn.in_transaction:
@@ -217,6 +244,38 @@ class PostgresStore(Store):
             raise DataUnusable(
                 f"another veotui server already runs on PostgreSQL database {_safe(self.url)}; "
                 "one server per database is supported for now"
+            )
+
+    # -- the fleet-wide slot claim ----------------------------------------------------------
+
+    def claim_next(self, slots: int) -> Job | None:
+        """Start the next queued job (``starting``, one more attempt) if fewer than ``slots``
+        jobs are processing in the whole database; else, or with an empty queue, None.
+
+        The count and the claim are one transaction under a transaction-level advisory lock,
+        so two processes can never both take the last slot; ``FOR UPDATE SKIP LOCKED`` passes
+        over a job another transaction is changing (a cancel, a move) instead of waiting."""
+        marks = ", ".join("?" * len(ACTIVE_STATUSES))
+        with self._transaction("claim a processing slot") as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(?)", (SLOTS_LOCK,))
+            (busy,) = conn.execute(
+                f"SELECT COUNT(*) FROM jobs WHERE status IN ({marks})", [s.value for s in ACTIVE_STATUSES]
+            ).fetchone()
+            if busy >= slots:
+                return None
+            row = conn.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status = 'queued' ORDER BY queue_seq LIMIT 1"
+                " FOR UPDATE SKIP LOCKED"
+            ).fetchone()
+            if row is None:
+                return None
+            job = _job_from_row(row)
+            return self.transition(
+                job.job_id,
+                Status.STARTING,
+                expect=(Status.QUEUED,),
+                attempts=job.attempts + 1,
+                started_at=(job.started_at if job.operation else None) or utcnow(),
             )
 
     # -- no in-process copy: every read goes to the database --------------------------------

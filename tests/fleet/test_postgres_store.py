@@ -65,3 +65,55 @@ def test_an_unreachable_database_and_a_bad_store_value_are_one_clear_sentence(tm
         open_store("postgresql://u:secret@127.0.0.1:1/x", tmp_path)
     with pytest.raises(SettingsError, match="VEOTUI_STORE must be sqlite or a postgresql:// URL, got 'mysql://x'"):
         load_settings(env={"VEOTUI_STORE": "mysql://x", "VEOTUI_CONFIG": "/nonexistent/veotui.toml"})
+
+
+def test_the_slot_claim_counts_the_whole_database_and_keeps_fifo(database, tmp_path):
+    a = open_store(database, tmp_path / "a")
+    b = open_store(database, tmp_path / "b")
+    try:
+        jobs = [a.insert(queued(f"job {n}")) for n in range(4)]
+        heard: list[str] = []
+        b.add_listener(lambda change: heard.append(change.job.status.value if change.job else change.kind))
+        first = a.claim_next(2)
+        second = b.claim_next(2)
+        assert [first.job_id, second.job_id] == [jobs[0].job_id, jobs[1].job_id]
+        assert (second.status, second.attempts) == (Status.STARTING, 1) and second.started_at is not None
+        assert heard == ["starting"]  # told once, after the commit
+        # Two processing across the two stores: neither may start a third.
+        assert a.claim_next(2) is None and b.claim_next(2) is None
+        b.transition(first.job_id, Status.CANCELLED)
+        assert a.claim_next(2).job_id == jobs[2].job_id
+        assert [e.status for e in a.timeline(jobs[2].job_id)] == [Status.QUEUED, Status.STARTING]
+    finally:
+        a.close()
+        b.close()
+
+
+def test_racing_claims_never_exceed_the_slots(database, tmp_path):
+    import threading
+
+    stores = [open_store(database, tmp_path / str(n)) for n in range(4)]
+    try:
+        jobs = [stores[0].insert(queued(f"job {n}")) for n in range(12)]
+        claimed: list[str] = []
+        start = threading.Barrier(len(stores))
+
+        def claim(store) -> None:
+            start.wait()
+            for _ in range(5):
+                job = store.claim_next(3)
+                if job is not None:
+                    claimed.append(job.job_id)
+
+        threads = [threading.Thread(target=claim, args=(store,)) for store in stores]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert len(claimed) == 3 and set(claimed) == {j.job_id for j in jobs[:3]}  # the queue's first three
+        assert stores[0].processing_count() == 3
+        assert sorted(claimed) == sorted(j.job_id for j in stores[0].active())
+        assert stores[0].queue_length() == 9
+    finally:
+        for store in stores:
+            store.close()

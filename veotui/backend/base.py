@@ -155,6 +155,11 @@ class Backend(ABC):
     async def download_video(self, job_id: str, index: int, dest_dir: Path) -> Path:
         """Save one video (1-based ``index``) in ``dest_dir``."""
 
+    @abstractmethod
+    async def view_video(self, job_id: str, index: int, dest_dir: Path) -> Path:
+        """Fetch one video into ``dest_dir`` to look at it: unlike a download, it never
+        starts the auto-delete timer."""
+
     async def download_all(self, job_id: str, dest_dir: Path) -> list[Path]:
         """Save every video one by one (which also starts the auto-delete timer)."""
         job = await self.get(job_id)

@@ -514,6 +514,12 @@ class LocalBackend(Backend):
         self.record_download(job_id)
         return target
 
+    async def view_video(self, job_id: str, index: int, dest_dir: Path) -> Path:
+        source = self.video_path(job_id, index)
+        target = Path(dest_dir) / f"veotui_{job_id[:8]}_{source.name}"
+        await _save(source, target)
+        return target
+
     async def download_video(self, job_id: str, index: int, dest_dir: Path) -> Path:
         source = self.video_path(job_id, index)
         target = Path(dest_dir) / f"veotui_{job_id[:8]}_{source.name}"

@@ -285,6 +285,13 @@ class RemoteBackend(Backend):
     async def download_video(self, job_id: str, index: int, dest_dir: Path) -> Path:
         return await self._download(f"/api/download/{_segment(job_id)}/video/{int(index)}", Path(dest_dir))
 
+    async def view_video(self, job_id: str, index: int, dest_dir: Path) -> Path:
+        # A range request (of the whole file) is what a player seeking makes: the server
+        # does not count it as a download, so it starts no auto-delete.
+        return await self._download(
+            f"/api/download/{_segment(job_id)}/video/{int(index)}", Path(dest_dir), headers={"range": "bytes=0-"}
+        )
+
     async def input_files(self, job_id: str, dest_dir: Path) -> dict[str, Path]:
         job = await self.get(job_id)
         names = ["uploaded_image.jpg"] if job.has_image else []
@@ -295,11 +302,11 @@ class RemoteBackend(Backend):
             name: await self._download(f"/api/jobs/{_segment(job_id)}/inputs/{name}", Path(dest_dir)) for name in names
         }
 
-    async def _download(self, path: str, dest_dir: Path) -> Path:
+    async def _download(self, path: str, dest_dir: Path, headers: Mapping[str, str] | None = None) -> Path:
         """Stream to a temporary file beside the target and rename it into place, so the
         target appears whole or not at all. The server names the file."""
         try:
-            async with self.client.stream("GET", path) as response:
+            async with self.client.stream("GET", path, headers=headers) as response:
                 if response.is_error:
                     await response.aread()
                     raise self._error(response)
