@@ -10,7 +10,7 @@ import anyio
 import pytest
 from PIL import Image
 
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 from veotui.errors import Conflict, InvalidRequest, JobNotFound, TooLarge, VideoNotFound
 from veotui.files import MAX_IMAGE_BYTES
 from veotui.model import ACTIVE_STATUSES, Change, Status

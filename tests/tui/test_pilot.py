@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from PIL import Image
+from textual.command import CommandList, CommandPalette
 from textual.widgets import Input, Select, Static, TextArea
 
 from tests.tui.conftest import HISTORY, PROCESSING, QUEUE, running_app, wait_for, wait_shown, wait_status
@@ -533,7 +534,15 @@ async def test_command_palette_offers_every_action(settings):
         } <= titles
         await pilot.press("ctrl+p")
         await pilot.press(*"New job")
-        await pilot.pause(0.3)
+        # The palette searches in a worker: wait for it to offer the command, then take it.
+        await wait_for(
+            lambda: (
+                isinstance(app.screen, CommandPalette)
+                and app.screen.query_one(CommandList).option_count > 0
+                and "New job" in str(app.screen.query_one(CommandList).get_option_at_index(0).prompt)
+            ),
+            what="the palette to offer New job",
+        )
         await pilot.press("enter")
         await wait_for(lambda: isinstance(app.screen, NewJobScreen), what="the palette to open the form")
 

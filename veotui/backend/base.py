@@ -9,7 +9,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from veotui.model import Change, Job, JobEvent, JobLists, QueueState
 from veotui.prices import PriceTable
@@ -52,7 +52,7 @@ class Backend(ABC):
     """Use as ``async with backend:``; every method raises :class:`veotui.errors.VeotuiError`
     subclasses (JobNotFound, Conflict, InvalidRequest, ...) with a sentence for a person."""
 
-    async def __aenter__(self) -> Backend:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 

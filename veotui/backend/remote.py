@@ -21,6 +21,7 @@ import httpx
 
 from veotui.backend.base import QUEUE_PAGE, Backend, BackendInfo, Upload
 from veotui.errors import (
+    ERROR_HEADER,
     BackendUnavailable,
     Conflict,
     InvalidRequest,
@@ -39,7 +40,6 @@ from veotui.storage import StorageState, save_failed
 log = logging.getLogger(__name__)
 
 #: Names the error's class on the server's error responses (see veotui.server.app).
-ERROR_HEADER = "x-veotui-error"
 #: Exception classes by the name the server sends, then by status for anything else.
 ERRORS_BY_NAME: dict[str, type[VeotuiError]] = {
     cls.__name__: cls
@@ -200,7 +200,7 @@ class RemoteBackend(Backend):
         cleaned = prefix.strip().lower()
         if not cleaned:
             raise JobNotFound(prefix, f"{prefix!r} is not a job id or the start of one")
-        return (await self._request("GET", f"/api/resolve/{_segment(cleaned)}"))["job_id"]
+        return str((await self._request("GET", f"/api/resolve/{_segment(cleaned)}"))["job_id"])
 
     async def list_jobs(
         self,
@@ -269,11 +269,13 @@ class RemoteBackend(Backend):
         return [JobEvent.from_dict(item) for item in data["events"]]
 
     async def metrics(self) -> dict[str, Any]:
-        return await self._request("GET", "/api/metrics")
+        figures: dict[str, Any] = await self._request("GET", "/api/metrics")
+        return figures
 
     async def metric_series(self, hours: int = 24) -> list[dict[str, Any]]:
         data = await self._request("GET", "/api/metrics/series", params={"hours": hours})
-        return data["series"]
+        series: list[dict[str, Any]] = data["series"]
+        return series
 
     # -- downloads ------------------------------------------------------------------------
 
@@ -410,7 +412,8 @@ def _json(body: Mapping[str, Any]) -> dict[str, Any]:
 async def _parse_events(response: httpx.Response) -> AsyncIterator[Change]:
     """Server-Sent Events, as far as veotui's server uses them: ``event`` and one ``data``
     line per event; comments (keep-alives) and ``retry`` lines are skipped."""
-    event, data = "message", []
+    event = "message"
+    data: list[str] = []
     async for line in response.aiter_lines():
         if not line:
             if data:

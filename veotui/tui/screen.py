@@ -24,6 +24,7 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input
 
+from veotui import format as fmt
 from veotui.backend.base import Backend, BackendInfo
 from veotui.errors import JobNotFound, VeotuiError
 from veotui.model import (
@@ -37,7 +38,6 @@ from veotui.model import (
     format_usd,
 )
 from veotui.settings import Settings
-from veotui.tui import format as fmt
 from veotui.tui.board import HISTORY, PANELS, PROCESSING, QUEUE, Board
 from veotui.tui.details import DetailsScreen
 from veotui.tui.dialogs import ConfirmScreen, HelpScreen
@@ -299,6 +299,7 @@ class MainScreen(Screen[None]):
             for panel in panels:
                 self.tables[panel].show(board.jobs(panel), now)
             history = self.tables[HISTORY]
+            assert isinstance(history, HistoryTable)
             history.has_previous = board.history_offset > 0
             history.has_next = board.has_next_page
             self._pin(pinned)
