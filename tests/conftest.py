@@ -5,12 +5,10 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 from hypothesis import settings as hypothesis_settings
 
@@ -19,17 +17,10 @@ hypothesis_settings.register_profile("ci", derandomize=True, database=None)
 if os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
 
+from tests.support.env import FAST_ENV
+from tests.support.waiting import wait_for, wait_status
 from veotui.backend.local import LocalBackend
 from veotui.settings import Settings, load_settings
-
-#: Fast defaults for tests: a 0.3 s simulated generation polled every 0.05 s.
-FAST_ENV = {
-    "VEOTUI_SIM_SECONDS": "0.3",
-    "VEOTUI_POLL_INTERVAL": "0.05",
-    "VEOTUI_RETRY_BASE_SECONDS": "0.01",
-    "VEOTUI_GENERATOR": "sim",
-    "VEOTUI_CONFIG": "/nonexistent/veotui-test-config.toml",
-}
 
 
 @pytest.fixture
@@ -54,25 +45,6 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 async def local_backend(settings: Settings):
     async with LocalBackend(settings, env={}) as backend:
         yield backend
-
-
-async def wait_for(
-    predicate: Callable[[], Awaitable[bool]] | Callable[[], bool],
-    timeout: float = 15.0,
-    interval: float = 0.02,
-    what: str = "condition",
-) -> None:
-    """Poll ``predicate`` (sync or async) until true; fail the test after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if hasattr(result, "__await__"):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        await anyio.sleep(interval)
 
 
 # -- the store conformance suite: the same store tests on SQLite and on PostgreSQL ----------
@@ -117,3 +89,7 @@ def open_store(store_location: str, tmp_path: Path):
     for store in opened:
         with contextlib.suppress(Exception):
             store.close()
+
+
+# Imported from here by tests written before tests/support held them.
+__all__ = ["FAST_ENV", "wait_for", "wait_status"]

@@ -67,6 +67,21 @@ def test_the_tui_uses_only_the_backend_interface():
                     assert not alias.name.startswith(TUI_MAY_NOT_IMPORT), f"{path} imports {alias.name}"
 
 
+def test_a_client_verb_loads_only_what_it_uses():
+    # ``veotui jobs`` in a script: the command line, the verbs and the HTTP client, and none
+    # of the engine, the server, the TUI or Pillow (httpx itself brings Rich).
+    code = (
+        "import sys\n"
+        "import veotui.cli, veotui.client_cli, veotui.backend.remote\n"
+        "heavy = ('PIL', 'textual', 'fastapi', 'uvicorn', 'google', 'av', 'veotui.store',"
+        " 'veotui.scheduler', 'veotui.server', 'veotui.logs')\n"
+        "print(','.join(sorted({m.split('.')[0] if not m.startswith('veotui') else m for m in sys.modules"
+        " if any(m == h or m.startswith(h + '.') for h in heavy)})))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == ""
+
+
 def test_no_module_reaches_into_textuals_private_names():
     """Only Textual's public API: an upgrade is a version bump, not a rewrite."""
     offenders = []

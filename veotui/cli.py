@@ -1,7 +1,7 @@
 """The ``veotui`` command: the TUI, ``serve``, the client verbs and ``doctor``.
 
-Exit status: 0 success, 1 a failure explained on stderr in one line, 2 a usage error
-(bad flags, or a setting with a value veotui cannot use).
+Exit status: 0 success, 1 a failure explained on stderr in one line, 2 a bad value (a
+flag, a job field the server refuses, or a setting veotui cannot use).
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ from typing import Any
 
 from veotui import __version__
 from veotui.capabilities import MAX_REFERENCES, PERSON_GENERATION, REFERENCE_TYPES
-from veotui.errors import SettingsError, VeotuiError
-from veotui.logs import LEVELS
+from veotui.errors import InvalidRequest, SettingsError, VeotuiError
 from veotui.model import (
     ASPECT_RATIOS,
     DEFAULT_ASPECT_RATIO,
@@ -28,7 +27,7 @@ from veotui.model import (
     RESOLUTIONS,
     printable,
 )
-from veotui.settings import GENERATORS, Settings, load_settings
+from veotui.settings import CLIENT_SETTINGS, GENERATORS, LOG_LEVELS, Settings, load_settings
 
 EPILOG = """\
 settings come from the config file (VEOTUI_CONFIG, else config.toml in the user config
@@ -56,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--token", help="bearer token clients must send (VEOTUI_TOKEN)")
     serve.add_argument(
         "--log-level",
-        choices=LEVELS,
+        choices=LOG_LEVELS,
         default=argparse.SUPPRESS,
         help="level of the log file and of stderr (default: the file at VEOTUI_LOG_LEVEL or info, stderr at warning)",
     )
@@ -232,7 +231,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
-    return load_settings(overrides=overrides)
+    # A client verb reads only where the server is: a server setting it cannot parse is the
+    # server's business.
+    only = None if args.command in ENGINE_COMMANDS else CLIENT_SETTINGS
+    return load_settings(overrides=overrides, only=only)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -249,11 +251,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return dispatch(args, settings)
+    except InvalidRequest as exc:
+        print(f"veotui: {printable(str(exc))}", file=sys.stderr)
+        return 2
     except VeotuiError as exc:
         print(f"veotui: {printable(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+#: The commands that run (or read) the engine here; every other one is a client verb.
+ENGINE_COMMANDS = frozenset({None, "serve", "logs", "doctor"})
 
 
 def dispatch(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,9 +1,13 @@
 """The client verbs: submit, jobs, status, cancel, retry, delete, download, queue, move.
 
-Each one talks to the server at ``--remote`` / ``VEOTUI_REMOTE`` through
-:class:`RemoteBackend`. Results go to stdout (job ids, tables, JSON, saved paths); progress
-and explanations go to stderr. Errors are :class:`VeotuiError` sentences that ``veotui.cli``
-prints on one line with exit status 1.
+Each one talks to the server at ``--remote`` / ``VEOTUI_REMOTE`` through the
+:class:`~veotui.backend.base.Backend` interface (a :class:`RemoteBackend`). Results go to
+stdout (job ids, tables, JSON, saved paths); progress and explanations go to stderr. Errors
+are :class:`VeotuiError` sentences that ``veotui.cli`` prints on one line (exit status 1, or
+2 for a bad value).
+
+Scripts call these many times, so a verb imports only what it uses: Rich when it draws for
+a terminal, Pillow never, the batch reader only for ``submit --from``.
 """
 
 from __future__ import annotations
@@ -13,31 +17,29 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from veotui.backend.remote import RemoteBackend
-from veotui.batch import read_batch
+from veotui import format as fmt
+from veotui.backend.base import Backend
 from veotui.capabilities import MAX_REFERENCES
-from veotui.errors import Conflict, JobNotFound, TooLarge, VeotuiError
-from veotui.files import MAX_IMAGE_BYTES
-from veotui.model import Job, QueueState, Status, format_usd, printable
+from veotui.errors import Conflict, InvalidRequest, JobNotFound, TooLarge, VeotuiError
+from veotui.model import Job, QueueState, Status, format_usd, isoformat, printable
 from veotui.settings import Settings
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 #: History rows read at a time by ``delete --finished``.
 HISTORY_PAGE = 500
-#: Seconds between status reads while ``submit --wait`` shows progress.
-WAIT_POLL_SECONDS = 0.5
 
-Verb = Callable[[RemoteBackend, argparse.Namespace], Awaitable[int]]
+Verb = Callable[[Backend, argparse.Namespace], Awaitable[int]]
 
 
 def run_verb(args: argparse.Namespace, settings: Settings) -> int:
+    from veotui.backend.remote import RemoteBackend
+
     verb = VERBS[args.command]
 
     async def main() -> int:
@@ -48,23 +50,29 @@ def run_verb(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _out() -> Console:
+    from rich.console import Console
+
     # Soft wrap: long prompts and timeline lines stay one line each when piped.
     return Console(soft_wrap=True, highlight=False)
 
 
 def _safe(text: str) -> str:
     """Stored text for the terminal: no markup, and controls shown as escapes, not sent."""
+    from rich.markup import escape
+
     return escape(printable(text))
 
 
 def _err() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False)
 
 
 # -- submit ---------------------------------------------------------------------------------
 
 
-async def submit(backend: RemoteBackend, args: argparse.Namespace) -> int:
+async def submit(backend: Backend, args: argparse.Namespace) -> int:
     if args.from_file:
         return await submit_batch(backend, Path(args.from_file).expanduser())
     image, image_name = _read_image(args.image) if args.image else (None, None)
@@ -93,10 +101,10 @@ async def submit(backend: RemoteBackend, args: argparse.Namespace) -> int:
         fields["extends_job_id"] = await backend.resolve(job_text)
         if video:
             if not video.isdigit():
-                raise VeotuiError(f"--extend takes JOB or JOB:N with N a video number, got {args.extend!r}")
+                raise InvalidRequest(f"--extend takes JOB or JOB:N with N a video number, got {args.extend!r}")
             fields["extends_video"] = int(video)
     if len(args.reference) > MAX_REFERENCES:
-        raise VeotuiError(f"--reference may be given at most {MAX_REFERENCES} times, got {len(args.reference)}")
+        raise InvalidRequest(f"--reference may be given at most {MAX_REFERENCES} times, got {len(args.reference)}")
     last_frame = _read_image(args.last_frame) if args.last_frame else None
     references = [_read_image(path) for path in args.reference]
     job = await backend.submit(fields, image, image_name, last_frame=last_frame, references=references)
@@ -106,8 +114,10 @@ async def submit(backend: RemoteBackend, args: argparse.Namespace) -> int:
     return await _wait(backend, job)
 
 
-async def submit_batch(backend: RemoteBackend, path: Path) -> int:
+async def submit_batch(backend: Backend, path: Path) -> int:
     """Every line checked first (nothing is sent if one is bad), then queued in order."""
+    from veotui.batch import read_batch
+
     jobs = read_batch(path)
     submitted = 0
     for job in jobs:
@@ -127,23 +137,29 @@ async def submit_batch(backend: RemoteBackend, path: Path) -> int:
             ) from None
         print(queued.job_id, flush=True)
         submitted += 1
-    _err().print(f"queued {submitted} job(s) from {escape(str(path))}")
+    _err().print(f"queued {submitted} job(s) from {_safe(str(path))}")
     return 0
 
 
 def _read_image(path_text: str) -> tuple[bytes, str]:
+    from veotui.files import MAX_IMAGE_BYTES
+
     path = Path(path_text).expanduser()
     try:
         size = path.stat().st_size
         if size > MAX_IMAGE_BYTES:
-            raise TooLarge(f"{path} is {size / 1048576:.1f} MB; input images may be at most 10 MB")
+            raise TooLarge(f"{path} is {fmt.size(size)}; input images may be at most {fmt.size(MAX_IMAGE_BYTES)}")
         return path.read_bytes(), path.name
     except OSError as exc:
         raise VeotuiError(f"cannot read the image {path}: {exc.strerror or exc}") from None
 
 
-async def _wait(backend: RemoteBackend, job: Job) -> int:
-    """A progress line on stderr until the job ends: 0 if it completed, 1 otherwise."""
+async def _wait(backend: Backend, job: Job) -> int:
+    """A progress line on stderr until the job ends: 0 if it completed, 1 otherwise. Follows
+    the backend's change stream; the job is read once the stream is open, so an end that
+    came before is not missed."""
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
     console = _err()
     columns = (
         TextColumn("{task.description}"),
@@ -153,18 +169,38 @@ async def _wait(backend: RemoteBackend, job: Job) -> int:
         TextColumn("{task.fields[detail]}"),
     )
     with Progress(*columns, console=console) as progress:
-        task = progress.add_task(job.job_id[:8], total=100, detail=_detail(job))
-        while not job.status.is_final:
-            await anyio.sleep(WAIT_POLL_SECONDS)
-            try:
-                job = await backend.get(job.job_id)
-            except JobNotFound:
-                raise VeotuiError(f"job {job.job_id} was deleted while waiting for it") from None
+        task = progress.add_task(fmt.short_id(job.job_id), total=100, detail=_detail(job))
+        caught_up = False
+        async for change in backend.changes():
+            if not caught_up:
+                caught_up = True
+                job = await _current(backend, job)
+            elif change.job_id != job.job_id:
+                continue
+            elif change.kind == "deleted":
+                raise VeotuiError(f"job {job.job_id} was deleted while waiting for it")
+            elif change.job is not None:
+                job = change.job
             progress.update(task, completed=job.progress, detail=_detail(job))
+            if job.status.is_final:
+                break
     if job.status == Status.COMPLETED:
-        console.print(f"completed: {len(job.videos)} video(s); save them with: veotui download {job.job_id[:8]}")
+        console.print(
+            f"completed: {len(job.videos)} video(s); save them with: veotui download {fmt.short_id(job.job_id)}"
+        )
         return 0
-    raise VeotuiError(f"job {job.job_id} {job.status.value}" + (f": {job.error}" if job.error else ""))
+    raise VeotuiError(
+        f"job {job.job_id} {job.status.value}"
+        + (f": {job.error}" if job.error else "")
+        + f" (retry it with: veotui retry {fmt.short_id(job.job_id)})"
+    )
+
+
+async def _current(backend: Backend, job: Job) -> Job:
+    try:
+        return await backend.get(job.job_id)
+    except JobNotFound:
+        raise VeotuiError(f"job {job.job_id} was deleted while waiting for it") from None
 
 
 def _detail(job: Job) -> str:
@@ -178,11 +214,16 @@ def _detail(job: Job) -> str:
 # -- jobs and status ------------------------------------------------------------------------
 
 
-async def jobs(backend: RemoteBackend, args: argparse.Namespace) -> int:
+async def jobs(backend: Backend, args: argparse.Namespace) -> int:
     lists = await backend.list_jobs(history_limit=args.limit)
     if args.json:
         print(json.dumps(lists.to_dict(), indent=2))
         return 0
+    if not sys.stdout.isatty():
+        _jobs_lines(lists.processing + lists.queued + lists.history)
+        return 0
+    from rich.table import Table
+
     console = _out()
     for title, rows in (("Processing", lists.processing), ("In Queue", lists.queued), ("History", lists.history)):
         if not rows:
@@ -193,11 +234,11 @@ async def jobs(backend: RemoteBackend, args: argparse.Namespace) -> int:
             table.add_column(column, no_wrap=column != "prompt", overflow="ellipsis")
         for job in rows:
             table.add_row(
-                job.job_id[:8],
+                fmt.short_id(job.job_id),
                 job.status.value,
                 _progress_cell(job),
                 str(len(job.videos) or job.request.number_of_videos),
-                job.request.model.removeprefix("veo-"),
+                fmt.model_label(job.request.model),
                 format_usd(job.estimated_cost_usd),
                 _safe(job.prompt if len(job.prompt) <= 60 else job.prompt[:59] + "…"),
             )
@@ -205,6 +246,34 @@ async def jobs(backend: RemoteBackend, args: argparse.Namespace) -> int:
     if lists.history_total > len(lists.history):
         console.print(f"… and {lists.history_total - len(lists.history)} older (--limit N shows more)")
     return 0
+
+
+#: ``veotui jobs`` in a pipe: one tab-separated line per job, under this header.
+JOBS_COLUMNS = ("job_id", "status", "progress", "videos", "model", "cost", "finished", "error", "prompt")
+
+
+def _jobs_lines(rows: list[Job]) -> None:
+    """Processing, then queued (in order), then history (newest first); no wrapping, no
+    colour. Text fields are on one line with their tabs and controls shown as escapes."""
+    lines = ["\t".join(JOBS_COLUMNS)]
+    for job in rows:
+        cells = (
+            job.job_id,
+            job.status.value,
+            _progress_cell(job),
+            str(len(job.videos) or job.request.number_of_videos),
+            job.request.model,
+            format_usd(job.estimated_cost_usd),
+            isoformat(job.finished_at) or "-",
+            _cell(job.error) or "-",
+            _cell(job.prompt),
+        )
+        lines.append("\t".join(cells))
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+def _cell(text: str | None) -> str:
+    return printable(text or "").replace("\t", "\\t")
 
 
 def _progress_cell(job: Job) -> str:
@@ -215,7 +284,7 @@ def _progress_cell(job: Job) -> str:
     return "-"
 
 
-async def status(backend: RemoteBackend, args: argparse.Namespace) -> int:
+async def status(backend: Backend, args: argparse.Namespace) -> int:
     job = await backend.get(await backend.resolve(args.job))
     if args.json:
         print(json.dumps(job.to_dict(), indent=2))
@@ -247,9 +316,11 @@ async def status(backend: RemoteBackend, args: argparse.Namespace) -> int:
     if job.error:
         rows.append(("error", job.error))
     if job.status in (Status.FAILED, Status.CANCELLED):
-        rows.append(("retry", job.retry_effect))
+        rows.append(("retry", f"{job.retry_effect} (veotui retry {fmt.short_id(job.job_id)})"))
     for video in job.videos:
-        rows.append((f"video {video.index}", f"{video.filename} ({video.size_bytes / 1048576:.2f} MB)"))
+        rows.append((f"video {video.index}", f"{video.filename} ({fmt.size(video.size_bytes)})"))
+    from rich.table import Table
+
     console = _out()
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
@@ -286,7 +357,7 @@ def _mode_rows(job: Job) -> list[tuple[str, str]]:
 # -- actions --------------------------------------------------------------------------------
 
 
-async def cancel(backend: RemoteBackend, args: argparse.Namespace) -> int:
+async def cancel(backend: Backend, args: argparse.Namespace) -> int:
     if args.queued or args.all:
         return await _cancel_many(backend, args)
     job = await backend.cancel(await backend.resolve(args.job))
@@ -294,7 +365,7 @@ async def cancel(backend: RemoteBackend, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _cancel_many(backend: RemoteBackend, args: argparse.Namespace) -> int:
+async def _cancel_many(backend: Backend, args: argparse.Namespace) -> int:
     lists = await backend.list_jobs(history_limit=0)
     which = "queued" if args.queued else "queued and processing"
     count = len(lists.queued) + (0 if args.queued else len(lists.processing))
@@ -324,13 +395,13 @@ async def _cancel_many(backend: RemoteBackend, args: argparse.Namespace) -> int:
     return 0
 
 
-async def retry(backend: RemoteBackend, args: argparse.Namespace) -> int:
+async def retry(backend: Backend, args: argparse.Namespace) -> int:
     job = await backend.retry(await backend.resolve(args.job))
     print(f"queued {job.job_id} again (position {job.queue_position}): {job.retry_effect}")
     return 0
 
 
-async def delete(backend: RemoteBackend, args: argparse.Namespace) -> int:
+async def delete(backend: Backend, args: argparse.Namespace) -> int:
     if args.finished:
         return await _delete_history(backend, args)
     job_id = await backend.resolve(args.job)
@@ -339,7 +410,7 @@ async def delete(backend: RemoteBackend, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _delete_history(backend: RemoteBackend, args: argparse.Namespace) -> int:
+async def _delete_history(backend: Backend, args: argparse.Namespace) -> int:
     page = await backend.list_jobs(history_limit=HISTORY_PAGE)
     if not page.history_total:
         _err().print("the history is empty")
@@ -378,7 +449,7 @@ def _confirm(args: argparse.Namespace, question: str) -> None:
         raise VeotuiError("nothing was done")
 
 
-async def download(backend: RemoteBackend, args: argparse.Namespace) -> int:
+async def download(backend: Backend, args: argparse.Namespace) -> int:
     job_id = await backend.resolve(args.job)
     target = Path(args.output).expanduser()
     if target.exists() and not target.is_dir():
@@ -397,7 +468,7 @@ async def download(backend: RemoteBackend, args: argparse.Namespace) -> int:
 # -- the queue ------------------------------------------------------------------------------
 
 
-async def queue(backend: RemoteBackend, args: argparse.Namespace) -> int:
+async def queue(backend: Backend, args: argparse.Namespace) -> int:
     if args.queue_action == "pause":
         state = await backend.pause(args.reason)
     elif args.queue_action == "resume":
@@ -428,7 +499,7 @@ def describe_queue(state: QueueState) -> str:
     return line
 
 
-async def move(backend: RemoteBackend, args: argparse.Namespace) -> int:
+async def move(backend: Backend, args: argparse.Namespace) -> int:
     job_id = await backend.resolve(args.job)
     if isinstance(args.where, int):
         job = await backend.move(job_id, position=args.where)

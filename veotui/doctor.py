@@ -218,7 +218,7 @@ def _check(settings: Settings, env: Mapping[str, str], report: _Report) -> None:
     if credentials is not None and not _check_token(credentials, report):
         return
     if credentials is None:
-        report.skip("credentials", f"API key ending ...{target.api_key[-4:]}; the model check below tries it")
+        report.skip("credentials", f"API key ending ...{(target.api_key or '')[-4:]}; the model check below tries it")
 
     client = veo.make_client(target, credentials, timeout=CHECK_TIMEOUT_SECONDS)
     try:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+#: The response header that names the error's class, so the remote backend raises the same
+#: exception the local one would (two 404s: unknown job, unknown video).
+ERROR_HEADER = "x-veotui-error"
+
 
 class VeotuiError(Exception):
     """Base of every error veotui explains to a person. ``str()`` is that explanation."""

@@ -16,8 +16,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from PIL import Image, ImageOps, UnidentifiedImageError
-
 from veotui.errors import InvalidRequest, TooLarge
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
@@ -57,9 +55,6 @@ class JobFiles:
 
     def image(self, job_id: str) -> Path:
         return self.folder(job_id) / IMAGE_NAME
-
-    def video(self, job_id: str, index: int) -> Path:
-        return self.folder(job_id) / video_name(index)
 
     def zip(self, job_id: str) -> Path:
         return self.folder(job_id) / ZIP_NAME
@@ -190,12 +185,16 @@ def copy_atomic(source: Path, target: Path) -> Path:
 def convert_image(data: bytes, name: str = "image") -> bytes:
     """Any common image (PNG, JPEG, WebP, GIF, AVIF, ...) as JPEG bytes: EXIF orientation
     applied, transparency flattened onto white. The error names the file and what is wrong."""
+    # Pillow loads here: the client verbs import this module and never convert an image.
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
     if len(data) > MAX_IMAGE_BYTES:
         raise TooLarge(f"{name} is {len(data) / 1048576:.1f} MB; input images may be at most 10 MB")
     if not data:
         raise InvalidRequest(f"{name} is empty; expected an image (PNG, JPEG, WebP, GIF, AVIF, ...)")
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with Image.open(io.BytesIO(data)) as opened:
+            image: Image.Image = opened
             width, height = image.size
             if width * height > MAX_IMAGE_PIXELS:
                 raise InvalidRequest(_too_many_pixels(name, f"{width}x{height}"))

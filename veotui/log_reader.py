@@ -51,9 +51,9 @@ class Record:
         first = self.lines[0].rstrip("\n")
         if first.startswith("{"):
             try:
-                data = json.loads(first)
-                if isinstance(data, dict):
-                    return data
+                decoded = json.loads(first)
+                if isinstance(decoded, dict):
+                    return decoded
             except ValueError:
                 pass
         match = _TEXT_START.match(first)

@@ -27,10 +27,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from veotui.settings import LOG_LEVELS
+
 LOG_NAME = "veotui.log"
 #: Records of other libraries reach the file from this level up; veotui's at the level asked.
 OTHERS_LEVEL = logging.WARNING
-LEVELS = ("debug", "info", "warning", "error")
+LEVELS = LOG_LEVELS
 FORMATS = ("text", "json")
 REDACTED = "***"
 #: Shapes of secrets that may appear in an error message whatever the configuration says;

@@ -162,7 +162,8 @@ class Histogram:
 
     def cumulative(self) -> list[tuple[str, float]]:
         """Prometheus' ``le`` buckets."""
-        out, running = [], 0
+        out: list[tuple[str, float]] = []
+        running = 0
         for n, bound in enumerate(BUCKETS):
             running += self.counts[n]
             out.append((_le(bound), running))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,7 +44,6 @@ ACTIVE_STATUSES: tuple[Status, ...] = (
     Status.DOWNLOADING,
 )
 FINAL_STATUSES: frozenset[Status] = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED})
-HISTORY_STATUSES = FINAL_STATUSES
 
 #: Every allowed move. A processing job may fall back to ``queued`` only during restart
 #: recovery, when there are more resumable jobs than slots.
@@ -103,11 +101,15 @@ def parse_time(text: str | None) -> datetime | None:
 
 
 def new_job_id() -> str:
+    import uuid  # here: a client verb that only reads jobs never loads it
+
     return str(uuid.uuid4())
 
 
 def is_job_id(text: str) -> bool:
     try:
+        import uuid
+
         return str(uuid.UUID(text)) == text
     except (ValueError, TypeError):
         return False
@@ -355,7 +357,7 @@ def _choice(data: Mapping[str, Any], name: str, default: str, allowed: tuple[str
         return default
     if value not in allowed:
         raise InvalidRequest(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
-    return value
+    return str(value)
 
 
 @dataclass(frozen=True)
@@ -447,7 +449,7 @@ class Job:
         return self.operation is not None and self.operation_done
 
     def to_dict(self) -> dict[str, Any]:
-        """The job as the contract's JSON object."""
+        """The job as the API's JSON object (docs/api.md)."""
         data: dict[str, Any] = {
             "job_id": self.job_id,
             "status": self.status.value,
@@ -564,12 +566,14 @@ class JobLists:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> JobLists:
+        queued = [Job.from_dict(item) for item in data.get("queued", [])]
+        total = data.get("queued_total")
         return cls(
             processing=[Job.from_dict(item) for item in data.get("processing", [])],
-            queued=[Job.from_dict(item) for item in data.get("queued", [])],
+            queued=queued,
             history=[Job.from_dict(item) for item in data.get("history", [])],
             history_total=int(data.get("history_total", 0)),
-            queued_total=data.get("queued_total"),
+            queued_total=len(queued) if total is None else int(total),
         )
 
 

@@ -29,7 +29,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -91,7 +91,7 @@ def backoff_delay(
     retry: int, base: float, cap: float = BACKOFF_CAP_SECONDS, rng: Callable[[], float] = random.random
 ) -> float:
     """Exponential backoff with full jitter: uniform(0, min(cap, base * 2**retry))."""
-    return rng() * min(cap, base * (2**retry))
+    return rng() * min(cap, base * 2.0**retry)
 
 
 class Scheduler:
@@ -440,7 +440,7 @@ class Scheduler:
         self._runs[job_id] = run
         self._spawn(self._runner, job_id, run)
 
-    def _spawn(self, function: Callable[..., Awaitable[Any]], *args: Any) -> None:
+    def _spawn(self, function: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> None:
         assert self._task_group is not None, "the scheduler is not running"
         self._task_group.start_soon(self._guarded, function, *args)
 
@@ -498,9 +498,7 @@ class Scheduler:
                         exc_info=True,
                         error_type=type(exc).__name__,
                     )
-                    await self._fail(
-                        job_id, f"veotui hit an internal error: {exc!r}. Retry with r.", ErrorKind.INTERNAL
-                    )
+                    await self._fail(job_id, f"veotui hit an internal error: {exc!r}.", ErrorKind.INTERNAL)
             return
 
     def _disk_full_message(self, job_id: str, exc: OSError) -> str:
@@ -658,7 +656,7 @@ class Scheduler:
                 raise _JobFailed(
                     f"veotui stopped after sending this job to {self.generator.name} and before the answer "
                     "was recorded. The generation may have been accepted and billed, so it was not sent "
-                    "again. Check your Google Cloud console; press r to submit it again.",
+                    "again. Check your Google Cloud console before submitting it again.",
                     SubmitOutcomeUnknown.kind,
                 )
             else:
@@ -760,7 +758,7 @@ class Scheduler:
             except SubmitOutcomeUnknown as exc:
                 raise _JobFailed(
                     f"{exc} The generation may have been accepted and billed, so veotui did not send it "
-                    "again. Check your Google Cloud console; press r to submit it again.",
+                    "again. Check your Google Cloud console before submitting it again.",
                     exc.kind,
                 ) from exc
             except TransientFault as exc:
@@ -807,7 +805,7 @@ class Scheduler:
         """Poll the job's operation until it is done. The operation is paid for, so a
         transient fault never fails the job: it is noted, and polling goes on (backoff capped
         at the poll interval) until the deadline."""
-        deadline = self.settings.veo_deadline if not self.generator.is_simulator else None
+        deadline = self.settings.veo_deadline if self.generator.operations_can_hang else None
         # Time already spent generating: by the monotonic clock if the stage began in this
         # process, else (resumed after a restart) by the wall clock; counted on monotonically.
         before = self.store.stage_elapsed(job)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,7 +152,7 @@ def _bytes(name: str, raw: Any) -> int:
     return int(value)
 
 
-def _one_of(*choices: str):
+def _one_of(*choices: str) -> Callable[[str, Any], str]:
     def parse(name: str, raw: Any) -> str:
         value = str(raw).strip().lower()
         if value not in choices:
@@ -188,6 +188,8 @@ def _path(name: str, raw: Any) -> Path:
     return Path(value).expanduser()
 
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
 SETTINGS_TABLE: dict[str, tuple[str, Any]] = {
     "data_dir": ("VEOTUI_DATA_DIR", _path),
     "generator": ("VEOTUI_GENERATOR", _generator),
@@ -206,7 +208,7 @@ SETTINGS_TABLE: dict[str, tuple[str, Any]] = {
     "retry_base_seconds": ("VEOTUI_RETRY_BASE_SECONDS", _seconds),
     "max_attempts": ("VEOTUI_MAX_ATTEMPTS", _positive_int),
     "daily_budget_usd": ("VEOTUI_DAILY_BUDGET_USD", _dollars),
-    "log_level": ("VEOTUI_LOG_LEVEL", _one_of("debug", "info", "warning", "error")),
+    "log_level": ("VEOTUI_LOG_LEVEL", _one_of(*LOG_LEVELS)),
     "log_format": ("VEOTUI_LOG_FORMAT", _one_of("text", "json")),
     "log_max_bytes": ("VEOTUI_LOG_MAX_BYTES", _bytes),
     "log_backups": ("VEOTUI_LOG_BACKUPS", _count),
@@ -219,8 +221,20 @@ def default_config_file() -> Path:
     return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
 
 
-def load_settings(env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None) -> Settings:
-    """Read the config file, then the environment, then explicit overrides (CLI flags)."""
+#: The config file's tables (beside its plain settings).
+SETTINGS_TABLES = ("users", "keymap", "prices")
+#: What a client verb reads; it ignores (and never refuses) the server's settings.
+CLIENT_SETTINGS = frozenset({"remote", "token"})
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    only: Collection[str] | None = None,
+) -> Settings:
+    """Read the config file, then the environment, then explicit overrides (CLI flags).
+    ``only``: read just these settings; the others keep their defaults, unchecked."""
     env = os.environ if env is None else env
     config_path = Path(env["VEOTUI_CONFIG"]).expanduser() if env.get("VEOTUI_CONFIG") else default_config_file()
     raw: dict[str, Any] = {}
@@ -233,6 +247,8 @@ def load_settings(env: Mapping[str, str] | None = None, overrides: Mapping[str, 
         except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
             raise SettingsError(f"config file {config_path} cannot be read: {exc}") from exc
         for key, value in document.items():
+            if only is not None and key not in only and (key in SETTINGS_TABLE or key in SETTINGS_TABLES):
+                continue
             if key == "users":
                 users = _users_table(config_path, value)
             elif key == "keymap":
@@ -244,13 +260,13 @@ def load_settings(env: Mapping[str, str] | None = None, overrides: Mapping[str, 
             else:
                 raise SettingsError(
                     f"unknown setting {key!r} in {config_path}; known: "
-                    + ", ".join([*SETTINGS_TABLE, "users", "keymap", "prices"])
+                    + ", ".join([*SETTINGS_TABLE, *SETTINGS_TABLES])
                 )
     for key, (variable, _) in SETTINGS_TABLE.items():
-        if variable in env:
+        if variable in env and (only is None or key in only):
             raw[key] = (variable, env[variable])
     for key, value in (overrides or {}).items():
-        if value is not None:
+        if value is not None and (only is None or key in only):
             raw[key] = (f"--{key.replace('_', '-')}", value)
 
     values: dict[str, Any] = {}

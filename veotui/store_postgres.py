@@ -108,6 +108,7 @@ def translate(sql: str) -> str:
     sql = _NUMBERED.sub(r"%(p\1)s", sql)
     sql = sql.replace("?", "%s")
     sql = re.sub(r"\bLIKE\b", "ILIKE", sql)
+    sql = re.sub(r"\s+INDEXED BY \w+", "", sql)  # SQLite's index hints; PostgreSQL plans alone
     target = re.match(r"\s*INSERT INTO (\w+)", sql)
     if target and "excluded.value" in sql:  # an upsert reading the row's value: name its table
         table = target.group(1)

@@ -34,7 +34,7 @@ from veotui.store import MIGRATIONS
 
 class NullGenerator(Generator):
     name = "null"
-    is_simulator = True
+    operations_can_hang = False
     default_poll_interval = 0.0
 
     async def submit(self, job, image_path, image_ref):

@@ -69,8 +69,8 @@ async def main(events: int) -> None:
     painted: dict[tuple[str, str], float] = {}
     original_apply = MainScreen.apply
 
-    def apply_and_time(screen: MainScreen, change: Change) -> None:
-        original_apply(screen, change)
+    def apply_and_time(screen: MainScreen, change: Change, was_live: bool = False) -> None:
+        original_apply(screen, change, was_live)
         key = (change.job_id, change.job.status.value if change.job else "deleted")
         screen.app.call_after_refresh(lambda: painted.setdefault(key, time.perf_counter()))
 

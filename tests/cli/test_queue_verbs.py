@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from tests.cli.test_verbs import TOKEN, one_line, veotui
-from tests.conftest import FAST_ENV
 from tests.server.harness import server_thread
+from tests.support.env import FAST_ENV
 from veotui.settings import load_settings
 
 

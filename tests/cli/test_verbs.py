@@ -15,8 +15,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.conftest import FAST_ENV
 from tests.server.harness import server_thread
+from tests.support.env import FAST_ENV
 from veotui.server.running import bind
 from veotui.settings import load_settings
 
@@ -166,11 +166,11 @@ def test_submit_with_the_veo_31_flags(server, tmp_path):
     assert job["extends"] == {"job_id": source, "video": 1} and job["enhance_prompt"] is False
 
     refused = veotui("submit", "x", "--last-frame", str(pictures[1]), remote=server.url)
-    assert refused.returncode == 1 and "last_frame needs an input image" in one_line(refused.stderr)
+    assert refused.returncode == 2 and "last_frame needs an input image" in one_line(refused.stderr)
     too_many = veotui("submit", "x", *refs, "--reference", str(pictures[0]), remote=server.url)
-    assert too_many.returncode == 1 and "at most 3 times" in one_line(too_many.stderr)
+    assert too_many.returncode == 2 and "at most 3 times" in one_line(too_many.stderr)
     bad_extend = veotui("submit", "x", "--extend", f"{source[:8]}:two", remote=server.url)
-    assert bad_extend.returncode == 1 and "JOB:N" in one_line(bad_extend.stderr)
+    assert bad_extend.returncode == 2 and "JOB:N" in one_line(bad_extend.stderr)
 
 
 def test_wait_exits_1_when_the_job_fails(server):
@@ -200,17 +200,18 @@ def test_cancel_retry_delete_with_prefixes(slow_server):
 
 
 @pytest.mark.parametrize(
-    "args, message",
+    "args, message, code",
     [
-        (("status", "zz"), "is not a job id or the start of one"),
-        (("submit", "x" * 4001), "4000"),
-        (("submit", "p", "--seed", "-1"), "seed"),
-        (("submit", "p", "--image", "/nonexistent/cat.png"), "cannot read the image /nonexistent/cat.png"),
+        (("status", "zz"), "is not a job id or the start of one", 1),
+        (("submit", "p", "--image", "/nonexistent/cat.png"), "cannot read the image /nonexistent/cat.png", 1),
+        # A bad value exits 2, whether argparse or the server refuses it.
+        (("submit", "x" * 4001), "4000", 2),
+        (("submit", "p", "--seed", "-1"), "seed", 2),
     ],
 )
-def test_failures_are_one_line_and_exit_1(server, args, message):
+def test_failures_are_one_line_and_exit_1_or_2_for_a_bad_value(server, args, message, code):
     result = veotui(*args, remote=server.url)
-    assert result.returncode == 1
+    assert result.returncode == code
     line = one_line(result.stderr)
     assert line.startswith("veotui: ") and message in line
     assert "Traceback" not in result.stderr
@@ -278,3 +279,47 @@ def test_status_jobs_and_retry_show_the_cost_and_what_a_retry_does(server):
     assert reused.returncode == 0 and one_line(reused.stdout).endswith(RETRY_REFETCHES)
     anew = veotui("retry", errored_id[:8], remote=server.url)
     assert anew.returncode == 0 and one_line(anew.stdout).endswith(RETRY_RESUBMITS)
+
+
+def test_jobs_in_a_pipe_is_one_line_per_job_with_finished_time_and_error(server):
+    long_prompt = "a very long prompt\twith a tab " + "and many words " * 30
+    done = veotui("submit", long_prompt, "--wait", remote=server.url)
+    failed = veotui("submit", "doomed [fail]", "--wait", remote=server.url)
+    assert done.returncode == 0 and failed.returncode == 1
+    lines = veotui("jobs", remote=server.url).stdout.splitlines()
+    assert lines[0].split("\t") == [
+        "job_id",
+        "status",
+        "progress",
+        "videos",
+        "model",
+        "cost",
+        "finished",
+        "error",
+        "prompt",
+    ]
+    rows = {cells[0]: cells for cells in (line.split("\t") for line in lines[1:])}
+    assert all(len(cells) == 9 for cells in rows.values())
+    ok, bad = rows[done.stdout.strip()], rows[failed.stdout.strip()]
+    assert ok[1] == "completed" and ok[6].endswith("Z") and ok[7] == "-"
+    assert ok[8] == long_prompt.strip().replace("\t", "\\t")
+    assert bad[1] == "failed" and bad[6].endswith("Z") and bad[7] not in ("", "-")
+
+
+def test_a_client_verb_ignores_a_server_setting_it_cannot_parse(server):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VEOTUI_")}
+    env.update(
+        VEOTUI_CONFIG="/nonexistent/veotui-test-config.toml",
+        VEOTUI_REMOTE=server.url,
+        VEOTUI_TOKEN=TOKEN,
+        VEOTUI_MAX_CONCURRENT="two",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "veotui", "jobs"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("job_id\tstatus")
+    serve = subprocess.run(
+        [sys.executable, "-m", "veotui", "serve", "--port", "0"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert serve.returncode == 2 and "VEOTUI_MAX_CONCURRENT" in serve.stderr

@@ -10,7 +10,7 @@ import anyio
 import pytest
 from PIL import Image
 
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 from veotui.errors import Conflict, InvalidRequest, JobNotFound, TooLarge, VideoNotFound
 from veotui.files import MAX_IMAGE_BYTES
 from veotui.model import ACTIVE_STATUSES, Change, Status
@@ -430,3 +430,14 @@ async def test_pictures_of_a_job_inputs_and_frame_strips(backend, tmp_path):
     assert await backend.job_pictures(job.job_id, tmp_path / "cache") == rows  # cached, same files
     with pytest.raises(JobNotFound):
         await backend.job_pictures("00000000-0000-4000-8000-0000000000ff", tmp_path / "cache")
+
+
+async def test_viewing_a_video_never_starts_the_auto_delete(backend, tmp_path):
+    job = await backend.submit({"prompt": "looked at, kept"})
+    await until_status(backend, job.job_id, Status.COMPLETED)
+    viewed = await backend.view_video(job.job_id, 1, tmp_path)
+    assert viewed.read_bytes()[4:8] == b"ftyp"
+    assert (await backend.get(job.job_id)).downloaded_at is None
+    saved = await backend.download_video(job.job_id, 1, tmp_path / "saved")
+    assert saved.is_file()
+    assert (await backend.get(job.job_id)).downloaded_at is not None

@@ -7,7 +7,7 @@ from __future__ import annotations
 import anyio
 
 from tests.conformance.test_backend_conformance import until_status
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 from veotui.model import ACTIVE_STATUSES, Status
 
 

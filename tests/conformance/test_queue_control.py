@@ -7,7 +7,7 @@ import anyio
 import pytest
 
 from tests.conformance.test_backend_conformance import until_status
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 from veotui.errors import Conflict, InvalidRequest, JobNotFound
 from veotui.model import ACTIVE_STATUSES, Change, Status
 

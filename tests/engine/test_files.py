@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from veotui.errors import InvalidRequest, TooLarge
-from veotui.files import MAX_IMAGE_BYTES, JobFiles, convert_image, write_atomic
+from veotui.files import MAX_IMAGE_BYTES, JobFiles, convert_image, video_name, write_atomic
 from veotui.generators.render import render_video
 
 
@@ -75,7 +75,7 @@ def test_zip_stores_the_videos_and_leaves_no_partial_file(tmp_path):
     assert (folder / "uploaded_image.jpg").read_bytes() == b"jpeg bytes"
     videos = []
     for n in (1, 2):
-        path = files.video("j1", n)
+        path = files.folder("j1") / video_name(n)
         path.write_bytes(bytes([n]) * 1000)
         videos.append(path)
     target = files.build_zip("j1", videos)

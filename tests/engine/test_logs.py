@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import wait_for
 from tests.support.fakes import ControlledGenerator
+from tests.support.waiting import wait_for
 from veotui.backend.local import LocalBackend
 from veotui.log_reader import Record, log_files, records
 from veotui.logs import FileLog, event, log_path

@@ -19,7 +19,7 @@ from veotui.model import (
 )
 
 
-def test_the_nine_statuses_in_contract_order():
+def test_the_nine_statuses_in_order():
     assert [s.value for s in Status] == [
         "queued",
         "starting",
@@ -49,7 +49,7 @@ def test_every_processing_stage_can_be_cancelled_or_failed_and_completed_is_a_de
     assert not can_transition(Status.STARTING, Status.GENERATING)
 
 
-def test_defaults_follow_the_contract():
+def test_a_request_s_defaults():
     request = JobRequest.from_mapping({"prompt": "  a fox  "})
     assert request.to_dict() == {
         "prompt": "a fox",

@@ -7,9 +7,10 @@ import io
 import pytest
 from PIL import Image
 
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 from veotui.capabilities import MODEL_CAPABILITIES
 from veotui.errors import Conflict, InvalidRequest, JobNotFound
+from veotui.files import video_name
 from veotui.model import Extends, JobRequest, Status
 
 LITE = "veo-3.1-lite-generate-001"
@@ -141,7 +142,7 @@ async def test_extension_needs_a_completed_job_and_an_existing_video(local_backe
 
     extension = await local_backend.submit({"prompt": "and then", "extends_job_id": done.job_id})
     copied = local_backend.files.input_video(extension.job_id)
-    original = local_backend.files.video(done.job_id, 1)
+    original = local_backend.files.folder(done.job_id) / video_name(1)
     assert copied.read_bytes() == original.read_bytes()
     assert extension.to_dict()["extends"] == {"job_id": done.job_id, "video": 1}
 
@@ -188,7 +189,7 @@ async def test_the_simulated_video_ends_on_the_last_frame_and_has_sound_unless_t
             {"prompt": "door", "duration_seconds": 4}, png((230, 30, 30)), "a.png", last_frame=(png(blue), "b.png")
         ),
     )
-    video = local_backend.files.video(job.job_id, 1)
+    video = local_backend.files.folder(job.job_id) / video_name(1)
     frames = frames_of(video)
     assert close(mean_colour(frames[-1]), blue)
     assert not close(mean_colour(frames[0]), blue)
@@ -197,7 +198,7 @@ async def test_the_simulated_video_ends_on_the_last_frame_and_has_sound_unless_t
     silent = await completed(
         local_backend, await local_backend.submit({"prompt": "quiet", "duration_seconds": 4, "generate_audio": False})
     )
-    assert not has_audio(local_backend.files.video(silent.job_id, 1))
+    assert not has_audio(local_backend.files.folder(silent.job_id) / video_name(1))
 
 
 async def test_reference_images_appear_in_the_simulated_video(local_backend):
@@ -205,7 +206,7 @@ async def test_reference_images_appear_in_the_simulated_video(local_backend):
     job = await completed(
         local_backend, await local_backend.submit({"prompt": "mug"}, references=[(png(green), "r.png")])
     )
-    frame = frames_of(local_backend.files.video(job.job_id, 1))[5]
+    frame = frames_of(local_backend.files.folder(job.job_id) / video_name(1))[5]
     width, height = frame.size
     # One tile, a fifth of the frame, in the top-right corner.
     tile = (width - width // 5 + 2, 4, width - 4, height // 5 - 2)
@@ -222,11 +223,11 @@ async def test_a_simulated_extension_starts_on_the_last_frame_of_the_video_it_co
             last_frame=(png((0, 200, 200)), "b.png"),
         ),
     )
-    source_last = frames_of(local_backend.files.video(source.job_id, 1))[-1]
+    source_last = frames_of(local_backend.files.folder(source.job_id) / video_name(1))[-1]
     extension = await completed(
         local_backend, await local_backend.submit({"prompt": "and then", "extends_job_id": source.job_id})
     )
-    first = frames_of(local_backend.files.video(extension.job_id, 1))[0]
+    first = frames_of(local_backend.files.folder(extension.job_id) / video_name(1))[0]
     assert close(mean_colour(first), mean_colour(source_last), tolerance=8)
 
 

@@ -3,7 +3,7 @@ it again instead of buying it twice, and today's spend counts it once."""
 
 from __future__ import annotations
 
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 from veotui.backend.local import LocalBackend
 from veotui.model import Status
 

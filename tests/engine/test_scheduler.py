@@ -1,4 +1,4 @@
-"""The scheduler's contract: slots, FIFO, cancel / retry / delete, auto-retry, auto-delete."""
+"""What the scheduler promises: slots, FIFO, cancel / retry / delete, auto-retry, auto-delete."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import random
 import anyio
 import pytest
 
-from tests.conftest import wait_for
 from tests.support.fakes import ControlledGenerator
+from tests.support.waiting import wait_for, wait_status
 from veotui.backend.local import LocalBackend
-from veotui.errors import Conflict, DownloadFailed, JobNotFound
+from veotui.errors import Conflict, DownloadFailed, ErrorKind, JobNotFound
 from veotui.generators.base import PermanentFault, SubmitOutcomeUnknown, TransientFault
 from veotui.model import Status
 from veotui.scheduler import backoff_delay
@@ -29,13 +29,6 @@ async def submit(backend, prompt="p", **fields):
 
 async def statuses(backend, job_ids):
     return [(await backend.get(job_id)).status for job_id in job_ids]
-
-
-async def wait_status(backend, job_id, status):
-    async def reached():
-        return (await backend.get(job_id)).status == status
-
-    await wait_for(reached, what=f"job {job_id[:8]} to be {status.value}")
 
 
 async def test_at_most_two_jobs_process_and_the_rest_wait_in_fifo_order(engine):
@@ -262,3 +255,30 @@ async def test_a_download_to_an_unwritable_place_is_one_clear_error(engine, tmp_
     with pytest.raises(DownloadFailed, match=f"cannot save veotui_{job.job_id[:8]}_videos.zip in {blocker}"):
         await backend.download_zip(job.job_id, blocker)
     assert (await backend.get(job.job_id)).downloaded_at is None
+
+
+class _NeverDone(ControlledGenerator):
+    """Operations that never finish, on a service where that can happen."""
+
+    operations_can_hang = True
+
+    polls = 0
+
+    async def poll(self, job, operation):
+        self.polls += 1
+        return None
+
+
+@pytest.mark.parametrize("can_hang", [True, False])
+async def test_the_deadline_applies_to_generators_whose_operations_can_hang(make_settings, can_hang):
+    generator = _NeverDone()
+    generator.operations_can_hang = can_hang
+    async with LocalBackend(make_settings(veo_deadline="0.2"), generator=generator, env={}) as backend:
+        job = await submit(backend)
+        if can_hang:
+            await wait_status(backend, job.job_id, Status.FAILED)
+            assert (await backend.get(job.job_id)).error_kind == ErrorKind.DEADLINE
+        else:
+            # Polled well past the deadline, the job still waits for its operation.
+            await wait_for(lambda: generator.polls >= 20, what="polls past the deadline")
+            assert (await backend.get(job.job_id)).status == Status.GENERATING

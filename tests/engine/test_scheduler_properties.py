@@ -12,7 +12,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from tests.conftest import FAST_ENV
+from tests.support.env import FAST_ENV
 from tests.support.fakes import ControlledGenerator
 from veotui.backend.local import LocalBackend
 from veotui.errors import Conflict, JobNotFound

@@ -6,7 +6,7 @@ import json
 import av
 from PIL import Image
 
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 from veotui.model import Status
 
 

@@ -1,4 +1,4 @@
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 from veotui.model import Status
 
 

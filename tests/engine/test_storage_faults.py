@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import wait_for
 from tests.support.fakes import ControlledGenerator
 from tests.support.refusing import refuse_commits
+from tests.support.waiting import wait_for
 from veotui.backend.local import LocalBackend
 from veotui.errors import StorageUnavailable
 from veotui.model import Status

@@ -10,7 +10,7 @@ import anyio
 import httpx
 from PIL import Image
 
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 
 PROCESSING = {"starting", "uploading_image", "generating", "processing", "downloading"}
 
@@ -57,7 +57,7 @@ async def test_two_slots_and_fifo_seen_from_outside(http):
     assert len(history["history"]) == 2 and history["history_total"] == 5
 
 
-async def test_job_json_has_every_contract_field(http):
+async def test_job_json_has_every_documented_field(http):
     job = await submit(http, number_of_videos=2, seed=5, negative_prompt="rain")
     for field in [
         "job_id",
@@ -91,7 +91,7 @@ async def test_job_json_has_every_contract_field(http):
     assert done["progress"] == 100 and done["finished_at"].endswith("Z")
 
 
-async def test_cancel_retry_delete_answer_the_contract(http, settings):
+async def test_cancel_retry_delete_answer_as_documented(http, settings):
     first, second = (await submit(http))["job_id"], (await submit(http))["job_id"]
     waiting = (await submit(http, prompt="third"))["job_id"]
     response = await http.post(f"/api/cancel/{waiting}")

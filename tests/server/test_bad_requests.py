@@ -10,9 +10,9 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.conftest import FAST_ENV
 from tests.server.conftest import data_files
 from tests.server.harness import server_thread
+from tests.support.env import FAST_ENV
 from veotui.model import ACTIVE_STATUSES, Status
 from veotui.settings import load_settings
 

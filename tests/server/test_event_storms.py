@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 
 import anyio
 
-from tests.conftest import wait_for
 from tests.server.test_api_lifecycle import submit, until
+from tests.support.waiting import wait_for
 from veotui.server import streams as streams_module
 
 CLIENTS = 40

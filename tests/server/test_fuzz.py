@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from tests.conftest import FAST_ENV
 from tests.server.harness import server_thread
+from tests.support.env import FAST_ENV
 from veotui.model import JobRequest
 from veotui.settings import load_settings
 

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.conftest import wait_for
 from tests.server.conftest import data_files
+from tests.support.waiting import wait_for
 from veotui.backend.remote import RemoteBackend
 from veotui.errors import Conflict, InvalidRequest
 from veotui.files import MAX_IMAGE_BYTES

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import wait_for
+from fastapi.routing import APIRoute
+from starlette.routing import Match
+
+from tests.support.waiting import wait_for
+from veotui.model import new_job_id
+from veotui.server.app import create_app
 from veotui.server.schemas import (
     DeletedOut,
     Error,
@@ -17,7 +22,7 @@ from veotui.server.schemas import (
     TimelineOut,
 )
 
-CONTRACT_PATHS = {
+API_PATHS = {
     ("post", "/api/generate"),
     ("get", "/api/status/{job_id}"),
     ("post", "/api/cancel/{job_id}"),
@@ -32,10 +37,10 @@ CONTRACT_PATHS = {
 }
 
 
-async def test_every_contract_path_is_documented_with_its_errors(http):
+async def test_every_api_path_is_documented_with_its_errors(http):
     document = (await http.get("/openapi.json")).json()
     documented = {(method, path) for path, methods in document["paths"].items() for method in methods}
-    assert documented >= CONTRACT_PATHS
+    assert documented >= API_PATHS
     for path, methods in document["paths"].items():
         for method, operation in methods.items():
             for status, answer in operation["responses"].items():
@@ -66,3 +71,12 @@ async def test_real_answers_match_the_documented_shapes(http):
     Error.model_validate((await http.post(f"/api/retry/{job_id}")).json())
     Error.model_validate((await http.get("/api/jobs?limit=x")).json())
     DeletedOut.model_validate((await http.delete(f"/api/delete/{job_id}")).json())
+
+
+async def test_the_documented_status_handler_is_the_one_that_answers(local_backend, settings):
+    app = create_app(local_backend, settings)
+    scope = {"type": "http", "method": "GET", "path": f"/api/status/{new_job_id()}", "root_path": ""}
+    answering = next(route for route in app.router.routes if route.matches(scope)[0] == Match.FULL)
+    assert isinstance(answering, APIRoute) and answering.include_in_schema
+    operation = app.openapi()["paths"]["/api/status/{job_id}"]["get"]
+    assert [(p["name"], p["in"], p["required"]) for p in operation["parameters"]] == [("job_id", "path", True)]

@@ -7,7 +7,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 from veotui.server import running_server
 
 TOKEN = "metrics-s3cret"

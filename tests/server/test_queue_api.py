@@ -7,7 +7,7 @@ import json
 import anyio
 import pytest
 
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 from veotui.server.schemas import Error, JobOut, QueueOut
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"

@@ -10,7 +10,7 @@ import anyio
 import pytest
 import uvicorn
 
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 from veotui.backend.remote import RemoteBackend
 from veotui.errors import BackendUnavailable, InvalidRequest
 from veotui.model import Change, Status

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, settings
 
-from tests.conftest import FAST_ENV
 from tests.server.harness import server_thread
+from tests.support.env import FAST_ENV
 from veotui.settings import load_settings
 
 schemathesis = pytest.importorskip("schemathesis")

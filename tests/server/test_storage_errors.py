@@ -9,8 +9,8 @@ import errno
 import httpx
 import pytest
 
-from tests.conftest import wait_for
 from tests.support.refusing import refuse_commits
+from tests.support.waiting import wait_for
 from veotui.backend.remote import RemoteBackend
 from veotui.errors import JobNotFound, StorageUnavailable
 

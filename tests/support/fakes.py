@@ -15,7 +15,7 @@ from veotui.model import Job
 
 class ControlledGenerator(Generator):
     name = "controlled"
-    is_simulator = True
+    operations_can_hang = False  # operations end when a test settles them
     default_poll_interval = 0.001
     typical_seconds = 10.0
 

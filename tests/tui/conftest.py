@@ -7,7 +7,8 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from tests.conftest import wait_for
+from tests.support import waiting
+from tests.support.waiting import wait_for
 from veotui.backend.local import LocalBackend
 from veotui.model import Status
 from veotui.settings import Settings
@@ -28,10 +29,7 @@ async def running_app(settings: Settings, size: tuple[int, int] = (120, 40)) -> 
 
 
 async def wait_status(app: VeotuiApp, job_id: str, *statuses: Status) -> None:
-    async def reached() -> bool:
-        return (await app.backend.get(job_id)).status in statuses
-
-    await wait_for(reached, what=f"job {job_id[:8]} to be {'/'.join(s.value for s in statuses)}")
+    await waiting.wait_status(app.backend, job_id, *statuses)
 
 
 async def wait_shown(app: VeotuiApp, panel: str, job_id: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 from veotui.backend.local import LocalBackend
 from veotui.model import Status
 from veotui.tui.board import HISTORY, PROCESSING, QUEUE, Board

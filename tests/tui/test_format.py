@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from veotui import format as fmt
 from veotui.model import Job, JobRequest, Status, Video
-from veotui.tui import format as fmt
 
 
 def test_durations():

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from PIL import Image
+from textual.command import CommandList, CommandPalette
 from textual.widgets import Input, Select, Static, TextArea
 
 from tests.tui.conftest import HISTORY, PROCESSING, QUEUE, running_app, wait_for, wait_shown, wait_status
@@ -533,7 +534,15 @@ async def test_command_palette_offers_every_action(settings):
         } <= titles
         await pilot.press("ctrl+p")
         await pilot.press(*"New job")
-        await pilot.pause(0.3)
+        # The palette searches in a worker: wait for it to offer the command, then take it.
+        await wait_for(
+            lambda: (
+                isinstance(app.screen, CommandPalette)
+                and app.screen.query_one(CommandList).option_count > 0
+                and "New job" in str(app.screen.query_one(CommandList).get_option_at_index(0).prompt)
+            ),
+            what="the palette to offer New job",
+        )
         await pilot.press("enter")
         await wait_for(lambda: isinstance(app.screen, NewJobScreen), what="the palette to open the form")
 
@@ -692,3 +701,50 @@ async def test_a_resize_keeps_history_newest_first(settings):
         await wait_for(lambda: history.size.width < 100, what="the table to take the new width")
         await pilot.pause()
         assert [row.key.value for row in history.ordered_rows] == before
+
+
+def captured_notices(app) -> list[tuple[str, str]]:
+    notes: list[tuple[str, str]] = []
+    original = app.notify
+
+    def notify(message: str, **kwargs) -> None:
+        notes.append((message, kwargs.get("title", "")))
+        original(message, **kwargs)
+
+    app.notify = notify
+    return notes
+
+
+async def test_the_palette_lists_each_command_once_and_says_why_one_does_not_apply(settings):
+    async with running_app(settings) as (app, pilot):
+        titles = [command.title for command in app.get_system_commands(app.main_screen)]
+        assert len(titles) == len(set(titles))
+        assert "Quit" not in titles and titles.count("Keys") == 1
+        job = await app.backend.submit({"prompt": "a [fail] run"})
+        await wait_status(app, job.job_id, Status.FAILED)
+        await select(app, pilot, HISTORY, job.job_id)
+        notes = captured_notices(app)
+        await app.main_screen.run_from_palette("save")
+        assert notes == [
+            (f"Job {job.job_id[:8]} is failed; only a completed job has videos to save.", "Save videos: nothing to do")
+        ]
+
+
+async def test_ctrl_c_says_how_to_quit_in_plain_text(settings):
+    async with running_app(settings) as (app, pilot):
+        notes = captured_notices(app)
+        await pilot.press("ctrl+c")
+        await wait_for(lambda: bool(notes), what="the notice")
+        assert "[b]" not in notes[0][0] and "q to quit" in notes[0][0]
+
+
+async def test_a_job_that_starts_at_once_is_not_called_queue_position_1(settings):
+    async with running_app(settings) as (app, pilot):
+        notes = captured_notices(app)
+        await pilot.press("n")
+        await wait_for(lambda: isinstance(app.screen, NewJobScreen), what="the form")
+        await pilot.press(*"straight in")
+        await pilot.press("ctrl+s")
+        await wait_for(lambda: any(title == "Submitted" for _, title in notes), what="the notice")
+        message = next(message for message, title in notes if title == "Submitted")
+        assert "starting now" in message and "queue position" not in message

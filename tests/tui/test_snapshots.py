@@ -21,7 +21,7 @@ import time_machine
 from PIL import Image
 from textual.widgets import Input, TextArea
 
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 from tests.tui.history import ended_jobs
 from veotui.backend.local import LocalBackend
 from veotui.model import Job, JobRequest, Status

@@ -11,7 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 from tests.veo.fake_vertex import FILTER_REASON, Fault
 from veotui.backend.local import LocalBackend
 from veotui.metrics import GCS_OPERATIONS, Collector

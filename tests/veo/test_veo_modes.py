@@ -9,9 +9,10 @@ import io
 import pytest
 from PIL import Image
 
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 from tests.veo.test_veo_jobs import blob_names
 from veotui.backend.local import LocalBackend
+from veotui.files import video_name
 from veotui.model import Job, Status
 
 
@@ -94,7 +95,7 @@ async def test_without_a_bucket_every_input_travels_inline(make_settings, make_v
         first = await backend.submit({"prompt": "p"}, png((1, 2, 3)), "a.png", last_frame=(png((9, 9, 9)), "b.png"))
         refs = await backend.submit({"prompt": "q"}, references=REFERENCES[:2])
         first, refs = await ended(backend, first), await ended(backend, refs)
-        source_video = backend.files.video(first.job_id, 1).read_bytes()
+        source_video = (backend.files.folder(first.job_id) / video_name(1)).read_bytes()
         extension = await ended(backend, await backend.submit({"prompt": "r", "extends_job_id": first.job_id}))
 
     assert (first.status, refs.status, extension.status) == (Status.COMPLETED,) * 3, extension.error
@@ -129,7 +130,7 @@ async def test_extension_through_cloud_storage_then_delete_in_either_order(
         await wait_for(lambda: not blob_names(storage_client, bucket, "temp_videos/"), what="the copy's removal")
         # The source job was never touched.
         assert blob_names(storage_client, bucket, f"veo_outputs/{source.job_id}/") == source_outputs
-        assert backend.files.video(source.job_id, 1).is_file()
+        assert (backend.files.folder(source.job_id) / video_name(1)).is_file()
 
         order = [source, extension] if source_first else [extension, source]
         await backend.delete(order[0].job_id)

@@ -4,7 +4,7 @@ google-genai and google-cloud-storage clients, the fake Vertex AI and the storag
 
 from __future__ import annotations
 
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 from tests.veo.fake_vertex import Fault
 from veotui.backend.local import LocalBackend
 from veotui.model import Job, Status

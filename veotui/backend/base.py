@@ -9,7 +9,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from veotui.model import Change, Job, JobEvent, JobLists, QueueState
 from veotui.prices import PriceTable
@@ -52,7 +52,7 @@ class Backend(ABC):
     """Use as ``async with backend:``; every method raises :class:`veotui.errors.VeotuiError`
     subclasses (JobNotFound, Conflict, InvalidRequest, ...) with a sentence for a person."""
 
-    async def __aenter__(self) -> Backend:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 
@@ -154,6 +154,11 @@ class Backend(ABC):
     @abstractmethod
     async def download_video(self, job_id: str, index: int, dest_dir: Path) -> Path:
         """Save one video (1-based ``index``) in ``dest_dir``."""
+
+    @abstractmethod
+    async def view_video(self, job_id: str, index: int, dest_dir: Path) -> Path:
+        """Fetch one video into ``dest_dir`` to look at it: unlike a download, it never
+        starts the auto-delete timer."""
 
     async def download_all(self, job_id: str, dest_dir: Path) -> list[Path]:
         """Save every video one by one (which also starts the auto-delete timer)."""

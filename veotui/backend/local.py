@@ -18,7 +18,7 @@ from veotui import __version__
 from veotui.backend.base import QUEUE_PAGE, Backend, BackendInfo, Upload
 from veotui.capabilities import check_modes
 from veotui.errors import Conflict, InvalidRequest, JobNotFound, VeotuiError, VideoNotFound
-from veotui.events import EventBus
+from veotui.events import EventBus, Subscription
 from veotui.files import IMAGE_NAME, LAST_FRAME_NAME, JobFiles, convert_image, copy_atomic, reference_name
 from veotui.frames import PictureRow, job_pictures
 from veotui.generators import Generator, make_generator
@@ -43,7 +43,7 @@ from veotui.progress import with_progress
 from veotui.scheduler import Scheduler
 from veotui.settings import Settings
 from veotui.storage import StorageGuard, StorageState, save_failed
-from veotui.store import is_postgres, open_store
+from veotui.store import Store, is_postgres, open_store
 
 log = logging.getLogger(__name__)
 SEARCH_LIMIT = 500
@@ -85,6 +85,13 @@ class LocalBackend(Backend):
         self._downloaded: dict[str, set[int]] = {}
         self._estimates: dict[str, float] = {}
         self._started = False
+        # The engine's parts, made by start() once the data directory is locked (the store
+        # must not be opened by a second process, and the generator may need credentials).
+        self.generator: Generator
+        self.store: Store
+        self.files: JobFiles
+        self.scheduler: Scheduler
+        self._engine_task: asyncio.Task[None]
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -201,11 +208,6 @@ class LocalBackend(Backend):
         if self._log is not None:
             self._log.close()
             self._log = None
-
-    def set_url(self, url: str) -> None:
-        """The server's address, for a second process refused the data directory."""
-        self.url = url
-        self.lock.describe(url)
 
     # -- views ----------------------------------------------------------------------------
 
@@ -535,6 +537,12 @@ class LocalBackend(Backend):
         self.record_download(job_id)
         return target
 
+    async def view_video(self, job_id: str, index: int, dest_dir: Path) -> Path:
+        source = self.video_path(job_id, index)
+        target = Path(dest_dir) / f"veotui_{job_id[:8]}_{source.name}"
+        await _save(source, target)
+        return target
+
     async def download_video(self, job_id: str, index: int, dest_dir: Path) -> Path:
         source = self.video_path(job_id, index)
         target = Path(dest_dir) / f"veotui_{job_id[:8]}_{source.name}"
@@ -547,7 +555,7 @@ class LocalBackend(Backend):
             async for change in subscription:
                 yield change
 
-    def subscribe(self):
+    def subscribe(self) -> Subscription:
         """A raw subscription (the server needs to register it before it starts streaming)."""
         return self.bus.subscribe()
 

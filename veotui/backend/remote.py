@@ -21,6 +21,7 @@ import httpx
 
 from veotui.backend.base import QUEUE_PAGE, Backend, BackendInfo, Upload
 from veotui.errors import (
+    ERROR_HEADER,
     BackendUnavailable,
     Conflict,
     InvalidRequest,
@@ -39,7 +40,6 @@ from veotui.storage import StorageState, save_failed
 log = logging.getLogger(__name__)
 
 #: Names the error's class on the server's error responses (see veotui.server.app).
-ERROR_HEADER = "x-veotui-error"
 #: Exception classes by the name the server sends, then by status for anything else.
 ERRORS_BY_NAME: dict[str, type[VeotuiError]] = {
     cls.__name__: cls
@@ -200,7 +200,7 @@ class RemoteBackend(Backend):
         cleaned = prefix.strip().lower()
         if not cleaned:
             raise JobNotFound(prefix, f"{prefix!r} is not a job id or the start of one")
-        return (await self._request("GET", f"/api/resolve/{_segment(cleaned)}"))["job_id"]
+        return str((await self._request("GET", f"/api/resolve/{_segment(cleaned)}"))["job_id"])
 
     async def list_jobs(
         self,
@@ -269,11 +269,13 @@ class RemoteBackend(Backend):
         return [JobEvent.from_dict(item) for item in data["events"]]
 
     async def metrics(self) -> dict[str, Any]:
-        return await self._request("GET", "/api/metrics")
+        figures: dict[str, Any] = await self._request("GET", "/api/metrics")
+        return figures
 
     async def metric_series(self, hours: int = 24) -> list[dict[str, Any]]:
         data = await self._request("GET", "/api/metrics/series", params={"hours": hours})
-        return data["series"]
+        series: list[dict[str, Any]] = data["series"]
+        return series
 
     # -- downloads ------------------------------------------------------------------------
 
@@ -282,6 +284,13 @@ class RemoteBackend(Backend):
 
     async def download_video(self, job_id: str, index: int, dest_dir: Path) -> Path:
         return await self._download(f"/api/download/{_segment(job_id)}/video/{int(index)}", Path(dest_dir))
+
+    async def view_video(self, job_id: str, index: int, dest_dir: Path) -> Path:
+        # A range request (of the whole file) is what a player seeking makes: the server
+        # does not count it as a download, so it starts no auto-delete.
+        return await self._download(
+            f"/api/download/{_segment(job_id)}/video/{int(index)}", Path(dest_dir), headers={"range": "bytes=0-"}
+        )
 
     async def input_files(self, job_id: str, dest_dir: Path) -> dict[str, Path]:
         job = await self.get(job_id)
@@ -293,11 +302,11 @@ class RemoteBackend(Backend):
             name: await self._download(f"/api/jobs/{_segment(job_id)}/inputs/{name}", Path(dest_dir)) for name in names
         }
 
-    async def _download(self, path: str, dest_dir: Path) -> Path:
+    async def _download(self, path: str, dest_dir: Path, headers: Mapping[str, str] | None = None) -> Path:
         """Stream to a temporary file beside the target and rename it into place, so the
         target appears whole or not at all. The server names the file."""
         try:
-            async with self.client.stream("GET", path) as response:
+            async with self.client.stream("GET", path, headers=headers) as response:
                 if response.is_error:
                     await response.aread()
                     raise self._error(response)
@@ -403,7 +412,8 @@ def _json(body: Mapping[str, Any]) -> dict[str, Any]:
 async def _parse_events(response: httpx.Response) -> AsyncIterator[Change]:
     """Server-Sent Events, as far as veotui's server uses them: ``event`` and one ``data``
     line per event; comments (keep-alives) and ``retry`` lines are skipped."""
-    event, data = "message", []
+    event = "message"
+    data: list[str] = []
     async for line in response.aiter_lines():
         if not line:
             if data:

@@ -82,7 +82,11 @@ class Generator(ABC):
     """One implementation per service: ``sim`` (offline) and ``veo`` (Google Veo)."""
 
     name: str = "generator"
+    #: Offline and free: shown as such to people (the header, ``veotui serve``).
     is_simulator: bool = False
+    #: An operation may never finish on the service's side, so the scheduler fails a job
+    #: whose operation runs longer than VEOTUI_VEO_DEADLINE. False: operations always end.
+    operations_can_hang: bool = True
     default_poll_interval: float = 30.0
     #: How long a generation takes before any has been measured (the progress estimate).
     typical_seconds: float = 90.0
@@ -93,10 +97,6 @@ class Generator(ABC):
     #: Rough size of one second of video at each resolution, for messages such as "needs
     #: about 20 MB" when the disk is full.
     bytes_per_video_second: ClassVar[Mapping[str, int]] = {"720p": 700_000, "1080p": 1_500_000, "4k": 6_000_000}
-
-    def describe(self) -> str:
-        """A short label for headers and logs."""
-        return self.name
 
     def estimated_output_bytes(self, request: JobRequest) -> int:
         """About how much disk a job's videos take in its folder: the videos and their zip."""

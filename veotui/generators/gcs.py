@@ -1,13 +1,13 @@
 """Cloud Storage for the ``veo`` generator: input images go up, generated videos come down.
 
-Layout in the bucket (contract section 2)::
+Layout in the bucket::
 
     temp_images/<job_id>_<timestamp>[_<input>].jpg   the job's input images, passed to Veo by URI
     temp_videos/<job_id>_<timestamp>.mp4     the video an extension continues
     veo_outputs/<job_id>/...                 where Veo writes the job's videos
 
-google-cloud-storage is blocking, so every call runs in a worker thread; each has the
-300 s timeout the seed asks for. Its exceptions become the generator faults the engine
+google-cloud-storage is blocking, so every call runs in a worker thread; each has a
+300 s timeout. Its exceptions become the generator faults the engine
 understands (transient: retried with backoff; permanent: the job fails with a sentence).
 """
 

@@ -8,6 +8,7 @@ import math
 import textwrap
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 from PIL import Image, ImageDraw, ImageFont, ImageOps
@@ -88,7 +89,7 @@ def render_video(
 AUDIO_RATE = 8000
 
 
-def _write_tone(container, stream, seconds: int, index: int) -> None:
+def _write_tone(container: Any, stream: Any, seconds: int, index: int) -> None:
     """A quiet 125 Hz tone as long as the video: 64 samples a period, so every 1024-sample
     frame is the same buffer, computed once."""
     samples_per_frame = 1024
@@ -114,7 +115,8 @@ def last_video_frame(path: Path) -> Image.Image:
             last = frame
     if last is None:
         raise ValueError(f"{path.name} has no video frames")
-    return last.to_image().convert("RGB")
+    picture: Image.Image = last.to_image().convert("RGB")
+    return picture
 
 
 def _open_rgb(path: Path) -> Image.Image:
@@ -136,13 +138,23 @@ def _paste_tiles(image: Image.Image, tiles: list[Image.Image]) -> None:
 
 
 def _load_source(path: Path, width: int, height: int) -> Image.Image:
-    with Image.open(path) as image:
-        image = image.convert("RGB")
+    with Image.open(path) as opened:
+        image = opened.convert("RGB")
         scale = max(width * 1.5 / image.width, height * 1.5 / image.height)
         return image.resize((max(width + 2, int(image.width * scale)), max(height + 2, int(image.height * scale))))
 
 
-def _frame(n, total, width, height, colour, source, lines, index, font) -> Image.Image:
+def _frame(
+    n: int,
+    total: int,
+    width: int,
+    height: int,
+    colour: tuple[int, int, int],
+    source: Image.Image | None,
+    lines: list[str],
+    index: int,
+    font: Any,
+) -> Image.Image:
     t = n / max(1, total - 1)
     if source is not None:
         x = int((source.width - width) * t)

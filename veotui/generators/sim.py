@@ -39,6 +39,7 @@ FLAKY_FAILURES = 2
 class SimGenerator(Generator):
     name = "sim"
     is_simulator = True
+    operations_can_hang = False
     default_poll_interval = 1.0
     knows_its_operations = True
     # Small preview frames: a few kilobytes a second whatever the resolution asked for.
@@ -52,9 +53,6 @@ class SimGenerator(Generator):
         self.calls = root / "calls"
         self.operations.mkdir(parents=True, exist_ok=True)
         self.calls.mkdir(parents=True, exist_ok=True)
-
-    def describe(self) -> str:
-        return "simulator (offline, no Google credentials)"
 
     async def submit(self, job: Job, image_path: Path | None, image_ref: str | None) -> str:
         return await self.submit_inputs(job, JobInputs(image=image_path, image_ref=image_ref))
@@ -95,7 +93,7 @@ class SimGenerator(Generator):
             created = parse_time(record.get("created_at"))
             since = job.stage_started_at
             if record.get("job_id") == job.job_id and (since is None or (created and created >= since)):
-                return record["name"]
+                return str(record["name"])
         return None
 
     async def poll(self, job: Job, operation: str) -> GenerationResult | None:
@@ -186,9 +184,10 @@ class SimGenerator(Generator):
             raise PermanentFault(f"unknown simulator operation {operation!r}", kind=ErrorKind.OPERATION_ERROR)
         return self.operations / f"{op_id}.json"
 
-    def _read(self, operation: str) -> dict:
+    def _read(self, operation: str) -> dict[str, Any]:
         try:
-            return json.loads(self._path(operation).read_text())
+            record: dict[str, Any] = json.loads(self._path(operation).read_text())
+            return record
         except FileNotFoundError:
             raise PermanentFault(
                 f"the simulator has no operation {operation}; it expired or was removed",
@@ -198,7 +197,7 @@ class SimGenerator(Generator):
     def _count_call(self, job_id: str) -> int:
         path = self.calls / f"{job_id}.json"
         try:
-            count = json.loads(path.read_text())["calls"] + 1
+            count = int(json.loads(path.read_text())["calls"]) + 1
         except (OSError, ValueError, KeyError):
             count = 1
         write_atomic(path, json.dumps({"calls": count}).encode())

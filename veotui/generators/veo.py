@@ -28,7 +28,7 @@ import logging
 import os
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,7 +97,7 @@ RETIRED_MODELS: Mapping[str, str] = {
 }
 
 
-def check_request(request: JobRequest, has_image: bool = False) -> None:
+def check_request(request: JobRequest) -> None:
     """Raise :class:`InvalidRequest` naming the parameter the model cannot do."""
     model = request.model
     if model in RETIRED_MODELS:
@@ -117,8 +117,6 @@ def check_request(request: JobRequest, has_image: bool = False) -> None:
         raise InvalidRequest(
             f"{model} returns 1 to {limits.max_videos} videos per request, not {request.number_of_videos}"
         )
-    if has_image and not limits.image_input:
-        raise InvalidRequest(f"{model} does not take an input image; remove the image or pick another model")
 
 
 # -- settings -> a client -------------------------------------------------------------------
@@ -137,15 +135,10 @@ class VertexTarget:
     def express(self) -> bool:
         return self.project is None
 
-    def describe(self) -> str:
-        where = f" at {self.base_url}" if self.base_url else ""
-        if self.express:
-            return f"Veo on Vertex AI, express mode (API key){where}"
-        return f"Veo on Vertex AI, project {self.project}, {self.location}{where}"
-
 
 def read_target(env: Mapping[str, str]) -> VertexTarget:
-    """The contract's variables. Whether they are enough is decided with the credentials."""
+    """Where Vertex AI is, from GOOGLE_CLOUD_PROJECT, GOOGLE_CLOUD_LOCATION, GOOGLE_API_KEY and
+    the endpoint override. Whether they are enough is decided with the credentials."""
     return VertexTarget(
         project=(env.get("GOOGLE_CLOUD_PROJECT") or "").strip() or None,
         location=(env.get("GOOGLE_CLOUD_LOCATION") or "").strip() or DEFAULT_LOCATION,
@@ -173,7 +166,7 @@ def application_default_credentials(env: Mapping[str, str]) -> tuple[Credentials
         raise SettingsError(f"no usable Google Cloud credentials were found{where}: {NO_ADC_HELP}") from exc
 
 
-def _quietly(call, **kwargs):
+def _quietly(call: Callable[..., tuple[Credentials, str | None]], **kwargs: Any) -> tuple[Credentials, str | None]:
     """google-auth logs a warning for each place it found no credentials; veotui reports
     the outcome itself, as one sentence with the fix."""
     auth_log = logging.getLogger("google.auth._default")
@@ -201,7 +194,10 @@ def _credentials_from_file(path: str) -> tuple[Credentials, str | None]:
         return credentials, info.get("quota_project_id")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        return google.auth.load_credentials_from_file(path, scopes=[CLOUD_PLATFORM_SCOPE])
+        loaded: tuple[Credentials, str | None] = google.auth.load_credentials_from_file(
+            path, scopes=[CLOUD_PLATFORM_SCOPE]
+        )
+        return loaded
 
 
 def resolve(env: Mapping[str, str], credentials: Credentials | None = None) -> tuple[VertexTarget, Credentials | None]:
@@ -377,7 +373,7 @@ def operation_error_sentence(error: Mapping[str, Any]) -> str:
     label = " ".join(str(part) for part in (code, name) if part not in (None, ""))
     message = error.get("message") or "no message"
     advice = (
-        "Google's side failed; press r to retry."
+        "Google's side failed; the same request may succeed if retried."
         if name in {"INTERNAL", "UNAVAILABLE", "DEADLINE_EXCEEDED", "UNKNOWN"}
         else "Change the prompt or parameters it names and submit again."
     )
@@ -433,10 +429,6 @@ class VeoGenerator(Generator):
         target, credentials = resolve(env, credentials)
         storage = connect_storage(settings.gcs_bucket, env, target, credentials) if settings.gcs_bucket else None
         return cls(make_client(target, credentials, request_timeout), target, storage)
-
-    def describe(self) -> str:
-        where = f"; files via gs://{self.storage.bucket_name}" if self.storage else ""
-        return self.target.describe() + where
 
     def validate(self, request: JobRequest) -> None:
         check_request(request)
@@ -529,7 +521,7 @@ class VeoGenerator(Generator):
 
     async def poll(self, job: Job, operation: str) -> GenerationResult | None:
         try:
-            current = await self.client.aio.operations.get(types.GenerateVideosOperation(name=operation))
+            current = await self.client.aio.operations.get(types.GenerateVideosOperation(name=operation))  # type: ignore[call-arg]  # pydantic field the SDK's Operation base hides
         except genai_errors.APIError as exc:
             raise api_fault(exc, during="poll", target=self.target, model=job.request.model) from exc
         except TRANSPORT_ERRORS as exc:

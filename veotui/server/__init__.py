@@ -1,4 +1,4 @@
-"""The REST server of the seed's API over the engine: ``veotui serve``."""
+"""The REST server (the original web service's API, and more) over the engine: ``veotui serve``."""
 
 from __future__ import annotations
 

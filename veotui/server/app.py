@@ -1,4 +1,4 @@
-"""The FastAPI application: the seed's seven endpoints over the engine, plus the job lists,
+"""The FastAPI application: the seven endpoints of the original web service's API over the engine, plus the job lists,
 events, metrics, health, and the lookups the remote backend needs (info, timeline, resolve).
 """
 
@@ -7,21 +7,23 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, ProcessCollector, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Route
+from starlette.routing import request_response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from veotui import __version__
 from veotui.backend.base import QUEUE_PAGE
 from veotui.backend.local import MAX_PAGE_ROWS, MAX_SERIES_HOURS, LocalBackend
 from veotui.capabilities import MAX_REFERENCES, PERSON_GENERATION, REFERENCE_TYPES
-from veotui.errors import InvalidRequest, JobNotFound, StorageUnavailable, TooLarge, VeotuiError
+from veotui.errors import ERROR_HEADER, InvalidRequest, JobNotFound, StorageUnavailable, TooLarge, VeotuiError
 from veotui.logs import event
 from veotui.metrics import Collector
 from veotui.model import (
@@ -63,10 +65,6 @@ from veotui.storage import StorageGuard
 
 log = logging.getLogger(__name__)
 
-#: The response header that names the error's class, so the remote backend raises the same
-#: exception the local one would (two 404s: unknown job, unknown video). RemoteBackend has
-#: its own copy of the name: the client must not import the server (FastAPI, the engine).
-ERROR_HEADER = "x-veotui-error"
 MAX_HISTORY_PAGE = 1000
 _HEALTH_DETAIL = {
     "full": "storage full: the data directory's disk is full, so nothing new starts; "
@@ -124,17 +122,21 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         )
         return JSONResponse(job.to_dict(), status_code=202)
 
-    @app.get("/api/status/{job_id}", summary="One job", responses=answers(JobOut, 401, 404, 422))
-    async def status(job_id: JobId) -> JSONResponse:
-        return job_json(await backend.get(_checked(job_id)))
-
-    async def status_fast(request: Request) -> JSONResponse:
+    # Clients poll this one: a PlainRoute, documented like the others but called without
+    # FastAPI's parameter machinery, which costs several times the work of the answer. Its
+    # parameter is documented by hand; _checked refuses a non-UUID.
+    async def status(request: Request) -> JSONResponse:
         return job_json(await backend.get(_checked(request.path_params["job_id"])))
 
-    # Clients poll this one. Served as a plain Starlette route ahead of the FastAPI one (kept
-    # for the OpenAPI document): it skips the dependency and validation machinery, which
-    # costs several times the work of the answer itself.
-    app.router.routes.insert(0, Route("/api/status/{job_id}", status_fast, methods=["GET"], include_in_schema=False))
+    app.router.add_api_route(
+        "/api/status/{job_id}",
+        status,
+        methods=["GET"],
+        summary="One job",
+        responses=answers(JobOut, 401, 404, 422),
+        openapi_extra={"parameters": [STATUS_JOB_ID]},
+        route_class_override=PlainRoute,
+    )
 
     @app.post(
         "/api/cancel/{job_id}",
@@ -375,6 +377,25 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         return JSONResponse({"status": "ok"})
 
     return app
+
+
+class PlainRoute(APIRoute):
+    """A route in the OpenAPI document like any other, whose endpoint is called as a plain
+    Starlette one: ``endpoint(request) -> Response``, no parameters solved or validated."""
+
+    def __init__(self, path: str, endpoint: Callable[[Request], Awaitable[Response]], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        self.app = request_response(endpoint)
+
+
+#: The job id parameter as FastAPI documents one declared as ``JobId``.
+STATUS_JOB_ID: dict[str, Any] = {
+    "name": "job_id",
+    "in": "path",
+    "required": True,
+    "description": "a job id (UUID4)",
+    "schema": {"type": "string", "title": "Job Id", "description": "a job id (UUID4)"},
+}
 
 
 class RequestLog:

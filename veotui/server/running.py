@@ -24,7 +24,7 @@ from veotui.server.app import create_app
 from veotui.settings import Settings
 
 #: Seconds uvicorn waits for open requests (downloads) before it cuts them at shutdown.
-GRACEFUL_SECONDS = 3.0
+GRACEFUL_SECONDS = 3
 
 
 def is_loopback(host: str) -> bool:

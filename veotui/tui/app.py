@@ -79,7 +79,13 @@ class VeotuiApp(App[int]):
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        # Textual's own "Keys" and "Quit" would stand beside the main screen's.
+        ours = {title for _, title, _ in MainScreen.COMMANDS_OFFERED} | {"Keys", "Quit"}
+        yield from (command for command in super().get_system_commands(screen) if command.title not in ours)
         main = self.main_screen
         for action, title, help_text in MainScreen.COMMANDS_OFFERED:
-            yield SystemCommand(title, help_text, partial(main.run_action, action))
+            yield SystemCommand(title, help_text, partial(main.run_from_palette, action))
+
+    def action_help_quit(self) -> None:
+        """ctrl+c (the reflex to quit) says how to quit, in plain text."""
+        self.notify("Press q to quit, or ctrl+q to quit at once.", title="Do you want to quit?")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from veotui.format import matches
 from veotui.model import Change, Job, JobLists, Status
-from veotui.tui.format import matches
 
 PROCESSING, QUEUE, HISTORY = "processing", "queue", "history"
 PANELS = (PROCESSING, QUEUE, HISTORY)
@@ -172,7 +172,7 @@ class Board:
     def _apply(self, change: Change, previous: Job | None) -> Applied:
         job = change.job
         visible = job is not None and (not self.filter_text or matches(job, self.filter_text))
-        if visible and previous is not None and self._update_in_place(job, previous):
+        if job is not None and visible and previous is not None and self._update_in_place(job, previous):
             return Applied(previous)
         was_in_history = self._remove(change.job_id)
         if was_in_history and (job is None or not visible or not job.status.is_final):

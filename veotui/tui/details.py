@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual import work
@@ -16,10 +16,10 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from veotui import format as fmt
 from veotui.backend.base import Backend
 from veotui.errors import JobNotFound
 from veotui.model import Job, JobEvent, Status, format_usd, printable
-from veotui.tui import format as fmt
 from veotui.tui.pictures import Pictures
 
 
@@ -86,11 +86,14 @@ class DetailsScreen(Screen[None]):
         except Exception as exc:  # noqa: BLE001 - VeotuiError or a dropped connection: say it here
             body.update(Text(printable(f"Could not read the job: {exc}"), style="red"))
             return
-        body.update(render_details(job, events))
+        keymap = getattr(getattr(self.app, "settings", None), "keymap", {})
+        body.update(render_details(job, events, retry_key=keymap.get("retry", "r")))
         await self.query_one(Pictures).show(job)
 
 
-def render_details(job: Job, events: list[JobEvent]) -> Group:
+def render_details(job: Job, events: list[JobEvent], retry_key: str | None = None) -> Group:
+    """The job's parameters, timeline, error and files; ``retry_key`` (the main screen's
+    retry key) adds how to retry a failed or cancelled job."""
     request = job.request
     params = Table.grid(padding=(0, 2))
     params.add_column(style="bold", no_wrap=True)
@@ -133,13 +136,15 @@ def render_details(job: Job, events: list[JobEvent]) -> Group:
     for event in events:
         timeline.add_row(fmt.full_time(event.at), event.status.value, Text(printable(event.detail or "")))
 
-    parts: list[object] = [params, Text(""), Text("Timeline", style="bold underline"), timeline]
+    parts: list[RenderableType] = [params, Text(""), Text("Timeline", style="bold underline"), timeline]
     if job.error:
         parts += [
             Text(""),
             Text("Error", style="bold underline red"),
             Text(printable(fmt.with_edit_hint(job.error) or ""), style="red"),
         ]
+    if retry_key and job.status in (Status.FAILED, Status.CANCELLED):
+        parts.append(Text(f"Press {retry_key} in the job list to queue it again.", style="dim"))
     parts += [Text(""), Text("Files", style="bold underline")]
     if job.videos:
         files = Table(box=None, padding=(0, 2, 0, 0), show_header=False)
@@ -155,7 +160,8 @@ def render_details(job: Job, events: list[JobEvent]) -> Group:
 
 def _mode_rows(job: Job) -> list[tuple[str, str | Text]]:
     """The Veo 3.1 modes the job uses (none for a plain job)."""
-    request, rows = job.request, []
+    request = job.request
+    rows: list[tuple[str, str | Text]] = []
     if job.has_last_frame:
         rows.append(("Last frame", "yes"))
     if job.reference_count:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from typing import Any
 
 from veotui.backend.base import Backend, BackendInfo
 from veotui.errors import VeotuiError
@@ -115,7 +116,7 @@ class Follower:
                     # one is applied as it comes and then read once.
                     await asyncio.wait({pending}, timeout=wait)
                 else:
-                    wanted = asyncio.ensure_future(self._reload_wanted.wait())
+                    wanted: asyncio.Future[Any] = asyncio.ensure_future(self._reload_wanted.wait())
                     await asyncio.wait({pending, wanted}, return_when=asyncio.FIRST_COMPLETED)
                     wanted.cancel()
                 if pending.done():

@@ -17,6 +17,7 @@ from textual.screen import ModalScreen
 from textual.suggester import Suggester
 from textual.widgets import Collapsible, Footer, Input, Label, Select, Static, TextArea
 
+from veotui import format as fmt
 from veotui.backend.base import Backend
 from veotui.capabilities import MAX_REFERENCES, PERSON_GENERATION, REFERENCE_TYPES
 from veotui.errors import VeotuiError
@@ -37,7 +38,6 @@ from veotui.model import (
     format_usd,
 )
 from veotui.prices import DEFAULT_TABLE, PriceTable, estimate_cost, price_per_second, wants_audio
-from veotui.tui import format as fmt
 
 
 def check_prompt(text: str) -> str | None:
@@ -319,9 +319,9 @@ class NewJobScreen(ModalScreen[Job | None]):
             ("#duration", request.duration_seconds),
             ("#resolution", request.resolution),
             ("#model", request.model),
-            ("#audio", {True: "on", False: "off"}.get(request.generate_audio, "")),
+            ("#audio", _switch_choice(request.generate_audio)),
             ("#people", request.person_generation or ""),
-            ("#enhance", {True: "on", False: "off"}.get(request.enhance_prompt, "")),
+            ("#enhance", _switch_choice(request.enhance_prompt)),
         ):
             self.query_one(widget, Select).value = value
         self.query_one("#seed", Input).value = "" if request.seed is None else str(request.seed)
@@ -550,3 +550,8 @@ class NewJobScreen(ModalScreen[Job | None]):
             self.query_one("#form-error", Static).update(f"Not submitted: {type(exc).__name__}: {exc}")
             return
         self.dismiss(job)
+
+
+def _switch_choice(value: bool | None) -> str:
+    """A three-way switch as its Select value: on, off, or blank for the model's default."""
+    return "" if value is None else ("on" if value else "off")

@@ -20,9 +20,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Sparkline, Static
 
+from veotui import format as fmt
 from veotui.backend.base import Backend
 from veotui.model import ACTIVE_STATUSES, printable
-from veotui.tui import format as fmt
 
 #: At most one refresh a second.
 REFRESH_SECONDS = 1.0

@@ -24,6 +24,7 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input
 
+from veotui import format as fmt
 from veotui.backend.base import Backend, BackendInfo
 from veotui.errors import JobNotFound, VeotuiError
 from veotui.model import (
@@ -37,7 +38,6 @@ from veotui.model import (
     format_usd,
 )
 from veotui.settings import Settings
-from veotui.tui import format as fmt
 from veotui.tui.board import HISTORY, PANELS, PROCESSING, QUEUE, Board
 from veotui.tui.details import DetailsScreen
 from veotui.tui.dialogs import ConfirmScreen, HelpScreen
@@ -299,6 +299,7 @@ class MainScreen(Screen[None]):
             for panel in panels:
                 self.tables[panel].show(board.jobs(panel), now)
             history = self.tables[HISTORY]
+            assert isinstance(history, HistoryTable)
             history.has_previous = board.history_offset > 0
             history.has_next = board.has_next_page
             self._pin(pinned)
@@ -431,13 +432,49 @@ class MainScreen(Screen[None]):
             return bool(self.board.filter_text) or self.filter_bar.display
         return True
 
+    def _where(self, job: Job) -> str:
+        """Where a job just submitted stands: a job a free slot takes at once is not
+        "queue position 1"."""
+        if job.job_id in self.board.active or job.status.is_active:
+            return "starting now"
+        if job.status != Status.QUEUED or not job.queue_position:
+            return job.status.value
+        slots = self.info.max_concurrent if self.info else 0
+        busy = sum(1 for job_id in self.board.active if job_id != job.job_id)
+        if job.queue_position <= slots - busy:
+            return "starting now (a slot is free)"
+        return f"queue position {job.queue_position:,}"
+
+    #: Why an action does not apply to the selected job, said when the palette asks for it.
+    NOT_APPLICABLE: ClassVar[dict[str, str]] = {
+        "cancel": "only a queued or processing job can be cancelled",
+        "retry": "only a failed or cancelled job can be retried",
+        "save": "only a completed job has videos to save",
+        "open": "only a completed job has a video to open",
+        "extend": "only a completed job with a video can be extended",
+    }
+
+    async def run_from_palette(self, action: str) -> None:
+        """An action picked in the command palette: run it, or say why it does not apply
+        (a key that does not apply is greyed out in the footer; the palette cannot be)."""
+        if self.check_action(action, ()) is True:
+            await self.run_action(action)
+            return
+        job = self.selected_job
+        if job is None:
+            reason = "select a job first"
+        else:
+            rule = self.NOT_APPLICABLE.get(action, "it does not apply to the selected job")
+            reason = f"job {fmt.short_id(job.job_id)} is {job.status.value}; {rule}"
+        title = next((title for name, title, _ in self.COMMANDS_OFFERED if name == action), action)
+        self.app.notify(reason[0].upper() + reason[1:] + ".", title=f"{title}: nothing to do", severity="warning")
+
     # -- actions --------------------------------------------------------------------------
 
     def action_new_job(self) -> None:
         def submitted(job: Job | None) -> None:
             if job is not None:
-                where = f"queue position {job.queue_position}" if job.queue_position else job.status.value
-                self.app.notify(f"Job {fmt.short_id(job.job_id)}: {where}", title="Submitted", timeout=3)
+                self.app.notify(f"Job {fmt.short_id(job.job_id)}: {self._where(job)}", title="Submitted", timeout=3)
 
         self.app.push_screen(NewJobScreen(self.backend, prices=self.settings.price_table), submitted)
 
@@ -602,7 +639,8 @@ class MainScreen(Screen[None]):
             if path is None:
                 target = self.settings.downloads_dir
                 target.mkdir(parents=True, exist_ok=True)
-                path = await self.backend.download_video(job.job_id, job.videos[0].index, target)
+                # Looking at a video is not a download: it must not start the auto-delete.
+                path = await self.backend.view_video(job.job_id, job.videos[0].index, target)
             command = player_command(path)
             if isinstance(command, str):
                 self.app.notify(command, title="Cannot open a player", severity="warning", timeout=15)

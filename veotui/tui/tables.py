@@ -20,8 +20,8 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import DataTable
 
+from veotui import format as fmt
 from veotui.model import Job
-from veotui.tui import format as fmt
 
 Cells = tuple[object, ...]
 

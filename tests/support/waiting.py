@@ -1,0 +1,40 @@
+"""Waiting on a condition, never on the clock: CI is a busy 2-core machine."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+import anyio
+import pytest
+
+from veotui.backend.base import Backend
+from veotui.model import Status
+
+
+async def wait_for(
+    predicate: Callable[[], Awaitable[bool]] | Callable[[], bool],
+    timeout: float = 15.0,
+    interval: float = 0.02,
+    what: str = "condition",
+) -> None:
+    """Poll ``predicate`` (sync or async) until true; fail the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if hasattr(result, "__await__"):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        await anyio.sleep(interval)
+
+
+async def wait_status(backend: Backend, job_id: str, *statuses: Status, timeout: float = 15.0) -> None:
+    """Until the job's status is one of ``statuses``."""
+
+    async def reached() -> bool:
+        return (await backend.get(job_id)).status in statuses
+
+    await wait_for(reached, timeout, what=f"job {job_id[:8]} to be {'/'.join(s.value for s in statuses)}")
