@@ -748,3 +748,15 @@ async def test_a_job_that_starts_at_once_is_not_called_queue_position_1(settings
         await wait_for(lambda: any(title == "Submitted" for _, title in notes), what="the notice")
         message = next(message for message, title in notes if title == "Submitted")
         assert "starting now" in message and "queue position" not in message
+
+
+async def test_cancelling_a_queued_job_keeps_the_cursor_in_the_queue(slow_settings):
+    async with running_app(slow_settings) as (app, pilot):
+        await app.backend.submit({"prompt": "holds the slot"})
+        waiting = [await app.backend.submit({"prompt": f"waiting {n}"}) for n in range(3)]
+        await select(app, pilot, QUEUE, waiting[1].job_id)
+        await pilot.press("c")
+        await wait_for(lambda: waiting[1].job_id not in app.main_screen.tables[QUEUE].rows, what="the cancel")
+        await pilot.pause()
+        assert app.main_screen.active_panel == QUEUE
+        assert app.main_screen.selected_id == waiting[2].job_id

@@ -370,11 +370,16 @@ class MainScreen(Screen[None]):
         return self.board.find(job_id) if job_id else None
 
     def _pin(self, job_id: str | None) -> None:
-        """Keep the selection on the same job, into whichever panel it moved."""
+        """Keep the selection on the same job while it stays in its panel. When it leaves
+        (cancelled, started, ended), the cursor stays in the panel on the row that took its
+        place, so a second key acts on a neighbour rather than nothing; it follows the job
+        only out of a panel left empty."""
         if job_id is None:
             return
         panel = self.board.panel_of(job_id)
         if panel is None:
+            return
+        if panel != self.active_panel and self.active_table.row_count:
             return
         if panel != self.active_panel:
             # Follow the job, but never pull the cursor out of the filter while typing.
