@@ -14,7 +14,10 @@ fsync, so the synchronous driver costs nothing and keeps the interface.
 
 from __future__ import annotations
 
+import os
 import re
+import socket
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -31,6 +34,22 @@ from veotui.store import _JOB_COLUMNS, MIGRATIONS, Store, _job_from_row
 
 #: Session-level advisory lock held by the one server of a database (until fleets exist).
 SERVER_LOCK = 0x76656F74  # "veot"
+#: PostgreSQL-only migrations (the fleet's tables), in PostgreSQL's dialect; appended, never edited.
+FLEET_MIGRATIONS: tuple[str, ...] = (
+    # 1: each running server, with a heartbeat kept by the database's clock.
+    """
+    CREATE TABLE servers (
+        server_id TEXT PRIMARY KEY,
+        url TEXT,
+        host TEXT NOT NULL,
+        pid BIGINT NOT NULL,
+        started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        heartbeat_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    )
+    """,
+)
+#: Seconds between a server's heartbeats.
+HEARTBEAT_SECONDS = 10.0
 #: Transaction-level advisory lock taken by each slot claim: claims are counted one at a time.
 SLOTS_LOCK = SERVER_LOCK + 2
 
@@ -146,6 +165,7 @@ class PostgresStore(Store):
         self._stage_clock = {}
         self._run_clock = {}
         self._depth = 0
+        self.server_id = ""
         self._untold: list[Change] = []
         prepare(data_dir)  # the jobs' files stay in the data directory
         try:
@@ -228,6 +248,18 @@ class PostgresStore(Store):
                 for statement in filter(str.strip, translate_ddl(script).split(";")):
                     conn.execute(statement)
                 conn.execute("UPDATE schema_version SET version = ?", (number,))
+            # The fleet's own tables, which SQLite has no use for: numbered apart.
+            conn.execute("ALTER TABLE schema_version ADD COLUMN IF NOT EXISTS fleet BIGINT NOT NULL DEFAULT 0")
+            (fleet,) = conn.execute("SELECT fleet FROM schema_version").fetchone()
+            if fleet > len(FLEET_MIGRATIONS):
+                raise DataUnusable(
+                    f"PostgreSQL database {_safe(self.url)} was written by a newer veotui (fleet schema {fleet}, "
+                    f"this one knows {len(FLEET_MIGRATIONS)}); upgrade veotui"
+                )
+            for number, script in enumerate(FLEET_MIGRATIONS[fleet:], start=fleet + 1):
+                for statement in filter(str.strip, script.split(";")):
+                    conn.raw.execute(statement)
+                conn.execute("UPDATE schema_version SET fleet = ?", (number,))
 
     @property
     def schema_version(self) -> int:
@@ -246,6 +278,40 @@ class PostgresStore(Store):
                 f"another veotui server already runs on PostgreSQL database {_safe(self.url)}; "
                 "one server per database is supported for now"
             )
+
+    # -- servers ---------------------------------------------------------------------------
+
+    def join(self, url: str | None) -> str:
+        """Take the database's server lock (see :meth:`lock_server`) and record this server
+        with a first heartbeat; returns its id."""
+        self.lock_server()
+        self.server_id = uuid.uuid4().hex[:12]
+        with self._transaction("record this server") as conn:
+            conn.execute(
+                "INSERT INTO servers (server_id, url, host, pid) VALUES (?, ?, ?, ?)",
+                (self.server_id, url, socket.gethostname(), os.getpid()),
+            )
+        return self.server_id
+
+    def heartbeat(self) -> bool:
+        """Renew this server's heartbeat (the database's clock); False if its row is gone."""
+        with self._transaction("renew this server's heartbeat") as conn:
+            cursor = conn.execute("UPDATE servers SET heartbeat_at = now() WHERE server_id = ?", (self.server_id,))
+            return bool(cursor.rowcount == 1)
+
+    def leave(self) -> None:
+        """A clean stop: this server's row goes."""
+        with self._transaction("remove this server") as conn:
+            conn.execute("DELETE FROM servers WHERE server_id = ?", (self.server_id,))
+
+    def servers(self, within: float = 3 * HEARTBEAT_SECONDS) -> list[dict[str, Any]]:
+        """The servers that beat within ``within`` seconds, oldest first."""
+        rows = self._conn.execute(
+            "SELECT server_id, url, host, pid, started_at, heartbeat_at FROM servers"
+            " WHERE heartbeat_at > now() - make_interval(secs => ?) ORDER BY started_at, server_id",
+            (within,),
+        ).fetchall()
+        return [dict(zip(row.keys(), row, strict=True)) for row in rows]
 
     # -- the fleet-wide slot claim ----------------------------------------------------------
 

@@ -3,6 +3,8 @@ conformance suite, tests/engine/test_store.py and test_queue_order.py, run on bo
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from veotui.errors import Conflict, DataUnusable, SettingsError
@@ -117,3 +119,25 @@ def test_racing_claims_never_exceed_the_slots(database, tmp_path):
     finally:
         for store in stores:
             store.close()
+
+
+def test_a_server_is_recorded_with_a_heartbeat_and_leaves_on_a_clean_stop(database, tmp_path):
+    store = open_store(database, tmp_path)
+    watcher = open_store(database, tmp_path / "w")
+    try:
+        server_id = store.join("http://127.0.0.1:1")
+        (row,) = watcher.servers()
+        assert (row["server_id"], row["url"], row["pid"]) == (server_id, "http://127.0.0.1:1", os.getpid())
+        first = row["heartbeat_at"]
+        assert store.heartbeat()
+        (row,) = watcher.servers()
+        assert row["heartbeat_at"] >= first
+        # A server whose last beat is older than the window is not live.
+        with watcher._transaction() as conn:
+            conn.execute("UPDATE servers SET heartbeat_at = now() - interval '1 hour'")
+        assert watcher.servers(within=60) == []
+        store.leave()
+        assert not store.heartbeat()  # its row is gone: the caller records it again
+    finally:
+        store.close()
+        watcher.close()
