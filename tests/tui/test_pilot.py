@@ -760,3 +760,12 @@ async def test_cancelling_a_queued_job_keeps_the_cursor_in_the_queue(slow_settin
         await pilot.pause()
         assert app.main_screen.active_panel == QUEUE
         assert app.main_screen.selected_id == waiting[2].job_id
+
+
+async def test_an_empty_screen_says_how_to_begin(slow_settings):
+    async with running_app(slow_settings) as (app, pilot):
+        history = app.main_screen.tables[HISTORY]
+        await wait_for(lambda: "press n to submit your first job" in str(history.border_subtitle), what="the hint")
+        job = await app.backend.submit({"prompt": "the first"})
+        await wait_shown(app, PROCESSING, job.job_id)
+        await wait_for(lambda: not history.border_subtitle, what="the hint to go")

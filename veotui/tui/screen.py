@@ -235,6 +235,7 @@ class MainScreen(Screen[None]):
         if not self.loaded.is_set():
             self.call_after_refresh(self._freeze_heap)
             self.loaded.set()
+            self._update_titles()
             first = next((p for p in PANELS if self.board.jobs(p)), PROCESSING)
             self._activate(first, take_focus=not isinstance(self.focused, Input))
 
@@ -324,13 +325,15 @@ class MainScreen(Screen[None]):
             first, last = board.history_offset + 1, board.history_offset + len(board.history)
             history = f"History {first}–{last} of {board.history_total:,}"
         paged = board.history_total > len(board.history)
+        empty = not (board.processing or board.queued or board.history or board.filter_text)
+        hint = "press n to submit your first job" if empty and self.loaded.is_set() else ""
         titles = {
             PROCESSING: (f"Processing {len(board.processing)}/{slots}", ""),
             QUEUE: (
                 f"In Queue {board.queued_total:,}",
                 f"the first {len(board.queued):,} shown" if board.queued_total > len(board.queued) else "",
             ),
-            HISTORY: (history, "↑ at the top / ↓ at the bottom turns the page" if paged else ""),
+            HISTORY: (history, "↑ at the top / ↓ at the bottom turns the page" if paged else hint),
         }
         for panel, (title, subtitle) in titles.items():
             # Setting a border title repaints the whole table, even to the same text.
