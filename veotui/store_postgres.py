@@ -14,11 +14,13 @@ fsync, so the synchronous driver costs nothing and keeps the interface.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import socket
+import threading
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -28,9 +30,11 @@ from psycopg.rows import RowMaker
 
 from veotui.datadir import prepare
 from veotui.errors import DataUnusable, JobNotFound, StorageUnavailable
-from veotui.model import ACTIVE_STATUSES, Change, Job, Status, utcnow
+from veotui.model import ACTIVE_STATUSES, Change, Job, QueueState, Status, utcnow
 from veotui.storage import StorageGuard
 from veotui.store import _JOB_COLUMNS, MIGRATIONS, Store, _job_from_row
+
+log = logging.getLogger(__name__)
 
 #: Session-level advisory lock held by the one server of a database (until fleets exist).
 SERVER_LOCK = 0x76656F74  # "veot"
@@ -48,6 +52,8 @@ FLEET_MIGRATIONS: tuple[str, ...] = (
     )
     """,
 )
+#: The NOTIFY channel of job changes: payload "<origin> <kind> <job id>".
+CHANNEL = "veotui_changes"
 #: Seconds between a server's heartbeats.
 HEARTBEAT_SECONDS = 10.0
 #: Transaction-level advisory lock taken by each slot claim: claims are counted one at a time.
@@ -166,6 +172,8 @@ class PostgresStore(Store):
         self._run_clock = {}
         self._depth = 0
         self.server_id = ""
+        # Names this store's NOTIFYs, so its own listener skips them.
+        self._origin = uuid.uuid4().hex[:12]
         self._untold: list[Change] = []
         prepare(data_dir)  # the jobs' files stay in the data directory
         try:
@@ -215,13 +223,48 @@ class PostgresStore(Store):
             ) from exc
         untold, self._untold = self._untold, []
         for change in untold:
-            super()._notify(change)
+            self._notify(change)
 
     def _notify(self, change: Change) -> None:
         if self._depth:
             self._untold.append(change)
-        else:
-            super()._notify(change)
+            return
+        super()._notify(change)
+        # Other processes on the database hear of it too: its kind and job id, no more (a
+        # NOTIFY payload is small); they read the row themselves.
+        with suppress(psycopg.Error):
+            self._conn.execute("SELECT pg_notify(?, ?)", (CHANNEL, f"{self._origin} {change.kind} {change.job_id}"))
+
+    def listen(self, heard: Callable[[Change], None]) -> Callable[[], None]:
+        """Call ``heard`` (in a thread of its own) with every change another process makes
+        to the database, as read back after its commit; returns a function that stops it."""
+        conn = psycopg.connect(self.url, autocommit=True, row_factory=_row_factory, connect_timeout=10)
+        conn.execute(f"LISTEN {CHANNEL}")
+        stop = threading.Event()
+
+        def run() -> None:
+            reader = Connection(conn)
+            try:
+                while not stop.is_set():
+                    # Gathered first: the connection is busy while it waits for them.
+                    for note in list(conn.notifies(timeout=0.2)):
+                        origin, kind, job_id = [*note.payload.split(" "), "", ""][:3]
+                        if origin != self._origin:
+                            heard(_read_change(reader, kind, job_id))
+            except psycopg.Error:
+                if not stop.is_set():
+                    log.warning("listening to PostgreSQL stopped", exc_info=True)
+            finally:
+                conn.close()
+
+        thread = threading.Thread(target=run, name="veotui-pg-listen", daemon=True)
+        thread.start()
+
+        def close() -> None:
+            stop.set()
+            thread.join(5)
+
+        return close
 
     def _rollback(self) -> None:
         if self._conn.in_transaction:
@@ -267,6 +310,9 @@ class PostgresStore(Store):
 
     def integrity_check(self) -> str:
         return "ok"
+
+    def deferred_check(self) -> str | None:
+        return None  # the server keeps its own data consistent
 
     def lock_server(self) -> None:
         """Hold the database's server lock for this connection's life, or refuse: until
@@ -367,6 +413,22 @@ class PostgresStore(Store):
     @_queued.setter
     def _queued(self, value: int) -> None:
         pass  # counted by the database
+
+
+def _read_change(conn: Connection, kind: str, job_id: str) -> Change:
+    """A change another process announced, read back from the database."""
+    if kind == "queue":
+        paused, reason, by_budget = conn.execute(
+            "SELECT paused, reason, by_budget FROM queue_control WHERE id = 1"
+        ).fetchone() or (0, None, 0)
+        (length,) = conn.execute("SELECT COUNT(*) FROM jobs WHERE status = 'queued'").fetchone() or (0,)
+        return Change(
+            "queue", "", queue=QueueState(paused=bool(paused), reason=reason, length=length, by_budget=bool(by_budget))
+        )
+    row = conn.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+    if row is None:
+        return Change("deleted", job_id)
+    return Change("job", job_id, _job_from_row(row))  # type: ignore[arg-type]
 
 
 def _safe(url: str) -> str:

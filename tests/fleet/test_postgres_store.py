@@ -141,3 +141,47 @@ def test_a_server_is_recorded_with_a_heartbeat_and_leaves_on_a_clean_stop(databa
     finally:
         store.close()
         watcher.close()
+
+
+def test_a_listener_hears_the_changes_other_processes_make_and_not_its_own(database, tmp_path):
+    import time
+
+    a = open_store(database, tmp_path / "a")
+    b = open_store(database, tmp_path / "b")
+    heard: list[tuple[str, str]] = []
+    ids: list[str] = []
+
+    def hear(change) -> None:
+        ids.append(change.job_id)
+        heard.append((change.kind, change.job.status.value if change.job else ""))
+
+    stop = a.listen(hear)
+    try:
+        own = a.insert(queued("a's own"))
+        job = b.insert(queued("b's"))
+        b.transition(job.job_id, Status.STARTING)
+        b.set_paused(True, "quota")
+        b.delete(own.job_id)
+        deadline = time.monotonic() + 30
+        while len(heard) < 4 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        # Each change is read back when heard, so both of the job's may read "starting";
+        # a's own insert is not echoed back to a.
+        kinds = [kind for kind, _ in heard]
+        assert kinds[:4] == ["job", "job", "queue", "deleted"] and set(kinds[4:]) <= {"deleted"}
+        assert heard[1] == ("job", "starting") and heard[0][1] in ("queued", "starting")
+        # A claim (a transition inside the slot count's transaction) is announced too.
+        claimed = b.claim_next(5)
+        assert claimed is None or claimed.status == Status.STARTING
+        b.set_paused(False)
+        other = b.insert(queued("claimed"))
+        b.claim_next(5)
+        deadline = time.monotonic() + 30
+        while ids.count(other.job_id) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert ids.count(other.job_id) == 2  # its insert and its claim
+        assert a.get(other.job_id).status == Status.STARTING and heard[-1] == ("job", "starting")
+    finally:
+        stop()
+        a.close()
+        b.close()
