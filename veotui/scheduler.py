@@ -60,7 +60,7 @@ from veotui.model import (
     utcnow,
 )
 from veotui.settings import Settings
-from veotui.storage import StorageState, disk_full_error, format_bytes, free_bytes
+from veotui.storage import DAMAGED, StorageState, disk_full_error, format_bytes, free_bytes
 from veotui.store import Store
 
 log = logging.getLogger(__name__)
@@ -131,6 +131,7 @@ class Scheduler:
                 self._recover()
                 task_group.start_soon(self._dispatch_loop)
                 task_group.start_soon(self._watch_storage)
+                task_group.start_soon(self._check_store)
                 task_status.started()
                 await anyio.sleep_forever()
             finally:
@@ -391,6 +392,12 @@ class Scheduler:
             if self._storage_ok.is_set():
                 self._storage_ok = anyio.Event()
             self._storage_down.set()
+
+    async def _check_store(self) -> None:
+        """A large database is checked after start; damage stops new starts until a restart."""
+        reason = await anyio.to_thread.run_sync(self.store.deferred_check, abandon_on_cancel=True)
+        if reason is not None:
+            self.storage.degrade(DAMAGED, reason)
 
     async def _watch_storage(self) -> None:
         """While the disk refuses writes, probe it with backoff until it accepts them."""

@@ -178,6 +178,10 @@ RESPACE_WINDOW = 8
 #: of a double's 52-bit mantissa.
 ROOM_AFTER_RESPACE = 2.0**-32
 
+#: Databases up to this size are checked (``PRAGMA quick_check``) before start, which then
+#: costs well under a second; larger ones start at once and are checked in the background.
+CHECK_AT_OPEN_BYTES = 32 * 1024 * 1024
+
 #: A LIMIT meaning "all rows" in both SQL dialects (SQLite's -1 is an error elsewhere).
 NO_LIMIT = 2**62
 
@@ -246,9 +250,12 @@ class Store:
         conn = self._conn
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA busy_timeout = 5000")
-        problems = [row[0] for row in conn.execute("PRAGMA quick_check(3)")]
-        if problems != ["ok"]:
-            raise _damaged(self.path, "quick_check: " + " ".join(" ".join(problems).split()))
+        self._check_conn: sqlite3.Connection | None = None
+        self._check_due = _database_bytes(self.path) > CHECK_AT_OPEN_BYTES
+        if not self._check_due:
+            problems = _quick_check(conn)
+            if problems:
+                raise _damaged(self.path, problems)
         if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
             # A new database, or one of veotui's from before the stamp (identify() said so).
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
@@ -259,9 +266,43 @@ class Store:
         # Kept in step with every write (one writer), so reading it costs nothing.
         self._queued = int(self._conn.execute("SELECT COUNT(*) FROM jobs WHERE status = 'queued'").fetchone()[0])
 
+    def deferred_check(self) -> str | None:
+        """The check a large database skipped at open, on its own read-only connection (so
+        it may run in a worker thread while the store serves): what is damaged, in a
+        sentence, or None when all is well or the check was done at open."""
+        if not self._check_due:
+            return None
+        self._check_due = False
+        started = time.monotonic()
+        uri = "file:" + str(self.path.resolve()).replace("%", "%25").replace("?", "%3f").replace("#", "%23")
+        try:
+            conn = self._check_conn = sqlite3.connect(uri + "?mode=ro", uri=True, check_same_thread=False)
+            try:
+                problems = _quick_check(conn)
+            finally:
+                self._check_conn = None
+                conn.close()
+        except sqlite3.Error as exc:
+            if "interrupt" in str(exc):
+                return None  # the store was closed first
+            problems = f"quick_check failed: {exc}"
+        if not problems:
+            log.info("database check passed in %.1f s (%s)", time.monotonic() - started, self.path)
+            return None
+        reason = (
+            f"{self.path} is damaged ({problems}); nothing new starts. Stop veotui, then recover "
+            f"what it holds with `sqlite3 {self.path} .recover`, or move it away to start with an empty one"
+        )
+        log.error("database check after start: %s", reason)
+        return reason
+
     # -- plumbing -------------------------------------------------------------------------
 
     def close(self) -> None:
+        check = getattr(self, "_check_conn", None)  # (None when not a SQLite store)
+        if check is not None:
+            with suppress(sqlite3.Error):
+                check.interrupt()
         self._conn.close()
 
     def add_listener(self, listener: Listener) -> None:
@@ -1086,6 +1127,23 @@ def _sqlite_problem(path: Path, exc: sqlite3.Error, backup: bool = True) -> Data
             f"not on a read-only mount, or {CHOOSE_ANOTHER}"
         )
     return DataUnusable(f"{path} cannot be used ({exc}); {CHOOSE_ANOTHER}")
+
+
+def _database_bytes(path: Path) -> int:
+    """The database's size with its write-ahead log (0 when it does not exist yet)."""
+    total = 0
+    for part in (path, path.with_name(path.name + "-wal")):
+        with suppress(OSError):
+            total += part.stat().st_size
+    return total
+
+
+def _quick_check(conn: sqlite3.Connection) -> str | None:
+    """What ``PRAGMA quick_check`` finds wrong, in one line, or None when all is well."""
+    problems = [row[0] for row in conn.execute("PRAGMA quick_check(3)")]
+    if problems == ["ok"]:
+        return None
+    return "quick_check: " + " ".join(" ".join(problems).split())
 
 
 def _damaged(path: Path, what: str, backup: bool = True) -> DataUnusable:

@@ -311,6 +311,9 @@ class PostgresStore(Store):
     def integrity_check(self) -> str:
         return "ok"
 
+    def deferred_check(self) -> str | None:
+        return None  # the server keeps its own data consistent
+
     def lock_server(self) -> None:
         """Hold the database's server lock for this connection's life, or refuse: until
         servers share the slots and lease their jobs, one server per database."""

@@ -351,3 +351,33 @@ def test_the_store_itself_refuses_what_it_cannot_use(tmp_path):
         Store(foreign)
     assert foreign.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("foreign")) == ["foreign.db"]
+
+
+def test_a_large_database_is_checked_after_open_and_damage_sticks(tmp_path, monkeypatch):
+    import random as _random
+
+    import veotui.store as store_module
+    from veotui.storage import DAMAGED, StorageGuard
+
+    db = tmp_path / "veotui.db"
+    Store(db).close()
+    conn = sqlite3.connect(db)
+    (root,) = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'jobs_finished'").fetchone()
+    (page,) = conn.execute("PRAGMA page_size").fetchone()
+    conn.close()
+    with open(db, "r+b") as file:
+        file.seek((root - 1) * page)
+        file.write(_random.Random(3).randbytes(page))
+    monkeypatch.setattr(store_module, "CHECK_AT_OPEN_BYTES", 0)
+    guard = StorageGuard(tmp_path)
+    store = Store(db, guard)  # opens: the check is deferred
+    try:
+        reason = store.deferred_check()
+        assert reason is not None and f"{db} is damaged (quick_check:" in reason
+        assert store.deferred_check() is None  # once
+        guard.degrade(DAMAGED, reason)
+        guard.recovered()  # a writable disk does not mend it
+        guard.degrade("full", "the disk is full")
+        assert guard.state.state == DAMAGED and guard.state.reason == reason
+    finally:
+        store.close()

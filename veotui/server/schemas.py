@@ -183,7 +183,9 @@ class SeriesOut(Shape):
 
 
 class StorageOut(Shape):
-    state: Literal["ok", "full", "read_only"] = Field(description="whether the data directory accepts writes")
+    state: Literal["ok", "full", "read_only", "damaged"] = Field(
+        description="whether the data directory accepts writes"
+    )
     reason: str | None = Field(description="why it does not, as a sentence")
     since: str | None = Field(description="when it stopped accepting writes (UTC)")
 
@@ -207,7 +209,7 @@ class HealthOut(Shape):
 
 class HealthDegradedOut(Shape):
     status: Literal["degraded"]
-    storage: Literal["full", "read_only"]
+    storage: Literal["full", "read_only", "damaged"]
     detail: str = Field(description="what is wrong, as a sentence")
 
 
