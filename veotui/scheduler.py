@@ -61,7 +61,7 @@ from veotui.model import (
 )
 from veotui.settings import Settings
 from veotui.storage import DAMAGED, StorageState, disk_full_error, format_bytes, free_bytes
-from veotui.store import Store
+from veotui.store import AUTO_DELETED, Store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -308,11 +308,11 @@ class Scheduler:
         self.wake()
         return job
 
-    def delete(self, job_id: str) -> None:
+    def delete(self, job_id: str, reason: str | None = None) -> None:
         # The files go first: on a full disk that frees the room to record the delete.
         self.store.get(job_id)
         self._remove_folder(job_id)
-        job = self.store.delete(job_id)
+        job = self.store.delete(job_id, reason)
         self._stop_run(job_id)
         self._spawn(self._cleanup_remote, job)
         if not self.storage.ok:
@@ -629,7 +629,7 @@ class Scheduler:
             current = self.store.find(job.job_id)
             if current is not None and current.status == Status.COMPLETED and current.downloaded_at:
                 with contextlib.suppress(JobNotFound):
-                    await self._persist(functools.partial(self.delete, job.job_id))
+                    await self._persist(functools.partial(self.delete, job.job_id, AUTO_DELETED))
 
         self._spawn(auto_delete)
 

@@ -162,6 +162,15 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX jobs_downloaded ON jobs (downloaded_at) WHERE downloaded_at IS NOT NULL
     """,
+    # 9: jobs removed by the engine itself (auto-delete), so a later lookup can say why.
+    """
+    CREATE TABLE tombstones (
+        job_id TEXT PRIMARY KEY,
+        at TEXT NOT NULL,
+        reason TEXT NOT NULL
+    );
+    CREATE INDEX tombstones_at ON tombstones (at)
+    """,
 )
 
 #: ``PRAGMA application_id`` of veotui's databases ("veot"), stamped when one is created.
@@ -178,6 +187,11 @@ RESPACE_WINDOW = 8
 #: of a double's 52-bit mantissa.
 ROOM_AFTER_RESPACE = 2.0**-32
 
+#: How long, and how many, removed jobs are remembered for a later lookup.
+TOMBSTONE_DAYS = 7
+TOMBSTONE_ROWS = 10_000
+#: Why the engine removed a job, as a lookup of it then says.
+AUTO_DELETED = "deleted after download"
 #: Databases up to this size are checked (``PRAGMA quick_check``) before start, which then
 #: costs well under a second; larger ones start at once and are checked in the background.
 CHECK_AT_OPEN_BYTES = 32 * 1024 * 1024
@@ -366,8 +380,24 @@ class Store:
             return job
         row = self._conn.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
         if row is None:
-            raise JobNotFound(job_id)
+            raise JobNotFound(job_id, self._gone(job_id, exact=True))
         return self._remember(_job_from_row(row))
+
+    def _gone(self, job_id: str, *, exact: bool) -> str | None:
+        """Why a job that is no longer here was removed, if the engine removed it lately."""
+        sql = "SELECT job_id, at, reason FROM tombstones WHERE "
+        if exact:
+            row = self._conn.execute(sql + "job_id = ?", (job_id,)).fetchone()
+        else:
+            rows = self._conn.execute(
+                sql + "job_id >= ? AND job_id < ? ORDER BY job_id LIMIT 2", (job_id, job_id + "\uffff")
+            ).fetchall()
+            row = rows[0] if len(rows) == 1 else None
+        if row is None:
+            return None
+        at = parse_time(row[1])
+        when = at.strftime("%Y-%m-%d %H:%M:%S UTC") if at is not None else row[1]
+        return f"job {row[0]} was {row[2]} at {when}"
 
     def _remember(self, job: Job) -> Job:
         if job.status.is_final:
@@ -391,7 +421,7 @@ class Store:
             (prefix, prefix + "\uffff"),
         ).fetchall()
         if not rows:
-            raise JobNotFound(prefix, f"no job id starts with {prefix!r}")
+            raise JobNotFound(prefix, self._gone(prefix, exact=False) or f"no job id starts with {prefix!r}")
         if len(rows) > 1:
             raise InvalidRequest(f"more than one job id starts with {prefix!r}; give more of it")
         return str(rows[0][0])
@@ -804,22 +834,38 @@ class Store:
             self._active.pop(job.job_id, None)
             raise Conflict(f"job {job.job_id} changed under veotui's feet; try again")
 
-    def delete(self, job_id: str) -> Job:
+    def delete(self, job_id: str, reason: str | None = None) -> Job:
         """Remove the job's row and remember its remote files until they are cleaned up.
-        On a full disk the guard's reserve is dropped to make room for the delete."""
+        With a ``reason`` (the engine removed it by itself), a lookup of the job answers it
+        for a while. On a full disk the guard's reserve is dropped to make room for the delete."""
         job = self.get(job_id)
         try:
-            self._delete_row(job)
+            self._delete_row(job, reason)
         except StorageUnavailable:
             if not self.guard.release_reserve():
                 raise
-            self._delete_row(job)
+            self._delete_row(job, reason)
         self._notify(Change("deleted", job_id))
         return job
 
-    def _delete_row(self, job: Job) -> None:
+    def _delete_row(self, job: Job, reason: str | None = None) -> None:
         job_id = job.job_id
         with self._transaction(f"delete job {job_id}") as conn:
+            if reason is not None:
+                now = utcnow()
+                conn.execute(
+                    "DELETE FROM tombstones WHERE job_id = ? OR at < ?",
+                    (job_id, isoformat(now - timedelta(days=TOMBSTONE_DAYS))),
+                )
+                conn.execute(
+                    "INSERT INTO tombstones (job_id, at, reason) VALUES (?, ?, ?)", (job_id, isoformat(now), reason)
+                )
+                (count,) = conn.execute("SELECT COUNT(*) FROM tombstones").fetchone()
+                if count > TOMBSTONE_ROWS:
+                    conn.execute(
+                        "DELETE FROM tombstones WHERE job_id IN (SELECT job_id FROM tombstones ORDER BY at LIMIT ?)",
+                        (count - TOMBSTONE_ROWS,),
+                    )
             conn.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
             self._active.pop(job_id, None)
             self._stage_clock.pop(job_id, None)

@@ -339,6 +339,21 @@ async def test_save_puts_the_videos_in_the_downloads_folder(make_settings):
         await wait_for(lambda: any(str(settings.downloads_dir) in n.message for n in app._notifications), what="where")
 
 
+async def test_save_says_when_auto_delete_removes_the_job_and_how_to_keep_it(make_settings):
+    settings = make_settings(auto_delete_after_download="600")
+    async with running_app(settings) as (app, pilot):
+        job = await app.backend.submit({"prompt": "watch me go"})
+        await wait_status(app, job.job_id, Status.COMPLETED)
+        await select(app, pilot, HISTORY, job.job_id)
+        notes = captured_notices(app)
+        await pilot.press("s")
+        await wait_for(lambda: notes, what="the save notification")
+        (message, title) = notes[0]
+        assert title == "Saved 1 video"
+        assert f"Job {job.job_id[:8]} will be removed in 600 s" in message or "removed in 599 s" in message
+        assert "auto_delete_after_download = off" in message
+
+
 async def test_open_without_a_display_shows_the_path(settings, monkeypatch):
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)

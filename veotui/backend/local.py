@@ -253,6 +253,7 @@ class LocalBackend(Backend):
             data_dir=str(self.settings.data_dir),
             storage=self.storage_state(),
             prices=self.settings.price_table,
+            auto_delete_after_download=self.settings.auto_delete_after_download,
         )
 
     async def storage_status(self) -> StorageState:

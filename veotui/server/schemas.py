@@ -200,6 +200,9 @@ class InfoOut(Shape):
     prices: dict[str, dict[str, dict[str, float]]] = Field(
         description="the price table in use: model -> audio|silent -> resolution -> US dollars per second"
     )
+    auto_delete_after_download: float | None = Field(
+        default=None, description="seconds after a download before a completed job is deleted; null: never"
+    )
     version: str
 
 

@@ -36,6 +36,7 @@ from veotui.model import (
     QueueState,
     Status,
     format_usd,
+    utcnow,
 )
 from veotui.settings import Settings
 from veotui.tui.board import HISTORY, PANELS, PROCESSING, QUEUE, Board
@@ -628,9 +629,16 @@ class MainScreen(Screen[None]):
             self.app.notify(str(exc), title=f"Could not save job {fmt.short_id(job.job_id)}", severity="error")
             return
         names = ", ".join(path.name for path in paths)
-        self.app.notify(
-            f"Saved to {target}: {names}", title=f"Saved {len(paths)} video{'s' if len(paths) != 1 else ''}"
-        )
+        message = f"Saved to {target}: {names}"
+        after = self.info.auto_delete_after_download if self.info else None
+        if after is not None:
+            try:
+                notice = fmt.auto_delete_notice(await self.backend.get(job.job_id), after, utcnow())
+            except VeotuiError:
+                notice = f"job {fmt.short_id(job.job_id)} was deleted after download"
+            if notice:
+                message += f"\n{notice[0].upper()}{notice[1:]}."
+        self.app.notify(message, title=f"Saved {len(paths)} video{'s' if len(paths) != 1 else ''}")
 
     def action_open(self) -> None:
         job = self.selected_job
