@@ -25,7 +25,7 @@ from veotui import format as fmt
 from veotui.backend.base import Backend
 from veotui.capabilities import MAX_REFERENCES
 from veotui.errors import Conflict, InvalidRequest, JobNotFound, TooLarge, VeotuiError
-from veotui.model import Job, QueueState, Status, format_usd, isoformat, printable
+from veotui.model import Job, QueueState, Status, format_usd, isoformat, printable, utcnow
 from veotui.settings import Settings
 
 if TYPE_CHECKING:
@@ -462,6 +462,13 @@ async def download(backend: Backend, args: argparse.Namespace) -> int:
     except OSError as exc:
         raise VeotuiError(f"cannot save into {target}: {exc.strerror or exc}") from None
     print(path)
+    after = (await backend.info()).auto_delete_after_download
+    try:
+        notice = fmt.auto_delete_notice(await backend.get(job_id), after, utcnow())
+    except JobNotFound:  # already gone: the delay was shorter than the download's answer
+        notice = f"job {job_id[:8]} was deleted after download; to keep jobs, set auto_delete_after_download = off"
+    if notice:
+        _err().print(_safe(notice))
     return 0
 
 

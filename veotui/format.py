@@ -161,3 +161,14 @@ def with_edit_hint(error: str | None) -> str | None:
     if error and asks_for_edit(error):
         return f"{error.rstrip()} {EDIT_HINT}"
     return error
+
+
+def auto_delete_notice(job: Job, after: float | None, now: datetime) -> str | None:
+    """What a download set going: the job's removal, and how to keep jobs."""
+    if after is None or job.downloaded_at is None:
+        return None
+    left = max(0, round(after - (now - job.downloaded_at).total_seconds()))
+    return (
+        f"job {job.job_id[:8]} will be removed in {left} s (auto-delete after download); "
+        "to keep jobs, set auto_delete_after_download = off"
+    )

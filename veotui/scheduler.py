@@ -60,8 +60,8 @@ from veotui.model import (
     utcnow,
 )
 from veotui.settings import Settings
-from veotui.storage import StorageState, disk_full_error, format_bytes, free_bytes
-from veotui.store import Store
+from veotui.storage import DAMAGED, StorageState, disk_full_error, format_bytes, free_bytes
+from veotui.store import AUTO_DELETED, Store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -131,6 +131,7 @@ class Scheduler:
                 self._recover()
                 task_group.start_soon(self._dispatch_loop)
                 task_group.start_soon(self._watch_storage)
+                task_group.start_soon(self._check_store)
                 task_status.started()
                 await anyio.sleep_forever()
             finally:
@@ -307,11 +308,11 @@ class Scheduler:
         self.wake()
         return job
 
-    def delete(self, job_id: str) -> None:
+    def delete(self, job_id: str, reason: str | None = None) -> None:
         # The files go first: on a full disk that frees the room to record the delete.
         self.store.get(job_id)
         self._remove_folder(job_id)
-        job = self.store.delete(job_id)
+        job = self.store.delete(job_id, reason)
         self._stop_run(job_id)
         self._spawn(self._cleanup_remote, job)
         if not self.storage.ok:
@@ -391,6 +392,12 @@ class Scheduler:
             if self._storage_ok.is_set():
                 self._storage_ok = anyio.Event()
             self._storage_down.set()
+
+    async def _check_store(self) -> None:
+        """A large database is checked after start; damage stops new starts until a restart."""
+        reason = await anyio.to_thread.run_sync(self.store.deferred_check, abandon_on_cancel=True)
+        if reason is not None:
+            self.storage.degrade(DAMAGED, reason)
 
     async def _watch_storage(self) -> None:
         """While the disk refuses writes, probe it with backoff until it accepts them."""
@@ -622,7 +629,7 @@ class Scheduler:
             current = self.store.find(job.job_id)
             if current is not None and current.status == Status.COMPLETED and current.downloaded_at:
                 with contextlib.suppress(JobNotFound):
-                    await self._persist(functools.partial(self.delete, job.job_id))
+                    await self._persist(functools.partial(self.delete, job.job_id, AUTO_DELETED))
 
         self._spawn(auto_delete)
 

@@ -28,7 +28,9 @@ log = logging.getLogger(__name__)
 OK = "ok"
 FULL = "full"
 READ_ONLY = "read_only"
-LABELS = {OK: "ok", FULL: "storage full", READ_ONLY: "storage read-only"}
+#: The check run after start found the database damaged; it stays so until a restart.
+DAMAGED = "damaged"
+LABELS = {OK: "ok", FULL: "storage full", READ_ONLY: "storage read-only", DAMAGED: "database damaged"}
 
 RESERVE_NAME = "veotui.reserve"
 RESERVE_BYTES = 256 * 1024
@@ -179,15 +181,15 @@ class StorageGuard:
         return StorageUnavailable(self.state.reason or "the data directory cannot be written", self.state.state)
 
     def degrade(self, state: str, reason: str) -> None:
-        if self.state.state == state:
+        if self.state.state in (state, DAMAGED):
             return  # keep the first reason: the probes that follow say less
         if self.state.ok:
             log.warning("storage degraded: %s", reason)
         self._set(StorageState(state, reason, self.state.since or utcnow()))
 
     def recovered(self) -> None:
-        if self.state.ok:
-            return
+        if self.state.ok or self.state.state == DAMAGED:
+            return  # a writable disk does not mend a damaged database
         log.warning("storage writable again (%s)", self.data_dir)
         self._set(StorageState())
 

@@ -162,6 +162,15 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX jobs_downloaded ON jobs (downloaded_at) WHERE downloaded_at IS NOT NULL
     """,
+    # 9: jobs removed by the engine itself (auto-delete), so a later lookup can say why.
+    """
+    CREATE TABLE tombstones (
+        job_id TEXT PRIMARY KEY,
+        at TEXT NOT NULL,
+        reason TEXT NOT NULL
+    );
+    CREATE INDEX tombstones_at ON tombstones (at)
+    """,
 )
 
 #: ``PRAGMA application_id`` of veotui's databases ("veot"), stamped when one is created.
@@ -177,6 +186,15 @@ RESPACE_WINDOW = 8
 #: Smallest gap a respacing leaves, relative to the keys' size: 2**-32 leaves ~20 halvings
 #: of a double's 52-bit mantissa.
 ROOM_AFTER_RESPACE = 2.0**-32
+
+#: How long, and how many, removed jobs are remembered for a later lookup.
+TOMBSTONE_DAYS = 7
+TOMBSTONE_ROWS = 10_000
+#: Why the engine removed a job, as a lookup of it then says.
+AUTO_DELETED = "deleted after download"
+#: Databases up to this size are checked (``PRAGMA quick_check``) before start, which then
+#: costs well under a second; larger ones start at once and are checked in the background.
+CHECK_AT_OPEN_BYTES = 32 * 1024 * 1024
 
 #: A LIMIT meaning "all rows" in both SQL dialects (SQLite's -1 is an error elsewhere).
 NO_LIMIT = 2**62
@@ -246,9 +264,12 @@ class Store:
         conn = self._conn
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA busy_timeout = 5000")
-        problems = [row[0] for row in conn.execute("PRAGMA quick_check(3)")]
-        if problems != ["ok"]:
-            raise _damaged(self.path, "quick_check: " + " ".join(" ".join(problems).split()))
+        self._check_conn: sqlite3.Connection | None = None
+        self._check_due = _database_bytes(self.path) > CHECK_AT_OPEN_BYTES
+        if not self._check_due:
+            problems = _quick_check(conn)
+            if problems:
+                raise _damaged(self.path, problems)
         if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
             # A new database, or one of veotui's from before the stamp (identify() said so).
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
@@ -259,9 +280,43 @@ class Store:
         # Kept in step with every write (one writer), so reading it costs nothing.
         self._queued = int(self._conn.execute("SELECT COUNT(*) FROM jobs WHERE status = 'queued'").fetchone()[0])
 
+    def deferred_check(self) -> str | None:
+        """The check a large database skipped at open, on its own read-only connection (so
+        it may run in a worker thread while the store serves): what is damaged, in a
+        sentence, or None when all is well or the check was done at open."""
+        if not self._check_due:
+            return None
+        self._check_due = False
+        started = time.monotonic()
+        uri = "file:" + str(self.path.resolve()).replace("%", "%25").replace("?", "%3f").replace("#", "%23")
+        try:
+            conn = self._check_conn = sqlite3.connect(uri + "?mode=ro", uri=True, check_same_thread=False)
+            try:
+                problems = _quick_check(conn)
+            finally:
+                self._check_conn = None
+                conn.close()
+        except sqlite3.Error as exc:
+            if "interrupt" in str(exc):
+                return None  # the store was closed first
+            problems = f"quick_check failed: {exc}"
+        if not problems:
+            log.info("database check passed in %.1f s (%s)", time.monotonic() - started, self.path)
+            return None
+        reason = (
+            f"{self.path} is damaged ({problems}); nothing new starts. Stop veotui, then recover "
+            f"what it holds with `sqlite3 {self.path} .recover`, or move it away to start with an empty one"
+        )
+        log.error("database check after start: %s", reason)
+        return reason
+
     # -- plumbing -------------------------------------------------------------------------
 
     def close(self) -> None:
+        check = getattr(self, "_check_conn", None)  # (None when not a SQLite store)
+        if check is not None:
+            with suppress(sqlite3.Error):
+                check.interrupt()
         self._conn.close()
 
     def add_listener(self, listener: Listener) -> None:
@@ -325,8 +380,24 @@ class Store:
             return job
         row = self._conn.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
         if row is None:
-            raise JobNotFound(job_id)
+            raise JobNotFound(job_id, self._gone(job_id, exact=True))
         return self._remember(_job_from_row(row))
+
+    def _gone(self, job_id: str, *, exact: bool) -> str | None:
+        """Why a job that is no longer here was removed, if the engine removed it lately."""
+        sql = "SELECT job_id, at, reason FROM tombstones WHERE "
+        if exact:
+            row = self._conn.execute(sql + "job_id = ?", (job_id,)).fetchone()
+        else:
+            rows = self._conn.execute(
+                sql + "job_id >= ? AND job_id < ? ORDER BY job_id LIMIT 2", (job_id, job_id + "\uffff")
+            ).fetchall()
+            row = rows[0] if len(rows) == 1 else None
+        if row is None:
+            return None
+        at = parse_time(row[1])
+        when = at.strftime("%Y-%m-%d %H:%M:%S UTC") if at is not None else row[1]
+        return f"job {row[0]} was {row[2]} at {when}"
 
     def _remember(self, job: Job) -> Job:
         if job.status.is_final:
@@ -350,7 +421,7 @@ class Store:
             (prefix, prefix + "\uffff"),
         ).fetchall()
         if not rows:
-            raise JobNotFound(prefix, f"no job id starts with {prefix!r}")
+            raise JobNotFound(prefix, self._gone(prefix, exact=False) or f"no job id starts with {prefix!r}")
         if len(rows) > 1:
             raise InvalidRequest(f"more than one job id starts with {prefix!r}; give more of it")
         return str(rows[0][0])
@@ -763,22 +834,38 @@ class Store:
             self._active.pop(job.job_id, None)
             raise Conflict(f"job {job.job_id} changed under veotui's feet; try again")
 
-    def delete(self, job_id: str) -> Job:
+    def delete(self, job_id: str, reason: str | None = None) -> Job:
         """Remove the job's row and remember its remote files until they are cleaned up.
-        On a full disk the guard's reserve is dropped to make room for the delete."""
+        With a ``reason`` (the engine removed it by itself), a lookup of the job answers it
+        for a while. On a full disk the guard's reserve is dropped to make room for the delete."""
         job = self.get(job_id)
         try:
-            self._delete_row(job)
+            self._delete_row(job, reason)
         except StorageUnavailable:
             if not self.guard.release_reserve():
                 raise
-            self._delete_row(job)
+            self._delete_row(job, reason)
         self._notify(Change("deleted", job_id))
         return job
 
-    def _delete_row(self, job: Job) -> None:
+    def _delete_row(self, job: Job, reason: str | None = None) -> None:
         job_id = job.job_id
         with self._transaction(f"delete job {job_id}") as conn:
+            if reason is not None:
+                now = utcnow()
+                conn.execute(
+                    "DELETE FROM tombstones WHERE job_id = ? OR at < ?",
+                    (job_id, isoformat(now - timedelta(days=TOMBSTONE_DAYS))),
+                )
+                conn.execute(
+                    "INSERT INTO tombstones (job_id, at, reason) VALUES (?, ?, ?)", (job_id, isoformat(now), reason)
+                )
+                (count,) = conn.execute("SELECT COUNT(*) FROM tombstones").fetchone()
+                if count > TOMBSTONE_ROWS:
+                    conn.execute(
+                        "DELETE FROM tombstones WHERE job_id IN (SELECT job_id FROM tombstones ORDER BY at LIMIT ?)",
+                        (count - TOMBSTONE_ROWS,),
+                    )
             conn.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
             self._active.pop(job_id, None)
             self._stage_clock.pop(job_id, None)
@@ -1086,6 +1173,23 @@ def _sqlite_problem(path: Path, exc: sqlite3.Error, backup: bool = True) -> Data
             f"not on a read-only mount, or {CHOOSE_ANOTHER}"
         )
     return DataUnusable(f"{path} cannot be used ({exc}); {CHOOSE_ANOTHER}")
+
+
+def _database_bytes(path: Path) -> int:
+    """The database's size with its write-ahead log (0 when it does not exist yet)."""
+    total = 0
+    for part in (path, path.with_name(path.name + "-wal")):
+        with suppress(OSError):
+            total += part.stat().st_size
+    return total
+
+
+def _quick_check(conn: sqlite3.Connection) -> str | None:
+    """What ``PRAGMA quick_check`` finds wrong, in one line, or None when all is well."""
+    problems = [row[0] for row in conn.execute("PRAGMA quick_check(3)")]
+    if problems == ["ok"]:
+        return None
+    return "quick_check: " + " ".join(" ".join(problems).split())
 
 
 def _damaged(path: Path, what: str, backup: bool = True) -> DataUnusable:

@@ -14,8 +14,13 @@ fsync, so the synchronous driver costs nothing and keeps the interface.
 
 from __future__ import annotations
 
+import logging
+import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -25,12 +30,32 @@ from psycopg.rows import RowMaker
 
 from veotui.datadir import prepare
 from veotui.errors import DataUnusable, JobNotFound, StorageUnavailable
-from veotui.model import ACTIVE_STATUSES, Change, Job, Status, utcnow
+from veotui.model import ACTIVE_STATUSES, Change, Job, QueueState, Status, utcnow
 from veotui.storage import StorageGuard
 from veotui.store import _JOB_COLUMNS, MIGRATIONS, Store, _job_from_row
 
+log = logging.getLogger(__name__)
+
 #: Session-level advisory lock held by the one server of a database (until fleets exist).
 SERVER_LOCK = 0x76656F74  # "veot"
+#: PostgreSQL-only migrations (the fleet's tables), in PostgreSQL's dialect; appended, never edited.
+FLEET_MIGRATIONS: tuple[str, ...] = (
+    # 1: each running server, with a heartbeat kept by the database's clock.
+    """
+    CREATE TABLE servers (
+        server_id TEXT PRIMARY KEY,
+        url TEXT,
+        host TEXT NOT NULL,
+        pid BIGINT NOT NULL,
+        started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        heartbeat_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    )
+    """,
+)
+#: The NOTIFY channel of job changes: payload "<origin> <kind> <job id>".
+CHANNEL = "veotui_changes"
+#: Seconds between a server's heartbeats.
+HEARTBEAT_SECONDS = 10.0
 #: Transaction-level advisory lock taken by each slot claim: claims are counted one at a time.
 SLOTS_LOCK = SERVER_LOCK + 2
 
@@ -89,6 +114,7 @@ def translate(sql: str) -> str:
     sql = _NUMBERED.sub(r"%(p\1)s", sql)
     sql = sql.replace("?", "%s")
     sql = re.sub(r"\bLIKE\b", "ILIKE", sql)
+    sql = re.sub(r"\s+INDEXED BY \w+", "", sql)  # SQLite's index hints; PostgreSQL plans alone
     target = re.match(r"\s*INSERT INTO (\w+)", sql)
     if target and "excluded.value" in sql:  # an upsert reading the row's value: name its table
         table = target.group(1)
@@ -145,6 +171,9 @@ class PostgresStore(Store):
         self._stage_clock = {}
         self._run_clock = {}
         self._depth = 0
+        self.server_id = ""
+        # Names this store's NOTIFYs, so its own listener skips them.
+        self._origin = uuid.uuid4().hex[:12]
         self._untold: list[Change] = []
         prepare(data_dir)  # the jobs' files stay in the data directory
         try:
@@ -194,13 +223,48 @@ class PostgresStore(Store):
             ) from exc
         untold, self._untold = self._untold, []
         for change in untold:
-            super()._notify(change)
+            self._notify(change)
 
     def _notify(self, change: Change) -> None:
         if self._depth:
             self._untold.append(change)
-        else:
-            super()._notify(change)
+            return
+        super()._notify(change)
+        # Other processes on the database hear of it too: its kind and job id, no more (a
+        # NOTIFY payload is small); they read the row themselves.
+        with suppress(psycopg.Error):
+            self._conn.execute("SELECT pg_notify(?, ?)", (CHANNEL, f"{self._origin} {change.kind} {change.job_id}"))
+
+    def listen(self, heard: Callable[[Change], None]) -> Callable[[], None]:
+        """Call ``heard`` (in a thread of its own) with every change another process makes
+        to the database, as read back after its commit; returns a function that stops it."""
+        conn = psycopg.connect(self.url, autocommit=True, row_factory=_row_factory, connect_timeout=10)
+        conn.execute(f"LISTEN {CHANNEL}")
+        stop = threading.Event()
+
+        def run() -> None:
+            reader = Connection(conn)
+            try:
+                while not stop.is_set():
+                    # Gathered first: the connection is busy while it waits for them.
+                    for note in list(conn.notifies(timeout=0.2)):
+                        origin, kind, job_id = [*note.payload.split(" "), "", ""][:3]
+                        if origin != self._origin:
+                            heard(_read_change(reader, kind, job_id))
+            except psycopg.Error:
+                if not stop.is_set():
+                    log.warning("listening to PostgreSQL stopped", exc_info=True)
+            finally:
+                conn.close()
+
+        thread = threading.Thread(target=run, name="veotui-pg-listen", daemon=True)
+        thread.start()
+
+        def close() -> None:
+            stop.set()
+            thread.join(5)
+
+        return close
 
     def _rollback(self) -> None:
         if self._conn.in_transaction:
@@ -227,6 +291,18 @@ class PostgresStore(Store):
                 for statement in filter(str.strip, translate_ddl(script).split(";")):
                     conn.execute(statement)
                 conn.execute("UPDATE schema_version SET version = ?", (number,))
+            # The fleet's own tables, which SQLite has no use for: numbered apart.
+            conn.execute("ALTER TABLE schema_version ADD COLUMN IF NOT EXISTS fleet BIGINT NOT NULL DEFAULT 0")
+            (fleet,) = conn.execute("SELECT fleet FROM schema_version").fetchone()
+            if fleet > len(FLEET_MIGRATIONS):
+                raise DataUnusable(
+                    f"PostgreSQL database {_safe(self.url)} was written by a newer veotui (fleet schema {fleet}, "
+                    f"this one knows {len(FLEET_MIGRATIONS)}); upgrade veotui"
+                )
+            for number, script in enumerate(FLEET_MIGRATIONS[fleet:], start=fleet + 1):
+                for statement in filter(str.strip, script.split(";")):
+                    conn.raw.execute(statement)
+                conn.execute("UPDATE schema_version SET fleet = ?", (number,))
 
     @property
     def schema_version(self) -> int:
@@ -234,6 +310,9 @@ class PostgresStore(Store):
 
     def integrity_check(self) -> str:
         return "ok"
+
+    def deferred_check(self) -> str | None:
+        return None  # the server keeps its own data consistent
 
     def lock_server(self) -> None:
         """Hold the database's server lock for this connection's life, or refuse: until
@@ -245,6 +324,40 @@ class PostgresStore(Store):
                 f"another veotui server already runs on PostgreSQL database {_safe(self.url)}; "
                 "one server per database is supported for now"
             )
+
+    # -- servers ---------------------------------------------------------------------------
+
+    def join(self, url: str | None) -> str:
+        """Take the database's server lock (see :meth:`lock_server`) and record this server
+        with a first heartbeat; returns its id."""
+        self.lock_server()
+        self.server_id = uuid.uuid4().hex[:12]
+        with self._transaction("record this server") as conn:
+            conn.execute(
+                "INSERT INTO servers (server_id, url, host, pid) VALUES (?, ?, ?, ?)",
+                (self.server_id, url, socket.gethostname(), os.getpid()),
+            )
+        return self.server_id
+
+    def heartbeat(self) -> bool:
+        """Renew this server's heartbeat (the database's clock); False if its row is gone."""
+        with self._transaction("renew this server's heartbeat") as conn:
+            cursor = conn.execute("UPDATE servers SET heartbeat_at = now() WHERE server_id = ?", (self.server_id,))
+            return bool(cursor.rowcount == 1)
+
+    def leave(self) -> None:
+        """A clean stop: this server's row goes."""
+        with self._transaction("remove this server") as conn:
+            conn.execute("DELETE FROM servers WHERE server_id = ?", (self.server_id,))
+
+    def servers(self, within: float = 3 * HEARTBEAT_SECONDS) -> list[dict[str, Any]]:
+        """The servers that beat within ``within`` seconds, oldest first."""
+        rows = self._conn.execute(
+            "SELECT server_id, url, host, pid, started_at, heartbeat_at FROM servers"
+            " WHERE heartbeat_at > now() - make_interval(secs => ?) ORDER BY started_at, server_id",
+            (within,),
+        ).fetchall()
+        return [dict(zip(row.keys(), row, strict=True)) for row in rows]
 
     # -- the fleet-wide slot claim ----------------------------------------------------------
 
@@ -300,6 +413,22 @@ class PostgresStore(Store):
     @_queued.setter
     def _queued(self, value: int) -> None:
         pass  # counted by the database
+
+
+def _read_change(conn: Connection, kind: str, job_id: str) -> Change:
+    """A change another process announced, read back from the database."""
+    if kind == "queue":
+        paused, reason, by_budget = conn.execute(
+            "SELECT paused, reason, by_budget FROM queue_control WHERE id = 1"
+        ).fetchone() or (0, None, 0)
+        (length,) = conn.execute("SELECT COUNT(*) FROM jobs WHERE status = 'queued'").fetchone() or (0,)
+        return Change(
+            "queue", "", queue=QueueState(paused=bool(paused), reason=reason, length=length, by_budget=bool(by_budget))
+        )
+    row = conn.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+    if row is None:
+        return Change("deleted", job_id)
+    return Change("job", job_id, _job_from_row(row))  # type: ignore[arg-type]
 
 
 def _safe(url: str) -> str:

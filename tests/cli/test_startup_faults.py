@@ -10,6 +10,7 @@ import random
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -230,3 +231,48 @@ def test_a_veotui_database_from_before_the_stamp_opens_and_is_stamped(tmp_path):
     finally:
         server.kill()
     assert int.from_bytes(path.read_bytes()[68:72], "big") == APPLICATION_ID
+
+
+def damage_an_index_page(db: Path) -> None:
+    """Scramble the page of an index that opening never reads: only a full check finds it."""
+    conn = sqlite3.connect(db)
+    (root,) = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'jobs_finished'").fetchone()
+    (page,) = conn.execute("PRAGMA page_size").fetchone()
+    conn.close()
+    with open(db, "r+b") as file:
+        file.seek((root - 1) * page)
+        file.write(random.Random(3).randbytes(page))
+
+
+def test_a_large_damaged_database_starts_and_is_reported_damaged_by_the_check_after_start(tmp_path):
+    data = tmp_path / "data"
+    db = data / "veotui.db"
+    a_veotui_database(db)
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE ballast (data BLOB)")  # past the size checked before start
+    conn.execute("INSERT INTO ballast VALUES (zeroblob(40 * 1024 * 1024))")
+    conn.commit()
+    conn.close()
+    damage_an_index_page(db)
+    server = ServeProcess(server_env(data))
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            deadline = time.monotonic() + 60
+            while (health := client.get("/api/health")).status_code == 200 and time.monotonic() < deadline:
+                time.sleep(0.05)  # the check runs in the background after start
+            assert health.status_code == 503
+            assert health.json()["storage"] == "damaged"
+            storage = client.get("/api/info").json()["storage"]
+            assert storage["state"] == "damaged"
+            assert f"{db} is damaged (quick_check:" in storage["reason"]
+    finally:
+        server.kill()
+
+
+def test_a_small_damaged_index_is_refused_before_start(tmp_path):
+    data = tmp_path / "data"
+    db = data / "veotui.db"
+    a_veotui_database(db)
+    damage_an_index_page(db)
+    line = refused(data)
+    assert f"{db} is damaged (quick_check:" in line

@@ -112,6 +112,29 @@ def test_submit_wait_status_jobs_download(server, tmp_path):
     assert blocked.returncode == 1 and one_line(blocked.stderr).startswith("veotui: cannot save into ")
 
 
+def test_download_says_the_job_will_be_removed_and_status_says_why_it_was(tmp_path):
+    data_dir = tmp_path / "data"
+    settings = load_settings(
+        env={**FAST_ENV, "VEOTUI_DATA_DIR": str(data_dir), "VEOTUI_AUTO_DELETE_AFTER_DOWNLOAD": "3"}
+    )
+    with server_thread(settings.replace(token=TOKEN)) as running:
+        done = veotui("submit", "a kite", "--duration", "4", "--wait", remote=running.url)
+        assert done.returncode == 0, done.stderr
+        job_id = done.stdout.strip()
+        saved = veotui("download", job_id[:8], "-o", str(tmp_path / "out"), remote=running.url)
+        assert saved.returncode == 0, saved.stderr
+        assert re.search(r"will be removed in [0-3] s", saved.stderr), saved.stderr
+        assert "auto_delete_after_download = off" in saved.stderr
+        deadline = time.monotonic() + 60
+        while (status := veotui("status", job_id[:8], remote=running.url)).returncode == 0:
+            assert time.monotonic() < deadline, "the job was not auto-deleted"
+            time.sleep(0.5)
+        assert status.returncode == 1
+        assert f"job {job_id} was deleted after download at " in status.stderr, status.stderr
+        answer = httpx.get(f"{running.url}/api/status/{job_id}", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert answer.status_code == 404 and "was deleted after download at" in answer.json()["detail"]
+
+
 def test_submit_with_an_image(server, tmp_path):
     image = tmp_path / "frame.webp"
     Image.new("RGB", (32, 18), (250, 120, 0)).save(image, "WEBP")

@@ -187,6 +187,8 @@ async def test_auto_delete_after_a_download(make_settings, tmp_path):
 
         await wait_for(gone, what="auto-delete")
         assert not backend.files.folder(job.job_id).exists()
+        with pytest.raises(JobNotFound, match="was deleted after download at"):
+            await backend.resolve(job.job_id[:8])
         assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
             f"veotui_{job.job_id[:8]}_generated_video_1.mp4",
             f"veotui_{job.job_id[:8]}_generated_video_2.mp4",

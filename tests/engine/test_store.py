@@ -1,13 +1,13 @@
 import itertools
 import json
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from veotui.errors import Conflict, DataUnusable, InvalidRequest, JobNotFound
 from veotui.metrics import MIGRATION_SQL
-from veotui.model import ACTIVE_STATUSES, Change, Job, JobRequest, Status, Video, new_job_id
+from veotui.model import ACTIVE_STATUSES, Change, Job, JobRequest, Status, Video, isoformat, new_job_id, utcnow
 from veotui.store import MIGRATIONS, Store
 
 
@@ -154,6 +154,41 @@ def test_delete_remembers_remote_cleanup_until_done(store):
     assert [j.job_id for j in store.pending_cleanups()] == [job.job_id]
     store.cleanup_done(job.job_id)
     assert store.pending_cleanups() == []
+
+
+def test_a_job_the_engine_removed_is_explained_for_a_while(store, monkeypatch):
+    gone = store.insert(queued())
+    plain = store.insert(queued())
+    store.delete(gone.job_id, "deleted after download")
+    store.delete(plain.job_id)
+    with pytest.raises(JobNotFound, match=f"job {gone.job_id} was deleted after download at 20"):
+        store.get(gone.job_id)
+    with pytest.raises(JobNotFound, match="was deleted after download at"):
+        store.resolve(gone.job_id[:8])
+    # A delete someone asked for leaves nothing to explain.
+    with pytest.raises(JobNotFound, match="no job id starts with"):
+        store.resolve(plain.job_id[:8])
+    with pytest.raises(JobNotFound, match="not found"):
+        store.get(plain.job_id)
+    # Bounded: a week old, or beyond the row limit, the oldest are forgotten.
+    week_ago = isoformat(utcnow() - timedelta(days=8))
+    with store._transaction() as conn:
+        conn.execute("UPDATE tombstones SET at = ? WHERE job_id = ?", (week_ago, gone.job_id))
+    monkeypatch.setattr("veotui.store.TOMBSTONE_ROWS", 2)
+    later = [store.insert(queued()) for _ in range(3)]
+    for n, job in enumerate(later):
+        store.delete(job.job_id, "deleted after download")
+        with store._transaction() as conn:  # distinct times, oldest first
+            conn.execute(
+                "UPDATE tombstones SET at = ? WHERE job_id = ?",
+                (isoformat(utcnow() - timedelta(minutes=10 - n)), job.job_id),
+            )
+    with pytest.raises(JobNotFound, match="no job id starts with"):
+        store.resolve(gone.job_id)
+    with pytest.raises(JobNotFound, match="no job id starts with"):
+        store.resolve(later[0].job_id)
+    with pytest.raises(JobNotFound, match="deleted after download"):
+        store.resolve(later[2].job_id)
 
 
 def test_every_field_survives_the_row_both_ways(open_store):
@@ -351,3 +386,33 @@ def test_the_store_itself_refuses_what_it_cannot_use(tmp_path):
         Store(foreign)
     assert foreign.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("foreign")) == ["foreign.db"]
+
+
+def test_a_large_database_is_checked_after_open_and_damage_sticks(tmp_path, monkeypatch):
+    import random as _random
+
+    import veotui.store as store_module
+    from veotui.storage import DAMAGED, StorageGuard
+
+    db = tmp_path / "veotui.db"
+    Store(db).close()
+    conn = sqlite3.connect(db)
+    (root,) = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'jobs_finished'").fetchone()
+    (page,) = conn.execute("PRAGMA page_size").fetchone()
+    conn.close()
+    with open(db, "r+b") as file:
+        file.seek((root - 1) * page)
+        file.write(_random.Random(3).randbytes(page))
+    monkeypatch.setattr(store_module, "CHECK_AT_OPEN_BYTES", 0)
+    guard = StorageGuard(tmp_path)
+    store = Store(db, guard)  # opens: the check is deferred
+    try:
+        reason = store.deferred_check()
+        assert reason is not None and f"{db} is damaged (quick_check:" in reason
+        assert store.deferred_check() is None  # once
+        guard.degrade(DAMAGED, reason)
+        guard.recovered()  # a writable disk does not mend it
+        guard.degrade("full", "the disk is full")
+        assert guard.state.state == DAMAGED and guard.state.reason == reason
+    finally:
+        store.close()

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.server.harness import ServeProcess, server_env
+from veotui.store import open_store
 
 pytestmark = pytest.mark.slow
 
@@ -39,6 +40,13 @@ def test_a_server_on_postgresql_runs_a_job_and_refuses_a_second_server(postgres_
             job = client.get(f"/api/status/{job_id}").json()
             assert job["attempts"] == 1 and len(job["videos"]) == 1
             assert client.get(f"/api/download/{job_id}").status_code == 200
+        # The server is recorded with its heartbeat, and says so.
+        watcher = open_store(url, tmp_path / "watcher")
+        try:
+            (row,) = watcher.servers()
+            assert row["url"] == server.url and row["pid"] == server.process.pid
+        finally:
+            watcher.close()
         # The jobs are in PostgreSQL; the data directory holds no database and no lock file.
         assert not (data_dir / "veotui.db").exists()
         assert not (data_dir / "veotui.lock").exists()
@@ -60,6 +68,12 @@ def test_a_server_on_postgresql_runs_a_job_and_refuses_a_second_server(postgres_
         server.signal(signal.SIGTERM)
         server.wait()
         server.kill()
+
+    watcher = open_store(url, tmp_path / "watcher")
+    try:
+        assert watcher.servers() == []  # a clean stop removes its row
+    finally:
+        watcher.close()
 
     # Its lock went with it: a new server on the same database sees the finished job.
     again = ServeProcess(server_env(data_dir, VEOTUI_STORE=url, VEOTUI_AUTO_DELETE_AFTER_DOWNLOAD="off"))

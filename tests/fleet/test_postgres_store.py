@@ -3,6 +3,8 @@ conformance suite, tests/engine/test_store.py and test_queue_order.py, run on bo
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from veotui.errors import Conflict, DataUnusable, SettingsError
@@ -117,3 +119,69 @@ def test_racing_claims_never_exceed_the_slots(database, tmp_path):
     finally:
         for store in stores:
             store.close()
+
+
+def test_a_server_is_recorded_with_a_heartbeat_and_leaves_on_a_clean_stop(database, tmp_path):
+    store = open_store(database, tmp_path)
+    watcher = open_store(database, tmp_path / "w")
+    try:
+        server_id = store.join("http://127.0.0.1:1")
+        (row,) = watcher.servers()
+        assert (row["server_id"], row["url"], row["pid"]) == (server_id, "http://127.0.0.1:1", os.getpid())
+        first = row["heartbeat_at"]
+        assert store.heartbeat()
+        (row,) = watcher.servers()
+        assert row["heartbeat_at"] >= first
+        # A server whose last beat is older than the window is not live.
+        with watcher._transaction() as conn:
+            conn.execute("UPDATE servers SET heartbeat_at = now() - interval '1 hour'")
+        assert watcher.servers(within=60) == []
+        store.leave()
+        assert not store.heartbeat()  # its row is gone: the caller records it again
+    finally:
+        store.close()
+        watcher.close()
+
+
+def test_a_listener_hears_the_changes_other_processes_make_and_not_its_own(database, tmp_path):
+    import time
+
+    a = open_store(database, tmp_path / "a")
+    b = open_store(database, tmp_path / "b")
+    heard: list[tuple[str, str]] = []
+    ids: list[str] = []
+
+    def hear(change) -> None:
+        ids.append(change.job_id)
+        heard.append((change.kind, change.job.status.value if change.job else ""))
+
+    stop = a.listen(hear)
+    try:
+        own = a.insert(queued("a's own"))
+        job = b.insert(queued("b's"))
+        b.transition(job.job_id, Status.STARTING)
+        b.set_paused(True, "quota")
+        b.delete(own.job_id)
+        deadline = time.monotonic() + 30
+        while len(heard) < 4 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        # Each change is read back when heard, so both of the job's may read "starting";
+        # a's own insert is not echoed back to a.
+        kinds = [kind for kind, _ in heard]
+        assert kinds[:4] == ["job", "job", "queue", "deleted"] and set(kinds[4:]) <= {"deleted"}
+        assert heard[1] == ("job", "starting") and heard[0][1] in ("queued", "starting")
+        # A claim (a transition inside the slot count's transaction) is announced too.
+        claimed = b.claim_next(5)
+        assert claimed is None or claimed.status == Status.STARTING
+        b.set_paused(False)
+        other = b.insert(queued("claimed"))
+        b.claim_next(5)
+        deadline = time.monotonic() + 30
+        while ids.count(other.job_id) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert ids.count(other.job_id) == 2  # its insert and its claim
+        assert a.get(other.job_id).status == Status.STARTING and heard[-1] == ("job", "starting")
+    finally:
+        stop()
+        a.close()
+        b.close()

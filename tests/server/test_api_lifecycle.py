@@ -220,7 +220,9 @@ async def test_events_stream_jobs_deletions_and_keepalives(server, http):
     assert server.backend.bus.subscriber_count == 0
     statuses = [d["status"] for name, d in events if name == "job" and d["job_id"] == job_id]
     assert statuses[0] == "queued" and statuses[-1] == "completed"
-    assert statuses.index("generating") < statuses.index("downloading")
+    # A slow client's mailbox may merge stages away, but never shows them out of order.
+    lifecycle = ["queued", "starting", "uploading_image", "generating", "processing", "downloading", "completed"]
+    assert [lifecycle.index(s) for s in statuses] == sorted(lifecycle.index(s) for s in statuses)
 
 
 async def test_metrics_count_outcomes_users_and_error_kinds(http):

@@ -339,6 +339,21 @@ async def test_save_puts_the_videos_in_the_downloads_folder(make_settings):
         await wait_for(lambda: any(str(settings.downloads_dir) in n.message for n in app._notifications), what="where")
 
 
+async def test_save_says_when_auto_delete_removes_the_job_and_how_to_keep_it(make_settings):
+    settings = make_settings(auto_delete_after_download="600")
+    async with running_app(settings) as (app, pilot):
+        job = await app.backend.submit({"prompt": "watch me go"})
+        await wait_status(app, job.job_id, Status.COMPLETED)
+        await select(app, pilot, HISTORY, job.job_id)
+        notes = captured_notices(app)
+        await pilot.press("s")
+        await wait_for(lambda: notes, what="the save notification")
+        (message, title) = notes[0]
+        assert title == "Saved 1 video"
+        assert f"Job {job.job_id[:8]} will be removed in 600 s" in message or "removed in 599 s" in message
+        assert "auto_delete_after_download = off" in message
+
+
 async def test_open_without_a_display_shows_the_path(settings, monkeypatch):
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
@@ -748,3 +763,24 @@ async def test_a_job_that_starts_at_once_is_not_called_queue_position_1(settings
         await wait_for(lambda: any(title == "Submitted" for _, title in notes), what="the notice")
         message = next(message for message, title in notes if title == "Submitted")
         assert "starting now" in message and "queue position" not in message
+
+
+async def test_cancelling_a_queued_job_keeps_the_cursor_in_the_queue(slow_settings):
+    async with running_app(slow_settings) as (app, pilot):
+        await app.backend.submit({"prompt": "holds the slot"})
+        waiting = [await app.backend.submit({"prompt": f"waiting {n}"}) for n in range(3)]
+        await select(app, pilot, QUEUE, waiting[1].job_id)
+        await pilot.press("c")
+        await wait_for(lambda: waiting[1].job_id not in app.main_screen.tables[QUEUE].rows, what="the cancel")
+        await pilot.pause()
+        assert app.main_screen.active_panel == QUEUE
+        assert app.main_screen.selected_id == waiting[2].job_id
+
+
+async def test_an_empty_screen_says_how_to_begin(slow_settings):
+    async with running_app(slow_settings) as (app, pilot):
+        history = app.main_screen.tables[HISTORY]
+        await wait_for(lambda: "press n to submit your first job" in str(history.border_subtitle), what="the hint")
+        job = await app.backend.submit({"prompt": "the first"})
+        await wait_shown(app, PROCESSING, job.job_id)
+        await wait_for(lambda: not history.border_subtitle, what="the hint to go")

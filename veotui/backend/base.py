@@ -35,6 +35,8 @@ class BackendInfo:
     storage: StorageState = field(default_factory=StorageState)
     #: The engine's price table (the config file's overrides included), for estimates.
     prices: PriceTable = field(default_factory=PriceTable)
+    #: Seconds after a download before the engine deletes a completed job; None: never.
+    auto_delete_after_download: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -45,6 +47,7 @@ class BackendInfo:
             "data_dir": self.data_dir,
             "storage": self.storage.to_dict(),
             "prices": self.prices.to_dict(),
+            "auto_delete_after_download": self.auto_delete_after_download,
         }
 
 

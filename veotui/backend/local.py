@@ -118,8 +118,10 @@ class LocalBackend(Backend):
             self.generator = self._generator or make_generator(self.settings, self._env)
             self.storage = StorageGuard(self.settings.data_dir)
             self.store = open_store(self.settings.store, self.settings.data_dir, self.storage)
+            self._heartbeat: asyncio.Task[None] | None = None
             if is_postgres(self.settings.store):
-                self.store.lock_server()  # type: ignore[attr-defined]
+                self.store.join(self.url)  # type: ignore[attr-defined]
+                self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
             self.files = JobFiles(self.settings.jobs_dir)
             self.store.add_listener(self._publish)
             self.dir_size = DirSize(self.settings.data_dir)
@@ -131,6 +133,8 @@ class LocalBackend(Backend):
                 event(log, logging.INFO, "engine.start_failed", "the engine did not start: %s", exc)
             else:
                 event(log, logging.ERROR, "engine.start_failed", "the engine did not start: %r", exc, exc_info=True)
+            if getattr(self, "_heartbeat", None) is not None:
+                self._heartbeat.cancel()  # type: ignore[union-attr]
             self._close_log()
             self.lock.release()
             raise
@@ -157,10 +161,29 @@ class LocalBackend(Backend):
         if failure:
             raise failure[0]
 
+    async def _beat(self) -> None:
+        """Keep this server's heartbeat in PostgreSQL fresh."""
+        from veotui.store_postgres import HEARTBEAT_SECONDS
+
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            try:
+                if not self.store.heartbeat():  # type: ignore[attr-defined]
+                    log.warning("this server's row in PostgreSQL is gone; it is recorded again")
+                    self.store.join(self.url)  # type: ignore[attr-defined]
+            except VeotuiError as exc:
+                log.warning("the heartbeat could not be written: %s", exc)
+
     async def close(self) -> None:
         if not self._started:
             return
         self._started = False
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+            with contextlib.suppress(VeotuiError):
+                self.store.leave()  # type: ignore[attr-defined]
         try:
             self._engine_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -230,6 +253,7 @@ class LocalBackend(Backend):
             data_dir=str(self.settings.data_dir),
             storage=self.storage_state(),
             prices=self.settings.price_table,
+            auto_delete_after_download=self.settings.auto_delete_after_download,
         )
 
     async def storage_status(self) -> StorageState:

@@ -163,6 +163,7 @@ class RemoteBackend(Backend):
                 data_dir=data.get("data_dir"),
                 storage=StorageState.from_dict(data.get("storage")),
                 prices=PriceTable.from_dict(data.get("prices")),
+                auto_delete_after_download=_seconds_or_none(data.get("auto_delete_after_download")),
             )
         except (KeyError, TypeError, ValueError):
             raise self._not_veotui("GET /api/info answered without a generator and slots") from None
@@ -461,3 +462,8 @@ def _attachment_name(response: httpx.Response, path: str) -> str:
             if name and name not in (".", ".."):
                 return name
     return Path(path).name or "download"
+
+
+def _seconds_or_none(value: Any) -> float | None:
+    """The auto-delete delay from /api/info; an older server does not send it."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

@@ -49,6 +49,12 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
                 f"  attach with: veotui --remote {server.url}   stop with Ctrl+C",
                 flush=True,
             )
+            server_id = getattr(server.backend.store, "server_id", "")
+            if server_id:
+                print(
+                    f"  store: {server.backend.store!r}; this server: {server_id} (one server per database for now)",
+                    flush=True,
+                )
             await stop.wait()
             print("veotui: stopping; processing jobs resume at the next start", file=sys.stderr, flush=True)
     finally:

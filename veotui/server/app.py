@@ -71,6 +71,8 @@ _HEALTH_DETAIL = {
     "veotui carries on by itself once space is freed (GET /api/info says more)",
     "read_only": "storage read-only: the data directory cannot be written, so nothing new starts; "
     "veotui carries on by itself once it can write (GET /api/info says more)",
+    "damaged": "database damaged: a check after start found the database damaged, so nothing new starts; "
+    "stop veotui and run veotui doctor --data (GET /api/info says more)",
 }
 MAX_QUEUE_PAGE = 1000
 

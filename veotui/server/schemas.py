@@ -183,7 +183,9 @@ class SeriesOut(Shape):
 
 
 class StorageOut(Shape):
-    state: Literal["ok", "full", "read_only"] = Field(description="whether the data directory accepts writes")
+    state: Literal["ok", "full", "read_only", "damaged"] = Field(
+        description="whether the data directory accepts writes"
+    )
     reason: str | None = Field(description="why it does not, as a sentence")
     since: str | None = Field(description="when it stopped accepting writes (UTC)")
 
@@ -198,6 +200,9 @@ class InfoOut(Shape):
     prices: dict[str, dict[str, dict[str, float]]] = Field(
         description="the price table in use: model -> audio|silent -> resolution -> US dollars per second"
     )
+    auto_delete_after_download: float | None = Field(
+        default=None, description="seconds after a download before a completed job is deleted; null: never"
+    )
     version: str
 
 
@@ -207,7 +212,7 @@ class HealthOut(Shape):
 
 class HealthDegradedOut(Shape):
     status: Literal["degraded"]
-    storage: Literal["full", "read_only"]
+    storage: Literal["full", "read_only", "damaged"]
     detail: str = Field(description="what is wrong, as a sentence")
 
 

@@ -36,6 +36,7 @@ from veotui.model import (
     QueueState,
     Status,
     format_usd,
+    utcnow,
 )
 from veotui.settings import Settings
 from veotui.tui.board import HISTORY, PANELS, PROCESSING, QUEUE, Board
@@ -235,6 +236,7 @@ class MainScreen(Screen[None]):
         if not self.loaded.is_set():
             self.call_after_refresh(self._freeze_heap)
             self.loaded.set()
+            self._update_titles()
             first = next((p for p in PANELS if self.board.jobs(p)), PROCESSING)
             self._activate(first, take_focus=not isinstance(self.focused, Input))
 
@@ -324,13 +326,15 @@ class MainScreen(Screen[None]):
             first, last = board.history_offset + 1, board.history_offset + len(board.history)
             history = f"History {first}–{last} of {board.history_total:,}"
         paged = board.history_total > len(board.history)
+        empty = not (board.processing or board.queued or board.history or board.filter_text)
+        hint = "press n to submit your first job" if empty and self.loaded.is_set() else ""
         titles = {
             PROCESSING: (f"Processing {len(board.processing)}/{slots}", ""),
             QUEUE: (
                 f"In Queue {board.queued_total:,}",
                 f"the first {len(board.queued):,} shown" if board.queued_total > len(board.queued) else "",
             ),
-            HISTORY: (history, "↑ at the top / ↓ at the bottom turns the page" if paged else ""),
+            HISTORY: (history, "↑ at the top / ↓ at the bottom turns the page" if paged else hint),
         }
         for panel, (title, subtitle) in titles.items():
             # Setting a border title repaints the whole table, even to the same text.
@@ -370,11 +374,16 @@ class MainScreen(Screen[None]):
         return self.board.find(job_id) if job_id else None
 
     def _pin(self, job_id: str | None) -> None:
-        """Keep the selection on the same job, into whichever panel it moved."""
+        """Keep the selection on the same job while it stays in its panel. When it leaves
+        (cancelled, started, ended), the cursor stays in the panel on the row that took its
+        place, so a second key acts on a neighbour rather than nothing; it follows the job
+        only out of a panel left empty."""
         if job_id is None:
             return
         panel = self.board.panel_of(job_id)
         if panel is None:
+            return
+        if panel != self.active_panel and self.active_table.row_count:
             return
         if panel != self.active_panel:
             # Follow the job, but never pull the cursor out of the filter while typing.
@@ -620,9 +629,16 @@ class MainScreen(Screen[None]):
             self.app.notify(str(exc), title=f"Could not save job {fmt.short_id(job.job_id)}", severity="error")
             return
         names = ", ".join(path.name for path in paths)
-        self.app.notify(
-            f"Saved to {target}: {names}", title=f"Saved {len(paths)} video{'s' if len(paths) != 1 else ''}"
-        )
+        message = f"Saved to {target}: {names}"
+        after = self.info.auto_delete_after_download if self.info else None
+        if after is not None:
+            try:
+                notice = fmt.auto_delete_notice(await self.backend.get(job.job_id), after, utcnow())
+            except VeotuiError:
+                notice = f"job {fmt.short_id(job.job_id)} was deleted after download"
+            if notice:
+                message += f"\n{notice[0].upper()}{notice[1:]}."
+        self.app.notify(message, title=f"Saved {len(paths)} video{'s' if len(paths) != 1 else ''}")
 
     def action_open(self) -> None:
         job = self.selected_job
