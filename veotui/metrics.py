@@ -94,13 +94,20 @@ BACKFILL_SQL = f"""
         SELECT substr(at, 1, 13), 'finished', status, COUNT(*) FROM events WHERE {_ENDED} GROUP BY 1, 3
 """
 MIGRATION_SQL = SCHEMA_SQL + ";" + BACKFILL_SQL
+#: Jobs per status as they stand (not a Prometheus series): kept by every write that adds,
+#: moves or deletes a job, so the queue's and the history's totals never count the jobs table.
+JOBS_NOW = "jobs_now"
+JOBS_NOW_SQL = f"""
+    INSERT INTO metric_values (name, labels, bucket, value)
+        SELECT '{JOBS_NOW}', status, 0, COUNT(*) FROM jobs GROUP BY status
+"""
 
 
 def rebuild(conn: sqlite3.Connection) -> None:
     """Recount every aggregate from the event log (inside the caller's transaction)."""
     conn.execute("DELETE FROM metric_values")
     conn.execute("DELETE FROM metric_hours")
-    for statement in filter(str.strip, BACKFILL_SQL.split(";")):
+    for statement in filter(str.strip, (BACKFILL_SQL + ";" + JOBS_NOW_SQL).split(";")):
         conn.execute(statement)
 
 

@@ -16,6 +16,7 @@ import math
 import shutil
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from datetime import date, datetime, timedelta
@@ -171,6 +172,8 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX tombstones_at ON tombstones (at)
     """,
+    # 10: jobs per status, kept by every write (start-up never counts the history).
+    m.JOBS_NOW_SQL,
 )
 
 #: ``PRAGMA application_id`` of veotui's databases ("veot"), stamped when one is created.
@@ -278,7 +281,7 @@ class Store:
         conn.execute("PRAGMA foreign_keys = ON")
         self._migrate()
         # Kept in step with every write (one writer), so reading it costs nothing.
-        self._queued = int(self._conn.execute("SELECT COUNT(*) FROM jobs WHERE status = 'queued'").fetchone()[0])
+        self._queued = self.count_by_status().get(Status.QUEUED.value, 0)
 
     def deferred_check(self) -> str | None:
         """The check a large database skipped at open, on its own read-only connection (so
@@ -508,7 +511,10 @@ class Store:
 
     def count_by_status(self) -> dict[str, int]:
         if self._counts is None:
-            self._counts = dict(self._conn.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall())
+            rows = self._conn.execute(
+                "SELECT labels, value FROM metric_values WHERE name = ? AND bucket = 0", (m.JOBS_NOW,)
+            ).fetchall()
+            self._counts = {status: int(value) for status, value in rows if value}
         return dict(self._counts)
 
     def _count(self, status: str, step: int) -> None:
@@ -581,6 +587,7 @@ class Store:
                 (job.job_id, isoformat(job.created_at), "queued", "submitted", job.request.user, job.request.model),
             )
             m.add(conn, "submitted_total", job.request.user)
+            m.add(conn, m.JOBS_NOW, job.status.value)
             m.max_hour(conn, m.hour_of(isoformat(utcnow()) or ""), "queue_max", queued)
         self._count(job.status.value, +1)
         self._queued += 1
@@ -606,6 +613,8 @@ class Store:
                     for n, job in enumerate(jobs)
                 ],
             )
+            for status, count in Counter(job.status.value for job in jobs).items():
+                m.add(conn, m.JOBS_NOW, status, count)
         self._counts = None
         self._queued += sum(1 for job in jobs if job.status == Status.QUEUED)
 
@@ -659,6 +668,8 @@ class Store:
             queued = self._queued + (target == Status.QUEUED) - (previous == Status.QUEUED)
             self._write_fields(conn, job, fields, status=target, expect=previous)
             self._count_transition(conn, before, job, now, seconds, queued)
+            m.add(conn, m.JOBS_NOW, previous.value, -1)
+            m.add(conn, m.JOBS_NOW, target.value)
             conn.execute(
                 "INSERT INTO events (job_id, at, status, detail, user, model, error_kind, seconds)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -867,6 +878,7 @@ class Store:
                         (count - TOMBSTONE_ROWS,),
                     )
             conn.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
+            m.add(conn, m.JOBS_NOW, job.status.value, -1)
             self._active.pop(job_id, None)
             self._stage_clock.pop(job_id, None)
             self._run_clock.pop(job_id, None)

@@ -416,3 +416,29 @@ def test_a_large_database_is_checked_after_open_and_damage_sticks(tmp_path, monk
         assert guard.state.state == DAMAGED and guard.state.reason == reason
     finally:
         store.close()
+
+
+def test_jobs_per_status_are_kept_by_every_write_and_read_without_counting_the_jobs(tmp_path):
+    path = tmp_path / "veotui.db"
+    store = Store(path)
+    jobs = [store.insert(queued(f"job {n}")) for n in range(5)]
+    store.transition(jobs[0].job_id, Status.CANCELLED)
+    store.transition(jobs[1].job_id, Status.STARTING)
+    store.transition(jobs[1].job_id, Status.FAILED, error="x", error_kind="internal")
+    store.transition(jobs[1].job_id, Status.QUEUED)  # a retry
+    store.delete(jobs[2].job_id)
+    store.insert_many(
+        [
+            Job(job_id=new_job_id(), status=Status.COMPLETED, request=JobRequest.from_mapping({"prompt": "old"}))
+            for _ in range(3)
+        ]
+    )
+    counted = dict(sqlite3.connect(path).execute("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall())
+    assert counted == {"queued": 3, "cancelled": 1, "completed": 3}
+    assert store.count_by_status() == counted
+    store.close()
+
+    again = Store(path)
+    assert again.count_by_status() == counted
+    assert len(again.queued()) == 3
+    again.close()
