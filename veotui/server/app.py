@@ -110,7 +110,7 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         status_code=202,
         openapi_extra=GENERATE_BODY,
         summary="Submit a job",
-        responses=answers(JobOut, 400, 401, 413, 415, 422, 503, 507, status=202),
+        responses=answers(JobOut, 400, 401, 404, 409, 413, 415, 422, 503, 507, status=202),
     )
     async def generate(request: Request) -> JSONResponse:
         submission = await read_submission(request)
