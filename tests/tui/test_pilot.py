@@ -160,6 +160,37 @@ async def test_submit_via_the_form(settings):
         assert (request.model, request.aspect_ratio) == ("veo-3.1-fast-generate-001", "9:16")
         assert (request.duration_seconds, request.resolution) == (6, "720p")
 
+        # The next form starts from these choices; the prompt and seed start empty.
+        await pilot.press("n")
+        await wait_for(lambda: isinstance(app.screen, NewJobScreen), what="the next form")
+        form = app.screen
+        chosen = [form.query_one(f"#{name}", Select).value for name in ("count", "model", "aspect", "duration")]
+        assert chosen == [3, "veo-3.1-fast-generate-001", "9:16", 6]
+        assert form.query_one("#resolution", Select).value == "720p"
+        assert form.query_one("#prompt", TextArea).text == "" and form.query_one("#seed", Input).value == ""
+
+
+async def test_escape_asks_before_discarding_a_typed_prompt(settings):
+    async with running_app(settings) as (app, pilot):
+        await pilot.press("n")
+        await wait_for(lambda: isinstance(app.screen, NewJobScreen), what="the form")
+        await pilot.press("escape")  # nothing typed: closes at once
+        await wait_for(lambda: isinstance(app.screen, MainScreen), what="the empty form to close")
+        await pilot.press("n")
+        await wait_for(lambda: isinstance(app.screen, NewJobScreen), what="the form again")
+        form = app.screen
+        await pilot.press(*"a long careful prompt")
+        await pilot.press("escape")
+        await wait_for(lambda: isinstance(app.screen, ConfirmScreen), what="the question")
+        await pilot.press("n")
+        await wait_for(lambda: app.screen is form, what="back to the form")
+        assert form.query_one("#prompt", TextArea).text == "a long careful prompt"
+        await pilot.press("escape")
+        await wait_for(lambda: isinstance(app.screen, ConfirmScreen), what="the question again")
+        await pilot.press("y")
+        await wait_for(lambda: isinstance(app.screen, MainScreen), what="the form to be discarded")
+        assert (await app.backend.list_jobs()).queued == []
+
 
 async def test_the_form_shows_the_estimate_as_fields_change(settings):
     from veotui.prices import DEFAULT_PRICES
@@ -224,6 +255,8 @@ async def test_invalid_form_submits_nothing_and_says_why(settings, tmp_path: Pat
         lists = await app.backend.list_jobs()
         assert not (lists.processing or lists.queued or lists.history)
         await pilot.press("escape")
+        await wait_for(lambda: isinstance(app.screen, ConfirmScreen), what="the form to ask before discarding")
+        await pilot.press("y")
         await wait_for(lambda: isinstance(app.screen, MainScreen), what="escape to close the form")
 
 
@@ -519,6 +552,8 @@ async def test_a_moving_selection_never_takes_focus_from_an_open_form(make_setti
         await pilot.press(*"typed meanwhile")
         assert app.screen.query_one("#prompt", TextArea).text == "typed meanwhile"
         await pilot.press("escape")
+        await wait_for(lambda: isinstance(app.screen, ConfirmScreen), what="the form to ask before discarding")
+        await pilot.press("y")
         await wait_for(lambda: isinstance(app.screen, MainScreen), what="the form to close")
         assert app.main_screen.selected_id == follow.job_id
 

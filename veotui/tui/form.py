@@ -38,6 +38,7 @@ from veotui.model import (
     format_usd,
 )
 from veotui.prices import DEFAULT_TABLE, PriceTable, estimate_cost, price_per_second, wants_audio
+from veotui.tui.dialogs import ConfirmScreen
 
 
 def check_prompt(text: str) -> str | None:
@@ -191,12 +192,22 @@ class NewJobScreen(ModalScreen[Job | None]):
     ]
 
     def __init__(
-        self, backend: Backend, *, extends: Job | None = None, prices: Any = None, template: Job | None = None
+        self,
+        backend: Backend,
+        *,
+        extends: Job | None = None,
+        prices: Any = None,
+        template: Job | None = None,
+        memory: dict[str, Any] | None = None,
     ) -> None:
         """``extends``: a completed job whose video this job continues. ``template``: a job
         whose parameters and inputs fill the form (edit and resubmit: a new job; the
-        template is left as it is)."""
+        template is left as it is). ``memory``: the choices of the last job submitted from a
+        form, which this one starts from and updates when it submits."""
         super().__init__()
+        self.memory = memory
+        #: The prompt as the form opened with it: escape asks only when it was changed.
+        self._initial_prompt = ""
         self.backend = backend
         self.extends = extends
         #: The engine's price table (read from the backend, so a server's overrides count)
@@ -304,6 +315,11 @@ class NewJobScreen(ModalScreen[Job | None]):
         self.query_one("#prompt", TextArea).focus()
         if self.template is not None:
             self._fill(self.template)
+        elif self.memory and self.extends is None:
+            for field, widget in _REMEMBERED.items():
+                if field in self.memory:
+                    self.query_one(widget, Select).value = self.memory[field]
+        self._initial_prompt = self.query_one("#prompt", TextArea).text
         self._update_status()
         self.read_prices()
         if self.extends is not None:
@@ -515,7 +531,19 @@ class NewJobScreen(ModalScreen[Job | None]):
     # -- actions --------------------------------------------------------------------------
 
     def action_close(self) -> None:
-        self.dismiss(None)
+        prompt = self.query_one("#prompt", TextArea).text
+        if not prompt.strip() or prompt == self._initial_prompt:
+            self.dismiss(None)
+            return
+
+        def answered(discard: bool | None) -> None:
+            if discard:
+                self.dismiss(None)
+
+        self.app.push_screen(
+            ConfirmScreen("Discard this job?", "The prompt you typed is not submitted and is lost.", "Discard"),
+            answered,
+        )
 
     def action_submit(self) -> None:
         self.query_one("#form-error", Static).update("")
@@ -549,7 +577,19 @@ class NewJobScreen(ModalScreen[Job | None]):
         except Exception as exc:  # noqa: BLE001 - a sentence in the form, never a traceback
             self.query_one("#form-error", Static).update(f"Not submitted: {type(exc).__name__}: {exc}")
             return
+        if self.memory is not None:
+            self.memory.update({field: fields[field] for field in _REMEMBERED})
         self.dismiss(job)
+
+
+#: The choices a new form takes over from the last job submitted: field -> its widget.
+_REMEMBERED = {
+    "model": "#model",
+    "number_of_videos": "#count",
+    "aspect_ratio": "#aspect",
+    "duration_seconds": "#duration",
+    "resolution": "#resolution",
+}
 
 
 def _switch_choice(value: bool | None) -> str:

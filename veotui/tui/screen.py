@@ -13,7 +13,7 @@ import gc
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -142,6 +142,8 @@ class MainScreen(Screen[None]):
     ) -> None:
         """``ready`` is set once the backend has started (not set: started already)."""
         super().__init__()
+        #: What the last new job was submitted with; a new form starts from it (this session).
+        self.form_memory: dict[str, Any] = {}
         self.backend = backend
         self.settings = settings
         self.clock = clock
@@ -485,7 +487,9 @@ class MainScreen(Screen[None]):
             if job is not None:
                 self.app.notify(f"Job {fmt.short_id(job.job_id)}: {self._where(job)}", title="Submitted", timeout=3)
 
-        self.app.push_screen(NewJobScreen(self.backend, prices=self.settings.price_table), submitted)
+        self.app.push_screen(
+            NewJobScreen(self.backend, prices=self.settings.price_table, memory=self.form_memory), submitted
+        )
 
     def action_extend(self) -> None:
         job = self.selected_job
