@@ -104,6 +104,16 @@ def stage_label(status: Status) -> str:
     return "uploading" if status == Status.UPLOADING_IMAGE else status.value
 
 
+def waiting(job: Job, now: datetime) -> tuple[str, str] | None:
+    """For a job waiting out a backoff, its stage and progress cells:
+    ``("rate limited", "retrying in 4 s")``; None otherwise."""
+    if job.retry_at is None or not job.status.is_active:
+        return None
+    left = max(0, round((job.retry_at - now).total_seconds()))
+    when = "retrying now" if left == 0 else f"retrying in {left} s" if left < 10 else f"retry in {left} s"
+    return (job.retry_reason or "retrying", when)
+
+
 def progress_bar(percent: int, width: int = BAR_WIDTH) -> Text:
     """A bar of ``width`` cells and the percentage, ``━━━━━╺━━━━━━  45%``."""
     percent = max(0, min(100, percent))

@@ -416,6 +416,10 @@ class Job:
     progress: int = 0
     queue_position: int | None = None
     eta_seconds: int | None = None
+    #: While the job waits out a backoff: when it tries again, and why it waits
+    #: ("rate limited", "temporary fault"). Derived by the engine, never stored.
+    retry_at: datetime | None = None
+    retry_reason: str | None = None
     #: US dollars, from the price table when the job was submitted.
     estimated_cost_usd: float | None = None
     #: The operation finished with videos: a retry fetches them again instead of paying anew.
@@ -473,6 +477,8 @@ class Job:
                 "videos": [{**video.to_dict(), "url": video.url(self.job_id)} for video in self.videos],
                 "stage_started_at": isoformat(self.stage_started_at),
                 "eta_seconds": self.eta_seconds,
+                "retry_at": isoformat(self.retry_at),
+                "retry_reason": self.retry_reason,
                 "downloaded_at": isoformat(self.downloaded_at),
                 "estimated_cost_usd": self.estimated_cost_usd,
                 "retry_reuses_operation": self.retry_reuses_operation,
@@ -505,6 +511,8 @@ class Job:
             queue_position=data.get("queue_position"),
             queue_seq=data.get("queue_seq") or 0,
             eta_seconds=data.get("eta_seconds"),
+            retry_at=parse_time(data.get("retry_at")),
+            retry_reason=data.get("retry_reason"),
             estimated_cost_usd=data.get("estimated_cost_usd"),
             operation_done=bool(data.get("retry_reuses_operation")),
         )

@@ -111,6 +111,9 @@ class Scheduler:
             settings.poll_interval if settings.poll_interval is not None else generator.default_poll_interval
         )
         self._runs: dict[str, _Run] = {}
+        #: Jobs waiting out a backoff: when they try again, why, and the time they had spent
+        #: in their stage when the wait began (their progress holds still meanwhile).
+        self.waiting: dict[str, tuple[datetime, str, float | None]] = {}
         self._wake = anyio.Event()
         self._task_group: TaskGroup | None = None
         self.storage = store.guard
@@ -775,12 +778,13 @@ class Scheduler:
                 delay = self._delay(attempt, exc)
                 self._retrying(job.job_id, "submit", exc, attempt, delay)
                 attempt += 1
+                self._wait_begins(job, delay, exc)
                 job = self.store.update(
                     job.job_id,
                     attempts=self.store.get(job.job_id).attempts + 1,
                     note=f"{exc}; attempt {attempt} of {self.settings.max_attempts} in {delay:.1f} s",
                 )
-                await anyio.sleep(delay)
+                await self._wait_out(job.job_id, delay)
             except PermanentFault as exc:
                 raise _JobFailed(str(exc), exc.kind) from exc
 
@@ -798,9 +802,10 @@ class Scheduler:
                     ) from exc
                 delay = self._delay(attempt, exc)
                 self._retrying(job.job_id, what, exc, attempt, delay)
+                self._wait_begins(job, delay, exc)
                 self.store.update(job.job_id, note=f"could not {what}: {exc}; trying again in {delay:.1f} s")
                 attempt += 1
-                await anyio.sleep(delay)
+                await self._wait_out(job.job_id, delay)
             except SubmitOutcomeUnknown as exc:
                 raise _JobFailed(str(exc), exc.kind) from exc
             except PermanentFault as exc:
@@ -829,11 +834,12 @@ class Scheduler:
                 failures += 1
                 self._check_deadline(job, deadline, started, f" The last check failed: {exc}")
                 delay = min(self._delay(failures, exc), self.poll_interval)
+                self._wait_begins(job, delay, exc)
                 self.store.update(
                     job.job_id,
                     note=f"could not check the operation ({failures} in a row): {exc}; checking again in {delay:.1f} s",
                 )
-                await anyio.sleep(delay)
+                await self._wait_out(job.job_id, delay)
                 continue
             except GeneratorFault as exc:
                 raise _JobFailed(str(exc), exc.kind) from exc
@@ -842,6 +848,23 @@ class Scheduler:
             failures = 0
             self._check_deadline(job, deadline, started, "")
             await anyio.sleep(self.poll_interval)
+
+    def _wait_begins(self, job: Job, delay: float, fault: TransientFault) -> None:
+        """Mark the job as waiting before the note that publishes it, so readers see why."""
+        text = str(fault)
+        limited = fault.retry_after is not None or "429" in text or "RESOURCE_EXHAUSTED" in text
+        reason = "rate limited" if limited else "temporary fault"
+        current = self.store.find(job.job_id) or job
+        held = self.store.stage_elapsed(current)
+        if held is None and current.stage_started_at is not None:
+            held = (utcnow() - current.stage_started_at).total_seconds()
+        self.waiting[job.job_id] = (utcnow() + timedelta(seconds=delay), reason, held)
+
+    async def _wait_out(self, job_id: str, delay: float) -> None:
+        try:
+            await anyio.sleep(delay)
+        finally:
+            self.waiting.pop(job_id, None)
 
     def _retrying(self, job_id: str, what: str, fault: TransientFault, attempt: int, delay: float) -> None:
         call = _CALL_NAMES.get(what, what.replace(" ", "_"))

@@ -440,4 +440,10 @@ async def test_viewing_a_video_never_starts_the_auto_delete(backend, tmp_path):
     assert (await backend.get(job.job_id)).downloaded_at is None
     saved = await backend.download_video(job.job_id, 1, tmp_path / "saved")
     assert saved.is_file()
-    assert (await backend.get(job.job_id)).downloaded_at is not None
+
+    # A server records the download once the whole answer has been sent, which may be just
+    # after the client has it.
+    async def recorded() -> bool:
+        return (await backend.get(job.job_id)).downloaded_at is not None
+
+    await wait_for(recorded, what="the download to be recorded")

@@ -43,6 +43,7 @@ async def test_pause_resume_and_status_answer_the_queue_state(http):
         ('{"reason": 3}', 422, "reason"),
         ('{"why": "x"}', 422, "why"),
         (json.dumps({"reason": "x" * 201}), 422, "reason"),
+        (json.dumps({"reason": "x" * 5000}), 413, "larger than 4096 bytes; POST /api/queue/pause takes a small"),
     ],
 )
 async def test_pause_refuses_bad_bodies(http, body, status, names):

@@ -10,11 +10,15 @@ from PIL import Image
 from textual.command import CommandList, CommandPalette
 from textual.widgets import Input, Select, Static, TextArea
 
+from tests.support.fakes import ControlledGenerator
 from tests.tui.conftest import HISTORY, PROCESSING, QUEUE, running_app, wait_for, wait_shown, wait_status
 from tests.tui.history import ended_jobs
+from veotui.backend.local import LocalBackend
 from veotui.errors import JobNotFound
-from veotui.model import RETRY_REFETCHES, RETRY_RESUBMITS, Status, format_usd
+from veotui.generators.base import TransientFault
+from veotui.model import RETRY_REFETCHES, RETRY_RESUBMITS, Job, Status, format_usd
 from veotui.store import Store
+from veotui.tui.app import VeotuiApp
 from veotui.tui.details import DetailsScreen
 from veotui.tui.dialogs import ConfirmScreen, HelpScreen
 from veotui.tui.form import NewJobScreen
@@ -784,3 +788,30 @@ async def test_an_empty_screen_says_how_to_begin(slow_settings):
         job = await app.backend.submit({"prompt": "the first"})
         await wait_shown(app, PROCESSING, job.job_id)
         await wait_for(lambda: not history.border_subtitle, what="the hint to go")
+
+
+async def test_a_job_waiting_out_a_rate_limit_says_so_and_its_bar_holds(settings):
+    generator = ControlledGenerator()
+    generator.submit_faults.append(TransientFault("429 RESOURCE_EXHAUSTED: slow down", retry_after=30))
+    async with LocalBackend(settings, generator=generator, env={}) as backend:
+        app = VeotuiApp(backend, settings)
+        async with app.run_test(size=(120, 40)):
+            await wait_for(lambda: app.main_screen.loaded.is_set(), what="the first snapshot")
+            job = await backend.submit({"prompt": "a busy day"})
+            table = app.main_screen.tables[PROCESSING]
+
+            def cells() -> tuple[str, str]:
+                if job.job_id not in table.rows:
+                    return ("", "")
+                row = table.get_row(job.job_id)
+                return (str(row[2]), str(row[3]))
+
+            await wait_for(lambda: cells()[0] == "rate limited", what="the stage to say rate limited")
+            assert re.fullmatch(r"retry(ing)? in (29|30) s", cells()[1]), cells()
+            waiting = await backend.get(job.job_id)
+            assert waiting.retry_reason == "rate limited" and waiting.retry_at is not None
+            # A remote client reads the same from the job's JSON.
+            read = Job.from_dict(waiting.to_dict())
+            assert read.retry_reason == "rate limited" and read.retry_at is not None
+            assert abs((read.retry_at - waiting.retry_at).total_seconds()) < 0.001
+            assert (await backend.get(job.job_id)).progress == waiting.progress

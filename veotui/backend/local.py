@@ -223,6 +223,18 @@ class LocalBackend(Backend):
                 position = self.store.queue_position(job)
         else:
             position = None
+        waiting = self.scheduler.waiting.get(job.job_id) if job.status.is_active else None
+        if waiting is not None:
+            retry_at, reason, held = waiting
+            return with_progress(
+                job,
+                self._estimate(job.request.model),
+                utcnow(),
+                stage_elapsed=held if held is not None else self.store.stage_elapsed(job),
+                queue_position=position,
+                retry_at=retry_at,
+                retry_reason=reason,
+            )
         return with_progress(
             job,
             self._estimate(job.request.model),

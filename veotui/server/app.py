@@ -110,7 +110,7 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         status_code=202,
         openapi_extra=GENERATE_BODY,
         summary="Submit a job",
-        responses=answers(JobOut, 400, 401, 413, 415, 422, 503, 507, status=202),
+        responses=answers(JobOut, 400, 401, 404, 409, 413, 415, 422, 503, 507, status=202),
     )
     async def generate(request: Request) -> JSONResponse:
         submission = await read_submission(request)
@@ -243,7 +243,7 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         "/api/queue/pause",
         summary="Start no new job until resumed (processing jobs go on)",
         openapi_extra=PAUSE_BODY,
-        responses=answers(QueueOut, 400, 401, 422),
+        responses=answers(QueueOut, 400, 401, 413, 422),
     )
     async def pause(request: Request) -> JSONResponse:
         body = await read_control(request, "POST /api/queue/pause", required=False)
@@ -263,7 +263,7 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         "/api/move/{job_id}",
         summary="Move a queued job: to top, bottom, up, down, or a 1-based position",
         openapi_extra=MOVE_BODY,
-        responses=answers(JobOut, 400, 401, 404, 409, 422),
+        responses=answers(JobOut, 400, 401, 404, 409, 413, 422),
     )
     async def move(job_id: JobId, request: Request) -> JSONResponse:
         job_id = _checked(job_id)

@@ -72,12 +72,14 @@ async def read_submission(request: Request) -> Submission:
     )
 
 
-async def read_bounded(request: Request, limit: int) -> bytes:
-    """The whole body, or :class:`TooLarge` as soon as it exceeds ``limit`` bytes."""
-    too_large = TooLarge(
-        f"the request is larger than {limit / 1048576:.1f} MB; input images may be at most "
-        f"{MAX_IMAGE_BYTES // 1048576} MB each, {MAX_BODY_IMAGES} in one request"
-    )
+_IMAGES_LIMIT = f"input images may be at most {MAX_IMAGE_BYTES // 1048576} MB each, {MAX_BODY_IMAGES} in one request"
+
+
+async def read_bounded(request: Request, limit: int, why: str = _IMAGES_LIMIT) -> bytes:
+    """The whole body, or :class:`TooLarge` (naming ``why`` the limit is what it is) as soon
+    as it exceeds ``limit`` bytes."""
+    size_text = f"{limit / 1048576:.1f} MB" if limit >= 1048576 else f"{limit} bytes"
+    too_large = TooLarge(f"the request is larger than {size_text}; {why}")
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
@@ -196,7 +198,7 @@ MAX_CONTROL_BODY = 4096
 
 async def read_control(request: Request, what: str, *, required: bool) -> dict[str, Any]:
     """A small JSON object body; an empty body is ``{}`` unless ``required``."""
-    body = await read_bounded(request, MAX_CONTROL_BODY)
+    body = await read_bounded(request, MAX_CONTROL_BODY, f"{what} takes a small JSON object")
     if not body.strip():
         if required:
             raise InvalidRequest(f"{what} needs a JSON object body")

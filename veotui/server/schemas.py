@@ -74,6 +74,10 @@ class JobOut(Shape):
     videos: list[VideoOut]
     stage_started_at: str | None
     eta_seconds: int | None
+    retry_at: str | None = Field(
+        default=None, description="while the job waits out a backoff: when it tries again (UTC)"
+    )
+    retry_reason: str | None = Field(default=None, description="why it waits: rate limited, or temporary fault")
     downloaded_at: str | None
     estimated_cost_usd: float | None = Field(
         description="US dollars Google charges for it, from the price table when it was submitted"

@@ -201,7 +201,7 @@ class ProcessingTable(JobTable):
     COLUMNS = (
         Column("job", "Job", fmt.SHORT_ID),
         Column("prompt", "Prompt", flex=1),
-        Column("stage", "Stage", 11),
+        Column("stage", "Stage", 12),
         Column("progress", "Progress", fmt.BAR_WIDTH + 5),
         Column("elapsed", "Elapsed", 7),
         Column("left", "Left", 6),
@@ -209,11 +209,14 @@ class ProcessingTable(JobTable):
 
     def cells(self, job: Job, now: datetime) -> Cells:
         remaining = "—" if job.eta_seconds is None else "~" + fmt.duration(job.eta_seconds)
+        waiting = fmt.waiting(job, now)
         return (
             JobCell(job.job_id, "bold dodger_blue1"),
             fmt.plain(fmt.one_line(job.prompt)),
-            Text(fmt.stage_label(job.status), style="dodger_blue1", end=""),
-            fmt.progress_bar(job.progress),
+            Text(waiting[0], style="yellow", end="")
+            if waiting
+            else Text(fmt.stage_label(job.status), style="dodger_blue1", end=""),
+            Text(waiting[1], style="yellow", end="") if waiting else fmt.progress_bar(job.progress),
             Text(fmt.elapsed(job.started_at, now), end=""),
             Text(remaining, style="dim", end=""),
         )
