@@ -24,3 +24,16 @@ async def test_header_shows_storage_full_until_the_disk_accepts_writes(settings)
         connection.full = False
         screen.check_storage()
         await wait_for(lambda: "storage" not in str(screen.header.content), what="the header to clear")
+
+
+async def test_header_shows_a_database_found_damaged_after_start_and_keeps_showing_it(settings):
+    from veotui.storage import DAMAGED
+
+    async with running_app(settings) as (app, pilot):
+        screen = app.main_screen
+        guard = app.backend.store.guard
+        guard.degrade(DAMAGED, "veotui.db is damaged (quick_check: page 7 is never used)")
+        guard.recovered()  # a writable disk does not mend it
+        screen.check_storage()
+        await wait_for(lambda: "storage damaged" in str(screen.header.content), what="storage damaged in the header")
+        assert app.backend.storage_state().state == DAMAGED
