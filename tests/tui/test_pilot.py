@@ -850,3 +850,20 @@ async def test_a_job_waiting_out_a_rate_limit_says_so_and_its_bar_holds(settings
             assert read.retry_reason == "rate limited" and read.retry_at is not None
             assert abs((read.retry_at - waiting.retry_at).total_seconds()) < 0.001
             assert (await backend.get(job.job_id)).progress == waiting.progress
+
+
+async def test_at_80x24_queue_and_history_share_the_height_and_the_selected_one_keeps_5_rows(make_settings):
+    settings = make_settings(max_concurrent=4, sim_seconds=600)
+    async with running_app(settings, size=(80, 24)) as (app, pilot):
+        jobs = [await app.backend.submit({"prompt": f"job {n}"}) for n in range(40)]
+        await wait_shown(app, QUEUE, jobs[-1].job_id)
+        tables = app.main_screen.tables
+
+        def rows(panel: str) -> int:
+            return tables[panel].region.height - 3  # its border and header row
+
+        for panel in (QUEUE, HISTORY):
+            tables[panel].focus()
+            await wait_for(lambda panel=panel: tables[panel].has_focus and rows(panel) >= 5, what=f"{panel} 5 rows")
+        assert rows(QUEUE) >= 4 and rows(HISTORY) >= 4
+        assert abs(rows(QUEUE) - rows(HISTORY)) <= 2

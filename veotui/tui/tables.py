@@ -230,6 +230,7 @@ class QueueTable(JobTable):
     }
     QueueTable:focus {
         border: heavy darkorange;
+        min-height: 8;  /* 5 rows under its border and header, however small the terminal */
     }
     """
     TITLE = "In Queue"
@@ -270,8 +271,12 @@ class QueueTable(JobTable):
 
 class HistoryTable(JobTable):
     DEFAULT_CSS = """
+    /* Queue and History share the height left by Processing evenly. */
     HistoryTable {
-        height: 2fr;
+        height: 1fr;
+    }
+    HistoryTable:focus {
+        min-height: 8;
     }
     """
     TITLE = "History"
