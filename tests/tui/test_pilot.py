@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from pathlib import Path
@@ -867,3 +868,26 @@ async def test_at_80x24_queue_and_history_share_the_height_and_the_selected_one_
             await wait_for(lambda panel=panel: tables[panel].has_focus and rows(panel) >= 5, what=f"{panel} 5 rows")
         assert rows(QUEUE) >= 4 and rows(HISTORY) >= 4
         assert abs(rows(QUEUE) - rows(HISTORY)) <= 2
+
+
+async def test_the_delete_dialog_names_cloud_files_only_with_a_bucket_and_a_server_by_its_host(make_settings):
+    async with running_app(make_settings(sim_seconds=600)) as (app, pilot):
+        job = await app.backend.submit({"prompt": "to delete"})
+        await select(app, pilot, PROCESSING, job.job_id)
+        screen = app.main_screen
+
+        async def detail() -> str:
+            await pilot.press("d")
+            await wait_for(lambda: isinstance(app.screen, ConfirmScreen), what="the delete dialog")
+            text = str(app.screen.query_one("#detail", Static).content)
+            await pilot.press("n")
+            await wait_for(lambda: app.screen is screen, what="the dialog to close")
+            return text
+
+        plain = await detail()
+        assert "on this machine." in plain and "cloud" not in plain.lower()
+        assert screen.info is not None
+        screen.follower.info = dataclasses.replace(screen.info, cloud_bucket=True, location="http://10.1.2.3:8765")
+        remote = await detail()
+        assert "on the server at 10.1.2.3:8765, and its files in the Cloud Storage bucket." in remote
+        assert "http://" not in remote

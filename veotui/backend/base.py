@@ -37,6 +37,8 @@ class BackendInfo:
     prices: PriceTable = field(default_factory=PriceTable)
     #: Seconds after a download before the engine deletes a completed job; None: never.
     auto_delete_after_download: float | None = None
+    #: Whether jobs keep files in a Cloud Storage bucket (a delete removes them too).
+    cloud_bucket: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -48,6 +50,7 @@ class BackendInfo:
             "storage": self.storage.to_dict(),
             "prices": self.prices.to_dict(),
             "auto_delete_after_download": self.auto_delete_after_download,
+            "cloud_bucket": self.cloud_bucket,
         }
 
 

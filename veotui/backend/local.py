@@ -266,6 +266,7 @@ class LocalBackend(Backend):
             storage=self.storage_state(),
             prices=self.settings.price_table,
             auto_delete_after_download=self.settings.auto_delete_after_download,
+            cloud_bucket=self.settings.gcs_bucket is not None,
         )
 
     async def storage_status(self) -> StorageState:

@@ -164,6 +164,7 @@ class RemoteBackend(Backend):
                 storage=StorageState.from_dict(data.get("storage")),
                 prices=PriceTable.from_dict(data.get("prices")),
                 auto_delete_after_download=_seconds_or_none(data.get("auto_delete_after_download")),
+                cloud_bucket=data.get("cloud_bucket") is True,
             )
         except (KeyError, TypeError, ValueError):
             raise self._not_veotui("GET /api/info answered without a generator and slots") from None

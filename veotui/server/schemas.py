@@ -204,6 +204,7 @@ class InfoOut(Shape):
     prices: dict[str, dict[str, dict[str, float]]] = Field(
         description="the price table in use: model -> audio|silent -> resolution -> US dollars per second"
     )
+    cloud_bucket: bool = Field(default=False, description="whether jobs keep files in a Cloud Storage bucket")
     auto_delete_after_download: float | None = Field(
         default=None, description="seconds after a download before a completed job is deleted; null: never"
     )

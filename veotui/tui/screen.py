@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -608,12 +609,16 @@ class MainScreen(Screen[None]):
         if job.has_image:
             files.append("its input image")
         what = " and ".join(files) if files else "its folder"
-        where = "on this machine" if self.is_local else f"on {self.info.location if self.info else 'the server'}"
+        if self.is_local:
+            where = "on this machine"
+        else:
+            host = urlsplit(self.info.location).netloc if self.info else ""
+            where = f"on the server at {host}" if host else "on the server"
+        cloud = ", and its files in the Cloud Storage bucket" if self.info and self.info.cloud_bucket else ""
         stop = " It is processing: it stops and frees its slot." if job.status.is_active else ""
         self._confirm(
             f"Delete job {fmt.short_id(job.job_id)}?",
-            f"“{fmt.one_line(job.prompt)[:60]}” — removes the job, {what} {where}, and its cloud files. "
-            f"This cannot be undone.{stop}",
+            f"“{fmt.one_line(job.prompt)[:60]}” — removes the job, {what} {where}{cloud}. This cannot be undone.{stop}",
             "Delete",
             lambda: self._call(f"delete job {fmt.short_id(job.job_id)}", lambda: self.backend.delete(job.job_id)),
         )
