@@ -14,18 +14,9 @@ import httpx
 import pytest
 
 from tests.server.harness import ServeProcess, server_env
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
-
-
-def wait_until(predicate, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def logs(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:

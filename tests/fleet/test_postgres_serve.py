@@ -6,25 +6,15 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 
 from tests.server.harness import ServeProcess, server_env
+from tests.support.waiting import wait_until
 from veotui.store import open_store
 
 pytestmark = pytest.mark.slow
-
-
-def wait_until(predicate, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def test_a_server_on_postgresql_runs_a_job_and_refuses_a_second_server(postgres_cluster, tmp_path):

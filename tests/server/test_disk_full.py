@@ -33,20 +33,11 @@ from PIL import Image
 
 from tests.server.harness import ServeProcess, server_env
 from tests.support.smallfs import fill, small_filesystem
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
 FINAL = {"completed", "failed", "cancelled"}
-
-
-def wait_until(predicate, timeout: float = 60.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def png() -> bytes:

@@ -6,25 +6,15 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 
 from tests.server.conftest import data_files
 from tests.server.harness import ServeProcess, server_env
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
-
-
-def wait_until(predicate, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def all_jobs(client: httpx.Client) -> list[dict]:

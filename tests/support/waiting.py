@@ -4,12 +4,28 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import anyio
 import pytest
 
 from veotui.backend.base import Backend
 from veotui.model import Status
+
+T = TypeVar("T")
+
+
+def wait_until(predicate: Callable[[], T], timeout: float = 60.0, what: str = "condition") -> T:
+    """Poll ``predicate`` from a plain (non-async) test until it returns something true, and
+    return that; fail the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
 
 
 async def wait_for(
