@@ -224,8 +224,8 @@ async def storm_cycle(url: str, clients: int) -> None:
     await asyncio.wait_for(asyncio.gather(*tasks), 120)
 
 
-def storm(cycles: int, clients: int) -> None:
-    data_dir = Path(tempfile.mkdtemp(prefix="veotui-storm-"))
+def server_env(data_dir: Path) -> dict[str, str]:
+    """A fast simulator on ``data_dir``, free of the caller's veotui and Google settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VEOTUI_", "GOOGLE_"))}
     env.update(
         VEOTUI_DATA_DIR=str(data_dir),
@@ -235,6 +235,12 @@ def storm(cycles: int, clients: int) -> None:
         VEOTUI_CONFIG="/nonexistent",
         PYTHONUNBUFFERED="1",
     )
+    return env
+
+
+def storm(cycles: int, clients: int) -> None:
+    data_dir = Path(tempfile.mkdtemp(prefix="veotui-storm-"))
+    env = server_env(data_dir)
     server, url = start([sys.executable, "-m", "veotui", "serve", "--port", "0"], env)
     figures: list[float] = []
     try:
@@ -352,15 +358,7 @@ def metrics_benchmark(jobs: int = HISTORY_JOBS) -> list[str]:
 def main() -> None:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 3.0
     data_dir = Path(tempfile.mkdtemp(prefix="veotui-bench-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VEOTUI_", "GOOGLE_"))}
-    env.update(
-        VEOTUI_DATA_DIR=str(data_dir),
-        VEOTUI_GENERATOR="sim",
-        VEOTUI_SIM_SECONDS="0.2",
-        VEOTUI_POLL_INTERVAL="0.05",
-        VEOTUI_CONFIG="/nonexistent",
-        PYTHONUNBUFFERED="1",
-    )
+    env = server_env(data_dir)
     server, url = start([sys.executable, "-m", "veotui", "serve", "--port", "0"], env)
     bare, bare_url = start([sys.executable, __file__, "--bare"], env)
     try:
