@@ -357,6 +357,7 @@ class MainScreen(Screen[None]):
     def update_header(self) -> None:
         header = self.header
         header.info = self.info
+        header.fleet = self.info.fleet_size if self.info is not None else None
         header.processing = self.board.processing_count
         header.queued = self.board.queue_length
         header.filter_text = self.board.filter_text
