@@ -10,6 +10,7 @@ import io
 import os
 import shutil
 import tempfile
+import time
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -121,16 +122,22 @@ class JobFiles:
     def job_ids_on_disk(self) -> set[str]:
         return {p.name.removeprefix("job_") for p in self.root.glob("job_*") if p.is_dir()}
 
-    def sweep(self, known: Callable[[Iterable[str]], set[str]]) -> list[str]:
+    def sweep(self, known: Callable[[Iterable[str]], set[str]], older_than: float | None = None) -> list[str]:
         """Remove folders of jobs the store does not know (``known`` says which of the
         ids given it knows) and leftover partial files; return the ids of the removed
-        folders. The cost follows the folders on disk, not the jobs in the store."""
+        folders. The cost follows the folders on disk, not the jobs in the store.
+        ``older_than``: leave alone what changed within that many seconds (a directory
+        shared by a fleet: another server may be writing it)."""
         removed = []
         on_disk = self.job_ids_on_disk()
         for job_id in on_disk - known(on_disk):
+            if older_than is not None and _changed_within(self.folder(job_id), older_than):
+                continue
             self.remove(job_id)
             removed.append(job_id)
         for partial in self.root.glob(f"job_*/{TEMP_PREFIX}*"):
+            if older_than is not None and _changed_within(partial, older_than):
+                continue
             partial.unlink(missing_ok=True)
         return removed
 
@@ -222,3 +229,14 @@ def convert_image(data: bytes, name: str = "image") -> bytes:
 
 def _too_many_pixels(name: str, size: str) -> str:
     return f"{name} has too many pixels to decode safely ({size}); images may have at most {MAX_IMAGE_PIXELS:,}"
+
+
+def _changed_within(path: Path, seconds: float) -> bool:
+    """Whether ``path`` (a folder: or anything in it) changed within ``seconds``."""
+    limit = time.time() - seconds
+    try:
+        if path.stat().st_mtime > limit:
+            return True
+        return path.is_dir() and any(child.stat().st_mtime > limit for child in path.iterdir())
+    except OSError:
+        return True  # vanished or unreadable meanwhile: someone is at work there

@@ -18,6 +18,11 @@ Durability rules (docs/architecture.md has the long form):
 - A write the disk refuses (full, read-only) never ends the scheduler: the job in hand waits
   until the disk accepts writes again and carries on from its last recorded stage; dispatch
   pauses meanwhile, and the disk is probed with backoff.
+- In a fleet (PostgreSQL, docs/fleet.md) the slots are the fleet's: a job starts only through
+  the store's fleet-wide claim. This server runs the jobs it claimed or took over, renews
+  their leases with its heartbeat, takes over the jobs whose lease ran out, and stops running
+  a job another server took from it. The once-only work (the start-up sweep, auto-delete,
+  cloud clean-ups left pending) is done by the fleet's oldest live server.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from anyio.abc import TaskGroup
 
 from veotui.errors import Conflict, ErrorKind, InvalidRequest, JobNotFound, StorageUnavailable
 from veotui.files import JobFiles
+from veotui.fleet import LeaseLost, fleet_of
 from veotui.generators.base import (
     GenerationResult,
     Generator,
@@ -52,6 +58,7 @@ from veotui.generators.base import (
 from veotui.logs import event
 from veotui.model import (
     ACTIVE_STATUSES,
+    Change,
     Job,
     QueueState,
     Status,
@@ -70,6 +77,9 @@ MAX_REASON_CHARS = 200
 #: While the disk refuses writes it is probed after this delay, doubling up to the cap.
 PROBE_FIRST_SECONDS = 0.25
 PROBE_CAP_SECONDS = 5.0
+#: In a fleet the start-up sweep leaves alone what changed this recently: another server
+#: may be writing it (a job's folder is made just before its row).
+FLEET_SWEEP_GRACE_SECONDS = 15 * 60.0
 
 
 class _JobGone(Exception):
@@ -122,6 +132,11 @@ class Scheduler:
         self._storage_down = anyio.Event()
         self._probe_soon = anyio.Event()
         self.storage.add_listener(self._storage_changed)
+        #: The store shared by a fleet of servers, or None (SQLite: this server alone).
+        self.fleet = fleet_of(store)
+        #: Whether this server does the once-only work (auto-delete, pending clean-ups).
+        self.leader = self.fleet is None
+        self._armed: set[str] = set()
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -135,6 +150,8 @@ class Scheduler:
                 task_group.start_soon(self._dispatch_loop)
                 task_group.start_soon(self._watch_storage)
                 task_group.start_soon(self._check_store)
+                if self.fleet is not None:
+                    task_group.start_soon(self._fleet_loop)
                 task_status.started()
                 await anyio.sleep_forever()
             finally:
@@ -147,6 +164,9 @@ class Scheduler:
 
     def _recover(self) -> None:
         """Put every job back where it stands after a stop or a crash."""
+        if self.fleet is not None:
+            self._recover_in_fleet()
+            return
         removed = self.files.sweep(self.store.known_ids)
         for orphan in removed:
             event(
@@ -206,6 +226,135 @@ class Scheduler:
             orphans_removed=len(removed),
             generator=self.generator.name,
         )
+
+    # -- the fleet -------------------------------------------------------------------------
+
+    def _recover_in_fleet(self) -> None:
+        """At start in a fleet: take over the jobs whose lease ran out (a crashed server's;
+        every one after the whole fleet stopped), and, as the oldest live server, do the
+        once-only work."""
+        assert self.fleet is not None
+        self.leader = self._oldest()
+        removed: list[str] = []
+        if self.leader:
+            removed = self.files.sweep(self.store.known_ids, older_than=FLEET_SWEEP_GRACE_SECONDS)
+            for orphan in removed:
+                event(
+                    log,
+                    logging.INFO,
+                    "cleanup.folder",
+                    "removed the folder of a job the store does not know",
+                    job_id=orphan,
+                    path=str(self.files.folder(orphan)),
+                    outcome="removed",
+                )
+        try:
+            self.storage.ensure_reserve()
+        except OSError as exc:
+            self.storage.error(exc, "set aside its storage reserve")
+        taken = self._take_over()
+        cleanups, auto_deletes = self._lead_begins() if self.leader else (0, 0)
+        event(
+            log,
+            logging.INFO,
+            "engine.recovered",
+            "recovered in a fleet as server %s: %d job(s) taken over, %d queued, %d cloud clean-up(s) pending,"
+            " %d auto-delete(s) armed, %d orphan folder(s) removed",
+            self.fleet.server_id,
+            len(taken),
+            self.store.queue_length(),
+            cleanups,
+            auto_deletes,
+            len(removed),
+            resumed=[job.job_id for job in taken],
+            queued=self.store.queue_length(),
+            pending_cleanups=cleanups,
+            auto_deletes=auto_deletes,
+            orphans_removed=len(removed),
+            generator=self.generator.name,
+            server_id=self.fleet.server_id,
+            leader=self.leader,
+        )
+
+    def _oldest(self) -> bool:
+        """Whether this is the fleet's oldest live server (the one that does once-only work)."""
+        assert self.fleet is not None
+        servers = self.fleet.servers()
+        return bool(servers) and servers[0]["server_id"] == self.fleet.server_id
+
+    def _take_over(self) -> list[Job]:
+        assert self.fleet is not None
+        taken = self.fleet.take_over()
+        for job in taken:
+            event(log, logging.WARNING, "job.taken_over", "taken over: its server's lease ran out", job_id=job.job_id)
+            if job.job_id not in self._runs:
+                self._launch(job.job_id)
+        return taken
+
+    def _lead_begins(self) -> tuple[int, int]:
+        """This server does the fleet's once-only work from now on: the cloud clean-ups
+        left pending and the auto-delete timers of downloaded jobs."""
+        cleanups = self.store.pending_cleanups()
+        for job in cleanups:
+            self._spawn(self._cleanup_remote, job)
+        auto_deletes = []
+        if self.settings.auto_delete_after_download is not None:
+            auto_deletes = self.store.downloaded_completed()
+            for job in auto_deletes:
+                self._schedule_auto_delete(job)
+        return len(cleanups), len(auto_deletes)
+
+    async def _fleet_loop(self) -> None:
+        assert self.fleet is not None
+        while True:
+            await anyio.sleep(self.fleet.heartbeat_seconds)
+            try:
+                self._fleet_tick()
+            except StorageUnavailable as exc:
+                log.warning("the fleet's heartbeat could not be recorded: %s", exc)
+            except Exception:  # a bug must not end the heartbeat for good
+                log.exception("the fleet's heartbeat failed; trying again")
+
+    def _fleet_tick(self) -> None:
+        """Renew this server's heartbeat and leases; stop running what another server took
+        over; take over what ran out; take on the once-only work if this is now the oldest."""
+        assert self.fleet is not None
+        owned = self.fleet.heartbeat()
+        for job_id in list(self._runs):
+            if job_id not in owned:
+                event(
+                    log,
+                    logging.WARNING,
+                    "job.lease_lost",
+                    "this server lost its lease on the job to another server; it stops running it here",
+                    job_id=job_id,
+                )
+                self._stop_run(job_id)
+        self._take_over()
+        leader = self._oldest()
+        if leader and not self.leader:
+            log.info("this server now does the fleet's once-only work (auto-delete, pending clean-ups)")
+            self.leader = True
+            self._lead_begins()
+        self.leader = leader
+        self.wake()  # a slot may have freed on another server
+
+    def heard(self, change: Change) -> None:
+        """A change another server of the fleet made (read back from the database)."""
+        if self._task_group is None:
+            return
+        job = change.job
+        if change.job_id in self._runs and (change.kind == "deleted" or (job is not None and not job.status.is_active)):
+            self._stop_run(change.job_id)  # cancelled or deleted on another server
+        if (
+            self.leader
+            and job is not None
+            and job.status == Status.COMPLETED
+            and job.downloaded_at is not None
+            and self.settings.auto_delete_after_download is not None
+        ):
+            self._schedule_auto_delete(job)
+        self.wake()
 
     # -- actions --------------------------------------------------------------------------
 
@@ -331,8 +480,8 @@ class Scheduler:
         except StorageUnavailable as exc:
             log.warning("job %s was downloaded, but its auto-delete timer could not start: %s", job_id, exc)
             return job
-        if self.settings.auto_delete_after_download is not None:
-            self._schedule_auto_delete(job)
+        if self.settings.auto_delete_after_download is not None and self.leader:
+            self._schedule_auto_delete(job)  # in a fleet the oldest server hears of it and arms it
         return job
 
     def _stop_run(self, job_id: str) -> None:
@@ -359,7 +508,7 @@ class Scheduler:
             self._wake = anyio.Event()
 
     def _dispatch(self) -> None:
-        while len(self._runs) < self.max_concurrent:
+        while self.fleet is not None or len(self._runs) < self.max_concurrent:
             paused, by_budget, reason = self.store.pause_flags()
             if paused and not by_budget:
                 return
@@ -375,6 +524,13 @@ class Scheduler:
             if paused:  # by the budget, which now allows the next job (raised, a new day)
                 log.info("the daily budget allows the next job again; the queue runs")
                 self.store.set_paused(False)
+            if self.fleet is not None:
+                # The fleet's slots: counted and claimed in one transaction, across servers.
+                claimed = self.fleet.claim_next(self.max_concurrent)
+                if claimed is None:
+                    return
+                self._launch(claimed.job_id)
+                continue
             started = (job.started_at if job.operation else None) or utcnow()
             self.store.transition(
                 job.job_id,
@@ -478,6 +634,8 @@ class Scheduler:
                 await self._process(job_id)
             except (_JobGone, JobNotFound):
                 pass
+            except LeaseLost as exc:  # another server of the fleet runs it now
+                event(log, logging.WARNING, "job.lease_lost", "%s", exc, job_id=job_id)
             except Conflict:
                 pass  # cancelled or deleted between two awaits
             except StorageUnavailable:
@@ -625,14 +783,20 @@ class Scheduler:
 
     def _schedule_auto_delete(self, job: Job) -> None:
         assert job.downloaded_at is not None and self.settings.auto_delete_after_download is not None
+        if job.job_id in self._armed:
+            return
+        self._armed.add(job.job_id)
         due = job.downloaded_at + timedelta(seconds=self.settings.auto_delete_after_download)
 
         async def auto_delete() -> None:
-            await anyio.sleep(max(0.0, (due - utcnow()).total_seconds()))
-            current = self.store.find(job.job_id)
-            if current is not None and current.status == Status.COMPLETED and current.downloaded_at:
-                with contextlib.suppress(JobNotFound):
-                    await self._persist(functools.partial(self.delete, job.job_id, AUTO_DELETED))
+            try:
+                await anyio.sleep(max(0.0, (due - utcnow()).total_seconds()))
+                current = self.store.find(job.job_id)
+                if current is not None and current.status == Status.COMPLETED and current.downloaded_at:
+                    with contextlib.suppress(JobNotFound):
+                        await self._persist(functools.partial(self.delete, job.job_id, AUTO_DELETED))
+            finally:
+                self._armed.discard(job.job_id)
 
         self._spawn(auto_delete)
 

@@ -59,6 +59,9 @@ class Settings:
     config_file: Path | None = None
     #: Where jobs are kept: ``sqlite`` (<data>/veotui.db) or a ``postgresql://`` URL.
     store: str = "sqlite"
+    #: On PostgreSQL: seconds without a heartbeat after which another server of the fleet
+    #: takes over a server's processing jobs.
+    lease_seconds: float = 30.0
 
     @property
     def price_table(self) -> PriceTable:
@@ -167,6 +170,13 @@ def _text(name: str, raw: Any) -> str | None:
     return value or None
 
 
+def _lease(name: str, raw: Any) -> float:
+    value = _seconds(name, raw)
+    if not value or value < 0.5:
+        raise SettingsError(f"{name} must be a number of seconds of at least 0.5, got {raw!r}")
+    return value
+
+
 def _url(name: str, raw: Any) -> str:
     value = str(raw).strip().rstrip("/")
     if not value.startswith(("http://", "https://")):
@@ -214,6 +224,7 @@ SETTINGS_TABLE: dict[str, tuple[str, Any]] = {
     "log_backups": ("VEOTUI_LOG_BACKUPS", _count),
     "pictures": ("VEOTUI_PICTURES", _one_of("auto", "kitty", "sixel", "halfblocks", "off")),
     "store": ("VEOTUI_STORE", _store),
+    "lease_seconds": ("VEOTUI_LEASE_SECONDS", _lease),
 }
 
 

@@ -29,15 +29,16 @@ import psycopg
 from psycopg.rows import RowMaker
 
 from veotui.datadir import prepare
-from veotui.errors import DataUnusable, JobNotFound, StorageUnavailable
+from veotui.errors import Conflict, DataUnusable, JobNotFound, StorageUnavailable
+from veotui.fleet import LeaseLost
 from veotui.model import ACTIVE_STATUSES, Change, Job, QueueState, Status, utcnow
 from veotui.storage import StorageGuard
-from veotui.store import _JOB_COLUMNS, MIGRATIONS, Store, _job_from_row
+from veotui.store import _JOB_COLUMNS, MIGRATIONS, Store, _job_from_row, _job_to_row
 
 log = logging.getLogger(__name__)
 
-#: Session-level advisory lock held by the one server of a database (until fleets exist).
-SERVER_LOCK = 0x76656F74  # "veot"
+#: Base of veotui's advisory lock keys ("veot"); the migration and the slot claim add to it.
+SERVER_LOCK = 0x76656F74
 #: PostgreSQL-only migrations (the fleet's tables), in PostgreSQL's dialect; appended, never edited.
 FLEET_MIGRATIONS: tuple[str, ...] = (
     # 1: each running server, with a heartbeat kept by the database's clock.
@@ -51,11 +52,20 @@ FLEET_MIGRATIONS: tuple[str, ...] = (
         heartbeat_at TIMESTAMPTZ NOT NULL DEFAULT now()
     )
     """,
+    # 2: leases: the server that runs each processing job, until when (renewed with its
+    # heartbeat); a job whose lease ran out is taken over by another server.
+    """
+    ALTER TABLE jobs ADD COLUMN owner TEXT;
+    ALTER TABLE jobs ADD COLUMN lease_until TIMESTAMPTZ;
+    CREATE INDEX jobs_owner ON jobs (owner) WHERE owner IS NOT NULL
+    """,
 )
 #: The NOTIFY channel of job changes: payload "<origin> <kind> <job id>".
 CHANNEL = "veotui_changes"
-#: Seconds between a server's heartbeats.
+#: Seconds between a server's heartbeats (shorter with a short lease: a third of it).
 HEARTBEAT_SECONDS = 10.0
+#: A lease's length by default (``VEOTUI_LEASE_SECONDS``).
+LEASE_SECONDS = 30.0
 #: Transaction-level advisory lock taken by each slot claim: claims are counted one at a time.
 SLOTS_LOCK = SERVER_LOCK + 2
 
@@ -159,7 +169,15 @@ class Connection:
 
 
 class PostgresStore(Store):
-    """The store on a PostgreSQL database; no process keeps a copy of any job."""
+    """The store on a PostgreSQL database; no process keeps a copy of any job.
+
+    A store that joined a fleet (:meth:`join`) owns the jobs it claims or takes over: each
+    such job records its server and a lease, renewed by :meth:`heartbeat`. Its writes to a
+    processing job hold only while it still owns the job (the compare-and-set includes the
+    owner), so a server that lost its lease cannot write over the new owner's work; a
+    cancel, from any server, always holds."""
+
+    fleet = True
 
     def __init__(self, url: str, data_dir: Path, guard: StorageGuard | None = None) -> None:
         self.path = data_dir / "veotui.db"  # only named in messages; the data is in PostgreSQL
@@ -172,6 +190,8 @@ class PostgresStore(Store):
         self._run_clock = {}
         self._depth = 0
         self.server_id = ""
+        self.lease_seconds = LEASE_SECONDS
+        self.url_served: str | None = None
         # Names this store's NOTIFYs, so its own listener skips them.
         self._origin = uuid.uuid4().hex[:12]
         self._untold: list[Change] = []
@@ -314,50 +334,133 @@ class PostgresStore(Store):
     def deferred_check(self) -> str | None:
         return None  # the server keeps its own data consistent
 
-    def lock_server(self) -> None:
-        """Hold the database's server lock for this connection's life, or refuse: until
-        servers share the slots and lease their jobs, one server per database."""
-        (got,) = self._conn.execute("SELECT pg_try_advisory_lock(?)", (SERVER_LOCK,)).fetchone()
-        if not got:
-            self.close()
-            raise DataUnusable(
-                f"another veotui server already runs on PostgreSQL database {_safe(self.url)}; "
-                "one server per database is supported for now"
-            )
-
     # -- servers ---------------------------------------------------------------------------
 
-    def join(self, url: str | None) -> str:
-        """Take the database's server lock (see :meth:`lock_server`) and record this server
-        with a first heartbeat; returns its id."""
-        self.lock_server()
-        self.server_id = uuid.uuid4().hex[:12]
+    @property
+    def heartbeat_seconds(self) -> float:
+        return min(HEARTBEAT_SECONDS, self.lease_seconds / 3)
+
+    def join(self, url: str | None, lease_seconds: float = LEASE_SECONDS) -> str:
+        """Record this server with a first heartbeat; returns its id. From now on the jobs
+        it claims are its own, on a lease of ``lease_seconds``."""
+        self.lease_seconds = lease_seconds
+        self.url_served = url
+        server_id = uuid.uuid4().hex[:12]
         with self._transaction("record this server") as conn:
             conn.execute(
                 "INSERT INTO servers (server_id, url, host, pid) VALUES (?, ?, ?, ?)",
-                (self.server_id, url, socket.gethostname(), os.getpid()),
+                (server_id, url, socket.gethostname(), os.getpid()),
             )
-        return self.server_id
+        self.server_id = server_id
+        return server_id
 
-    def heartbeat(self) -> bool:
-        """Renew this server's heartbeat (the database's clock); False if its row is gone."""
+    def heartbeat(self) -> set[str]:
+        """Renew this server's heartbeat and the leases of its jobs (the database's clock);
+        returns the ids of the processing jobs it still owns. A row removed meanwhile (by
+        hand) is recorded again."""
+        marks = ", ".join("?" * len(ACTIVE_STATUSES))
         with self._transaction("renew this server's heartbeat") as conn:
             cursor = conn.execute("UPDATE servers SET heartbeat_at = now() WHERE server_id = ?", (self.server_id,))
-            return bool(cursor.rowcount == 1)
+            if cursor.rowcount != 1:
+                log.warning("this server's row in PostgreSQL is gone; it is recorded again")
+                conn.execute(
+                    "INSERT INTO servers (server_id, url, host, pid) VALUES (?, ?, ?, ?)",
+                    (self.server_id, self.url_served, socket.gethostname(), os.getpid()),
+                )
+            rows = conn.execute(
+                "UPDATE jobs SET lease_until = now() + make_interval(secs => ?)"
+                f" WHERE owner = ? AND status IN ({marks}) RETURNING job_id",
+                (self.lease_seconds, self.server_id, *(s.value for s in ACTIVE_STATUSES)),
+            ).fetchall()
+            return {row[0] for row in rows}
 
     def leave(self) -> None:
-        """A clean stop: this server's row goes."""
+        """A clean stop: this server's row goes, and its jobs' leases end now, so another
+        server of the fleet takes them over at once."""
         with self._transaction("remove this server") as conn:
             conn.execute("DELETE FROM servers WHERE server_id = ?", (self.server_id,))
+            conn.execute("UPDATE jobs SET lease_until = NULL WHERE owner = ?", (self.server_id,))
 
-    def servers(self, within: float = 3 * HEARTBEAT_SECONDS) -> list[dict[str, Any]]:
-        """The servers that beat within ``within`` seconds, oldest first."""
+    def servers(self, within: float | None = None) -> list[dict[str, Any]]:
+        """The live servers (a heartbeat within ``within`` seconds; by default the lease),
+        oldest first: the first one does the fleet's once-only work."""
         rows = self._conn.execute(
             "SELECT server_id, url, host, pid, started_at, heartbeat_at FROM servers"
             " WHERE heartbeat_at > now() - make_interval(secs => ?) ORDER BY started_at, server_id",
-            (within,),
+            (self.lease_seconds if within is None else within,),
         ).fetchall()
         return [dict(zip(row.keys(), row, strict=True)) for row in rows]
+
+    def take_over(self) -> list[Job]:
+        """The processing jobs whose lease ran out (their server stopped beating, or left),
+        made this server's; oldest first. Each resumes where it stands."""
+        if not self.server_id:
+            return []
+        marks = ", ".join("?" * len(ACTIVE_STATUSES))
+        with self._transaction("take over jobs") as conn:
+            rows = conn.execute(
+                "WITH expired AS (SELECT job_id, owner FROM jobs"
+                f" WHERE status IN ({marks}) AND (lease_until IS NULL OR lease_until < now())"
+                " FOR UPDATE SKIP LOCKED)"
+                " UPDATE jobs SET owner = ?, lease_until = now() + make_interval(secs => ?)"
+                " FROM expired WHERE jobs.job_id = expired.job_id RETURNING jobs.job_id, expired.owner",
+                (*(s.value for s in ACTIVE_STATUSES), self.server_id, self.lease_seconds),
+            ).fetchall()
+        taken = []
+        for job_id, previous in rows:
+            note = f"taken over by server {self.server_id}" + (
+                f" from server {previous}, whose lease ran out" if previous else ""
+            )
+            with suppress(Conflict, JobNotFound):
+                taken.append(self.update(job_id, note=note))
+        return sorted(taken, key=lambda job: (job.started_at or job.created_at, job.queue_seq))
+
+    def owner_of(self, job_id: str) -> str | None:
+        """The server that runs the job (None when none does)."""
+        row = self._conn.execute("SELECT owner FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+        return row[0] if row else None
+
+    def _write_fields(
+        self,
+        conn: Any,
+        job: Job,
+        names: Iterable[str],
+        status: Status | None = None,
+        expect: Status | None = None,
+    ) -> None:
+        """As on SQLite, and: a claim records this server as the job's owner with a lease; a
+        job that leaves processing has no owner; a write to a processing job holds only for
+        its owner (a cancel, from anyone)."""
+        row = _job_to_row(job)
+        columns = [*(["status"] if status is not None else []), *names]
+        if not columns:
+            return
+        sets = [f"{c} = :{c}" for c in columns]
+        params: dict[str, Any] = dict(row)
+        if status is not None and (status == Status.QUEUED or status.is_final):
+            sets.append("owner = NULL, lease_until = NULL")
+        elif status == Status.STARTING and expect == Status.QUEUED:
+            sets.append("owner = :new_owner, lease_until = now() + make_interval(secs => :lease)")
+            params.update(new_owner=self.server_id or None, lease=self.lease_seconds)
+        sql = f"UPDATE jobs SET {', '.join(sets)} WHERE job_id = :job_id"
+        if expect is None:
+            conn.execute(sql, params)
+            return
+        sql += " AND status = :expected"
+        params["expected"] = expect.value
+        owned = bool(self.server_id) and expect.is_active and status != Status.CANCELLED
+        if owned:
+            sql += " AND owner = :me"
+            params["me"] = self.server_id
+        if conn.execute(sql, params).rowcount == 1:
+            return
+        owner = self.owner_of(job.job_id) if owned else None
+        if owned and owner != self.server_id:
+            raise LeaseLost(
+                f"job {job.job_id} is run by server {owner or 'none'} now: this server "
+                f"({self.server_id}) lost its lease on it, so it leaves the job alone"
+            )
+        raise Conflict(f"job {job.job_id} changed under veotui's feet; try again")
 
     # -- the fleet-wide slot claim ----------------------------------------------------------
 
@@ -389,6 +492,7 @@ class PostgresStore(Store):
                 expect=(Status.QUEUED,),
                 attempts=job.attempts + 1,
                 started_at=(job.started_at if job.operation else None) or utcnow(),
+                detail=f"on server {self.server_id}" if self.server_id else None,
             )
 
     # -- no in-process copy: every read goes to the database --------------------------------

@@ -228,16 +228,24 @@ async def measure(data_dir: Path, remote: bool) -> dict[str, float]:
                 board = screen.board
                 await wait_until(lambda: len(board.processing) == 2)
 
-                committed: dict[str, float] = {}
+                committed: dict[tuple[str, str], float] = {}
                 if not remote:
-                    # Local: from the commit (a store listener), as the TUI cannot see it sooner.
-                    backend.store.add_listener(lambda change: committed.setdefault(change.job_id, time.perf_counter()))
+                    # Local: from the commit of the cancel (a store listener), as the TUI
+                    # cannot see it sooner; keyed by status, since a processing job's start
+                    # was committed before.
+                    backend.store.add_listener(
+                        lambda change: committed.setdefault(
+                            (change.job_id, change.job.status.value if change.job else change.kind),
+                            time.perf_counter(),
+                        )
+                    )
 
                 async def cancel_and_time(job_id: str) -> float:
                     begun = time.perf_counter()
                     await backend.cancel(job_id)
                     await wait_until(lambda: (job_id, Status.CANCELLED.value) in painted)
-                    return painted[(job_id, Status.CANCELLED.value)] - committed.get(job_id, begun)
+                    key = (job_id, Status.CANCELLED.value)
+                    return painted[key] - committed.get(key, begun)
 
                 def settled() -> bool:
                     # Both slots taken again and the window refilled from the server.

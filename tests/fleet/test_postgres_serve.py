@@ -1,15 +1,14 @@
 """``veotui serve`` on PostgreSQL as a real process: a job runs end to end on the simulator,
-no lock file is used, and a second server on the same database is refused in one line."""
+no lock file is used, the server records itself and says so, and a clean stop removes it."""
 
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 
 import httpx
 import pytest
 
+from tests.fleet.servers import FleetServer
 from tests.server.harness import ServeProcess, server_env
 from tests.support.waiting import wait_until
 from veotui.store import open_store
@@ -17,10 +16,10 @@ from veotui.store import open_store
 pytestmark = pytest.mark.slow
 
 
-def test_a_server_on_postgresql_runs_a_job_and_refuses_a_second_server(postgres_cluster, tmp_path):
+def test_a_server_on_postgresql_runs_a_job_and_records_itself(postgres_cluster, tmp_path):
     url = postgres_cluster.new_database()
     data_dir = tmp_path / "data"
-    server = ServeProcess(server_env(data_dir, VEOTUI_STORE=url, VEOTUI_AUTO_DELETE_AFTER_DOWNLOAD="off"))
+    server = FleetServer(server_env(data_dir, VEOTUI_STORE=url, VEOTUI_AUTO_DELETE_AFTER_DOWNLOAD="off")).ready()
     try:
         with httpx.Client(base_url=server.url, trust_env=False) as client:
             job_id = client.post("/api/generate", json={"prompt": "on postgres"}).json()["job_id"]
@@ -33,35 +32,21 @@ def test_a_server_on_postgresql_runs_a_job_and_refuses_a_second_server(postgres_
         # The server is recorded with its heartbeat, and says so.
         watcher = open_store(url, tmp_path / "watcher")
         try:
-            (row,) = watcher.servers()
-            assert row["url"] == server.url and row["pid"] == server.process.pid
+            (row,) = watcher.servers(within=60)
+            assert row["url"] == server.url and row["pid"] == server.pid
+            assert f"fleet: this server {row['server_id']}; other live servers: none" in server.banner
         finally:
             watcher.close()
         # The jobs are in PostgreSQL; the data directory holds no database and no lock file.
         assert not (data_dir / "veotui.db").exists()
         assert not (data_dir / "veotui.lock").exists()
 
-        second = subprocess.run(
-            [sys.executable, "-m", "veotui", "serve", "--port", "0"],
-            env=server_env(tmp_path / "other", VEOTUI_STORE=url),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert second.returncode == 1, second.stderr
-        assert second.stdout == ""
-        message = second.stderr.strip()
-        assert len(message.splitlines()) == 1, message
-        assert "another veotui server already runs on PostgreSQL database" in message
-        assert "veotui_test" in message
     finally:
-        server.signal(signal.SIGTERM)
-        server.wait()
-        server.kill()
+        assert server.stop() == 0
 
     watcher = open_store(url, tmp_path / "watcher")
     try:
-        assert watcher.servers() == []  # a clean stop removes its row
+        assert watcher.servers(within=60) == []  # a clean stop removes its row
     finally:
         watcher.close()
 

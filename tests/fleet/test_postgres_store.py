@@ -11,6 +11,7 @@ from veotui.errors import Conflict, DataUnusable, SettingsError
 from veotui.model import Job, JobRequest, Status, new_job_id
 from veotui.settings import load_settings
 from veotui.store import MIGRATIONS, open_store
+from veotui.store_postgres import LeaseLost
 
 
 def queued(prompt: str = "p") -> Job:
@@ -50,16 +51,58 @@ def test_the_schema_is_versioned_and_a_newer_one_is_refused(database, tmp_path):
         open_store(database, tmp_path)
 
 
-def test_one_server_per_database_for_now(database, tmp_path):
-    first = open_store(database, tmp_path)
-    first.lock_server()
-    second = open_store(database, tmp_path)
-    with pytest.raises(DataUnusable, match="another veotui server already runs on PostgreSQL database"):
-        second.lock_server()
-    first.close()  # the lock goes with its connection
-    third = open_store(database, tmp_path)
-    third.lock_server()
-    third.close()
+def test_a_lease_is_renewed_taken_over_when_it_runs_out_and_a_lost_lease_writes_nothing(database, tmp_path):
+    a = open_store(database, tmp_path / "a")
+    b = open_store(database, tmp_path / "b")
+    try:
+        a.join("http://a", lease_seconds=60)
+        b.join("http://b", lease_seconds=60)
+        job = a.insert(queued("leased"))
+        claimed = a.claim_next(3)
+        assert claimed.job_id == job.job_id and a.owner_of(job.job_id) == a.server_id
+        a.transition(job.job_id, Status.UPLOADING_IMAGE, expect=(Status.STARTING,))
+        # A live lease: nobody takes it; the heartbeat renews it and names it.
+        assert b.take_over() == []
+        assert a.heartbeat() == {job.job_id} and b.heartbeat() == set()
+        # A stops beating past its lease: B takes the job over, where it stands.
+        with b._transaction() as conn:
+            conn.execute("UPDATE jobs SET lease_until = now() - interval '1 second'")
+        (taken,) = b.take_over()
+        assert (taken.job_id, taken.status) == (job.job_id, Status.UPLOADING_IMAGE)
+        assert b.owner_of(job.job_id) == b.server_id
+        assert a.heartbeat() == set() and b.heartbeat() == {job.job_id}
+        assert f"from server {a.server_id}, whose lease ran out" in b.timeline(job.job_id)[-1].detail
+        # A comes back: neither a transition nor an update of the job holds for it.
+        with pytest.raises(LeaseLost, match=f"is run by server {b.server_id} now"):
+            a.transition(job.job_id, Status.GENERATING, expect=(Status.UPLOADING_IMAGE,))
+        with pytest.raises(LeaseLost):
+            a.record_operation(job.job_id, "op-from-a")
+        current = b.get(job.job_id)
+        assert (current.status, current.operation) == (Status.UPLOADING_IMAGE, None)
+        # The new owner carries on; a cancel holds from any server and ends the lease.
+        b.transition(job.job_id, Status.GENERATING, expect=(Status.UPLOADING_IMAGE,))
+        a.transition(job.job_id, Status.CANCELLED)
+        assert b.owner_of(job.job_id) is None and b.heartbeat() == set()
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_clean_stop_ends_its_leases_at_once(database, tmp_path):
+    a = open_store(database, tmp_path / "a")
+    b = open_store(database, tmp_path / "b")
+    try:
+        a.join("http://a", lease_seconds=60)
+        b.join("http://b", lease_seconds=60)
+        a.insert(queued())
+        job = a.claim_next(1)
+        assert b.take_over() == []
+        a.leave()
+        assert [s["server_id"] for s in b.servers()] == [b.server_id]
+        assert [j.job_id for j in b.take_over()] == [job.job_id]
+    finally:
+        a.close()
+        b.close()
 
 
 def test_an_unreachable_database_and_a_bad_store_value_are_one_clear_sentence(tmp_path):
@@ -126,18 +169,20 @@ def test_a_server_is_recorded_with_a_heartbeat_and_leaves_on_a_clean_stop(databa
     watcher = open_store(database, tmp_path / "w")
     try:
         server_id = store.join("http://127.0.0.1:1")
-        (row,) = watcher.servers()
+        (row,) = watcher.servers(within=60)
         assert (row["server_id"], row["url"], row["pid"]) == (server_id, "http://127.0.0.1:1", os.getpid())
         first = row["heartbeat_at"]
-        assert store.heartbeat()
-        (row,) = watcher.servers()
+        assert store.heartbeat() == set()
+        (row,) = watcher.servers(within=60)
         assert row["heartbeat_at"] >= first
         # A server whose last beat is older than the window is not live.
         with watcher._transaction() as conn:
             conn.execute("UPDATE servers SET heartbeat_at = now() - interval '1 hour'")
         assert watcher.servers(within=60) == []
         store.leave()
-        assert not store.heartbeat()  # its row is gone: the caller records it again
+        assert watcher.servers(within=60) == []
+        store.heartbeat()  # a row removed by hand is recorded again
+        assert [row["server_id"] for row in watcher.servers(within=60)] == [server_id]
     finally:
         store.close()
         watcher.close()

@@ -24,6 +24,7 @@ from veotui.tui.details import DetailsScreen
 from veotui.tui.dialogs import ConfirmScreen, HelpScreen
 from veotui.tui.form import NewJobScreen
 from veotui.tui.screen import MainScreen
+from veotui.tui.tables import CELL_PADDING
 
 
 async def select(app, pilot, panel: str, job_id: str) -> None:
@@ -60,7 +61,7 @@ async def test_jobs_move_live_from_queue_to_processing_to_history(make_settings)
         await wait_shown(app, HISTORY, second.job_id)
         assert not tables[PROCESSING].row_count and not tables[QUEUE].row_count
         # newest first
-        assert [row.key.value for row in tables[HISTORY].ordered_rows] == [second.job_id, first.job_id]
+        assert tables[HISTORY].row_keys == [second.job_id, first.job_id]
 
 
 async def test_queue_positions_shift_when_a_job_leaves(slow_settings):
@@ -695,12 +696,12 @@ async def test_a_resize_gives_the_prompt_the_width_and_keeps_rows_and_selection(
         waiting = [await app.backend.submit({"prompt": f"waits {n}"}) for n in range(3)]
         await select(app, pilot, QUEUE, waiting[1].job_id)
         queue = app.main_screen.tables[QUEUE]
-        wide = queue.columns["prompt"].width
+        wide = queue.widths["prompt"]
         await pilot.resize_terminal(80, 24)
-        await wait_for(lambda: queue.columns["prompt"].width < wide, what="a narrower prompt column")
+        await wait_for(lambda: queue.widths["prompt"] < wide, what="a narrower prompt column")
         assert set(queue.rows) == {job.job_id for job in waiting}
         assert app.main_screen.selected_id == waiting[1].job_id
-        total = sum(column.get_render_width(queue) for column in queue.columns.values())
+        total = sum(width + 2 * CELL_PADDING for width in queue.widths.values())
         assert total <= queue.scrollable_content_region.width  # no horizontal scrolling
 
 
@@ -750,12 +751,12 @@ async def test_a_resize_keeps_history_newest_first(settings):
         job = await app.backend.submit({"prompt": "the newest"})
         await wait_shown(app, HISTORY, job.job_id)
         history = app.main_screen.tables[HISTORY]
-        before = [row.key.value for row in history.ordered_rows]
+        before = history.row_keys
         assert before[0] == job.job_id
         await pilot.resize_terminal(100, 30)
         await wait_for(lambda: history.size.width < 100, what="the table to take the new width")
         await pilot.pause()
-        assert [row.key.value for row in history.ordered_rows] == before
+        assert history.row_keys == before
 
 
 def captured_notices(app) -> list[tuple[str, str]]:

@@ -50,7 +50,7 @@ async def test_capital_k_j_t_move_the_selected_queued_job(slow_settings):
 
         def order() -> list[str]:
             """The jobs as the panel lists them, top to bottom."""
-            shown = [row.key.value for row in queue.ordered_rows]
+            shown = queue.row_keys
             return [job_id for job_id in shown if job_id in (a, b, c)]
 
         await wait_shown(app, QUEUE, c)
@@ -176,7 +176,7 @@ async def test_over_remote_p_pauses_the_server_k_j_t_move_and_e_fetches_the_inpu
                 await select(app, pilot, QUEUE, b)
                 await pilot.press("T")
                 await wait_for(
-                    lambda: [row.key.value for row in app.main_screen.tables[QUEUE].ordered_rows] == [b, a],
+                    lambda: app.main_screen.tables[QUEUE].row_keys == [b, a],
                     what="b at the top",
                 )
                 await select(app, pilot, QUEUE, a)

@@ -39,6 +39,15 @@ class BackendInfo:
     auto_delete_after_download: float | None = None
     #: Whether jobs keep files in a Cloud Storage bucket (a delete removes them too).
     cloud_bucket: bool = False
+    #: On PostgreSQL, the fleet: ``server_id`` (this server), ``servers`` (the live ones,
+    #: each with ``server_id``, ``url``, ``host``, ``pid``), ``slots_in_use`` (processing
+    #: jobs across the fleet). None with SQLite (one server).
+    fleet: dict[str, Any] | None = None
+
+    @property
+    def fleet_size(self) -> int | None:
+        """How many servers are live in the fleet (None: no fleet)."""
+        return len(self.fleet.get("servers") or ()) if self.fleet is not None else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +60,7 @@ class BackendInfo:
             "prices": self.prices.to_dict(),
             "auto_delete_after_download": self.auto_delete_after_download,
             "cloud_bucket": self.cloud_bucket,
+            "fleet": self.fleet,
         }
 
 

@@ -8,7 +8,7 @@ import dataclasses
 import functools
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from veotui.capabilities import check_modes
 from veotui.errors import Conflict, InvalidRequest, JobNotFound, VeotuiError, VideoNotFound
 from veotui.events import EventBus, Subscription
 from veotui.files import IMAGE_NAME, LAST_FRAME_NAME, JobFiles, convert_image, copy_atomic, reference_name
+from veotui.fleet import FleetStore, fleet_of
 from veotui.frames import PictureRow, job_pictures
 from veotui.generators import Generator, make_generator
 from veotui.lock import DataDirLock
@@ -85,6 +86,8 @@ class LocalBackend(Backend):
         self._downloaded: dict[str, set[int]] = {}
         self._estimates: dict[str, float] = {}
         self._started = False
+        self.fleet: FleetStore | None = None
+        self._unlisten: Callable[[], None] | None = None
         # The engine's parts, made by start() once the data directory is locked (the store
         # must not be opened by a second process, and the generator may need credentials).
         self.generator: Generator
@@ -118,23 +121,32 @@ class LocalBackend(Backend):
             self.generator = self._generator or make_generator(self.settings, self._env)
             self.storage = StorageGuard(self.settings.data_dir)
             self.store = open_store(self.settings.store, self.settings.data_dir, self.storage)
-            self._heartbeat: asyncio.Task[None] | None = None
-            if is_postgres(self.settings.store):
-                self.store.join(self.url)  # type: ignore[attr-defined]
-                self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
+            self.fleet = fleet_of(self.store)
+            if self.fleet is not None:
+                self.fleet.join(self.url, self.settings.lease_seconds)
             self.files = JobFiles(self.settings.jobs_dir)
             self.store.add_listener(self._publish)
             self.dir_size = DirSize(self.settings.data_dir)
             self.dir_size.value()  # the first walk starts now, in the background
             self.scheduler = Scheduler(self.store, self.generator, self.files, self.settings)
+            if self.fleet is not None:
+                # What the other servers of the fleet change reaches this server's events too.
+                loop = asyncio.get_running_loop()
+                self._unlisten = self.store.listen(  # type: ignore[attr-defined]
+                    lambda change: loop.call_soon_threadsafe(self._heard, change)
+                )
             await self._start_engine()
         except BaseException as exc:
             if isinstance(exc, VeotuiError):  # a refusal with a sentence (settings, credentials)
                 event(log, logging.INFO, "engine.start_failed", "the engine did not start: %s", exc)
             else:
                 event(log, logging.ERROR, "engine.start_failed", "the engine did not start: %r", exc, exc_info=True)
-            if getattr(self, "_heartbeat", None) is not None:
-                self._heartbeat.cancel()  # type: ignore[union-attr]
+            if getattr(self, "_unlisten", None) is not None:
+                self._unlisten()  # type: ignore[misc]
+            if getattr(self, "fleet", None) is not None:
+                with contextlib.suppress(VeotuiError):
+                    self.fleet.leave()  # type: ignore[union-attr]
+                self.store.close()
             self._close_log()
             self.lock.release()
             raise
@@ -161,41 +173,36 @@ class LocalBackend(Backend):
         if failure:
             raise failure[0]
 
-    async def _beat(self) -> None:
-        """Keep this server's heartbeat in PostgreSQL fresh."""
-        from veotui.store_postgres import HEARTBEAT_SECONDS
-
-        while True:
-            await asyncio.sleep(HEARTBEAT_SECONDS)
-            try:
-                if not self.store.heartbeat():  # type: ignore[attr-defined]
-                    log.warning("this server's row in PostgreSQL is gone; it is recorded again")
-                    self.store.join(self.url)  # type: ignore[attr-defined]
-            except VeotuiError as exc:
-                log.warning("the heartbeat could not be written: %s", exc)
+    def _heard(self, change: Change) -> None:
+        """A change another server of the fleet made: streamed as this server's own are."""
+        if not self._started:
+            return
+        self._publish(change)
+        self.scheduler.heard(change)
 
     async def close(self) -> None:
         if not self._started:
             return
         self._started = False
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heartbeat
-            with contextlib.suppress(VeotuiError):
-                self.store.leave()  # type: ignore[attr-defined]
+        if self._unlisten is not None:
+            self._unlisten()
         try:
             self._engine_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._engine_task
             await self.generator.aclose()
         finally:
+            if self.fleet is not None:
+                # Its jobs' leases end now: another server of the fleet takes them over.
+                with contextlib.suppress(VeotuiError):
+                    self.fleet.leave()
             resumable = [job.job_id for job in self.store.active()]
             event(
                 log,
                 logging.INFO,
                 "engine.stop",
-                "stopped; %d processing job(s) resume at the next start",
+                "stopped; %d processing job(s) resume at the next start"
+                + (" or on another server of the fleet" if self.fleet is not None else ""),
                 len(resumable),
                 resumable=resumable,
             )
@@ -267,7 +274,18 @@ class LocalBackend(Backend):
             prices=self.settings.price_table,
             auto_delete_after_download=self.settings.auto_delete_after_download,
             cloud_bucket=self.settings.gcs_bucket is not None,
+            fleet=self.fleet_view(),
         )
+
+    def fleet_view(self) -> dict[str, Any] | None:
+        """This server's fleet (see :class:`BackendInfo`), read now; None with SQLite."""
+        if self.fleet is None:
+            return None
+        servers = [
+            {"server_id": s["server_id"], "url": s["url"], "host": s["host"], "pid": s["pid"]}
+            for s in self.fleet.servers()
+        ]
+        return {"server_id": self.fleet.server_id, "servers": servers, "slots_in_use": self.store.processing_count()}
 
     async def storage_status(self) -> StorageState:
         return self.storage_state()

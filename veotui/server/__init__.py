@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from typing import Any
 
 from veotui.logs import log_to_stderr
 from veotui.server.memory import limit_arenas
@@ -49,14 +50,21 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
                 f"  attach with: veotui --remote {server.url}   stop with Ctrl+C",
                 flush=True,
             )
-            server_id = getattr(server.backend.store, "server_id", "")
-            if server_id:
-                print(
-                    f"  store: {server.backend.store!r}; this server: {server_id} (one server per database for now)",
-                    flush=True,
-                )
+            if info.fleet is not None:
+                print(f"  store: {server.backend.store!r}", flush=True)
+                print(f"  {fleet_line(info.fleet)}", flush=True)
             await stop.wait()
             print("veotui: stopping; processing jobs resume at the next start", file=sys.stderr, flush=True)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+def fleet_line(fleet: dict[str, Any]) -> str:
+    """The fleet in one line: this server, the other live ones, the slots in use."""
+    me = fleet["server_id"]
+    others = [f"{s['server_id']} ({s['url'] or s['host']})" for s in fleet["servers"] if s["server_id"] != me]
+    return (
+        f"fleet: this server {me}; other live servers: {', '.join(others) or 'none'}; "
+        f"slots in use across the fleet: {fleet['slots_in_use']}"
+    )

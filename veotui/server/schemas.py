@@ -194,6 +194,19 @@ class StorageOut(Shape):
     since: str | None = Field(description="when it stopped accepting writes (UTC)")
 
 
+class FleetServerOut(Shape):
+    server_id: str
+    url: str | None
+    host: str
+    pid: int
+
+
+class FleetOut(Shape):
+    server_id: str = Field(description="this server's id in the fleet")
+    servers: list[FleetServerOut] = Field(description="the live servers of the fleet, oldest first")
+    slots_in_use: int = Field(description="jobs processing across the whole fleet")
+
+
 class InfoOut(Shape):
     location: str
     generator: str
@@ -208,6 +221,7 @@ class InfoOut(Shape):
     auto_delete_after_download: float | None = Field(
         default=None, description="seconds after a download before a completed job is deleted; null: never"
     )
+    fleet: FleetOut | None = Field(default=None, description="the fleet on PostgreSQL; null with SQLite")
     version: str
 
 

@@ -23,7 +23,7 @@ from textual.containers import Vertical
 from textual.events import DescendantFocus
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input
+from textual.widgets import Footer, Input
 
 from veotui import format as fmt
 from veotui.backend.base import Backend, BackendInfo
@@ -357,6 +357,7 @@ class MainScreen(Screen[None]):
     def update_header(self) -> None:
         header = self.header
         header.info = self.info
+        header.fleet = self.info.fleet_size if self.info is not None else None
         header.processing = self.board.processing_count
         header.queued = self.board.queue_length
         header.filter_text = self.board.filter_text
@@ -403,7 +404,7 @@ class MainScreen(Screen[None]):
             self.active_panel = next(p for p, t in self.tables.items() if t is event.widget)
             self._refresh_keys()
 
-    @on(DataTable.RowHighlighted)
+    @on(JobTable.Highlighted)
     def _highlighted(self) -> None:
         self._refresh_keys()
 

@@ -1,11 +1,10 @@
-"""The three job tables. Each is a ``DataTable`` keyed by job id and updated by keyed diffs:
-rows that left are removed, changed cells updated, new rows added, and the order fixed with
-one sort only when it changed. Volatile columns have fixed widths and the prompt column takes
-what is left, so nothing is ever re-measured.
+"""The three job tables: virtual tables over the board's lists.
 
-A table never holds more than the board does: every processing job, the head of the queue
-and one page of history. However long the queue and the history grow, a change costs the
-same. Only Textual's public API is used.
+A table holds the jobs it shows (the board's list for its panel) and renders only the rows in
+view, through Textual's Line API: each row is one cached ``Strip``, made again only when its
+job, the width or the cursor changed. A change costs the rows it touched and in view, however
+long the panel's list; nothing is ever re-measured (volatile columns have fixed widths, the
+prompt column takes what is left). Only Textual's public API is used.
 """
 
 from __future__ import annotations
@@ -15,10 +14,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
 
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual.binding import Binding, BindingType
+from textual.geometry import Region, Size
 from textual.message import Message
-from textual.widgets import DataTable
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from veotui import format as fmt
 from veotui.model import Job
@@ -35,8 +39,299 @@ class Column:
     flex: int = 0
 
 
-class JobTable(DataTable):
-    """A panel of jobs. Subclasses name their columns and how a job fills them."""
+#: Spaces on either side of a cell.
+CELL_PADDING = 1
+
+
+class RowTable(ScrollView, can_focus=True):
+    """A header line over rows keyed by job id, with a row cursor; rows are rendered on
+    demand from the jobs it holds. Subclasses name their columns and how a job fills them."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"row-table--header", "row-table--cursor"}
+    DEFAULT_CSS = """
+    RowTable {
+        background: $surface;
+        color: $foreground;
+        &:focus {
+            background-tint: $foreground 5%;
+            & > .row-table--cursor {
+                background: $block-cursor-background;
+                color: $block-cursor-foreground;
+                text-style: $block-cursor-text-style;
+            }
+            & > .row-table--header {
+                background-tint: $foreground 5%;
+            }
+        }
+        & > .row-table--header {
+            text-style: bold;
+            background: $panel;
+            color: $foreground;
+        }
+        &:ansi > .row-table--header {
+            background: ansi_bright_blue;
+            color: ansi_default;
+        }
+        & > .row-table--cursor {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+            text-style: $block-cursor-blurred-text-style;
+        }
+    }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "cursor_up", "Up", show=False),
+        Binding("down", "cursor_down", "Down", show=False),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
+        Binding("home", "first_row", "First", show=False),
+        Binding("end", "last_row", "Last", show=False),
+    ]
+    COLUMNS: ClassVar[Sequence[Column]] = ()
+    #: Cells that depend on the clock are made again at every ``show``.
+    TICKS: ClassVar[bool] = False
+
+    class Highlighted(Message):
+        """The cursor moved to another row (or the row under it changed)."""
+
+        def __init__(self, table: RowTable, job_id: str | None) -> None:
+            super().__init__()
+            self.table = table
+            self.job_id = job_id
+
+        @property
+        def control(self) -> RowTable:
+            return self.table
+
+    def __init__(self, *, id: str) -> None:
+        super().__init__(id=id)
+        #: The jobs shown, in order, and where each is.
+        self._order: list[str] = []
+        self._index: dict[str, int] = {}
+        self._jobs: dict[str, Job] = {}
+        self._now: datetime | None = None
+        #: Cells made for a job (by identity: the board replaces a job that changed).
+        self._cells: dict[str, tuple[Job, Cells]] = {}
+        #: One rendered line per row, and what it was rendered from.
+        self._strips: dict[str, tuple[tuple[object, ...], Strip]] = {}
+        self._header: tuple[tuple[object, ...], Strip] | None = None
+        self.cursor_row = 0
+        self._highlighted: str | None = None
+        self._widths: tuple[int, tuple[int, ...]] = (-1, ())
+        #: Read at each rendering: the width, and the base, header and cursor styles.
+        self._pass: tuple[int, Style, Style, Style] = (0, Style(), Style(), Style())
+
+    # -- what a row shows -----------------------------------------------------------------
+
+    def cells(self, job: Job, now: datetime) -> Cells:
+        raise NotImplementedError
+
+    def cells_after(self, shown: Job, shown_cells: Cells, job: Job, now: datetime) -> Cells:
+        """The cells of ``job``, which replaces ``shown`` (shown as ``shown_cells``)."""
+        return self.cells(job, now)
+
+    def get_row(self, job_id: str) -> Cells:
+        """The cells of the job's row."""
+        return self._cells_of(self._jobs[job_id])
+
+    def _cells_of(self, job: Job) -> Cells:
+        made = self._cells.get(job.job_id)
+        if made is not None and made[0] is job:
+            return made[1]
+        now = self._now or datetime.now().astimezone()
+        cells = self.cells(job, now) if made is None else self.cells_after(made[0], made[1], job, now)
+        self._cells[job.job_id] = (job, cells)
+        return cells
+
+    # -- the rows ---------------------------------------------------------------------------
+
+    @property
+    def rows(self) -> dict[str, Job]:
+        """The jobs shown, by id (in no particular order: see ``row_keys``)."""
+        return self._jobs
+
+    @property
+    def row_keys(self) -> list[str]:
+        """The job ids shown, top to bottom."""
+        return list(self._order)
+
+    @property
+    def row_count(self) -> int:
+        return len(self._order)
+
+    def get_row_index(self, job_id: str) -> int:
+        return self._index[job_id]
+
+    def show(self, jobs: Sequence[Job], now: datetime) -> None:
+        """Show ``jobs`` in this order. Only rows whose job changed are rendered again, and
+        only once they are in view."""
+        order = [job.job_id for job in jobs]
+        held = self._jobs
+        # A fresh read of the lists brings new objects for unchanged jobs: keep the ones
+        # held, whose rows are rendered already.
+        kept = {job.job_id: job if (old := held.get(job.job_id)) is None or old != job else old for job in jobs}
+        changed = order != self._order or any(held.get(job_id) is not job for job_id, job in kept.items())
+        self._now = now
+        if not changed and not self.TICKS:
+            return
+        if order != self._order:
+            self._order = order
+            self._index = {job_id: index for index, job_id in enumerate(order)}
+            self.virtual_size = Size(0, len(order) + 1)
+        self._jobs = kept
+        for cache in (self._cells, self._strips):
+            for job_id in [job_id for job_id in cache if job_id not in self._jobs]:
+                del cache[job_id]
+        if self.TICKS:
+            # The clock moved: every cell is made again (a ticking table holds few rows).
+            self._cells.clear()
+        self._clamp_cursor()
+        self.refresh()
+
+    # -- selection ------------------------------------------------------------------------
+
+    @property
+    def selected_id(self) -> str | None:
+        if not self._order:
+            return None
+        return self._order[min(self.cursor_row, len(self._order) - 1)]
+
+    def select(self, job_id: str) -> bool:
+        row = self._index.get(job_id)
+        if row is None:
+            return False
+        if row != self.cursor_row:
+            self.move_cursor(row=row)
+        return True
+
+    def move_cursor(self, *, row: int, animate: bool = False) -> None:
+        """Put the cursor on ``row`` (clamped to the rows) and keep it in view."""
+        self.cursor_row = max(0, min(row, len(self._order) - 1))
+        self._scroll_to_cursor()
+        self.refresh()
+        self._clamp_cursor()
+
+    def _clamp_cursor(self) -> None:
+        self.cursor_row = max(0, min(self.cursor_row, len(self._order) - 1))
+        selected = self.selected_id
+        if selected != self._highlighted:
+            self._highlighted = selected
+            self.post_message(self.Highlighted(self, selected))
+
+    def _scroll_to_cursor(self) -> None:
+        shown = max(1, self.scrollable_content_region.height - 1)
+        top = round(self.scroll_y)
+        if self.cursor_row < top:
+            self.scroll_to(y=self.cursor_row, animate=False, immediate=True)
+        elif self.cursor_row >= top + shown:
+            self.scroll_to(y=self.cursor_row - shown + 1, animate=False, immediate=True)
+
+    def _page(self) -> int:
+        return max(1, self.scrollable_content_region.height - 2)
+
+    def action_cursor_up(self) -> None:
+        self.move_cursor(row=self.cursor_row - 1)
+
+    def action_cursor_down(self) -> None:
+        self.move_cursor(row=self.cursor_row + 1)
+
+    def action_page_up(self) -> None:
+        self.move_cursor(row=self.cursor_row - self._page())
+
+    def action_page_down(self) -> None:
+        self.move_cursor(row=self.cursor_row + self._page())
+
+    def action_first_row(self) -> None:
+        self.move_cursor(row=0)
+
+    def action_last_row(self) -> None:
+        self.move_cursor(row=len(self._order) - 1)
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None or offset.y < 1:
+            return
+        row = offset.y - 1 + round(self.scroll_y)
+        if row < len(self._order):
+            self.move_cursor(row=row)
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
+
+    def on_resize(self) -> None:
+        self._scroll_to_cursor()
+
+    # -- rendering --------------------------------------------------------------------------
+
+    def column_widths(self, available: int) -> tuple[int, ...]:
+        padding = 2 * CELL_PADDING * len(self.COLUMNS)
+        fixed = sum(column.width for column in self.COLUMNS if not column.flex)
+        spare = max(8, available - fixed - padding - 1)
+        shares = sum(column.flex for column in self.COLUMNS) or 1
+        return tuple(column.width or max(4, spare * column.flex // shares) for column in self.COLUMNS)
+
+    @property
+    def widths(self) -> dict[str, int]:
+        """Each column's width at the table's width now (its padding aside)."""
+        widths = self.column_widths(self.scrollable_content_region.width)
+        return {column.key: width for column, width in zip(self.COLUMNS, widths)}
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # The styles and the width are read once for all the lines asked for.
+        base = self.rich_style
+        self._pass = (
+            self.scrollable_content_region.width,
+            base,
+            base + self.get_component_rich_style("row-table--header"),
+            base + self.get_component_rich_style("row-table--cursor"),
+        )
+        return super().render_lines(crop)
+
+    def render_line(self, y: int) -> Strip:
+        width, base, header_style, cursor_style = self._pass
+        if y == 0:
+            if self._header is None or self._header[0] != (width, header_style):
+                labels = [Text(column.label) for column in self.COLUMNS]
+                self._header = ((width, header_style), self._line(labels, width, header_style))
+            return self._header[1]
+        row = y - 1 + round(self.scroll_y)
+        if row >= len(self._order):
+            return Strip.blank(width, base)
+        job_id = self._order[row]
+        cells = self._cells_of(self._jobs[job_id])
+        style = cursor_style if row == self.cursor_row else base
+        made = self._strips.get(job_id)
+        if made is None or made[0][0] is not cells or made[0][1:] != (width, style):
+            made = ((cells, width, style), self._line(cells, width, style))
+            self._strips[job_id] = made
+        return made[1]
+
+    def _line(self, cells: Sequence[object], width: int, style: Style) -> Strip:
+        line = Text(no_wrap=True, end="")
+        pad = " " * CELL_PADDING
+        if self._widths[0] != width:
+            self._widths = (width, self.column_widths(width))
+        for cell_width, cell in zip(self._widths[1], cells):
+            text = cell.copy() if isinstance(cell, Text) else _as_text(cell)
+            text.truncate(cell_width, overflow="ellipsis", pad=True)
+            line.append(pad)
+            line.append_text(text)
+            line.append(pad)
+        segments = list(line.render(self.app.console))
+        return Strip(Segment.apply_style(segments, style)).adjust_cell_length(width, style)
+
+
+def _as_text(cell: object) -> Text:
+    if isinstance(cell, JobCell):
+        return cell.text.copy()
+    return Text(str(cell), end="")
+
+
+class JobTable(RowTable):
+    """A panel of jobs."""
 
     DEFAULT_CSS = """
     JobTable {
@@ -64,104 +359,11 @@ class JobTable(DataTable):
         Binding("j", "cursor_down", "Down", show=False, id="cursor_down", tooltip="Move the selection down"),
         Binding("k", "cursor_up", "Up", show=False, id="cursor_up", tooltip="Move the selection up"),
     ]
-    COLUMNS: ClassVar[Sequence[Column]] = ()
-    #: Cells that depend on the clock are recomputed on every tick.
-    TICKS: ClassVar[bool] = False
     TITLE: ClassVar[str] = ""
 
     def __init__(self, *, id: str) -> None:
-        super().__init__(id=id, cursor_type="row", zebra_stripes=False, cell_padding=1)
+        super().__init__(id=id)
         self.border_title = self.TITLE
-        self._shown: dict[str, tuple[Job, Cells]] = {}
-        self._widths: tuple[int, ...] = ()
-
-    # -- what a row shows -----------------------------------------------------------------
-
-    def cells(self, job: Job, now: datetime) -> Cells:
-        raise NotImplementedError
-
-    def cells_after(self, shown: Job, shown_cells: Cells, job: Job, now: datetime) -> Cells:
-        """The cells of ``job``, which replaces ``shown`` (shown as ``shown_cells``)."""
-        return self.cells(job, now)
-
-    # -- the keyed diff -------------------------------------------------------------------
-
-    def show(self, jobs: Sequence[Job], now: datetime) -> None:
-        """Make the table show ``jobs`` in this order, touching only what changed."""
-        wanted = {job.job_id: job for job in jobs}
-        for key in [key for key in self._shown if key not in wanted]:
-            del self._shown[key]
-            self.remove_row(key)
-        column_keys = [column.key for column in self.COLUMNS]
-        for job in jobs:
-            shown = self._shown.get(job.job_id)
-            if shown is not None and shown[0] is job and not self.TICKS:
-                continue
-            if shown is None:
-                cells = self.cells(job, now)
-                self.add_row(*cells, key=job.job_id)
-            else:
-                cells = self.cells_after(shown[0], shown[1], job, now)
-                for column_key, old, new in zip(column_keys, shown[1], cells):
-                    if old != new:
-                        self.update_cell(job.job_id, column_key, new)
-            self._shown[job.job_id] = (job, cells)
-        order = [job.job_id for job in jobs]
-        if [row.key.value for row in self.ordered_rows] != order:
-            # ``DataTable.sort`` hands the key function cell values only; the "job" column
-            # holds a JobCell that knows its full job id.
-            rank = {job_id: index for index, job_id in enumerate(order)}
-            self.sort("job", key=lambda cell: rank[cell.job_id])
-
-    # -- selection ------------------------------------------------------------------------
-
-    @property
-    def selected_id(self) -> str | None:
-        if not self.row_count:
-            return None
-        row = min(self.cursor_row, self.row_count - 1)
-        return self.ordered_rows[row].key.value
-
-    def select(self, job_id: str) -> bool:
-        if job_id not in self._shown:
-            return False
-        row = self.get_row_index(job_id)
-        if row != self.cursor_row:
-            self.move_cursor(row=row, animate=False)
-        return True
-
-    # -- widths ---------------------------------------------------------------------------
-
-    def on_resize(self) -> None:
-        widths = self._column_widths(self.scrollable_content_region.width)
-        if widths != self._widths:
-            self._widths = widths
-            self._rebuild()
-
-    def _column_widths(self, available: int) -> tuple[int, ...]:
-        padding = 2 * self.cell_padding * len(self.COLUMNS)
-        fixed = sum(column.width for column in self.COLUMNS if not column.flex)
-        spare = max(8, available - fixed - padding - 1)
-        shares = sum(column.flex for column in self.COLUMNS) or 1
-        return tuple(column.width or max(4, spare * column.flex // shares) for column in self.COLUMNS)
-
-    def _rebuild(self) -> None:
-        selected = self.selected_id
-        # In the order shown now (newest first in History), not the order rows were added.
-        shown = [self._shown[row.key.value] for row in self.ordered_rows if row.key.value in self._shown]
-        self.clear(columns=True)
-        for column, width in zip(self.COLUMNS, self._widths):
-            self.add_column(column.label, width=width, key=column.key)
-        for job, cells in shown:
-            self.add_row(*cells, key=job.job_id)
-        if selected is not None:
-            self.select(selected)
-
-    def on_mount(self) -> None:
-        if not self.columns:
-            self._widths = self._column_widths(max(40, self.app.size.width - 4))
-            for column, width in zip(self.COLUMNS, self._widths):
-                self.add_column(column.label, width=width, key=column.key)
 
 
 class JobCell:

@@ -1,0 +1,92 @@
+"""The job tables render only the rows in view, and only again when a row's job changed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from textual.app import App, ComposeResult
+
+from tests.tui.history import BASE, ended_jobs
+from veotui.model import Job
+from veotui.tui.tables import Cells, HistoryTable
+
+NOW = datetime(2026, 1, 2, tzinfo=BASE.tzinfo)
+
+
+class CountingHistory(HistoryTable):
+    """Counts the jobs whose cells it made."""
+
+    def __init__(self) -> None:
+        super().__init__(id="history")
+        self.made: list[str] = []
+
+    def cells(self, job: Job, now: datetime) -> Cells:
+        self.made.append(job.job_id)
+        return super().cells(job, now)
+
+
+class OneTable(App[None]):
+    def __init__(self) -> None:
+        super().__init__()
+        self.table = CountingHistory()
+
+    def compose(self) -> ComposeResult:
+        yield self.table
+
+
+def newest_first(count: int) -> list[Job]:
+    return list(reversed(ended_jobs(count)))
+
+
+async def test_a_table_of_many_jobs_makes_rows_only_for_those_in_view():
+    app = OneTable()
+    async with app.run_test(size=(100, 12)) as pilot:
+        table = app.table
+        jobs = newest_first(1000)
+        table.show(jobs, NOW)
+        await pilot.pause()
+        assert table.row_count == 1000
+        # 12 lines: the border (2) and the header leave 9 rows.
+        assert set(table.made) == {job.job_id for job in jobs[:9]}
+        table.move_cursor(row=500)
+        await pilot.pause()
+        assert table.selected_id == jobs[500].job_id
+        assert jobs[500].job_id in table.made and jobs[100].job_id not in table.made
+        assert len(set(table.made)) <= 18
+
+
+async def test_a_fresh_read_of_unchanged_jobs_renders_no_row_again_and_keeps_the_selection():
+    app = OneTable()
+    async with app.run_test(size=(100, 12)) as pilot:
+        table = app.table
+        jobs = newest_first(20)
+        table.show(jobs, NOW)
+        table.select(jobs[3].job_id)
+        await pilot.pause()
+        table.made.clear()
+        # Equal jobs, new objects (as a fresh read of the lists brings them).
+        table.show([job.replace() for job in jobs], NOW)
+        await pilot.pause()
+        assert table.made == []
+        # One changed job: only its row is made again.
+        changed = jobs[2].replace(error="another error")
+        table.show([*jobs[:2], changed, *jobs[3:]], NOW)
+        await pilot.pause()
+        assert table.made == [changed.job_id]
+        assert table.selected_id == jobs[3].job_id
+
+
+async def test_a_row_leaving_keeps_the_rest_in_order_and_the_cursor_in_range():
+    app = OneTable()
+    async with app.run_test(size=(100, 12)) as pilot:
+        table = app.table
+        jobs = newest_first(5)
+        table.show(jobs, NOW)
+        table.move_cursor(row=4)
+        await pilot.pause()
+        table.show(jobs[:3], NOW)
+        await pilot.pause()
+        assert table.row_keys == [job.job_id for job in jobs[:3]]
+        assert table.selected_id == jobs[2].job_id
+        # Cells show what the row holds.
+        assert str(table.get_row(jobs[0].job_id)[1].text) == jobs[0].job_id[:8]
