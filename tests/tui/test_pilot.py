@@ -117,7 +117,7 @@ async def test_progress_ticks_while_processing(make_settings):
         table = app.main_screen.tables[PROCESSING]
         await wait_shown(app, PROCESSING, job.job_id)
         before = str(table.get_row(job.job_id)[3])
-        await wait_for(lambda: str(table.get_row(job.job_id)[3]) != before, timeout=5, what="the bar to move")
+        await wait_for(lambda: str(table.get_row(job.job_id)[3]) != before, timeout=30, what="the bar to move")
 
 
 async def test_completion_and_failure_are_notified(settings):
