@@ -14,7 +14,8 @@ size it prints, one per line:
   and for cancels of a processing job (which starts the head): from the commit of the cancel
   (local: a store listener; remote: the cancel request, so the HTTP round trip and the event
   stream count too) to the first frame painted after the TUI applied the change (target
-  p99 <= 100 ms);
+  p99 <= 100 ms), after three head cancels not counted (warm-up: the footer is rebuilt once
+  after the first read, which is part of starting);
 - ``peak_rss_mb``: the peak resident set size of the TUI's process (in local mode it also
   holds the engine; target <= 300 MB);
 - ``restart_to_ready_seconds``: from starting ``veotui serve`` on the filled data directory
@@ -52,6 +53,7 @@ sys.path.insert(0, str(ROOT))
 
 SMALL = (1_000, 1_000)
 CHUNK = 50_000
+WARM_UP_CANCELS = 3
 HEAD_CANCELS = 30
 PROCESSING_CANCELS = 10
 
@@ -253,6 +255,11 @@ async def measure(data_dir: Path, remote: bool) -> dict[str, float]:
                         board.queue_limit, board.queued_total
                     )
 
+                # Warm-up, not counted: the footer is rebuilt once after the first read
+                # (the keys of the selected job), which belongs to the start, not to a change.
+                for _ in range(WARM_UP_CANCELS):
+                    await wait_until(settled)
+                    await cancel_and_time(board.jobs(QUEUE)[0].job_id)
                 head: list[float] = []
                 for _ in range(HEAD_CANCELS):
                     await wait_until(settled)
