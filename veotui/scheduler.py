@@ -502,7 +502,10 @@ class Scheduler:
                 except Exception:  # a bug must not end dispatch for good
                     log.exception("dispatching the queue failed; trying again at the next change")
             # A budget pause lifts by itself at the next UTC day.
-            _, by_budget, _ = self.store.pause_flags()
+            try:
+                _, by_budget, _ = self.store.pause_flags()
+            except StorageUnavailable:  # the database is away (PostgreSQL): woken when it is back
+                by_budget = False
             with anyio.move_on_after(_seconds_to_next_utc_day() + 1 if by_budget else math.inf):
                 await self._wake.wait()
             self._wake = anyio.Event()
@@ -645,7 +648,7 @@ class Scheduler:
                     await anyio.sleep(PROBE_FIRST_SECONDS)
                 await self._storage_back()
                 with contextlib.suppress(StorageUnavailable, Conflict, JobNotFound):
-                    self.store.update(job_id, note="the disk accepts writes again; carrying on")
+                    self.store.update(job_id, note="the store accepts writes again; carrying on")
                 continue
             except Exception as exc:  # noqa: BLE001 - one job fails, never the engine (logged below)
                 full = disk_full_error(exc)

@@ -17,7 +17,7 @@ import anyio
 from veotui import __version__
 from veotui.backend.base import QUEUE_PAGE, Backend, BackendInfo, Upload
 from veotui.capabilities import check_modes
-from veotui.errors import Conflict, InvalidRequest, JobNotFound, VeotuiError, VideoNotFound
+from veotui.errors import Conflict, InvalidRequest, JobNotFound, StorageUnavailable, VeotuiError, VideoNotFound
 from veotui.events import EventBus, Subscription
 from veotui.files import IMAGE_NAME, LAST_FRAME_NAME, JobFiles, convert_image, copy_atomic, reference_name
 from veotui.fleet import FleetStore, fleet_of
@@ -177,7 +177,8 @@ class LocalBackend(Backend):
         """A change another server of the fleet made: streamed as this server's own are."""
         if not self._started:
             return
-        self._publish(change)
+        with contextlib.suppress(StorageUnavailable):  # the database is away; heard afresh when back
+            self._publish(change)
         self.scheduler.heard(change)
 
     async def close(self) -> None:
@@ -281,11 +282,15 @@ class LocalBackend(Backend):
         """This server's fleet (see :class:`BackendInfo`), read now; None with SQLite."""
         if self.fleet is None:
             return None
-        servers = [
-            {"server_id": s["server_id"], "url": s["url"], "host": s["host"], "pid": s["pid"]}
-            for s in self.fleet.servers()
-        ]
-        return {"server_id": self.fleet.server_id, "servers": servers, "slots_in_use": self.store.processing_count()}
+        try:
+            servers = [
+                {"server_id": s["server_id"], "url": s["url"], "host": s["host"], "pid": s["pid"]}
+                for s in self.fleet.servers()
+            ]
+            slots: int | None = self.store.processing_count()
+        except StorageUnavailable:  # the database is away: the storage state says so
+            servers, slots = [], None
+        return {"server_id": self.fleet.server_id, "servers": servers, "slots_in_use": slots}
 
     async def storage_status(self) -> StorageState:
         return self.storage_state()
