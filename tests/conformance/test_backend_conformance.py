@@ -22,7 +22,7 @@ def png(width: int = 64, height: int = 48) -> bytes:
     return out.getvalue()
 
 
-async def until_status(backend, job_id: str, *statuses: Status, timeout: float = 20.0):
+async def until_status(backend, job_id: str, *statuses: Status, timeout: float = 60.0):
     async def reached() -> bool:
         return (await backend.get(job_id)).status in statuses
 

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 SIM_SECONDS = 2.0
 
 
-def wait_for(client: httpx.Client, job_id: str, predicate, what: str, timeout: float = 30.0) -> dict:
+def wait_for(client: httpx.Client, job_id: str, predicate, what: str, timeout: float = 60.0) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         job = client.get(f"/api/status/{job_id}").json()

@@ -30,7 +30,7 @@ def wait_until(predicate: Callable[[], T], timeout: float = 60.0, what: str = "c
 
 async def wait_for(
     predicate: Callable[[], Awaitable[bool]] | Callable[[], bool],
-    timeout: float = 15.0,
+    timeout: float = 60.0,
     interval: float = 0.02,
     what: str = "condition",
 ) -> None:
@@ -47,7 +47,7 @@ async def wait_for(
         await anyio.sleep(interval)
 
 
-async def wait_status(backend: Backend, job_id: str, *statuses: Status, timeout: float = 15.0) -> None:
+async def wait_status(backend: Backend, job_id: str, *statuses: Status, timeout: float = 60.0) -> None:
     """Until the job's status is one of ``statuses``."""
 
     async def reached() -> bool:

@@ -142,7 +142,7 @@ def test_the_board_holds_the_head_of_a_long_queue_and_counts_the_rest():
     assert board.queued_total == 100_000 and board.queue_length == 100_000
     # The head leaves: one change; those behind move up and the window asks to be refilled.
     applied = board.apply(Change("job", seq_job(1).job_id, seq_job(1, Status.CANCELLED)))
-    assert applied.needs_reload
+    assert applied.needs_refill and not applied.needs_reload
     assert positions(board) == [(2, 1), (3, 2)]
     assert board.queued_total == 99_999
     # A job far behind the window that joined since, and leaves: the count follows it.
@@ -189,3 +189,30 @@ def test_a_job_whose_arrival_was_coalesced_away_is_not_counted_out():
     late = seq_job(4, Status.STARTING)
     assert not board.apply(Change("job", late.job_id, late)).needs_reload
     assert board.queue_length == 2 and board.processing_count == 2
+
+
+def test_a_refill_appends_the_jobs_after_the_window_when_the_read_joins_up():
+    board = windowed_board(100)
+    board.apply(Change("job", seq_job(1).job_id, seq_job(1, Status.CANCELLED)))
+    # The read starts with the window's last job (3), then the one after it.
+    read = JobLists([], [seq_job(3), seq_job(4)], [], queued_total=99)
+    assert board.refill(read, after=seq_job(3).job_id)
+    assert positions(board) == [(2, 1), (3, 2), (4, 3)]
+    assert board.queued_total == 99 and board.queue_length == 99
+
+
+def test_a_refill_that_does_not_join_up_with_the_window_asks_for_a_full_read():
+    board = windowed_board(100)
+    board.apply(Change("job", seq_job(1).job_id, seq_job(1, Status.CANCELLED)))
+    # Job 2 left meanwhile (its change not applied yet): the read starts one job later.
+    read = JobLists([], [seq_job(4), seq_job(5)], [], queued_total=98)
+    assert not board.refill(read, after=seq_job(3).job_id)
+    assert positions(board) == [(2, 1), (3, 2)] and board.queued_total == 99
+
+
+def test_a_filtered_window_losing_a_row_asks_for_a_full_read():
+    board = Board(queue_limit=2)
+    board.filter_text = "job"
+    board.load(JobLists([], [seq_job(1), seq_job(2)], [], queued_total=5), offset=0)
+    applied = board.apply(Change("job", seq_job(1).job_id, seq_job(1, Status.CANCELLED)))
+    assert applied.needs_reload and not applied.needs_refill

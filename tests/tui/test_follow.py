@@ -41,3 +41,44 @@ async def test_the_board_follows_submissions_and_the_filter(make_settings):
             assert board.find(dog.job_id).status == Status.CANCELLED
         finally:
             task.cancel()
+
+
+class CountingReads:
+    """A backend whose ``list_jobs`` calls are recorded (the real one answers them)."""
+
+    def __init__(self, backend: LocalBackend) -> None:
+        self._backend = backend
+        self.reads: list[dict[str, object]] = []
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._backend, name)
+
+    async def list_jobs(self, **kwargs: object) -> object:
+        self.reads.append(kwargs)
+        return await self._backend.list_jobs(**kwargs)  # type: ignore[arg-type]
+
+
+async def test_the_head_leaving_a_long_queue_reads_only_the_jobs_after_the_window(make_settings):
+    settings = make_settings(max_concurrent=1, sim_seconds=30)
+    board = Board(queue_limit=3)
+    loads: list[int] = []
+    async with LocalBackend(settings, env={}) as backend:
+        counting = CountingReads(backend)
+        follower = Follower(counting, board, on_loaded=lambda: loads.append(1))  # type: ignore[arg-type]
+        task = asyncio.create_task(follower.run())
+        try:
+            await wait_for(lambda: bool(loads), what="the first read")
+            jobs = [await backend.submit({"prompt": f"shot {n}"}) for n in range(6)]
+            waiting = jobs[1:]
+            await wait_for(lambda: board.queued_total == 5, what="five queued")
+            await wait_for(lambda: list(board.queued) == [j.job_id for j in waiting[:3]], what="the window")
+            counting.reads.clear()
+            await backend.cancel(waiting[0].job_id)
+            expected = [j.job_id for j in waiting[1:4]]
+            await wait_for(lambda: list(board.queued) == expected, what="the window refilled")
+            assert [job.queue_position for job in board.queued.values()] == [1, 2, 3]
+            assert board.queued_total == 4
+            # One read, of the queue after the window's last job only.
+            assert counting.reads == [{"history_limit": 0, "queue_limit": 2, "queue_offset": 1}]
+        finally:
+            task.cancel()

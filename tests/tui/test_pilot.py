@@ -117,7 +117,7 @@ async def test_progress_ticks_while_processing(make_settings):
         table = app.main_screen.tables[PROCESSING]
         await wait_shown(app, PROCESSING, job.job_id)
         before = str(table.get_row(job.job_id)[3])
-        await wait_for(lambda: str(table.get_row(job.job_id)[3]) != before, timeout=5, what="the bar to move")
+        await wait_for(lambda: str(table.get_row(job.job_id)[3]) != before, timeout=30, what="the bar to move")
 
 
 async def test_completion_and_failure_are_notified(settings):
@@ -892,3 +892,30 @@ async def test_the_delete_dialog_names_cloud_files_only_with_a_bucket_and_a_serv
         remote = await detail()
         assert "on the server at 10.1.2.3:8765, and its files in the Cloud Storage bucket." in remote
         assert "http://" not in remote
+
+
+async def test_the_footer_is_rebuilt_only_when_the_keys_that_apply_change(slow_settings):
+    async with running_app(slow_settings) as (app, pilot):
+        await app.backend.submit({"prompt": "runs"})
+        waiting = [await app.backend.submit({"prompt": f"waits {n}"}) for n in range(2)]
+        screen = app.main_screen
+        await select(app, pilot, QUEUE, waiting[0].job_id)
+        rebuilt: list[int] = []
+        original = screen.refresh_bindings
+
+        def counting() -> None:
+            rebuilt.append(1)
+            original()
+
+        screen.refresh_bindings = counting  # type: ignore[method-assign]
+        await pilot.press("down")
+        await pilot.pause()
+        # Another queued job: the same keys apply.
+        assert screen.selected_id == waiting[1].job_id and not rebuilt
+        await app.backend.cancel(waiting[1].job_id)
+        await wait_for(lambda: screen.selected_id == waiting[0].job_id, what="the cursor on the neighbour")
+        assert not rebuilt
+        await select(app, pilot, HISTORY, waiting[1].job_id)
+        # A cancelled job: retry applies, cancel no longer.
+        assert rebuilt
+        assert screen.check_action("retry", ()) is True and screen.check_action("cancel", ()) is None

@@ -55,7 +55,7 @@ class ServeProcess:
         self.process = None
 
 
-def wait_until(predicate, timeout: float = 20.0, what: str = "condition"):
+def wait_until(predicate, timeout: float = 60.0, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()

@@ -16,15 +16,19 @@ PANELS = (PROCESSING, QUEUE, HISTORY)
 HISTORY_PAGE = 100
 #: Queued jobs the board holds (the head of the queue); the panel counts the rest.
 QUEUE_WINDOW = 200
+#: What a change asks the follower to read: everything, or the jobs after the queue window.
+RELOAD, REFILL = "reload", "refill"
 
 
 @dataclass
 class Applied:
-    """The outcome of one change: the job as it was shown before, and whether the history
-    page must be read again (a row left it, or one arrived while a later page is shown)."""
+    """The outcome of one change: the job as it was shown before, and whether the lists
+    must be read again (a row left the history page, or one arrived while a later page is
+    shown), or only the queue window refilled (a row left it, and more jobs wait beyond)."""
 
     previous: Job | None
     needs_reload: bool = False
+    needs_refill: bool = False
 
 
 @dataclass
@@ -103,11 +107,34 @@ class Board:
         if not self.filter_text:
             self._number_queue()
 
+    def refill(self, lists: JobLists, *, after: str | None) -> bool:
+        """Append the queued jobs read after ``after`` (the window's last job, or None for
+        an empty window; ``lists.queued`` starts with it). False if the read does not join
+        up with the window, as when the queue moved meanwhile: then read everything."""
+        if self.filter_text:
+            return False
+        jobs = list(lists.queued)
+        if after is not None:
+            if not jobs or jobs[0].job_id != after or next(reversed(self.queued), None) != after:
+                return False
+            jobs = jobs[1:]
+        elif self.queued:
+            return False
+        if any(job.job_id in self.queued or job.job_id in self.processing for job in jobs):
+            return False
+        for job in jobs[: max(0, self.queue_limit - len(self.queued))]:
+            self.queued[job.job_id] = job
+        self.queued_total = self.queue_length = lists.queued_total
+        self._beyond.clear()
+        self._number_queue()
+        return True
+
     def apply(self, change: Change) -> Applied:
         if change.kind not in ("job", "deleted"):
             return Applied(None)
         previous = self.find(change.job_id)
-        applied = Applied(previous, needs_reload=self._count(change, previous))
+        wanted = self._count(change, previous)
+        applied = Applied(previous, needs_reload=wanted == RELOAD, needs_refill=wanted == REFILL)
         applied.needs_reload |= self._apply(change, previous).needs_reload
         job = change.job
         if previous is not None and job is not None and job.status == previous.status == Status.QUEUED:
@@ -117,9 +144,10 @@ class Board:
             self._number_queue()
         return applied
 
-    def _count(self, change: Change, previous: Job | None) -> bool:
-        """Keep the header's and the queue's counts; True if they can only be known by
-        reading the lists again (a job the board does not hold may have left the queue)."""
+    def _count(self, change: Change, previous: Job | None) -> str | None:
+        """Keep the header's and the queue's counts; RELOAD if they can only be known by
+        reading the lists again (a job the board does not hold may have left the queue),
+        REFILL if the window lost a row that a job beyond it should take."""
         job, job_id = change.job, change.job_id
         was_active = job_id in self.active
         if job is not None and job.status.is_active:
@@ -143,23 +171,26 @@ class Board:
             self.queue_length = max(self.queue_length, position)
             if not self.filter_text:
                 self.queued_total = max(self.queued_total, position)
-            return False
+            return None
         if in_window and not queued_now:
             self.queue_length -= 1
             self.queued_total -= 1
-            # The window lost a row that a job beyond it should take: read it again.
-            return self.queued_total > len(self.queued) - 1
+            if self.queued_total <= len(self.queued) - 1:
+                return None
+            # The window lost a row that a job beyond it should take: read the jobs after
+            # it (filtered, the window is a search's: read it all again).
+            return RELOAD if self.filter_text else REFILL
         if not in_window and not queued_now and previous is None and not was_active:
             if job_id in self._beyond and not self.filter_text:
                 # Counted when it joined beyond the window: it left the queue.
                 self._beyond.discard(job_id)
                 self.queue_length -= 1
                 self.queued_total -= 1
-                return False
+                return None
             # Never seen queued (the stream coalesced its arrival away), or a queued job
             # beyond the window, or hidden by the filter: only a fresh read can tell.
-            return self.queue_length > len(self.queued) or bool(self.filter_text)
-        return False
+            return RELOAD if self.queue_length > len(self.queued) or self.filter_text else None
+        return None
 
     def _number_queue(self) -> None:
         """Unfiltered, the board holds the head of the queue in FIFO order, so a position

@@ -68,12 +68,15 @@ class Follower:
         #: The history page wanted at the next read.
         self.wanted_offset = 0
         self._reload_wanted = asyncio.Event()
+        #: Set with ``_reload_wanted`` when only the queue window needs its tail read.
+        self._refill_only = False
 
     def reload(self, *, offset: int | None = None) -> None:
         """Read the lists again as soon as the change in hand is applied (``offset``: the
         history page to read)."""
         if offset is not None:
             self.wanted_offset = offset
+        self._refill_only = False
         self._reload_wanted.set()
 
     async def run(self) -> None:
@@ -100,7 +103,7 @@ class Follower:
             self.on_error("Could not read the queue's state", str(exc), "warning")
         else:
             self.on_queue(self.queue)
-        self._reload_wanted.set()
+        self.reload()
         clock = asyncio.get_running_loop().time
         last_read = -self.reload_seconds
         try:
@@ -109,7 +112,9 @@ class Follower:
                     wait = last_read + self.reload_seconds - clock()
                     if wait <= 0:
                         self._reload_wanted.clear()
-                        await self._read_lists()
+                        if not (self._refill_only and await self._refill()):
+                            await self._read_lists()
+                        self._refill_only = False
                         last_read = clock()
                         continue
                     # Reads come at most this often: a burst of changes that each ask for
@@ -136,7 +141,7 @@ class Follower:
     def apply(self, change: Change) -> None:
         if change.kind in (DISCONNECTED, CONNECTED):
             if change.kind == CONNECTED:
-                self._reload_wanted.set()
+                self.reload()
             self.on_connection(change.kind)
             return
         if change.kind == "queue":
@@ -145,9 +150,37 @@ class Follower:
                 self.on_queue(change.queue)
             return
         was_live = self.board.is_live(change.job_id)
-        if self.board.apply(change).needs_reload:
+        applied = self.board.apply(change)
+        if applied.needs_reload:
+            self.reload()
+        elif applied.needs_refill and not self._reload_wanted.is_set():
+            # Only the jobs after the queue window: a read that does not grow with the
+            # history page or the window (a full read is wanted already otherwise).
+            self._refill_only = True
             self._reload_wanted.set()
         self.on_change(change, was_live)
+
+    async def _refill(self) -> bool:
+        """Read the jobs after the queue window into it; False if a full read is needed."""
+        board = self.board
+        missing = board.queue_limit - len(board.queued)
+        if board.filter_text or missing <= 0:
+            return missing <= 0 and not board.filter_text
+        # One job of overlap (the window's last) shows whether the read joins up with it.
+        after = next(reversed(board.queued), None)
+        try:
+            lists = await self.backend.list_jobs(
+                history_limit=0,
+                queue_limit=missing + (after is not None),
+                queue_offset=max(0, len(board.queued) - 1),
+            )
+        except VeotuiError as exc:
+            self.on_error("Could not read the jobs", str(exc), "error")
+            return True
+        if not board.refill(lists, after=after):
+            return False
+        self.on_loaded()
+        return True
 
     async def _read_lists(self) -> None:
         board = self.board

@@ -312,11 +312,26 @@ class MainScreen(Screen[None]):
             self.update_header()
         self._refresh_keys()
 
+    #: The actions whose keys apply or not depending on the selected job and the filter.
+    JOB_ACTIONS: ClassVar[tuple[str, ...]] = (
+        "cancel",
+        "retry",
+        "delete",
+        "details",
+        "save",
+        "open",
+        "move_up",
+        "move_down",
+        "move_top",
+        "edit",
+        "extend",
+        "clear_filter",
+    )
+
     def _refresh_keys(self) -> None:
-        """Re-check which keys apply, only when the selected job or its status changed:
+        """Re-check which keys apply, only when that changed (not merely the selected job):
         refreshing the bindings recomposes the footer, too dear for every change."""
-        job = self.selected_job
-        state = (self.active_panel, job.job_id if job else None, job.status if job else None, self.board.filter_text)
+        state = (self.active_panel, *(self.check_action(action, ()) for action in self.JOB_ACTIONS))
         if state != self._keys_state:
             self._keys_state = state
             self.refresh_bindings()

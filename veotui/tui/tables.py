@@ -120,6 +120,7 @@ class RowTable(ScrollView, can_focus=True):
         self._widths: tuple[int, tuple[int, ...]] = (-1, ())
         #: Read at each rendering: the width, and the base, header and cursor styles.
         self._pass: tuple[int, Style, Style, Style] = (0, Style(), Style(), Style())
+        self._styles: tuple[Style, Style, Style] | None = None
 
     # -- what a row shows -----------------------------------------------------------------
 
@@ -256,9 +257,11 @@ class RowTable(ScrollView, can_focus=True):
             self.move_cursor(row=row)
 
     def on_focus(self) -> None:
+        self._styles = None
         self.refresh()
 
     def on_blur(self) -> None:
+        self._styles = None
         self.refresh()
 
     def on_resize(self) -> None:
@@ -279,15 +282,21 @@ class RowTable(ScrollView, can_focus=True):
         widths = self.column_widths(self.scrollable_content_region.width)
         return {column.key: width for column, width in zip(self.COLUMNS, widths)}
 
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles = None
+
     def render_lines(self, crop: Region) -> list[Strip]:
-        # The styles and the width are read once for all the lines asked for.
-        base = self.rich_style
-        self._pass = (
-            self.scrollable_content_region.width,
-            base,
-            base + self.get_component_rich_style("row-table--header"),
-            base + self.get_component_rich_style("row-table--cursor"),
-        )
+        # The width is read once for all the lines asked for; the styles (walking every
+        # ancestor) only after they changed.
+        if self._styles is None:
+            base = self.rich_style
+            self._styles = (
+                base,
+                base + self.get_component_rich_style("row-table--header"),
+                base + self.get_component_rich_style("row-table--cursor"),
+            )
+        self._pass = (self.scrollable_content_region.width, *self._styles)
         return super().render_lines(crop)
 
     def render_line(self, y: int) -> Strip:
