@@ -330,6 +330,16 @@ class Scheduler:
                     job_id=job_id,
                 )
                 self._stop_run(job_id)
+        for job_id in owned - self._runs.keys():
+            # Its lease is this server's, so nobody else would ever resume it.
+            event(
+                log,
+                logging.WARNING,
+                "job.resumed",
+                "this server owns the job but was not running it; resuming it",
+                job_id=job_id,
+            )
+            self._launch(job_id)
         self._take_over()
         leader = self._oldest()
         if leader and not self.leader:
