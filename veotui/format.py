@@ -174,10 +174,14 @@ def with_edit_hint(error: str | None) -> str | None:
 
 
 def auto_delete_notice(job: Job, after: float | None, now: datetime) -> str | None:
-    """What a download set going: the job's removal, and how to keep jobs."""
-    if after is None or job.downloaded_at is None:
+    """What a download that just finished set going: the job's removal, and how to keep jobs.
+
+    The server records a download once the last byte is sent, which may be a moment after the
+    client has it; until then the removal counts from ``now``."""
+    if after is None:
         return None
-    left = max(0, round(after - (now - job.downloaded_at).total_seconds()))
+    downloaded_at = job.downloaded_at or now
+    left = max(0, round(after - (now - downloaded_at).total_seconds()))
     return (
         f"job {job.job_id[:8]} will be removed in {left} s (auto-delete after download); "
         "to keep jobs, set auto_delete_after_download = off"

@@ -230,6 +230,9 @@ class Store:
     """A write the disk refuses raises :class:`StorageUnavailable` and marks ``guard``
     degraded; the transaction is rolled back and the connection stays usable."""
 
+    #: The number of queued jobs is kept in memory by every write (one writer process).
+    QUEUE_LENGTH_KEPT = True
+
     def __init__(self, path: Path, guard: StorageGuard | None = None) -> None:
         """Open (or create) veotui's database at ``path``. Anything that is not veotui's
         database, or is damaged, is refused with a :class:`DataUnusable` naming the file;
@@ -451,8 +454,21 @@ class Store:
         return _job_from_row(row) if row else None
 
     def queue_position(self, job: Job) -> int:
+        """The 1-based place of a job with ``job.queue_seq`` among the queued jobs. Counted in
+        the index from the nearer end (by key), with the queue's length kept in memory: a
+        job just submitted or retried (at the back) or at the front costs a few index steps,
+        not a walk over the whole queue."""
+        seq = job.queue_seq
+        if self.QUEUE_LENGTH_KEPT:
+            head = self._conn.execute("SELECT MIN(queue_seq) FROM jobs WHERE status = 'queued'").fetchone()[0]
+            tail = self._conn.execute("SELECT MAX(queue_seq) FROM jobs WHERE status = 'queued'").fetchone()[0]
+            if head is not None and tail - seq < seq - head:
+                (from_here,) = self._conn.execute(
+                    "SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND queue_seq >= ?", (seq,)
+                ).fetchone()
+                return self._queued - int(from_here) + 1
         (ahead,) = self._conn.execute(
-            "SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND queue_seq < ?", (job.queue_seq,)
+            "SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND queue_seq < ?", (seq,)
         ).fetchone()
         return int(ahead) + 1
 

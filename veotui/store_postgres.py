@@ -238,6 +238,8 @@ class PostgresStore(Store):
     cancel, from any server, always holds."""
 
     fleet = True
+    #: Several servers write: the queue's length is counted in the database.
+    QUEUE_LENGTH_KEPT = False
 
     def __init__(self, url: str, data_dir: Path, guard: StorageGuard | None = None) -> None:
         self.path = data_dir / "veotui.db"  # only named in messages; the data is in PostgreSQL

@@ -140,3 +140,20 @@ def test_an_older_database_gains_the_pause_switch_unpaused(tmp_path):
     assert store.schema_version == len(MIGRATIONS)
     assert not store.queue_state().paused
     store.close()
+
+
+def test_queue_positions_counted_from_either_end_match_the_order(store):
+    jobs = [store.insert(queued(f"job {n}")) for n in range(9)]
+    store.move(jobs[7].job_id, to="top")
+    store.move(jobs[1].job_id, position=5)
+    store.transition(jobs[4].job_id, Status.CANCELLED, detail="gone")
+    ids = order(store)
+    for job_id in ids:
+        # Near the front, in the middle and at the back (the last one just submitted).
+        assert store.queue_position(store.get(job_id)) == ids.index(job_id) + 1
+    late = store.insert(queued("late"))
+    assert store.queue_position(late) == len(ids) + 1
+    # A job no longer queued: the place it would take among those queued.
+    cancelled = store.get(jobs[4].job_id)
+    ahead = sum(1 for job in store.queued() if job.queue_seq < cancelled.queue_seq)
+    assert store.queue_position(cancelled) == ahead + 1

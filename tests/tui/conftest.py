@@ -6,6 +6,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import pytest
+from textual.message import Message
+from textual.notifications import Notification, Notify
 
 from tests.support import waiting
 from tests.support.waiting import wait_for
@@ -18,11 +20,27 @@ from veotui.tui.board import HISTORY, PROCESSING, QUEUE
 __all__ = ["HISTORY", "PROCESSING", "QUEUE", "running_app", "wait_for", "wait_status"]
 
 
+class RecordingApp(VeotuiApp):
+    """The app, keeping every notification it shows in ``notices``: a toast expires after a
+    few seconds, sooner than a test on a busy machine may look."""
+
+    def __init__(self, backend: LocalBackend, settings: Settings) -> None:
+        super().__init__(backend, settings)
+        self.notices: list[Notification] = []
+
+    def post_message(self, message: Message) -> bool:
+        if isinstance(message, Notify):
+            self.notices.append(message.notification)
+        return super().post_message(message)
+
+
 @asynccontextmanager
-async def running_app(settings: Settings, size: tuple[int, int] = (120, 40)) -> AsyncIterator[tuple[VeotuiApp, object]]:
+async def running_app(
+    settings: Settings, size: tuple[int, int] = (120, 40)
+) -> AsyncIterator[tuple[RecordingApp, object]]:
     """A started LocalBackend and the app on it, under Pilot; yields (app, pilot)."""
     async with LocalBackend(settings, env={}) as backend:
-        app = VeotuiApp(backend, settings)
+        app = RecordingApp(backend, settings)
         async with app.run_test(size=size) as pilot:
             await wait_for(lambda: app.main_screen.loaded.is_set(), what="the first snapshot")
             yield app, pilot

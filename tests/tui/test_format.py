@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import UTC, datetime, timedelta
+
 from veotui import format as fmt
 from veotui.model import Job, JobRequest, Status, Video
 
@@ -45,3 +48,15 @@ def test_filter_matches_prompt_id_status_and_user_ignoring_case():
     job = Job("abc123", Status.FAILED, JobRequest(prompt="A Red Fox", user="alice"))
     assert all(fmt.matches(job, text) for text in ("red fox", "ABC1", "fail", "Alice"))
     assert not fmt.matches(job, "dog")
+
+
+def test_the_auto_delete_notice_counts_from_the_recorded_download_or_from_now():
+    now = datetime(2026, 5, 1, 12, 0, 10, tzinfo=UTC)
+    done = Job("abcdef123456", Status.COMPLETED, JobRequest(prompt="p"), videos=(Video(1, "v.mp4", 1024),))
+    recorded = dataclasses.replace(done, downloaded_at=now - timedelta(seconds=2))
+    assert fmt.auto_delete_notice(done, None, now) is None  # auto-delete is off
+    assert "removed in 3 s" in (fmt.auto_delete_notice(recorded, 5, now) or "")
+    # The server records a download just after its last byte; the client may ask before that.
+    notice = fmt.auto_delete_notice(done, 5, now)
+    assert notice is not None and "job abcdef12 will be removed in 5 s" in notice
+    assert "auto_delete_after_download = off" in notice

@@ -128,13 +128,13 @@ async def test_completion_and_failure_are_notified(settings):
         await wait_status(app, failed.job_id, Status.FAILED)
 
         def notified(title: str, severity: str) -> bool:
-            return any(n.title == title and n.severity == severity for n in app._notifications)
+            return any(n.title == title and n.severity == severity for n in app.notices)
 
         await wait_for(lambda: notified(f"Completed {done.job_id[:8]}", "information"), what="completed")
         await wait_for(lambda: notified(f"Failed {failed.job_id[:8]}", "error"), what="failed")
         # Prompts and errors are plain text: "[fail]" is shown, not taken for markup.
-        message = next(n.message for n in app._notifications if n.title.startswith("Failed"))
-        assert "a storm [fail]" in message and not next(iter(app._notifications)).markup
+        notice = next(n for n in app.notices if n.title.startswith("Failed"))
+        assert "a storm [fail]" in notice.message and not notice.markup
 
 
 # -- the new job form ---------------------------------------------------------------------
@@ -375,7 +375,7 @@ async def test_save_puts_the_videos_in_the_downloads_folder(make_settings):
         await select(app, pilot, HISTORY, job.job_id)
         await pilot.press("s")
         await wait_for(lambda: len(list(settings.downloads_dir.glob("*.mp4"))) == 2, what="two saved videos")
-        await wait_for(lambda: any(str(settings.downloads_dir) in n.message for n in app._notifications), what="where")
+        await wait_for(lambda: any(str(settings.downloads_dir) in n.message for n in app.notices), what="where")
 
 
 async def test_save_says_when_auto_delete_removes_the_job_and_how_to_keep_it(make_settings):
@@ -403,7 +403,7 @@ async def test_open_without_a_display_shows_the_path(settings, monkeypatch):
         await pilot.press("o")
         path = app.backend.local_video_path(await app.backend.get(job.job_id), 1)
         await wait_for(
-            lambda: any("No display" in n.message and str(path) in n.message for n in app._notifications),
+            lambda: any("No display" in n.message and str(path) in n.message for n in app.notices),
             what="the no-display notice",
         )
 
@@ -663,8 +663,7 @@ async def test_a_backend_refusal_is_a_notification(slow_settings):
         await pilot.press("y")
         await wait_for(
             lambda: any(
-                n.title == "Could not cancel job " + job.job_id[:8] and n.severity == "error"
-                for n in app._notifications
+                n.title == "Could not cancel job " + job.job_id[:8] and n.severity == "error" for n in app.notices
             ),
             what="the refusal as a notification",
         )
@@ -685,7 +684,7 @@ async def test_a_failing_opener_is_reported_with_the_path(settings, monkeypatch,
         await select(app, pilot, HISTORY, job.job_id)
         await pilot.press("o")
         await wait_for(
-            lambda: any("exited with status 3" in n.message and ".mp4" in n.message for n in app._notifications),
+            lambda: any("exited with status 3" in n.message and ".mp4" in n.message for n in app.notices),
             what="the opener's failure",
         )
 

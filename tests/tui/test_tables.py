@@ -7,8 +7,8 @@ from datetime import datetime
 from textual.app import App, ComposeResult
 
 from tests.tui.history import BASE, ended_jobs
-from veotui.model import Job
-from veotui.tui.tables import Cells, HistoryTable
+from veotui.model import Job, JobRequest, Status
+from veotui.tui.tables import Cells, HistoryTable, QueueTable
 
 NOW = datetime(2026, 1, 2, tzinfo=BASE.tzinfo)
 
@@ -90,3 +90,30 @@ async def test_a_row_leaving_keeps_the_rest_in_order_and_the_cursor_in_range():
         assert table.selected_id == jobs[2].job_id
         # Cells show what the row holds.
         assert str(table.get_row(jobs[0].job_id)[1].text) == jobs[0].job_id[:8]
+
+
+class OneQueue(App[None]):
+    def __init__(self) -> None:
+        super().__init__()
+        self.table = QueueTable(id="queue")
+
+    def compose(self) -> ComposeResult:
+        yield self.table
+
+
+async def test_a_queue_shift_shows_every_new_position_and_keeps_the_other_cells():
+    waiting = [
+        Job(job_id=f"{n:08x}-0000-4000-8000-000000000001", status=Status.QUEUED, request=JobRequest(prompt=f"shot {n}"))
+        for n in range(5)
+    ]
+    app = OneQueue()
+    async with app.run_test(size=(100, 12)) as pilot:
+        table = app.table
+        table.show([job.replace(queue_position=n) for n, job in enumerate(waiting, 1)], NOW)
+        await pilot.pause()
+        # The head leaves: every other job moves up a place (new objects, as the board makes).
+        table.show([job.replace(queue_position=n) for n, job in enumerate(waiting[1:], 1)], NOW)
+        await pilot.pause()
+        lines = [table.render_line(y).text for y in range(1, 5)]
+        for n, (line, job) in enumerate(zip(lines, waiting[1:]), 1):
+            assert f"Queue position: {n} " in line and job.job_id[:8] in line and job.prompt in line

@@ -10,7 +10,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -21,7 +21,6 @@ from veotui.errors import Conflict, InvalidRequest, JobNotFound, StorageUnavaila
 from veotui.events import EventBus, Subscription
 from veotui.files import IMAGE_NAME, LAST_FRAME_NAME, JobFiles, convert_image, copy_atomic, reference_name
 from veotui.fleet import FleetStore, fleet_of
-from veotui.frames import PictureRow, job_pictures
 from veotui.generators import Generator, make_generator
 from veotui.lock import DataDirLock
 from veotui.logs import FileLog, event
@@ -45,6 +44,9 @@ from veotui.scheduler import Scheduler
 from veotui.settings import Settings
 from veotui.storage import StorageGuard, StorageState, save_failed
 from veotui.store import Store, is_postgres, open_store
+
+if TYPE_CHECKING:
+    from veotui.frames import PictureRow
 
 log = logging.getLogger(__name__)
 SEARCH_LIMIT = 500
@@ -520,6 +522,9 @@ class LocalBackend(Backend):
         folder = self.files.folder(job_id)
         if not folder.is_dir():
             return []
+        # Imported here: decoding videos (PyAV) is dear to import and a server may never need it.
+        from veotui.frames import job_pictures
+
         return await anyio.to_thread.run_sync(job_pictures, folder, job)
 
     def picture_path(self, job_id: str, name: str) -> Path:

@@ -231,17 +231,27 @@ class MainScreen(Screen[None]):
     def _loaded(self) -> None:
         """The lists were read afresh."""
         pinned = self.selected_id
-        self.render_board(pinned)
+        first_read = not self.loaded.is_set()
+        # After the first read the focus moves to the first panel with jobs, and Textual
+        # refreshes the bindings for that: the keys are checked once, not twice (each
+        # check that changes them rebuilds the footer).
+        self.render_board(pinned, keys=not first_read)
         if self._land is not None:
             history = self.tables[HISTORY]
             history.move_cursor(row=0 if self._land == "top" else history.row_count - 1, animate=False)
             self._land = None
-        if not self.loaded.is_set():
+        if first_read:
             self.call_after_refresh(self._freeze_heap)
             self.loaded.set()
             self._update_titles()
             first = next((p for p in PANELS if self.board.jobs(p)), PROCESSING)
-            self._activate(first, take_focus=not isinstance(self.focused, Input))
+            take_focus = not isinstance(self.focused, Input)
+            focus_moves = take_focus and self.focused is not self.tables[first]
+            self._activate(first, take_focus=take_focus)
+            if focus_moves:
+                self._keys_state = self._keys_now()
+            else:
+                self._refresh_keys()
 
     @staticmethod
     def _freeze_heap() -> None:
@@ -297,7 +307,7 @@ class MainScreen(Screen[None]):
 
     # -- rendering ------------------------------------------------------------------------
 
-    def render_board(self, pinned: str | None, panels: tuple[str, ...] = PANELS) -> None:
+    def render_board(self, pinned: str | None, panels: tuple[str, ...] = PANELS, *, keys: bool = True) -> None:
         now = self.clock()
         board = self.board
         with self.app.batch_update():
@@ -310,7 +320,8 @@ class MainScreen(Screen[None]):
             self._pin(pinned)
             self._update_titles()
             self.update_header()
-        self._refresh_keys()
+        if keys:
+            self._refresh_keys()
 
     #: The actions whose keys apply or not depending on the selected job and the filter.
     JOB_ACTIONS: ClassVar[tuple[str, ...]] = (
@@ -328,10 +339,13 @@ class MainScreen(Screen[None]):
         "clear_filter",
     )
 
+    def _keys_now(self) -> tuple[object, ...]:
+        return (self.active_panel, *(self.check_action(action, ()) for action in self.JOB_ACTIONS))
+
     def _refresh_keys(self) -> None:
         """Re-check which keys apply, only when that changed (not merely the selected job):
         refreshing the bindings recomposes the footer, too dear for every change."""
-        state = (self.active_panel, *(self.check_action(action, ()) for action in self.JOB_ACTIONS))
+        state = self._keys_now()
         if state != self._keys_state:
             self._keys_state = state
             self.refresh_bindings()
@@ -417,7 +431,9 @@ class MainScreen(Screen[None]):
     def on_descendant_focus(self, event: DescendantFocus) -> None:
         if isinstance(event.widget, JobTable):
             self.active_panel = next(p for p, t in self.tables.items() if t is event.widget)
-            self._refresh_keys()
+            # Textual refreshed the bindings for the focus change already (the footer is
+            # rebuilt after the next refresh, so it sees this panel): one rebuild is enough.
+            self._keys_state = self._keys_now()
 
     @on(JobTable.Highlighted)
     def _highlighted(self) -> None:

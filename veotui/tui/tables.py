@@ -41,6 +41,8 @@ class Column:
 
 #: Spaces on either side of a cell.
 CELL_PADDING = 1
+#: Rendered cells a table keeps (a few screens' worth); all are dropped when full.
+CELL_RENDERS = 4000
 
 
 class RowTable(ScrollView, can_focus=True):
@@ -115,6 +117,8 @@ class RowTable(ScrollView, can_focus=True):
         #: One rendered line per row, and what it was rendered from.
         self._strips: dict[str, tuple[tuple[object, ...], Strip]] = {}
         self._header: tuple[tuple[object, ...], Strip] | None = None
+        #: Rendered cells by identity (holding the cell keeps its id from being reused).
+        self._cell_renders: dict[int, tuple[object, int, list[Segment]]] = {}
         self.cursor_row = 0
         self._highlighted: str | None = None
         self._widths: tuple[int, tuple[int, ...]] = (-1, ())
@@ -170,10 +174,15 @@ class RowTable(ScrollView, can_focus=True):
         held = self._jobs
         # A fresh read of the lists brings new objects for unchanged jobs: keep the ones
         # held, whose rows are rendered already.
-        kept = {job.job_id: job if (old := held.get(job.job_id)) is None or old != job else old for job in jobs}
+        kept = {
+            job.job_id: old if (old := held.get(job.job_id)) is not None and (old is job or old == job) else job
+            for job in jobs
+        }
         changed = order != self._order or any(held.get(job_id) is not job for job_id, job in kept.items())
+        # A ticking table's cells show the clock to the second.
+        ticked = self.TICKS and (self._now is None or int(now.timestamp()) != int(self._now.timestamp()))
         self._now = now
-        if not changed and not self.TICKS:
+        if not changed and not ticked:
             return
         if order != self._order:
             self._order = order
@@ -183,7 +192,7 @@ class RowTable(ScrollView, can_focus=True):
         for cache in (self._cells, self._strips):
             for job_id in [job_id for job_id in cache if job_id not in self._jobs]:
                 del cache[job_id]
-        if self.TICKS:
+        if ticked:
             # The clock moved: every cell is made again (a ticking table holds few rows).
             self._cells.clear()
         self._clamp_cursor()
@@ -319,18 +328,34 @@ class RowTable(ScrollView, can_focus=True):
         return made[1]
 
     def _line(self, cells: Sequence[object], width: int, style: Style) -> Strip:
-        line = Text(no_wrap=True, end="")
-        pad = " " * CELL_PADDING
         if self._widths[0] != width:
             self._widths = (width, self.column_widths(width))
+        segments: list[Segment] = []
         for cell_width, cell in zip(self._widths[1], cells):
-            text = cell.copy() if isinstance(cell, Text) else _as_text(cell)
-            text.truncate(cell_width, overflow="ellipsis", pad=True)
-            line.append(pad)
-            line.append_text(text)
-            line.append(pad)
-        segments = list(line.render(self.app.console))
+            segments += self._cell_segments(cell, cell_width)
         return Strip(Segment.apply_style(segments, style)).adjust_cell_length(width, style)
+
+    def _cell_segments(self, cell: object, width: int) -> list[Segment]:
+        """A cell padded and cut to ``width``; kept by the cell's identity, so a row whose
+        job changed in one cell (a queue position) renders that cell only."""
+        made = self._cell_renders.get(id(cell))
+        if made is not None and made[0] is cell and made[1] == width:
+            return made[2]
+        text = cell.copy() if isinstance(cell, Text) else _as_text(cell)
+        text.truncate(width, overflow="ellipsis", pad=True)
+        pad = Segment(" " * CELL_PADDING)
+        console = self.app.console
+        # ``Text.render`` leaves the text's own style out when it has no spans.
+        rendered = (
+            Segment.apply_style(text.render(console), console.get_style(text.style))
+            if text.style
+            else text.render(console)
+        )
+        segments = [pad, *rendered, pad]
+        if len(self._cell_renders) >= CELL_RENDERS:
+            self._cell_renders.clear()
+        self._cell_renders[id(cell)] = (cell, width, segments)
+        return segments
 
 
 def _as_text(cell: object) -> Text:
