@@ -242,9 +242,54 @@ def test_a_server_that_lost_its_lease_does_not_write_over_the_new_owner(postgres
         assert runner_of(watcher, job_id) == [paused.server_id, other.server_id]
         assert operations_of(data_dir) == {job_id: [operation]}
         # A is still a live member of the fleet and runs new work.
-        wait_until(lambda: len(watcher.servers()) == 2, what="server A to beat again")
+        wait_until(lambda: len(watcher.servers(within=LEASE)) == 2, what="server A to beat again")
     finally:
         watcher.close()
         paused.stop()
         if other is not None:
             other.stop()
+
+
+def test_auto_delete_runs_once_on_the_oldest_server_and_passes_on_when_it_dies(postgres_cluster, tmp_path):
+    url = postgres_cluster.new_database()
+    data_dir = tmp_path / "shared"
+    env = fleet_env(data_dir, url, VEOTUI_SIM_SECONDS="0.05", VEOTUI_AUTO_DELETE_AFTER_DOWNLOAD="0.3")
+    oldest = FleetServer(env).ready()
+    other = FleetServer(env).ready()
+    watcher = open_store(url, tmp_path / "watcher")
+
+    def downloaded_then_deleted(client: httpx.Client) -> str:
+        job_id = client.post("/api/generate", json={"prompt": "fetched once", "duration_seconds": 4}).json()["job_id"]
+        wait_until(lambda: client.get(f"/api/status/{job_id}").json()["status"] == "completed", what="completion")
+        assert client.get(f"/api/download/{job_id}").status_code == 200
+        wait_until(lambda: client.get(f"/api/status/{job_id}").status_code == 404, what="the auto-delete")
+        return job_id
+
+    def deletes_of(job_id: str) -> int:
+        with watcher._transaction() as conn:
+            (count,) = conn.execute(
+                "SELECT COUNT(*) FROM events WHERE job_id = ? AND kind = 'deleted'", (job_id,)
+            ).fetchone()
+        return int(count)
+
+    try:
+        assert [s["server_id"] for s in watcher.servers(within=LEASE)] == [oldest.server_id, other.server_id]
+        with other.client() as client:
+            # Downloaded from the newer server; the oldest one hears of it and deletes it, once.
+            first = downloaded_then_deleted(client)
+            assert deletes_of(first) == 1 and not (data_dir / "temp_downloads" / f"job_{first}").exists()
+            assert "deleted after download" in client.get(f"/api/status/{first}").json()["detail"]
+
+            oldest.signal(signal.SIGKILL)
+            oldest.kill()
+            wait_until(
+                lambda: [s["server_id"] for s in watcher.servers(within=LEASE)] == [other.server_id],
+                what="the oldest server to be gone",
+            )
+            # The survivor is now the oldest: it does the once-only work.
+            second = downloaded_then_deleted(client)
+            assert deletes_of(second) == 1
+    finally:
+        watcher.close()
+        oldest.kill()
+        other.stop()
