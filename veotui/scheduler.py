@@ -333,6 +333,16 @@ class Scheduler:
                     job_id=job_id,
                 )
                 self._stop_run(job_id)
+        for job_id in owned - self._runs.keys():
+            # Its lease is this server's, so nobody else would ever resume it.
+            event(
+                log,
+                logging.WARNING,
+                "job.resumed",
+                "this server owns the job but was not running it; resuming it",
+                job_id=job_id,
+            )
+            self._launch(job_id)
         self._take_over()
         leader = self._oldest()
         if leader and not self.leader:
@@ -505,7 +515,10 @@ class Scheduler:
                 except Exception:  # a bug must not end dispatch for good
                     log.exception("dispatching the queue failed; trying again at the next change")
             # A budget pause lifts by itself at the next UTC day.
-            _, by_budget, _ = self.store.pause_flags()
+            try:
+                _, by_budget, _ = self.store.pause_flags()
+            except StorageUnavailable:  # the database is away (PostgreSQL): woken when it is back
+                by_budget = False
             with anyio.move_on_after(_seconds_to_next_utc_day() + 1 if by_budget else math.inf):
                 await self._wake.wait()
             self._wake = anyio.Event()
@@ -663,7 +676,7 @@ class Scheduler:
                     await anyio.sleep(PROBE_FIRST_SECONDS)
                 await self._storage_back()
                 with contextlib.suppress(StorageUnavailable, Conflict, JobNotFound):
-                    self.store.update(job_id, note="the disk accepts writes again; carrying on")
+                    self.store.update(job_id, note="the store accepts writes again; carrying on")
                 continue
             except Exception as exc:  # noqa: BLE001 - one job fails, never the engine (logged below)
                 full = disk_full_error(exc)

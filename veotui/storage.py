@@ -30,7 +30,15 @@ FULL = "full"
 READ_ONLY = "read_only"
 #: The check run after start found the database damaged; it stays so until a restart.
 DAMAGED = "damaged"
-LABELS = {OK: "ok", FULL: "storage full", READ_ONLY: "storage read-only", DAMAGED: "storage damaged"}
+#: The store's database server cannot be reached (PostgreSQL); veotui reconnects by itself.
+UNAVAILABLE = "unavailable"
+LABELS = {
+    OK: "ok",
+    FULL: "storage full",
+    READ_ONLY: "storage read-only",
+    DAMAGED: "storage damaged",
+    UNAVAILABLE: "storage database unreachable",
+}
 
 RESERVE_NAME = "veotui.reserve"
 RESERVE_BYTES = 256 * 1024

@@ -19,11 +19,12 @@ import os
 import re
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import psycopg
 from psycopg.rows import RowMaker
@@ -32,7 +33,7 @@ from veotui.datadir import prepare
 from veotui.errors import Conflict, DataUnusable, JobNotFound, StorageUnavailable
 from veotui.fleet import LeaseLost
 from veotui.model import ACTIVE_STATUSES, Change, Job, QueueState, Status, utcnow
-from veotui.storage import StorageGuard
+from veotui.storage import UNAVAILABLE, StorageGuard
 from veotui.store import _JOB_COLUMNS, MIGRATIONS, Store, _job_from_row, _job_to_row
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,10 @@ CHANNEL = "veotui_changes"
 HEARTBEAT_SECONDS = 10.0
 #: A lease's length by default (``VEOTUI_LEASE_SECONDS``).
 LEASE_SECONDS = 30.0
+#: A lost connection is made again after this delay, doubling up to the cap.
+RECONNECT_FIRST_SECONDS = 0.5
+RECONNECT_CAP_SECONDS = 10.0
+RECONNECT_TIMEOUT_SECONDS = 3.0
 #: Transaction-level advisory lock taken by each slot claim: claims are counted one at a time.
 SLOTS_LOCK = SERVER_LOCK + 2
 
@@ -144,27 +149,82 @@ def translate_ddl(script: str) -> str:
     return script
 
 
-class Connection:
-    """The few calls of ``sqlite3.Connection`` the store makes, on a psycopg connection."""
+def _connect(url: str, timeout: float = 10) -> psycopg.Connection[Row]:
+    return psycopg.connect(url, autocommit=True, row_factory=_row_factory, connect_timeout=max(1, round(timeout)))
 
-    def __init__(self, conn: psycopg.Connection[Row]) -> None:
+
+class Connection:
+    """The few calls of ``sqlite3.Connection`` the store makes, on a psycopg connection.
+
+    A connection lost (PostgreSQL restarted, the network cut) is made again at the next call,
+    at most once per backoff step; meanwhile every call raises :class:`StorageUnavailable`
+    (HTTP 503) and ``guard`` says the storage is unavailable, until a reconnect works."""
+
+    def __init__(self, conn: psycopg.Connection[Row], url: str = "", guard: StorageGuard | None = None) -> None:
         self.raw = conn
+        self.url = url
+        self.guard = guard
+        self.closed = False
+        self._retry_at = 0.0
+        self._backoff = RECONNECT_FIRST_SECONDS
+        self._reason = ""
+
+    def _live(self) -> psycopg.Connection[Row]:
+        raw = self.raw
+        if not (raw.closed or raw.broken) or self.closed or not self.url:
+            return raw
+        if time.monotonic() < self._retry_at:
+            raise StorageUnavailable(self._reason, UNAVAILABLE)
+        try:
+            self.raw = _connect(self.url, RECONNECT_TIMEOUT_SECONDS)
+        except psycopg.Error as exc:
+            self._lost(exc)
+        log.warning("PostgreSQL at %s is reachable again", _safe(self.url))
+        self._backoff = RECONNECT_FIRST_SECONDS
+        if self.guard is not None and self.guard.state.state == UNAVAILABLE:
+            self.guard.recovered()
+        return self.raw
+
+    def _lost(self, exc: BaseException) -> NoReturn:
+        self._reason = (
+            f"PostgreSQL at {_safe(self.url)} cannot be reached ({_first_line(exc)}); veotui reconnects by itself"
+        )
+        self._retry_at = time.monotonic() + self._backoff
+        self._backoff = min(self._backoff * 2, RECONNECT_CAP_SECONDS)
+        if self.guard is not None:
+            self.guard.degrade(UNAVAILABLE, self._reason)
+        raise StorageUnavailable(self._reason, UNAVAILABLE) from exc
 
     def execute(self, sql: str, params: Any = ()) -> psycopg.Cursor[Row]:
         text = translate(sql)
         if "%(p" in text and not isinstance(params, dict):
             params = {f"p{n}": value for n, value in enumerate(params, start=1)}
-        return self.raw.execute(text, params or None)
+        raw = self._live()
+        try:
+            return raw.execute(text, params or None)
+        except psycopg.OperationalError as exc:
+            if self.url and (raw.broken or raw.closed):
+                self._lost(exc)
+            raise
 
     def executemany(self, sql: str, rows: Iterable[Any]) -> None:
-        with self.raw.cursor() as cursor:
-            cursor.executemany(translate(sql), list(rows))
+        raw = self._live()
+        try:
+            with raw.cursor() as cursor:
+                cursor.executemany(translate(sql), list(rows))
+        except psycopg.OperationalError as exc:
+            if self.url and (raw.broken or raw.closed):
+                self._lost(exc)
+            raise
 
     @property
     def in_transaction(self) -> bool:
+        if self.raw.closed or self.raw.broken:
+            return False  # whatever it began went with the connection
         return self.raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
 
     def close(self) -> None:
+        self.closed = True
         self.raw.close()
 
 
@@ -199,10 +259,10 @@ class PostgresStore(Store):
         self._untold: list[Change] = []
         prepare(data_dir)  # the jobs' files stay in the data directory
         try:
-            raw = psycopg.connect(url, autocommit=True, row_factory=_row_factory, connect_timeout=10)
+            raw = _connect(url)
         except psycopg.Error as exc:
             raise DataUnusable(f"PostgreSQL at {_safe(url)} cannot be reached ({_first_line(exc)})") from None
-        self._conn = Connection(raw)  # type: ignore[assignment]
+        self._conn = Connection(raw, url, self.guard)  # type: ignore[assignment]
         try:
             self._migrate()
         except BaseException:
@@ -254,29 +314,50 @@ class PostgresStore(Store):
         super()._notify(change)
         # Other processes on the database hear of it too: its kind and job id, no more (a
         # NOTIFY payload is small); they read the row themselves.
-        with suppress(psycopg.Error):
+        with suppress(psycopg.Error, StorageUnavailable):
             self._conn.execute("SELECT pg_notify(?, ?)", (CHANNEL, f"{self._origin} {change.kind} {change.job_id}"))
 
     def listen(self, heard: Callable[[Change], None]) -> Callable[[], None]:
         """Call ``heard`` (in a thread of its own) with every change another process makes
-        to the database, as read back after its commit; returns a function that stops it."""
-        conn = psycopg.connect(self.url, autocommit=True, row_factory=_row_factory, connect_timeout=10)
-        conn.execute(f"LISTEN {CHANNEL}")
+        to the database, as read back after its commit; returns a function that stops it.
+
+        A lost connection is made again with backoff; what changed meanwhile cannot be
+        replayed, so the processing jobs and the queue's state are then heard afresh."""
+        first = _connect(self.url)
+        first.execute(f"LISTEN {CHANNEL}")
         stop = threading.Event()
 
         def run() -> None:
-            reader = Connection(conn)
-            try:
-                while not stop.is_set():
-                    # Gathered first: the connection is busy while it waits for them.
-                    for note in list(conn.notifies(timeout=0.2)):
-                        origin, kind, job_id = [*note.payload.split(" "), "", ""][:3]
-                        if origin != self._origin:
-                            heard(_read_change(reader, kind, job_id))
-            except psycopg.Error:
-                if not stop.is_set():
-                    log.warning("listening to PostgreSQL stopped", exc_info=True)
-            finally:
+            conn: psycopg.Connection[Row] | None = first
+            backoff = RECONNECT_FIRST_SECONDS
+            while not stop.is_set():
+                try:
+                    if conn is None:
+                        conn = _connect(self.url, RECONNECT_TIMEOUT_SECONDS)
+                        conn.execute(f"LISTEN {CHANNEL}")
+                        log.warning("listening to PostgreSQL again")
+                        backoff = RECONNECT_FIRST_SECONDS
+                        _resync(Connection(conn), heard)
+                    reader = Connection(conn)
+                    while not stop.is_set():
+                        # Gathered first: the connection is busy while it waits for them.
+                        for note in list(conn.notifies(timeout=0.2)):
+                            origin, kind, job_id = [*note.payload.split(" "), "", ""][:3]
+                            if origin != self._origin:
+                                heard(_read_change(reader, kind, job_id))
+                except psycopg.Error as exc:
+                    if stop.is_set():
+                        break
+                    log.warning(
+                        "listening to PostgreSQL stopped (%s); trying again in %.1f s", _first_line(exc), backoff
+                    )
+                    stop.wait(backoff)
+                    backoff = min(backoff * 2, RECONNECT_CAP_SECONDS)
+                finally:
+                    if conn is not None and (stop.is_set() or conn.closed or conn.broken):
+                        conn.close()
+                        conn = None
+            if conn is not None:
                 conn.close()
 
         thread = threading.Thread(target=run, name="veotui-pg-listen", daemon=True)
@@ -290,7 +371,7 @@ class PostgresStore(Store):
 
     def _rollback(self) -> None:
         if self._conn.in_transaction:
-            with suppress(psycopg.Error):
+            with suppress(psycopg.Error, StorageUnavailable):
                 self._conn.execute("ROLLBACK")
 
     def _migrate(self) -> None:
@@ -519,6 +600,18 @@ class PostgresStore(Store):
     @_queued.setter
     def _queued(self, value: int) -> None:
         pass  # counted by the database
+
+
+def _resync(conn: Connection, heard: Callable[[Change], None]) -> None:
+    """After the listener was away: the processing jobs and the queue, as they are now."""
+    marks = ", ".join("?" * len(ACTIVE_STATUSES))
+    rows = conn.execute(
+        f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status IN ({marks})", [s.value for s in ACTIVE_STATUSES]
+    ).fetchall()
+    for row in rows:
+        job = _job_from_row(row)  # type: ignore[arg-type]
+        heard(Change("job", job.job_id, job))
+    heard(_read_change(conn, "queue", ""))
 
 
 def _read_change(conn: Connection, kind: str, job_id: str) -> Change:

@@ -23,10 +23,7 @@ def fleet_env(data_dir: Path, url: str, **extra: str) -> dict[str, str]:
     """A fleet member's environment: the shared data directory and database, short leases."""
     return server_env(
         data_dir,
-        VEOTUI_STORE=url,
-        VEOTUI_LEASE_SECONDS="1.5",
-        VEOTUI_AUTO_DELETE_AFTER_DOWNLOAD="off",
-        **extra,
+        **{"VEOTUI_STORE": url, "VEOTUI_LEASE_SECONDS": "1.5", "VEOTUI_AUTO_DELETE_AFTER_DOWNLOAD": "off", **extra},
     )
 
 
@@ -58,6 +55,18 @@ class FleetServer:
         wait_until(started, timeout, what="veotui serve to start")
         self.url = next(line.split()[-1] for line in self.out if line.startswith("veotui serves "))
         self.server_id = next(m.group(1) for line in self.out if (m := FLEET_LINE.search(line)))
+        return self
+
+    def serving(self, timeout: float = 60.0) -> FleetServer:
+        """Until it serves (a server on SQLite prints no fleet line)."""
+
+        def started() -> bool:
+            if self.process.poll() is not None:
+                raise AssertionError(f"veotui serve exited {self.process.returncode}: {''.join(self.err)[-2000:]}")
+            return any(line.startswith("veotui serves ") for line in self.out)
+
+        wait_until(started, timeout, what="veotui serve to start")
+        self.url = next(line.split()[-1] for line in self.out if line.startswith("veotui serves "))
         return self
 
     @property

@@ -230,3 +230,26 @@ def test_a_listener_hears_the_changes_other_processes_make_and_not_its_own(datab
         stop()
         a.close()
         b.close()
+
+
+def test_the_sweep_of_a_shared_directory_leaves_what_changed_lately_alone(tmp_path):
+    from veotui.files import TEMP_PREFIX, JobFiles
+
+    files = JobFiles(tmp_path / "jobs")
+    old, fresh = new_job_id(), new_job_id()
+    for job_id in (old, fresh):
+        files.ensure(job_id)
+    partial = files.folder(fresh) / f"{TEMP_PREFIX}video.mp4"
+    partial.write_bytes(b"being written by another server")
+    stale = files.folder(old) / f"{TEMP_PREFIX}left.mp4"
+    stale.write_bytes(b"left by a crash")
+    long_ago = os.stat(files.folder(old)).st_mtime - 3600
+    for path in (stale, files.folder(old)):
+        os.utime(path, (long_ago, long_ago))
+
+    removed = files.sweep(lambda ids: set(), older_than=600)
+    # The unknown folder nobody touched for an hour goes; the one being written stays whole.
+    assert removed == [old] and not files.folder(old).exists()
+    assert partial.read_bytes() == b"being written by another server"
+    # Without the grace (one server alone), everything unknown goes.
+    assert files.sweep(lambda ids: set()) == [fresh]

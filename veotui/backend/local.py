@@ -17,7 +17,7 @@ import anyio
 from veotui import __version__
 from veotui.backend.base import QUEUE_PAGE, Backend, BackendInfo, Upload
 from veotui.capabilities import check_modes
-from veotui.errors import Conflict, InvalidRequest, JobNotFound, VeotuiError, VideoNotFound
+from veotui.errors import Conflict, InvalidRequest, JobNotFound, StorageUnavailable, VeotuiError, VideoNotFound
 from veotui.events import EventBus, Subscription
 from veotui.files import IMAGE_NAME, LAST_FRAME_NAME, JobFiles, convert_image, copy_atomic, reference_name
 from veotui.fleet import FleetStore, fleet_of
@@ -90,6 +90,7 @@ class LocalBackend(Backend):
         self._started = False
         self.fleet: FleetStore | None = None
         self._unlisten: Callable[[], None] | None = None
+        self._hearing: asyncio.Task[None] | None = None
         # The engine's parts, made by start() once the data directory is locked (the store
         # must not be opened by a second process, and the generator may need credentials).
         self.generator: Generator
@@ -132,10 +133,13 @@ class LocalBackend(Backend):
             self.dir_size.value()  # the first walk starts now, in the background
             self.scheduler = Scheduler(self.store, self.generator, self.files, self.settings)
             if self.fleet is not None:
-                # What the other servers of the fleet change reaches this server's events too.
+                # What the other servers of the fleet change reaches this server's events too:
+                # heard in the listener's thread, handled in a task of this loop.
                 loop = asyncio.get_running_loop()
+                heard: asyncio.Queue[Change] = asyncio.Queue()
+                self._hearing = loop.create_task(self._hear(heard))
                 self._unlisten = self.store.listen(  # type: ignore[attr-defined]
-                    lambda change: loop.call_soon_threadsafe(self._heard, change)
+                    lambda change: loop.call_soon_threadsafe(heard.put_nowait, change)
                 )
             await self._start_engine()
         except BaseException as exc:
@@ -143,8 +147,10 @@ class LocalBackend(Backend):
                 event(log, logging.INFO, "engine.start_failed", "the engine did not start: %s", exc)
             else:
                 event(log, logging.ERROR, "engine.start_failed", "the engine did not start: %r", exc, exc_info=True)
-            if getattr(self, "_unlisten", None) is not None:
-                self._unlisten()  # type: ignore[misc]
+            if self._unlisten is not None:
+                self._unlisten()
+            if self._hearing is not None:
+                self._hearing.cancel()
             if getattr(self, "fleet", None) is not None:
                 with contextlib.suppress(VeotuiError):
                     self.fleet.leave()  # type: ignore[union-attr]
@@ -175,12 +181,18 @@ class LocalBackend(Backend):
         if failure:
             raise failure[0]
 
-    def _heard(self, change: Change) -> None:
-        """A change another server of the fleet made: streamed as this server's own are."""
-        if not self._started:
-            return
-        self._publish(change)
-        self.scheduler.heard(change)
+    async def _hear(self, heard: asyncio.Queue[Change]) -> None:
+        """The changes other servers of the fleet make: streamed as this server's own are."""
+        while True:
+            change = await heard.get()
+            if not self._started:
+                continue
+            try:
+                with contextlib.suppress(StorageUnavailable):  # the database is away; heard afresh when back
+                    self._publish(change)
+                self.scheduler.heard(change)
+            except Exception:  # one change must not end the hearing
+                log.exception("handling a change another server made failed")
 
     async def close(self) -> None:
         if not self._started:
@@ -188,6 +200,8 @@ class LocalBackend(Backend):
         self._started = False
         if self._unlisten is not None:
             self._unlisten()
+        if self._hearing is not None:
+            self._hearing.cancel()
         try:
             self._engine_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -283,11 +297,15 @@ class LocalBackend(Backend):
         """This server's fleet (see :class:`BackendInfo`), read now; None with SQLite."""
         if self.fleet is None:
             return None
-        servers = [
-            {"server_id": s["server_id"], "url": s["url"], "host": s["host"], "pid": s["pid"]}
-            for s in self.fleet.servers()
-        ]
-        return {"server_id": self.fleet.server_id, "servers": servers, "slots_in_use": self.store.processing_count()}
+        try:
+            servers = [
+                {"server_id": s["server_id"], "url": s["url"], "host": s["host"], "pid": s["pid"]}
+                for s in self.fleet.servers()
+            ]
+            slots: int | None = self.store.processing_count()
+        except StorageUnavailable:  # the database is away: the storage state says so
+            servers, slots = [], None
+        return {"server_id": self.fleet.server_id, "servers": servers, "slots_in_use": slots}
 
     async def storage_status(self) -> StorageState:
         return self.storage_state()

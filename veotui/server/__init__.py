@@ -66,5 +66,5 @@ def fleet_line(fleet: dict[str, Any]) -> str:
     others = [f"{s['server_id']} ({s['url'] or s['host']})" for s in fleet["servers"] if s["server_id"] != me]
     return (
         f"fleet: this server {me}; other live servers: {', '.join(others) or 'none'}; "
-        f"slots in use across the fleet: {fleet['slots_in_use']}"
+        f"slots in use across the fleet: {fleet['slots_in_use'] if fleet['slots_in_use'] is not None else 'unknown'}"
     )

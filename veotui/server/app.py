@@ -73,6 +73,8 @@ _HEALTH_DETAIL = {
     "veotui carries on by itself once it can write (GET /api/info says more)",
     "damaged": "database damaged: a check after start found the database damaged, so nothing new starts; "
     "stop veotui and run veotui doctor --data (GET /api/info says more)",
+    "unavailable": "database unreachable: PostgreSQL cannot be reached, so nothing new starts; "
+    "veotui reconnects by itself (GET /api/info says more)",
 }
 MAX_QUEUE_PAGE = 1000
 

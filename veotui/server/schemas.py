@@ -187,7 +187,7 @@ class SeriesOut(Shape):
 
 
 class StorageOut(Shape):
-    state: Literal["ok", "full", "read_only", "damaged"] = Field(
+    state: Literal["ok", "full", "read_only", "damaged", "unavailable"] = Field(
         description="whether the data directory accepts writes"
     )
     reason: str | None = Field(description="why it does not, as a sentence")
@@ -203,8 +203,12 @@ class FleetServerOut(Shape):
 
 class FleetOut(Shape):
     server_id: str = Field(description="this server's id in the fleet")
-    servers: list[FleetServerOut] = Field(description="the live servers of the fleet, oldest first")
-    slots_in_use: int = Field(description="jobs processing across the whole fleet")
+    servers: list[FleetServerOut] = Field(
+        description="the live servers of the fleet, oldest first (none while the database cannot be reached)"
+    )
+    slots_in_use: int | None = Field(
+        description="jobs processing across the whole fleet; null while the database cannot be reached"
+    )
 
 
 class InfoOut(Shape):
@@ -231,7 +235,7 @@ class HealthOut(Shape):
 
 class HealthDegradedOut(Shape):
     status: Literal["degraded"]
-    storage: Literal["full", "read_only", "damaged"]
+    storage: Literal["full", "read_only", "damaged", "unavailable"]
     detail: str = Field(description="what is wrong, as a sentence")
 
 

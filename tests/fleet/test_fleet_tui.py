@@ -1,0 +1,20 @@
+"""The TUI header shows the fleet when the engine runs on PostgreSQL."""
+
+from __future__ import annotations
+
+from tests.tui.conftest import running_app, wait_for
+
+
+async def test_the_header_shows_the_fleet_size_on_postgresql(postgres_cluster, make_settings):
+    settings = make_settings(store=postgres_cluster.new_database(), lease_seconds=5)
+    async with running_app(settings) as (app, pilot):
+        header = app.main_screen.header
+        await wait_for(lambda: " · fleet 1" in str(header.content), what="the fleet in the header")
+        info = await app.backend.info()
+        assert info.fleet is not None and info.fleet["servers"][0]["server_id"] == info.fleet["server_id"]
+
+
+async def test_the_header_shows_no_fleet_on_sqlite(settings):
+    async with running_app(settings) as (app, pilot):
+        assert "fleet" not in str(app.main_screen.header.content)
+        assert (await app.backend.info()).fleet is None
