@@ -918,3 +918,19 @@ async def test_the_footer_is_rebuilt_only_when_the_keys_that_apply_change(slow_s
         # A cancelled job: retry applies, cancel no longer.
         assert rebuilt
         assert screen.check_action("retry", ()) is True and screen.check_action("cancel", ()) is None
+
+
+async def test_after_the_first_frame_the_heap_is_frozen_and_full_collections_are_rarer(settings):
+    import gc
+
+    from veotui.tui.screen import FULL_COLLECTION_THRESHOLD
+
+    before = gc.get_threshold()
+    try:
+        async with running_app(settings) as (app, pilot):
+            await wait_for(lambda: gc.get_threshold()[2] == FULL_COLLECTION_THRESHOLD, what="the heap frozen")
+            assert gc.get_freeze_count() > 0
+            assert gc.get_threshold()[:2] == before[:2]
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()

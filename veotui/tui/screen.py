@@ -55,6 +55,9 @@ from veotui.tui.tables import HistoryTable, JobTable, ProcessingTable, QueueTabl
 TICK_SECONDS = 1.0
 #: How often the header asks whether the data directory accepts writes.
 STORAGE_SECONDS = 3.0
+#: Collections of the middle generation between two full ones, once the heap is frozen
+#: (Python's default is 10).
+FULL_COLLECTION_THRESHOLD = 100
 
 
 class MainScreen(Screen[None]):
@@ -258,9 +261,16 @@ class MainScreen(Screen[None]):
         """Once the first frame is out: everything built so far (Textual, the styles, the
         first page) lives as long as the app, so take it out of the collector's full passes,
         which otherwise grow into visible stalls while the panels churn. Collect first, so
-        no garbage is frozen with it."""
+        no garbage is frozen with it.
+
+        Then full passes are made ten times rarer: they scan everything made since (the
+        rendered lines the tables and Textual keep), 10–50 ms each, and every second or two
+        they fell on a change being painted. Their garbage (mostly Textual's strips, which
+        cache themselves) waits a little longer: a few MB at most."""
         gc.collect()
         gc.freeze()
+        young, middle, _ = gc.get_threshold()
+        gc.set_threshold(young, middle, FULL_COLLECTION_THRESHOLD)
 
     def apply(self, change: Change, was_live: bool = False) -> None:
         """One change from the backend (already on the board), shown at once."""
