@@ -618,6 +618,8 @@ class Scheduler:
             try:
                 return write()
             except StorageUnavailable:
+                if self.storage.ok:  # refused without a fault on record (a lock timeout): do not spin
+                    await anyio.sleep(PROBE_FIRST_SECONDS)
                 await self._storage_back()
 
     def _launch(self, job_id: str) -> None:

@@ -165,6 +165,8 @@ class Connection:
         self.url = url
         self.guard = guard
         self.closed = False
+        #: Statements that set the session up again after a reconnect.
+        self.session: list[str] = []
         self._retry_at = 0.0
         self._backoff = RECONNECT_FIRST_SECONDS
         self._reason = ""
@@ -177,6 +179,8 @@ class Connection:
             raise StorageUnavailable(self._reason, UNAVAILABLE)
         try:
             self.raw = _connect(self.url, RECONNECT_TIMEOUT_SECONDS)
+            for statement in self.session:
+                self.raw.execute(statement)
         except psycopg.Error as exc:
             self._lost(exc)
         log.warning("PostgreSQL at %s is reachable again", _safe(self.url))
@@ -202,7 +206,7 @@ class Connection:
         raw = self._live()
         try:
             return raw.execute(text, params or None)
-        except psycopg.OperationalError as exc:
+        except psycopg.Error as exc:  # the connection may be gone whatever the error's class
             if self.url and (raw.broken or raw.closed):
                 self._lost(exc)
             raise
@@ -212,7 +216,7 @@ class Connection:
         try:
             with raw.cursor() as cursor:
                 cursor.executemany(translate(sql), list(rows))
-        except psycopg.OperationalError as exc:
+        except psycopg.Error as exc:  # the connection may be gone whatever the error's class
             if self.url and (raw.broken or raw.closed):
                 self._lost(exc)
             raise
@@ -425,8 +429,20 @@ class PostgresStore(Store):
 
     def join(self, url: str | None, lease_seconds: float = LEASE_SECONDS) -> str:
         """Record this server with a first heartbeat; returns its id. From now on the jobs
-        it claims are its own, on a lease of ``lease_seconds``."""
+        it claims are its own, on a lease of ``lease_seconds``.
+
+        A server stopped in the middle of a transaction (suspended, paused) would hold its
+        locks, and with them the fleet's slot claim: PostgreSQL ends such a session once it
+        has idled in a transaction for the lease (the server reconnects when it comes back),
+        and no statement waits for a lock longer than half the lease."""
         self.lease_seconds = lease_seconds
+        link: Connection = self._conn  # type: ignore[assignment]
+        link.session = [
+            f"SET idle_in_transaction_session_timeout = {max(1, round(lease_seconds * 1000))}",
+            f"SET lock_timeout = {max(1, round(lease_seconds * 500))}",
+        ]
+        for statement in link.session:
+            link.raw.execute(statement)
         self.url_served = url
         server_id = uuid.uuid4().hex[:12]
         with self._transaction("record this server") as conn:

@@ -253,3 +253,40 @@ def test_the_sweep_of_a_shared_directory_leaves_what_changed_lately_alone(tmp_pa
     assert partial.read_bytes() == b"being written by another server"
     # Without the grace (one server alone), everything unknown goes.
     assert files.sweep(lambda ids: set()) == [fresh]
+
+
+def test_a_server_stopped_inside_a_transaction_does_not_hold_the_fleet(database, tmp_path):
+    from tests.support.waiting import wait_until
+    from veotui.errors import StorageUnavailable
+    from veotui.store_postgres import SLOTS_LOCK
+
+    def attempt(call):  # type: ignore[no-untyped-def]
+        try:
+            return call()
+        except StorageUnavailable:
+            return None
+
+    a = open_store(database, tmp_path / "a")
+    b = open_store(database, tmp_path / "b")
+    try:
+        a.join("http://a", lease_seconds=1)
+        b.join("http://b", lease_seconds=1)
+        job = b.insert(queued())
+        # A stops halfway through a claim, holding the slots' lock.
+        a._conn.execute("BEGIN")
+        a._conn.execute("SELECT pg_advisory_xact_lock(?)", (SLOTS_LOCK,))
+        # B waits at most half a lease for the lock (and tries again); PostgreSQL ends A's
+        # idle transaction after the lease, and B's claim goes through.
+        with pytest.raises(StorageUnavailable, match="lock timeout"):
+            b.claim_next(1)
+        claimed = wait_until(lambda: attempt(lambda: b.claim_next(1)), timeout=30, what="B's claim")
+        assert claimed.job_id == job.job_id
+        # A comes back to a session that was ended: unavailable until it reconnects by itself.
+        with pytest.raises(StorageUnavailable, match="cannot be reached"):
+            a.get(job.job_id)
+        again = wait_until(lambda: attempt(lambda: a.get(job.job_id)), timeout=30, what="A to reconnect")
+        assert again.status == Status.STARTING
+        assert a.heartbeat() == set() and b.heartbeat() == {job.job_id}
+    finally:
+        a.close()
+        b.close()
