@@ -32,10 +32,7 @@ import dataclasses
 import functools
 import logging
 import math
-import os
 import random
-import sys
-import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -80,6 +77,8 @@ MAX_REASON_CHARS = 200
 #: While the disk refuses writes it is probed after this delay, doubling up to the cap.
 PROBE_FIRST_SECONDS = 0.25
 PROBE_CAP_SECONDS = 5.0
+#: Seconds after start before a large database's deferred check begins.
+DEFERRED_CHECK_SECONDS = 5.0
 #: In a fleet the start-up sweep leaves alone what changed this recently: another server
 #: may be writing it (a job's folder is made just before its row).
 FLEET_SWEEP_GRACE_SECONDS = 15 * 60.0
@@ -569,25 +568,14 @@ class Scheduler:
             self._storage_down.set()
 
     async def _check_store(self) -> None:
-        """A large database is checked after start; damage stops new starts until a restart."""
-        reason = await anyio.to_thread.run_sync(self._check_in_background, abandon_on_cancel=True)
+        """A large database is checked after start; damage stops new starts until a restart.
+        It waits a few seconds first, so its seconds of CPU do not slow the start-up it was
+        deferred from (the first clients' reads, the TUI's first paint). It runs at normal
+        priority: a thread that SQLite's process-wide locks may wait on must not be starved."""
+        await anyio.sleep(DEFERRED_CHECK_SECONDS)
+        reason = await anyio.to_thread.run_sync(self.store.deferred_check, abandon_on_cancel=True)
         if reason is not None:
             self.storage.degrade(DAMAGED, reason)
-
-    def _check_in_background(self) -> str | None:
-        """The deferred check (seconds of CPU at a million jobs) in a thread of its own at
-        the lowest CPU priority, so it never slows the start-up it was deferred from: the
-        first clients' reads, the TUI's first paint."""
-        outcome: list[str | None] = []
-
-        def check() -> None:
-            lower_thread_priority()
-            outcome.append(self.store.deferred_check())
-
-        thread = threading.Thread(target=check, name="veotui-database-check", daemon=True)
-        thread.start()
-        thread.join()
-        return outcome[0] if outcome else None
 
     async def _watch_storage(self) -> None:
         """While the disk refuses writes, probe it with backoff until it accepts them."""
@@ -1105,14 +1093,6 @@ class Scheduler:
 
 def _utc_day() -> str:
     return utcnow().date().isoformat()
-
-
-def lower_thread_priority() -> None:
-    """Lowest CPU priority for the calling thread (Linux takes a thread id here; elsewhere
-    this may lower the whole process, so it is only done on Linux)."""
-    if sys.platform == "linux":
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
 
 
 def _seconds_to_next_utc_day() -> float:

@@ -1,33 +1,29 @@
-"""The deferred database check runs in a thread of its own at the lowest CPU priority."""
+"""A large database's check runs after start, once start-up is over, and reports damage."""
 
 from __future__ import annotations
 
-import os
-import sys
-import threading
+import time
 from types import SimpleNamespace
 
-import pytest
-
+import veotui.scheduler as scheduler_module
 from veotui.scheduler import Scheduler
+from veotui.storage import DAMAGED
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="per-thread priority is Linux's")
-def test_the_deferred_check_runs_at_the_lowest_priority_and_leaves_the_caller_alone():
-    seen: dict[str, object] = {}
+async def test_the_deferred_check_waits_for_start_up_then_reports_damage(monkeypatch):
+    monkeypatch.setattr(scheduler_module, "DEFERRED_CHECK_SECONDS", 0.2)
+    checked: list[float] = []
+    degraded: list[tuple[str, str]] = []
 
     def deferred_check() -> str:
-        seen["thread"] = threading.current_thread().name
-        seen["nice"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-        return "damaged"
+        checked.append(time.monotonic())
+        return "veotui.db is damaged"
 
-    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    scheduler = SimpleNamespace(store=SimpleNamespace(deferred_check=deferred_check))
-    assert Scheduler._check_in_background(scheduler) == "damaged"  # type: ignore[arg-type]
-    assert seen == {"thread": "veotui-database-check", "nice": 19}
-    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before
-
-
-def test_a_check_that_finds_nothing_says_so():
-    scheduler = SimpleNamespace(store=SimpleNamespace(deferred_check=lambda: None))
-    assert Scheduler._check_in_background(scheduler) is None  # type: ignore[arg-type]
+    scheduler = SimpleNamespace(
+        store=SimpleNamespace(deferred_check=deferred_check),
+        storage=SimpleNamespace(degrade=lambda state, reason: degraded.append((state, reason))),
+    )
+    started = time.monotonic()
+    await Scheduler._check_store(scheduler)  # type: ignore[arg-type]
+    assert checked and checked[0] - started >= 0.2
+    assert degraded == [(DAMAGED, "veotui.db is damaged")]

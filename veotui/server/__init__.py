@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from veotui.logs import log_to_stderr
-from veotui.server.memory import limit_arenas
+from veotui.server.memory import freeze_heap, limit_arenas
 from veotui.server.running import is_loopback, running_server
 from veotui.settings import Settings
 
@@ -53,6 +53,7 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
             if info.fleet is not None:
                 print(f"  store: {server.backend.store!r}", flush=True)
                 print(f"  {fleet_line(info.fleet)}", flush=True)
+            freeze_heap()
             await stop.wait()
             print("veotui: stopping; processing jobs resume at the next start", file=sys.stderr, flush=True)
     finally:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import time
 from functools import cache
 
@@ -19,6 +20,9 @@ M_ARENA_MAX = -8
 ARENAS = 2
 #: At most one trim this often (seconds); a trim walks every arena.
 TRIM_INTERVAL = 1.0
+#: Collections of the middle generation between two full ones, once the heap is frozen
+#: (Python's default is 10).
+FULL_COLLECTION_THRESHOLD = 100
 
 
 @cache
@@ -53,3 +57,14 @@ class Trimmer:
             return
         self._last = now
         libc.malloc_trim(0)
+
+
+def freeze_heap() -> None:
+    """Once the server is up: what was built to start it (the imports, the app and its
+    schemas) lives as long as the process, so take it out of the collector's full passes,
+    which would otherwise scan it all every second or two and hold up the event streams;
+    and make those passes rarer. Collect first, so no garbage is frozen."""
+    gc.collect()
+    gc.freeze()
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, FULL_COLLECTION_THRESHOLD)
