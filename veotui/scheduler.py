@@ -169,17 +169,7 @@ class Scheduler:
         if self.fleet is not None:
             self._recover_in_fleet()
             return
-        removed = self.files.sweep(self.store.known_ids)
-        for orphan in removed:
-            event(
-                log,
-                logging.INFO,
-                "cleanup.folder",
-                "removed the folder of a job the store does not know",
-                job_id=orphan,
-                path=str(self.files.folder(orphan)),
-                outcome="removed",
-            )
+        removed = self._sweep()
         try:
             self.storage.ensure_reserve()
         except OSError as exc:
@@ -229,6 +219,21 @@ class Scheduler:
             generator=self.generator.name,
         )
 
+    def _sweep(self, older_than: float | None = None) -> list[str]:
+        """Remove the folders of jobs the store does not know; their ids."""
+        removed = self.files.sweep(self.store.known_ids, older_than=older_than)
+        for orphan in removed:
+            event(
+                log,
+                logging.INFO,
+                "cleanup.folder",
+                "removed the folder of a job the store does not know",
+                job_id=orphan,
+                path=str(self.files.folder(orphan)),
+                outcome="removed",
+            )
+        return removed
+
     # -- the fleet -------------------------------------------------------------------------
 
     def _recover_in_fleet(self) -> None:
@@ -237,19 +242,7 @@ class Scheduler:
         once-only work."""
         assert self.fleet is not None
         self.leader = self._oldest()
-        removed: list[str] = []
-        if self.leader:
-            removed = self.files.sweep(self.store.known_ids, older_than=FLEET_SWEEP_GRACE_SECONDS)
-            for orphan in removed:
-                event(
-                    log,
-                    logging.INFO,
-                    "cleanup.folder",
-                    "removed the folder of a job the store does not know",
-                    job_id=orphan,
-                    path=str(self.files.folder(orphan)),
-                    outcome="removed",
-                )
+        removed = self._sweep(older_than=FLEET_SWEEP_GRACE_SECONDS) if self.leader else []
         try:
             self.storage.ensure_reserve()
         except OSError as exc:

@@ -21,6 +21,7 @@ settings) and prints jobs/s for each and the ratios to SQLite (synchronous=FULL)
 
 from __future__ import annotations
 
+import shutil
 import sys
 import tempfile
 import threading
@@ -125,6 +126,7 @@ def run_servers(store: str, servers: int, count: int) -> float:
     finally:
         for server in fleet:
             server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
     return count / elapsed
 
 
