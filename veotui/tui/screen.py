@@ -387,8 +387,14 @@ class MainScreen(Screen[None]):
 
     @work(exclusive=True, group="storage")
     async def check_storage(self) -> None:
+        """Whether the engine's storage takes writes; in a fleet, also how many servers live."""
         try:
-            state = await self.backend.storage_status()
+            if self.info is not None and self.info.fleet is not None:
+                info = self.follower.info = await self.backend.info()
+                self.header.fleet = info.fleet_size
+                state = info.storage
+            else:
+                state = await self.backend.storage_status()
         except VeotuiError:
             return  # the connection state says why; the next check tries again
         self.header.storage = "" if state.ok else state.label.removeprefix("storage ")
