@@ -133,7 +133,7 @@ async def test_transient_submit_faults_are_retried_then_the_job_completes(engine
     await wait_status(backend, job.job_id, Status.COMPLETED)
     done = await backend.get(job.job_id)
     assert done.attempts == 3
-    notes = [e.detail for e in await backend.timeline(job.job_id) if e.detail and "429" in e.detail]
+    notes = [e.detail for e in await backend.timeline(job.job_id) if e.detail and e.detail.startswith("429 ")]
     assert notes and "attempt 2 of 3" in notes[0]
 
 

@@ -36,7 +36,7 @@ async def test_markers_drive_the_outcome(local_backend):
     recovered = await finished(local_backend, flaky.job_id)
     assert recovered.status == Status.COMPLETED
     assert recovered.attempts == 3  # two simulated rate limits, then success
-    notes = [e.detail for e in await local_backend.timeline(flaky.job_id) if e.detail and "429" in e.detail]
+    notes = [e.detail for e in await local_backend.timeline(flaky.job_id) if e.detail and e.detail.startswith("429 ")]
     assert len(notes) == 2
 
 
