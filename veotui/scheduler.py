@@ -190,14 +190,8 @@ class Scheduler:
                 requeue()
             except StorageUnavailable:
                 self._spawn(self._persist, requeue)  # once the disk accepts writes
-        cleanups = self.store.pending_cleanups()
-        for job in cleanups:
-            self._spawn(self._cleanup_remote, job)
-        auto_deletes = []
-        if self.settings.auto_delete_after_download is not None:
-            auto_deletes = self.store.downloaded_completed()
-            for job in auto_deletes:
-                self._schedule_auto_delete(job)
+        cleanups, auto_deletes = self._lead_begins()
+        queued = self.store.queue_length()
         event(
             log,
             logging.INFO,
@@ -206,15 +200,15 @@ class Scheduler:
             " %d auto-delete(s) armed, %d orphan folder(s) removed",
             min(len(resumable), self.max_concurrent),
             max(0, len(resumable) - self.max_concurrent),
-            self.store.queue_length(),
-            len(cleanups),
-            len(auto_deletes),
+            queued,
+            cleanups,
+            auto_deletes,
             len(removed),
             resumed=[job.job_id for job in resumable[: self.max_concurrent]],
             requeued=[job.job_id for job in resumable[self.max_concurrent :]],
-            queued=self.store.queue_length(),
-            pending_cleanups=len(cleanups),
-            auto_deletes=len(auto_deletes),
+            queued=queued,
+            pending_cleanups=cleanups,
+            auto_deletes=auto_deletes,
             orphans_removed=len(removed),
             generator=self.generator.name,
         )
@@ -287,8 +281,8 @@ class Scheduler:
         return taken
 
     def _lead_begins(self) -> tuple[int, int]:
-        """This server does the fleet's once-only work from now on: the cloud clean-ups
-        left pending and the auto-delete timers of downloaded jobs."""
+        """The once-only work of a start (a single server's, or the fleet leader's): the
+        cloud clean-ups left pending and the auto-delete timers of downloaded jobs; their counts."""
         cleanups = self.store.pending_cleanups()
         for job in cleanups:
             self._spawn(self._cleanup_remote, job)

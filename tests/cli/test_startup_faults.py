@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.server.harness import ServeProcess, server_env
+from tests.support.damage import damage_an_index_page
 from veotui.model import Job, JobRequest, Status, new_job_id
 from veotui.store import APPLICATION_ID, MIGRATIONS, Store
 
@@ -231,17 +232,6 @@ def test_a_veotui_database_from_before_the_stamp_opens_and_is_stamped(tmp_path):
     finally:
         server.kill()
     assert int.from_bytes(path.read_bytes()[68:72], "big") == APPLICATION_ID
-
-
-def damage_an_index_page(db: Path) -> None:
-    """Scramble the page of an index that opening never reads: only a full check finds it."""
-    conn = sqlite3.connect(db)
-    (root,) = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'jobs_finished'").fetchone()
-    (page,) = conn.execute("PRAGMA page_size").fetchone()
-    conn.close()
-    with open(db, "r+b") as file:
-        file.seek((root - 1) * page)
-        file.write(random.Random(3).randbytes(page))
 
 
 def test_a_large_damaged_database_starts_and_is_reported_damaged_by_the_check_after_start(tmp_path):

@@ -389,20 +389,13 @@ def test_the_store_itself_refuses_what_it_cannot_use(tmp_path):
 
 
 def test_a_large_database_is_checked_after_open_and_damage_sticks(tmp_path, monkeypatch):
-    import random as _random
-
     import veotui.store as store_module
+    from tests.support.damage import damage_an_index_page
     from veotui.storage import DAMAGED, StorageGuard
 
     db = tmp_path / "veotui.db"
     Store(db).close()
-    conn = sqlite3.connect(db)
-    (root,) = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'jobs_finished'").fetchone()
-    (page,) = conn.execute("PRAGMA page_size").fetchone()
-    conn.close()
-    with open(db, "r+b") as file:
-        file.seek((root - 1) * page)
-        file.write(_random.Random(3).randbytes(page))
+    damage_an_index_page(db)
     monkeypatch.setattr(store_module, "CHECK_AT_OPEN_BYTES", 0)
     guard = StorageGuard(tmp_path)
     store = Store(db, guard)  # opens: the check is deferred

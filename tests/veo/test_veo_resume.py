@@ -8,12 +8,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.support.waiting import wait_until
 from tests.veo.fake_vertex import FakeVertex
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,17 +53,6 @@ class ServeProcess:
         self.process.stdout.close()
         self.process.stderr.close()
         self.process = None
-
-
-def wait_until(predicate, timeout: float = 60.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def test_a_killed_process_resumes_the_same_operation(
