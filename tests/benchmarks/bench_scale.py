@@ -76,7 +76,8 @@ def env_for(data_dir: Path) -> dict[str, str]:
 
 
 def fill(data_dir: Path, queued: int, history: int) -> None:
-    from veotui.model import Job, JobRequest, Status, Video
+    from tests.tui.history import ended_job
+    from veotui.model import Job, JobRequest, Status
     from veotui.settings import load_settings
     from veotui.store import Store
 
@@ -84,22 +85,6 @@ def fill(data_dir: Path, queued: int, history: int) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     store = Store(settings.db_path)
     base = datetime(2026, 1, 1, tzinfo=UTC)
-    cycle = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
-
-    def ended(n: int) -> Job:
-        status = cycle[n % 3]
-        created = base + timedelta(seconds=30 * n)
-        return Job(
-            job_id=f"{n:08x}-0000-4000-8000-{0:012x}",
-            status=status,
-            request=JobRequest(prompt=f"archive shot {n}: a lighthouse in fog"),
-            created_at=created,
-            started_at=created + timedelta(seconds=5),
-            finished_at=created + timedelta(seconds=25),
-            attempts=1,
-            error="Veo ended the operation with an error" if status == Status.FAILED else None,
-            videos=(Video(1, "generated_video_1.mp4", 2_400_000),) if status == Status.COMPLETED else (),
-        )
 
     def waiting(n: int) -> Job:
         return Job(
@@ -110,7 +95,7 @@ def fill(data_dir: Path, queued: int, history: int) -> None:
         )
 
     for start in range(0, history, CHUNK):
-        store.insert_many(ended(n) for n in range(start, min(history, start + CHUNK)))
+        store.insert_many(ended_job(n, base) for n in range(start, min(history, start + CHUNK)))
     for start in range(0, queued, CHUNK):
         store.insert_many(waiting(n) for n in range(start, min(queued, start + CHUNK)))
     store.close()
