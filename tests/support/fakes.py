@@ -7,10 +7,10 @@ from pathlib import Path
 
 import anyio
 
-from veotui.errors import ErrorKind
-from veotui.files import video_name
+from veotui.core.errors import ErrorKind
+from veotui.core.job import Job
+from veotui.datadir.files import video_name
 from veotui.generators.base import GenerationResult, Generator, PermanentFault, TransientFault
-from veotui.model import Job
 
 
 class ControlledGenerator(Generator):

@@ -15,10 +15,10 @@ from tests.support.fakes import ControlledGenerator
 from tests.tui.conftest import HISTORY, PROCESSING, QUEUE, running_app, wait_for, wait_shown, wait_status
 from tests.tui.history import ended_jobs
 from veotui.backend.local import LocalBackend
-from veotui.errors import JobNotFound
+from veotui.core.errors import JobNotFound
+from veotui.core.job import RETRY_REFETCHES, RETRY_RESUBMITS, Job, Status, format_usd
 from veotui.generators.base import TransientFault
-from veotui.model import RETRY_REFETCHES, RETRY_RESUBMITS, Job, Status, format_usd
-from veotui.store import Store
+from veotui.store.sqlite import SqliteStore
 from veotui.tui.app import VeotuiApp
 from veotui.tui.details import DetailsScreen
 from veotui.tui.dialogs import ConfirmScreen, HelpScreen
@@ -195,7 +195,7 @@ async def test_escape_asks_before_discarding_a_typed_prompt(settings):
 
 
 async def test_the_form_shows_the_estimate_as_fields_change(settings):
-    from veotui.prices import DEFAULT_PRICES
+    from veotui.core.prices import DEFAULT_PRICES
 
     async with running_app(settings) as (app, pilot):
         await pilot.press("n")
@@ -607,7 +607,7 @@ async def test_command_palette_offers_every_action(settings):
 
 
 async def test_history_is_paged_from_the_backend(settings):
-    Store(settings.db_path).insert_many(ended_jobs(250))
+    SqliteStore(settings.db_path).insert_many(ended_jobs(250))
     async with running_app(settings) as (app, pilot):
         screen = app.main_screen
         history = screen.tables[HISTORY]
@@ -745,7 +745,7 @@ async def test_a_click_selects_the_row_under_the_pointer_after_rows_moved(slow_s
 
 async def test_a_resize_keeps_history_newest_first(settings):
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    Store(settings.db_path).insert_many(ended_jobs(5))
+    SqliteStore(settings.db_path).insert_many(ended_jobs(5))
     async with running_app(settings) as (app, pilot):
         job = await app.backend.submit({"prompt": "the newest"})
         await wait_shown(app, HISTORY, job.job_id)

@@ -10,7 +10,7 @@ from textual.widgets import Input, Select, Static, TextArea
 
 from tests.tui.conftest import HISTORY, PROCESSING, QUEUE, running_app, wait_for, wait_shown, wait_status
 from tests.tui.test_pilot import _plain, select
-from veotui.model import Status
+from veotui.core.job import Status
 from veotui.tui.details import DetailsScreen
 from veotui.tui.form import NewJobScreen
 from veotui.tui.screen import MainScreen

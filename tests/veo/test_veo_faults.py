@@ -10,9 +10,11 @@ import pytest
 from google.genai import errors as genai_errors
 
 from tests.veo.fake_vertex import Fault
+from veotui.core.ids import new_job_id
+from veotui.core.job import Job, Status
+from veotui.core.request import JobRequest
 from veotui.generators.base import PermanentFault, SubmitOutcomeUnknown, TransientFault
 from veotui.generators.veo import retry_delay
-from veotui.model import Job, JobRequest, Status, new_job_id
 
 
 def a_job(prompt: str = "a quiet harbour") -> Job:

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-from veotui.errors import ErrorKind
-from veotui.model import Job, JobRequest
+from veotui.core.errors import ErrorKind
+from veotui.core.job import Job
+from veotui.core.request import JobRequest
 
 
 class GeneratorFault(Exception):
@@ -104,7 +105,7 @@ class Generator(ABC):
         return 2 * request.number_of_videos * request.duration_seconds * per_second
 
     def validate(self, request: JobRequest) -> None:
-        """Raise :class:`veotui.errors.InvalidRequest` if the service cannot do this request."""
+        """Raise :class:`veotui.core.errors.InvalidRequest` if the service cannot do this request."""
 
     async def upload_image(self, job: Job, image_path: Path) -> str | None:
         """Make the job's input image available to the service; return a reference to it

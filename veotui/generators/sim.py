@@ -24,12 +24,12 @@ from typing import Any, ClassVar
 
 import anyio
 
-from veotui.errors import ErrorKind
-from veotui.files import video_name, write_atomic
+from veotui.core.errors import ErrorKind
+from veotui.core.job import Job, isoformat, parse_time, utcnow
+from veotui.datadir.files import video_name, write_atomic
 from veotui.generators.base import GenerationResult, Generator, JobInputs, PermanentFault, TransientFault
 from veotui.generators.render import render_video
 from veotui.logs import event
-from veotui.model import Job, isoformat, parse_time, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from veotui.backend.base import Backend
-from veotui.model import printable
+from veotui.core.text import printable
 from veotui.settings import Settings
 from veotui.tui.screen import MainScreen
 

@@ -25,10 +25,10 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
-from veotui import format as fmt
 from veotui.backend.base import Backend, BackendInfo
-from veotui.errors import JobNotFound, VeotuiError
-from veotui.model import (
+from veotui.core import display as fmt
+from veotui.core.errors import JobNotFound, VeotuiError
+from veotui.core.job import (
     DISCONNECTED,
     RETRY_REFETCHES,
     RETRY_RESUBMITS,
