@@ -487,8 +487,8 @@ async def test_details_show_parameters_timeline_and_error(settings):
         await pilot.press("enter")
         await wait_for(lambda: isinstance(app.screen, DetailsScreen), what="details")
         body = app.screen.query_one("#details-body", Static)
-        await wait_for(lambda: "Timeline" in _plain(body), what="the timeline")
-        text = _plain(body)
+        await wait_for(lambda: "Timeline" in static_text(body), what="the timeline")
+        text = static_text(body)
         for expected in ("a storm [fail]", "9:16", "Seed", "7", "queued", "generating", "failed", "INVALID_ARGUMENT"):
             assert expected in text
         assert re.search(rf"Estimated cost +{re.escape(format_usd(job.estimated_cost_usd))}", text)
@@ -497,7 +497,7 @@ async def test_details_show_parameters_timeline_and_error(settings):
         await wait_for(lambda: isinstance(app.screen, MainScreen), what="back")
 
 
-def _plain(static: Static) -> str:
+def static_text(static: Static) -> str:
     from rich.console import Console
 
     with open(os.devnull, "w") as sink:
