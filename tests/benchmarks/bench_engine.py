@@ -37,7 +37,7 @@ class NullGenerator(Generator):
     operations_can_hang = False
     default_poll_interval = 0.0
 
-    async def submit(self, job, image_path, image_ref):
+    async def submit(self, job, inputs):
         return f"null/{job.job_id}"
 
     async def poll(self, job, operation):

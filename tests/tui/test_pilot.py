@@ -923,7 +923,7 @@ async def test_the_footer_is_rebuilt_only_when_the_keys_that_apply_change(slow_s
 async def test_after_the_first_frame_the_heap_is_frozen_and_full_collections_are_rarer(settings):
     import gc
 
-    from veotui.tui.screen import FULL_COLLECTION_THRESHOLD
+    from veotui.tui.app import FULL_COLLECTION_THRESHOLD
 
     before = gc.get_threshold()
     try:

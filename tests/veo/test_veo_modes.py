@@ -187,6 +187,6 @@ async def test_the_fake_refuses_what_vertex_would(make_settings, make_veo, fake_
             (JobInputs(video=not_mp4), "video is not an MP4 video"),
         ]:
             with pytest.raises(PermanentFault, match=said):
-                await generator.submit_inputs(job, inputs)
+                await generator.submit(job, inputs)
     finally:
         await generator.aclose()

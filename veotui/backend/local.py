@@ -1,4 +1,8 @@
-"""``LocalBackend``: the engine (store, scheduler, generator, files) in this process."""
+"""``LocalBackend``: the engine (store, scheduler, generator, files) in this process.
+
+This is the engine's composition root: the one place that picks the store, the generator,
+the data directory's lock and disk guard, builds the scheduler over them and starts it. The
+TUI and the server get an engine only through it."""
 
 from __future__ import annotations
 

@@ -927,7 +927,7 @@ class Scheduler:
         while True:
             self.store.update(job.job_id, submitting=True)
             try:
-                return await self.generator.submit_inputs(job, inputs)
+                return await self.generator.submit(job, inputs)
             except SubmitOutcomeUnknown as exc:
                 raise _JobFailed(
                     f"{exc} The generation may have been accepted and billed, so veotui did not send it "

@@ -120,12 +120,9 @@ class Generator(ABC):
         return inputs.with_refs(image_ref=await self.upload_image(job, inputs.image))
 
     @abstractmethod
-    async def submit(self, job: Job, image_path: Path | None, image_ref: str | None) -> str:
-        """Start the generation; return the operation's name."""
-
-    async def submit_inputs(self, job: Job, inputs: JobInputs) -> str:
-        """Start the generation with every input; the default knows the image alone."""
-        return await self.submit(job, inputs.image, inputs.image_ref)
+    async def submit(self, job: Job, inputs: JobInputs) -> str:
+        """Start the generation with every input (as :meth:`upload_inputs` returned them);
+        return the operation's name."""
 
     async def find_operation(self, job: Job) -> str | None:
         """After a crash between sending a submit and recording its answer: the operation

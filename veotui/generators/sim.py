@@ -54,10 +54,7 @@ class SimGenerator(Generator):
         self.operations.mkdir(parents=True, exist_ok=True)
         self.calls.mkdir(parents=True, exist_ok=True)
 
-    async def submit(self, job: Job, image_path: Path | None, image_ref: str | None) -> str:
-        return await self.submit_inputs(job, JobInputs(image=image_path, image_ref=image_ref))
-
-    async def submit_inputs(self, job: Job, inputs: JobInputs) -> str:
+    async def submit(self, job: Job, inputs: JobInputs) -> str:
         if "[flaky]" in job.prompt and self._count_call(job.job_id) <= FLAKY_FAILURES:
             raise TransientFault("429 RESOURCE_EXHAUSTED: simulated rate limit, try again later")
         op_id = uuid.uuid4().hex

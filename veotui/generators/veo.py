@@ -458,10 +458,7 @@ class VeoGenerator(Generator):
             refs["video_ref"] = await bucket.upload_video(job_id, inputs.video)
         return inputs.with_refs(**refs)
 
-    async def submit(self, job: Job, image_path: Path | None, image_ref: str | None) -> str:
-        return await self.submit_inputs(job, JobInputs(image=image_path, image_ref=image_ref))
-
-    async def submit_inputs(self, job: Job, inputs: JobInputs) -> str:
+    async def submit(self, job: Job, inputs: JobInputs) -> str:
         request = job.request
         image = await _image(inputs.image, inputs.image_ref)
         last_frame = await _image(inputs.last_frame, inputs.last_frame_ref)
