@@ -35,6 +35,9 @@ FLEET_SWEEP_GRACE_SECONDS = 15 * 60.0
 
 
 class Recovery:
+    """Puts the jobs back at start; in a fleet, keeps this server's leases and its part in the
+    fleet's once-only work."""
+
     def __init__(
         self,
         store: SqliteStore,
