@@ -228,29 +228,48 @@ class JobRequest:
         """A request as :meth:`to_dict` wrote it (already validated)."""
         values = {name: data[name] for name in cls.FIELDS if name in data}
         if values.get("extends") is not None:
-            values["extends"] = Extends(job_id=values["extends"]["job_id"], video=int(values["extends"]["video"]))
+            values["extends"] = Extends.from_dict(values["extends"])
         return cls(**values)
+
+    @property
+    def video_seconds(self) -> float | None:
+        """How long each video of the job is: ``duration_seconds``, or for an extension the
+        video it continues plus the 7 s Veo adds (None while that length is unknown)."""
+        if self.extends is None:
+            return float(self.duration_seconds)
+        if self.extends.source_seconds is None:
+            return None
+        return self.extends.source_seconds + capabilities.EXTENSION_ADDS_SECONDS
 
 
 @dataclass(frozen=True)
 class Extends:
-    """This job continues video ``video`` (1-based) of the completed job ``job_id``."""
+    """This job continues video ``video`` (1-based) of the completed job ``job_id``.
+    ``source_seconds`` is that video's length, measured when the job was submitted (None for
+    jobs submitted before it was measured)."""
 
     job_id: str
     video: int = 1
+    source_seconds: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"job_id": self.job_id, "video": self.video}
+        return {"job_id": self.job_id, "video": self.video, "source_seconds": self.source_seconds}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Extends:
+        """What :meth:`to_dict` wrote (trusted)."""
+        seconds = data.get("source_seconds")
+        return cls(job_id=data["job_id"], video=int(data["video"]), source_seconds=float(seconds) if seconds else None)
 
     @classmethod
     def from_fields(cls, data: Mapping[str, Any]) -> Extends | None:
         """From ``extends`` (``{"job_id", "video"}`` or a job id) or ``extends_job_id`` and
-        ``extends_video``."""
+        ``extends_video``. A ``source_seconds`` given is ignored: the engine measures it."""
         value = data.get("extends")
         job_id: Any = data.get("extends_job_id")
         video: Any = data.get("extends_video")
         if isinstance(value, Mapping):
-            extra = sorted(set(value) - {"job_id", "video"})
+            extra = sorted(set(value) - {"job_id", "video", "source_seconds"})
             if extra:
                 raise InvalidRequest(f"extends takes job_id and video, not {extra[0]!r}")
             job_id, video = value.get("job_id"), value.get("video", video)
