@@ -113,10 +113,7 @@ async def submit(backend: Backend, args: argparse.Namespace) -> int:
     references = [_read_image(path) for path in args.reference]
     job = await backend.submit(fields, image, image_name, last_frame=last_frame, references=references)
     print(job.job_id, flush=True)
-    from veotui.capabilities import cautions
-
-    for caution in cautions(job.request, reference_count=job.reference_count):
-        _err().print(_safe(f"caution: {caution}"))
+    _say_cautions(job)
     if not args.wait:
         return 0
     return await _wait(backend, job)
@@ -144,9 +141,18 @@ async def submit_batch(backend: Backend, path: Path) -> int:
                 f"{path.name} line {job.line}: {exc}; the {submitted} job(s) before it were queued"
             ) from None
         print(queued.job_id, flush=True)
+        _say_cautions(queued)
         submitted += 1
     _err().print(f"queued {submitted} job(s) from {_safe(str(path))}")
     return 0
+
+
+def _say_cautions(job: Job) -> None:
+    """What only third parties say the model does not take: the job was sent all the same."""
+    from veotui.capabilities import cautions
+
+    for caution in cautions(job.request, reference_count=job.reference_count):
+        print(f"caution: {printable(caution)}", file=sys.stderr, flush=True)  # one line, for scripts
 
 
 def _read_image(path_text: str) -> tuple[bytes, str]:

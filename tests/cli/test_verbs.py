@@ -191,6 +191,12 @@ def test_submit_with_the_veo_31_flags(server, tmp_path):
     assert shown.returncode == 0, shown.stderr
     assert "about 15 s (the 8 s video and 7 s more)" in shown.stdout
 
+    # Only third parties say Lite takes no reference images: sent, with a caution.
+    lite = veotui("submit", "a mug", "--model", "veo-3.1-lite-generate-001", refs[0], refs[1], remote=server.url)
+    assert lite.returncode == 0, lite.stderr
+    assert UUID.match(lite.stdout.strip())
+    assert one_line(lite.stderr).startswith("caution: third-party providers say veo-3.1-lite-generate-001")
+
     refused = veotui("submit", "x", "--last-frame", str(pictures[1]), remote=server.url)
     assert refused.returncode == 2 and "last_frame needs an input image" in one_line(refused.stderr)
     too_many = veotui("submit", "x", *refs, "--reference", str(pictures[0]), remote=server.url)
