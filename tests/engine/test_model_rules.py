@@ -12,14 +12,14 @@ import sys
 import pytest
 
 from tests.engine.test_modes import completed
-from veotui.capabilities import MODEL_CAPABILITIES, SOURCES, cautions, refusals
-from veotui.catalog import model_catalog
-from veotui.errors import InvalidRequest
-from veotui.files import video_name
+from veotui.core.capabilities import MODEL_CAPABILITIES, SOURCES
+from veotui.core.catalog import model_catalog
+from veotui.core.errors import InvalidRequest
+from veotui.core.prices import DEFAULT_TABLE, price_table
+from veotui.core.request import JobRequest, cautions, refusals
+from veotui.datadir.files import video_name
 from veotui.generators.render import frame_size, render_video, video_seconds
 from veotui.generators.veo import label_value
-from veotui.model import JobRequest
-from veotui.prices import DEFAULT_TABLE, price_table
 
 STANDARD, FAST, LITE = "veo-3.1-generate-001", "veo-3.1-fast-generate-001", "veo-3.1-lite-generate-001"
 

@@ -6,7 +6,7 @@ import asyncio
 
 from tests.support.waiting import wait_for
 from veotui.backend.local import LocalBackend
-from veotui.model import Status
+from veotui.core.job import Status
 from veotui.tui.board import HISTORY, PROCESSING, QUEUE, Board
 from veotui.tui.follow import Follower
 

@@ -21,10 +21,10 @@ from tests.support.waiting import wait_for, wait_until
 from tests.tui.conftest import RecordingApp
 from tests.veo.fake_vertex import FakeVertex
 from veotui.backend.local import LocalBackend
-from veotui.catalog import model_catalog
-from veotui.errors import InvalidRequest
-from veotui.model import Job, Status
-from veotui.prices import DEFAULT_TABLE
+from veotui.core.catalog import model_catalog
+from veotui.core.errors import InvalidRequest
+from veotui.core.job import Job, Status
+from veotui.core.prices import DEFAULT_TABLE
 from veotui.tui.form import ChoiceSelect, NewJobScreen
 from veotui.tui.screen import MainScreen
 

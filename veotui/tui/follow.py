@@ -16,8 +16,8 @@ from collections.abc import Callable
 from typing import Any
 
 from veotui.backend.base import Backend, BackendInfo
-from veotui.errors import VeotuiError
-from veotui.model import CONNECTED, DISCONNECTED, Change, QueueState
+from veotui.core.errors import VeotuiError
+from veotui.core.job import CONNECTED, DISCONNECTED, Change, QueueState
 from veotui.tui.board import Board
 
 #: Seconds to wait before following again after the stream failed.

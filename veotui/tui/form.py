@@ -17,20 +17,9 @@ from textual.screen import ModalScreen
 from textual.suggester import Suggester
 from textual.widgets import Collapsible, Footer, Input, Label, OptionList, Select, Static, TextArea
 
-from veotui import format as fmt
 from veotui.backend.base import Backend
-from veotui.capabilities import (
-    MAX_REFERENCES,
-    PERSON_GENERATION,
-    REFERENCE_TYPES,
-    ModelRefusal,
-    cautions,
-    check_extension_source,
-    refusals,
-)
-from veotui.errors import InvalidRequest, VeotuiError
-from veotui.files import IMAGE_NAME, LAST_FRAME_NAME, MAX_IMAGE_BYTES, reference_name
-from veotui.model import (
+from veotui.core import display as fmt
+from veotui.core.capabilities import (
     ASPECT_RATIOS,
     DEFAULT_ASPECT_RATIO,
     DEFAULT_DURATION,
@@ -38,15 +27,19 @@ from veotui.model import (
     DEFAULT_RESOLUTION,
     DURATIONS,
     MAX_PROMPT_CHARS,
+    MAX_REFERENCES,
     MAX_SEED,
     MAX_VIDEOS,
     MODELS,
+    PERSON_GENERATION,
+    REFERENCE_TYPES,
     RESOLUTIONS,
-    Job,
-    JobRequest,
-    format_usd,
 )
-from veotui.prices import DEFAULT_TABLE, PriceTable, estimate_cost, price_per_second, wants_audio
+from veotui.core.errors import InvalidRequest, VeotuiError
+from veotui.core.job import Job, format_usd
+from veotui.core.prices import DEFAULT_TABLE, PriceTable, estimate_cost, price_per_second, wants_audio
+from veotui.core.request import JobRequest, ModelRefusal, cautions, check_extension_source, refusals
+from veotui.datadir.files import IMAGE_NAME, LAST_FRAME_NAME, MAX_IMAGE_BYTES, reference_name
 from veotui.tui.dialogs import ConfirmScreen
 
 

@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from veotui import format as fmt
 from veotui.backend.base import Backend
-from veotui.capabilities import MAX_REFERENCES
-from veotui.errors import Conflict, InvalidRequest, JobNotFound, TooLarge, VeotuiError
-from veotui.model import Job, QueueState, Status, format_usd, isoformat, printable, utcnow
+from veotui.core import display as fmt
+from veotui.core.capabilities import MAX_REFERENCES
+from veotui.core.errors import Conflict, InvalidRequest, JobNotFound, TooLarge, VeotuiError
+from veotui.core.job import Job, QueueState, Status, format_usd, isoformat, utcnow
+from veotui.core.text import printable
 from veotui.settings import Settings
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ def run_verb(args: argparse.Namespace, settings: Settings) -> int:
     from veotui.backend.remote import RemoteBackend
 
     if args.command == "models" and not _names_a_server(args, settings):
-        from veotui.catalog import model_catalog
+        from veotui.core.catalog import model_catalog
 
         return show_models(model_catalog(settings.price_table), args.json)
     verb = VERBS[args.command]
@@ -121,7 +122,7 @@ async def submit(backend: Backend, args: argparse.Namespace) -> int:
 
 async def submit_batch(backend: Backend, path: Path) -> int:
     """Every line checked first (nothing is sent if one is bad), then queued in order."""
-    from veotui.batch import read_batch
+    from veotui.cli.submit_file import read_batch
 
     jobs = read_batch(path)
     submitted = 0
@@ -149,14 +150,14 @@ async def submit_batch(backend: Backend, path: Path) -> int:
 
 def _say_cautions(job: Job) -> None:
     """What only third parties say the model does not take: the job was sent all the same."""
-    from veotui.capabilities import cautions
+    from veotui.core.request import cautions
 
     for caution in cautions(job.request, reference_count=job.reference_count):
         print(f"caution: {printable(caution)}", file=sys.stderr, flush=True)  # one line, for scripts
 
 
 def _read_image(path_text: str) -> tuple[bytes, str]:
-    from veotui.files import MAX_IMAGE_BYTES
+    from veotui.datadir.files import MAX_IMAGE_BYTES
 
     path = Path(path_text).expanduser()
     try:

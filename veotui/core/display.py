@@ -11,8 +11,10 @@ import re
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from veotui.capabilities import EXTENSION_ADDS_SECONDS
-from veotui.model import Job, JobRequest, Status, printable
+from veotui.core.capabilities import EXTENSION_ADDS_SECONDS
+from veotui.core.job import Job, Status
+from veotui.core.request import JobRequest
+from veotui.core.text import printable
 
 if TYPE_CHECKING:
     from rich.text import Text

@@ -1,7 +1,7 @@
 """The models as ``veotui models`` and ``GET /api/models`` show them: what each accepts, its
 prices by resolution, whether it is preview, and the page and date behind each fact.
 
-Built from the rules table (``veotui.capabilities``) and the engine's price table, so it
+Built from the rules table (``veotui.core.capabilities``) and the engine's price table, so it
 says exactly what the engine enforces and charges. Plain JSON-able data (docs/api.md).
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from veotui.capabilities import (
+from veotui.core.capabilities import (
     DEFAULT_MODEL,
     EXTENSION_ADDS_SECONDS,
     EXTENSION_SOURCE_SECONDS,
@@ -18,7 +18,7 @@ from veotui.capabilities import (
     SOURCES,
     Capabilities,
 )
-from veotui.prices import PRICES_SOURCE_KEY, ModelPrice, PriceTable
+from veotui.core.prices import PRICES_SOURCE_KEY, ModelPrice, PriceTable
 
 
 def model_catalog(prices: PriceTable) -> dict[str, Any]:

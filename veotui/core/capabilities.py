@@ -1,13 +1,15 @@
 """What each Veo model accepts: one table, each fact with the page it comes from and when
 that page was read.
 
-Checked at submit for every generator (the simulator behaves like the model it stands in
-for), so a combination a model refuses is a 422 naming the field and the model, and is never
-sent to Google. The TUI's form asks the same rules which choices to offer, ``veotui models``
-and ``GET /api/models`` show them (``veotui.catalog``), and docs/veo.md shows them for people.
+Checked at submit (``check_modes`` in veotui.core.request) for every generator (the simulator
+behaves like the model it stands in for), so a combination a model refuses is a 422 naming the
+field and the model, and is never sent to Google. The TUI's form asks the same rules which
+choices to offer, ``veotui models`` and ``GET /api/models`` show them (``veotui.core.catalog``),
+and docs/veo.md shows them for people.
 
 A rule that refuses what a user asks rests on a page of Google's (``Source.by_google``). What
-only third parties say refuses nothing: the job is sent, with a caution (:func:`cautions`).
+only third parties say refuses nothing: the job is sent, with a caution
+(``veotui.core.request.cautions``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from veotui.errors import InvalidRequest
+from veotui.core.errors import InvalidRequest
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,10 @@ DEFAULT_RESOLUTION = "720p"
 REFERENCE_TYPES: tuple[str, ...] = ("asset", "style")
 PERSON_GENERATION: tuple[str, ...] = ("allow_adult", "dont_allow", "allow_all")
 MAX_REFERENCES = 3
+#: Limits of a request that no model sets.
+MAX_PROMPT_CHARS = 4000
+MAX_SEED = 2**32 - 1
+MAX_USER_CHARS = 200
 #: An extension continues a video of 1 to 30 s and adds 7 s to it (VERTEX-EXTEND).
 EXTENSION_SOURCE_SECONDS = (1, 30)
 EXTENSION_ADDS_SECONDS = 7
@@ -218,227 +224,8 @@ MODELS: tuple[str, ...] = tuple(MODEL_CAPABILITIES)
 DEFAULT_MODEL = MODELS[0]
 
 
-class ModelRefusal(InvalidRequest):
-    """A combination the model does not take; ``str()`` names the field and the model.
-    ``field`` is the job field at fault. ``short`` says why in a few words beside the choice
-    of that field it rules out, ``model_short`` beside the model (the form's disabled
-    choices). ``by_model`` is False for a rule every model shares (a last frame needs an
-    input image)."""
-
-    def __init__(
-        self, field: str, message: str, short: str, *, model_short: str | None = None, by_model: bool = True
-    ) -> None:
-        super().__init__(message)
-        self.field = field
-        self.short = short
-        self.model_short = model_short or short
-        self.by_model = by_model
-
-
 def capabilities(model: str) -> Capabilities:
     try:
         return MODEL_CAPABILITIES[model]
     except KeyError:
         raise InvalidRequest(f"model must be one of {', '.join(MODEL_CAPABILITIES)}, got {model!r}") from None
-
-
-def check_modes(
-    request: Any,
-    *,
-    has_image: bool,
-    has_last_frame: bool = False,
-    reference_count: int = 0,
-) -> None:
-    """Raise :class:`ModelRefusal` naming the field and the model when ``request.model``
-    does not take this combination. ``request`` is a :class:`veotui.model.JobRequest`."""
-    problems = refusals(request, has_image=has_image, has_last_frame=has_last_frame, reference_count=reference_count)
-    if problems:
-        raise problems[0]
-
-
-def refusals(
-    request: Any,
-    *,
-    has_image: bool,
-    has_last_frame: bool = False,
-    reference_count: int = 0,
-) -> list[ModelRefusal]:
-    """Every rule the request breaks, most basic first (empty: the model takes it)."""
-    model = request.model
-    caps = capabilities(model)
-    extends = request.extends is not None
-    found = list(_limits(request, caps))
-    if has_last_frame:
-        if not has_image:
-            found.append(
-                ModelRefusal(
-                    "last_frame",
-                    "last_frame needs an input image: the video moves from the image to the last frame",
-                    "needs an input image",
-                    by_model=False,
-                )
-            )
-        elif not caps.last_frame:
-            found.append(ModelRefusal("last_frame", f"last_frame: {model} does not take a last frame", "no last frame"))
-    if reference_count:
-        found += _reference_rules(request, caps, reference_count, has_image or has_last_frame or extends)
-    if extends:
-        found += _extension_rules(request, caps, has_image)
-    if request.generate_audio and not caps.audio:
-        found.append(ModelRefusal("generate_audio", f"generate_audio: {model} does not make sound", "no sound"))
-    return found
-
-
-def cautions(request: Any, *, reference_count: int = 0) -> list[str]:
-    """What only third parties say the model does not take, for a job that asks for it: the
-    job is sent all the same, with these sentences in its timeline, the form and the CLI."""
-    caps = capabilities(request.model)
-    found = []
-    if reference_count and caps.reference_caution:
-        found.append(caps.reference_caution)
-    return found
-
-
-def _limits(request: Any, caps: Capabilities) -> list[ModelRefusal]:
-    model = request.model
-    choices = (
-        ("resolution", request.resolution, caps.resolutions, f"renders {' or '.join(caps.resolutions)}", ""),
-        (
-            "duration_seconds",
-            request.duration_seconds,
-            caps.durations,
-            f"makes videos of {_seconds(caps.durations)}",
-            " s videos",
-        ),
-        (
-            "aspect_ratio",
-            request.aspect_ratio,
-            caps.aspect_ratios,
-            f"supports aspect ratios {' and '.join(caps.aspect_ratios)}",
-            "",
-        ),
-    )
-    found = [
-        ModelRefusal(
-            name, f"{name}: {model} {offers}, not {value}", "not on this model", model_short=f"no {value}{unit}"
-        )
-        for name, value, allowed, offers, unit in choices
-        if value not in allowed
-    ]
-    if not 1 <= request.number_of_videos <= caps.max_videos:
-        found.append(
-            ModelRefusal(
-                "number_of_videos",
-                f"number_of_videos: {model} returns 1 to {caps.max_videos} videos per request, not {request.number_of_videos}",
-                f"at most {caps.max_videos}",
-                model_short=f"at most {caps.max_videos} videos",
-            )
-        )
-    return found
-
-
-def _reference_rules(request: Any, caps: Capabilities, count: int, other_inputs: bool) -> list[ModelRefusal]:
-    model, found = request.model, []
-    if count > MAX_REFERENCES:
-        found.append(
-            ModelRefusal(
-                "reference_image",
-                f"reference_image: at most {MAX_REFERENCES} reference images, got {count}",
-                f"at most {MAX_REFERENCES}",
-                by_model=False,
-            )
-        )
-    if not caps.reference_types or count > caps.max_references:
-        found.append(
-            ModelRefusal(
-                "reference_image", f"reference_image: {model} does not take reference images", "no reference images"
-            )
-        )
-        return found
-    kind = request.reference_type or "asset"
-    if kind not in caps.reference_types:
-        found.append(
-            ModelRefusal(
-                "reference_type",
-                f"reference_type: {model} takes {' or '.join(caps.reference_types)} reference images, not {kind} "
-                "(style references were Veo 2's)",
-                f"{' or '.join(caps.reference_types)} only",
-                model_short=f"no {kind} references",
-            )
-        )
-    if other_inputs:
-        found.append(
-            ModelRefusal(
-                "reference_image",
-                f"reference_image: {model} takes reference images only without an input image, a last frame or an extension",
-                "not with an image or extension",
-                by_model=False,
-            )
-        )
-    found += _forced(request, "reference images", caps.reference_durations, "with references")
-    return found
-
-
-def _extension_rules(request: Any, caps: Capabilities, has_image: bool) -> list[ModelRefusal]:
-    model, found = request.model, []
-    if not caps.extension:
-        return [ModelRefusal("extends", f"extends: {model} does not extend videos", "does not extend videos")]
-    if has_image:
-        found.append(
-            ModelRefusal(
-                "extends",
-                f"extends: {model} extends a video without an input image; remove the image",
-                "not with an input image",
-                by_model=False,
-            )
-        )
-    if request.resolution not in caps.extension_resolutions:
-        found.append(
-            ModelRefusal(
-                "resolution",
-                f"resolution: {model} extends videos at {' or '.join(caps.extension_resolutions)}, not {request.resolution}",
-                f"extensions are {' or '.join(caps.extension_resolutions)}",
-                model_short=f"extends at {' or '.join(caps.extension_resolutions)}",
-            )
-        )
-    found += _forced(request, "an extension", caps.extension_durations, "for an extension")
-    return found
-
-
-def _forced(request: Any, mode: str, durations: tuple[int, ...] | None, short: str) -> list[ModelRefusal]:
-    if durations is None or request.duration_seconds in durations:
-        return []
-    allowed = " or ".join(map(str, durations))
-    return [
-        ModelRefusal(
-            "duration_seconds",
-            f"duration_seconds: {request.model} makes {allowed} s videos with {mode}, not {request.duration_seconds}",
-            f"{allowed} s {short}",
-        )
-    ]
-
-
-def check_extension_source(
-    request: Any, *, source_aspect_ratio: str, source_seconds: float | None, source_name: str
-) -> None:
-    """Raise :class:`ModelRefusal` when the video an extension continues does not fit it:
-    another aspect ratio, or a length outside 1 to 30 s (``source_name`` names the video)."""
-    if request.aspect_ratio != source_aspect_ratio:
-        raise ModelRefusal(
-            "aspect_ratio",
-            f"aspect_ratio: an extension keeps the video's {source_aspect_ratio}, not {request.aspect_ratio}",
-            f"keeps {source_aspect_ratio}",
-            by_model=False,
-        )
-    low, high = EXTENSION_SOURCE_SECONDS
-    if source_seconds is not None and not low <= round(source_seconds, 1) <= high:
-        raise ModelRefusal(
-            "extends_video",
-            f"extends_video: {source_name} is {source_seconds:.1f} s long; {request.model} extends videos of {low} to {high} s",
-            f"over {high} s",
-            by_model=False,
-        )
-
-
-def _seconds(durations: tuple[int, ...]) -> str:
-    return ", ".join(map(str, durations)) + " seconds"
