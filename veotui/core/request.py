@@ -1,4 +1,6 @@
-"""What a user asks for, and the validation of raw input into it (each error names the field)."""
+"""What a user asks for, the validation of raw input into it (each error names the field), and
+the rules of the model it names (``veotui.core.capabilities``): what it refuses, by field, and
+what only third parties say it does not take."""
 
 from __future__ import annotations
 
@@ -265,6 +267,9 @@ def _choice(data: Mapping[str, Any], name: str, default: str, allowed: tuple[str
     if value not in allowed:
         raise InvalidRequest(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
     return str(value)
+
+
+# -- what the model takes -------------------------------------------------------------------
 
 
 class ModelRefusal(InvalidRequest):
