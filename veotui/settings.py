@@ -46,6 +46,8 @@ class Settings:
     keymap: Mapping[str, str] = field(default_factory=dict)
     #: Estimated US dollars the jobs sent to Google may cost per UTC day; None: no limit.
     daily_budget_usd: float | None = None
+    #: ``submit --vary`` asks before queuing a sweep estimated above this many US dollars; None: never asks.
+    confirm_over_usd: float | None = 10.0
     #: The log file (<data>/logs/veotui.log): level, text or json, size before rotation, backups kept.
     log_level: str = "info"
     log_format: str = "text"
@@ -218,6 +220,7 @@ SETTINGS_TABLE: dict[str, tuple[str, Any]] = {
     "retry_base_seconds": ("VEOTUI_RETRY_BASE_SECONDS", _seconds),
     "max_attempts": ("VEOTUI_MAX_ATTEMPTS", _positive_int),
     "daily_budget_usd": ("VEOTUI_DAILY_BUDGET_USD", _dollars),
+    "confirm_over_usd": ("VEOTUI_CONFIRM_OVER_USD", _dollars),
     "log_level": ("VEOTUI_LOG_LEVEL", _one_of(*LOG_LEVELS)),
     "log_format": ("VEOTUI_LOG_FORMAT", _one_of("text", "json")),
     "log_max_bytes": ("VEOTUI_LOG_MAX_BYTES", _bytes),
@@ -235,7 +238,7 @@ def default_config_file() -> Path:
 #: The config file's tables (beside its plain settings).
 SETTINGS_TABLES = ("users", "keymap", "prices")
 #: What a client verb reads; it ignores (and never refuses) the server's settings.
-CLIENT_SETTINGS = frozenset({"remote", "token"})
+CLIENT_SETTINGS = frozenset({"remote", "token", "confirm_over_usd"})
 
 
 def load_settings(

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
+from veotui.core.errors import JobNotFound, VeotuiError
 from veotui.core.job import Change, Job, JobEvent, JobLists, QueueState
 from veotui.core.prices import PriceTable
 from veotui.datadir.health import StorageState
@@ -62,6 +63,41 @@ class BackendInfo:
             "cloud_bucket": self.cloud_bucket,
             "fleet": self.fleet,
         }
+
+
+#: Jobs of one group that a group's list, actions and zip take.
+MAX_GROUP_JOBS = 1000
+
+
+def group_zip_name(group: str) -> str:
+    """The file name a group's zip is saved under."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in group)
+    return f"veotui_group_{safe}.zip"
+
+
+@dataclass(frozen=True)
+class GroupAction:
+    """What a cancel or delete of a group did: the jobs it acted on, and each job it left
+    with the sentence that says why (already ended, another user's, deleted meanwhile)."""
+
+    group: str
+    done: list[str]
+    left: list[tuple[str, str]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "group": self.group,
+            "done": self.done,
+            "left": [{"job_id": job_id, "reason": reason} for job_id, reason in self.left],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GroupAction:
+        return cls(
+            group=data["group"],
+            done=list(data["done"]),
+            left=[(entry["job_id"], entry["reason"]) for entry in data["left"]],
+        )
 
 
 class Backend(ABC):
@@ -128,6 +164,49 @@ class Backend(ABC):
         """The three panels: every processing job, one page of the queue and one of the
         history, with the totals of both; ``text`` filters all of them by prompt, id or
         status."""
+
+    @abstractmethod
+    async def group_jobs(self, group: str) -> list[Job]:
+        """The jobs of ``group`` in the order they were queued (at most ``MAX_GROUP_JOBS``);
+        JobNotFound when it has none."""
+
+    async def cancel_group(self, group: str) -> GroupAction:
+        """Cancel every job of ``group`` that is not over and that the caller may cancel;
+        the others are left, each with the reason."""
+        done: list[str] = []
+        left: list[tuple[str, str]] = []
+        for job in await self.group_jobs(group):
+            if job.status.is_final:
+                left.append((job.job_id, f"already {job.status.value}"))
+                continue
+            try:
+                await self.cancel(job.job_id)
+            except VeotuiError as exc:  # ended meanwhile, or the caller may not
+                left.append((job.job_id, str(exc)))
+            else:
+                done.append(job.job_id)
+        return GroupAction(group, done, left)
+
+    async def delete_group(self, group: str) -> GroupAction:
+        """Delete every job of ``group`` that the caller may delete, with its files; the
+        others are left, each with the reason."""
+        done: list[str] = []
+        left: list[tuple[str, str]] = []
+        for job in await self.group_jobs(group):
+            try:
+                await self.delete(job.job_id)
+            except JobNotFound:
+                continue  # deleted meanwhile: what was asked is done
+            except VeotuiError as exc:
+                left.append((job.job_id, str(exc)))
+            else:
+                done.append(job.job_id)
+        return GroupAction(group, done, left)
+
+    @abstractmethod
+    async def download_group(self, group: str, dest_dir: Path) -> Path:
+        """Save the videos of every completed job of ``group`` as one zip in ``dest_dir``,
+        laid out as ``<job id>/<video file>``; starts each job's auto-delete timer."""
 
     @abstractmethod
     async def cancel(self, job_id: str) -> Job: ...

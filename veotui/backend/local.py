@@ -12,22 +12,31 @@ import dataclasses
 import functools
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from veotui import __version__
-from veotui.backend.base import QUEUE_PAGE, Backend, BackendInfo, Upload
+from veotui.backend.base import MAX_GROUP_JOBS, QUEUE_PAGE, Backend, BackendInfo, Upload, group_zip_name
 from veotui.core.catalog import model_catalog
 from veotui.core.errors import Conflict, InvalidRequest, JobNotFound, StorageUnavailable, VeotuiError, VideoNotFound
 from veotui.core.ids import new_job_id
-from veotui.core.job import ACTIVE_STATUSES, FINAL_STATUSES, Change, Job, JobEvent, JobLists, QueueState, Status, utcnow
+from veotui.core.job import Change, Job, JobEvent, JobLists, QueueState, Status, utcnow
 from veotui.core.prices import estimate_cost
 from veotui.core.progress import with_progress
-from veotui.core.request import JobRequest, cautions, check_extension_source, check_modes
-from veotui.datadir.files import IMAGE_NAME, LAST_FRAME_NAME, JobFiles, convert_image, copy_atomic, reference_name
+from veotui.core.request import JobRequest, cautions, check_extension_source, check_modes, group_name
+from veotui.datadir.files import (
+    IMAGE_NAME,
+    LAST_FRAME_NAME,
+    JobFiles,
+    atomic_file,
+    convert_image,
+    copy_atomic,
+    reference_name,
+    zip_stream,
+)
 from veotui.datadir.health import StorageGuard, StorageState, save_failed
 from veotui.datadir.lock import DataDirLock
 from veotui.datadir.sizes import DirSize
@@ -452,20 +461,12 @@ class LocalBackend(Backend):
         if not all(0 <= value <= MAX_PAGE_ROWS for value in pages):
             raise InvalidRequest(f"limit and offset must be 0 to {MAX_PAGE_ROWS}")
         if text:
-            found = self.store.search(text, SEARCH_LIMIT)
-            processing = [self.view(j) for j in found if j.status in ACTIVE_STATUSES]
-            queued = sorted((j for j in found if j.status == Status.QUEUED), key=lambda j: j.queue_seq)
-            history = sorted(
-                (j for j in found if j.status in FINAL_STATUSES),
-                key=lambda j: j.finished_seq or 0,
-                reverse=True,
-            )
-            return JobLists(
-                processing=processing,
-                queued=[self.view(j) for j in queued[queue_offset : queue_offset + queue_limit]],
-                history=[self.view(j) for j in history[history_offset : history_offset + history_limit]],
-                history_total=len(history),
-                queued_total=len(queued),
+            return JobLists.split(
+                (self.view(j) for j in self.store.search(text, SEARCH_LIMIT)),
+                queue_limit=queue_limit,
+                queue_offset=queue_offset,
+                history_limit=history_limit,
+                history_offset=history_offset,
             )
         history, total = self.store.history(history_limit, history_offset)
         queued = self.store.queued(queue_limit, queue_offset) if queue_limit else []
@@ -476,6 +477,12 @@ class LocalBackend(Backend):
             history_total=total,
             queued_total=self.store.queue_length(),
         )
+
+    async def group_jobs(self, group: str) -> list[Job]:
+        jobs = self.store.group(group_name(group) or "", MAX_GROUP_JOBS)
+        if not jobs:
+            raise JobNotFound(f"group {group!r} has no jobs")
+        return [self.view(j) for j in jobs]
 
     async def cancel(self, job_id: str) -> Job:
         return self.view(self.scheduler.cancel(job_id))
@@ -600,6 +607,37 @@ class LocalBackend(Backend):
         target = Path(dest_dir) / f"veotui_{job_id[:8]}_videos.zip"
         await _save(source, target)
         self.record_download(job_id)
+        return target
+
+    async def group_zip(self, group: str) -> tuple[list[Job], Iterator[bytes]]:
+        """The completed jobs of ``group`` and their videos as one zip made as it is read,
+        laid out as ``<job id>/<video file>``; 409 when none of its jobs has completed."""
+        jobs = [job for job in await self.group_jobs(group) if job.status == Status.COMPLETED]
+        if not jobs:
+            raise Conflict(f"no job of group {group!r} has completed yet; nothing to download")
+        entries = [
+            (f"{job.job_id}/{video.filename}", self.files.folder(job.job_id) / video.filename)
+            for job in jobs
+            for video in job.videos
+        ]
+        return jobs, zip_stream(entries)
+
+    async def download_group(self, group: str, dest_dir: Path) -> Path:
+        jobs, chunks = await self.group_zip(group)
+        target = Path(dest_dir) / group_zip_name(group)
+
+        def save() -> None:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_file(target) as out:
+                for chunk in chunks:
+                    out.write(chunk)
+
+        try:
+            await anyio.to_thread.run_sync(save)
+        except OSError as exc:
+            raise save_failed(target, exc, None) from exc
+        for job in jobs:
+            self.record_download(job.job_id)
         return target
 
     async def view_video(self, job_id: str, index: int, dest_dir: Path) -> Path:

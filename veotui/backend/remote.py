@@ -19,7 +19,7 @@ from urllib.parse import quote
 import anyio
 import httpx
 
-from veotui.backend.base import QUEUE_PAGE, Backend, BackendInfo, Upload
+from veotui.backend.base import MAX_GROUP_JOBS, QUEUE_PAGE, Backend, BackendInfo, GroupAction, Upload
 from veotui.core.errors import (
     ERROR_HEADER,
     BackendUnavailable,
@@ -223,6 +223,22 @@ class RemoteBackend(Backend):
         if text:
             params["q"] = text
         return JobLists.from_dict(await self._request("GET", "/api/jobs", params=params))
+
+    async def group_jobs(self, group: str) -> list[Job]:
+        params = {"group": group, "limit": MAX_GROUP_JOBS, "queue_limit": MAX_GROUP_JOBS}
+        lists = JobLists.from_dict(await self._request("GET", "/api/jobs", params=params))
+        if not lists.every_job:
+            raise JobNotFound(f"group {group!r} has no jobs")
+        return lists.every_job
+
+    async def cancel_group(self, group: str) -> GroupAction:
+        return GroupAction.from_dict(await self._request("POST", f"/api/groups/{_segment(group)}/cancel"))
+
+    async def delete_group(self, group: str) -> GroupAction:
+        return GroupAction.from_dict(await self._request("DELETE", f"/api/groups/{_segment(group)}"))
+
+    async def download_group(self, group: str, dest_dir: Path) -> Path:
+        return await self._download(f"/api/download/group/{_segment(group)}", Path(dest_dir))
 
     async def job_pictures(self, job_id: str, cache_dir: Path) -> list[tuple[str, list[tuple[str, Path]]]]:
         """The server makes the pictures; each PNG is fetched once into ``cache_dir``."""

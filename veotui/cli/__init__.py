@@ -117,6 +117,22 @@ def build_parser() -> argparse.ArgumentParser:
     modes.add_argument(
         "--extend", metavar="JOB[:N]", help="continue video N (default 1) of a completed job (an id or its start)"
     )
+    sweep = submit.add_argument_group("groups and sweeps")
+    sweep.add_argument(
+        "--group", metavar="NAME", help="tag the job(s) with a group (1-64 characters) to list and act on together"
+    )
+    sweep.add_argument(
+        "--vary",
+        metavar="NAME=V1,V2",
+        action="append",
+        default=[],
+        help="queue one job for each value (repeat for the cross product); NAME is a job field (seed, model, "
+        "duration_seconds, ...) or a {NAME} the prompt uses. Every job is checked before any is queued; "
+        "prints the ids, the group (new unless --group) and the total estimate",
+    )
+    sweep.add_argument(
+        "-y", "--yes", action="store_true", help="do not ask before a sweep estimated above confirm_over_usd"
+    )
     submit.add_argument("--wait", action="store_true", help="show progress and wait until the job ends")
     _remote_flags(submit)
 
@@ -147,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
         verb.add_argument("job", nargs="?" if bulk else None, help="a job id or any unique prefix of one")
         if name == "status":
             verb.add_argument("--json", action="store_true", help="print JSON")
+        if bulk:
+            verb.add_argument("--group", metavar="NAME", help=f"{name} every job of the group you may {name}")
         if name == "cancel":
             verb.add_argument("--queued", action="store_true", help="cancel every queued job")
             verb.add_argument("--all", action="store_true", help="cancel every queued and processing job")
@@ -157,7 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
         _remote_flags(verb)
 
     download = commands.add_parser("download", help="download a completed job's videos")
-    download.add_argument("job", help="a job id or any unique prefix of one")
+    download.add_argument("job", nargs="?", help="a job id or any unique prefix of one")
+    download.add_argument(
+        "--group", metavar="NAME", help="one zip of every completed job of the group, as <job id>/<video file>"
+    )
     download.add_argument("-o", "--output", default=".", metavar="DIR", help="directory to save into (default .)")
     download.add_argument("--video", type=int, metavar="N", help="only video N (1-based); default: the zip of all")
     _remote_flags(download)
@@ -204,12 +225,18 @@ def _conflicting(args: argparse.Namespace) -> str | None:
         return "give a PROMPT or --from FILE (one of them)"
     if args.command == "submit" and args.from_file and args.wait:
         return "--wait follows one job; it does not go with --from"
+    if args.command == "submit" and args.vary and (args.from_file or args.wait):
+        return "--vary makes a group of jobs; it goes with a PROMPT, not with --from or --wait"
     if args.command == "cancel":
-        chosen = [name for name in ("job", "queued", "all") if getattr(args, name)]
+        chosen = [name for name in ("job", "queued", "all", "group") if getattr(args, name)]
         if len(chosen) != 1:
-            return "give a JOB, --queued or --all (one of them)"
-    if args.command == "delete" and bool(args.job) == bool(args.finished):
-        return "give a JOB or --finished (one of them)"
+            return "give a JOB, --queued, --all or --group (one of them)"
+    if args.command == "delete" and len([n for n in ("job", "finished", "group") if getattr(args, n)]) != 1:
+        return "give a JOB, --finished or --group (one of them)"
+    if args.command == "download" and bool(args.job) == bool(args.group):
+        return "give a JOB or --group (one of them)"
+    if args.command == "download" and args.group and args.video is not None:
+        return "--video picks one video of one job; it does not go with --group"
     return None
 
 

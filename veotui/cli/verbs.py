@@ -16,12 +16,13 @@ import argparse
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from veotui.backend.base import Backend
+from veotui.backend.base import Backend, GroupAction
 from veotui.core import display as fmt
 from veotui.core.capabilities import MAX_REFERENCES
 from veotui.core.errors import Conflict, InvalidRequest, JobNotFound, TooLarge, VeotuiError
@@ -46,6 +47,7 @@ def run_verb(args: argparse.Namespace, settings: Settings) -> int:
 
         return show_models(model_catalog(settings.price_table), args.json)
     verb = VERBS[args.command]
+    args.confirm_over_usd = settings.confirm_over_usd
 
     async def main() -> int:
         async with RemoteBackend(settings.remote, settings.token) as backend:
@@ -108,16 +110,79 @@ async def submit(backend: Backend, args: argparse.Namespace) -> int:
             if not video.isdigit():
                 raise InvalidRequest(f"--extend takes JOB or JOB:N with N a video number, got {args.extend!r}")
             fields["extends_video"] = int(video)
+    if args.group is not None:
+        fields["group"] = args.group
     if len(args.reference) > MAX_REFERENCES:
         raise InvalidRequest(f"--reference may be given at most {MAX_REFERENCES} times, got {len(args.reference)}")
     last_frame = _read_image(args.last_frame) if args.last_frame else None
     references = [_read_image(path) for path in args.reference]
+    if args.vary:
+        inputs = Inputs(image, image_name, last_frame, references)
+        return await submit_sweep(backend, args, fields, inputs)
     job = await backend.submit(fields, image, image_name, last_frame=last_frame, references=references)
     print(job.job_id, flush=True)
     _say_cautions(job)
     if not args.wait:
         return 0
     return await _wait(backend, job)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The input images given on the command line, sent with each job of a sweep."""
+
+    image: bytes | None
+    image_name: str | None
+    last_frame: tuple[bytes, str] | None
+    references: list[tuple[bytes, str]]
+
+
+async def submit_sweep(backend: Backend, args: argparse.Namespace, fields: dict[str, Any], inputs: Inputs) -> int:
+    """The cross product of the ``--vary`` values as one new group: every job checked before
+    any is queued, the total estimate shown, and a question first above ``confirm_over_usd``."""
+    from veotui.core.prices import estimate_cost
+    from veotui.core.request import JobRequest, check_modes
+    from veotui.core.sweep import Vary, expand, new_group_name
+
+    group = fields.setdefault("group", new_group_name())
+    jobs = expand(fields, [Vary.parse(text) for text in args.vary])
+    requests = []
+    for number, job_fields in enumerate(jobs, start=1):
+        try:
+            request = JobRequest.from_mapping(job_fields)
+            check_modes(
+                request,
+                has_image=inputs.image is not None,
+                has_last_frame=inputs.last_frame is not None,
+                reference_count=len(inputs.references),
+            )
+        except InvalidRequest as exc:
+            raise InvalidRequest(f"job {number} of the sweep: {exc}; nothing was queued") from None
+        requests.append(request)
+    info = await backend.info()
+    costs = [estimate_cost(request, info.prices) for request in requests]
+    total = sum(cost or 0.0 for cost in costs)
+    unknown = " (some have no price)" if None in costs else ""
+    simulated = " (simulated: nothing is charged)" if info.is_simulator else ""
+    summary = f"group {group}: {len(jobs)} jobs, estimated {format_usd(total)} in all{unknown}{simulated}"
+    limit = getattr(args, "confirm_over_usd", None)
+    if limit is not None and total > limit:
+        _confirm(args, f"{summary}, more than {format_usd(limit)}; queue them?")
+    for submitted, job_fields in enumerate(jobs):
+        try:
+            queued = await backend.submit(
+                job_fields,
+                inputs.image,
+                inputs.image_name,
+                last_frame=inputs.last_frame,
+                references=inputs.references,
+            )
+        except VeotuiError as exc:
+            raise VeotuiError(f"{exc}; the {submitted} job(s) before it were queued in group {group}") from None
+        print(queued.job_id, flush=True)
+        _say_cautions(queued)
+    _err().print(_safe(f"queued {summary}"))
+    return 0
 
 
 async def submit_batch(backend: Backend, path: Path) -> int:
@@ -441,6 +506,8 @@ def _mode_rows(job: Job) -> list[tuple[str, str]]:
 
 
 async def cancel(backend: Backend, args: argparse.Namespace) -> int:
+    if args.group:
+        return _report_group(await backend.cancel_group(args.group), "cancelled")
     if args.queued or args.all:
         return await _cancel_many(backend, args)
     job = await backend.cancel(await backend.resolve(args.job))
@@ -485,6 +552,10 @@ async def retry(backend: Backend, args: argparse.Namespace) -> int:
 
 
 async def delete(backend: Backend, args: argparse.Namespace) -> int:
+    if args.group:
+        count = len(await backend.group_jobs(args.group))
+        _confirm(args, f"delete {_many(count)} job(s) of group {_safe(args.group)} and all their files?")
+        return _report_group(await backend.delete_group(args.group), "deleted")
     if args.finished:
         return await _delete_history(backend, args)
     job_id = await backend.resolve(args.job)
@@ -517,6 +588,17 @@ async def _delete_history(backend: Backend, args: argparse.Namespace) -> int:
     return 0
 
 
+def _report_group(action: GroupAction, done: str) -> int:
+    """The ids acted on to stdout; what was left, and why, to stderr. 1 if any was left."""
+    for job_id in action.done:
+        print(job_id, flush=True)
+    console = _err()
+    console.print(_safe(f"{done} {len(action.done)} job(s) of group {action.group}"))
+    for job_id, reason in action.left:
+        console.print(_safe(f"left {job_id}: {reason}"))
+    return 0
+
+
 def _many(count: int) -> str:
     return f"{count:,}"
 
@@ -533,10 +615,16 @@ def _confirm(args: argparse.Namespace, question: str) -> None:
 
 
 async def download(backend: Backend, args: argparse.Namespace) -> int:
-    job_id = await backend.resolve(args.job)
     target = Path(args.output).expanduser()
     if target.exists() and not target.is_dir():
         raise VeotuiError(f"{target} is not a directory; -o takes the directory to save into")
+    if args.group:
+        try:
+            print(await backend.download_group(args.group, target))
+        except OSError as exc:
+            raise VeotuiError(f"cannot save into {target}: {exc.strerror or exc}") from None
+        return 0
+    job_id = await backend.resolve(args.job)
     try:
         if args.video is not None:
             path = await backend.download_video(job_id, args.video, target)

@@ -5,7 +5,7 @@ changes)."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -295,6 +295,33 @@ class JobLists:
             "history_total": self.history_total,
             "queued_total": self.queued_total,
         }
+
+    @classmethod
+    def split(
+        cls,
+        jobs: Iterable[Job],
+        *,
+        queue_limit: int,
+        queue_offset: int = 0,
+        history_limit: int,
+        history_offset: int = 0,
+    ) -> JobLists:
+        """Jobs found by a search or a group, sorted into the three panels and paged."""
+        jobs = list(jobs)
+        queued = sorted((j for j in jobs if j.status == Status.QUEUED), key=lambda j: j.queue_seq)
+        history = sorted((j for j in jobs if j.status.is_final), key=lambda j: j.finished_seq or 0, reverse=True)
+        return cls(
+            processing=[j for j in jobs if j.status.is_active],
+            queued=queued[queue_offset : queue_offset + queue_limit],
+            history=history[history_offset : history_offset + history_limit],
+            history_total=len(history),
+            queued_total=len(queued),
+        )
+
+    @property
+    def every_job(self) -> list[Job]:
+        """Every job listed, in the order they were queued."""
+        return sorted([*self.processing, *self.queued, *self.history], key=lambda j: j.queue_seq)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> JobLists:

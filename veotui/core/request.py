@@ -56,6 +56,8 @@ class JobRequest:
     enhance_prompt: bool | None = None
     reference_type: str | None = None
     extends: Extends | None = None
+    #: A name that tags the job as one of a set (a sweep), to list and act on together.
+    group: str | None = None
 
     FIELDS = (
         "prompt",
@@ -72,6 +74,7 @@ class JobRequest:
         "enhance_prompt",
         "reference_type",
         "extends",
+        "group",
     )
     #: Accepted on input beside ``extends``: the form's spelling of it.
     EXTENDS_FIELDS = ("extends_job_id", "extends_video")
@@ -135,6 +138,7 @@ class JobRequest:
             enhance_prompt=_switch(data, "enhance_prompt"),
             reference_type=_optional_choice(data, "reference_type", REFERENCE_TYPES),
             extends=Extends.from_fields(data),
+            group=group_name(data.get("group")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -206,6 +210,24 @@ class Extends:
         if number < 1:
             raise InvalidRequest(f"extends_video is 1-based, got {number}")
         return cls(job_id=job_id.strip().lower(), video=number)
+
+
+MAX_GROUP_CHARS = 64
+
+
+def group_name(value: Any) -> str | None:
+    """A group's name as given (absent or empty: no group); the error names the field."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InvalidRequest(f"group must be text of 1 to {MAX_GROUP_CHARS} characters, got {value!r}")
+    refuse_controls("group", value)
+    name = _valid_unicode("group", value.strip())
+    if not 1 <= len(name) <= MAX_GROUP_CHARS:
+        raise InvalidRequest(f"group must be 1 to {MAX_GROUP_CHARS} characters, got {len(name)}")
+    if "/" in name:
+        raise InvalidRequest("group must not contain '/': it names a folder in a group's zip and a REST path")
+    return name
 
 
 def _valid_unicode(name: str, text: str) -> str:

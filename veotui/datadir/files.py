@@ -150,6 +150,49 @@ class JobFiles:
         return target
 
 
+class _Drain:
+    """A write-only stream that hands on what was written since the last drain: the zip is
+    sent as it is made, never held whole (zipfile writes data descriptors to a stream it
+    cannot seek)."""
+
+    def __init__(self) -> None:
+        self._chunks: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self._chunks.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def drain(self) -> bytes:
+        data = b"".join(self._chunks)
+        self._chunks.clear()
+        return data
+
+
+def zip_stream(entries: Iterable[tuple[str, Path]], chunk_bytes: int = 1024 * 1024) -> Iterator[bytes]:
+    """A zip of ``(name in the zip, file)`` entries, stored (MP4 does not compress), as the
+    chunks it is made of: memory holds one chunk of one file at a time. A file gone since it
+    was listed (a job deleted meanwhile) is left out."""
+    sink = _Drain()
+    with zipfile.ZipFile(sink, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, path in entries:
+            try:
+                source = path.open("rb")
+            except FileNotFoundError:
+                continue
+            with source, archive.open(name, "w", force_zip64=True) as member:
+                while block := source.read(chunk_bytes):
+                    member.write(block)
+                    yield sink.drain()
+            yield sink.drain()
+    yield sink.drain()
+
+
 @contextmanager
 def atomic_path(target: Path, suffix: str = "") -> Iterator[Path]:
     """A temporary path beside ``target``, renamed onto it when the block ends without an

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
+import anyio
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
@@ -19,7 +20,7 @@ from starlette.routing import request_response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from veotui import __version__
-from veotui.backend.base import QUEUE_PAGE
+from veotui.backend.base import QUEUE_PAGE, group_zip_name
 from veotui.backend.local import MAX_PAGE_ROWS, MAX_SERIES_HOURS, LocalBackend
 from veotui.core.capabilities import (
     ASPECT_RATIOS,
@@ -39,7 +40,8 @@ from veotui.core.capabilities import (
 )
 from veotui.core.errors import ERROR_HEADER, InvalidRequest, JobNotFound, StorageUnavailable, TooLarge, VeotuiError
 from veotui.core.ids import is_job_id
-from veotui.core.job import Job
+from veotui.core.job import Job, JobLists
+from veotui.core.request import MAX_GROUP_CHARS
 from veotui.datadir.health import StorageGuard
 from veotui.logs import event
 from veotui.server.auth import USER_KEY, BearerAuth, TokenTable
@@ -48,6 +50,7 @@ from veotui.server.downloads import CountedFileResponse
 from veotui.server.prometheus import Collector
 from veotui.server.schemas import (
     DeletedOut,
+    GroupActionOut,
     HealthDegradedOut,
     HealthOut,
     InfoOut,
@@ -82,6 +85,7 @@ _HEALTH_DETAIL = {
 MAX_QUEUE_PAGE = 1000
 
 JobId = Annotated[str, Path(description="a job id (UUID4)")]
+GroupName = Annotated[str, Path(min_length=1, max_length=MAX_GROUP_CHARS, description="a group's name")]
 
 
 def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 15.0) -> FastAPI:
@@ -187,6 +191,30 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         )
 
     @app.get(
+        "/api/download/group/{group}",
+        summary="One zip of the videos of every completed job of a group, as <job id>/<video file>",
+        response_class=StreamingResponse,
+        status_code=200,
+        responses={200: {"content": {"application/zip": {}}}, **answers(None, 401, 404, 409, 422)},
+    )
+    async def download_group(group: GroupName) -> StreamingResponse:
+        jobs, chunks = await backend.group_zip(group)
+
+        async def body() -> AsyncIterator[bytes]:
+            # Made in a worker thread a chunk at a time: the zip is never whole in memory.
+            while (chunk := await anyio.to_thread.run_sync(next, chunks, None)) is not None:
+                if chunk:
+                    yield chunk
+            for job in jobs:  # only once the last byte was handed on: a full download
+                backend.record_download(job.job_id)
+
+        return StreamingResponse(
+            body(),
+            media_type="application/zip",
+            headers={"content-disposition": f'attachment; filename="{group_zip_name(group)}"'},
+        )
+
+    @app.get(
         "/api/download/{job_id}/video/{index}",
         summary="One video (1-based index); HTTP Range supported",
         response_class=CountedFileResponse,
@@ -230,7 +258,15 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         q: Annotated[str | None, Query(max_length=200, description="filter text: prompt, id, status or user")] = None,
         queue_limit: Annotated[int, Query(ge=0, le=MAX_QUEUE_PAGE, description="queued rows")] = QUEUE_PAGE,
         queue_offset: Annotated[int, Query(ge=0, le=MAX_PAGE_ROWS, description="queued rows to skip")] = 0,
+        group: Annotated[
+            str | None, Query(min_length=1, max_length=MAX_GROUP_CHARS, description="only the jobs of this group")
+        ] = None,
     ) -> JSONResponse:
+        if group is not None:
+            members = await backend.group_jobs(group)
+            pages = {"queue_limit": queue_limit, "queue_offset": queue_offset}
+            found = JobLists.split(members, history_limit=limit, history_offset=offset, **pages)
+            return JSONResponse(found.to_dict())
         lists = await backend.list_jobs(
             history_limit=limit,
             history_offset=offset,
@@ -239,6 +275,22 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
             queue_offset=queue_offset,
         )
         return JSONResponse(lists.to_dict())
+
+    @app.post(
+        "/api/groups/{group}/cancel",
+        summary="Cancel every job of a group the caller may cancel; say which were left, and why",
+        responses=answers(GroupActionOut, 401, 404, 422),
+    )
+    async def cancel_group(group: GroupName) -> JSONResponse:
+        return JSONResponse((await backend.cancel_group(group)).to_dict())
+
+    @app.delete(
+        "/api/groups/{group}",
+        summary="Delete every job of a group the caller may delete, with its files; say which were left, and why",
+        responses=answers(GroupActionOut, 401, 404, 422, 503, 507),
+    )
+    async def delete_group(group: GroupName) -> JSONResponse:
+        return JSONResponse((await backend.delete_group(group)).to_dict())
 
     @app.get("/api/queue", summary="Whether the queue is paused, and its length", responses=answers(QueueOut, 401))
     async def queue() -> JSONResponse:
@@ -541,6 +593,12 @@ _JOB_FIELDS_SCHEMA: dict[str, Any] = {
             "description": "continue a video of this completed job (409 if it is not completed)",
         },
         "extends_video": {"type": "integer", "minimum": 1, "default": 1, "description": "1-based"},
+        "group": {
+            "type": ["string", "null"],
+            "minLength": 1,
+            "maxLength": MAX_GROUP_CHARS,
+            "description": "tags the job as one of a group (a sweep), listed and acted on together",
+        },
     },
 }
 

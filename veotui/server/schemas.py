@@ -65,6 +65,7 @@ class JobOut(Shape):
     enhance_prompt: bool | None
     reference_type: Literal["asset", "style"] | None
     extends: ExtendsOut | None = Field(description="the completed job's video this job continues")
+    group: str | None = Field(default=None, description="the group (a sweep) the job belongs to")
     has_image: bool
     has_last_frame: bool
     reference_count: int = Field(ge=0, le=3)
@@ -111,6 +112,17 @@ class QueueOut(Shape):
     daily_budget_usd: float | None = Field(description="estimated US dollars a UTC day may spend (null: no limit)")
     budget_override: bool = Field(description="a resume lifted the daily budget for the rest of today (UTC)")
     spend_simulated: bool = Field(description="the simulator runs the jobs: nothing is really spent")
+
+
+class LeftOut(Shape):
+    job_id: str
+    reason: str = Field(description="why the job was left: already ended, or the caller may not act on it")
+
+
+class GroupActionOut(Shape):
+    group: str
+    done: list[str] = Field(description="the ids of the jobs acted on")
+    left: list[LeftOut] = Field(description="the jobs of the group left as they were")
 
 
 class DeletedOut(Shape):

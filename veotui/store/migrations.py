@@ -134,4 +134,9 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 10: jobs per status, kept by every write (start-up never counts the history).
     JOBS_NOW_SQL,
+    # 11: groups (sweeps): a job's group, and a group's jobs found without reading the others.
+    """
+    ALTER TABLE jobs ADD COLUMN group_name TEXT;
+    CREATE INDEX jobs_group ON jobs (group_name, queue_seq) WHERE group_name IS NOT NULL
+    """,
 )

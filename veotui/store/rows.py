@@ -87,6 +87,7 @@ def job_to_row(job: Job) -> dict[str, Any]:
         "estimated_cost_usd": job.estimated_cost_usd,
         "operation_done": int(job.operation_done),
         "result": None if job.result is None else json.dumps(job.result),
+        "group_name": request.group,
     }
 
 
@@ -108,6 +109,8 @@ def job_from_row(row: sqlite3.Row | Mapping[str, Any]) -> Job:
         enhance_prompt=_switch(row["enhance_prompt"]),
         reference_type=row["reference_type"],
         extends=Extends.from_dict(extends) if extends else None,
+        # Absent from pending_cleanup entries written before jobs had groups.
+        group=row["group_name"] if "group_name" in row.keys() else None,  # noqa: SIM118 - sqlite3.Row
     )
     return Job(
         job_id=row["job_id"],

@@ -349,6 +349,13 @@ class SqliteStore:
         ).fetchall()
         return [job_from_row(row) for row in rows]
 
+    def group(self, name: str, limit: int) -> list[Job]:
+        """The jobs of group ``name`` in the order they were queued, at most ``limit``."""
+        rows = self._conn.execute(
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE group_name = ? ORDER BY queue_seq LIMIT ?", (name, limit)
+        ).fetchall()
+        return [job_from_row(row) for row in rows]
+
     def downloaded_completed(self) -> list[Job]:
         """Completed jobs whose videos were downloaded: their auto-delete is due or pending."""
         rows = self._conn.execute(
