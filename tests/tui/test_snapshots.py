@@ -32,6 +32,7 @@ from veotui.tui.board import HISTORY, PROCESSING, QUEUE
 from veotui.tui.details import DetailsScreen
 from veotui.tui.dialogs import ConfirmScreen
 from veotui.tui.form import ChoiceSelect, NewJobScreen
+from veotui.tui.grid import GroupScreen
 from veotui.tui.header import HeaderBar
 from veotui.tui.metrics import MetricsScreen
 
@@ -312,3 +313,34 @@ def test_metrics_screen(snap_compare, metrics_app):
         await pilot.pause()
 
     assert snap_compare(metrics_app, terminal_size=(110, 42), run_before=open_metrics)
+
+
+def test_group_grid(snap_compare, pictures_app):
+    """A sweep of four jobs: three completed (a frame each), one failed, one still queued."""
+
+    async def open_grid(pilot) -> None:
+        app: VeotuiApp = pilot.app
+        await app.backend_ready()
+        await wait_for(lambda: app.main_screen.loaded.is_set(), what="the first snapshot")
+        jobs = [
+            await app.backend.submit({"prompt": prompt, "seed": seed, "duration_seconds": 4, "group": "foxes"})
+            for prompt, seed in (("A red fox in the snow", 1), ("A red fox in the snow", 2), ("A red fox [fail]", 1))
+        ]
+        for job in jobs:
+            await wait_for(lambda job=job: app.backend.store.get(job.job_id).status.is_final, what="its end")
+        await app.backend.pause("snapshot")
+        await app.backend.submit({"prompt": "A red fox at dusk", "seed": 1, "duration_seconds": 4, "group": "foxes"})
+        await wait_for(lambda: jobs[0].job_id in app.main_screen.tables[HISTORY].rows, what="its row")
+        app.main_screen._activate(HISTORY)
+        app.main_screen.tables[HISTORY].select(jobs[0].job_id)
+        await pilot.pause()
+        await pilot.press("g")
+        await wait_for(lambda: isinstance(app.screen, GroupScreen), what="the grid")
+        await wait_for(lambda: len(app.screen.tiles) == 4, what="four tiles")
+        await wait_for(lambda: sum(t.picture_shown for t in app.screen.tiles.values()) == 2, what="the pictures")
+        app.clear_notifications()
+        await pilot.pause()
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause()
+
+    assert snap_compare(pictures_app, terminal_size=(100, 30), run_before=open_grid)

@@ -46,6 +46,7 @@ from veotui.tui.dialogs import ConfirmScreen, HelpScreen
 from veotui.tui.filter import FilterBar
 from veotui.tui.follow import Follower
 from veotui.tui.form import NewJobScreen
+from veotui.tui.grid import GroupScreen
 from veotui.tui.header import HeaderBar
 from veotui.tui.metrics import MetricsScreen
 from veotui.tui.opener import open_with_player, player_command
@@ -117,6 +118,14 @@ class MainScreen(Screen[None]):
         Binding("slash", "filter", "Filter", id="filter", key_display="/", tooltip="Filter every panel by text"),
         Binding("escape", "clear_filter", "Clear filter", id="clear_filter", tooltip="Clear the filter"),
         Binding("question_mark", "help", "Help", id="help", key_display="?", tooltip="List every key"),
+        Binding(
+            "g",
+            "group",
+            "Group",
+            show=False,
+            id="group",
+            tooltip="Open the selected job's group as a grid of pictures, one per job",
+        ),
         Binding(
             "m",
             "metrics",
@@ -291,6 +300,9 @@ class MainScreen(Screen[None]):
         screen = self.app.screen
         if isinstance(screen, DetailsScreen) and screen.job_id == change.job_id:
             screen.reload()
+        for grid in self.app.screen_stack:
+            if isinstance(grid, GroupScreen) and change.job_id:
+                grid.job_changed(job, change.job_id)
 
     def _announce(self, job: Job) -> None:
         prompt = fmt.one_line(job.prompt)
@@ -744,6 +756,15 @@ class MainScreen(Screen[None]):
         job = self.selected_job
         if job is not None:
             self.app.push_screen(DetailsScreen(self.backend, job.job_id))
+
+    def action_group(self) -> None:
+        job = self.selected_job
+        if job is None:
+            return
+        if job.request.group is None:
+            self.app.notify("This job belongs to no group. submit --vary or --group makes one.", severity="warning")
+            return
+        self.app.push_screen(GroupScreen(self.backend, job.request.group, job.job_id))
 
     def action_metrics(self) -> None:
         self.app.push_screen(MetricsScreen(self.backend, self.clock))
