@@ -4,6 +4,7 @@ a job through the form with keys, and watch it go through the panels into Histor
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -108,5 +109,37 @@ def test_a_stored_control_sequence_shows_as_text(tmp_path: Path):
         tmux("send-keys", "-t", "tui", "enter")
         details = tmux.wait_for("Retry (r)")  # the last parameter row: the details are shown
         assert "clear\\x1b[2Jscreen\\x07" in details
+    finally:
+        session.close()
+
+
+def test_g_opens_a_group_as_a_grid_of_pictures(tmp_path: Path, make_settings):
+    import anyio
+
+    from tests.support.waiting import wait_status
+    from veotui.backend.local import LocalBackend
+
+    async def a_finished_sweep() -> None:
+        async with LocalBackend(make_settings(sim_seconds=0), env={}) as backend:
+            for seed in (1, 2):
+                job = await backend.submit({"prompt": "a kite", "seed": seed, "duration_seconds": 4, "group": "kites"})
+                await wait_status(backend, job.job_id, Status.COMPLETED)
+
+    anyio.run(a_finished_sweep)
+    session = _session(tmp_path)
+    tmux = next(session)
+    try:
+        tmux.wait_for("a kite")
+        tmux("send-keys", "-t", "tui", "g")
+        tmux.wait_for("Group kites · 2 jobs, 2 completed")
+        deadline = time.monotonic() + 60
+        while (screen := tmux.screen()).count("▀") < 2 * 20 * 5:  # two pictures of half-blocks
+            assert time.monotonic() < deadline, f"no pictures in the grid:\n{screen}"
+            time.sleep(0.2)
+        assert "seed=1" in screen and "seed=2" in screen
+        tmux("send-keys", "-t", "tui", "Right")
+        tmux("send-keys", "-t", "tui", "Enter")
+        details = tmux.wait_for("Resolution")  # the details of the tile on the right: seed 2
+        assert re.search(r"Seed\s+2\b", details) and re.search(r"Group\s+kites", details), details
     finally:
         session.close()

@@ -109,6 +109,7 @@ def render_details(job: Job, events: list[JobEvent], retry_key: str | None = Non
         ("Duration", f"{request.duration_seconds} s"),
         ("Resolution", request.resolution),
         ("Seed", "—" if request.seed is None else str(request.seed)),
+        *([("Group", Text(printable(request.group)))] if request.group else []),
         ("Input image", "yes" if job.has_image else "no"),
         *_mode_rows(job),
         ("User", Text(printable(request.user))),
