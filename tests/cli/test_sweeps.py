@@ -108,9 +108,7 @@ def test_cancel_download_and_delete_a_group(server, tmp_path):
     done = veotui(server, "submit", "clip {n}", "--vary", "n=1,2", "--group", "clips", "--model", FAST)
     assert done.returncode == 0, done.stderr
     ids = done.stdout.split()
-    wait_until(
-        lambda: {j["status"] for j in group_of(server, "clips")} == {"completed"}, what="the group to complete"
-    )
+    wait_until(lambda: {j["status"] for j in group_of(server, "clips")} == {"completed"}, what="the group to complete")
     cancelled = veotui(server, "cancel", "--group", "clips")
     assert cancelled.returncode == 0 and cancelled.stdout == ""
     assert "cancelled 0 job(s) of group clips" in cancelled.stderr

@@ -68,8 +68,11 @@ class Tile(Vertical, can_focus=True):
         yield Static(Text(_waiting_word(self.job), style="dim"), classes="tile-picture")
         yield Static(_status_line(self.job), classes="tile-status")
 
-    def update_job(self, job: Job) -> None:
+    def update_job(self, job: Job, caption: str | None = None) -> None:
         self.job = job
+        if caption is not None and caption != self.caption:
+            self.caption = caption
+            self.query_one(".tile-caption", Static).update(Text(printable(caption) or fmt.short_id(job.job_id)))
         self.query_one(".tile-status", Static).update(_status_line(job))
         if not self.picture_shown:
             placeholder = self.query_one(".tile-picture")
@@ -141,29 +144,43 @@ class GroupScreen(Screen[None]):
         try:
             jobs = await self.backend.group_jobs(self.group)
         except JobNotFound:
+            self._drop(list(self.tiles))
             title.update(Text(printable(f"Group {self.group} has no jobs: they were deleted."), style="yellow"))
-            await self.query_one("#tiles").remove_children()
-            self.tiles = {}
             return
         except Exception as exc:  # noqa: BLE001 - VeotuiError or a dropped connection: say it here
             title.update(Text(printable(f"Could not read group {self.group}: {exc}"), style="red"))
             return
-        focused = self.focused.job.job_id if isinstance(self.focused, Tile) else self._focus_id
-        done = sum(job.status == Status.COMPLETED for job in jobs)
-        title.update(Text(printable(f"Group {self.group} · {len(jobs)} jobs, {done} completed"), style="bold"))
         container = self.query_one("#tiles")
-        await container.remove_children()
-        self.tiles = {
-            job.job_id: Tile(job, caption)
-            for job, caption in zip(jobs, varying_values(j.request for j in jobs), strict=True)
-        }
-        await container.mount_all(self.tiles.values())
+        captions = dict(zip((j.job_id for j in jobs), varying_values(j.request for j in jobs), strict=True))
+        self._drop([job_id for job_id in self.tiles if job_id not in captions])
+        fresh: list[Tile] = []
+        for job in jobs:
+            known = self.tiles.get(job.job_id)
+            if known is None:
+                fresh.append(Tile(job, captions[job.job_id]))
+                self.tiles[job.job_id] = fresh[-1]
+            else:
+                known.update_job(job, captions[job.job_id])
+        await container.mount_all(fresh)
+        self.tiles = {job.job_id: self.tiles[job.job_id] for job in jobs}
         container.styles.grid_size_columns = self.columns
-        target = self.tiles.get(focused or "") or next(iter(self.tiles.values()))
-        target.focus()
-        for tile in self.tiles.values():
+        self._retitle()
+        if not isinstance(self.focused, Tile):
+            (self.tiles.get(self._focus_id or "") or next(iter(self.tiles.values()))).focus()
+        for tile in fresh:
             if tile.job.status == Status.COMPLETED:
                 await self._draw(tile)
+
+    def _drop(self, job_ids: list[str]) -> None:
+        # Not awaited: a worker that waits on a removal can be cancelled by the next
+        # change's reload halfway, and the removal goes on by itself.
+        for job_id in job_ids:
+            self.tiles.pop(job_id).remove()
+
+    def _retitle(self) -> None:
+        done = sum(tile.job.status == Status.COMPLETED for tile in self.tiles.values())
+        title = f"Group {self.group} · {len(self.tiles)} jobs, {done} completed"
+        self.query_one("#group-title", Static).update(Text(printable(title), style="bold"))
 
     async def _draw(self, tile: Tile) -> None:
         try:
@@ -185,9 +202,7 @@ class GroupScreen(Screen[None]):
         tile.update_job(job)
         if job.status == Status.COMPLETED and not tile.picture_shown:
             self.draw_later(tile)
-        done = sum(t.job.status == Status.COMPLETED for t in self.tiles.values())
-        title = f"Group {self.group} · {len(self.tiles)} jobs, {done} completed"
-        self.query_one("#group-title", Static).update(Text(printable(title), style="bold"))
+        self._retitle()
 
     @work(group="group-pictures")
     async def draw_later(self, tile: Tile) -> None:
