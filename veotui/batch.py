@@ -20,7 +20,8 @@ from typing import Any
 
 from veotui.capabilities import MAX_REFERENCES, check_modes
 from veotui.errors import InvalidRequest, VeotuiError
-from veotui.files import MAX_IMAGE_BYTES, convert_image
+from veotui.files import MAX_IMAGE_BYTES
+from veotui.images import convert_image
 from veotui.model import JobRequest
 
 #: A batch file larger than this is surely not a list of jobs.

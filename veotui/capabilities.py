@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from veotui.errors import InvalidRequest
+from veotui.errors import InvalidRequest, clipped
 
 #: Every choice some model offers (VERTEX-30), and what a request has when it names none.
 ASPECT_RATIOS: tuple[str, ...] = ("16:9", "9:16")
@@ -80,7 +80,7 @@ def capabilities(model: str) -> Capabilities:
     try:
         return MODEL_CAPABILITIES[model]
     except KeyError:
-        raise InvalidRequest(f"model must be one of {', '.join(MODEL_CAPABILITIES)}, got {model!r}") from None
+        raise InvalidRequest(f"model must be one of {', '.join(MODEL_CAPABILITIES)}, got {clipped(model)}") from None
 
 
 def check_modes(

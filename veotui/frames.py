@@ -10,6 +10,7 @@ from pathlib import Path
 import av
 from PIL import Image
 
+from veotui.datadir import private_dir
 from veotui.files import IMAGE_NAME, LAST_FRAME_NAME, THUMBNAILS_DIR, atomic_path, reference_name
 from veotui.model import Job
 
@@ -55,7 +56,7 @@ def video_strip(video: Path, cache: Path, size: tuple[int, int] = THUMBNAIL_SIZE
     if all(t.is_file() and t.stat().st_mtime >= mtime for t in targets):
         return targets
     frames = _first_middle_last(video)
-    cache.mkdir(parents=True, exist_ok=True)
+    private_dir(cache)
     for frame, target in zip(frames, targets, strict=True):
         _save(frame, target, size)
     return targets
@@ -66,7 +67,7 @@ def input_picture(image: Path, cache: Path, size: tuple[int, int] = THUMBNAIL_SI
     target = cache / f"input_{image.stem}.png"
     if target.is_file() and target.stat().st_mtime >= image.stat().st_mtime:
         return target
-    cache.mkdir(parents=True, exist_ok=True)
+    private_dir(cache)
     with Image.open(image) as picture:
         _save(picture.convert("RGB"), target, size)
     return target

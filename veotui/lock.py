@@ -8,7 +8,7 @@ import json
 import os
 from pathlib import Path
 
-from veotui.datadir import os_problem, prepare
+from veotui.datadir import PRIVATE_FILE, os_problem, prepare
 from veotui.errors import DataDirBusy
 
 LOCK_NAME = "veotui.lock"
@@ -23,7 +23,7 @@ class DataDirLock:
     def acquire(self, url: str | None = None) -> None:
         prepare(self.data_dir)
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
         except OSError as exc:
             raise os_problem(self.data_dir, exc, "cannot be written") from None
         try:

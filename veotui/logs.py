@@ -15,6 +15,7 @@ terminal (:func:`silence_terminal`).
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import logging.handlers
@@ -27,6 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from veotui.datadir import PRIVATE_FILE, private_dir
+from veotui.model import printable, printable_json
 from veotui.settings import LOG_LEVELS
 
 LOG_NAME = "veotui.log"
@@ -159,7 +162,9 @@ class TextFormatter(logging.Formatter):
         trace = _exception_text(record)
         if trace:
             line += "\n" + trace
-        return self.redact(line)
+        # A value from a request (a path, a prompt) never sends a control sequence to
+        # whoever reads the file on a terminal.
+        return self.redact(printable(line))
 
 
 class JsonFormatter(logging.Formatter):
@@ -185,7 +190,7 @@ class JsonFormatter(logging.Formatter):
         trace = _exception_text(record)
         if trace:
             document["exception"] = self.redact(trace)
-        return json.dumps(document, default=str, ensure_ascii=False)
+        return printable_json(json.dumps(document, default=str, ensure_ascii=False))
 
 
 class _Scope(logging.Filter):
@@ -230,6 +235,13 @@ class _LogFileHandler(logging.handlers.RotatingFileHandler):
 
     dropped = 0
 
+    def _open(self) -> io.TextIOWrapper:
+        # Private whatever the umask: the log holds every prompt and user name.
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE)
+        with contextlib.suppress(PermissionError):
+            os.fchmod(fd, PRIVATE_FILE)
+        return open(fd, "a", encoding=self.encoding, errors=self.errors)
+
     def handleError(self, record: logging.LogRecord) -> None:
         self.dropped += 1
 
@@ -244,7 +256,7 @@ class FileLog:
 
     def __init__(self, settings: Any, env: Mapping[str, str] | None = None) -> None:
         path = log_path(settings.data_dir)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         level = level_number(settings.log_level)
         self.handler = _LogFileHandler(
             path,

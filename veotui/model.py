@@ -12,7 +12,7 @@ from typing import Any
 
 from veotui import capabilities
 from veotui.capabilities import PERSON_GENERATION, REFERENCE_TYPES
-from veotui.errors import InvalidRequest
+from veotui.errors import InvalidRequest, clipped
 
 
 class Status(StrEnum):
@@ -163,10 +163,10 @@ class JobRequest:
         unknown = sorted(set(data) - set(cls.FIELDS) - set(cls.EXTENDS_FIELDS))
         if unknown:
             accepted = ", ".join((*cls.FIELDS, *cls.EXTENDS_FIELDS))
-            raise InvalidRequest(f"unknown field {unknown[0]!r}; accepted fields: {accepted}")
+            raise InvalidRequest(f"unknown field {clipped(unknown[0])}; accepted fields: {accepted}")
         prompt = data.get("prompt")
         if isinstance(prompt, str):
-            _no_controls("prompt", prompt, allow="\n\t")
+            refuse_controls("prompt", prompt, allow="\n\t")
         if not isinstance(prompt, str) or not prompt.strip():
             raise InvalidRequest("prompt is required and must be non-empty text")
         prompt = _valid_unicode("prompt", prompt.strip())
@@ -185,7 +185,7 @@ class JobRequest:
         if negative is not None:
             if not isinstance(negative, str):
                 raise InvalidRequest("negative_prompt must be text")
-            _no_controls("negative_prompt", negative, allow="\n\t")
+            refuse_controls("negative_prompt", negative, allow="\n\t")
             negative = _valid_unicode("negative_prompt", negative.strip()) or None
             if negative and len(negative) > MAX_PROMPT_CHARS:
                 raise InvalidRequest(f"negative_prompt is longer than {MAX_PROMPT_CHARS} characters")
@@ -198,7 +198,7 @@ class JobRequest:
             seed = None
         who = user if user is not None else data.get("user", "local")
         if isinstance(who, str):
-            _no_controls("user", who)
+            refuse_controls("user", who)
         if not isinstance(who, str) or not who.strip() or len(who) > MAX_USER_CHARS:
             raise InvalidRequest(f"user must be non-empty text of at most {MAX_USER_CHARS} characters")
         return cls(
@@ -252,7 +252,7 @@ class Extends:
         if isinstance(value, Mapping):
             extra = sorted(set(value) - {"job_id", "video"})
             if extra:
-                raise InvalidRequest(f"extends takes job_id and video, not {extra[0]!r}")
+                raise InvalidRequest(f"extends takes job_id and video, not {clipped(extra[0])}")
             job_id, video = value.get("job_id"), value.get("video", video)
         elif isinstance(value, str) and value:
             job_id = value
@@ -263,7 +263,7 @@ class Extends:
                 raise InvalidRequest("extends_video needs extends_job_id: the job whose video to continue")
             return None
         if not isinstance(job_id, str) or not is_job_id(job_id.strip().lower()):
-            raise InvalidRequest(f"extends_job_id must be a job id (a UUID), got {job_id!r}")
+            raise InvalidRequest(f"extends_job_id must be a job id (a UUID), got {clipped(job_id)}")
         number = _whole_number({"extends_video": video}, "extends_video", 1)
         if number < 1:
             raise InvalidRequest(f"extends_video is 1-based, got {number}")
@@ -275,7 +275,7 @@ class Extends:
 _CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
-def _no_controls(name: str, text: str, allow: str = "") -> None:
+def refuse_controls(name: str, text: str, allow: str = "") -> None:
     """Refuse a control character (other than those in ``allow``), naming it and its
     1-based position; nothing is stripped silently."""
     for match in _CONTROLS.finditer(text):
@@ -299,6 +299,13 @@ def printable(text: str, keep: str = "\n\t") -> str:
     return _CONTROLS.sub(escape, text)
 
 
+def printable_json(text: str) -> str:
+    """JSON text (as ``json.dumps(..., ensure_ascii=False)`` writes it) with the controls it
+    leaves raw (C1, DEL, the bidi overrides) written as ``\\uXXXX`` escapes: still the same
+    JSON, and safe to send to a terminal."""
+    return _CONTROLS.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
 def _valid_unicode(name: str, text: str) -> str:
     """JSON's \\ud800 escapes decode to lone surrogates, which no file or database can store."""
     try:
@@ -313,7 +320,7 @@ def _whole_number(data: Mapping[str, Any], name: str, default: int) -> int:
     if value is None or value == "":
         return default
     if isinstance(value, bool):
-        raise InvalidRequest(f"{name} must be a whole number, got {value!r}")
+        raise InvalidRequest(f"{name} must be a whole number, got {clipped(value)}")
     if isinstance(value, int):
         return value
     if isinstance(value, float) and value.is_integer():
@@ -323,7 +330,7 @@ def _whole_number(data: Mapping[str, Any], name: str, default: int) -> int:
             return int(value.strip())
         except ValueError:
             pass
-    raise InvalidRequest(f"{name} must be a whole number, got {value!r}")
+    raise InvalidRequest(f"{name} must be a whole number, got {clipped(value)}")
 
 
 _TRUE = {"true", "1", "yes", "on"}
@@ -339,7 +346,7 @@ def _switch(data: Mapping[str, Any], name: str) -> bool | None:
         return value
     if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
         return value.strip().lower() in _TRUE
-    raise InvalidRequest(f"{name} must be true or false (or left out for the model's default), got {value!r}")
+    raise InvalidRequest(f"{name} must be true or false (or left out for the model's default), got {clipped(value)}")
 
 
 def _optional_choice(data: Mapping[str, Any], name: str, allowed: tuple[str, ...]) -> str | None:
@@ -348,7 +355,7 @@ def _optional_choice(data: Mapping[str, Any], name: str, allowed: tuple[str, ...
         return None
     if isinstance(value, str) and value.strip().lower() in allowed:
         return value.strip().lower()
-    raise InvalidRequest(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    raise InvalidRequest(f"{name} must be one of {', '.join(allowed)}, got {clipped(value)}")
 
 
 def _choice(data: Mapping[str, Any], name: str, default: str, allowed: tuple[str, ...]) -> str:
@@ -356,7 +363,7 @@ def _choice(data: Mapping[str, Any], name: str, default: str, allowed: tuple[str
     if value is None or value == "":
         return default
     if value not in allowed:
-        raise InvalidRequest(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        raise InvalidRequest(f"{name} must be one of {', '.join(allowed)}, got {clipped(value)}")
     return str(value)
 
 

@@ -63,6 +63,7 @@ from veotui.model import (
     QueueState,
     Status,
     Video,
+    refuse_controls,
     stage_index,
     utcnow,
 )
@@ -369,6 +370,8 @@ class Scheduler:
             if reason is not None and len(reason) > MAX_REASON_CHARS:
                 raise InvalidRequest(f"reason is {len(reason)} characters; the limit is {MAX_REASON_CHARS}")
             if reason is not None:
+                # Printed on operators' terminals (queue status, the TUI's header): plain text only.
+                refuse_controls("reason", reason)
                 try:
                     reason.encode("utf-8")
                 except UnicodeEncodeError:

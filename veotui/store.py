@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from veotui import metrics as m
-from veotui.datadir import CHOOSE_ANOTHER, prepare
-from veotui.errors import Conflict, DataUnusable, InvalidRequest, JobNotFound, StorageUnavailable
+from veotui.datadir import CHOOSE_ANOTHER, make_private, os_problem, prepare, private_file
+from veotui.errors import Conflict, DataUnusable, InvalidRequest, JobNotFound, StorageUnavailable, clipped
 from veotui.logs import event
 from veotui.model import (
     ACTIVE_STATUSES,
@@ -253,6 +253,13 @@ class Store:
         self._run_clock: dict[str, float] = {}
         prepare(path.parent)
         identify(path)
+        try:
+            # SQLite makes its WAL and SHM files with the database's own mode.
+            private_file(path)
+            for side in ("-wal", "-shm"):
+                make_private(path.with_name(path.name + side))
+        except OSError as exc:
+            raise os_problem(path.parent, exc, "cannot be written") from None
         try:
             self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
@@ -976,9 +983,9 @@ class Store:
         if (to is None) == (position is None):
             raise InvalidRequest("give either to (top, bottom, up, down) or a position")
         if to is not None and to not in ("top", "bottom", "up", "down"):
-            raise InvalidRequest(f"to must be top, bottom, up or down, got {to!r}")
+            raise InvalidRequest(f"to must be top, bottom, up or down, got {clipped(to)}")
         if position is not None and (isinstance(position, bool) or not isinstance(position, int) or position < 1):
-            raise InvalidRequest(f"position must be a whole number of at least 1, got {position!r}")
+            raise InvalidRequest(f"position must be a whole number of at least 1, got {clipped(position)}")
         with self._transaction() as conn:
             job = self._current(conn, job_id)
             if job.status != Status.QUEUED:

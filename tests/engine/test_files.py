@@ -6,8 +6,9 @@ import pytest
 from PIL import Image
 
 from veotui.errors import InvalidRequest, TooLarge
-from veotui.files import MAX_IMAGE_BYTES, JobFiles, convert_image, video_name, write_atomic
+from veotui.files import MAX_IMAGE_BYTES, JobFiles, video_name, write_atomic
 from veotui.generators.render import render_video
+from veotui.images import convert_image
 
 
 def encode(image: Image.Image, fmt: str, **options) -> bytes:

@@ -15,8 +15,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from tests.support.env import FAST_ENV
 from tests.support.fakes import ControlledGenerator
 from veotui.backend.local import LocalBackend
-from veotui.errors import Conflict, JobNotFound
-from veotui.model import ACTIVE_STATUSES, FINAL_STATUSES, Status
+from veotui.errors import Conflict, InvalidRequest, JobNotFound
+from veotui.model import ACTIVE_STATUSES, FINAL_STATUSES, Status, printable
 from veotui.settings import load_settings
 
 MAX_CONCURRENT = 2
@@ -146,6 +146,13 @@ class SchedulerMachine(RuleBasedStateMachine):
 
     @rule(reason=st.one_of(st.none(), st.text(max_size=20)))
     def pause(self, reason) -> None:
+        if reason is not None and printable(reason, keep="") != reason:
+            # A control character: refused, and the queue is as it was.
+            before = self.call(self.backend.queue)
+            with pytest.raises(InvalidRequest, match="reason contains the"):
+                self.call(self.backend.pause, reason)
+            assert self.call(self.backend.queue) == before
+            return
         state = self.call(self.backend.pause, reason)
         assert state.paused and state.reason == ((reason or "").strip() or None)
         self.paused = True

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.server.conftest import data_files
+from tests.server.conftest import data_files, form_fields
 from tests.support.waiting import wait_for
 from veotui.backend.remote import RemoteBackend
 from veotui.errors import Conflict, InvalidRequest
@@ -53,7 +53,7 @@ async def test_multipart_three_reference_images_then_an_extension(http, settings
     assert (job["reference_count"], job["reference_type"]) == (3, "asset")
 
     extension = await http.post(
-        "/api/generate", data={"prompt": "more", "extends_job_id": job["job_id"], "extends_video": "1"}
+        "/api/generate", files=form_fields(prompt="more", extends_job_id=job["job_id"], extends_video="1")
     )
     assert extension.status_code == 202, extension.text
     assert extension.json()["extends"] == {"job_id": job["job_id"], "video": 1}
@@ -84,7 +84,7 @@ async def test_json_base64_equivalents(http):
         ),
         ({"data": {"prompt": "p"}, "files": {"last_frame": png()}}, 422, "last_frame needs an input image"),
         (
-            {"data": {"prompt": "p", "resolution": "1080p", "duration_seconds": "6"}},
+            {"files": form_fields(prompt="p", resolution="1080p", duration_seconds="6")},
             422,
             "duration_seconds: veo-3.1-generate-001 makes 8 s videos with 1080p",
         ),

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 import anyio
 
+from veotui.datadir import private_dir
 from veotui.errors import ErrorKind
 from veotui.files import video_name, write_atomic
 from veotui.generators.base import GenerationResult, Generator, JobInputs, PermanentFault, TransientFault
@@ -51,8 +52,8 @@ class SimGenerator(Generator):
         self.typical_seconds = max(seconds, 0.1)
         self.operations = root / "operations"
         self.calls = root / "calls"
-        self.operations.mkdir(parents=True, exist_ok=True)
-        self.calls.mkdir(parents=True, exist_ok=True)
+        for folder in (root, self.operations, self.calls):
+            private_dir(folder)
 
     async def submit(self, job: Job, image_path: Path | None, image_ref: str | None) -> str:
         return await self.submit_inputs(job, JobInputs(image=image_path, image_ref=image_ref))
