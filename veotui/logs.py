@@ -28,11 +28,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from veotui.datadir import PRIVATE_FILE, private_dir
-from veotui.model import printable, printable_json
+from veotui.core.text import printable, printable_json
 from veotui.settings import LOG_LEVELS
 
 LOG_NAME = "veotui.log"
+#: The log holds every prompt and user name: its owner's alone, whatever the umask.
+LOG_MODE = 0o600
+LOG_DIR_MODE = 0o700
 #: Records of other libraries reach the file from this level up; veotui's at the level asked.
 OTHERS_LEVEL = logging.WARNING
 LEVELS = LOG_LEVELS
@@ -237,9 +239,9 @@ class _LogFileHandler(logging.handlers.RotatingFileHandler):
 
     def _open(self) -> io.TextIOWrapper:
         # Private whatever the umask: the log holds every prompt and user name.
-        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE)
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, LOG_MODE)
         with contextlib.suppress(PermissionError):
-            os.fchmod(fd, PRIVATE_FILE)
+            os.fchmod(fd, LOG_MODE)
         return open(fd, "a", encoding=self.encoding, errors=self.errors)
 
     def handleError(self, record: logging.LogRecord) -> None:
@@ -256,7 +258,7 @@ class FileLog:
 
     def __init__(self, settings: Any, env: Mapping[str, str] | None = None) -> None:
         path = log_path(settings.data_dir)
-        private_dir(path.parent)
+        path.parent.mkdir(mode=LOG_DIR_MODE, parents=True, exist_ok=True)
         level = level_number(settings.log_level)
         self.handler = _LogFileHandler(
             path,

@@ -12,10 +12,9 @@ from typing import Any
 
 import platformdirs
 
-from veotui.datadir import open_to_others
-from veotui.errors import SettingsError
-from veotui.model import printable
-from veotui.prices import PriceTable, parse_overrides, price_table
+from veotui.core.errors import SettingsError
+from veotui.core.prices import PriceTable, parse_overrides, price_table
+from veotui.core.text import printable
 
 APP_NAME = "veotui"
 GENERATORS = ("auto", "sim", "veo")
@@ -368,24 +367,6 @@ def load_settings(
         config_holds_tokens=holds_tokens,
         **values,
     )
-
-
-def exposed_secrets(settings: Settings) -> list[str]:
-    """A warning for each file holding tokens that other users of this machine can read."""
-    files = []
-    if settings.config_file is not None and settings.config_holds_tokens:
-        files.append(("config file", settings.config_file))
-    if settings.token_file is not None:
-        files.append(("token file", settings.token_file))
-    warnings = []
-    for what, path in files:
-        mode = open_to_others(path)
-        if mode is not None:
-            warnings.append(
-                f"the {what} {path} holds tokens and other users of this machine can read it "
-                f"({mode}); make it private: chmod 600 {path}"
-            )
-    return warnings
 
 
 def _token_from_file(values: dict[str, Any], raw: Mapping[str, tuple[str, Any, int]]) -> None:

@@ -5,10 +5,10 @@ import av
 import pytest
 from PIL import Image
 
-from veotui.errors import InvalidRequest, TooLarge
-from veotui.files import MAX_IMAGE_BYTES, JobFiles, video_name, write_atomic
+from veotui.core.errors import InvalidRequest, TooLarge
+from veotui.datadir.files import MAX_IMAGE_BYTES, JobFiles, video_name, write_atomic
+from veotui.datadir.images import convert_image
 from veotui.generators.render import render_video
-from veotui.images import convert_image
 
 
 def encode(image: Image.Image, fmt: str, **options) -> bytes:

@@ -11,8 +11,8 @@ import time
 import pytest
 from PIL import Image, ImageChops
 
-from veotui import images
-from veotui.images import DecodeBudget, convert_image, fitted, flattened
+from veotui.datadir import images
+from veotui.datadir.images import DecodeBudget, convert_image, fitted, flattened
 
 
 def encode(image: Image.Image, fmt: str, **options) -> bytes:

@@ -15,8 +15,9 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from tests.support.env import FAST_ENV
 from tests.support.fakes import ControlledGenerator
 from veotui.backend.local import LocalBackend
-from veotui.errors import Conflict, InvalidRequest, JobNotFound
-from veotui.model import ACTIVE_STATUSES, FINAL_STATUSES, Status, printable
+from veotui.core.errors import Conflict, InvalidRequest, JobNotFound
+from veotui.core.job import ACTIVE_STATUSES, FINAL_STATUSES, Status
+from veotui.core.text import printable
 from veotui.settings import load_settings
 
 MAX_CONCURRENT = 2

@@ -7,7 +7,7 @@ import pytest
 
 from tests.support.refusing import refuse_commits
 from tests.tui.conftest import running_app, wait_for
-from veotui.errors import StorageUnavailable
+from veotui.core.errors import StorageUnavailable
 
 
 async def test_header_shows_storage_full_until_the_disk_accepts_writes(settings):
@@ -27,7 +27,7 @@ async def test_header_shows_storage_full_until_the_disk_accepts_writes(settings)
 
 
 async def test_header_shows_a_database_found_damaged_after_start_and_keeps_showing_it(settings):
-    from veotui.storage import DAMAGED
+    from veotui.datadir.health import DAMAGED
 
     async with running_app(settings) as (app, pilot):
         screen = app.main_screen
@@ -40,10 +40,10 @@ async def test_header_shows_a_database_found_damaged_after_start_and_keeps_showi
 
 
 async def test_a_stored_pause_reason_reaches_the_header_as_visible_escapes(settings):
-    from veotui.store import Store
+    from veotui.store.sqlite import SqliteStore
 
     # Stored as an older veotui accepted it: the pause reason was not checked then.
-    store = Store(settings.db_path)
+    store = SqliteStore(settings.db_path)
     store.set_paused(True, "lunch\x1b]0;owned\x07\x1b[2J\r\nbreak")
     store.close()
     async with running_app(settings) as (app, pilot):

@@ -7,11 +7,12 @@ import signal
 import sys
 from typing import Any
 
+from veotui.datadir.privacy import exposed_secrets
 from veotui.logs import log_to_stderr
 from veotui.server.limits import allow_open_files
 from veotui.server.memory import freeze_heap, limit_arenas
 from veotui.server.running import is_loopback, running_server
-from veotui.settings import Settings, exposed_secrets
+from veotui.settings import Settings
 
 __all__ = ["running_server", "serve"]
 

@@ -19,10 +19,9 @@ from starlette.requests import Request
 from starlette.types import Message
 
 from veotui.backend.base import Upload
-from veotui.capabilities import MAX_REFERENCES
-from veotui.errors import InvalidRequest, TooLarge, clipped
-from veotui.files import MAX_IMAGE_BYTES
-from veotui.model import MAX_PROMPT_CHARS
+from veotui.core.capabilities import MAX_PROMPT_CHARS, MAX_REFERENCES
+from veotui.core.errors import InvalidRequest, TooLarge, clipped
+from veotui.datadir.files import MAX_IMAGE_BYTES
 
 #: Room for the job fields (a 4000-character prompt and negative prompt) beside the images.
 FIELDS_ALLOWANCE = 64 * 1024

@@ -11,7 +11,8 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from veotui.backend.base import BackendInfo
-from veotui.model import CONNECTED, DISCONNECTED, printable
+from veotui.core.job import CONNECTED, DISCONNECTED
+from veotui.core.text import printable
 
 
 class HeaderBar(Static):
