@@ -133,7 +133,7 @@ class CrossSiteGuard:
             embedded = fetch_site in ("cross-site", "same-site") and header(scope, b"sec-fetch-mode") != "navigate"
             if embedded and not allowed:
                 return 403, (
-                    f"another site's page may not load {scope['path']} from this server; "
+                    f"another site's page may not load {_quoted(scope['path'])} from this server; "
                     "open it directly, or add that page's origin to allowed_origins (VEOTUI_ALLOWED_ORIGINS)"
                 )
             return None
