@@ -279,8 +279,8 @@ def test_the_cli_verbs_work_unchanged(served, client, tmp_path):
 
 async def test_the_remote_backend_works_unchanged(served):
     async with RemoteBackend(served.url.replace("127.0.0.1", "localhost")) as backend:
+        await backend.pause("a reason")  # before the submit, so the job stays queued and can move
         job = await backend.submit({"prompt": "remote"}, png(), "sky.png", references=())
-        await backend.pause("a reason")
         moved = await backend.move(job.job_id, to="top")
         assert moved.queue_position == 1
         await backend.resume()
