@@ -62,16 +62,16 @@ async def test_deleting_a_group_removes_every_job_and_its_folder(backend, settin
 
 async def test_a_group_downloads_as_one_zip_of_job_folders(backend_for, make_settings, tmp_path):
     async with backend_for(make_settings(auto_delete_after_download="off")) as backend:
-        pair = await backend.submit({"prompt": "two", "number_of_videos": 2, "group": "zip"})
-        with pytest.raises(Conflict, match="no job of group 'zip' has completed"):
-            await backend.download_group("zip", tmp_path)
-        one = await backend.submit({"prompt": "one", "group": "zip"})
-        failed = await backend.submit({"prompt": "this will [fail]", "group": "zip"})
+        pair = await backend.submit({"prompt": "two", "number_of_videos": 2, "group": "zip ü"})
+        with pytest.raises(Conflict, match="no job of group 'zip ü' has completed"):
+            await backend.download_group("zip ü", tmp_path)
+        one = await backend.submit({"prompt": "one", "group": "zip ü"})
+        failed = await backend.submit({"prompt": "this will [fail]", "group": "zip ü"})
         for job in (pair, one):
             await until_status(backend, job.job_id, Status.COMPLETED)
         await until_status(backend, failed.job_id, Status.FAILED)
-        path = await backend.download_group("zip", tmp_path / "out")
-        assert path.name == "veotui_group_zip.zip"
+        path = await backend.download_group("zip ü", tmp_path / "out")
+        assert path.name == "veotui_group_zip__.zip"
         with zipfile.ZipFile(path) as archive:
             assert archive.testzip() is None
             assert sorted(archive.namelist()) == sorted(

@@ -71,7 +71,7 @@ MAX_GROUP_JOBS = 1000
 
 def group_zip_name(group: str) -> str:
     """The file name a group's zip is saved under."""
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in group)
+    safe = "".join(c if (c.isascii() and c.isalnum()) or c in "-_." else "_" for c in group)
     return f"veotui_group_{safe}.zip"
 
 
@@ -98,6 +98,14 @@ class GroupAction:
             done=list(data["done"]),
             left=[(entry["job_id"], entry["reason"]) for entry in data["left"]],
         )
+
+
+def _leave_or_raise(left: list[tuple[str, str]], job: Job, exc: VeotuiError) -> None:
+    """A refusal of one job (409, 403, 404) leaves it with the reason; a fault of the engine
+    (a full disk, a lost database) stops the whole action."""
+    if exc.http_status >= 500:
+        raise exc
+    left.append((job.job_id, str(exc)))
 
 
 class Backend(ABC):
@@ -181,8 +189,8 @@ class Backend(ABC):
                 continue
             try:
                 await self.cancel(job.job_id)
-            except VeotuiError as exc:  # ended meanwhile, or the caller may not
-                left.append((job.job_id, str(exc)))
+            except VeotuiError as exc:
+                _leave_or_raise(left, job, exc)  # ended meanwhile, or the caller may not
             else:
                 done.append(job.job_id)
         return GroupAction(group, done, left)
@@ -198,7 +206,7 @@ class Backend(ABC):
             except JobNotFound:
                 continue  # deleted meanwhile: what was asked is done
             except VeotuiError as exc:
-                left.append((job.job_id, str(exc)))
+                _leave_or_raise(left, job, exc)
             else:
                 done.append(job.job_id)
         return GroupAction(group, done, left)
