@@ -12,9 +12,9 @@ from typing import Any
 
 import platformdirs
 
-from veotui.errors import SettingsError
-from veotui.model import printable
-from veotui.prices import PriceTable, parse_overrides, price_table
+from veotui.core.errors import SettingsError
+from veotui.core.prices import PriceTable, parse_overrides, price_table
+from veotui.core.text import printable
 
 APP_NAME = "veotui"
 GENERATORS = ("auto", "sim", "veo")

@@ -26,10 +26,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from veotui.backend.local import LocalBackend
-from veotui.files import video_name
+from veotui.datadir.files import video_name
 from veotui.generators.base import GenerationResult, Generator
 from veotui.settings import load_settings
-from veotui.store import MIGRATIONS
+from veotui.store.migrations import MIGRATIONS
 
 
 class NullGenerator(Generator):
@@ -37,7 +37,7 @@ class NullGenerator(Generator):
     operations_can_hang = False
     default_poll_interval = 0.0
 
-    async def submit(self, job, image_path, image_ref):
+    async def submit(self, job, inputs):
         return f"null/{job.job_id}"
 
     async def poll(self, job, operation):
@@ -155,10 +155,12 @@ RSS_SCRIPT = """
 import resource, sys, tempfile
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
-from veotui.model import Job, JobRequest, Status, new_job_id
-from veotui.store import Store
+from veotui.core.job import Job, Status
+from veotui.core.request import JobRequest
+from veotui.core.ids import new_job_id
+from veotui.store.sqlite import SqliteStore
 with tempfile.TemporaryDirectory() as d:
-    store = Store(Path(d) / "veotui.db")
+    store = SqliteStore(Path(d) / "veotui.db")
     store.insert_many(Job(job_id=new_job_id(), status=Status.COMPLETED, request=JobRequest(prompt=f"history job {i} " * 4))
                       for i in range(10_000))
     page, total = store.history(limit=100)

@@ -34,7 +34,9 @@ sys.path.insert(0, str(ROOT))
 from tests.fleet.servers import FleetServer
 from tests.server.harness import server_env
 from tests.support.postgres import start_cluster
-from veotui.model import ACTIVE_STATUSES, Job, JobRequest, Status, new_job_id
+from veotui.core.ids import new_job_id
+from veotui.core.job import ACTIVE_STATUSES, Job, Status
+from veotui.core.request import JobRequest
 from veotui.store import open_store
 
 LIFE = (*ACTIVE_STATUSES[1:], Status.COMPLETED)

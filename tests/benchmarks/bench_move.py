@@ -21,18 +21,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from veotui.model import Job, JobRequest, Status, new_job_id
-from veotui.store import Store
+from veotui.core.ids import new_job_id
+from veotui.core.job import Job, Status
+from veotui.core.request import JobRequest
+from veotui.store.sqlite import SqliteStore
 
 
-def filled(n: int, folder: Path) -> Store:
-    store = Store(folder / f"bench-{n}.db")
+def filled(n: int, folder: Path) -> SqliteStore:
+    store = SqliteStore(folder / f"bench-{n}.db")
     request = JobRequest(prompt="bench")
     store.insert_many(Job(job_id=new_job_id(), status=Status.QUEUED, request=request) for _ in range(n))
     return store
 
 
-def median_ms(store: Store, ids: list[str], **where) -> float:
+def median_ms(store: SqliteStore, ids: list[str], **where) -> float:
     """The move itself: its answer's queue_position (a count over the index, linear in
     the position, as every queue position is) is timed apart and taken off."""
     rng = random.Random(1)
@@ -48,7 +50,7 @@ def median_ms(store: Store, ids: list[str], **where) -> float:
     return statistics.median(times) * 1000
 
 
-def rows_per_move_into_one_gap(store: Store, moves: int = 1000) -> float:
+def rows_per_move_into_one_gap(store: SqliteStore, moves: int = 1000) -> float:
     ids = [j.job_id for j in store.queued(limit=moves + 2)]
     written = 0
     original = store._conn.execute

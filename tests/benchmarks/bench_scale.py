@@ -25,7 +25,7 @@ size it prints, one per line:
 and then each figure's ratio, large size over small: the claim is that cost does not grow
 with the number of jobs.
 
-Filling: rows are generated in Python and written with ``Store.insert_many``, which inserts
+Filling: rows are generated in Python and written with ``SqliteStore.insert_many``, which inserts
 them with one ``executemany`` per chunk of 50,000 in one transaction each, numbering the queue
 and the finish order as it goes and telling no listener; no job folders are made. A filled
 store is kept under the system's temp directory (``veotui-scale-<queued>-<history>``) and
@@ -77,13 +77,14 @@ def env_for(data_dir: Path) -> dict[str, str]:
 
 def fill(data_dir: Path, queued: int, history: int) -> None:
     from tests.tui.history import ended_job
-    from veotui.model import Job, JobRequest, Status
+    from veotui.core.job import Job, Status
+    from veotui.core.request import JobRequest
     from veotui.settings import load_settings
-    from veotui.store import Store
+    from veotui.store.sqlite import SqliteStore
 
     settings = load_settings(env=env_for(data_dir))
     data_dir.mkdir(parents=True, exist_ok=True)
-    store = Store(settings.db_path)
+    store = SqliteStore(settings.db_path)
     base = datetime(2026, 1, 1, tzinfo=UTC)
 
     def waiting(n: int) -> Job:
@@ -185,7 +186,7 @@ def percentiles(values: list[float]) -> tuple[float, float]:
 async def measure(data_dir: Path, remote: bool) -> dict[str, float]:
     from veotui.backend.local import LocalBackend
     from veotui.backend.remote import RemoteBackend
-    from veotui.model import Change, Status
+    from veotui.core.job import Change, Status
     from veotui.settings import load_settings
     from veotui.tui.app import VeotuiApp
     from veotui.tui.board import PROCESSING, QUEUE

@@ -273,11 +273,11 @@ SCRAPES = 50
 
 def fill_history(data_dir: Path, jobs: int) -> float:
     """``jobs`` ended jobs and their final events, written by SQLite itself; seconds taken."""
-    from veotui import metrics
-    from veotui.store import Store
+    from veotui.store import aggregates
+    from veotui.store.sqlite import SqliteStore
 
     began = time.perf_counter()
-    Store(data_dir / "veotui.db").close()  # the schema, as veotui creates it
+    SqliteStore(data_dir / "veotui.db").close()  # the schema, as veotui creates it
     import sqlite3
 
     conn = sqlite3.connect(data_dir / "veotui.db", isolation_level=None)
@@ -301,7 +301,7 @@ def fill_history(data_dir: Path, jobs: int) -> float:
         " CASE WHEN i % 10 > 1 THEN 60 + i % 120 END FROM n"
     )
     conn.execute(f"UPDATE counters SET value = {jobs} WHERE name IN ('queue_seq', 'finished_seq')")
-    metrics.rebuild(conn)
+    aggregates.rebuild(conn)
     conn.execute("COMMIT")
     conn.close()
     return time.perf_counter() - began

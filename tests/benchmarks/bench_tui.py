@@ -31,9 +31,9 @@ sys.path.insert(0, str(ROOT))
 
 from tests.tui.history import ended_jobs
 from veotui.backend.local import LocalBackend
-from veotui.model import Change
+from veotui.core.job import Change
 from veotui.settings import load_settings
-from veotui.store import Store
+from veotui.store.sqlite import SqliteStore
 from veotui.tui.app import VeotuiApp
 from veotui.tui.screen import MainScreen
 
@@ -61,7 +61,7 @@ async def main(events: int) -> None:
         }
     )
     data_dir.mkdir(parents=True, exist_ok=True)
-    store = Store(settings.db_path)
+    store = SqliteStore(settings.db_path)
     store.insert_many(ended_jobs(HISTORY_JOBS))
     store.close()
 

@@ -18,8 +18,12 @@ import pytest
 
 from tests.server.harness import ServeProcess, server_env
 from tests.support.damage import damage_an_index_page
-from veotui.model import Job, JobRequest, Status, new_job_id
-from veotui.store import APPLICATION_ID, MIGRATIONS, Store
+from veotui.core.ids import new_job_id
+from veotui.core.job import Job, Status
+from veotui.core.request import JobRequest
+from veotui.store.database_file import APPLICATION_ID
+from veotui.store.migrations import MIGRATIONS
+from veotui.store.sqlite import SqliteStore
 
 pytestmark = pytest.mark.slow
 
@@ -51,7 +55,7 @@ def refused(data_dir: Path, args: tuple[str, ...] = SERVE) -> str:
 
 def a_veotui_database(path: Path, jobs: int = 300) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    store = Store(path)
+    store = SqliteStore(path)
     store.insert_many(
         Job(
             job_id=new_job_id(),

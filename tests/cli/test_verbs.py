@@ -277,7 +277,7 @@ def test_usage_errors_exit_2(args):
 
 
 def test_status_jobs_and_retry_show_the_cost_and_what_a_retry_does(server):
-    from veotui.model import RETRY_REFETCHES, RETRY_RESUBMITS
+    from veotui.core.job import RETRY_REFETCHES, RETRY_RESUBMITS
 
     stranded = veotui("submit", "made but [unfetchable]", "--count", "2", "--duration", "4", remote=server.url)
     errored = veotui("submit", "broken [fail]", remote=server.url)

@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 
 from tests.support.waiting import wait_for
-from veotui.errors import Conflict, InvalidRequest, JobNotFound, TooLarge, VideoNotFound
-from veotui.files import MAX_IMAGE_BYTES
-from veotui.model import ACTIVE_STATUSES, Change, Status
+from veotui.core.errors import Conflict, InvalidRequest, JobNotFound, TooLarge, VideoNotFound
+from veotui.core.job import ACTIVE_STATUSES, Change, Status
+from veotui.datadir.files import MAX_IMAGE_BYTES
 
 
 def png(width: int = 64, height: int = 48) -> bytes:
@@ -306,7 +306,7 @@ async def test_metrics_and_the_hourly_series_count_ended_jobs(backend):
 
 
 async def test_every_job_carries_its_estimated_cost(backend):
-    from veotui.prices import estimate_cost
+    from veotui.core.prices import estimate_cost
 
     job = await backend.submit({"prompt": "a priced kite", "number_of_videos": 3, "duration_seconds": 6})
     expected = estimate_cost(job.request)
@@ -365,7 +365,7 @@ async def test_the_queue_reports_what_was_bought_today(backend):
 
 
 async def test_info_carries_the_price_table_in_use_and_jobs_are_priced_by_it(backend_for, settings):
-    from veotui.prices import estimate_cost
+    from veotui.core.prices import estimate_cost
 
     priced = settings.replace(prices={"veo-3.1-fast-generate-001": {"audio": 1.0}})
     async with backend_for(priced) as backend:

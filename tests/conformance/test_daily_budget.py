@@ -8,7 +8,7 @@ import anyio
 
 from tests.conformance.test_backend_conformance import until_status
 from tests.support.waiting import wait_for
-from veotui.model import ACTIVE_STATUSES, Status
+from veotui.core.job import ACTIVE_STATUSES, Status
 
 
 async def test_a_budget_that_holds_the_next_job_pauses_the_queue_and_says_why(backend_for, make_settings):

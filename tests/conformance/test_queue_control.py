@@ -8,8 +8,8 @@ import pytest
 
 from tests.conformance.test_backend_conformance import until_status
 from tests.support.waiting import wait_for
-from veotui.errors import Conflict, InvalidRequest, JobNotFound
-from veotui.model import ACTIVE_STATUSES, Change, Status
+from veotui.core.errors import Conflict, InvalidRequest, JobNotFound
+from veotui.core.job import ACTIVE_STATUSES, Change, Status
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 

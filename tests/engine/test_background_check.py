@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from types import SimpleNamespace
 
-import veotui.scheduler as scheduler_module
-from veotui.scheduler import Scheduler
-from veotui.storage import DAMAGED
+import veotui.engine.scheduler as scheduler_module
+from veotui.datadir.health import DAMAGED
+from veotui.engine.scheduler import Scheduler
 
 
 async def test_the_deferred_check_waits_for_start_up_then_reports_damage(monkeypatch):

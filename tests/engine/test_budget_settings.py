@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from veotui.errors import SettingsError
+from veotui.core.errors import SettingsError
 from veotui.settings import load_settings
 
 

@@ -16,9 +16,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from veotui.files import JobFiles
-from veotui.model import Job, JobRequest, Status, new_job_id
-from veotui.store import Store
+from veotui.core.ids import new_job_id
+from veotui.core.job import Job, Status
+from veotui.core.request import JobRequest
+from veotui.datadir.files import JobFiles
+from veotui.store.sqlite import SqliteStore
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -81,7 +83,7 @@ def small_jpeg() -> bytes:
 
 def queue_jobs(data_dir: Path, prompts: list[str]) -> list[str]:
     """Jobs as a previous run would have left them: queued, each with its input image."""
-    store = Store(data_dir / "veotui.db")
+    store = SqliteStore(data_dir / "veotui.db")
     files = JobFiles(data_dir / "temp_downloads")
     ids = []
     try:

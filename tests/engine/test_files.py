@@ -5,8 +5,8 @@ import av
 import pytest
 from PIL import Image
 
-from veotui.errors import InvalidRequest, TooLarge
-from veotui.files import MAX_IMAGE_BYTES, JobFiles, convert_image, video_name, write_atomic
+from veotui.core.errors import InvalidRequest, TooLarge
+from veotui.datadir.files import MAX_IMAGE_BYTES, JobFiles, convert_image, video_name, write_atomic
 from veotui.generators.render import render_video
 
 

@@ -6,7 +6,7 @@ import os
 
 from PIL import Image, ImageStat
 
-from veotui.frames import input_picture, video_strip
+from veotui.datadir.frames import input_picture, video_strip
 from veotui.generators.render import render_video
 
 

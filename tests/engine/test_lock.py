@@ -2,8 +2,8 @@ import os
 
 import pytest
 
-from veotui.errors import DataDirBusy
-from veotui.lock import DataDirLock
+from veotui.core.errors import DataDirBusy
+from veotui.datadir.lock import DataDirLock
 
 
 def test_one_owner_per_directory_and_the_refusal_says_how_to_attach(tmp_path):

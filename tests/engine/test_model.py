@@ -5,18 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from veotui.errors import ErrorKind, InvalidRequest
-from veotui.model import (
-    ACTIVE_STATUSES,
-    FINAL_STATUSES,
-    TRANSITIONS,
-    Job,
-    JobRequest,
-    Status,
-    Video,
-    can_transition,
-    new_job_id,
-)
+from veotui.core.errors import ErrorKind, InvalidRequest
+from veotui.core.ids import new_job_id
+from veotui.core.job import ACTIVE_STATUSES, FINAL_STATUSES, TRANSITIONS, Job, Status, Video, can_transition
+from veotui.core.request import JobRequest
 
 
 def test_the_nine_statuses_in_order():

@@ -8,10 +8,11 @@ import pytest
 from PIL import Image
 
 from tests.support.waiting import wait_for
-from veotui.capabilities import MODEL_CAPABILITIES
-from veotui.errors import Conflict, InvalidRequest, JobNotFound
-from veotui.files import video_name
-from veotui.model import Extends, JobRequest, Status
+from veotui.core.capabilities import MODEL_CAPABILITIES
+from veotui.core.errors import Conflict, InvalidRequest, JobNotFound
+from veotui.core.job import Status
+from veotui.core.request import Extends, JobRequest
+from veotui.datadir.files import video_name
 
 LITE = "veo-3.1-lite-generate-001"
 
@@ -85,7 +86,7 @@ async def test_a_combination_the_model_refuses_is_a_422_naming_field_and_model(l
 
 
 def test_the_rules_table_covers_every_model():
-    from veotui.model import MODELS
+    from veotui.core.capabilities import MODELS
 
     assert set(MODEL_CAPABILITIES) == set(MODELS)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tests.support.waiting import wait_for
 from veotui.backend.local import LocalBackend
-from veotui.model import Status
+from veotui.core.job import Status
 
 
 async def test_a_retry_after_a_restart_still_reuses_the_finished_operation(settings):

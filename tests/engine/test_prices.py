@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from veotui.errors import SettingsError
-from veotui.model import MODELS, JobRequest
-from veotui.prices import DEFAULT_PRICES, PRICES_READ_ON, PRICES_SOURCE, estimate_cost, price_table
+from veotui.core.capabilities import MODELS
+from veotui.core.errors import SettingsError
+from veotui.core.prices import DEFAULT_PRICES, PRICES_READ_ON, PRICES_SOURCE, estimate_cost, price_table
+from veotui.core.request import JobRequest
 from veotui.settings import load_settings
 
 

@@ -2,8 +2,10 @@ from datetime import timedelta
 
 import pytest
 
-from veotui.model import Job, JobRequest, Status, new_job_id, utcnow
-from veotui.progress import fold_sample, generating_fraction, with_progress
+from veotui.core.ids import new_job_id
+from veotui.core.job import Job, Status, utcnow
+from veotui.core.progress import fold_sample, generating_fraction, with_progress
+from veotui.core.request import JobRequest
 
 
 def job_in(status, stage_started_at=None):
@@ -39,9 +41,9 @@ def test_the_tail_creeps_but_never_arrives():
 
 
 def test_an_implausible_generation_time_is_clamped_and_a_nonsense_one_dropped(tmp_path):
-    from veotui.store import Store
+    from veotui.store.sqlite import SqliteStore
 
-    store = Store(tmp_path / "veotui.db")
+    store = SqliteStore(tmp_path / "veotui.db")
     try:
         # The first sample is held against the generator's typical time.
         assert store.record_duration("m", 3600.0, prior=60.0) == 240.0

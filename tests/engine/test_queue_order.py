@@ -6,9 +6,12 @@ import random
 
 import pytest
 
-from veotui.errors import Conflict, InvalidRequest
-from veotui.model import Change, Job, JobRequest, Status, new_job_id
-from veotui.store import MIGRATIONS, Store
+from veotui.core.errors import Conflict, InvalidRequest
+from veotui.core.ids import new_job_id
+from veotui.core.job import Change, Job, Status
+from veotui.core.request import JobRequest
+from veotui.store.migrations import MIGRATIONS
+from veotui.store.sqlite import SqliteStore
 
 
 @pytest.fixture
@@ -21,7 +24,7 @@ def queued(prompt: str = "p") -> Job:
     return Job(job_id=new_job_id(), status=Status.QUEUED, request=JobRequest(prompt=prompt))
 
 
-def order(store: Store) -> list[str]:
+def order(store: SqliteStore) -> list[str]:
     jobs = store.queued()
     assert [j.queue_position for j in jobs] == list(range(1, len(jobs) + 1))
     keys = [j.queue_seq for j in jobs]
@@ -136,7 +139,7 @@ def test_an_older_database_gains_the_pause_switch_unpaused(tmp_path):
     old = sqlite3.connect(path)
     old.executescript(";".join(MIGRATIONS[:2]) + "; PRAGMA user_version = 2;")
     old.close()
-    store = Store(path)
+    store = SqliteStore(path)
     assert store.schema_version == len(MIGRATIONS)
     assert not store.queue_state().paused
     store.close()

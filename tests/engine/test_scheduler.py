@@ -10,10 +10,10 @@ import pytest
 from tests.support.fakes import ControlledGenerator
 from tests.support.waiting import wait_for, wait_status
 from veotui.backend.local import LocalBackend
-from veotui.errors import Conflict, DownloadFailed, ErrorKind, JobNotFound
+from veotui.core.errors import Conflict, DownloadFailed, ErrorKind, JobNotFound
+from veotui.core.job import Status
+from veotui.engine.scheduler import backoff_delay
 from veotui.generators.base import PermanentFault, SubmitOutcomeUnknown, TransientFault
-from veotui.model import Status
-from veotui.scheduler import backoff_delay
 
 
 @pytest.fixture

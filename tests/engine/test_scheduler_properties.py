@@ -15,8 +15,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from tests.support.env import FAST_ENV
 from tests.support.fakes import ControlledGenerator
 from veotui.backend.local import LocalBackend
-from veotui.errors import Conflict, JobNotFound
-from veotui.model import ACTIVE_STATUSES, FINAL_STATUSES, Status
+from veotui.core.errors import Conflict, JobNotFound
+from veotui.core.job import ACTIVE_STATUSES, FINAL_STATUSES, Status
 from veotui.settings import load_settings
 
 MAX_CONCURRENT = 2

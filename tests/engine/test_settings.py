@@ -1,6 +1,6 @@
 import pytest
 
-from veotui.errors import SettingsError
+from veotui.core.errors import SettingsError
 from veotui.generators import choose_generator
 from veotui.settings import load_settings
 

@@ -7,7 +7,7 @@ import av
 from PIL import Image
 
 from tests.support.waiting import wait_for
-from veotui.model import Status
+from veotui.core.job import Status
 
 
 async def finished(backend, job_id):

@@ -1,5 +1,5 @@
 from tests.support.waiting import wait_for
-from veotui.model import Status
+from veotui.core.job import Status
 
 
 async def test_a_job_runs_to_completed_with_real_videos(local_backend):

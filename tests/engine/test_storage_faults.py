@@ -9,8 +9,8 @@ from tests.support.fakes import ControlledGenerator
 from tests.support.refusing import refuse_commits
 from tests.support.waiting import wait_for
 from veotui.backend.local import LocalBackend
-from veotui.errors import StorageUnavailable
-from veotui.model import Status
+from veotui.core.errors import StorageUnavailable
+from veotui.core.job import Status
 
 
 @pytest.fixture

@@ -5,10 +5,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from veotui.errors import Conflict, DataUnusable, InvalidRequest, JobNotFound
-from veotui.metrics import MIGRATION_SQL
-from veotui.model import ACTIVE_STATUSES, Change, Job, JobRequest, Status, Video, isoformat, new_job_id, utcnow
-from veotui.store import MIGRATIONS, Store
+from veotui.core.errors import Conflict, DataUnusable, InvalidRequest, JobNotFound
+from veotui.core.ids import new_job_id
+from veotui.core.job import ACTIVE_STATUSES, Change, Job, Status, Video, isoformat, utcnow
+from veotui.core.request import JobRequest
+from veotui.store.aggregates import MIGRATION_SQL
+from veotui.store.migrations import MIGRATIONS
+from veotui.store.sqlite import SqliteStore
 
 
 @pytest.fixture
@@ -22,7 +25,7 @@ def queued(prompt="p", **fields):
 
 
 def test_wal_full_sync_and_schema_version(tmp_path):
-    store = Store(tmp_path / "veotui.db")
+    store = SqliteStore(tmp_path / "veotui.db")
     conn = sqlite3.connect(tmp_path / "veotui.db")
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
@@ -32,15 +35,15 @@ def test_wal_full_sync_and_schema_version(tmp_path):
 
 
 def test_reopening_keeps_jobs_and_refuses_a_newer_schema(tmp_path):
-    store = Store(tmp_path / "veotui.db")
+    store = SqliteStore(tmp_path / "veotui.db")
     job = store.insert(queued("kept"))
     store.close()
-    again = Store(tmp_path / "veotui.db")
+    again = SqliteStore(tmp_path / "veotui.db")
     assert again.get(job.job_id).prompt == "kept"
     again._conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
     again.close()
     with pytest.raises(DataUnusable, match="newer veotui"):
-        Store(tmp_path / "veotui.db")
+        SqliteStore(tmp_path / "veotui.db")
 
 
 def test_a_version_1_database_migrates_and_queue_numbers_are_never_reused(tmp_path):
@@ -55,7 +58,7 @@ def test_a_version_1_database_migrates_and_queue_numbers_are_never_reused(tmp_pa
     )
     old.commit()
     old.close()
-    store = Store(path)
+    store = SqliteStore(path)
     assert store.schema_version == len(MIGRATIONS)
     newest = store.insert(queued("new"))
     assert newest.queue_seq == 42
@@ -174,7 +177,7 @@ def test_a_job_the_engine_removed_is_explained_for_a_while(store, monkeypatch):
     week_ago = isoformat(utcnow() - timedelta(days=8))
     with store._transaction() as conn:
         conn.execute("UPDATE tombstones SET at = ? WHERE job_id = ?", (week_ago, gone.job_id))
-    monkeypatch.setattr("veotui.store.TOMBSTONE_ROWS", 2)
+    monkeypatch.setattr("veotui.store.sqlite.TOMBSTONE_ROWS", 2)
     later = [store.insert(queued()) for _ in range(3)]
     for n, job in enumerate(later):
         store.delete(job.job_id, "deleted after download")
@@ -263,7 +266,7 @@ def test_metrics_count_all_time_from_the_event_log(store):
 
 def test_metrics_survive_reopening_and_a_migration_fills_them_from_the_event_log(tmp_path):
     path = tmp_path / "veotui.db"
-    store = Store(path)
+    store = SqliteStore(path)
     for user, final in (("ana", Status.COMPLETED), ("ben", Status.FAILED), ("ben", Status.CANCELLED)):
         job = store.insert(queued(user=user))
         if final == Status.CANCELLED:
@@ -279,7 +282,7 @@ def test_metrics_survive_reopening_and_a_migration_fills_them_from_the_event_log
     before = store.metrics()
     store.close()
 
-    again = Store(path)
+    again = SqliteStore(path)
     assert again.metrics() == before
     again.close()
 
@@ -287,7 +290,7 @@ def test_metrics_survive_reopening_and_a_migration_fills_them_from_the_event_log
     conn = sqlite3.connect(path)
     conn.executescript("DROP TABLE metric_values; DROP TABLE metric_hours;" + MIGRATION_SQL)
     conn.close()
-    rebuilt = Store(path).metrics()
+    rebuilt = SqliteStore(path).metrics()
     for key in ("completed", "failed", "cancelled", "jobs_by_user", "errors_by_kind", "avg_processing_seconds"):
         assert rebuilt[key] == before[key], key
 
@@ -302,7 +305,7 @@ def test_moving_estimate_per_model(store):
 def test_an_operation_counts_its_estimate_in_todays_spend_once(open_store):
     from datetime import timedelta
 
-    from veotui.model import utcnow
+    from veotui.core.job import utcnow
 
     store = open_store()
     assert store.spend_today() == 0
@@ -355,7 +358,7 @@ def test_history_follows_the_order_jobs_ended_in_not_the_wall_clock(tmp_path):
         )
     old.commit()
     old.close()
-    store = Store(path)
+    store = SqliteStore(path)
     history, _ = store.history()
     assert [j.prompt for j in history] == ["old 0", "old 1"]  # the migration numbers them by finish time
     # A job that ends now, its wall clock set back a year, still goes on top.
@@ -376,29 +379,28 @@ def test_the_store_itself_refuses_what_it_cannot_use(tmp_path):
     garbage = tmp_path / "garbage.db"
     garbage.write_bytes(b"\x00not sqlite" * 100)
     with pytest.raises(DataUnusable, match="is damaged .*does not start with a SQLite header.*a copy is at"):
-        Store(garbage)
+        SqliteStore(garbage)
     foreign = tmp_path / "foreign.db"
     conn = sqlite3.connect(foreign)
     conn.executescript("CREATE TABLE foo (x); PRAGMA user_version = 7;")
     conn.close()
     before = foreign.read_bytes()
     with pytest.raises(DataUnusable, match=r"is not a veotui database \(it has tables foo\)"):
-        Store(foreign)
+        SqliteStore(foreign)
     assert foreign.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("foreign")) == ["foreign.db"]
 
 
 def test_a_large_database_is_checked_after_open_and_damage_sticks(tmp_path, monkeypatch):
-    import veotui.store as store_module
     from tests.support.damage import damage_an_index_page
-    from veotui.storage import DAMAGED, StorageGuard
+    from veotui.datadir.health import DAMAGED, StorageGuard
 
     db = tmp_path / "veotui.db"
-    Store(db).close()
+    SqliteStore(db).close()
     damage_an_index_page(db)
-    monkeypatch.setattr(store_module, "CHECK_AT_OPEN_BYTES", 0)
+    monkeypatch.setattr("veotui.store.sqlite.CHECK_AT_OPEN_BYTES", 0)
     guard = StorageGuard(tmp_path)
-    store = Store(db, guard)  # opens: the check is deferred
+    store = SqliteStore(db, guard)  # opens: the check is deferred
     try:
         reason = store.deferred_check()
         assert reason is not None and f"{db} is damaged (quick_check:" in reason
@@ -413,7 +415,7 @@ def test_a_large_database_is_checked_after_open_and_damage_sticks(tmp_path, monk
 
 def test_jobs_per_status_are_kept_by_every_write_and_read_without_counting_the_jobs(tmp_path):
     path = tmp_path / "veotui.db"
-    store = Store(path)
+    store = SqliteStore(path)
     jobs = [store.insert(queued(f"job {n}")) for n in range(5)]
     store.transition(jobs[0].job_id, Status.CANCELLED)
     store.transition(jobs[1].job_id, Status.STARTING)
@@ -431,7 +433,7 @@ def test_jobs_per_status_are_kept_by_every_write_and_read_without_counting_the_j
     assert store.count_by_status() == counted
     store.close()
 
-    again = Store(path)
+    again = SqliteStore(path)
     assert again.count_by_status() == counted
     assert len(again.queued()) == 3
     again.close()

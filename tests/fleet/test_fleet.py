@@ -17,8 +17,8 @@ import pytest
 
 from tests.fleet.servers import FleetServer, fleet_env
 from tests.support.waiting import wait_until
-from veotui.files import write_atomic
-from veotui.model import isoformat, utcnow
+from veotui.core.job import isoformat, utcnow
+from veotui.datadir.files import write_atomic
 from veotui.store import open_store
 
 pytestmark = pytest.mark.slow

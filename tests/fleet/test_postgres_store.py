@@ -7,11 +7,14 @@ import os
 
 import pytest
 
-from veotui.errors import Conflict, DataUnusable, SettingsError
-from veotui.model import Job, JobRequest, Status, new_job_id
+from veotui.core.errors import Conflict, DataUnusable, SettingsError
+from veotui.core.ids import new_job_id
+from veotui.core.job import Job, Status
+from veotui.core.request import JobRequest
 from veotui.settings import load_settings
-from veotui.store import MIGRATIONS, open_store
-from veotui.store_postgres import LeaseLost
+from veotui.store import open_store
+from veotui.store.fleet import LeaseLost
+from veotui.store.migrations import MIGRATIONS
 
 
 def queued(prompt: str = "p") -> Job:
@@ -233,7 +236,7 @@ def test_a_listener_hears_the_changes_other_processes_make_and_not_its_own(datab
 
 
 def test_the_sweep_of_a_shared_directory_leaves_what_changed_lately_alone(tmp_path):
-    from veotui.files import TEMP_PREFIX, JobFiles
+    from veotui.datadir.files import TEMP_PREFIX, JobFiles
 
     files = JobFiles(tmp_path / "jobs")
     old, fresh = new_job_id(), new_job_id()
@@ -257,8 +260,8 @@ def test_the_sweep_of_a_shared_directory_leaves_what_changed_lately_alone(tmp_pa
 
 def test_a_server_stopped_inside_a_transaction_does_not_hold_the_fleet(database, tmp_path):
     from tests.support.waiting import wait_until
-    from veotui.errors import StorageUnavailable
-    from veotui.store_postgres import SLOTS_LOCK
+    from veotui.core.errors import StorageUnavailable
+    from veotui.store.postgres import SLOTS_LOCK
 
     def attempt(call):  # type: ignore[no-untyped-def]
         try:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+import socket
 import zipfile
 
 import anyio
@@ -11,6 +13,7 @@ import httpx
 from PIL import Image
 
 from tests.support.waiting import wait_for
+from veotui.server.running import bind
 
 PROCESSING = {"starting", "uploading_image", "generating", "processing", "downloading"}
 
@@ -249,10 +252,24 @@ async def test_timeline_info_resolve_and_health(http):
     assert (await http.get("/api/health")).json() == {"status": "ok"}
 
 
-async def test_keep_alive_requests_do_not_wait_for_delayed_acks(http):
-    """With Nagle's algorithm on, each response on a reused connection stalls ~40 ms."""
-    await http.get("/api/health")
-    started = anyio.current_time()
-    for _ in range(20):
-        assert (await http.get("/api/metrics")).status_code == 200
-    assert anyio.current_time() - started < 0.5
+async def test_connections_the_server_accepts_have_nagle_off():
+    """With Nagle's algorithm on, each response on a reused connection stalls ~40 ms for a
+    delayed ACK. uvicorn serves the socket ``bind`` made through the loop's ``create_server``;
+    asyncio turns Nagle off only on sockets made with ``IPPROTO_TCP``."""
+    sock = bind("127.0.0.1", 0)
+    nodelay: list[int] = []
+
+    class Probe(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            nodelay.append(transport.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            transport.close()
+
+    server = await asyncio.get_running_loop().create_server(Probe, sock=sock)
+    try:
+        _, writer = await asyncio.open_connection(*sock.getsockname()[:2])
+        await wait_for(lambda: nodelay, what="the server to accept the connection")
+        writer.close()
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert nodelay[0] != 0

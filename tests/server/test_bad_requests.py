@@ -13,7 +13,7 @@ from PIL import Image
 from tests.server.conftest import data_files
 from tests.server.harness import server_thread
 from tests.support.env import FAST_ENV
-from veotui.model import ACTIVE_STATUSES, Status
+from veotui.core.job import ACTIVE_STATUSES, Status
 from veotui.settings import load_settings
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.server.harness import ServeProcess, server_env
-from veotui.model import parse_time
+from veotui.core.job import parse_time
 
 pytestmark = pytest.mark.slow
 

@@ -13,8 +13,10 @@ import httpx
 import pytest
 
 from tests.server.harness import ServeProcess, server_env
-from veotui.model import Job, JobRequest, Status, new_job_id
-from veotui.store import Store
+from veotui.core.ids import new_job_id
+from veotui.core.job import Job, Status
+from veotui.core.request import JobRequest
+from veotui.store.sqlite import SqliteStore
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +27,7 @@ STORED_USER = "mallory\x1b]0;owned\x07"
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     data = tmp_path_factory.mktemp("controls") / "data"
-    store = Store(data / "veotui.db")
+    store = SqliteStore(data / "veotui.db")
     # Written as an older veotui would have accepted it: the constructor does not validate.
     stored = Job(
         job_id=new_job_id(),

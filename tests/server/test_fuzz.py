@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from tests.server.harness import server_thread
 from tests.support.env import FAST_ENV
-from veotui.model import JobRequest
+from veotui.core.request import JobRequest
 from veotui.settings import load_settings
 
 FUZZ = hypothesis_settings(

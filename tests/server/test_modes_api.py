@@ -13,8 +13,8 @@ from PIL import Image
 from tests.server.conftest import data_files
 from tests.support.waiting import wait_for
 from veotui.backend.remote import RemoteBackend
-from veotui.errors import Conflict, InvalidRequest
-from veotui.files import MAX_IMAGE_BYTES
+from veotui.core.errors import Conflict, InvalidRequest
+from veotui.datadir.files import MAX_IMAGE_BYTES
 
 
 def png(colour=(10, 120, 200)) -> bytes:

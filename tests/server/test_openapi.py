@@ -8,7 +8,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import Match
 
 from tests.support.waiting import wait_for
-from veotui.model import new_job_id
+from veotui.core.ids import new_job_id
 from veotui.server.app import create_app
 from veotui.server.schemas import (
     DeletedOut,

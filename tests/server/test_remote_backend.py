@@ -12,8 +12,8 @@ import uvicorn
 
 from tests.support.waiting import wait_for
 from veotui.backend.remote import RemoteBackend
-from veotui.errors import BackendUnavailable, InvalidRequest
-from veotui.model import Change, Status
+from veotui.core.errors import BackendUnavailable, InvalidRequest
+from veotui.core.job import Change, Status
 from veotui.server import running_server
 from veotui.server.running import bind, url_of, uvicorn_config
 

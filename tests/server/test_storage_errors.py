@@ -12,7 +12,7 @@ import pytest
 from tests.support.refusing import refuse_commits
 from tests.support.waiting import wait_for
 from veotui.backend.remote import RemoteBackend
-from veotui.errors import JobNotFound, StorageUnavailable
+from veotui.core.errors import JobNotFound, StorageUnavailable
 
 
 async def test_remote_backend_reports_a_full_store_and_its_recovery(server):

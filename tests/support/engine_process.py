@@ -28,8 +28,8 @@ class SlowSimGenerator(SimGenerator):
         await anyio.sleep(self.linger)
         return inputs
 
-    async def submit_inputs(self, job, inputs):
-        name = await super().submit_inputs(job, inputs)
+    async def submit(self, job, inputs):
+        name = await super().submit(job, inputs)
         await anyio.sleep(self.linger)  # the operation exists; its name is not recorded yet
         return name
 

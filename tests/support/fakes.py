@@ -7,10 +7,10 @@ from pathlib import Path
 
 import anyio
 
-from veotui.errors import ErrorKind
-from veotui.files import video_name
-from veotui.generators.base import GenerationResult, Generator, PermanentFault, TransientFault
-from veotui.model import Job
+from veotui.core.errors import ErrorKind
+from veotui.core.job import Job
+from veotui.datadir.files import video_name
+from veotui.generators.base import GenerationResult, Generator, JobInputs, PermanentFault, TransientFault
 
 
 class ControlledGenerator(Generator):
@@ -27,7 +27,7 @@ class ControlledGenerator(Generator):
         self.cleaned: dict[str, list[bool]] = {}  # job id -> every cleanup's `everything`
         self.submit_faults: list[Exception] = []  # raised by the next submits, in order
 
-    async def submit(self, job: Job, image_path: Path | None, image_ref: str | None) -> str:
+    async def submit(self, job: Job, inputs: JobInputs) -> str:
         if self.submit_faults:
             raise self.submit_faults.pop(0)
         operation = f"ops/{len(self.operations) + 1}"

@@ -10,7 +10,7 @@ import anyio
 import pytest
 
 from veotui.backend.base import Backend
-from veotui.model import Status
+from veotui.core.job import Status
 
 T = TypeVar("T")
 

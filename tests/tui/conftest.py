@@ -12,7 +12,7 @@ from textual.notifications import Notification, Notify
 from tests.support import waiting
 from tests.support.waiting import wait_for
 from veotui.backend.local import LocalBackend
-from veotui.model import Status
+from veotui.core.job import Status
 from veotui.settings import Settings
 from veotui.tui.app import VeotuiApp
 from veotui.tui.board import HISTORY, PROCESSING, QUEUE

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from veotui.model import Job, JobRequest, Status, Video
+from veotui.core.job import Job, Status, Video
+from veotui.core.request import JobRequest
 
 BASE = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from veotui.model import Change, Job, JobLists, JobRequest, Status
+from veotui.core.job import Change, Job, JobLists, Status
+from veotui.core.request import JobRequest
 from veotui.tui.board import HISTORY, PROCESSING, QUEUE, Board
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

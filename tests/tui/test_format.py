@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
-from veotui import format as fmt
-from veotui.model import Job, JobRequest, Status, Video
+from veotui.core import display as fmt
+from veotui.core.job import Job, Status, Video
+from veotui.core.request import JobRequest
 
 
 def test_durations():

@@ -9,7 +9,7 @@ from textual.widgets import Collapsible, Input, Select, Static, TextArea
 
 from tests.tui.conftest import HISTORY, running_app, wait_for, wait_status
 from tests.tui.test_pilot import select, texts
-from veotui.model import Status
+from veotui.core.job import Status
 from veotui.tui.details import DetailsScreen
 from veotui.tui.form import NewJobScreen, complete_path
 from veotui.tui.screen import MainScreen
@@ -167,7 +167,7 @@ async def test_x_and_the_pictures_work_over_remote(make_settings, tmp_path):
 
 
 def test_the_pictures_setting_names_its_choices(make_settings):
-    from veotui.errors import SettingsError
+    from veotui.core.errors import SettingsError
 
     assert make_settings().pictures == "auto"
     with pytest.raises(SettingsError, match="VEOTUI_PICTURES"):

@@ -15,10 +15,10 @@ from tests.support.fakes import ControlledGenerator
 from tests.tui.conftest import HISTORY, PROCESSING, QUEUE, running_app, wait_for, wait_shown, wait_status
 from tests.tui.history import ended_jobs
 from veotui.backend.local import LocalBackend
-from veotui.errors import JobNotFound
+from veotui.core.errors import JobNotFound
+from veotui.core.job import RETRY_REFETCHES, RETRY_RESUBMITS, Job, Status, format_usd
 from veotui.generators.base import TransientFault
-from veotui.model import RETRY_REFETCHES, RETRY_RESUBMITS, Job, Status, format_usd
-from veotui.store import Store
+from veotui.store.sqlite import SqliteStore
 from veotui.tui.app import VeotuiApp
 from veotui.tui.details import DetailsScreen
 from veotui.tui.dialogs import ConfirmScreen, HelpScreen
@@ -195,7 +195,7 @@ async def test_escape_asks_before_discarding_a_typed_prompt(settings):
 
 
 async def test_the_form_shows_the_estimate_as_fields_change(settings):
-    from veotui.prices import DEFAULT_PRICES
+    from veotui.core.prices import DEFAULT_PRICES
 
     async with running_app(settings) as (app, pilot):
         await pilot.press("n")
@@ -487,8 +487,8 @@ async def test_details_show_parameters_timeline_and_error(settings):
         await pilot.press("enter")
         await wait_for(lambda: isinstance(app.screen, DetailsScreen), what="details")
         body = app.screen.query_one("#details-body", Static)
-        await wait_for(lambda: "Timeline" in _plain(body), what="the timeline")
-        text = _plain(body)
+        await wait_for(lambda: "Timeline" in static_text(body), what="the timeline")
+        text = static_text(body)
         for expected in ("a storm [fail]", "9:16", "Seed", "7", "queued", "generating", "failed", "INVALID_ARGUMENT"):
             assert expected in text
         assert re.search(rf"Estimated cost +{re.escape(format_usd(job.estimated_cost_usd))}", text)
@@ -497,7 +497,7 @@ async def test_details_show_parameters_timeline_and_error(settings):
         await wait_for(lambda: isinstance(app.screen, MainScreen), what="back")
 
 
-def _plain(static: Static) -> str:
+def static_text(static: Static) -> str:
     from rich.console import Console
 
     with open(os.devnull, "w") as sink:
@@ -607,7 +607,7 @@ async def test_command_palette_offers_every_action(settings):
 
 
 async def test_history_is_paged_from_the_backend(settings):
-    Store(settings.db_path).insert_many(ended_jobs(250))
+    SqliteStore(settings.db_path).insert_many(ended_jobs(250))
     async with running_app(settings) as (app, pilot):
         screen = app.main_screen
         history = screen.tables[HISTORY]
@@ -745,7 +745,7 @@ async def test_a_click_selects_the_row_under_the_pointer_after_rows_moved(slow_s
 
 async def test_a_resize_keeps_history_newest_first(settings):
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    Store(settings.db_path).insert_many(ended_jobs(5))
+    SqliteStore(settings.db_path).insert_many(ended_jobs(5))
     async with running_app(settings) as (app, pilot):
         job = await app.backend.submit({"prompt": "the newest"})
         await wait_shown(app, HISTORY, job.job_id)
@@ -923,7 +923,7 @@ async def test_the_footer_is_rebuilt_only_when_the_keys_that_apply_change(slow_s
 async def test_after_the_first_frame_the_heap_is_frozen_and_full_collections_are_rarer(settings):
     import gc
 
-    from veotui.tui.screen import FULL_COLLECTION_THRESHOLD
+    from veotui.tui.app import FULL_COLLECTION_THRESHOLD
 
     before = gc.get_threshold()
     try:

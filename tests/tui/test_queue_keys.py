@@ -9,8 +9,8 @@ from PIL import Image
 from textual.widgets import Input, Select, Static, TextArea
 
 from tests.tui.conftest import HISTORY, PROCESSING, QUEUE, running_app, wait_for, wait_shown, wait_status
-from tests.tui.test_pilot import _plain, select
-from veotui.model import Status
+from tests.tui.test_pilot import select, static_text
+from veotui.core.job import Status
 from veotui.tui.details import DetailsScreen
 from veotui.tui.form import NewJobScreen
 from veotui.tui.screen import MainScreen
@@ -134,7 +134,7 @@ async def test_a_failure_that_asks_for_a_new_prompt_points_at_e(settings):
         await wait_for(lambda: isinstance(app.screen, DetailsScreen), what="the details")
 
         body = app.screen.query_one("#details-body", Static)
-        await wait_for(lambda: "Press e to edit the job and submit it again." in _plain(body), what="the hint")
+        await wait_for(lambda: "Press e to edit the job and submit it again." in static_text(body), what="the hint")
         stored = await app.backend.get(job.job_id)
         assert "Press e" not in (stored.error or ""), "the engine states facts; the key is the TUI's"
         await pilot.press("e")  # works from the details too

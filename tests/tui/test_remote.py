@@ -8,7 +8,7 @@ from contextlib import AsyncExitStack
 from tests.server.test_remote_backend import free_port
 from tests.tui.conftest import HISTORY, PROCESSING, wait_for, wait_shown, wait_status
 from veotui.backend.remote import RemoteBackend
-from veotui.model import Status
+from veotui.core.job import Status
 from veotui.server import running_server
 from veotui.tui.app import VeotuiApp
 from veotui.tui.form import NewJobScreen

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from veotui.lock import DataDirLock
+from veotui.datadir.lock import DataDirLock
 from veotui.tui import run_tui
 
 

@@ -24,8 +24,9 @@ from textual.widgets import Input, TextArea
 from tests.support.waiting import wait_for
 from tests.tui.history import ended_jobs
 from veotui.backend.local import LocalBackend
-from veotui.model import Job, JobRequest, Status
-from veotui.store import Store
+from veotui.core.job import Job, Status
+from veotui.core.request import JobRequest
+from veotui.store.sqlite import SqliteStore
 from veotui.tui.app import VeotuiApp
 from veotui.tui.board import HISTORY, PROCESSING, QUEUE
 from veotui.tui.details import DetailsScreen
@@ -60,7 +61,7 @@ def frozen(monkeypatch):
         "veotui.generators.sim.uuid", SimpleNamespace(uuid4=lambda: SimpleNamespace(hex=f"op{next(operations):04d}"))
     )
     # Stage times run on the monotonic clock, which time_machine leaves running.
-    monkeypatch.setattr("veotui.store.time", SimpleNamespace(monotonic=lambda: 1000.0))
+    monkeypatch.setattr("veotui.store.sqlite.time", SimpleNamespace(monotonic=lambda: 1000.0))
     with time_machine.travel(FROZEN, tick=False):
         yield
     if old_tz is None:
@@ -75,7 +76,7 @@ def snapshot_app(make_settings, frozen):
     """The app on a fresh data dir holding nine ended jobs; it starts its own backend."""
     settings = make_settings(sim_seconds=600)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = Store(settings.db_path)
+    store = SqliteStore(settings.db_path)
     store.insert_many(ended_jobs(9, base=FROZEN - timedelta(hours=2)))
     store.close()
     return VeotuiApp(LocalBackend(settings, env={}), settings, start_backend=True)
@@ -235,7 +236,7 @@ def a_day_of_jobs(settings) -> None:
     """Jobs that ran over the last day, each hour's queued together and then run one by one,
     made through the store's own transitions at their own (travelled) times."""
     kinds = ("operation_error", "safety_filter", "transient")
-    store = Store(settings.db_path)
+    store = SqliteStore(settings.db_path)
     try:
         for hour in range(23, -1, -1):
             count = (hour * 5) % 4 + (1 if hour % 6 else 0)
@@ -276,9 +277,9 @@ def metrics_app(make_settings, frozen, monkeypatch):
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     with monkeypatch.context() as patch:
         # Stage times from the travelled wall clock (time-machine leaves the monotonic one).
-        patch.setattr(Store, "stage_elapsed", lambda self, job: None)
+        patch.setattr(SqliteStore, "stage_elapsed", lambda self, job: None)
         a_day_of_jobs(settings)
-    monkeypatch.setattr("veotui.metrics.directory_bytes", lambda root: 700 * 1024 * 1024)
+    monkeypatch.setattr("veotui.datadir.sizes.directory_bytes", lambda root: 700 * 1024 * 1024)
     return VeotuiApp(LocalBackend(settings, env={}), settings, start_backend=True)
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from tests.support.refusing import refuse_commits
 from tests.tui.conftest import running_app, wait_for
-from veotui.errors import StorageUnavailable
+from veotui.core.errors import StorageUnavailable
 
 
 async def test_header_shows_storage_full_until_the_disk_accepts_writes(settings):
@@ -27,7 +27,7 @@ async def test_header_shows_storage_full_until_the_disk_accepts_writes(settings)
 
 
 async def test_header_shows_a_database_found_damaged_after_start_and_keeps_showing_it(settings):
-    from veotui.storage import DAMAGED
+    from veotui.datadir.health import DAMAGED
 
     async with running_app(settings) as (app, pilot):
         screen = app.main_screen

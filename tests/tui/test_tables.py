@@ -7,7 +7,8 @@ from datetime import datetime
 from textual.app import App, ComposeResult
 
 from tests.tui.history import BASE, ended_jobs
-from veotui.model import Job, JobRequest, Status
+from veotui.core.job import Job, Status
+from veotui.core.request import JobRequest
 from veotui.tui.tables import Cells, HistoryTable, QueueTable
 
 NOW = datetime(2026, 1, 2, tzinfo=BASE.tzinfo)

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from veotui.model import Job, JobRequest, Status, new_job_id
-from veotui.store import Store
+from veotui.core.ids import new_job_id
+from veotui.core.job import Job, Status
+from veotui.core.request import JobRequest
+from veotui.store.sqlite import SqliteStore
 
 pytestmark = [
     pytest.mark.slow,
@@ -93,7 +95,7 @@ def test_submit_a_job_and_watch_it_reach_history(tmux: Tmux):
 
 def test_a_stored_control_sequence_shows_as_text(tmp_path: Path):
     # Written as an older veotui would have accepted it: the constructor does not validate.
-    store = Store(tmp_path / "data" / "veotui.db")
+    store = SqliteStore(tmp_path / "data" / "veotui.db")
     store.insert_many(
         [Job(job_id=new_job_id(), status=Status.CANCELLED, request=JobRequest(prompt="clear\x1b[2Jscreen\x07"))]
     )

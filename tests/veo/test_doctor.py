@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from tests.veo.fake_vertex import Fault
-from veotui.doctor import run_doctor
+from veotui.cli.doctor import run_doctor
 
 ROOT = Path(__file__).resolve().parents[2]
 

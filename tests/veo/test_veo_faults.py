@@ -10,9 +10,11 @@ import pytest
 from google.genai import errors as genai_errors
 
 from tests.veo.fake_vertex import Fault
-from veotui.generators.base import PermanentFault, SubmitOutcomeUnknown, TransientFault
+from veotui.core.ids import new_job_id
+from veotui.core.job import Job, Status
+from veotui.core.request import JobRequest
+from veotui.generators.base import JobInputs, PermanentFault, SubmitOutcomeUnknown, TransientFault
 from veotui.generators.veo import retry_delay
-from veotui.model import Job, JobRequest, Status, new_job_id
 
 
 def a_job(prompt: str = "a quiet harbour") -> Job:
@@ -29,7 +31,7 @@ async def test_a_refused_connection_is_transient_because_nothing_was_sent(make_s
     generator = make_veo(make_settings(), GOOGLE_VERTEX_BASE_URL=f"http://127.0.0.1:{closed_port()}")
     try:
         with pytest.raises(TransientFault, match="nothing was sent") as caught:
-            await generator.submit(a_job(), None, None)
+            await generator.submit(a_job(), JobInputs())
         assert not isinstance(caught.value, SubmitOutcomeUnknown)
         with pytest.raises(TransientFault, match="could not reach Vertex AI to check the operation"):
             await generator.poll(a_job(), "projects/p/locations/l/publishers/google/models/m/operations/1")
@@ -42,7 +44,7 @@ async def test_a_gateway_timeout_on_submit_is_an_unknown_outcome(make_settings, 
     generator = make_veo(make_settings())
     try:
         with pytest.raises(SubmitOutcomeUnknown, match="504 DEADLINE_EXCEEDED"):
-            await generator.submit(a_job(), None, None)
+            await generator.submit(a_job(), JobInputs())
     finally:
         await generator.aclose()
 
@@ -83,7 +85,7 @@ async def test_a_dropped_connection_is_unknown_on_submit_and_transient_on_poll(m
     generator = make_veo(make_settings())
     try:
         with pytest.raises(SubmitOutcomeUnknown, match="no answer came back"):
-            await generator.submit(a_job(), None, None)
+            await generator.submit(a_job(), JobInputs())
         [operation] = fake_vertex.operations
         with pytest.raises(TransientFault, match="could not reach Vertex AI to check the operation"):
             await generator.poll(a_job(), operation)

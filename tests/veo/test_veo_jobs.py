@@ -14,8 +14,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.support.waiting import wait_for
 from tests.veo.fake_vertex import FILTER_REASON, Fault
 from veotui.backend.local import LocalBackend
-from veotui.metrics import GCS_OPERATIONS, Collector
-from veotui.model import Job, Status
+from veotui.core.job import Job, Status
+from veotui.generators.gcs import gcs_operations
+from veotui.server.prometheus import Collector
 
 
 async def run_job(backend: LocalBackend, fields: dict, image: bytes | None = None) -> Job:
@@ -251,7 +252,7 @@ async def test_a_delete_logs_each_cloud_object_with_its_outcome(
     make_settings, make_veo, fake_vertex, bucket, storage_client, png_image
 ):
     settings = make_settings(gcs_bucket=bucket, log_format="json")
-    before = dict(GCS_OPERATIONS)  # the process's counts: earlier tests used the bucket too
+    before = dict(gcs_operations())  # the process's counts: earlier tests used the bucket too
     async with LocalBackend(settings, generator=make_veo(settings)) as backend:
         job = await run_job(backend, {"prompt": "a paper boat", "number_of_videos": 2}, png_image)
         outputs = blob_names(storage_client, bucket, f"veo_outputs/{job.job_id}/")

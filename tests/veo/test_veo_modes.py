@@ -12,8 +12,8 @@ from PIL import Image
 from tests.support.waiting import wait_for
 from tests.veo.test_veo_jobs import blob_names
 from veotui.backend.local import LocalBackend
-from veotui.files import video_name
-from veotui.model import Job, Status
+from veotui.core.job import Job, Status
+from veotui.datadir.files import video_name
 
 
 def png(colour) -> bytes:
@@ -169,8 +169,9 @@ async def test_retry_sends_the_same_inputs_again(make_settings, make_veo, fake_v
 
 
 async def test_the_fake_refuses_what_vertex_would(make_settings, make_veo, fake_vertex, tmp_path):
+    from veotui.core.job import Job
+    from veotui.core.request import JobRequest
     from veotui.generators.base import JobInputs, PermanentFault
-    from veotui.model import Job, JobRequest
 
     settings = make_settings()
     generator = make_veo(settings)
@@ -186,6 +187,6 @@ async def test_the_fake_refuses_what_vertex_would(make_settings, make_veo, fake_
             (JobInputs(video=not_mp4), "video is not an MP4 video"),
         ]:
             with pytest.raises(PermanentFault, match=said):
-                await generator.submit_inputs(job, inputs)
+                await generator.submit(job, inputs)
     finally:
         await generator.aclose()

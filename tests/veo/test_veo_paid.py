@@ -7,7 +7,7 @@ from __future__ import annotations
 from tests.support.waiting import wait_for
 from tests.veo.fake_vertex import Fault
 from veotui.backend.local import LocalBackend
-from veotui.model import Job, Status
+from veotui.core.job import Job, Status
 
 
 async def until_ended(backend: LocalBackend, job_id: str) -> Job:

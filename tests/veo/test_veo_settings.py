@@ -8,10 +8,11 @@ import pytest
 
 from tests.veo.test_veo_jobs import run_job
 from veotui.backend.local import LocalBackend
-from veotui.errors import InvalidRequest, SettingsError
+from veotui.core.errors import InvalidRequest, SettingsError
+from veotui.core.job import Status
+from veotui.core.request import JobRequest
 from veotui.generators import choose_generator
 from veotui.generators.veo import VeoGenerator
-from veotui.model import JobRequest, Status
 
 
 async def test_express_mode_from_the_environment(make_settings, fake_vertex):

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
-from veotui.model import Change, Job, JobEvent, JobLists, QueueState
-from veotui.prices import PriceTable
-from veotui.storage import StorageState
+from veotui.core.job import Change, Job, JobEvent, JobLists, QueueState
+from veotui.core.prices import PriceTable
+from veotui.datadir.health import StorageState
 
 #: Queued jobs in one answer of ``list_jobs`` unless asked otherwise.
 QUEUE_PAGE = 200
@@ -65,7 +65,7 @@ class BackendInfo:
 
 
 class Backend(ABC):
-    """Use as ``async with backend:``; every method raises :class:`veotui.errors.VeotuiError`
+    """Use as ``async with backend:``; every method raises :class:`veotui.core.errors.VeotuiError`
     subclasses (JobNotFound, Conflict, InvalidRequest, ...) with a sentence for a person."""
 
     async def __aenter__(self) -> Self:
@@ -189,7 +189,7 @@ class Backend(ABC):
         when it is paused or resumed. One job leaving the queue is one change: those
         behind it move up a place without a change of their own (``Job.queue_seq`` orders
         the queue). A remote backend also reports ``DISCONNECTED`` and ``CONNECTED`` (see
-        ``veotui.model``)."""
+        ``veotui.core.job``)."""
 
     async def job_pictures(self, job_id: str, cache_dir: Path) -> list[tuple[str, list[tuple[str, Path]]]]:
         """Pictures of the job as PNG files on this machine: its input images, then the

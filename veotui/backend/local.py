@@ -1,4 +1,8 @@
-"""``LocalBackend``: the engine (store, scheduler, generator, files) in this process."""
+"""``LocalBackend``: the engine (store, scheduler, generator, files) in this process.
+
+This is the engine's composition root: the one place that picks the store, the generator,
+the data directory's lock and disk guard, builds the scheduler over them and starts it. The
+TUI and the server get an engine only through it."""
 
 from __future__ import annotations
 
@@ -16,37 +20,27 @@ import anyio
 
 from veotui import __version__
 from veotui.backend.base import QUEUE_PAGE, Backend, BackendInfo, Upload
-from veotui.capabilities import check_modes
-from veotui.errors import Conflict, InvalidRequest, JobNotFound, StorageUnavailable, VeotuiError, VideoNotFound
-from veotui.events import EventBus, Subscription
-from veotui.files import IMAGE_NAME, LAST_FRAME_NAME, JobFiles, convert_image, copy_atomic, reference_name
-from veotui.fleet import FleetStore, fleet_of
+from veotui.core.errors import Conflict, InvalidRequest, JobNotFound, StorageUnavailable, VeotuiError, VideoNotFound
+from veotui.core.ids import new_job_id
+from veotui.core.job import ACTIVE_STATUSES, FINAL_STATUSES, Change, Job, JobEvent, JobLists, QueueState, Status, utcnow
+from veotui.core.prices import estimate_cost
+from veotui.core.progress import with_progress
+from veotui.core.request import JobRequest, check_modes
+from veotui.datadir.files import IMAGE_NAME, LAST_FRAME_NAME, JobFiles, convert_image, copy_atomic, reference_name
+from veotui.datadir.health import StorageGuard, StorageState, save_failed
+from veotui.datadir.lock import DataDirLock
+from veotui.datadir.sizes import DirSize
+from veotui.engine.bus import EventBus, Subscription
+from veotui.engine.scheduler import Scheduler
 from veotui.generators import Generator, make_generator
-from veotui.lock import DataDirLock
 from veotui.logs import FileLog, event
-from veotui.metrics import DirSize
-from veotui.model import (
-    ACTIVE_STATUSES,
-    FINAL_STATUSES,
-    Change,
-    Job,
-    JobEvent,
-    JobLists,
-    JobRequest,
-    QueueState,
-    Status,
-    new_job_id,
-    utcnow,
-)
-from veotui.prices import estimate_cost
-from veotui.progress import with_progress
-from veotui.scheduler import Scheduler
 from veotui.settings import Settings
-from veotui.storage import StorageGuard, StorageState, save_failed
-from veotui.store import Store, is_postgres, open_store
+from veotui.store import is_postgres, open_store
+from veotui.store.fleet import FleetStore, fleet_of
+from veotui.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
-    from veotui.frames import PictureRow
+    from veotui.datadir.frames import PictureRow
 
 log = logging.getLogger(__name__)
 SEARCH_LIMIT = 500
@@ -94,7 +88,7 @@ class LocalBackend(Backend):
         # The engine's parts, made by start() once the data directory is locked (the store
         # must not be opened by a second process, and the generator may need credentials).
         self.generator: Generator
-        self.store: Store
+        self.store: SqliteStore
         self.files: JobFiles
         self.scheduler: Scheduler
         self._engine_task: asyncio.Task[None]
@@ -536,7 +530,7 @@ class LocalBackend(Backend):
         if not folder.is_dir():
             return []
         # Imported here: decoding videos (PyAV) is dear to import and a server may never need it.
-        from veotui.frames import job_pictures
+        from veotui.datadir.frames import job_pictures
 
         return await anyio.to_thread.run_sync(job_pictures, folder, job)
 

@@ -20,7 +20,7 @@ import anyio
 import httpx
 
 from veotui.backend.base import QUEUE_PAGE, Backend, BackendInfo, Upload
-from veotui.errors import (
+from veotui.core.errors import (
     ERROR_HEADER,
     BackendUnavailable,
     Conflict,
@@ -32,10 +32,10 @@ from veotui.errors import (
     VeotuiError,
     VideoNotFound,
 )
-from veotui.files import atomic_file
-from veotui.model import CONNECTED, DISCONNECTED, Change, Job, JobEvent, JobLists, QueueState
-from veotui.prices import PriceTable
-from veotui.storage import StorageState, save_failed
+from veotui.core.job import CONNECTED, DISCONNECTED, Change, Job, JobEvent, JobLists, QueueState
+from veotui.core.prices import PriceTable
+from veotui.datadir.files import atomic_file
+from veotui.datadir.health import StorageState, save_failed
 
 log = logging.getLogger(__name__)
 

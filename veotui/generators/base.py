@@ -13,8 +13,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-from veotui.errors import ErrorKind
-from veotui.model import Job, JobRequest
+from veotui.core.errors import ErrorKind
+from veotui.core.job import Job
+from veotui.core.request import JobRequest
 
 
 class GeneratorFault(Exception):
@@ -104,7 +105,7 @@ class Generator(ABC):
         return 2 * request.number_of_videos * request.duration_seconds * per_second
 
     def validate(self, request: JobRequest) -> None:
-        """Raise :class:`veotui.errors.InvalidRequest` if the service cannot do this request."""
+        """Raise :class:`veotui.core.errors.InvalidRequest` if the service cannot do this request."""
 
     async def upload_image(self, job: Job, image_path: Path) -> str | None:
         """Make the job's input image available to the service; return a reference to it
@@ -119,12 +120,9 @@ class Generator(ABC):
         return inputs.with_refs(image_ref=await self.upload_image(job, inputs.image))
 
     @abstractmethod
-    async def submit(self, job: Job, image_path: Path | None, image_ref: str | None) -> str:
-        """Start the generation; return the operation's name."""
-
-    async def submit_inputs(self, job: Job, inputs: JobInputs) -> str:
-        """Start the generation with every input; the default knows the image alone."""
-        return await self.submit(job, inputs.image, inputs.image_ref)
+    async def submit(self, job: Job, inputs: JobInputs) -> str:
+        """Start the generation with every input (as :meth:`upload_inputs` returned them);
+        return the operation's name."""
 
     async def find_operation(self, job: Job) -> str | None:
         """After a crash between sending a submit and recording its answer: the operation

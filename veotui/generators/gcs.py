@@ -14,6 +14,8 @@ understands (transient: retried with backoff; permanent: the job fails with a se
 from __future__ import annotations
 
 import logging
+import threading
+from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
@@ -24,12 +26,11 @@ from google.api_core import exceptions as gexc
 from google.auth.credentials import AnonymousCredentials, Credentials
 from google.cloud import storage
 
-from veotui.errors import ErrorKind
-from veotui.files import atomic_file
+from veotui.core.errors import ErrorKind
+from veotui.core.job import utcnow
+from veotui.datadir.files import atomic_file
 from veotui.generators.base import GeneratorFault, PermanentFault, TransientFault
 from veotui.logs import event
-from veotui.metrics import count_gcs
-from veotui.model import utcnow
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -37,6 +38,21 @@ GCS_TIMEOUT_SECONDS = 300.0
 IMAGES_PREFIX = "temp_images/"
 VIDEOS_PREFIX = "temp_videos/"
 OUTPUTS_PREFIX = "veo_outputs/"
+
+#: Cloud Storage calls by (operation, outcome), since this process started (``/metrics``).
+_operations: Counter[tuple[str, str]] = Counter()
+_operations_lock = threading.Lock()
+
+
+def count_gcs(op: str, outcome: str) -> None:
+    with _operations_lock:
+        _operations[(op, outcome)] += 1
+
+
+def gcs_operations() -> list[tuple[tuple[str, str], int]]:
+    """Every (operation, outcome) counted so far, sorted."""
+    with _operations_lock:
+        return sorted(_operations.items())
 
 
 def image_prefix(job_id: str) -> str:
@@ -61,7 +77,7 @@ def split_gs_uri(uri: str) -> tuple[str, str]:
     return bucket, name
 
 
-class GcsStorage:
+class Bucket:
     """The job files of one bucket. Calls are async; the client works in threads."""
 
     def __init__(self, client: storage.Client, bucket: str, timeout: float = GCS_TIMEOUT_SECONDS) -> None:
@@ -77,7 +93,7 @@ class GcsStorage:
         *,
         project: str | None,
         credentials: Credentials | None,
-    ) -> GcsStorage:
+    ) -> Bucket:
         """A client for ``bucket``: the emulator at ``STORAGE_EMULATOR_HOST`` when set
         (anonymous, as the emulator expects), else Google with ``credentials``."""
         emulator = env.get("STORAGE_EMULATOR_HOST")

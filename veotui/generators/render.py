@@ -13,7 +13,7 @@ from typing import Any
 import av
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from veotui.files import atomic_path
+from veotui.datadir.files import atomic_path
 
 FPS = 12
 #: Small frames keep rendering well under a second per video; they are previews, not art.

@@ -24,12 +24,12 @@ from typing import Any, ClassVar
 
 import anyio
 
-from veotui.errors import ErrorKind
-from veotui.files import video_name, write_atomic
+from veotui.core.errors import ErrorKind
+from veotui.core.job import Job, isoformat, parse_time, utcnow
+from veotui.datadir.files import video_name, write_atomic
 from veotui.generators.base import GenerationResult, Generator, JobInputs, PermanentFault, TransientFault
 from veotui.generators.render import render_video
 from veotui.logs import event
-from veotui.model import Job, isoformat, parse_time, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +54,7 @@ class SimGenerator(Generator):
         self.operations.mkdir(parents=True, exist_ok=True)
         self.calls.mkdir(parents=True, exist_ok=True)
 
-    async def submit(self, job: Job, image_path: Path | None, image_ref: str | None) -> str:
-        return await self.submit_inputs(job, JobInputs(image=image_path, image_ref=image_ref))
-
-    async def submit_inputs(self, job: Job, inputs: JobInputs) -> str:
+    async def submit(self, job: Job, inputs: JobInputs) -> str:
         if "[flaky]" in job.prompt and self._count_call(job.job_id) <= FLAKY_FAILURES:
             raise TransientFault("429 RESOURCE_EXHAUSTED: simulated rate limit, try again later")
         op_id = uuid.uuid4().hex

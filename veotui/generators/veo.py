@@ -43,9 +43,11 @@ from google.genai import types
 from google.oauth2 import service_account
 from google.oauth2.credentials import Credentials as UserCredentials
 
-from veotui.capabilities import MODEL_CAPABILITIES, capabilities
-from veotui.errors import ErrorKind, InvalidRequest, SettingsError
-from veotui.files import video_name, write_atomic
+from veotui.core.capabilities import MODEL_CAPABILITIES, capabilities
+from veotui.core.errors import ErrorKind, InvalidRequest, SettingsError
+from veotui.core.job import Job
+from veotui.core.request import JobRequest
+from veotui.datadir.files import video_name, write_atomic
 from veotui.generators.base import (
     GenerationResult,
     Generator,
@@ -55,8 +57,7 @@ from veotui.generators.base import (
     SubmitOutcomeUnknown,
     TransientFault,
 )
-from veotui.generators.gcs import GcsStorage, image_prefix, output_prefix, video_prefix
-from veotui.model import Job, JobRequest
+from veotui.generators.gcs import Bucket, image_prefix, output_prefix, video_prefix
 from veotui.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ _GRPC_CODES = {
 # -- models ---------------------------------------------------------------------------------
 
 
-#: What each model accepts: the one table in veotui.capabilities (sources and dates there).
+#: What each model accepts: the one table in veotui.core.capabilities (sources and dates there).
 MODEL_LIMITS = MODEL_CAPABILITIES
 #: Retired on Vertex AI on 2026-06-30 -> their replacement.
 RETIRED_MODELS: Mapping[str, str] = {
@@ -250,9 +251,9 @@ def make_client(
     )
 
 
-def connect_storage(
+def connect_bucket(
     bucket: str, env: Mapping[str, str], target: VertexTarget, credentials: Credentials | None
-) -> GcsStorage:
+) -> Bucket:
     """Cloud Storage for ``bucket`` with the Vertex credentials; express mode has none (an
     API key does not cover Cloud Storage), so it needs Application Default Credentials."""
     project = target.project
@@ -265,7 +266,7 @@ def connect_storage(
                 f"{exc}. Or unset VEOTUI_GCS_BUCKET to send images and videos inline."
             ) from exc
     # A known project keeps the client from searching the environment for one.
-    return GcsStorage.connect(bucket, env, project=project, credentials=credentials)
+    return Bucket.connect(bucket, env, project=project, credentials=credentials)
 
 
 # -- faults ---------------------------------------------------------------------------------
@@ -408,10 +409,10 @@ class VeoGenerator(Generator):
     #: Veo usually takes one to three minutes; replaced by measured durations once known.
     typical_seconds = 120.0
 
-    def __init__(self, client: genai.Client, target: VertexTarget, storage: GcsStorage | None = None) -> None:
+    def __init__(self, client: genai.Client, target: VertexTarget, bucket: Bucket | None = None) -> None:
         self.client = client
         self.target = target
-        self.storage = storage
+        self.bucket = bucket
 
     @classmethod
     def from_settings(
@@ -427,40 +428,37 @@ class VeoGenerator(Generator):
         the settings are present but cannot work."""
         env = os.environ if env is None else env
         target, credentials = resolve(env, credentials)
-        storage = connect_storage(settings.gcs_bucket, env, target, credentials) if settings.gcs_bucket else None
-        return cls(make_client(target, credentials, request_timeout), target, storage)
+        bucket = connect_bucket(settings.gcs_bucket, env, target, credentials) if settings.gcs_bucket else None
+        return cls(make_client(target, credentials, request_timeout), target, bucket)
 
     def validate(self, request: JobRequest) -> None:
         check_request(request)
 
     async def upload_image(self, job: Job, image_path: Path) -> str | None:
-        if self.storage is None:
+        if self.bucket is None:
             return None  # the image travels inline with the submit
-        return await self.storage.upload_image(job.job_id, image_path)
+        return await self.bucket.upload_image(job.job_id, image_path)
 
     async def upload_inputs(self, job: Job, inputs: JobInputs) -> JobInputs:
         """With a bucket every input goes up under temp_images/ or temp_videos/ (the source
         job of an extension is never touched: its video was copied into this job)."""
-        if self.storage is None:
+        if self.bucket is None:
             return inputs  # everything travels inline with the submit
-        storage, job_id = self.storage, job.job_id
+        bucket, job_id = self.bucket, job.job_id
         refs: dict[str, Any] = {}
         if inputs.image is not None:
-            refs["image_ref"] = await storage.upload_image(job_id, inputs.image)
+            refs["image_ref"] = await bucket.upload_image(job_id, inputs.image)
         if inputs.last_frame is not None:
-            refs["last_frame_ref"] = await storage.upload_image(job_id, inputs.last_frame, "last_frame")
+            refs["last_frame_ref"] = await bucket.upload_image(job_id, inputs.last_frame, "last_frame")
         if inputs.references:
             refs["reference_refs"] = tuple(
-                [await storage.upload_image(job_id, p, f"reference_{n}") for n, p in enumerate(inputs.references, 1)]
+                [await bucket.upload_image(job_id, p, f"reference_{n}") for n, p in enumerate(inputs.references, 1)]
             )
         if inputs.video is not None:
-            refs["video_ref"] = await storage.upload_video(job_id, inputs.video)
+            refs["video_ref"] = await bucket.upload_video(job_id, inputs.video)
         return inputs.with_refs(**refs)
 
-    async def submit(self, job: Job, image_path: Path | None, image_ref: str | None) -> str:
-        return await self.submit_inputs(job, JobInputs(image=image_path, image_ref=image_ref))
-
-    async def submit_inputs(self, job: Job, inputs: JobInputs) -> str:
+    async def submit(self, job: Job, inputs: JobInputs) -> str:
         request = job.request
         image = await _image(inputs.image, inputs.image_ref)
         last_frame = await _image(inputs.last_frame, inputs.last_frame_ref)
@@ -491,7 +489,7 @@ class VeoGenerator(Generator):
             enhance_prompt=request.enhance_prompt,
             last_frame=last_frame,
             reference_images=references,
-            output_gcs_uri=self.storage.output_uri(job.job_id) if self.storage else None,
+            output_gcs_uri=self.bucket.output_uri(job.job_id) if self.bucket else None,
             labels={JOB_LABEL: job.job_id},
         )
         source = types.GenerateVideosSource(prompt=request.prompt, image=image, video=video)
@@ -508,8 +506,8 @@ class VeoGenerator(Generator):
                 f"The generate request was sent to Vertex AI but no answer came back "
                 f"({type(exc).__name__}: {exc or 'no detail'})."
                 + (
-                    f" If Google accepted it, its videos appear under {self.storage.output_uri(job.job_id)}."
-                    if self.storage
+                    f" If Google accepted it, its videos appear under {self.bucket.output_uri(job.job_id)}."
+                    if self.bucket
                     else ""
                 )
             ) from exc
@@ -574,13 +572,13 @@ class VeoGenerator(Generator):
             if video.video_bytes:
                 await anyio.to_thread.run_sync(write_atomic, target, video.video_bytes)
             elif video.uri and video.uri.startswith("gs://"):
-                if self.storage is None:
+                if self.bucket is None:
                     raise PermanentFault(
                         f"Veo left video {index} at {video.uri}, but VEOTUI_GCS_BUCKET is no longer set; "
                         "set it again to download it.",
                         kind=ErrorKind.STORAGE,
                     )
-                await self.storage.download(video.uri, target)
+                await self.bucket.download(video.uri, target)
             else:
                 raise PermanentFault(
                     f"Veo returned video {index} with neither bytes nor a gs:// address ({video.uri!r})",
@@ -590,14 +588,14 @@ class VeoGenerator(Generator):
         return paths
 
     async def cleanup(self, job: Job, *, everything: bool) -> None:
-        if self.storage is None:
+        if self.bucket is None:
             return
-        await self.storage.delete_prefix(image_prefix(job.job_id), job.job_id)
-        await self.storage.delete_prefix(video_prefix(job.job_id), job.job_id)
+        await self.bucket.delete_prefix(image_prefix(job.job_id), job.job_id)
+        await self.bucket.delete_prefix(video_prefix(job.job_id), job.job_id)
         if everything:
-            await self.storage.delete_prefix(output_prefix(job.job_id), job.job_id)
+            await self.bucket.delete_prefix(output_prefix(job.job_id), job.job_id)
 
     async def aclose(self) -> None:
         await self.client.aio.aclose()
-        if self.storage is not None:
-            await anyio.to_thread.run_sync(self.storage.close)
+        if self.bucket is not None:
+            await anyio.to_thread.run_sync(self.bucket.close)

@@ -5,7 +5,6 @@ events, metrics, health, and the lookups the remote backend needs (info, timelin
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
@@ -22,11 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from veotui import __version__
 from veotui.backend.base import QUEUE_PAGE
 from veotui.backend.local import MAX_PAGE_ROWS, MAX_SERIES_HOURS, LocalBackend
-from veotui.capabilities import MAX_REFERENCES, PERSON_GENERATION, REFERENCE_TYPES
-from veotui.errors import ERROR_HEADER, InvalidRequest, JobNotFound, StorageUnavailable, TooLarge, VeotuiError
-from veotui.logs import event
-from veotui.metrics import Collector
-from veotui.model import (
+from veotui.core.capabilities import (
     ASPECT_RATIOS,
     DEFAULT_ASPECT_RATIO,
     DEFAULT_DURATION,
@@ -34,16 +29,23 @@ from veotui.model import (
     DEFAULT_RESOLUTION,
     DURATIONS,
     MAX_PROMPT_CHARS,
+    MAX_REFERENCES,
     MAX_SEED,
     MAX_VIDEOS,
     MODELS,
+    PERSON_GENERATION,
+    REFERENCE_TYPES,
     RESOLUTIONS,
-    Job,
-    is_job_id,
 )
+from veotui.core.errors import ERROR_HEADER, InvalidRequest, JobNotFound, StorageUnavailable, TooLarge, VeotuiError
+from veotui.core.ids import is_job_id
+from veotui.core.job import Job
+from veotui.datadir.health import StorageGuard
+from veotui.logs import event
 from veotui.server.auth import USER_KEY, BearerAuth, TokenTable
 from veotui.server.bodies import read_control, read_submission
 from veotui.server.downloads import CountedFileResponse
+from veotui.server.prometheus import Collector
 from veotui.server.schemas import (
     DeletedOut,
     HealthDegradedOut,
@@ -61,7 +63,7 @@ from veotui.server.schemas import (
 )
 from veotui.server.streams import EventStreams
 from veotui.settings import Settings
-from veotui.storage import StorageGuard
+from veotui.store.errors import DATABASE_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -477,13 +479,15 @@ def _add_error_handlers(app: FastAPI, storage: StorageGuard) -> None:
     # Handlers for these classes run inside the app, so the connection stays usable; the
     # catch-all below runs outside it, where Starlette re-raises and uvicorn closes the
     # connection (hence its ``Connection: close``).
-    @app.exception_handler(OSError)
-    @app.exception_handler(sqlite3.Error)
     async def storage_error(request: Request, exc: Exception) -> JSONResponse:
         failure = storage.error(exc, f"answer {request.method} {request.url.path}")
         if failure is None:
             return _internal(request, exc, close=False)
         return _error(failure.http_status, failure.message, StorageUnavailable.__name__)
+
+    refused_writes: tuple[type[Exception], ...] = (OSError, *DATABASE_ERRORS)
+    for refused in refused_writes:
+        app.add_exception_handler(refused, storage_error)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

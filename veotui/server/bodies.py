@@ -18,9 +18,9 @@ from starlette.requests import Request
 from starlette.types import Message
 
 from veotui.backend.base import Upload
-from veotui.capabilities import MAX_REFERENCES
-from veotui.errors import InvalidRequest, TooLarge
-from veotui.files import MAX_IMAGE_BYTES
+from veotui.core.capabilities import MAX_REFERENCES
+from veotui.core.errors import InvalidRequest, TooLarge
+from veotui.datadir.files import MAX_IMAGE_BYTES
 
 #: Room for the job fields (a 4000-character prompt and negative prompt) beside the images.
 FIELDS_ALLOWANCE = 64 * 1024

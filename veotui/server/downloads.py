@@ -14,7 +14,7 @@ from pathlib import Path
 from starlette.responses import FileResponse
 from starlette.types import Message, Receive, Scope, Send
 
-from veotui.errors import VideoNotFound
+from veotui.core.errors import VideoNotFound
 
 
 class CountedFileResponse(FileResponse):

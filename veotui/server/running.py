@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from veotui.backend.local import LocalBackend
-from veotui.errors import VeotuiError
+from veotui.core.errors import VeotuiError
 from veotui.server.app import create_app
 from veotui.settings import Settings
 

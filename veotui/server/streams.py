@@ -17,8 +17,8 @@ from starlette.background import BackgroundTask
 from starlette.responses import StreamingResponse
 
 from veotui.backend.local import LocalBackend
-from veotui.events import Subscription
-from veotui.model import Change
+from veotui.core.job import Change
+from veotui.engine.bus import Subscription
 from veotui.server.memory import Trimmer
 
 #: Tells EventSource clients how long to wait before reconnecting (milliseconds).

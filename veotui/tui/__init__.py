@@ -6,7 +6,7 @@ import asyncio
 import sys
 
 from veotui.backend.base import Backend
-from veotui.errors import VeotuiError
+from veotui.core.errors import VeotuiError
 from veotui.settings import Settings
 
 

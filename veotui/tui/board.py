@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from veotui.format import matches
-from veotui.model import Change, Job, JobLists, Status
+from veotui.core.display import matches
+from veotui.core.job import Change, Job, JobLists, Status
 
 PROCESSING, QUEUE, HISTORY = "processing", "queue", "history"
 PANELS = (PROCESSING, QUEUE, HISTORY)

@@ -16,10 +16,11 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from veotui import format as fmt
 from veotui.backend.base import Backend
-from veotui.errors import JobNotFound
-from veotui.model import Job, JobEvent, Status, format_usd, printable
+from veotui.core import display as fmt
+from veotui.core.errors import JobNotFound
+from veotui.core.job import Job, JobEvent, Status, format_usd
+from veotui.core.text import printable
 from veotui.tui.pictures import Pictures
 
 

@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from veotui.model import printable
+from veotui.core.text import printable
 
 
 class ConfirmScreen(ModalScreen[bool]):

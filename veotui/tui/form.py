@@ -17,12 +17,9 @@ from textual.screen import ModalScreen
 from textual.suggester import Suggester
 from textual.widgets import Collapsible, Footer, Input, Label, Select, Static, TextArea
 
-from veotui import format as fmt
 from veotui.backend.base import Backend
-from veotui.capabilities import MAX_REFERENCES, PERSON_GENERATION, REFERENCE_TYPES
-from veotui.errors import VeotuiError
-from veotui.files import IMAGE_NAME, LAST_FRAME_NAME, MAX_IMAGE_BYTES, reference_name
-from veotui.model import (
+from veotui.core import display as fmt
+from veotui.core.capabilities import (
     ASPECT_RATIOS,
     DEFAULT_ASPECT_RATIO,
     DEFAULT_DURATION,
@@ -30,14 +27,18 @@ from veotui.model import (
     DEFAULT_RESOLUTION,
     DURATIONS,
     MAX_PROMPT_CHARS,
+    MAX_REFERENCES,
     MAX_SEED,
     MAX_VIDEOS,
     MODELS,
+    PERSON_GENERATION,
+    REFERENCE_TYPES,
     RESOLUTIONS,
-    Job,
-    format_usd,
 )
-from veotui.prices import DEFAULT_TABLE, PriceTable, estimate_cost, price_per_second, wants_audio
+from veotui.core.errors import VeotuiError
+from veotui.core.job import Job, format_usd
+from veotui.core.prices import DEFAULT_TABLE, PriceTable, estimate_cost, price_per_second, wants_audio
+from veotui.datadir.files import IMAGE_NAME, LAST_FRAME_NAME, MAX_IMAGE_BYTES, reference_name
 from veotui.tui.dialogs import ConfirmScreen
 
 
@@ -425,7 +426,7 @@ class NewJobScreen(ModalScreen[Job | None]):
 
     def _update_status(self) -> None:
         """What the job will cost (from the engine's price table), updated as fields change."""
-        from veotui.model import JobRequest
+        from veotui.core.request import JobRequest
 
         status = self.query_one("#form-status", Static)
         try:

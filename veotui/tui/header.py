@@ -11,7 +11,7 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from veotui.backend.base import BackendInfo
-from veotui.model import CONNECTED, DISCONNECTED
+from veotui.core.job import CONNECTED, DISCONNECTED
 
 
 class HeaderBar(Static):

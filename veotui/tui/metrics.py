@@ -20,9 +20,10 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Sparkline, Static
 
-from veotui import format as fmt
 from veotui.backend.base import Backend
-from veotui.model import ACTIVE_STATUSES, printable
+from veotui.core import display as fmt
+from veotui.core.job import ACTIVE_STATUSES
+from veotui.core.text import printable
 
 #: At most one refresh a second.
 REFRESH_SECONDS = 1.0

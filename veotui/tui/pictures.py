@@ -20,7 +20,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from veotui.backend.base import Backend
-from veotui.model import Job
+from veotui.core.job import Job
 
 
 def mode_of(app: object) -> str:

@@ -9,8 +9,7 @@ progress reading, which the board takes only while the job's status still matche
 from __future__ import annotations
 
 import asyncio
-import gc
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -21,14 +20,15 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.events import DescendantFocus
+from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
-from veotui import format as fmt
 from veotui.backend.base import Backend, BackendInfo
-from veotui.errors import JobNotFound, VeotuiError
-from veotui.model import (
+from veotui.core import display as fmt
+from veotui.core.errors import JobNotFound, VeotuiError
+from veotui.core.job import (
     DISCONNECTED,
     RETRY_REFETCHES,
     RETRY_RESUBMITS,
@@ -55,12 +55,19 @@ from veotui.tui.tables import HistoryTable, JobTable, ProcessingTable, QueueTabl
 TICK_SECONDS = 1.0
 #: How often the header asks whether the data directory accepts writes.
 STORAGE_SECONDS = 3.0
-#: Collections of the middle generation between two full ones, once the heap is frozen
-#: (Python's default is 10).
-FULL_COLLECTION_THRESHOLD = 100
+
+
+def palette_commands(bindings: Iterable[BindingType], titles: Mapping[str, str]) -> tuple[tuple[str, str, str], ...]:
+    """(action, title, help) for each binding id in ``titles``, the help being its tooltip."""
+    tooltips = {b.id: b.tooltip for b in bindings if isinstance(b, Binding) and b.id and b.tooltip}
+    return tuple((action, title, tooltips[action]) for action, title in titles.items())
 
 
 class MainScreen(Screen[None]):
+    class FirstPaint(Message):
+        """The panels' first frame with the jobs is out: what is built now lives as long
+        as the app."""
+
     DEFAULT_CSS = """
     MainScreen #panels {
         height: 1fr;
@@ -71,7 +78,7 @@ class MainScreen(Screen[None]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("n", "new_job", "New", id="new_job", tooltip="Open the new job form"),
+        Binding("n", "new_job", "New", id="new_job", tooltip="Open the form for a new video generation job"),
         Binding("c", "cancel", "Cancel", id="cancel", tooltip="Cancel the selected job (a processing one asks first)"),
         Binding("r", "retry", "Retry", id="retry", tooltip="Queue the selected failed or cancelled job again"),
         Binding("d", "delete", "Delete", id="delete", tooltip="Delete the selected job and all its files (asks first)"),
@@ -96,14 +103,28 @@ class MainScreen(Screen[None]):
             show=False,
             tooltip="Open the form filled with the selected job's parameters and inputs (submits a new job)",
         ),
-        Binding("p", "pause", "Pause", id="pause", show=False, tooltip="Pause the queue, or resume it"),
+        Binding(
+            "p",
+            "pause",
+            "Pause",
+            id="pause",
+            show=False,
+            tooltip="Pause the queue, or resume it (processing jobs go on)",
+        ),
         Binding("K", "move_up", "Move up", id="move_up", show=False, tooltip="Move the selected queued job up"),
         Binding("J", "move_down", "Move down", id="move_down", show=False, tooltip="Move the selected queued job down"),
         Binding("T", "move_top", "To the top", id="move_top", show=False, tooltip="Move the selected queued job first"),
         Binding("slash", "filter", "Filter", id="filter", key_display="/", tooltip="Filter every panel by text"),
         Binding("escape", "clear_filter", "Clear filter", id="clear_filter", tooltip="Clear the filter"),
         Binding("question_mark", "help", "Help", id="help", key_display="?", tooltip="List every key"),
-        Binding("m", "metrics", "Metrics", show=False, id="metrics", tooltip="Charts and figures of the last day"),
+        Binding(
+            "m",
+            "metrics",
+            "Metrics",
+            show=False,
+            id="metrics",
+            tooltip="Jobs per hour, success rate, queue, errors, stage times, spend and storage",
+        ),
         Binding("q", "quit", "Quit", id="quit", tooltip="Quit (asks first while jobs are processing here)"),
         Binding("tab", "next_panel", "Next panel", show=False, id="next_panel", tooltip="Move to the next panel"),
         Binding(
@@ -116,25 +137,29 @@ class MainScreen(Screen[None]):
         ),
     ]
 
-    #: (action, title, help) of every command the palette offers.
-    COMMANDS_OFFERED: ClassVar[tuple[tuple[str, str, str], ...]] = (
-        ("new_job", "New job", "Open the form for a new video generation job"),
-        ("cancel", "Cancel job", "Cancel the selected queued or processing job"),
-        ("retry", "Retry job", "Queue the selected failed or cancelled job again"),
-        ("delete", "Delete job", "Delete the selected job and all its files"),
-        ("save", "Save videos", "Save the selected completed job's videos to the downloads folder"),
-        ("open", "Open video", "Open the selected job's first video with the system's player"),
-        ("extend", "Extend video", "Continue a video of the selected completed job as a new job"),
-        ("edit", "Edit and resubmit", "Open the form filled with the selected job's parameters; submits a new job"),
-        ("pause", "Pause or resume the queue", "While paused nothing new starts; processing jobs go on"),
-        ("move_up", "Move job up", "Move the selected queued job one place up"),
-        ("move_down", "Move job down", "Move the selected queued job one place down"),
-        ("move_top", "Move job to the top", "Move the selected queued job to the front of the queue"),
-        ("details", "Job details", "Parameters, timeline, error and files of the selected job"),
-        ("filter", "Filter jobs", "Show only jobs whose prompt, id, status or user contains a text"),
-        ("metrics", "Metrics", "Jobs per hour, success rate, queue, errors, stage times, spend and storage"),
-        ("help", "Keys", "List every key"),
-        ("quit", "Quit veotui", "Quit (processing jobs resume at the next start)"),
+    #: (action, title, help) of every command the palette offers, in its order; the help is
+    #: the tooltip of the action's key, so ``?``, the footer and the palette say the same.
+    COMMANDS_OFFERED: ClassVar[tuple[tuple[str, str, str], ...]] = palette_commands(
+        (*JobTable.BINDINGS, *BINDINGS),
+        {
+            "new_job": "New job",
+            "cancel": "Cancel job",
+            "retry": "Retry job",
+            "delete": "Delete job",
+            "save": "Save videos",
+            "open": "Open video",
+            "extend": "Extend video",
+            "edit": "Edit and resubmit",
+            "pause": "Pause or resume the queue",
+            "move_up": "Move job up",
+            "move_down": "Move job down",
+            "move_top": "Move job to the top",
+            "details": "Job details",
+            "filter": "Filter jobs",
+            "metrics": "Metrics",
+            "help": "Keys",
+            "quit": "Quit veotui",
+        },
     )
 
     def __init__(
@@ -244,7 +269,7 @@ class MainScreen(Screen[None]):
             history.move_cursor(row=0 if self._land == "top" else history.row_count - 1, animate=False)
             self._land = None
         if first_read:
-            self.call_after_refresh(self._freeze_heap)
+            self.call_after_refresh(self.post_message, self.FirstPaint())
             self.loaded.set()
             self._update_titles()
             first = next((p for p in PANELS if self.board.jobs(p)), PROCESSING)
@@ -255,22 +280,6 @@ class MainScreen(Screen[None]):
                 self._keys_state = self._keys_now()
             else:
                 self._refresh_keys()
-
-    @staticmethod
-    def _freeze_heap() -> None:
-        """Once the first frame is out: everything built so far (Textual, the styles, the
-        first page) lives as long as the app, so take it out of the collector's full passes,
-        which otherwise grow into visible stalls while the panels churn. Collect first, so
-        no garbage is frozen with it.
-
-        Then full passes are made ten times rarer: they scan everything made since (the
-        rendered lines the tables and Textual keep), 10–50 ms each, and every second or two
-        they fell on a change being painted. Their garbage (mostly Textual's strips, which
-        cache themselves) waits a little longer: a few MB at most."""
-        gc.collect()
-        gc.freeze()
-        young, middle, _ = gc.get_threshold()
-        gc.set_threshold(young, middle, FULL_COLLECTION_THRESHOLD)
 
     def apply(self, change: Change, was_live: bool = False) -> None:
         """One change from the backend (already on the board), shown at once."""

@@ -24,8 +24,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from veotui import format as fmt
-from veotui.model import Job
+from veotui.core import display as fmt
+from veotui.core.job import Job
 
 Cells = tuple[object, ...]
 

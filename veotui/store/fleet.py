@@ -1,6 +1,6 @@
 """What the scheduler needs of a store shared by a fleet of servers (PostgreSQL).
 
-Kept apart from :mod:`veotui.store_postgres` so the engine can speak of a fleet without
+Kept apart from :mod:`veotui.store.postgres` so the engine can speak of a fleet without
 importing the PostgreSQL driver, which SQLite users do not install.
 """
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from veotui.errors import Conflict
-from veotui.model import Job
+from veotui.core.errors import Conflict
+from veotui.core.job import Job
 
 
 class LeaseLost(Conflict):

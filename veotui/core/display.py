@@ -11,7 +11,8 @@ import re
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from veotui.model import Job, Status, printable
+from veotui.core.job import Job, Status
+from veotui.core.text import printable
 
 if TYPE_CHECKING:
     from rich.text import Text

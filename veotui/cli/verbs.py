@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from veotui import format as fmt
 from veotui.backend.base import Backend
-from veotui.capabilities import MAX_REFERENCES
-from veotui.errors import Conflict, InvalidRequest, JobNotFound, TooLarge, VeotuiError
-from veotui.model import Job, QueueState, Status, format_usd, isoformat, printable, utcnow
+from veotui.core import display as fmt
+from veotui.core.capabilities import MAX_REFERENCES
+from veotui.core.errors import Conflict, InvalidRequest, JobNotFound, TooLarge, VeotuiError
+from veotui.core.job import Job, QueueState, Status, format_usd, isoformat, utcnow
+from veotui.core.text import printable
 from veotui.settings import Settings
 
 if TYPE_CHECKING:
@@ -116,7 +117,7 @@ async def submit(backend: Backend, args: argparse.Namespace) -> int:
 
 async def submit_batch(backend: Backend, path: Path) -> int:
     """Every line checked first (nothing is sent if one is bad), then queued in order."""
-    from veotui.batch import read_batch
+    from veotui.cli.submit_file import read_batch
 
     jobs = read_batch(path)
     submitted = 0
@@ -142,7 +143,7 @@ async def submit_batch(backend: Backend, path: Path) -> int:
 
 
 def _read_image(path_text: str) -> tuple[bytes, str]:
-    from veotui.files import MAX_IMAGE_BYTES
+    from veotui.datadir.files import MAX_IMAGE_BYTES
 
     path = Path(path_text).expanduser()
     try:

@@ -18,8 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from veotui.capabilities import RESOLUTIONS
-from veotui.errors import SettingsError
+from veotui.core.capabilities import RESOLUTIONS
+from veotui.core.errors import SettingsError
+from veotui.core.request import JobRequest
 
 #: Where the figures come from, and when they were read.
 PRICES_SOURCE = (
@@ -122,21 +123,21 @@ def price_table(overrides: Mapping[str, Mapping[str, float]] | None = None) -> P
 DEFAULT_TABLE = PriceTable()
 
 
-def wants_audio(request: Any) -> bool:
+def wants_audio(request: JobRequest) -> bool:
     """Whether the job's videos have sound: its ``generate_audio``, or the model's default."""
     value = getattr(request, "generate_audio", None)
     return AUDIO_BY_DEFAULT if value is None else bool(value)
 
 
-def price_per_second(request: Any, prices: PriceTable | None = None) -> float | None:
+def price_per_second(request: JobRequest, prices: PriceTable | None = None) -> float | None:
     entry = (prices or DEFAULT_TABLE).get(request.model)
     if entry is None:
         return None
     return entry.per_second(audio=wants_audio(request), resolution=request.resolution)
 
 
-def estimate_cost(request: Any, prices: PriceTable | None = None) -> float | None:
-    """What Google charges for ``request`` (a :class:`veotui.model.JobRequest`), in US
+def estimate_cost(request: JobRequest, prices: PriceTable | None = None) -> float | None:
+    """What Google charges for ``request``, in US
     dollars, rounded to the cent; None when the table has no price for it."""
     per_second = price_per_second(request, prices)
     if per_second is None:

@@ -13,15 +13,14 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from veotui.errors import DownloadFailed, StorageUnavailable
-from veotui.model import isoformat, parse_time, utcnow
+from veotui.core.errors import DownloadFailed, StorageUnavailable
+from veotui.core.job import isoformat, parse_time, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +48,12 @@ MIN_FREE_BYTES = 64 * 1024
 _FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
 _READ_ONLY_ERRNOS = {errno.EROFS}
 # SQLite's primary result codes (the low byte of an extended code).
-_SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_FULL, _SQLITE_CANTOPEN = 8, 10, 13, 14
+#: What a database driver's error reader may answer beside FULL and READ_ONLY: a write was
+#: refused without saying why (read-only, an I/O error); on a nearly full disk, the space.
+REFUSED = "refused"
+#: Reads a database driver's error as FULL, READ_ONLY or REFUSED, or None when it is not a
+#: refused write. The store teaches its guard its driver's errors, so this module imports none.
+ErrorReader = Callable[[BaseException], str | None]
 
 
 @dataclass(frozen=True)
@@ -122,24 +126,19 @@ def save_failed(target: Path, exc: OSError, needed: int | None = None) -> Downlo
     return DownloadFailed(f"{where}: the disk is full{detail}. Free some space there or choose another folder")
 
 
-def classify(exc: BaseException, where: Path) -> str | None:
+def classify(exc: BaseException, where: Path, readers: Iterable[ErrorReader] = ()) -> str | None:
     """FULL or READ_ONLY when ``exc`` is a write the disk refused; None for anything else."""
-    if isinstance(exc, sqlite3.Error):
-        code = getattr(exc, "sqlite_errorcode", None)
-        primary = code & 0xFF if isinstance(code, int) else None
-        if primary == _SQLITE_FULL or "disk is full" in str(exc):
-            return FULL
-        if primary in (_SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_CANTOPEN) or "readonly" in str(exc):
-            # A failing write on a disk that is nearly full is most likely the space.
-            free = free_bytes(where)
-            return FULL if free is not None and free < RESERVE_BYTES else READ_ONLY
-        return None
-    if isinstance(exc, OSError):
+    state = next((found for found in (read(exc) for read in readers) if found is not None), None)
+    if state is None and isinstance(exc, OSError):
         if exc.errno in _FULL_ERRNOS:
-            return FULL
-        if exc.errno in _READ_ONLY_ERRNOS:
-            return READ_ONLY
-    return None
+            state = FULL
+        elif exc.errno in _READ_ONLY_ERRNOS:
+            state = READ_ONLY
+    if state == REFUSED:
+        # A failing write on a disk that is nearly full is most likely the space.
+        free = free_bytes(where)
+        return FULL if free is not None and free < RESERVE_BYTES else READ_ONLY
+    return state
 
 
 class StorageGuard:
@@ -151,10 +150,16 @@ class StorageGuard:
         self.reserve_bytes = reserve_bytes
         self.state = StorageState()
         self._listeners: list[Callable[[StorageState], None]] = []
+        self._readers: list[ErrorReader] = []
 
     def add_listener(self, listener: Callable[[StorageState], None]) -> None:
         """Called whenever the state changes (degraded, reason changed, recovered)."""
         self._listeners.append(listener)
+
+    def add_error_reader(self, reader: ErrorReader) -> None:
+        """How to tell a refused write in a database driver's errors (once per reader)."""
+        if reader not in self._readers:
+            self._readers.append(reader)
 
     @property
     def ok(self) -> bool:
@@ -177,7 +182,7 @@ class StorageGuard:
     def error(self, exc: BaseException, doing: str) -> StorageUnavailable | None:
         """``exc`` as a :class:`StorageUnavailable` (and the state degraded), or None when
         it is not a storage fault."""
-        state = classify(exc, self.data_dir)
+        state = classify(exc, self.data_dir, self._readers)
         if state is None:
             return None
         failure = StorageUnavailable(self.describe(state, doing, exc), state)

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from veotui.capabilities import MAX_REFERENCES, check_modes
-from veotui.errors import InvalidRequest, VeotuiError
-from veotui.files import MAX_IMAGE_BYTES, convert_image
-from veotui.model import JobRequest
+from veotui.core.capabilities import MAX_REFERENCES
+from veotui.core.errors import InvalidRequest, VeotuiError
+from veotui.core.request import JobRequest, check_modes
+from veotui.datadir.files import MAX_IMAGE_BYTES, convert_image
 
 #: A batch file larger than this is surely not a list of jobs.
 MAX_BATCH_BYTES = 64 * 1024 * 1024

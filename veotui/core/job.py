@@ -1,18 +1,17 @@
-"""The job: its fields, its nine statuses and the transitions allowed between them."""
+"""The job: its fields, its nine statuses and the transitions allowed between them, and
+what crosses the backend interface about jobs (events, the panels' lists, the queue's state,
+changes)."""
 
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from veotui import capabilities
-from veotui.capabilities import PERSON_GENERATION, REFERENCE_TYPES
-from veotui.errors import InvalidRequest
+from veotui.core.request import JobRequest
 
 
 class Status(StrEnum):
@@ -69,21 +68,6 @@ def stage_index(status: Status) -> int:
     return ACTIVE_STATUSES.index(status) if status in ACTIVE_STATUSES else -1
 
 
-#: The choices and defaults of a request, from the per-model table in veotui.capabilities.
-MODELS = capabilities.MODELS
-DEFAULT_MODEL = capabilities.DEFAULT_MODEL
-ASPECT_RATIOS = capabilities.ASPECT_RATIOS
-DEFAULT_ASPECT_RATIO = capabilities.DEFAULT_ASPECT_RATIO
-DURATIONS = capabilities.DURATIONS
-DEFAULT_DURATION = capabilities.DEFAULT_DURATION
-RESOLUTIONS = capabilities.RESOLUTIONS
-DEFAULT_RESOLUTION = capabilities.DEFAULT_RESOLUTION
-MAX_VIDEOS = capabilities.MAX_VIDEOS
-MAX_PROMPT_CHARS = 4000
-MAX_SEED = 2**32 - 1
-MAX_USER_CHARS = 200
-
-
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -98,266 +82,6 @@ def parse_time(text: str | None) -> datetime | None:
     if not text:
         return None
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def new_job_id() -> str:
-    import uuid  # here: a client verb that only reads jobs never loads it
-
-    return str(uuid.uuid4())
-
-
-def is_job_id(text: str) -> bool:
-    try:
-        import uuid
-
-        return str(uuid.UUID(text)) == text
-    except (ValueError, TypeError):
-        return False
-
-
-@dataclass(frozen=True)
-class JobRequest:
-    """What a user asks for.
-
-    Input from a person or a client (form fields, JSON, CLI flags) comes in through
-    :meth:`from_mapping`, which validates. A request read back from the store or from the
-    server's JSON (:meth:`from_dict`) was validated when it was submitted and is trusted."""
-
-    prompt: str
-    number_of_videos: int = 1
-    model: str = DEFAULT_MODEL
-    aspect_ratio: str = DEFAULT_ASPECT_RATIO
-    duration_seconds: int = DEFAULT_DURATION
-    resolution: str = DEFAULT_RESOLUTION
-    negative_prompt: str | None = None
-    seed: int | None = None
-    user: str = "local"
-    generate_audio: bool | None = None
-    person_generation: str | None = None
-    enhance_prompt: bool | None = None
-    reference_type: str | None = None
-    extends: Extends | None = None
-
-    FIELDS = (
-        "prompt",
-        "number_of_videos",
-        "model",
-        "aspect_ratio",
-        "duration_seconds",
-        "resolution",
-        "negative_prompt",
-        "seed",
-        "user",
-        "generate_audio",
-        "person_generation",
-        "enhance_prompt",
-        "reference_type",
-        "extends",
-    )
-    #: Accepted on input beside ``extends``: the form's spelling of it.
-    EXTENDS_FIELDS = ("extends_job_id", "extends_video")
-
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], *, user: str | None = None) -> JobRequest:
-        """Validate raw input (form fields, JSON, CLI flags); the error names the field."""
-        unknown = sorted(set(data) - set(cls.FIELDS) - set(cls.EXTENDS_FIELDS))
-        if unknown:
-            accepted = ", ".join((*cls.FIELDS, *cls.EXTENDS_FIELDS))
-            raise InvalidRequest(f"unknown field {unknown[0]!r}; accepted fields: {accepted}")
-        prompt = data.get("prompt")
-        if isinstance(prompt, str):
-            _no_controls("prompt", prompt, allow="\n\t")
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise InvalidRequest("prompt is required and must be non-empty text")
-        prompt = _valid_unicode("prompt", prompt.strip())
-        if len(prompt) > MAX_PROMPT_CHARS:
-            raise InvalidRequest(f"prompt is {len(prompt)} characters; the limit is {MAX_PROMPT_CHARS}")
-        count = _whole_number(data, "number_of_videos", 1)
-        if not 1 <= count <= MAX_VIDEOS:
-            raise InvalidRequest(f"number_of_videos must be 1 to {MAX_VIDEOS}, got {count}")
-        model = _choice(data, "model", DEFAULT_MODEL, MODELS)
-        aspect = _choice(data, "aspect_ratio", DEFAULT_ASPECT_RATIO, ASPECT_RATIOS)
-        duration = _whole_number(data, "duration_seconds", DEFAULT_DURATION)
-        if duration not in DURATIONS:
-            raise InvalidRequest(f"duration_seconds must be one of {', '.join(map(str, DURATIONS))}, got {duration}")
-        resolution = _choice(data, "resolution", DEFAULT_RESOLUTION, RESOLUTIONS)
-        negative = data.get("negative_prompt")
-        if negative is not None:
-            if not isinstance(negative, str):
-                raise InvalidRequest("negative_prompt must be text")
-            _no_controls("negative_prompt", negative, allow="\n\t")
-            negative = _valid_unicode("negative_prompt", negative.strip()) or None
-            if negative and len(negative) > MAX_PROMPT_CHARS:
-                raise InvalidRequest(f"negative_prompt is longer than {MAX_PROMPT_CHARS} characters")
-        seed = data.get("seed")
-        if seed is not None and seed != "":
-            seed = _whole_number(data, "seed", 0)
-            if not 0 <= seed <= MAX_SEED:
-                raise InvalidRequest(f"seed must be 0 to {MAX_SEED}, got {seed}")
-        else:
-            seed = None
-        who = user if user is not None else data.get("user", "local")
-        if isinstance(who, str):
-            _no_controls("user", who)
-        if not isinstance(who, str) or not who.strip() or len(who) > MAX_USER_CHARS:
-            raise InvalidRequest(f"user must be non-empty text of at most {MAX_USER_CHARS} characters")
-        return cls(
-            prompt=prompt,
-            number_of_videos=count,
-            model=model,
-            aspect_ratio=aspect,
-            duration_seconds=duration,
-            resolution=resolution,
-            negative_prompt=negative,
-            seed=seed,
-            user=_valid_unicode("user", who.strip()),
-            generate_audio=_switch(data, "generate_audio"),
-            person_generation=_optional_choice(data, "person_generation", PERSON_GENERATION),
-            enhance_prompt=_switch(data, "enhance_prompt"),
-            reference_type=_optional_choice(data, "reference_type", REFERENCE_TYPES),
-            extends=Extends.from_fields(data),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        data = {name: getattr(self, name) for name in self.FIELDS}
-        data["extends"] = self.extends.to_dict() if self.extends else None
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> JobRequest:
-        """A request as :meth:`to_dict` wrote it (already validated)."""
-        values = {name: data[name] for name in cls.FIELDS if name in data}
-        if values.get("extends") is not None:
-            values["extends"] = Extends(job_id=values["extends"]["job_id"], video=int(values["extends"]["video"]))
-        return cls(**values)
-
-
-@dataclass(frozen=True)
-class Extends:
-    """This job continues video ``video`` (1-based) of the completed job ``job_id``."""
-
-    job_id: str
-    video: int = 1
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"job_id": self.job_id, "video": self.video}
-
-    @classmethod
-    def from_fields(cls, data: Mapping[str, Any]) -> Extends | None:
-        """From ``extends`` (``{"job_id", "video"}`` or a job id) or ``extends_job_id`` and
-        ``extends_video``."""
-        value = data.get("extends")
-        job_id: Any = data.get("extends_job_id")
-        video: Any = data.get("extends_video")
-        if isinstance(value, Mapping):
-            extra = sorted(set(value) - {"job_id", "video"})
-            if extra:
-                raise InvalidRequest(f"extends takes job_id and video, not {extra[0]!r}")
-            job_id, video = value.get("job_id"), value.get("video", video)
-        elif isinstance(value, str) and value:
-            job_id = value
-        elif value not in (None, ""):
-            raise InvalidRequest('extends must be {"job_id": ..., "video": N} or a job id')
-        if job_id in (None, ""):
-            if video not in (None, ""):
-                raise InvalidRequest("extends_video needs extends_job_id: the job whose video to continue")
-            return None
-        if not isinstance(job_id, str) or not is_job_id(job_id.strip().lower()):
-            raise InvalidRequest(f"extends_job_id must be a job id (a UUID), got {job_id!r}")
-        number = _whole_number({"extends_video": video}, "extends_video", 1)
-        if number < 1:
-            raise InvalidRequest(f"extends_video is 1-based, got {number}")
-        return cls(job_id=job_id.strip().lower(), video=number)
-
-
-#: C0 and C1 controls, DEL, and the bidirectional embeddings, overrides and isolates, which
-#: reorder the text shown after them.
-_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def _no_controls(name: str, text: str, allow: str = "") -> None:
-    """Refuse a control character (other than those in ``allow``), naming it and its
-    1-based position; nothing is stripped silently."""
-    for match in _CONTROLS.finditer(text):
-        char = match.group()
-        if char not in allow:
-            what = "bidirectional override" if char >= "\u202a" else "control character"
-            kept = " (only newline and tab are allowed)" if allow else ""
-            raise InvalidRequest(
-                f"{name} contains the {what} U+{ord(char):04X} at position {match.start() + 1}; remove it{kept}"
-            )
-
-
-def printable(text: str, keep: str = "\n\t") -> str:
-    """``text`` safe to send to a terminal: each control character (but those in ``keep``)
-    and each bidi override is shown as its escape (``\\x1b``, ``\\u202e``), never sent."""
-
-    def escape(match: re.Match[str]) -> str:
-        char = match.group()
-        return char if char in keep else char.encode("unicode_escape").decode("ascii")
-
-    return _CONTROLS.sub(escape, text)
-
-
-def _valid_unicode(name: str, text: str) -> str:
-    """JSON's \\ud800 escapes decode to lone surrogates, which no file or database can store."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidRequest(f"{name} contains a lone surrogate, which is not valid Unicode text") from None
-    return text
-
-
-def _whole_number(data: Mapping[str, Any], name: str, default: int) -> int:
-    value = data.get(name, default)
-    if value is None or value == "":
-        return default
-    if isinstance(value, bool):
-        raise InvalidRequest(f"{name} must be a whole number, got {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            pass
-    raise InvalidRequest(f"{name} must be a whole number, got {value!r}")
-
-
-_TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off"}
-
-
-def _switch(data: Mapping[str, Any], name: str) -> bool | None:
-    """A three-way switch: true, false, or absent/null for the model's default."""
-    value = data.get(name)
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
-    raise InvalidRequest(f"{name} must be true or false (or left out for the model's default), got {value!r}")
-
-
-def _optional_choice(data: Mapping[str, Any], name: str, allowed: tuple[str, ...]) -> str | None:
-    value = data.get(name)
-    if value is None or value == "":
-        return None
-    if isinstance(value, str) and value.strip().lower() in allowed:
-        return value.strip().lower()
-    raise InvalidRequest(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
-
-
-def _choice(data: Mapping[str, Any], name: str, default: str, allowed: tuple[str, ...]) -> str:
-    value = data.get(name, default)
-    if value is None or value == "":
-        return default
-    if value not in allowed:
-        raise InvalidRequest(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
-    return str(value)
 
 
 @dataclass(frozen=True)
@@ -409,7 +133,7 @@ class Job:
     videos: tuple[Video, ...] = ()
     downloaded_at: datetime | None = None
     #: The queue's sort key: new jobs take the next whole number; a move puts the job
-    #: between two neighbours, possibly on a fraction (see Store.move).
+    #: between two neighbours, possibly on a fraction (see SqliteStore.move).
     queue_seq: float = 0
     #: Order of the final transitions (History's order); None until the job ends.
     finished_seq: int | None = None

@@ -29,12 +29,14 @@ from typing import Any, NoReturn
 import psycopg
 from psycopg.rows import RowMaker
 
-from veotui.datadir import prepare
-from veotui.errors import Conflict, DataUnusable, JobNotFound, StorageUnavailable
-from veotui.fleet import LeaseLost
-from veotui.model import ACTIVE_STATUSES, Change, Job, QueueState, Status, utcnow
-from veotui.storage import UNAVAILABLE, StorageGuard
-from veotui.store import _JOB_COLUMNS, MIGRATIONS, Store, _job_from_row, _job_to_row
+from veotui.core.errors import Conflict, DataUnusable, JobNotFound, StorageUnavailable
+from veotui.core.job import ACTIVE_STATUSES, Change, Job, QueueState, Status, utcnow
+from veotui.datadir.health import UNAVAILABLE, StorageGuard
+from veotui.datadir.paths import prepare
+from veotui.store.fleet import LeaseLost
+from veotui.store.migrations import MIGRATIONS
+from veotui.store.rows import JOB_COLUMNS, job_from_row, job_to_row
+from veotui.store.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
 
@@ -232,7 +234,7 @@ class Connection:
         self.raw.close()
 
 
-class PostgresStore(Store):
+class PostgresStore(SqliteStore):
     """The store on a PostgreSQL database; no process keeps a copy of any job.
 
     A store that joined a fleet (:meth:`join`) owns the jobs it claims or takes over: each
@@ -530,7 +532,7 @@ class PostgresStore(Store):
         """As on SQLite, and: a claim records this server as the job's owner with a lease; a
         job that leaves processing has no owner; a write to a processing job holds only for
         its owner (a cancel, from anyone)."""
-        row = _job_to_row(job)
+        row = job_to_row(job)
         columns = [*(["status"] if status is not None else []), *names]
         if not columns:
             return
@@ -579,12 +581,12 @@ class PostgresStore(Store):
             if busy >= slots:
                 return None
             row = conn.execute(
-                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status = 'queued' ORDER BY queue_seq LIMIT 1"
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'queued' ORDER BY queue_seq LIMIT 1"
                 " FOR UPDATE SKIP LOCKED"
             ).fetchone()
             if row is None:
                 return None
-            job = _job_from_row(row)
+            job = job_from_row(row)
             return self.transition(
                 job.job_id,
                 Status.STARTING,
@@ -600,10 +602,10 @@ class PostgresStore(Store):
         return job
 
     def _current(self, conn: Any, job_id: str) -> Job:
-        row = conn.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id = ? FOR UPDATE", (job_id,)).fetchone()
+        row = conn.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = ? FOR UPDATE", (job_id,)).fetchone()
         if row is None:
             raise JobNotFound(job_id)
-        return _job_from_row(row)
+        return job_from_row(row)
 
     def count_by_status(self) -> dict[str, int]:
         return dict(self._conn.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall())
@@ -622,10 +624,10 @@ def _resync(conn: Connection, heard: Callable[[Change], None]) -> None:
     """After the listener was away: the processing jobs and the queue, as they are now."""
     marks = ", ".join("?" * len(ACTIVE_STATUSES))
     rows = conn.execute(
-        f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status IN ({marks})", [s.value for s in ACTIVE_STATUSES]
+        f"SELECT {JOB_COLUMNS} FROM jobs WHERE status IN ({marks})", [s.value for s in ACTIVE_STATUSES]
     ).fetchall()
     for row in rows:
-        job = _job_from_row(row)  # type: ignore[arg-type]
+        job = job_from_row(row)  # type: ignore[arg-type]
         heard(Change("job", job.job_id, job))
     heard(_read_change(conn, "queue", ""))
 
@@ -640,10 +642,10 @@ def _read_change(conn: Connection, kind: str, job_id: str) -> Change:
         return Change(
             "queue", "", queue=QueueState(paused=bool(paused), reason=reason, length=length, by_budget=bool(by_budget))
         )
-    row = conn.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+    row = conn.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
     if row is None:
         return Change("deleted", job_id)
-    return Change("job", job_id, _job_from_row(row))  # type: ignore[arg-type]
+    return Change("job", job_id, job_from_row(row))  # type: ignore[arg-type]
 
 
 def _safe(url: str) -> str:

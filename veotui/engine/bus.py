@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 import anyio
 
-from veotui.model import Change
+from veotui.core.job import Change
 
 
 class Subscription:

@@ -6,7 +6,7 @@ import errno
 import os
 from pathlib import Path
 
-from veotui.errors import DataUnusable
+from veotui.core.errors import DataUnusable
 
 CHOOSE_ANOTHER = "choose another data directory (--data-dir or VEOTUI_DATA_DIR)"
 

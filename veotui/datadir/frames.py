@@ -10,8 +10,8 @@ from pathlib import Path
 import av
 from PIL import Image
 
-from veotui.files import IMAGE_NAME, LAST_FRAME_NAME, THUMBNAILS_DIR, atomic_path, reference_name
-from veotui.model import Job
+from veotui.core.job import Job
+from veotui.datadir.files import IMAGE_NAME, LAST_FRAME_NAME, THUMBNAILS_DIR, atomic_path, reference_name
 
 #: Big enough for a sharp half-block picture a third of an 80-column screen wide.
 THUMBNAIL_SIZE = (320, 180)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
-from veotui.model import Job, Status
+from veotui.core.job import Job, Status
 
 #: (start, end) of each stage's share of the bar.
 BANDS: dict[Status, tuple[int, int]] = {

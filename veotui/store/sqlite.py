@@ -9,180 +9,50 @@ a committed transition survives a power loss, not only a process crash.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
-import shutil
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from veotui import metrics as m
-from veotui.datadir import CHOOSE_ANOTHER, prepare
-from veotui.errors import Conflict, DataUnusable, InvalidRequest, JobNotFound, StorageUnavailable
-from veotui.logs import event
-from veotui.model import (
+from veotui.core.errors import Conflict, DataUnusable, InvalidRequest, JobNotFound, StorageUnavailable
+from veotui.core.job import (
     ACTIVE_STATUSES,
     FINAL_STATUSES,
     Change,
-    Extends,
     Job,
     JobEvent,
-    JobRequest,
     QueueState,
     Status,
-    Video,
     can_transition,
     isoformat,
     parse_time,
     utcnow,
 )
-from veotui.prices import estimate_cost
-from veotui.progress import fold_sample
-from veotui.storage import StorageGuard
-
-MIGRATIONS: tuple[str, ...] = (
-    # 1: jobs, their events, and the moving estimate of generation time per model.
-    """
-    CREATE TABLE jobs (
-        job_id TEXT PRIMARY KEY,
-        queue_seq INTEGER NOT NULL,
-        status TEXT NOT NULL,
-        prompt TEXT NOT NULL,
-        number_of_videos INTEGER NOT NULL,
-        model TEXT NOT NULL,
-        aspect_ratio TEXT NOT NULL,
-        duration_seconds INTEGER NOT NULL,
-        resolution TEXT NOT NULL,
-        negative_prompt TEXT,
-        seed INTEGER,
-        user TEXT NOT NULL,
-        has_image INTEGER NOT NULL DEFAULT 0,
-        created_at TEXT NOT NULL,
-        started_at TEXT,
-        finished_at TEXT,
-        stage_started_at TEXT,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        error TEXT,
-        error_kind TEXT,
-        operation TEXT,
-        submitting INTEGER NOT NULL DEFAULT 0,
-        videos TEXT NOT NULL DEFAULT '[]',
-        downloaded_at TEXT
-    );
-    CREATE INDEX jobs_status_seq ON jobs (status, queue_seq);
-    CREATE INDEX jobs_finished ON jobs (finished_at);
-    CREATE TABLE events (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        job_id TEXT NOT NULL,
-        at TEXT NOT NULL,
-        status TEXT NOT NULL,
-        detail TEXT,
-        kind TEXT NOT NULL DEFAULT 'transition',
-        user TEXT,
-        model TEXT,
-        error_kind TEXT,
-        seconds REAL
-    );
-    CREATE INDEX events_job ON events (job_id, id);
-    CREATE TABLE estimates (
-        model TEXT PRIMARY KEY,
-        seconds REAL NOT NULL,
-        samples INTEGER NOT NULL
-    );
-    CREATE TABLE pending_cleanup (
-        job_id TEXT PRIMARY KEY,
-        job TEXT NOT NULL,
-        since TEXT NOT NULL
-    );
-    """,
-    # 2: a queue counter that only ever grows, so a deleted job's number is never reused.
-    """
-    CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-    INSERT INTO counters (name, value) SELECT 'queue_seq', COALESCE(MAX(queue_seq), 0) FROM jobs
-    """,
-    # 3: Veo 3.1 modes: the request's switches, the inputs given, the video a job extends.
-    """
-    ALTER TABLE jobs ADD COLUMN generate_audio INTEGER;
-    ALTER TABLE jobs ADD COLUMN person_generation TEXT;
-    ALTER TABLE jobs ADD COLUMN enhance_prompt INTEGER;
-    ALTER TABLE jobs ADD COLUMN reference_type TEXT;
-    ALTER TABLE jobs ADD COLUMN extends TEXT;
-    ALTER TABLE jobs ADD COLUMN has_last_frame INTEGER NOT NULL DEFAULT 0;
-    ALTER TABLE jobs ADD COLUMN reference_count INTEGER NOT NULL DEFAULT 0
-    """,
-    # 4: money. A job's estimate; whether its operation finished with videos, and what it
-    # takes to fetch them again (a retry then pays nothing); what each operation cost, by
-    # the UTC day it was created.
-    """
-    ALTER TABLE jobs ADD COLUMN estimated_cost_usd REAL;
-    ALTER TABLE jobs ADD COLUMN operation_done INTEGER NOT NULL DEFAULT 0;
-    ALTER TABLE jobs ADD COLUMN result TEXT;
-    CREATE TABLE spend (
-        operation TEXT PRIMARY KEY,
-        job_id TEXT NOT NULL,
-        day TEXT NOT NULL,
-        at TEXT NOT NULL,
-        usd REAL
-    );
-    CREATE INDEX spend_day ON spend (day)
-    """,
-    # 5: History's order: a number given at each final transition, from a counter that only
-    # grows, so a wall-clock step cannot reorder it. Ended jobs are numbered by finish time.
-    """
-    ALTER TABLE jobs ADD COLUMN finished_seq INTEGER;
-    UPDATE jobs SET finished_seq = ranked.n FROM (
-        SELECT job_id, ROW_NUMBER() OVER (ORDER BY finished_at, queue_seq) AS n FROM jobs
-        WHERE status IN ('completed', 'failed', 'cancelled')
-    ) AS ranked WHERE jobs.job_id = ranked.job_id;
-    INSERT INTO counters (name, value) SELECT 'finished_seq', COALESCE(MAX(finished_seq), 0) FROM jobs;
-    CREATE INDEX jobs_finished_seq ON jobs (finished_seq)
-    """,
-    # 6: the queue's pause switch (one row), kept across restarts.
-    """
-    CREATE TABLE queue_control (
-        id INTEGER PRIMARY KEY CHECK (id = 1),
-        paused INTEGER NOT NULL DEFAULT 0,
-        reason TEXT,
-        by_budget INTEGER NOT NULL DEFAULT 0,
-        since TEXT,
-        budget_override_day TEXT
-    );
-    INSERT INTO queue_control (id, paused) VALUES (1, 0)
-    """,
-    # 7: aggregates for /metrics, kept in the transaction of each transition, so a scrape
-    # never reads the history; filled from the event log for what came before.
-    m.MIGRATION_SQL,
-    # 8: downloaded jobs (their auto-delete is due), found at start without reading the history.
-    """
-    CREATE INDEX jobs_downloaded ON jobs (downloaded_at) WHERE downloaded_at IS NOT NULL
-    """,
-    # 9: jobs removed by the engine itself (auto-delete), so a later lookup can say why.
-    """
-    CREATE TABLE tombstones (
-        job_id TEXT PRIMARY KEY,
-        at TEXT NOT NULL,
-        reason TEXT NOT NULL
-    );
-    CREATE INDEX tombstones_at ON tombstones (at)
-    """,
-    # 10: jobs per status, kept by every write (start-up never counts the history).
-    m.JOBS_NOW_SQL,
+from veotui.core.progress import fold_sample
+from veotui.core.stats import Snapshot, hour_of, series_rows, summary
+from veotui.datadir.health import StorageGuard
+from veotui.datadir.paths import CHOOSE_ANOTHER, prepare
+from veotui.logs import event
+from veotui.store import aggregates
+from veotui.store.database_file import (
+    APPLICATION_ID,
+    CHECK_AT_OPEN_BYTES,
+    damaged,
+    database_bytes,
+    identify,
+    quick_check,
+    sqlite_problem,
 )
-
-#: ``PRAGMA application_id`` of veotui's databases ("veot"), stamped when one is created.
-APPLICATION_ID = 0x76656F74
-#: A database from before the stamp is veotui's if it has these tables and a schema version.
-OWN_TABLES = frozenset({"jobs", "events", "estimates"})
-SQLITE_HEADER = b"SQLite format 3\x00"
-#: What a damaged database is copied aside as (with the start of its content's hash).
-BACKUP_SUFFIX = ".damaged-"
+from veotui.store.errors import write_refusal
+from veotui.store.migrations import MIGRATIONS
+from veotui.store.rows import INSERT_JOB, JOB_COLUMNS, as_job_fields, job_from_row, job_to_row
 
 #: Neighbours re-spaced at first when a move finds no room between two keys (doubles).
 RESPACE_WINDOW = 8
@@ -195,38 +65,15 @@ TOMBSTONE_DAYS = 7
 TOMBSTONE_ROWS = 10_000
 #: Why the engine removed a job, as a lookup of it then says.
 AUTO_DELETED = "deleted after download"
-#: Databases up to this size are checked (``PRAGMA quick_check``) before start, which then
-#: costs well under a second; larger ones start at once and are checked in the background.
-CHECK_AT_OPEN_BYTES = 32 * 1024 * 1024
-
 #: A LIMIT meaning "all rows" in both SQL dialects (SQLite's -1 is an error elsewhere).
 NO_LIMIT = 2**62
 
 log = logging.getLogger(__name__)
 
-_TIME_FIELDS = {"created_at", "started_at", "finished_at", "stage_started_at", "downloaded_at"}
-#: Job fields that ``transition`` and ``update`` may change; each is a column of the same name.
-_UPDATABLE = {
-    "started_at",
-    "finished_at",
-    "stage_started_at",
-    "attempts",
-    "error",
-    "error_kind",
-    "operation",
-    "submitting",
-    "videos",
-    "downloaded_at",
-    "queue_seq",
-    "finished_seq",
-    "operation_done",
-    "result",
-}
-
 Listener = Callable[[Change], None]
 
 
-class Store:
+class SqliteStore:
     """A write the disk refuses raises :class:`StorageUnavailable` and marks ``guard``
     degraded; the transaction is rolled back and the connection stays usable."""
 
@@ -239,6 +86,7 @@ class Store:
         a file refused as another application's is never written to."""
         self.path = path
         self.guard = guard or StorageGuard(path.parent)
+        self.guard.add_error_reader(write_refusal)
         self._listeners: list[Listener] = []
         # Write-through copy of the jobs that are not finished. This process is the only
         # writer (the data-directory lock), so the copy is the truth; every UPDATE still
@@ -256,12 +104,12 @@ class Store:
         try:
             self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
-            raise _sqlite_problem(path, exc) from None
+            raise sqlite_problem(path, exc) from None
         try:
             self._open()
         except sqlite3.Error as exc:
             self._conn.close()
-            raise _sqlite_problem(path, exc) from None
+            raise sqlite_problem(path, exc) from None
         except BaseException:
             self._conn.close()
             raise
@@ -271,11 +119,11 @@ class Store:
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA busy_timeout = 5000")
         self._check_conn: sqlite3.Connection | None = None
-        self._check_due = _database_bytes(self.path) > CHECK_AT_OPEN_BYTES
+        self._check_due = database_bytes(self.path) > CHECK_AT_OPEN_BYTES
         if not self._check_due:
-            problems = _quick_check(conn)
+            problems = quick_check(conn)
             if problems:
-                raise _damaged(self.path, problems)
+                raise damaged(self.path, problems)
         if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
             # A new database, or one of veotui's from before the stamp (identify() said so).
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
@@ -298,7 +146,7 @@ class Store:
         try:
             conn = self._check_conn = sqlite3.connect(uri + "?mode=ro", uri=True, check_same_thread=False)
             try:
-                problems = _quick_check(conn)
+                problems = quick_check(conn)
             finally:
                 self._check_conn = None
                 conn.close()
@@ -384,10 +232,10 @@ class Store:
         job = self._active.get(job_id)
         if job is not None:
             return job
-        row = self._conn.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+        row = self._conn.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
         if row is None:
             raise JobNotFound(job_id, self._gone(job_id, exact=True))
-        return self._remember(_job_from_row(row))
+        return self._remember(job_from_row(row))
 
     def _gone(self, job_id: str, *, exact: bool) -> str | None:
         """Why a job that is no longer here was removed, if the engine removed it lately."""
@@ -435,23 +283,23 @@ class Store:
     def active(self) -> list[Job]:
         marks = ",".join("?" * len(ACTIVE_STATUSES))
         rows = self._conn.execute(
-            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status IN ({marks}) ORDER BY started_at, queue_seq",
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE status IN ({marks}) ORDER BY started_at, queue_seq",
             [s.value for s in ACTIVE_STATUSES],
         ).fetchall()
-        return [_job_from_row(row) for row in rows]
+        return [job_from_row(row) for row in rows]
 
     def queued(self, limit: int | None = None, offset: int = 0) -> list[Job]:
         """Queued jobs in FIFO order, each with its 1-based position; ``limit`` jobs from
         the ``offset``-th (None: every one)."""
-        sql = f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status = 'queued' ORDER BY queue_seq LIMIT ? OFFSET ?"
+        sql = f"SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'queued' ORDER BY queue_seq LIMIT ? OFFSET ?"
         rows = self._conn.execute(sql, (NO_LIMIT if limit is None else limit, offset)).fetchall()
-        return [_job_from_row(row).replace(queue_position=n) for n, row in enumerate(rows, start=offset + 1)]
+        return [job_from_row(row).replace(queue_position=n) for n, row in enumerate(rows, start=offset + 1)]
 
     def next_queued(self) -> Job | None:
         row = self._conn.execute(
-            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status = 'queued' ORDER BY queue_seq LIMIT 1"
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'queued' ORDER BY queue_seq LIMIT 1"
         ).fetchone()
-        return _job_from_row(row) if row else None
+        return job_from_row(row) if row else None
 
     def queue_position(self, job: Job) -> int:
         """The 1-based place of a job with ``job.queue_seq`` among the queued jobs. Counted in
@@ -480,7 +328,7 @@ class Store:
             self._conn.execute(
                 # Walk the finish order's index: without the hint SQLite picks the status
                 # index and sorts every ended job (seconds at a million) for one page.
-                f"SELECT {_JOB_COLUMNS} FROM jobs INDEXED BY jobs_finished_seq WHERE status IN ({marks})"
+                f"SELECT {JOB_COLUMNS} FROM jobs INDEXED BY jobs_finished_seq WHERE status IN ({marks})"
                 " ORDER BY finished_seq DESC LIMIT ? OFFSET ?",
                 [*statuses, limit, offset],
             ).fetchall()
@@ -488,26 +336,26 @@ class Store:
             else []
         )
         counts = self.count_by_status()
-        return [_job_from_row(row) for row in rows], sum(counts.get(s, 0) for s in statuses)
+        return [job_from_row(row) for row in rows], sum(counts.get(s, 0) for s in statuses)
 
     def search(self, text: str, limit: int = 500) -> list[Job]:
         """Jobs whose prompt, id, status or user contains ``text`` (case-insensitive)."""
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         rows = self._conn.execute(
-            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE prompt LIKE ?1 ESCAPE '\\' OR job_id LIKE ?1 ESCAPE '\\'"
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE prompt LIKE ?1 ESCAPE '\\' OR job_id LIKE ?1 ESCAPE '\\'"
             " OR status LIKE ?1 ESCAPE '\\' OR user LIKE ?1 ESCAPE '\\'"
             " ORDER BY queue_seq DESC LIMIT ?2",
             (pattern, limit),
         ).fetchall()
-        return [_job_from_row(row) for row in rows]
+        return [job_from_row(row) for row in rows]
 
     def downloaded_completed(self) -> list[Job]:
         """Completed jobs whose videos were downloaded: their auto-delete is due or pending."""
         rows = self._conn.execute(
-            f"SELECT {_JOB_COLUMNS} FROM jobs INDEXED BY jobs_downloaded"
+            f"SELECT {JOB_COLUMNS} FROM jobs INDEXED BY jobs_downloaded"
             " WHERE downloaded_at IS NOT NULL AND status = 'completed'"
         ).fetchall()
-        return [_job_from_row(row) for row in rows]
+        return [job_from_row(row) for row in rows]
 
     def all_job_ids(self) -> set[str]:
         return {row[0] for row in self._conn.execute("SELECT job_id FROM jobs")}
@@ -528,7 +376,7 @@ class Store:
     def count_by_status(self) -> dict[str, int]:
         if self._counts is None:
             rows = self._conn.execute(
-                "SELECT labels, value FROM metric_values WHERE name = ? AND bucket = 0", (m.JOBS_NOW,)
+                "SELECT labels, value FROM metric_values WHERE name = ? AND bucket = 0", (aggregates.JOBS_NOW,)
             ).fetchall()
             self._counts = {status: int(value) for status, value in rows if value}
         return dict(self._counts)
@@ -558,7 +406,7 @@ class Store:
         return {
             "queue_length": self.queue_length(),
             "processing": self.processing_count(),
-            **m.summary(self.metric_snapshot()),
+            **summary(self.metric_snapshot()),
         }
 
     def queue_length(self) -> int:
@@ -571,23 +419,23 @@ class Store:
         ).fetchone()
         return int(count)
 
-    def metric_snapshot(self) -> m.Snapshot:
-        return m.Snapshot(self._conn.execute("SELECT name, labels, bucket, value FROM metric_values").fetchall())
+    def metric_snapshot(self) -> Snapshot:
+        return Snapshot(self._conn.execute("SELECT name, labels, bucket, value FROM metric_values").fetchall())
 
     def metric_series(self, hours: int, now: datetime | None = None) -> list[dict[str, Any]]:
         """Jobs ended per hour by status and the longest queue of each hour, for the last
         ``hours`` hours (the current one included), oldest first."""
         now = now or utcnow()
-        keys = [m.hour_of(isoformat(now - timedelta(hours=n)) or "") for n in range(hours - 1, -1, -1)]
+        keys = [hour_of(isoformat(now - timedelta(hours=n)) or "") for n in range(hours - 1, -1, -1)]
         rows = self._conn.execute(
             "SELECT hour, name, labels, value FROM metric_hours WHERE hour >= ? AND hour <= ?", (keys[0], keys[-1])
         ).fetchall()
-        return m.series_rows([tuple(r) for r in rows], keys)
+        return series_rows([tuple(r) for r in rows], keys)
 
     def count(self, name: str, labels: str = "", amount: float = 1.0) -> None:
         """Add to a persisted counter (e.g. ``retries_total``)."""
         with self._transaction("count a retry") as conn:
-            m.add(conn, name, labels, amount)
+            aggregates.add(conn, name, labels, amount)
 
     # -- writing --------------------------------------------------------------------------
 
@@ -597,14 +445,14 @@ class Store:
             queued = self._queued + 1
             seq = self._next_seq(conn)
             job = job.replace(queue_seq=seq, status=Status.QUEUED)
-            conn.execute(_INSERT_JOB, _job_to_row(job))
+            conn.execute(INSERT_JOB, job_to_row(job))
             conn.execute(
                 "INSERT INTO events (job_id, at, status, detail, kind, user, model) VALUES (?, ?, ?, ?, 'submitted', ?, ?)",
                 (job.job_id, isoformat(job.created_at), "queued", "submitted", job.request.user, job.request.model),
             )
-            m.add(conn, "submitted_total", job.request.user)
-            m.add(conn, m.JOBS_NOW, job.status.value)
-            m.max_hour(conn, m.hour_of(isoformat(utcnow()) or ""), "queue_max", queued)
+            aggregates.add(conn, "submitted_total", job.request.user)
+            aggregates.add(conn, aggregates.JOBS_NOW, job.status.value)
+            aggregates.max_hour(conn, hour_of(isoformat(utcnow()) or ""), "queue_max", queued)
         self._count(job.status.value, +1)
         self._queued += 1
         self._remember(job)
@@ -623,14 +471,14 @@ class Store:
             first_finished = self._next_seq(conn, len(ended), "finished_seq")
             finished = {n: first_finished + rank for rank, n in enumerate(ended)}
             conn.executemany(
-                _INSERT_JOB,
+                INSERT_JOB,
                 [
-                    _job_to_row(job.replace(queue_seq=seq + n, finished_seq=finished.get(n), submitting=False))
+                    job_to_row(job.replace(queue_seq=seq + n, finished_seq=finished.get(n), submitting=False))
                     for n, job in enumerate(jobs)
                 ],
             )
             for status, count in Counter(job.status.value for job in jobs).items():
-                m.add(conn, m.JOBS_NOW, status, count)
+                aggregates.add(conn, aggregates.JOBS_NOW, status, count)
         self._counts = None
         self._queued += sum(1 for job in jobs if job.status == Status.QUEUED)
 
@@ -646,7 +494,7 @@ class Store:
     def _front_seq(conn: sqlite3.Connection) -> float:
         """A key before every queued job's (a new whole number when the queue is empty)."""
         (first,) = conn.execute("SELECT MIN(queue_seq) FROM jobs WHERE status = 'queued'").fetchone()
-        return first - 1 if first is not None else Store._next_seq(conn)
+        return first - 1 if first is not None else SqliteStore._next_seq(conn)
 
     def transition(
         self,
@@ -680,12 +528,12 @@ class Store:
                 fields.setdefault("submitting", False)
             before = job
             previous = job.status
-            job = job.replace(status=target, **_as_job_fields(fields))
+            job = job.replace(status=target, **as_job_fields(fields))
             queued = self._queued + (target == Status.QUEUED) - (previous == Status.QUEUED)
             self._write_fields(conn, job, fields, status=target, expect=previous)
             self._count_transition(conn, before, job, now, seconds, queued)
-            m.add(conn, m.JOBS_NOW, previous.value, -1)
-            m.add(conn, m.JOBS_NOW, target.value)
+            aggregates.add(conn, aggregates.JOBS_NOW, previous.value, -1)
+            aggregates.add(conn, aggregates.JOBS_NOW, target.value)
             conn.execute(
                 "INSERT INTO events (job_id, at, status, detail, user, model, error_kind, seconds)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -735,23 +583,23 @@ class Store:
             since = before.stage_started_at or (before.created_at if previous == Status.QUEUED else None)
             in_stage = (now - since).total_seconds() if since is not None else None
         if previous in ACTIVE_STATUSES and in_stage is not None:
-            m.observe(conn, "stage_duration_seconds", in_stage, previous.value)
+            aggregates.observe(conn, "stage_duration_seconds", in_stage, previous.value)
         if previous == Status.QUEUED and target == Status.STARTING and in_stage is not None:
-            m.observe(conn, "queue_wait_seconds", in_stage)
-        hour = m.hour_of(isoformat(now) or "")
+            aggregates.observe(conn, "queue_wait_seconds", in_stage)
+        hour = hour_of(isoformat(now) or "")
         if target == Status.QUEUED:
-            m.max_hour(conn, hour, "queue_max", queued)
+            aggregates.max_hour(conn, hour, "queue_max", queued)
         if not target.is_final:
             return
-        m.add(conn, "jobs_total", target.value)
-        m.add_hour(conn, hour, "finished", target.value)
+        aggregates.add(conn, "jobs_total", target.value)
+        aggregates.add_hour(conn, hour, "finished", target.value)
         if target == Status.FAILED:
-            m.add(conn, "errors_total", after.error_kind or "unknown")
+            aggregates.add(conn, "errors_total", after.error_kind or "unknown")
         elif target == Status.COMPLETED:
             if seconds is None and after.started_at is not None:
                 seconds = (now - after.started_at).total_seconds()
             if seconds is not None:
-                m.observe(conn, "job_duration_seconds", seconds)
+                aggregates.observe(conn, "job_duration_seconds", seconds)
 
     def _clock(self, job: Job) -> None:
         if job.status.is_final:
@@ -782,7 +630,7 @@ class Store:
         """Change fields without a transition; ``note`` adds a line to the timeline."""
         with self._transaction(f"record a change to job {job_id}") as conn:
             job = self._current(conn, job_id)
-            job = job.replace(**_as_job_fields(fields))
+            job = job.replace(**as_job_fields(fields))
             self._write_fields(conn, job, fields, expect=job.status)
             if note:
                 conn.execute(
@@ -809,7 +657,7 @@ class Store:
                 (operation, job_id, now.date().isoformat(), isoformat(now), job.estimated_cost_usd),
             ).rowcount
             if bought and job.estimated_cost_usd:
-                m.add(conn, "estimated_cost_usd_total", "", float(job.estimated_cost_usd))
+                aggregates.add(conn, "estimated_cost_usd_total", "", float(job.estimated_cost_usd))
             if note:
                 conn.execute(
                     "INSERT INTO events (job_id, at, status, detail, kind) VALUES (?, ?, ?, ?, 'note')",
@@ -836,10 +684,10 @@ class Store:
         job = self._active.get(job_id)
         if job is not None:
             return job
-        row = conn.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+        row = conn.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
         if row is None:
             raise JobNotFound(job_id)
-        return _job_from_row(row)
+        return job_from_row(row)
 
     def _write_fields(
         self,
@@ -850,7 +698,7 @@ class Store:
         expect: Status | None = None,
     ) -> None:
         """Write ``job``'s columns for the fields ``names`` (and its status, when given)."""
-        row = _job_to_row(job)
+        row = job_to_row(job)
         columns = [*(["status"] if status is not None else []), *names]
         if not columns:
             return
@@ -894,13 +742,13 @@ class Store:
                         (count - TOMBSTONE_ROWS,),
                     )
             conn.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
-            m.add(conn, m.JOBS_NOW, job.status.value, -1)
+            aggregates.add(conn, aggregates.JOBS_NOW, job.status.value, -1)
             self._active.pop(job_id, None)
             self._stage_clock.pop(job_id, None)
             self._run_clock.pop(job_id, None)
             conn.execute(
                 "INSERT OR REPLACE INTO pending_cleanup (job_id, job, since) VALUES (?, ?, ?)",
-                (job_id, json.dumps(_job_to_row(job)), isoformat(utcnow())),
+                (job_id, json.dumps(job_to_row(job)), isoformat(utcnow())),
             )
             conn.execute(
                 "INSERT INTO events (job_id, at, status, detail, kind) VALUES (?, ?, ?, 'deleted', 'deleted')",
@@ -1036,7 +884,7 @@ class Store:
             position - 2,
         )
         if not pair:  # past the end: the bottom
-            return Store._gap_for(conn, job, "bottom", None)
+            return SqliteStore._gap_for(conn, job, "bottom", None)
         lower, upper = pair[0], pair[1] if len(pair) > 1 else None
         if lower < seq and (upper is None or seq < upper):
             return None
@@ -1109,274 +957,9 @@ class Store:
         return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
 
 
-#: The store on SQLite (the default); :class:`veotui.store_postgres.PostgresStore` is the other.
-SqliteStore = Store
-
-
-def open_store(store: str, data_dir: Path, guard: StorageGuard | None = None) -> Store:
-    """The store ``VEOTUI_STORE`` names: ``sqlite`` (``<data>/veotui.db``) or a PostgreSQL URL.
-    The PostgreSQL driver is imported only then (``pip install 'veotui[postgres]'``)."""
-    if not is_postgres(store):
-        return Store(data_dir / "veotui.db", guard)
-    try:
-        from veotui.store_postgres import PostgresStore
-    except ImportError:
-        raise DataUnusable(
-            "VEOTUI_STORE names PostgreSQL but its driver is not installed; pip install 'veotui[postgres]'"
-        ) from None
-    return PostgresStore(store, data_dir, guard)
-
-
-def is_postgres(store: str) -> bool:
-    return store.startswith(("postgresql://", "postgres://"))
-
-
-def preflight(data_dir: Path, db_path: Path) -> None:
-    """Refuse a data directory or database that cannot be used, before anything starts."""
-    prepare(data_dir)
-    identify(db_path)
-
-
-def identify(path: Path, *, backup: bool = True) -> None:
-    """Refuse ``path`` unless it is missing, empty, or veotui's database; reads only (but
-    for copying a damaged file aside, when ``backup``).
-
-    The header is read as bytes first: a database stamped with veotui's application id is
-    ours. An unstamped one is opened immutable (no lock, no journal, no -wal or -shm file)
-    to list its tables."""
-    if path.is_dir():
-        raise DataUnusable(f"{path} is a directory, not a database; move it away or {CHOOSE_ANOTHER}")
-    try:
-        with open(path, "rb") as file:
-            header = file.read(100)
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise DataUnusable(f"{path} cannot be read ({exc.strerror or exc}); check its permissions") from None
-    if not header:
-        return  # an empty file is an empty database
-    if len(header) < 100 or not header.startswith(SQLITE_HEADER):
-        raise _damaged(path, f"it is {path.stat().st_size} bytes and does not start with a SQLite header", backup)
-    application_id = int.from_bytes(header[68:72], "big", signed=True)
-    if application_id == APPLICATION_ID:
-        return
-    tables, version = _peek(path, backup)
-    empty = not tables and version == 0
-    from_before_the_stamp = tables >= OWN_TABLES and version >= 1
-    if application_id == 0 and (empty or from_before_the_stamp):
-        return
-    listed = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
-    what = f"it has tables {listed}" if tables else "it has no tables"
-    if application_id:
-        what += f" and application id {application_id:#x}"
-    raise DataUnusable(f"{path} is not a veotui database ({what}); veotui left it untouched; {CHOOSE_ANOTHER}")
-
-
-def _peek(path: Path, backup: bool = True) -> tuple[set[str], int]:
-    """Table names and user_version of a database file, read without touching it."""
-    uri = "file:" + str(path.resolve()).replace("%", "%25").replace("?", "%3f").replace("#", "%23")
-    try:
-        conn = sqlite3.connect(uri + "?mode=ro&immutable=1", uri=True)
-    except sqlite3.Error as exc:
-        raise _sqlite_problem(path, exc, backup) from None
-    try:
-        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        (version,) = conn.execute("PRAGMA user_version").fetchone()
-    except sqlite3.Error as exc:
-        raise _sqlite_problem(path, exc, backup) from None
-    finally:
-        conn.close()
-    return {n for n in names if not n.startswith("sqlite_")}, version
-
-
-def _sqlite_problem(path: Path, exc: sqlite3.Error, backup: bool = True) -> DataUnusable:
-    name = getattr(exc, "sqlite_errorname", "") or ""
-    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
-        return _damaged(path, str(exc), backup)
-    if name.startswith("SQLITE_FULL"):
-        return DataUnusable(f"{path} cannot be written: its disk is full; free some space and start again")
-    if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH")):
-        return DataUnusable(
-            f"{path} cannot be opened for writing ({exc}); check that its directory is writable and "
-            f"not on a read-only mount, or {CHOOSE_ANOTHER}"
-        )
-    return DataUnusable(f"{path} cannot be used ({exc}); {CHOOSE_ANOTHER}")
-
-
-def _database_bytes(path: Path) -> int:
-    """The database's size with its write-ahead log (0 when it does not exist yet)."""
-    total = 0
-    for part in (path, path.with_name(path.name + "-wal")):
-        with suppress(OSError):
-            total += part.stat().st_size
-    return total
-
-
-def _quick_check(conn: sqlite3.Connection) -> str | None:
-    """What ``PRAGMA quick_check`` finds wrong, in one line, or None when all is well."""
-    problems = [row[0] for row in conn.execute("PRAGMA quick_check(3)")]
-    if problems == ["ok"]:
-        return None
-    return "quick_check: " + " ".join(" ".join(problems).split())
-
-
-def _damaged(path: Path, what: str, backup: bool = True) -> DataUnusable:
-    """A damaged database: copy it aside (once per distinct content) and say where."""
-    copied = _backup(path) if backup else "veotui left it untouched"
-    return DataUnusable(
-        f"{path} is damaged ({what}); {copied}; recover what it holds with "
-        f"`sqlite3 {path} .recover`, or move it away to start with an empty one"
-    )
-
-
-def _backup(path: Path) -> str:
-    try:
-        digest = hashlib.sha256()
-        with open(path, "rb") as file:
-            for block in iter(lambda: file.read(1 << 20), b""):
-                digest.update(block)
-        target = path.with_name(path.name + BACKUP_SUFFIX + digest.hexdigest()[:12])
-        if not target.exists():
-            wal = path.with_name(path.name + "-wal")
-            if wal.is_file():
-                _copy(wal, target.with_name(target.name + "-wal"))
-            _copy(path, target)
-    except OSError as exc:
-        return f"veotui left it untouched but could not copy it aside ({exc.strerror or exc})"
-    return f"veotui left it untouched; a copy is at {target}"
-
-
-def _copy(source: Path, target: Path) -> None:
-    partial = target.with_name(target.name + ".partial")
-    try:
-        shutil.copyfile(source, partial)
-        partial.replace(target)
-    finally:
-        partial.unlink(missing_ok=True)
-
-
-def _as_job_fields(fields: dict[str, Any]) -> dict[str, Any]:
-    """Written values as the Job dataclass holds them."""
-    unknown = fields.keys() - _UPDATABLE
-    if unknown:
-        raise ValueError(f"field {sorted(unknown)[0]} cannot be updated")
-    converted = dict(fields)
-    if "videos" in converted:
-        converted["videos"] = tuple(converted["videos"])
-    for name in ("submitting", "operation_done"):
-        if name in converted:
-            converted[name] = bool(converted[name])
-    for name in _TIME_FIELDS & converted.keys():
-        if isinstance(converted[name], str):
-            converted[name] = parse_time(converted[name])
-    return converted
-
-
-def _job_to_row(job: Job) -> dict[str, Any]:
-    """The job as its ``jobs`` row, column by column: the one place a column is named."""
-    request = job.request
-    return {
-        "job_id": job.job_id,
-        "queue_seq": job.queue_seq,
-        "finished_seq": job.finished_seq,
-        "status": job.status.value,
-        "prompt": request.prompt,
-        "number_of_videos": request.number_of_videos,
-        "model": request.model,
-        "aspect_ratio": request.aspect_ratio,
-        "duration_seconds": request.duration_seconds,
-        "resolution": request.resolution,
-        "negative_prompt": request.negative_prompt,
-        "seed": request.seed,
-        "user": request.user,
-        "has_image": int(job.has_image),
-        "created_at": isoformat(job.created_at),
-        "started_at": isoformat(job.started_at),
-        "finished_at": isoformat(job.finished_at),
-        "stage_started_at": isoformat(job.stage_started_at),
-        "attempts": job.attempts,
-        "error": job.error,
-        "error_kind": job.error_kind,
-        "operation": job.operation,
-        "submitting": int(job.submitting),
-        "videos": json.dumps([video.to_dict() for video in job.videos]),
-        "downloaded_at": isoformat(job.downloaded_at),
-        "generate_audio": _tristate(request.generate_audio),
-        "person_generation": request.person_generation,
-        "enhance_prompt": _tristate(request.enhance_prompt),
-        "reference_type": request.reference_type,
-        "extends": json.dumps(request.extends.to_dict()) if request.extends else None,
-        "has_last_frame": int(job.has_last_frame),
-        "reference_count": job.reference_count,
-        "estimated_cost_usd": job.estimated_cost_usd,
-        "operation_done": int(job.operation_done),
-        "result": None if job.result is None else json.dumps(job.result),
-    }
-
-
-def _job_from_row(row: sqlite3.Row | Mapping[str, Any]) -> Job:
-    """The inverse of :func:`_job_to_row`; stored values are trusted (they were validated on the way in)."""
-    extends = json.loads(row["extends"]) if row["extends"] else None
-    request = JobRequest(
-        prompt=row["prompt"],
-        number_of_videos=row["number_of_videos"],
-        model=row["model"],
-        aspect_ratio=row["aspect_ratio"],
-        duration_seconds=row["duration_seconds"],
-        resolution=row["resolution"],
-        negative_prompt=row["negative_prompt"],
-        seed=row["seed"],
-        user=row["user"],
-        generate_audio=_switch(row["generate_audio"]),
-        person_generation=row["person_generation"],
-        enhance_prompt=_switch(row["enhance_prompt"]),
-        reference_type=row["reference_type"],
-        extends=Extends(job_id=extends["job_id"], video=extends["video"]) if extends else None,
-    )
-    return Job(
-        job_id=row["job_id"],
-        status=Status(row["status"]),
-        request=request,
-        has_image=bool(row["has_image"]),
-        has_last_frame=bool(row["has_last_frame"]),
-        reference_count=row["reference_count"],
-        created_at=parse_time(row["created_at"]) or utcnow(),
-        started_at=parse_time(row["started_at"]),
-        finished_at=parse_time(row["finished_at"]),
-        stage_started_at=parse_time(row["stage_started_at"]),
-        attempts=row["attempts"],
-        error=row["error"],
-        error_kind=row["error_kind"],
-        operation=row["operation"],
-        submitting=bool(row["submitting"]),
-        videos=tuple(Video.from_dict(v) for v in json.loads(row["videos"])),
-        downloaded_at=parse_time(row["downloaded_at"]),
-        queue_seq=row["queue_seq"],
-        # Absent from pending_cleanup entries written before History had its own order.
-        finished_seq=row["finished_seq"] if "finished_seq" in row.keys() else None,  # noqa: SIM118 - sqlite3.Row
-        estimated_cost_usd=row["estimated_cost_usd"]
-        if row["estimated_cost_usd"] is not None
-        else estimate_cost(request),
-        operation_done=bool(row["operation_done"]),
-        result=json.loads(row["result"]) if row["result"] else None,
-    )
-
-
-def _tristate(value: bool | None) -> int | None:
-    return None if value is None else int(value)
-
-
-def _switch(value: int | None) -> bool | None:
-    return None if value is None else bool(value)
-
-
-_JOB_COLUMNS = ", ".join(_job_to_row(Job(job_id="", status=Status.QUEUED, request=JobRequest(prompt=""))))
-_INSERT_JOB = f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({', '.join(':' + c for c in _JOB_COLUMNS.split(', '))})"
-
-
 def _cleanup_job(data: dict[str, Any]) -> Job:
     """A ``pending_cleanup`` entry: the job's row as JSON. Entries written before that
     shape hold the job's API object (videos as a list, not JSON text); read those too."""
     if isinstance(data.get("videos"), str):
-        return _job_from_row(data)
+        return job_from_row(data)
     return Job.from_dict(data)

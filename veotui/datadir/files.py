@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from veotui.errors import InvalidRequest, TooLarge
+from veotui.core.errors import InvalidRequest, TooLarge
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 #: Refuse images whose pixel count could exhaust memory when decoded.
@@ -25,7 +25,7 @@ MAX_IMAGE_PIXELS = 50_000_000
 IMAGE_NAME = "uploaded_image.jpg"
 LAST_FRAME_NAME = "last_frame.jpg"
 INPUT_VIDEO_NAME = "input_video.mp4"
-#: Pictures of a job's videos for the TUI, made on demand (see veotui.frames).
+#: Pictures of a job's videos for the TUI, made on demand (see veotui.datadir.frames).
 THUMBNAILS_DIR = ".thumbnails"
 ZIP_NAME = "all_videos.zip"
 TEMP_PREFIX = ".partial-"

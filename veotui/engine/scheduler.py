@@ -43,9 +43,10 @@ import anyio
 import anyio.abc
 from anyio.abc import TaskGroup
 
-from veotui.errors import Conflict, ErrorKind, InvalidRequest, JobNotFound, StorageUnavailable
-from veotui.files import JobFiles
-from veotui.fleet import LeaseLost, fleet_of
+from veotui.core.errors import Conflict, ErrorKind, InvalidRequest, JobNotFound, StorageUnavailable
+from veotui.core.job import ACTIVE_STATUSES, Change, Job, QueueState, Status, Video, stage_index, utcnow
+from veotui.datadir.files import JobFiles
+from veotui.datadir.health import DAMAGED, StorageState, disk_full_error, format_bytes, free_bytes
 from veotui.generators.base import (
     GenerationResult,
     Generator,
@@ -56,19 +57,9 @@ from veotui.generators.base import (
     TransientFault,
 )
 from veotui.logs import event
-from veotui.model import (
-    ACTIVE_STATUSES,
-    Change,
-    Job,
-    QueueState,
-    Status,
-    Video,
-    stage_index,
-    utcnow,
-)
 from veotui.settings import Settings
-from veotui.storage import DAMAGED, StorageState, disk_full_error, format_bytes, free_bytes
-from veotui.store import AUTO_DELETED, Store
+from veotui.store.fleet import LeaseLost, fleet_of
+from veotui.store.sqlite import AUTO_DELETED, SqliteStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -109,7 +100,7 @@ def backoff_delay(
 class Scheduler:
     def __init__(
         self,
-        store: Store,
+        store: SqliteStore,
         generator: Generator,
         files: JobFiles,
         settings: Settings,
@@ -936,7 +927,7 @@ class Scheduler:
         while True:
             self.store.update(job.job_id, submitting=True)
             try:
-                return await self.generator.submit_inputs(job, inputs)
+                return await self.generator.submit(job, inputs)
             except SubmitOutcomeUnknown as exc:
                 raise _JobFailed(
                     f"{exc} The generation may have been accepted and billed, so veotui did not send it "

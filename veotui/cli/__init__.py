@@ -12,21 +12,23 @@ from collections.abc import Sequence
 from typing import Any
 
 from veotui import __version__
-from veotui.capabilities import MAX_REFERENCES, PERSON_GENERATION, REFERENCE_TYPES
-from veotui.errors import InvalidRequest, SettingsError, VeotuiError
-from veotui.model import (
+from veotui.core.capabilities import (
     ASPECT_RATIOS,
     DEFAULT_ASPECT_RATIO,
     DEFAULT_DURATION,
     DEFAULT_MODEL,
     DEFAULT_RESOLUTION,
     DURATIONS,
+    MAX_REFERENCES,
     MAX_VIDEOS,
     MODELS,
-    MOVES,
+    PERSON_GENERATION,
+    REFERENCE_TYPES,
     RESOLUTIONS,
-    printable,
 )
+from veotui.core.errors import InvalidRequest, SettingsError, VeotuiError
+from veotui.core.job import MOVES
+from veotui.core.text import printable
 from veotui.settings import CLIENT_SETTINGS, GENERATORS, LOG_LEVELS, Settings, load_settings
 
 EPILOG = """\
@@ -270,7 +272,8 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if command == "serve" or (command is None and not getattr(args, "remote", None)):
         # A data directory or database that cannot be used is refused before the server
         # or the TUI is even imported (the engine checks again when it opens them).
-        from veotui.store import is_postgres, preflight
+        from veotui.store import is_postgres
+        from veotui.store.database_file import preflight
 
         if not is_postgres(settings.store):
             preflight(settings.data_dir, settings.db_path)
@@ -284,14 +287,14 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         return serve(settings, host=args.host, port=args.port, log_level=getattr(args, "log_level", None))
     if command == "logs":
-        from veotui.log_reader import run_logs
+        from veotui.cli.logs import run_logs
 
         return run_logs(settings, follow=args.follow, job=args.job, since=args.since, as_json=args.json)
     if command == "doctor":
-        from veotui.doctor import run_data_doctor, run_doctor
+        from veotui.cli.doctor import run_data_doctor, run_doctor
 
         return run_data_doctor(settings) if args.data else run_doctor(settings)
-    from veotui.client_cli import run_verb
+    from veotui.cli.verbs import run_verb
 
     return run_verb(args, settings)
 

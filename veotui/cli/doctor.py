@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
 import stat
 import sys
 import tempfile
@@ -23,12 +22,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
-from veotui.datadir import CHOOSE_ANOTHER, os_problem
-from veotui.errors import DataUnusable, SettingsError
+from veotui.core.errors import DataUnusable, SettingsError
+from veotui.datadir.lock import DataDirLock
+from veotui.datadir.paths import CHOOSE_ANOTHER, os_problem
 from veotui.generators import choose_generator
-from veotui.lock import DataDirLock
 from veotui.settings import Settings
-from veotui.store import APPLICATION_ID, MIGRATIONS, identify
+from veotui.store.database_file import APPLICATION_ID, identify, inspect
+from veotui.store.migrations import MIGRATIONS
 
 CHECK_TIMEOUT_SECONDS = 30.0
 #: Less free space than this on the data directory's disk fails the check: a job's videos
@@ -133,28 +133,18 @@ def _check_database(path: Path, report: _Report) -> None:
         return
     try:
         identify(path, backup=False)
+        facts = inspect(path)
     except DataUnusable as exc:
         report.fail("database", str(exc))
         return
-    try:
-        conn = _read_connection(path)
-        try:
-            application_id = conn.execute("PRAGMA application_id").fetchone()[0]
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            problems = [row[0] for row in conn.execute("PRAGMA integrity_check(10)")]
-            jobs = conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] if version else 0
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
-        report.fail("database", f"{path} cannot be read ({exc})")
-        return
+    version, problems = facts.schema_version, facts.integrity
     size = f"{path.stat().st_size / 2**20:.1f} MB"
-    stamp = "" if application_id == APPLICATION_ID else "; stamped as veotui's at the next start"
+    stamp = "" if facts.application_id == APPLICATION_ID else "; stamped as veotui's at the next start"
     if version > len(MIGRATIONS):
         report.fail("database", f"{path} was written by a newer veotui (schema {version}); upgrade veotui")
     else:
         later = f", migrated to {len(MIGRATIONS)} at the next start" if version < len(MIGRATIONS) else ""
-        report.ok("database", f"{path}: veotui's, schema {version}{later}, {jobs} jobs, {size}{stamp}")
+        report.ok("database", f"{path}: veotui's, schema {version}{later}, {facts.jobs} jobs, {size}{stamp}")
     if problems == ["ok"]:
         report.ok("integrity", "PRAGMA integrity_check: ok")
     else:
@@ -163,20 +153,6 @@ def _check_database(path: Path, report: _Report) -> None:
             f"{path} is damaged (integrity_check: {' '.join(' '.join(problems).split())}); copy it aside and "
             f"recover what it holds with `sqlite3 {path} .recover`",
         )
-
-
-def _read_connection(path: Path) -> sqlite3.Connection:
-    """A connection that only reads. A normal one first (a server may be writing meanwhile);
-    where that cannot open (a read-only mount, and no -shm file), an immutable one: nothing
-    can write there anyway."""
-    conn = sqlite3.connect(path, timeout=5)
-    try:
-        conn.execute("PRAGMA schema_version").fetchone()
-        return conn
-    except sqlite3.OperationalError:
-        conn.close()
-        uri = "file:" + str(path.resolve()).replace("%", "%25").replace("?", "%3f").replace("#", "%23")
-        return sqlite3.connect(uri + "?mode=ro&immutable=1", uri=True)
 
 
 def _owner(uid: int) -> str:
@@ -231,16 +207,16 @@ def _check(settings: Settings, env: Mapping[str, str], report: _Report) -> None:
         report.skip("bucket", "VEOTUI_GCS_BUCKET is not set: images and videos travel inline with the requests")
         return
     try:
-        storage = veo.connect_storage(settings.gcs_bucket, env, target, credentials)
+        bucket = veo.connect_bucket(settings.gcs_bucket, env, target, credentials)
     except SettingsError as exc:
         report.fail("bucket", str(exc))
         return
     try:
-        report.ok("bucket", storage.check_access())
+        report.ok("bucket", bucket.check_access())
     except Exception as exc:  # noqa: BLE001 - any failure of the bucket check is the answer
         report.fail("bucket", str(exc))
     finally:
-        storage.close()
+        bucket.close()
 
 
 def _check_token(credentials, report: _Report) -> bool:

@@ -1,6 +1,6 @@
 """What each Veo model accepts: one table, each rule with where it comes from and when.
 
-Checked at submit for every generator (the simulator behaves like the model it stands in
+Checked at submit (``check_modes`` in veotui.core.request) for every generator (the simulator behaves like the model it stands in
 for), so a combination a model refuses is a 422 naming the field and the model, and is
 never sent to Google. docs/veo.md shows the same table for people.
 
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from veotui.errors import InvalidRequest
+from veotui.core.errors import InvalidRequest
 
 #: Every choice some model offers (VERTEX-30), and what a request has when it names none.
 ASPECT_RATIOS: tuple[str, ...] = ("16:9", "9:16")
@@ -39,6 +39,10 @@ DEFAULT_RESOLUTION = "720p"
 REFERENCE_TYPES: tuple[str, ...] = ("asset", "style")
 PERSON_GENERATION: tuple[str, ...] = ("allow_adult", "dont_allow", "allow_all")
 MAX_REFERENCES = 3
+#: Limits of a request that no model sets.
+MAX_PROMPT_CHARS = 4000
+MAX_SEED = 2**32 - 1
+MAX_USER_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -81,63 +85,3 @@ def capabilities(model: str) -> Capabilities:
         return MODEL_CAPABILITIES[model]
     except KeyError:
         raise InvalidRequest(f"model must be one of {', '.join(MODEL_CAPABILITIES)}, got {model!r}") from None
-
-
-def check_modes(
-    request,
-    *,
-    has_image: bool,
-    has_last_frame: bool = False,
-    reference_count: int = 0,
-) -> None:
-    """Raise :class:`InvalidRequest` naming the field and the model when ``model`` does not
-    take this combination. ``request`` is a :class:`veotui.model.JobRequest`."""
-    model = request.model
-    caps = capabilities(model)
-    extends = request.extends is not None
-    if has_last_frame:
-        if not has_image:
-            raise InvalidRequest("last_frame needs an input image: the video moves from the image to the last frame")
-        if not caps.last_frame:
-            raise InvalidRequest(f"last_frame: {model} does not take a last frame")
-    if reference_count:
-        if reference_count > MAX_REFERENCES:
-            raise InvalidRequest(f"reference_image: at most {MAX_REFERENCES} reference images, got {reference_count}")
-        if not caps.reference_types or reference_count > caps.max_references:
-            raise InvalidRequest(f"reference_image: {model} does not take reference images")
-        kind = request.reference_type or "asset"
-        if kind not in caps.reference_types:
-            raise InvalidRequest(
-                f"reference_type: {model} takes {' or '.join(caps.reference_types)} reference images, not {kind}"
-            )
-        if kind == "style" and reference_count > 1:
-            raise InvalidRequest(f"reference_image: {model} takes one style image, got {reference_count}")
-        if has_image or has_last_frame or extends:
-            raise InvalidRequest(
-                f"reference_image: {model} takes reference images only without an input image, "
-                "a last frame or an extension"
-            )
-        _forced(request, "reference images", caps.reference_durations)
-    if extends:
-        if not caps.extension:
-            raise InvalidRequest(f"extends: {model} does not extend videos")
-        if has_image:
-            raise InvalidRequest(f"extends: {model} extends a video without an input image; remove the image")
-        if request.resolution not in caps.extension_resolutions:
-            raise InvalidRequest(
-                f"resolution: {model} extends videos at {' or '.join(caps.extension_resolutions)}, "
-                f"not {request.resolution}"
-            )
-        _forced(request, "an extension", caps.extension_durations)
-    if request.generate_audio and not caps.audio:
-        raise InvalidRequest(f"generate_audio: {model} does not make sound")
-    if request.resolution == "1080p":
-        _forced(request, "1080p", caps.hd_durations)
-
-
-def _forced(request, mode: str, durations: tuple[int, ...] | None) -> None:
-    if durations is not None and request.duration_seconds not in durations:
-        allowed = " or ".join(map(str, durations))
-        raise InvalidRequest(
-            f"duration_seconds: {request.model} makes {allowed} s videos with {mode}, not {request.duration_seconds}"
-        )

@@ -7,9 +7,10 @@ import fcntl
 import json
 import os
 from pathlib import Path
+from typing import Any
 
-from veotui.datadir import os_problem, prepare
-from veotui.errors import DataDirBusy
+from veotui.core.errors import DataDirBusy
+from veotui.datadir.paths import os_problem, prepare
 
 LOCK_NAME = "veotui.lock"
 
@@ -67,14 +68,15 @@ class DataDirLock:
             self._fd = None
 
 
-def _read_holder(fd: int) -> dict:
+def _read_holder(fd: int) -> dict[str, Any]:
     try:
-        return json.loads(os.pread(fd, 4096, 0) or b"{}")
+        holder = json.loads(os.pread(fd, 4096, 0) or b"{}")
+        return holder if isinstance(holder, dict) else {}
     except (ValueError, OSError):
         return {}
 
 
-def _busy(data_dir: Path, holder: dict) -> DataDirBusy:
+def _busy(data_dir: Path, holder: dict[str, Any]) -> DataDirBusy:
     pid, url = holder.get("pid"), holder.get("url")
     who = f"veotui process {pid}" if pid else "another veotui process"
     if url:

@@ -1,0 +1,137 @@
+"""The database's schema, as numbered migrations in SQLite's dialect: appended, never edited.
+
+A database records how many it has applied (``PRAGMA user_version`` on SQLite, the
+``schema_version`` table on PostgreSQL); one from a newer veotui is refused."""
+
+from __future__ import annotations
+
+from veotui.store.aggregates import JOBS_NOW_SQL, MIGRATION_SQL
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: jobs, their events, and the moving estimate of generation time per model.
+    """
+    CREATE TABLE jobs (
+        job_id TEXT PRIMARY KEY,
+        queue_seq INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        prompt TEXT NOT NULL,
+        number_of_videos INTEGER NOT NULL,
+        model TEXT NOT NULL,
+        aspect_ratio TEXT NOT NULL,
+        duration_seconds INTEGER NOT NULL,
+        resolution TEXT NOT NULL,
+        negative_prompt TEXT,
+        seed INTEGER,
+        user TEXT NOT NULL,
+        has_image INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        started_at TEXT,
+        finished_at TEXT,
+        stage_started_at TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        error_kind TEXT,
+        operation TEXT,
+        submitting INTEGER NOT NULL DEFAULT 0,
+        videos TEXT NOT NULL DEFAULT '[]',
+        downloaded_at TEXT
+    );
+    CREATE INDEX jobs_status_seq ON jobs (status, queue_seq);
+    CREATE INDEX jobs_finished ON jobs (finished_at);
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id TEXT NOT NULL,
+        at TEXT NOT NULL,
+        status TEXT NOT NULL,
+        detail TEXT,
+        kind TEXT NOT NULL DEFAULT 'transition',
+        user TEXT,
+        model TEXT,
+        error_kind TEXT,
+        seconds REAL
+    );
+    CREATE INDEX events_job ON events (job_id, id);
+    CREATE TABLE estimates (
+        model TEXT PRIMARY KEY,
+        seconds REAL NOT NULL,
+        samples INTEGER NOT NULL
+    );
+    CREATE TABLE pending_cleanup (
+        job_id TEXT PRIMARY KEY,
+        job TEXT NOT NULL,
+        since TEXT NOT NULL
+    );
+    """,
+    # 2: a queue counter that only ever grows, so a deleted job's number is never reused.
+    """
+    CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    INSERT INTO counters (name, value) SELECT 'queue_seq', COALESCE(MAX(queue_seq), 0) FROM jobs
+    """,
+    # 3: Veo 3.1 modes: the request's switches, the inputs given, the video a job extends.
+    """
+    ALTER TABLE jobs ADD COLUMN generate_audio INTEGER;
+    ALTER TABLE jobs ADD COLUMN person_generation TEXT;
+    ALTER TABLE jobs ADD COLUMN enhance_prompt INTEGER;
+    ALTER TABLE jobs ADD COLUMN reference_type TEXT;
+    ALTER TABLE jobs ADD COLUMN extends TEXT;
+    ALTER TABLE jobs ADD COLUMN has_last_frame INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN reference_count INTEGER NOT NULL DEFAULT 0
+    """,
+    # 4: money. A job's estimate; whether its operation finished with videos, and what it
+    # takes to fetch them again (a retry then pays nothing); what each operation cost, by
+    # the UTC day it was created.
+    """
+    ALTER TABLE jobs ADD COLUMN estimated_cost_usd REAL;
+    ALTER TABLE jobs ADD COLUMN operation_done INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN result TEXT;
+    CREATE TABLE spend (
+        operation TEXT PRIMARY KEY,
+        job_id TEXT NOT NULL,
+        day TEXT NOT NULL,
+        at TEXT NOT NULL,
+        usd REAL
+    );
+    CREATE INDEX spend_day ON spend (day)
+    """,
+    # 5: History's order: a number given at each final transition, from a counter that only
+    # grows, so a wall-clock step cannot reorder it. Ended jobs are numbered by finish time.
+    """
+    ALTER TABLE jobs ADD COLUMN finished_seq INTEGER;
+    UPDATE jobs SET finished_seq = ranked.n FROM (
+        SELECT job_id, ROW_NUMBER() OVER (ORDER BY finished_at, queue_seq) AS n FROM jobs
+        WHERE status IN ('completed', 'failed', 'cancelled')
+    ) AS ranked WHERE jobs.job_id = ranked.job_id;
+    INSERT INTO counters (name, value) SELECT 'finished_seq', COALESCE(MAX(finished_seq), 0) FROM jobs;
+    CREATE INDEX jobs_finished_seq ON jobs (finished_seq)
+    """,
+    # 6: the queue's pause switch (one row), kept across restarts.
+    """
+    CREATE TABLE queue_control (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        paused INTEGER NOT NULL DEFAULT 0,
+        reason TEXT,
+        by_budget INTEGER NOT NULL DEFAULT 0,
+        since TEXT,
+        budget_override_day TEXT
+    );
+    INSERT INTO queue_control (id, paused) VALUES (1, 0)
+    """,
+    # 7: aggregates for /metrics, kept in the transaction of each transition, so a scrape
+    # never reads the history; filled from the event log for what came before.
+    MIGRATION_SQL,
+    # 8: downloaded jobs (their auto-delete is due), found at start without reading the history.
+    """
+    CREATE INDEX jobs_downloaded ON jobs (downloaded_at) WHERE downloaded_at IS NOT NULL
+    """,
+    # 9: jobs removed by the engine itself (auto-delete), so a later lookup can say why.
+    """
+    CREATE TABLE tombstones (
+        job_id TEXT PRIMARY KEY,
+        at TEXT NOT NULL,
+        reason TEXT NOT NULL
+    );
+    CREATE INDEX tombstones_at ON tombstones (at)
+    """,
+    # 10: jobs per status, kept by every write (start-up never counts the history).
+    JOBS_NOW_SQL,
+)
