@@ -241,7 +241,9 @@ def procrastinate_runner(url: str, jobs: int, concurrency: int, queued: int) -> 
 def veotui_runner(url: str, jobs: int, concurrency: int, queued: int) -> Runner:
     async def run(start_clock: Clock, stop_clock: Clock) -> None:
         from veotui.backend.local import LocalBackend
-        from veotui.model import Job, JobRequest, Status, new_job_id
+        from veotui.core.ids import new_job_id
+        from veotui.core.job import Job, Status
+        from veotui.core.request import JobRequest
         from veotui.settings import load_settings
         from veotui.store import open_store
 
