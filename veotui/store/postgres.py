@@ -313,7 +313,11 @@ class PgRow(tuple[Any, ...]):
 
 
 def _row_factory(cursor: Any) -> RowMaker[PgRow]:
-    names = {d.name: n for n, d in enumerate(cursor.description or ())}
+    # The result's field names, read straight from it: ``cursor.description`` builds a
+    # column object for each, at every statement.
+    result = cursor.pgresult
+    fields = result.nfields if result is not None else 0
+    names = {(result.fname(n) or b"").decode(): n for n in range(fields)}
     seq = names.get("queue_seq")
 
     def make(values: Sequence[Any]) -> PgRow:
@@ -627,7 +631,7 @@ def _pipelined(raw: psycopg.Connection[PgRow], statements: Sequence[Statement | 
         rows = _rows(cursor)
         if statement.guard:
             return rows
-        if cursor.description is not None:
+        if rows or _returns_rows(cursor):
             result = rows
     return result
 
@@ -649,7 +653,12 @@ class PostgresStore(JobStore):
 
 def _rows(cursor: psycopg.Cursor[PgRow]) -> list[Row]:
     """What a statement returned: its rows, or none for a statement that returns none."""
-    return cursor.fetchall() if cursor.description is not None else []
+    return cursor.fetchall() if _returns_rows(cursor) else []
+
+
+def _returns_rows(cursor: psycopg.Cursor[PgRow]) -> bool:
+    result = cursor.pgresult
+    return result is not None and result.status == psycopg.pq.ExecStatus.TUPLES_OK
 
 
 def _safe(url: str) -> str:
