@@ -8,7 +8,7 @@ job logic imports no driver.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -143,4 +143,32 @@ class Connection(Protocol):
 
     def transaction(self, doing: str) -> AbstractContextManager[Transaction]: ...
 
+    def notify(self, payload: str) -> Statement | None:
+        """The statement that tells the other processes on the database of a change (None
+        where no other process shares it)."""
+
+    @property
+    def origin(self) -> str:
+        """What names this process in its notifications ('' where nobody else listens)."""
+
+    def schema_version(self) -> int: ...
+
+    def integrity_check(self) -> str: ...
+
+    def deferred_check(self) -> str | None:
+        """The check a large database skipped at open (SQLite), run on a connection of its
+        own: what is damaged, in a sentence, or None."""
+
     def close(self) -> None: ...
+
+
+class FleetConnection(Connection, Protocol):
+    """A database shared by a fleet of servers (PostgreSQL)."""
+
+    def limit_waits(self, lease_seconds: float) -> None:
+        """No session of this server holds locks, or waits for one, longer than its lease allows."""
+
+    def listen(self, heard: Callable[[Any, str, str], None], resync: Callable[[Any], None]) -> Callable[[], None]:
+        """Hear the changes other processes announce (``heard(reader, kind, job_id)``, in a
+        thread of its own; ``reader`` reads on the listening connection); ``resync(reader)``
+        after the listener was away. Returns a function that stops it."""

@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from veotui.core.errors import Conflict, InvalidRequest, JobNotFound, StorageUnavailable
 from veotui.core.job import (
@@ -50,7 +50,7 @@ from veotui.core.stats import SUM_BUCKET, Snapshot, bucket_of, hour_of, series_r
 from veotui.datadir.health import StorageGuard
 from veotui.logs import event
 from veotui.store.aggregates import JOBS_NOW
-from veotui.store.connection import Connection, JobChange, Row, Statement, Transaction
+from veotui.store.connection import Connection, FleetConnection, JobChange, Row, Statement, Transaction
 from veotui.store.fleet import LeaseLost
 from veotui.store.rows import as_job_fields, cleanup_job, column_values, job_from_row, job_to_row
 
@@ -147,15 +147,15 @@ class JobStore:
 
     @property
     def schema_version(self) -> int:
-        return int(self.db.schema_version())  # type: ignore[attr-defined]
+        return self.db.schema_version()
 
     def integrity_check(self) -> str:
-        return str(self.db.integrity_check())  # type: ignore[attr-defined]
+        return self.db.integrity_check()
 
     def deferred_check(self) -> str | None:
         """The check a large database skipped at open (SQLite), run on a connection of its
         own: what is damaged, in a sentence, or None."""
-        return self.db.deferred_check()  # type: ignore[attr-defined, no-any-return]
+        return self.db.deferred_check()
 
     # -- reading --------------------------------------------------------------------------
 
@@ -611,7 +611,7 @@ class JobStore:
 
     def _payloads(self, kind: str, job_id: str) -> list[str]:
         """What the other processes on a shared database are told of a change."""
-        origin = getattr(self.db, "origin", None)
+        origin = self.db.origin
         return [f"{origin} {kind} {job_id}"] if origin else []
 
     def _clock(self, job: Job) -> None:
@@ -701,8 +701,8 @@ class JobStore:
         )
 
     def _notification(self, kind: str, job_id: str = "") -> list[Statement]:
-        notify = getattr(self.db, "notify_statement", None)
-        return [notify(payload) for payload in self._payloads(kind, job_id)] if notify else []
+        told = (self.db.notify(payload) for payload in self._payloads(kind, job_id))
+        return [statement for statement in told if statement is not None]
 
     # -- the queue: pause and order ---------------------------------------------------------
 
@@ -932,7 +932,7 @@ class JobStore:
                 heard(Change("job", job.job_id, job))
             heard(self._read_change(reader, "queue", ""))
 
-        stop = self.db.listen(one, resync)  # type: ignore[attr-defined]
+        stop = self._shared().listen(one, resync)
         self.trust_pause(True)
 
         def close() -> None:
@@ -964,6 +964,11 @@ class JobStore:
     def heartbeat_seconds(self) -> float:
         return min(HEARTBEAT_SECONDS, self.lease_seconds / 3)
 
+    def _shared(self) -> FleetConnection:
+        if not self.fleet:
+            raise NotImplementedError("a store on SQLite serves one server; a fleet needs PostgreSQL")
+        return cast(FleetConnection, self.db)
+
     def _fleet_sql(self) -> Any:
         fleet = getattr(self.dialect, "fleet", None)
         if fleet is None:
@@ -975,7 +980,7 @@ class JobStore:
         it claims are its own, for as long as its heartbeat is younger than ``lease_seconds``."""
         self._fleet_sql()
         self.lease_seconds = lease_seconds
-        self.db.limit_waits(lease_seconds)  # type: ignore[attr-defined]
+        self._shared().limit_waits(lease_seconds)
         self.url_served = url
         server_id = uuid.uuid4().hex[:12]
         self.db.write([self._beat(server_id, record=True)], "record this server")

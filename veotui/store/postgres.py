@@ -349,7 +349,7 @@ class PostgresConnection:
         self.url = url
         self.guard = guard
         #: Names this process's NOTIFYs, so its own listener skips them.
-        self.origin = uuid.uuid4().hex[:12]
+        self._origin = uuid.uuid4().hex[:12]
         #: Statements that set the session up again after a reconnect.
         self.session: list[str] = []
         self._retry_at = 0.0
@@ -368,6 +368,10 @@ class PostgresConnection:
 
     def __repr__(self) -> str:
         return f"PostgresConnection({_safe(self.url)})"
+
+    @property
+    def origin(self) -> str:
+        return self._origin
 
     # -- the connection interface --------------------------------------------------------
 
@@ -407,7 +411,7 @@ class PostgresConnection:
                 self._rollback(raw)
                 raise
 
-    def notify_statement(self, payload: str) -> Statement:
+    def notify(self, payload: str) -> Statement | None:
         return Statement("SELECT pg_notify(%(channel)s, %(payload)s)", {"channel": CHANNEL, "payload": payload})
 
     def close(self) -> None:
@@ -554,7 +558,7 @@ class PostgresConnection:
                         # Gathered first: the connection is busy while it waits for them.
                         for note in list(conn.notifies(timeout=0.2)):
                             origin, kind, job_id = [*note.payload.split(" "), "", ""][:3]
-                            if origin != self.origin:
+                            if origin != self._origin:
                                 heard(reader, kind, job_id)
                 except psycopg.Error as exc:
                     if stop.is_set():

@@ -258,6 +258,12 @@ class SqliteConnection:
                     self.raw.execute(statement)
                 self.raw.execute(f"PRAGMA user_version = {number}")
 
+    origin = ""  # the only process on its database: nobody to tell
+
+    @staticmethod
+    def notify(payload: str) -> Statement | None:
+        return None
+
     def schema_version(self) -> int:
         return int(self.raw.execute("PRAGMA user_version").fetchone()[0])
 
