@@ -79,6 +79,19 @@ def test_fifo_by_sequence_and_a_retried_job_goes_to_the_back(store):
     assert store.next_queued().job_id == jobs[1].job_id
 
 
+def test_a_group_is_read_in_queue_order_and_kept_across_a_reopen(store, open_store):
+    members = [store.insert(queued(f"take {n}", group="takes")) for n in range(3)]
+    store.insert(queued("another", group="others"))
+    store.insert(queued("none"))
+    store.move(members[2].job_id, to="top")
+    assert [j.job_id for j in store.group("takes", 10)] == [members[2].job_id, members[0].job_id, members[1].job_id]
+    assert len(store.group("takes", 2)) == 2
+    assert store.group("nobody", 10) == []
+    store.close()
+    again = open_store()
+    assert {j.request.group for j in again.group("takes", 10)} == {"takes"}
+
+
 def test_a_transition_checks_the_current_status_and_rolls_back_whole(store):
     job = store.insert(queued())
     with pytest.raises(Conflict, match="is queued; it cannot become completed"):
