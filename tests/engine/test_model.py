@@ -58,6 +58,7 @@ def test_a_request_s_defaults():
         "enhance_prompt": None,
         "reference_type": None,
         "extends": None,
+        "group": None,
     }
 
 
