@@ -37,7 +37,16 @@ from veotui.core.capabilities import (
     REFERENCE_TYPES,
     RESOLUTIONS,
 )
-from veotui.core.errors import ERROR_HEADER, InvalidRequest, JobNotFound, StorageUnavailable, TooLarge, VeotuiError
+from veotui.core.errors import (
+    ERROR_HEADER,
+    Forbidden,
+    InvalidRequest,
+    JobNotFound,
+    StorageUnavailable,
+    TooLarge,
+    VeotuiError,
+)
+from veotui.core.idempotency import KEY_HEADER, REPLAYED_HEADER, check_key
 from veotui.core.ids import is_job_id
 from veotui.core.job import Job
 from veotui.datadir.health import StorageGuard
@@ -48,8 +57,10 @@ from veotui.server.downloads import CountedFileResponse
 from veotui.server.prometheus import Collector
 from veotui.server.schemas import (
     DeletedOut,
+    DeliveriesOut,
     HealthDegradedOut,
     HealthOut,
+    HookTestOut,
     InfoOut,
     JobListsOut,
     JobOut,
@@ -115,19 +126,50 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         status_code=202,
         openapi_extra=GENERATE_BODY,
         summary="Submit a job",
-        responses=answers(JobOut, 400, 401, 404, 409, 413, 415, 422, 503, 507, status=202),
+        responses={
+            **answers(JobOut, 400, 401, 404, 409, 413, 415, 422, 503, 507, status=202),
+            200: {"model": JobOut, "description": "a replay: the job this Idempotency-Key made the first time"},
+        },
     )
     async def generate(request: Request) -> JSONResponse:
+        key = request.headers.get(KEY_HEADER)
+        key = check_key(key) if key is not None else None
         submission = await read_submission(request)
-        job = await backend.submit(
+        job, replayed = await backend.submit_keyed(
             submission.fields,
             submission.image,
             submission.image_name,
             last_frame=submission.last_frame,
             references=submission.references,
             user=request.scope.get(USER_KEY),
+            idempotency_key=key,
         )
+        if replayed:
+            return JSONResponse(job.to_dict(), status_code=200, headers={REPLAYED_HEADER: "true"})
         return JSONResponse(job.to_dict(), status_code=202)
+
+    @app.get(
+        "/api/webhooks/deliveries",
+        summary="Webhook deliveries with their attempts and state (admin)",
+        responses=answers(DeliveriesOut, 401, 403),
+    )
+    async def deliveries(
+        request: Request,
+        job_id: Annotated[str | None, Query(description="only this job's deliveries")] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_HISTORY_PAGE)] = 100,
+    ) -> JSONResponse:
+        _admin(request, "read the webhook deliveries")
+        found = await backend.webhook_deliveries(_checked(job_id) if job_id else None, limit=limit)
+        return JSONResponse({"deliveries": [delivery.to_dict() for delivery in found]})
+
+    @app.post(
+        "/api/webhooks/test",
+        summary="Send a ping event to every hook now (admin)",
+        responses=answers(HookTestOut, 401, 403),
+    )
+    async def test_hooks(request: Request) -> JSONResponse:
+        _admin(request, "test the webhooks")
+        return JSONResponse({"results": await backend.test_webhooks()})
 
     # Clients poll this one: a PlainRoute, documented like the others but called without
     # FastAPI's parameter machinery, which costs several times the work of the answer. Its
@@ -449,6 +491,13 @@ class RequestLog:
                 ms=round((time.perf_counter() - started) * 1000, 1),
                 client=(scope.get("client") or ("?",))[0],
             )
+
+
+def _admin(request: Request, action: str) -> None:
+    """Only an admin (the server's own token, or a server without tokens) may ``action``."""
+    user = request.scope.get(USER_KEY)
+    if user is not None:
+        raise Forbidden(f"{user} may not {action}: only an admin may")
 
 
 def _checked(job_id: str) -> str:
