@@ -34,8 +34,8 @@ from veotui.core.errors import (
     VeotuiError,
     VideoNotFound,
 )
-from veotui.core.job import CONNECTED, DISCONNECTED, Change, Job, JobEvent, JobLists, QueueState
 from veotui.core.idempotency import KEY_HEADER
+from veotui.core.job import CONNECTED, DISCONNECTED, Change, Job, JobEvent, JobLists, QueueState
 from veotui.core.prices import PriceTable
 from veotui.core.webhooks import ATTEMPT_TIMEOUT_SECONDS, Delivery
 from veotui.datadir.files import atomic_file

@@ -186,9 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     hooks = commands.add_parser("hooks", help="the server's webhooks: deliveries and a test ping (admin)")
     hook_actions = hooks.add_subparsers(dest="hooks_action", metavar="ACTION", required=True)
-    deliveries = hook_actions.add_parser(
-        "deliveries", help="each delivery with its state and attempts, newest first"
-    )
+    deliveries = hook_actions.add_parser("deliveries", help="each delivery with its state and attempts, newest first")
     deliveries.add_argument("--job", metavar="JOB", help="only the deliveries of this job (an id or its start)")
     deliveries.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
     deliveries.add_argument("--json", action="store_true", help="print JSON (the body of GET /api/webhooks/deliveries)")

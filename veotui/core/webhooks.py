@@ -130,7 +130,12 @@ class Attempt:
         return self.status is not None and 200 <= self.status < 300
 
     def to_dict(self) -> dict[str, Any]:
-        return {"at": isoformat(self.at), "status": self.status, "answer": self.answer, "seconds": round(self.seconds, 3)}
+        return {
+            "at": isoformat(self.at),
+            "status": self.status,
+            "answer": self.answer,
+            "seconds": round(self.seconds, 3),
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Attempt:
@@ -153,6 +158,8 @@ class Delivery:
     body: str
     created_at: datetime
     state: str = PENDING
+    #: Every attempt made; ``attempts`` keeps the latest of them.
+    tries: int = 0
     attempts: tuple[Attempt, ...] = ()
     next_attempt_at: datetime | None = None
 
@@ -165,6 +172,7 @@ class Delivery:
             "state": self.state,
             "created_at": isoformat(self.created_at),
             "next_attempt_at": isoformat(self.next_attempt_at) if self.state == PENDING else None,
+            "tries": self.tries,
             "attempts": [attempt.to_dict() for attempt in self.attempts],
         }
 
@@ -178,6 +186,7 @@ class Delivery:
             body="",
             created_at=parse_time(data["created_at"]) or utcnow(),
             state=data["state"],
+            tries=int(data.get("tries") or 0),
             attempts=tuple(Attempt.from_dict(a) for a in data.get("attempts") or ()),
             next_attempt_at=parse_time(data.get("next_attempt_at")),
         )
@@ -187,8 +196,7 @@ def after_attempt(delivery: Delivery, attempt: Attempt) -> tuple[str, datetime |
     """The delivery's state after ``attempt``, and when to try next (None: no more tries)."""
     if attempt.delivered:
         return DELIVERED, None
-    tries = len(delivery.attempts) + 1
-    next_at = attempt.at + timedelta(seconds=retry_delay(tries))
+    next_at = attempt.at + timedelta(seconds=retry_delay(delivery.tries + 1))
     if next_at - delivery.created_at > GIVE_UP_AFTER:
         return FAILED, None
     return PENDING, next_at

@@ -165,7 +165,7 @@ class WebhookSender:
                 url=delivery.url,
                 status=attempt.status,
                 state=state,
-                attempt=len(delivery.attempts) + 1,
+                attempt=delivery.tries + 1,
             )
         finally:
             self._in_flight -= 1
@@ -219,9 +219,12 @@ async def ping(hooks: Sequence[Hook]) -> list[tuple[Hook, Attempt]]:
     """A ``ping`` event to every hook at once, sent now and not retried: whether each
     receiver is reachable and accepts veotui's signature."""
     results: list[tuple[Hook, Attempt]] = []
-    async with httpx.AsyncClient(
-        timeout=httpx.Timeout(ATTEMPT_TIMEOUT_SECONDS), follow_redirects=False, trust_env=False
-    ) as client, anyio.create_task_group() as group:
+    async with (
+        httpx.AsyncClient(
+            timeout=httpx.Timeout(ATTEMPT_TIMEOUT_SECONDS), follow_redirects=False, trust_env=False
+        ) as client,
+        anyio.create_task_group() as group,
+    ):
 
         async def one(hook: Hook) -> None:
             delivery_id = new_delivery_id()

@@ -311,7 +311,8 @@ class DeliveryOut(Shape):
     state: Literal["pending", "delivered", "failed"]
     created_at: str = Field(description="when the event happened")
     next_attempt_at: str | None = Field(description="when a pending delivery is tried next")
-    attempts: list[AttemptOut]
+    tries: int = Field(description="attempts made so far")
+    attempts: list[AttemptOut] = Field(description="the latest attempts (up to 50), oldest first")
 
 
 class DeliveriesOut(Shape):
