@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
+import anyio
 import httpx
 
-from tests.support.receiver import Received, receiving
-from tests.support.waiting import wait_for
+from tests.support.receiver import Received, closed_port, receiving
+from tests.support.waiting import wait_for, wait_until
 from veotui.backend.remote import RemoteBackend
-from veotui.core.webhooks import Hook
+from veotui.core.job import utcnow
+from veotui.core.webhooks import Hook, signed_headers
 from veotui.server import running_server
 
 SECRET = "a-secret-of-some-length"
@@ -180,3 +186,51 @@ async def test_no_request_can_point_the_server_at_an_address(make_settings):
             assert hook_routes == {"/api/webhooks/deliveries": {"get"}, "/api/webhooks/test": {"post"}}
             answered = await http.post("/api/webhooks/test", json={"url": "http://127.0.0.1:9/elsewhere"})
     assert [r["url"] for r in answered.json()["results"]] == [receiver.url]
+
+
+def test_the_receiver_in_the_docs_verifies_a_real_delivery(make_settings, tmp_path):
+    """The example of docs/api.md, run as written (its secret and port filled in), takes a
+    real delivery and refuses a forged one."""
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
+    section = docs[docs.index("### Verifying the signature") :]
+    example = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    port = closed_port()
+    script = tmp_path / "receiver.py"
+    script.write_text(example.replace("the hook's secret", SECRET).replace("9000", str(port)))
+    process = subprocess.Popen([sys.executable, "-u", str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        wait_until(lambda: _answers(url), what="the example receiver to listen")
+        forged = signed_headers(Hook(url, "not-the-secret-at-all"), "job.failed", "d", b"{}", utcnow())
+        assert httpx.post(url, content=b"{}", headers=forged, trust_env=False).status_code == 401
+        settings = make_settings(webhook_url=url, webhook_secret=SECRET)
+        async_run(_one_job, settings)
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "job.completed"
+    finally:
+        process.kill()
+        process.wait(10)
+
+
+def _answers(url: str) -> bool:
+    try:
+        httpx.post(url, content=b"", headers={"x-veotui-timestamp": "0", "x-veotui-signature": ""}, trust_env=False)
+    except httpx.TransportError:
+        return False
+    return True
+
+
+async def _one_job(settings) -> None:
+    async with running_server(settings, keepalive=0.2) as server, RemoteBackend(server.url) as backend:
+        job = await backend.submit({"prompt": "a fox"})
+
+        async def delivered() -> bool:
+            found = await backend.webhook_deliveries(job.job_id)
+            return bool(found) and found[0].state == "delivered"
+
+        await wait_for(delivered, what="the example receiver to accept the delivery")
+
+
+def async_run(function, *args) -> None:
+    anyio.run(function, *args)
