@@ -275,8 +275,8 @@ class LocalBackend(Backend):
         )
 
     def _publish(self, change: Change) -> None:
-        if change.job is not None and self.settings.webhooks:
-            self.webhooks.wake()
+        if change.job is not None and any(hook.wants(change.job.status) for hook in self.settings.webhooks):
+            self.webhooks.wake()  # the change wrote a delivery
         if change.job is not None and change.job.status == Status.COMPLETED:
             self._estimates.pop(change.job.request.model, None)
         if not self.bus.subscriber_count:
