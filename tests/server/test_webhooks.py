@@ -21,6 +21,7 @@ from veotui.backend.remote import RemoteBackend
 from veotui.core.job import utcnow
 from veotui.core.webhooks import Hook, signed_headers
 from veotui.server import running_server
+from veotui.server.schemas import DeliveriesOut, HookTestOut
 
 SECRET = "a-secret-of-some-length"
 ALICE = "alice-token-0123456789"
@@ -65,6 +66,7 @@ async def test_a_completed_job_is_posted_signed_once_and_listed_as_delivered(mak
     assert payload["job"]["videos"] == status["videos"] and status["videos"]
     assert payload["ts"] == status["finished_at"]
 
+    DeliveriesOut.model_validate(listed)
     (delivery,) = listed["deliveries"]
     assert delivery["delivery_id"] == request.delivery_id
     assert delivery["url"] == receiver.url and delivery["event"] == "job.completed"
@@ -161,12 +163,17 @@ async def test_only_an_admin_reads_deliveries_and_pings_the_hooks(make_settings)
                         raise AssertionError("a user's token read an admin's route")
             async with RemoteBackend(server.url, "admin-token-0123456789") as admin:
                 results = await admin.test_webhooks()
+            async with httpx.AsyncClient(
+                base_url=server.url, headers={"authorization": "Bearer admin-token-0123456789"}, trust_env=False
+            ) as http:
+                HookTestOut.model_validate((await http.post("/api/webhooks/test")).json())
 
     assert [(r["url"], r["status"], r["delivered"]) for r in results] == [
         (receiver.url, 200, True),
         (failing.url, 500, False),
     ]
-    (ping,) = receiver.received
+    ping, again = receiver.received  # the second from the shape check
+    assert ping.delivery_id != again.delivery_id
     assert ping.json["event"] == "ping" and ping.json["job"] is None
     assert ping.headers["x-veotui-event"] == "ping" and signed_correctly(ping)
     assert signed_correctly(failing.received[0], SECRET + "-2")

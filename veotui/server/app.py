@@ -151,7 +151,7 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
     @app.get(
         "/api/webhooks/deliveries",
         summary="Webhook deliveries with their attempts and state (admin)",
-        responses=answers(DeliveriesOut, 401, 403),
+        responses=answers(DeliveriesOut, 401, 403, 404, 422),
     )
     async def deliveries(
         request: Request,
@@ -594,6 +594,16 @@ _JOB_FIELDS_SCHEMA: dict[str, Any] = {
 }
 
 GENERATE_BODY: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "description": "the same key (per user, within 24 h) with the same request answers the job it made "
+            "the first time (200, Idempotent-Replayed: true); with another request, 409",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[ -~]+$"},
+        }
+    ],
     "requestBody": {
         "required": True,
         "content": {
