@@ -51,12 +51,6 @@ class Unauthorized(VeotuiError):
     http_status = 401
 
 
-class Forbidden(VeotuiError):
-    """The caller may not do this (an admin's action asked with a user's token)."""
-
-    http_status = 403
-
-
 class DownloadFailed(VeotuiError):
     """A download could not be written where it was asked to go (a local problem)."""
 
@@ -124,3 +118,10 @@ class ErrorKind(StrEnum):
     STORAGE_PERMISSION = "storage_permission"  # no permission on the bucket or object
     SUBMIT_UNKNOWN = "submit_unknown"  # sent, but no answer: it may have been accepted and billed
     TRANSIENT = "transient"  # retried faults (rate limits, 5xx, timeouts) that did not clear
+
+
+class Forbidden(VeotuiError):
+    """The caller's role does not allow the action (on that job): nothing was changed."""
+
+    http_status = 403
+    kind = "forbidden"
