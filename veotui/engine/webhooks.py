@@ -102,7 +102,7 @@ class WebhookSender:
         if not self.shared:
             # This process alone writes the store: a claim left by a killed process is void.
             self._store_call(self.outbox.release_deliveries)
-        async with self._client() as client, anyio.create_task_group() as sends:
+        async with _http_client(self.concurrency) as client, anyio.create_task_group() as sends:
             task_status.started()
             if not self.hooks:
                 return  # no hook: nothing is ever written to the outbox
@@ -131,16 +131,6 @@ class WebhookSender:
             await self._wake.wait()
         self._wake = anyio.Event()
 
-    def _client(self) -> httpx.AsyncClient:
-        # No redirect is followed: a receiver cannot send veotui on to an address of its choosing.
-        return httpx.AsyncClient(
-            timeout=httpx.Timeout(ATTEMPT_TIMEOUT_SECONDS),
-            follow_redirects=False,
-            trust_env=False,
-            headers={"user-agent": f"veotui/{__version__} webhooks"},
-            limits=httpx.Limits(max_connections=self.concurrency),
-        )
-
     async def _send(self, client: httpx.AsyncClient, delivery: Delivery) -> None:
         try:
             hook = self.hooks.get(delivery.url)
@@ -148,7 +138,11 @@ class WebhookSender:
                 attempt = Attempt(utcnow(), None, "no hook at this address in the config file any more", 0.0)
                 self._store_call(self.outbox.record_attempt, delivery, self.claimer, attempt, FAILED, None)
                 return
-            attempt = await post(client, hook, delivery.event, delivery.delivery_id, delivery.body.encode())
+            try:
+                attempt = await post(client, hook, delivery.event, delivery.delivery_id, delivery.body.encode())
+            except Exception:  # a send must never end the engine: the claim runs out, and it is tried again
+                log.exception("sending webhook delivery %s to %s failed", delivery.delivery_id, delivery.url)
+                return
             state, next_at = after_attempt(delivery, attempt)
             self._store_call(self.outbox.record_attempt, delivery, self.claimer, attempt, state, next_at)
             event(
@@ -188,11 +182,22 @@ class WebhookSender:
             return None
 
 
-async def post(client: httpx.AsyncClient, hook: Hook, event_: str, delivery_id: str, payload: bytes) -> Attempt:
+def _http_client(connections: int) -> httpx.AsyncClient:
+    # No redirect is followed: a receiver cannot send veotui on to an address of its choosing.
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(ATTEMPT_TIMEOUT_SECONDS),
+        follow_redirects=False,
+        trust_env=False,
+        headers={"user-agent": f"veotui/{__version__} webhooks"},
+        limits=httpx.Limits(max_connections=connections),
+    )
+
+
+async def post(client: httpx.AsyncClient, hook: Hook, kind: str, delivery_id: str, payload: bytes) -> Attempt:
     """One signed POST of ``payload`` to ``hook``, within the attempt's time limit."""
     at = utcnow()
     started = time.monotonic()
-    headers = signed_headers(hook, event_, delivery_id, payload, at)
+    headers = signed_headers(hook, kind, delivery_id, payload, at)
     status: int | None = None
     try:
         with anyio.fail_after(ATTEMPT_TIMEOUT_SECONDS):
@@ -201,7 +206,7 @@ async def post(client: httpx.AsyncClient, hook: Hook, event_: str, delivery_id: 
                 answer = await _start_of(response)
     except TimeoutError:
         status, answer = None, f"no answer within {ATTEMPT_TIMEOUT_SECONDS:g} s"
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         status, answer = None, f"{type(exc).__name__}: {exc}"[:ANSWER_CHARS]
     return Attempt(at=at, status=status, answer=answer, seconds=time.monotonic() - started)
 
@@ -219,12 +224,7 @@ async def ping(hooks: Sequence[Hook]) -> list[tuple[Hook, Attempt]]:
     """A ``ping`` event to every hook at once, sent now and not retried: whether each
     receiver is reachable and accepts veotui's signature."""
     results: list[tuple[Hook, Attempt]] = []
-    async with (
-        httpx.AsyncClient(
-            timeout=httpx.Timeout(ATTEMPT_TIMEOUT_SECONDS), follow_redirects=False, trust_env=False
-        ) as client,
-        anyio.create_task_group() as group,
-    ):
+    async with _http_client(max(1, len(hooks))) as client, anyio.create_task_group() as group:
 
         async def one(hook: Hook) -> None:
             delivery_id = new_delivery_id()
