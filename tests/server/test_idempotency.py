@@ -160,3 +160,7 @@ async def test_racing_submits_in_one_server_make_one_job_and_leave_no_folder(set
             job_id = answers[0].json()["job_id"]
     folders = {name.split("/")[1] for name in data_files(settings.data_dir) if name.startswith("temp_downloads/")}
     assert folders == {f"job_{job_id}"}
+    # Some of them passed the look-up before the first was written: the key's unique index
+    # turned them back, and they answered the winner's job.
+    log_text = (settings.data_dir / "logs" / "veotui.log").read_text()
+    assert log_text.count("job.key_taken") + log_text.count("racing another under the same key") >= 1

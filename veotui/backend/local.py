@@ -392,6 +392,14 @@ class LocalBackend(Backend):
             earlier = self._replay(claim) if claim is not None else None
             if earlier is None:
                 raise
+            event(
+                log,
+                logging.INFO,
+                "job.key_taken",
+                "a submit racing another under the same key answered its job %s",
+                earlier.job_id,
+                job_id=earlier.job_id,
+            )
             return earlier, True
         return job, False
 
