@@ -14,7 +14,7 @@ import pytest
 from tests.support.fakes import ControlledGenerator
 from tests.support.waiting import wait_for
 from veotui.backend.local import LocalBackend
-from veotui.cli.logs import Record, log_files, records
+from veotui.datadir.logfile import Record, log_files, records
 from veotui.core.job import Status
 from veotui.logs import FileLog, event, log_path
 from veotui.server import running_server

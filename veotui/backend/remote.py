@@ -24,6 +24,7 @@ from veotui.core.errors import (
     ERROR_HEADER,
     BackendUnavailable,
     Conflict,
+    Forbidden,
     InvalidRequest,
     JobNotFound,
     StorageUnavailable,
@@ -43,11 +44,21 @@ log = logging.getLogger(__name__)
 #: Exception classes by the name the server sends, then by status for anything else.
 ERRORS_BY_NAME: dict[str, type[VeotuiError]] = {
     cls.__name__: cls
-    for cls in (InvalidRequest, JobNotFound, VideoNotFound, Conflict, TooLarge, Unauthorized, StorageUnavailable)
+    for cls in (
+        InvalidRequest,
+        JobNotFound,
+        VideoNotFound,
+        Conflict,
+        TooLarge,
+        Unauthorized,
+        Forbidden,
+        StorageUnavailable,
+    )
 }
 ERRORS_BY_STATUS: dict[int, type[VeotuiError]] = {
     400: InvalidRequest,
     401: Unauthorized,
+    403: Forbidden,
     404: JobNotFound,
     409: Conflict,
     413: TooLarge,
@@ -282,8 +293,10 @@ class RemoteBackend(Backend):
 
     # -- downloads ------------------------------------------------------------------------
 
-    async def download_zip(self, job_id: str, dest_dir: Path) -> Path:
-        return await self._download(f"/api/download/{_segment(job_id)}", Path(dest_dir))
+    async def download_zip(self, job_id: str, dest_dir: Path, *, keep: bool = False) -> Path:
+        # A range request (of the whole file) is not counted as a download (see view_video).
+        headers = {"range": "bytes=0-"} if keep else None
+        return await self._download(f"/api/download/{_segment(job_id)}", Path(dest_dir), headers=headers)
 
     async def download_video(self, job_id: str, index: int, dest_dir: Path) -> Path:
         return await self._download(f"/api/download/{_segment(job_id)}/video/{int(index)}", Path(dest_dir))
@@ -337,6 +350,32 @@ class RemoteBackend(Backend):
         target.parent.mkdir(parents=True, exist_ok=True)
         with atomic_file(target) as out:
             out.write(response.content)
+
+    # -- the server's log -----------------------------------------------------------------
+
+    async def log_lines(
+        self, *, job: str | None = None, since: str | None = None, follow: bool = False, as_json: bool = False
+    ) -> AsyncIterator[str]:
+        """The server's log records (``GET /api/logs``, the server's own token only), one
+        line each (a text record's stack trace on the lines after it); with ``follow``,
+        until the caller stops."""
+        params: dict[str, str] = {"format": "json" if as_json else "text"}
+        if job:
+            params["job"] = job
+        if since:
+            params["since"] = since
+        if follow:
+            params["follow"] = "true"
+        timeout = httpx.Timeout(self._timeout, read=None if follow else self._timeout)
+        try:
+            async with self.client.stream("GET", "/api/logs", params=params, timeout=timeout) as response:
+                if response.is_error:
+                    await response.aread()
+                    raise self._error(response)
+                async for line in response.aiter_lines():
+                    yield line + "\n"
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
 
     # -- events ---------------------------------------------------------------------------
 

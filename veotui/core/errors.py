@@ -51,6 +51,12 @@ class Unauthorized(VeotuiError):
     http_status = 401
 
 
+class Forbidden(VeotuiError):
+    """The caller is known, but may not do this (only the server's own token may)."""
+
+    http_status = 403
+
+
 class DownloadFailed(VeotuiError):
     """A download could not be written where it was asked to go (a local problem)."""
 
