@@ -21,7 +21,7 @@ from veotui.generators.base import TransientFault
 from veotui.store.sqlite import SqliteStore
 from veotui.tui.app import VeotuiApp
 from veotui.tui.details import DetailsScreen
-from veotui.tui.dialogs import ConfirmScreen, HelpScreen
+from veotui.tui.dialogs import ConfirmScreen, HelpScreen, SaveQuestion
 from veotui.tui.form import NewJobScreen
 from veotui.tui.screen import MainScreen
 from veotui.tui.tables import CELL_PADDING
@@ -71,8 +71,8 @@ async def test_queue_positions_shift_when_a_job_leaves(slow_settings):
         await app.backend.cancel(jobs[1].job_id)
         queue = app.main_screen.tables[QUEUE]
         await wait_for(lambda: jobs[1].job_id not in queue.rows, what="the cancelled job to leave")
-        positions = [str(queue.get_row(job.job_id)[0]) for job in jobs[2:]]
-        assert positions == ["Queue position: 1", "Queue position: 2"]
+        positions = [queue.get_row(job.job_id)[0].plain for job in jobs[2:]]
+        assert positions == ["1", "2"]
 
 
 async def test_header_names_backend_generator_and_slots(slow_settings):
@@ -120,21 +120,27 @@ async def test_progress_ticks_while_processing(make_settings):
         await wait_for(lambda: str(table.get_row(job.job_id)[3]) != before, timeout=30, what="the bar to move")
 
 
-async def test_completion_and_failure_are_notified(settings):
+async def test_an_ended_job_is_told_on_the_processing_line_and_only_a_failure_is_a_toast(settings):
     async with running_app(settings) as (app, pilot):
+        screen = app.main_screen
+        processing = screen.tables[PROCESSING]
         done = await app.backend.submit({"prompt": "a quiet harbour"})
-        failed = await app.backend.submit({"prompt": "a storm [fail]"})
         await wait_status(app, done.job_id, Status.COMPLETED)
+        await wait_for(
+            lambda: f"✓ {done.job_id[:8]} completed" in str(processing.border_subtitle), what="the completion line"
+        )
+        failed = await app.backend.submit({"prompt": "a storm [fail]"})
         await wait_status(app, failed.job_id, Status.FAILED)
+        await wait_for(lambda: f"✗ {failed.job_id[:8]} failed" in str(processing.border_subtitle), what="the failure")
 
         def notified(title: str, severity: str) -> bool:
             return any(n.title == title and n.severity == severity for n in app.notices)
 
-        await wait_for(lambda: notified(f"Completed {done.job_id[:8]}", "information"), what="completed")
-        await wait_for(lambda: notified(f"Failed {failed.job_id[:8]}", "error"), what="failed")
-        # Prompts and errors are plain text: "[fail]" is shown, not taken for markup.
+        await wait_for(lambda: notified(f"Failed {failed.job_id[:8]}", "error"), what="the failure's toast")
+        assert not any(n.title.startswith("Completed") for n in app.notices)
+        # Short, and plain text: "[fail]" in the error is shown, not taken for markup.
         notice = next(n for n in app.notices if n.title.startswith("Failed"))
-        assert "a storm [fail]" in notice.message and not notice.markup
+        assert "[fail]" in notice.message and not notice.markup and notice.timeout <= 6
 
 
 # -- the new job form ---------------------------------------------------------------------
@@ -240,7 +246,7 @@ async def test_invalid_form_submits_nothing_and_says_why(settings, tmp_path: Pat
         await wait_for(lambda: isinstance(app.screen, NewJobScreen), what="the form")
         form = app.screen
         await pilot.press("ctrl+s")
-        assert "Write what the video should show" in str(form.query_one("#prompt-error", Static).content)
+        assert "Prompt is required" in str(form.query_one("#prompt-error", Static).content)
         form.query_one("#prompt", TextArea).text = "fine prompt"
         form.query_one("#image", Input).value = str(tmp_path / "missing.png")
         await pilot.pause()
@@ -386,6 +392,8 @@ async def test_save_says_when_auto_delete_removes_the_job_and_how_to_keep_it(mak
         await select(app, pilot, HISTORY, job.job_id)
         notes = captured_notices(app)
         await pilot.press("s")
+        await wait_for(lambda: isinstance(app.screen, SaveQuestion), what="the first save's question")
+        await pilot.press("o")
         await wait_for(lambda: notes, what="the save notification")
         (message, title) = notes[0]
         assert title == "Saved 1 video"

@@ -15,9 +15,12 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from veotui.core.errors import InvalidRequest, TooLarge
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 #: Refuse images whose pixel count could exhaust memory when decoded.
@@ -189,34 +192,52 @@ def copy_atomic(source: Path, target: Path) -> Path:
     return target
 
 
+def check_image(data: bytes, name: str = "image", size: int | None = None) -> None:
+    """The rules every input image meets: at most 10 MB, not empty, an image Pillow reads,
+    not too many pixels. Reads only the image's header; the error names the file. ``size``:
+    the file's size, when ``data`` is only its start."""
+    with _opened_image(data, name, len(data) if size is None else size):
+        pass
+
+
 def convert_image(data: bytes, name: str = "image") -> bytes:
     """Any common image (PNG, JPEG, WebP, GIF, AVIF, ...) as JPEG bytes: EXIF orientation
     applied, transparency flattened onto white. The error names the file and what is wrong."""
-    # Pillow loads here: the client verbs import this module and never convert an image.
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, ImageOps
 
-    if len(data) > MAX_IMAGE_BYTES:
-        raise TooLarge(f"{name} is {len(data) / 1048576:.1f} MB; input images may be at most 10 MB")
+    with _opened_image(data, name, len(data)) as opened:
+        image: Image.Image = opened
+        image.load()
+        image = ImageOps.exif_transpose(image)
+        if image.mode in ("RGBA", "LA", "P", "PA") or "transparency" in image.info:
+            rgba = image.convert("RGBA")
+            flat = Image.new("RGB", rgba.size, (255, 255, 255))
+            flat.paste(rgba, mask=rgba.getchannel("A"))
+            image = flat
+        elif image.mode != "RGB":
+            image = image.convert("RGB")
+        out = io.BytesIO()
+        image.save(out, "JPEG", quality=92)
+        return out.getvalue()
+
+
+@contextmanager
+def _opened_image(data: bytes, name: str, size: int) -> Iterator[Image.Image]:
+    """The image, opened after the size checks; whatever goes wrong reading it, in or out
+    of the ``with`` block, is an InvalidRequest that names the file."""
+    # Pillow loads here: the client verbs import this module and never open an image.
+    from PIL import Image, UnidentifiedImageError
+
+    if size > MAX_IMAGE_BYTES:
+        raise TooLarge(f"{name} is {size / 1048576:.1f} MB; input images may be at most 10 MB")
     if not data:
         raise InvalidRequest(f"{name} is empty; expected an image (PNG, JPEG, WebP, GIF, AVIF, ...)")
     try:
-        with Image.open(io.BytesIO(data)) as opened:
-            image: Image.Image = opened
+        with Image.open(io.BytesIO(data)) as image:
             width, height = image.size
             if width * height > MAX_IMAGE_PIXELS:
                 raise InvalidRequest(_too_many_pixels(name, f"{width}x{height}"))
-            image.load()
-            image = ImageOps.exif_transpose(image)
-            if image.mode in ("RGBA", "LA", "P", "PA") or "transparency" in image.info:
-                rgba = image.convert("RGBA")
-                flat = Image.new("RGB", rgba.size, (255, 255, 255))
-                flat.paste(rgba, mask=rgba.getchannel("A"))
-                image = flat
-            elif image.mode != "RGB":
-                image = image.convert("RGB")
-            out = io.BytesIO()
-            image.save(out, "JPEG", quality=92)
-            return out.getvalue()
+            yield image
     except InvalidRequest:
         raise
     except Image.DecompressionBombError as exc:
