@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import re
 from pathlib import Path
 
 from PIL import Image
+from rich.console import Console
 from textual.command import CommandList, CommandPalette
 from textual.widgets import Input, Select, Static, TextArea
 
@@ -23,6 +25,7 @@ from veotui.tui.app import VeotuiApp
 from veotui.tui.details import DetailsScreen
 from veotui.tui.dialogs import ConfirmScreen, HelpScreen, SaveQuestion
 from veotui.tui.form import NewJobScreen
+from veotui.tui.metrics import MetricsScreen
 from veotui.tui.screen import MainScreen
 from veotui.tui.tables import CELL_PADDING
 
@@ -34,6 +37,12 @@ async def select(app, pilot, panel: str, job_id: str) -> None:
     screen.tables[panel].select(job_id)
     await pilot.pause()
     assert screen.selected_id == job_id
+
+
+def rendered(content) -> str:
+    console = Console(width=120, record=True, file=io.StringIO())
+    console.print(content)
+    return console.export_text()
 
 
 def texts(screen) -> str:
@@ -328,6 +337,20 @@ async def test_retry_of_a_finished_generation_says_it_costs_nothing(settings):
         await pilot.press("y")
         await wait_status(app, job.job_id, Status.COMPLETED)
         assert app.backend.store.get(job.job_id).operation == failed.operation
+
+
+async def test_metrics_call_a_fetch_failure_fetch_and_mark_the_simulators_spend(settings):
+    async with running_app(settings) as (app, pilot):
+        job = await app.backend.submit({"prompt": "made but [unfetchable]"})
+        await wait_status(app, job.job_id, Status.FAILED)
+        assert (await app.backend.get(job.job_id)).error_kind == "fetch"
+        await pilot.press("m")
+        await wait_for(lambda: isinstance(app.screen, MetricsScreen), what="the metrics screen")
+        screen = app.screen
+        await wait_for(lambda: screen.loaded, what="the first figures")
+        now, errors = (rendered(screen.query_one(name, Static).content) for name in ("#now", "#errors"))
+        assert re.search(r"Spend today.*simulated", now) and re.search(r"Spend in all.*simulated", now)
+        assert "fetch" in errors and "storage" not in errors
 
 
 async def test_retry_is_greyed_out_for_a_queued_job(slow_settings):
