@@ -125,7 +125,7 @@ BAD_REQUESTS = [
     ("unknown model", "POST", "/api/generate", {"json": {"prompt": "p", "model": "veo-2.0-generate-001"}}, 422),
     ("aspect 1:1", "POST", "/api/generate", {"json": {"prompt": "p", "aspect_ratio": "1:1"}}, 422),
     ("duration 10", "POST", "/api/generate", {"json": {"prompt": "p", "duration_seconds": 10}}, 422),
-    ("resolution 4k", "POST", "/api/generate", {"json": {"prompt": "p", "resolution": "4k"}}, 422),
+    ("resolution 8k", "POST", "/api/generate", {"json": {"prompt": "p", "resolution": "8k"}}, 422),
     ("negative seed", "POST", "/api/generate", {"json": {"prompt": "p", "seed": -5}}, 422),
     ("huge seed", "POST", "/api/generate", {"json": {"prompt": "p", "seed": 2**40}}, 422),
     ("negative prompt list", "POST", "/api/generate", {"json": {"prompt": "p", "negative_prompt": ["x"]}}, 422),

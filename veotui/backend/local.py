@@ -20,12 +20,13 @@ import anyio
 
 from veotui import __version__
 from veotui.backend.base import QUEUE_PAGE, Backend, BackendInfo, Upload
+from veotui.core.catalog import model_catalog
 from veotui.core.errors import Conflict, InvalidRequest, JobNotFound, StorageUnavailable, VeotuiError, VideoNotFound
 from veotui.core.ids import new_job_id
 from veotui.core.job import ACTIVE_STATUSES, FINAL_STATUSES, Change, Job, JobEvent, JobLists, QueueState, Status, utcnow
 from veotui.core.prices import estimate_cost
 from veotui.core.progress import with_progress
-from veotui.core.request import JobRequest, check_modes
+from veotui.core.request import JobRequest, cautions, check_extension_source, check_modes
 from veotui.datadir.files import IMAGE_NAME, LAST_FRAME_NAME, JobFiles, convert_image, copy_atomic, reference_name
 from veotui.datadir.health import StorageGuard, StorageState, save_failed
 from veotui.datadir.lock import DataDirLock
@@ -33,6 +34,7 @@ from veotui.datadir.sizes import DirSize
 from veotui.engine.bus import EventBus, Subscription
 from veotui.engine.scheduler import Scheduler
 from veotui.generators import Generator, make_generator
+from veotui.generators.render import video_seconds
 from veotui.logs import FileLog, event
 from veotui.settings import Settings
 from veotui.store import is_postgres, open_store
@@ -338,7 +340,9 @@ class LocalBackend(Backend):
             has_last_frame=last_frame is not None,
             reference_count=len(references),
         )
-        source_video = self._extension_source(request) if request.extends else None
+        source_video = None
+        if request.extends:
+            source_video, request = await self._extension_source(request)
         jpeg = None
         if image is not None:
             jpeg = await anyio.to_thread.run_sync(convert_image, image, image_name or "the image")
@@ -376,6 +380,8 @@ class LocalBackend(Backend):
             if failure is not None:
                 raise failure from exc
             raise
+        for caution in cautions(request, reference_count=len(reference_jpegs)):
+            job = self.store.update(job.job_id, note=f"caution: {caution}")
         event(
             log,
             logging.INFO,
@@ -395,8 +401,9 @@ class LocalBackend(Backend):
         self.scheduler.wake()
         return self.view(job)
 
-    def _extension_source(self, request: JobRequest) -> Path:
-        """The video an extension continues: video N of a completed job (409 otherwise)."""
+    async def _extension_source(self, request: JobRequest) -> tuple[Path, JobRequest]:
+        """The video an extension continues (video N of a completed job; 409 otherwise),
+        checked against the extension's rules, and the request with its measured length."""
         assert request.extends is not None
         source = self.store.get(request.extends.job_id)
         if source.status != Status.COMPLETED:
@@ -408,15 +415,24 @@ class LocalBackend(Backend):
             raise InvalidRequest(
                 f"extends_video: job {source.job_id} has no video {request.extends.video}; it has {len(source.videos)}"
             )
-        if request.aspect_ratio != source.request.aspect_ratio:
-            raise InvalidRequest(
-                f"aspect_ratio: an extension keeps the video's {source.request.aspect_ratio}, "
-                f"not {request.aspect_ratio}"
-            )
         path = self.files.folder(source.job_id) / video.filename
         if not path.is_file():
             raise VideoNotFound(f"video {video.index} of job {source.job_id} is missing from its folder")
-        return path
+        try:
+            seconds: float | None = await anyio.to_thread.run_sync(video_seconds, path)
+        except ValueError:
+            seconds = source.request.video_seconds  # what the job asked for stands in
+        check_extension_source(
+            request,
+            source_aspect_ratio=source.request.aspect_ratio,
+            source_seconds=seconds,
+            source_name=f"video {video.index} of job {source.job_id}",
+        )
+        measured = dataclasses.replace(request.extends, source_seconds=round(seconds, 2) if seconds else None)
+        return path, dataclasses.replace(request, extends=measured)
+
+    async def models(self) -> dict[str, Any]:
+        return model_catalog(self.settings.price_table)
 
     async def get(self, job_id: str) -> Job:
         return self.view(self.store.get(job_id))

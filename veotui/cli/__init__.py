@@ -123,6 +123,17 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--wait", action="store_true", help="show progress and wait until the job ends")
     _remote_flags(submit)
 
+    models = commands.add_parser(
+        "models",
+        help="what each Veo model takes and costs, with the source of each fact",
+        description="Each Veo model: what it accepts (modes, resolutions, lengths, videos, aspect ratios), its "
+        "prices by resolution, whether it is preview, and the page and date behind each fact. With --remote "
+        "(or VEOTUI_REMOTE) the server's table, its price overrides included; without, this installation's, "
+        "with this machine's [prices] overrides.",
+    )
+    models.add_argument("--json", action="store_true", help="print JSON (the body of GET /api/models)")
+    _remote_flags(models)
+
     jobs = commands.add_parser("jobs", help="list processing, queued and recent jobs")
     jobs.add_argument("--json", action="store_true", help="print JSON")
     jobs.add_argument("--limit", type=int, default=20, help="history rows (default 20)")
@@ -264,6 +275,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
     # A client verb reads only where the server is: a server setting it cannot parse is the
     # server's business.
     only = None if args.command in ENGINE_COMMANDS and not asks_server(args) else CLIENT_SETTINGS
+    if args.command == "models":
+        only = CLIENT_SETTINGS | {"prices"}  # the local table shows this machine's overrides
     return load_settings(overrides=overrides, only=only)
 
 

@@ -55,6 +55,7 @@ from veotui.server.schemas import (
     JobListsOut,
     JobOut,
     MetricsOut,
+    ModelsOut,
     PicturesOut,
     QueueOut,
     ResolvedOut,
@@ -371,6 +372,14 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
     )
     async def prometheus() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get(
+        "/api/models",
+        summary="Each model: what it accepts, its prices by resolution, whether it is preview, and the source of each fact",
+        responses=answers(ModelsOut, 401),
+    )
+    async def models() -> JSONResponse:
+        return JSONResponse(await backend.models())
 
     @app.get(
         "/api/logs",

@@ -15,7 +15,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.suggester import Suggester
-from textual.widgets import Collapsible, Footer, Input, Label, Select, Static, TextArea
+from textual.widgets import Collapsible, Footer, Input, Label, OptionList, Select, Static, TextArea
 
 from veotui.backend.base import Backend
 from veotui.core import display as fmt
@@ -36,10 +36,10 @@ from veotui.core.capabilities import (
 from veotui.core.errors import InvalidRequest, VeotuiError
 from veotui.core.job import Job, format_usd
 from veotui.core.prices import DEFAULT_TABLE, PriceTable, estimate_cost, price_per_second, wants_audio
-from veotui.core.request import JobRequest, check_modes
+from veotui.core.request import JobRequest, ModelRefusal, cautions, check_extension_source, refusals
 from veotui.datadir.files import IMAGE_NAME, LAST_FRAME_NAME, reference_name
 from veotui.tui.dialogs import ConfirmScreen
-from veotui.tui.validators import ImageFile, JobField, image_path, sentence
+from veotui.tui.validators import ImageFile, JobField, image_path
 
 
 class PathSuggester(Suggester):
@@ -67,6 +67,40 @@ def complete_path(value: str) -> str | None:
             return value + name[len(stem) :]
     return None
 
+
+class ChoiceSelect(Select[Any]):
+    """A Select whose choices the selected model may rule out: such a choice stays in the
+    list, greyed out and not selectable, with the reason beside it."""
+
+    def __init__(self, options: list[tuple[str, Any]], **kwargs: Any) -> None:
+        super().__init__(options, allow_blank=False, **kwargs)
+        self.choices = list(options)
+        self.reasons: dict[Any, str] = {}
+
+    def rule_out(self, reasons: dict[Any, str]) -> None:
+        """Grey out each choice ``reasons`` names, with its reason; offer the others."""
+        if reasons == self.reasons or not self.is_mounted:
+            return
+        self.reasons = reasons
+        overlay = self.query_one(OptionList)
+        for index, (label, value) in enumerate(self.choices):
+            reason = reasons.get(value)
+            overlay.replace_option_prompt_at_index(index, f"{label} — {reason}" if reason else label)
+            if reason:
+                overlay.disable_option_at_index(index)
+            else:
+                overlay.enable_option_at_index(index)
+
+
+#: The choices the model rules on: the widget and the job field it sets.
+RULED_CHOICES = {
+    "#count": "number_of_videos",
+    "#aspect": "aspect_ratio",
+    "#duration": "duration_seconds",
+    "#resolution": "resolution",
+    "#model": "model",
+    "#ref-type": "reference_type",
+}
 
 #: The three-way switches: the model's default (None), on, off.
 SWITCH_CHOICES: list[tuple[str, str]] = [("model default", ""), ("on", "on"), ("off", "off")]
@@ -118,8 +152,15 @@ class NewJobScreen(ModalScreen[Job | None]):
     NewJobScreen #form .invalid {
         border: tall $error;
     }
-    NewJobScreen #form-error {
+    NewJobScreen #form-error, NewJobScreen #form-rule {
         height: auto;
+    }
+    NewJobScreen #form-rule, NewJobScreen #form-caution {
+        display: none;
+        height: auto;
+    }
+    NewJobScreen #form-caution {
+        color: $warning;
     }
     NewJobScreen #form-status {
         height: auto;
@@ -168,9 +209,6 @@ class NewJobScreen(ModalScreen[Job | None]):
         #: The rules the fields are checked by: the job model's and the engine's own.
         self.prompt_rule = JobField("prompt")
         self.image_rule = ImageFile()
-        #: The path field showing a problem of the model's modes (a reference image beside
-        #: an input image, say), if one does.
-        self._mode_field: str | None = None
 
     def compose(self) -> ComposeResult:
         title = "New job"
@@ -205,28 +243,22 @@ class NewJobScreen(ModalScreen[Job | None]):
                 with Horizontal(classes="row"):
                     with Vertical(classes="field"):
                         yield Label("Videos")
-                        yield Select(
-                            [(str(n), n) for n in range(1, MAX_VIDEOS + 1)], value=1, allow_blank=False, id="count"
-                        )
+                        yield ChoiceSelect([(str(n), n) for n in range(1, MAX_VIDEOS + 1)], value=1, id="count")
                     with Vertical(classes="field"):
                         yield Label("Aspect ratio")
                         aspect = self.extends.request.aspect_ratio if self.extends else DEFAULT_ASPECT_RATIO
-                        yield Select([(r, r) for r in ASPECT_RATIOS], value=aspect, allow_blank=False, id="aspect")
+                        yield ChoiceSelect([(r, r) for r in ASPECT_RATIOS], value=aspect, id="aspect")
                     with Vertical(classes="field"):
                         yield Label("Duration")
-                        yield Select(
-                            [(f"{d} s", d) for d in DURATIONS], value=DEFAULT_DURATION, allow_blank=False, id="duration"
-                        )
+                        yield ChoiceSelect([(f"{d} s", d) for d in DURATIONS], value=DEFAULT_DURATION, id="duration")
                     with Vertical(classes="field"):
                         yield Label("Resolution")
-                        yield Select(
-                            [(r, r) for r in RESOLUTIONS], value=DEFAULT_RESOLUTION, allow_blank=False, id="resolution"
-                        )
+                        yield ChoiceSelect([(r, r) for r in RESOLUTIONS], value=DEFAULT_RESOLUTION, id="resolution")
                 with Horizontal(classes="row"):
                     with Vertical(classes="field wide"):
                         yield Label("Model")
                         model = self.extends.request.model if self.extends else DEFAULT_MODEL
-                        yield Select([(m, m) for m in MODELS], value=model, allow_blank=False, id="model")
+                        yield ChoiceSelect([(m, m) for m in MODELS], value=model, id="model")
                     with Vertical(classes="field"):
                         yield Label("Seed (optional)")
                         yield Input(id="seed", placeholder="random", validators=[JobField("seed")])
@@ -259,8 +291,10 @@ class NewJobScreen(ModalScreen[Job | None]):
                             yield self._path_input(f"reference-{number}", f"reference image {number}")
                             yield Static(id=f"reference-{number}-error", classes="error")
                         yield Label("Reference type")
-                        yield Select([(t, t) for t in REFERENCE_TYPES], value="asset", allow_blank=False, id="ref-type")
+                        yield ChoiceSelect([(t, t) for t in REFERENCE_TYPES], value="asset", id="ref-type")
             yield Static(id="form-status")
+            yield Static(id="form-rule", classes="error")
+            yield Static(id="form-caution")
             yield Static(id="form-error", classes="error")
         yield Footer()
 
@@ -387,16 +421,33 @@ class NewJobScreen(ModalScreen[Job | None]):
         self._update_status()
 
     def _update_status(self) -> None:
-        """What the job will cost (from the engine's price table), updated as fields change."""
+        """What the job will cost (from the engine's price table) and, for an extension, how
+        long the result is; which choices the model rules out, and why the current ones do
+        not go together. Updated as fields change."""
         status = self.query_one("#form-status", Static)
+        rule = self.query_one("#form-rule", Static)
         try:
-            request = self._choices()
-        except InvalidRequest:
+            request = self._request(self.fields())
+        except InvalidRequest:  # a field still being typed
             status.update("")
+            rule.display = False
+            self.query_one("#form-caution", Static).display = False
             return
+        self._rule_out_choices()
+        problems = self._refusals(request)
+        # Shown only when there is something to say: the form keeps its height otherwise.
+        rule.update(f"Not accepted: {problems[0]}" if problems else "")
+        rule.display = bool(problems)
+        said = cautions(request, reference_count=self._inputs()[2])
+        caution = self.query_one("#form-caution", Static)
+        caution.update("Caution: " + "; ".join(said) if said else "")
+        caution.display = bool(said)
         cost, per_second = estimate_cost(request, self.prices), price_per_second(request, self.prices)
+        result = ""
+        if self.extends is not None:
+            result = f"; the result: {fmt.extension_result(request, self.extends.request.video_seconds)}"
         if cost is None or per_second is None:
-            status.update("Estimated cost: unknown (the price table has no price for this model)")
+            status.update("Estimated cost: unknown (the price table has no price for this choice)" + result)
             return
         videos = request.number_of_videos
         sound = "with sound" if wants_audio(request) else "silent"
@@ -404,7 +455,62 @@ class NewJobScreen(ModalScreen[Job | None]):
             f"Estimated cost: {format_usd(cost)} — {request.duration_seconds} s × {videos} "
             f"video{'s' if videos != 1 else ''} × ${per_second:.2f}/s ({sound}, {request.resolution})"
         )
-        status.update(text + ("; simulated, nothing is paid" if self.simulated else ""))
+        status.update(text + ("; simulated, nothing is paid" if self.simulated else "") + result)
+
+    # -- what the model takes -------------------------------------------------------------
+
+    @staticmethod
+    def _request(fields: dict[str, Any]) -> JobRequest:
+        """The job as chosen so far, its free text aside (what it costs and what the model
+        takes do not depend on the prompt, the negative prompt or the seed)."""
+        return JobRequest.from_mapping({**fields, "prompt": "x", "negative_prompt": None, "seed": None})
+
+    def _inputs(self) -> tuple[bool, bool, int]:
+        """Whether an input image and a last frame are given, and how many reference images."""
+        paths = {field: value.strip() for field, value in self._paths().items()}
+        references = sum(1 for n in range(1, MAX_REFERENCES + 1) if paths.get(f"reference-{n}"))
+        return bool(paths.get("image")), bool(paths.get("last-frame")), references
+
+    def _refusals(self, request: JobRequest) -> list[ModelRefusal]:
+        """Every rule ``request`` breaks with this form's inputs (the same rules the engine
+        applies at submit), the video an extension continues included."""
+        has_image, has_last_frame, references = self._inputs()
+        found = refusals(request, has_image=has_image, has_last_frame=has_last_frame, reference_count=references)
+        if self.extends is not None and request.extends is not None:
+            try:
+                check_extension_source(
+                    request,
+                    source_aspect_ratio=self.extends.request.aspect_ratio,
+                    source_seconds=self.extends.request.video_seconds,
+                    source_name=f"video {request.extends.video} of job {fmt.short_id(self.extends.job_id)}",
+                )
+            except ModelRefusal as refusal:
+                found.append(refusal)
+        return found
+
+    def _rule_out_choices(self) -> None:
+        """Grey out each choice the model would refuse with the other fields as they are."""
+        fields = self.fields()
+        current = {(p.field, p.model_short) for p in self._refusals(self._request(fields))}
+        for selector, name in RULED_CHOICES.items():
+            widgets = self.query(selector).results(ChoiceSelect)
+            for widget in widgets:
+                reasons = {}
+                for _label, value in widget.choices:
+                    try:
+                        problems = self._refusals(self._request({**fields, name: value}))
+                    except InvalidRequest:
+                        continue
+                    if name == "model":
+                        # A model is ruled out by what it refuses that the current one takes.
+                        worse = [p for p in problems if p.by_model and (p.field, p.model_short) not in current]
+                        if worse:
+                            reasons[value] = worse[0].model_short
+                    else:
+                        mine = [p for p in problems if p.field == name]
+                        if mine:
+                            reasons[value] = mine[0].short
+                widget.rule_out(reasons)
 
     # -- checking as the user types -------------------------------------------------------
 
@@ -423,15 +529,9 @@ class NewJobScreen(ModalScreen[Job | None]):
 
     @on(Input.Changed, "#seed, #negative, .image-path")
     def _field_changed(self, event: Input.Changed) -> None:
-        field = event.input.id or ""
         result = event.validation_result
         problem = result.failure_descriptions[0] if result is not None and not result.is_valid else None
-        if self._show(field, problem) and event.input.has_class("image-path"):
-            self._check_modes(changed=field)
-
-    @on(Select.Changed)
-    def _choice_changed(self) -> None:
-        self._check_modes(changed=None)
+        self._show(event.input.id or "", problem)
 
     def _paths(self) -> dict[str, str]:
         """The path fields this form has, by id, as typed."""
@@ -439,37 +539,6 @@ class NewJobScreen(ModalScreen[Job | None]):
             return {}
         ids = ["image", "last-frame", *(f"reference-{n}" for n in range(1, MAX_REFERENCES + 1))]
         return {field: self.query_one(f"#{field}", Input).value for field in ids}
-
-    def _modes_problem(self) -> str | None:
-        """What the model refuses of the inputs as they are (an input image and reference
-        images together, a last frame without an image…), by the engine's rule."""
-        paths = {field: value.strip() for field, value in self._paths().items()}
-        references = sum(1 for field, value in paths.items() if field.startswith("reference-") and value)
-        try:
-            request = self._choices()
-            check_modes(
-                request,
-                has_image=bool(paths.get("image")),
-                has_last_frame=bool(paths.get("last-frame")),
-                reference_count=references,
-            )
-        except InvalidRequest as exc:
-            return sentence(exc.message)
-        return None
-
-    def _check_modes(self, changed: str | None) -> str | None:
-        """Say a problem of the modes under the path field just filled in: the second of two
-        inputs that do not go together is where it shows. Cleared when it goes away."""
-        problem = self._modes_problem()
-        shown = self._mode_field
-        if shown is not None and (problem is None or (changed is not None and changed != shown)):
-            self._mode_field = None
-            own = self.image_rule.problem(self.query_one(f"#{shown}", Input).value)
-            self._show(shown, own)
-        if problem is not None and changed is not None and self._paths().get(changed, "").strip():
-            self._mode_field = changed
-            self._show(changed, problem)
-        return problem
 
     def validate(self) -> bool:
         """Check every field; focus the first one that is wrong."""
@@ -483,23 +552,29 @@ class NewJobScreen(ModalScreen[Job | None]):
             if not ok:
                 self._reveal(field)
                 return False
-        problem = self._modes_problem()
-        if problem is not None:
-            self.query_one("#form-error", Static).update(problem)
-            if self._mode_field is not None:
-                self._reveal(self._mode_field)
-            return False
-        return True
+        return self._model_takes_it()
+
+    def _model_takes_it(self) -> bool:
+        """Whether the model takes the choices as they are; if not, focus the choice at fault
+        (the reason is shown above the footer)."""
+        try:
+            problems = self._refusals(self._request(self.fields()))
+        except InvalidRequest:
+            return True  # the engine says what is wrong
+        if not problems:
+            return True
+        field = problems[0].field
+        if field in ("reference_type", "reference_image", "last_frame", "generate_audio"):
+            self.query_one("#advanced", Collapsible).collapsed = False
+        widget = {name: selector for selector, name in RULED_CHOICES.items()}.get(field)
+        for target in self.query(widget).results(ChoiceSelect) if widget else ():
+            target.focus()
+        return False
 
     def _reveal(self, field: str) -> None:
         if field not in ("prompt", "image", "seed"):
             self.query_one("#advanced", Collapsible).collapsed = False
         self.query_one(f"#{field}").focus()
-
-    def _choices(self) -> JobRequest:
-        """The job as chosen so far, its free text aside (what it costs and which modes it
-        uses do not depend on the prompt, the negative prompt or the seed)."""
-        return JobRequest.from_mapping({**self.fields(), "prompt": "x", "negative_prompt": None, "seed": None})
 
     def fields(self) -> dict[str, Any]:
         seed = self.query_one("#seed", Input).value.strip()
