@@ -129,6 +129,8 @@ class Pictures(Vertical):
         self._size_pictures(event.size.width)
 
     def _size_pictures(self, room: int) -> None:
+        if room <= 0:
+            return  # not laid out yet
         for row in self.query(".picture-row"):
             cells = list(row.query(".picture-image"))
             width, height = picture_size(room, len(cells), self._aspect)
@@ -174,4 +176,5 @@ class Pictures(Vertical):
                     Static(f"{title} · {caption}", classes="picture-caption"),
                     widget_class(str(path), classes="picture-image"),
                 )
-        self._size_pictures(self.size.width)
+        # Sized once laid out: the section had no width while it was hidden.
+        self.call_after_refresh(lambda: self._size_pictures(self.size.width))
