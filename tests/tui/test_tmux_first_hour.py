@@ -46,7 +46,7 @@ def screen80(tmp_path: Path, server):
         session.close()
 
 
-def wait_screen(tmux: Tmux, ok, what: str, timeout: float = 60.0) -> list[str]:
+def wait_screen(tmux: Tmux, ok, what: str, timeout: float = 120.0) -> list[str]:
     deadline = time.monotonic() + timeout
     while True:
         lines = tmux.screen().splitlines()
