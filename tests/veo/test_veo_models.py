@@ -172,9 +172,10 @@ def veo_server(tmp_path, fake_vertex):
         server.kill()
 
 
-def cli(*args: str, remote: str | None = None) -> subprocess.CompletedProcess:
+def cli(*args: str, remote: str | None = None, columns: int = 80) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GOOGLE_", "VEOTUI_"))}
     env["VEOTUI_CONFIG"] = "/nonexistent/veotui.toml"
+    env["COLUMNS"] = str(columns)
     if remote:
         env["VEOTUI_REMOTE"] = remote
     return subprocess.run([sys.executable, "-m", "veotui", *args], env=env, capture_output=True, text=True, timeout=60)
@@ -247,8 +248,13 @@ def test_veotui_models_asks_the_server_and_prints_json_or_a_table(veo_server):
     assert json.loads(remote.stdout) == httpx.get(f"{veo_server}/api/models").json()
     people = cli("models", remote=veo_server)
     assert people.returncode == 0, people.stderr
-    for text in (STANDARD, FAST, LITE, "preview", "0.60 / 0.40", "$0.30", "VERTEX-EXTEND", "2026-12-07", "sources:"):
+    for text in (STANDARD, FAST, LITE, "preview", "0.60/0.40", "$0.30", "VERTEX-EXTEND", "2026-12-07", "sources:"):
         assert text in people.stdout
+    overview = people.stdout.split("\n\n")[0]
+    tables = people.stdout.split("sources:")[0]
+    assert all(len(line) <= 80 for line in tables.splitlines()), "the tables fit 80 columns"
+    for model in (STANDARD, FAST, LITE):
+        assert f" {model} " in overview, "the overview keeps model names whole at 80 columns"
 
 
 # -- the TUI's form --------------------------------------------------------------------------

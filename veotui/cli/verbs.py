@@ -249,19 +249,25 @@ def show_models(catalog: dict[str, Any], as_json: bool) -> int:
     if as_json:
         print(json.dumps(catalog, indent=2))
         return 0
+    from rich import box
     from rich.table import Table
 
     console = _out()
     resolutions = list(dict.fromkeys(r for m in catalog["models"] for r in m["prices"]["audio"]))
-    overview = Table(title="US dollars a second of video, with sound / silent", title_justify="left")
-    overview.add_column("model", overflow="fold")
+    # Light rules keep the overview, model names whole, inside 80 columns.
+    overview = Table(
+        title="US dollars a second of video, with sound/silent",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    overview.add_column("model", no_wrap=True)
     overview.add_column("status", no_wrap=True)
     for resolution in resolutions:
         overview.add_column(resolution, no_wrap=True)
     for model in catalog["models"]:
         prices = model["prices"]
         cells = [
-            f"{_money(prices['audio'].get(r))} / {_money(prices['silent'].get(r))}" if r in prices["audio"] else "-"
+            f"{_money(prices['audio'].get(r))}/{_money(prices['silent'].get(r))}" if r in prices["audio"] else "-"
             for r in resolutions
         ]
         overview.add_row(model["model"], model["status"], *cells)
