@@ -89,8 +89,8 @@ def test_move_failures_are_one_line(server, client):
     for where in ("0", "sideways", "-1"):
         usage = veotui("move", job_id[:8], where, remote=server.url)
         assert usage.returncode == 2 and "top, bottom, up, down or a position" in usage.stderr
-    missing = veotui("queue", remote=server.url)
-    assert missing.returncode == 2 and "usage: veotui queue" in missing.stderr
+    unknown = veotui("queue", "sideways", remote=server.url)
+    assert unknown.returncode == 2 and "usage: veotui queue" in unknown.stderr
 
 
 # -- bulk verbs -------------------------------------------------------------------------------

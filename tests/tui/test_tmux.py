@@ -52,10 +52,10 @@ class Tmux:
 
 @pytest.fixture
 def tmux(tmp_path: Path):
-    yield from _session(tmp_path)
+    yield from tmux_session(tmp_path)
 
 
-def _session(tmp_path: Path, *args: str, size: tuple[int, int] = (100, 30)):
+def tmux_session(tmp_path: Path, *args: str, size: tuple[int, int] = (100, 30)):
     """``veotui ARGS`` in a tmux session of ``size`` (columns, rows) on a private socket."""
     server = Tmux(f"veotui-test-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     env = {
@@ -101,7 +101,7 @@ def test_a_stored_control_sequence_shows_as_text(tmp_path: Path):
         [Job(job_id=new_job_id(), status=Status.CANCELLED, request=JobRequest(prompt="clear\x1b[2Jscreen\x07"))]
     )
     store.close()
-    session = _session(tmp_path)
+    session = tmux_session(tmp_path)
     tmux = next(session)
     try:
         screen = tmux.wait_for("clear\\x1b[2Jscreen")

@@ -18,7 +18,7 @@ from PIL import Image
 
 from tests.server.harness import server_thread
 from tests.support.env import FAST_ENV
-from tests.tui.test_tmux import Tmux, _session
+from tests.tui.test_tmux import Tmux, tmux_session
 from veotui.settings import load_settings
 
 pytestmark = pytest.mark.slow
@@ -38,7 +38,7 @@ def server(tmp_path: Path):
 @pytest.fixture
 def screen80(tmp_path: Path, server):
     url, _ = server
-    session = _session(tmp_path, "--remote", url, size=(COLUMNS, ROWS))
+    session = tmux_session(tmp_path, "--remote", url, size=(COLUMNS, ROWS))
     tmux = next(session)
     try:
         yield tmux
