@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from veotui.core.errors import InvalidRequest
+from veotui.core.text import printable, printable_json
 
 _TEXT_START = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z) +(\w+) +(\S+)(?: job=(\S+))? ?(.*)$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.IGNORECASE)
@@ -83,8 +84,10 @@ class Record:
         return json.dumps(self.parsed(), ensure_ascii=False)
 
     def shown(self, as_json: bool) -> str:
-        """The record as one line of JSON, or as its text (a stack trace on the lines after)."""
-        return self.as_json() if as_json else self.text()
+        """The record as one line of JSON, or as its text (a stack trace on the lines after).
+        Whatever a request put in the file (by an older veotui, or by hand) reaches the
+        terminal as visible escapes, never as a control sequence."""
+        return printable_json(self.as_json()) if as_json else printable(self.text())
 
 
 def records(lines: Iterable[str]) -> Iterator[Record]:

@@ -21,6 +21,7 @@ from textual.widgets import Static
 
 from veotui.backend.base import BackendInfo
 from veotui.core.job import CONNECTED, DISCONNECTED
+from veotui.core.text import printable
 
 SEPARATOR = " · "
 #: What the state words look like: they must be seen.
@@ -205,7 +206,7 @@ class HeaderBar(Static):
             states.append(("disconnected — retrying", ""))
         if self.paused:
             # The daily budget's reason says so ("daily budget $50.00: $48.40 spent, …").
-            states.append(("paused", self.pause_reason))
+            states.append(("paused", printable(self.pause_reason, keep="") if self.pause_reason else ""))
         if self.storage:
             states.append((f"storage {self.storage}", ""))
         return states

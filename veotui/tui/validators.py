@@ -14,7 +14,8 @@ from textual.validation import ValidationResult, Validator
 
 from veotui.core.errors import VeotuiError
 from veotui.core.request import JobRequest
-from veotui.datadir.files import MAX_IMAGE_BYTES, check_image
+from veotui.datadir.files import MAX_IMAGE_BYTES
+from veotui.datadir.images import check_image
 
 
 def sentence(message: str) -> str:
