@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Path, Query, Request
@@ -54,9 +54,10 @@ from veotui.core.ids import is_job_id
 from veotui.core.job import Job
 from veotui.datadir.health import StorageGuard
 from veotui.logs import event
-from veotui.server.auth import USER_KEY, BearerAuth, TokenTable
+from veotui.server.auth import USER_KEY, BearerAuth, TokenTable, caller, require_admin
 from veotui.server.bodies import read_control, read_submission
 from veotui.server.downloads import CountedFileResponse
+from veotui.server.logs import LogStreams
 from veotui.server.prometheus import Collector
 from veotui.server.schemas import (
     DeletedOut,
@@ -117,8 +118,10 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         redirect_slashes=False,
     )
     streams = EventStreams(backend, keepalive)
+    log_streams = LogStreams(settings.data_dir)
     app.state.backend = backend
     app.state.streams = streams
+    app.state.log_streams = log_streams
     # The last added runs first: the Host, then where the request comes from, then the token.
     app.add_middleware(BearerAuth, tokens=TokenTable(settings.token, settings.users))
     app.add_middleware(CrossSiteGuard, allowed_origins=settings.allowed_origins, form_paths={"/api/generate"})
@@ -232,13 +235,14 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         status_code=200,
         responses={200: {"content": {"application/zip": {}}}, **answers(None, 401, 404, 409, 422)},
     )
-    async def download_zip(job_id: JobId) -> CountedFileResponse:
+    async def download_zip(job_id: JobId, request: Request) -> CountedFileResponse:
         path = backend.zip_path(_checked(job_id))
+        by = caller(request.scope)
         return CountedFileResponse(
             path,
             media_type="application/zip",
             filename=f"veotui_{job_id[:8]}_videos.zip",
-            on_complete=lambda: backend.record_download(job_id),
+            on_complete=lambda: backend.record_download(job_id, by=by),
         )
 
     @app.get(
@@ -252,13 +256,16 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
             **answers(None, 401, 404, 409, 422),
         },
     )
-    async def download_video(job_id: JobId, index: Annotated[int, Path(description="1-based")]) -> CountedFileResponse:
+    async def download_video(
+        job_id: JobId, index: Annotated[int, Path(description="1-based")], request: Request
+    ) -> CountedFileResponse:
         path = backend.video_path(_checked(job_id), index)
+        by = caller(request.scope)
         return CountedFileResponse(
             path,
             media_type="video/mp4",
             filename=f"veotui_{job_id[:8]}_{path.name}",
-            on_complete=lambda: backend.record_download(job_id, index),
+            on_complete=lambda: backend.record_download(job_id, index, by=by),
         )
 
     @app.get(
@@ -428,6 +435,24 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
     )
     async def models() -> JSONResponse:
         return JSONResponse(await backend.models())
+
+    @app.get(
+        "/api/logs",
+        summary="The server's log, filtered as `veotui logs` does (the server's own token only)",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/plain": {}}}, **answers(None, 401, 403, 422)},
+    )
+    async def logs(
+        request: Request,
+        job: Annotated[
+            str | None, Query(max_length=36, description="only records of the job whose id starts with this")
+        ] = None,
+        since: Annotated[str | None, Query(max_length=40, description="only the last 90s, 15m, 2h, 1d…")] = None,
+        follow: Annotated[bool, Query(description="keep sending records as they are written")] = False,
+        format: Annotated[Literal["text", "json"], Query(description="text, or one JSON object a line")] = "text",
+    ) -> StreamingResponse:
+        require_admin(request.scope, "read the server's log")
+        return log_streams.open(job=job, since=since, follow=follow, as_json=format == "json")
 
     @app.get("/api/info", summary="Generator, slots and data directory of this server", responses=answers(InfoOut, 401))
     async def info() -> JSONResponse:
