@@ -41,6 +41,7 @@ from veotui.core.capabilities import (
 )
 from veotui.core.errors import (
     ERROR_HEADER,
+    Forbidden,
     InvalidRequest,
     JobNotFound,
     StorageUnavailable,
@@ -48,6 +49,7 @@ from veotui.core.errors import (
     VeotuiError,
     clipped,
 )
+from veotui.core.idempotency import KEY_HEADER, REPLAYED_HEADER, check_key
 from veotui.core.ids import is_job_id
 from veotui.core.job import Job
 from veotui.datadir.health import StorageGuard
@@ -58,8 +60,10 @@ from veotui.server.downloads import CountedFileResponse
 from veotui.server.prometheus import Collector
 from veotui.server.schemas import (
     DeletedOut,
+    DeliveriesOut,
     HealthDegradedOut,
     HealthOut,
+    HookTestOut,
     InfoOut,
     JobListsOut,
     JobOut,
@@ -135,19 +139,50 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         status_code=202,
         openapi_extra=GENERATE_BODY,
         summary="Submit a job",
-        responses=answers(JobOut, 400, 401, 404, 409, 413, 415, 422, 503, 507, status=202),
+        responses={
+            **answers(JobOut, 400, 401, 404, 409, 413, 415, 422, 503, 507, status=202),
+            200: {"model": JobOut, "description": "a replay: the job this Idempotency-Key made the first time"},
+        },
     )
     async def generate(request: Request) -> JSONResponse:
+        key = request.headers.get(KEY_HEADER)
+        key = check_key(key) if key is not None else None
         submission = await read_submission(request)
-        job = await backend.submit(
+        job, replayed = await backend.submit_keyed(
             submission.fields,
             submission.image,
             submission.image_name,
             last_frame=submission.last_frame,
             references=submission.references,
             user=request.scope.get(USER_KEY),
+            idempotency_key=key,
         )
+        if replayed:
+            return JSONResponse(job.to_dict(), status_code=200, headers={REPLAYED_HEADER: "true"})
         return JSONResponse(job.to_dict(), status_code=202)
+
+    @app.get(
+        "/api/webhooks/deliveries",
+        summary="Webhook deliveries with their attempts and state (admin)",
+        responses=answers(DeliveriesOut, 401, 403, 404, 422),
+    )
+    async def deliveries(
+        request: Request,
+        job_id: Annotated[str | None, Query(description="only this job's deliveries")] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_HISTORY_PAGE)] = 100,
+    ) -> JSONResponse:
+        _admin(request, "read the webhook deliveries")
+        found = await backend.webhook_deliveries(_checked(job_id) if job_id else None, limit=limit)
+        return JSONResponse({"deliveries": [delivery.to_dict() for delivery in found]})
+
+    @app.post(
+        "/api/webhooks/test",
+        summary="Send a ping event to every hook now (admin)",
+        responses=answers(HookTestOut, 401, 403),
+    )
+    async def test_hooks(request: Request) -> JSONResponse:
+        _admin(request, "test the webhooks")
+        return JSONResponse({"results": await backend.test_webhooks()})
 
     # Clients poll this one: a PlainRoute, documented like the others but called without
     # FastAPI's parameter machinery, which costs several times the work of the answer. Its
@@ -471,6 +506,13 @@ class RequestLog:
             )
 
 
+def _admin(request: Request, action: str) -> None:
+    """Only an admin (the server's own token, or a server without tokens) may ``action``."""
+    user = request.scope.get(USER_KEY)
+    if user is not None:
+        raise Forbidden(f"{user} may not {action}: only an admin may")
+
+
 def _checked(job_id: str) -> str:
     """Refuse anything but a UUID before it reaches the store or a file path."""
     if not is_job_id(job_id):
@@ -577,6 +619,16 @@ _JOB_FIELDS_SCHEMA: dict[str, Any] = {
 }
 
 GENERATE_BODY: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "description": "the same key (per user, within 24 h) with the same request answers the job it made "
+            "the first time (200, Idempotent-Replayed: true); with another request, 409",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[ -~]+$"},
+        }
+    ],
     "requestBody": {
         "required": True,
         "content": {

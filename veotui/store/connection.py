@@ -63,6 +63,8 @@ class JobChange:
     returning: tuple[str, ...] | None = None
     #: What other processes on the database are told (PostgreSQL's NOTIFY payloads).
     notify: list[str] = field(default_factory=list)
+    #: The webhook deliveries the change makes (``webhook_deliveries`` rows).
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
     #: A generation time folded into its model's moving estimate: (model, seconds, the
     #: estimate to start from where the model has none yet).
     sample: tuple[str, float, float] | None = None
@@ -85,6 +87,7 @@ class JobChange:
         self.spend = later.spend or self.spend
         self.notify += [payload for payload in later.notify if payload not in self.notify]
         self.sample = later.sample or self.sample
+        self.deliveries.extend(later.deliveries)
         return self
 
     def add(self, name: str, labels: str = "", amount: float = 1.0, bucket: int = 0) -> None:
@@ -130,6 +133,10 @@ class Dialect(Protocol):
 
     def locked(self, select: str) -> str:
         """``select`` reading rows that stay locked until the transaction ends."""
+
+    def claimable(self, select: str) -> str:
+        """``select`` reading rows that stay locked until the transaction ends, passing over
+        rows another transaction holds (a work queue's claim)."""
 
 
 class Transaction(Protocol):
