@@ -403,7 +403,8 @@ async def test_the_veo_31_modes_travel_through_the_backend(backend):
     with pytest.raises(InvalidRequest, match="reference_type: veo-3.1-generate-001 takes asset"):
         await backend.submit({"prompt": "p", "reference_type": "style"}, references=[(picture((0, 0, 0)), "r.png")])
     doomed = await backend.submit({"prompt": "never finishes well [fail]"})
-    with pytest.raises(Conflict, match="only a completed job's video can be extended"):
+    await until_status(backend, doomed.job_id, Status.FAILED)
+    with pytest.raises(Conflict, match="is failed; only a completed or unfinished job's video can be extended"):
         await backend.submit({"prompt": "p", "extends_job_id": doomed.job_id})
 
     async def completed() -> bool:

@@ -131,7 +131,7 @@ async def test_extension_needs_a_completed_job_and_an_existing_video(local_backe
         await local_backend.submit({"prompt": "p", "extends_job_id": missing})
     source = await local_backend.submit({"prompt": "source [fail]"})
     await wait_for(lambda: local_backend.store.get(source.job_id).status == Status.FAILED, what="the source to fail")
-    with pytest.raises(Conflict, match="only a completed job's video can be extended") as caught:
+    with pytest.raises(Conflict, match="failed; only a completed or unfinished job's video can be extended") as caught:
         await local_backend.submit({"prompt": "p", "extends_job_id": source.job_id})
     assert caught.value.http_status == 409
 

@@ -13,7 +13,7 @@ from PIL import Image
 from tests.server.conftest import data_files, form_fields
 from tests.support.waiting import wait_for
 from veotui.backend.remote import RemoteBackend
-from veotui.core.errors import Conflict, InvalidRequest
+from veotui.core.errors import InvalidRequest
 from veotui.datadir.files import MAX_IMAGE_BYTES
 
 
@@ -111,11 +111,16 @@ async def test_refused_combinations_name_the_field_and_leave_nothing(http, setti
     assert data_files(settings.data_dir) == before
 
 
-async def test_extending_a_job_that_is_not_completed_is_a_409(http, make_settings):
-    queued = (await http.post("/api/generate", json={"prompt": "still going [fail]"})).json()
-    answer = await http.post("/api/generate", json={"prompt": "p", "extends_job_id": queued["job_id"]})
+async def test_extending_a_job_that_failed_is_a_409(http, make_settings):
+    doomed = (await http.post("/api/generate", json={"prompt": "will fail [fail]"})).json()
+
+    async def failed() -> bool:
+        return (await http.get(f"/api/status/{doomed['job_id']}")).json()["status"] == "failed"
+
+    await wait_for(failed, what="the source to fail")
+    answer = await http.post("/api/generate", json={"prompt": "p", "extends_job_id": doomed["job_id"]})
     assert answer.status_code == 409, answer.text
-    assert "only a completed job's video can be extended" in answer.json()["detail"]
+    assert "is failed; only a completed or unfinished job's video can be extended" in answer.json()["detail"]
     unknown = await http.post(
         "/api/generate", json={"prompt": "p", "extends_job_id": "00000000-0000-4000-8000-000000000077"}
     )
@@ -124,14 +129,14 @@ async def test_extending_a_job_that_is_not_completed_is_a_409(http, make_setting
 
 async def test_the_remote_backend_sends_every_input(server, settings):
     async with RemoteBackend(server.url, settings.token) as remote:
-        job = await remote.submit({"prompt": "p [fail]"}, png(), "a.png", last_frame=(png((0, 0, 0)), "b.png"))
+        job = await remote.submit({"prompt": "p"}, png(), "a.png", last_frame=(png((0, 0, 0)), "b.png"))
         assert job.has_last_frame and job.has_image
         refs = await remote.submit({"prompt": "q", "reference_type": "asset"}, references=[(png(), "r.png")] * 3)
         assert refs.reference_count == 3
         with pytest.raises(InvalidRequest, match="reference_type: veo-3.1-generate-001 takes asset"):
             await remote.submit({"prompt": "q", "reference_type": "style"}, references=[(png(), "r.png")])
-        with pytest.raises(Conflict):
-            await remote.submit({"prompt": "q", "extends_job_id": job.job_id})
+        extension = await remote.submit({"prompt": "q", "extends_job_id": job.job_id, "extends_video": 1})
+        assert extension.request.extends is not None and extension.request.extends.job_id == job.job_id
 
 
 async def test_pictures_over_rest_and_names_that_are_not_pictures(http):

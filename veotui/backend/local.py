@@ -32,7 +32,7 @@ from veotui.core.errors import (
 )
 from veotui.core.idempotency import KeyClaim, KeyJobGone, KeyReused, KeyTaken, fingerprint
 from veotui.core.ids import new_job_id
-from veotui.core.job import Change, Job, JobEvent, JobLists, QueueState, Status, utcnow
+from veotui.core.job import Change, Job, JobEvent, JobLists, QueueState, Status, utcnow, waits_for
 from veotui.core.prices import estimate_cost
 from veotui.core.progress import with_progress
 from veotui.core.request import JobRequest, cautions, check_extension_source, check_modes, group_name
@@ -281,7 +281,9 @@ class LocalBackend(Backend):
         return self._estimates[model]
 
     def view(self, job: Job, position: int | None = None) -> Job:
-        """The job with its derived fields: progress, ETA, queue position."""
+        """The job with its derived fields: progress, ETA, queue position, why it waits."""
+        if job.waiting_for is not None:
+            job = job.replace(waiting_reason=waits_for(job.waiting_for))
         if job.status == Status.QUEUED:
             if position is None:
                 position = job.queue_position or self.store.queue_position(job)
@@ -467,8 +469,13 @@ class LocalBackend(Backend):
         claim: KeyClaim | None,
     ) -> Job:
         source_video = None
-        if request.extends:
+        waiting_for = self._waits_for(request)
+        if request.extends is not None:
+            source = request.extends.job_id
             source_video, request = await self._extension_source(request)
+            if source_video is None:  # the job it extends is unfinished: wait for it
+                waiting_for = source
+                request = dataclasses.replace(request, after=source)
         jpeg = None
         if image is not None:
             jpeg = await self._converted(image, image_name or "the image")
@@ -486,6 +493,7 @@ class LocalBackend(Backend):
             has_last_frame=last_jpeg is not None,
             reference_count=len(reference_jpegs),
             estimated_cost_usd=estimate_cost(request, self.settings.price_table),
+            waiting_for=waiting_for,
         )
         try:
             await anyio.to_thread.run_sync(
@@ -541,14 +549,59 @@ class LocalBackend(Backend):
             for hook, attempt in await ping(self.settings.webhooks)
         ]
 
-    async def _extension_source(self, request: JobRequest) -> tuple[Path, JobRequest]:
-        """The video an extension continues (video N of a completed job; 409 otherwise),
-        checked against the extension's rules, and the request with its measured length."""
+    def _waits_for(self, request: JobRequest) -> str | None:
+        """The job a new job waits for: its ``after``, unless that job completed already.
+
+        A chain of waits cannot form a cycle: a job can only wait for a job that exists
+        before it (``after`` must name a job already in the store, and a job's wait is never
+        changed to another job afterwards), so every wait points to an older job."""
+        after = request.after
+        if after is None:
+            return None
+        if request.extends is not None and request.extends.job_id != after:
+            raise InvalidRequest(
+                f"after names job {after} but extends names job {request.extends.job_id}; "
+                "an extension waits for the job it extends"
+            )
+        waited = self.store.find(after)
+        if waited is None:
+            raise InvalidRequest(f"after: there is no job {after}")
+        if waited.status == Status.COMPLETED:
+            return None
+        if waited.status.is_final:
+            raise Conflict(
+                f"after: job {after} {waited.status.value}; it will not complete, so this job would never "
+                "start. Retry that job first"
+            )
+        return after
+
+    async def _extension_source(self, request: JobRequest) -> tuple[Path | None, JobRequest]:
+        """The video an extension continues (video N of a completed job), checked against the
+        extension's rules, and the request with its measured length. For a job not yet
+        finished: no video (it is copied once that job completes), checked against what that
+        job asked for. 409 for a job that failed or was cancelled."""
         assert request.extends is not None
         source = self.store.get(request.extends.job_id)
-        if source.status != Status.COMPLETED:
+        if source.status.is_final and source.status != Status.COMPLETED:
             raise Conflict(
-                f"job {source.job_id} is {source.status.value}; only a completed job's video can be extended"
+                f"job {source.job_id} is {source.status.value}; only a completed or unfinished job's video can be "
+                "extended"
+            )
+        if source.status != Status.COMPLETED:
+            if request.extends.video > source.request.number_of_videos:
+                raise InvalidRequest(
+                    f"extends_video: job {source.job_id} makes {source.request.number_of_videos} video(s), "
+                    f"not {request.extends.video}"
+                )
+            check_extension_source(
+                request,
+                source_aspect_ratio=source.request.aspect_ratio,
+                source_seconds=source.request.video_seconds,
+                source_name=f"video {request.extends.video} of job {source.job_id}",
+            )
+            expected = source.request.video_seconds
+            return None, dataclasses.replace(
+                request, extends=dataclasses.replace(request.extends, source_seconds=expected)
             )
         video = next((v for v in source.videos if v.index == request.extends.video), None)
         if video is None:

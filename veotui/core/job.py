@@ -144,6 +144,12 @@ class Job:
     #: ("rate limited", "temporary fault"). Derived by the engine, never stored.
     retry_at: datetime | None = None
     retry_reason: str | None = None
+    #: The job this queued job waits for until it completes (its ``after``, or the unfinished
+    #: job it extends); None once released. Waiting jobs never take a slot.
+    waiting_for: str | None = None
+    #: Why a queued job that could start does not (the job it waits for, the queue's pause),
+    #: a sentence. Derived when the job is read, never stored.
+    waiting_reason: str | None = None
     #: US dollars, from the price table when the job was submitted.
     estimated_cost_usd: float | None = None
     #: The operation finished with videos: a retry fetches them again instead of paying anew.
@@ -203,6 +209,8 @@ class Job:
                 "eta_seconds": self.eta_seconds,
                 "retry_at": isoformat(self.retry_at),
                 "retry_reason": self.retry_reason,
+                "waiting_for": self.waiting_for,
+                "waiting_reason": self.waiting_reason or waits_for(self.waiting_for),
                 "downloaded_at": isoformat(self.downloaded_at),
                 "estimated_cost_usd": self.estimated_cost_usd,
                 "retry_reuses_operation": self.retry_reuses_operation,
@@ -237,12 +245,19 @@ class Job:
             eta_seconds=data.get("eta_seconds"),
             retry_at=parse_time(data.get("retry_at")),
             retry_reason=data.get("retry_reason"),
+            waiting_for=data.get("waiting_for"),
+            waiting_reason=data.get("waiting_reason"),
             estimated_cost_usd=data.get("estimated_cost_usd"),
             operation_done=bool(data.get("retry_reuses_operation")),
         )
 
 
 _JOB_FIELDS = frozenset(f.name for f in dataclasses.fields(Job))
+
+
+def waits_for(job_id: str | None) -> str | None:
+    """The waiting reason of a job held back by the job ``job_id`` (None: held by none)."""
+    return None if job_id is None else f"waits for job {job_id} to complete"
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,8 @@ class JobRequest:
     extends: Extends | None = None
     #: A name that tags the job as one of a set (a sweep), to list and act on together.
     group: str | None = None
+    #: The job this one waits for: it starts only once that job has completed.
+    after: str | None = None
 
     FIELDS = (
         "prompt",
@@ -75,6 +77,7 @@ class JobRequest:
         "reference_type",
         "extends",
         "group",
+        "after",
     )
     #: Accepted on input beside ``extends``: the form's spelling of it.
     EXTENDS_FIELDS = ("extends_job_id", "extends_video")
@@ -139,6 +142,7 @@ class JobRequest:
             reference_type=_optional_choice(data, "reference_type", REFERENCE_TYPES),
             extends=Extends.from_fields(data),
             group=group_name(data.get("group")),
+            after=_job_reference(data.get("after")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -210,6 +214,15 @@ class Extends:
         if number < 1:
             raise InvalidRequest(f"extends_video is 1-based, got {number}")
         return cls(job_id=job_id.strip().lower(), video=number)
+
+
+def _job_reference(value: Any) -> str | None:
+    """``after``: a job id (absent or empty: none)."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not is_job_id(value.strip().lower()):
+        raise InvalidRequest(f"after must be a job id (a UUID), got {clipped(value)}")
+    return value.strip().lower()
 
 
 MAX_GROUP_CHARS = 64

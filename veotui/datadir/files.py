@@ -103,6 +103,12 @@ class JobFiles:
             copy_atomic(video, folder / INPUT_VIDEO_NAME)
         return folder
 
+    def add_input_video(self, job_id: str, video: Path) -> Path:
+        """A copy of the video a job extends, made once the job it comes from completed."""
+        folder = self.folder(job_id)
+        private_dir(folder)
+        return copy_atomic(video, folder / INPUT_VIDEO_NAME)
+
     def remove(self, job_id: str) -> None:
         shutil.rmtree(self.folder(job_id), ignore_errors=True)
 

@@ -160,6 +160,9 @@ class Recovery:
     def _lead_begins(self) -> tuple[int, int]:
         """The once-only work of a start (a single server's, or the fleet leader's): the
         cloud clean-ups left pending and the auto-delete timers of downloaded jobs; their counts."""
+        settled = self.store.settle_stranded()
+        if settled:
+            log.info("%d job(s) waited for a job that had ended: released or cancelled", settled)
         cleanups = self.store.pending_cleanups()
         for job in cleanups:
             self.slots.spawn(self.cleanup.remote, job)

@@ -155,6 +155,8 @@ class JobRunner:
         if job.retry_reuses_operation:
             await self._fetch_again(job)
             return
+        if job.request.extends and job.operation is None and not self.files.input_video(job_id).exists():
+            await self._copy_chained_source(job)
         inputs = self._inputs(job)
 
         if job.operation is None and job.submitting:
@@ -246,6 +248,24 @@ class JobRunner:
         if seconds is None and job.started_at is not None:
             seconds = max(0.0, (utcnow() - job.started_at).total_seconds())
         return seconds
+
+    async def _copy_chained_source(self, job: Job) -> None:
+        """An extension queued while the job it extends was unfinished: that job has completed
+        (this one waited for it), so its video is copied in now, as a submit copies it."""
+        extends = job.request.extends
+        assert extends is not None
+        source = self.store.find(extends.job_id)
+        video = None
+        if source is not None and source.status == Status.COMPLETED:
+            video = next((v for v in source.videos if v.index == extends.video), None)
+        path = self.files.folder(extends.job_id) / video.filename if video is not None else None
+        if path is None or not path.is_file():
+            raise _JobFailed(
+                f"video {extends.video} of job {extends.job_id}, which this job extends, is not there "
+                f"(job {'deleted' if source is None else source.status.value}); submit the extension again",
+                ErrorKind.MISSING_IMAGE,
+            )
+        await anyio.to_thread.run_sync(self.files.add_input_video, job.job_id, path)
 
     def _inputs(self, job: Job) -> JobInputs:
         """The job's input files, each checked to be in its folder (a retry sends them again)."""

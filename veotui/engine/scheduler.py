@@ -177,6 +177,7 @@ class Scheduler:
         job = self.store.get(job_id)
         if job.status not in (Status.FAILED, Status.CANCELLED):
             raise Conflict(f"job {job_id} is {job.status.value}; only failed or cancelled jobs can be retried")
+        waiting_for = self._waits_again(job)
         self.cleanup.remove_outputs(job_id)
         if job.retry_reuses_operation:
             kept: dict[str, Any] = {}
@@ -191,6 +192,7 @@ class Scheduler:
             detail=detail,
             **kept,
             submitting=False,
+            waiting_for=waiting_for,
             error=None,
             error_kind=None,
             videos=(),
@@ -205,6 +207,23 @@ class Scheduler:
                 job = self.store.get(job_id)  # another server of the fleet started it already
         self.wake()
         return job
+
+    def _waits_again(self, job: Job) -> str | None:
+        """What a retried job waits for: the job it was queued after, while that job has not
+        completed; refused when that job will never complete."""
+        after = job.request.after
+        if after is None:
+            return None
+        waited = self.store.find(after)
+        if waited is not None and waited.status == Status.COMPLETED:
+            return None
+        if waited is None or waited.status.is_final:
+            state = waited.status.value if waited is not None else "deleted"
+            raise Conflict(
+                f"job {job.job_id} waits for job {after}, which {'was deleted' if waited is None else state}; "
+                f"it would never start. Retry job {after} first, or submit this job again without it"
+            )
+        return after
 
     def delete(self, job_id: str, reason: str | None = None) -> None:
         # The files go first: on a full disk that frees the room to record the delete.

@@ -690,7 +690,8 @@ _JOB_FIELDS_SCHEMA: dict[str, Any] = {
         "extends_job_id": {
             "type": ["string", "null"],
             "format": "uuid",
-            "description": "continue a video of this completed job (409 if it is not completed)",
+            "description": "continue a video of this job; a job not yet finished is waited for (implies after "
+            "it); 409 if it failed or was cancelled",
         },
         "extends_video": {"type": "integer", "minimum": 1, "default": 1, "description": "1-based"},
         "group": {
@@ -698,6 +699,12 @@ _JOB_FIELDS_SCHEMA: dict[str, Any] = {
             "minLength": 1,
             "maxLength": MAX_GROUP_CHARS,
             "description": "tags the job as one of a group (a sweep), listed and acted on together",
+        },
+        "after": {
+            "type": ["string", "null"],
+            "format": "uuid",
+            "description": "wait for this job: start only once it has completed; cancelled if it fails, is "
+            "cancelled or deleted (409 if it already failed or was cancelled)",
         },
     },
 }

@@ -64,8 +64,11 @@ class JobOut(Shape):
     person_generation: Literal["allow_adult", "dont_allow", "allow_all"] | None
     enhance_prompt: bool | None
     reference_type: Literal["asset", "style"] | None
-    extends: ExtendsOut | None = Field(description="the completed job's video this job continues")
+    extends: ExtendsOut | None = Field(description="the job's video this job continues")
     group: str | None = Field(default=None, description="the group (a sweep) the job belongs to")
+    after: str | None = Field(
+        default=None, description="the job this one waits for (as submitted, or the unfinished job it extends)"
+    )
     has_image: bool
     has_last_frame: bool
     reference_count: int = Field(ge=0, le=3)
@@ -83,6 +86,12 @@ class JobOut(Shape):
         default=None, description="while the job waits out a backoff: when it tries again (UTC)"
     )
     retry_reason: str | None = Field(default=None, description="why it waits: rate limited, or temporary fault")
+    waiting_for: str | None = Field(
+        default=None, description="while queued: the job it waits for, until that job completes (null: none)"
+    )
+    waiting_reason: str | None = Field(
+        default=None, description="why a queued job does not start yet, a sentence naming what it waits for"
+    )
     downloaded_at: str | None
     estimated_cost_usd: float | None = Field(
         description="US dollars Google charges for it, from the price table when it was submitted"

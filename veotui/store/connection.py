@@ -68,6 +68,9 @@ class JobChange:
     #: A generation time folded into its model's moving estimate: (model, seconds, the
     #: estimate to start from where the model has none yet).
     sample: tuple[str, float, float] | None = None
+    #: A job that completed with this change: the jobs waiting for it are released (their
+    #: ``waiting_for`` cleared) in the same transaction.
+    release: str | None = None
 
     def then(self, later: JobChange) -> JobChange:
         """This change followed by ``later`` of the same job, as one: ``later``'s columns win,
@@ -87,6 +90,7 @@ class JobChange:
         self.spend = later.spend or self.spend
         self.notify += [payload for payload in later.notify if payload not in self.notify]
         self.sample = later.sample or self.sample
+        self.release = later.release or self.release
         self.deliveries.extend(later.deliveries)
         return self
 
@@ -127,6 +131,10 @@ class Dialect(Protocol):
 
     def history_page(self, statuses: str) -> str:
         """Ended jobs (``statuses``: a SQL list) by finish order, newest first, ``limit`` from ``offset``."""
+
+    def next_ready(self) -> str:
+        """The first queued job that waits for no other job, read by the ``jobs_ready`` index
+        (which holds no waiting job)."""
 
     def downloaded_completed(self) -> str:
         """Completed jobs whose videos were downloaded."""

@@ -228,8 +228,14 @@ class JobStore:
         return [job_from_row(row).replace(queue_position=n) for n, row in enumerate(rows, start=offset + 1)]
 
     def next_queued(self) -> Job | None:
-        row = self._one(self._sql.queued_page, limit=1, offset=0)
+        """The first queued job that may start: jobs waiting for another job are passed over
+        by the index, not read."""
+        row = self._one(self._sql.next_ready)
         return job_from_row(row) if row else None
+
+    def waiting_on(self, job_id: str) -> list[Job]:
+        """The queued jobs waiting for ``job_id`` (read by the ``jobs_waiting`` index)."""
+        return [job_from_row(row) for row in self._read(self._sql.waiting_on, job_id=job_id)]
 
     def queue_position(self, job: Job) -> int:
         """The 1-based place of a job with ``job.queue_seq`` among the queued jobs, counted
@@ -366,6 +372,10 @@ class JobStore:
         length = rows[0]["queued_after"] if "queued_after" in rows[0].keys() else self.queue_length()  # noqa: SIM118
         job = job.replace(queue_position=int(length))
         self._tell(Change("job", job.job_id, job))
+        if job.waiting_for is not None:
+            settled = self.settle_waits(job)
+            if settled.waiting_for is None:
+                return settled.replace(queue_position=job.queue_position if settled.status == Status.QUEUED else None)
         return job
 
     def insert_many(self, jobs: Iterable[Job]) -> None:
@@ -543,6 +553,7 @@ class JobStore:
                 change.sample = (sample[0], sample[1], first)
             return change, job
 
+        dependants = self.waiting_on(job_id) if target.is_final else []
         before, job = self._change(job_id, plan, doing)
         if sample is not None and first is not None:
             self._estimates.pop(sample[0], None)  # folded in SQL: the cached sample count is stale
@@ -570,7 +581,61 @@ class JobStore:
                 error_kind=job.error_kind if step == Status.FAILED else None,
             )
             previous = step
+        if dependants:
+            self._settle_dependants(job, dependants)
         return job
+
+    def _settle_dependants(self, ended: Job, dependants: Iterable[Job]) -> None:
+        """After ``ended`` ended: the jobs that waited for it were released in its own
+        transaction if it completed (tell whoever listens); otherwise each is cancelled,
+        with an error naming the job, and so in turn are the jobs that wait for it."""
+        completed = ended.status == Status.COMPLETED
+        why = None if completed else waited_job_ended(ended.job_id, ended.status.value)
+        self._end_waits([job.job_id for job in dependants], why)
+
+    def _end_waits(self, job_ids: Iterable[str], why: str | None) -> None:
+        """Release the jobs ``job_ids`` (``why`` None: what they waited for completed), or cancel
+        them for ``why``. A job that changed meanwhile (cancelled by its user) is left alone."""
+        for job_id in job_ids:
+            self._copy.pop(job_id, None)  # its waiting_for was cleared in SQL
+            try:
+                if why is None:
+                    job = self._read_job(job_id)
+                    if job.waiting_for is not None:  # released by a job ending before the wait began
+                        job = self.update(job_id, waiting_for=None)
+                    self._remember(job)
+                    self._tell(Change("job", job_id, job))
+                else:
+                    self.transition(job_id, Status.CANCELLED, expect=(Status.QUEUED,), detail=why, error=why)
+            except (Conflict, JobNotFound):
+                continue
+
+    def settle_waits(self, job: Job) -> Job:
+        """A job just queued to wait for ``job.waiting_for``: if that job ended meanwhile (its
+        end came before this job's row and released nothing), release or cancel it now."""
+        if job.waiting_for is None:
+            return job
+        waited = self.find(job.waiting_for)
+        if waited is not None and not waited.status.is_final:
+            return job
+        if waited is not None and waited.status == Status.COMPLETED:
+            self._end_waits([job.job_id], None)
+        else:
+            status = waited.status.value if waited is not None else "deleted"
+            self._end_waits([job.job_id], waited_job_ended(job.waiting_for, status))
+        return self.get(job.job_id)
+
+    def settle_stranded(self) -> int:
+        """At start-up: jobs still waiting for a job that has ended or is gone (a crash came
+        between that job's end and the cancel of its dependants). Each is released or
+        cancelled; the ``jobs_waiting`` index reads only the waiting jobs. How many."""
+        rows = self._read(self._sql.stranded)
+        for job_id, waited, status in rows:
+            if status == Status.COMPLETED.value:
+                self._end_waits([job_id], None)
+            else:
+                self._end_waits([job_id], waited_job_ended(waited, status or "deleted"))
+        return len(rows)
 
     @staticmethod
     def _first_estimate(sample: tuple[str, float, float | None] | None) -> float | None:
@@ -605,6 +670,10 @@ class JobStore:
             change.counters = ("finished_seq",)
             fields.setdefault("finished_at", now)
             fields.setdefault("submitting", False)
+            if before.waiting_for is not None:
+                fields["waiting_for"] = None
+        if target == Status.COMPLETED:
+            change.release = before.job_id
         after = before.replace(status=target, **as_job_fields(fields))
         change.sets = {"status": target.value, **column_values(after, fields)}
         if target == Status.QUEUED or target.is_final:
@@ -810,6 +879,9 @@ class JobStore:
                 raise
             self._delete_row(job, reason)
         self._tell(Change("deleted", job_id))
+        dependants = self.waiting_on(job_id)
+        if dependants:
+            self._end_waits([d.job_id for d in dependants], waited_job_ended(job_id, "deleted"))
         return job
 
     def _delete_row(self, job: Job, reason: str | None = None) -> None:
@@ -1247,6 +1319,12 @@ class JobStore:
         return job
 
 
+def waited_job_ended(job_id: str, status: str) -> str:
+    """The error of a job cancelled because the job it waited for will never complete."""
+    verb = "was deleted" if status == "deleted" else status
+    return f"job {job_id}, which this job waited for, {verb}; it will not complete, so this job was cancelled"
+
+
 def _delivery(row: Row) -> Delivery:
     return Delivery(
         delivery_id=row[0],
@@ -1321,6 +1399,13 @@ class _Statements:
         self.active = f"SELECT {cols} FROM jobs WHERE status IN ({active}) ORDER BY started_at, queue_seq"
         self.queued_page = (
             f"SELECT {cols} FROM jobs WHERE {queued} ORDER BY queue_seq LIMIT {p('limit')} OFFSET {p('offset')}"
+        )
+        # The dispatcher's read: one step on the ``jobs_ready`` index, which holds no waiting job.
+        self.next_ready = d.next_ready()
+        self.waiting_on = f"SELECT {cols} FROM jobs WHERE waiting_for = {p('job_id')}"
+        self.stranded = (
+            f"SELECT w.job_id, w.waiting_for, d.status FROM jobs w LEFT JOIN jobs d ON d.job_id = w.waiting_for"
+            f" WHERE w.waiting_for IS NOT NULL AND (d.job_id IS NULL OR d.status IN ({final}))"
         )
         self.queue_ends = f"SELECT MIN(queue_seq), MAX(queue_seq) FROM jobs WHERE {queued}"
         self.queued_from = f"SELECT COUNT(*) FROM jobs WHERE {queued} AND queue_seq >= {p('seq')}"

@@ -37,10 +37,17 @@ AUTOMATION_SQL = """
     CREATE INDEX webhook_deliveries_created ON webhook_deliveries (created_at)
 """
 
-#: A job's group (sweeps), and a group's jobs found in queue order without reading the others.
+#: A job's group (sweeps), and a group's jobs found in queue order without reading the others;
+#: the job a job waits for (``after_job`` as submitted, ``waiting_for`` until it is released).
+#: Waiting jobs are kept out of the index the dispatcher reads (``jobs_ready``), so finding the
+#: next job to start never steps over them; ``jobs_waiting`` finds a job's dependants.
 GROUPS_SQL = """
     ALTER TABLE jobs ADD COLUMN group_name TEXT;
-    CREATE INDEX jobs_group ON jobs (group_name, queue_seq) WHERE group_name IS NOT NULL
+    CREATE INDEX jobs_group ON jobs (group_name, queue_seq) WHERE group_name IS NOT NULL;
+    ALTER TABLE jobs ADD COLUMN after_job TEXT;
+    ALTER TABLE jobs ADD COLUMN waiting_for TEXT;
+    CREATE INDEX jobs_ready ON jobs (queue_seq) WHERE status = 'queued' AND waiting_for IS NULL;
+    CREATE INDEX jobs_waiting ON jobs (waiting_for) WHERE waiting_for IS NOT NULL
 """
 
 MIGRATIONS: tuple[str, ...] = (
@@ -174,7 +181,7 @@ MIGRATIONS: tuple[str, ...] = (
     # made; the primary key decides between two submits racing) and the webhook outbox (one
     # row per event and hook, written with the change, claimed by the sender that posts it).
     AUTOMATION_SQL.format(integer="INTEGER"),
-    # 12: groups (sweeps): a job's group, and a group's jobs found without reading the others.
+    # 12: groups (sweeps) and jobs that wait for jobs.
     GROUPS_SQL,
 )
 
@@ -307,7 +314,7 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
     JOBS_NOW_SQL,
     # 11: idempotent submits and the webhook outbox.
     AUTOMATION_SQL.format(integer="BIGINT"),
-    # 12: groups (sweeps).
+    # 12: groups (sweeps) and jobs that wait for jobs.
     GROUPS_SQL,
 )
 

@@ -79,7 +79,7 @@ class FleetStatements:
 
     lock = "SELECT pg_advisory_xact_lock(%(lock)s)"
     next_claimable = (
-        f"SELECT {', '.join(_q(c) for c in COLUMNS)} FROM jobs WHERE status = 'queued'"
+        f"SELECT {', '.join(_q(c) for c in COLUMNS)} FROM jobs WHERE status = 'queued' AND waiting_for IS NULL"
         f" AND (SELECT COUNT(*) FROM jobs WHERE status IN {_ACTIVE}) < %(slots)s"
         " ORDER BY queue_seq LIMIT 1 FOR UPDATE SKIP LOCKED"
     )
@@ -172,6 +172,12 @@ class PostgresDialect:
             sets = sets or ["job_id = job_id"]  # a note alone: the row is checked, not changed
             ctes.append(f"moved AS (UPDATE jobs SET {', '.join(sets)} WHERE {where} RETURNING {returning})")
         when = " WHERE EXISTS (SELECT 1 FROM moved)"
+        if change.release is not None:
+            params["released"] = change.release
+            ctes.append(
+                "released AS (UPDATE jobs SET waiting_for = NULL WHERE waiting_for = %(released)s"
+                " AND EXISTS (SELECT 1 FROM moved))"
+            )
         if change.events:
             ctes.append(
                 "events_added AS (INSERT INTO events ({}) SELECT * FROM (VALUES {}) AS added ({}){})".format(
@@ -297,6 +303,12 @@ class PostgresDialect:
         return (
             f"SELECT {self.job_columns} FROM jobs WHERE status IN ({statuses})"
             " ORDER BY finished_seq DESC LIMIT %(limit)s OFFSET %(offset)s"
+        )
+
+    def next_ready(self) -> str:
+        return (
+            f"SELECT {self.job_columns} FROM jobs WHERE status = 'queued' AND waiting_for IS NULL"
+            " ORDER BY queue_seq LIMIT 1"
         )
 
     def downloaded_completed(self) -> str:

@@ -28,6 +28,7 @@ _UPDATABLE = {
     "finished_seq",
     "operation_done",
     "result",
+    "waiting_for",
 }
 
 
@@ -86,6 +87,8 @@ _COLUMN_VALUES: dict[str, Callable[[Job], Any]] = {
     "operation_done": lambda job: int(job.operation_done),
     "result": lambda job: None if job.result is None else json.dumps(job.result),
     "group_name": lambda job: job.request.group,
+    "after_job": lambda job: job.request.after,
+    "waiting_for": lambda job: job.waiting_for,
 }
 
 
@@ -102,6 +105,8 @@ def column_values(job: Job, names: Iterable[str]) -> dict[str, Any]:
 def job_from_row(row: sqlite3.Row | Mapping[str, Any]) -> Job:
     """The inverse of :func:`job_to_row`; stored values are trusted (they were validated on the way in)."""
     extends = json.loads(row["extends"]) if row["extends"] else None
+    # Columns absent from pending_cleanup entries written before jobs had them.
+    newer = row.keys()
     request = JobRequest(
         prompt=row["prompt"],
         number_of_videos=row["number_of_videos"],
@@ -117,8 +122,8 @@ def job_from_row(row: sqlite3.Row | Mapping[str, Any]) -> Job:
         enhance_prompt=_switch(row["enhance_prompt"]),
         reference_type=row["reference_type"],
         extends=Extends.from_dict(extends) if extends else None,
-        # Absent from pending_cleanup entries written before jobs had groups.
-        group=row["group_name"] if "group_name" in row.keys() else None,  # noqa: SIM118 - sqlite3.Row
+        group=row["group_name"] if "group_name" in newer else None,
+        after=row["after_job"] if "after_job" in newer else None,
     )
     return Job(
         job_id=row["job_id"],
@@ -146,6 +151,7 @@ def job_from_row(row: sqlite3.Row | Mapping[str, Any]) -> Job:
         else estimate_cost(request),
         operation_done=bool(row["operation_done"]),
         result=json.loads(row["result"]) if row["result"] else None,
+        waiting_for=row["waiting_for"] if "waiting_for" in newer else None,
     )
 
 

@@ -43,6 +43,10 @@ _FOLD = {"weight": ESTIMATE_WEIGHT, "low": SAMPLE_RANGE[0], "high": SAMPLE_RANGE
 log = logging.getLogger(__name__)
 
 
+#: The jobs waiting for a job that completed may start (the ``jobs_waiting`` index finds them).
+RELEASE_WAITING = "UPDATE jobs SET waiting_for = NULL WHERE waiting_for = :released"
+
+
 class SqliteDialect:
     """SQLite's SQL: ``:name`` placeholders; a change of a job is a few statements in one
     transaction (SQLite runs in this process, so statements cost no round trip)."""
@@ -99,6 +103,8 @@ class SqliteDialect:
             out.append(
                 Statement(f"UPDATE jobs SET {', '.join(sets)} WHERE {where} RETURNING {returning}", params, guard=True)
             )
+        if change.release is not None:
+            out.append(Statement(RELEASE_WAITING, {"released": change.release}))
         for row in change.events:
             out.append(Statement(INSERT_EVENT, row))
         for row in change.deliveries:
@@ -190,6 +196,13 @@ class SqliteDialect:
         return (
             f"SELECT {self.job_columns} FROM jobs INDEXED BY jobs_finished_seq WHERE status IN ({statuses})"
             " ORDER BY finished_seq DESC LIMIT :limit OFFSET :offset"
+        )
+
+    def next_ready(self) -> str:
+        # Named: the planner would take (status, queue_seq) and step over every waiting job.
+        return (
+            f"SELECT {self.job_columns} FROM jobs INDEXED BY jobs_ready"
+            " WHERE status = 'queued' AND waiting_for IS NULL ORDER BY queue_seq LIMIT 1"
         )
 
     def downloaded_completed(self) -> str:
