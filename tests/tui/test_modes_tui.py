@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 from textual.widgets import Collapsible, Input, OptionList, Select, Static, TextArea
 
-from tests.tui.conftest import HISTORY, running_app, wait_for, wait_status
+from tests.tui.conftest import HISTORY, QUEUE, running_app, wait_for, wait_status
 from tests.tui.test_pilot import select, texts
 from veotui.core.job import Status
 from veotui.tui.details import DetailsScreen
@@ -120,13 +120,47 @@ async def test_x_extends_the_selected_completed_job(settings, tmp_path):
         extension = next(j for j in [*lists.processing, *lists.queued, *lists.history] if j.request.extends)
         assert extension.request.extends.job_id == source.job_id and extension.request.extends.video == 1
 
-        # x does nothing on a job that is not completed.
+        # x does nothing on a job that failed: it will make no video.
         failed = await app.backend.submit({"prompt": "nope [fail]"})
         await wait_status(app, failed.job_id, Status.FAILED)
         await select(app, pilot, HISTORY, failed.job_id)
         await pilot.press("x")
         await pilot.pause()
         assert isinstance(app.screen, MainScreen)
+
+
+async def test_x_on_a_queued_job_queues_an_extension_that_waits_for_it(make_settings):
+    settings = make_settings(pictures="halfblocks", max_concurrent=1, sim_seconds=30)
+    async with running_app(settings) as (app, pilot):
+        running = await app.backend.submit({"prompt": "takes the slot"})
+        source = await app.backend.submit({"prompt": "a boat sets off", "number_of_videos": 2})
+        await select(app, pilot, QUEUE, source.job_id)
+        await pilot.press("x")
+        await wait_for(lambda: isinstance(app.screen, NewJobScreen), what="the extend form")
+        form = app.screen
+        # The videos it will make, and where the extension will start.
+        assert form.query_one("#extends-video", Select).value == 1
+        await wait_for(lambda: "waits for job" in str(form.query_one("#extends-note", Static).content), what="note")
+        assert f"waits for job {source.job_id[:8]} (queued) to complete" in str(
+            form.query_one("#extends-note", Static).content
+        )
+        form.query_one("#extends-video", Select).value = 2
+        form.query_one("#prompt", TextArea).text = "it reaches the island"
+        await pilot.press("ctrl+s")
+        await wait_for(lambda: isinstance(app.screen, MainScreen), what="the form to close")
+        lists = await app.backend.list_jobs()
+        extension = next(j for j in lists.queued if j.request.extends)
+        assert extension.request.extends.job_id == source.job_id and extension.request.extends.video == 2
+        assert extension.waiting_for == source.job_id
+        # The queue says what it waits for.
+        queue = app.main_screen.tables[QUEUE]
+
+        def prompt_cell() -> str:
+            return str(queue.get_row(extension.job_id)[2]) if extension.job_id in queue.rows else ""
+
+        await wait_for(lambda: f"after {source.job_id[:8]}" in prompt_cell(), what="the wait in the queue")
+        assert prompt_cell().endswith("it reaches the island")
+        await app.backend.cancel(running.job_id)
 
 
 async def test_details_show_the_input_pictures_and_a_strip_per_video(settings, tmp_path):

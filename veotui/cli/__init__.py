@@ -123,7 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--enhance-prompt", action=argparse.BooleanOptionalAction, default=None, help="let Veo rewrite the prompt"
     )
     modes.add_argument(
-        "--extend", metavar="JOB[:N]", help="continue video N (default 1) of a completed job (an id or its start)"
+        "--extend",
+        metavar="JOB[:N]",
+        help="continue video N (default 1) of a job (an id or its start); a job not yet finished is waited for",
+    )
+    modes.add_argument(
+        "--after",
+        metavar="JOB",
+        help="wait for JOB (an id or its start): start only once it has completed; cancelled if it fails",
     )
     sweep = submit.add_argument_group("groups and sweeps")
     sweep.add_argument(

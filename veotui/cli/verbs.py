@@ -114,6 +114,8 @@ async def submit(backend: Backend, args: argparse.Namespace) -> int:
             if not video.isdigit():
                 raise InvalidRequest(f"--extend takes JOB or JOB:N with N a video number, got {args.extend!r}")
             fields["extends_video"] = int(video)
+    if args.after:
+        fields["after"] = await backend.resolve(args.after)
     if args.group is not None:
         fields["group"] = args.group
     if len(args.reference) > MAX_REFERENCES:
@@ -129,6 +131,8 @@ async def submit(backend: Backend, args: argparse.Namespace) -> int:
     )
     print(job.job_id, flush=True)
     _say_cautions(job)
+    if job.waiting_reason:
+        print(f"queued: {job.waiting_reason}", file=sys.stderr, flush=True)
     if not args.wait:
         return 0
     return await _wait(backend, job)
@@ -490,6 +494,10 @@ async def status(backend: Backend, args: argparse.Namespace) -> int:
         ("operation", job.operation or "-"),
         ("cost", f"{format_usd(job.estimated_cost_usd)} (estimate)"),
     ]
+    if job.waiting_reason:
+        rows.insert(2, ("waiting", job.waiting_reason))
+    elif request.after:
+        rows.append(("after", request.after))
     if job.error:
         rows.append(("error", job.error))
     if job.status in (Status.FAILED, Status.CANCELLED):

@@ -153,6 +153,7 @@ def render_details(job: Job, events: list[JobEvent], retry_key: str | None = Non
         ("Resolution", request.resolution),
         ("Seed", "—" if request.seed is None else str(request.seed)),
         *([("Group", Text(printable(request.group)))] if request.group else []),
+        *_wait_rows(job),
         ("Input image", "yes" if job.has_image else "no"),
         *_mode_rows(job),
         ("User", Text(printable(request.user))),
@@ -206,6 +207,15 @@ def render_details(job: Job, events: list[JobEvent], retry_key: str | None = Non
 def _status_word(job: Job) -> str:
     mark = fmt.STATUS_MARK.get(job.status)
     return f"{mark} {job.status.value}" if mark else job.status.value
+
+
+def _wait_rows(job: Job) -> list[tuple[str, str | Text]]:
+    """The job this one waits for, or waited for."""
+    if job.waiting_for is not None:
+        return [("Waits for", Text(f"job {job.waiting_for} to complete", style=rich_style(cells.WAITING_STYLE)))]
+    if job.request.after is not None:
+        return [("After", f"job {job.request.after}")]
+    return []
 
 
 def _mode_rows(job: Job) -> list[tuple[str, str | Text]]:

@@ -34,7 +34,7 @@ from veotui.core.capabilities import (
     RESOLUTIONS,
 )
 from veotui.core.errors import InvalidRequest, VeotuiError
-from veotui.core.job import Job, format_usd
+from veotui.core.job import Job, Status, format_usd
 from veotui.core.prices import DEFAULT_TABLE, PriceTable, estimate_cost, price_per_second, wants_audio
 from veotui.core.request import JobRequest, ModelRefusal, cautions, check_extension_source, refusals
 from veotui.datadir.files import IMAGE_NAME, LAST_FRAME_NAME, reference_name
@@ -104,6 +104,12 @@ RULED_CHOICES = {
 
 #: The three-way switches: the model's default (None), on, off.
 SWITCH_CHOICES: list[tuple[str, str]] = [("model default", ""), ("on", "on"), ("off", "off")]
+
+
+def _videos_of(job: Job) -> list[int]:
+    """The videos of ``job`` an extension may continue: those it made, or, while it is not
+    finished, those it will make."""
+    return [v.index for v in job.videos] or list(range(1, job.request.number_of_videos + 1))
 
 
 class NewJobScreen(ModalScreen[Job | None]):
@@ -229,8 +235,8 @@ class NewJobScreen(ModalScreen[Job | None]):
                         with Vertical(classes="field"):
                             yield Label("Continue video")
                             yield Select(
-                                [(f"video {v.index}", v.index) for v in self.extends.videos],
-                                value=self.extends.videos[0].index,
+                                [(f"video {n}", n) for n in _videos_of(self.extends)],
+                                value=_videos_of(self.extends)[0],
                                 allow_blank=False,
                                 id="extends-video",
                             )
@@ -320,7 +326,7 @@ class NewJobScreen(ModalScreen[Job | None]):
         self._update_status()
         self.read_prices()
         if self.extends is not None:
-            self.show_last_frame(self.extends.videos[0].index)
+            self.show_last_frame(_videos_of(self.extends)[0])
 
     def _fill(self, job: Job) -> None:
         """Every field as ``job`` had it; its input images by their path on this machine."""
@@ -390,6 +396,12 @@ class NewJobScreen(ModalScreen[Job | None]):
         note = self.query_one("#extends-note", Static)
         holder = self.query_one("#extends-picture", Vertical)
         await holder.remove_children()
+        if self.extends.status != Status.COMPLETED:
+            note.update(
+                f"starts where video {index} ends: waits for job {fmt.short_id(self.extends.job_id)} "
+                f"({self.extends.status.value}) to complete"
+            )
+            return
         widget_class = picture_class(mode_of(self.app))
         if widget_class is None:
             note.update(f"starts where video {index} ends")

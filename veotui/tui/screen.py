@@ -560,7 +560,7 @@ class MainScreen(Screen[None]):
         if action == "edit":
             return True if job is not None else None
         if action == "extend":
-            return True if job is not None and job.status == Status.COMPLETED and job.videos else None
+            return True if job is not None and _extendable(job) else None
         if action == "clear_filter":
             return bool(self.board.filter_text) or self.filter_bar.display
         return True
@@ -584,7 +584,7 @@ class MainScreen(Screen[None]):
         "retry": "only a failed or cancelled job can be retried",
         "save": "only a completed job has videos to save",
         "open": "only a completed job has a video to open",
-        "extend": "only a completed job with a video can be extended",
+        "extend": "only a completed job with a video, or a queued or processing one, can be extended",
     }
 
     async def run_from_palette(self, action: str) -> None:
@@ -615,13 +615,14 @@ class MainScreen(Screen[None]):
 
     def action_extend(self) -> None:
         job = self.selected_job
-        if job is None or job.status != Status.COMPLETED or not job.videos:
+        if job is None or not _extendable(job):
             return
 
         def submitted(extension: Job | None) -> None:
             if extension is not None:
+                waits = " once it completes" if extension.waiting_for == job.job_id else ""
                 self.app.notify(
-                    f"Job {fmt.short_id(extension.job_id)} continues job {fmt.short_id(job.job_id)}",
+                    f"Job {fmt.short_id(extension.job_id)} continues job {fmt.short_id(job.job_id)}{waits}",
                     title="Extension submitted",
                     timeout=3,
                 )
@@ -970,3 +971,9 @@ def _first_sentence(text: str, limit: int = 100) -> str:
     end = text.find(". ")
     sentence = text[: end + 1] if end >= 0 else text
     return sentence if len(sentence) <= limit else sentence[: limit - 1] + "…"
+
+
+def _extendable(job: Job) -> bool:
+    """A completed job's videos can be continued; a queued or processing job's too (the
+    extension waits for it to complete)."""
+    return (job.status == Status.COMPLETED and bool(job.videos)) or not job.status.is_final

@@ -481,7 +481,7 @@ class QueueTable(JobTable):
         return (
             self._position(job),
             JobCell(job.job_id, f"bold {cell.QUEUE_STYLE}"),
-            cell.plain(fmt.one_line(job.prompt)),
+            cell.plain(_waits(job) + fmt.one_line(job.prompt)),
             Content(fmt.model_label(job.request.model)),
             Content(str(job.request.number_of_videos)),
             self._submitted(job, now),
@@ -566,3 +566,8 @@ class HistoryTable(JobTable):
             self.post_message(self.PageRequest(-1))
         else:
             super().action_page_up()
+
+
+def _waits(job: Job) -> str:
+    """A queued job held back by another job says so before its prompt."""
+    return f"⧗ after {fmt.short_id(job.waiting_for)} · " if job.waiting_for else ""
