@@ -59,7 +59,7 @@ from veotui.generators.base import (
 from veotui.logs import event
 from veotui.settings import Settings
 from veotui.store.fleet import LeaseLost, fleet_of
-from veotui.store.sqlite import AUTO_DELETED, SqliteStore
+from veotui.store.jobs import AUTO_DELETED, JobStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -100,7 +100,7 @@ def backoff_delay(
 class Scheduler:
     def __init__(
         self,
-        store: SqliteStore,
+        store: JobStore,
         generator: Generator,
         files: JobFiles,
         settings: Settings,
