@@ -8,8 +8,10 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute
 
+from veotui.core.access import UserEntry
 from veotui.server import running_server, serve
 from veotui.server.running import is_loopback
+from veotui.settings import token_sha256
 
 ADMIN = "admin-s3cret"
 ALICE = "alice-t0ken"
@@ -18,7 +20,7 @@ SAMPLE_ID = "00000000-0000-4000-8000-000000000000"
 
 @pytest.fixture
 async def guarded(settings):
-    settings = settings.replace(token=ADMIN, users={ALICE: "alice"})
+    settings = settings.replace(token=ADMIN, users={"alice": UserEntry("alice", token_sha256(ALICE))})
     async with running_server(settings, keepalive=0.2) as running:
         async with httpx.AsyncClient(base_url=running.url, timeout=20, trust_env=False) as client:
             yield running, client

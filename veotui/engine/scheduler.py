@@ -34,7 +34,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -43,6 +43,7 @@ import anyio
 import anyio.abc
 from anyio.abc import TaskGroup
 
+from veotui.core.access import AuditEntry, UserEntry
 from veotui.core.errors import Conflict, ErrorKind, InvalidRequest, JobNotFound, StorageUnavailable
 from veotui.core.job import ACTIVE_STATUSES, Change, Job, QueueState, Status, Video, stage_index, utcnow
 from veotui.datadir.files import JobFiles
@@ -70,6 +71,8 @@ PROBE_FIRST_SECONDS = 0.25
 PROBE_CAP_SECONDS = 5.0
 #: Seconds after start before a large database's deferred check begins.
 DEFERRED_CHECK_SECONDS = 5.0
+#: How often audit entries past their retention are pruned.
+AUDIT_PRUNE_SECONDS = 6 * 3600.0
 #: In a fleet the start-up sweep leaves alone what changed this recently: another server
 #: may be writing it (a job's folder is made just before its row).
 FLEET_SWEEP_GRACE_SECONDS = 15 * 60.0
@@ -130,6 +133,10 @@ class Scheduler:
         #: Whether this server does the once-only work (auto-delete, pending clean-ups).
         self.leader = self.fleet is None
         self._armed: set[str] = set()
+        #: The server's users, with their own budgets and limits (the config file's [users]).
+        self.users: Mapping[str, UserEntry] = settings.users
+        #: Why each user's queued jobs wait (their budget, their limit), as of the last dispatch.
+        self.holds: dict[str, str] = {}
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -143,6 +150,7 @@ class Scheduler:
                 task_group.start_soon(self._dispatch_loop)
                 task_group.start_soon(self._watch_storage)
                 task_group.start_soon(self._check_store)
+                task_group.start_soon(self._prune_audit)
                 if self.fleet is not None:
                     task_group.start_soon(self._fleet_loop)
                 task_status.started()
@@ -351,7 +359,7 @@ class Scheduler:
     def wake(self) -> None:
         self._wake.set()
 
-    def pause(self, reason: str | None = None) -> QueueState:
+    def pause(self, reason: str | None = None, *, audit: AuditEntry | None = None) -> QueueState:
         """Start nothing new until resumed; processing jobs go on. Survives a restart."""
         if reason is not None:
             if not isinstance(reason, str):
@@ -364,10 +372,10 @@ class Scheduler:
                     reason.encode("utf-8")
                 except UnicodeEncodeError:
                     raise InvalidRequest("reason contains a lone surrogate, which is not valid Unicode text") from None
-        self.store.set_paused(True, reason)
+        self.store.set_paused(True, reason, audit=_with_detail(audit, reason))
         return self.queue_state()
 
-    def resume(self) -> QueueState:
+    def resume(self, *, audit: AuditEntry | None = None) -> QueueState:
         """Start queued jobs again. When the daily budget is what holds them, it is set
         aside for the rest of today (UTC)."""
         _, by_budget, _ = self.store.pause_flags()
@@ -376,7 +384,7 @@ class Scheduler:
             if by_budget or (upcoming is not None and self._budget_hold(upcoming)):
                 self.store.set_budget_override_day(_utc_day())
                 log.info("the daily budget is set aside until 00:00 UTC (resumed by hand)")
-        self.store.set_paused(False)
+        self.store.set_paused(False, audit=audit)
         self.wake()
         return self.queue_state()
 
@@ -407,20 +415,34 @@ class Scheduler:
             return None
         return f"daily budget ${budget:,.2f}: ${spent:,.2f} spent, next job ${estimate:,.2f}"
 
-    def move(self, job_id: str, *, to: str | None = None, position: int | None = None) -> Job:
-        return self.store.move(job_id, to=to, position=position)
+    def move(
+        self,
+        job_id: str,
+        *,
+        to: str | None = None,
+        position: int | None = None,
+        among: str | None = None,
+        audit: AuditEntry | None = None,
+    ) -> Job:
+        job = self.store.move(job_id, to=to, position=position, among=among, audit=audit)
+        self.wake()  # under the fair queue's limits, a job moved first may start now
+        return job
 
-    def cancel(self, job_id: str) -> Job:
+    def cancel(self, job_id: str, *, audit: AuditEntry | None = None) -> Job:
         job = self.store.get(job_id)
         if job.status.is_final:
             raise Conflict(f"job {job_id} already ended ({job.status.value}); there is nothing to cancel")
         job = self.store.transition(
-            job_id, Status.CANCELLED, expect=(Status.QUEUED, *ACTIVE_STATUSES), detail="cancelled by user"
+            job_id,
+            Status.CANCELLED,
+            expect=(Status.QUEUED, *ACTIVE_STATUSES),
+            detail="cancelled by user",
+            audit=audit,
         )
         self._stop_run(job_id)
         return job
 
-    def retry(self, job_id: str) -> Job:
+    def retry(self, job_id: str, *, audit: AuditEntry | None = None) -> Job:
         """Queue a failed or cancelled job again. If its operation had finished with videos,
         the job keeps it and only fetches those videos again; otherwise it is submitted anew."""
         job = self.store.get(job_id)
@@ -438,6 +460,7 @@ class Scheduler:
             Status.QUEUED,
             expect=(Status.FAILED, Status.CANCELLED),
             detail=detail,
+            audit=_with_detail(audit, detail),
             **kept,
             submitting=False,
             error=None,
@@ -450,11 +473,11 @@ class Scheduler:
         self.wake()
         return job
 
-    def delete(self, job_id: str, reason: str | None = None) -> None:
+    def delete(self, job_id: str, reason: str | None = None, *, audit: AuditEntry | None = None) -> None:
         # The files go first: on a full disk that frees the room to record the delete.
         self.store.get(job_id)
         self._remove_folder(job_id)
-        job = self.store.delete(job_id, reason)
+        job = self.store.delete(job_id, reason, audit=audit)
         self._stop_run(job_id)
         self._spawn(self._cleanup_remote, job)
         if not self.storage.ok:
@@ -496,16 +519,19 @@ class Scheduler:
                 _, by_budget, _ = self.store.pause_flags()
             except StorageUnavailable:  # the database is away (PostgreSQL): woken when it is back
                 by_budget = False
-            with anyio.move_on_after(_seconds_to_next_utc_day() + 1 if by_budget else math.inf):
+            # So does a user's own budget (their jobs are held meanwhile).
+            held = by_budget or bool(self.holds)
+            with anyio.move_on_after(_seconds_to_next_utc_day() + 1 if held else math.inf):
                 await self._wake.wait()
             self._wake = anyio.Event()
 
     def _dispatch(self) -> None:
+        policy = self.settings.queue_policy
         while self.fleet is not None or len(self._runs) < self.max_concurrent:
             paused, by_budget, reason = self.store.pause_flags()
             if paused and not by_budget:
                 return
-            job = self.store.next_queued()
+            job = self._next_job(policy)
             if job is None:
                 return
             hold = self._budget_hold(job)
@@ -519,7 +545,12 @@ class Scheduler:
                 self.store.set_paused(False)
             if self.fleet is not None:
                 # The fleet's slots: counted and claimed in one transaction, across servers.
-                claimed = self.fleet.claim_next(self.max_concurrent)
+                if policy == "fifo" and not self.holds:
+                    claimed = self.fleet.claim_next(self.max_concurrent)
+                else:
+                    user = self.users.get(job.request.user)
+                    limit = user.max_concurrent if user is not None else None
+                    claimed = self.fleet.claim_next(self.max_concurrent, job, limit)
                 if claimed is None:
                     return
                 self._launch(claimed.job_id)
@@ -533,6 +564,83 @@ class Scheduler:
                 started_at=started,
             )
             self._launch(job.job_id)
+
+    # -- each user's budget and limit ---------------------------------------------------------
+
+    def _next_job(self, policy: str) -> Job | None:
+        """The job to start next by ``policy``, passing over the users who must wait (at their
+        limit, or past their budget with their next job); :attr:`holds` says why they wait."""
+        holds = self._user_holds()
+        while True:
+            job = self.store.next_to_start(policy, holds)
+            if job is None:
+                break
+            hold = self._user_budget_hold(job)
+            if hold is None:
+                break
+            holds[job.request.user] = hold
+        self.holds = holds
+        return job
+
+    def _user_holds(self) -> dict[str, str]:
+        """The users whose jobs cannot start now, whatever the job: at their limit of jobs
+        processing, or with their budget spent. Counted in the store, so across a fleet."""
+        limited = {name: user for name, user in self.users.items() if user.max_concurrent or user.daily_budget_usd}
+        if not limited:
+            return {}
+        holds: dict[str, str] = {}
+        loads = self.store.loads()
+        for name, user in limited.items():
+            running, queued = loads.get(name, (0, 0))
+            if not queued:
+                continue
+            if user.max_concurrent is not None and running >= user.max_concurrent:
+                holds[name] = (
+                    f"{name}'s limit: {running} of {user.max_concurrent} job(s) at once processing; "
+                    "it starts when one of them ends"
+                )
+            elif user.daily_budget_usd is not None:
+                spent = self._user_spent(name)
+                if spent >= user.daily_budget_usd - 0.005:
+                    holds[name] = self._budget_sentence(name, user.daily_budget_usd, spent, None)
+        return holds
+
+    def _user_spent(self, user: str) -> float:
+        """What ``user``'s jobs bought today, plus what their jobs starting now will buy."""
+        starting = sum(
+            j.estimated_cost_usd or 0.0 for j in self.store.active() if j.operation is None and j.request.user == user
+        )
+        return self.store.spend_today(user) + starting
+
+    def _user_budget_hold(self, job: Job) -> str | None:
+        user = self.users.get(job.request.user)
+        if user is None or user.daily_budget_usd is None or job.operation is not None:
+            return None
+        spent = self._user_spent(user.name)
+        estimate = job.estimated_cost_usd or 0.0
+        if spent + estimate <= user.daily_budget_usd + 0.005:
+            return None
+        return self._budget_sentence(user.name, user.daily_budget_usd, spent, estimate)
+
+    @staticmethod
+    def _budget_sentence(user: str, budget: float, spent: float, estimate: float | None) -> str:
+        sentence = f"{user}'s daily budget ${budget:,.2f}: ${spent:,.2f} spent today"
+        if estimate is not None:
+            sentence += f", next job ${estimate:,.2f}"
+        return sentence + "; it starts at 00:00 UTC or when the budget is raised"
+
+    def waiting_reason(self, job: Job) -> str | None:
+        """Why a queued job that could start does not: its user's budget or limit, or the
+        queue's pause."""
+        if job.status != Status.QUEUED:
+            return None
+        hold = self.holds.get(job.request.user)
+        if hold is not None:
+            return hold
+        paused, _, reason = self.store.pause_flags()
+        if paused:
+            return f"the queue is paused: {reason}" if reason else "the queue is paused"
+        return None
 
     # -- storage --------------------------------------------------------------------------
 
@@ -554,6 +662,14 @@ class Scheduler:
         reason = await anyio.to_thread.run_sync(self.store.deferred_check, abandon_on_cancel=True)
         if reason is not None:
             self.storage.degrade(DAMAGED, reason)
+
+    async def _prune_audit(self) -> None:
+        """Forget audit entries older than ``audit_retention_days``, now and every few hours."""
+        while True:
+            if self.leader:
+                with contextlib.suppress(StorageUnavailable):  # tried again at the next round
+                    self.store.prune_audit(self.settings.audit_retention_days)
+            await anyio.sleep(AUDIT_PRUNE_SECONDS)
 
     async def _watch_storage(self) -> None:
         """While the disk refuses writes, probe it with backoff until it accepts them."""
@@ -1067,6 +1183,10 @@ class Scheduler:
         if fault.retry_after is not None:
             delay = max(delay, fault.retry_after)
         return delay
+
+
+def _with_detail(audit: AuditEntry | None, detail: str | None) -> AuditEntry | None:
+    return dataclasses.replace(audit, detail=detail) if audit is not None and detail else audit
 
 
 def _utc_day() -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import logging
 import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -21,7 +22,10 @@ from starlette.types import ASGIApp
 from veotui.backend.local import LocalBackend
 from veotui.core.errors import VeotuiError
 from veotui.server.app import create_app
+from veotui.server.users import CHECK_SECONDS, Users
 from veotui.settings import Settings
+
+log = logging.getLogger(__name__)
 
 #: Seconds uvicorn waits for open requests (downloads) before it cuts them at shutdown.
 GRACEFUL_SECONDS = 3
@@ -115,12 +119,24 @@ async def running_server(
                 task.result()
                 raise VeotuiError(f"the server on {url} stopped while starting")
             await asyncio.sleep(0.005)
+        users_task = asyncio.get_running_loop().create_task(_follow_users(app.state.users))
         try:
             yield Running(url=url, app=app, backend=backend)
         finally:
+            users_task.cancel()
             app.state.streams.close_all()
             server.should_exit = True
             await task
     finally:
         sock.close()
         await backend.close()
+
+
+async def _follow_users(users: Users) -> None:
+    """Apply the config file's users as they change (``veotui users`` edits it)."""
+    while True:
+        await asyncio.sleep(CHECK_SECONDS)
+        try:
+            users.check()
+        except Exception:  # a bug here must not stop the server applying later changes
+            log.exception("reading the config file's users failed")

@@ -63,6 +63,11 @@ class JobChange:
     returning: tuple[str, ...] | None = None
     #: What other processes on the database are told (PostgreSQL's NOTIFY payloads).
     notify: list[str] = field(default_factory=list)
+    #: How the change moves its user's counts in ``user_load``: (user, processing delta,
+    #: queued delta, time of a start or None).
+    load: tuple[str, int, int, str | None] | None = None
+    #: The audit log's entry for the request that made this change (``audit`` columns).
+    audit: dict[str, Any] | None = None
 
     def add(self, name: str, labels: str = "", amount: float = 1.0, bucket: int = 0) -> None:
         key = (name, labels, bucket)
