@@ -115,7 +115,7 @@ async def test_an_internal_error_is_logged_with_its_stack_trace(make_settings, l
     assert crash["level"] == "error"
     assert "Traceback (most recent call last)" in crash["exception"]
     assert "RuntimeError: the generator tripped over its own feet" in crash["exception"]
-    assert "scheduler.py" in crash["exception"]
+    assert "runner.py" in crash["exception"]
     failed = of_job(found, job_id, "job.transition")[-1]
     assert failed["level"] == "warning" and "-> failed" in failed["message"]
     if log_format == "json":
