@@ -1,4 +1,4 @@
-"""The header line of the main screen: where the jobs run and how busy it is.
+"""The header line of the main screen: where the jobs run, who acts there, and how busy it is.
 
 Each fact is a reactive attribute the screen sets; the line is built again only when one
 of them changed. To show a new fact, add a reactive here and a few lines to ``line``.
@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from veotui.backend.base import BackendInfo
+from veotui.backend.base import BackendInfo, Me
 from veotui.core.job import CONNECTED, DISCONNECTED
 
 
@@ -25,6 +25,8 @@ class HeaderBar(Static):
 
     #: What the backend said about itself; None until it answered.
     info: reactive[BackendInfo | None] = reactive(None, layout=False, init=False)
+    #: Who the backend acts for (GET /api/me); None until it answered, or when it cannot say.
+    me: reactive[Me | None] = reactive(None, layout=False, init=False)
     #: Jobs holding a slot, and jobs waiting, filter or not.
     processing: reactive[int] = reactive(0, layout=False, init=False)
     queued: reactive[int] = reactive(0, layout=False, init=False)
@@ -45,6 +47,7 @@ class HeaderBar(Static):
 
     FIELDS = (
         "info",
+        "me",
         "processing",
         "queued",
         "filter_text",
@@ -81,6 +84,8 @@ class HeaderBar(Static):
             header.append("  connecting…", style="dim")
         else:
             header.append(f" {info.location}", style="bold")
+            if self.me is not None and info.location != "local":  # locally, the person is the admin
+                header.append(f" · {self.me.user} · {self.me.role.value}", style="bold magenta")
             if self.connection == DISCONNECTED:
                 header.append(" · disconnected — retrying", style="bold red")
             header.append(" · ")
