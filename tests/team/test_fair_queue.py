@@ -1,5 +1,6 @@
-"""The fair queue and each user's budget and limit, on the real engine and store: a user
-at their limit or past their budget waits alone, with a sentence saying why."""
+"""The fair queue and each user's budget and limit, on the real engine over both stores
+(SQLite, and PostgreSQL, where a job starts through the fleet's claim): a user at their limit
+or past their budget waits alone, with a sentence saying why."""
 
 from __future__ import annotations
 
@@ -25,8 +26,8 @@ async def started(backend: LocalBackend, generator: ControlledGenerator, count: 
     return list(generator.submitted)
 
 
-async def test_fair_gives_the_next_slot_to_the_user_with_fewer_jobs_processing(make_settings):
-    settings = make_settings(queue_policy="fair", max_concurrent=2)
+async def test_fair_gives_the_next_slot_to_the_user_with_fewer_jobs_processing(make_settings, store_location):
+    settings = make_settings(queue_policy="fair", max_concurrent=2, store=store_location)
     generator = ControlledGenerator()
     async with LocalBackend(settings, generator=generator, env={}) as engine:
         await engine.pause()
@@ -42,9 +43,9 @@ async def test_fair_gives_the_next_slot_to_the_user_with_fewer_jobs_processing(m
         assert (await started(engine, generator, 3))[2] == hers[1]
 
 
-async def test_fifo_stays_the_queue_order(make_settings):
+async def test_fifo_stays_the_queue_order(make_settings, store_location):
     generator = ControlledGenerator()
-    async with LocalBackend(make_settings(max_concurrent=2), generator=generator, env={}) as engine:
+    async with LocalBackend(make_settings(max_concurrent=2, store=store_location), generator=generator, env={}) as engine:
         await engine.pause()
         alice = engine.acting_for(Actor("alice", Role.OPERATOR))
         bob = engine.acting_for(Actor("bob", Role.OPERATOR))
@@ -54,8 +55,8 @@ async def test_fifo_stays_the_queue_order(make_settings):
         assert await started(engine, generator, 2) == hers[:2]
 
 
-async def test_a_user_at_their_limit_waits_alone_and_says_why(make_settings):
-    settings = make_settings(max_concurrent=2).replace(users=team_of(alice=user(max_concurrent=1)))
+async def test_a_user_at_their_limit_waits_alone_and_says_why(make_settings, store_location):
+    settings = make_settings(max_concurrent=2, store=store_location).replace(users=team_of(alice=user(max_concurrent=1)))
     generator = ControlledGenerator()
     async with LocalBackend(settings, generator=generator, env={}) as engine:
         await engine.pause()
@@ -77,8 +78,8 @@ async def test_a_user_at_their_limit_waits_alone_and_says_why(make_settings):
         assert (await started(engine, generator, 3))[2] == hers[1]
 
 
-async def test_a_user_past_their_budget_waits_while_the_others_go_on(make_settings):
-    settings = make_settings(max_concurrent=2).replace(users=team_of(alice=user(daily_budget_usd=1.0)))
+async def test_a_user_past_their_budget_waits_while_the_others_go_on(make_settings, store_location):
+    settings = make_settings(max_concurrent=2, store=store_location).replace(users=team_of(alice=user(daily_budget_usd=1.0)))
     generator = ControlledGenerator()
     async with LocalBackend(settings, generator=generator, env={}) as engine:
         await engine.pause()
@@ -98,8 +99,8 @@ async def test_a_user_past_their_budget_waits_while_the_others_go_on(make_settin
         assert (me.user, me.daily_budget_usd, me.spent_today_usd) == ("alice", 1.0, 0.0)
 
 
-async def test_a_paused_queue_is_the_waiting_reason(make_settings):
-    async with LocalBackend(make_settings(), generator=ControlledGenerator(), env={}) as engine:
+async def test_a_paused_queue_is_the_waiting_reason(make_settings, store_location):
+    async with LocalBackend(make_settings(store=store_location), generator=ControlledGenerator(), env={}) as engine:
         await engine.pause("lunch")
         job = await engine.submit({"prompt": "p"})
         assert job.waiting_reason == "the queue is paused: lunch"
