@@ -45,7 +45,9 @@ async def test_fair_gives_the_next_slot_to_the_user_with_fewer_jobs_processing(m
 
 async def test_fifo_stays_the_queue_order(make_settings, store_location):
     generator = ControlledGenerator()
-    async with LocalBackend(make_settings(max_concurrent=2, store=store_location), generator=generator, env={}) as engine:
+    async with LocalBackend(
+        make_settings(max_concurrent=2, store=store_location), generator=generator, env={}
+    ) as engine:
         await engine.pause()
         alice = engine.acting_for(Actor("alice", Role.OPERATOR))
         bob = engine.acting_for(Actor("bob", Role.OPERATOR))
@@ -56,7 +58,9 @@ async def test_fifo_stays_the_queue_order(make_settings, store_location):
 
 
 async def test_a_user_at_their_limit_waits_alone_and_says_why(make_settings, store_location):
-    settings = make_settings(max_concurrent=2, store=store_location).replace(users=team_of(alice=user(max_concurrent=1)))
+    settings = make_settings(max_concurrent=2, store=store_location).replace(
+        users=team_of(alice=user(max_concurrent=1))
+    )
     generator = ControlledGenerator()
     async with LocalBackend(settings, generator=generator, env={}) as engine:
         await engine.pause()
@@ -79,7 +83,9 @@ async def test_a_user_at_their_limit_waits_alone_and_says_why(make_settings, sto
 
 
 async def test_a_user_past_their_budget_waits_while_the_others_go_on(make_settings, store_location):
-    settings = make_settings(max_concurrent=2, store=store_location).replace(users=team_of(alice=user(daily_budget_usd=1.0)))
+    settings = make_settings(max_concurrent=2, store=store_location).replace(
+        users=team_of(alice=user(daily_budget_usd=1.0))
+    )
     generator = ControlledGenerator()
     async with LocalBackend(settings, generator=generator, env={}) as engine:
         await engine.pause()
