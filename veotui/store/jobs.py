@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from veotui.core.access import AuditEntry
-from veotui.core.errors import Conflict, InvalidRequest, JobNotFound, StorageUnavailable
+from veotui.core.errors import Conflict, InvalidRequest, JobNotFound, StorageUnavailable, clipped
 from veotui.core.job import (
     ACTIVE_STATUSES,
     FINAL_STATUSES,
@@ -824,9 +824,9 @@ class JobStore:
         if (to is None) == (position is None):
             raise InvalidRequest("give either to (top, bottom, up, down) or a position")
         if to is not None and to not in ("top", "bottom", "up", "down"):
-            raise InvalidRequest(f"to must be top, bottom, up or down, got {to!r}")
+            raise InvalidRequest(f"to must be top, bottom, up or down, got {clipped(to)}")
         if position is not None and (isinstance(position, bool) or not isinstance(position, int) or position < 1):
-            raise InvalidRequest(f"position must be a whole number of at least 1, got {position!r}")
+            raise InvalidRequest(f"position must be a whole number of at least 1, got {clipped(position)}")
         with self.db.transaction(f"move job {job_id}") as tx:
             rows = tx.read(Statement(self._sql.job_locked, {"job_id": job_id}))
             if not rows:

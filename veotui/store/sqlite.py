@@ -19,7 +19,8 @@ from typing import Any
 
 from veotui.core.errors import DataUnusable
 from veotui.datadir.health import StorageGuard
-from veotui.datadir.paths import CHOOSE_ANOTHER, prepare
+from veotui.datadir.paths import CHOOSE_ANOTHER, os_problem, prepare
+from veotui.datadir.privacy import make_private, private_file
 from veotui.store.connection import JobChange, Row, Statement
 from veotui.store.database_file import (
     APPLICATION_ID,
@@ -230,6 +231,13 @@ class SqliteConnection:
         self._check_conn: sqlite3.Connection | None = None
         prepare(path.parent)
         identify(path)
+        try:
+            # SQLite makes its WAL and SHM files with the database's own mode.
+            private_file(path)
+            for side in ("-wal", "-shm"):
+                make_private(path.with_name(path.name + side))
+        except OSError as exc:
+            raise os_problem(path.parent, exc, "cannot be written") from None
         try:
             self.raw = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
