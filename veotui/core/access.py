@@ -35,12 +35,17 @@ class Action(StrEnum):
     PAUSE = "pause"
     RESUME = "resume"
     AUDIT = "read the audit log of"
+    READ_LOG = "read the log of"
+    READ_DELIVERIES = "read the webhook deliveries of"
+    TEST_HOOKS = "test the webhooks of"
 
 
 #: Actions on one job: an operator may take them on their own jobs, an admin on every job.
 JOB_ACTIONS = frozenset({Action.CANCEL, Action.RETRY, Action.DELETE, Action.MOVE, Action.EDIT})
 #: Actions on the whole server: an admin's alone.
-ADMIN_ACTIONS = frozenset({Action.PAUSE, Action.RESUME, Action.AUDIT})
+ADMIN_ACTIONS = frozenset(
+    {Action.PAUSE, Action.RESUME, Action.AUDIT, Action.READ_LOG, Action.READ_DELIVERIES, Action.TEST_HOOKS}
+)
 #: Actions every role may take.
 READ_ACTIONS = frozenset({Action.READ, Action.DOWNLOAD})
 

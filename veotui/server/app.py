@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Path, Query, Request
@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from veotui import __version__
 from veotui.backend.base import AUDIT_PAGE, MAX_AUDIT_PAGE, QUEUE_PAGE
 from veotui.backend.local import MAX_PAGE_ROWS, MAX_SERIES_HOURS, LocalBackend
-from veotui.core.access import ADMIN
+from veotui.core.access import ADMIN, Action, refusal
 from veotui.core.capabilities import (
     ASPECT_RATIOS,
     DEFAULT_ASPECT_RATIO,
@@ -50,6 +50,7 @@ from veotui.core.errors import (
     VeotuiError,
     clipped,
 )
+from veotui.core.idempotency import KEY_HEADER, REPLAYED_HEADER, check_key
 from veotui.core.ids import is_job_id
 from veotui.core.job import Job
 from veotui.datadir.health import StorageGuard
@@ -57,12 +58,15 @@ from veotui.logs import event
 from veotui.server.auth import ACTOR_KEY, BearerAuth
 from veotui.server.bodies import read_control, read_submission
 from veotui.server.downloads import CountedFileResponse
+from veotui.server.logs import LogStreams
 from veotui.server.prometheus import Collector
 from veotui.server.schemas import (
     AuditOut,
     DeletedOut,
+    DeliveriesOut,
     HealthDegradedOut,
     HealthOut,
+    HookTestOut,
     InfoOut,
     JobListsOut,
     JobOut,
@@ -118,10 +122,12 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         redirect_slashes=False,
     )
     streams = EventStreams(backend, keepalive)
+    log_streams = LogStreams(settings.data_dir)
     app.state.backend = backend
     app.state.streams = streams
     users = Users(backend, settings)
     app.state.users = users
+    app.state.log_streams = log_streams
     # The last added runs first: the Host, then where the request comes from, then the token.
     app.add_middleware(BearerAuth, tokens=lambda: users.tokens)
     app.add_middleware(CrossSiteGuard, allowed_origins=settings.allowed_origins, form_paths={"/api/generate"})
@@ -147,18 +153,49 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         status_code=202,
         openapi_extra=GENERATE_BODY,
         summary="Submit a job",
-        responses=answers(JobOut, 400, 401, 403, 404, 409, 413, 415, 422, 503, 507, status=202),
+        responses={
+            **answers(JobOut, 400, 401, 403, 404, 409, 413, 415, 422, 503, 507, status=202),
+            200: {"model": JobOut, "description": "a replay: the job this Idempotency-Key made the first time"},
+        },
     )
     async def generate(request: Request) -> JSONResponse:
+        key = request.headers.get(KEY_HEADER)
+        key = check_key(key) if key is not None else None
         submission = await read_submission(request)
-        job = await caller(request).submit(
+        job, replayed = await caller(request).submit_keyed(
             submission.fields,
             submission.image,
             submission.image_name,
             last_frame=submission.last_frame,
             references=submission.references,
+            idempotency_key=key,
         )
+        if replayed:
+            return JSONResponse(job.to_dict(), status_code=200, headers={REPLAYED_HEADER: "true"})
         return JSONResponse(job.to_dict(), status_code=202)
+
+    @app.get(
+        "/api/webhooks/deliveries",
+        summary="Webhook deliveries with their attempts and state (admin)",
+        responses=answers(DeliveriesOut, 401, 403, 404, 422),
+    )
+    async def deliveries(
+        request: Request,
+        job_id: Annotated[str | None, Query(description="only this job's deliveries")] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_HISTORY_PAGE)] = 100,
+    ) -> JSONResponse:
+        _admin(request, Action.READ_DELIVERIES)
+        found = await backend.webhook_deliveries(_checked(job_id) if job_id else None, limit=limit)
+        return JSONResponse({"deliveries": [delivery.to_dict() for delivery in found]})
+
+    @app.post(
+        "/api/webhooks/test",
+        summary="Send a ping event to every hook now (admin)",
+        responses=answers(HookTestOut, 401, 403),
+    )
+    async def test_hooks(request: Request) -> JSONResponse:
+        _admin(request, Action.TEST_HOOKS)
+        return JSONResponse({"results": await backend.test_webhooks()})
 
     # Clients poll this one: a PlainRoute, documented like the others but called without
     # FastAPI's parameter machinery, which costs several times the work of the answer. Its
@@ -432,6 +469,24 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
     async def models() -> JSONResponse:
         return JSONResponse(await backend.models())
 
+    @app.get(
+        "/api/logs",
+        summary="The server's log, filtered as `veotui logs` does (the server's own token only)",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/plain": {}}}, **answers(None, 401, 403, 422)},
+    )
+    async def logs(
+        request: Request,
+        job: Annotated[
+            str | None, Query(max_length=36, description="only records of the job whose id starts with this")
+        ] = None,
+        since: Annotated[str | None, Query(max_length=40, description="only the last 90s, 15m, 2h, 1d…")] = None,
+        follow: Annotated[bool, Query(description="keep sending records as they are written")] = False,
+        format: Annotated[Literal["text", "json"], Query(description="text, or one JSON object a line")] = "text",
+    ) -> StreamingResponse:
+        _admin(request, Action.READ_LOG)
+        return log_streams.open(job=job, since=since, follow=follow, as_json=format == "json")
+
     @app.get("/api/info", summary="Generator, slots and data directory of this server", responses=answers(InfoOut, 401))
     async def info() -> JSONResponse:
         return JSONResponse({**(await backend.info()).to_dict(), "version": __version__})
@@ -507,6 +562,13 @@ class RequestLog:
                 ms=round((time.perf_counter() - started) * 1000, 1),
                 client=(scope.get("client") or ("?",))[0],
             )
+
+
+def _admin(request: Request, action: Action) -> None:
+    """Refuse (403) a caller whose role may not take the server-wide ``action``."""
+    why = refusal(request.scope.get(ACTOR_KEY, ADMIN), action)
+    if why is not None:
+        raise Forbidden(why)
 
 
 def _checked(job_id: str) -> str:
@@ -618,6 +680,16 @@ _JOB_FIELDS_SCHEMA: dict[str, Any] = {
 }
 
 GENERATE_BODY: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "description": "the same key (per user, within 24 h) with the same request answers the job it made "
+            "the first time (200, Idempotent-Replayed: true); with another request, 409",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[ -~]+$"},
+        }
+    ],
     "requestBody": {
         "required": True,
         "content": {

@@ -127,6 +127,7 @@ async def running_server(
         finally:
             users_task.cancel()
             app.state.streams.close_all()
+            app.state.log_streams.close_all()
             server.should_exit = True
             await task
     finally:

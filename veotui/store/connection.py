@@ -68,6 +68,8 @@ class JobChange:
     load: tuple[str, int, int, str | None] | None = None
     #: The audit log's entry for the request that made this change (``audit`` columns).
     audit: dict[str, Any] | None = None
+    #: The webhook deliveries the change makes (``webhook_deliveries`` rows).
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, name: str, labels: str = "", amount: float = 1.0, bucket: int = 0) -> None:
         key = (name, labels, bucket)
@@ -112,6 +114,10 @@ class Dialect(Protocol):
 
     def locked(self, select: str) -> str:
         """``select`` reading rows that stay locked until the transaction ends."""
+
+    def claimable(self, select: str) -> str:
+        """``select`` reading rows that stay locked until the transaction ends, passing over
+        rows another transaction holds (a work queue's claim)."""
 
 
 class Transaction(Protocol):
