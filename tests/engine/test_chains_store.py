@@ -136,3 +136,22 @@ def test_the_dispatchers_read_never_steps_over_waiting_jobs(tmp_path):
     ).fetchone()
     assert entries == 1
     conn.close()
+
+
+def test_the_fair_queue_counts_only_jobs_that_may_start_and_never_picks_a_waiting_one(store):
+    head = store.insert(queued("head", user="cy"))
+    store.transition(head.job_id, Status.STARTING)
+    waiting = store.insert(queued("ann waits", waiting_for=head.job_id, user="ann"))
+    ready = store.insert(queued("bob may start", user="bob"))
+    assert store.loads().get("ann", (0, 0)) == (0, 0)
+    for policy in ("fair", "fifo"):
+        assert store.next_to_start(policy).job_id == ready.job_id
+        assert store.next_to_start(policy, waiting=["bob"]) is None  # ann's only job waits
+    store.transition(
+        head.job_id, Status.DOWNLOADING, via=(Status.UPLOADING_IMAGE, Status.GENERATING, Status.PROCESSING)
+    )
+    store.transition(head.job_id, Status.COMPLETED, videos=(Video(1, "generated_video_1.mp4", 10),))
+    assert store.loads()["ann"] == (0, 1)  # counted in the completion's own transaction
+    assert store.next_to_start("fair", waiting=["bob"]).job_id == waiting.job_id
+    store.transition(waiting.job_id, Status.CANCELLED)
+    assert store.loads().get("ann", (0, 0)) == (0, 0)

@@ -147,8 +147,8 @@ class Job:
     #: The job this queued job waits for until it completes (its ``after``, or the unfinished
     #: job it extends); None once released. Waiting jobs never take a slot.
     waiting_for: str | None = None
-    #: Why a queued job that could start does not (the job it waits for, the queue's pause),
-    #: a sentence. Derived when the job is read, never stored.
+    #: Why a queued job that could start does not (the job it waits for, the queue is paused,
+    #: its user's budget or limit), a sentence. Derived by the engine, never stored.
     waiting_reason: str | None = None
     #: US dollars, from the price table when the job was submitted.
     estimated_cost_usd: float | None = None

@@ -40,14 +40,17 @@ AUTOMATION_SQL = """
 #: A job's group (sweeps), and a group's jobs found in queue order without reading the others;
 #: the job a job waits for (``after_job`` as submitted, ``waiting_for`` until it is released).
 #: Waiting jobs are kept out of the index the dispatcher reads (``jobs_ready``), so finding the
-#: next job to start never steps over them; ``jobs_waiting`` finds a job's dependants.
+#: next job to start never steps over them (``jobs_user_ready`` likewise for the fair queue's
+#: per-user read); ``jobs_waiting`` finds a job's dependants. ``user``: that column, quoted as
+#: the dialect needs.
 GROUPS_SQL = """
     ALTER TABLE jobs ADD COLUMN group_name TEXT;
     CREATE INDEX jobs_group ON jobs (group_name, queue_seq) WHERE group_name IS NOT NULL;
     ALTER TABLE jobs ADD COLUMN after_job TEXT;
     ALTER TABLE jobs ADD COLUMN waiting_for TEXT;
     CREATE INDEX jobs_ready ON jobs (queue_seq) WHERE status = 'queued' AND waiting_for IS NULL;
-    CREATE INDEX jobs_waiting ON jobs (waiting_for) WHERE waiting_for IS NOT NULL
+    CREATE INDEX jobs_waiting ON jobs (waiting_for) WHERE waiting_for IS NOT NULL;
+    CREATE INDEX jobs_user_ready ON jobs ({user}, queue_seq) WHERE status = 'queued' AND waiting_for IS NULL
 """
 
 MIGRATIONS: tuple[str, ...] = (
@@ -181,8 +184,40 @@ MIGRATIONS: tuple[str, ...] = (
     # made; the primary key decides between two submits racing) and the webhook outbox (one
     # row per event and hook, written with the change, claimed by the sender that posts it).
     AUTOMATION_SQL.format(integer="INTEGER"),
-    # 12: groups (sweeps) and jobs that wait for jobs.
-    GROUPS_SQL,
+    # 12: a team on one server: the audit log (paged newest first, by user or by job), each
+    # operation's spend by user, and each user's processing and queued jobs with their last
+    # start, kept by every write (the fair queue picks a user, then that user's oldest job).
+    """
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts TEXT NOT NULL,
+        user TEXT NOT NULL,
+        role TEXT NOT NULL,
+        action TEXT NOT NULL,
+        job_id TEXT,
+        detail TEXT,
+        remote_addr TEXT
+    );
+    CREATE INDEX audit_ts ON audit (ts);
+    CREATE INDEX audit_user ON audit (user, ts);
+    CREATE INDEX audit_job ON audit (job_id, ts);
+    ALTER TABLE spend ADD COLUMN user TEXT;
+    UPDATE spend SET user = (SELECT jobs.user FROM jobs WHERE jobs.job_id = spend.job_id);
+    CREATE INDEX spend_user_day ON spend (user, day);
+    CREATE TABLE user_load (
+        user TEXT PRIMARY KEY,
+        running INTEGER NOT NULL DEFAULT 0,
+        queued INTEGER NOT NULL DEFAULT 0,
+        last_start TEXT
+    );
+    INSERT INTO user_load (user, running, queued, last_start)
+        SELECT user, SUM(status NOT IN ('queued', 'completed', 'failed', 'cancelled')),
+            SUM(status = 'queued'), MAX(started_at)
+        FROM jobs WHERE status NOT IN ('completed', 'failed', 'cancelled') GROUP BY user;
+    CREATE INDEX jobs_user_queue ON jobs (user, queue_seq) WHERE status = 'queued'
+    """,
+    # 13: groups (sweeps) and jobs that wait for jobs.
+    GROUPS_SQL.format(user="user"),
 )
 
 
@@ -314,8 +349,40 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
     JOBS_NOW_SQL,
     # 11: idempotent submits and the webhook outbox.
     AUTOMATION_SQL.format(integer="BIGINT"),
-    # 12: groups (sweeps) and jobs that wait for jobs.
-    GROUPS_SQL,
+    # 12: a team on one server: the audit log (paged newest first, by user or by job), each
+    # operation's spend by user, and each user's processing and queued jobs with their last
+    # start, kept by every write (the fair queue picks a user, then that user's oldest job).
+    """
+    CREATE TABLE audit (
+        id BIGSERIAL PRIMARY KEY,
+        ts TEXT NOT NULL,
+        "user" TEXT NOT NULL,
+        role TEXT NOT NULL,
+        action TEXT NOT NULL,
+        job_id TEXT,
+        detail TEXT,
+        remote_addr TEXT
+    );
+    CREATE INDEX audit_ts ON audit (ts);
+    CREATE INDEX audit_user ON audit ("user", ts);
+    CREATE INDEX audit_job ON audit (job_id, ts);
+    ALTER TABLE spend ADD COLUMN "user" TEXT;
+    UPDATE spend SET "user" = (SELECT jobs."user" FROM jobs WHERE jobs.job_id = spend.job_id);
+    CREATE INDEX spend_user_day ON spend ("user", day);
+    CREATE TABLE user_load (
+        "user" TEXT PRIMARY KEY,
+        running INTEGER NOT NULL DEFAULT 0,
+        queued INTEGER NOT NULL DEFAULT 0,
+        last_start TEXT
+    );
+    INSERT INTO user_load ("user", running, queued, last_start)
+        SELECT "user", COUNT(*) FILTER (WHERE status <> 'queued'), COUNT(*) FILTER (WHERE status = 'queued'),
+            MAX(started_at)
+        FROM jobs WHERE status NOT IN ('completed', 'failed', 'cancelled') GROUP BY "user";
+    CREATE INDEX jobs_user_queue ON jobs ("user", queue_seq) WHERE status = 'queued'
+    """,
+    # 13: groups (sweeps) and jobs that wait for jobs.
+    GROUPS_SQL.format(user='"user"'),
 )
 
 #: PostgreSQL-only migrations (the fleet's tables), numbered apart; appended, never edited.

@@ -43,8 +43,24 @@ _FOLD = {"weight": ESTIMATE_WEIGHT, "low": SAMPLE_RANGE[0], "high": SAMPLE_RANGE
 log = logging.getLogger(__name__)
 
 
-#: The jobs waiting for a job that completed may start (the ``jobs_waiting`` index finds them).
-RELEASE_WAITING = "UPDATE jobs SET waiting_for = NULL WHERE waiting_for = :released"
+#: One user's counts moved by a change (the fair queue's table).
+UPSERT_LOAD = (
+    "INSERT INTO user_load (user, running, queued, last_start) VALUES (:lu, :lr, :lq, :ls)"
+    " ON CONFLICT (user) DO UPDATE SET running = running + excluded.running, queued = queued + excluded.queued,"
+    " last_start = COALESCE(excluded.last_start, last_start)"
+)
+INSERT_AUDIT = (
+    "INSERT INTO audit (ts, user, role, action, job_id, detail, remote_addr)"
+    " VALUES (:ts, :user, :role, :action, :job_id, :detail, :remote_addr)"
+)
+#: The jobs waiting for a job that completed may start: their users count them as queued in the
+#: fair queue's table, then their wait is cleared (the ``jobs_waiting`` index finds them).
+RELEASE_WAITING = (
+    "UPDATE user_load SET queued = queued + (SELECT COUNT(*) FROM jobs WHERE waiting_for = :released"
+    " AND status = 'queued' AND jobs.user = user_load.user)"
+    " WHERE user IN (SELECT user FROM jobs WHERE waiting_for = :released AND status = 'queued')",
+    "UPDATE jobs SET waiting_for = NULL WHERE waiting_for = :released",
+)
 
 
 class SqliteDialect:
@@ -103,8 +119,6 @@ class SqliteDialect:
             out.append(
                 Statement(f"UPDATE jobs SET {', '.join(sets)} WHERE {where} RETURNING {returning}", params, guard=True)
             )
-        if change.release is not None:
-            out.append(Statement(RELEASE_WAITING, {"released": change.release}))
         for row in change.events:
             out.append(Statement(INSERT_EVENT, row))
         for row in change.deliveries:
@@ -113,7 +127,8 @@ class SqliteDialect:
             operation, day, at, usd = change.spend
             out.append(
                 Statement(
-                    "INSERT OR IGNORE INTO spend (operation, job_id, day, at, usd) VALUES (:operation, :job_id, :day, :at, :usd)",
+                    "INSERT OR IGNORE INTO spend (operation, job_id, day, at, usd, user) VALUES (:operation, :job_id,"
+                    " :day, :at, :usd, (SELECT user FROM jobs WHERE job_id = :job_id))",
                     {"operation": operation, "job_id": change.job_id, "day": day, "at": at, "usd": usd},
                 )
             )
@@ -126,6 +141,11 @@ class SqliteDialect:
                         {"usd": float(usd)},
                     )
                 )
+        if change.load is not None:
+            user, running, queued, started = change.load
+            out.append(Statement(UPSERT_LOAD, {"lu": user, "lr": running, "lq": queued, "ls": started}))
+        if change.audit is not None:
+            out.append(Statement(INSERT_AUDIT, change.audit))
         if change.metrics:
             out.append(self.add_metrics([(*key, amount) for key, amount in change.metrics.items()]))
         if change.hours:
@@ -161,6 +181,8 @@ class SqliteDialect:
                     {"hour": change.queue_max_hour},
                 )
             )
+        if change.release is not None:
+            out += [Statement(sql, {"released": change.release}) for sql in RELEASE_WAITING]
         return out
 
     @staticmethod
