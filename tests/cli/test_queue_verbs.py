@@ -155,11 +155,11 @@ def test_delete_finished_removes_the_history_only(server, client):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (("cancel",), "a JOB, --queued or --all"),
-        (("cancel", "abc", "--queued"), "a JOB, --queued or --all"),
-        (("cancel", "--queued", "--all"), "a JOB, --queued or --all"),
-        (("delete",), "a JOB or --finished"),
-        (("delete", "abc", "--finished"), "a JOB or --finished"),
+        (("cancel",), "a JOB, --queued, --all or --group"),
+        (("cancel", "abc", "--queued"), "a JOB, --queued, --all or --group"),
+        (("cancel", "--queued", "--all"), "a JOB, --queued, --all or --group"),
+        (("delete",), "a JOB, --finished or --group"),
+        (("delete", "abc", "--finished"), "a JOB, --finished or --group"),
         (("submit", "a prompt", "--from", "jobs.jsonl"), "a PROMPT or --from FILE"),
         (("submit", "--from", "jobs.jsonl", "--wait"), "--wait follows one job"),
     ],

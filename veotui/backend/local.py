@@ -759,7 +759,7 @@ class LocalBackend(Backend):
     async def group_jobs(self, group: str) -> list[Job]:
         jobs = self.store.group(group_name(group) or "", MAX_GROUP_JOBS)
         if not jobs:
-            raise JobNotFound(f"group {group!r} has no jobs")
+            raise JobNotFound(group, f"group {group!r} has no jobs")
         return [self.view(j) for j in jobs]
 
     async def cancel(self, job_id: str) -> Job:

@@ -285,7 +285,7 @@ class RemoteBackend(Backend):
         params = {"group": group, "limit": MAX_GROUP_JOBS, "queue_limit": MAX_GROUP_JOBS}
         lists = JobLists.from_dict(await self._request("GET", "/api/jobs", params=params))
         if not lists.every_job:
-            raise JobNotFound(f"group {group!r} has no jobs")
+            raise JobNotFound(group, f"group {group!r} has no jobs")
         return lists.every_job
 
     async def cancel_group(self, group: str) -> GroupAction:

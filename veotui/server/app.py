@@ -322,8 +322,8 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
 
     @app.get(
         "/api/jobs",
-        summary="Processing, queued (FIFO) and history (newest first, paged)",
-        responses=answers(JobListsOut, 401, 422),
+        summary="Processing, queued (FIFO) and history (newest first, paged); with group, that group's jobs",
+        responses=answers(JobListsOut, 401, 404, 422),
     )
     async def jobs(
         limit: Annotated[int, Query(ge=0, le=MAX_HISTORY_PAGE, description="history rows")] = 100,
