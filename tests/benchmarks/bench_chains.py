@@ -34,7 +34,7 @@ from veotui.core.request import JobRequest
 from veotui.store.sqlite import SqliteStore
 
 REQUEST = JobRequest(prompt="a long queue")
-COMPLETIONS = 200
+COMPLETIONS = 20
 
 
 def filled(folder: Path, queued: int, waiting: bool) -> tuple[SqliteStore, list[str]]:
