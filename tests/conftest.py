@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import settings as hypothesis_settings
@@ -21,6 +21,10 @@ from tests.support.env import FAST_ENV
 from tests.support.waiting import wait_for, wait_status
 from veotui.backend.local import LocalBackend
 from veotui.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from tests.support.postgres import Cluster
+    from veotui.store.sqlite import SqliteStore
 
 
 @pytest.fixture
@@ -42,7 +46,7 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 
 
 @pytest.fixture
-async def local_backend(settings: Settings):
+async def local_backend(settings: Settings) -> AsyncIterator[LocalBackend]:
     async with LocalBackend(settings, env={}) as backend:
         yield backend
 
@@ -51,7 +55,7 @@ async def local_backend(settings: Settings):
 
 
 @pytest.fixture(scope="session")
-def postgres_cluster():
+def postgres_cluster() -> Iterator[Cluster]:
     """A private PostgreSQL cluster for the whole test session (skipped where none can start)."""
     try:
         from tests.support.postgres import start_cluster
@@ -74,13 +78,13 @@ def store_location(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def open_store(store_location: str, tmp_path: Path):
+def open_store(store_location: str, tmp_path: Path) -> Iterator[Callable[[], SqliteStore]]:
     """Opens the store under test (again and again on the same data); closes them all."""
     from veotui.store import open_store as open_named
 
-    opened: list[Any] = []
+    opened: list[SqliteStore] = []
 
-    def make() -> Any:
+    def make() -> SqliteStore:
         store = open_named(store_location, tmp_path)
         opened.append(store)
         return store

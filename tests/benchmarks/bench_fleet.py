@@ -143,7 +143,11 @@ def main() -> None:
         import psycopg
 
         with psycopg.connect(cluster.url(), autocommit=True) as conn:
-            shown = {name: conn.execute(f"SHOW {name}").fetchone()[0] for name in ("fsync", "synchronous_commit")}
+            shown = {}
+            for name in ("fsync", "synchronous_commit"):
+                row = conn.execute(f"SHOW {name}").fetchone()
+                assert row is not None
+                shown[name] = row[0]
         # The test cluster trades durability for speed; SQLite here syncs every commit (FULL).
         print(f"postgresql settings: {shown}")
         for servers in (1, 2, 4):

@@ -111,7 +111,9 @@ async def hammer(url: str, path: str, seconds: float, headers: str = "") -> floa
             writer.write(request)
             head = await reader.readuntil(b"\r\n\r\n")
             status = head[9:12]
-            length = int(re.search(rb"content-length: (\d+)", head, re.I).group(1))
+            found = re.search(rb"content-length: (\d+)", head, re.I)
+            assert found is not None, head
+            length = int(found.group(1))
             await reader.readexactly(length)
             if status != b"200":
                 raise SystemExit(f"{path} answered {status.decode()}")

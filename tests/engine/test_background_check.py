@@ -24,6 +24,6 @@ async def test_the_deferred_check_waits_for_start_up_then_reports_damage(monkeyp
         storage=SimpleNamespace(degrade=lambda state, reason: degraded.append((state, reason))),
     )
     started = time.monotonic()
-    await Scheduler._check_store(scheduler)  # type: ignore[arg-type]
+    await Scheduler._check_store(scheduler)  # type: ignore[arg-type]  # a stand-in with only what the check reads
     assert checked and checked[0] - started >= 0.2
     assert degraded == [(DAMAGED, "veotui.db is damaged")]

@@ -111,7 +111,7 @@ def test_every_transition_is_in_the_timeline_and_told_to_listeners(store):
     ]
     assert timeline[4].detail == "operation ops/1"
     assert all(a.at <= b.at for a, b in itertools.pairwise(timeline))
-    assert [c.job.status.value for c in seen] == [
+    assert [c.job.status.value if c.job else c.kind for c in seen] == [
         "queued",
         "starting",
         "uploading_image",

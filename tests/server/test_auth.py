@@ -6,7 +6,6 @@ import re
 
 import httpx
 import pytest
-from fastapi.routing import APIRoute
 
 from veotui.server import running_server, serve
 from veotui.server.running import is_loopback
@@ -27,7 +26,7 @@ async def guarded(settings):
 def every_route(app) -> list[tuple[str, str]]:
     routes = []
     for route in app.routes:
-        methods = route.methods if isinstance(route, APIRoute) else getattr(route, "methods", None) or {"GET"}
+        methods: set[str] = getattr(route, "methods", None) or {"GET"}
         path = re.sub(r"\{job_id\}", SAMPLE_ID, route.path)
         path = path.replace("{index}", "1").replace("{prefix}", "00")
         for method in sorted(methods - {"HEAD"}):

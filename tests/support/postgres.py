@@ -18,6 +18,12 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict
+
+from veotui.store import open_store
+
+if TYPE_CHECKING:
+    from veotui.store.postgres import PostgresStore
 
 SEARCH = [Path("/usr/lib/postgresql") / v / "bin" for v in ("17", "16", "15", "14", "13")]
 
@@ -36,6 +42,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class Owner(TypedDict, total=False):
+    """The keyword arguments of ``subprocess`` that run a program as another user."""
+
+    user: int
+    group: int
+    extra_groups: list[int]
+
+
 @dataclass
 class Cluster:
     bin_dir: Path
@@ -52,7 +66,7 @@ class Cluster:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"
 
-    def _as_owner(self) -> dict[str, object]:
+    def _as_owner(self) -> Owner:
         if os.geteuid() != 0:
             return {}
         owner = pwd.getpwnam("postgres")
@@ -79,7 +93,7 @@ class Cluster:
             check=True,
             capture_output=True,
             timeout=120,
-            **self._as_owner(),  # type: ignore[arg-type]
+            **self._as_owner(),
         )
         log = open(self.root / "postgres.log", "wb")  # noqa: SIM115 - the server writes it for its whole life
         self.process = subprocess.Popen(
@@ -104,7 +118,7 @@ class Cluster:
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
-            **self._as_owner(),  # type: ignore[arg-type]
+            **self._as_owner(),
         )
         log.close()
         self._wait_ready()
@@ -157,3 +171,12 @@ def start_cluster() -> Cluster:
         cluster.stop()
         raise
     return cluster
+
+
+def open_shared_store(url: str, data_dir: Path) -> PostgresStore:
+    """The store a fleet server opens on ``url``: the PostgreSQL store, with its fleet calls."""
+    from veotui.store.postgres import PostgresStore
+
+    store = open_store(url, data_dir)
+    assert isinstance(store, PostgresStore)
+    return store

@@ -4,6 +4,9 @@ answers when the disk is full (for engine and TUI tests without a small filesyst
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
+
+from veotui.store.sqlite import SqliteStore
 
 
 class RefusingConnection:
@@ -12,18 +15,18 @@ class RefusingConnection:
         self.full = False
         self.refused = 0
 
-    def execute(self, sql: str, *args):
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
         if self.full and sql == "COMMIT":
             self.refused += 1
             raise sqlite3.OperationalError("database or disk is full")
         return self._connection.execute(sql, *args)
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Any:  # every other call goes to the real connection
         return getattr(self._connection, name)
 
 
-def refuse_commits(store) -> RefusingConnection:
+def refuse_commits(store: SqliteStore) -> RefusingConnection:
     """Put a refusing connection under ``store``; returns it (set ``full`` to refuse)."""
     connection = RefusingConnection(store._conn)
-    store._conn = connection
+    store._conn = connection  # type: ignore[assignment]  # it stands in for the connection
     return connection

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 import pytest
 from textual.message import Message
 from textual.notifications import Notification, Notify
+from textual.pilot import Pilot
 
 from tests.support import waiting
 from tests.support.waiting import wait_for
@@ -24,6 +25,8 @@ class RecordingApp(VeotuiApp):
     """The app, keeping every notification it shows in ``notices``: a toast expires after a
     few seconds, sooner than a test on a busy machine may look."""
 
+    backend: LocalBackend  # tests reach the engine's store and files through it
+
     def __init__(self, backend: LocalBackend, settings: Settings) -> None:
         super().__init__(backend, settings)
         self.notices: list[Notification] = []
@@ -37,7 +40,7 @@ class RecordingApp(VeotuiApp):
 @asynccontextmanager
 async def running_app(
     settings: Settings, size: tuple[int, int] = (120, 40)
-) -> AsyncIterator[tuple[RecordingApp, object]]:
+) -> AsyncIterator[tuple[RecordingApp, Pilot[int]]]:
     """A started LocalBackend and the app on it, under Pilot; yields (app, pilot)."""
     async with LocalBackend(settings, env={}) as backend:
         app = RecordingApp(backend, settings)

@@ -188,32 +188,43 @@ def test_new_job_form_80x24_with_advanced_open(snap_compare, snapshot_app):
     assert snap_compare(snapshot_app, terminal_size=(80, 24), run_before=open_form)
 
 
+def local_backend_of(app: VeotuiApp) -> LocalBackend:
+    """The engine in-process that a snapshot's app runs on."""
+    assert isinstance(app.backend, LocalBackend)
+    return app.backend
+
+
 @pytest.fixture
-def pictures_app(make_settings, frozen, tmp_path):
-    """The app with one completed first + last frame job (a finished simulation, frozen clock)
-    and half-block pictures, which draw the same on every terminal."""
-    settings = make_settings(sim_seconds=0, pictures="halfblocks")
+def frames(tmp_path) -> tuple[bytes, bytes]:
+    """A first and a last frame, as PNG files hold them."""
     first, last = tmp_path / "first.png", tmp_path / "last.png"
     Image.new("RGB", (64, 36), (230, 60, 20)).save(first)
     Image.new("RGB", (64, 36), (20, 60, 230)).save(last)
-    app = VeotuiApp(LocalBackend(settings, env={}), settings, start_backend=True)
-    app.inputs = (first.read_bytes(), last.read_bytes())
-    return app
+    return first.read_bytes(), last.read_bytes()
 
 
-def test_details_screen_with_pictures(snap_compare, pictures_app):
+@pytest.fixture
+def pictures_app(make_settings, frozen):
+    """The app with one completed first + last frame job (a finished simulation, frozen clock)
+    and half-block pictures, which draw the same on every terminal."""
+    settings = make_settings(sim_seconds=0, pictures="halfblocks")
+    return VeotuiApp(LocalBackend(settings, env={}), settings, start_backend=True)
+
+
+def test_details_screen_with_pictures(snap_compare, pictures_app, frames):
     async def open_details(pilot) -> None:
         app: VeotuiApp = pilot.app
         await app.backend_ready()
         await wait_for(lambda: app.main_screen.loaded.is_set(), what="the first snapshot")
-        first, last = app.inputs
+        first, last = frames
         job = await app.backend.submit(
             {"prompt": "A door swings open onto the sea", "duration_seconds": 4},
             first,
             "first.png",
             last_frame=(last, "last.png"),
         )
-        await wait_for(lambda: app.backend.store.get(job.job_id).status == Status.COMPLETED, what="completion")
+        store = local_backend_of(app).store
+        await wait_for(lambda: store.get(job.job_id).status == Status.COMPLETED, what="completion")
         await wait_for(lambda: job.job_id in app.main_screen.tables[HISTORY].rows, what="its row")
         app.main_screen._activate(HISTORY)
         app.main_screen.tables[HISTORY].select(job.job_id)
@@ -288,10 +299,12 @@ def test_metrics_screen(snap_compare, metrics_app):
         app: VeotuiApp = pilot.app
         await app.backend_ready()
         await wait_for(lambda: app.main_screen.loaded.is_set(), what="the first snapshot")
-        await wait_for(lambda: app.backend.dir_size.value() > 0, what="the data directory's size")
+        dir_size = local_backend_of(app).dir_size
+        await wait_for(lambda: dir_size.value() > 0, what="the data directory's size")
         await pilot.press("m")
         await wait_for(lambda: isinstance(app.screen, MetricsScreen), what="the metrics screen")
         screen = app.screen
+        assert isinstance(screen, MetricsScreen)
         await wait_for(lambda: screen.loaded, what="the first figures")
         await pilot.pause()
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import io
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -27,7 +28,7 @@ LOCATION = "us-central1"
 
 
 @pytest.fixture(scope="session")
-def gcs_emulator():
+def gcs_emulator() -> Iterator[str]:
     """The emulator's URL (for ``STORAGE_EMULATOR_HOST``); one per session, a bucket per test."""
     server = create_server("127.0.0.1", 0, in_memory=True)
     server.start()
@@ -60,7 +61,7 @@ def mp4(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 
 
 @pytest.fixture
-def fake_vertex(mp4: bytes, storage_client: storage.Client):
+def fake_vertex(mp4: bytes, storage_client: storage.Client) -> Iterator[FakeVertex]:
     fake = FakeVertex(video=mp4, storage_client=storage_client).start()
     try:
         yield fake
@@ -104,7 +105,7 @@ def png_image() -> bytes:
 
 
 @pytest.fixture
-def service_account_file(tmp_path, fake_vertex):
+def service_account_file(tmp_path: Path, fake_vertex: FakeVertex) -> Path:
     """A service-account key whose token endpoint is the fake server."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(

@@ -132,7 +132,7 @@ class LocalBackend(Backend):
                 loop = asyncio.get_running_loop()
                 heard: asyncio.Queue[Change] = asyncio.Queue()
                 self._hearing = loop.create_task(self._hear(heard))
-                self._unlisten = self.store.listen(  # type: ignore[attr-defined]
+                self._unlisten = self.store.listen(  # type: ignore[attr-defined]  # a fleet's store is PostgreSQL's, which listens
                     lambda change: loop.call_soon_threadsafe(heard.put_nowait, change)
                 )
             await self._start_engine()
@@ -145,9 +145,9 @@ class LocalBackend(Backend):
                 self._unlisten()
             if self._hearing is not None:
                 self._hearing.cancel()
-            if getattr(self, "fleet", None) is not None:
+            if self.fleet is not None:
                 with contextlib.suppress(VeotuiError):
-                    self.fleet.leave()  # type: ignore[union-attr]
+                    self.fleet.leave()
                 self.store.close()
             self._close_log()
             self.lock.release()

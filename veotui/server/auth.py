@@ -11,6 +11,7 @@ import hmac
 import json
 from collections.abc import Mapping
 
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 #: Paths anyone may call: a load balancer or a client checks liveness without a secret.
@@ -51,7 +52,7 @@ class BearerAuth:
         if scope["type"] != "http" or not self.tokens.enabled or scope["path"] in PUBLIC_PATHS:
             await self.app(scope, receive, send)
             return
-        header = _header(scope, b"authorization")
+        header = _header(scope, "authorization")
         scheme, _, credentials = header.partition(" ")
         if scheme.lower() != "bearer" or not credentials.strip():
             await _refuse(send, "this server needs a token: send the header Authorization: Bearer <token>")
@@ -64,11 +65,8 @@ class BearerAuth:
         await self.app(scope, receive, send)
 
 
-def _header(scope: Scope, name: bytes) -> str:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return value.decode("latin-1")
-    return ""
+def _header(scope: Scope, name: str) -> str:
+    return Headers(scope=scope).get(name, "")
 
 
 async def _refuse(send: Send, detail: str) -> None:
