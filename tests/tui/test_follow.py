@@ -6,7 +6,7 @@ import asyncio
 
 from tests.support.waiting import wait_for
 from veotui.backend.local import LocalBackend
-from veotui.core.job import Status
+from veotui.core.job import Change, Status
 from veotui.tui.board import HISTORY, PROCESSING, QUEUE, Board
 from veotui.tui.follow import Follower
 
@@ -83,3 +83,21 @@ async def test_the_head_leaving_a_long_queue_reads_only_the_jobs_after_the_windo
             assert counting.reads == [{"history_limit": 0, "queue_limit": 2, "queue_offset": 1}]
         finally:
             task.cancel()
+
+
+async def test_a_job_that_arrives_already_ended_is_news_only_if_it_ended_while_followed(make_settings):
+    """A slow subscriber gets only a job's latest change: a job that failed at once reaches
+    the board as failed, never having been live there, and is still announced."""
+    settings = make_settings(max_concurrent=1, sim_seconds=30)
+    seen: list[tuple[str, bool]] = []
+    async with LocalBackend(settings, env={}) as backend:
+        old = await backend.submit({"prompt": "ended before the app looked"})
+        old = await backend.cancel(old.job_id)
+        follower = Follower(backend, Board(), on_change=lambda change, was_live: seen.append((change.job_id, was_live)))
+        fresh = await backend.submit({"prompt": "ends at once"})
+        fresh = await backend.cancel(fresh.job_id)
+        follower.apply(Change(kind="job", job_id=old.job_id, job=old))
+        follower.apply(Change(kind="job", job_id=fresh.job_id, job=fresh))
+        # The same change again: the board shows it ended now, so it is no news twice.
+        follower.apply(Change(kind="job", job_id=fresh.job_id, job=fresh))
+    assert seen == [(old.job_id, False), (fresh.job_id, True), (fresh.job_id, False)]

@@ -17,7 +17,7 @@ from typing import Any
 
 from veotui.backend.base import Backend, BackendInfo
 from veotui.core.errors import VeotuiError
-from veotui.core.job import CONNECTED, DISCONNECTED, Change, QueueState
+from veotui.core.job import CONNECTED, DISCONNECTED, FINAL_STATUSES, Change, QueueState, utcnow
 from veotui.tui.board import Board
 
 #: Seconds to wait before following again after the stream failed.
@@ -34,7 +34,7 @@ class Follower:
     """Keeps ``board`` in step with ``backend``.
 
     ``on_change(change, was_live)`` is called after each change was applied to the board
-    (``was_live``: the job was queued or processing before it),
+    (``was_live``: the job was queued or processing before it, or ended unseen while followed),
     ``on_loaded()`` after each fresh read of the lists, ``on_error(title, message, severity)`` when a
     read or the stream failed (the follower goes on by itself), ``on_queue(state)`` when the
     queue is paused or resumed, ``on_connection(state)`` when a remote backend lost its
@@ -70,6 +70,8 @@ class Follower:
         self._reload_wanted = asyncio.Event()
         #: Set with ``_reload_wanted`` when only the queue window needs its tail read.
         self._refill_only = False
+        #: Jobs that end after this moment are news, even if the board never saw them live.
+        self._following_since = utcnow()
 
     def reload(self, *, offset: int | None = None) -> None:
         """Read the lists again as soon as the change in hand is applied (``offset``: the
@@ -149,7 +151,7 @@ class Follower:
             if change.queue is not None:
                 self.on_queue(change.queue)
             return
-        was_live = self.board.is_live(change.job_id)
+        was_live = self.board.is_live(change.job_id) or self._ended_unseen(change)
         applied = self.board.apply(change)
         if applied.needs_reload:
             self.reload()
@@ -159,6 +161,19 @@ class Follower:
             self._refill_only = True
             self._reload_wanted.set()
         self.on_change(change, was_live)
+
+    def _ended_unseen(self, change: Change) -> bool:
+        """A job that ended while this follower watched, though the board never showed it live:
+        a slow subscriber gets only a job's latest change, so a job that fails at once may
+        arrive already ended."""
+        job = change.job
+        return (
+            job is not None
+            and job.status in FINAL_STATUSES
+            and job.finished_at is not None
+            and job.finished_at >= self._following_since
+            and self.board.find(job.job_id) is None
+        )
 
     async def _refill(self) -> bool:
         """Read the jobs after the queue window into it; False if a full read is needed."""
