@@ -186,7 +186,16 @@ def test_submit_with_the_veo_31_flags(server, tmp_path):
     extended = veotui("submit", "and then", "--extend", f"{source[:8]}:1", "--no-enhance-prompt", remote=server.url)
     assert extended.returncode == 0, extended.stderr
     job = status(extended.stdout.strip())
-    assert job["extends"] == {"job_id": source, "video": 1} and job["enhance_prompt"] is False
+    assert job["extends"] == {"job_id": source, "video": 1, "source_seconds": 8.0} and job["enhance_prompt"] is False
+    shown = veotui("status", extended.stdout.strip()[:8], remote=server.url)
+    assert shown.returncode == 0, shown.stderr
+    assert "about 15 s (the 8 s video and 7 s more)" in shown.stdout
+
+    # Only third parties say Lite takes no reference images: sent, with a caution.
+    lite = veotui("submit", "a mug", "--model", "veo-3.1-lite-generate-001", refs[0], refs[1], remote=server.url)
+    assert lite.returncode == 0, lite.stderr
+    assert UUID.match(lite.stdout.strip())
+    assert one_line(lite.stderr).startswith("caution: third-party providers say veo-3.1-lite-generate-001")
 
     refused = veotui("submit", "x", "--last-frame", str(pictures[1]), remote=server.url)
     assert refused.returncode == 2 and "last_frame needs an input image" in one_line(refused.stderr)

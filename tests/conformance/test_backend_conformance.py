@@ -78,7 +78,7 @@ async def test_submit_returns_the_queued_job_with_every_field(backend):
         ({"prompt": "p", "model": "veo-9"}, "model"),
         ({"prompt": "p", "aspect_ratio": "4:3"}, "aspect_ratio"),
         ({"prompt": "p", "duration_seconds": 5}, "duration_seconds"),
-        ({"prompt": "p", "resolution": "4k"}, "resolution"),
+        ({"prompt": "p", "resolution": "8k"}, "resolution"),
         ({"prompt": "p", "seed": -1}, "seed"),
         ({"prompt": "p", "negative_prompt": 3}, "negative_prompt"),
         ({"prompt": "p", "colour": "blue"}, "colour"),
@@ -399,10 +399,10 @@ async def test_the_veo_31_modes_travel_through_the_backend(backend):
     )
     assert (refs.reference_count, refs.request.reference_type) == (3, "asset")
 
-    with pytest.raises(InvalidRequest, match="reference_image: veo-3.1-lite-generate-001"):
-        await backend.submit(
-            {"prompt": "p", "model": "veo-3.1-lite-generate-001"}, references=[(picture((0, 0, 0)), "r.png")]
-        )
+    with pytest.raises(InvalidRequest, match="resolution: veo-3.1-lite-generate-001 renders 720p or 1080p, not 4k"):
+        await backend.submit({"prompt": "p", "model": "veo-3.1-lite-generate-001", "resolution": "4k"})
+    with pytest.raises(InvalidRequest, match="reference_type: veo-3.1-generate-001 takes asset"):
+        await backend.submit({"prompt": "p", "reference_type": "style"}, references=[(picture((0, 0, 0)), "r.png")])
     doomed = await backend.submit({"prompt": "never finishes well [fail]"})
     with pytest.raises(Conflict, match="only a completed job's video can be extended"):
         await backend.submit({"prompt": "p", "extends_job_id": doomed.job_id})
@@ -413,7 +413,7 @@ async def test_the_veo_31_modes_travel_through_the_backend(backend):
     await wait_for(completed, what="the first + last frame job to complete")
     extension = await backend.submit({"prompt": "more", "extends_job_id": frames.job_id, "extends_video": 1})
     assert extension.request.extends is not None and extension.request.extends.job_id == frames.job_id
-    assert extension.to_dict()["extends"] == {"job_id": frames.job_id, "video": 1}
+    assert extension.to_dict()["extends"] == {"job_id": frames.job_id, "video": 1, "source_seconds": 8.0}
 
 
 async def test_pictures_of_a_job_inputs_and_frame_strips(backend, tmp_path):

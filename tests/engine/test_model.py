@@ -89,7 +89,7 @@ def test_form_strings_are_accepted_like_json_numbers():
         ({"prompt": "p", "model": "veo-9"}, "model must be one of"),
         ({"prompt": "p", "aspect_ratio": "4:3"}, "aspect_ratio must be one of 16:9, 9:16"),
         ({"prompt": "p", "duration_seconds": 5}, "duration_seconds must be one of 4, 6, 8"),
-        ({"prompt": "p", "resolution": "4k"}, "resolution must be one of 720p, 1080p"),
+        ({"prompt": "p", "resolution": "8k"}, "resolution must be one of 720p, 1080p, 4k"),
         ({"prompt": "p", "seed": -1}, "seed must be 0 to"),
         ({"prompt": "p", "seed": 2**32}, "seed must be 0 to"),
         ({"prompt": "p", "negative_prompt": ["x"]}, "negative_prompt must be text"),

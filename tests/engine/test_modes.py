@@ -67,11 +67,16 @@ def test_bad_mode_fields_are_refused_naming_the_field(fields, message):
     ("fields", "inputs", "message"),
     [
         ({}, {"last_frame": True}, "last_frame needs an input image"),
-        ({"model": LITE}, {"references": 1}, f"reference_image: {LITE} does not take reference images"),
+        ({"model": LITE, "resolution": "4k"}, {}, f"resolution: {LITE} renders 720p or 1080p, not 4k"),
         ({}, {"references": 1, "image": True}, "reference_image: veo-3.1-generate-001 takes reference images only"),
         ({"reference_type": "style"}, {"references": 1}, "reference_type: veo-3.1-generate-001 takes asset"),
+        ({"reference_type": "style", "model": LITE}, {"references": 1}, f"reference_type: {LITE} takes asset"),
+        (
+            {"reference_type": "style", "model": "veo-3.1-fast-generate-001"},
+            {"references": 1},
+            "reference_type: veo-3.1-fast-generate-001 takes asset",
+        ),
         ({"duration_seconds": 6}, {"references": 2}, "duration_seconds: veo-3.1-generate-001 makes 8 s videos with"),
-        ({"duration_seconds": 4, "resolution": "1080p"}, {}, "duration_seconds: .* with 1080p, not 4"),
     ],
 )
 async def test_a_combination_the_model_refuses_is_a_422_naming_field_and_model(local_backend, fields, inputs, message):
@@ -134,8 +139,11 @@ async def test_extension_needs_a_completed_job_and_an_existing_video(local_backe
     await wait_for(lambda: local_backend.store.get(done.job_id).status == Status.COMPLETED, what="completion")
     with pytest.raises(InvalidRequest, match="has no video 2; it has 1"):
         await local_backend.submit({"prompt": "p", "extends_job_id": done.job_id, "extends_video": 2})
-    with pytest.raises(InvalidRequest, match="resolution: .* extends videos at 720p"):
-        await local_backend.submit({"prompt": "p", "extends_job_id": done.job_id, "resolution": "1080p"})
+    for resolution in ("1080p", "4k"):
+        with pytest.raises(InvalidRequest, match=f"resolution: .* extends videos at 720p, not {resolution}"):
+            await local_backend.submit({"prompt": "p", "extends_job_id": done.job_id, "resolution": resolution})
+    with pytest.raises(InvalidRequest, match="duration_seconds: .* makes 8 s videos with an extension, not 6"):
+        await local_backend.submit({"prompt": "p", "extends_job_id": done.job_id, "duration_seconds": 6})
     with pytest.raises(InvalidRequest, match="keeps the video's 16:9"):
         await local_backend.submit({"prompt": "p", "extends_job_id": done.job_id, "aspect_ratio": "9:16"})
     with pytest.raises(InvalidRequest, match="without an input image"):
@@ -145,7 +153,7 @@ async def test_extension_needs_a_completed_job_and_an_existing_video(local_backe
     copied = local_backend.files.input_video(extension.job_id)
     original = local_backend.files.folder(done.job_id) / video_name(1)
     assert copied.read_bytes() == original.read_bytes()
-    assert extension.to_dict()["extends"] == {"job_id": done.job_id, "video": 1}
+    assert extension.to_dict()["extends"] == {"job_id": done.job_id, "video": 1, "source_seconds": 8.0}
 
 
 # -- the simulator shows each mode in its video ---------------------------------------------

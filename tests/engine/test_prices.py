@@ -89,7 +89,7 @@ def test_a_model_only_the_config_file_prices_gets_an_estimate():
         ("prices = 3\n", "[prices]"),
         ('[prices]\n"veo-3.1-generate-001" = 0.4\n', "veo-3.1-generate-001"),
         ('[prices."veo-3.1-generate-001"]\nsound = 0.4\n', "'sound'"),
-        ('[prices."veo-3.1-generate-001"]\naudio_4k = 0.4\n', "'audio_4k'"),
+        ('[prices."veo-3.1-generate-001"]\naudio_8k = 0.4\n', "'audio_8k'"),
         ('[prices."veo-3.1-generate-001"]\naudio = -1\n', "audio"),
         ('[prices."veo-3.1-generate-001"]\naudio = "cheap"\n', "audio"),
         ('[prices."veo-3.1-generate-001"]\naudio = true\n', "audio"),

@@ -12,7 +12,7 @@ from tests.support.waiting import wait_for, wait_status
 from veotui.backend.local import LocalBackend
 from veotui.core.errors import Conflict, DownloadFailed, ErrorKind, JobNotFound
 from veotui.core.job import Status
-from veotui.engine.scheduler import backoff_delay
+from veotui.engine.runner import backoff_delay
 from veotui.generators.base import PermanentFault, SubmitOutcomeUnknown, TransientFault
 
 

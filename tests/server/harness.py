@@ -22,7 +22,7 @@ URL_LINE = re.compile(r"^veotui serves (http://\S+)$")
 
 
 @contextmanager
-def server_thread(settings: Settings, *, keepalive: float = 15.0) -> Iterator[Running]:
+def server_thread(settings: Settings, *, keepalive: float = 15.0, host: str = "127.0.0.1") -> Iterator[Running]:
     """The real server on its own event loop in a thread; stopped and joined on exit."""
     ready = threading.Event()
     running: Running | None = None
@@ -34,7 +34,7 @@ def server_thread(settings: Settings, *, keepalive: float = 15.0) -> Iterator[Ru
         stop = asyncio.Event()
         stopping = (asyncio.get_running_loop(), stop)
         try:
-            async with running_server(settings, keepalive=keepalive) as started:
+            async with running_server(settings, host, keepalive=keepalive) as started:
                 running = started
                 ready.set()
                 await stop.wait()
@@ -79,13 +79,14 @@ def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
 class ServeProcess:
     """``python -m veotui serve --port 0`` as a real process; ``url`` once it accepts."""
 
-    def __init__(self, env: Mapping[str, str], *args: str, module: str = "veotui") -> None:
+    def __init__(self, env: Mapping[str, str], *args: str, module: str = "veotui", umask: int = -1) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", module, "serve", "--port", "0", *args],
             env=dict(env),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            umask=umask,
         )
         self.url = self._read_url()
 

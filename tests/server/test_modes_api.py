@@ -10,7 +10,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.server.conftest import data_files
+from tests.server.conftest import data_files, form_fields
 from tests.support.waiting import wait_for
 from veotui.backend.remote import RemoteBackend
 from veotui.core.errors import Conflict, InvalidRequest
@@ -53,10 +53,11 @@ async def test_multipart_three_reference_images_then_an_extension(http, settings
     assert (job["reference_count"], job["reference_type"]) == (3, "asset")
 
     extension = await http.post(
-        "/api/generate", data={"prompt": "more", "extends_job_id": job["job_id"], "extends_video": "1"}
+        "/api/generate", files=form_fields(prompt="more", extends_job_id=job["job_id"], extends_video="1")
     )
     assert extension.status_code == 202, extension.text
-    assert extension.json()["extends"] == {"job_id": job["job_id"], "video": 1}
+    # The video continued was measured: the simulator made it 8 s long.
+    assert extension.json()["extends"] == {"job_id": job["job_id"], "video": 1, "source_seconds": 8.0}
     copy = settings.jobs_dir / f"job_{extension.json()['job_id']}" / "input_video.mp4"
     assert copy.read_bytes() == (settings.jobs_dir / f"job_{job['job_id']}" / "generated_video_1.mp4").read_bytes()
 
@@ -77,16 +78,16 @@ async def test_json_base64_equivalents(http):
 @pytest.mark.parametrize(
     ("kwargs", "status", "said"),
     [
-        (
-            {"data": {"prompt": "p", "model": "veo-3.1-lite-generate-001"}, "files": {"reference_image": png()}},
-            422,
-            "reference_image: veo-3.1-lite-generate-001 does not take reference images",
-        ),
         ({"data": {"prompt": "p"}, "files": {"last_frame": png()}}, 422, "last_frame needs an input image"),
         (
-            {"data": {"prompt": "p", "resolution": "1080p", "duration_seconds": "6"}},
+            {"files": form_fields(prompt="p", model="veo-3.1-lite-generate-001", resolution="4k")},
             422,
-            "duration_seconds: veo-3.1-generate-001 makes 8 s videos with 1080p",
+            "resolution: veo-3.1-lite-generate-001 renders 720p or 1080p, not 4k",
+        ),
+        (
+            {"data": {"prompt": "p", "reference_type": "style"}, "files": {"reference_image": png()}},
+            422,
+            "reference_type: veo-3.1-generate-001 takes asset reference images, not style",
         ),
         (
             {"data": {"prompt": "p"}, "files": [("reference_image", png())] * 4},

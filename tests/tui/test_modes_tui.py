@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 from PIL import Image
-from textual.widgets import Collapsible, Input, Select, Static, TextArea
+from textual.widgets import Collapsible, Input, OptionList, Select, Static, TextArea
 
 from tests.tui.conftest import HISTORY, running_app, wait_for, wait_status
 from tests.tui.test_pilot import select, texts
 from veotui.core.job import Status
 from veotui.tui.details import DetailsScreen
-from veotui.tui.form import NewJobScreen, complete_path
+from veotui.tui.form import ChoiceSelect, NewJobScreen, complete_path
 from veotui.tui.screen import MainScreen
 
 
@@ -103,6 +103,17 @@ async def test_x_extends_the_selected_completed_job(settings, tmp_path):
         assert form.query_one("#aspect", Select).value == "9:16"
         await wait_for(lambda: form.query("#extends-picture > *"), what="the last frame's picture")
         assert "starts on this frame" in str(form.query_one("#extends-note", Static).content)
+        # What the extension makes, and the choices an extension cannot take, with the reason.
+        status = str(form.query_one("#form-status", Static).content)
+        assert "the result: about 15 s (the 8 s video and 7 s more)" in status
+        durations = form.query_one("#duration", ChoiceSelect).query_one(OptionList).options
+        assert [(str(o.prompt), o.disabled) for o in durations] == [
+            ("4 s — 8 s for an extension", True),
+            ("6 s — 8 s for an extension", True),
+            ("8 s", False),
+        ]
+        aspects = form.query_one("#aspect", ChoiceSelect).query_one(OptionList).options
+        assert [(str(o.prompt), o.disabled) for o in aspects] == [("16:9 — keeps 9:16", True), ("9:16", False)]
         form.query_one("#prompt", TextArea).text = "it reaches the island"
         await pilot.press("ctrl+s")
         await wait_for(lambda: isinstance(app.screen, MainScreen), what="the form to close")

@@ -19,7 +19,7 @@ from types import SimpleNamespace
 import pytest
 import time_machine
 from PIL import Image
-from textual.widgets import Input, TextArea
+from textual.widgets import Collapsible, Input, TextArea
 
 from tests.support.waiting import wait_for
 from tests.tui.history import ended_jobs
@@ -31,7 +31,7 @@ from veotui.tui.app import VeotuiApp
 from veotui.tui.board import HISTORY, PROCESSING, QUEUE
 from veotui.tui.details import DetailsScreen
 from veotui.tui.dialogs import ConfirmScreen
-from veotui.tui.form import NewJobScreen
+from veotui.tui.form import ChoiceSelect, NewJobScreen
 from veotui.tui.header import HeaderBar
 from veotui.tui.metrics import MetricsScreen
 
@@ -128,15 +128,36 @@ def test_main_screen_140x40(snap_compare, snapshot_app):
     assert snap_compare(snapshot_app, terminal_size=(140, 40), run_before=fill_panels)
 
 
+async def new_job_form(pilot, prompt: str) -> NewJobScreen:
+    """The panels filled, then the form opened with ``prompt`` typed."""
+    await fill_panels(pilot)
+    await pilot.press("n")
+    await wait_for(lambda: isinstance(pilot.app.screen, NewJobScreen), what="the form")
+    form = pilot.app.screen
+    no_blink(form)
+    form.query_one("#prompt", TextArea).text = prompt
+    return form
+
+
 def test_new_job_form(snap_compare, snapshot_app):
     async def open_form(pilot) -> None:
-        await fill_panels(pilot)
-        await pilot.press("n")
-        await wait_for(lambda: isinstance(pilot.app.screen, NewJobScreen), what="the form")
-        form = pilot.app.screen
-        no_blink(form)
-        form.query_one("#prompt", TextArea).text = "A lighthouse beam sweeping through fog"
+        form = await new_job_form(pilot, "A lighthouse beam sweeping through fog")
         form.query_one("#seed", Input).value = "not a number"
+        await pilot.pause()
+
+    assert snap_compare(snapshot_app, terminal_size=(100, 40), run_before=open_form)
+
+
+def test_new_job_form_rules_out_what_the_model_does_not_take(snap_compare, snapshot_app):
+    """Lite chosen with 4k: the refusal above the footer, and in the open list of resolutions
+    4k greyed out with its reason."""
+
+    async def open_form(pilot) -> None:
+        form = await new_job_form(pilot, "A lighthouse beam sweeping through fog")
+        form.query_one("#resolution", ChoiceSelect).value = "4k"
+        form.query_one("#model", ChoiceSelect).value = "veo-3.1-lite-generate-001"
+        await pilot.pause()
+        form.query_one("#resolution", ChoiceSelect).expanded = True
         await pilot.pause()
 
     assert snap_compare(snapshot_app, terminal_size=(100, 40), run_before=open_form)
@@ -171,13 +192,8 @@ def test_delete_confirm_dialog(snap_compare, snapshot_app):
 
 def test_new_job_form_80x24_with_advanced_open(snap_compare, snapshot_app):
     async def open_form(pilot) -> None:
-        await fill_panels(pilot)
-        await pilot.press("n")
-        await wait_for(lambda: isinstance(pilot.app.screen, NewJobScreen), what="the form")
-        form = pilot.app.screen
-        no_blink(form)
-        form.query_one("#prompt", TextArea).text = "The same red mug on a desk, then in a kitchen"
-        form.query_one("#advanced").collapsed = False
+        form = await new_job_form(pilot, "The same red mug on a desk, then in a kitchen")
+        form.query_one("#advanced", Collapsible).collapsed = False
         await pilot.wait_for_scheduled_animations()
         await pilot.pause()
         advanced = form.query_one("#advanced")

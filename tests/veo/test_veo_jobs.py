@@ -54,7 +54,7 @@ async def test_an_image_and_two_videos_travel_through_cloud_storage(
     assert instance["image"]["mimeType"] == "image/jpeg" and "bytesBase64Encoded" not in instance["image"]
     assert parameters["storageUri"] == f"gs://{bucket}/veo_outputs/{job.job_id}/"
     assert parameters["sampleCount"] == 2
-    assert submit.body["labels"] == {"veotui_job": job.job_id}
+    assert submit.body["labels"] == {"veotui_job": job.job_id, "veotui_user": "local"}
     assert job.operation == fake_vertex.calls("fetchPredictOperation")[-1].body["operationName"]
 
     assert [v.filename for v in job.videos] == ["generated_video_1.mp4", "generated_video_2.mp4"]

@@ -90,6 +90,11 @@ class Backend(ABC):
         return (await self.info()).storage
 
     @abstractmethod
+    async def models(self) -> dict[str, Any]:
+        """Every model with what it accepts, its prices by resolution (the engine's table),
+        whether it is preview, and the source and date of each fact (``veotui.core.catalog``)."""
+
+    @abstractmethod
     async def submit(
         self,
         fields: Mapping[str, Any],

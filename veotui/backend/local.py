@@ -20,19 +20,31 @@ import anyio
 
 from veotui import __version__
 from veotui.backend.base import QUEUE_PAGE, Backend, BackendInfo, Upload
-from veotui.core.errors import Conflict, InvalidRequest, JobNotFound, StorageUnavailable, VeotuiError, VideoNotFound
+from veotui.core.catalog import model_catalog
+from veotui.core.errors import (
+    Conflict,
+    InvalidRequest,
+    JobNotFound,
+    StorageUnavailable,
+    VeotuiError,
+    VideoNotFound,
+    clipped,
+)
 from veotui.core.ids import new_job_id
 from veotui.core.job import ACTIVE_STATUSES, FINAL_STATUSES, Change, Job, JobEvent, JobLists, QueueState, Status, utcnow
 from veotui.core.prices import estimate_cost
 from veotui.core.progress import with_progress
-from veotui.core.request import JobRequest, check_modes
-from veotui.datadir.files import IMAGE_NAME, LAST_FRAME_NAME, JobFiles, convert_image, copy_atomic, reference_name
+from veotui.core.request import JobRequest, cautions, check_extension_source, check_modes
+from veotui.datadir.files import IMAGE_NAME, LAST_FRAME_NAME, JobFiles, copy_atomic, reference_name
 from veotui.datadir.health import StorageGuard, StorageState, save_failed
+from veotui.datadir.images import convert_image
 from veotui.datadir.lock import DataDirLock
+from veotui.datadir.privacy import open_to_others
 from veotui.datadir.sizes import DirSize
 from veotui.engine.bus import EventBus, Subscription
 from veotui.engine.scheduler import Scheduler
 from veotui.generators import Generator, make_generator
+from veotui.generators.render import video_seconds
 from veotui.logs import FileLog, event
 from veotui.settings import Settings
 from veotui.store import is_postgres, open_store
@@ -92,6 +104,7 @@ class LocalBackend(Backend):
         self.files: JobFiles
         self.scheduler: Scheduler
         self._engine_task: asyncio.Task[None]
+        self._image_limiter: anyio.CapacityLimiter | None = None
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -115,6 +128,19 @@ class LocalBackend(Backend):
                 url=self.url,
                 max_concurrent=self.settings.max_concurrent,
             )
+            opened = open_to_others(self.settings.data_dir)
+            if opened is not None:
+                event(
+                    log,
+                    logging.WARNING,
+                    "datadir.open_to_others",
+                    "the data directory %s (%s) lets other users of this machine in; it holds every prompt: "
+                    "chmod 700 %s",
+                    self.settings.data_dir,
+                    opened,
+                    self.settings.data_dir,
+                    mode=opened,
+                )
             self.generator = self._generator or make_generator(self.settings, self._env)
             self.storage = StorageGuard(self.settings.data_dir)
             self.store = open_store(self.settings.store, self.settings.data_dir, self.storage)
@@ -314,6 +340,12 @@ class LocalBackend(Backend):
         self.generator.validate(request)
         return request
 
+    async def _converted(self, data: bytes, name: str) -> bytes:
+        """An input image as JPEG, in a worker thread: at most ``image_workers`` at once."""
+        if self._image_limiter is None:
+            self._image_limiter = anyio.CapacityLimiter(self.settings.image_workers)
+        return await anyio.to_thread.run_sync(convert_image, data, name, limiter=self._image_limiter)
+
     async def submit(
         self,
         fields: Mapping[str, Any],
@@ -337,17 +369,18 @@ class LocalBackend(Backend):
             has_last_frame=last_frame is not None,
             reference_count=len(references),
         )
-        source_video = self._extension_source(request) if request.extends else None
+        source_video = None
+        if request.extends:
+            source_video, request = await self._extension_source(request)
         jpeg = None
         if image is not None:
-            jpeg = await anyio.to_thread.run_sync(convert_image, image, image_name or "the image")
+            jpeg = await self._converted(image, image_name or "the image")
         last_jpeg = None
         if last_frame is not None:
-            last_jpeg = await anyio.to_thread.run_sync(convert_image, last_frame[0], last_frame[1] or "the last frame")
+            last_jpeg = await self._converted(last_frame[0], last_frame[1] or "the last frame")
         reference_jpegs = []
         for number, (data, name) in enumerate(references, 1):
-            converted = await anyio.to_thread.run_sync(convert_image, data, name or f"reference image {number}")
-            reference_jpegs.append(converted)
+            reference_jpegs.append(await self._converted(data, name or f"reference image {number}"))
         job = Job(
             job_id=new_job_id(),
             status=Status.QUEUED,
@@ -375,6 +408,8 @@ class LocalBackend(Backend):
             if failure is not None:
                 raise failure from exc
             raise
+        for caution in cautions(request, reference_count=len(reference_jpegs)):
+            job = self.store.update(job.job_id, note=f"caution: {caution}")
         event(
             log,
             logging.INFO,
@@ -394,8 +429,9 @@ class LocalBackend(Backend):
         self.scheduler.wake()
         return self.view(job)
 
-    def _extension_source(self, request: JobRequest) -> Path:
-        """The video an extension continues: video N of a completed job (409 otherwise)."""
+    async def _extension_source(self, request: JobRequest) -> tuple[Path, JobRequest]:
+        """The video an extension continues (video N of a completed job; 409 otherwise),
+        checked against the extension's rules, and the request with its measured length."""
         assert request.extends is not None
         source = self.store.get(request.extends.job_id)
         if source.status != Status.COMPLETED:
@@ -407,15 +443,24 @@ class LocalBackend(Backend):
             raise InvalidRequest(
                 f"extends_video: job {source.job_id} has no video {request.extends.video}; it has {len(source.videos)}"
             )
-        if request.aspect_ratio != source.request.aspect_ratio:
-            raise InvalidRequest(
-                f"aspect_ratio: an extension keeps the video's {source.request.aspect_ratio}, "
-                f"not {request.aspect_ratio}"
-            )
         path = self.files.folder(source.job_id) / video.filename
         if not path.is_file():
             raise VideoNotFound(f"video {video.index} of job {source.job_id} is missing from its folder")
-        return path
+        try:
+            seconds: float | None = await anyio.to_thread.run_sync(video_seconds, path)
+        except ValueError:
+            seconds = source.request.video_seconds  # what the job asked for stands in
+        check_extension_source(
+            request,
+            source_aspect_ratio=source.request.aspect_ratio,
+            source_seconds=seconds,
+            source_name=f"video {video.index} of job {source.job_id}",
+        )
+        measured = dataclasses.replace(request.extends, source_seconds=round(seconds, 2) if seconds else None)
+        return path, dataclasses.replace(request, extends=measured)
+
+    async def models(self) -> dict[str, Any]:
+        return model_catalog(self.settings.price_table)
 
     async def get(self, job_id: str) -> Job:
         return self.view(self.store.get(job_id))
@@ -538,7 +583,7 @@ class LocalBackend(Backend):
         """One cached picture of the job, by file name (made by :meth:`job_pictures`)."""
         self.store.get(job_id)
         if "/" in name or "\\" in name or not name.endswith(".png") or name.startswith("."):
-            raise VideoNotFound(f"{name!r} is not a picture name")
+            raise VideoNotFound(f"{clipped(name)} is not a picture name")
         path = self.files.thumbnails(job_id) / name
         if not path.is_file():
             raise VideoNotFound(f"job {job_id} has no picture {name}; list them with GET /api/jobs/{job_id}/pictures")
@@ -548,7 +593,9 @@ class LocalBackend(Backend):
         """One of the job's input images, by its name in the job's folder."""
         job = self.store.get(job_id)
         if name not in _input_names(job):
-            raise VideoNotFound(f"job {job_id} has no input {name!r}; it has {', '.join(_input_names(job)) or 'none'}")
+            raise VideoNotFound(
+                f"job {job_id} has no input {clipped(name)}; it has {', '.join(_input_names(job)) or 'none'}"
+            )
         path = self.files.folder(job_id) / name
         if not path.is_file():
             raise VideoNotFound(f"the input {name} of job {job_id} is missing from its folder")

@@ -249,6 +249,12 @@ class RemoteBackend(Backend):
     async def delete(self, job_id: str) -> None:
         await self._request("DELETE", f"/api/delete/{_segment(job_id)}")
 
+    async def models(self) -> dict[str, Any]:
+        data = await self._request("GET", "/api/models")
+        if not isinstance(data, dict) or not isinstance(data.get("models"), list):
+            raise self._not_veotui("GET /api/models answered no model table")
+        return data
+
     async def queue(self) -> QueueState:
         return QueueState.from_dict(await self._request("GET", "/api/queue"))
 

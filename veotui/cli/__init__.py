@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
     serve.add_argument("--token", help="bearer token clients must send (VEOTUI_TOKEN)")
     serve.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help="read the token from FILE, so it never shows in ps (VEOTUI_TOKEN_FILE)",
+    )
+    serve.add_argument(
         "--log-level",
         choices=LOG_LEVELS,
         default=argparse.SUPPRESS,
@@ -119,6 +124,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     submit.add_argument("--wait", action="store_true", help="show progress and wait until the job ends")
     _remote_flags(submit)
+
+    models = commands.add_parser(
+        "models",
+        help="what each Veo model takes and costs, with the source of each fact",
+        description="Each Veo model: what it accepts (modes, resolutions, lengths, videos, aspect ratios), its "
+        "prices by resolution, whether it is preview, and the page and date behind each fact. With --remote "
+        "(or VEOTUI_REMOTE) the server's table, its price overrides included; without, this installation's, "
+        "with this machine's [prices] overrides.",
+    )
+    models.add_argument("--json", action="store_true", help="print JSON (the body of GET /api/models)")
+    _remote_flags(models)
 
     jobs = commands.add_parser("jobs", help="list processing, queued and recent jobs")
     jobs.add_argument("--json", action="store_true", help="print JSON")
@@ -225,17 +241,25 @@ def _remote_flags(parser: argparse.ArgumentParser, help_remote: str | None = Non
     )
     if not any(a.dest == "token" for a in parser._actions):
         parser.add_argument("--token", default=argparse.SUPPRESS, help="bearer token (VEOTUI_TOKEN)")
+        parser.add_argument(
+            "--token-file",
+            metavar="FILE",
+            default=argparse.SUPPRESS,
+            help="read the bearer token from FILE, so it never shows in ps (VEOTUI_TOKEN_FILE)",
+        )
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
-    for name in ("generator", "data_dir", "remote", "token", "log_level"):
+    for name in ("generator", "data_dir", "remote", "token", "token_file", "log_level"):
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
     # A client verb reads only where the server is: a server setting it cannot parse is the
     # server's business.
     only = None if args.command in ENGINE_COMMANDS else CLIENT_SETTINGS
+    if args.command == "models":
+        only = CLIENT_SETTINGS | {"prices"}  # the local table shows this machine's overrides
     return load_settings(overrides=overrides, only=only)
 
 

@@ -41,6 +41,10 @@ Verb = Callable[[Backend, argparse.Namespace], Awaitable[int]]
 def run_verb(args: argparse.Namespace, settings: Settings) -> int:
     from veotui.backend.remote import RemoteBackend
 
+    if args.command == "models" and not _names_a_server(args, settings):
+        from veotui.core.catalog import model_catalog
+
+        return show_models(model_catalog(settings.price_table), args.json)
     verb = VERBS[args.command]
 
     async def main() -> int:
@@ -110,6 +114,7 @@ async def submit(backend: Backend, args: argparse.Namespace) -> int:
     references = [_read_image(path) for path in args.reference]
     job = await backend.submit(fields, image, image_name, last_frame=last_frame, references=references)
     print(job.job_id, flush=True)
+    _say_cautions(job)
     if not args.wait:
         return 0
     return await _wait(backend, job)
@@ -137,9 +142,18 @@ async def submit_batch(backend: Backend, path: Path) -> int:
                 f"{path.name} line {job.line}: {exc}; the {submitted} job(s) before it were queued"
             ) from None
         print(queued.job_id, flush=True)
+        _say_cautions(queued)
         submitted += 1
     _err().print(f"queued {submitted} job(s) from {_safe(str(path))}")
     return 0
+
+
+def _say_cautions(job: Job) -> None:
+    """What only third parties say the model does not take: the job was sent all the same."""
+    from veotui.core.request import cautions
+
+    for caution in cautions(job.request, reference_count=job.reference_count):
+        print(f"caution: {printable(caution)}", file=sys.stderr, flush=True)  # one line, for scripts
 
 
 def _read_image(path_text: str) -> tuple[bytes, str]:
@@ -210,6 +224,73 @@ def _detail(job: Job) -> str:
     if job.status.is_active and job.eta_seconds:
         return f"{job.status.value}, about {job.eta_seconds} s left"
     return job.status.value
+
+
+# -- models ---------------------------------------------------------------------------------
+
+
+def _names_a_server(args: argparse.Namespace, settings: Settings) -> bool:
+    """``--remote``, ``VEOTUI_REMOTE`` or the config file's ``remote`` names a server."""
+    from veotui.settings import DEFAULT_REMOTE
+
+    return getattr(args, "remote", None) is not None or settings.remote != DEFAULT_REMOTE
+
+
+async def models(backend: Backend, args: argparse.Namespace) -> int:
+    return show_models(await backend.models(), args.json)
+
+
+def show_models(catalog: dict[str, Any], as_json: bool) -> int:
+    """The model table: JSON, or for people an overview, then each model's facts with the
+    pages they rest on, then those pages."""
+    if as_json:
+        print(json.dumps(catalog, indent=2))
+        return 0
+    from rich import box
+    from rich.table import Table
+
+    console = _out()
+    resolutions = list(dict.fromkeys(r for m in catalog["models"] for r in m["prices"]["audio"]))
+    # Light rules keep the overview, model names whole, inside 80 columns.
+    overview = Table(
+        title="US dollars a second of video, with sound/silent",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    overview.add_column("model", no_wrap=True)
+    overview.add_column("status", no_wrap=True)
+    for resolution in resolutions:
+        overview.add_column(resolution, no_wrap=True)
+    for model in catalog["models"]:
+        prices = model["prices"]
+        cells = [
+            f"{_money(prices['audio'].get(r))}/{_money(prices['silent'].get(r))}" if r in prices["audio"] else "-"
+            for r in resolutions
+        ]
+        overview.add_row(model["model"], model["status"], *cells)
+    console.print(overview)
+    sources = catalog.get("sources") or {}
+    for model in catalog["models"]:
+        title = model["model"] + (" (the default)" if model["default"] else "")
+        table = Table(title=title, title_justify="left", show_header=True, expand=False)
+        table.add_column("fact", no_wrap=True)
+        table.add_column("what it takes")
+        table.add_column("source (read on)")
+        for fact in model["facts"]:
+            cited = ", ".join(
+                f"{key} ({sources[key]['read_on']})" if key in sources else key for key in fact["sources"]
+            )
+            table.add_row(fact["label"], _safe(fact["value"]), cited)
+        console.print(table)
+    console.print("sources:")
+    for key, source in sources.items():
+        whose = "Google" if source["by_google"] else "third party: warns, never refuses"
+        console.print(_safe(f"  {key} ({whose}; read {source['read_on']}): {source['title']}, {source['url']}"))
+    return 0
+
+
+def _money(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 # -- jobs and status ------------------------------------------------------------------------
@@ -345,6 +426,7 @@ def _mode_rows(job: Job) -> list[tuple[str, str]]:
         rows.append(("references", f"{job.reference_count} ({request.reference_type or 'asset'})"))
     if request.extends:
         rows.append(("extends", f"video {request.extends.video} of {request.extends.job_id}"))
+        rows.append(("result", fmt.extension_result(request)))
     for label, value in (
         ("audio", request.generate_audio),
         ("people", request.person_generation),
@@ -493,7 +575,7 @@ async def queue(backend: Backend, args: argparse.Namespace) -> int:
 def describe_queue(state: QueueState) -> str:
     waiting = f"{state.length} job{'s' if state.length != 1 else ''} queued"
     if state.paused:
-        line = f"paused{': ' + state.reason if state.reason else ''} ({waiting})"
+        line = f"paused{': ' + printable(state.reason, keep='') if state.reason else ''} ({waiting})"
     else:
         line = f"running ({waiting})"
     spend = f"today ${state.spent_today_usd:,.2f}"
@@ -518,6 +600,7 @@ async def move(backend: Backend, args: argparse.Namespace) -> int:
 
 
 VERBS: dict[str, Verb] = {
+    "models": models,
     "submit": submit,
     "jobs": jobs,
     "status": status,

@@ -11,7 +11,9 @@ import re
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from veotui.core.capabilities import EXTENSION_ADDS_SECONDS
 from veotui.core.job import Job, Status
+from veotui.core.request import JobRequest
 from veotui.core.text import printable
 
 if TYPE_CHECKING:
@@ -38,6 +40,18 @@ STATUS_MARK: dict[Status, str] = {
 
 def short_id(job_id: str) -> str:
     return job_id[:SHORT_ID]
+
+
+def extension_result(request: JobRequest, source_seconds: float | None = None) -> str:
+    """What an extension makes: ``about 15 s (the 8 s video and 7 s more)``.
+    ``source_seconds`` stands in while the request has not measured its source."""
+    source = request.extends.source_seconds if request.extends and request.extends.source_seconds else source_seconds
+    if source is None:
+        return f"about {EXTENSION_ADDS_SECONDS} s longer than the video it continues"
+    return (
+        f"about {round(source + EXTENSION_ADDS_SECONDS)} s "
+        f"(the {round(source)} s video and {EXTENSION_ADDS_SECONDS} s more)"
+    )
 
 
 def plain(text: str, style: str = "") -> Text:

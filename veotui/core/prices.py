@@ -22,49 +22,56 @@ from veotui.core.capabilities import RESOLUTIONS
 from veotui.core.errors import SettingsError
 from veotui.core.request import JobRequest
 
-#: Where the figures come from, and when they were read.
+#: Where the figures come from, and when they were read (the page is ``VERTEX-PRICING``
+#: in ``veotui.core.capabilities.SOURCES``).
 PRICES_SOURCE = (
     "Google Cloud, 'Vertex AI pricing', Veo section "
-    "(cloud.google.com/vertex-ai/generative-ai/pricing), as quoted by public price tables "
-    "that cite it; the page itself could not be read from here"
+    "(cloud.google.com/vertex-ai/generative-ai/pricing), as quoted in September 2026 by public "
+    "notes that read it; the page itself could not be read from here"
 )
-PRICES_READ_ON = "2026-11-30"
+PRICES_SOURCE_KEY = "VERTEX-PRICING"
+PRICES_READ_ON = "2026-12-07"
 KINDS = ("audio", "silent")
 
 
 @dataclass(frozen=True)
 class ModelPrice:
     """US dollars per second of output video, by sound (``audio`` or ``silent``) and
-    resolution. ``certain`` is False where the public figures disagree."""
+    resolution. ``uncertain`` names the figures (``silent_1080p``, ...) that no Google page
+    gives; ``certain`` is False when there is any."""
 
     audio: Mapping[str, float]
     silent: Mapping[str, float]
-    certain: bool = True
+    uncertain: frozenset[str] = frozenset()
     note: str = ""
+
+    @property
+    def certain(self) -> bool:
+        return not self.uncertain
 
     def per_second(self, *, audio: bool, resolution: str) -> float | None:
         table = self.audio if audio else self.silent
         return table.get(resolution)
 
 
-def _flat(audio: float, silent: float, **extra: Any) -> ModelPrice:
-    return ModelPrice(audio=dict.fromkeys(RESOLUTIONS, audio), silent=dict.fromkeys(RESOLUTIONS, silent), **extra)
-
-
 #: The shipped table.
 DEFAULT_PRICES: Mapping[str, ModelPrice] = {
-    "veo-3.1-generate-001": _flat(0.40, 0.20),
-    "veo-3.1-fast-generate-001": ModelPrice(
-        audio={"720p": 0.10, "1080p": 0.12},
-        silent={"720p": 0.08, "1080p": 0.10},
-        certain=False,
-        note="public tables disagree: $0.10-$0.15 a second with sound",
+    "veo-3.1-generate-001": ModelPrice(
+        audio={"720p": 0.40, "1080p": 0.40, "4k": 0.60},
+        silent={"720p": 0.20, "1080p": 0.20, "4k": 0.40},
     ),
+    "veo-3.1-fast-generate-001": ModelPrice(
+        audio={"720p": 0.10, "1080p": 0.12, "4k": 0.30},
+        # No Google page read here prices Fast without sound: the shipped figures stay, and
+        # 4k takes the figure with sound, so an estimate errs high, never low.
+        silent={"720p": 0.08, "1080p": 0.10, "4k": 0.30},
+        uncertain=frozenset({"silent_720p", "silent_1080p", "silent_4k"}),
+        note="no Google page read here gives the prices without sound; 4k without sound is priced as with sound",
+    ),
+    # Lite makes no 4k: Google prices it at 720p and 1080p only.
     "veo-3.1-lite-generate-001": ModelPrice(
         audio={"720p": 0.05, "1080p": 0.08},
         silent={"720p": 0.03, "1080p": 0.05},
-        certain=False,
-        note="the prices with sound are well attested; those without sound are not",
     ),
 }
 
@@ -110,13 +117,17 @@ def price_table(overrides: Mapping[str, Mapping[str, float]] | None = None) -> P
     for model, keys in (overrides or {}).items():
         base = models.get(model) or ModelPrice(audio={}, silent={})
         audio, silent = dict(base.audio), dict(base.silent)
+        uncertain = set(base.uncertain)
         # A flat figure first, so a per-resolution one in the same table wins.
         for key, value in sorted(keys.items(), key=lambda item: "_" in item[0]):
             kind, _, resolution = key.partition("_")
             target = audio if kind == "audio" else silent
             for res in (resolution,) if resolution else (*RESOLUTIONS, *(set(target) - set(RESOLUTIONS))):
                 target[res] = float(value)
-        models[model] = ModelPrice(audio=audio, silent=silent, certain=True, note="set in the config file")
+                uncertain.discard(f"{kind}_{res}")
+        models[model] = ModelPrice(
+            audio=audio, silent=silent, uncertain=frozenset(uncertain), note="set in the config file"
+        )
     return PriceTable(models=models, overridden=frozenset(overrides or ()))
 
 

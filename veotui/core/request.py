@@ -1,4 +1,6 @@
-"""What a user asks for, and the validation of raw input into it (each error names the field)."""
+"""What a user asks for, the validation of raw input into it (each error names the field), and
+the rules of the model it names (``veotui.core.capabilities``): what it refuses, by field, and
+what only third parties say it does not take."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ from veotui.core.capabilities import (
     DEFAULT_MODEL,
     DEFAULT_RESOLUTION,
     DURATIONS,
+    EXTENSION_ADDS_SECONDS,
+    EXTENSION_SOURCE_SECONDS,
     MAX_PROMPT_CHARS,
     MAX_REFERENCES,
     MAX_SEED,
@@ -22,9 +26,10 @@ from veotui.core.capabilities import (
     PERSON_GENERATION,
     REFERENCE_TYPES,
     RESOLUTIONS,
+    Capabilities,
     capabilities,
 )
-from veotui.core.errors import InvalidRequest
+from veotui.core.errors import InvalidRequest, clipped
 from veotui.core.ids import is_job_id
 from veotui.core.text import refuse_controls
 
@@ -77,7 +82,7 @@ class JobRequest:
         unknown = sorted(set(data) - set(cls.FIELDS) - set(cls.EXTENDS_FIELDS))
         if unknown:
             accepted = ", ".join((*cls.FIELDS, *cls.EXTENDS_FIELDS))
-            raise InvalidRequest(f"unknown field {unknown[0]!r}; accepted fields: {accepted}")
+            raise InvalidRequest(f"unknown field {clipped(unknown[0])}; accepted fields: {accepted}")
         prompt = data.get("prompt")
         if isinstance(prompt, str):
             refuse_controls("prompt", prompt, allow="\n\t")
@@ -142,31 +147,50 @@ class JobRequest:
         """A request as :meth:`to_dict` wrote it (already validated)."""
         values = {name: data[name] for name in cls.FIELDS if name in data}
         if values.get("extends") is not None:
-            values["extends"] = Extends(job_id=values["extends"]["job_id"], video=int(values["extends"]["video"]))
+            values["extends"] = Extends.from_dict(values["extends"])
         return cls(**values)
+
+    @property
+    def video_seconds(self) -> float | None:
+        """How long each video of the job is: ``duration_seconds``, or for an extension the
+        video it continues plus the 7 s Veo adds (None while that length is unknown)."""
+        if self.extends is None:
+            return float(self.duration_seconds)
+        if self.extends.source_seconds is None:
+            return None
+        return self.extends.source_seconds + EXTENSION_ADDS_SECONDS
 
 
 @dataclass(frozen=True)
 class Extends:
-    """This job continues video ``video`` (1-based) of the completed job ``job_id``."""
+    """This job continues video ``video`` (1-based) of the completed job ``job_id``.
+    ``source_seconds`` is that video's length, measured when the job was submitted (None for
+    jobs submitted before it was measured)."""
 
     job_id: str
     video: int = 1
+    source_seconds: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"job_id": self.job_id, "video": self.video}
+        return {"job_id": self.job_id, "video": self.video, "source_seconds": self.source_seconds}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Extends:
+        """What :meth:`to_dict` wrote (trusted)."""
+        seconds = data.get("source_seconds")
+        return cls(job_id=data["job_id"], video=int(data["video"]), source_seconds=float(seconds) if seconds else None)
 
     @classmethod
     def from_fields(cls, data: Mapping[str, Any]) -> Extends | None:
         """From ``extends`` (``{"job_id", "video"}`` or a job id) or ``extends_job_id`` and
-        ``extends_video``."""
+        ``extends_video``. A ``source_seconds`` given is ignored: the engine measures it."""
         value = data.get("extends")
         job_id: Any = data.get("extends_job_id")
         video: Any = data.get("extends_video")
         if isinstance(value, Mapping):
-            extra = sorted(set(value) - {"job_id", "video"})
+            extra = sorted(set(value) - {"job_id", "video", "source_seconds"})
             if extra:
-                raise InvalidRequest(f"extends takes job_id and video, not {extra[0]!r}")
+                raise InvalidRequest(f"extends takes job_id and video, not {clipped(extra[0])}")
             job_id, video = value.get("job_id"), value.get("video", video)
         elif isinstance(value, str) and value:
             job_id = value
@@ -177,7 +201,7 @@ class Extends:
                 raise InvalidRequest("extends_video needs extends_job_id: the job whose video to continue")
             return None
         if not isinstance(job_id, str) or not is_job_id(job_id.strip().lower()):
-            raise InvalidRequest(f"extends_job_id must be a job id (a UUID), got {job_id!r}")
+            raise InvalidRequest(f"extends_job_id must be a job id (a UUID), got {clipped(job_id)}")
         number = _whole_number({"extends_video": video}, "extends_video", 1)
         if number < 1:
             raise InvalidRequest(f"extends_video is 1-based, got {number}")
@@ -198,7 +222,7 @@ def _whole_number(data: Mapping[str, Any], name: str, default: int) -> int:
     if value is None or value == "":
         return default
     if isinstance(value, bool):
-        raise InvalidRequest(f"{name} must be a whole number, got {value!r}")
+        raise InvalidRequest(f"{name} must be a whole number, got {clipped(value)}")
     if isinstance(value, int):
         return value
     if isinstance(value, float) and value.is_integer():
@@ -208,7 +232,7 @@ def _whole_number(data: Mapping[str, Any], name: str, default: int) -> int:
             return int(value.strip())
         except ValueError:
             pass
-    raise InvalidRequest(f"{name} must be a whole number, got {value!r}")
+    raise InvalidRequest(f"{name} must be a whole number, got {clipped(value)}")
 
 
 _TRUE = {"true", "1", "yes", "on"}
@@ -224,7 +248,7 @@ def _switch(data: Mapping[str, Any], name: str) -> bool | None:
         return value
     if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
         return value.strip().lower() in _TRUE
-    raise InvalidRequest(f"{name} must be true or false (or left out for the model's default), got {value!r}")
+    raise InvalidRequest(f"{name} must be true or false (or left out for the model's default), got {clipped(value)}")
 
 
 def _optional_choice(data: Mapping[str, Any], name: str, allowed: tuple[str, ...]) -> str | None:
@@ -233,7 +257,7 @@ def _optional_choice(data: Mapping[str, Any], name: str, allowed: tuple[str, ...
         return None
     if isinstance(value, str) and value.strip().lower() in allowed:
         return value.strip().lower()
-    raise InvalidRequest(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    raise InvalidRequest(f"{name} must be one of {', '.join(allowed)}, got {clipped(value)}")
 
 
 def _choice(data: Mapping[str, Any], name: str, default: str, allowed: tuple[str, ...]) -> str:
@@ -241,8 +265,28 @@ def _choice(data: Mapping[str, Any], name: str, default: str, allowed: tuple[str
     if value is None or value == "":
         return default
     if value not in allowed:
-        raise InvalidRequest(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        raise InvalidRequest(f"{name} must be one of {', '.join(allowed)}, got {clipped(value)}")
     return str(value)
+
+
+# -- what the model takes -------------------------------------------------------------------
+
+
+class ModelRefusal(InvalidRequest):
+    """A combination the model does not take; ``str()`` names the field and the model.
+    ``field`` is the job field at fault. ``short`` says why in a few words beside the choice
+    of that field it rules out, ``model_short`` beside the model (the form's disabled
+    choices). ``by_model`` is False for a rule every model shares (a last frame needs an
+    input image)."""
+
+    def __init__(
+        self, field: str, message: str, short: str, *, model_short: str | None = None, by_model: bool = True
+    ) -> None:
+        super().__init__(message)
+        self.field = field
+        self.short = short
+        self.model_short = model_short or short
+        self.by_model = by_model
 
 
 def check_modes(
@@ -252,54 +296,196 @@ def check_modes(
     has_last_frame: bool = False,
     reference_count: int = 0,
 ) -> None:
-    """Raise :class:`InvalidRequest` naming the field and the model when ``model`` does not
-    take this combination."""
+    """Raise :class:`ModelRefusal` naming the field and the model when ``request.model``
+    does not take this combination."""
+    problems = refusals(request, has_image=has_image, has_last_frame=has_last_frame, reference_count=reference_count)
+    if problems:
+        raise problems[0]
+
+
+def refusals(
+    request: JobRequest,
+    *,
+    has_image: bool,
+    has_last_frame: bool = False,
+    reference_count: int = 0,
+) -> list[ModelRefusal]:
+    """Every rule the request breaks, most basic first (empty: the model takes it)."""
     model = request.model
     caps = capabilities(model)
     extends = request.extends is not None
+    found = list(_limits(request, caps))
     if has_last_frame:
         if not has_image:
-            raise InvalidRequest("last_frame needs an input image: the video moves from the image to the last frame")
-        if not caps.last_frame:
-            raise InvalidRequest(f"last_frame: {model} does not take a last frame")
+            found.append(
+                ModelRefusal(
+                    "last_frame",
+                    "last_frame needs an input image: the video moves from the image to the last frame",
+                    "needs an input image",
+                    by_model=False,
+                )
+            )
+        elif not caps.last_frame:
+            found.append(ModelRefusal("last_frame", f"last_frame: {model} does not take a last frame", "no last frame"))
     if reference_count:
-        if reference_count > MAX_REFERENCES:
-            raise InvalidRequest(f"reference_image: at most {MAX_REFERENCES} reference images, got {reference_count}")
-        if not caps.reference_types or reference_count > caps.max_references:
-            raise InvalidRequest(f"reference_image: {model} does not take reference images")
-        kind = request.reference_type or "asset"
-        if kind not in caps.reference_types:
-            raise InvalidRequest(
-                f"reference_type: {model} takes {' or '.join(caps.reference_types)} reference images, not {kind}"
-            )
-        if kind == "style" and reference_count > 1:
-            raise InvalidRequest(f"reference_image: {model} takes one style image, got {reference_count}")
-        if has_image or has_last_frame or extends:
-            raise InvalidRequest(
-                f"reference_image: {model} takes reference images only without an input image, "
-                "a last frame or an extension"
-            )
-        _forced(request, "reference images", caps.reference_durations)
+        found += _reference_rules(request, caps, reference_count, has_image or has_last_frame or extends)
     if extends:
-        if not caps.extension:
-            raise InvalidRequest(f"extends: {model} does not extend videos")
-        if has_image:
-            raise InvalidRequest(f"extends: {model} extends a video without an input image; remove the image")
-        if request.resolution not in caps.extension_resolutions:
-            raise InvalidRequest(
-                f"resolution: {model} extends videos at {' or '.join(caps.extension_resolutions)}, "
-                f"not {request.resolution}"
-            )
-        _forced(request, "an extension", caps.extension_durations)
+        found += _extension_rules(request, caps, has_image)
     if request.generate_audio and not caps.audio:
-        raise InvalidRequest(f"generate_audio: {model} does not make sound")
-    if request.resolution == "1080p":
-        _forced(request, "1080p", caps.hd_durations)
+        found.append(ModelRefusal("generate_audio", f"generate_audio: {model} does not make sound", "no sound"))
+    return found
 
 
-def _forced(request: JobRequest, mode: str, durations: tuple[int, ...] | None) -> None:
-    if durations is not None and request.duration_seconds not in durations:
-        allowed = " or ".join(map(str, durations))
-        raise InvalidRequest(
-            f"duration_seconds: {request.model} makes {allowed} s videos with {mode}, not {request.duration_seconds}"
+def cautions(request: JobRequest, *, reference_count: int = 0) -> list[str]:
+    """What only third parties say the model does not take, for a job that asks for it: the
+    job is sent all the same, with these sentences in its timeline, the form and the CLI."""
+    caps = capabilities(request.model)
+    found = []
+    if reference_count and caps.reference_caution:
+        found.append(caps.reference_caution)
+    return found
+
+
+def _limits(request: JobRequest, caps: Capabilities) -> list[ModelRefusal]:
+    model = request.model
+    choices = (
+        ("resolution", request.resolution, caps.resolutions, f"renders {' or '.join(caps.resolutions)}", ""),
+        (
+            "duration_seconds",
+            request.duration_seconds,
+            caps.durations,
+            f"makes videos of {_seconds(caps.durations)}",
+            " s videos",
+        ),
+        (
+            "aspect_ratio",
+            request.aspect_ratio,
+            caps.aspect_ratios,
+            f"supports aspect ratios {' and '.join(caps.aspect_ratios)}",
+            "",
+        ),
+    )
+    found = [
+        ModelRefusal(
+            name, f"{name}: {model} {offers}, not {value}", "not on this model", model_short=f"no {value}{unit}"
         )
+        for name, value, allowed, offers, unit in choices
+        if value not in allowed
+    ]
+    if not 1 <= request.number_of_videos <= caps.max_videos:
+        found.append(
+            ModelRefusal(
+                "number_of_videos",
+                f"number_of_videos: {model} returns 1 to {caps.max_videos} videos per request, not {request.number_of_videos}",
+                f"at most {caps.max_videos}",
+                model_short=f"at most {caps.max_videos} videos",
+            )
+        )
+    return found
+
+
+def _reference_rules(request: JobRequest, caps: Capabilities, count: int, other_inputs: bool) -> list[ModelRefusal]:
+    model, found = request.model, []
+    if count > MAX_REFERENCES:
+        found.append(
+            ModelRefusal(
+                "reference_image",
+                f"reference_image: at most {MAX_REFERENCES} reference images, got {count}",
+                f"at most {MAX_REFERENCES}",
+                by_model=False,
+            )
+        )
+    if not caps.reference_types or count > caps.max_references:
+        found.append(
+            ModelRefusal(
+                "reference_image", f"reference_image: {model} does not take reference images", "no reference images"
+            )
+        )
+        return found
+    kind = request.reference_type or "asset"
+    if kind not in caps.reference_types:
+        found.append(
+            ModelRefusal(
+                "reference_type",
+                f"reference_type: {model} takes {' or '.join(caps.reference_types)} reference images, not {kind} "
+                "(style references were Veo 2's)",
+                f"{' or '.join(caps.reference_types)} only",
+                model_short=f"no {kind} references",
+            )
+        )
+    if other_inputs:
+        found.append(
+            ModelRefusal(
+                "reference_image",
+                f"reference_image: {model} takes reference images only without an input image, a last frame or an extension",
+                "not with an image or extension",
+                by_model=False,
+            )
+        )
+    found += _forced(request, "reference images", caps.reference_durations, "with references")
+    return found
+
+
+def _extension_rules(request: JobRequest, caps: Capabilities, has_image: bool) -> list[ModelRefusal]:
+    model, found = request.model, []
+    if not caps.extension:
+        return [ModelRefusal("extends", f"extends: {model} does not extend videos", "does not extend videos")]
+    if has_image:
+        found.append(
+            ModelRefusal(
+                "extends",
+                f"extends: {model} extends a video without an input image; remove the image",
+                "not with an input image",
+                by_model=False,
+            )
+        )
+    if request.resolution not in caps.extension_resolutions:
+        found.append(
+            ModelRefusal(
+                "resolution",
+                f"resolution: {model} extends videos at {' or '.join(caps.extension_resolutions)}, not {request.resolution}",
+                f"extensions are {' or '.join(caps.extension_resolutions)}",
+                model_short=f"extends at {' or '.join(caps.extension_resolutions)}",
+            )
+        )
+    found += _forced(request, "an extension", caps.extension_durations, "for an extension")
+    return found
+
+
+def _forced(request: JobRequest, mode: str, durations: tuple[int, ...] | None, short: str) -> list[ModelRefusal]:
+    if durations is None or request.duration_seconds in durations:
+        return []
+    allowed = " or ".join(map(str, durations))
+    return [
+        ModelRefusal(
+            "duration_seconds",
+            f"duration_seconds: {request.model} makes {allowed} s videos with {mode}, not {request.duration_seconds}",
+            f"{allowed} s {short}",
+        )
+    ]
+
+
+def check_extension_source(
+    request: JobRequest, *, source_aspect_ratio: str, source_seconds: float | None, source_name: str
+) -> None:
+    """Raise :class:`ModelRefusal` when the video an extension continues does not fit it:
+    another aspect ratio, or a length outside 1 to 30 s (``source_name`` names the video)."""
+    if request.aspect_ratio != source_aspect_ratio:
+        raise ModelRefusal(
+            "aspect_ratio",
+            f"aspect_ratio: an extension keeps the video's {source_aspect_ratio}, not {request.aspect_ratio}",
+            f"keeps {source_aspect_ratio}",
+            by_model=False,
+        )
+    low, high = EXTENSION_SOURCE_SECONDS
+    if source_seconds is not None and not low <= round(source_seconds, 1) <= high:
+        raise ModelRefusal(
+            "extends_video",
+            f"extends_video: {source_name} is {source_seconds:.1f} s long; {request.model} extends videos of {low} to {high} s",
+            f"over {high} s",
+            by_model=False,
+        )
+
+
+def _seconds(durations: tuple[int, ...]) -> str:
+    return ", ".join(map(str, durations)) + " seconds"

@@ -102,7 +102,8 @@ class Generator(ABC):
     def estimated_output_bytes(self, request: JobRequest) -> int:
         """About how much disk a job's videos take in its folder: the videos and their zip."""
         per_second = self.bytes_per_video_second.get(request.resolution, max(self.bytes_per_video_second.values()))
-        return 2 * request.number_of_videos * request.duration_seconds * per_second
+        seconds = request.video_seconds or request.duration_seconds
+        return int(2 * request.number_of_videos * seconds * per_second)
 
     def validate(self, request: JobRequest) -> None:
         """Raise :class:`veotui.core.errors.InvalidRequest` if the service cannot do this request."""

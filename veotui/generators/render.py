@@ -17,7 +17,16 @@ from veotui.datadir.files import atomic_path
 
 FPS = 12
 #: Small frames keep rendering well under a second per video; they are previews, not art.
-SIZES = {"16:9": (320, 180), "9:16": (180, 320)}
+#: The size grows with the resolution asked, but 4k (3840x2160) is drawn at 640x360, a
+#: sixth of its width, so a simulated 4k video stays a few hundred kilobytes.
+WIDTHS = {"720p": 320, "1080p": 480, "4k": 640}
+
+
+def frame_size(aspect_ratio: str, resolution: str = "720p") -> tuple[int, int]:
+    """The simulator's frame size for ``resolution`` (16:9 landscape, 9:16 portrait)."""
+    width = WIDTHS.get(resolution, WIDTHS["720p"])
+    height = width * 9 // 16
+    return (height, width) if aspect_ratio == "9:16" else (width, height)
 
 
 def render_video(
@@ -25,8 +34,9 @@ def render_video(
     *,
     prompt: str,
     index: int,
-    seconds: int,
+    seconds: float,
     aspect_ratio: str = "16:9",
+    resolution: str = "720p",
     image_path: Path | None = None,
     seed: int | None = None,
     last_frame_path: Path | None = None,
@@ -40,10 +50,10 @@ def render_video(
     mode shows: the last frame given is the video's last frame; an extension's first frame is
     the last frame of the video it continues; reference images sit in a corner; ``audio``
     adds a tone track; the caption says whether the prompt was enhanced."""
-    width, height = SIZES.get(aspect_ratio, SIZES["16:9"])
+    width, height = frame_size(aspect_ratio, resolution)
     digest = hashlib.sha256(f"{prompt}|{index}|{seed}".encode()).digest()
     base_colour = (digest[0], digest[1], digest[2])
-    frames = max(1, int(seconds * FPS))
+    frames = max(1, round(seconds * FPS))
     source = _load_source(image_path, width, height) if image_path else None
     start = _fit(last_video_frame(extends_path), width, height) if extends_path else None
     end = _fit(_open_rgb(last_frame_path), width, height) if last_frame_path else None
@@ -89,12 +99,12 @@ def render_video(
 AUDIO_RATE = 8000
 
 
-def _write_tone(container: Any, stream: Any, seconds: int, index: int) -> None:
+def _write_tone(container: Any, stream: Any, seconds: float, index: int) -> None:
     """A quiet 125 Hz tone as long as the video: 64 samples a period, so every 1024-sample
     frame is the same buffer, computed once."""
     samples_per_frame = 1024
     wave = array.array("f", (0.2 * math.sin(2 * math.pi * i / 64) for i in range(samples_per_frame))).tobytes()
-    total = seconds * AUDIO_RATE
+    total = round(seconds * AUDIO_RATE)
     for offset in range(0, total, samples_per_frame):
         count = min(samples_per_frame, total - offset)
         frame = av.AudioFrame(format="fltp", layout="mono", samples=count)
@@ -105,6 +115,23 @@ def _write_tone(container: Any, stream: Any, seconds: int, index: int) -> None:
             container.mux(packet)
     for packet in stream.encode():
         container.mux(packet)
+
+
+def video_seconds(path: Path) -> float:
+    """How long a video plays, in seconds (its video stream; the container if that says
+    nothing). Raises ``ValueError`` for a file that is not a video."""
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0] if container.streams.video else None
+            if stream is not None and stream.duration is not None and stream.time_base is not None:
+                return float(stream.duration * stream.time_base)
+            if stream is not None and stream.frames and stream.average_rate:
+                return float(stream.frames / stream.average_rate)
+            if container.duration is not None:
+                return float(container.duration / av.time_base)
+    except (av.FFmpegError, IndexError) as exc:
+        raise ValueError(f"{path.name} is not a video: {exc}") from exc
+    raise ValueError(f"{path.name} does not say how long it is")
 
 
 def last_video_frame(path: Path) -> Image.Image:

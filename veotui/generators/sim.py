@@ -8,11 +8,14 @@ process resumes the very same operation. Markers in the prompt drive it:
 - ``[unfetchable]``: the first fetch of the job's videos fails, as when they cannot be read
   from the bucket; a retry fetches them (without a new submit).
 
-Every Veo 3.1 mode shows in the video it renders (see :func:`render_video`).
+Every Veo 3.1 mode shows in the video it renders (see :func:`render_video`): its size grows
+with the resolution asked (4k is drawn small, see ``render.WIDTHS``), and an extension is 7 s
+longer than the video it continues.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -24,11 +27,13 @@ from typing import Any, ClassVar
 
 import anyio
 
+from veotui.core.capabilities import EXTENSION_ADDS_SECONDS
 from veotui.core.errors import ErrorKind
 from veotui.core.job import Job, isoformat, parse_time, utcnow
 from veotui.datadir.files import video_name, write_atomic
+from veotui.datadir.privacy import private_dir
 from veotui.generators.base import GenerationResult, Generator, JobInputs, PermanentFault, TransientFault
-from veotui.generators.render import render_video
+from veotui.generators.render import render_video, video_seconds
 from veotui.logs import event
 
 log = logging.getLogger(__name__)
@@ -51,8 +56,8 @@ class SimGenerator(Generator):
         self.typical_seconds = max(seconds, 0.1)
         self.operations = root / "operations"
         self.calls = root / "calls"
-        self.operations.mkdir(parents=True, exist_ok=True)
-        self.calls.mkdir(parents=True, exist_ok=True)
+        for folder in (root, self.operations, self.calls):
+            private_dir(folder)
 
     async def submit(self, job: Job, inputs: JobInputs) -> str:
         if "[flaky]" in job.prompt and self._count_call(job.job_id) <= FLAKY_FAILURES:
@@ -69,6 +74,7 @@ class SimGenerator(Generator):
             "number_of_videos": job.request.number_of_videos,
             "aspect_ratio": job.request.aspect_ratio,
             "duration_seconds": job.request.duration_seconds,
+            "resolution": job.request.resolution,
             "seed": job.request.seed,
             "image": str(inputs.image) if inputs.image else None,
             "last_frame": str(inputs.last_frame) if inputs.last_frame else None,
@@ -131,6 +137,7 @@ class SimGenerator(Generator):
         record = self._read(job.operation) if job.operation else {}
         image, last_frame, video = (_existing(record.get(key)) for key in ("image", "last_frame", "video"))
         references = tuple(p for p in (_existing(r) for r in record.get("references") or ()) if p is not None)
+        seconds = await anyio.to_thread.run_sync(_length, job, video)
         paths = []
         for index in result.videos:
             target = dest / video_name(index)
@@ -139,8 +146,9 @@ class SimGenerator(Generator):
                 target,
                 prompt=job.prompt,
                 index=index,
-                seconds=job.request.duration_seconds,
+                seconds=seconds,
                 aspect_ratio=job.request.aspect_ratio,
+                resolution=record.get("resolution") or job.request.resolution,
                 image_path=image,
                 seed=job.request.seed,
                 last_frame_path=last_frame,
@@ -199,6 +207,18 @@ class SimGenerator(Generator):
             count = 1
         write_atomic(path, json.dumps({"calls": count}).encode())
         return count
+
+
+def _length(job: Job, video: Path | None) -> float:
+    """How long the job's videos are: the length asked, or for an extension, as with Veo,
+    the video it continues plus 7 s."""
+    if job.request.extends is None:
+        return float(job.request.duration_seconds)
+    source = job.request.extends.source_seconds
+    if video is not None:
+        with contextlib.suppress(ValueError):  # the length recorded at submit stands in
+            source = video_seconds(video)
+    return (source if source is not None else job.request.duration_seconds) + EXTENSION_ADDS_SECONDS
 
 
 def _existing(name: str | None) -> Path | None:

