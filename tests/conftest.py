@@ -24,7 +24,7 @@ from veotui.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from tests.support.postgres import Cluster
-    from veotui.store.sqlite import SqliteStore
+    from veotui.store.jobs import JobStore
 
 
 @pytest.fixture
@@ -78,13 +78,13 @@ def store_location(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def open_store(store_location: str, tmp_path: Path) -> Iterator[Callable[[], SqliteStore]]:
+def open_store(store_location: str, tmp_path: Path) -> Iterator[Callable[[], JobStore]]:
     """Opens the store under test (again and again on the same data); closes them all."""
     from veotui.store import open_store as open_named
 
-    opened: list[SqliteStore] = []
+    opened: list[JobStore] = []
 
-    def make() -> SqliteStore:
+    def make() -> JobStore:
         store = open_named(store_location, tmp_path)
         opened.append(store)
         return store

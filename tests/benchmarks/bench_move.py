@@ -23,6 +23,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tests.support.by_hand import sqlite_connection
 from veotui.core.ids import new_job_id
 from veotui.core.job import Job, Status
 from veotui.core.request import JobRequest
@@ -55,7 +56,8 @@ def median_ms(store: SqliteStore, ids: list[str], **where) -> float:
 def rows_per_move_into_one_gap(store: SqliteStore, moves: int = 1000) -> float:
     ids = [j.job_id for j in store.queued(limit=moves + 2)]
     written = 0
-    connection = store._conn
+    db = sqlite_connection(store)
+    connection = db.raw
     # Count UPDATE statements by wrapping the connection's execute.
     counted = {"n": 0}
 
@@ -68,13 +70,13 @@ def rows_per_move_into_one_gap(store: SqliteStore, moves: int = 1000) -> float:
                 counted["n"] += 1
             return connection.execute(sql, *args)
 
-    store._conn = Counting()  # type: ignore[assignment]  # it stands in for the connection
+    db.raw = Counting()  # type: ignore[assignment]  # it stands in for the connection
     try:
         for n in range(moves):
             store.move(ids[-1 - n], position=2)
         written = counted["n"]
     finally:
-        store._conn = connection
+        db.raw = connection
     return written / moves
 
 

@@ -25,6 +25,11 @@ from veotui.store import open_store
 if TYPE_CHECKING:
     from veotui.store.postgres import PostgresStore
 
+#: The tests' settings: nothing waits for the disk (a crash of the test machine loses nothing of value).
+FAST = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+#: PostgreSQL's own defaults: every commit waits for its WAL to reach the disk.
+DURABLE = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
+
 SEARCH = [Path("/usr/lib/postgresql") / v / "bin" for v in ("17", "16", "15", "14", "13")]
 
 
@@ -58,6 +63,9 @@ class Cluster:
     user: str = "veotui"
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     databases: int = 0
+    #: Server settings (``-c name=value``). The tests' default trades durability for speed;
+    #: a benchmark that compares with durable systems passes :data:`DURABLE`.
+    settings: dict[str, str] = field(default_factory=lambda: dict(FAST))
 
     @property
     def data(self) -> Path:
@@ -109,12 +117,7 @@ class Cluster:
                 "listen_addresses=127.0.0.1",
                 "-c",
                 "max_connections=200",
-                "-c",
-                "fsync=off",
-                "-c",
-                "synchronous_commit=off",
-                "-c",
-                "full_page_writes=off",
+                *(arg for name, value in self.settings.items() for arg in ("-c", f"{name}={value}")),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -160,11 +163,17 @@ class Cluster:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def start_cluster() -> Cluster:
+def start_cluster(settings: dict[str, str] | None = None) -> Cluster:
+    """A private cluster started with ``settings`` (by default :data:`FAST`)."""
     bin_dir = find_bin_dir()
     if bin_dir is None:
         raise FileNotFoundError("PostgreSQL is not installed (no initdb found); apt-get install postgresql")
-    cluster = Cluster(bin_dir=bin_dir, root=Path(tempfile.mkdtemp(prefix="veotui-pg-")), port=free_port())
+    cluster = Cluster(
+        bin_dir=bin_dir,
+        root=Path(tempfile.mkdtemp(prefix="veotui-pg-")),
+        port=free_port(),
+        settings=dict(FAST if settings is None else settings),
+    )
     try:
         cluster.start()
     except BaseException:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from veotui.store.sqlite import SqliteStore
+from tests.support.by_hand import sqlite_connection
+from veotui.store.jobs import JobStore
 
 
 class RefusingConnection:
@@ -25,8 +26,9 @@ class RefusingConnection:
         return getattr(self._connection, name)
 
 
-def refuse_commits(store: SqliteStore) -> RefusingConnection:
+def refuse_commits(store: JobStore) -> RefusingConnection:
     """Put a refusing connection under ``store``; returns it (set ``full`` to refuse)."""
-    connection = RefusingConnection(store._conn)
-    store._conn = connection  # type: ignore[assignment]  # it stands in for the connection
+    db = sqlite_connection(store)
+    connection = RefusingConnection(db.raw)
+    db.raw = connection  # type: ignore[assignment]  # it stands in for the connection
     return connection
