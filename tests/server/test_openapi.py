@@ -92,7 +92,18 @@ async def test_every_route_is_declared_in_the_module_of_its_resource(local_backe
     }
     assert set(declared.values()) <= {
         f"veotui.server.routes.{name}"
-        for name in ("jobs", "queue", "downloads", "pictures", "events", "metrics", "models", "info", "health")
+        for name in (
+            "jobs",
+            "webhooks",
+            "queue",
+            "downloads",
+            "pictures",
+            "events",
+            "metrics",
+            "models",
+            "info",
+            "health",
+        )
     }
     assert declared[("GET", "/api/status/{job_id}")] == "veotui.server.routes.jobs"
     assert declared[("POST", "/api/move/{job_id}")] == "veotui.server.routes.queue"

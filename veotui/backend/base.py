@@ -13,6 +13,7 @@ from typing import Any, Self
 
 from veotui.core.job import Change, Job, JobEvent, JobLists, QueueState
 from veotui.core.prices import PriceTable
+from veotui.core.webhooks import Delivery
 from veotui.datadir.health import StorageState
 
 #: Queued jobs in one answer of ``list_jobs`` unless asked otherwise.
@@ -103,13 +104,24 @@ class Backend(ABC):
         *,
         last_frame: Upload | None = None,
         references: Sequence[Upload] = (),
+        idempotency_key: str | None = None,
     ) -> Job:
         """Queue a job. ``fields`` are the job fields (validated here); ``image`` the raw
         bytes of an input image in any common format; ``last_frame`` and ``references``
-        the other input images (Veo 3.1 modes)."""
+        the other input images (Veo 3.1 modes). The same ``idempotency_key`` with the same
+        request within 24 h answers the job it made the first time and makes no other."""
 
     @abstractmethod
     async def get(self, job_id: str) -> Job: ...
+
+    @abstractmethod
+    async def webhook_deliveries(self, job_id: str | None = None, *, limit: int = 100) -> list[Delivery]:
+        """The webhook deliveries (of one job), newest first, with their attempts (admin)."""
+
+    @abstractmethod
+    async def test_webhooks(self) -> list[dict[str, Any]]:
+        """Send a ``ping`` to every hook now: each hook's ``url``, ``status`` (None: no
+        answer), ``answer``, ``seconds`` and whether it was ``delivered`` (admin)."""
 
     @abstractmethod
     async def resolve(self, prefix: str) -> str:

@@ -30,11 +30,13 @@ from veotui.core.errors import (
     VideoNotFound,
     clipped,
 )
+from veotui.core.idempotency import KeyClaim, KeyJobGone, KeyReused, KeyTaken, fingerprint
 from veotui.core.ids import new_job_id
 from veotui.core.job import ACTIVE_STATUSES, FINAL_STATUSES, Change, Job, JobEvent, JobLists, QueueState, Status, utcnow
 from veotui.core.prices import estimate_cost
 from veotui.core.progress import with_progress
 from veotui.core.request import JobRequest, cautions, check_extension_source, check_modes
+from veotui.core.webhooks import Delivery
 from veotui.datadir.files import IMAGE_NAME, LAST_FRAME_NAME, JobFiles, copy_atomic, reference_name
 from veotui.datadir.health import StorageGuard, StorageState, save_failed
 from veotui.datadir.images import convert_image
@@ -43,6 +45,7 @@ from veotui.datadir.privacy import open_to_others
 from veotui.datadir.sizes import DirSize
 from veotui.engine.bus import EventBus, Subscription
 from veotui.engine.scheduler import Scheduler
+from veotui.engine.webhooks import WebhookSender, ping
 from veotui.generators import Generator, make_generator
 from veotui.generators.render import video_seconds
 from veotui.logs import FileLog, event
@@ -103,6 +106,7 @@ class LocalBackend(Backend):
         self.store: JobStore
         self.files: JobFiles
         self.scheduler: Scheduler
+        self.webhooks: WebhookSender
         self._engine_task: asyncio.Task[None]
         self._image_limiter: anyio.CapacityLimiter | None = None
 
@@ -152,6 +156,14 @@ class LocalBackend(Backend):
             self.dir_size = DirSize(self.settings.data_dir)
             self.dir_size.value()  # the first walk starts now, in the background
             self.scheduler = Scheduler(self.store, self.generator, self.files, self.settings)
+            # Each status change a hook wants is written to the outbox with the change itself.
+            self.store.webhooks = self.settings.webhooks
+            self.webhooks = WebhookSender(
+                self.store,
+                self.settings.webhooks,
+                shared=self.fleet is not None,
+                claimer=self.fleet.server_id if self.fleet is not None else None,
+            )
             if self.fleet is not None:
                 # What the other servers of the fleet change reaches this server's events too:
                 # heard in the listener's thread, handled in a task of this loop.
@@ -188,6 +200,8 @@ class LocalBackend(Backend):
             try:
                 async with anyio.create_task_group() as task_group:
                     await task_group.start(self.scheduler.run)
+                    # Its own task: a slow receiver never holds up the scheduler.
+                    await task_group.start(self.webhooks.run)
                     ready.set()
             except BaseException as exc:
                 failure.append(exc)
@@ -285,6 +299,8 @@ class LocalBackend(Backend):
         )
 
     def _publish(self, change: Change) -> None:
+        if change.job is not None and any(hook.wants(change.job.status) for hook in self.settings.webhooks):
+            self.webhooks.wake()  # the change wrote a delivery
         if change.job is not None and change.job.status == Status.COMPLETED:
             self._estimates.pop(change.job.request.model, None)
         if not self.bus.subscriber_count:
@@ -353,7 +369,32 @@ class LocalBackend(Backend):
         last_frame: Upload | None = None,
         references: Sequence[Upload] = (),
         user: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Job:
+        job, _ = await self.submit_keyed(
+            fields,
+            image,
+            image_name,
+            last_frame=last_frame,
+            references=references,
+            user=user,
+            idempotency_key=idempotency_key,
+        )
+        return job
+
+    async def submit_keyed(
+        self,
+        fields: Mapping[str, Any],
+        image: bytes | None = None,
+        image_name: str | None = None,
+        *,
+        last_frame: Upload | None = None,
+        references: Sequence[Upload] = (),
+        user: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> tuple[Job, bool]:
+        """As :meth:`submit`; also whether the answer is a replay: the job an earlier
+        submit under the same ``idempotency_key`` (kept per ``user``) made."""
         request = self.request_from(fields, user)
         if not self.scheduler.probe_storage():
             raise self.storage.unavailable()
@@ -367,6 +408,55 @@ class LocalBackend(Backend):
             has_last_frame=last_frame is not None,
             reference_count=len(references),
         )
+        claim = None
+        if idempotency_key is not None:
+            images = [image, last_frame[0] if last_frame else None, *(data for data, _ in references)]
+            claim = KeyClaim(user or "", idempotency_key, fingerprint(request, images))
+            earlier = self._replay(claim)
+            if earlier is not None:
+                return earlier, True
+        try:
+            job = await self._create(request, image, image_name, last_frame, references, claim)
+        except KeyTaken:
+            # Another submit under the same key committed first: its job is the answer.
+            earlier = self._replay(claim) if claim is not None else None
+            if earlier is None:
+                raise
+            event(
+                log,
+                logging.INFO,
+                "job.key_taken",
+                "a submit racing another under the same key answered its job %s",
+                earlier.job_id,
+                job_id=earlier.job_id,
+            )
+            return earlier, True
+        return job, False
+
+    def _replay(self, claim: KeyClaim) -> Job | None:
+        """The job an earlier submit under ``claim``'s key made (None: the key is free);
+        409 when that submit was a different request, or its job was deleted since."""
+        kept = self.store.keyed_job(claim.scope, claim.key)
+        if kept is None:
+            return None
+        job_id, earlier_fingerprint = kept
+        if earlier_fingerprint != claim.fingerprint:
+            raise KeyReused(claim.key, job_id)
+        job = self.store.find(job_id)
+        if job is None:
+            raise KeyJobGone(claim.key, job_id)
+        event(log, logging.INFO, "job.replayed", "a submit under a used key answered job %s", job_id, job_id=job_id)
+        return self.view(job)
+
+    async def _create(
+        self,
+        request: JobRequest,
+        image: bytes | None,
+        image_name: str | None,
+        last_frame: Upload | None,
+        references: list[Upload],
+        claim: KeyClaim | None,
+    ) -> Job:
         source_video = None
         if request.extends:
             source_video, request = await self._extension_source(request)
@@ -399,7 +489,7 @@ class LocalBackend(Backend):
                     video=source_video,
                 )
             )
-            job = self.store.insert(job)
+            job = self.store.insert(job, claim=claim)
         except BaseException as exc:
             self.files.remove(job.job_id)
             failure = self.storage.error(exc, "save the job's input files") if isinstance(exc, OSError) else None
@@ -426,6 +516,21 @@ class LocalBackend(Backend):
         )
         self.scheduler.wake()
         return self.view(job)
+
+    async def webhook_deliveries(self, job_id: str | None = None, *, limit: int = 100) -> list[Delivery]:
+        return self.store.deliveries(job_id, limit)
+
+    async def test_webhooks(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "url": hook.url,
+                "status": attempt.status,
+                "answer": attempt.answer,
+                "seconds": round(attempt.seconds, 3),
+                "delivered": attempt.delivered,
+            }
+            for hook, attempt in await ping(self.settings.webhooks)
+        ]
 
     async def _extension_source(self, request: JobRequest) -> tuple[Path, JobRequest]:
         """The video an extension continues (video N of a completed job; 409 otherwise),

@@ -123,6 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--extend", metavar="JOB[:N]", help="continue video N (default 1) of a completed job (an id or its start)"
     )
     submit.add_argument("--wait", action="store_true", help="show progress and wait until the job ends")
+    submit.add_argument(
+        "--idempotency-key",
+        metavar="KEY",
+        help="the same KEY within 24 h makes one job however often the submit is sent (1-200 printable "
+        "characters); without it veotui uses a key of its own for its retries",
+    )
     _remote_flags(submit)
 
     models = commands.add_parser(
@@ -183,6 +189,17 @@ def build_parser() -> argparse.ArgumentParser:
     move.add_argument("where", type=_where, metavar="top|bottom|up|down|N", help="where to (N: 1-based position)")
     _remote_flags(move)
 
+    hooks = commands.add_parser("hooks", help="the server's webhooks: deliveries and a test ping (admin)")
+    hook_actions = hooks.add_subparsers(dest="hooks_action", metavar="ACTION", required=True)
+    deliveries = hook_actions.add_parser("deliveries", help="each delivery with its state and attempts, newest first")
+    deliveries.add_argument("--job", metavar="JOB", help="only the deliveries of this job (an id or its start)")
+    deliveries.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    deliveries.add_argument("--json", action="store_true", help="print JSON (the body of GET /api/webhooks/deliveries)")
+    _remote_flags(deliveries)
+    hooks_test = hook_actions.add_parser("test", help="send a ping event to every hook now and print each answer")
+    hooks_test.add_argument("--json", action="store_true", help="print JSON")
+    _remote_flags(hooks_test)
+
     doctor = commands.add_parser("doctor", help="check the Google Cloud settings without generating anything")
     doctor.add_argument(
         "--data",
@@ -209,6 +226,8 @@ def _conflicting(args: argparse.Namespace) -> str | None:
         return "give a PROMPT or --from FILE (one of them)"
     if args.command == "submit" and args.from_file and args.wait:
         return "--wait follows one job; it does not go with --from"
+    if args.command == "submit" and args.from_file and args.idempotency_key:
+        return 'each line of --from carries its own "idempotency_key"; --idempotency-key is for one job'
     if args.command == "cancel":
         chosen = [name for name in ("job", "queued", "all") if getattr(args, name)]
         if len(chosen) != 1:

@@ -25,6 +25,7 @@ from veotui.backend.base import Backend
 from veotui.core import display as fmt
 from veotui.core.capabilities import MAX_REFERENCES
 from veotui.core.errors import Conflict, InvalidRequest, JobNotFound, TooLarge, VeotuiError
+from veotui.core.idempotency import check_key
 from veotui.core.job import Job, QueueState, Status, format_usd, isoformat, utcnow
 from veotui.core.text import printable
 from veotui.settings import Settings
@@ -112,7 +113,10 @@ async def submit(backend: Backend, args: argparse.Namespace) -> int:
         raise InvalidRequest(f"--reference may be given at most {MAX_REFERENCES} times, got {len(args.reference)}")
     last_frame = _read_image(args.last_frame) if args.last_frame else None
     references = [_read_image(path) for path in args.reference]
-    job = await backend.submit(fields, image, image_name, last_frame=last_frame, references=references)
+    key = check_key(args.idempotency_key) if args.idempotency_key is not None else None
+    job = await backend.submit(
+        fields, image, image_name, last_frame=last_frame, references=references, idempotency_key=key
+    )
     print(job.job_id, flush=True)
     _say_cautions(job)
     if not args.wait:
@@ -134,6 +138,7 @@ async def submit_batch(backend: Backend, path: Path) -> int:
                 job.image[1] if job.image else None,
                 last_frame=job.last_frame,
                 references=job.references,
+                idempotency_key=job.idempotency_key,
             )
         except VeotuiError as exc:
             # Checked alike beforehand, so only the server's state can refuse it now (an
@@ -599,7 +604,53 @@ async def move(backend: Backend, args: argparse.Namespace) -> int:
     return 0
 
 
+# -- hooks ----------------------------------------------------------------------------------
+
+
+async def hooks(backend: Backend, args: argparse.Namespace) -> int:
+    if args.hooks_action == "test":
+        results = await backend.test_webhooks()
+        if args.json:
+            print(json.dumps(results, indent=2))
+        elif not results:
+            _err().print("the server has no webhooks; add [[webhooks]] to its config file")
+        for result in [] if args.json else results:
+            print(f"{_hook_line(result)}")
+        return 0 if all(result["delivered"] for result in results) else 1
+    job_id = await backend.resolve(args.job) if args.job else None
+    deliveries = await backend.webhook_deliveries(job_id, limit=args.limit)
+    if args.json:
+        print(json.dumps({"deliveries": [d.to_dict() for d in deliveries]}, indent=2))
+        return 0
+    if not deliveries:
+        _err().print("no deliveries" + (f" for job {job_id}" if job_id else ""))
+    out = _out()
+    for delivery in deliveries:
+        last = delivery.attempts[-1] if delivery.attempts else None
+        tried = f"{len(delivery.attempts)} attempt{'s' if len(delivery.attempts) != 1 else ''}"
+        answer = ""
+        if last is not None:
+            answer = f", last: {last.status if last.status is not None else _safe(last.answer)}"
+        next_try = ""
+        if delivery.state == "pending" and delivery.next_attempt_at is not None:
+            next_try = f", next try {delivery.next_attempt_at:%H:%M:%S} UTC"
+        out.print(
+            f"{delivery.delivery_id}  {delivery.state:<9}  {delivery.event:<14}  "
+            f"job {delivery.job_id or '-'}  {_safe(delivery.url)}  ({tried}{answer}{next_try})"
+        )
+    return 0
+
+
+def _hook_line(result: dict[str, Any]) -> str:
+    if result["status"] is None:
+        outcome = f"no answer: {printable(result['answer'])}"
+    else:
+        outcome = f"answered {result['status']}" + (" (delivered)" if result["delivered"] else " (not delivered)")
+    return f"{printable(result['url'])}: {outcome} in {result['seconds']:.2f} s"
+
+
 VERBS: dict[str, Verb] = {
+    "hooks": hooks,
     "models": models,
     "submit": submit,
     "jobs": jobs,

@@ -132,3 +132,10 @@ class ErrorKind(StrEnum):
     STORAGE_PERMISSION = "storage_permission"  # no permission on the bucket or object
     SUBMIT_UNKNOWN = "submit_unknown"  # sent, but no answer: it may have been accepted and billed
     TRANSIENT = "transient"  # retried faults (rate limits, 5xx, timeouts) that did not clear
+
+
+class Forbidden(VeotuiError):
+    """The caller's role does not allow the action (on that job): nothing was changed."""
+
+    http_status = 403
+    kind = "forbidden"

@@ -26,7 +26,7 @@ from veotui.datadir.health import StorageGuard
 from veotui.logs import event
 from veotui.server.auth import BearerAuth, TokenTable
 from veotui.server.prometheus import Collector
-from veotui.server.routes import downloads, events, health, info, jobs, metrics, models, pictures, queue
+from veotui.server.routes import downloads, events, health, info, jobs, metrics, models, pictures, queue, webhooks
 from veotui.server.security import CrossSiteGuard, HostGuard
 from veotui.server.streams import EventStreams
 from veotui.settings import Settings
@@ -70,6 +70,7 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
 
     router = app.router
     jobs.add_routes(router, backend)
+    webhooks.add_routes(router, backend)
     downloads.add_routes(router, backend)
     queue.add_routes(router, backend)
     pictures.add_routes(router, backend)

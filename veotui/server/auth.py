@@ -10,8 +10,10 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from veotui.core.errors import Forbidden
 from veotui.server.security import header, send_error
 
 #: Paths anyone may call: a load balancer or a client checks liveness without a secret.
@@ -67,3 +69,10 @@ class BearerAuth:
 
 async def _refuse(send: Send, detail: str) -> None:
     await send_error(send, 401, detail, [(b"www-authenticate", b'Bearer realm="veotui"')])
+
+
+def require_admin(request: Request, action: str) -> None:
+    """Only an admin (the server's own token, or a server without tokens) may ``action``."""
+    user = request.scope.get(USER_KEY)
+    if user is not None:
+        raise Forbidden(f"{user} may not {action}: only an admin may")

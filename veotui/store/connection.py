@@ -63,6 +63,8 @@ class JobChange:
     returning: tuple[str, ...] | None = None
     #: What other processes on the database are told (PostgreSQL's NOTIFY payloads).
     notify: list[str] = field(default_factory=list)
+    #: The webhook deliveries the change makes (``webhook_deliveries`` rows).
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, name: str, labels: str = "", amount: float = 1.0, bucket: int = 0) -> None:
         key = (name, labels, bucket)
@@ -107,6 +109,10 @@ class Dialect(Protocol):
 
     def locked(self, select: str) -> str:
         """``select`` reading rows that stay locked until the transaction ends."""
+
+    def claimable(self, select: str) -> str:
+        """``select`` reading rows that stay locked until the transaction ends, passing over
+        rows another transaction holds (a work queue's claim)."""
 
 
 class Transaction(Protocol):

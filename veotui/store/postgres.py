@@ -59,6 +59,9 @@ _EVENT_COLUMNS = (
 )
 
 
+_DELIVERY_COLUMNS = tuple(
+    (name, "text") for name in ("delivery_id", "url", "event", "job_id", "body", "created_at", "next_attempt_at")
+)
 _HOUR_COLUMNS = (("hour", "text"), ("name", "text"), ("labels", "text"), ("value", "double precision"))
 
 
@@ -177,6 +180,17 @@ class PostgresDialect:
                     when,
                 )
             )
+        if change.deliveries:
+            ctes.append(
+                "outbox AS (INSERT INTO webhook_deliveries ({}) SELECT * FROM (VALUES {}) AS added ({}){})".format(
+                    ", ".join(c for c, _ in _DELIVERY_COLUMNS),
+                    ", ".join(
+                        _typed_row(params, f"d{n}", _DELIVERY_COLUMNS, row) for n, row in enumerate(change.deliveries)
+                    ),
+                    ", ".join(c for c, _ in _DELIVERY_COLUMNS),
+                    when,
+                )
+            )
         if change.spend is not None:
             operation, day, at, usd = change.spend
             params.update(operation=operation, day=day, spent_at=at, usd=usd)
@@ -273,6 +287,10 @@ class PostgresDialect:
     @staticmethod
     def locked(select: str) -> str:
         return select + " FOR UPDATE"
+
+    @staticmethod
+    def claimable(select: str) -> str:
+        return select + " FOR UPDATE SKIP LOCKED"
 
 
 def _typed_row(params: dict[str, Any], prefix: str, columns: Sequence[tuple[str, str]], row: dict[str, Any]) -> str:

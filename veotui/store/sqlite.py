@@ -97,6 +97,8 @@ class SqliteDialect:
             )
         for row in change.events:
             out.append(Statement(INSERT_EVENT, row))
+        for row in change.deliveries:
+            out.append(Statement(INSERT_DELIVERY, row))
         if change.spend is not None:
             operation, day, at, usd = change.spend
             out.append(
@@ -186,10 +188,19 @@ class SqliteDialect:
     def locked(select: str) -> str:
         return select  # BEGIN IMMEDIATE holds the whole database
 
+    @staticmethod
+    def claimable(select: str) -> str:
+        return select  # one process writes the database
+
 
 INSERT_EVENT = (
     "INSERT INTO events (job_id, at, status, detail, kind, user, model, error_kind, seconds)"
     " VALUES (:job_id, :at, :status, :detail, :kind, :user, :model, :error_kind, :seconds)"
+)
+
+INSERT_DELIVERY = (
+    "INSERT INTO webhook_deliveries (delivery_id, url, event, job_id, body, created_at, next_attempt_at)"
+    " VALUES (:delivery_id, :url, :event, :job_id, :body, :created_at, :next_attempt_at)"
 )
 
 

@@ -29,6 +29,7 @@ from veotui.core.capabilities import (
     REFERENCE_TYPES,
     RESOLUTIONS,
 )
+from veotui.core.idempotency import KEY_HEADER, REPLAYED_HEADER, check_key
 from veotui.server.auth import USER_KEY
 from veotui.server.bodies import read_submission
 from veotui.server.routes.job_id import JOB_ID_PARAMETER, JobId, checked
@@ -44,18 +45,26 @@ def add_routes(router: APIRouter, backend: LocalBackend) -> None:
         status_code=202,
         openapi_extra=GENERATE_BODY,
         summary="Submit a job",
-        responses=answers(JobOut, 400, 401, 404, 409, 413, 415, 422, 503, 507, status=202),
+        responses={
+            **answers(JobOut, 400, 401, 404, 409, 413, 415, 422, 503, 507, status=202),
+            200: {"model": JobOut, "description": "a replay: the job this Idempotency-Key made the first time"},
+        },
     )
     async def generate(request: Request) -> JSONResponse:
+        key = request.headers.get(KEY_HEADER)
+        key = check_key(key) if key is not None else None
         submission = await read_submission(request)
-        job = await backend.submit(
+        job, replayed = await backend.submit_keyed(
             submission.fields,
             submission.image,
             submission.image_name,
             last_frame=submission.last_frame,
             references=submission.references,
             user=request.scope.get(USER_KEY),
+            idempotency_key=key,
         )
+        if replayed:
+            return JSONResponse(job.to_dict(), status_code=200, headers={REPLAYED_HEADER: "true"})
         return JSONResponse(job.to_dict(), status_code=202)
 
     # Clients poll this one: a PlainRoute, documented like the others but called without
@@ -174,6 +183,16 @@ _JOB_FIELDS_SCHEMA: dict[str, Any] = {
 }
 
 GENERATE_BODY: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "description": "the same key (per user, within 24 h) with the same request answers the job it made "
+            "the first time (200, Idempotent-Replayed: true); with another request, 409",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[ -~]+$"},
+        }
+    ],
     "requestBody": {
         "required": True,
         "content": {
