@@ -170,7 +170,7 @@ def test_a_batch_sent_twice_queues_its_keyed_lines_once(server, tmp_path):
     batch.write_text(json.dumps({"prompt": "a fox", "idempotency_key": 7}) + "\n")
     refused = submit_process(server.url, "--from", str(batch))
     _, err = refused.communicate(timeout=60)
-    assert refused.returncode == 1 and "line 1: idempotency_key must be text" in err
+    assert refused.returncode == 2 and "line 1: idempotency_key must be text" in err
 
 
 def test_a_key_given_twice_with_another_prompt_is_refused(server):

@@ -101,6 +101,7 @@ async def test_every_route_is_declared_in_the_module_of_its_resource(local_backe
             "events",
             "metrics",
             "models",
+            "logs",
             "info",
             "health",
         )
@@ -109,4 +110,5 @@ async def test_every_route_is_declared_in_the_module_of_its_resource(local_backe
     assert declared[("POST", "/api/move/{job_id}")] == "veotui.server.routes.queue"
     assert declared[("GET", "/api/download/{job_id}/video/{index}")] == "veotui.server.routes.downloads"
     assert declared[("GET", "/metrics")] == "veotui.server.routes.metrics"
+    assert declared[("GET", "/api/logs")] == "veotui.server.routes.logs"
     assert declared[("GET", "/api/health")] == "veotui.server.routes.health"

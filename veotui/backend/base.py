@@ -181,8 +181,9 @@ class Backend(ABC):
         status and the longest queue of the hour."""
 
     @abstractmethod
-    async def download_zip(self, job_id: str, dest_dir: Path) -> Path:
-        """Save the job's videos as one zip in ``dest_dir``; starts the auto-delete timer."""
+    async def download_zip(self, job_id: str, dest_dir: Path, *, keep: bool = False) -> Path:
+        """Save the job's videos as one zip in ``dest_dir``; starts the auto-delete timer
+        unless ``keep``."""
 
     @abstractmethod
     async def download_video(self, job_id: str, index: int, dest_dir: Path) -> Path:
@@ -193,10 +194,12 @@ class Backend(ABC):
         """Fetch one video into ``dest_dir`` to look at it: unlike a download, it never
         starts the auto-delete timer."""
 
-    async def download_all(self, job_id: str, dest_dir: Path) -> list[Path]:
-        """Save every video one by one (which also starts the auto-delete timer)."""
+    async def download_all(self, job_id: str, dest_dir: Path, *, keep: bool = False) -> list[Path]:
+        """Save every video one by one (which also starts the auto-delete timer, unless
+        ``keep``)."""
         job = await self.get(job_id)
-        return [await self.download_video(job_id, video.index, dest_dir) for video in job.videos]
+        save = self.view_video if keep else self.download_video
+        return [await save(job_id, video.index, dest_dir) for video in job.videos]
 
     @abstractmethod
     def changes(self) -> AsyncIterator[Change]:

@@ -94,7 +94,8 @@ class LocalBackend(Backend):
         # With PostgreSQL the database, not the data directory's lock file, decides who runs.
         self.lock: DataDirLock | NoLock = NoLock() if is_postgres(settings.store) else DataDirLock(settings.data_dir)
         self.bus = EventBus()
-        self._downloaded: dict[str, set[int]] = {}
+        #: The videos of a job downloaded one by one so far, by who downloaded them.
+        self._downloaded: dict[str, dict[str | None, set[int]]] = {}
         self._estimates: dict[str, float] = {}
         self._started = False
         self.fleet: FleetStore | None = None
@@ -715,25 +716,27 @@ class LocalBackend(Backend):
         except (JobNotFound, Conflict, VideoNotFound):
             return None
 
-    def record_download(self, job_id: str, index: int | None = None) -> None:
+    def record_download(self, job_id: str, index: int | None = None, *, by: str | None = None) -> None:
         """A download finished: the zip (``index`` None), or one video. The zip, or every
-        video one by one, starts the auto-delete timer."""
+        video one by one by the same caller, may start the auto-delete timer (the engine
+        decides: ``by`` is the per-user token's user, None the admin)."""
         job = self.store.find(job_id)
         if job is None or job.status != Status.COMPLETED:
             return
         if index is not None:
-            done = self._downloaded.setdefault(job_id, set())
+            done = self._downloaded.setdefault(job_id, {}).setdefault(by, set())
             done.add(index)
             if not {v.index for v in job.videos} <= done:
                 return
         self._downloaded.pop(job_id, None)
-        self.scheduler.mark_downloaded(job_id)
+        self.scheduler.mark_downloaded(job_id, by=by)
 
-    async def download_zip(self, job_id: str, dest_dir: Path) -> Path:
+    async def download_zip(self, job_id: str, dest_dir: Path, *, keep: bool = False) -> Path:
         source = self.zip_path(job_id)
         target = Path(dest_dir) / f"veotui_{job_id[:8]}_videos.zip"
         await _save(source, target)
-        self.record_download(job_id)
+        if not keep:
+            self.record_download(job_id)
         return target
 
     async def view_video(self, job_id: str, index: int, dest_dir: Path) -> Path:

@@ -344,8 +344,10 @@ class RemoteBackend(Backend):
 
     # -- downloads ------------------------------------------------------------------------
 
-    async def download_zip(self, job_id: str, dest_dir: Path) -> Path:
-        return await self._download(f"/api/download/{_segment(job_id)}", Path(dest_dir))
+    async def download_zip(self, job_id: str, dest_dir: Path, *, keep: bool = False) -> Path:
+        # A range request (of the whole file) is not counted as a download (see view_video).
+        headers = {"range": "bytes=0-"} if keep else None
+        return await self._download(f"/api/download/{_segment(job_id)}", Path(dest_dir), headers=headers)
 
     async def download_video(self, job_id: str, index: int, dest_dir: Path) -> Path:
         return await self._download(f"/api/download/{_segment(job_id)}/video/{int(index)}", Path(dest_dir))
@@ -399,6 +401,32 @@ class RemoteBackend(Backend):
         target.parent.mkdir(parents=True, exist_ok=True)
         with atomic_file(target) as out:
             out.write(response.content)
+
+    # -- the server's log -----------------------------------------------------------------
+
+    async def log_lines(
+        self, *, job: str | None = None, since: str | None = None, follow: bool = False, as_json: bool = False
+    ) -> AsyncIterator[str]:
+        """The server's log records (``GET /api/logs``, the server's own token only), one
+        line each (a text record's stack trace on the lines after it); with ``follow``,
+        until the caller stops."""
+        params: dict[str, str] = {"format": "json" if as_json else "text"}
+        if job:
+            params["job"] = job
+        if since:
+            params["since"] = since
+        if follow:
+            params["follow"] = "true"
+        timeout = httpx.Timeout(self._timeout, read=None if follow else self._timeout)
+        try:
+            async with self.client.stream("GET", "/api/logs", params=params, timeout=timeout) as response:
+                if response.is_error:
+                    await response.aread()
+                    raise self._error(response)
+                async for line in response.aiter_lines():
+                    yield line + "\n"
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
 
     # -- events ---------------------------------------------------------------------------
 

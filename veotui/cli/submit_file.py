@@ -42,20 +42,22 @@ class BatchJob:
     idempotency_key: str | None = None
 
 
-class BatchError(VeotuiError):
-    """A line of the batch file is not a valid job; nothing was submitted."""
+class BatchError(InvalidRequest):
+    """A line of the batch file is not a valid job (a bad value, exit status 2); nothing was
+    submitted."""
 
 
 def read_batch(path: Path) -> list[BatchJob]:
-    """Every job of the file, or :class:`BatchError` naming the first bad line."""
+    """Every job of the file, or :class:`BatchError` naming the first bad line (a file that
+    cannot be read, or holds no job, is a :class:`VeotuiError`)."""
     try:
         if path.stat().st_size > MAX_BATCH_BYTES:
-            raise BatchError(f"{path} is larger than {MAX_BATCH_BYTES // 1048576} MB; is it a list of jobs?")
+            raise VeotuiError(f"{path} is larger than {MAX_BATCH_BYTES // 1048576} MB; is it a list of jobs?")
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise BatchError(f"{path} is not UTF-8 text; nothing was submitted") from None
+        raise VeotuiError(f"{path} is not UTF-8 text; nothing was submitted") from None
     except OSError as exc:
-        raise BatchError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise VeotuiError(f"cannot read {path}: {exc.strerror or exc}") from None
     jobs = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -65,7 +67,7 @@ def read_batch(path: Path) -> list[BatchJob]:
         except VeotuiError as exc:
             raise BatchError(f"{path.name} line {number}: {exc}; nothing was submitted") from None
     if not jobs:
-        raise BatchError(f"{path} holds no jobs (one JSON object a line)")
+        raise VeotuiError(f"{path} holds no jobs (one JSON object a line)")
     return jobs
 
 

@@ -116,6 +116,7 @@ class ErrorKind(StrEnum):
     BAD_VIDEO_URI = "bad_video_uri"  # a video address is not gs://bucket/object
     DEADLINE = "deadline"  # the operation did not finish within VEOTUI_VEO_DEADLINE
     DISK_FULL = "disk_full"  # the data directory's disk is full
+    FETCH = "fetch"  # the finished generation's videos could not be fetched; a retry fetches them
     GENERATOR = "generator"  # another fault talking to the generator
     INTERNAL = "internal"  # a fault in veotui itself
     MISSING_IMAGE = "missing_image"  # the job's input image is gone from its folder

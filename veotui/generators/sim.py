@@ -132,7 +132,7 @@ class SimGenerator(Generator):
             raise PermanentFault(
                 "the finished generation's videos could not be read (simulated: the prompt asks for "
                 "[unfetchable]). Retry to fetch them again; nothing is generated or charged again.",
-                kind=ErrorKind.STORAGE,
+                kind=ErrorKind.FETCH,
             )
         record = self._read(job.operation) if job.operation else {}
         image, last_frame, video = (_existing(record.get(key)) for key in ("image", "last_frame", "video"))

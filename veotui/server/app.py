@@ -25,8 +25,21 @@ from veotui.core.errors import ERROR_HEADER, StorageUnavailable, TooLarge, Veotu
 from veotui.datadir.health import StorageGuard
 from veotui.logs import event
 from veotui.server.auth import BearerAuth, TokenTable
+from veotui.server.logs import LogStreams
 from veotui.server.prometheus import Collector
-from veotui.server.routes import downloads, events, health, info, jobs, metrics, models, pictures, queue, webhooks
+from veotui.server.routes import (
+    downloads,
+    events,
+    health,
+    info,
+    jobs,
+    logs,
+    metrics,
+    models,
+    pictures,
+    queue,
+    webhooks,
+)
 from veotui.server.security import CrossSiteGuard, HostGuard
 from veotui.server.streams import EventStreams
 from veotui.settings import Settings
@@ -54,8 +67,10 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         redirect_slashes=False,
     )
     streams = EventStreams(backend, keepalive)
+    log_streams = LogStreams(settings.data_dir)
     app.state.backend = backend
     app.state.streams = streams
+    app.state.log_streams = log_streams
     # The last added runs first: the Host, then where the request comes from, then the token.
     app.add_middleware(BearerAuth, tokens=TokenTable(settings.token, settings.users))
     app.add_middleware(CrossSiteGuard, allowed_origins=settings.allowed_origins, form_paths={"/api/generate"})
@@ -77,6 +92,7 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
     events.add_routes(router, streams)
     metrics.add_routes(router, backend, registry)
     models.add_routes(router, backend)
+    logs.add_routes(router, log_streams)
     info.add_routes(router, backend)
     health.add_routes(router, backend)
     return app

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 
-from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from veotui.core.errors import Forbidden
@@ -20,6 +19,20 @@ from veotui.server.security import header, send_error
 PUBLIC_PATHS = frozenset({"/api/health"})
 #: Where the middleware leaves the caller's user name (None: the admin token, or no tokens).
 USER_KEY = "veotui.user"
+
+
+def caller(scope: Scope) -> str | None:
+    """The per-user token's user who sent the request; None for the server's own token, or
+    any caller of a server without tokens (the admin)."""
+    user = scope.get(USER_KEY)
+    return user if isinstance(user, str) else None
+
+
+def require_admin(scope: Scope, action: str) -> None:
+    """Refuse (403) a per-user token: only the server's own token may ``action``."""
+    user = caller(scope)
+    if user is not None:
+        raise Forbidden(f"{user} may not {action}; only the server's own token (VEOTUI_TOKEN) may")
 
 
 class TokenTable:
@@ -69,10 +82,3 @@ class BearerAuth:
 
 async def _refuse(send: Send, detail: str) -> None:
     await send_error(send, 401, detail, [(b"www-authenticate", b'Bearer realm="veotui"')])
-
-
-def require_admin(request: Request, action: str) -> None:
-    """Only an admin (the server's own token, or a server without tokens) may ``action``."""
-    user = request.scope.get(USER_KEY)
-    if user is not None:
-        raise Forbidden(f"{user} may not {action}: only an admin may")

@@ -26,7 +26,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -504,42 +504,77 @@ class JobStore:
         expect: Iterable[Status] | None = None,
         detail: str | None = None,
         seconds: float | None = None,
+        via: Sequence[Status] = (),
+        sample: tuple[str, float, float | None] | None = None,
         **fields: Any,
     ) -> Job:
         """Move a job to ``target`` in one transaction, if the move is allowed from its
-        current status (and that status is one of ``expect``, when given)."""
+        current status (and that status is one of ``expect``, when given).
+
+        ``via``: stages passed on the way, where no work happens between them; each is
+        recorded (its event, its aggregates) in the same transaction. ``fields``, ``detail``
+        and ``seconds`` belong to ``target``. ``sample``: a generation time, (model, seconds,
+        prior), folded into the model's moving estimate in the same transaction."""
         now = utcnow()
         allowed = set(expect) if expect is not None else None
+        steps = (*via, target)
         doing = f"record that job {job_id} is {target.value}"
+        first = self._first_estimate(sample)
 
         def plan(before: Job) -> tuple[JobChange, Job]:
-            if (allowed is not None and before.status not in allowed) or not can_transition(before.status, target):
+            if allowed is not None and before.status not in allowed:
                 raise Conflict(f"job {job_id} is {before.status.value}; it cannot become {target.value}")
-            return self._plan_transition(before, target, now, detail, seconds, dict(fields))
+            change: JobChange | None = None
+            job = before
+            for n, step in enumerate(steps, 1):
+                if not can_transition(job.status, step):
+                    raise Conflict(f"job {job_id} is {job.status.value}; it cannot become {step.value}")
+                last = n == len(steps)
+                part, job = self._plan_transition(
+                    job, step, now, detail if last else None, seconds if last else None, dict(fields) if last else {}
+                )
+                change = part if change is None else change.then(part)
+            assert change is not None
+            if sample is not None and first is not None:
+                change.sample = (sample[0], sample[1], first)
+            return change, job
 
         before, job = self._change(job_id, plan, doing)
-        previous = before.status
-        self._count(previous.value, -1)
+        if sample is not None and first is not None:
+            self._estimates.pop(sample[0], None)  # folded in SQL: the cached sample count is stale
+        self._count(before.status.value, -1)
         self._count(target.value, +1)
         self._clock(job)
         self._tell(Change("job", job_id, job))
-        event(
-            log,
-            logging.WARNING if target == Status.FAILED else logging.INFO,
-            "job.transition",
-            "%s -> %s%s",
-            previous.value,
-            target.value,
-            f": {detail}" if detail else "",
-            job_id=job_id,
-            previous=previous.value,
-            status=target.value,
-            at=isoformat(now),
-            detail=detail,
-            attempts=job.attempts,
-            error_kind=job.error_kind if target == Status.FAILED else None,
-        )
+        previous = before.status
+        for n, step in enumerate(steps, 1):
+            last = n == len(steps)
+            event(
+                log,
+                logging.WARNING if step == Status.FAILED else logging.INFO,
+                "job.transition",
+                "%s -> %s%s",
+                previous.value,
+                step.value,
+                f": {detail}" if detail and last else "",
+                job_id=job_id,
+                previous=previous.value,
+                status=step.value,
+                at=isoformat(now),
+                detail=detail if last else None,
+                attempts=job.attempts,
+                error_kind=job.error_kind if step == Status.FAILED else None,
+            )
+            previous = step
         return job
+
+    @staticmethod
+    def _first_estimate(sample: tuple[str, float, float | None] | None) -> float | None:
+        """A model's estimate from its first sample (clamped against the prior); None where the
+        sample is no time at all and is dropped."""
+        if sample is None or not (math.isfinite(sample[1]) and sample[1] > 0):
+            return None
+        return fold_sample(None, sample[1], sample[2])
 
     def _plan_transition(
         self,

@@ -26,6 +26,7 @@ import psycopg
 from psycopg.rows import RowMaker
 
 from veotui.core.errors import DataUnusable, StorageUnavailable
+from veotui.core.progress import ESTIMATE_WEIGHT, SAMPLE_RANGE
 from veotui.datadir.health import UNAVAILABLE, StorageGuard
 from veotui.datadir.paths import prepare
 from veotui.store.aggregates import JOBS_NOW
@@ -223,6 +224,23 @@ class PostgresDialect:
                     ),
                     when,
                 )
+            )
+        if change.sample is not None:
+            model, seconds, first = change.sample
+            params.update(
+                est_model=model,
+                est_first=first,
+                est_sample=seconds,
+                est_weight=ESTIMATE_WEIGHT,
+                est_low=SAMPLE_RANGE[0],
+                est_high=SAMPLE_RANGE[1],
+            )
+            ctes.append(
+                "sampled AS (INSERT INTO estimates (model, seconds, samples) SELECT %(est_model)s,"
+                f" %(est_first)s::double precision, 1{when} ON CONFLICT (model) DO UPDATE SET"
+                " samples = estimates.samples + 1, seconds = estimates.seconds + %(est_weight)s * (LEAST(GREATEST("
+                "%(est_sample)s::double precision, estimates.seconds * %(est_low)s), estimates.seconds * %(est_high)s)"
+                " - estimates.seconds))"
             )
         if change.queue_max_hour is not None:
             # The statement sees the count as it was before it: add what it changes.

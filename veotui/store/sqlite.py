@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from veotui.core.errors import DataUnusable
+from veotui.core.progress import ESTIMATE_WEIGHT, SAMPLE_RANGE
 from veotui.datadir.health import StorageGuard
 from veotui.datadir.paths import CHOOSE_ANOTHER, os_problem, prepare
 from veotui.datadir.privacy import make_private, private_file
@@ -35,6 +36,9 @@ from veotui.store.errors import write_refusal
 from veotui.store.jobs import JobStore
 from veotui.store.migrations import MIGRATIONS
 from veotui.store.rows import COLUMNS
+
+#: How a sample moves a model's estimate (as ``fold_sample`` does), for the SQL that folds it.
+_FOLD = {"weight": ESTIMATE_WEIGHT, "low": SAMPLE_RANGE[0], "high": SAMPLE_RANGE[1]}
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +132,16 @@ class SqliteDialect:
                     f"INSERT INTO metric_hours (hour, name, labels, value) VALUES {', '.join(rows)}"
                     " ON CONFLICT (hour, name, labels) DO UPDATE SET value = value + excluded.value",
                     params,
+                )
+            )
+        if change.sample is not None:
+            model, seconds, first = change.sample
+            out.append(
+                Statement(
+                    "INSERT INTO estimates (model, seconds, samples) VALUES (:model, :first, 1)"
+                    " ON CONFLICT (model) DO UPDATE SET samples = samples + 1, seconds = seconds"
+                    " + :weight * (MIN(MAX(:sample, seconds * :low), seconds * :high) - seconds)",
+                    {"model": model, "first": first, "sample": seconds, **_FOLD},
                 )
             )
         if change.queue_max_hour is not None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 
 from veotui.backend.local import LocalBackend
+from veotui.server.auth import caller
 from veotui.server.downloads import CountedFileResponse
 from veotui.server.routes.job_id import JobId, checked
 from veotui.server.schemas import answers
@@ -21,13 +22,14 @@ def add_routes(router: APIRouter, backend: LocalBackend) -> None:
         status_code=200,
         responses={200: {"content": {"application/zip": {}}}, **answers(None, 401, 404, 409, 422)},
     )
-    async def download_zip(job_id: JobId) -> CountedFileResponse:
+    async def download_zip(job_id: JobId, request: Request) -> CountedFileResponse:
         path = backend.zip_path(checked(job_id))
+        by = caller(request.scope)
         return CountedFileResponse(
             path,
             media_type="application/zip",
             filename=f"veotui_{job_id[:8]}_videos.zip",
-            on_complete=lambda: backend.record_download(job_id),
+            on_complete=lambda: backend.record_download(job_id, by=by),
         )
 
     @router.get(
@@ -41,13 +43,16 @@ def add_routes(router: APIRouter, backend: LocalBackend) -> None:
             **answers(None, 401, 404, 409, 422),
         },
     )
-    async def download_video(job_id: JobId, index: Annotated[int, Path(description="1-based")]) -> CountedFileResponse:
+    async def download_video(
+        job_id: JobId, index: Annotated[int, Path(description="1-based")], request: Request
+    ) -> CountedFileResponse:
         path = backend.video_path(checked(job_id), index)
+        by = caller(request.scope)
         return CountedFileResponse(
             path,
             media_type="video/mp4",
             filename=f"veotui_{job_id[:8]}_{path.name}",
-            on_complete=lambda: backend.record_download(job_id, index),
+            on_complete=lambda: backend.record_download(job_id, index, by=by),
         )
 
     @router.get(
