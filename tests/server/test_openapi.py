@@ -97,6 +97,8 @@ async def test_every_route_is_declared_in_the_module_of_its_resource(local_backe
             "webhooks",
             "queue",
             "downloads",
+            "me",
+            "audit",
             "pictures",
             "events",
             "metrics",
@@ -111,4 +113,6 @@ async def test_every_route_is_declared_in_the_module_of_its_resource(local_backe
     assert declared[("GET", "/api/download/{job_id}/video/{index}")] == "veotui.server.routes.downloads"
     assert declared[("GET", "/metrics")] == "veotui.server.routes.metrics"
     assert declared[("GET", "/api/logs")] == "veotui.server.routes.logs"
+    assert declared[("GET", "/api/me")] == "veotui.server.routes.me"
+    assert declared[("GET", "/api/audit")] == "veotui.server.routes.audit"
     assert declared[("GET", "/api/health")] == "veotui.server.routes.health"

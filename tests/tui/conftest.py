@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Generic, TypeVar
 
 import pytest
 from textual.message import Message
@@ -12,6 +13,7 @@ from textual.pilot import Pilot
 
 from tests.support import waiting
 from tests.support.waiting import wait_for
+from veotui.backend.base import Backend
 from veotui.backend.local import LocalBackend
 from veotui.core.job import Status
 from veotui.settings import Settings
@@ -21,13 +23,18 @@ from veotui.tui.board import HISTORY, PROCESSING, QUEUE
 __all__ = ["HISTORY", "PROCESSING", "QUEUE", "running_app", "wait_for", "wait_status"]
 
 
-class RecordingApp(VeotuiApp):
+#: The app's backend as the test knows it: a LocalBackend lets a test reach the engine's store
+#: and files, a RemoteBackend drives a server.
+B = TypeVar("B", bound=Backend)
+
+
+class RecordingApp(VeotuiApp, Generic[B]):
     """The app, keeping every notification it shows in ``notices``: a toast expires after a
     few seconds, sooner than a test on a busy machine may look."""
 
-    backend: LocalBackend  # tests reach the engine's store and files through it
+    backend: B
 
-    def __init__(self, backend: LocalBackend, settings: Settings) -> None:
+    def __init__(self, backend: B, settings: Settings) -> None:
         super().__init__(backend, settings)
         self.notices: list[Notification] = []
 
@@ -40,7 +47,7 @@ class RecordingApp(VeotuiApp):
 @asynccontextmanager
 async def running_app(
     settings: Settings, size: tuple[int, int] = (120, 40)
-) -> AsyncIterator[tuple[RecordingApp, Pilot[int]]]:
+) -> AsyncIterator[tuple[RecordingApp[LocalBackend], Pilot[int]]]:
     """A started LocalBackend and the app on it, under Pilot; yields (app, pilot)."""
     async with LocalBackend(settings, env={}) as backend:
         app = RecordingApp(backend, settings)

@@ -21,19 +21,21 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from veotui import __version__
 from veotui.backend.local import LocalBackend
-from veotui.core.errors import ERROR_HEADER, StorageUnavailable, TooLarge, VeotuiError
+from veotui.core.errors import ERROR_HEADER, Forbidden, StorageUnavailable, TooLarge, VeotuiError
 from veotui.datadir.health import StorageGuard
 from veotui.logs import event
-from veotui.server.auth import BearerAuth, TokenTable
+from veotui.server.auth import BearerAuth
 from veotui.server.logs import LogStreams
 from veotui.server.prometheus import Collector
 from veotui.server.routes import (
+    audit,
     downloads,
     events,
     health,
     info,
     jobs,
     logs,
+    me,
     metrics,
     models,
     pictures,
@@ -42,6 +44,7 @@ from veotui.server.routes import (
 )
 from veotui.server.security import CrossSiteGuard, HostGuard
 from veotui.server.streams import EventStreams
+from veotui.server.users import Users
 from veotui.settings import Settings
 from veotui.store.errors import DATABASE_ERRORS
 
@@ -70,9 +73,11 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
     log_streams = LogStreams(settings.data_dir)
     app.state.backend = backend
     app.state.streams = streams
+    users = Users(backend, settings)
+    app.state.users = users
     app.state.log_streams = log_streams
     # The last added runs first: the Host, then where the request comes from, then the token.
-    app.add_middleware(BearerAuth, tokens=TokenTable(settings.token, settings.users))
+    app.add_middleware(BearerAuth, tokens=lambda: users.tokens)
     app.add_middleware(CrossSiteGuard, allowed_origins=settings.allowed_origins, form_paths={"/api/generate"})
     bound = urlsplit(backend.url).hostname if backend.url else None
     app.add_middleware(HostGuard, allowed_hosts=settings.allowed_hosts, bound=bound)
@@ -88,6 +93,8 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
     webhooks.add_routes(router, backend)
     downloads.add_routes(router, backend)
     queue.add_routes(router, backend)
+    me.add_routes(router, backend)
+    audit.add_routes(router, backend)
     pictures.add_routes(router, backend)
     events.add_routes(router, streams)
     metrics.add_routes(router, backend, registry)
@@ -145,7 +152,10 @@ def _error(status: int, detail: str, kind: str | None = None, *, close: bool = F
     headers = {ERROR_HEADER: kind} if kind else {}
     if close:
         headers["connection"] = "close"
-    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+    body = {"detail": detail}
+    if kind == Forbidden.__name__:
+        body["kind"] = Forbidden.kind
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _add_error_handlers(app: FastAPI, storage: StorageGuard) -> None:

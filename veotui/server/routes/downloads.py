@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 
 from veotui.backend.local import LocalBackend
-from veotui.server.auth import caller
 from veotui.server.downloads import CountedFileResponse
+from veotui.server.routes.caller import acting
 from veotui.server.routes.job_id import JobId, checked
 from veotui.server.schemas import answers
 
@@ -24,12 +24,12 @@ def add_routes(router: APIRouter, backend: LocalBackend) -> None:
     )
     async def download_zip(job_id: JobId, request: Request) -> CountedFileResponse:
         path = backend.zip_path(checked(job_id))
-        by = caller(request.scope)
+        engine = acting(backend, request)
         return CountedFileResponse(
             path,
             media_type="application/zip",
             filename=f"veotui_{job_id[:8]}_videos.zip",
-            on_complete=lambda: backend.record_download(job_id, by=by),
+            on_complete=lambda: engine.record_download(job_id),
         )
 
     @router.get(
@@ -47,12 +47,12 @@ def add_routes(router: APIRouter, backend: LocalBackend) -> None:
         job_id: JobId, index: Annotated[int, Path(description="1-based")], request: Request
     ) -> CountedFileResponse:
         path = backend.video_path(checked(job_id), index)
-        by = caller(request.scope)
+        engine = acting(backend, request)
         return CountedFileResponse(
             path,
             media_type="video/mp4",
             filename=f"veotui_{job_id[:8]}_{path.name}",
-            on_complete=lambda: backend.record_download(job_id, index, by=by),
+            on_complete=lambda: engine.record_download(job_id, index),
         )
 
     @router.get(

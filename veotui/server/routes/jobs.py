@@ -30,8 +30,8 @@ from veotui.core.capabilities import (
     RESOLUTIONS,
 )
 from veotui.core.idempotency import KEY_HEADER, REPLAYED_HEADER, check_key
-from veotui.server.auth import USER_KEY
 from veotui.server.bodies import read_submission
+from veotui.server.routes.caller import acting
 from veotui.server.routes.job_id import JOB_ID_PARAMETER, JobId, checked
 from veotui.server.schemas import DeletedOut, JobListsOut, JobOut, ResolvedOut, TimelineOut, answers
 
@@ -46,7 +46,7 @@ def add_routes(router: APIRouter, backend: LocalBackend) -> None:
         openapi_extra=GENERATE_BODY,
         summary="Submit a job",
         responses={
-            **answers(JobOut, 400, 401, 404, 409, 413, 415, 422, 503, 507, status=202),
+            **answers(JobOut, 400, 401, 403, 404, 409, 413, 415, 422, 503, 507, status=202),
             200: {"model": JobOut, "description": "a replay: the job this Idempotency-Key made the first time"},
         },
     )
@@ -54,13 +54,12 @@ def add_routes(router: APIRouter, backend: LocalBackend) -> None:
         key = request.headers.get(KEY_HEADER)
         key = check_key(key) if key is not None else None
         submission = await read_submission(request)
-        job, replayed = await backend.submit_keyed(
+        job, replayed = await acting(backend, request).submit_keyed(
             submission.fields,
             submission.image,
             submission.image_name,
             last_frame=submission.last_frame,
             references=submission.references,
-            user=request.scope.get(USER_KEY),
             idempotency_key=key,
         )
         if replayed:
@@ -86,26 +85,26 @@ def add_routes(router: APIRouter, backend: LocalBackend) -> None:
     @router.post(
         "/api/cancel/{job_id}",
         summary="Cancel a queued or processing job",
-        responses=answers(JobOut, 401, 404, 409, 422),
+        responses=answers(JobOut, 401, 403, 404, 409, 422),
     )
-    async def cancel(job_id: JobId) -> JSONResponse:
-        return JSONResponse((await backend.cancel(checked(job_id))).to_dict())
+    async def cancel(job_id: JobId, request: Request) -> JSONResponse:
+        return JSONResponse((await acting(backend, request).cancel(checked(job_id))).to_dict())
 
     @router.post(
         "/api/retry/{job_id}",
         summary="Queue a failed or cancelled job again",
-        responses=answers(JobOut, 401, 404, 409, 422),
+        responses=answers(JobOut, 401, 403, 404, 409, 422),
     )
-    async def retry(job_id: JobId) -> JSONResponse:
-        return JSONResponse((await backend.retry(checked(job_id))).to_dict())
+    async def retry(job_id: JobId, request: Request) -> JSONResponse:
+        return JSONResponse((await acting(backend, request).retry(checked(job_id))).to_dict())
 
     @router.delete(
         "/api/delete/{job_id}",
         summary="Delete a job, its files and its cloud files",
-        responses=answers(DeletedOut, 401, 404, 422, 503, 507),
+        responses=answers(DeletedOut, 401, 403, 404, 422, 503, 507),
     )
-    async def delete(job_id: JobId) -> JSONResponse:
-        await backend.delete(checked(job_id))
+    async def delete(job_id: JobId, request: Request) -> JSONResponse:
+        await acting(backend, request).delete(checked(job_id))
         return JSONResponse({"job_id": job_id, "deleted": True})
 
     @router.get(

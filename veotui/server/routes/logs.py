@@ -7,8 +7,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from veotui.server.auth import require_admin
+from veotui.core.access import Action
 from veotui.server.logs import LogStreams
+from veotui.server.routes.caller import require
 from veotui.server.schemas import answers
 
 
@@ -28,5 +29,5 @@ def add_routes(router: APIRouter, log_streams: LogStreams) -> None:
         follow: Annotated[bool, Query(description="keep sending records as they are written")] = False,
         format: Annotated[Literal["text", "json"], Query(description="text, or one JSON object a line")] = "text",
     ) -> StreamingResponse:
-        require_admin(request.scope, "read the server's log")
+        require(request, Action.READ_LOG)
         return log_streams.open(job=job, since=since, follow=follow, as_json=format == "json")

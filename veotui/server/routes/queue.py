@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from veotui.backend.local import LocalBackend
 from veotui.core.errors import InvalidRequest, clipped
 from veotui.server.bodies import read_control
+from veotui.server.routes.caller import acting
 from veotui.server.routes.job_id import JobId, checked
 from veotui.server.schemas import JobOut, QueueOut, answers
 
@@ -23,7 +24,7 @@ def add_routes(router: APIRouter, backend: LocalBackend) -> None:
         "/api/queue/pause",
         summary="Start no new job until resumed (processing jobs go on)",
         openapi_extra=PAUSE_BODY,
-        responses=answers(QueueOut, 400, 401, 413, 422),
+        responses=answers(QueueOut, 400, 401, 403, 413, 422),
     )
     async def pause(request: Request) -> JSONResponse:
         body = await read_control(request, "POST /api/queue/pause", required=False)
@@ -33,17 +34,17 @@ def add_routes(router: APIRouter, backend: LocalBackend) -> None:
         reason = body.get("reason")
         if reason is not None and not isinstance(reason, str):
             raise InvalidRequest("reason must be text")
-        return JSONResponse((await backend.pause(reason)).to_dict())
+        return JSONResponse((await acting(backend, request).pause(reason)).to_dict())
 
-    @router.post("/api/queue/resume", summary="Start queued jobs again", responses=answers(QueueOut, 401))
-    async def resume() -> JSONResponse:
-        return JSONResponse((await backend.resume()).to_dict())
+    @router.post("/api/queue/resume", summary="Start queued jobs again", responses=answers(QueueOut, 401, 403))
+    async def resume(request: Request) -> JSONResponse:
+        return JSONResponse((await acting(backend, request).resume()).to_dict())
 
     @router.post(
         "/api/move/{job_id}",
         summary="Move a queued job: to top, bottom, up, down, or a 1-based position",
         openapi_extra=MOVE_BODY,
-        responses=answers(JobOut, 400, 401, 404, 409, 413, 422),
+        responses=answers(JobOut, 400, 401, 403, 404, 409, 413, 422),
     )
     async def move(job_id: JobId, request: Request) -> JSONResponse:
         job_id = checked(job_id)
@@ -56,7 +57,7 @@ def add_routes(router: APIRouter, backend: LocalBackend) -> None:
             raise InvalidRequest(f"position must be a whole number of at least 1, got {clipped(position)}")
         if to is not None and not isinstance(to, str):
             raise InvalidRequest(f"to must be top, bottom, up or down, got {clipped(to)}")
-        return JSONResponse((await backend.move(job_id, to=to, position=position)).to_dict())
+        return JSONResponse((await acting(backend, request).move(job_id, to=to, position=position)).to_dict())
 
 
 PAUSE_BODY: dict[str, Any] = {

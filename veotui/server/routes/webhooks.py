@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from veotui.backend.local import LocalBackend
-from veotui.core.errors import Forbidden
-from veotui.server.auth import caller
+from veotui.core.access import Action
+from veotui.server.routes.caller import require
 from veotui.server.routes.job_id import checked
 from veotui.server.schemas import DeliveriesOut, HookTestOut, answers
 
@@ -27,7 +27,7 @@ def add_routes(router: APIRouter, backend: LocalBackend) -> None:
         job_id: Annotated[str | None, Query(description="only this job's deliveries")] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_DELIVERIES_PAGE)] = 100,
     ) -> JSONResponse:
-        _admin(request, "read the webhook deliveries")
+        require(request, Action.READ_DELIVERIES)
         found = await backend.webhook_deliveries(checked(job_id) if job_id else None, limit=limit)
         return JSONResponse({"deliveries": [delivery.to_dict() for delivery in found]})
 
@@ -37,12 +37,5 @@ def add_routes(router: APIRouter, backend: LocalBackend) -> None:
         responses=answers(HookTestOut, 401, 403),
     )
     async def test_hooks(request: Request) -> JSONResponse:
-        _admin(request, "test the webhooks")
+        require(request, Action.TEST_HOOKS)
         return JSONResponse({"results": await backend.test_webhooks()})
-
-
-def _admin(request: Request, action: str) -> None:
-    """Only an admin (the server's own token, or a server without tokens) may ``action``."""
-    user = caller(request.scope)
-    if user is not None:
-        raise Forbidden(f"{user} may not {action}: only an admin may")
