@@ -62,6 +62,11 @@ class Settings:
     #: On PostgreSQL: seconds without a heartbeat after which another server of the fleet
     #: takes over a server's processing jobs.
     lease_seconds: float = 30.0
+    #: Whether the servers of a fleet share the data directory (True), or each keeps its own
+    #: as a cache while the bucket holds the job files (False: needs PostgreSQL and a bucket).
+    shared_dir: bool = True
+    #: Without a shared directory: the most bytes of job files the cache keeps.
+    cache_max_bytes: int = 10 * 1024**3
 
     @property
     def price_table(self) -> PriceTable:
@@ -191,6 +196,17 @@ def _store(name: str, raw: Any) -> str:
     raise SettingsError(f"{name} must be sqlite or a postgresql:// URL, got {text!r}")
 
 
+def _flag(name: str, raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    value = str(raw).strip().lower()
+    if value in {"true", "1", "yes", "on"}:
+        return True
+    if value in {"false", "0", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
 def _path(name: str, raw: Any) -> Path:
     value = str(raw).strip()
     if not value:
@@ -225,6 +241,8 @@ SETTINGS_TABLE: dict[str, tuple[str, Any]] = {
     "pictures": ("VEOTUI_PICTURES", _one_of("auto", "kitty", "sixel", "halfblocks", "off")),
     "store": ("VEOTUI_STORE", _store),
     "lease_seconds": ("VEOTUI_LEASE_SECONDS", _lease),
+    "shared_dir": ("VEOTUI_SHARED_DIR", _flag),
+    "cache_max_bytes": ("VEOTUI_CACHE_MAX_BYTES", _bytes),
 }
 
 

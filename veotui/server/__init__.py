@@ -7,6 +7,8 @@ import signal
 import sys
 from typing import Any
 
+from veotui.backend.base import BackendInfo
+from veotui.datadir.health import format_bytes
 from veotui.logs import log_to_stderr
 from veotui.server.memory import freeze_heap, limit_arenas
 from veotui.server.running import is_loopback, running_server
@@ -52,6 +54,7 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
             )
             if info.fleet is not None:
                 print(f"  store: {server.backend.store!r}", flush=True)
+                print(f"  {files_line(info, settings)}", flush=True)
                 print(f"  {fleet_line(info.fleet)}", flush=True)
             freeze_heap()
             await stop.wait()
@@ -59,6 +62,16 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+def files_line(info: BackendInfo, settings: Settings) -> str:
+    """Where the fleet's job files live: the shared directory, or the bucket with a cache."""
+    if info.shared_dir:
+        return f"files: in the data directory {info.data_dir}, shared by the fleet (shared_dir)"
+    return (
+        f"files: in the bucket gs://{settings.gcs_bucket}; {info.data_dir} is this server's own cache "
+        f"of at most {format_bytes(settings.cache_max_bytes)} (no shared directory)"
+    )
 
 
 def fleet_line(fleet: dict[str, Any]) -> str:
