@@ -569,7 +569,7 @@ class LocalBackend(Backend):
         try:
             return await fetch(self.bucket_files)
         except GeneratorFault as exc:
-            if exc.kind == ErrorKind.STORAGE_NOT_FOUND:
+            if exc.kind in (ErrorKind.STORAGE_NOT_FOUND, ErrorKind.MISSING_IMAGE):
                 raise VideoNotFound(f"a file of job {job.job_id} is missing from the bucket: {exc}") from exc
             raise BucketUnavailable(f"the job's files could not be fetched from the bucket: {exc}") from exc
 
