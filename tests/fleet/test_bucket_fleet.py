@@ -167,6 +167,27 @@ def test_a_delete_leaves_no_object_and_no_cached_file_anywhere(  # type: ignore[
         assert client.get(f"/api/download/{job_id}").status_code == 404
 
 
+def test_an_auto_delete_leaves_no_object_and_no_cached_file_anywhere(  # type: ignore[no-untyped-def]
+    start, tmp_path: Path, storage_client: storage.Client, bucket: str
+) -> None:
+    oldest = start("oldest", VEOTUI_AUTO_DELETE_AFTER_DOWNLOAD="0.5")
+    newer = start("newer", VEOTUI_AUTO_DELETE_AFTER_DOWNLOAD="0.5")
+    job_id = submit(newer, "snow on pines", image=True)
+    completed(newer, job_id)
+    with oldest.client() as client:  # cached here too, before the download that counts
+        assert client.get(f"/api/jobs/{job_id}/inputs/uploaded_image.jpg").status_code == 200
+    assert folder(tmp_path / "oldest", job_id).is_dir()
+    with newer.client() as client:
+        assert client.get(f"/api/download/{job_id}").status_code == 200
+
+    # The oldest server deletes it once; every server drops its copy.
+    with newer.client() as client:
+        wait_until(lambda: client.get(f"/api/status/{job_id}").status_code == 404, 30, what="the auto-delete")
+    wait_until(lambda: not objects(storage_client, bucket, job_id), 30, what="the job's objects to go")
+    for name in ("oldest", "newer"):
+        wait_until(lambda n=name: not folder(tmp_path / n, job_id).exists(), 30, what=f"{name}'s cached copy to go")
+
+
 def test_a_server_started_after_a_delete_sweeps_its_cached_copy(  # type: ignore[no-untyped-def]
     start, tmp_path: Path
 ) -> None:
