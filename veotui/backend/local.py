@@ -395,6 +395,7 @@ class LocalBackend(Backend):
             reference_count=len(reference_jpegs),
             estimated_cost_usd=estimate_cost(request, self.settings.price_table),
         )
+        uploaded = False
         try:
             await anyio.to_thread.run_sync(
                 functools.partial(
@@ -408,9 +409,13 @@ class LocalBackend(Backend):
             )
             if self.bucket_files is not None:
                 await self.bucket_files.put_inputs(job)
+                uploaded = True
             job = self.store.insert(job)
         except BaseException as exc:
             self.files.remove(job.job_id)
+            if uploaded and self.bucket_files is not None:  # the row was refused: its inputs go too
+                with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                    await self.bucket_files.remove(job.job_id)
             if isinstance(exc, GeneratorFault):
                 raise BucketUnavailable(
                     f"the job was not created: its inputs could not be stored in the bucket ({exc})"
