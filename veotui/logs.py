@@ -15,6 +15,7 @@ terminal (:func:`silence_terminal`).
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import logging.handlers
@@ -27,9 +28,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from veotui.core.text import printable, printable_json
 from veotui.settings import LOG_LEVELS
 
 LOG_NAME = "veotui.log"
+#: The log holds every prompt and user name: its owner's alone, whatever the umask.
+LOG_MODE = 0o600
+LOG_DIR_MODE = 0o700
 #: Records of other libraries reach the file from this level up; veotui's at the level asked.
 OTHERS_LEVEL = logging.WARNING
 LEVELS = LOG_LEVELS
@@ -159,7 +164,9 @@ class TextFormatter(logging.Formatter):
         trace = _exception_text(record)
         if trace:
             line += "\n" + trace
-        return self.redact(line)
+        # A value from a request (a path, a prompt) never sends a control sequence to
+        # whoever reads the file on a terminal.
+        return self.redact(printable(line))
 
 
 class JsonFormatter(logging.Formatter):
@@ -185,7 +192,7 @@ class JsonFormatter(logging.Formatter):
         trace = _exception_text(record)
         if trace:
             document["exception"] = self.redact(trace)
-        return json.dumps(document, default=str, ensure_ascii=False)
+        return printable_json(json.dumps(document, default=str, ensure_ascii=False))
 
 
 class _Scope(logging.Filter):
@@ -230,6 +237,13 @@ class _LogFileHandler(logging.handlers.RotatingFileHandler):
 
     dropped = 0
 
+    def _open(self) -> io.TextIOWrapper:
+        # Private whatever the umask: the log holds every prompt and user name.
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, LOG_MODE)
+        with contextlib.suppress(PermissionError):
+            os.fchmod(fd, LOG_MODE)
+        return open(fd, "a", encoding=self.encoding, errors=self.errors)
+
     def handleError(self, record: logging.LogRecord) -> None:
         self.dropped += 1
 
@@ -244,7 +258,7 @@ class FileLog:
 
     def __init__(self, settings: Any, env: Mapping[str, str] | None = None) -> None:
         path = log_path(settings.data_dir)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=LOG_DIR_MODE, parents=True, exist_ok=True)
         level = level_number(settings.log_level)
         self.handler = _LogFileHandler(
             path,

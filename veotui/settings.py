@@ -57,6 +57,8 @@ class Settings:
     #: The config file's ``[prices]``: model -> key -> US dollars per second.
     prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     config_file: Path | None = None
+    #: The config file sets ``token`` or ``[users]``.
+    config_holds_tokens: bool = False
     #: Where jobs are kept: ``sqlite`` (<data>/veotui.db) or a ``postgresql://`` URL.
     store: str = "sqlite"
     #: On PostgreSQL: seconds without a heartbeat after which another server of the fleet
@@ -67,6 +69,21 @@ class Settings:
     shared_dir: bool = True
     #: Without a shared directory: the most bytes of job files the cache keeps.
     cache_max_bytes: int = 10 * 1024**3
+    #: The file the token was read from (``token_file``), for the warning about its mode.
+    token_file: Path | None = None
+    #: Host names the server answers for beside its bound address and loopback
+    #: (``*.example.com`` for a domain's names, ``*`` for any).
+    allowed_hosts: tuple[str, ...] = ()
+    #: Origins (``https://tool.example``) of web pages that may change things on the server.
+    allowed_origins: tuple[str, ...] = ()
+    #: Seconds a connection may take to send a request's headers.
+    header_timeout: float = 10.0
+    #: Seconds a request's body may stall (no byte arriving) before the connection is closed.
+    body_timeout: float = 30.0
+    #: Open connections the server keeps; past them a new connection is answered 503.
+    max_connections: int = 1000
+    #: Input images converted at once.
+    image_workers: int = 2
 
     @property
     def price_table(self) -> PriceTable:
@@ -207,6 +224,51 @@ def _flag(name: str, raw: Any) -> bool:
     raise SettingsError(f"{name} must be true or false, got {raw!r}")
 
 
+def _positive_seconds(name: str, raw: Any) -> float:
+    value = _seconds(name, raw)
+    if not value:
+        raise SettingsError(f"{name} must be a number of seconds above 0, got {raw!r}")
+    return value
+
+
+def _listed(raw: Any) -> list[str]:
+    """A list from TOML, or comma-separated text from the environment or a flag."""
+    items = raw if isinstance(raw, list) else str(raw).split(",")
+    return [str(item).strip().lower() for item in items if str(item).strip()]
+
+
+def _host_names(name: str, raw: Any) -> tuple[str, ...]:
+    names = _listed(raw)
+    for host in names:
+        bare = host.removeprefix("*.") if host != "*" else "x"
+        if not bare or any(c in bare for c in "/@?#* ") or "://" in host:
+            raise SettingsError(
+                f"{name} must list host names like veo.example.com, *.example.com or 10.0.0.5 "
+                f"(no scheme, port or path), got {host!r}"
+            )
+    return tuple(names)
+
+
+def _origins(name: str, raw: Any) -> tuple[str, ...]:
+    origins = []
+    for origin in _listed(raw):
+        scheme, _, rest = origin.partition("://")
+        if scheme not in ("http", "https") or not rest or any(c in rest for c in "/?#@ "):
+            raise SettingsError(
+                f"{name} must list origins like https://tool.example or http://localhost:3000 "
+                f"(a scheme and a host, with a port if not the default, no path), got {origin!r}"
+            )
+        origins.append(origin)
+    return tuple(origins)
+
+
+def _file(name: str, raw: Any) -> Path:
+    value = str(raw).strip()
+    if not value:
+        raise SettingsError(f"{name} must be a file path")
+    return Path(value).expanduser()
+
+
 def _path(name: str, raw: Any) -> Path:
     value = str(raw).strip()
     if not value:
@@ -243,6 +305,13 @@ SETTINGS_TABLE: dict[str, tuple[str, Any]] = {
     "lease_seconds": ("VEOTUI_LEASE_SECONDS", _lease),
     "shared_dir": ("VEOTUI_SHARED_DIR", _flag),
     "cache_max_bytes": ("VEOTUI_CACHE_MAX_BYTES", _bytes),
+    "token_file": ("VEOTUI_TOKEN_FILE", _file),
+    "allowed_hosts": ("VEOTUI_ALLOWED_HOSTS", _host_names),
+    "allowed_origins": ("VEOTUI_ALLOWED_ORIGINS", _origins),
+    "header_timeout": ("VEOTUI_HEADER_TIMEOUT", _positive_seconds),
+    "body_timeout": ("VEOTUI_BODY_TIMEOUT", _positive_seconds),
+    "max_connections": ("VEOTUI_MAX_CONNECTIONS", _positive_int),
+    "image_workers": ("VEOTUI_IMAGE_WORKERS", _positive_int),
 }
 
 
@@ -253,7 +322,7 @@ def default_config_file() -> Path:
 #: The config file's tables (beside its plain settings).
 SETTINGS_TABLES = ("users", "keymap", "prices")
 #: What a client verb reads; it ignores (and never refuses) the server's settings.
-CLIENT_SETTINGS = frozenset({"remote", "token"})
+CLIENT_SETTINGS = frozenset({"remote", "token", "token_file"})
 
 
 def load_settings(
@@ -266,7 +335,8 @@ def load_settings(
     ``only``: read just these settings; the others keep their defaults, unchecked."""
     env = os.environ if env is None else env
     config_path = Path(env["VEOTUI_CONFIG"]).expanduser() if env.get("VEOTUI_CONFIG") else default_config_file()
-    raw: dict[str, Any] = {}
+    raw: dict[str, tuple[str, Any, int]] = {}
+    holds_tokens = False
     users: dict[str, str] = {}
     keymap: dict[str, str] = {}
     prices: dict[str, dict[str, float]] = {}
@@ -275,6 +345,7 @@ def load_settings(
             document = tomllib.loads(config_path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
             raise SettingsError(f"config file {config_path} cannot be read: {exc}") from exc
+        holds_tokens = "token" in document or "users" in document
         for key, value in document.items():
             if only is not None and key not in only and (key in SETTINGS_TABLE or key in SETTINGS_TABLES):
                 continue
@@ -285,7 +356,7 @@ def load_settings(
             elif key == "prices":
                 prices = parse_overrides(str(config_path), value)
             elif key in SETTINGS_TABLE:
-                raw[key] = (f"{key} in {config_path}", value)
+                raw[key] = (f"{key} in {config_path}", value, 0)
             else:
                 raise SettingsError(
                     f"unknown setting {key!r} in {config_path}; known: "
@@ -293,15 +364,17 @@ def load_settings(
                 )
     for key, (variable, _) in SETTINGS_TABLE.items():
         if variable in env and (only is None or key in only):
-            raw[key] = (variable, env[variable])
+            raw[key] = (variable, env[variable], 1)
     for key, value in (overrides or {}).items():
         if value is not None and (only is None or key in only):
-            raw[key] = (f"--{key.replace('_', '-')}", value)
+            raw[key] = (f"--{key.replace('_', '-')}", value, 2)
 
     values: dict[str, Any] = {}
-    for key, (source, value) in raw.items():
+    for key, (source, value, _) in raw.items():
         parser = SETTINGS_TABLE[key][1]
         values[key] = parser(source, value)
+    if "token_file" in raw:
+        _token_from_file(values, raw)
     data_dir = values.pop("data_dir", None) or Path(platformdirs.user_data_dir(APP_NAME))
     return Settings(
         data_dir=data_dir,
@@ -309,8 +382,31 @@ def load_settings(
         keymap=keymap,
         prices=prices,
         config_file=config_path if config_path.is_file() else None,
+        config_holds_tokens=holds_tokens,
         **values,
     )
+
+
+def _token_from_file(values: dict[str, Any], raw: Mapping[str, tuple[str, Any, int]]) -> None:
+    """``token_file`` gives the token (so it never shows in ``ps``), unless ``token`` comes
+    from a later source (a flag over the environment over the config file)."""
+    file_source, _, file_layer = raw["token_file"]
+    if "token" in raw:
+        token_source, _, token_layer = raw["token"]
+        if token_layer == file_layer:
+            raise SettingsError(f"{token_source} and {file_source} both give the token; keep one of them")
+        if token_layer > file_layer:
+            values["token_file"] = None
+            return
+    path: Path = values["token_file"]
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise SettingsError(f"{file_source}: cannot read the token file {path}: {reason}") from None
+    if not text or any(c.isspace() for c in text):
+        raise SettingsError(f"{file_source}: the token file {path} must hold the token alone, on one line")
+    values["token"] = text
 
 
 def _users_table(path: Path, value: Any) -> dict[str, str]:

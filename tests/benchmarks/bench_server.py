@@ -23,6 +23,16 @@
 
 The last line is ``ratio: X`` (status rps / bare rps; target >= 0.5).
 
+    .venv/bin/python tests/benchmarks/bench_server.py --images [ROUNDS]
+
+5. Large images: ROUNDS (default 3) times, three 50-megapixel RGBA PNGs (7070 x 7070, a
+   few hundred kilobytes each) are uploaded at once to a real ``veotui serve``; the server's
+   peak resident memory (``VmHWM``, reset before each round) minus its RSS before the round
+   is the growth. The baseline, in this process: the same image decoded and flattened the
+   plain way with Pillow (open, load, convert), its own peak growth measured the same way.
+   Prints each round, then ``images growth: X MB`` (the largest; target <= 400 MB) and
+   ``images ratio: X`` (that growth / three plain decodes).
+
     .venv/bin/python tests/benchmarks/bench_server.py --storm [CYCLES] [CLIENTS]
 
 4. Reconnect storms: CYCLES (default 30) times, CLIENTS (default 300) clients open
@@ -50,6 +60,8 @@ from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+
+from tests.support.memory import large_png, peak_mb, reset_peak, rss_mb
 
 CONNECTIONS = 8
 ROUNDS = 3
@@ -168,13 +180,6 @@ async def event_latencies(url: str) -> list[float]:
 
 
 # -- reconnect storms ---------------------------------------------------------------------------
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise SystemExit(f"no RSS for process {pid}")
 
 
 async def storm_cycle(url: str, clients: int) -> None:
@@ -352,6 +357,71 @@ def metrics_benchmark(jobs: int = HISTORY_JOBS) -> list[str]:
     return lines
 
 
+# -- large images -------------------------------------------------------------------------------
+
+
+def plain_decode_growth(image: bytes) -> float:
+    """Peak growth of this process while Pillow decodes and flattens ``image`` the plain way."""
+    import gc
+    import io
+
+    from PIL import Image
+
+    gc.collect()
+    before = rss_mb(os.getpid())
+    reset_peak(os.getpid())
+    with Image.open(io.BytesIO(image)) as opened:
+        opened.load()
+        flat = opened.convert("RGB")
+    growth = peak_mb(os.getpid()) - before
+    del flat
+    return growth
+
+
+def upload_round(url: str, images: list[bytes]) -> None:
+    import httpx
+
+    def upload(image: bytes) -> int:
+        with httpx.Client(base_url=url, timeout=600, trust_env=False) as client:
+            files = [("prompt", (None, "large")), ("image", ("large.png", image, "image/png"))]
+            return client.post("/api/generate", files=files).status_code
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(images)) as pool:
+        statuses = list(pool.map(upload, images))
+    if statuses != [202] * len(images):
+        raise SystemExit(f"uploads answered {statuses}")
+
+
+def images_benchmark(rounds: int) -> None:
+    images = [large_png(colour=(n * 80, 120, 40, 100 + n)) for n in range(3)]
+    baseline = plain_decode_growth(images[0])
+    data_dir = Path(tempfile.mkdtemp(prefix="veotui-images-"))
+    env = {**server_env(data_dir), "VEOTUI_SIM_SECONDS": "600"}
+    server, url = start([sys.executable, "-m", "veotui", "serve", "--port", "0"], env)
+    figures = []
+    try:
+        for round_number in range(1, rounds + 1):
+            before = rss_mb(server.pid)
+            reset_peak(server.pid)
+            started = time.perf_counter()
+            upload_round(url, images)
+            figures.append(peak_mb(server.pid) - before)
+            print(
+                f"round {round_number}: RSS before {before:.1f} MB, peak {peak_mb(server.pid):.1f} MB, "
+                f"growth {figures[-1]:.1f} MB, after {rss_mb(server.pid):.1f} MB "
+                f"({time.perf_counter() - started:.1f} s)",
+                flush=True,
+            )
+    finally:
+        stop(server)
+        shutil.rmtree(data_dir, ignore_errors=True)
+    print(f"one 7070 x 7070 RGBA PNG ({len(images[0]) / 1024:.0f} KB) decoded the plain way: {baseline:.1f} MB")
+    print(f"images growth: {max(figures):.1f} MB")
+    print(f"images ratio: {max(figures) / (3 * baseline):.2f}")
+
+
 # -- main ---------------------------------------------------------------------------------------
 
 
@@ -397,6 +467,8 @@ if __name__ == "__main__":
     elif sys.argv[1:2] == ["--storm"]:
         numbers = [int(n) for n in sys.argv[2:4]]
         storm(*(numbers + [30, 300][len(numbers) :]))
+    elif sys.argv[1:2] == ["--images"]:
+        images_benchmark(int(sys.argv[2]) if len(sys.argv) > 2 else 3)
     elif sys.argv[1:2] == ["--metrics"]:
         for line in metrics_benchmark(int(sys.argv[2]) if len(sys.argv) > 2 else HISTORY_JOBS):
             print(line)

@@ -54,8 +54,7 @@ def refused(data_dir: Path, args: tuple[str, ...] = SERVE) -> str:
 
 
 def a_veotui_database(path: Path, jobs: int = 300) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    store = SqliteStore(path)
+    store = SqliteStore(path)  # makes the data directory as veotui does: private
     store.insert_many(
         Job(
             job_id=new_job_id(),

@@ -6,7 +6,8 @@ import pytest
 from PIL import Image
 
 from veotui.core.errors import InvalidRequest, TooLarge
-from veotui.datadir.files import MAX_IMAGE_BYTES, JobFiles, convert_image, video_name, write_atomic
+from veotui.datadir.files import MAX_IMAGE_BYTES, JobFiles, video_name, write_atomic
+from veotui.datadir.images import convert_image
 from veotui.generators.render import render_video
 
 

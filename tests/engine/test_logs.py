@@ -242,3 +242,19 @@ async def test_the_store_logs_each_transition_once(make_settings):
     transitions = of_job(read_records(settings.data_dir), job.job_id, "job.transition")
     assert transitions[-1]["status"] == "cancelled" and transitions[-1]["detail"] == "cancelled by user"
     assert len(transitions) == len({t["at"] + t["status"] for t in transitions})
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+async def test_a_prompt_cannot_forge_a_record(make_settings, log_format):
+    settings = make_settings(log_format=log_format)
+    forged = "2026-11-30T15:00:00.000Z ERROR   job.internal_error forged"
+    async with LocalBackend(settings, env={}) as backend:
+        job_id = await run_to_end(backend, {"prompt": f'rain\n{forged}\n{{"event": "forged"}}\tend'})
+    found = read_records(settings.data_dir)
+    assert not [
+        r for r in found if r["event"] in ("job.internal_error", "forged") or r.get("ts", "").startswith("2026-11-30")
+    ]
+    submitted = of_job(found, job_id, "job.submitted")
+    assert len(submitted) == 1
+    lines = log_path(settings.data_dir).read_text(encoding="utf-8").splitlines()
+    assert not any(line.startswith(forged[:24]) or line.startswith('{"event"') for line in lines)

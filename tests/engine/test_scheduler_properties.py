@@ -15,8 +15,9 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from tests.support.env import FAST_ENV
 from tests.support.fakes import ControlledGenerator
 from veotui.backend.local import LocalBackend
-from veotui.core.errors import Conflict, JobNotFound
+from veotui.core.errors import Conflict, InvalidRequest, JobNotFound
 from veotui.core.job import ACTIVE_STATUSES, FINAL_STATUSES, Status
+from veotui.core.text import printable
 from veotui.settings import load_settings
 
 MAX_CONCURRENT = 2
@@ -146,6 +147,13 @@ class SchedulerMachine(RuleBasedStateMachine):
 
     @rule(reason=st.one_of(st.none(), st.text(max_size=20)))
     def pause(self, reason) -> None:
+        if reason is not None and printable(reason, keep="") != reason:
+            # A control character: refused, and the queue is as it was.
+            before = self.call(self.backend.queue)
+            with pytest.raises(InvalidRequest, match="reason contains the"):
+                self.call(self.backend.pause, reason)
+            assert self.call(self.backend.queue) == before
+            return
         state = self.call(self.backend.pause, reason)
         assert state.paused and state.reason == ((reason or "").strip() or None)
         self.paused = True

@@ -48,6 +48,15 @@ def test_file_then_environment_then_flags(tmp_path):
         ),
         ("VEOTUI_GENERATOR", "dalle", "VEOTUI_GENERATOR must be one of auto, sim, veo"),
         ("VEOTUI_REMOTE", "localhost:8765", "VEOTUI_REMOTE must be an http:// or https:// URL"),
+        ("VEOTUI_ALLOWED_HOSTS", "https://veo.example.com", "VEOTUI_ALLOWED_HOSTS must list host names like"),
+        ("VEOTUI_ALLOWED_HOSTS", "veo.example.com/api", "VEOTUI_ALLOWED_HOSTS must list host names like"),
+        ("VEOTUI_ALLOWED_HOSTS", "veo*.example.com", "VEOTUI_ALLOWED_HOSTS must list host names like"),
+        ("VEOTUI_ALLOWED_ORIGINS", "tool.example", "VEOTUI_ALLOWED_ORIGINS must list origins like"),
+        ("VEOTUI_ALLOWED_ORIGINS", "https://tool.example/app", "VEOTUI_ALLOWED_ORIGINS must list origins like"),
+        ("VEOTUI_HEADER_TIMEOUT", "0", "VEOTUI_HEADER_TIMEOUT must be a number of seconds above 0"),
+        ("VEOTUI_BODY_TIMEOUT", "never", "VEOTUI_BODY_TIMEOUT must be a number of seconds"),
+        ("VEOTUI_MAX_CONNECTIONS", "0", "VEOTUI_MAX_CONNECTIONS must be a whole number of at least 1"),
+        ("VEOTUI_IMAGE_WORKERS", "none", "VEOTUI_IMAGE_WORKERS must be a whole number of at least 1"),
     ],
 )
 def test_bad_values_name_the_setting(tmp_path, variable, value, message):
@@ -80,3 +89,41 @@ def test_a_user_name_with_a_control_character_is_refused(tmp_path):
     config.write_text('[users]\n"eve\\u001b[2J" = "tok-e"\n')
     with pytest.raises(SettingsError, match=r"the user name 'eve\\\\x1b\[2J' holds a control character"):
         load_settings(env={"VEOTUI_CONFIG": str(config)})
+
+
+def test_the_server_limits_and_allow_lists(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('allowed_hosts = ["Veo.Example.com", "*.corp.example"]\nimage_workers = 3\n')
+    env = {
+        "VEOTUI_CONFIG": str(config),
+        "VEOTUI_ALLOWED_ORIGINS": "https://tool.example, http://localhost:3000",
+        "VEOTUI_HEADER_TIMEOUT": "2.5",
+        "VEOTUI_MAX_CONNECTIONS": "64",
+    }
+    settings = load_settings(env=env)
+    assert settings.allowed_hosts == ("veo.example.com", "*.corp.example")
+    assert settings.allowed_origins == ("https://tool.example", "http://localhost:3000")
+    assert (settings.header_timeout, settings.body_timeout, settings.max_connections) == (2.5, 30.0, 64)
+    assert settings.image_workers == 3
+    defaults = load_settings(env={"VEOTUI_CONFIG": str(tmp_path / "none.toml")})
+    assert (defaults.header_timeout, defaults.max_connections, defaults.image_workers) == (10.0, 1000, 2)
+    assert defaults.allowed_hosts == defaults.allowed_origins == ()
+
+
+def test_the_token_comes_from_the_most_specific_place(tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text("from-the-file\n")
+    config = tmp_path / "config.toml"
+    config.write_text('token = "from-the-config"\n')
+    base = {"VEOTUI_CONFIG": str(config)}
+    assert load_settings(env=base).token == "from-the-config"
+    with_file = load_settings(env={**base, "VEOTUI_TOKEN_FILE": str(token_file)})
+    assert (with_file.token, with_file.token_file) == ("from-the-file", token_file)
+    flag = load_settings(env={**base, "VEOTUI_TOKEN_FILE": str(token_file)}, overrides={"token": "from-the-flag"})
+    assert (flag.token, flag.token_file) == ("from-the-flag", None)
+    file_flag = load_settings(env={**base, "VEOTUI_TOKEN": "env"}, overrides={"token_file": str(token_file)})
+    assert file_flag.token == "from-the-file"
+    with pytest.raises(SettingsError, match="VEOTUI_TOKEN and VEOTUI_TOKEN_FILE both give the token"):
+        load_settings(env={**base, "VEOTUI_TOKEN": "env", "VEOTUI_TOKEN_FILE": str(token_file)})
+    client = load_settings(env={**base, "VEOTUI_TOKEN_FILE": str(token_file)}, only={"remote", "token", "token_file"})
+    assert client.token == "from-the-file"

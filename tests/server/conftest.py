@@ -22,6 +22,12 @@ async def http(server):
         yield client
 
 
+def form_fields(**fields: str) -> list[tuple[str, tuple[None, str]]]:
+    """Text fields as multipart parts (httpx's ``files=``): a form without a file is
+    multipart too, as ``curl -F`` sends it; the server takes no url-encoded form."""
+    return [(name, (None, value)) for name, value in fields.items()]
+
+
 def data_files(data_dir: Path) -> set[str]:
     """Every file a job could leave behind: job folders, images, videos, sim operations (not the log)."""
     ignored = {"veotui.db", "veotui.db-wal", "veotui.db-shm", "veotui.db-journal", "veotui.lock", "veotui.reserve"}

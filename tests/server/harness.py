@@ -22,7 +22,7 @@ URL_LINE = re.compile(r"^veotui serves (http://\S+)$")
 
 
 @contextmanager
-def server_thread(settings: Settings, *, keepalive: float = 15.0) -> Iterator[Running]:
+def server_thread(settings: Settings, *, keepalive: float = 15.0, host: str = "127.0.0.1") -> Iterator[Running]:
     """The real server on its own event loop in a thread; stopped and joined on exit."""
     ready = threading.Event()
     holder: dict[str, object] = {}
@@ -31,7 +31,7 @@ def server_thread(settings: Settings, *, keepalive: float = 15.0) -> Iterator[Ru
         stop = asyncio.Event()
         holder["stop"] = (asyncio.get_running_loop(), stop)
         try:
-            async with running_server(settings, keepalive=keepalive) as running:
+            async with running_server(settings, host, keepalive=keepalive) as running:
                 holder["running"] = running
                 ready.set()
                 await stop.wait()
@@ -76,13 +76,14 @@ def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
 class ServeProcess:
     """``python -m veotui serve --port 0`` as a real process; ``url`` once it accepts."""
 
-    def __init__(self, env: Mapping[str, str], *args: str, module: str = "veotui") -> None:
+    def __init__(self, env: Mapping[str, str], *args: str, module: str = "veotui", umask: int = -1) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", module, "serve", "--port", "0", *args],
             env=dict(env),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            umask=umask,
         )
         self.url = self._read_url()
 

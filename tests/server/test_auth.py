@@ -101,3 +101,23 @@ def test_serve_refuses_a_public_host_without_a_token(settings, capsys):
 )
 def test_loopback_detection(host, loopback):
     assert is_loopback(host) is loopback
+
+
+def test_a_token_is_compared_with_every_known_token_whichever_matches(monkeypatch):
+    """Constant time: as many comparisons (each constant-time) for the first token, the last
+    one or a wrong one, so the answer's timing tells nothing about how close a guess came."""
+    from veotui.server import auth
+
+    compared: list[bytes] = []
+    real = auth.hmac.compare_digest
+
+    def counting(given: bytes, known: bytes) -> bool:
+        compared.append(known)
+        return real(given, known)
+
+    monkeypatch.setattr(auth.hmac, "compare_digest", counting)
+    table = auth.TokenTable(ADMIN, {ALICE: "alice", "bob-t0ken": "bob"})
+    for given, expected in ((ALICE, (True, "alice")), (ADMIN, (True, None)), ("nope", (False, None))):
+        compared.clear()
+        assert table.check(given) == expected
+        assert len(compared) == 3

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.server.conftest import data_files
+from tests.server.conftest import data_files, form_fields
 from tests.server.harness import server_thread
 from tests.support.env import FAST_ENV
 from veotui.core.job import ACTIVE_STATUSES, Status
@@ -70,11 +70,18 @@ BAD_REQUESTS = [
         422,
     ),
     (
+        "JSON nested 5,000 deep",
+        "POST",
+        "/api/generate",
+        {"content": b"[" * 5_000 + b"]" * 5_000, "headers": {"content-type": "application/json"}},
+        400,
+    ),
+    (
         "JSON nested 100,000 deep",
         "POST",
         "/api/generate",
         {"content": b"[" * 100_000 + b"]" * 100_000, "headers": {"content-type": "application/json"}},
-        400,
+        422,
     ),
     (
         "seed of 5000 digits",
@@ -101,8 +108,15 @@ BAD_REQUESTS = [
         "form field twice",
         "POST",
         "/api/generate",
-        {"content": b"prompt=a&prompt=b", "headers": {"content-type": "application/x-www-form-urlencoded"}},
+        {"data": {"prompt": ["a", "b"]}, "files": {"image": ("a.png", PNG, "image/png")}},
         422,
+    ),
+    (
+        "url-encoded form",
+        "POST",
+        "/api/generate",
+        {"content": b"prompt=a", "headers": {"content-type": "application/x-www-form-urlencoded"}},
+        415,
     ),
     (
         "NaN count",
@@ -207,7 +221,7 @@ BAD_REQUESTS = [
         {"data": {"prompt": "p", "number_of_videos": "9"}, "files": {"image": ("a.png", PNG, "image/png")}},
         422,
     ),
-    ("url-encoded bad duration", "POST", "/api/generate", {"data": {"prompt": "p", "duration_seconds": "7"}}, 422),
+    ("form bad duration", "POST", "/api/generate", {"files": form_fields(prompt="p", duration_seconds="7")}, 422),
     (
         "multipart image over 10 MB",
         "POST",

@@ -22,6 +22,7 @@ pytestmark = pytest.mark.slow
 
 STORED_PROMPT = "before\x1b[2Jafter \u202eevil\x07"
 STORED_USER = "mallory\x1b]0;owned\x07"
+STORED_REASON = "maintenance\x1b]0;owned\x07\x1b[2J\r\nnow"
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +37,7 @@ def served(tmp_path_factory):
         error="it said \x1b[31mred\x1b[0m",
     )
     store.insert_many([stored])
+    store.set_paused(True, STORED_REASON)
     store.close()
     server = ServeProcess(server_env(data))
     try:
@@ -104,3 +106,59 @@ def test_stored_control_sequences_reach_the_terminal_only_as_text(served):
     assert "before\\x1b[2Jafter" in listed
     # JSON escapes them its own way, and keeps the text exact.
     assert "\\u001b[2J" in cli(server, "status", job_id[:8], "--json")
+
+
+@pytest.mark.parametrize(
+    ("reason", "message"),
+    [
+        ("\x1b]0;owned\x07\x1b[2J", "reason contains the control character U+001B at position 1"),
+        ("line one\r\nline two", "reason contains the control character U+000D at position 9"),
+        ("tab\there", "reason contains the control character U+0009 at position 4"),
+        ("csi\x9b2J", "reason contains the control character U+009B at position 4"),
+        ("a\u202eb", "reason contains the bidirectional override U+202E at position 2"),
+    ],
+)
+def test_a_pause_reason_with_a_control_character_is_refused(served, reason, message):
+    server, _ = served
+    with httpx.Client(base_url=server.url, trust_env=False) as client:
+        before = client.get("/api/queue").json()
+        answer = client.post("/api/queue/pause", json={"reason": reason})
+        assert answer.status_code == 422, answer.text
+        assert message in answer.json()["detail"]
+        assert client.get("/api/queue").json() == before
+
+
+def test_a_stored_pause_reason_reaches_the_terminal_only_as_text(served):
+    server, _ = served
+    shown = cli(server, "queue", "status")
+    assert "\x1b" not in shown and "\x07" not in shown and "\r" not in shown
+    assert "paused: maintenance\\x1b]0;owned\\x07\\x1b[2J\\r\\nnow (" in shown
+    assert "\\u001b]0;owned" in cli(server, "queue", "status", "--json")
+
+
+def test_a_request_path_with_escapes_reaches_the_log_and_veotui_logs_only_as_text(tmp_path):
+    data = tmp_path / "data"
+    server = ServeProcess(server_env(data), "--log-level", "debug")
+    try:
+        with httpx.Client(base_url=server.url, trust_env=False) as client:
+            client.get("/%1b]0;owned%07%1b[2J%c2%9b")
+            client.post("/api/generate", json={"prompt": "fine", "user": "x\x1b[2J"})
+        server.signal(signal.SIGTERM)
+        assert server.wait(15) == 0
+        text = (data / "logs" / "veotui.log").read_text()
+        assert "\x1b" not in text and "\x07" not in text and "\x9b" not in text
+        assert "GET /\\x1b]0;owned\\x07\\x1b[2J\\x9b 404" in text
+        # Written raw by an older veotui: the verb shows it as text.
+        with (data / "logs" / "veotui.log").open("a") as log:
+            log.write("2026-11-30T15:00:00.000Z INFO    log old \x1b]0;owned\x07 \x9b2J \u202eevil\n")
+        env = server_env(data)
+        for args in ((), ("--json",)):
+            printed = subprocess.run(
+                [sys.executable, "-m", "veotui", "logs", *args], env=env, capture_output=True, text=True, timeout=60
+            )
+            assert printed.returncode == 0, printed.stderr
+            out = printed.stdout
+            assert "\x1b" not in out and "\x07" not in out and "\x9b" not in out and "\u202e" not in out
+            assert "old" in out
+    finally:
+        server.kill()

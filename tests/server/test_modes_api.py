@@ -10,7 +10,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.server.conftest import data_files
+from tests.server.conftest import data_files, form_fields
 from tests.support.waiting import wait_for
 from veotui.backend.remote import RemoteBackend
 from veotui.core.errors import Conflict, InvalidRequest
@@ -53,7 +53,7 @@ async def test_multipart_three_reference_images_then_an_extension(http, settings
     assert (job["reference_count"], job["reference_type"]) == (3, "asset")
 
     extension = await http.post(
-        "/api/generate", data={"prompt": "more", "extends_job_id": job["job_id"], "extends_video": "1"}
+        "/api/generate", files=form_fields(prompt="more", extends_job_id=job["job_id"], extends_video="1")
     )
     assert extension.status_code == 202, extension.text
     # The video continued was measured: the simulator made it 8 s long.
@@ -80,7 +80,7 @@ async def test_json_base64_equivalents(http):
     [
         ({"data": {"prompt": "p"}, "files": {"last_frame": png()}}, 422, "last_frame needs an input image"),
         (
-            {"data": {"prompt": "p", "model": "veo-3.1-lite-generate-001", "resolution": "4k"}},
+            {"files": form_fields(prompt="p", model="veo-3.1-lite-generate-001", resolution="4k")},
             422,
             "resolution: veo-3.1-lite-generate-001 renders 720p or 1080p, not 4k",
         ),

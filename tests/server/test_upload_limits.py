@@ -28,8 +28,9 @@ def raw_request(url: str, head: bytes) -> bytes:
 
 async def test_declared_gigabyte_is_refused_before_any_body(server, settings):
     head = (
-        b"POST /api/generate HTTP/1.1\r\nHost: test\r\n"
-        b"Content-Type: multipart/form-data; boundary=xyz\r\n" + f"Content-Length: {GIGABYTE}\r\n\r\n".encode()
+        f"POST /api/generate HTTP/1.1\r\nHost: {urlsplit(server.url).netloc}\r\n".encode()
+        + b"Content-Type: multipart/form-data; boundary=xyz\r\n"
+        + f"Content-Length: {GIGABYTE}\r\n\r\n".encode()
     )
     answer = await anyio.to_thread.run_sync(raw_request, server.url, head)
     assert answer.startswith(b"HTTP/1.1 413")

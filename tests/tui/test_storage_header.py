@@ -37,3 +37,18 @@ async def test_header_shows_a_database_found_damaged_after_start_and_keeps_showi
         screen.check_storage()
         await wait_for(lambda: "storage damaged" in str(screen.header.content), what="storage damaged in the header")
         assert app.backend.storage_state().state == DAMAGED
+
+
+async def test_a_stored_pause_reason_reaches_the_header_as_visible_escapes(settings):
+    from veotui.store.sqlite import SqliteStore
+
+    # Stored as an older veotui accepted it: the pause reason was not checked then.
+    store = SqliteStore(settings.db_path)
+    store.set_paused(True, "lunch\x1b]0;owned\x07\x1b[2J\r\nbreak")
+    store.close()
+    async with running_app(settings) as (app, pilot):
+        header = app.main_screen.header
+        await wait_for(lambda: "paused" in str(header.content), what="the pause in the header")
+        shown = str(header.content)
+        assert "\x1b" not in shown and "\x07" not in shown and "\r" not in shown
+        assert "lunch\\x1b]0;owned\\x07\\x1b[2J\\r\\nbreak" in shown

@@ -30,6 +30,7 @@ from veotui.core.errors import (
     StorageUnavailable,
     VeotuiError,
     VideoNotFound,
+    clipped,
 )
 from veotui.core.ids import new_job_id
 from veotui.core.job import ACTIVE_STATUSES, FINAL_STATUSES, Change, Job, JobEvent, JobLists, QueueState, Status, utcnow
@@ -37,9 +38,11 @@ from veotui.core.prices import estimate_cost
 from veotui.core.progress import with_progress
 from veotui.core.request import JobRequest, cautions, check_extension_source, check_modes
 from veotui.datadir.cache import JobCache
-from veotui.datadir.files import IMAGE_NAME, LAST_FRAME_NAME, JobFiles, convert_image, copy_atomic, reference_name
+from veotui.datadir.files import IMAGE_NAME, LAST_FRAME_NAME, JobFiles, copy_atomic, reference_name
 from veotui.datadir.health import StorageGuard, StorageState, save_failed
+from veotui.datadir.images import convert_image
 from veotui.datadir.lock import DataDirLock
+from veotui.datadir.privacy import open_to_others
 from veotui.datadir.sizes import DirSize
 from veotui.engine.bucket_files import BucketFiles
 from veotui.engine.bus import EventBus, Subscription
@@ -106,6 +109,7 @@ class LocalBackend(Backend):
         self.files: JobFiles
         self.scheduler: Scheduler
         self._engine_task: asyncio.Task[None]
+        self._image_limiter: anyio.CapacityLimiter | None = None
         #: Without a shared directory: the bucket holds the job files, the data directory
         #: caches them. None while the data directory is their home.
         self.bucket_files: BucketFiles | None = None
@@ -133,6 +137,19 @@ class LocalBackend(Backend):
                 url=self.url,
                 max_concurrent=self.settings.max_concurrent,
             )
+            opened = open_to_others(self.settings.data_dir)
+            if opened is not None:
+                event(
+                    log,
+                    logging.WARNING,
+                    "datadir.open_to_others",
+                    "the data directory %s (%s) lets other users of this machine in; it holds every prompt: "
+                    "chmod 700 %s",
+                    self.settings.data_dir,
+                    opened,
+                    self.settings.data_dir,
+                    mode=opened,
+                )
             self.generator = self._generator or make_generator(self.settings, self._env)
             self.storage = StorageGuard(self.settings.data_dir)
             self.store = open_store(self.settings.store, self.settings.data_dir, self.storage)
@@ -350,6 +367,12 @@ class LocalBackend(Backend):
         self.generator.validate(request)
         return request
 
+    async def _converted(self, data: bytes, name: str) -> bytes:
+        """An input image as JPEG, in a worker thread: at most ``image_workers`` at once."""
+        if self._image_limiter is None:
+            self._image_limiter = anyio.CapacityLimiter(self.settings.image_workers)
+        return await anyio.to_thread.run_sync(convert_image, data, name, limiter=self._image_limiter)
+
     async def submit(
         self,
         fields: Mapping[str, Any],
@@ -378,14 +401,13 @@ class LocalBackend(Backend):
             source_video, request = await self._extension_source(request)
         jpeg = None
         if image is not None:
-            jpeg = await anyio.to_thread.run_sync(convert_image, image, image_name or "the image")
+            jpeg = await self._converted(image, image_name or "the image")
         last_jpeg = None
         if last_frame is not None:
-            last_jpeg = await anyio.to_thread.run_sync(convert_image, last_frame[0], last_frame[1] or "the last frame")
+            last_jpeg = await self._converted(last_frame[0], last_frame[1] or "the last frame")
         reference_jpegs = []
         for number, (data, name) in enumerate(references, 1):
-            converted = await anyio.to_thread.run_sync(convert_image, data, name or f"reference image {number}")
-            reference_jpegs.append(converted)
+            reference_jpegs.append(await self._converted(data, name or f"reference image {number}"))
         job = Job(
             job_id=new_job_id(),
             status=Status.QUEUED,
@@ -620,7 +642,7 @@ class LocalBackend(Backend):
         """One cached picture of the job, by file name (made by :meth:`job_pictures`)."""
         self.store.get(job_id)
         if "/" in name or "\\" in name or not name.endswith(".png") or name.startswith("."):
-            raise VideoNotFound(f"{name!r} is not a picture name")
+            raise VideoNotFound(f"{clipped(name)} is not a picture name")
         path = self.files.thumbnails(job_id) / name
         if not path.is_file():
             raise VideoNotFound(f"job {job_id} has no picture {name}; list them with GET /api/jobs/{job_id}/pictures")
@@ -630,7 +652,9 @@ class LocalBackend(Backend):
         """One of the job's input images, by its name in the job's folder."""
         job = self.store.get(job_id)
         if name not in _input_names(job):
-            raise VideoNotFound(f"job {job_id} has no input {name!r}; it has {', '.join(_input_names(job)) or 'none'}")
+            raise VideoNotFound(
+                f"job {job_id} has no input {clipped(name)}; it has {', '.join(_input_names(job)) or 'none'}"
+            )
         path = await self._cached(job, lambda home: home.input(job, name)) or self.files.folder(job_id) / name
         if not path.is_file():
             raise VideoNotFound(f"the input {name} of job {job_id} is missing from its folder")

@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
     serve.add_argument("--token", help="bearer token clients must send (VEOTUI_TOKEN)")
     serve.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help="read the token from FILE, so it never shows in ps (VEOTUI_TOKEN_FILE)",
+    )
+    serve.add_argument(
         "--log-level",
         choices=LOG_LEVELS,
         default=argparse.SUPPRESS,
@@ -236,11 +241,17 @@ def _remote_flags(parser: argparse.ArgumentParser, help_remote: str | None = Non
     )
     if not any(a.dest == "token" for a in parser._actions):
         parser.add_argument("--token", default=argparse.SUPPRESS, help="bearer token (VEOTUI_TOKEN)")
+        parser.add_argument(
+            "--token-file",
+            metavar="FILE",
+            default=argparse.SUPPRESS,
+            help="read the bearer token from FILE, so it never shows in ps (VEOTUI_TOKEN_FILE)",
+        )
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
-    for name in ("generator", "data_dir", "remote", "token", "log_level"):
+    for name in ("generator", "data_dir", "remote", "token", "token_file", "log_level"):
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value

@@ -25,7 +25,9 @@ from typing import TextIO
 from veotui.core.errors import DataUnusable, SettingsError
 from veotui.datadir.lock import DataDirLock
 from veotui.datadir.paths import CHOOSE_ANOTHER, os_problem
+from veotui.datadir.privacy import exposed_secrets, open_to_others
 from veotui.generators import choose_generator
+from veotui.logs import LOG_NAME, log_dir
 from veotui.settings import Settings
 from veotui.store.database_file import APPLICATION_ID, identify, inspect
 from veotui.store.migrations import MIGRATIONS
@@ -51,6 +53,9 @@ class _Report:
     def skip(self, what: str, text: str) -> None:
         self._line("--", what, text)
 
+    def warn(self, what: str, text: str) -> None:
+        self._line("warn", what, text)
+
     def _line(self, mark: str, what: str, text: str) -> None:
         print(f"  {mark:<5} {what}: {text}", file=self.out, flush=True)
 
@@ -59,6 +64,7 @@ def run_doctor(settings: Settings, env: Mapping[str, str] | None = None, out: Te
     env = os.environ if env is None else env
     report = _Report(out or sys.stdout)
     print("veotui doctor: checking the Google Cloud settings (nothing is generated)", file=report.out)
+    _check_secrets(settings, report)
     _check(settings, env, report)
     if report.failures:
         print(
@@ -75,6 +81,7 @@ def run_data_doctor(settings: Settings, out: TextIO | None = None) -> int:
     print(
         f"veotui doctor: checking the data directory {settings.data_dir} (the engine is not started)", file=report.out
     )
+    _check_secrets(settings, report)
     _check_data(settings, report)
     if report.failures:
         print(f"{report.failures} problem(s); fix them and run `veotui doctor --data` again.", file=report.out)
@@ -107,6 +114,7 @@ def _check_data(settings: Settings, report: _Report) -> None:
     else:
         report.ok("permissions", f"{data_dir} is writable ({mode}, owner {owner})")
 
+    _check_privacy(settings, report)
     usage = shutil.disk_usage(data_dir)
     space = f"{usage.free / 2**30:.1f} GB free of {usage.total / 2**30:.1f} GB"
     if usage.free < LOW_SPACE_BYTES:
@@ -125,6 +133,34 @@ def _check_data(settings: Settings, report: _Report) -> None:
         report.skip("in use", holder)
 
     _check_database(settings.db_path, report)
+
+
+def _check_secrets(settings: Settings, report: _Report) -> None:
+    """The files that hold tokens are their owner's alone."""
+    warnings = exposed_secrets(settings)
+    for warning in warnings:
+        report.warn("tokens", warning)
+    if not warnings and (settings.config_holds_tokens or settings.token_file is not None):
+        report.ok("tokens", "the files holding tokens are readable by their owner only")
+
+
+def _check_privacy(settings: Settings, report: _Report) -> None:
+    """Prompts and user names (the database, the log) are their owner's alone."""
+    data_dir = settings.data_dir
+    logs = log_dir(data_dir)
+    exposed = [
+        f"{path} ({mode})"
+        for path in (data_dir, settings.db_path, logs, logs / LOG_NAME)
+        if (mode := open_to_others(path)) is not None
+    ]
+    if exposed:
+        report.warn(
+            "privacy",
+            f"other users of this machine can read {', '.join(exposed)}; these hold every prompt and user name: "
+            f"chmod 700 {data_dir} (veotui makes its new files private by itself)",
+        )
+    else:
+        report.ok("privacy", "the data directory, its database and its log are readable by their owner only")
 
 
 def _check_database(path: Path, report: _Report) -> None:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+from veotui.core.text import printable, printable_json
 from veotui.logs import log_path
 from veotui.settings import Settings
 
@@ -156,7 +157,9 @@ def run_logs(
 
     def emit(record: Record) -> None:
         if matches(record):
-            out.write((record.as_json() if as_json else record.text()) + "\n")
+            # Whatever a request put in the file (by an older veotui, or by hand) reaches
+            # the terminal as visible escapes, never as a control sequence.
+            out.write((printable_json(record.as_json()) if as_json else printable(record.text())) + "\n")
 
     for file in files:
         if file == path:

@@ -21,7 +21,8 @@ from typing import Any
 from veotui.core.capabilities import MAX_REFERENCES
 from veotui.core.errors import InvalidRequest, VeotuiError
 from veotui.core.request import JobRequest, check_modes
-from veotui.datadir.files import MAX_IMAGE_BYTES, convert_image
+from veotui.datadir.files import MAX_IMAGE_BYTES
+from veotui.datadir.images import convert_image
 
 #: A batch file larger than this is surely not a list of jobs.
 MAX_BATCH_BYTES = 64 * 1024 * 1024

@@ -575,7 +575,7 @@ async def queue(backend: Backend, args: argparse.Namespace) -> int:
 def describe_queue(state: QueueState) -> str:
     waiting = f"{state.length} job{'s' if state.length != 1 else ''} queued"
     if state.paused:
-        line = f"paused{': ' + state.reason if state.reason else ''} ({waiting})"
+        line = f"paused{': ' + printable(state.reason, keep='') if state.reason else ''} ({waiting})"
     else:
         line = f"running ({waiting})"
     spend = f"today ${state.spent_today_usd:,.2f}"

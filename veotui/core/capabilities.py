@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from veotui.core.errors import InvalidRequest
+from veotui.core.errors import InvalidRequest, clipped
 
 
 @dataclass(frozen=True)
@@ -228,4 +228,4 @@ def capabilities(model: str) -> Capabilities:
     try:
         return MODEL_CAPABILITIES[model]
     except KeyError:
-        raise InvalidRequest(f"model must be one of {', '.join(MODEL_CAPABILITIES)}, got {model!r}") from None
+        raise InvalidRequest(f"model must be one of {', '.join(MODEL_CAPABILITIES)}, got {clipped(model)}") from None

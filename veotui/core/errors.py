@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import reprlib
 from enum import StrEnum
+from typing import Any
 
 #: The response header that names the error's class, so the remote backend raises the same
 #: exception the local one would (two 404s: unknown job, unknown video).
 ERROR_HEADER = "x-veotui-error"
+
+#: How much of a refused value an error message quotes.
+_QUOTE = reprlib.Repr()
+_QUOTE.maxlevel, _QUOTE.maxlist, _QUOTE.maxtuple, _QUOTE.maxdict = 2, 4, 4, 4
+_QUOTE.maxstring, _QUOTE.maxlong, _QUOTE.maxother = 80, 40, 80
+
+
+def clipped(value: Any, limit: int = 100) -> str:
+    """``repr(value)`` for an error message, at most about ``limit`` characters, built
+    without walking a huge value whole: a message never echoes a body back."""
+    text = _QUOTE.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class VeotuiError(Exception):

@@ -29,7 +29,7 @@ from veotui.core.capabilities import (
     Capabilities,
     capabilities,
 )
-from veotui.core.errors import InvalidRequest
+from veotui.core.errors import InvalidRequest, clipped
 from veotui.core.ids import is_job_id
 from veotui.core.text import refuse_controls
 
@@ -82,7 +82,7 @@ class JobRequest:
         unknown = sorted(set(data) - set(cls.FIELDS) - set(cls.EXTENDS_FIELDS))
         if unknown:
             accepted = ", ".join((*cls.FIELDS, *cls.EXTENDS_FIELDS))
-            raise InvalidRequest(f"unknown field {unknown[0]!r}; accepted fields: {accepted}")
+            raise InvalidRequest(f"unknown field {clipped(unknown[0])}; accepted fields: {accepted}")
         prompt = data.get("prompt")
         if isinstance(prompt, str):
             refuse_controls("prompt", prompt, allow="\n\t")
@@ -190,7 +190,7 @@ class Extends:
         if isinstance(value, Mapping):
             extra = sorted(set(value) - {"job_id", "video", "source_seconds"})
             if extra:
-                raise InvalidRequest(f"extends takes job_id and video, not {extra[0]!r}")
+                raise InvalidRequest(f"extends takes job_id and video, not {clipped(extra[0])}")
             job_id, video = value.get("job_id"), value.get("video", video)
         elif isinstance(value, str) and value:
             job_id = value
@@ -201,7 +201,7 @@ class Extends:
                 raise InvalidRequest("extends_video needs extends_job_id: the job whose video to continue")
             return None
         if not isinstance(job_id, str) or not is_job_id(job_id.strip().lower()):
-            raise InvalidRequest(f"extends_job_id must be a job id (a UUID), got {job_id!r}")
+            raise InvalidRequest(f"extends_job_id must be a job id (a UUID), got {clipped(job_id)}")
         number = _whole_number({"extends_video": video}, "extends_video", 1)
         if number < 1:
             raise InvalidRequest(f"extends_video is 1-based, got {number}")
@@ -222,7 +222,7 @@ def _whole_number(data: Mapping[str, Any], name: str, default: int) -> int:
     if value is None or value == "":
         return default
     if isinstance(value, bool):
-        raise InvalidRequest(f"{name} must be a whole number, got {value!r}")
+        raise InvalidRequest(f"{name} must be a whole number, got {clipped(value)}")
     if isinstance(value, int):
         return value
     if isinstance(value, float) and value.is_integer():
@@ -232,7 +232,7 @@ def _whole_number(data: Mapping[str, Any], name: str, default: int) -> int:
             return int(value.strip())
         except ValueError:
             pass
-    raise InvalidRequest(f"{name} must be a whole number, got {value!r}")
+    raise InvalidRequest(f"{name} must be a whole number, got {clipped(value)}")
 
 
 _TRUE = {"true", "1", "yes", "on"}
@@ -248,7 +248,7 @@ def _switch(data: Mapping[str, Any], name: str) -> bool | None:
         return value
     if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
         return value.strip().lower() in _TRUE
-    raise InvalidRequest(f"{name} must be true or false (or left out for the model's default), got {value!r}")
+    raise InvalidRequest(f"{name} must be true or false (or left out for the model's default), got {clipped(value)}")
 
 
 def _optional_choice(data: Mapping[str, Any], name: str, allowed: tuple[str, ...]) -> str | None:
@@ -257,7 +257,7 @@ def _optional_choice(data: Mapping[str, Any], name: str, allowed: tuple[str, ...
         return None
     if isinstance(value, str) and value.strip().lower() in allowed:
         return value.strip().lower()
-    raise InvalidRequest(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    raise InvalidRequest(f"{name} must be one of {', '.join(allowed)}, got {clipped(value)}")
 
 
 def _choice(data: Mapping[str, Any], name: str, default: str, allowed: tuple[str, ...]) -> str:
@@ -265,7 +265,7 @@ def _choice(data: Mapping[str, Any], name: str, default: str, allowed: tuple[str
     if value is None or value == "":
         return default
     if value not in allowed:
-        raise InvalidRequest(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        raise InvalidRequest(f"{name} must be one of {', '.join(allowed)}, got {clipped(value)}")
     return str(value)
 
 

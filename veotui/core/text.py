@@ -34,3 +34,10 @@ def printable(text: str, keep: str = "\n\t") -> str:
         return char if char in keep else char.encode("unicode_escape").decode("ascii")
 
     return _CONTROLS.sub(escape, text)
+
+
+def printable_json(text: str) -> str:
+    """JSON text (as ``json.dumps(..., ensure_ascii=False)`` writes it) with the controls it
+    leaves raw (C1, DEL, the bidi overrides) written as ``\\uXXXX`` escapes: still the same
+    JSON, and safe to send to a terminal."""
+    return _CONTROLS.sub(lambda match: f"\\u{ord(match.group()):04x}", text)

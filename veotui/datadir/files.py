@@ -6,7 +6,6 @@ leaves a half-written image, video or zip behind a real name.
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import tempfile
@@ -17,11 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from veotui.core.errors import InvalidRequest, TooLarge
+from veotui.datadir.privacy import private_dir
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
-#: Refuse images whose pixel count could exhaust memory when decoded.
-MAX_IMAGE_PIXELS = 50_000_000
 IMAGE_NAME = "uploaded_image.jpg"
 LAST_FRAME_NAME = "last_frame.jpg"
 INPUT_VIDEO_NAME = "input_video.mp4"
@@ -49,7 +46,7 @@ class JobFiles:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        root.mkdir(parents=True, exist_ok=True)
+        private_dir(root)
 
     def folder(self, job_id: str) -> Path:
         return self.root / f"job_{job_id}"
@@ -75,7 +72,7 @@ class JobFiles:
     def ensure(self, job_id: str) -> Path:
         """The job's folder, made if it is not there yet (when the first file comes)."""
         folder = self.folder(job_id)
-        folder.mkdir(parents=True, exist_ok=True)
+        private_dir(folder)
         return folder
 
     def create(
@@ -92,7 +89,7 @@ class JobFiles:
         folder = self.folder(job_id)
         if jpeg is None and last_frame is None and not references and video is None:
             return folder  # nothing to keep: the folder appears with the first file
-        folder.mkdir(parents=True, exist_ok=True)
+        private_dir(folder)
         if jpeg is not None:
             write_atomic(folder / IMAGE_NAME, jpeg)
         if last_frame is not None:
@@ -183,52 +180,10 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 def copy_atomic(source: Path, target: Path) -> Path:
     """Copy a file so that ``target`` appears whole or not at all."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(target.parent)
     with atomic_file(target) as out, source.open("rb") as src:
         shutil.copyfileobj(src, out, 1024 * 1024)
     return target
-
-
-def convert_image(data: bytes, name: str = "image") -> bytes:
-    """Any common image (PNG, JPEG, WebP, GIF, AVIF, ...) as JPEG bytes: EXIF orientation
-    applied, transparency flattened onto white. The error names the file and what is wrong."""
-    # Pillow loads here: the client verbs import this module and never convert an image.
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    if len(data) > MAX_IMAGE_BYTES:
-        raise TooLarge(f"{name} is {len(data) / 1048576:.1f} MB; input images may be at most 10 MB")
-    if not data:
-        raise InvalidRequest(f"{name} is empty; expected an image (PNG, JPEG, WebP, GIF, AVIF, ...)")
-    try:
-        with Image.open(io.BytesIO(data)) as opened:
-            image: Image.Image = opened
-            width, height = image.size
-            if width * height > MAX_IMAGE_PIXELS:
-                raise InvalidRequest(_too_many_pixels(name, f"{width}x{height}"))
-            image.load()
-            image = ImageOps.exif_transpose(image)
-            if image.mode in ("RGBA", "LA", "P", "PA") or "transparency" in image.info:
-                rgba = image.convert("RGBA")
-                flat = Image.new("RGB", rgba.size, (255, 255, 255))
-                flat.paste(rgba, mask=rgba.getchannel("A"))
-                image = flat
-            elif image.mode != "RGB":
-                image = image.convert("RGB")
-            out = io.BytesIO()
-            image.save(out, "JPEG", quality=92)
-            return out.getvalue()
-    except InvalidRequest:
-        raise
-    except Image.DecompressionBombError as exc:
-        raise InvalidRequest(_too_many_pixels(name, "over 178 million pixels")) from exc
-    except UnidentifiedImageError as exc:
-        raise InvalidRequest(f"{name} is not an image veotui can read (PNG, JPEG, WebP, GIF, AVIF, ...)") from exc
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise InvalidRequest(f"{name} is damaged or truncated: {exc}") from exc
-
-
-def _too_many_pixels(name: str, size: str) -> str:
-    return f"{name} has too many pixels to decode safely ({size}); images may have at most {MAX_IMAGE_PIXELS:,}"
 
 
 def _changed_within(path: Path, seconds: float) -> bool:

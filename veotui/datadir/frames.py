@@ -12,6 +12,7 @@ from PIL import Image
 
 from veotui.core.job import Job
 from veotui.datadir.files import IMAGE_NAME, LAST_FRAME_NAME, THUMBNAILS_DIR, atomic_path, reference_name
+from veotui.datadir.privacy import private_dir
 
 #: Big enough for a sharp half-block picture a third of an 80-column screen wide.
 THUMBNAIL_SIZE = (320, 180)
@@ -55,7 +56,7 @@ def video_strip(video: Path, cache: Path, size: tuple[int, int] = THUMBNAIL_SIZE
     if all(t.is_file() and t.stat().st_mtime >= mtime for t in targets):
         return targets
     frames = _first_middle_last(video)
-    cache.mkdir(parents=True, exist_ok=True)
+    private_dir(cache)
     for frame, target in zip(frames, targets, strict=True):
         _save(frame, target, size)
     return targets
@@ -66,7 +67,7 @@ def input_picture(image: Path, cache: Path, size: tuple[int, int] = THUMBNAIL_SI
     target = cache / f"input_{image.stem}.png"
     if target.is_file() and target.stat().st_mtime >= image.stat().st_mtime:
         return target
-    cache.mkdir(parents=True, exist_ok=True)
+    private_dir(cache)
     with Image.open(image) as picture:
         _save(picture.convert("RGB"), target, size)
     return target

@@ -11,6 +11,7 @@ from typing import Any
 
 from veotui.core.errors import DataDirBusy
 from veotui.datadir.paths import os_problem, prepare
+from veotui.datadir.privacy import PRIVATE_FILE
 
 LOCK_NAME = "veotui.lock"
 
@@ -24,7 +25,7 @@ class DataDirLock:
     def acquire(self, url: str | None = None) -> None:
         prepare(self.data_dir)
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
         except OSError as exc:
             raise os_problem(self.data_dir, exc, "cannot be written") from None
         try:

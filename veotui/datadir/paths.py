@@ -1,4 +1,5 @@
-"""The data directory: creating it, and saying in one line why it cannot be used."""
+"""The data directory: creating it (private to its owner: see ``privacy``), and saying in
+one line why it cannot be used."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 from pathlib import Path
 
 from veotui.core.errors import DataUnusable
+from veotui.datadir.privacy import private_dir
 
 CHOOSE_ANOTHER = "choose another data directory (--data-dir or VEOTUI_DATA_DIR)"
 
@@ -16,7 +18,7 @@ def prepare(data_dir: Path) -> None:
     if data_dir.exists() and not data_dir.is_dir():
         raise DataUnusable(f"data directory {data_dir} is a file, not a directory; {CHOOSE_ANOTHER}")
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(data_dir)
     except OSError as exc:
         raise os_problem(data_dir, exc, "cannot be created") from None
 

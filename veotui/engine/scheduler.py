@@ -30,6 +30,7 @@ import anyio.abc
 
 from veotui.core.errors import Conflict, InvalidRequest, StorageUnavailable
 from veotui.core.job import ACTIVE_STATUSES, Change, Job, QueueState, Status, utcnow
+from veotui.core.text import refuse_controls
 from veotui.datadir.files import JobFiles
 from veotui.engine.bucket_files import BucketFiles
 from veotui.engine.recovery import Recovery
@@ -134,6 +135,8 @@ class Scheduler:
             if reason is not None and len(reason) > MAX_REASON_CHARS:
                 raise InvalidRequest(f"reason is {len(reason)} characters; the limit is {MAX_REASON_CHARS}")
             if reason is not None:
+                # Printed on operators' terminals (queue status, the TUI's header): plain text only.
+                refuse_controls("reason", reason)
                 try:
                     reason.encode("utf-8")
                 except UnicodeEncodeError:

@@ -35,6 +35,7 @@ from veotui.core.capabilities import EXTENSION_ADDS_SECONDS
 from veotui.core.errors import ErrorKind
 from veotui.core.job import Job, isoformat, parse_time, utcnow
 from veotui.datadir.files import IMAGE_NAME, INPUT_VIDEO_NAME, LAST_FRAME_NAME, reference_name, video_name, write_atomic
+from veotui.datadir.privacy import private_dir
 from veotui.generators.base import GenerationResult, Generator, JobInputs, PermanentFault, TransientFault
 from veotui.generators.gcs import Bucket, sim_operations_prefix
 from veotui.generators.render import render_video, video_seconds
@@ -61,8 +62,8 @@ class SimGenerator(Generator):
         self.typical_seconds = max(seconds, 0.1)
         self.operations = root / "operations"
         self.calls = root / "calls"
-        self.operations.mkdir(parents=True, exist_ok=True)
-        self.calls.mkdir(parents=True, exist_ok=True)
+        for folder in (root, self.operations, self.calls):
+            private_dir(folder)
 
     async def submit(self, job: Job, inputs: JobInputs) -> str:
         if "[flaky]" in job.prompt and self._count_call(job.job_id) <= FLAKY_FAILURES:

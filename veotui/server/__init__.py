@@ -9,7 +9,9 @@ from typing import Any
 
 from veotui.backend.base import BackendInfo
 from veotui.datadir.health import format_bytes
+from veotui.datadir.privacy import exposed_secrets
 from veotui.logs import log_to_stderr
+from veotui.server.limits import allow_open_files
 from veotui.server.memory import freeze_heap, limit_arenas
 from veotui.server.running import is_loopback, running_server
 from veotui.settings import Settings
@@ -30,7 +32,10 @@ def serve(settings: Settings, host: str, port: int, log_level: str | None = None
             file=sys.stderr,
         )
         return 2
+    for warning in exposed_secrets(settings):
+        print(f"veotui: warning: {warning}", file=sys.stderr)
     limit_arenas()
+    allow_open_files(settings.max_connections)
     log_to_stderr(settings, level=log_level)
     asyncio.run(_serve(settings, host, port))
     return 0

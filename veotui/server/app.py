@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,6 +16,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, ProcessCollector, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import request_response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -37,7 +39,15 @@ from veotui.core.capabilities import (
     REFERENCE_TYPES,
     RESOLUTIONS,
 )
-from veotui.core.errors import ERROR_HEADER, InvalidRequest, JobNotFound, StorageUnavailable, TooLarge, VeotuiError
+from veotui.core.errors import (
+    ERROR_HEADER,
+    InvalidRequest,
+    JobNotFound,
+    StorageUnavailable,
+    TooLarge,
+    VeotuiError,
+    clipped,
+)
 from veotui.core.ids import is_job_id
 from veotui.core.job import Job
 from veotui.datadir.health import StorageGuard
@@ -62,6 +72,7 @@ from veotui.server.schemas import (
     TimelineOut,
     answers,
 )
+from veotui.server.security import CrossSiteGuard, HostGuard
 from veotui.server.streams import EventStreams
 from veotui.settings import Settings
 from veotui.store.errors import DATABASE_ERRORS
@@ -80,6 +91,8 @@ _HEALTH_DETAIL = {
     "veotui reconnects by itself (GET /api/info says more)",
 }
 MAX_QUEUE_PAGE = 1000
+#: An error's sentence is cut beyond this many characters.
+MAX_DETAIL_CHARS = 1000
 
 JobId = Annotated[str, Path(description="a job id (UUID4)")]
 
@@ -95,11 +108,18 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         version=__version__,
         description="Google Veo video generation jobs: two processing slots, a FIFO queue, "
         'durable and resumable. Errors are {"detail": "<sentence>"}. See docs/api.md.',
+        # A redirect would name the request's Host; a path with a slash too many is a 404 that
+        # names the right one.
+        redirect_slashes=False,
     )
     streams = EventStreams(backend, keepalive)
     app.state.backend = backend
     app.state.streams = streams
+    # The last added runs first: the Host, then where the request comes from, then the token.
     app.add_middleware(BearerAuth, tokens=TokenTable(settings.token, settings.users))
+    app.add_middleware(CrossSiteGuard, allowed_origins=settings.allowed_origins, form_paths={"/api/generate"})
+    bound = urlsplit(backend.url).hostname if backend.url else None
+    app.add_middleware(HostGuard, allowed_hosts=settings.allowed_hosts, bound=bound)
     app.add_middleware(RequestLog)
     _add_error_handlers(app, backend.storage)
     registry = CollectorRegistry(auto_describe=False)
@@ -254,7 +274,7 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         body = await read_control(request, "POST /api/queue/pause", required=False)
         unknown = sorted(set(body) - {"reason"})
         if unknown:
-            raise InvalidRequest(f"unknown field {unknown[0]!r}; POST /api/queue/pause takes only reason")
+            raise InvalidRequest(f"unknown field {clipped(unknown[0])}; POST /api/queue/pause takes only reason")
         reason = body.get("reason")
         if reason is not None and not isinstance(reason, str):
             raise InvalidRequest("reason must be text")
@@ -275,12 +295,12 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         body = await read_control(request, "POST /api/move", required=True)
         unknown = sorted(set(body) - {"to", "position"})
         if unknown:
-            raise InvalidRequest(f"unknown field {unknown[0]!r}; POST /api/move takes to or position")
+            raise InvalidRequest(f"unknown field {clipped(unknown[0])}; POST /api/move takes to or position")
         to, position = body.get("to"), body.get("position")
         if position is not None and (isinstance(position, bool) or not isinstance(position, int)):
-            raise InvalidRequest(f"position must be a whole number of at least 1, got {position!r}")
+            raise InvalidRequest(f"position must be a whole number of at least 1, got {clipped(position)}")
         if to is not None and not isinstance(to, str):
-            raise InvalidRequest(f"to must be top, bottom, up or down, got {to!r}")
+            raise InvalidRequest(f"to must be top, bottom, up or down, got {clipped(to)}")
         return job_json(await backend.move(job_id, to=to, position=position))
 
     @app.get(
@@ -459,8 +479,11 @@ def _checked(job_id: str) -> str:
 
 
 def _error(status: int, detail: str, kind: str | None = None, *, close: bool = False) -> JSONResponse:
-    # The detail may quote the request; a lone surrogate in it must not break the answer.
+    # The detail may quote the request; a lone surrogate in it must not break the answer,
+    # and a message that quotes too much is cut (the values it quotes are cut already).
     detail = detail.encode("utf-8", "backslashreplace").decode("utf-8")
+    if len(detail) > MAX_DETAIL_CHARS:
+        detail = detail[: MAX_DETAIL_CHARS - 1] + "…"
     headers = {ERROR_HEADER: kind} if kind else {}
     if close:
         headers["connection"] = "close"
@@ -482,8 +505,17 @@ def _add_error_handlers(app: FastAPI, storage: StorageGuard) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         if exc.status_code == 404 and detail == "Not Found":
-            detail = f"there is no {request.method} {request.url.path}; see /openapi.json for the API"
+            path = request.url.path
+            detail = f"there is no {request.method} {path}; see /openapi.json for the API"
+            if len(path) > 1 and path.endswith("/"):
+                detail = f"there is no {request.method} {path}; paths have no trailing slash: {path.rstrip('/')}"
         return _error(exc.status_code, detail)
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, exc: ClientDisconnect) -> Response:
+        # Nobody is left to answer: one quiet line, not a stack trace per abandoned upload.
+        log.debug("%s %s: the client went away before its request was read", request.method, request.url.path)
+        return Response(status_code=400)
 
     # Handlers for these classes run inside the app, so the connection stays usable; the
     # catch-all below runs outside it, where Starlette re-raises and uvicorn closes the

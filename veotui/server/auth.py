@@ -8,10 +8,11 @@ server records that name as the job's ``user``, whatever the request says.
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from veotui.server.security import header, send_error
 
 #: Paths anyone may call: a load balancer or a client checks liveness without a secret.
 PUBLIC_PATHS = frozenset({"/api/health"})
@@ -51,8 +52,8 @@ class BearerAuth:
         if scope["type"] != "http" or not self.tokens.enabled or scope["path"] in PUBLIC_PATHS:
             await self.app(scope, receive, send)
             return
-        header = _header(scope, b"authorization")
-        scheme, _, credentials = header.partition(" ")
+        given = header(scope, b"authorization")
+        scheme, _, credentials = given.partition(" ")
         if scheme.lower() != "bearer" or not credentials.strip():
             await _refuse(send, "this server needs a token: send the header Authorization: Bearer <token>")
             return
@@ -64,24 +65,5 @@ class BearerAuth:
         await self.app(scope, receive, send)
 
 
-def _header(scope: Scope, name: bytes) -> str:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return value.decode("latin-1")
-    return ""
-
-
 async def _refuse(send: Send, detail: str) -> None:
-    body = json.dumps({"detail": detail}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 401,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"www-authenticate", b'Bearer realm="veotui"'),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await send_error(send, 401, detail, [(b"www-authenticate", b'Bearer realm="veotui"')])

@@ -13,13 +13,14 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.types import Message
 
 from veotui.backend.base import Upload
-from veotui.core.capabilities import MAX_REFERENCES
-from veotui.core.errors import InvalidRequest, TooLarge
+from veotui.core.capabilities import MAX_PROMPT_CHARS, MAX_REFERENCES
+from veotui.core.errors import InvalidRequest, TooLarge, clipped
 from veotui.datadir.files import MAX_IMAGE_BYTES
 
 #: Room for the job fields (a 4000-character prompt and negative prompt) beside the images.
@@ -29,6 +30,9 @@ MAX_BODY_IMAGES = MAX_REFERENCES
 MAX_MULTIPART_BODY = MAX_BODY_IMAGES * MAX_IMAGE_BYTES + FIELDS_ALLOWANCE
 #: base64 carries 3 bytes in 4 characters.
 MAX_JSON_BODY = MAX_BODY_IMAGES * ((MAX_IMAGE_BYTES + 2) // 3 * 4) + FIELDS_ALLOWANCE
+#: Commas, colons and brackets a JSON job body may hold: its fields, and its two texts made
+#: of nothing else (two prompts of 4000 characters).
+MAX_JSON_SEPARATORS = 2 * MAX_PROMPT_CHARS + 1000
 #: Fields that travel beside the job's own fields.
 IMAGE_FIELD = "image"
 IMAGE_BASE64_FIELD = "image_base64"
@@ -62,11 +66,13 @@ class Submission:
 async def read_submission(request: Request) -> Submission:
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type == "application/json":
-        return _from_json(await read_bounded(request, MAX_JSON_BODY))
-    if media_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        # A plain HTML form (or curl -d) without an image arrives url-encoded.
+        body = await read_bounded(request, MAX_JSON_BODY)
+        # Tens of megabytes of base64 take a while to parse: not on the event loop.
+        return await anyio.to_thread.run_sync(_from_json, body)
+    if media_type == "multipart/form-data":
         body = await read_bounded(request, MAX_MULTIPART_BODY)
         return await _from_form(request, body)
+    # A url-encoded form is what any web page can send to any server: not taken.
     raise UnsupportedMediaType(
         f"POST /api/generate takes multipart/form-data or application/json, not {media_type or 'no content type'}"
     )
@@ -86,7 +92,7 @@ async def read_bounded(request: Request, limit: int, why: str = _IMAGES_LIMIT) -
             if int(declared) > limit:
                 raise too_large
         except ValueError:
-            raise MalformedBody(f"Content-Length {declared!r} is not a number") from None
+            raise MalformedBody(f"Content-Length {clipped(declared)} is not a number") from None
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -98,6 +104,7 @@ async def read_bounded(request: Request, limit: int, why: str = _IMAGES_LIMIT) -
 
 
 def _from_json(body: bytes) -> Submission:
+    _check_shape(body)
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -126,6 +133,18 @@ def _from_json(body: bytes) -> Submission:
         (last_frame, "the last frame") if last_frame is not None else None,
         references,
     )
+
+
+def _check_shape(body: bytes) -> None:
+    """Refuse, before parsing, a body with more values than any job has: parsed, a list of
+    millions of small numbers takes twenty times its size in memory. The job's fields are a
+    flat object; only its texts (which may hold commas) and its images (base64: none) are long."""
+    separators = sum(body.count(mark) for mark in (b",", b":", b"[", b"{"))
+    if separators > MAX_JSON_SEPARATORS:
+        raise InvalidRequest(
+            f"the JSON body holds too many values ({separators:,} commas, colons and brackets; "
+            f"a job takes at most {MAX_JSON_SEPARATORS:,}): its fields are a flat object"
+        )
 
 
 def _decoded(name: str, encoded: Any) -> bytes | None:
@@ -165,11 +184,11 @@ async def _from_form(request: Request, body: bytes) -> Submission:
     async with buffered.form(max_files=MAX_REFERENCES + 2, max_fields=32, max_part_size=FIELDS_ALLOWANCE) as form:
         for key, value in form.multi_items():
             if key in fields or (key in (IMAGE_FIELD, LAST_FRAME_FIELD) and files[key]):
-                raise InvalidRequest(f"the form field {key!r} was given more than once")
+                raise InvalidRequest(f"the form field {clipped(key)} was given more than once")
             if isinstance(value, UploadFile):
                 if key not in FILE_FIELDS:
                     raise InvalidRequest(
-                        f"the form field {key!r} is a file; only {', '.join(map(repr, FILE_FIELDS))} may be files"
+                        f"the form field {clipped(key)} is a file; only {', '.join(map(repr, FILE_FIELDS))} may be files"
                     )
                 data = await value.read()
                 if not data and not value.filename:
@@ -183,7 +202,7 @@ async def _from_form(request: Request, body: bytes) -> Submission:
                     raise InvalidRequest(f"{REFERENCE_FIELD}: at most {MAX_REFERENCES} reference images")
             elif key in FILE_FIELDS:
                 raise InvalidRequest(
-                    f"{key!r} must be a file part; to send an image as text use JSON and its _base64 field"
+                    f"{clipped(key)} must be a file part; to send an image as text use JSON and its _base64 field"
                 )
             else:
                 fields[key] = value

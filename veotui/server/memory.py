@@ -17,7 +17,12 @@ import time
 from functools import cache
 
 M_ARENA_MAX = -8
+M_MMAP_THRESHOLD = -3
 ARENAS = 2
+#: Blocks this large or larger (request bodies, decoded images) are mapped on their own and
+#: given back the moment they are freed. glibc would otherwise raise the threshold after the
+#: first such block is freed and serve the next ones from a heap that keeps them resident.
+MMAP_THRESHOLD = 1024 * 1024
 #: At most one trim this often (seconds); a trim walks every arena.
 TRIM_INTERVAL = 1.0
 #: Collections of the middle generation between two full ones, once the heap is frozen
@@ -38,10 +43,12 @@ def _libc() -> ctypes.CDLL | None:
 
 
 def limit_arenas(arenas: int = ARENAS) -> None:
-    """Call before any thread starts: later threads share these arenas."""
+    """Call before any thread starts: later threads share these arenas. Large blocks are
+    mapped on their own (see ``MMAP_THRESHOLD``)."""
     libc = _libc()
     if libc is not None:
         libc.mallopt(M_ARENA_MAX, arenas)
+        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
 
 
 class Trimmer:

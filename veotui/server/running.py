@@ -21,6 +21,7 @@ from starlette.types import ASGIApp
 from veotui.backend.local import LocalBackend
 from veotui.core.errors import VeotuiError
 from veotui.server.app import create_app
+from veotui.server.limits import ConnectionLimits, guarded_protocol
 from veotui.settings import Settings
 
 #: Seconds uvicorn waits for open requests (downloads) before it cuts them at shutdown.
@@ -73,7 +74,7 @@ class Running:
     backend: LocalBackend
 
 
-def uvicorn_config(app: ASGIApp) -> uvicorn.Config:
+def uvicorn_config(app: ASGIApp, limits: ConnectionLimits | None = None) -> uvicorn.Config:
     """How veotui runs uvicorn (the benchmark's bare control uses the same)."""
     return uvicorn.Config(
         app,
@@ -81,7 +82,7 @@ def uvicorn_config(app: ASGIApp) -> uvicorn.Config:
         log_level="warning",
         access_log=False,
         lifespan="off",  # the engine starts before uvicorn, so a refusal never reaches it
-        http="h11",
+        http=guarded_protocol(limits or ConnectionLimits()),
         loop="asyncio",
         ws="none",
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
@@ -108,7 +109,8 @@ async def running_server(
         raise
     try:
         app = create_app(backend, settings, keepalive=keepalive)
-        server = _Server(uvicorn_config(app))
+        limits = ConnectionLimits(settings.header_timeout, settings.body_timeout, settings.max_connections)
+        server = _Server(uvicorn_config(app, limits))
         task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
         while not server.started:  # uvicorn offers no startup callback
             if task.done():

@@ -21,7 +21,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from veotui.core.errors import Conflict, DataUnusable, InvalidRequest, JobNotFound, StorageUnavailable
+from veotui.core.errors import Conflict, DataUnusable, InvalidRequest, JobNotFound, StorageUnavailable, clipped
 from veotui.core.job import (
     ACTIVE_STATUSES,
     FINAL_STATUSES,
@@ -38,7 +38,8 @@ from veotui.core.job import (
 from veotui.core.progress import fold_sample
 from veotui.core.stats import Snapshot, hour_of, series_rows, summary
 from veotui.datadir.health import StorageGuard
-from veotui.datadir.paths import CHOOSE_ANOTHER, prepare
+from veotui.datadir.paths import CHOOSE_ANOTHER, os_problem, prepare
+from veotui.datadir.privacy import make_private, private_file
 from veotui.logs import event
 from veotui.store import aggregates
 from veotui.store.database_file import (
@@ -101,6 +102,13 @@ class SqliteStore:
         self._run_clock: dict[str, float] = {}
         prepare(path.parent)
         identify(path)
+        try:
+            # SQLite makes its WAL and SHM files with the database's own mode.
+            private_file(path)
+            for side in ("-wal", "-shm"):
+                make_private(path.with_name(path.name + side))
+        except OSError as exc:
+            raise os_problem(path.parent, exc, "cannot be written") from None
         try:
             self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
@@ -824,9 +832,9 @@ class SqliteStore:
         if (to is None) == (position is None):
             raise InvalidRequest("give either to (top, bottom, up, down) or a position")
         if to is not None and to not in ("top", "bottom", "up", "down"):
-            raise InvalidRequest(f"to must be top, bottom, up or down, got {to!r}")
+            raise InvalidRequest(f"to must be top, bottom, up or down, got {clipped(to)}")
         if position is not None and (isinstance(position, bool) or not isinstance(position, int) or position < 1):
-            raise InvalidRequest(f"position must be a whole number of at least 1, got {position!r}")
+            raise InvalidRequest(f"position must be a whole number of at least 1, got {clipped(position)}")
         with self._transaction() as conn:
             job = self._current(conn, job_id)
             if job.status != Status.QUEUED:

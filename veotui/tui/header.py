@@ -12,6 +12,7 @@ from textual.widgets import Static
 
 from veotui.backend.base import BackendInfo
 from veotui.core.job import CONNECTED, DISCONNECTED
+from veotui.core.text import printable
 
 
 class HeaderBar(Static):
@@ -96,7 +97,7 @@ class HeaderBar(Static):
         if self.paused:
             header.append(" · paused", style="bold red")
             if self.pause_reason:
-                header.append(f" ({self.pause_reason})", style="red")
+                header.append(f" ({printable(self.pause_reason, keep='')})", style="red")
         if self.spend_today is not None:
             header.append(f" · today ${self.spend_today:,.2f}")
             if self.daily_budget is not None:
