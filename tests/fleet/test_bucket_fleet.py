@@ -83,9 +83,12 @@ def folder(server_dir: Path, job_id: str) -> Path:
 
 def submit(server: FleetServer, prompt: str, *, image: bool = False, videos: int = 1) -> str:
     with server.client() as client:
-        fields = {"prompt": prompt, "number_of_videos": str(videos), "duration_seconds": "4"}
-        files = {"image": ("frame.png", png(), "image/png")} if image else None
-        response = client.post("/api/generate", data=fields, files=files)
+        fields = {"prompt": prompt, "number_of_videos": videos, "duration_seconds": 4}
+        if image:
+            form = {key: str(value) for key, value in fields.items()}
+            response = client.post("/api/generate", data=form, files={"image": ("frame.png", png(), "image/png")})
+        else:
+            response = client.post("/api/generate", json=fields)
         assert response.status_code == 202, response.text
         return str(response.json()["job_id"])
 
