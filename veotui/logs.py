@@ -237,6 +237,21 @@ class _LogFileHandler(logging.handlers.RotatingFileHandler):
 
     dropped = 0
 
+    def emit(self, record: logging.LogRecord) -> None:
+        """Format the record once (the standard handler formats it a second time to see
+        whether it still fits before rotating), then rotate if it would not fit, then write."""
+        try:
+            line = self.format(record) + self.terminator
+            if self.stream is None:
+                self.stream = self._open()
+            position = self.stream.tell()
+            if self.maxBytes > 0 and position and position + len(line) >= self.maxBytes:
+                self.doRollover()
+            self.stream.write(line)
+            self.stream.flush()
+        except Exception:  # noqa: BLE001 - a record the disk refuses is dropped and counted
+            self.handleError(record)
+
     def _open(self) -> io.TextIOWrapper:
         # Private whatever the umask: the log holds every prompt and user name.
         fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, LOG_MODE)

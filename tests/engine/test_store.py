@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.support.by_hand import by_hand
 from veotui.core.errors import Conflict, DataUnusable, InvalidRequest, JobNotFound
 from veotui.core.ids import new_job_id
 from veotui.core.job import ACTIVE_STATUSES, Change, Job, Status, Video, isoformat, utcnow
@@ -28,7 +29,7 @@ def test_wal_full_sync_and_schema_version(tmp_path):
     store = SqliteStore(tmp_path / "veotui.db")
     conn = sqlite3.connect(tmp_path / "veotui.db")
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert store.db.raw.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     assert store.schema_version == len(MIGRATIONS)
     conn.close()
     store.close()
@@ -40,7 +41,7 @@ def test_reopening_keeps_jobs_and_refuses_a_newer_schema(tmp_path):
     store.close()
     again = SqliteStore(tmp_path / "veotui.db")
     assert again.get(job.job_id).prompt == "kept"
-    again._conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    again.db.raw.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
     again.close()
     with pytest.raises(DataUnusable, match="newer veotui"):
         SqliteStore(tmp_path / "veotui.db")
@@ -175,13 +176,13 @@ def test_a_job_the_engine_removed_is_explained_for_a_while(store, monkeypatch):
         store.get(plain.job_id)
     # Bounded: a week old, or beyond the row limit, the oldest are forgotten.
     week_ago = isoformat(utcnow() - timedelta(days=8))
-    with store._transaction() as conn:
+    with by_hand(store) as conn:
         conn.execute("UPDATE tombstones SET at = ? WHERE job_id = ?", (week_ago, gone.job_id))
-    monkeypatch.setattr("veotui.store.sqlite.TOMBSTONE_ROWS", 2)
+    monkeypatch.setattr("veotui.store.jobs.TOMBSTONE_ROWS", 2)
     later = [store.insert(queued()) for _ in range(3)]
     for n, job in enumerate(later):
         store.delete(job.job_id, "deleted after download")
-        with store._transaction() as conn:  # distinct times, oldest first
+        with by_hand(store) as conn:  # distinct times, oldest first
             conn.execute(
                 "UPDATE tombstones SET at = ? WHERE job_id = ?",
                 (isoformat(utcnow() - timedelta(minutes=10 - n)), job.job_id),
@@ -217,11 +218,11 @@ def test_a_deleted_job_is_remembered_in_its_own_shape_and_older_entries_still_re
     job = store.insert(queued(seed=3))
     store.update(job.job_id, operation="ops/1")
     store.delete(job.job_id)
-    (stored,) = store._conn.execute("SELECT job FROM pending_cleanup").fetchone()
+    (stored,) = store.db.raw.execute("SELECT job FROM pending_cleanup").fetchone()
     assert "progress" not in stored and '"operation": "ops/1"' in stored
     # An entry written by an earlier veotui holds the job's API object instead.
     old = queued("old").replace(operation="ops/2", videos=(Video(1, "generated_video_1.mp4", 5),))
-    with store._transaction() as conn:
+    with by_hand(store) as conn:
         conn.execute(
             "INSERT INTO pending_cleanup (job_id, job, since) VALUES (?, ?, '2026-01-01T00:00:00.000Z')",
             (old.job_id, json.dumps(old.to_dict())),

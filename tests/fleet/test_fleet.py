@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.fleet.servers import FleetServer, fleet_env
+from tests.support.by_hand import by_hand
 from tests.support.waiting import wait_until
 from veotui.core.job import isoformat, utcnow
 from veotui.datadir.files import write_atomic
@@ -141,7 +142,7 @@ def test_three_servers_share_the_slots_the_fifo_queue_and_every_event(postgres_c
                 client.close()
 
         # FIFO across the fleet: jobs started in the order they were queued.
-        with watcher._transaction() as conn:
+        with by_hand(watcher) as conn:
             started = [
                 row[0] for row in conn.execute("SELECT job_id FROM events WHERE status = 'starting' ORDER BY id")
             ]
@@ -266,7 +267,7 @@ def test_auto_delete_runs_once_on_the_oldest_server_and_passes_on_when_it_dies(p
         return job_id
 
     def deletes_of(job_id: str) -> int:
-        with watcher._transaction() as conn:
+        with by_hand(watcher) as conn:
             (count,) = conn.execute(
                 "SELECT COUNT(*) FROM events WHERE job_id = ? AND kind = 'deleted'", (job_id,)
             ).fetchone()

@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from tests.support.by_hand import by_hand
 from veotui.core.errors import Conflict, DataUnusable, SettingsError
 from veotui.core.ids import new_job_id
 from veotui.core.job import Job, Status
@@ -47,7 +48,7 @@ def test_two_processes_on_one_database_see_each_other_and_compare_and_set_holds(
 def test_the_schema_is_versioned_and_a_newer_one_is_refused(database, tmp_path):
     store = open_store(database, tmp_path)
     assert store.schema_version == len(MIGRATIONS)
-    with store._transaction() as conn:
+    with by_hand(store) as conn:
         conn.execute("UPDATE schema_version SET version = ?", (len(MIGRATIONS) + 1,))
     store.close()
     with pytest.raises(DataUnusable, match="written by a newer veotui"):
@@ -68,8 +69,10 @@ def test_a_lease_is_renewed_taken_over_when_it_runs_out_and_a_lost_lease_writes_
         assert b.take_over() == []
         assert a.heartbeat() == {job.job_id} and b.heartbeat() == set()
         # A stops beating past its lease: B takes the job over, where it stands.
-        with b._transaction() as conn:
-            conn.execute("UPDATE jobs SET lease_until = now() - interval '1 second'")
+        with by_hand(b) as conn:
+            conn.execute(
+                "UPDATE servers SET heartbeat_at = now() - interval '1 hour' WHERE server_id = ?", (a.server_id,)
+            )
         (taken,) = b.take_over()
         assert (taken.job_id, taken.status) == (job.job_id, Status.UPLOADING_IMAGE)
         assert b.owner_of(job.job_id) == b.server_id
@@ -179,7 +182,7 @@ def test_a_server_is_recorded_with_a_heartbeat_and_leaves_on_a_clean_stop(databa
         (row,) = watcher.servers(within=60)
         assert row["heartbeat_at"] >= first
         # A server whose last beat is older than the window is not live.
-        with watcher._transaction() as conn:
+        with by_hand(watcher) as conn:
             conn.execute("UPDATE servers SET heartbeat_at = now() - interval '1 hour'")
         assert watcher.servers(within=60) == []
         store.leave()
@@ -261,7 +264,7 @@ def test_the_sweep_of_a_shared_directory_leaves_what_changed_lately_alone(tmp_pa
 def test_a_server_stopped_inside_a_transaction_does_not_hold_the_fleet(database, tmp_path):
     from tests.support.waiting import wait_until
     from veotui.core.errors import StorageUnavailable
-    from veotui.store.postgres import SLOTS_LOCK
+    from veotui.store.jobs import SLOTS_LOCK
 
     def attempt(call):  # type: ignore[no-untyped-def]
         try:
@@ -276,8 +279,8 @@ def test_a_server_stopped_inside_a_transaction_does_not_hold_the_fleet(database,
         b.join("http://b", lease_seconds=1)
         job = b.insert(queued())
         # A stops halfway through a claim, holding the slots' lock.
-        a._conn.execute("BEGIN")
-        a._conn.execute("SELECT pg_advisory_xact_lock(?)", (SLOTS_LOCK,))
+        a.db.raw.execute("BEGIN")
+        a.db.raw.execute("SELECT pg_advisory_xact_lock(%s)", (SLOTS_LOCK,))
         # B waits at most half a lease for the lock (and tries again); PostgreSQL ends A's
         # idle transaction after the lease, and B's claim goes through.
         with pytest.raises(StorageUnavailable, match="lock timeout"):

@@ -19,6 +19,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+#: The tests' settings: nothing waits for the disk (a crash of the test machine loses nothing of value).
+FAST = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+#: PostgreSQL's own defaults: every commit waits for its WAL to reach the disk.
+DURABLE = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
+
 SEARCH = [Path("/usr/lib/postgresql") / v / "bin" for v in ("17", "16", "15", "14", "13")]
 
 
@@ -44,6 +49,9 @@ class Cluster:
     user: str = "veotui"
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     databases: int = 0
+    #: Server settings (``-c name=value``). The tests' default trades durability for speed;
+    #: a benchmark that compares with durable systems passes :data:`DURABLE`.
+    settings: dict[str, str] = field(default_factory=lambda: dict(FAST))
 
     @property
     def data(self) -> Path:
@@ -95,12 +103,7 @@ class Cluster:
                 "listen_addresses=127.0.0.1",
                 "-c",
                 "max_connections=200",
-                "-c",
-                "fsync=off",
-                "-c",
-                "synchronous_commit=off",
-                "-c",
-                "full_page_writes=off",
+                *(arg for name, value in self.settings.items() for arg in ("-c", f"{name}={value}")),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -146,11 +149,17 @@ class Cluster:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def start_cluster() -> Cluster:
+def start_cluster(settings: dict[str, str] | None = None) -> Cluster:
+    """A private cluster started with ``settings`` (by default :data:`FAST`)."""
     bin_dir = find_bin_dir()
     if bin_dir is None:
         raise FileNotFoundError("PostgreSQL is not installed (no initdb found); apt-get install postgresql")
-    cluster = Cluster(bin_dir=bin_dir, root=Path(tempfile.mkdtemp(prefix="veotui-pg-")), port=free_port())
+    cluster = Cluster(
+        bin_dir=bin_dir,
+        root=Path(tempfile.mkdtemp(prefix="veotui-pg-")),
+        port=free_port(),
+        settings=dict(FAST if settings is None else settings),
+    )
     try:
         cluster.start()
     except BaseException:

@@ -24,6 +24,6 @@ class RefusingConnection:
 
 def refuse_commits(store) -> RefusingConnection:
     """Put a refusing connection under ``store``; returns it (set ``full`` to refuse)."""
-    connection = RefusingConnection(store._conn)
-    store._conn = connection
+    connection = RefusingConnection(store.db.raw)
+    store.db.raw = connection
     return connection

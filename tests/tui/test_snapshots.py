@@ -61,7 +61,7 @@ def frozen(monkeypatch):
         "veotui.generators.sim.uuid", SimpleNamespace(uuid4=lambda: SimpleNamespace(hex=f"op{next(operations):04d}"))
     )
     # Stage times run on the monotonic clock, which time_machine leaves running.
-    monkeypatch.setattr("veotui.store.sqlite.time", SimpleNamespace(monotonic=lambda: 1000.0))
+    monkeypatch.setattr("veotui.store.jobs.time", SimpleNamespace(monotonic=lambda: 1000.0))
     with time_machine.travel(FROZEN, tick=False):
         yield
     if old_tz is None:

@@ -54,7 +54,7 @@ from veotui.logs import FileLog, event
 from veotui.settings import Settings
 from veotui.store import is_postgres, open_store
 from veotui.store.fleet import FleetStore, fleet_of
-from veotui.store.sqlite import SqliteStore
+from veotui.store.jobs import JobStore
 
 if TYPE_CHECKING:
     from veotui.datadir.frames import PictureRow
@@ -105,7 +105,7 @@ class LocalBackend(Backend):
         # The engine's parts, made by start() once the data directory is locked (the store
         # must not be opened by a second process, and the generator may need credentials).
         self.generator: Generator
-        self.store: SqliteStore
+        self.store: JobStore
         self.files: JobFiles
         self.scheduler: Scheduler
         self._engine_task: asyncio.Task[None]
@@ -174,9 +174,7 @@ class LocalBackend(Backend):
                 loop = asyncio.get_running_loop()
                 heard: asyncio.Queue[Change] = asyncio.Queue()
                 self._hearing = loop.create_task(self._hear(heard))
-                self._unlisten = self.store.listen(  # type: ignore[attr-defined]
-                    lambda change: loop.call_soon_threadsafe(heard.put_nowait, change)
-                )
+                self._unlisten = self.store.listen(lambda change: loop.call_soon_threadsafe(heard.put_nowait, change))
             await self._start_engine()
         except BaseException as exc:
             if isinstance(exc, VeotuiError):  # a refusal with a sentence (settings, credentials)
@@ -289,7 +287,7 @@ class LocalBackend(Backend):
         """The job with its derived fields: progress, ETA, queue position."""
         if job.status == Status.QUEUED:
             if position is None:
-                position = self.store.queue_position(job)
+                position = job.queue_position or self.store.queue_position(job)
         else:
             position = None
         waiting = self.scheduler.waiting.get(job.job_id) if job.status.is_active else None

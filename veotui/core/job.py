@@ -133,7 +133,7 @@ class Job:
     videos: tuple[Video, ...] = ()
     downloaded_at: datetime | None = None
     #: The queue's sort key: new jobs take the next whole number; a move puts the job
-    #: between two neighbours, possibly on a fraction (see SqliteStore.move).
+    #: between two neighbours, possibly on a fraction (see JobStore.move).
     queue_seq: float = 0
     #: Order of the final transitions (History's order); None until the job ends.
     finished_seq: int | None = None

@@ -30,7 +30,7 @@ from veotui.engine.storage import StorageWatch
 from veotui.engine.upkeep import AutoDelete, Cleanup
 from veotui.logs import event
 from veotui.store.fleet import fleet_of
-from veotui.store.sqlite import SqliteStore
+from veotui.store.jobs import JobStore
 
 log = logging.getLogger(__name__)
 #: In a fleet the start-up sweep leaves alone what changed this recently: another server
@@ -48,7 +48,7 @@ class Recovery:
 
     def __init__(
         self,
-        store: SqliteStore,
+        store: JobStore,
         files: JobFiles,
         max_concurrent: int,
         generator_name: str,

@@ -49,7 +49,7 @@ from veotui.generators.base import (
 from veotui.logs import event
 from veotui.settings import Settings
 from veotui.store.fleet import LeaseLost
-from veotui.store.sqlite import SqliteStore
+from veotui.store.jobs import JobStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -78,7 +78,7 @@ class JobRunner:
 
     def __init__(
         self,
-        store: SqliteStore,
+        store: JobStore,
         generator: Generator,
         files: JobFiles,
         settings: Settings,

@@ -40,7 +40,7 @@ from veotui.engine.storage import StorageWatch, check_database
 from veotui.engine.upkeep import AutoDelete, Cleanup, DailyBudget, seconds_to_next_utc_day
 from veotui.generators.base import Generator
 from veotui.settings import Settings
-from veotui.store.sqlite import SqliteStore
+from veotui.store.jobs import JobStore
 
 log = logging.getLogger(__name__)
 MAX_REASON_CHARS = 200
@@ -49,7 +49,7 @@ MAX_REASON_CHARS = 200
 class Scheduler:
     def __init__(
         self,
-        store: SqliteStore,
+        store: JobStore,
         generator: Generator,
         files: JobFiles,
         settings: Settings,

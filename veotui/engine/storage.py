@@ -16,7 +16,7 @@ import anyio
 
 from veotui.core.errors import StorageUnavailable
 from veotui.datadir.health import DAMAGED, StorageGuard, StorageState
-from veotui.store.sqlite import SqliteStore
+from veotui.store.jobs import JobStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -30,7 +30,7 @@ DEFERRED_CHECK_SECONDS = 5.0
 class StorageWatch:
     """Whether the store accepts writes, probing it back to health, and waiting until it does."""
 
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: JobStore) -> None:
         self.store = store
         self.guard: StorageGuard = store.guard
         self._writable = anyio.Event()
@@ -114,7 +114,7 @@ class StorageWatch:
                 await self.writable()
 
 
-async def check_database(store: SqliteStore, guard: StorageGuard) -> None:
+async def check_database(store: JobStore, guard: StorageGuard) -> None:
     """A large database is checked after start; damage stops new starts until a restart.
     It waits a few seconds first, so its seconds of CPU do not slow the start-up it was
     deferred from (the first clients' reads, the TUI's first paint). It runs at normal

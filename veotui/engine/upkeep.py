@@ -21,7 +21,7 @@ from veotui.engine.storage import StorageWatch
 from veotui.generators.base import Generator
 from veotui.logs import event
 from veotui.settings import Settings
-from veotui.store.sqlite import AUTO_DELETED, SqliteStore
+from veotui.store.jobs import AUTO_DELETED, JobStore
 
 log = logging.getLogger(__name__)
 #: A deleted job's cloud files are tried this many times, with backoff, before the next start.
@@ -33,7 +33,7 @@ class Cleanup:
 
     def __init__(
         self,
-        store: SqliteStore,
+        store: JobStore,
         generator: Generator,
         files: JobFiles,
         settings: Settings,
@@ -146,7 +146,7 @@ class AutoDelete:
 
     def __init__(
         self,
-        store: SqliteStore,
+        store: JobStore,
         settings: Settings,
         storage: StorageWatch,
         slots: Slots,
@@ -188,7 +188,7 @@ class DailyBudget:
     """``daily_budget_usd``: no job starts that would take today's (UTC) spend past it,
     unless it is set aside for the day (resumed by hand)."""
 
-    def __init__(self, store: SqliteStore, settings: Settings) -> None:
+    def __init__(self, store: JobStore, settings: Settings) -> None:
         self.store = store
         self.settings = settings
 

@@ -11,10 +11,10 @@ from veotui.core.errors import DataUnusable
 
 if TYPE_CHECKING:
     from veotui.datadir.health import StorageGuard
-    from veotui.store.sqlite import SqliteStore
+    from veotui.store.jobs import JobStore
 
 
-def open_store(store: str, data_dir: Path, guard: StorageGuard | None = None) -> SqliteStore:
+def open_store(store: str, data_dir: Path, guard: StorageGuard | None = None) -> JobStore:
     """The store ``VEOTUI_STORE`` names: ``sqlite`` (``<data>/veotui.db``) or a PostgreSQL URL.
     The PostgreSQL driver is imported only then (``pip install 'veotui[postgres]'``)."""
     if not is_postgres(store):

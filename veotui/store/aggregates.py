@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from veotui.core.stats import BUCKETS, SUM_BUCKET, bucket_of
+from veotui.core.stats import BUCKETS, SUM_BUCKET
 
 
 def _bucket_sql(column: str) -> str:
@@ -43,15 +43,19 @@ SCHEMA_SQL = """
         PRIMARY KEY (hour, name, labels)
     ) WITHOUT ROWID
 """
-#: The aggregates of the event log as it stands (the spend table for the cost).
-BACKFILL_SQL = f"""
+
+
+def _backfill(user: str) -> str:
+    """The aggregates of the event log as it stands (the spend table for the cost); ``user``
+    is the column as the dialect writes it."""
+    return f"""
     INSERT INTO metric_values (name, labels, bucket, value)
         SELECT 'jobs_total', status, 0, COUNT(*) FROM events WHERE {_ENDED} GROUP BY status;
     INSERT INTO metric_values (name, labels, bucket, value)
         SELECT 'errors_total', COALESCE(error_kind, 'unknown'), 0, COUNT(*) FROM events
         WHERE kind = 'transition' AND status = 'failed' GROUP BY 2;
     INSERT INTO metric_values (name, labels, bucket, value)
-        SELECT 'submitted_total', COALESCE(user, 'local'), 0, COUNT(*) FROM events WHERE kind = 'submitted' GROUP BY 2;
+        SELECT 'submitted_total', COALESCE({user}, 'local'), 0, COUNT(*) FROM events WHERE kind = 'submitted' GROUP BY 2;
     INSERT INTO metric_values (name, labels, bucket, value)
         SELECT 'job_duration_seconds', '', {_bucket_sql("seconds")}, COUNT(*) FROM events
         WHERE {_COMPLETED_SECONDS} GROUP BY 3;
@@ -63,7 +67,29 @@ BACKFILL_SQL = f"""
     INSERT INTO metric_hours (hour, name, labels, value)
         SELECT substr(at, 1, 13), 'finished', status, COUNT(*) FROM events WHERE {_ENDED} GROUP BY 1, 3
 """
+
+
+BACKFILL_SQL = _backfill("user")
+
 MIGRATION_SQL = SCHEMA_SQL + ";" + BACKFILL_SQL
+#: The same on PostgreSQL: doubles and 64-bit integers, ``"user"`` quoted.
+POSTGRES_SCHEMA_SQL = """
+    CREATE TABLE metric_values (
+        name TEXT NOT NULL,
+        labels TEXT NOT NULL DEFAULT '',
+        bucket BIGINT NOT NULL DEFAULT 0,
+        value DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (name, labels, bucket)
+    );
+    CREATE TABLE metric_hours (
+        hour TEXT NOT NULL,
+        name TEXT NOT NULL,
+        labels TEXT NOT NULL DEFAULT '',
+        value DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (hour, name, labels)
+    )
+"""
+POSTGRES_MIGRATION_SQL = POSTGRES_SCHEMA_SQL + ";" + _backfill('"user"')
 #: Jobs per status as they stand (not a Prometheus series): kept by every write that adds,
 #: moves or deletes a job, so the queue's and the history's totals never count the jobs table.
 JOBS_NOW = "jobs_now"
@@ -79,33 +105,3 @@ def rebuild(conn: sqlite3.Connection) -> None:
     conn.execute("DELETE FROM metric_hours")
     for statement in filter(str.strip, (BACKFILL_SQL + ";" + JOBS_NOW_SQL).split(";")):
         conn.execute(statement)
-
-
-def add(conn: sqlite3.Connection, name: str, labels: str = "", amount: float = 1.0, bucket: int = 0) -> None:
-    conn.execute(
-        "INSERT INTO metric_values (name, labels, bucket, value) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT (name, labels, bucket) DO UPDATE SET value = value + excluded.value",
-        (name, labels, bucket, amount),
-    )
-
-
-def observe(conn: sqlite3.Connection, name: str, seconds: float, labels: str = "") -> None:
-    seconds = max(0.0, seconds)
-    add(conn, name, labels, 1.0, bucket_of(seconds))
-    add(conn, name, labels, seconds, SUM_BUCKET)
-
-
-def add_hour(conn: sqlite3.Connection, hour: str, name: str, labels: str = "", amount: float = 1.0) -> None:
-    conn.execute(
-        "INSERT INTO metric_hours (hour, name, labels, value) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT (hour, name, labels) DO UPDATE SET value = value + excluded.value",
-        (hour, name, labels, amount),
-    )
-
-
-def max_hour(conn: sqlite3.Connection, hour: str, name: str, value: float) -> None:
-    conn.execute(
-        "INSERT INTO metric_hours (hour, name, labels, value) VALUES (?, ?, '', ?)"
-        " ON CONFLICT (hour, name, labels) DO UPDATE SET value = MAX(value, excluded.value)",
-        (hour, name, value),
-    )

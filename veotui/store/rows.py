@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from veotui.core.job import Job, Status, Video, isoformat, parse_time, utcnow
@@ -48,46 +48,54 @@ def as_job_fields(fields: dict[str, Any]) -> dict[str, Any]:
     return converted
 
 
+#: Each column of the ``jobs`` table and how a job gives its value: the one place a column is named.
+_COLUMN_VALUES: dict[str, Callable[[Job], Any]] = {
+    "job_id": lambda job: job.job_id,
+    "queue_seq": lambda job: job.queue_seq,
+    "finished_seq": lambda job: job.finished_seq,
+    "status": lambda job: job.status.value,
+    "prompt": lambda job: job.request.prompt,
+    "number_of_videos": lambda job: job.request.number_of_videos,
+    "model": lambda job: job.request.model,
+    "aspect_ratio": lambda job: job.request.aspect_ratio,
+    "duration_seconds": lambda job: job.request.duration_seconds,
+    "resolution": lambda job: job.request.resolution,
+    "negative_prompt": lambda job: job.request.negative_prompt,
+    "seed": lambda job: job.request.seed,
+    "user": lambda job: job.request.user,
+    "has_image": lambda job: int(job.has_image),
+    "created_at": lambda job: isoformat(job.created_at),
+    "started_at": lambda job: isoformat(job.started_at),
+    "finished_at": lambda job: isoformat(job.finished_at),
+    "stage_started_at": lambda job: isoformat(job.stage_started_at),
+    "attempts": lambda job: job.attempts,
+    "error": lambda job: job.error,
+    "error_kind": lambda job: job.error_kind,
+    "operation": lambda job: job.operation,
+    "submitting": lambda job: int(job.submitting),
+    "videos": lambda job: json.dumps([video.to_dict() for video in job.videos]),
+    "downloaded_at": lambda job: isoformat(job.downloaded_at),
+    "generate_audio": lambda job: _tristate(job.request.generate_audio),
+    "person_generation": lambda job: job.request.person_generation,
+    "enhance_prompt": lambda job: _tristate(job.request.enhance_prompt),
+    "reference_type": lambda job: job.request.reference_type,
+    "extends": lambda job: json.dumps(job.request.extends.to_dict()) if job.request.extends else None,
+    "has_last_frame": lambda job: int(job.has_last_frame),
+    "reference_count": lambda job: job.reference_count,
+    "estimated_cost_usd": lambda job: job.estimated_cost_usd,
+    "operation_done": lambda job: int(job.operation_done),
+    "result": lambda job: None if job.result is None else json.dumps(job.result),
+}
+
+
 def job_to_row(job: Job) -> dict[str, Any]:
-    """The job as its ``jobs`` row, column by column: the one place a column is named."""
-    request = job.request
-    return {
-        "job_id": job.job_id,
-        "queue_seq": job.queue_seq,
-        "finished_seq": job.finished_seq,
-        "status": job.status.value,
-        "prompt": request.prompt,
-        "number_of_videos": request.number_of_videos,
-        "model": request.model,
-        "aspect_ratio": request.aspect_ratio,
-        "duration_seconds": request.duration_seconds,
-        "resolution": request.resolution,
-        "negative_prompt": request.negative_prompt,
-        "seed": request.seed,
-        "user": request.user,
-        "has_image": int(job.has_image),
-        "created_at": isoformat(job.created_at),
-        "started_at": isoformat(job.started_at),
-        "finished_at": isoformat(job.finished_at),
-        "stage_started_at": isoformat(job.stage_started_at),
-        "attempts": job.attempts,
-        "error": job.error,
-        "error_kind": job.error_kind,
-        "operation": job.operation,
-        "submitting": int(job.submitting),
-        "videos": json.dumps([video.to_dict() for video in job.videos]),
-        "downloaded_at": isoformat(job.downloaded_at),
-        "generate_audio": _tristate(request.generate_audio),
-        "person_generation": request.person_generation,
-        "enhance_prompt": _tristate(request.enhance_prompt),
-        "reference_type": request.reference_type,
-        "extends": json.dumps(request.extends.to_dict()) if request.extends else None,
-        "has_last_frame": int(job.has_last_frame),
-        "reference_count": job.reference_count,
-        "estimated_cost_usd": job.estimated_cost_usd,
-        "operation_done": int(job.operation_done),
-        "result": None if job.result is None else json.dumps(job.result),
-    }
+    """The job as its ``jobs`` row, column by column."""
+    return {name: value(job) for name, value in _COLUMN_VALUES.items()}
+
+
+def column_values(job: Job, names: Iterable[str]) -> dict[str, Any]:
+    """The job's values of the columns ``names`` only (a change writes only what it changes)."""
+    return {name: _COLUMN_VALUES[name](job) for name in names}
 
 
 def job_from_row(row: sqlite3.Row | Mapping[str, Any]) -> Job:
@@ -146,5 +154,15 @@ def _switch(value: int | None) -> bool | None:
     return None if value is None else bool(value)
 
 
-JOB_COLUMNS = ", ".join(job_to_row(Job(job_id="", status=Status.QUEUED, request=JobRequest(prompt=""))))
+#: The ``jobs`` table's columns, in the order of :func:`job_to_row`.
+COLUMNS: tuple[str, ...] = tuple(_COLUMN_VALUES)
+JOB_COLUMNS = ", ".join(COLUMNS)
 INSERT_JOB = f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES ({', '.join(':' + c for c in JOB_COLUMNS.split(', '))})"
+
+
+def cleanup_job(data: dict[str, Any]) -> Job:
+    """A ``pending_cleanup`` entry: the job's row as JSON. Entries written before that
+    shape hold the job's API object (videos as a list, not JSON text); read those too."""
+    if isinstance(data.get("videos"), str):
+        return job_from_row(data)
+    return Job.from_dict(data)

@@ -1,0 +1,1238 @@
+"""The job store: the job logic, written once, over a database connection.
+
+:class:`JobStore` holds what the store means: a job's moves (checked against the allowed
+transitions and written with a compare-and-set on the status it had), its queue keys, the
+events and aggregates each change records, the pause state, the day's spend, clean-ups,
+estimates and, on a database shared by a fleet, the slot claim, leases and heartbeats. It
+runs its SQL through a :class:`~veotui.store.connection.Connection`; the driver under it
+(:mod:`veotui.store.sqlite`, :mod:`veotui.store.postgres`) runs statements and supplies the
+dialect, nothing more.
+
+Each change of a job is one :class:`~veotui.store.connection.JobChange`: the row, its event,
+its aggregates and the notification to other servers, written in one transaction that reads
+nothing back (on PostgreSQL one statement: one round trip). The store keeps a write-through
+copy of the unfinished jobs it wrote: the status a change expects comes from it, and the
+compare-and-set in SQL says whether it still holds. On SQLite this process is the only writer
+(the data directory's lock), so reads are served from the copy too; on a shared database
+reads go to the database and a change whose copy was stale is read again and tried once more.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, cast
+
+from veotui.core.errors import Conflict, InvalidRequest, JobNotFound, StorageUnavailable, clipped
+from veotui.core.job import (
+    ACTIVE_STATUSES,
+    FINAL_STATUSES,
+    Change,
+    Job,
+    JobEvent,
+    QueueState,
+    Status,
+    can_transition,
+    isoformat,
+    parse_time,
+    utcnow,
+)
+from veotui.core.progress import fold_sample
+from veotui.core.stats import SUM_BUCKET, Snapshot, bucket_of, hour_of, series_rows, summary
+from veotui.datadir.health import StorageGuard
+from veotui.logs import event
+from veotui.store.aggregates import JOBS_NOW
+from veotui.store.connection import Connection, FleetConnection, JobChange, Row, Statement, Transaction
+from veotui.store.fleet import LeaseLost
+from veotui.store.rows import as_job_fields, cleanup_job, column_values, job_from_row, job_to_row
+
+#: Neighbours re-spaced at first when a move finds no room between two keys (doubles).
+RESPACE_WINDOW = 8
+#: Smallest gap a respacing leaves, relative to the keys' size: 2**-32 leaves ~20 halvings
+#: of a double's 52-bit mantissa.
+ROOM_AFTER_RESPACE = 2.0**-32
+#: How long, and how many, removed jobs are remembered for a later lookup.
+TOMBSTONE_DAYS = 7
+TOMBSTONE_ROWS = 10_000
+#: Why the engine removed a job, as a lookup of it then says.
+AUTO_DELETED = "deleted after download"
+#: A LIMIT meaning "all rows" in both SQL dialects (SQLite's -1 is an error elsewhere).
+NO_LIMIT = 2**62
+#: Base of veotui's advisory lock keys ("veot"); the slot claim adds to it.
+SERVER_LOCK = 0x76656F74
+#: Transaction-level advisory lock taken by each slot claim: claims are counted one at a time.
+SLOTS_LOCK = SERVER_LOCK + 2
+#: Seconds between a server's heartbeats (shorter with a short lease: a third of it).
+HEARTBEAT_SECONDS = 10.0
+#: A lease's length by default (``VEOTUI_LEASE_SECONDS``).
+LEASE_SECONDS = 30.0
+
+log = logging.getLogger("veotui.store")
+
+Listener = Callable[[Change], None]
+_ACTIVE = tuple(s.value for s in ACTIVE_STATUSES)
+_FINAL = tuple(s.value for s in FINAL_STATUSES)
+
+
+class JobStore:
+    """Every read and write of veotui's jobs, on whichever database ``connection`` reaches.
+
+    A write the disk or the database refuses raises :class:`StorageUnavailable` (the
+    driver marks ``guard`` degraded); nothing of it is written."""
+
+    def __init__(self, connection: Connection, guard: StorageGuard, path: Path) -> None:
+        self.db = connection
+        self.dialect = connection.dialect
+        self.guard = guard
+        #: The SQLite file, or where it would be (named in messages; PostgreSQL keeps the data).
+        self.path = path
+        #: Whether this store is shared by a fleet of servers (PostgreSQL).
+        self.fleet = connection.shared
+        self.server_id = ""
+        self.lease_seconds = LEASE_SECONDS
+        self.url_served: str | None = None
+        self._listeners: list[Listener] = []
+        # The unfinished jobs as this process last wrote or read them.
+        self._copy: dict[str, Job] = {}
+        # In a fleet: the processing jobs this server claimed or took over.
+        self._owned: set[str] = set()
+        # Alone on the database: counts kept by every write, read from memory.
+        self._counts: dict[str, int] | None = None
+        # The pause row, kept while it is known to be current: always when alone on the
+        # database, while listening to the others' changes when shared.
+        self._pause: tuple[bool, bool, str | None, str | None] | None = None
+        self._pause_trusted = not self.fleet
+        # When each job's current stage, and its run, began in this process, by the monotonic
+        # clock: durations measured with it survive a wall-clock step.
+        self._stage_clock: dict[str, tuple[Status, float]] = {}
+        self._run_clock: dict[str, float] = {}
+        # Each model's estimate and sample count as this process last wrote them.
+        self._estimates: dict[str, tuple[float, int]] = {}
+        self._sql = _Statements(self.dialect)
+
+    def __repr__(self) -> str:
+        return f"JobStore({self.db!r})"
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.db.close()
+
+    def add_listener(self, listener: Listener) -> None:
+        """Called after every commit that changes a job, with the change."""
+        self._listeners.append(listener)
+
+    def _tell(self, change: Change) -> None:
+        for listener in self._listeners:
+            listener(change)
+
+    def _read(self, sql: str, **params: Any) -> list[Row]:
+        return self.db.read(Statement(sql, params))
+
+    def _one(self, sql: str, **params: Any) -> Row | None:
+        rows = self.db.read(Statement(sql, params))
+        return rows[0] if rows else None
+
+    def probe(self) -> None:
+        """A small real write: raises :class:`StorageUnavailable` while the disk refuses."""
+        self.db.write([Statement(self._sql.touch)], "write to its database")
+
+    @property
+    def schema_version(self) -> int:
+        return self.db.schema_version()
+
+    def integrity_check(self) -> str:
+        return self.db.integrity_check()
+
+    def deferred_check(self) -> str | None:
+        """The check a large database skipped at open (SQLite), run on a connection of its
+        own: what is damaged, in a sentence, or None."""
+        return self.db.deferred_check()
+
+    # -- reading --------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> Job:
+        if not self.fleet or job_id in self._owned:
+            # Alone on the database, or a job this server runs: nobody else writes it but to
+            # cancel or delete it, which this server hears of (and its next write finds).
+            job = self._copy.get(job_id)
+            if job is not None:
+                return job
+        row = self._one(self._sql.job_by_id, job_id=job_id)
+        if row is None:
+            raise JobNotFound(job_id, self._gone(job_id, exact=True))
+        return self._remember(job_from_row(row))
+
+    def find(self, job_id: str) -> Job | None:
+        try:
+            return self.get(job_id)
+        except JobNotFound:
+            return None
+
+    def _gone(self, job_id: str, *, exact: bool) -> str | None:
+        """Why a job that is no longer here was removed, if the engine removed it lately."""
+        if exact:
+            row = self._one(self._sql.tombstone, job_id=job_id)
+        else:
+            rows = self._read(self._sql.tombstones_from, low=job_id, high=job_id + "\uffff")
+            row = rows[0] if len(rows) == 1 else None
+        if row is None:
+            return None
+        at = parse_time(row[1])
+        when = at.strftime("%Y-%m-%d %H:%M:%S UTC") if at is not None else row[1]
+        return f"job {row[0]} was {row[2]} at {when}"
+
+    def _remember(self, job: Job, *, owned: bool | None = None) -> Job:
+        if job.status.is_final:
+            self._copy.pop(job.job_id, None)
+        else:
+            self._copy[job.job_id] = job
+        if owned or (owned is None and job.job_id in self._owned and job.status.is_active):
+            self._owned.add(job.job_id)
+        else:
+            self._owned.discard(job.job_id)
+        return job
+
+    def resolve(self, prefix: str) -> str:
+        prefix = prefix.strip().lower()
+        if not prefix or not all(c in "0123456789abcdef-" for c in prefix):
+            raise JobNotFound(prefix, f"{prefix!r} is not a job id or the start of one")
+        rows = self._read(self._sql.ids_from, low=prefix, high=prefix + "\uffff")
+        if not rows:
+            raise JobNotFound(prefix, self._gone(prefix, exact=False) or f"no job id starts with {prefix!r}")
+        if len(rows) > 1:
+            raise InvalidRequest(f"more than one job id starts with {prefix!r}; give more of it")
+        return str(rows[0][0])
+
+    def active(self) -> list[Job]:
+        return [job_from_row(row) for row in self._read(self._sql.active)]
+
+    def queued(self, limit: int | None = None, offset: int = 0) -> list[Job]:
+        """Queued jobs in FIFO order, each with its 1-based position; ``limit`` jobs from
+        the ``offset``-th (None: every one)."""
+        rows = self._read(self._sql.queued_page, limit=NO_LIMIT if limit is None else limit, offset=offset)
+        return [job_from_row(row).replace(queue_position=n) for n, row in enumerate(rows, start=offset + 1)]
+
+    def next_queued(self) -> Job | None:
+        row = self._one(self._sql.queued_page, limit=1, offset=0)
+        return job_from_row(row) if row else None
+
+    def queue_position(self, job: Job) -> int:
+        """The 1-based place of a job with ``job.queue_seq`` among the queued jobs, counted
+        in the index from the nearer end (by key) with the queue's length kept by every
+        write: a job at the back or at the front costs a few index steps, not a walk."""
+        seq = job.queue_seq
+        ends = self._one(self._sql.queue_ends)
+        head, tail = (ends[0], ends[1]) if ends is not None else (None, None)
+        if head is not None and tail is not None and tail - seq < seq - head:
+            row = self._one(self._sql.queued_from, seq=seq)
+            return self.queue_length() - int(row[0] if row else 0) + 1
+        row = self._one(self._sql.queued_before, seq=seq)
+        return int(row[0] if row else 0) + 1
+
+    def history(self, limit: int = 100, offset: int = 0) -> tuple[list[Job], int]:
+        """Ended jobs, newest first, one page; and how many there are in all."""
+        rows = self._read(self._sql.history_page, limit=limit, offset=offset) if limit else []
+        counts = self.count_by_status()
+        return [job_from_row(row) for row in rows], sum(counts.get(s, 0) for s in _FINAL)
+
+    def search(self, text: str, limit: int = 500) -> list[Job]:
+        """Jobs whose prompt, id, status or user contains ``text`` (case-insensitive)."""
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        return [job_from_row(row) for row in self._read(self._sql.search, pattern=pattern, limit=limit)]
+
+    def downloaded_completed(self) -> list[Job]:
+        """Completed jobs whose videos were downloaded: their auto-delete is due or pending."""
+        return [job_from_row(row) for row in self._read(self._sql.downloaded_completed)]
+
+    def all_job_ids(self) -> set[str]:
+        return {row[0] for row in self._read(self._sql.all_ids)}
+
+    def known_ids(self, job_ids: Iterable[str]) -> set[str]:
+        """Those of ``job_ids`` the store holds (read in batches: as many as there are
+        folders, not as many as there are jobs)."""
+        wanted = list(job_ids)
+        known: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            batch = {f"id{n}": job_id for n, job_id in enumerate(wanted[start : start + 500])}
+            marks = ", ".join(self.dialect.param(name) for name in batch)
+            known.update(row[0] for row in self._read(f"SELECT job_id FROM jobs WHERE job_id IN ({marks})", **batch))
+        return known
+
+    def count_by_status(self) -> dict[str, int]:
+        """Jobs per status, from the counts every write keeps (never a count of the table)."""
+        if self._counts is not None:
+            return dict(self._counts)
+        counts = {str(status): int(value) for status, value in self._read(self._sql.jobs_now) if value}
+        if not self.fleet:
+            self._counts = counts
+        return dict(counts)
+
+    def _count(self, status: str, step: int) -> None:
+        if self._counts is not None:
+            self._counts[status] = self._counts.get(status, 0) + step
+
+    def queue_length(self) -> int:
+        if self._counts is not None:
+            return self._counts.get(Status.QUEUED.value, 0)
+        row = self._one(self._sql.queued_now)
+        return int(row[0]) if row and row[0] else 0
+
+    def processing_count(self) -> int:
+        counts = self.count_by_status()
+        return sum(counts.get(s, 0) for s in _ACTIVE)
+
+    def timeline(self, job_id: str) -> list[JobEvent]:
+        return [
+            JobEvent(job_id=r[0], at=parse_time(r[1]) or utcnow(), status=Status(r[2]), detail=r[3])
+            for r in self._read(self._sql.timeline, job_id=job_id)
+        ]
+
+    def estimate(self, model: str) -> float | None:
+        row = self._one(self._sql.estimate, model=model)
+        return float(row[0]) if row else None
+
+    def metrics(self) -> dict[str, Any]:
+        """All-time figures from the aggregates kept with the event log (deleted jobs still
+        count); the cost does not grow with the history."""
+        return {
+            "queue_length": self.queue_length(),
+            "processing": self.processing_count(),
+            **summary(self.metric_snapshot()),
+        }
+
+    def metric_snapshot(self) -> Snapshot:
+        return Snapshot([tuple(row) for row in self._read(self._sql.metric_values)])
+
+    def metric_series(self, hours: int, now: datetime | None = None) -> list[dict[str, Any]]:
+        """Jobs ended per hour by status and the longest queue of each hour, for the last
+        ``hours`` hours (the current one included), oldest first."""
+        now = now or utcnow()
+        keys = [hour_of(isoformat(now - timedelta(hours=n)) or "") for n in range(hours - 1, -1, -1)]
+        rows = self._read(self._sql.metric_hours, first=keys[0], last=keys[-1])
+        return series_rows([tuple(r) for r in rows], keys)
+
+    def count(self, name: str, labels: str = "", amount: float = 1.0) -> None:
+        """Add to a persisted counter (e.g. ``retries_total``)."""
+        self.db.write([self.dialect.add_metrics([(name, labels, 0, amount)])], "count a retry")
+
+    # -- a job's changes ------------------------------------------------------------------
+
+    def insert(self, job: Job) -> Job:
+        """A new queued job, at the back of the queue."""
+        now = utcnow()
+        job = job.replace(status=Status.QUEUED)
+        change = JobChange(
+            job.job_id,
+            insert=job_to_row(job),
+            counters=("queue_seq",),
+            returning=("queue_seq",),
+            queued_delta=1,
+            queue_max_hour=hour_of(isoformat(now) or ""),
+            notify=self._payloads("job", job.job_id),
+        )
+        change.events.append(_event(job, isoformat(job.created_at), Status.QUEUED, "submitted", kind="submitted"))
+        change.add("submitted_total", job.request.user)
+        change.add(JOBS_NOW, Status.QUEUED.value)
+        rows = self._write(change, "queue the job")
+        assert rows is not None  # an insert has no compare-and-set
+        job = job.replace(queue_seq=_key(rows[0]["queue_seq"]))
+        self._count(Status.QUEUED.value, +1)
+        self._remember(job)
+        self._clock(job)
+        # At the back of the queue: its place is the queue's length.
+        length = rows[0]["queued_after"] if "queued_after" in rows[0].keys() else self.queue_length()  # noqa: SIM118
+        job = job.replace(queue_position=int(length))
+        self._tell(Change("job", job.job_id, job))
+        return job
+
+    def insert_many(self, jobs: Iterable[Job]) -> None:
+        """Bulk insert (imports, benchmarks) as given, numbered in order; no listeners are told."""
+        jobs = list(jobs)
+        ended = sorted(
+            (n for n, job in enumerate(jobs) if job.status.is_final),
+            key=lambda n: (jobs[n].finished_at or jobs[n].created_at, n),
+        )
+        with self.db.transaction("record the jobs") as tx:
+            seq = self._advance(tx, "queue_seq", len(jobs))
+            first_finished = self._advance(tx, "finished_seq", len(ended))
+            finished = {n: first_finished + rank for rank, n in enumerate(ended)}
+            statuses: dict[str, int] = {}
+            for start in range(0, len(jobs), 200):
+                rows = [
+                    job_to_row(job.replace(queue_seq=seq + n, finished_seq=finished.get(n), submitting=False))
+                    for n, job in enumerate(jobs[start : start + 200], start=start)
+                ]
+                tx.write([self._sql.insert_jobs(rows)])
+                for row in rows:
+                    statuses[row["status"]] = statuses.get(row["status"], 0) + 1
+            if statuses:
+                tx.write([self.dialect.add_metrics([(JOBS_NOW, s, 0, n) for s, n in statuses.items()])])
+        self._counts = None
+        if not self.fleet:
+            self.count_by_status()
+
+    def _advance(self, tx: Transaction, counter: str, count: int) -> int:
+        """The first of ``count`` new numbers of ``counter`` (inside ``tx``)."""
+        rows = tx.write([Statement(self._sql.advance, {"count": count, "name": counter})])
+        assert rows
+        return int(rows[0][0]) - count + 1
+
+    def transition(
+        self,
+        job_id: str,
+        target: Status,
+        *,
+        expect: Iterable[Status] | None = None,
+        detail: str | None = None,
+        seconds: float | None = None,
+        **fields: Any,
+    ) -> Job:
+        """Move a job to ``target`` in one transaction, if the move is allowed from its
+        current status (and that status is one of ``expect``, when given)."""
+        now = utcnow()
+        allowed = set(expect) if expect is not None else None
+        doing = f"record that job {job_id} is {target.value}"
+
+        def plan(before: Job) -> tuple[JobChange, Job]:
+            if (allowed is not None and before.status not in allowed) or not can_transition(before.status, target):
+                raise Conflict(f"job {job_id} is {before.status.value}; it cannot become {target.value}")
+            return self._plan_transition(before, target, now, detail, seconds, dict(fields))
+
+        before, job = self._change(job_id, plan, doing)
+        previous = before.status
+        self._count(previous.value, -1)
+        self._count(target.value, +1)
+        self._clock(job)
+        self._tell(Change("job", job_id, job))
+        event(
+            log,
+            logging.WARNING if target == Status.FAILED else logging.INFO,
+            "job.transition",
+            "%s -> %s%s",
+            previous.value,
+            target.value,
+            f": {detail}" if detail else "",
+            job_id=job_id,
+            previous=previous.value,
+            status=target.value,
+            at=isoformat(now),
+            detail=detail,
+            attempts=job.attempts,
+            error_kind=job.error_kind if target == Status.FAILED else None,
+        )
+        return job
+
+    def _plan_transition(
+        self,
+        before: Job,
+        target: Status,
+        now: datetime,
+        detail: str | None,
+        seconds: float | None,
+        fields: dict[str, Any],
+    ) -> tuple[JobChange, Job]:
+        """The row, the event and the aggregates of one move, from the job as it was."""
+        previous = before.status
+        at = isoformat(now)
+        change = JobChange(before.job_id)
+        if target == Status.QUEUED and previous.is_final:
+            change.counters = ("queue_seq",)
+            fields["finished_seq"] = None
+        elif target == Status.QUEUED and previous.is_active:
+            # Back to the front (restart recovery), on a key no queued job holds.
+            change.front_of_queue = True
+        if target in ACTIVE_STATUSES or target == Status.QUEUED:
+            fields.setdefault("stage_started_at", now)
+        if target.is_final:
+            change.counters = ("finished_seq",)
+            fields.setdefault("finished_at", now)
+            fields.setdefault("submitting", False)
+        after = before.replace(status=target, **as_job_fields(fields))
+        change.sets = {"status": target.value, **column_values(after, fields)}
+        if target == Status.QUEUED or target.is_final:
+            change.owner = True  # no server runs it any more
+        elif target == Status.STARTING and previous == Status.QUEUED and self.server_id:
+            change.owner = self.server_id
+        change.expect_status = previous.value
+        change.expect_owner = self._owner_expected(before, target)
+        change.events.append(
+            _event(
+                after,
+                at,
+                target,
+                detail,
+                error_kind=after.error_kind if target == Status.FAILED else None,
+                seconds=seconds,
+            )
+        )
+        self._aggregate(change, before, after, now, seconds)
+        change.notify = self._payloads("job", before.job_id)
+        return change, after
+
+    def _aggregate(self, change: JobChange, before: Job, after: Job, now: datetime, seconds: float | None) -> None:
+        """Fold one move into the aggregates. Stage times come from the monotonic clock when
+        the stage began in this process."""
+        previous, target = before.status, after.status
+        change.add(JOBS_NOW, previous.value, -1)
+        change.add(JOBS_NOW, target.value)
+        change.queued_delta = (target == Status.QUEUED) - (previous == Status.QUEUED)
+        in_stage = self.stage_elapsed(before)
+        if in_stage is None:
+            since = before.stage_started_at or (before.created_at if previous == Status.QUEUED else None)
+            in_stage = (now - since).total_seconds() if since is not None else None
+        if previous in ACTIVE_STATUSES and in_stage is not None:
+            _observe(change, "stage_duration_seconds", in_stage, previous.value)
+        if previous == Status.QUEUED and target == Status.STARTING and in_stage is not None:
+            _observe(change, "queue_wait_seconds", in_stage)
+        hour = hour_of(isoformat(now) or "")
+        if target == Status.QUEUED:
+            change.queue_max_hour = hour
+        if not target.is_final:
+            return
+        change.add("jobs_total", target.value)
+        change.add_hour(hour, "finished", target.value)
+        if target == Status.FAILED:
+            change.add("errors_total", after.error_kind or "unknown")
+        elif target == Status.COMPLETED:
+            if seconds is None and after.started_at is not None:
+                seconds = (now - after.started_at).total_seconds()
+            if seconds is not None:
+                _observe(change, "job_duration_seconds", seconds)
+
+    def _owner_expected(self, before: Job, target: Status | None) -> str | None:
+        """In a fleet, a write to a processing job holds only for the server that runs it
+        (a cancel holds from anyone)."""
+        if self.server_id and before.status.is_active and target != Status.CANCELLED:
+            return self.server_id
+        return None
+
+    def update(self, job_id: str, *, note: str | None = None, **fields: Any) -> Job:
+        """Change fields without a transition; ``note`` adds a line to the timeline."""
+        now = utcnow()
+
+        def plan(before: Job) -> tuple[JobChange, Job]:
+            after = before.replace(**as_job_fields(fields))
+            change = JobChange(
+                job_id,
+                sets=column_values(after, fields),
+                expect_status=before.status.value,
+                expect_owner=self._owner_expected(before, None),
+                notify=self._payloads("job", job_id),
+            )
+            if note:
+                change.events.append(_event(before, isoformat(now), before.status, note, kind="note"))
+            return change, after
+
+        _, job = self._change(job_id, plan, f"record a change to job {job_id}")
+        if note:
+            event(log, logging.INFO, "job.note", "%s", note, job_id=job_id, status=job.status.value)
+        self._tell(Change("job", job_id, job))
+        return job
+
+    def record_operation(self, job_id: str, operation: str, *, note: str | None = None) -> Job:
+        """The submit created ``operation``: record it on the job and count the job's
+        estimate in today's spend, in one transaction (an operation counts once)."""
+        now = utcnow()
+        fields = {"operation": operation, "submitting": False, "operation_done": False, "result": None}
+
+        def plan(before: Job) -> tuple[JobChange, Job]:
+            after = before.replace(**fields)
+            change = JobChange(
+                job_id,
+                sets=column_values(after, fields),
+                expect_status=before.status.value,
+                expect_owner=self._owner_expected(before, None),
+                spend=(operation, now.date().isoformat(), isoformat(now) or "", before.estimated_cost_usd),
+                # Today's spend changed: the other servers read the queue's state again too.
+                notify=[*self._payloads("job", job_id), *self._payloads("queue", "")],
+            )
+            if note:
+                change.events.append(_event(before, isoformat(now), before.status, note, kind="note"))
+            return change, after
+
+        _, job = self._change(job_id, plan, f"record the operation of job {job_id}")
+        self._tell(Change("job", job_id, job))
+        # Today's spend changed: whoever shows it (the header) hears it with the queue's state.
+        self._tell(Change("queue", "", queue=self.queue_state()))
+        return job
+
+    def _change(self, job_id: str, plan: Callable[[Job], tuple[JobChange, Job]], doing: str) -> tuple[Job, Job]:
+        """Write the change ``plan`` makes of the job as this process knows it; the job
+        before and after. Where the compare-and-set finds that the job changed meanwhile (on
+        a shared database, another server changed it), it is read again and the change
+        planned and tried once more."""
+        before = self._copy.get(job_id) or self._read_job(job_id)
+        for attempt in (1, 2):
+            change, after = plan(before)
+            if not self.fleet:  # alone: the row is what this process wrote; only numbers come back
+                change.returning = ("job_id", *change.counters, *(("queue_seq",) if change.front_of_queue else ()))
+            rows = self._write(change, doing)
+            if rows:
+                break
+            self._copy.pop(job_id, None)
+            self._owned.discard(job_id)
+            fresh = self._read_job(job_id)
+            owner = change.expect_owner
+            if owner is not None and fresh.status.is_active and self._owner(job_id) != owner:
+                holder = self._owner(job_id)
+                raise LeaseLost(
+                    f"job {job_id} is run by server {holder or 'none'} now: this server "
+                    f"({owner}) lost its lease on it, so it leaves the job alone"
+                )
+            if attempt == 2 or fresh == before:
+                raise Conflict(f"job {job_id} changed under veotui's feet; try again")
+            before = fresh
+        assert rows
+        if self.fleet:
+            after = job_from_row(rows[0])
+        else:
+            numbers = {name: _key(rows[0][name]) for name in rows[0].keys() if name != "job_id"}  # noqa: SIM118 - sqlite3.Row
+            after = after.replace(**numbers)
+        self._remember(after)
+        return before, after
+
+    def _read_job(self, job_id: str) -> Job:
+        row = self._one(self._sql.job_by_id, job_id=job_id)
+        if row is None:
+            raise JobNotFound(job_id)
+        return job_from_row(row)
+
+    def _write(self, change: JobChange, doing: str) -> list[Row] | None:
+        return self.db.write(self.dialect.change(change), doing)
+
+    def _payloads(self, kind: str, job_id: str) -> list[str]:
+        """What the other processes on a shared database are told of a change."""
+        origin = self.db.origin
+        return [f"{origin} {kind} {job_id}"] if origin else []
+
+    def _clock(self, job: Job) -> None:
+        if job.status.is_final:
+            self._stage_clock.pop(job.job_id, None)
+            self._run_clock.pop(job.job_id, None)
+            return
+        now = time.monotonic()
+        self._stage_clock[job.job_id] = (job.status, now)
+        if job.status == Status.STARTING:
+            self._run_clock[job.job_id] = now
+        elif job.status == Status.QUEUED:
+            self._run_clock.pop(job.job_id, None)
+
+    def stage_elapsed(self, job: Job) -> float | None:
+        """Seconds the job has been in its current stage, by the monotonic clock, if that
+        stage began in this process; else None (the caller falls back to the wall clock)."""
+        clock = self._stage_clock.get(job.job_id)
+        if clock is None or clock[0] != job.status:
+            return None
+        return time.monotonic() - clock[1]
+
+    def run_elapsed(self, job_id: str) -> float | None:
+        """Seconds since the job last started in this process, by the monotonic clock."""
+        began = self._run_clock.get(job_id)
+        return None if began is None else time.monotonic() - began
+
+    def spend_on(self, day: date) -> float:
+        """The estimated cost of the operations created on ``day`` (UTC), in US dollars."""
+        row = self._one(self._sql.spend_on, day=day.isoformat())
+        return round(float(row[0]) if row else 0.0, 2)
+
+    def spend_today(self) -> float:
+        """The estimated cost of the operations created today (UTC): what was bought today."""
+        return self.spend_on(utcnow().date())
+
+    def delete(self, job_id: str, reason: str | None = None) -> Job:
+        """Remove the job's row and remember its remote files until they are cleaned up.
+        With a ``reason`` (the engine removed it by itself), a lookup of the job answers it
+        for a while. On a full disk the guard's reserve is dropped to make room for the delete."""
+        job = self.get(job_id)
+        try:
+            self._delete_row(job, reason)
+        except StorageUnavailable:
+            if not self.guard.release_reserve():
+                raise
+            self._delete_row(job, reason)
+        self._tell(Change("deleted", job_id))
+        return job
+
+    def _delete_row(self, job: Job, reason: str | None = None) -> None:
+        job_id = job.job_id
+        now = utcnow()
+        at = isoformat(now)
+        statements = []
+        if reason is not None:
+            statements += [
+                Statement(
+                    self._sql.forget_tombstones,
+                    {"job_id": job_id, "before": isoformat(now - timedelta(days=TOMBSTONE_DAYS))},
+                ),
+                Statement(self._sql.add_tombstone, {"job_id": job_id, "at": at, "reason": reason}),
+                Statement(self._sql.trim_tombstones, {"keep": TOMBSTONE_ROWS}),
+            ]
+        statements += [
+            Statement(self._sql.delete_job, {"job_id": job_id}, guard=True),
+            self.dialect.add_metrics([(JOBS_NOW, job.status.value, 0, -1)]),
+            Statement(self._sql.remember_cleanup, {"job_id": job_id, "job": json.dumps(job_to_row(job)), "since": at}),
+            Statement(self._sql.insert_event, _event(job, at, job.status, "deleted", kind="deleted")),
+            *self._notification("deleted", job_id),
+        ]
+        if self.db.write(statements, f"delete job {job_id}") is None:
+            raise JobNotFound(job_id)
+        self._copy.pop(job_id, None)
+        self._owned.discard(job_id)
+        self._stage_clock.pop(job_id, None)
+        self._run_clock.pop(job_id, None)
+        self._count(job.status.value, -1)
+        event(
+            log,
+            logging.INFO,
+            "job.deleted",
+            "deleted (was %s)",
+            job.status.value,
+            job_id=job_id,
+            status=job.status.value,
+        )
+
+    def _notification(self, kind: str, job_id: str = "") -> list[Statement]:
+        told = (self.db.notify(payload) for payload in self._payloads(kind, job_id))
+        return [statement for statement in told if statement is not None]
+
+    # -- the queue: pause and order ---------------------------------------------------------
+
+    def _pause_row(self) -> tuple[bool, bool, str | None, str | None]:
+        if self._pause is not None and self._pause_trusted:
+            return self._pause
+        row = self._one(self._sql.pause)
+        assert row is not None
+        self._pause = (bool(row[0]), bool(row[1]), row[2], row[3])
+        return self._pause
+
+    def pause_changed(self) -> None:
+        """Another server changed the pause: the kept row is read again when next needed."""
+        self._pause = None
+
+    def trust_pause(self, trusted: bool) -> None:
+        """Whether the kept pause row is current (a fleet's store hears the others' changes)."""
+        self._pause_trusted = trusted or not self.fleet
+        self._pause = None
+
+    def is_paused(self) -> bool:
+        return self._pause_row()[0]
+
+    def pause_flags(self) -> tuple[bool, bool, str | None]:
+        """Paused, paused by the budget, and the reason: the dispatch loop's cheap read."""
+        paused, by_budget, reason, _ = self._pause_row()
+        return paused, by_budget, reason
+
+    def queue_state(self) -> QueueState:
+        paused, by_budget, reason, _ = self._pause_row()
+        if self._counts is not None:
+            length, spent = self.queue_length(), self.spend_today()
+        else:  # both in one read
+            row = self._one(self._sql.queue_figures, day=utcnow().date().isoformat())
+            length, spent = (int(row[0] or 0), round(float(row[1] or 0), 2)) if row else (0, 0.0)
+        return QueueState(paused=paused, reason=reason, length=length, by_budget=by_budget, spent_today_usd=spent)
+
+    def set_paused(self, paused: bool, reason: str | None = None, *, by_budget: bool = False) -> QueueState:
+        """Pause or resume the queue (persisted); listeners get a ``queue`` change."""
+        reason = reason if paused else None
+        by_budget = paused and by_budget
+        self._pause = None
+        params = {"paused": int(paused), "reason": reason, "by_budget": int(by_budget), "since": isoformat(utcnow())}
+        self.db.write([Statement(self._sql.set_pause, params), *self._notification("queue")], "record the pause")
+        state = self.queue_state()
+        self._tell(Change("queue", "", queue=state))
+        return state
+
+    def budget_override_day(self) -> str | None:
+        """The UTC day (YYYY-MM-DD) for which a resume overrode the daily budget."""
+        return self._pause_row()[3]
+
+    def set_budget_override_day(self, day: str | None) -> None:
+        self._pause = None
+        self.db.write(
+            [Statement(self._sql.set_override, {"day": day}), *self._notification("queue")],
+            "record the budget's override",
+        )
+
+    def move(self, job_id: str, *, to: str | None = None, position: int | None = None) -> Job:
+        """Put a queued job at the top, the bottom, one place up or down, or at a 1-based
+        ``position`` (past the end means the bottom).
+
+        Only the moved job's key changes: it takes a key between its new neighbours' keys
+        (their midpoint; one below the first; the next whole number at the back). The
+        neighbours are found by seeks on the (status, queue_seq) index. When two keys have
+        no room left between them (after ~40 moves into the same gap), a small window of
+        following jobs is spread out again (see ``_respace``); nobody else is renumbered.
+        Listeners hear of the moved job only; positions of the others follow from it."""
+        if (to is None) == (position is None):
+            raise InvalidRequest("give either to (top, bottom, up, down) or a position")
+        if to is not None and to not in ("top", "bottom", "up", "down"):
+            raise InvalidRequest(f"to must be top, bottom, up or down, got {clipped(to)}")
+        if position is not None and (isinstance(position, bool) or not isinstance(position, int) or position < 1):
+            raise InvalidRequest(f"position must be a whole number of at least 1, got {clipped(position)}")
+        with self.db.transaction(f"move job {job_id}") as tx:
+            rows = tx.read(Statement(self._sql.job_locked, {"job_id": job_id}))
+            if not rows:
+                raise JobNotFound(job_id)
+            job = job_from_row(rows[0])
+            if job.status != Status.QUEUED:
+                raise Conflict(f"job {job_id} is {job.status.value}; only queued jobs can be moved")
+            gap = self._gap_for(tx, job, to, position)
+            if gap is None:
+                moved = job  # already there
+            else:
+                seq = self._key_between(tx, job, *gap)
+                tx.write(
+                    [Statement(self._sql.set_key, {"seq": seq, "job_id": job_id}), *self._notification("job", job_id)]
+                )
+                moved = job.replace(queue_seq=seq)
+        self._remember(moved)
+        moved = moved.replace(queue_position=self.queue_position(moved))
+        if gap is not None:
+            self._tell(Change("job", job_id, moved))
+        return moved
+
+    def _gap_for(
+        self, tx: Transaction, job: Job, to: str | None, position: int | None
+    ) -> tuple[float | None, float | None] | None:
+        """The keys the job must go between (None: an open end), or None to stay put."""
+        seq = job.queue_seq
+        sql = self._sql
+
+        def seqs(statement: str, **params: Any) -> list[float]:
+            return [row[0] for row in tx.read(Statement(statement, params))]
+
+        if to == "top" or position == 1:
+            first = seqs(sql.first_other, job_id=job.job_id)[0]
+            return None if first is None or seq < first else (None, first)
+        if to == "bottom":
+            last = seqs(sql.last_other, job_id=job.job_id)[0]
+            return None if last is None or seq > last else (last, None)
+        if to == "up":
+            before = seqs(sql.two_before, seq=seq)
+            if not before:
+                return None
+            return (before[1] if len(before) > 1 else None, before[0])
+        if to == "down":
+            after = seqs(sql.two_after, seq=seq)
+            if not after:
+                return None
+            return (after[0], after[1] if len(after) > 1 else None)
+        assert position is not None
+        # The others in order; the job goes after the (position - 1)-th of them. An index
+        # walk of ``position`` entries, as counting a queue position is.
+        pair = seqs(sql.pair_at, job_id=job.job_id, offset=position - 2)
+        if not pair:  # past the end: the bottom
+            return self._gap_for(tx, job, "bottom", None)
+        lower, upper = pair[0], pair[1] if len(pair) > 1 else None
+        if lower < seq and (upper is None or seq < upper):
+            return None
+        return (lower, upper)
+
+    def _key_between(self, tx: Transaction, job: Job, before: float | None, after: float | None) -> float:
+        if before is None and after is None:
+            return job.queue_seq
+        if before is None:
+            assert after is not None
+            return after - 1
+        if after is None:
+            return self._advance(tx, "queue_seq", 1)
+        middle = (before + after) / 2
+        if before < middle < after:
+            return int(middle) if middle.is_integer() else middle
+        return self._respace(tx, job, before, after)
+
+    def _respace(self, tx: Transaction, job: Job, before: float, after: float) -> float:
+        """No key fits between ``before`` and ``after``: spread the job and the next few
+        queued jobs evenly up to a key further on (a window that doubles until it has
+        room; at the queue's end, up to a new whole number). Returns the job's key."""
+        window = RESPACE_WINDOW
+        while True:
+            rows = tx.read(Statement(self._sql.window, {"after": after, "job_id": job.job_id, "count": window + 1}))
+            shifted = [row[0] for row in rows[:window]]
+            limit = rows[window][1] if len(rows) > window else self._advance(tx, "queue_seq", 1)
+            step = (limit - before) / (len(shifted) + 2)
+            # Enough room that the next ~20 moves into any of these gaps need no respacing.
+            if step >= max(1.0, abs(before)) * ROOM_AFTER_RESPACE:
+                break
+            window *= 2
+        keys = [before + step * n for n in range(1, len(shifted) + 2)]
+        for other, key in zip(shifted, keys[1:], strict=True):
+            tx.write([Statement(self._sql.set_key, {"seq": key, "job_id": other})])
+            cached = self._copy.get(other)
+            if cached is not None:
+                self._copy[other] = cached.replace(queue_seq=key)
+        return keys[0]
+
+    # -- clean-ups and estimates -----------------------------------------------------------
+
+    def pending_cleanups(self) -> list[Job]:
+        return [cleanup_job(json.loads(row[0])) for row in self._read(self._sql.cleanups)]
+
+    def cleanup_done(self, job_id: str) -> None:
+        self.db.write([Statement(self._sql.cleanup_done, {"job_id": job_id})], "record a finished clean-up")
+
+    def record_duration(self, model: str, seconds: float, prior: float | None = None) -> float | None:
+        """Fold one generation time into the model's moving estimate (clamped against it, or
+        against ``prior`` before the first sample); return the estimate.
+
+        The estimate this process last wrote is written over with a compare-and-set on its
+        sample count (one statement); where another server wrote one meanwhile, or none is
+        known, it is read and written in one transaction."""
+        if not (math.isfinite(seconds) and seconds > 0):
+            return self.estimate(model)
+        known = self._estimates.get(model)
+        if known is not None:
+            current, samples = known
+            estimate = fold_sample(current, seconds, prior)
+            if estimate is None:
+                return current
+            params = {"model": model, "seconds": estimate, "samples": samples + 1, "counted": samples}
+            if self.db.write([Statement(self._sql.swap_estimate, params, guard=True)], "record a generation time"):
+                self._estimates[model] = (estimate, samples + 1)
+                return estimate
+        with self.db.transaction("record a generation time") as tx:
+            rows = tx.read(Statement(self.dialect.locked(self._sql.estimate_row), {"model": model}))
+            stored: float | None = float(rows[0][0]) if rows else None
+            samples = int(rows[0][1]) if rows else 0
+            estimate = fold_sample(stored, seconds, prior)
+            if estimate is None:
+                return stored  # dropped
+            params = {"model": model, "seconds": estimate, "samples": samples + 1}
+            tx.write([Statement(self.dialect.upsert_estimate(), params)], last=True)
+        self._estimates[model] = (estimate, samples + 1)
+        return estimate
+
+    # -- hearing the other servers of a fleet -------------------------------------------------
+
+    def listen(self, heard: Callable[[Change], object]) -> Callable[[], None]:
+        """Call ``heard`` (in a thread of its own) with every change another process makes
+        to the database, as read back after its commit; returns a function that stops it.
+        While it listens, the pause row is kept in memory: the others' changes of it are
+        heard. A lost connection is made again; what changed meanwhile is heard afresh (the
+        processing jobs and the queue's state)."""
+
+        def one(reader: Any, kind: str, job_id: str) -> None:
+            if kind == "queue":
+                self.pause_changed()
+            heard(self._read_change(reader, kind, job_id))
+
+        def resync(reader: Any) -> None:
+            self.pause_changed()
+            for row in reader.read(Statement(self._sql.active)):
+                job = job_from_row(row)
+                heard(Change("job", job.job_id, job))
+            heard(self._read_change(reader, "queue", ""))
+
+        stop = self._shared().listen(one, resync)
+        self.trust_pause(True)
+
+        def close() -> None:
+            self.trust_pause(False)
+            stop()
+
+        return close
+
+    def _read_change(self, reader: Any, kind: str, job_id: str) -> Change:
+        """A change another process announced, read back on the listener's connection."""
+        if kind == "queue":
+            rows = reader.read(Statement(self._sql.pause))
+            paused, by_budget, reason = (
+                (bool(rows[0][0]), bool(rows[0][1]), rows[0][2]) if rows else (False, False, None)
+            )
+            counted = reader.read(Statement(self._sql.queued_now))
+            length = int(counted[0][0]) if counted and counted[0][0] else 0
+            return Change(
+                "queue", "", queue=QueueState(paused=paused, reason=reason, length=length, by_budget=by_budget)
+            )
+        rows = reader.read(Statement(self._sql.job_by_id, {"job_id": job_id}))
+        if not rows:
+            return Change("deleted", job_id)
+        return Change("job", job_id, job_from_row(rows[0]))
+
+    # -- a fleet: servers, leases and the slot claim ------------------------------------------
+
+    @property
+    def heartbeat_seconds(self) -> float:
+        return min(HEARTBEAT_SECONDS, self.lease_seconds / 3)
+
+    def _shared(self) -> FleetConnection:
+        if not self.fleet:
+            raise NotImplementedError("a store on SQLite serves one server; a fleet needs PostgreSQL")
+        return cast(FleetConnection, self.db)
+
+    def _fleet_sql(self) -> Any:
+        fleet = getattr(self.dialect, "fleet", None)
+        if fleet is None:
+            raise NotImplementedError("a store on SQLite serves one server; a fleet needs PostgreSQL")
+        return fleet
+
+    def join(self, url: str | None, lease_seconds: float = LEASE_SECONDS) -> str:
+        """Record this server with a first heartbeat; returns its id. From now on the jobs
+        it claims are its own, for as long as its heartbeat is younger than ``lease_seconds``."""
+        self._fleet_sql()
+        self.lease_seconds = lease_seconds
+        self._shared().limit_waits(lease_seconds)
+        self.url_served = url
+        server_id = uuid.uuid4().hex[:12]
+        self.db.write([self._beat(server_id, record=True)], "record this server")
+        self.server_id = server_id
+        return server_id
+
+    def _beat(self, server_id: str, *, record: bool) -> Statement:
+        fleet = self._fleet_sql()
+        params = {
+            "server_id": server_id,
+            "url": self.url_served,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "lease": self.lease_seconds,
+        }
+        return Statement(fleet.join if record else fleet.heartbeat, params)
+
+    def heartbeat(self) -> set[str]:
+        """Renew this server's heartbeat: one row, which is the lease of every job it runs.
+        Returns the processing jobs it owns. A row removed meanwhile (by hand) is recorded
+        again."""
+        rows = self.db.write([self._beat(self.server_id, record=False)], "renew this server's heartbeat")
+        if not rows or rows[0][0] is None:
+            log.warning("this server's row in PostgreSQL is gone; it is recorded again")
+            self.db.write([self._beat(self.server_id, record=True)], "record this server")
+            rows = self._read(self._fleet_sql().owned, server_id=self.server_id)
+        owned = {row[1] for row in rows if row[1] is not None}
+        self._owned &= owned
+        return owned
+
+    def leave(self) -> None:
+        """A clean stop: this server's row goes, and with it the leases of its jobs, so
+        another server of the fleet takes them over at once."""
+        self.db.write([Statement(self._fleet_sql().leave, {"server_id": self.server_id})], "remove this server")
+
+    def servers(self, within: float | None = None) -> list[dict[str, Any]]:
+        """The live servers (a heartbeat within ``within`` seconds; by default the lease),
+        oldest first: the first one does the fleet's once-only work."""
+        rows = self._read(self._fleet_sql().servers, within=self.lease_seconds if within is None else within)
+        names = ("server_id", "url", "host", "pid", "started_at", "heartbeat_at")
+        return [dict(zip(names, row, strict=False)) for row in rows]
+
+    def take_over(self) -> list[Job]:
+        """The processing jobs whose server stopped beating (or left), made this server's;
+        oldest first. Each resumes where it stands."""
+        if not self.server_id:
+            return []
+        rows = self.db.write([Statement(self._fleet_sql().take_over, {"server_id": self.server_id})], "take over jobs")
+        taken = []
+        for job_id, previous in rows or ():
+            note = f"taken over by server {self.server_id}" + (
+                f" from server {previous}, whose lease ran out" if previous else ""
+            )
+            self._copy.pop(job_id, None)
+            self._owned.add(job_id)
+            try:
+                taken.append(self.update(job_id, note=note))
+            except (Conflict, JobNotFound):
+                self._owned.discard(job_id)
+                continue
+        return sorted(taken, key=lambda job: (job.started_at or job.created_at, job.queue_seq))
+
+    def owner_of(self, job_id: str) -> str | None:
+        """The server that runs the job (None when none does)."""
+        return self._owner(job_id)
+
+    def _owner(self, job_id: str) -> str | None:
+        row = self._one(self._fleet_sql().owner, job_id=job_id) if self.fleet else None
+        return row[0] if row else None
+
+    def claim_next(self, slots: int) -> Job | None:
+        """Start the next queued job (``starting``, one more attempt) if fewer than ``slots``
+        jobs are processing in the whole database; else, or with an empty queue, None.
+
+        The count and the claim are one transaction under a transaction-level advisory lock,
+        so two processes can never both take the last slot; ``FOR UPDATE SKIP LOCKED`` passes
+        over a job another transaction is changing (a cancel, a move) instead of waiting."""
+        fleet = self._fleet_sql()
+        now = utcnow()
+        with self.db.transaction("claim a processing slot") as tx:
+            rows = tx.read(
+                Statement(fleet.lock, {"lock": SLOTS_LOCK}), Statement(fleet.next_claimable, {"slots": slots})
+            )
+            if not rows:
+                return None
+            before = job_from_row(rows[0])
+            fields = {
+                "attempts": before.attempts + 1,
+                "started_at": (before.started_at if before.operation else None) or now,
+            }
+            detail = f"on server {self.server_id}" if self.server_id else None
+            change, _ = self._plan_transition(before, Status.STARTING, now, detail, None, fields)
+            written = tx.write(self.dialect.change(change), last=True)
+            if not written:
+                return None
+        job = job_from_row(written[0])
+        self._remember(job, owned=True)
+        self._clock(job)
+        self._tell(Change("job", job.job_id, job))
+        event(
+            log,
+            logging.INFO,
+            "job.transition",
+            "queued -> starting: %s",
+            detail,
+            job_id=job.job_id,
+            previous="queued",
+            status="starting",
+            at=isoformat(now),
+            detail=detail,
+            attempts=job.attempts,
+            error_kind=None,
+        )
+        return job
+
+
+def _key(value: Any) -> Any:
+    """A queue key as read: whole keys as ints (PostgreSQL keeps doubles)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _observe(change: JobChange, name: str, seconds: float, labels: str = "") -> None:
+    seconds = max(0.0, seconds)
+    change.add(name, labels, 1.0, bucket_of(seconds))
+    change.add(name, labels, seconds, SUM_BUCKET)
+
+
+def _event(
+    job: Job,
+    at: str | None,
+    status: Status,
+    detail: str | None,
+    *,
+    kind: str = "transition",
+    error_kind: str | None = None,
+    seconds: float | None = None,
+) -> dict[str, Any]:
+    """An ``events`` row. Notes and deletions carry no user or model (the aggregates'
+    backfill counts transitions and submissions only)."""
+    labelled = kind in ("transition", "submitted")
+    return {
+        "job_id": job.job_id,
+        "at": at,
+        "status": status.value,
+        "detail": detail,
+        "kind": kind,
+        "user": job.request.user if labelled else None,
+        "model": job.request.model if labelled else None,
+        "error_kind": error_kind,
+        "seconds": seconds,
+    }
+
+
+class _Statements:
+    """The statements every dialect writes alike, but for placeholders and quoting."""
+
+    def __init__(self, d: Any) -> None:
+        p, q, cols = d.param, d.quote, d.job_columns
+        active = ", ".join(f"'{s}'" for s in _ACTIVE)
+        final = ", ".join(f"'{s}'" for s in _FINAL)
+        queued = "status = 'queued'"
+        self.touch = "UPDATE counters SET value = value WHERE name = 'queue_seq'"
+        self.job_by_id = f"SELECT {cols} FROM jobs WHERE job_id = {p('job_id')}"
+        self.job_locked = d.locked(self.job_by_id)
+        self.tombstone = f"SELECT job_id, at, reason FROM tombstones WHERE job_id = {p('job_id')}"
+        self.tombstones_from = (
+            f"SELECT job_id, at, reason FROM tombstones WHERE job_id >= {p('low')} AND job_id < {p('high')}"
+            " ORDER BY job_id LIMIT 2"
+        )
+        self.ids_from = (
+            f"SELECT job_id FROM jobs WHERE job_id >= {p('low')} AND job_id < {p('high')} ORDER BY job_id LIMIT 2"
+        )
+        self.active = f"SELECT {cols} FROM jobs WHERE status IN ({active}) ORDER BY started_at, queue_seq"
+        self.queued_page = (
+            f"SELECT {cols} FROM jobs WHERE {queued} ORDER BY queue_seq LIMIT {p('limit')} OFFSET {p('offset')}"
+        )
+        self.queue_ends = f"SELECT MIN(queue_seq), MAX(queue_seq) FROM jobs WHERE {queued}"
+        self.queued_from = f"SELECT COUNT(*) FROM jobs WHERE {queued} AND queue_seq >= {p('seq')}"
+        self.queued_before = f"SELECT COUNT(*) FROM jobs WHERE {queued} AND queue_seq < {p('seq')}"
+        self.history_page = d.history_page(final)
+        self.search = d.search()
+        self.downloaded_completed = d.downloaded_completed()
+        self.all_ids = "SELECT job_id FROM jobs"
+        self.jobs_now = f"SELECT labels, value FROM metric_values WHERE name = '{JOBS_NOW}' AND bucket = 0"
+        self.queued_now = (
+            f"SELECT value FROM metric_values WHERE name = '{JOBS_NOW}' AND labels = 'queued' AND bucket = 0"
+        )
+        self.timeline = f"SELECT job_id, at, status, detail FROM events WHERE job_id = {p('job_id')} ORDER BY id"
+        self.estimate = f"SELECT seconds FROM estimates WHERE model = {p('model')}"
+        self.swap_estimate = (
+            f"UPDATE estimates SET seconds = {p('seconds')}, samples = {p('samples')}"
+            f" WHERE model = {p('model')} AND samples = {p('counted')} RETURNING seconds"
+        )
+        self.estimate_row = f"SELECT seconds, samples FROM estimates WHERE model = {p('model')}"
+        self.metric_values = "SELECT name, labels, bucket, value FROM metric_values"
+        self.metric_hours = (
+            f"SELECT hour, name, labels, value FROM metric_hours WHERE hour >= {p('first')} AND hour <= {p('last')}"
+        )
+        self.spend_on = f"SELECT COALESCE(SUM(usd), 0) FROM spend WHERE day = {p('day')}"
+        self.queue_figures = f"SELECT ({self.queued_now}), ({self.spend_on})"
+        self.advance = f"UPDATE counters SET value = value + {p('count')} WHERE name = {p('name')} RETURNING value"
+        self.forget_tombstones = f"DELETE FROM tombstones WHERE job_id = {p('job_id')} OR at < {p('before')}"
+        self.add_tombstone = (
+            f"INSERT INTO tombstones (job_id, at, reason) VALUES ({p('job_id')}, {p('at')}, {p('reason')})"
+        )
+        self.trim_tombstones = (
+            "DELETE FROM tombstones WHERE job_id IN (SELECT job_id FROM tombstones ORDER BY at DESC"
+            f" LIMIT {NO_LIMIT} OFFSET {p('keep')})"
+        )
+        self.delete_job = f"DELETE FROM jobs WHERE job_id = {p('job_id')} RETURNING job_id"
+        self.remember_cleanup = d.insert_or_replace("pending_cleanup", ("job_id", "job", "since"))
+        event_columns = ("job_id", "at", "status", "detail", "kind", "user", "model", "error_kind", "seconds")
+        self.insert_event = (
+            f"INSERT INTO events ({', '.join(q(c) for c in event_columns)})"
+            f" VALUES ({', '.join(p(c) for c in event_columns)})"
+        )
+        self.pause = "SELECT paused, by_budget, reason, budget_override_day FROM queue_control WHERE id = 1"
+        self.set_pause = (
+            f"UPDATE queue_control SET paused = {p('paused')}, reason = {p('reason')},"
+            f" by_budget = {p('by_budget')}, since = {p('since')} WHERE id = 1"
+        )
+        self.set_override = f"UPDATE queue_control SET budget_override_day = {p('day')} WHERE id = 1"
+        self.set_key = f"UPDATE jobs SET queue_seq = {p('seq')} WHERE job_id = {p('job_id')} AND {queued}"
+        self.first_other = f"SELECT MIN(queue_seq) FROM jobs WHERE {queued} AND job_id != {p('job_id')}"
+        self.last_other = f"SELECT MAX(queue_seq) FROM jobs WHERE {queued} AND job_id != {p('job_id')}"
+        self.two_before = (
+            f"SELECT queue_seq FROM jobs WHERE {queued} AND queue_seq < {p('seq')} ORDER BY queue_seq DESC LIMIT 2"
+        )
+        self.two_after = (
+            f"SELECT queue_seq FROM jobs WHERE {queued} AND queue_seq > {p('seq')} ORDER BY queue_seq LIMIT 2"
+        )
+        self.pair_at = (
+            f"SELECT queue_seq FROM jobs WHERE {queued} AND job_id != {p('job_id')}"
+            f" ORDER BY queue_seq LIMIT 2 OFFSET {p('offset')}"
+        )
+        self.window = (
+            f"SELECT job_id, queue_seq FROM jobs WHERE {queued} AND queue_seq >= {p('after')}"
+            f" AND job_id != {p('job_id')} ORDER BY queue_seq LIMIT {p('count')}"
+        )
+        self.cleanups = "SELECT job FROM pending_cleanup ORDER BY since"
+        self.cleanup_done = f"DELETE FROM pending_cleanup WHERE job_id = {p('job_id')}"
+        self._dialect = d
+
+    def insert_jobs(self, rows: list[dict[str, Any]]) -> Statement:
+        """One statement inserting whole ``jobs`` rows."""
+        d = self._dialect
+        columns = list(rows[0])
+        values = []
+        params: dict[str, Any] = {}
+        for n, row in enumerate(rows):
+            values.append("(" + ", ".join(d.param(f"{c}_{n}") for c in columns) + ")")
+            params.update({f"{c}_{n}": row[c] for c in columns})
+        return Statement(
+            f"INSERT INTO jobs ({', '.join(d.quote(c) for c in columns)}) VALUES {', '.join(values)}", params
+        )
