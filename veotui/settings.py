@@ -15,6 +15,7 @@ import platformdirs
 from veotui.core.errors import SettingsError
 from veotui.core.prices import PriceTable, parse_overrides, price_table
 from veotui.core.text import printable
+from veotui.core.webhooks import END_EVENTS, Hook, parse_events
 
 APP_NAME = "veotui"
 GENERATORS = ("auto", "sim", "veo")
@@ -69,6 +70,9 @@ class Settings:
     shared_dir: bool = True
     #: Without a shared directory: the most bytes of job files the cache keeps.
     cache_max_bytes: int = 10 * 1024**3
+    #: Where job events are posted: the config file's ``[[webhooks]]`` and
+    #: ``VEOTUI_WEBHOOK_URL`` / ``VEOTUI_WEBHOOK_SECRET``.
+    webhooks: tuple[Hook, ...] = ()
     #: The file the token was read from (``token_file``), for the warning about its mode.
     token_file: Path | None = None
     #: Host names the server answers for beside its bound address and loopback
@@ -320,7 +324,7 @@ def default_config_file() -> Path:
 
 
 #: The config file's tables (beside its plain settings).
-SETTINGS_TABLES = ("users", "keymap", "prices")
+SETTINGS_TABLES = ("users", "keymap", "prices", "webhooks")
 #: What a client verb reads; it ignores (and never refuses) the server's settings.
 CLIENT_SETTINGS = frozenset({"remote", "token", "token_file"})
 
@@ -340,6 +344,7 @@ def load_settings(
     users: dict[str, str] = {}
     keymap: dict[str, str] = {}
     prices: dict[str, dict[str, float]] = {}
+    hooks: list[Hook] = []
     if config_path.is_file():
         try:
             document = tomllib.loads(config_path.read_text(encoding="utf-8"))
@@ -355,6 +360,8 @@ def load_settings(
                 keymap = _keymap_table(config_path, value)
             elif key == "prices":
                 prices = parse_overrides(str(config_path), value)
+            elif key == "webhooks":
+                hooks = _webhooks_table(config_path, value)
             elif key in SETTINGS_TABLE:
                 raw[key] = (f"{key} in {config_path}", value, 0)
             else:
@@ -369,6 +376,8 @@ def load_settings(
         if value is not None and (only is None or key in only):
             raw[key] = (f"--{key.replace('_', '-')}", value, 2)
 
+    if only is None or "webhooks" in only:
+        hooks = _webhooks_from_env(env, hooks)
     values: dict[str, Any] = {}
     for key, (source, value, _) in raw.items():
         parser = SETTINGS_TABLE[key][1]
@@ -381,6 +390,7 @@ def load_settings(
         users=users,
         keymap=keymap,
         prices=prices,
+        webhooks=tuple(hooks),
         config_file=config_path if config_path.is_file() else None,
         config_holds_tokens=holds_tokens,
         **values,
@@ -428,3 +438,53 @@ def _keymap_table(path: Path, value: Any) -> dict[str, str]:
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         raise SettingsError(f'[keymap] in {path} must map binding ids to keys, like cancel = "x"')
     return dict(value)
+
+
+def _webhooks_table(path: Path, value: Any) -> list[Hook]:
+    """``[[webhooks]]`` tables: ``url``, ``secret`` and ``events`` (end statuses, or "*")."""
+    if not isinstance(value, list) or not all(isinstance(table, dict) for table in value):
+        raise SettingsError(f'webhooks in {path} must be [[webhooks]] tables, each with url = "..." and secret = "..."')
+    hooks: list[Hook] = []
+    for number, table in enumerate(value, start=1):
+        where = f"[[webhooks]] number {number} in {path}"
+        unknown = sorted(set(table) - {"url", "secret", "events"})
+        if unknown:
+            raise SettingsError(f"{where} has {unknown[0]!r}; a hook takes url, secret and events")
+        hooks.append(_hook(where, table.get("url"), table.get("secret"), table.get("events", list(END_EVENTS))))
+    _no_repeated_urls(hooks, str(path))
+    return hooks
+
+
+def _webhooks_from_env(env: Mapping[str, str], hooks: list[Hook]) -> list[Hook]:
+    url, secret = env.get("VEOTUI_WEBHOOK_URL"), env.get("VEOTUI_WEBHOOK_SECRET")
+    if not url and not secret:
+        return hooks
+    hook = _hook("VEOTUI_WEBHOOK_URL and VEOTUI_WEBHOOK_SECRET", url, secret, list(END_EVENTS))
+    # The variables name one hook; the file's hook at the same address gives way to it.
+    return [*(h for h in hooks if h.url != hook.url), hook]
+
+
+def _hook(where: str, url: Any, secret: Any, events: Any) -> Hook:
+    if not isinstance(url, str) or not url.strip():
+        raise SettingsError(f"{where}: a hook needs a url (http:// or https://)")
+    url = url.strip()
+    if not url.startswith(("http://", "https://")) or printable(url, keep="") != url or " " in url:
+        raise SettingsError(f"{where}: the url must be an http:// or https:// address, got {printable(url)!r}")
+    if not isinstance(secret, str) or len(secret) < 16:
+        raise SettingsError(
+            f"{where}: a hook needs a secret of at least 16 characters to sign its deliveries "
+            "(for example the output of `python3 -c 'import secrets; print(secrets.token_hex(32))'`)"
+        )
+    try:
+        wanted = parse_events(f"{where}: events", events)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+    return Hook(url=url, secret=secret, events=wanted)
+
+
+def _no_repeated_urls(hooks: list[Hook], where: str) -> None:
+    seen: set[str] = set()
+    for hook in hooks:
+        if hook.url in seen:
+            raise SettingsError(f"{where} names the hook {hook.url} twice; give each address one [[webhooks]] table")
+        seen.add(hook.url)

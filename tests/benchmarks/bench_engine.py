@@ -1,15 +1,21 @@
 """Engine throughput against raw SQLite, run on demand:
 
-    .venv/bin/python tests/benchmarks/bench_engine.py [N]
+    .venv/bin/python tests/benchmarks/bench_engine.py [N] [--hook-delay SECONDS]
 
 N jobs (default 2000) go through the whole lifecycle in-process with a generator that does no
 work; then a raw sqlite3 loop runs the same write transactions with the same pragmas and the
 same file writes (and once more without them). It prints jobs/s for each, the peak RSS of a
 process holding a 10,000-job store, and last `ratio: X` (engine / raw; target >= 0.5).
+
+With ``--hook-delay S`` it measures what webhooks cost the queue instead: the engine runs N
+jobs without a hook, then N jobs with a hook for every end status whose receiver (a real
+HTTP server on 127.0.0.1) answers each delivery after S seconds, then both once more, and
+prints jobs/s for each and last `hooks ratio: X` (with / without; target >= 0.9).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sqlite3
 import subprocess
@@ -25,7 +31,9 @@ import anyio
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tests.support.receiver import receiving
 from veotui.backend.local import LocalBackend
+from veotui.core.webhooks import Hook
 from veotui.datadir.files import video_name
 from veotui.generators.base import GenerationResult, Generator
 from veotui.settings import load_settings
@@ -49,10 +57,10 @@ class NullGenerator(Generator):
         return [path]
 
 
-async def engine_run(n: int, data_dir: Path) -> float:
+async def engine_run(n: int, data_dir: Path, hooks: tuple[Hook, ...] = ()) -> float:
     settings = load_settings(
         env={"VEOTUI_DATA_DIR": str(data_dir), "VEOTUI_CONFIG": "/nonexistent", "VEOTUI_GENERATOR": "sim"}
-    )
+    ).replace(webhooks=hooks)
     async with LocalBackend(settings, generator=NullGenerator(), env={}) as backend:
         finished = anyio.Event()
         done = 0
@@ -175,8 +183,36 @@ def peak_rss_mib_with_10k_jobs() -> float:
     return int(out.stdout.strip()) / 1024
 
 
+def hooks_cost(n: int, delay: float) -> None:
+    """Jobs/s without and with a hook whose receiver answers after ``delay`` seconds,
+    alternated twice so that a change in the machine's load hits both alike."""
+    runs: dict[str, list[float]] = {"without hooks": [], "with hooks": []}
+    with receiving(delay=delay) as receiver:
+        hook = Hook(receiver.url, "benchmark-secret-0123456789")
+        for _ in range(2):
+            for name, hooks in (("without hooks", ()), ("with hooks", (hook,))):
+                with tempfile.TemporaryDirectory() as data_dir:
+                    runs[name].append(anyio.run(engine_run, n, Path(data_dir), hooks))
+        received = len(receiver.received)
+    without, with_hooks = (max(runs[name]) for name in runs)
+    print(f"jobs: {n} a run; receiver answers after {delay:g} s")
+    for name, figures in runs.items():
+        print(f"engine jobs/s {name}: " + ", ".join(f"{f:.1f}" for f in figures) + f" (best {max(figures):.1f})")
+    print(f"deliveries received meanwhile: {received} (the rest were still pending when each run ended)")
+    print(f"hooks ratio: {with_hooks / without:.2f}")
+
+
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("n", nargs="?", type=int, default=2000, help="jobs a run (default 2000)")
+    parser.add_argument(
+        "--hook-delay", type=float, metavar="S", help="compare runs with a hook whose receiver answers after S s"
+    )
+    args = parser.parse_args()
+    n = args.n
+    if args.hook_delay is not None:
+        hooks_cost(n, args.hook_delay)
+        return
     with tempfile.TemporaryDirectory() as engine_dir, tempfile.TemporaryDirectory() as raw_dir:
         engine = anyio.run(engine_run, n, Path(engine_dir))
         raw = raw_run(n, Path(raw_dir) / "raw.db")

@@ -89,8 +89,8 @@ def test_move_failures_are_one_line(server, client):
     for where in ("0", "sideways", "-1"):
         usage = veotui("move", job_id[:8], where, remote=server.url)
         assert usage.returncode == 2 and "top, bottom, up, down or a position" in usage.stderr
-    missing = veotui("queue", remote=server.url)
-    assert missing.returncode == 2 and "usage: veotui queue" in missing.stderr
+    unknown = veotui("queue", "sideways", remote=server.url)
+    assert unknown.returncode == 2 and "usage: veotui queue" in unknown.stderr
 
 
 # -- bulk verbs -------------------------------------------------------------------------------
@@ -218,7 +218,7 @@ def test_submit_from_stops_at_the_first_bad_line_with_nothing_queued(server, cli
     batch = tmp_path / "jobs.jsonl"
     batch.write_text(json.dumps({"prompt": "fine"}) + "\n" + bad_line + "\n" + json.dumps({"prompt": "x"}) + "\n")
     result = veotui("submit", "--from", str(batch), remote=server.url)
-    assert result.returncode == 1
+    assert result.returncode == 2  # a bad value, as the same field given to `submit` is
     line = one_line(result.stderr)
     assert message in line and "nothing was submitted" in line and "Traceback" not in result.stderr
     assert result.stdout == ""

@@ -447,3 +447,15 @@ async def test_viewing_a_video_never_starts_the_auto_delete(backend, tmp_path):
         return (await backend.get(job.job_id)).downloaded_at is not None
 
     await wait_for(recorded, what="the download to be recorded")
+
+
+async def test_an_idempotency_key_makes_one_job_of_the_same_request(backend):
+    first = await backend.submit({"prompt": "a fox"}, idempotency_key="conformance-1")
+    again = await backend.submit({"prompt": "a fox"}, idempotency_key="conformance-1")
+    assert again.job_id == first.job_id
+    with pytest.raises(Conflict, match="conformance-1"):
+        await backend.submit({"prompt": "an owl"}, idempotency_key="conformance-1")
+    other = await backend.submit({"prompt": "a fox"}, idempotency_key="conformance-2")
+    assert other.job_id != first.job_id
+    lists = await backend.list_jobs()
+    assert len(lists.processing) + len(lists.queued) + len(lists.history) == 2

@@ -14,8 +14,8 @@ import pytest
 from tests.support.fakes import ControlledGenerator
 from tests.support.waiting import wait_for
 from veotui.backend.local import LocalBackend
-from veotui.cli.logs import Record, log_files, records
 from veotui.core.job import Status
+from veotui.datadir.logfile import Record, log_files, records
 from veotui.logs import FileLog, event, log_path
 from veotui.server import running_server
 

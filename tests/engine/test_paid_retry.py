@@ -3,7 +3,7 @@ it again instead of buying it twice, and today's spend counts it once."""
 
 from __future__ import annotations
 
-from tests.support.waiting import wait_for
+from tests.support.waiting import wait_for, wait_status
 from veotui.backend.local import LocalBackend
 from veotui.core.job import Status
 
@@ -34,3 +34,23 @@ async def test_a_retry_after_a_restart_still_reuses_the_finished_operation(setti
         assert (await backend.queue()).spent_today_usd == spent
         operations = list((settings.sim_dir / "operations").glob("*.json"))
     assert len(operations) == 1
+
+
+async def test_a_retry_that_only_fetches_goes_to_the_front_and_one_that_generates_to_the_back(settings):
+    async with LocalBackend(settings, env={}) as backend:
+        stranded = await backend.submit({"prompt": "made but [unfetchable]"})
+        await wait_status(backend, stranded.job_id, Status.FAILED)
+        await backend.pause("a long queue of paid generations")
+        waiting = [(await backend.submit({"prompt": f"paid {n}"})).job_id for n in range(3)]
+        cancelled = waiting.pop()
+        await backend.cancel(cancelled)
+
+        fetches = await backend.retry(stranded.job_id)
+        assert fetches.retry_reuses_operation and fetches.queue_position == 1
+        generates = await backend.retry(cancelled)
+        assert not generates.retry_reuses_operation and generates.queue_position == 4
+
+        lists = await backend.list_jobs()
+        assert [job.job_id for job in lists.queued] == [stranded.job_id, *waiting, cancelled]
+        timeline = await backend.timeline(stranded.job_id)
+        assert any("no new charge" in (event.detail or "") for event in timeline)

@@ -16,3 +16,24 @@ async def test_a_job_runs_to_completed_with_real_videos(local_backend):
     folder = local_backend.files.folder(job.job_id)
     assert (folder / "all_videos.zip").stat().st_size > sum(v.size_bytes for v in finished.videos)
     assert (folder / "generated_video_1.mp4").read_bytes()[4:8] == b"ftyp"
+
+
+async def test_a_job_without_inputs_runs_in_five_commits_after_its_submit(local_backend):
+    """Stages with no work between them pass in one commit: the claim, generating (with
+    submitting), the operation, downloading (with the saved result) and completed."""
+    commits: list[str] = []
+    raw = local_backend.store.db.raw
+    job = await local_backend.submit({"prompt": "a lighthouse in a storm"})
+    raw.set_trace_callback(lambda sql: commits.append(sql) if sql.strip().upper() == "COMMIT" else None)
+
+    async def done():
+        return (await local_backend.get(job.job_id)).status == Status.COMPLETED
+
+    await wait_for(done, what="the job to complete")
+    raw.set_trace_callback(None)
+    assert len(commits) == 5
+    # Every stage is still on the timeline (a note repeats the stage it was written in).
+    steps = [e.status.value for e in local_backend.store.timeline(job.job_id)]
+    steps = [s for n, s in enumerate(steps) if n == 0 or steps[n - 1] != s]
+    assert steps == ["queued", "starting", "uploading_image", "generating", "processing", "downloading", "completed"]
+    assert local_backend.store.estimate(job.request.model) is not None

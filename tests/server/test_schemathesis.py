@@ -36,6 +36,8 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 @schema.exclude(path="/api/events").parametrize()
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 def test_the_api_keeps_its_document(case):
+    if case.path == "/api/logs" and case.query:
+        case.query.pop("follow", None)  # following the log never ends either
     case.call_and_validate(
         checks=[not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
     )

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from veotui.core import display as fmt
 from veotui.core.job import Job, Status, Video
 from veotui.core.request import JobRequest
+from veotui.tui import cells
 
 
 def test_durations():
@@ -23,13 +24,13 @@ def test_sizes():
 
 
 def test_progress_bar_has_a_fixed_width_at_every_percentage():
-    widths = {fmt.progress_bar(percent).cell_len for percent in range(0, 101)}
+    widths = {cells.progress_bar(percent).cell_length for percent in range(0, 101)}
     assert widths == {fmt.BAR_WIDTH + 5}
-    assert fmt.progress_bar(45).plain.endswith(" 45%")
+    assert cells.progress_bar(45).plain.endswith(" 45%")
 
 
 def test_prompts_are_plain_text_never_markup():
-    cell = fmt.plain("a storm [fail] [bold]x[/bold]")
+    cell = cells.plain("a storm [fail] [bold]x[/bold]")
     assert cell.plain == "a storm [fail] [bold]x[/bold]"
 
 
@@ -37,8 +38,8 @@ def test_result_of_an_ended_job():
     request = JobRequest(prompt="p")
     done = Job("j", Status.COMPLETED, request, videos=(Video(1, "v.mp4", 1024), Video(2, "w.mp4", 1024)))
     failed = Job("j", Status.FAILED, request, error="Quota refused.\nDetails follow.")
-    assert fmt.result_cell(done).plain == "2 videos · 2.0 KB"
-    assert fmt.result_cell(failed).plain == "Quota refused."
+    assert cells.result_cell(done).plain == "2 videos · 2.0 KB"
+    assert cells.result_cell(failed).plain == "Quota refused."
 
 
 def test_stage_labels_fit_their_column():

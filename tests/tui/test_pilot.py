@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import re
 from pathlib import Path
 
 from PIL import Image
+from rich.console import Console
 from textual.command import CommandList, CommandPalette
 from textual.widgets import Input, Select, Static, TextArea
 
@@ -21,8 +23,9 @@ from veotui.generators.base import TransientFault
 from veotui.store.sqlite import SqliteStore
 from veotui.tui.app import VeotuiApp
 from veotui.tui.details import DetailsScreen
-from veotui.tui.dialogs import ConfirmScreen, HelpScreen
+from veotui.tui.dialogs import ConfirmScreen, HelpScreen, SaveQuestion
 from veotui.tui.form import NewJobScreen
+from veotui.tui.metrics import MetricsScreen
 from veotui.tui.screen import MainScreen
 from veotui.tui.tables import CELL_PADDING
 
@@ -34,6 +37,12 @@ async def select(app, pilot, panel: str, job_id: str) -> None:
     screen.tables[panel].select(job_id)
     await pilot.pause()
     assert screen.selected_id == job_id
+
+
+def rendered(content) -> str:
+    console = Console(width=120, record=True, file=io.StringIO())
+    console.print(content)
+    return console.export_text()
 
 
 def texts(screen) -> str:
@@ -71,8 +80,8 @@ async def test_queue_positions_shift_when_a_job_leaves(slow_settings):
         await app.backend.cancel(jobs[1].job_id)
         queue = app.main_screen.tables[QUEUE]
         await wait_for(lambda: jobs[1].job_id not in queue.rows, what="the cancelled job to leave")
-        positions = [str(queue.get_row(job.job_id)[0]) for job in jobs[2:]]
-        assert positions == ["Queue position: 1", "Queue position: 2"]
+        positions = [queue.get_row(job.job_id)[0].plain for job in jobs[2:]]
+        assert positions == ["1", "2"]
 
 
 async def test_header_names_backend_generator_and_slots(slow_settings):
@@ -120,21 +129,27 @@ async def test_progress_ticks_while_processing(make_settings):
         await wait_for(lambda: str(table.get_row(job.job_id)[3]) != before, timeout=30, what="the bar to move")
 
 
-async def test_completion_and_failure_are_notified(settings):
+async def test_an_ended_job_is_told_on_the_processing_line_and_only_a_failure_is_a_toast(settings):
     async with running_app(settings) as (app, pilot):
+        screen = app.main_screen
+        processing = screen.tables[PROCESSING]
         done = await app.backend.submit({"prompt": "a quiet harbour"})
-        failed = await app.backend.submit({"prompt": "a storm [fail]"})
         await wait_status(app, done.job_id, Status.COMPLETED)
+        await wait_for(
+            lambda: f"✓ {done.job_id[:8]} completed" in str(processing.border_subtitle), what="the completion line"
+        )
+        failed = await app.backend.submit({"prompt": "a storm [fail]"})
         await wait_status(app, failed.job_id, Status.FAILED)
+        await wait_for(lambda: f"✗ {failed.job_id[:8]} failed" in str(processing.border_subtitle), what="the failure")
 
         def notified(title: str, severity: str) -> bool:
             return any(n.title == title and n.severity == severity for n in app.notices)
 
-        await wait_for(lambda: notified(f"Completed {done.job_id[:8]}", "information"), what="completed")
-        await wait_for(lambda: notified(f"Failed {failed.job_id[:8]}", "error"), what="failed")
-        # Prompts and errors are plain text: "[fail]" is shown, not taken for markup.
+        await wait_for(lambda: notified(f"Failed {failed.job_id[:8]}", "error"), what="the failure's toast")
+        assert not any(n.title.startswith("Completed") for n in app.notices)
+        # Short, and plain text: "[fail]" in the error is shown, not taken for markup.
         notice = next(n for n in app.notices if n.title.startswith("Failed"))
-        assert "a storm [fail]" in notice.message and not notice.markup
+        assert "[fail]" in notice.message and not notice.markup and notice.timeout <= 6
 
 
 # -- the new job form ---------------------------------------------------------------------
@@ -240,7 +255,7 @@ async def test_invalid_form_submits_nothing_and_says_why(settings, tmp_path: Pat
         await wait_for(lambda: isinstance(app.screen, NewJobScreen), what="the form")
         form = app.screen
         await pilot.press("ctrl+s")
-        assert "Write what the video should show" in str(form.query_one("#prompt-error", Static).content)
+        assert "Prompt is required" in str(form.query_one("#prompt-error", Static).content)
         form.query_one("#prompt", TextArea).text = "fine prompt"
         form.query_one("#image", Input).value = str(tmp_path / "missing.png")
         await pilot.pause()
@@ -324,6 +339,20 @@ async def test_retry_of_a_finished_generation_says_it_costs_nothing(settings):
         assert app.backend.store.get(job.job_id).operation == failed.operation
 
 
+async def test_metrics_call_a_fetch_failure_fetch_and_mark_the_simulators_spend(settings):
+    async with running_app(settings) as (app, pilot):
+        job = await app.backend.submit({"prompt": "made but [unfetchable]"})
+        await wait_status(app, job.job_id, Status.FAILED)
+        assert (await app.backend.get(job.job_id)).error_kind == "fetch"
+        await pilot.press("m")
+        await wait_for(lambda: isinstance(app.screen, MetricsScreen), what="the metrics screen")
+        screen = app.screen
+        await wait_for(lambda: screen.loaded, what="the first figures")
+        now, errors = (rendered(screen.query_one(name, Static).content) for name in ("#now", "#errors"))
+        assert re.search(r"Spend today.*simulated", now) and re.search(r"Spend in all.*simulated", now)
+        assert "fetch" in errors and "storage" not in errors
+
+
 async def test_retry_is_greyed_out_for_a_queued_job(slow_settings):
     async with running_app(slow_settings) as (app, pilot):
         await app.backend.submit({"prompt": "runs"})
@@ -386,6 +415,8 @@ async def test_save_says_when_auto_delete_removes_the_job_and_how_to_keep_it(mak
         await select(app, pilot, HISTORY, job.job_id)
         notes = captured_notices(app)
         await pilot.press("s")
+        await wait_for(lambda: isinstance(app.screen, SaveQuestion), what="the first save's question")
+        await pilot.press("o")
         await wait_for(lambda: notes, what="the save notification")
         (message, title) = notes[0]
         assert title == "Saved 1 video"

@@ -9,7 +9,7 @@ from PIL import Image
 from textual.widgets import Input, Select, Static, TextArea
 
 from tests.tui.conftest import HISTORY, PROCESSING, QUEUE, running_app, wait_for, wait_shown, wait_status
-from tests.tui.test_pilot import select, static_text
+from tests.tui.test_pilot import captured_notices, select, static_text
 from veotui.core.job import Status
 from veotui.tui.details import DetailsScreen
 from veotui.tui.form import NewJobScreen
@@ -63,8 +63,8 @@ async def test_capital_k_j_t_move_the_selected_queued_job(slow_settings):
         await pilot.press("K")
         await wait_for(lambda: order() == [c, a, b], what="c one up")
         assert [j.job_id for j in (await app.backend.list_jobs()).queued] == [c, a, b]
-        positions = [str(queue.get_row(job_id)[0]) for job_id in (c, a, b)]
-        assert positions == ["Queue position: 1", "Queue position: 2", "Queue position: 3"]
+        positions = [queue.get_row(job_id)[0].plain for job_id in (c, a, b)]
+        assert positions == ["1", "2", "3"]
 
 
 async def test_move_keys_do_nothing_outside_the_queue(slow_settings):
@@ -188,3 +188,31 @@ async def test_over_remote_p_pauses_the_server_k_j_t_move_and_e_fetches_the_inpu
                 await wait_for(lambda: isinstance(app.screen, MainScreen), what="back")
                 await pilot.press("p")
                 await wait_for(lambda: not server.backend.store.is_paused(), what="the server's queue to resume")
+
+
+async def test_a_cancel_key_waits_when_the_selection_just_moved_to_another_job(slow_settings, monkeypatch):
+    import veotui.tui.screen as main_screen
+
+    # A wide window, so a loaded machine cannot let it pass before the key is pressed.
+    monkeypatch.setattr(main_screen, "SETTLE_SECONDS", 60.0)
+    async with running_app(slow_settings) as (app, pilot):
+        running = await app.backend.submit({"prompt": "runs"})
+        head = await app.backend.submit({"prompt": "head"})
+        neighbour = await app.backend.submit({"prompt": "neighbour"})
+        await wait_shown(app, QUEUE, neighbour.job_id)
+        screen = app.main_screen
+        screen._activate(QUEUE)
+        screen.tables[QUEUE].select(head.job_id)
+        await pilot.pause()
+        # The head starts: the selection stays in the panel and lands on its neighbour.
+        await app.backend.cancel(running.job_id)
+        await wait_for(lambda: screen.selected_id == neighbour.job_id, what="the selection on the neighbour")
+        notes = captured_notices(app)
+        await pilot.press("c")
+        await wait_for(lambda: notes, what="the word that nothing was done")
+        assert "The selection just moved" in notes[0][0]
+        assert (await app.backend.get(neighbour.job_id)).status == Status.QUEUED
+        # Once it has settled, the same key cancels the job now selected.
+        monkeypatch.setattr(main_screen, "SETTLE_SECONDS", 0.0)
+        await pilot.press("c")
+        await wait_for(lambda: app.backend.store.get(neighbour.job_id).status == Status.CANCELLED, what="the cancel")

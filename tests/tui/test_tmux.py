@@ -52,10 +52,11 @@ class Tmux:
 
 @pytest.fixture
 def tmux(tmp_path: Path):
-    yield from _session(tmp_path)
+    yield from tmux_session(tmp_path)
 
 
-def _session(tmp_path: Path):
+def tmux_session(tmp_path: Path, *args: str, size: tuple[int, int] = (100, 30)):
+    """``veotui ARGS`` in a tmux session of ``size`` (columns, rows) on a private socket."""
     server = Tmux(f"veotui-test-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     env = {
         "VEOTUI_DATA_DIR": str(tmp_path / "data"),
@@ -65,8 +66,8 @@ def _session(tmp_path: Path):
         "VEOTUI_CONFIG": "/nonexistent/veotui.toml",
         "TERM": "xterm-256color",
     }
-    command = " ".join(f"{k}={v}" for k, v in env.items()) + f" {VEOTUI}"
-    server("new-session", "-d", "-s", "tui", "-x", "100", "-y", "30", command)
+    command = " ".join([*(f"{k}={v}" for k, v in env.items()), str(VEOTUI), *args])
+    server("new-session", "-d", "-s", "tui", "-x", str(size[0]), "-y", str(size[1]), command)
     socket_path = Path(server("display-message", "-p", "#{socket_path}").strip())
     try:
         yield server
@@ -100,7 +101,7 @@ def test_a_stored_control_sequence_shows_as_text(tmp_path: Path):
         [Job(job_id=new_job_id(), status=Status.CANCELLED, request=JobRequest(prompt="clear\x1b[2Jscreen\x07"))]
     )
     store.close()
-    session = _session(tmp_path)
+    session = tmux_session(tmp_path)
     tmux = next(session)
     try:
         screen = tmux.wait_for("clear\\x1b[2Jscreen")

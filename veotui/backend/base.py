@@ -13,6 +13,7 @@ from typing import Any, Self
 
 from veotui.core.job import Change, Job, JobEvent, JobLists, QueueState
 from veotui.core.prices import PriceTable
+from veotui.core.webhooks import Delivery
 from veotui.datadir.health import StorageState
 
 #: Queued jobs in one answer of ``list_jobs`` unless asked otherwise.
@@ -107,13 +108,24 @@ class Backend(ABC):
         *,
         last_frame: Upload | None = None,
         references: Sequence[Upload] = (),
+        idempotency_key: str | None = None,
     ) -> Job:
         """Queue a job. ``fields`` are the job fields (validated here); ``image`` the raw
         bytes of an input image in any common format; ``last_frame`` and ``references``
-        the other input images (Veo 3.1 modes)."""
+        the other input images (Veo 3.1 modes). The same ``idempotency_key`` with the same
+        request within 24 h answers the job it made the first time and makes no other."""
 
     @abstractmethod
     async def get(self, job_id: str) -> Job: ...
+
+    @abstractmethod
+    async def webhook_deliveries(self, job_id: str | None = None, *, limit: int = 100) -> list[Delivery]:
+        """The webhook deliveries (of one job), newest first, with their attempts (admin)."""
+
+    @abstractmethod
+    async def test_webhooks(self) -> list[dict[str, Any]]:
+        """Send a ``ping`` to every hook now: each hook's ``url``, ``status`` (None: no
+        answer), ``answer``, ``seconds`` and whether it was ``delivered`` (admin)."""
 
     @abstractmethod
     async def resolve(self, prefix: str) -> str:
@@ -173,8 +185,9 @@ class Backend(ABC):
         status and the longest queue of the hour."""
 
     @abstractmethod
-    async def download_zip(self, job_id: str, dest_dir: Path) -> Path:
-        """Save the job's videos as one zip in ``dest_dir``; starts the auto-delete timer."""
+    async def download_zip(self, job_id: str, dest_dir: Path, *, keep: bool = False) -> Path:
+        """Save the job's videos as one zip in ``dest_dir``; starts the auto-delete timer
+        unless ``keep``."""
 
     @abstractmethod
     async def download_video(self, job_id: str, index: int, dest_dir: Path) -> Path:
@@ -185,10 +198,12 @@ class Backend(ABC):
         """Fetch one video into ``dest_dir`` to look at it: unlike a download, it never
         starts the auto-delete timer."""
 
-    async def download_all(self, job_id: str, dest_dir: Path) -> list[Path]:
-        """Save every video one by one (which also starts the auto-delete timer)."""
+    async def download_all(self, job_id: str, dest_dir: Path, *, keep: bool = False) -> list[Path]:
+        """Save every video one by one (which also starts the auto-delete timer, unless
+        ``keep``)."""
         job = await self.get(job_id)
-        return [await self.download_video(job_id, video.index, dest_dir) for video in job.videos]
+        save = self.view_video if keep else self.download_video
+        return [await save(job_id, video.index, dest_dir) for video in job.videos]
 
     @abstractmethod
     def changes(self) -> AsyncIterator[Change]:

@@ -32,11 +32,13 @@ from veotui.core.errors import (
     VideoNotFound,
     clipped,
 )
+from veotui.core.idempotency import KeyClaim, KeyJobGone, KeyReused, KeyTaken, fingerprint
 from veotui.core.ids import new_job_id
 from veotui.core.job import ACTIVE_STATUSES, FINAL_STATUSES, Change, Job, JobEvent, JobLists, QueueState, Status, utcnow
 from veotui.core.prices import estimate_cost
 from veotui.core.progress import with_progress
 from veotui.core.request import JobRequest, cautions, check_extension_source, check_modes
+from veotui.core.webhooks import Delivery
 from veotui.datadir.cache import JobCache
 from veotui.datadir.files import IMAGE_NAME, LAST_FRAME_NAME, JobFiles, copy_atomic, reference_name
 from veotui.datadir.health import StorageGuard, StorageState, save_failed
@@ -47,6 +49,7 @@ from veotui.datadir.sizes import DirSize
 from veotui.engine.bucket_files import BucketFiles
 from veotui.engine.bus import EventBus, Subscription
 from veotui.engine.scheduler import Scheduler
+from veotui.engine.webhooks import WebhookSender, ping
 from veotui.generators import Generator, GeneratorFault, make_generator
 from veotui.generators.gcs import Bucket
 from veotui.generators.render import video_seconds
@@ -96,7 +99,8 @@ class LocalBackend(Backend):
         # With PostgreSQL the database, not the data directory's lock file, decides who runs.
         self.lock: DataDirLock | NoLock = NoLock() if is_postgres(settings.store) else DataDirLock(settings.data_dir)
         self.bus = EventBus()
-        self._downloaded: dict[str, set[int]] = {}
+        #: The videos of a job downloaded one by one so far, by who downloaded them.
+        self._downloaded: dict[str, dict[str | None, set[int]]] = {}
         self._estimates: dict[str, float] = {}
         self._started = False
         self.fleet: FleetStore | None = None
@@ -108,6 +112,7 @@ class LocalBackend(Backend):
         self.store: JobStore
         self.files: JobFiles
         self.scheduler: Scheduler
+        self.webhooks: WebhookSender
         self._engine_task: asyncio.Task[None]
         self._image_limiter: anyio.CapacityLimiter | None = None
         #: Without a shared directory: the bucket holds the job files, the data directory
@@ -168,6 +173,14 @@ class LocalBackend(Backend):
                     self.generator,
                 )
             self.scheduler = Scheduler(self.store, self.generator, self.files, self.settings, self.bucket_files)
+            # Each status change a hook wants is written to the outbox with the change itself.
+            self.store.webhooks = self.settings.webhooks
+            self.webhooks = WebhookSender(
+                self.store,
+                self.settings.webhooks,
+                shared=self.fleet is not None,
+                claimer=self.fleet.server_id if self.fleet is not None else None,
+            )
             if self.fleet is not None:
                 # What the other servers of the fleet change reaches this server's events too:
                 # heard in the listener's thread, handled in a task of this loop.
@@ -214,6 +227,8 @@ class LocalBackend(Backend):
             try:
                 async with anyio.create_task_group() as task_group:
                     await task_group.start(self.scheduler.run)
+                    # Its own task: a slow receiver never holds up the scheduler.
+                    await task_group.start(self.webhooks.run)
                     ready.set()
             except BaseException as exc:
                 failure.append(exc)
@@ -311,6 +326,8 @@ class LocalBackend(Backend):
         )
 
     def _publish(self, change: Change) -> None:
+        if change.job is not None and any(hook.wants(change.job.status) for hook in self.settings.webhooks):
+            self.webhooks.wake()  # the change wrote a delivery
         if change.job is not None and change.job.status == Status.COMPLETED:
             self._estimates.pop(change.job.request.model, None)
         if not self.bus.subscriber_count:
@@ -380,7 +397,32 @@ class LocalBackend(Backend):
         last_frame: Upload | None = None,
         references: Sequence[Upload] = (),
         user: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Job:
+        job, _ = await self.submit_keyed(
+            fields,
+            image,
+            image_name,
+            last_frame=last_frame,
+            references=references,
+            user=user,
+            idempotency_key=idempotency_key,
+        )
+        return job
+
+    async def submit_keyed(
+        self,
+        fields: Mapping[str, Any],
+        image: bytes | None = None,
+        image_name: str | None = None,
+        *,
+        last_frame: Upload | None = None,
+        references: Sequence[Upload] = (),
+        user: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> tuple[Job, bool]:
+        """As :meth:`submit`; also whether the answer is a replay: the job an earlier
+        submit under the same ``idempotency_key`` (kept per ``user``) made."""
         request = self.request_from(fields, user)
         if not self.scheduler.probe_storage():
             raise self.storage.unavailable()
@@ -394,6 +436,55 @@ class LocalBackend(Backend):
             has_last_frame=last_frame is not None,
             reference_count=len(references),
         )
+        claim = None
+        if idempotency_key is not None:
+            images = [image, last_frame[0] if last_frame else None, *(data for data, _ in references)]
+            claim = KeyClaim(user or "", idempotency_key, fingerprint(request, images))
+            earlier = self._replay(claim)
+            if earlier is not None:
+                return earlier, True
+        try:
+            job = await self._create(request, image, image_name, last_frame, references, claim)
+        except KeyTaken:
+            # Another submit under the same key committed first: its job is the answer.
+            earlier = self._replay(claim) if claim is not None else None
+            if earlier is None:
+                raise
+            event(
+                log,
+                logging.INFO,
+                "job.key_taken",
+                "a submit racing another under the same key answered its job %s",
+                earlier.job_id,
+                job_id=earlier.job_id,
+            )
+            return earlier, True
+        return job, False
+
+    def _replay(self, claim: KeyClaim) -> Job | None:
+        """The job an earlier submit under ``claim``'s key made (None: the key is free);
+        409 when that submit was a different request, or its job was deleted since."""
+        kept = self.store.keyed_job(claim.scope, claim.key)
+        if kept is None:
+            return None
+        job_id, earlier_fingerprint = kept
+        if earlier_fingerprint != claim.fingerprint:
+            raise KeyReused(claim.key, job_id)
+        job = self.store.find(job_id)
+        if job is None:
+            raise KeyJobGone(claim.key, job_id)
+        event(log, logging.INFO, "job.replayed", "a submit under a used key answered job %s", job_id, job_id=job_id)
+        return self.view(job)
+
+    async def _create(
+        self,
+        request: JobRequest,
+        image: bytes | None,
+        image_name: str | None,
+        last_frame: Upload | None,
+        references: list[Upload],
+        claim: KeyClaim | None,
+    ) -> Job:
         source_video = None
         if request.extends:
             source_video, request = await self._extension_source(request)
@@ -430,7 +521,7 @@ class LocalBackend(Backend):
             if self.bucket_files is not None:
                 await self.bucket_files.put_inputs(job)
                 uploaded = True
-            job = self.store.insert(job)
+            job = self.store.insert(job, claim=claim)
         except BaseException as exc:
             self.files.remove(job.job_id)
             if uploaded and self.bucket_files is not None:  # the row was refused: its inputs go too
@@ -464,6 +555,21 @@ class LocalBackend(Backend):
         )
         self.scheduler.wake()
         return self.view(job)
+
+    async def webhook_deliveries(self, job_id: str | None = None, *, limit: int = 100) -> list[Delivery]:
+        return self.store.deliveries(job_id, limit)
+
+    async def test_webhooks(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "url": hook.url,
+                "status": attempt.status,
+                "answer": attempt.answer,
+                "seconds": round(attempt.seconds, 3),
+                "delivered": attempt.delivered,
+            }
+            for hook, attempt in await ping(self.settings.webhooks)
+        ]
 
     async def _extension_source(self, request: JobRequest) -> tuple[Path, JobRequest]:
         """The video an extension continues (video N of a completed job; 409 otherwise),
@@ -674,25 +780,27 @@ class LocalBackend(Backend):
         path = self.files.folder(job.job_id) / video.filename
         return path if path.is_file() else None
 
-    def record_download(self, job_id: str, index: int | None = None) -> None:
+    def record_download(self, job_id: str, index: int | None = None, *, by: str | None = None) -> None:
         """A download finished: the zip (``index`` None), or one video. The zip, or every
-        video one by one, starts the auto-delete timer."""
+        video one by one by the same caller, may start the auto-delete timer (the engine
+        decides: ``by`` is the per-user token's user, None the admin)."""
         job = self.store.find(job_id)
         if job is None or job.status != Status.COMPLETED:
             return
         if index is not None:
-            done = self._downloaded.setdefault(job_id, set())
+            done = self._downloaded.setdefault(job_id, {}).setdefault(by, set())
             done.add(index)
             if not {v.index for v in job.videos} <= done:
                 return
         self._downloaded.pop(job_id, None)
-        self.scheduler.mark_downloaded(job_id)
+        self.scheduler.mark_downloaded(job_id, by=by)
 
-    async def download_zip(self, job_id: str, dest_dir: Path) -> Path:
+    async def download_zip(self, job_id: str, dest_dir: Path, *, keep: bool = False) -> Path:
         source = await self.zip_file(job_id)
         target = Path(dest_dir) / f"veotui_{job_id[:8]}_videos.zip"
         await _save(source, target)
-        self.record_download(job_id)
+        if not keep:
+            self.record_download(job_id)
         return target
 
     async def view_video(self, job_id: str, index: int, dest_dir: Path) -> Path:

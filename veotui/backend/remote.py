@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from veotui.core.errors import (
     ERROR_HEADER,
     BackendUnavailable,
     Conflict,
+    Forbidden,
     InvalidRequest,
     JobNotFound,
     StorageUnavailable,
@@ -32,8 +34,10 @@ from veotui.core.errors import (
     VeotuiError,
     VideoNotFound,
 )
+from veotui.core.idempotency import KEY_HEADER
 from veotui.core.job import CONNECTED, DISCONNECTED, Change, Job, JobEvent, JobLists, QueueState
 from veotui.core.prices import PriceTable
+from veotui.core.webhooks import ATTEMPT_TIMEOUT_SECONDS, Delivery
 from veotui.datadir.files import atomic_file
 from veotui.datadir.health import StorageState, save_failed
 
@@ -43,11 +47,21 @@ log = logging.getLogger(__name__)
 #: Exception classes by the name the server sends, then by status for anything else.
 ERRORS_BY_NAME: dict[str, type[VeotuiError]] = {
     cls.__name__: cls
-    for cls in (InvalidRequest, JobNotFound, VideoNotFound, Conflict, TooLarge, Unauthorized, StorageUnavailable)
+    for cls in (
+        InvalidRequest,
+        JobNotFound,
+        VideoNotFound,
+        Conflict,
+        TooLarge,
+        Unauthorized,
+        Forbidden,
+        StorageUnavailable,
+    )
 }
 ERRORS_BY_STATUS: dict[int, type[VeotuiError]] = {
     400: InvalidRequest,
     401: Unauthorized,
+    403: Forbidden,
     404: JobNotFound,
     409: Conflict,
     413: TooLarge,
@@ -59,6 +73,10 @@ ERRORS_BY_STATUS: dict[int, type[VeotuiError]] = {
 STREAM_READ_TIMEOUT = 45.0
 RECONNECT_FIRST_DELAY = 0.25
 RECONNECT_MAX_DELAY = 5.0
+#: A submit lost on the way (a dropped connection) is sent this many times in all, the
+#: same key each time, after 0.5 s, 1 s, 2 s.
+SUBMIT_TRIES = 4
+SUBMIT_RETRY_SECONDS = 0.5
 #: Known jobs missing after a resync are looked up one by one, up to this many.
 RESYNC_LOOKUPS = 200
 
@@ -116,10 +134,13 @@ class RemoteBackend(Backend):
             raise self._unreachable(exc) from None
         if response.is_error:
             raise self._error(response)
+        return self._json(response, f"{method} {path}")
+
+    def _json(self, response: httpx.Response, what: str) -> Any:
         try:
             return response.json()
         except ValueError:
-            raise self._not_veotui(f"{method} {path} answered something that is not JSON") from None
+            raise self._not_veotui(f"{what} answered something that is not JSON") from None
 
     def _not_veotui(self, what: str) -> BackendUnavailable:
         return BackendUnavailable(
@@ -179,6 +200,7 @@ class RemoteBackend(Backend):
         *,
         last_frame: Upload | None = None,
         references: Sequence[Upload] = (),
+        idempotency_key: str | None = None,
     ) -> Job:
         # JSON keeps every field's type exactly as given, so validation answers as it
         # would locally; the image costs a third more on the wire, which is fine at 10 MB.
@@ -194,8 +216,42 @@ class RemoteBackend(Backend):
         # json.dumps, not httpx's json=: ASCII escapes carry any str (a lone surrogate, NaN)
         # to the server, which refuses it as the local engine would, instead of failing here.
         content = json.dumps(body)
-        headers = {"content-type": "application/json"}
-        return Job.from_dict(await self._request("POST", "/api/generate", content=content, headers=headers))
+        # A submit whose answer was lost is sent again under the same key: the server makes
+        # one job of both. Without a key of the caller's, this client makes one up.
+        key = idempotency_key or f"veotui-{uuid.uuid4()}"
+        headers = {"content-type": "application/json", KEY_HEADER: key}
+        for attempt in range(1, SUBMIT_TRIES + 1):
+            try:
+                response = await self.client.post("/api/generate", content=content, headers=headers)
+            except httpx.TransportError as exc:
+                if attempt == SUBMIT_TRIES:
+                    raise self._unreachable(exc) from None
+                log.warning(
+                    "submit to %s failed (%s); sending it again with the same %s (try %d of %d)",
+                    self.url,
+                    type(exc).__name__,
+                    KEY_HEADER,
+                    attempt + 1,
+                    SUBMIT_TRIES,
+                )
+                await anyio.sleep(SUBMIT_RETRY_SECONDS * 2 ** (attempt - 1))
+                continue
+            if response.is_error:
+                raise self._error(response)
+            return Job.from_dict(self._json(response, "POST /api/generate"))
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    async def webhook_deliveries(self, job_id: str | None = None, *, limit: int = 100) -> list[Delivery]:
+        params: dict[str, Any] = {"limit": limit}
+        if job_id is not None:
+            params["job_id"] = job_id
+        data = await self._request("GET", "/api/webhooks/deliveries", params=params)
+        return [Delivery.from_dict(item) for item in data["deliveries"]]
+
+    async def test_webhooks(self) -> list[dict[str, Any]]:
+        # Every hook may take its full 10 s to answer.
+        data = await self._request("POST", "/api/webhooks/test", timeout=ATTEMPT_TIMEOUT_SECONDS + 10)
+        return list(data["results"])
 
     async def get(self, job_id: str) -> Job:
         return Job.from_dict(await self._request("GET", f"/api/status/{_segment(job_id)}"))
@@ -289,8 +345,10 @@ class RemoteBackend(Backend):
 
     # -- downloads ------------------------------------------------------------------------
 
-    async def download_zip(self, job_id: str, dest_dir: Path) -> Path:
-        return await self._download(f"/api/download/{_segment(job_id)}", Path(dest_dir))
+    async def download_zip(self, job_id: str, dest_dir: Path, *, keep: bool = False) -> Path:
+        # A range request (of the whole file) is not counted as a download (see view_video).
+        headers = {"range": "bytes=0-"} if keep else None
+        return await self._download(f"/api/download/{_segment(job_id)}", Path(dest_dir), headers=headers)
 
     async def download_video(self, job_id: str, index: int, dest_dir: Path) -> Path:
         return await self._download(f"/api/download/{_segment(job_id)}/video/{int(index)}", Path(dest_dir))
@@ -344,6 +402,32 @@ class RemoteBackend(Backend):
         target.parent.mkdir(parents=True, exist_ok=True)
         with atomic_file(target) as out:
             out.write(response.content)
+
+    # -- the server's log -----------------------------------------------------------------
+
+    async def log_lines(
+        self, *, job: str | None = None, since: str | None = None, follow: bool = False, as_json: bool = False
+    ) -> AsyncIterator[str]:
+        """The server's log records (``GET /api/logs``, the server's own token only), one
+        line each (a text record's stack trace on the lines after it); with ``follow``,
+        until the caller stops."""
+        params: dict[str, str] = {"format": "json" if as_json else "text"}
+        if job:
+            params["job"] = job
+        if since:
+            params["since"] = since
+        if follow:
+            params["follow"] = "true"
+        timeout = httpx.Timeout(self._timeout, read=None if follow else self._timeout)
+        try:
+            async with self.client.stream("GET", "/api/logs", params=params, timeout=timeout) as response:
+                if response.is_error:
+                    await response.aread()
+                    raise self._error(response)
+                async for line in response.aiter_lines():
+                    yield line + "\n"
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
 
     # -- events ---------------------------------------------------------------------------
 

@@ -7,11 +7,14 @@ flag, a job field the server refuses, or a setting veotui cannot use).
 from __future__ import annotations
 
 import argparse
+import functools
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from veotui import __version__
+from veotui.backend.base import QUEUE_PAGE
 from veotui.core.capabilities import (
     ASPECT_RATIOS,
     DEFAULT_ASPECT_RATIO,
@@ -123,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--extend", metavar="JOB[:N]", help="continue video N (default 1) of a completed job (an id or its start)"
     )
     submit.add_argument("--wait", action="store_true", help="show progress and wait until the job ends")
+    submit.add_argument(
+        "--idempotency-key",
+        metavar="KEY",
+        help="the same KEY within 24 h makes one job however often the submit is sent (1-200 printable "
+        "characters); without it veotui uses a key of its own for its retries",
+    )
     _remote_flags(submit)
 
     models = commands.add_parser(
@@ -139,6 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
     jobs = commands.add_parser("jobs", help="list processing, queued and recent jobs")
     jobs.add_argument("--json", action="store_true", help="print JSON")
     jobs.add_argument("--limit", type=int, default=20, help="history rows (default 20)")
+    jobs.add_argument(
+        "--all",
+        action="store_true",
+        help=f"every queued job (without it, the first {QUEUE_PAGE} and how many more wait)",
+    )
     _remote_flags(jobs)
 
     for name, text in (
@@ -161,14 +175,26 @@ def build_parser() -> argparse.ArgumentParser:
             verb.add_argument("-y", "--yes", action="store_true", help="do not ask before acting on many jobs")
         _remote_flags(verb)
 
-    download = commands.add_parser("download", help="download a completed job's videos")
+    download = commands.add_parser(
+        "download",
+        help="download a completed job's videos (the server then deletes the job after a few seconds)",
+        description="Save a completed job's videos. Downloading the zip, or every video, starts the "
+        "server's auto-delete: the job and its files are removed auto_delete_after_download seconds "
+        "later (5 by default; `off` on the server keeps jobs). Only the job's owner (or the server's "
+        "own token) starts it. --keep saves without starting it.",
+    )
     download.add_argument("job", help="a job id or any unique prefix of one")
     download.add_argument("-o", "--output", default=".", metavar="DIR", help="directory to save into (default .)")
     download.add_argument("--video", type=int, metavar="N", help="only video N (1-based); default: the zip of all")
+    download.add_argument(
+        "--keep", action="store_true", help="save without starting the auto-delete: the job stays on the server"
+    )
     _remote_flags(download)
 
-    queue = commands.add_parser("queue", help="pause, resume or show the queue")
-    actions = queue.add_subparsers(dest="queue_action", metavar="ACTION", required=True)
+    queue = commands.add_parser("queue", help="pause, resume or show the queue (alone: status)")
+    queue.add_argument("--json", action="store_true", help="with status (or alone): print JSON")
+    _remote_flags(queue)
+    actions = queue.add_subparsers(dest="queue_action", metavar="ACTION")
     pause = actions.add_parser("pause", help="start no new job until resumed (processing jobs go on)")
     pause.add_argument("reason", nargs="?", help="why, shown with the pause")
     _remote_flags(pause)
@@ -183,7 +209,21 @@ def build_parser() -> argparse.ArgumentParser:
     move.add_argument("where", type=_where, metavar="top|bottom|up|down|N", help="where to (N: 1-based position)")
     _remote_flags(move)
 
-    doctor = commands.add_parser("doctor", help="check the Google Cloud settings without generating anything")
+    hooks = commands.add_parser("hooks", help="the server's webhooks: deliveries and a test ping (admin)")
+    hook_actions = hooks.add_subparsers(dest="hooks_action", metavar="ACTION", required=True)
+    deliveries = hook_actions.add_parser("deliveries", help="each delivery with its state and attempts, newest first")
+    deliveries.add_argument("--job", metavar="JOB", help="only the deliveries of this job (an id or its start)")
+    deliveries.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    deliveries.add_argument("--json", action="store_true", help="print JSON (the body of GET /api/webhooks/deliveries)")
+    _remote_flags(deliveries)
+    hooks_test = hook_actions.add_parser("test", help="send a ping event to every hook now and print each answer")
+    hooks_test.add_argument("--json", action="store_true", help="print JSON")
+    _remote_flags(hooks_test)
+
+    doctor = commands.add_parser(
+        "doctor",
+        help="check the Google Cloud settings without generating anything (with --remote: ask the server)",
+    )
     doctor.add_argument(
         "--data",
         action="store_true",
@@ -191,8 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(without starting the engine)",
     )
     _engine_flags(doctor)
+    _remote_flags(doctor, help_remote="ask the veotui server at URL how it stands (VEOTUI_REMOTE)")
 
-    logs = commands.add_parser("logs", help="print the data directory's log (works while veotui runs)")
+    logs = commands.add_parser(
+        "logs",
+        help="print the log: the data directory's (works while veotui runs), or with --remote the server's",
+    )
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new records as they come")
     logs.add_argument("--job", metavar="JOB", help="only records of the job whose id starts with JOB")
     logs.add_argument(
@@ -200,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     logs.add_argument("--json", action="store_true", help="print one JSON object a line")
     logs.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS, help="data directory (VEOTUI_DATA_DIR)")
+    _remote_flags(logs, help_remote="read the log of the veotui server at URL (VEOTUI_REMOTE; its own token)")
     return parser
 
 
@@ -209,6 +254,8 @@ def _conflicting(args: argparse.Namespace) -> str | None:
         return "give a PROMPT or --from FILE (one of them)"
     if args.command == "submit" and args.from_file and args.wait:
         return "--wait follows one job; it does not go with --from"
+    if args.command == "submit" and args.from_file and args.idempotency_key:
+        return 'each line of --from carries its own "idempotency_key"; --idempotency-key is for one job'
     if args.command == "cancel":
         chosen = [name for name in ("job", "queued", "all") if getattr(args, name)]
         if len(chosen) != 1:
@@ -257,10 +304,25 @@ def settings_from(args: argparse.Namespace) -> Settings:
             overrides[name] = value
     # A client verb reads only where the server is: a server setting it cannot parse is the
     # server's business.
-    only = None if args.command in ENGINE_COMMANDS else CLIENT_SETTINGS
+    only = None if args.command in ENGINE_COMMANDS and not asks_server(args) else CLIENT_SETTINGS
     if args.command == "models":
         only = CLIENT_SETTINGS | {"prices"}  # the local table shows this machine's overrides
     return load_settings(overrides=overrides, only=only)
+
+
+def asks_server(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> bool:
+    """Whether ``logs`` or ``doctor`` ask a server rather than read this machine's data
+    directory: ``--remote`` given, or ``VEOTUI_REMOTE`` set without a ``--data-dir``."""
+    if args.command not in ("logs", "doctor"):
+        return False
+    if getattr(args, "remote", None):
+        return True
+    env = os.environ if env is None else env
+    return bool(env.get("VEOTUI_REMOTE")) and getattr(args, "data_dir", None) is None
+
+
+#: A verb whose reader closed the pipe ends as if SIGPIPE had stopped it, as Unix tools do.
+BROKEN_PIPE_STATUS = 128 + 13
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -271,20 +333,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         commands.choices[args.command].error(problem)
     try:
-        settings = settings_from(args)
-    except SettingsError as exc:
-        print(f"veotui: {exc}", file=sys.stderr)
-        return 2
-    try:
-        return dispatch(args, settings)
-    except InvalidRequest as exc:
-        print(f"veotui: {printable(str(exc))}", file=sys.stderr)
-        return 2
-    except VeotuiError as exc:
-        print(f"veotui: {printable(str(exc))}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+        try:
+            settings = settings_from(args)
+        except SettingsError as exc:
+            print(f"veotui: {exc}", file=sys.stderr)
+            return 2
+        try:
+            status = dispatch(args, settings)
+        except InvalidRequest as exc:
+            print(f"veotui: {printable(str(exc))}", file=sys.stderr)
+            return 2
+        except VeotuiError as exc:
+            print(f"veotui: {printable(str(exc))}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            return 130
+        # What is still buffered goes now, while a closed pipe can still be caught.
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        return closed_pipe()
+
+
+def closed_pipe() -> int:
+    """The reader of stdout went away (``veotui jobs | head -1``): stop quietly. Python would
+    flush stdout again at exit and print an error there, so stdout now points at /dev/null."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return BROKEN_PIPE_STATUS
 
 
 #: The commands that run (or read) the engine here; every other one is a client verb.
@@ -311,10 +388,21 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         return serve(settings, host=args.host, port=args.port, log_level=getattr(args, "log_level", None))
     if command == "logs":
+        filters = {"follow": args.follow, "job": args.job, "since": args.since, "as_json": args.json}
+        if asks_server(args):
+            import anyio
+
+            from veotui.cli.logs import remote_logs
+
+            return anyio.run(functools.partial(remote_logs, settings, **filters))
         from veotui.cli.logs import run_logs
 
-        return run_logs(settings, follow=args.follow, job=args.job, since=args.since, as_json=args.json)
+        return run_logs(settings, **filters)
     if command == "doctor":
+        if asks_server(args):
+            from veotui.cli.doctor import run_server_doctor
+
+            return run_server_doctor(settings, data=args.data)
         from veotui.cli.doctor import run_data_doctor, run_doctor
 
         return run_data_doctor(settings) if args.data else run_doctor(settings)

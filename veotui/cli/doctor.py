@@ -292,3 +292,78 @@ def _check_model(client, target, model: str, report: _Report) -> None:
         )
     else:
         report.ok(f"model {model}", "available")
+
+
+def run_server_doctor(settings: Settings, *, data: bool = False, out: TextIO | None = None) -> int:
+    """With ``--remote`` (or ``VEOTUI_REMOTE``): how the server stands, from what it says of
+    itself (``GET /api/health``, ``/api/info``, ``/api/queue``): it answers, the token is
+    accepted, which generator it runs, whether its data directory takes writes, the fleet,
+    the queue. The Google checks need the server's own settings: run ``veotui doctor`` on its
+    machine. ``data`` (``--data``): only the server, the token and its data directory."""
+    import anyio
+
+    report = _Report(out or sys.stdout)
+    print(f"veotui doctor: asking the veotui server at {settings.remote}", file=report.out)
+    anyio.run(_check_server, settings, report, data)
+    if report.failures:
+        print(f"{report.failures} problem(s) on the server at {settings.remote}.", file=report.out)
+        return 1
+    print("the server is in order.", file=report.out)
+    return 0
+
+
+async def _check_server(settings: Settings, report: _Report, data: bool) -> None:
+    import httpx
+
+    from veotui.backend.remote import RemoteBackend
+    from veotui.core.errors import VeotuiError
+
+    url = settings.remote.rstrip("/")
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=10.0, trust_env=False) as client:
+            health = await client.get("/api/health")
+    except httpx.HTTPError as exc:
+        report.fail("server", f"nothing answers at {url} ({type(exc).__name__}); is `veotui serve` running there?")
+        return
+    try:
+        body = health.json()
+    except ValueError:
+        body = {}
+    if health.status_code == 200 and body.get("status") == "ok":
+        report.ok("server", f"{url} answers (GET /api/health: ok)")
+    elif health.status_code == 503:
+        report.fail("server", f"{url} answers, degraded: {body.get('detail', 'GET /api/health answered 503')}")
+    else:
+        report.fail("server", f"{url} answered GET /api/health with {health.status_code}; is it a veotui server?")
+        return
+    try:
+        async with RemoteBackend(url, settings.token) as backend:
+            info = await backend.info()
+            state = await backend.queue()
+    except VeotuiError as exc:
+        report.fail("token", str(exc))
+        return
+    report.ok("token", "accepted" if settings.token else "the server asks for none")
+    where = f"data directory {info.data_dir}" if info.data_dir else "its data directory"
+    if info.storage.ok:
+        report.ok("storage", f"{where} takes writes")
+    else:
+        reason = f" ({info.storage.reason})" if info.storage.reason else ""
+        report.fail("storage", f"{where}: {info.storage.label}{reason}")
+    if data:
+        return
+    if info.is_simulator:
+        report.skip(
+            "generator",
+            "the server runs the offline simulator (it found no Google settings); "
+            "run `veotui doctor` on the server's machine to see what is missing",
+        )
+    else:
+        report.ok("generator", f"{info.generator}; `veotui doctor` on the server's machine checks its Google settings")
+    if info.fleet is not None:
+        report.ok("fleet", f"{info.fleet_size} live server(s)")
+    waiting = f"{state.length} job(s) queued; {info.max_concurrent} slots"
+    if state.paused:
+        report.skip("queue", f"paused{f' ({state.reason})' if state.reason else ''}; {waiting}")
+    else:
+        report.ok("queue", f"running; {waiting}")

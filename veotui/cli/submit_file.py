@@ -5,7 +5,8 @@ Each line is one job with the fields of ``POST /api/generate``'s JSON body. Inpu
 as files, relative to the batch file: ``image``, ``last_frame`` and ``reference_images`` (a
 list); the ``*_base64`` spellings of the REST body work too. Every line is validated as the
 server would (fields, the model's modes, the images decoded) so that an invalid line stops
-the batch before its first job is queued.
+the batch before its first job is queued. A line may carry ``"idempotency_key"``: sending
+the file again then queues none of the lines already queued (within 24 h).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from veotui.core.capabilities import MAX_REFERENCES
 from veotui.core.errors import InvalidRequest, VeotuiError
+from veotui.core.idempotency import check_key
 from veotui.core.request import JobRequest, check_modes
 from veotui.datadir.files import MAX_IMAGE_BYTES
 from veotui.datadir.images import convert_image
@@ -37,22 +39,25 @@ class BatchJob:
     image: Upload | None = None
     last_frame: Upload | None = None
     references: list[Upload] = field(default_factory=list)
+    idempotency_key: str | None = None
 
 
-class BatchError(VeotuiError):
-    """A line of the batch file is not a valid job; nothing was submitted."""
+class BatchError(InvalidRequest):
+    """A line of the batch file is not a valid job (a bad value, exit status 2); nothing was
+    submitted."""
 
 
 def read_batch(path: Path) -> list[BatchJob]:
-    """Every job of the file, or :class:`BatchError` naming the first bad line."""
+    """Every job of the file, or :class:`BatchError` naming the first bad line (a file that
+    cannot be read, or holds no job, is a :class:`VeotuiError`)."""
     try:
         if path.stat().st_size > MAX_BATCH_BYTES:
-            raise BatchError(f"{path} is larger than {MAX_BATCH_BYTES // 1048576} MB; is it a list of jobs?")
+            raise VeotuiError(f"{path} is larger than {MAX_BATCH_BYTES // 1048576} MB; is it a list of jobs?")
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise BatchError(f"{path} is not UTF-8 text; nothing was submitted") from None
+        raise VeotuiError(f"{path} is not UTF-8 text; nothing was submitted") from None
     except OSError as exc:
-        raise BatchError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise VeotuiError(f"cannot read {path}: {exc.strerror or exc}") from None
     jobs = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -62,7 +67,7 @@ def read_batch(path: Path) -> list[BatchJob]:
         except VeotuiError as exc:
             raise BatchError(f"{path.name} line {number}: {exc}; nothing was submitted") from None
     if not jobs:
-        raise BatchError(f"{path} holds no jobs (one JSON object a line)")
+        raise VeotuiError(f"{path} holds no jobs (one JSON object a line)")
     return jobs
 
 
@@ -76,6 +81,10 @@ def _job(number: int, line: str, folder: Path) -> BatchJob:
     name = data.pop("image_name", None)
     if name is not None and not isinstance(name, str):
         raise InvalidRequest("image_name must be text")
+    key = data.pop("idempotency_key", None)
+    if key is not None and not isinstance(key, str):
+        raise InvalidRequest("idempotency_key must be text")
+    key = check_key(key) if key is not None else None
     image = _input(data, "image", folder, name or "the image")
     last_frame = _input(data, "last_frame", folder, "the last frame")
     references = _references(data, folder)
@@ -84,7 +93,7 @@ def _job(number: int, line: str, folder: Path) -> BatchJob:
     check_modes(
         request, has_image=image is not None, has_last_frame=last_frame is not None, reference_count=len(references)
     )
-    return BatchJob(number, data, image, last_frame, references)
+    return BatchJob(number, data, image, last_frame, references, key)
 
 
 def _input(data: dict[str, Any], key: str, folder: Path, name: str) -> Upload | None:

@@ -13,6 +13,7 @@ a terminal, Pillow never, the batch reader only for ``submit --from``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -21,11 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from veotui.backend.base import Backend
+from veotui.backend.base import QUEUE_PAGE, Backend
 from veotui.core import display as fmt
 from veotui.core.capabilities import MAX_REFERENCES
 from veotui.core.errors import Conflict, InvalidRequest, JobNotFound, TooLarge, VeotuiError
-from veotui.core.job import Job, QueueState, Status, format_usd, isoformat, utcnow
+from veotui.core.idempotency import check_key
+from veotui.core.job import Job, JobLists, QueueState, Status, format_usd, isoformat, utcnow
 from veotui.core.text import printable
 from veotui.settings import Settings
 
@@ -34,6 +36,8 @@ if TYPE_CHECKING:
 
 #: History rows read at a time by ``delete --finished``.
 HISTORY_PAGE = 500
+#: Queued jobs each page of ``jobs --all`` reads again from the page before.
+PAGE_OVERLAP = 20
 
 Verb = Callable[[Backend, argparse.Namespace], Awaitable[int]]
 
@@ -112,7 +116,10 @@ async def submit(backend: Backend, args: argparse.Namespace) -> int:
         raise InvalidRequest(f"--reference may be given at most {MAX_REFERENCES} times, got {len(args.reference)}")
     last_frame = _read_image(args.last_frame) if args.last_frame else None
     references = [_read_image(path) for path in args.reference]
-    job = await backend.submit(fields, image, image_name, last_frame=last_frame, references=references)
+    key = check_key(args.idempotency_key) if args.idempotency_key is not None else None
+    job = await backend.submit(
+        fields, image, image_name, last_frame=last_frame, references=references, idempotency_key=key
+    )
     print(job.job_id, flush=True)
     _say_cautions(job)
     if not args.wait:
@@ -134,6 +141,7 @@ async def submit_batch(backend: Backend, path: Path) -> int:
                 job.image[1] if job.image else None,
                 last_frame=job.last_frame,
                 references=job.references,
+                idempotency_key=job.idempotency_key,
             )
         except VeotuiError as exc:
             # Checked alike beforehand, so only the server's state can refuse it now (an
@@ -298,6 +306,10 @@ def _money(value: float | None) -> str:
 
 async def jobs(backend: Backend, args: argparse.Namespace) -> int:
     lists = await backend.list_jobs(history_limit=args.limit)
+    if args.all:
+        lists = await _every_queued(backend, lists)
+    elif lists.queued_total > len(lists.queued):
+        _err().print(f"{len(lists.queued):,} of {lists.queued_total:,} queued shown; --all for every one")
     if args.json:
         print(json.dumps(lists.to_dict(), indent=2))
         return 0
@@ -328,6 +340,24 @@ async def jobs(backend: Backend, args: argparse.Namespace) -> int:
     if lists.history_total > len(lists.history):
         console.print(f"… and {lists.history_total - len(lists.history)} older (--limit N shows more)")
     return 0
+
+
+async def _every_queued(backend: Backend, lists: JobLists) -> JobLists:
+    """``lists`` with every queued job, read a page at a time after the first. Jobs that
+    start meanwhile move the others forward, so each page overlaps the one before; a job
+    read twice is kept once, and the positions are counted again in queue order."""
+    queued = {job.job_id: job for job in lists.queued}
+    while len(queued) < lists.queued_total:
+        page = await backend.list_jobs(
+            history_limit=0, queue_limit=QUEUE_PAGE, queue_offset=max(0, len(queued) - PAGE_OVERLAP)
+        )
+        fresh = [job for job in page.queued if job.job_id not in queued]
+        if not fresh:
+            break
+        queued.update((job.job_id, job) for job in fresh)
+    ordered = sorted(queued.values(), key=lambda job: job.queue_seq)
+    ordered = [job.replace(queue_position=place) for place, job in enumerate(ordered, start=1)]
+    return dataclasses.replace(lists, queued=ordered, queued_total=len(ordered))
 
 
 #: ``veotui jobs`` in a pipe: one tab-separated line per job, under this header.
@@ -411,7 +441,7 @@ async def status(backend: Backend, args: argparse.Namespace) -> int:
         table.add_row(label, _safe(value))
     console.print(table)
     console.print("\ntimeline:")
-    for event in await backend.timeline(job.job_id):
+    for event in fmt.shown_timeline(job, await backend.timeline(job.job_id)):
         moment = event.at.strftime("%Y-%m-%d %H:%M:%S")
         console.print(_safe(f"  {moment}  {event.status.value}" + (f"  {event.detail}" if event.detail else "")))
     return 0
@@ -539,12 +569,15 @@ async def download(backend: Backend, args: argparse.Namespace) -> int:
         raise VeotuiError(f"{target} is not a directory; -o takes the directory to save into")
     try:
         if args.video is not None:
-            path = await backend.download_video(job_id, args.video, target)
+            save = backend.view_video if args.keep else backend.download_video
+            path = await save(job_id, args.video, target)
         else:
-            path = await backend.download_zip(job_id, target)
+            path = await backend.download_zip(job_id, target, keep=args.keep)
     except OSError as exc:
         raise VeotuiError(f"cannot save into {target}: {exc.strerror or exc}") from None
     print(path)
+    if args.keep:
+        return 0
     after = (await backend.info()).auto_delete_after_download
     try:
         notice = fmt.auto_delete_notice(await backend.get(job_id), after, utcnow())
@@ -559,6 +592,7 @@ async def download(backend: Backend, args: argparse.Namespace) -> int:
 
 
 async def queue(backend: Backend, args: argparse.Namespace) -> int:
+    """``veotui queue pause|resume|status``; alone, ``status``."""
     if args.queue_action == "pause":
         state = await backend.pause(args.reason)
     elif args.queue_action == "resume":
@@ -599,7 +633,53 @@ async def move(backend: Backend, args: argparse.Namespace) -> int:
     return 0
 
 
+# -- hooks ----------------------------------------------------------------------------------
+
+
+async def hooks(backend: Backend, args: argparse.Namespace) -> int:
+    if args.hooks_action == "test":
+        results = await backend.test_webhooks()
+        if args.json:
+            print(json.dumps(results, indent=2))
+        elif not results:
+            _err().print("the server has no webhooks; add [[webhooks]] to its config file")
+        for result in [] if args.json else results:
+            print(f"{_hook_line(result)}")
+        return 0 if all(result["delivered"] for result in results) else 1
+    job_id = await backend.resolve(args.job) if args.job else None
+    deliveries = await backend.webhook_deliveries(job_id, limit=args.limit)
+    if args.json:
+        print(json.dumps({"deliveries": [d.to_dict() for d in deliveries]}, indent=2))
+        return 0
+    if not deliveries:
+        _err().print("no deliveries" + (f" for job {job_id}" if job_id else ""))
+    out = _out()
+    for delivery in deliveries:
+        last = delivery.attempts[-1] if delivery.attempts else None
+        tried = f"{len(delivery.attempts)} attempt{'s' if len(delivery.attempts) != 1 else ''}"
+        answer = ""
+        if last is not None:
+            answer = f", last: {last.status if last.status is not None else _safe(last.answer)}"
+        next_try = ""
+        if delivery.state == "pending" and delivery.next_attempt_at is not None:
+            next_try = f", next try {delivery.next_attempt_at:%H:%M:%S} UTC"
+        out.print(
+            f"{delivery.delivery_id}  {delivery.state:<9}  {delivery.event:<14}  "
+            f"job {delivery.job_id or '-'}  {_safe(delivery.url)}  ({tried}{answer}{next_try})"
+        )
+    return 0
+
+
+def _hook_line(result: dict[str, Any]) -> str:
+    if result["status"] is None:
+        outcome = f"no answer: {printable(result['answer'])}"
+    else:
+        outcome = f"answered {result['status']}" + (" (delivered)" if result["delivered"] else " (not delivered)")
+    return f"{printable(result['url'])}: {outcome} in {result['seconds']:.2f} s"
+
+
 VERBS: dict[str, Verb] = {
+    "hooks": hooks,
     "models": models,
     "submit": submit,
     "jobs": jobs,

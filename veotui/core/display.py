@@ -1,23 +1,19 @@
 """How job fields read in a terminal: short ids, durations, sizes, times, the progress bar.
 
 Pure functions of their arguments (the clock is passed in), so the TUI's tables and details
-screen, the client verbs and the tests all agree on one rendering. The cells (``Text``) need
-Rich, imported when one is made: a client verb that prints plain lines does not load it.
+screen, the client verbs and the tests all agree on one rendering (the TUI styles the words
+with its theme: ``veotui.tui.cells``).
 """
 
 from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from veotui.core.capabilities import EXTENSION_ADDS_SECONDS
-from veotui.core.job import Job, Status
+from veotui.core.job import Job, JobEvent, Status
 from veotui.core.request import JobRequest
 from veotui.core.text import printable
-
-if TYPE_CHECKING:
-    from rich.text import Text
 
 SHORT_ID = 8
 #: Failure messages that ask for a changed prompt; the TUI adds the key that does it.
@@ -25,12 +21,6 @@ _ASKS_FOR_AN_EDIT = re.compile(r"\b(edit|rephrase|change)\b[^.]*\bprompt\b", re.
 EDIT_HINT = "Press e to edit the job and submit it again."
 BAR_WIDTH = 10
 
-STATUS_STYLE: dict[Status, str] = {
-    Status.COMPLETED: "green",
-    Status.FAILED: "red",
-    Status.CANCELLED: "yellow",
-    Status.QUEUED: "dark_orange",
-}
 STATUS_MARK: dict[Status, str] = {
     Status.COMPLETED: "✓",
     Status.FAILED: "✗",
@@ -52,13 +42,6 @@ def extension_result(request: JobRequest, source_seconds: float | None = None) -
         f"about {round(source + EXTENSION_ADDS_SECONDS)} s "
         f"(the {round(source)} s video and {EXTENSION_ADDS_SECONDS} s more)"
     )
-
-
-def plain(text: str, style: str = "") -> Text:
-    """User text as a cell: never parsed as markup (a prompt may say ``[fail]``)."""
-    from rich.text import Text
-
-    return Text(printable(text), style=style, no_wrap=True, overflow="ellipsis", end="")
 
 
 def one_line(text: str | None) -> str:
@@ -129,29 +112,13 @@ def waiting(job: Job, now: datetime) -> tuple[str, str] | None:
     return (job.retry_reason or "retrying", when)
 
 
-def progress_bar(percent: int, width: int = BAR_WIDTH) -> Text:
-    """A bar of ``width`` cells and the percentage, ``━━━━━╺━━━━━━  45%``."""
-    percent = max(0, min(100, percent))
-    filled = percent * width / 100
-    whole = int(filled)
-    from rich.text import Text
-
-    bar = Text(no_wrap=True, end="")
-    bar.append("━" * whole, style="bold dodger_blue1")
-    if whole < width:
-        bar.append(
-            "╺" if filled - whole >= 0.5 else "━", style="bold dodger_blue1" if filled - whole >= 0.5 else "grey35"
-        )
-        bar.append("━" * (width - whole - 1), style="grey35")
-    bar.append(f" {percent:3d}%")
-    return bar
-
-
-def status_cell(job: Job) -> Text:
-    mark = STATUS_MARK.get(job.status, "•")
-    from rich.text import Text
-
-    return Text(f"{mark} {job.status.value}", style=STATUS_STYLE.get(job.status, ""), end="")
+def shown_timeline(job: Job, events: list[JobEvent]) -> list[JobEvent]:
+    """The timeline as a person reads it: a job with nothing to upload passes through
+    ``uploading_image`` in an instant, which says nothing, so that step is left out."""
+    uploads = job.has_image or job.has_last_frame or job.reference_count or job.request.extends is not None
+    if uploads:
+        return events
+    return [event for event in events if event.status != Status.UPLOADING_IMAGE]
 
 
 def videos_summary(job: Job) -> str:
@@ -160,15 +127,6 @@ def videos_summary(job: Job) -> str:
     total = sum(video.size_bytes for video in job.videos)
     count = len(job.videos)
     return f"{count} video{'s' if count != 1 else ''} · {size(total)}"
-
-
-def result_cell(job: Job) -> Text:
-    """What became of an ended job: its videos, or the first line of its error."""
-    if job.status == Status.COMPLETED:
-        return plain(videos_summary(job), "green")
-    if job.status == Status.FAILED:
-        return plain(one_line(job.error) or "failed", "red")
-    return plain(one_line(job.error) or "cancelled", "yellow")
 
 
 def matches(job: Job, text: str) -> bool:

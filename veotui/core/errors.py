@@ -122,6 +122,7 @@ class ErrorKind(StrEnum):
     BAD_VIDEO_URI = "bad_video_uri"  # a video address is not gs://bucket/object
     DEADLINE = "deadline"  # the operation did not finish within VEOTUI_VEO_DEADLINE
     DISK_FULL = "disk_full"  # the data directory's disk is full
+    FETCH = "fetch"  # the finished generation's videos could not be fetched; a retry fetches them
     GENERATOR = "generator"  # another fault talking to the generator
     INTERNAL = "internal"  # a fault in veotui itself
     MISSING_IMAGE = "missing_image"  # the job's input image is gone from its folder
@@ -138,3 +139,10 @@ class ErrorKind(StrEnum):
     STORAGE_PERMISSION = "storage_permission"  # no permission on the bucket or object
     SUBMIT_UNKNOWN = "submit_unknown"  # sent, but no answer: it may have been accepted and billed
     TRANSIENT = "transient"  # retried faults (rate limits, 5xx, timeouts) that did not clear
+
+
+class Forbidden(VeotuiError):
+    """The caller's role does not allow the action (on that job): nothing was changed."""
+
+    http_status = 403
+    kind = "forbidden"

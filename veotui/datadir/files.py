@@ -14,9 +14,12 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from veotui.datadir.privacy import private_dir
+
+if TYPE_CHECKING:
+    pass
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 IMAGE_NAME = "uploaded_image.jpg"

@@ -74,17 +74,50 @@ class DecodeBudget:
 _BUDGET = DecodeBudget(DECODE_BUDGET)
 
 
+def check_image(data: bytes, name: str = "image", size: int | None = None) -> None:
+    """The rules every input image meets, from its header alone: at most 10 MB, not empty,
+    an image Pillow reads, not too many pixels. The error names the file. ``size``: the
+    file's size, when ``data`` is only its start."""
+    with _opened(data, name, len(data) if size is None else size):
+        pass
+
+
 def convert_image(
     data: bytes, name: str = "image", *, max_side: int = MAX_SIDE, budget: DecodeBudget = _BUDGET
 ) -> bytes:
     """Any common image (PNG, JPEG, WebP, GIF, AVIF, ...) as JPEG bytes, at most ``max_side``
     pixels on its long side: EXIF orientation applied, transparency flattened onto white.
     The error names the file and what is wrong."""
-    # Pillow loads here: the client verbs import this module and never convert an image.
+    from PIL import Image
+
+    with _opened(data, name, len(data)) as image:
+        if image.format in ("JPEG", "MPO"):
+            # The decoder picks the smallest scale that keeps at least this size.
+            image.draft("RGB", fitted(image.size, int(max_side * JPEG_DRAFT_SHARE)))
+        size = fitted(image.size, max_side)
+        decoded = image.size[0] * image.size[1] * _PIXEL_BYTES.get(image.mode, 4)
+        with budget.hold(decoded + size[0] * size[1] * 4 + 3 * BAND_PIXELS * 4):
+            image.load()
+            orientation = image.getexif().get(_EXIF_ORIENTATION)
+            picture = flattened(image, size)
+            image.close()  # frees the decoded pixels now, inside the budget
+        method = _ORIENTATIONS.get(orientation or 1)
+        if method is not None:
+            picture = picture.transpose(getattr(Image.Transpose, method))
+        out = io.BytesIO()
+        picture.save(out, "JPEG", quality=JPEG_QUALITY)
+        return out.getvalue()
+
+
+@contextmanager
+def _opened(data: bytes, name: str, size: int) -> Iterator[Image.Image]:
+    """The image, opened after the size checks; whatever goes wrong reading it, in or out
+    of the ``with`` block, is an InvalidRequest that names the file."""
+    # Pillow loads here: the client verbs import this module and never open an image.
     from PIL import Image, UnidentifiedImageError
 
-    if len(data) > MAX_IMAGE_BYTES:
-        raise TooLarge(f"{name} is {len(data) / 1048576:.1f} MB; input images may be at most 10 MB")
+    if size > MAX_IMAGE_BYTES:
+        raise TooLarge(f"{name} is {size / 1048576:.1f} MB; input images may be at most 10 MB")
     if not data:
         raise InvalidRequest(f"{name} is empty; expected an image (PNG, JPEG, WebP, GIF, AVIF, ...)")
     try:
@@ -92,22 +125,7 @@ def convert_image(
             width, height = image.size
             if width * height > MAX_IMAGE_PIXELS:
                 raise InvalidRequest(_too_many_pixels(name, f"{width}x{height}"))
-            if image.format in ("JPEG", "MPO"):
-                # The decoder picks the smallest scale that keeps at least this size.
-                image.draft("RGB", fitted(image.size, int(max_side * JPEG_DRAFT_SHARE)))
-            size = fitted(image.size, max_side)
-            decoded = image.size[0] * image.size[1] * _PIXEL_BYTES.get(image.mode, 4)
-            with budget.hold(decoded + size[0] * size[1] * 4 + 3 * BAND_PIXELS * 4):
-                image.load()
-                orientation = image.getexif().get(_EXIF_ORIENTATION)
-                picture = flattened(image, size)
-                image.close()  # frees the decoded pixels now, inside the budget
-        method = _ORIENTATIONS.get(orientation or 1)
-        if method is not None:
-            picture = picture.transpose(getattr(Image.Transpose, method))
-        out = io.BytesIO()
-        picture.save(out, "JPEG", quality=JPEG_QUALITY)
-        return out.getvalue()
+            yield image
     except InvalidRequest:
         raise
     except Image.DecompressionBombError as exc:

@@ -142,15 +142,16 @@ class JobRunner:
     # -- the stages -----------------------------------------------------------------------
 
     def _enter(self, job: Job, status: Status, **fields: Any) -> Job:
-        """Move forward to ``status`` unless a resumed job is already there or beyond."""
-        current = job
-        if current.status not in ACTIVE_STATUSES:
+        """Move forward to ``status``, with ``fields``, in one commit: the stages between
+        pass with no work done in them. A resumed job already there or beyond stays where it
+        is and only takes ``fields``."""
+        if job.status not in ACTIVE_STATUSES:
             raise _JobGone()
+        passed = ACTIVE_STATUSES[stage_index(job.status) + 1 : stage_index(status)]
+        if stage_index(job.status) >= stage_index(status):
+            return self.store.update(job.job_id, **fields) if fields else job
         # The transition's status check catches a cancel or delete made meanwhile.
-        while stage_index(current.status) < stage_index(status):
-            following = ACTIVE_STATUSES[stage_index(current.status) + 1]
-            current = self.store.transition(job.job_id, following, expect=(current.status,), **fields)
-        return current
+        return self.store.transition(job.job_id, status, expect=(job.status,), via=passed, **fields)
 
     async def _process(self, job_id: str) -> None:
         job = self.store.get(job_id)
@@ -176,10 +177,11 @@ class JobRunner:
                 job = self.store.record_operation(job_id, operation, note=f"found operation {operation} after restart")
 
         if job.operation is None:
-            job = self._enter(job, Status.UPLOADING_IMAGE)
             if inputs.files():
+                job = self._enter(job, Status.UPLOADING_IMAGE)
                 inputs = await self._call(job, "upload the inputs", lambda: self.generator.upload_inputs(job, inputs))
-            job = self._enter(job, Status.GENERATING)
+            # ``submitting`` is committed with the stage, before the request leaves.
+            job = self._enter(job, Status.GENERATING, submitting=True)
             operation = await self._submit(job, inputs)
             # The operation exists (and may be billed): its name must be recorded, whatever it takes.
             job = await self.storage.persist(
@@ -191,17 +193,18 @@ class JobRunner:
         result = await self._poll_until_done(job)
         # Only a generation seen whole by this process, on the monotonic clock, is a sample.
         generating_seconds = self.store.stage_elapsed(job)
-        job = self._enter(job, Status.PROCESSING)
         if not result.videos:
+            self._enter(job, Status.PROCESSING)
             raise _JobFailed(
                 "the generation finished without any video. Google does not charge for such attempts; "
                 "rephrase the prompt and retry.",
                 ErrorKind.NO_VIDEOS,
             )
-        # Paid for and done: from here on a retry fetches these videos, it never buys them again.
+        # Paid for and done: from here on a retry fetches these videos, it never buys them
+        # again. The result is kept in the commit that starts the download.
         saved = self.generator.save_result(result)
         job = await self.storage.persist(
-            functools.partial(self.store.update, job_id, operation_done=True, result=saved)
+            functools.partial(self._enter, job, Status.DOWNLOADING, operation_done=True, result=saved)
         )
         await self._download(job, result, generating_seconds)
 
@@ -218,7 +221,6 @@ class JobRunner:
                     # Nothing left to fetch: the next retry has to generate again.
                     self.store.update(job_id, operation_done=False, result=None)
                 raise
-        job = self._enter(job, Status.PROCESSING)
         await self._download(job, result, None)
 
     async def _download(self, job: Job, result: GenerationResult, generating_seconds: float | None) -> None:
@@ -231,8 +233,9 @@ class JobRunner:
         if home is not None:
             await self._call(job, "store the videos", lambda: home.put_outputs(job, result, paths))
         videos = tuple(Video(index=n, filename=p.name, size_bytes=p.stat().st_size) for n, p in enumerate(paths, 1))
+        sample = None
         if generating_seconds is not None:
-            self.store.record_duration(job.request.model, generating_seconds, prior=self.generator.typical_seconds)
+            sample = (job.request.model, generating_seconds, self.generator.typical_seconds)
         self.store.transition(
             job_id,
             Status.COMPLETED,
@@ -240,6 +243,7 @@ class JobRunner:
             videos=videos,
             detail=f"{len(videos)} video(s)" + _filtered_note(result),
             seconds=self._run_seconds(job),
+            sample=sample,
         )
 
     def _run_seconds(self, job: Job) -> float | None:
@@ -276,7 +280,8 @@ class JobRunner:
         """Send the generate request, retrying what was refused for a transient reason."""
         attempt = 1
         while True:
-            self.store.update(job.job_id, submitting=True)
+            if not job.submitting:
+                job = self.store.update(job.job_id, submitting=True)
             try:
                 return await self.generator.submit(job, inputs)
             except SubmitOutcomeUnknown as exc:

@@ -177,7 +177,9 @@ class Scheduler:
 
     def retry(self, job_id: str) -> Job:
         """Queue a failed or cancelled job again. If its operation had finished with videos,
-        the job keeps it and only fetches those videos again; otherwise it is submitted anew."""
+        the job keeps it and only fetches those videos again, at the front of the queue (it
+        buys nothing and holds a slot for seconds, so it never waits behind paid
+        generations); otherwise it is submitted anew, from the back of the queue."""
         job = self.store.get(job_id)
         if job.status not in (Status.FAILED, Status.CANCELLED):
             raise Conflict(f"job {job_id} is {job.status.value}; only failed or cancelled jobs can be retried")
@@ -202,6 +204,11 @@ class Scheduler:
             finished_at=None,
             downloaded_at=None,
         )
+        if job.retry_reuses_operation:
+            try:
+                job = self.store.move(job_id, to="top")
+            except Conflict:
+                job = self.store.get(job_id)  # another server of the fleet started it already
         self.wake()
         return job
 
@@ -214,10 +221,16 @@ class Scheduler:
         self.slots.spawn(self.cleanup.remote, job)
         self.storage.probe_soon()
 
-    def mark_downloaded(self, job_id: str) -> Job:
-        """A download completed: start the auto-delete timer (once)."""
+    def mark_downloaded(self, job_id: str, *, by: str | None = None) -> Job:
+        """A download completed: start the auto-delete timer (once). ``by`` is the user of
+        the per-user token that downloaded it; None is the admin (the server's own token, a
+        server without tokens, this machine's TUI). Only the job's owner or the admin starts
+        it: on a shared server one person's save must not remove the job for everyone."""
         job = self.store.get(job_id)
         if job.status != Status.COMPLETED or job.downloaded_at is not None:
+            return job
+        if by is not None and by != job.request.user:
+            log.info("job %s was downloaded by %s, not its owner %s: no auto-delete", job_id, by, job.request.user)
             return job
         try:
             job = self.store.update(job_id, downloaded_at=utcnow(), note="downloaded")

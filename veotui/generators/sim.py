@@ -137,7 +137,7 @@ class SimGenerator(Generator):
             raise PermanentFault(
                 "the finished generation's videos could not be read (simulated: the prompt asks for "
                 "[unfetchable]). Retry to fetch them again; nothing is generated or charged again.",
-                kind=ErrorKind.STORAGE,
+                kind=ErrorKind.FETCH,
             )
         record = await self._read(job.job_id, job.operation) if job.operation else {}
         # Inputs recorded at submit, else (another server submitted it) this server's copies.

@@ -6,6 +6,7 @@ import asyncio
 import signal
 import sys
 from typing import Any
+from urllib.parse import urlsplit
 
 from veotui.backend.base import BackendInfo
 from veotui.datadir.health import format_bytes
@@ -52,9 +53,12 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
             generator = "the offline simulator" if info.is_simulator else info.generator
             auth = "a token" if settings.token or settings.users else "no token (loopback only)"
             print(f"veotui serves {server.url}", flush=True)
+            here = client_url(server.url)
+            token = " (and VEOTUI_TOKEN)" if settings.token or settings.users else ""
             print(
                 f"  generator: {generator}; {info.max_concurrent} slots; data: {info.data_dir}; auth: {auth}\n"
-                f"  attach with: veotui --remote {server.url}   stop with Ctrl+C",
+                f"  attach with: veotui --remote {here}   stop with Ctrl+C\n"
+                f"  for the client verbs{token}: export VEOTUI_REMOTE={here}",
                 flush=True,
             )
             if info.fleet is not None:
@@ -77,6 +81,17 @@ def files_line(info: BackendInfo, settings: Settings) -> str:
         f"files: in the bucket gs://{settings.gcs_bucket}; {info.data_dir} is this server's own cache "
         f"of at most {format_bytes(settings.cache_max_bytes)} (no shared directory)"
     )
+
+
+def client_url(url: str) -> str:
+    """The URL a client on this machine uses: a server bound to every address (0.0.0.0,
+    ::) answers on loopback."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if host in ("0.0.0.0", "::"):
+        loopback = "127.0.0.1" if host == "0.0.0.0" else "[::1]"
+        return f"{parts.scheme}://{loopback}:{parts.port}"
+    return url
 
 
 def fleet_line(fleet: dict[str, Any]) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Path, Query, Request
@@ -41,6 +41,7 @@ from veotui.core.capabilities import (
 )
 from veotui.core.errors import (
     ERROR_HEADER,
+    Forbidden,
     InvalidRequest,
     JobNotFound,
     StorageUnavailable,
@@ -48,18 +49,22 @@ from veotui.core.errors import (
     VeotuiError,
     clipped,
 )
+from veotui.core.idempotency import KEY_HEADER, REPLAYED_HEADER, check_key
 from veotui.core.ids import is_job_id
 from veotui.core.job import Job
 from veotui.datadir.health import StorageGuard
 from veotui.logs import event
-from veotui.server.auth import USER_KEY, BearerAuth, TokenTable
+from veotui.server.auth import USER_KEY, BearerAuth, TokenTable, caller, require_admin
 from veotui.server.bodies import read_control, read_submission
 from veotui.server.downloads import CountedFileResponse
+from veotui.server.logs import LogStreams
 from veotui.server.prometheus import Collector
 from veotui.server.schemas import (
     DeletedOut,
+    DeliveriesOut,
     HealthDegradedOut,
     HealthOut,
+    HookTestOut,
     InfoOut,
     JobListsOut,
     JobOut,
@@ -113,8 +118,10 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         redirect_slashes=False,
     )
     streams = EventStreams(backend, keepalive)
+    log_streams = LogStreams(settings.data_dir)
     app.state.backend = backend
     app.state.streams = streams
+    app.state.log_streams = log_streams
     # The last added runs first: the Host, then where the request comes from, then the token.
     app.add_middleware(BearerAuth, tokens=TokenTable(settings.token, settings.users))
     app.add_middleware(CrossSiteGuard, allowed_origins=settings.allowed_origins, form_paths={"/api/generate"})
@@ -135,19 +142,50 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         status_code=202,
         openapi_extra=GENERATE_BODY,
         summary="Submit a job",
-        responses=answers(JobOut, 400, 401, 404, 409, 413, 415, 422, 503, 507, status=202),
+        responses={
+            **answers(JobOut, 400, 401, 404, 409, 413, 415, 422, 503, 507, status=202),
+            200: {"model": JobOut, "description": "a replay: the job this Idempotency-Key made the first time"},
+        },
     )
     async def generate(request: Request) -> JSONResponse:
+        key = request.headers.get(KEY_HEADER)
+        key = check_key(key) if key is not None else None
         submission = await read_submission(request)
-        job = await backend.submit(
+        job, replayed = await backend.submit_keyed(
             submission.fields,
             submission.image,
             submission.image_name,
             last_frame=submission.last_frame,
             references=submission.references,
             user=request.scope.get(USER_KEY),
+            idempotency_key=key,
         )
+        if replayed:
+            return JSONResponse(job.to_dict(), status_code=200, headers={REPLAYED_HEADER: "true"})
         return JSONResponse(job.to_dict(), status_code=202)
+
+    @app.get(
+        "/api/webhooks/deliveries",
+        summary="Webhook deliveries with their attempts and state (admin)",
+        responses=answers(DeliveriesOut, 401, 403, 404, 422),
+    )
+    async def deliveries(
+        request: Request,
+        job_id: Annotated[str | None, Query(description="only this job's deliveries")] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_HISTORY_PAGE)] = 100,
+    ) -> JSONResponse:
+        _admin(request, "read the webhook deliveries")
+        found = await backend.webhook_deliveries(_checked(job_id) if job_id else None, limit=limit)
+        return JSONResponse({"deliveries": [delivery.to_dict() for delivery in found]})
+
+    @app.post(
+        "/api/webhooks/test",
+        summary="Send a ping event to every hook now (admin)",
+        responses=answers(HookTestOut, 401, 403),
+    )
+    async def test_hooks(request: Request) -> JSONResponse:
+        _admin(request, "test the webhooks")
+        return JSONResponse({"results": await backend.test_webhooks()})
 
     # Clients poll this one: a PlainRoute, documented like the others but called without
     # FastAPI's parameter machinery, which costs several times the work of the answer. Its
@@ -197,13 +235,14 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         status_code=200,
         responses={200: {"content": {"application/zip": {}}}, **answers(None, 401, 404, 409, 422)},
     )
-    async def download_zip(job_id: JobId) -> CountedFileResponse:
+    async def download_zip(job_id: JobId, request: Request) -> CountedFileResponse:
         path = await backend.zip_file(_checked(job_id))
+        by = caller(request.scope)
         return CountedFileResponse(
             path,
             media_type="application/zip",
             filename=f"veotui_{job_id[:8]}_videos.zip",
-            on_complete=lambda: backend.record_download(job_id),
+            on_complete=lambda: backend.record_download(job_id, by=by),
         )
 
     @app.get(
@@ -217,13 +256,16 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
             **answers(None, 401, 404, 409, 422),
         },
     )
-    async def download_video(job_id: JobId, index: Annotated[int, Path(description="1-based")]) -> CountedFileResponse:
+    async def download_video(
+        job_id: JobId, index: Annotated[int, Path(description="1-based")], request: Request
+    ) -> CountedFileResponse:
         path = await backend.video_file(_checked(job_id), index)
+        by = caller(request.scope)
         return CountedFileResponse(
             path,
             media_type="video/mp4",
             filename=f"veotui_{job_id[:8]}_{path.name}",
-            on_complete=lambda: backend.record_download(job_id, index),
+            on_complete=lambda: backend.record_download(job_id, index, by=by),
         )
 
     @app.get(
@@ -394,6 +436,24 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
     async def models() -> JSONResponse:
         return JSONResponse(await backend.models())
 
+    @app.get(
+        "/api/logs",
+        summary="The server's log, filtered as `veotui logs` does (the server's own token only)",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/plain": {}}}, **answers(None, 401, 403, 422)},
+    )
+    async def logs(
+        request: Request,
+        job: Annotated[
+            str | None, Query(max_length=36, description="only records of the job whose id starts with this")
+        ] = None,
+        since: Annotated[str | None, Query(max_length=40, description="only the last 90s, 15m, 2h, 1d…")] = None,
+        follow: Annotated[bool, Query(description="keep sending records as they are written")] = False,
+        format: Annotated[Literal["text", "json"], Query(description="text, or one JSON object a line")] = "text",
+    ) -> StreamingResponse:
+        require_admin(request.scope, "read the server's log")
+        return log_streams.open(job=job, since=since, follow=follow, as_json=format == "json")
+
     @app.get("/api/info", summary="Generator, slots and data directory of this server", responses=answers(InfoOut, 401))
     async def info() -> JSONResponse:
         return JSONResponse({**(await backend.info()).to_dict(), "version": __version__})
@@ -469,6 +529,13 @@ class RequestLog:
                 ms=round((time.perf_counter() - started) * 1000, 1),
                 client=(scope.get("client") or ("?",))[0],
             )
+
+
+def _admin(request: Request, action: str) -> None:
+    """Only an admin (the server's own token, or a server without tokens) may ``action``."""
+    user = request.scope.get(USER_KEY)
+    if user is not None:
+        raise Forbidden(f"{user} may not {action}: only an admin may")
 
 
 def _checked(job_id: str) -> str:
@@ -577,6 +644,16 @@ _JOB_FIELDS_SCHEMA: dict[str, Any] = {
 }
 
 GENERATE_BODY: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "description": "the same key (per user, within 24 h) with the same request answers the job it made "
+            "the first time (200, Idempotent-Replayed: true); with another request, 409",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[ -~]+$"},
+        }
+    ],
     "requestBody": {
         "required": True,
         "content": {

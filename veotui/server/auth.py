@@ -12,12 +12,27 @@ from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from veotui.core.errors import Forbidden
 from veotui.server.security import header, send_error
 
 #: Paths anyone may call: a load balancer or a client checks liveness without a secret.
 PUBLIC_PATHS = frozenset({"/api/health"})
 #: Where the middleware leaves the caller's user name (None: the admin token, or no tokens).
 USER_KEY = "veotui.user"
+
+
+def caller(scope: Scope) -> str | None:
+    """The per-user token's user who sent the request; None for the server's own token, or
+    any caller of a server without tokens (the admin)."""
+    user = scope.get(USER_KEY)
+    return user if isinstance(user, str) else None
+
+
+def require_admin(scope: Scope, action: str) -> None:
+    """Refuse (403) a per-user token: only the server's own token may ``action``."""
+    user = caller(scope)
+    if user is not None:
+        raise Forbidden(f"{user} may not {action}; only the server's own token (VEOTUI_TOKEN) may")
 
 
 class TokenTable:

@@ -121,6 +121,7 @@ async def running_server(
             yield Running(url=url, app=app, backend=backend)
         finally:
             app.state.streams.close_all()
+            app.state.log_streams.close_all()
             server.should_exit = True
             await task
     finally:

@@ -301,6 +301,41 @@ class ModelsOut(Shape):
     sources: dict[str, SourceOut]
 
 
+class AttemptOut(Shape):
+    at: str
+    status: int | None = Field(description="the receiver's HTTP status; null: no answer (refused, timed out)")
+    answer: str = Field(description="the start of the receiver's answer, or what went wrong")
+    seconds: float
+
+
+class DeliveryOut(Shape):
+    delivery_id: str
+    url: str = Field(description="the hook it goes to (from the server's config file)")
+    event: str = Field(description="job.<status>")
+    job_id: str | None
+    state: Literal["pending", "delivered", "failed"]
+    created_at: str = Field(description="when the event happened")
+    next_attempt_at: str | None = Field(description="when a pending delivery is tried next")
+    tries: int = Field(description="attempts made so far")
+    attempts: list[AttemptOut] = Field(description="the latest attempts (up to 50), oldest first")
+
+
+class DeliveriesOut(Shape):
+    deliveries: list[DeliveryOut]
+
+
+class HookTestResultOut(Shape):
+    url: str
+    status: int | None
+    answer: str
+    seconds: float
+    delivered: bool = Field(description="whether the hook answered 2xx")
+
+
+class HookTestOut(Shape):
+    results: list[HookTestResultOut]
+
+
 class HealthOut(Shape):
     status: Literal["ok"]
 

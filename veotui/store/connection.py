@@ -63,6 +63,32 @@ class JobChange:
     returning: tuple[str, ...] | None = None
     #: What other processes on the database are told (PostgreSQL's NOTIFY payloads).
     notify: list[str] = field(default_factory=list)
+    #: The webhook deliveries the change makes (``webhook_deliveries`` rows).
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
+    #: A generation time folded into its model's moving estimate: (model, seconds, the
+    #: estimate to start from where the model has none yet).
+    sample: tuple[str, float, float] | None = None
+
+    def then(self, later: JobChange) -> JobChange:
+        """This change followed by ``later`` of the same job, as one: ``later``'s columns win,
+        events and aggregates add up, and the compare-and-set stays this change's."""
+        self.sets.update(later.sets)
+        self.counters += tuple(name for name in later.counters if name not in self.counters)
+        self.front_of_queue = self.front_of_queue or later.front_of_queue
+        if later.owner is not None:
+            self.owner = later.owner
+        self.events.extend(later.events)
+        for key, amount in later.metrics.items():
+            self.add(*key[:2], amount, key[2])
+        for (hour, name, labels), amount in later.hours.items():
+            self.add_hour(hour, name, labels, amount)
+        self.queue_max_hour = later.queue_max_hour or self.queue_max_hour
+        self.queued_delta += later.queued_delta
+        self.spend = later.spend or self.spend
+        self.notify += [payload for payload in later.notify if payload not in self.notify]
+        self.sample = later.sample or self.sample
+        self.deliveries.extend(later.deliveries)
+        return self
 
     def add(self, name: str, labels: str = "", amount: float = 1.0, bucket: int = 0) -> None:
         key = (name, labels, bucket)
@@ -107,6 +133,10 @@ class Dialect(Protocol):
 
     def locked(self, select: str) -> str:
         """``select`` reading rows that stay locked until the transaction ends."""
+
+    def claimable(self, select: str) -> str:
+        """``select`` reading rows that stay locked until the transaction ends, passing over
+        rows another transaction holds (a work queue's claim)."""
 
 
 class Transaction(Protocol):

@@ -26,12 +26,13 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
 from veotui.core.errors import Conflict, InvalidRequest, JobNotFound, StorageUnavailable, clipped
+from veotui.core.idempotency import KEY_LIFETIME, KeyClaim, KeyTaken
 from veotui.core.job import (
     ACTIVE_STATUSES,
     FINAL_STATUSES,
@@ -45,8 +46,9 @@ from veotui.core.job import (
     parse_time,
     utcnow,
 )
-from veotui.core.progress import fold_sample
+from veotui.core.progress import fold_sample, with_progress
 from veotui.core.stats import SUM_BUCKET, Snapshot, bucket_of, hour_of, series_rows, summary
+from veotui.core.webhooks import Attempt, Delivery, Hook, job_deliveries
 from veotui.datadir.health import StorageGuard
 from veotui.logs import event
 from veotui.store.aggregates import JOBS_NOW
@@ -66,6 +68,8 @@ TOMBSTONE_ROWS = 10_000
 AUTO_DELETED = "deleted after download"
 #: A LIMIT meaning "all rows" in both SQL dialects (SQLite's -1 is an error elsewhere).
 NO_LIMIT = 2**62
+#: Attempts kept with a delivery (the latest; ``tries`` counts them all).
+KEPT_ATTEMPTS = 50
 #: Base of veotui's advisory lock keys ("veot"); the slot claim adds to it.
 SERVER_LOCK = 0x76656F74
 #: Transaction-level advisory lock taken by each slot claim: claims are counted one at a time.
@@ -117,6 +121,8 @@ class JobStore:
         # Each model's estimate and sample count as this process last wrote them.
         self._estimates: dict[str, tuple[float, int]] = {}
         self._sql = _Statements(self.dialect)
+        #: The hooks each status change is delivered to (written to the outbox with it).
+        self.webhooks: tuple[Hook, ...] = ()
 
     def __repr__(self) -> str:
         return f"JobStore({self.db!r})"
@@ -326,8 +332,11 @@ class JobStore:
 
     # -- a job's changes ------------------------------------------------------------------
 
-    def insert(self, job: Job) -> Job:
-        """A new queued job, at the back of the queue."""
+    def insert(self, job: Job, *, claim: KeyClaim | None = None) -> Job:
+        """A new queued job, at the back of the queue. With a ``claim``, the job and its
+        idempotency key are written in one transaction, and only while the key is free (or
+        its hold expired): a key another submit holds raises :class:`KeyTaken`, and nothing
+        is written."""
         now = utcnow()
         job = job.replace(status=Status.QUEUED)
         change = JobChange(
@@ -342,7 +351,8 @@ class JobStore:
         change.events.append(_event(job, isoformat(job.created_at), Status.QUEUED, "submitted", kind="submitted"))
         change.add("submitted_total", job.request.user)
         change.add(JOBS_NOW, Status.QUEUED.value)
-        rows = self._write(change, "queue the job")
+        change.deliveries = self._deliveries(job, Status.QUEUED, now)
+        rows = self._write(change, "queue the job") if claim is None else self._write_claimed(change, claim, now)
         assert rows is not None  # an insert has no compare-and-set
         job = job.replace(queue_seq=_key(rows[0]["queue_seq"]))
         self._count(Status.QUEUED.value, +1)
@@ -380,6 +390,106 @@ class JobStore:
         if not self.fleet:
             self.count_by_status()
 
+    def _write_claimed(self, change: JobChange, claim: KeyClaim, now: datetime) -> list[Row] | None:
+        params = {
+            "scope": claim.scope,
+            "idempotency_key": claim.key,
+            "fingerprint": claim.fingerprint,
+            "job_id": change.job_id,
+            "created_at": isoformat(now),
+            "expired": isoformat(now - KEY_LIFETIME),
+        }
+        with self.db.transaction("queue the job") as tx:
+            # The key's primary key decides: of two submits racing, the second one's claim
+            # waits for the first to commit, then finds the key held and writes nothing.
+            if not tx.write([Statement(self._sql.claim_key, params, guard=True)]):
+                raise KeyTaken(claim.key)
+            return tx.write(self.dialect.change(change), last=True)
+
+    def keyed_job(self, scope: str, key: str) -> tuple[str, str] | None:
+        """The job an idempotency key of ``scope`` made within its lifetime, and the
+        fingerprint of the request that made it."""
+        since = isoformat(utcnow() - KEY_LIFETIME)
+        row = self._one(self._sql.keyed_job, scope=scope, idempotency_key=key, since=since)
+        return (str(row[0]), str(row[1])) if row else None
+
+    def _deliveries(self, job: Job, status: Status, now: datetime) -> list[dict[str, Any]]:
+        """The outbox rows of a job's move to ``status``: one per hook that wants it."""
+        if not self.webhooks:
+            return []
+        shown = with_progress(job, self._estimates.get(job.request.model, (0.0, 0))[0], now)
+        return [
+            {
+                "delivery_id": delivery.delivery_id,
+                "url": delivery.url,
+                "event": delivery.event,
+                "job_id": delivery.job_id,
+                "body": delivery.body,
+                "created_at": isoformat(delivery.created_at),
+                "next_attempt_at": isoformat(delivery.next_attempt_at),
+            }
+            for delivery in job_deliveries(self.webhooks, status, shown.to_dict(), now)
+        ]
+
+    # -- the webhook outbox ---------------------------------------------------------------
+
+    def claim_deliveries(self, claimer: str, limit: int, lease_seconds: float) -> list[Delivery]:
+        """Up to ``limit`` due pending deliveries, oldest due first, each claimed by
+        ``claimer`` for ``lease_seconds``. On a shared database a row another sender is
+        claiming is passed over, and a claim is taken over only once its lease ran out."""
+        now = utcnow()
+        params = {
+            "claimer": claimer,
+            "until": isoformat(now + timedelta(seconds=lease_seconds)),
+            "now": isoformat(now),
+            "limit": limit,
+        }
+        rows = self.db.write([Statement(self._sql.claim_deliveries, params)], "claim webhook deliveries")
+        return sorted((_delivery(row) for row in rows or ()), key=lambda d: d.next_attempt_at or d.created_at)
+
+    def record_attempt(
+        self, delivery: Delivery, claimer: str, attempt: Attempt, state: str, next_at: datetime | None
+    ) -> None:
+        """Add ``attempt`` to the delivery, set its state and next try, end the claim; a
+        claim that ran out and was taken over meanwhile records nothing."""
+        kept = [a.to_dict() for a in (*delivery.attempts, attempt)][-KEPT_ATTEMPTS:]
+        params = {
+            "delivery_id": delivery.delivery_id,
+            "claimer": claimer,
+            "state": state,
+            "tries": delivery.tries + 1,
+            "attempts": json.dumps(kept),
+            "next_at": isoformat(next_at),
+        }
+        self.db.write([Statement(self._sql.record_attempt, params)], "record a webhook delivery")
+
+    def next_delivery_due(self) -> datetime | None:
+        row = self._one(self._sql.next_delivery)
+        return parse_time(row[0]) if row else None
+
+    def release_deliveries(self) -> None:
+        """Every claim ends (a database this process alone writes, at start: a claim held by
+        a process that was killed is void)."""
+        self.db.write([Statement(self._sql.release_deliveries)], "release webhook deliveries")
+
+    def forget_ended(self, before: datetime) -> None:
+        """Deliveries that ended before ``before`` go, and so do idempotency keys past their lifetime."""
+        self.db.write(
+            [
+                Statement(self._sql.forget_deliveries, {"before": isoformat(before)}),
+                Statement(self._sql.forget_keys, {"before": isoformat(utcnow() - KEY_LIFETIME)}),
+            ],
+            "forget old webhook deliveries",
+        )
+
+    def deliveries(self, job_id: str | None = None, limit: int = 100) -> list[Delivery]:
+        """Deliveries (of one job), newest first."""
+        if job_id is None:
+            rows = self._read(self._sql.deliveries, limit=limit)
+        else:
+            rows = self._read(self._sql.job_deliveries, job_id=job_id, limit=limit)
+        return [_delivery(row) for row in rows]
+
     def _advance(self, tx: Transaction, counter: str, count: int) -> int:
         """The first of ``count`` new numbers of ``counter`` (inside ``tx``)."""
         rows = tx.write([Statement(self._sql.advance, {"count": count, "name": counter})])
@@ -394,42 +504,77 @@ class JobStore:
         expect: Iterable[Status] | None = None,
         detail: str | None = None,
         seconds: float | None = None,
+        via: Sequence[Status] = (),
+        sample: tuple[str, float, float | None] | None = None,
         **fields: Any,
     ) -> Job:
         """Move a job to ``target`` in one transaction, if the move is allowed from its
-        current status (and that status is one of ``expect``, when given)."""
+        current status (and that status is one of ``expect``, when given).
+
+        ``via``: stages passed on the way, where no work happens between them; each is
+        recorded (its event, its aggregates) in the same transaction. ``fields``, ``detail``
+        and ``seconds`` belong to ``target``. ``sample``: a generation time, (model, seconds,
+        prior), folded into the model's moving estimate in the same transaction."""
         now = utcnow()
         allowed = set(expect) if expect is not None else None
+        steps = (*via, target)
         doing = f"record that job {job_id} is {target.value}"
+        first = self._first_estimate(sample)
 
         def plan(before: Job) -> tuple[JobChange, Job]:
-            if (allowed is not None and before.status not in allowed) or not can_transition(before.status, target):
+            if allowed is not None and before.status not in allowed:
                 raise Conflict(f"job {job_id} is {before.status.value}; it cannot become {target.value}")
-            return self._plan_transition(before, target, now, detail, seconds, dict(fields))
+            change: JobChange | None = None
+            job = before
+            for n, step in enumerate(steps, 1):
+                if not can_transition(job.status, step):
+                    raise Conflict(f"job {job_id} is {job.status.value}; it cannot become {step.value}")
+                last = n == len(steps)
+                part, job = self._plan_transition(
+                    job, step, now, detail if last else None, seconds if last else None, dict(fields) if last else {}
+                )
+                change = part if change is None else change.then(part)
+            assert change is not None
+            if sample is not None and first is not None:
+                change.sample = (sample[0], sample[1], first)
+            return change, job
 
         before, job = self._change(job_id, plan, doing)
-        previous = before.status
-        self._count(previous.value, -1)
+        if sample is not None and first is not None:
+            self._estimates.pop(sample[0], None)  # folded in SQL: the cached sample count is stale
+        self._count(before.status.value, -1)
         self._count(target.value, +1)
         self._clock(job)
         self._tell(Change("job", job_id, job))
-        event(
-            log,
-            logging.WARNING if target == Status.FAILED else logging.INFO,
-            "job.transition",
-            "%s -> %s%s",
-            previous.value,
-            target.value,
-            f": {detail}" if detail else "",
-            job_id=job_id,
-            previous=previous.value,
-            status=target.value,
-            at=isoformat(now),
-            detail=detail,
-            attempts=job.attempts,
-            error_kind=job.error_kind if target == Status.FAILED else None,
-        )
+        previous = before.status
+        for n, step in enumerate(steps, 1):
+            last = n == len(steps)
+            event(
+                log,
+                logging.WARNING if step == Status.FAILED else logging.INFO,
+                "job.transition",
+                "%s -> %s%s",
+                previous.value,
+                step.value,
+                f": {detail}" if detail and last else "",
+                job_id=job_id,
+                previous=previous.value,
+                status=step.value,
+                at=isoformat(now),
+                detail=detail if last else None,
+                attempts=job.attempts,
+                error_kind=job.error_kind if step == Status.FAILED else None,
+            )
+            previous = step
         return job
+
+    @staticmethod
+    def _first_estimate(sample: tuple[str, float, float | None] | None) -> float | None:
+        """A model's estimate from its first sample (clamped against the prior); None where the
+        sample is no time at all and is dropped."""
+        if sample is None or not (math.isfinite(sample[1]) and sample[1] > 0):
+            return None
+        return fold_sample(None, sample[1], sample[2])
 
     def _plan_transition(
         self,
@@ -476,6 +621,7 @@ class JobStore:
         )
         self._aggregate(change, before, after, now, seconds)
         change.notify = self._payloads("job", before.job_id)
+        change.deliveries = self._deliveries(after, target, now)
         return change, after
 
     def _aggregate(self, change: JobChange, before: Job, after: Job, now: datetime, seconds: float | None) -> None:
@@ -1097,6 +1243,21 @@ class JobStore:
         return job
 
 
+def _delivery(row: Row) -> Delivery:
+    return Delivery(
+        delivery_id=row[0],
+        url=row[1],
+        event=row[2],
+        job_id=row[3],
+        body=row[4],
+        created_at=parse_time(row[5]) or utcnow(),
+        state=row[6],
+        tries=int(row[7]),
+        attempts=tuple(Attempt.from_dict(a) for a in json.loads(row[8] or "[]")),
+        next_attempt_at=parse_time(row[9]),
+    )
+
+
 def _key(value: Any) -> Any:
     """A queue key as read: whole keys as ints (PostgreSQL keeps doubles)."""
     return int(value) if isinstance(value, float) and value.is_integer() else value
@@ -1219,6 +1380,48 @@ class _Statements:
         self.window = (
             f"SELECT job_id, queue_seq FROM jobs WHERE {queued} AND queue_seq >= {p('after')}"
             f" AND job_id != {p('job_id')} ORDER BY queue_seq LIMIT {p('count')}"
+        )
+        self.claim_key = (
+            "INSERT INTO idempotency_keys (scope, idempotency_key, fingerprint, job_id, created_at)"
+            f" VALUES ({p('scope')}, {p('idempotency_key')}, {p('fingerprint')}, {p('job_id')}, {p('created_at')})"
+            " ON CONFLICT (scope, idempotency_key) DO UPDATE SET fingerprint = excluded.fingerprint,"
+            " job_id = excluded.job_id, created_at = excluded.created_at"
+            f" WHERE idempotency_keys.created_at < {p('expired')} RETURNING job_id"
+        )
+        self.keyed_job = (
+            "SELECT job_id, fingerprint FROM idempotency_keys"
+            f" WHERE scope = {p('scope')} AND idempotency_key = {p('idempotency_key')} AND created_at >= {p('since')}"
+        )
+        self.forget_keys = f"DELETE FROM idempotency_keys WHERE created_at < {p('before')}"
+        outbox = "delivery_id, url, event, job_id, body, created_at, state, tries, attempts, next_attempt_at"
+        self.claim_deliveries = (
+            f"UPDATE webhook_deliveries SET claimed_by = {p('claimer')}, claimed_until = {p('until')}"
+            " WHERE delivery_id IN ("
+            + d.claimable(
+                "SELECT delivery_id FROM webhook_deliveries WHERE state = 'pending'"
+                f" AND next_attempt_at <= {p('now')} AND (claimed_until IS NULL OR claimed_until < {p('now')})"
+                f" ORDER BY next_attempt_at LIMIT {p('limit')}"
+            )
+            + f") RETURNING {outbox}"
+        )
+        self.record_attempt = (
+            f"UPDATE webhook_deliveries SET state = {p('state')}, tries = {p('tries')}, attempts = {p('attempts')},"
+            f" next_attempt_at = {p('next_at')}, claimed_by = NULL, claimed_until = NULL"
+            f" WHERE delivery_id = {p('delivery_id')} AND claimed_by = {p('claimer')}"
+        )
+        self.next_delivery = (
+            "SELECT MIN(next_attempt_at) FROM webhook_deliveries WHERE state = 'pending' AND claimed_by IS NULL"
+        )
+        self.release_deliveries = (
+            "UPDATE webhook_deliveries SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by IS NOT NULL"
+        )
+        self.forget_deliveries = (
+            f"DELETE FROM webhook_deliveries WHERE state != 'pending' AND created_at < {p('before')}"
+        )
+        self.deliveries = f"SELECT {outbox} FROM webhook_deliveries ORDER BY created_at DESC LIMIT {p('limit')}"
+        self.job_deliveries = (
+            f"SELECT {outbox} FROM webhook_deliveries WHERE job_id = {p('job_id')}"
+            f" ORDER BY created_at DESC LIMIT {p('limit')}"
         )
         self.cleanups = "SELECT job FROM pending_cleanup ORDER BY since"
         self.cleanup_done = f"DELETE FROM pending_cleanup WHERE job_id = {p('job_id')}"

@@ -7,6 +7,36 @@ from __future__ import annotations
 
 from veotui.store.aggregates import JOBS_NOW_SQL, MIGRATION_SQL, POSTGRES_MIGRATION_SQL
 
+#: Idempotency keys and the webhook outbox, in either dialect (``integer``: the type of a count).
+AUTOMATION_SQL = """
+    CREATE TABLE idempotency_keys (
+        scope TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        job_id TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (scope, idempotency_key)
+    );
+    CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
+    CREATE TABLE webhook_deliveries (
+        delivery_id TEXT PRIMARY KEY,
+        url TEXT NOT NULL,
+        event TEXT NOT NULL,
+        job_id TEXT,
+        body TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        tries {integer} NOT NULL DEFAULT 0,
+        attempts TEXT NOT NULL DEFAULT '[]',
+        next_attempt_at TEXT,
+        claimed_by TEXT,
+        claimed_until TEXT
+    );
+    CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE state = 'pending';
+    CREATE INDEX webhook_deliveries_job ON webhook_deliveries (job_id, created_at);
+    CREATE INDEX webhook_deliveries_created ON webhook_deliveries (created_at)
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: jobs, their events, and the moving estimate of generation time per model.
     """
@@ -134,6 +164,10 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 10: jobs per status, kept by every write (start-up never counts the history).
     JOBS_NOW_SQL,
+    # 11: idempotent submits (a key per user, its request's fingerprint and the job it
+    # made; the primary key decides between two submits racing) and the webhook outbox (one
+    # row per event and hook, written with the change, claimed by the sender that posts it).
+    AUTOMATION_SQL.format(integer="INTEGER"),
 )
 
 
@@ -263,6 +297,8 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
     """,
     # 10: jobs per status, kept by every write (start-up never counts the history).
     JOBS_NOW_SQL,
+    # 11: idempotent submits and the webhook outbox.
+    AUTOMATION_SQL.format(integer="BIGINT"),
 )
 
 #: PostgreSQL-only migrations (the fleet's tables), numbered apart; appended, never edited.

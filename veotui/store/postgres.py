@@ -26,6 +26,7 @@ import psycopg
 from psycopg.rows import RowMaker
 
 from veotui.core.errors import DataUnusable, StorageUnavailable
+from veotui.core.progress import ESTIMATE_WEIGHT, SAMPLE_RANGE
 from veotui.datadir.health import UNAVAILABLE, StorageGuard
 from veotui.datadir.paths import prepare
 from veotui.store.aggregates import JOBS_NOW
@@ -59,6 +60,9 @@ _EVENT_COLUMNS = (
 )
 
 
+_DELIVERY_COLUMNS = tuple(
+    (name, "text") for name in ("delivery_id", "url", "event", "job_id", "body", "created_at", "next_attempt_at")
+)
 _HOUR_COLUMNS = (("hour", "text"), ("name", "text"), ("labels", "text"), ("value", "double precision"))
 
 
@@ -177,6 +181,17 @@ class PostgresDialect:
                     when,
                 )
             )
+        if change.deliveries:
+            ctes.append(
+                "outbox AS (INSERT INTO webhook_deliveries ({}) SELECT * FROM (VALUES {}) AS added ({}){})".format(
+                    ", ".join(c for c, _ in _DELIVERY_COLUMNS),
+                    ", ".join(
+                        _typed_row(params, f"d{n}", _DELIVERY_COLUMNS, row) for n, row in enumerate(change.deliveries)
+                    ),
+                    ", ".join(c for c, _ in _DELIVERY_COLUMNS),
+                    when,
+                )
+            )
         if change.spend is not None:
             operation, day, at, usd = change.spend
             params.update(operation=operation, day=day, spent_at=at, usd=usd)
@@ -209,6 +224,23 @@ class PostgresDialect:
                     ),
                     when,
                 )
+            )
+        if change.sample is not None:
+            model, seconds, first = change.sample
+            params.update(
+                est_model=model,
+                est_first=first,
+                est_sample=seconds,
+                est_weight=ESTIMATE_WEIGHT,
+                est_low=SAMPLE_RANGE[0],
+                est_high=SAMPLE_RANGE[1],
+            )
+            ctes.append(
+                "sampled AS (INSERT INTO estimates (model, seconds, samples) SELECT %(est_model)s,"
+                f" %(est_first)s::double precision, 1{when} ON CONFLICT (model) DO UPDATE SET"
+                " samples = estimates.samples + 1, seconds = estimates.seconds + %(est_weight)s * (LEAST(GREATEST("
+                "%(est_sample)s::double precision, estimates.seconds * %(est_low)s), estimates.seconds * %(est_high)s)"
+                " - estimates.seconds))"
             )
         if change.queue_max_hour is not None:
             # The statement sees the count as it was before it: add what it changes.
@@ -273,6 +305,10 @@ class PostgresDialect:
     @staticmethod
     def locked(select: str) -> str:
         return select + " FOR UPDATE"
+
+    @staticmethod
+    def claimable(select: str) -> str:
+        return select + " FOR UPDATE SKIP LOCKED"
 
 
 def _typed_row(params: dict[str, Any], prefix: str, columns: Sequence[tuple[str, str]], row: dict[str, Any]) -> str:

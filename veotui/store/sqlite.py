@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from veotui.core.errors import DataUnusable
+from veotui.core.progress import ESTIMATE_WEIGHT, SAMPLE_RANGE
 from veotui.datadir.health import StorageGuard
 from veotui.datadir.paths import CHOOSE_ANOTHER, os_problem, prepare
 from veotui.datadir.privacy import make_private, private_file
@@ -35,6 +36,9 @@ from veotui.store.errors import write_refusal
 from veotui.store.jobs import JobStore
 from veotui.store.migrations import MIGRATIONS
 from veotui.store.rows import COLUMNS
+
+#: How a sample moves a model's estimate (as ``fold_sample`` does), for the SQL that folds it.
+_FOLD = {"weight": ESTIMATE_WEIGHT, "low": SAMPLE_RANGE[0], "high": SAMPLE_RANGE[1]}
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +101,8 @@ class SqliteDialect:
             )
         for row in change.events:
             out.append(Statement(INSERT_EVENT, row))
+        for row in change.deliveries:
+            out.append(Statement(INSERT_DELIVERY, row))
         if change.spend is not None:
             operation, day, at, usd = change.spend
             out.append(
@@ -126,6 +132,16 @@ class SqliteDialect:
                     f"INSERT INTO metric_hours (hour, name, labels, value) VALUES {', '.join(rows)}"
                     " ON CONFLICT (hour, name, labels) DO UPDATE SET value = value + excluded.value",
                     params,
+                )
+            )
+        if change.sample is not None:
+            model, seconds, first = change.sample
+            out.append(
+                Statement(
+                    "INSERT INTO estimates (model, seconds, samples) VALUES (:model, :first, 1)"
+                    " ON CONFLICT (model) DO UPDATE SET samples = samples + 1, seconds = seconds"
+                    " + :weight * (MIN(MAX(:sample, seconds * :low), seconds * :high) - seconds)",
+                    {"model": model, "first": first, "sample": seconds, **_FOLD},
                 )
             )
         if change.queue_max_hour is not None:
@@ -186,10 +202,19 @@ class SqliteDialect:
     def locked(select: str) -> str:
         return select  # BEGIN IMMEDIATE holds the whole database
 
+    @staticmethod
+    def claimable(select: str) -> str:
+        return select  # one process writes the database
+
 
 INSERT_EVENT = (
     "INSERT INTO events (job_id, at, status, detail, kind, user, model, error_kind, seconds)"
     " VALUES (:job_id, :at, :status, :detail, :kind, :user, :model, :error_kind, :seconds)"
+)
+
+INSERT_DELIVERY = (
+    "INSERT INTO webhook_deliveries (delivery_id, url, event, job_id, body, created_at, next_attempt_at)"
+    " VALUES (:delivery_id, :url, :event, :job_id, :body, :created_at, :next_attempt_at)"
 )
 
 

@@ -8,6 +8,7 @@ import gc
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from functools import partial
+from typing import Any
 
 from textual.app import App, SystemCommand
 from textual.notifications import SeverityLevel
@@ -64,7 +65,7 @@ class VeotuiApp(App[int]):
         self._start_backend = start_backend
         self._backend_ready = asyncio.Event()
 
-    def get_default_screen(self) -> Screen:
+    def get_default_screen(self) -> Screen[Any]:
         return MainScreen(self.backend, self.settings, self.clock, self._backend_ready)
 
     @property
@@ -102,7 +103,7 @@ class VeotuiApp(App[int]):
         message, title = printable(message), printable(title)
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         # Textual's own "Keys" and "Quit" would stand beside the main screen's.
         ours = {title for _, title, _ in MainScreen.COMMANDS_OFFERED} | {"Keys", "Quit"}
         yield from (command for command in super().get_system_commands(screen) if command.title not in ours)

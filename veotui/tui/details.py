@@ -1,6 +1,9 @@
-"""The details of one job: every parameter, the status timeline, the attempts, the error in
-full and the files. It reads the job and its timeline from the backend, and again whenever
-the app tells it the job changed."""
+"""The details of one job: its pictures, every parameter, the status timeline, the attempts,
+the error in full and the files. It reads the job and its timeline from the backend, and
+again whenever the app tells it the job changed.
+
+Where the terminal is wide the pictures stand beside the fields; otherwise they come first,
+so they show without scrolling. Either way they are sized to the room they have."""
 
 from __future__ import annotations
 
@@ -12,7 +15,8 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
+from textual.containers import Container, VerticalScroll
+from textual.events import Resize
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
@@ -21,7 +25,12 @@ from veotui.core import display as fmt
 from veotui.core.errors import JobNotFound
 from veotui.core.job import Job, JobEvent, Status, format_usd
 from veotui.core.text import printable
+from veotui.tui import cells
+from veotui.tui.cells import rich_style
 from veotui.tui.pictures import Pictures
+
+#: From this many columns the pictures stand beside the fields.
+WIDE_COLUMNS = 120
 
 
 class DetailsScreen(Screen[None]):
@@ -32,8 +41,24 @@ class DetailsScreen(Screen[None]):
     DetailsScreen #details-title {
         margin-bottom: 1;
     }
+    DetailsScreen #details-layout {
+        layout: vertical;
+        height: auto;
+    }
     DetailsScreen #pictures {
-        margin-top: 1;
+        margin-bottom: 1;
+    }
+    DetailsScreen.-wide #details-layout {
+        layout: horizontal;
+    }
+    DetailsScreen.-wide #details-body {
+        width: 1fr;
+        min-width: 56;
+    }
+    DetailsScreen.-wide #pictures {
+        width: 1fr;
+        margin-bottom: 0;
+        margin-left: 2;
     }
     """
 
@@ -53,12 +78,30 @@ class DetailsScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="details"):
             yield Static(Text(f"Job {self.job_id}", style="bold"), id="details-title")
-            yield Static("Reading the job…", id="details-body")
-            yield Pictures(self.backend, id="pictures")
+            with Container(id="details-layout"):
+                yield Pictures(self.backend, id="pictures")
+                yield Static("Reading the job…", id="details-body")
         yield Footer()
 
     def on_mount(self) -> None:
+        self._lay_out(self.size.width)
         self.reload()
+
+    def on_resize(self, event: Resize) -> None:
+        self._lay_out(event.size.width)
+
+    def _lay_out(self, width: int) -> None:
+        """Wide: the fields, and the pictures beside them. Narrow: the pictures first."""
+        wide = width >= WIDE_COLUMNS
+        if wide == self.has_class("-wide"):
+            return
+        self.set_class(wide, "-wide")
+        layout = self.query_one("#details-layout", Container)
+        pictures = self.query_one(Pictures)
+        if wide:
+            layout.move_child(pictures, after=self.query_one("#details-body"))
+        else:
+            layout.move_child(pictures, before=0)
 
     def action_edit(self) -> None:
         """Back to the main screen, with the form filled from this job (the main screen's e)."""
@@ -82,10 +125,10 @@ class DetailsScreen(Screen[None]):
             events = await self.backend.timeline(self.job_id)
             self.job = job
         except JobNotFound:
-            body.update(Text("This job no longer exists: it was deleted.", style="yellow"))
+            body.update(Text("This job no longer exists: it was deleted.", style=rich_style("$text-warning")))
             return
         except Exception as exc:  # noqa: BLE001 - VeotuiError or a dropped connection: say it here
-            body.update(Text(printable(f"Could not read the job: {exc}"), style="red"))
+            body.update(Text(printable(f"Could not read the job: {exc}"), style=rich_style("$text-error")))
             return
         keymap = getattr(getattr(self.app, "settings", None), "keymap", {})
         body.update(render_details(job, events, retry_key=keymap.get("retry", "r")))
@@ -100,7 +143,7 @@ def render_details(job: Job, events: list[JobEvent], retry_key: str | None = Non
     params.add_column(style="bold", no_wrap=True)
     params.add_column()
     rows: list[tuple[str, str | Text]] = [
-        ("Status", fmt.status_cell(job) if job.status.is_final else Text(job.status.value)),
+        ("Status", Text(_status_word(job), style=rich_style(cells.STATUS_STYLE.get(job.status, "")))),
         ("Prompt", Text(printable(request.prompt))),
         ("Negative prompt", Text(printable(request.negative_prompt or "—"))),
         ("Videos", str(request.number_of_videos)),
@@ -120,8 +163,8 @@ def render_details(job: Job, events: list[JobEvent], retry_key: str | None = Non
         ("Estimated cost", "—" if job.estimated_cost_usd is None else format_usd(job.estimated_cost_usd)),
     ]
     if job.status in (Status.FAILED, Status.CANCELLED):
-        style = "green" if job.retry_reuses_operation else "yellow"
-        rows.append(("Retry (r)", Text(job.retry_effect, style=style)))
+        style = "$text-success" if job.retry_reuses_operation else "$text-warning"
+        rows.append(("Retry (r)", Text(job.retry_effect, style=rich_style(style))))
     if job.status.is_active:
         remaining = "" if job.eta_seconds is None else f", about {fmt.duration(job.eta_seconds)} left"
         rows.insert(1, ("Progress", f"{job.progress}%{remaining}"))
@@ -134,15 +177,15 @@ def render_details(job: Job, events: list[JobEvent], retry_key: str | None = Non
     timeline.add_column("When", no_wrap=True, style="dim")
     timeline.add_column("Status", no_wrap=True)
     timeline.add_column("Detail")
-    for event in events:
+    for event in fmt.shown_timeline(job, events):
         timeline.add_row(fmt.full_time(event.at), event.status.value, Text(printable(event.detail or "")))
 
     parts: list[RenderableType] = [params, Text(""), Text("Timeline", style="bold underline"), timeline]
     if job.error:
         parts += [
             Text(""),
-            Text("Error", style="bold underline red"),
-            Text(printable(fmt.with_edit_hint(job.error) or ""), style="red"),
+            Text("Error", style=rich_style("bold underline $text-error")),
+            Text(printable(fmt.with_edit_hint(job.error) or ""), style=rich_style("$text-error")),
         ]
     if retry_key and job.status in (Status.FAILED, Status.CANCELLED):
         parts.append(Text(f"Press {retry_key} in the job list to queue it again.", style="dim"))
@@ -157,6 +200,11 @@ def render_details(job: Job, events: list[JobEvent], retry_key: str | None = Non
     else:
         parts.append(Text("No videos yet.", style="dim"))
     return Group(*parts)
+
+
+def _status_word(job: Job) -> str:
+    mark = fmt.STATUS_MARK.get(job.status)
+    return f"{mark} {job.status.value}" if mark else job.status.value
 
 
 def _mode_rows(job: Job) -> list[tuple[str, str | Text]]:

@@ -1,5 +1,6 @@
-"""The new job form. Each field is checked as it is typed and its problem shown beneath it;
-``ctrl+s`` submits only when every field is valid, ``escape`` closes."""
+"""The new job form. Each field is checked as it is typed, by the job model's own rules
+(``veotui.tui.validators``), and its problem shown beneath it; ``ctrl+s`` submits only when
+every field is valid, ``escape`` closes."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import anyio
-from PIL import Image, UnidentifiedImageError
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -26,9 +26,7 @@ from veotui.core.capabilities import (
     DEFAULT_MODEL,
     DEFAULT_RESOLUTION,
     DURATIONS,
-    MAX_PROMPT_CHARS,
     MAX_REFERENCES,
-    MAX_SEED,
     MAX_VIDEOS,
     MODELS,
     PERSON_GENERATION,
@@ -39,59 +37,9 @@ from veotui.core.errors import InvalidRequest, VeotuiError
 from veotui.core.job import Job, format_usd
 from veotui.core.prices import DEFAULT_TABLE, PriceTable, estimate_cost, price_per_second, wants_audio
 from veotui.core.request import JobRequest, ModelRefusal, cautions, check_extension_source, refusals
-from veotui.datadir.files import IMAGE_NAME, LAST_FRAME_NAME, MAX_IMAGE_BYTES, reference_name
+from veotui.datadir.files import IMAGE_NAME, LAST_FRAME_NAME, reference_name
 from veotui.tui.dialogs import ConfirmScreen
-
-
-def check_prompt(text: str) -> str | None:
-    length = len(text.strip())
-    if not length:
-        return "Write what the video should show."
-    if length > MAX_PROMPT_CHARS:
-        return f"The prompt is {length} characters; the limit is {MAX_PROMPT_CHARS}."
-    return None
-
-
-def check_negative(text: str) -> str | None:
-    if len(text.strip()) > MAX_PROMPT_CHARS:
-        return f"The negative prompt is longer than {MAX_PROMPT_CHARS} characters."
-    return None
-
-
-def check_seed(text: str) -> str | None:
-    text = text.strip()
-    if not text:
-        return None
-    if not text.isdigit() or int(text) > MAX_SEED:
-        return f"The seed is a whole number from 0 to {MAX_SEED}."
-    return None
-
-
-def image_path(text: str) -> Path | None:
-    text = text.strip()
-    return Path(text).expanduser() if text else None
-
-
-def check_image(text: str) -> str | None:
-    """An image path is optional; given, it must be a readable image of at most 10 MB."""
-    path = image_path(text)
-    if path is None:
-        return None
-    if not path.exists():
-        return f"No file at {path}."
-    if not path.is_file():
-        return f"{path} is not a file."
-    size = path.stat().st_size
-    if size > MAX_IMAGE_BYTES:
-        return f"{path.name} is {fmt.size(size)}; the limit is {fmt.size(MAX_IMAGE_BYTES)}."
-    try:
-        with Image.open(path) as image:
-            image_format = image.format
-    except (UnidentifiedImageError, OSError):
-        return f"{path.name} is not an image (PNG, JPEG, WebP, GIF, AVIF…)."
-    if image_format is None:  # pragma: no cover - Pillow names every format it opens
-        return f"{path.name} is not an image."
-    return None
+from veotui.tui.validators import ImageFile, JobField, image_path
 
 
 class PathSuggester(Suggester):
@@ -168,7 +116,7 @@ class NewJobScreen(ModalScreen[Job | None]):
         max-width: 100%;
         height: 100%;
         max-height: 40;
-        border: thick dodgerblue;
+        border: thick $primary;
         background: $surface;
         padding: 0 1;
     }
@@ -258,6 +206,9 @@ class NewJobScreen(ModalScreen[Job | None]):
         self.prices: PriceTable = prices if isinstance(prices, PriceTable) else DEFAULT_TABLE
         self.simulated = False
         self.template = template
+        #: The rules the fields are checked by: the job model's and the engine's own.
+        self.prompt_rule = JobField("prompt")
+        self.image_rule = ImageFile()
 
     def compose(self) -> ComposeResult:
         title = "New job"
@@ -268,6 +219,11 @@ class NewJobScreen(ModalScreen[Job | None]):
         with Vertical(id="form"):
             yield Static(title, id="form-title")
             with VerticalScroll(id="form-fields"):
+                # The prompt first: tabbing round the form comes back to it, never to a list
+                # that a space would open.
+                yield Label("Prompt")
+                yield TextArea(id="prompt", soft_wrap=True, show_line_numbers=False)
+                yield Static(id="prompt-error", classes="error")
                 if self.extends is not None:
                     with Horizontal(classes="row", id="extends-row"):
                         with Vertical(classes="field"):
@@ -280,12 +236,9 @@ class NewJobScreen(ModalScreen[Job | None]):
                             )
                             yield Static(id="extends-note")
                         yield Vertical(id="extends-picture")
-                yield Label("Prompt")
-                yield TextArea(id="prompt", soft_wrap=True, show_line_numbers=False)
-                yield Static(id="prompt-error", classes="error")
                 if self.extends is None:
                     yield Label("Input image (optional): a path to PNG, JPEG, WebP, GIF, AVIF… ≤ 10 MB")
-                    yield Input(id="image", placeholder="~/pictures/start-frame.png", suggester=PathSuggester())
+                    yield self._path_input("image", "~/pictures/start-frame.png")
                     yield Static(id="image-error", classes="error")
                 with Horizontal(classes="row"):
                     with Vertical(classes="field"):
@@ -308,11 +261,11 @@ class NewJobScreen(ModalScreen[Job | None]):
                         yield ChoiceSelect([(m, m) for m in MODELS], value=model, id="model")
                     with Vertical(classes="field"):
                         yield Label("Seed (optional)")
-                        yield Input(id="seed", placeholder="random")
+                        yield Input(id="seed", placeholder="random", validators=[JobField("seed")])
                 yield Static(id="seed-error", classes="error")
                 with Collapsible(title="Advanced", id="advanced", collapsed=True):
                     yield Label("Negative prompt (optional)")
-                    yield Input(id="negative", placeholder="what to avoid")
+                    yield Input(id="negative", placeholder="what to avoid", validators=[JobField("negative_prompt")])
                     yield Static(id="negative-error", classes="error")
                     with Horizontal(classes="row"):
                         with Vertical(classes="field"):
@@ -331,16 +284,11 @@ class NewJobScreen(ModalScreen[Job | None]):
                             yield Select(SWITCH_CHOICES, value="", allow_blank=False, id="enhance")
                     if self.extends is None:
                         yield Label("Last frame (optional; needs the input image)")
-                        yield Input(id="last-frame", placeholder="~/pictures/end-frame.png", suggester=PathSuggester())
+                        yield self._path_input("last-frame", "~/pictures/end-frame.png")
                         yield Static(id="last-frame-error", classes="error")
                         yield Label(f"Reference images (optional, up to {MAX_REFERENCES}; not with an input image)")
                         for number in range(1, MAX_REFERENCES + 1):
-                            yield Input(
-                                id=f"reference-{number}",
-                                placeholder=f"reference image {number}",
-                                suggester=PathSuggester(),
-                                classes="reference",
-                            )
+                            yield self._path_input(f"reference-{number}", f"reference image {number}")
                             yield Static(id=f"reference-{number}-error", classes="error")
                         yield Label("Reference type")
                         yield ChoiceSelect([(t, t) for t in REFERENCE_TYPES], value="asset", id="ref-type")
@@ -349,6 +297,16 @@ class NewJobScreen(ModalScreen[Job | None]):
             yield Static(id="form-caution")
             yield Static(id="form-error", classes="error")
         yield Footer()
+
+    def _path_input(self, field: str, placeholder: str) -> Input:
+        """A path to an input image: completed as it is typed, checked by the engine's rule."""
+        return Input(
+            id=field,
+            placeholder=placeholder,
+            suggester=PathSuggester(),
+            validators=[self.image_rule],
+            classes="image-path",
+        )
 
     def on_mount(self) -> None:
         self.query_one("#prompt", TextArea).focus()
@@ -503,7 +461,9 @@ class NewJobScreen(ModalScreen[Job | None]):
 
     @staticmethod
     def _request(fields: dict[str, Any]) -> JobRequest:
-        return JobRequest.from_mapping({**fields, "prompt": "x"})
+        """The job as chosen so far, its free text aside (what it costs and what the model
+        takes do not depend on the prompt, the negative prompt or the seed)."""
+        return JobRequest.from_mapping({**fields, "prompt": "x", "negative_prompt": None, "seed": None})
 
     def _inputs(self) -> tuple[bool, bool, int]:
         """Whether an input image and a last frame are given, and how many reference images."""
@@ -559,52 +519,38 @@ class NewJobScreen(ModalScreen[Job | None]):
         self.query_one(f"#{field}").set_class(problem is not None, "invalid")
         return problem is None
 
+    def _prompt_problem(self) -> str | None:
+        result = self.prompt_rule.validate(self.query_one("#prompt", TextArea).text)
+        return None if result.is_valid else result.failure_descriptions[0]
+
     @on(TextArea.Changed, "#prompt")
     def _prompt_changed(self) -> None:
-        self._show("prompt", check_prompt(self.query_one("#prompt", TextArea).text))
+        self._show("prompt", self._prompt_problem())
 
-    @on(Input.Changed, "#image")
-    def _image_changed(self, event: Input.Changed) -> None:
-        self._show("image", check_image(event.value))
-
-    @on(Input.Changed, "#last-frame")
-    def _last_frame_changed(self, event: Input.Changed) -> None:
-        self._show("last-frame", check_image(event.value))
-
-    @on(Input.Changed, ".reference")
-    def _reference_changed(self, event: Input.Changed) -> None:
-        if event.input.id:
-            self._show(event.input.id, check_image(event.value))
-
-    @on(Input.Changed, "#seed")
-    def _seed_changed(self, event: Input.Changed) -> None:
-        self._show("seed", check_seed(event.value))
-
-    @on(Input.Changed, "#negative")
-    def _negative_changed(self, event: Input.Changed) -> None:
-        self._show("negative", check_negative(event.value))
+    @on(Input.Changed, "#seed, #negative, .image-path")
+    def _field_changed(self, event: Input.Changed) -> None:
+        result = event.validation_result
+        problem = result.failure_descriptions[0] if result is not None and not result.is_valid else None
+        self._show(event.input.id or "", problem)
 
     def _paths(self) -> dict[str, str]:
         """The path fields this form has, by id, as typed."""
-        ids = [] if self.extends is not None else ["image", "last-frame"]
-        if self.extends is None:
-            ids += [f"reference-{n}" for n in range(1, MAX_REFERENCES + 1)]
+        if self.extends is not None:
+            return {}
+        ids = ["image", "last-frame", *(f"reference-{n}" for n in range(1, MAX_REFERENCES + 1))]
         return {field: self.query_one(f"#{field}", Input).value for field in ids}
 
     def validate(self) -> bool:
         """Check every field; focus the first one that is wrong."""
-        checks = [("prompt", check_prompt(self.query_one("#prompt", TextArea).text))]
-        checks += [(field, check_image(value)) for field, value in self._paths().items()]
-        checks += [
-            ("seed", check_seed(self.query_one("#seed", Input).value)),
-            ("negative", check_negative(self.query_one("#negative", Input).value)),
-        ]
+        checks = [("prompt", self._prompt_problem())]
+        for field in (*self._paths(), "seed", "negative"):
+            widget = self.query_one(f"#{field}", Input)
+            result = widget.validate(widget.value)
+            checks.append((field, result.failure_descriptions[0] if result and not result.is_valid else None))
         valid = [self._show(field, problem) for field, problem in checks]
         for (field, _), ok in zip(checks, valid, strict=True):
             if not ok:
-                if field not in ("prompt", "image", "seed"):
-                    self.query_one("#advanced", Collapsible).collapsed = False
-                self.query_one(f"#{field}").focus()
+                self._reveal(field)
                 return False
         return self._model_takes_it()
 
@@ -625,6 +571,11 @@ class NewJobScreen(ModalScreen[Job | None]):
             target.focus()
         return False
 
+    def _reveal(self, field: str) -> None:
+        if field not in ("prompt", "image", "seed"):
+            self.query_one("#advanced", Collapsible).collapsed = False
+        self.query_one(f"#{field}").focus()
+
     def fields(self) -> dict[str, Any]:
         seed = self.query_one("#seed", Input).value.strip()
         fields: dict[str, Any] = {
@@ -635,7 +586,7 @@ class NewJobScreen(ModalScreen[Job | None]):
             "duration_seconds": self.query_one("#duration", Select).value,
             "resolution": self.query_one("#resolution", Select).value,
             "negative_prompt": self.query_one("#negative", Input).value.strip() or None,
-            "seed": int(seed) if seed.isdigit() else None,
+            "seed": seed or None,
         }
         for name, widget in (
             ("generate_audio", "#audio"),

@@ -24,6 +24,7 @@ from veotui.backend.base import Backend
 from veotui.core import display as fmt
 from veotui.core.job import ACTIVE_STATUSES
 from veotui.core.text import printable
+from veotui.tui.cells import rich_style
 
 #: At most one refresh a second.
 REFRESH_SECONDS = 1.0
@@ -106,6 +107,8 @@ class MetricsScreen(Screen[None]):
         #: The figures and series last shown.
         self.figures: dict[str, Any] = {}
         self.series: list[dict[str, Any]] = []
+        #: Whether the engine only simulates (its spend is then marked so); None until read.
+        self.simulated: bool | None = None
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="metrics"):
@@ -134,6 +137,8 @@ class MetricsScreen(Screen[None]):
     @work(exclusive=True, group="metrics", exit_on_error=False)
     async def refresh_figures(self) -> None:
         try:
+            if self.simulated is None:
+                self.simulated = (await self.backend.info()).is_simulator
             figures = await self.backend.metrics()
             series = await self.backend.metric_series(HOURS)
         except Exception as exc:  # noqa: BLE001 - VeotuiError or a dropped connection: say it here
@@ -157,7 +162,7 @@ class MetricsScreen(Screen[None]):
         overall = f"{100 * ok / total:.0f} % of {total} completed or failed" if total else "no job completed or failed"
         self.query_one("#success", Chart).show(rates, f"{span} · {overall}")
         self.query_one("#queue", Chart).show(queue, f"{span} · at most {int(max(queue, default=0))} waiting")
-        self.query_one("#now", Static).update(now_table(figures, self.clock()))
+        self.query_one("#now", Static).update(now_table(figures, self.clock(), simulated=bool(self.simulated)))
         self.query_one("#stages", Static).update(stage_table(figures))
         self.query_one("#errors", Static).update(error_table(figures))
 
@@ -170,7 +175,8 @@ def _money(value: float | None) -> str:
     return "—" if value is None else f"${value:,.2f}"
 
 
-def now_table(figures: dict[str, Any], now: datetime) -> Table:
+def now_table(figures: dict[str, Any], now: datetime, *, simulated: bool = False) -> Table:
+    """The figures of now; ``simulated``: the spend is the simulator's, nothing was paid."""
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold", no_wrap=True)
     table.add_column(no_wrap=True)
@@ -188,14 +194,16 @@ def now_table(figures: dict[str, Any], now: datetime) -> Table:
     ]
     spent = figures.get("spend_today_usd")
     budget = figures.get("daily_budget_usd")
+    mark = Text(" simulated", style="dim") if simulated else Text("")
     if budget:
         share = 100 * (spent or 0) / budget
-        style = "red" if share >= 100 else "yellow" if share >= 80 else ""
-        rows.append(("Spend today", Text(f"{_money(spent)} of {_money(budget)} ({share:.0f} %)", style=style)))
+        style = rich_style("$text-error") if share >= 100 else rich_style("$text-warning") if share >= 80 else ""
+        today = Text(f"{_money(spent)} of {_money(budget)} ({share:.0f} %)", style=style)
     else:
-        rows.append(("Spend today", _money(spent)))
+        today = Text(_money(spent))
     rows += [
-        ("Spend in all", _money(figures.get("estimated_cost_usd_total"))),
+        ("Spend today", Text.assemble(today, mark)),
+        ("Spend in all", Text.assemble(_money(figures.get("estimated_cost_usd_total")), mark)),
         ("Data dir", fmt.size(int(figures.get("storage_bytes") or 0))),
         ("Updated", now.astimezone().strftime("%H:%M:%S")),
     ]
@@ -242,5 +250,5 @@ def error_table(figures: dict[str, Any]) -> Table | Text:
     top = max(errors.values())
     for kind, count in sorted(errors.items(), key=lambda item: (-item[1], item[0])):
         bar = "█" * max(1, round(12 * count / top))
-        table.add_row(Text(printable(kind)), str(count), Text(bar, style="red"))
+        table.add_row(Text(printable(kind)), str(count), Text(bar, style=rich_style("$error")))
     return table

@@ -12,15 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.events import Resize
 from textual.widget import Widget
 from textual.widgets import Static
 
 from veotui.backend.base import Backend
 from veotui.core.job import Job
+from veotui.tui.cells import rich_style
 
 
 def mode_of(app: object) -> str:
@@ -54,13 +57,45 @@ def picture_cache(app: object) -> Path:
     return Path(data_dir) / "cache" / "pictures" if data_dir is not None else Path.home() / ".cache" / "veotui"
 
 
+#: A picture's width in cells: never smaller (a caption must fit) nor larger than this.
+MIN_PICTURE_WIDTH = 14
+MAX_PICTURE_WIDTH = 48
+#: At most this many rows tall, whatever the aspect ratio.
+MAX_PICTURE_HEIGHT = 14
+#: A terminal cell is about twice as tall as it is wide.
+CELL_ASPECT = 2.0
+
+
+def picture_size(room: int, count: int, aspect: float) -> tuple[int, int]:
+    """Width and height in cells of each of ``count`` pictures side by side in ``room``
+    columns (one column between them), for pictures ``aspect`` wide to 1 tall."""
+    count = max(1, count)
+    width = max(MIN_PICTURE_WIDTH, min(MAX_PICTURE_WIDTH, (room - (count - 1)) // count))
+    height = round(width / aspect / CELL_ASPECT)
+    if height > MAX_PICTURE_HEIGHT:
+        height = MAX_PICTURE_HEIGHT
+        width = max(MIN_PICTURE_WIDTH, round(height * aspect * CELL_ASPECT))
+    return width, max(3, height)
+
+
+def aspect_of(job: Job) -> float:
+    """The job's frames, wide to tall (``16:9`` is 1.78)."""
+    wide, _, tall = job.request.aspect_ratio.partition(":")
+    try:
+        return int(wide) / int(tall)
+    except (ValueError, ZeroDivisionError):
+        return 16 / 9
+
+
 class Pictures(Vertical):
     """The pictures section of the details screen. The backend makes the PNG files (in a
-    worker thread, cached in the job folder; remote: on the server, fetched once)."""
+    worker thread, cached in the job folder; remote: on the server, fetched once). Each row
+    shares the section's width: the pictures grow and shrink with it."""
 
     DEFAULT_CSS = """
     Pictures {
         height: auto;
+        display: none;  /* until there is a picture to show */
     }
     Pictures .picture-row {
         height: auto;
@@ -80,14 +115,29 @@ class Pictures(Vertical):
     }
     """
 
-    def __init__(self, backend: Backend, **kwargs) -> None:
+    def __init__(self, backend: Backend, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.backend = backend
-        self._shown: tuple | None = None
+        self._shown: tuple[object, ...] | None = None
+        self._aspect = 16 / 9
 
     def compose(self) -> ComposeResult:
         yield Static(Text("Pictures", style="bold underline"), classes="picture-title")
-        yield Static(Text("…", style="dim"), id="pictures-note")
+        yield Static(id="pictures-note")
+
+    def on_resize(self, event: Resize) -> None:
+        self._size_pictures(event.size.width)
+
+    def _size_pictures(self, room: int) -> None:
+        if room <= 0:
+            return  # not laid out yet
+        for row in self.query(".picture-row"):
+            cells = list(row.query(".picture-image"))
+            width, height = picture_size(room, len(cells), self._aspect)
+            for cell in cells:
+                cell.styles.width, cell.styles.height = width, height
+            for caption in row.query(".picture-caption"):
+                caption.styles.width = width
 
     async def show(self, job: Job) -> None:
         """Draw the job's pictures (again only when its inputs or videos changed)."""
@@ -95,22 +145,27 @@ class Pictures(Vertical):
         if key == self._shown:
             return
         self._shown = key
+        self._aspect = aspect_of(job)
         widget_class = picture_class(mode_of(self.app))
         note = self.query_one("#pictures-note", Static)
+        note.display = True
         if widget_class is None:
-            note.update(Text("Pictures are off (the pictures setting, VEOTUI_PICTURES).", style="dim"))
+            self.display = False  # the pictures setting (VEOTUI_PICTURES) is off
             return
         try:
             rows = await self.backend.job_pictures(job.job_id, picture_cache(self.app))
         except Exception as exc:  # noqa: BLE001 - a damaged video or a lost server must not break the screen
             self._shown = None
-            note.update(Text(f"Could not draw the pictures: {exc}", style="red"))
+            self.display = True
+            note.update(Text(f"Could not draw the pictures: {exc}", style=rich_style("$text-error")))
             return
         await self.query(".picture-row").remove()
+        # A job without input images or videos yet has nothing to show: no section at all.
+        self.display = bool(rows)
         if not rows:
-            note.update(Text("No pictures yet: the job has no input images or videos.", style="dim"))
             return
         note.update("")
+        note.display = False
         for title, pictures in rows:
             row = Horizontal(classes="picture-row")
             await self.mount(row)
@@ -121,3 +176,5 @@ class Pictures(Vertical):
                     Static(f"{title} · {caption}", classes="picture-caption"),
                     widget_class(str(path), classes="picture-image"),
                 )
+        # Sized once laid out: the section had no width while it was hidden.
+        self.call_after_refresh(lambda: self._size_pictures(self.size.width))

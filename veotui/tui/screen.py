@@ -9,6 +9,7 @@ progress reading, which the board takes only while the job's status still matche
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -42,7 +43,7 @@ from veotui.core.job import (
 from veotui.settings import Settings
 from veotui.tui.board import HISTORY, PANELS, PROCESSING, QUEUE, Board
 from veotui.tui.details import DetailsScreen
-from veotui.tui.dialogs import ConfirmScreen, HelpScreen
+from veotui.tui.dialogs import ALWAYS_KEEP, KEEP, ConfirmScreen, HelpScreen, SaveQuestion
 from veotui.tui.filter import FilterBar
 from veotui.tui.follow import Follower
 from veotui.tui.form import NewJobScreen
@@ -55,6 +56,13 @@ from veotui.tui.tables import HistoryTable, JobTable, ProcessingTable, QueueTabl
 TICK_SECONDS = 1.0
 #: How often the header asks whether the data directory accepts writes.
 STORAGE_SECONDS = 3.0
+#: A destructive key does nothing when a change moved the selection to another job this
+#: recently: the key was meant for the job that was there (the head of the queue that just
+#: started, say), not for its neighbour.
+SETTLE_SECONDS = 0.3
+#: How long a warning toast stays; an error's stays a little longer. Both are short.
+NOTICE_SECONDS = 4.0
+ERROR_SECONDS = 6.0
 
 
 def palette_commands(bindings: Iterable[BindingType], titles: Mapping[str, str]) -> tuple[tuple[str, str, str], ...]:
@@ -200,6 +208,18 @@ class MainScreen(Screen[None]):
         self._land: str | None = None
         self._keys_state: tuple[object, ...] = ()
         self._titles: dict[str, tuple[str, str]] = {}
+        #: When a change last moved the selection to another job (the monotonic clock).
+        self._selection_moved_at = -SETTLE_SECONDS
+        #: The last job that ended, as the Processing panel's bottom line says it.
+        self.last_ended = ""
+        #: The state of the queue the engine told us last, to tell another client's pause.
+        self._queue_state: QueueState | None = None
+        #: A pause or resume this screen asked for, until the engine says it is done.
+        self._own_pause: bool | None = None
+        #: The answer to the first save's question this session: None asks (again).
+        self.save_choice: str | None = None
+        #: While the server is away, the time the panels stand still at.
+        self._frozen_at: datetime | None = None
 
     @property
     def info(self) -> BackendInfo | None:
@@ -229,29 +249,52 @@ class MainScreen(Screen[None]):
         await self.follower.run()
 
     def _error(self, title: str, message: str, severity: str) -> None:
-        level: SeverityLevel = "warning" if severity == "warning" else "error"
-        self.app.notify(message, title=title, severity=level)
+        self.notice(message, title=title, severity="warning" if severity == "warning" else "error")
+
+    def notice(
+        self, message: str, *, title: str = "", severity: SeverityLevel = "information", timeout: float | None = None
+    ) -> None:
+        """A toast, for what needs attention. Short: warnings and errors stay a few seconds;
+        the rest goes by faster."""
+        if timeout is None:
+            timeout = {"error": ERROR_SECONDS, "warning": NOTICE_SECONDS}.get(severity, 3.0)
+        self.app.notify(message, title=title, severity=severity, timeout=timeout)
 
     def _connection(self, state: str) -> None:
-        """The remote server went away, or came back: say so, and grey out the panels
-        while they cannot be trusted."""
+        """The remote server went away, or came back: say so, grey out the panels and stop
+        their clocks while they cannot be trusted."""
         self.header.connection = state
-        self.query_one("#panels").set_class(state == DISCONNECTED, "-stale")
+        lost = state == DISCONNECTED
+        self.query_one("#panels").set_class(lost, "-stale")
+        self._frozen_at = self.clock() if lost else None
         where = self.info.location if self.info else "the server"
-        if state == DISCONNECTED:
-            self.app.notify(
+        if lost:
+            self.notice(
                 f"Lost {where}; retrying. The panels show the last known state.",
                 title="Disconnected",
                 severity="warning",
             )
         else:
-            self.app.notify(f"Connected to {where} again; the panels are current.", title="Reconnected")
+            self.notice(f"Connected to {where} again.", title="Reconnected")
+            self.render_board(self.selected_id, panels=(PROCESSING,))
 
     def _queue_changed(self, state: QueueState) -> None:
-        """Paused or running (and why), and today's spend, in the header."""
+        """Paused or running (and why), and today's spend, in the header; a pause or resume
+        that another client (or the daily budget) made is also said."""
         header = self.header
-        if state.by_budget and not header.paused:
-            self.app.notify(state.reason or "", title="The daily budget paused the queue", severity="warning")
+        before, self._queue_state = self._queue_state, state
+        if before is not None and state.paused != before.paused:
+            if self._own_pause is not None and self._own_pause == state.paused:
+                self._own_pause = None  # this screen's own pause or resume: it says so itself
+            elif state.by_budget:
+                self.notice(state.reason or "", title="The daily budget paused the queue", severity="warning")
+            elif state.paused:
+                reason = f": {state.reason}" if state.reason else ""
+                self.notice(
+                    f"Nothing new starts{reason}. p resumes.", title="Queue paused elsewhere", severity="warning"
+                )
+            else:
+                self.notice("New jobs start again.", title="Queue resumed elsewhere")
         header.paused, header.pause_reason = state.paused, state.reason or ""
         header.spend_today = state.spent_today_usd
         header.daily_budget = state.daily_budget_usd
@@ -293,20 +336,27 @@ class MainScreen(Screen[None]):
             screen.reload()
 
     def _announce(self, job: Job) -> None:
-        prompt = fmt.one_line(job.prompt)
-        prompt = prompt if len(prompt) <= 40 else prompt[:39] + "…"
+        """A job ended: the Processing panel's bottom line says so (a toast would cover the
+        rows being read). A failure needs attention: it is also a short toast, on this
+        screen (the form, the details and the help keep theirs clear)."""
+        when = fmt.local_time(job.finished_at, self.clock()) if job.finished_at else ""
+        short = fmt.short_id(job.job_id)
         if job.status == Status.COMPLETED:
-            self.app.notify(f"{prompt} — {fmt.videos_summary(job)}", title=f"Completed {fmt.short_id(job.job_id)}")
+            self.last_ended = f"✓ {short} completed {when} · {fmt.videos_summary(job)}"
         elif job.status == Status.FAILED:
-            self.app.notify(
-                f"{prompt} — {fmt.one_line(job.error)}" + (f" {fmt.EDIT_HINT}" if fmt.asks_for_edit(job.error) else ""),
-                title=f"Failed {fmt.short_id(job.job_id)}",
-                severity="error",
-            )
+            self.last_ended = f"✗ {short} failed {when}"
+            if self.app.screen is self:
+                error = _first_sentence(fmt.one_line(job.error))
+                hint = f" {fmt.EDIT_HINT}" if fmt.asks_for_edit(job.error) else ""
+                self.notice(f"{error}{hint}", title=f"Failed {short}", severity="error")
+        else:
+            return
+        self._update_titles()
 
     def tick(self) -> None:
-        """About once a second: elapsed times move, and processing jobs' progress is re-read."""
-        if self.board.processing:
+        """About once a second: elapsed times move, and processing jobs' progress is re-read
+        (not while the server is away: the panels then stand still, greyed out)."""
+        if self.board.processing and self._frozen_at is None:
             self.render_board(self.selected_id, panels=(PROCESSING,))
             self.refresh_progress()
 
@@ -327,7 +377,7 @@ class MainScreen(Screen[None]):
     # -- rendering ------------------------------------------------------------------------
 
     def render_board(self, pinned: str | None, panels: tuple[str, ...] = PANELS, *, keys: bool = True) -> None:
-        now = self.clock()
+        now = self._frozen_at or self.clock()
         board = self.board
         with self.app.batch_update():
             for panel in panels:
@@ -337,6 +387,8 @@ class MainScreen(Screen[None]):
             history.has_previous = board.history_offset > 0
             history.has_next = board.has_next_page
             self._pin(pinned)
+            if pinned is not None and self.selected_id not in (pinned, None):
+                self._selection_moved_at = time.monotonic()
             self._update_titles()
             self.update_header()
         if keys:
@@ -380,7 +432,7 @@ class MainScreen(Screen[None]):
         empty = not (board.processing or board.queued or board.history or board.filter_text)
         hint = "press n to submit your first job" if empty and self.loaded.is_set() else ""
         titles = {
-            PROCESSING: (f"Processing {len(board.processing)}/{slots}", ""),
+            PROCESSING: (f"Processing {len(board.processing)}/{slots}", self.last_ended),
             QUEUE: (
                 f"In Queue {board.queued_total:,}",
                 f"the first {len(board.queued):,} shown" if board.queued_total > len(board.queued) else "",
@@ -596,6 +648,7 @@ class MainScreen(Screen[None]):
 
     @work(exclusive=True, group="pause")
     async def toggle_pause(self) -> None:
+        self._own_pause = not self.header.paused
         try:
             if self.header.paused:
                 state = await self.backend.resume()
@@ -607,7 +660,8 @@ class MainScreen(Screen[None]):
                 state = await self.backend.pause()
                 self.app.notify("Nothing new starts; processing jobs go on. p resumes.", title="Queue paused")
         except VeotuiError as exc:
-            self.app.notify(str(exc), title="Could not pause or resume the queue", severity="error")
+            self._own_pause = None
+            self.notice(str(exc), title="Could not pause or resume the queue", severity="error")
             return
         self._queue_changed(state)
 
@@ -625,9 +679,31 @@ class MainScreen(Screen[None]):
         if job is not None and job.status == Status.QUEUED:
             self._call(f"move job {fmt.short_id(job.job_id)}", lambda: self.backend.move(job.job_id, to=to))
 
+    def _unsettled(self, key: str, what: str) -> bool:
+        """True (and it says so) when a change moved the selection to another job just now:
+        a destructive key then waits to be pressed again."""
+        if time.monotonic() - self._selection_moved_at >= SETTLE_SECONDS:
+            return False
+        job = self.selected_job
+        name = f"job {fmt.short_id(job.job_id)}" if job is not None else "another job"
+        self.notice(
+            f"The selection just moved to {name}. Press {key} again to {what} it.",
+            title="Nothing done",
+            severity="warning",
+            timeout=3,
+        )
+        return True
+
+    def _key_of(self, action: str) -> str:
+        """The key that runs ``action`` (the first, as the keymap has it)."""
+        default = next((b.key for b in self.BINDINGS if isinstance(b, Binding) and b.id == action), action)
+        return self.settings.keymap.get(action, default).split(",")[0].strip()
+
     def action_cancel(self) -> None:
         job = self.selected_job
         if job is None or job.status.is_final:
+            return
+        if self._unsettled(self._key_of("cancel"), "cancel"):
             return
         if job.status == Status.QUEUED:
             self._call(f"cancel job {fmt.short_id(job.job_id)}", lambda: self.backend.cancel(job.job_id))
@@ -644,6 +720,8 @@ class MainScreen(Screen[None]):
         job = self.selected_job
         if job is None or job.status not in (Status.FAILED, Status.CANCELLED):
             return
+        if self._unsettled(self._key_of("retry"), "retry"):
+            return
         short = fmt.short_id(job.job_id)
         if job.retry_reuses_operation:
             detail = f"It {RETRY_REFETCHES}: the generation already finished at Google."
@@ -651,21 +729,33 @@ class MainScreen(Screen[None]):
             cost = f" (about {format_usd(job.estimated_cost_usd)})" if job.estimated_cost_usd is not None else ""
             simulated = " The simulator only pretends: nothing is paid." if self.info and self.info.is_simulator else ""
             detail = f"It {RETRY_RESUBMITS}{cost}.{simulated}"
-        self._confirm(
-            f"Retry job {short}?",
-            detail,
-            "Retry",
-            lambda: self._call(f"retry job {short}", lambda: self.backend.retry(job.job_id)),
-        )
+        self._confirm(f"Retry job {short}?", detail, "Retry", lambda: self.retry(job))
+
+    @work(group="actions")
+    async def retry(self, job: Job) -> None:
+        """Queue the job again and say where it went: a long queue hides it otherwise."""
+        short = fmt.short_id(job.job_id)
+        try:
+            queued = await self.backend.retry(job.job_id)
+        except Exception as exc:  # noqa: BLE001 - VeotuiError or a dropped connection: a sentence, never a traceback
+            self.notice(str(exc), title=f"Could not retry job {short}", severity="error")
+            return
+        where = self._where(queued)
+        if queued.retry_reuses_operation and where.startswith("queue position"):
+            where += " (at the front: it fetches, it does not generate)"
+        self.notice(f"Job {short}: {where.replace('queue position', 'queued at position')}", title="Retried")
 
     def action_delete(self) -> None:
         job = self.selected_job
         if job is None:
             return
-        files = [f"{len(job.videos)} video{'s' if len(job.videos) != 1 else ''}"] if job.videos else []
-        if job.has_image:
-            files.append("its input image")
-        what = " and ".join(files) if files else "its folder"
+        if self._unsettled(self._key_of("delete"), "delete"):
+            return
+        things = ["the job"]
+        things += [f"its {len(job.videos)} video{'s' if len(job.videos) != 1 else ''}"] if job.videos else []
+        things += ["its input image"] if job.has_image else []
+        things += [] if len(things) > 1 else ["its folder"]
+        what = ", ".join(things[:-1]) + " and " + things[-1]
         if self.is_local:
             where = "on this machine"
         else:
@@ -675,36 +765,52 @@ class MainScreen(Screen[None]):
         stop = " It is processing: it stops and frees its slot." if job.status.is_active else ""
         self._confirm(
             f"Delete job {fmt.short_id(job.job_id)}?",
-            f"“{fmt.one_line(job.prompt)[:60]}” — removes the job, {what} {where}{cloud}. This cannot be undone.{stop}",
+            f"“{fmt.one_line(job.prompt)[:60]}” — removes {what} {where}{cloud}. This cannot be undone.{stop}",
             "Delete",
             lambda: self._call(f"delete job {fmt.short_id(job.job_id)}", lambda: self.backend.delete(job.job_id)),
         )
 
     def action_save(self) -> None:
         job = self.selected_job
-        if job is not None and job.status == Status.COMPLETED:
-            self.save(job)
+        if job is None or job.status != Status.COMPLETED:
+            return
+        after = self.info.auto_delete_after_download if self.info else None
+        if after is None or self.save_choice is not None:
+            self.save(job, keep=self.save_choice == ALWAYS_KEEP)
+            return
+
+        def answered(answer: str | None) -> None:
+            if answer is None:
+                return
+            if answer != KEEP:
+                self.save_choice = answer  # OK or ALWAYS_KEEP: not asked again this session
+            self.save(job, keep=answer in (KEEP, ALWAYS_KEEP))
+
+        self.app.push_screen(SaveQuestion(after, fmt.short_id(job.job_id)), answered)
 
     @work(group="files")
-    async def save(self, job: Job) -> None:
+    async def save(self, job: Job, *, keep: bool = False) -> None:
         target = self.settings.downloads_dir
+        short = fmt.short_id(job.job_id)
         try:
             target.mkdir(parents=True, exist_ok=True)
-            paths = await self.backend.download_all(job.job_id, target)
+            paths = await self.backend.download_all(job.job_id, target, keep=keep)
         except Exception as exc:  # noqa: BLE001 - VeotuiError, OSError, or a dropped connection
-            self.app.notify(str(exc), title=f"Could not save job {fmt.short_id(job.job_id)}", severity="error")
+            self.notice(str(exc), title=f"Could not save job {short}", severity="error")
             return
         names = ", ".join(path.name for path in paths)
-        message = f"Saved to {target}: {names}"
+        message = f"Saved to {_home(target)}: {names}"
         after = self.info.auto_delete_after_download if self.info else None
-        if after is not None:
+        if keep:
+            message += f"\nJob {short} stays (not deleted after this save)."
+        elif after is not None:
             try:
                 notice = fmt.auto_delete_notice(await self.backend.get(job.job_id), after, utcnow())
             except VeotuiError:
-                notice = f"job {fmt.short_id(job.job_id)} was deleted after download"
+                notice = f"job {short} was deleted after download"
             if notice:
                 message += f"\n{notice[0].upper()}{notice[1:]}."
-        self.app.notify(message, title=f"Saved {len(paths)} video{'s' if len(paths) != 1 else ''}")
+        self.notice(message, title=f"Saved {len(paths)} video{'s' if len(paths) != 1 else ''}", timeout=NOTICE_SECONDS)
 
     def action_open(self) -> None:
         job = self.selected_job
@@ -727,7 +833,7 @@ class MainScreen(Screen[None]):
             if isinstance(command, str):
                 self.app.notify(command, title="Cannot open a player", severity="warning", timeout=15)
                 return
-            self.app.notify(str(path), title="Opening in the system's player")
+            self.notice(f"{path.name}\nin {_home(path.parent)}", title="Opening in the system's player")
             status = await open_with_player(command)
         except Exception as exc:  # noqa: BLE001 - VeotuiError, OSError, or a dropped connection
             self.app.notify(str(exc), title="Could not open the video", severity="error")
@@ -827,3 +933,19 @@ class MainScreen(Screen[None]):
             self.app.notify(str(exc), title=f"Could not {what}", severity="error")
         except Exception as exc:  # noqa: BLE001 - an operator sees a sentence, never a traceback
             self.app.notify(f"{type(exc).__name__}: {exc}", title=f"Could not {what}", severity="error")
+
+
+def _home(path: Path) -> str:
+    """A path as an operator types it: ``~/Downloads`` rather than ``/home/ana/Downloads``."""
+    try:
+        return "~/" + str(path.relative_to(Path.home()))
+    except ValueError:
+        return str(path)
+
+
+def _first_sentence(text: str, limit: int = 100) -> str:
+    """What a toast says of an error: its first sentence, at most ``limit`` characters (the
+    details screen has all of it)."""
+    end = text.find(". ")
+    sentence = text[: end + 1] if end >= 0 else text
+    return sentence if len(sentence) <= limit else sentence[: limit - 1] + "…"

@@ -16,9 +16,9 @@ from typing import ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
+from textual.content import Content
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
@@ -26,6 +26,7 @@ from textual.strip import Strip
 
 from veotui.core import display as fmt
 from veotui.core.job import Job
+from veotui.tui import cells as cell
 
 Cells = tuple[object, ...]
 
@@ -294,6 +295,10 @@ class RowTable(ScrollView, can_focus=True):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._styles = None
+        # The cells' colours come from the theme's variables: a new theme draws them again.
+        self._cell_renders.clear()
+        self._strips.clear()
+        self._header = None
 
     def render_lines(self, crop: Region) -> list[Strip]:
         # The width is read once for all the lines asked for; the styles (walking every
@@ -312,7 +317,7 @@ class RowTable(ScrollView, can_focus=True):
         width, base, header_style, cursor_style = self._pass
         if y == 0:
             if self._header is None or self._header[0] != (width, header_style):
-                labels = [Text(column.label) for column in self.COLUMNS]
+                labels = [Content(column.label) for column in self.COLUMNS]
                 self._header = ((width, header_style), self._line(labels, width, header_style))
             return self._header[1]
         row = y - 1 + round(self.scroll_y)
@@ -331,8 +336,8 @@ class RowTable(ScrollView, can_focus=True):
         if self._widths[0] != width:
             self._widths = (width, self.column_widths(width))
         segments: list[Segment] = []
-        for cell_width, cell in zip(self._widths[1], cells):
-            segments += self._cell_segments(cell, cell_width)
+        for cell_width, value in zip(self._widths[1], cells):
+            segments += self._cell_segments(value, cell_width)
         return Strip(Segment.apply_style(segments, style)).adjust_cell_length(width, style)
 
     def _cell_segments(self, cell: object, width: int) -> list[Segment]:
@@ -341,27 +346,22 @@ class RowTable(ScrollView, can_focus=True):
         made = self._cell_renders.get(id(cell))
         if made is not None and made[0] is cell and made[1] == width:
             return made[2]
-        text = cell.copy() if isinstance(cell, Text) else _as_text(cell)
-        text.truncate(width, overflow="ellipsis", pad=True)
+        content = _as_content(cell).truncate(width, ellipsis=True, pad=True)
         pad = Segment(" " * CELL_PADDING)
-        console = self.app.console
-        # ``Text.render`` leaves the text's own style out when it has no spans.
-        rendered = (
-            Segment.apply_style(text.render(console), console.get_style(text.style))
-            if text.style
-            else text.render(console)
-        )
-        segments = [pad, *rendered, pad]
+        # The cell's theme variables ($primary…) are read from the running app's theme.
+        segments = [pad, *content.render_segments(), pad]
         if len(self._cell_renders) >= CELL_RENDERS:
             self._cell_renders.clear()
         self._cell_renders[id(cell)] = (cell, width, segments)
         return segments
 
 
-def _as_text(cell: object) -> Text:
+def _as_content(cell: object) -> Content:
+    if isinstance(cell, Content):
+        return cell
     if isinstance(cell, JobCell):
-        return cell.text.copy()
-    return Text(str(cell), end="")
+        return cell.content
+    return Content(str(cell))
 
 
 class JobTable(RowTable):
@@ -403,17 +403,14 @@ class JobTable(RowTable):
 class JobCell:
     """The short id of a job, carrying the full id (the sort key of the row)."""
 
-    __slots__ = ("job_id", "text")
+    __slots__ = ("content", "job_id")
 
     def __init__(self, job_id: str, style: str = "bold") -> None:
         self.job_id = job_id
-        self.text = Text(fmt.short_id(job_id), style=style, end="")
-
-    def __rich__(self) -> Text:
-        return self.text
+        self.content = Content.styled(fmt.short_id(job_id), style)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, JobCell) and other.job_id == self.job_id and other.text == self.text
+        return isinstance(other, JobCell) and other.job_id == self.job_id and other.content == self.content
 
     def __hash__(self) -> int:
         return hash(self.job_id)
@@ -425,11 +422,11 @@ class ProcessingTable(JobTable):
         height: auto;
         min-height: 4;
         max-height: 9;
-        border: round dodgerblue;
-        border-title-color: dodgerblue;
+        border: round $primary;
+        border-title-color: $text-primary;
     }
     ProcessingTable:focus {
-        border: heavy dodgerblue;
+        border: heavy $primary;
     }
     """
     TITLE = "Processing"
@@ -447,31 +444,32 @@ class ProcessingTable(JobTable):
         remaining = "—" if job.eta_seconds is None else "~" + fmt.duration(job.eta_seconds)
         waiting = fmt.waiting(job, now)
         return (
-            JobCell(job.job_id, "bold dodger_blue1"),
-            fmt.plain(fmt.one_line(job.prompt)),
-            Text(waiting[0], style="yellow", end="")
+            JobCell(job.job_id, f"bold {cell.PROCESSING_STYLE}"),
+            cell.plain(fmt.one_line(job.prompt)),
+            cell.styled(waiting[0], cell.WAITING_STYLE)
             if waiting
-            else Text(fmt.stage_label(job.status), style="dodger_blue1", end=""),
-            Text(waiting[1], style="yellow", end="") if waiting else fmt.progress_bar(job.progress),
-            Text(fmt.elapsed(job.started_at, now), end=""),
-            Text(remaining, style="dim", end=""),
+            else cell.styled(fmt.stage_label(job.status), cell.PROCESSING_STYLE),
+            cell.styled(waiting[1], cell.WAITING_STYLE) if waiting else cell.progress_bar(job.progress),
+            Content(fmt.elapsed(job.started_at, now)),
+            cell.styled(remaining, cell.MUTED_STYLE),
         )
 
 
 class QueueTable(JobTable):
     DEFAULT_CSS = """
     QueueTable {
-        border: round darkorange;
-        border-title-color: darkorange;
+        border: round $accent;
+        border-title-color: $text-accent;
     }
     QueueTable:focus {
-        border: heavy darkorange;
+        border: heavy $accent;
         min-height: 8;  /* 5 rows under its border and header, however small the terminal */
     }
     """
     TITLE = "In Queue"
     COLUMNS = (
-        Column("position", "Position", 18),
+        # The number alone: the words are the column's (positions run past 100,000).
+        Column("position", "Queue position", 14),
         Column("job", "Job", fmt.SHORT_ID),
         Column("prompt", "Prompt", flex=1),
         Column("model", "Model", 8),
@@ -482,10 +480,10 @@ class QueueTable(JobTable):
     def cells(self, job: Job, now: datetime) -> Cells:
         return (
             self._position(job),
-            JobCell(job.job_id, "bold dark_orange"),
-            fmt.plain(fmt.one_line(job.prompt)),
-            Text(fmt.model_label(job.request.model), end=""),
-            Text(str(job.request.number_of_videos), end=""),
+            JobCell(job.job_id, f"bold {cell.QUEUE_STYLE}"),
+            cell.plain(fmt.one_line(job.prompt)),
+            Content(fmt.model_label(job.request.model)),
+            Content(str(job.request.number_of_videos)),
             self._submitted(job, now),
         )
 
@@ -497,12 +495,13 @@ class QueueTable(JobTable):
         return self.cells(job, now)
 
     @staticmethod
-    def _position(job: Job) -> Text:
-        return Text(f"Queue position: {job.queue_position or '?'}", style="dark_orange", end="")
+    def _position(job: Job) -> Content:
+        position = f"{job.queue_position:,}" if job.queue_position else "?"
+        return cell.styled(position, cell.QUEUE_STYLE)
 
     @staticmethod
-    def _submitted(job: Job, now: datetime) -> Text:
-        return Text(fmt.local_time(job.created_at, now), style="dim", end="")
+    def _submitted(job: Job, now: datetime) -> Content:
+        return cell.styled(fmt.local_time(job.created_at, now), cell.MUTED_STYLE)
 
 
 class HistoryTable(JobTable):
@@ -537,11 +536,11 @@ class HistoryTable(JobTable):
 
     def cells(self, job: Job, now: datetime) -> Cells:
         return (
-            fmt.status_cell(job),
+            cell.status_cell(job),
             JobCell(job.job_id),
-            Text(fmt.local_time(job.finished_at or job.created_at, now), style="dim", end=""),
-            fmt.plain(fmt.one_line(job.prompt)),
-            fmt.result_cell(job),
+            cell.styled(fmt.local_time(job.finished_at or job.created_at, now), cell.MUTED_STYLE),
+            cell.plain(fmt.one_line(job.prompt)),
+            cell.result_cell(job),
         )
 
     def action_cursor_down(self) -> None:
