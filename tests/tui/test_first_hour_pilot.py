@@ -7,6 +7,7 @@ of a job without an image, the open notification, tabbing round the extend form)
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
@@ -22,7 +23,7 @@ from tests.server.test_remote_backend import free_port
 from tests.tui.conftest import HISTORY, PROCESSING, QUEUE, running_app, wait_for, wait_shown, wait_status
 from tests.tui.test_pilot import captured_notices, rendered, select, texts
 from veotui.backend.remote import RemoteBackend
-from veotui.core.job import Job, Status
+from veotui.core.job import DISCONNECTED, Job, Status
 from veotui.server import running_server
 from veotui.tui.app import VeotuiApp
 from veotui.tui.details import DetailsScreen
@@ -43,6 +44,58 @@ def settled(monkeypatch):
     import veotui.tui.screen as main_screen
 
     monkeypatch.setattr(main_screen, "SETTLE_SECONDS", 0.0)
+
+
+# -- the header at 80 columns, and a pause from another client ---------------------------
+
+
+async def test_a_pause_from_another_client_is_said_and_leads_the_header_at_80_columns(settings):
+    async with running_app(settings, size=(80, 24)) as (app, pilot):
+        screen = app.main_screen
+        notes = captured_notices(app)
+        await app.backend.pause("client review at 4pm")
+        await wait_for(lambda: "Queue paused elsewhere" in [title for _, title in notes], what="the word of it")
+        assert notes[-1][0] == "Nothing new starts: client review at 4pm. p resumes."
+        await wait_for(lambda: "paused" in screen.header.shown, what="the header")
+        assert screen.header.shown.startswith(" veotui  paused (client review at 4pm) · slots 0/")
+
+        await app.backend.resume()
+        await wait_for(lambda: notes[-1] == ("New jobs start again.", "Queue resumed elsewhere"), what="the resume")
+        # This screen's own pause is said once, as its own.
+        await pilot.press("p")
+        await wait_for(lambda: notes[-1][1] == "Queue paused", what="the own pause")
+        await wait_for(lambda: "paused" in screen.header.shown, what="the header to say paused")
+        await pilot.pause(0.3)
+        assert [title for _, title in notes].count("Queue paused elsewhere") == 1
+
+
+async def test_the_header_gives_way_by_importance_at_80_columns(settings):
+    async with running_app(settings, size=(80, 24)) as (app, pilot):
+        screen = app.main_screen
+        header = screen.header
+        assert screen.info is not None
+        url = "http://render-box-07.studio.example.internal:8799"
+        screen.follower.info = dataclasses.replace(screen.info, location=url)
+        screen.update_header()
+        header.spend_today = 48.4
+        await pilot.pause()
+        # All is well: the slots and queue, the spend, and the server's host shortened to
+        # the room left.
+        line = header.shown
+        assert len(line) <= 80 and "slots" in line and "$48.40" in line
+        assert line.endswith("· render-box-…ple.internal"), line
+
+        # Over budget, and then the server lost: the states come first, then slots and queue;
+        # the location goes first, then the spend.
+        header.daily_budget = 50.0
+        header.paused, header.pause_reason = True, "daily budget $50.00: $48.40 spent, next job $3.20"
+        header.connection = DISCONNECTED
+        await pilot.pause()
+        line = header.shown
+        assert len(line) <= 80, line
+        assert line.startswith(" veotui  disconnected — retrying · paused (daily budget"), line
+        assert line.index("paused") < line.index("slots") < line.index("queue")
+        assert "render-box" not in line
 
 
 # -- the first save of a session asks once ----------------------------------------------
@@ -376,14 +429,12 @@ async def test_in_the_extend_form_tabbing_round_comes_back_to_the_prompt(setting
         prompt = form.query_one("#prompt", TextArea)
         await wait_for(lambda: prompt.has_focus, what="the prompt focused")
         await pilot.press(*"it reaches")
-        # Round the whole form and back: the prompt again, never the list of videos.
-        for _ in range(len(form.focus_chain)):
-            await pilot.press("tab")
+        # Tab from the last field round to the top: the prompt, never the list of videos
+        # (where the space of the next word would open it) nor the scroller (where it is lost).
+        form.focus_chain[-1].focus()
+        await pilot.pause()
+        await pilot.press("tab")
         assert prompt.has_focus
         await pilot.press(*" the island")
         assert prompt.text == "it reaches the island"
         assert not form.query_one("#extends-video", Select).expanded
-        await pilot.press("shift+tab")
-        await pilot.press("tab")
-        await pilot.press("space")
-        assert prompt.text == "it reaches the island "
