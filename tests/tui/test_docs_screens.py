@@ -1,6 +1,7 @@
 """The screen README.md and docs/tui.md show a newcomer is the one the TUI draws today: the
-80×24 snapshot, which tests/tui/test_snapshots.py checks against the running app. And the
-README's key list says what ``s`` leads to, with the default delay."""
+80×24 snapshot, which tests/tui/test_snapshots.py checks against the running app. The
+README's key list says what ``s`` leads to, with the default delay, and where saved videos go
+holds."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from veotui.settings import Settings
+from tests.support.env import FAST_ENV
+from veotui.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SNAPSHOT = ROOT / "tests" / "tui" / "__snapshots__" / "test_snapshots" / "test_main_screen_80x24.svg"
@@ -55,3 +57,10 @@ def test_the_readme_says_a_save_deletes_the_job_and_when():
     delay = next(f.default for f in dataclasses.fields(Settings) if f.name == "auto_delete_after_download")
     assert f"`s` save the videos to your downloads folder (the engine then deletes the job {delay:g} s later" in text
     assert "`VEOTUI_DOWNLOADS_DIR` sets another" in text
+
+
+def test_downloads_go_where_veotui_downloads_dir_says_not_under_the_data_directory(tmp_path):
+    data = {**FAST_ENV, "VEOTUI_DATA_DIR": str(tmp_path / "data")}
+    assert not load_settings(env=data).downloads_dir.is_relative_to(tmp_path / "data")
+    chosen = load_settings(env={**data, "VEOTUI_DOWNLOADS_DIR": str(tmp_path / "videos" / "veo")})
+    assert chosen.downloads_dir == tmp_path / "videos" / "veo"
