@@ -214,7 +214,8 @@ def level_number(name: str) -> int:
 
 def secrets_of(settings: Any, env: Mapping[str, str] | None = None) -> list[str]:
     env = os.environ if env is None else env
-    found = [getattr(settings, "token", None) or "", *getattr(settings, "users", {}).keys()]
+    users = getattr(settings, "users", {}).values()
+    found = [getattr(settings, "token", None) or "", *(getattr(user, "plain_token", None) or "" for user in users)]
     found += [env.get(name, "") for name in ("GOOGLE_API_KEY", "GEMINI_API_KEY", "VEOTUI_TOKEN")]
     return [s for s in found if s]
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
+import re
 import tomllib
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -12,6 +14,7 @@ from typing import Any
 
 import platformdirs
 
+from veotui.core.access import Role, UserEntry
 from veotui.core.errors import SettingsError
 from veotui.core.prices import PriceTable, parse_overrides, price_table
 from veotui.core.text import printable
@@ -41,8 +44,8 @@ class Settings:
     #: First backoff step of the auto-retry; later steps double (full jitter).
     retry_base_seconds: float = 2.0
     max_attempts: int = 3
-    #: Per-user tokens of the server: token -> user name.
-    users: Mapping[str, str] = field(default_factory=dict)
+    #: The server's users by name: their token's hash, role, budget and limit.
+    users: Mapping[str, UserEntry] = field(default_factory=dict)
     #: Key remapping of the TUI: binding id -> keys.
     keymap: Mapping[str, str] = field(default_factory=dict)
     #: Estimated US dollars the jobs sent to Google may cost per UTC day; None: no limit.
@@ -65,6 +68,11 @@ class Settings:
     #: On PostgreSQL: seconds without a heartbeat after which another server of the fleet
     #: takes over a server's processing jobs.
     lease_seconds: float = 30.0
+    #: Which queued job starts next: ``fifo`` (queue order) or ``fair`` (the oldest job of the
+    #: user with the fewest jobs processing).
+    queue_policy: str = "fifo"
+    #: Days the audit log keeps an entry.
+    audit_retention_days: int = 90
     #: Where job events are posted: the config file's ``[[webhooks]]`` and
     #: ``VEOTUI_WEBHOOK_URL`` / ``VEOTUI_WEBHOOK_SECRET``.
     webhooks: tuple[Hook, ...] = ()
@@ -265,6 +273,7 @@ def _path(name: str, raw: Any) -> Path:
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+QUEUE_POLICIES = ("fifo", "fair")
 
 SETTINGS_TABLE: dict[str, tuple[str, Any]] = {
     "data_dir": ("VEOTUI_DATA_DIR", _path),
@@ -291,6 +300,8 @@ SETTINGS_TABLE: dict[str, tuple[str, Any]] = {
     "pictures": ("VEOTUI_PICTURES", _one_of("auto", "kitty", "sixel", "halfblocks", "off")),
     "store": ("VEOTUI_STORE", _store),
     "lease_seconds": ("VEOTUI_LEASE_SECONDS", _lease),
+    "queue_policy": ("VEOTUI_QUEUE_POLICY", _one_of(*QUEUE_POLICIES)),
+    "audit_retention_days": ("VEOTUI_AUDIT_RETENTION_DAYS", _positive_int),
     "token_file": ("VEOTUI_TOKEN_FILE", _file),
     "allowed_hosts": ("VEOTUI_ALLOWED_HOSTS", _host_names),
     "allowed_origins": ("VEOTUI_ALLOWED_ORIGINS", _origins),
@@ -323,7 +334,7 @@ def load_settings(
     config_path = Path(env["VEOTUI_CONFIG"]).expanduser() if env.get("VEOTUI_CONFIG") else default_config_file()
     raw: dict[str, tuple[str, Any, int]] = {}
     holds_tokens = False
-    users: dict[str, str] = {}
+    users: dict[str, UserEntry] = {}
     keymap: dict[str, str] = {}
     prices: dict[str, dict[str, float]] = {}
     hooks: list[Hook] = []
@@ -379,6 +390,17 @@ def load_settings(
     )
 
 
+#: A user name ``veotui users add`` accepts: shown in the header, counted in the metrics,
+#: written in the audit log, and a bare key in the config file.
+USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+_USER_KEYS = ("token_sha256", "role", "daily_budget_usd", "max_concurrent")
+
+
+def token_sha256(token: str) -> str:
+    """What the config file keeps of a token."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
 def _token_from_file(values: dict[str, Any], raw: Mapping[str, tuple[str, Any, int]]) -> None:
     """``token_file`` gives the token (so it never shows in ``ps``), unless ``token`` comes
     from a later source (a flag over the environment over the config file)."""
@@ -401,19 +423,61 @@ def _token_from_file(values: dict[str, Any], raw: Mapping[str, tuple[str, Any, i
     values["token"] = text
 
 
-def _users_table(path: Path, value: Any) -> dict[str, str]:
-    if not isinstance(value, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) and k and v for k, v in value.items()
-    ):
-        raise SettingsError(f'[users] in {path} must map user names to tokens, like alice = "s3cret"')
-    for name in value:
-        if printable(name, keep="") != name:
+def _users_table(path: Path, value: Any) -> dict[str, UserEntry]:
+    """``[users.NAME]`` tables, and the old form ``[users] NAME = "token"`` (an operator)."""
+    if not isinstance(value, dict):
+        raise SettingsError(f"[users] in {path} must hold one [users.NAME] table per user")
+    users: dict[str, UserEntry] = {}
+    hashes: dict[str, str] = {}
+    for name, entry in value.items():
+        where = f"[users.{printable(str(name), keep='')}] in {path}"
+        if not name or printable(name, keep="") != name:
             raise SettingsError(
                 f"[users] in {path}: the user name {printable(name, keep='')!r} holds a control character; "
                 "user names are shown and counted, so they must be plain text"
             )
-    # The file reads name = token; the server looks up by token.
-    return {token: name for name, token in value.items()}
+        if isinstance(entry, str) and entry:
+            user = UserEntry(name, token_sha256(entry), plain_token=entry)
+        elif isinstance(entry, dict):
+            user = _user_entry(where, name, entry)
+        else:
+            raise SettingsError(
+                f'{where} must be a table with token_sha256 and role (or the old form {name} = "token")'
+            )
+        if user.token_sha256 in hashes:
+            raise SettingsError(f"{where} has the same token as the user {hashes[user.token_sha256]}")
+        hashes[user.token_sha256] = name
+        users[name] = user
+    return users
+
+
+def _user_entry(where: str, name: str, entry: Mapping[str, Any]) -> UserEntry:
+    unknown = sorted(set(entry) - set(_USER_KEYS))
+    if unknown:
+        raise SettingsError(f"{where}: unknown key {unknown[0]!r}; known: {', '.join(_USER_KEYS)}")
+    digest = entry.get("token_sha256")
+    if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", digest):
+        raise SettingsError(
+            f"{where}: token_sha256 must be the 64 hex digits of the token's SHA-256 (veotui users add)"
+        )
+    role = entry.get("role", Role.OPERATOR.value)
+    if role not in {r.value for r in Role}:
+        raise SettingsError(f"{where}: role must be one of {', '.join(r.value for r in Role)}, got {role!r}")
+    budget = _dollars(f"{where}: daily_budget_usd", entry["daily_budget_usd"]) if "daily_budget_usd" in entry else None
+    limit = _positive_int(f"{where}: max_concurrent", entry["max_concurrent"]) if "max_concurrent" in entry else None
+    return UserEntry(name, digest.lower(), Role(role), budget, limit)
+
+
+def read_users(path: Path, text: str | None = None) -> dict[str, UserEntry]:
+    """The ``[users]`` of the config file at ``path`` as it is now (none if it is gone), or
+    of ``text`` as that file would read."""
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8") if text is None else text)
+    except FileNotFoundError:
+        return {}
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
+        raise SettingsError(f"config file {path} cannot be read: {exc}") from exc
+    return _users_table(path, document.get("users", {}))
 
 
 def _keymap_table(path: Path, value: Any) -> dict[str, str]:

@@ -461,8 +461,78 @@ def main() -> None:
     print(f"ratio: {status_rps / bare_rps:.2f}")
 
 
+def audit_page_ms(entries: int, pages: int = 200) -> dict[str, float]:
+    """p99 milliseconds of one audit page (100 entries, newest first): all, one user's, one
+    job's, with ``entries`` in the log (100 users, 10 entries a job)."""
+    import sqlite3
+    import time
+
+    from veotui.core.access import AuditEntry
+    from veotui.datadir.health import StorageGuard
+    from veotui.store import open_store
+
+    data_dir = Path(tempfile.mkdtemp(prefix="veotui-audit-"))
+    store = open_store("sqlite", data_dir, StorageGuard(data_dir))
+    store.audit(AuditEntry("admin", "admin", "pause"))  # made by the store: its schema
+    store.close()
+    raw = sqlite3.connect(data_dir / "veotui.db")
+    rows = (
+        (
+            f"2026-01-01T00:00:{n // 1000:06d}.{n % 1000:03d}Z",
+            f"user{n % 100:03d}",
+            "operator",
+            "submit",
+            f"{n // 10:08x}-0000-4000-8000-000000000000",
+            None,
+            "127.0.0.1",
+        )
+        for n in range(entries)
+    )
+    raw.executemany(
+        "INSERT INTO audit (ts, user, role, action, job_id, detail, remote_addr) VALUES (?, ?, ?, ?, ?, ?, ?)", rows
+    )
+    raw.commit()
+    raw.close()
+    store = open_store("sqlite", data_dir, StorageGuard(data_dir))
+    figures = {}
+    for name, query in (
+        ("all", {}),
+        ("user", {"user": "user042"}),
+        ("job", {"job_id": f"{(entries // 20):08x}-0000-4000-8000-000000000000"}),
+    ):
+        times, cpu = [], []
+        for _ in range(pages):
+            began, began_cpu = time.perf_counter(), time.process_time()
+            page = store.audit_page(limit=100, **query)
+            times.append((time.perf_counter() - began) * 1000)
+            cpu.append((time.process_time() - began_cpu) * 1000)
+            assert page
+        times.sort()
+        cpu.sort()
+        figures[name] = times[min(len(times) - 1, int(len(times) * 0.99))]
+        figures[f"{name}_median"] = statistics.median(times)
+        # This process's CPU time: what the page costs, without a loaded machine's preemption.
+        figures[f"{name}_cpu"] = cpu[min(len(cpu) - 1, int(len(cpu) * 0.99))]
+    store.close()
+    shutil.rmtree(data_dir, ignore_errors=True)
+    return figures
+
+
+def audit_benchmark() -> None:
+    large, small = audit_page_ms(1_000_000), audit_page_ms(1_000)
+    for name in ("all", "user", "job"):
+        print(
+            f"audit_page_ms_p99 ({name}) at 1,000,000 entries: {large[name]:.3f} "
+            f"(median {large[name + '_median']:.3f}, CPU p99 {large[name + '_cpu']:.3f})"
+        )
+        print(f"audit_page_ms_p99 ({name}) at 1,000 entries: {small[name]:.3f} (CPU p99 {small[name + '_cpu']:.3f})")
+        print(f"audit_page_ms_p99_ratio ({name}): {large[name] / small[name]:.2f}")
+
+
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--bare"]:
+    if sys.argv[1:] == ["--audit"]:
+        audit_benchmark()
+    elif sys.argv[1:] == ["--bare"]:
         run_bare_server()
     elif sys.argv[1:2] == ["--storm"]:
         numbers = [int(n) for n in sys.argv[2:4]]

@@ -3,6 +3,7 @@ stack trace of an internal error, no secret ever, and rotation by size."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import sqlite3
@@ -158,7 +159,7 @@ async def test_no_token_or_api_key_reaches_the_log(make_settings, monkeypatch, t
     config = tmp_path / "config.toml"
     config.write_text(f'[users]\nalice = "{alice}"\n')
     settings = make_settings(token=admin, log_level="debug", config=str(config))
-    assert settings.users == {alice: "alice"}
+    assert settings.users["alice"].token_sha256 == hashlib.sha256(alice.encode()).hexdigest()
     async with running_server(settings) as server:
         async with httpx.AsyncClient(base_url=server.url, trust_env=False) as client:
             for token in (admin, alice, "wrong-token-guess-9999"):

@@ -1,8 +1,9 @@
 import pytest
 
+from veotui.core.access import Role, UserEntry
 from veotui.core.errors import SettingsError
 from veotui.generators import choose_generator
-from veotui.settings import load_settings
+from veotui.settings import load_settings, token_sha256
 
 
 def test_defaults(tmp_path):
@@ -29,7 +30,7 @@ def test_file_then_environment_then_flags(tmp_path):
     assert settings.sim_seconds == 2.5
     assert settings.auto_delete_after_download is None
     assert settings.data_dir == tmp_path / "d"
-    assert settings.users == {"tok-a": "alice"}
+    assert settings.users == {"alice": UserEntry("alice", token_sha256("tok-a"), Role.OPERATOR, plain_token="tok-a")}
     assert settings.keymap == {"cancel": "x"}
     assert settings.db_path == tmp_path / "d" / "veotui.db"
 

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from tests.server.conftest import data_files
+from tests.support.users import users_with_tokens
 from veotui.core.idempotency import KeyClaim, KeyTaken
 from veotui.core.ids import new_job_id
 from veotui.core.job import Job, Status
@@ -81,7 +82,7 @@ async def test_a_bad_key_is_refused_before_anything_is_made(server, http, key, p
 
 
 async def test_keys_are_per_user(settings):
-    settings = settings.replace(users={ALICE: "alice", BOB: "bob"})
+    settings = settings.replace(users=users_with_tokens({"alice": ALICE, "bob": BOB}))
     async with running_server(settings, keepalive=0.2) as server:
         made = []
         for token in (ALICE, BOB, ALICE):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
+from veotui.core.access import Actor, AuditEntry, Role
 from veotui.core.job import Change, Job, JobEvent, JobLists, QueueState
 from veotui.core.prices import PriceTable
 from veotui.core.webhooks import Delivery
@@ -65,6 +66,45 @@ class BackendInfo:
         }
 
 
+@dataclass(frozen=True)
+class Me:
+    """Who the backend acts for, and that user's own budget and limit (GET /api/me)."""
+
+    user: str
+    role: Role
+    daily_budget_usd: float | None = None
+    spent_today_usd: float = 0.0
+    max_concurrent: int | None = None
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.user, self.role)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "user": self.user,
+            "role": self.role.value,
+            "daily_budget_usd": self.daily_budget_usd,
+            "spent_today_usd": self.spent_today_usd,
+            "max_concurrent": self.max_concurrent,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Me:
+        return cls(
+            user=str(data["user"]),
+            role=Role(data["role"]),
+            daily_budget_usd=data.get("daily_budget_usd"),
+            spent_today_usd=float(data.get("spent_today_usd") or 0.0),
+            max_concurrent=data.get("max_concurrent"),
+        )
+
+
+#: Entries in one answer of ``audit`` unless asked otherwise, and at most.
+AUDIT_PAGE = 100
+MAX_AUDIT_PAGE = 1000
+
+
 class Backend(ABC):
     """Use as ``async with backend:``; every method raises :class:`veotui.core.errors.VeotuiError`
     subclasses (JobNotFound, Conflict, InvalidRequest, ...) with a sentence for a person."""
@@ -89,6 +129,17 @@ class Backend(ABC):
         """Whether the engine's data directory accepts writes now ("storage full" or
         "storage read-only" when it does not; the engine carries on by itself after)."""
         return (await self.info()).storage
+
+    @abstractmethod
+    async def me(self) -> Me:
+        """Who this backend acts for: the user and role the engine's rules apply to."""
+
+    @abstractmethod
+    async def audit(
+        self, *, user: str | None = None, job_id: str | None = None, limit: int = AUDIT_PAGE, offset: int = 0
+    ) -> list[AuditEntry]:
+        """The audit log, newest first, one page, optionally of one user or one job (an
+        admin's alone)."""
 
     @abstractmethod
     async def models(self) -> dict[str, Any]:

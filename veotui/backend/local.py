@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import dataclasses
 import functools
 import logging
@@ -19,10 +20,12 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from veotui import __version__
-from veotui.backend.base import QUEUE_PAGE, Backend, BackendInfo, Upload
+from veotui.backend.base import AUDIT_PAGE, MAX_AUDIT_PAGE, QUEUE_PAGE, Backend, BackendInfo, Me, Upload
+from veotui.core.access import LOCAL, Action, Actor, AuditEntry, UserEntry, refusal
 from veotui.core.catalog import model_catalog
 from veotui.core.errors import (
     Conflict,
+    Forbidden,
     InvalidRequest,
     JobNotFound,
     StorageUnavailable,
@@ -79,6 +82,12 @@ class NoLock:
 
 
 class LocalBackend(Backend):
+    """The engine, acting for one caller (:attr:`actor`): the person at the local TUI is the
+    admin; the server hands each request :meth:`acting_for` its caller. Every action is
+    checked against the caller's role here (``veotui.core.access``), so the server's routes,
+    the local TUI and the verbs follow the same rules, and every change is written to the
+    audit log with the change itself."""
+
     def __init__(
         self,
         settings: Settings,
@@ -91,6 +100,10 @@ class LocalBackend(Backend):
         self._generator = generator
         self._env = env
         self.url = url
+        self.actor: Actor = LOCAL
+        #: Where the caller's request came from (the audit log's ``remote_addr``).
+        self.remote_addr: str | None = None
+        self._users: Mapping[str, UserEntry] = settings.users
         # With PostgreSQL the database, not the data directory's lock file, decides who runs.
         self.lock: DataDirLock | NoLock = NoLock() if is_postgres(settings.store) else DataDirLock(settings.data_dir)
         self.bus = EventBus()
@@ -157,6 +170,7 @@ class LocalBackend(Backend):
             self.dir_size = DirSize(self.settings.data_dir)
             self.dir_size.value()  # the first walk starts now, in the background
             self.scheduler = Scheduler(self.store, self.generator, self.files, self.settings)
+            self.scheduler.users = self._users
             # Each status change a hook wants is written to the outbox with the change itself.
             self.store.webhooks = self.settings.webhooks
             self.webhooks = WebhookSender(
@@ -273,10 +287,13 @@ class LocalBackend(Backend):
         return self._estimates[model]
 
     def view(self, job: Job, position: int | None = None) -> Job:
-        """The job with its derived fields: progress, ETA, queue position."""
+        """The job with its derived fields: progress, ETA, queue position, why it waits."""
         if job.status == Status.QUEUED:
             if position is None:
                 position = job.queue_position or self.store.queue_position(job)
+            reason = self.scheduler.waiting_reason(job)
+            if reason is not None:
+                job = job.replace(waiting_reason=reason)
         else:
             position = None
         waiting = self.scheduler.waiting.get(job.job_id) if job.status.is_active else None
@@ -311,6 +328,68 @@ class LocalBackend(Backend):
         elif change.job is not None:
             change = Change(change.kind, change.job_id, self.view(change.job))
         self.bus.publish(change)
+
+    # -- who acts -------------------------------------------------------------------------
+
+    def acting_for(self, actor: Actor, remote_addr: str | None = None) -> LocalBackend:
+        """The same engine acting for ``actor``: a view that shares every part of this one
+        (store, scheduler, event bus) and differs only in whose rules apply."""
+        view = copy.copy(self)
+        view.actor = actor
+        view.remote_addr = remote_addr
+        return view
+
+    @property
+    def users(self) -> Mapping[str, UserEntry]:
+        """The server's users (the config file's ``[users]``), as last read."""
+        return self.scheduler.users if self._started else self._users
+
+    def set_users(self, users: Mapping[str, UserEntry]) -> None:
+        """Apply a new ``[users]`` table: budgets and limits hold from the next dispatch."""
+        self._users = users
+        self.scheduler.users = users
+        self.scheduler.wake()  # a raised budget or limit may let a job start
+
+    def _entry(self, action: str, job_id: str | None = None, detail: str | None = None) -> AuditEntry:
+        return AuditEntry(
+            user=self.actor.user,
+            role=self.actor.role.value,
+            action=action,
+            job_id=job_id,
+            detail=detail,
+            remote_addr=self.remote_addr,
+        )
+
+    def _allow(self, action: Action, job: Job | None = None, *, audit_as: str | None = None) -> AuditEntry:
+        """The audit entry of ``action`` when the caller may take it; otherwise the refusal
+        is written to the audit log (on its own: it changes nothing else) and raised."""
+        why = refusal(self.actor, action, job.request.user if job is not None else None, job.job_id if job else None)
+        name = audit_as or action.name.lower()
+        if why is not None:
+            with contextlib.suppress(StorageUnavailable):  # the refusal stands even if it cannot be noted
+                self.store.audit(self._entry(name, job.job_id if job else None, f"refused: {why}"))
+            event(log, logging.INFO, "access.refused", "%s", why, user=self.actor.user, action=name)
+            raise Forbidden(why)
+        return self._entry(name, job.job_id if job else None)
+
+    async def me(self) -> Me:
+        user = self.users.get(self.actor.user)
+        budget = user.daily_budget_usd if user is not None else None
+        return Me(
+            user=self.actor.user,
+            role=self.actor.role,
+            daily_budget_usd=budget,
+            spent_today_usd=round(self.store.spend_today(self.actor.user), 2),
+            max_concurrent=user.max_concurrent if user is not None else None,
+        )
+
+    async def audit(
+        self, *, user: str | None = None, job_id: str | None = None, limit: int = AUDIT_PAGE, offset: int = 0
+    ) -> list[AuditEntry]:
+        self._allow(Action.AUDIT)
+        if not (1 <= limit <= MAX_AUDIT_PAGE and 0 <= offset <= MAX_PAGE_ROWS):
+            raise InvalidRequest(f"limit must be 1 to {MAX_AUDIT_PAGE} and offset 0 or more")
+        return self.store.audit_page(user=user, job_id=job_id, limit=limit, offset=offset)
 
     # -- the interface --------------------------------------------------------------------
 
@@ -395,7 +474,11 @@ class LocalBackend(Backend):
         idempotency_key: str | None = None,
     ) -> tuple[Job, bool]:
         """As :meth:`submit`; also whether the answer is a replay: the job an earlier
-        submit under the same ``idempotency_key`` (kept per ``user``) made."""
+        submit under the same ``idempotency_key`` made. Keys are kept per caller: the user
+        the request acts for, never a name the request gives."""
+        audit = self._allow(Action.SUBMIT)
+        if not self.actor.is_admin:
+            user = self.actor.user  # a user's jobs are their own, whatever the request says
         request = self.request_from(fields, user)
         if not self.scheduler.probe_storage():
             raise self.storage.unavailable()
@@ -412,12 +495,12 @@ class LocalBackend(Backend):
         claim = None
         if idempotency_key is not None:
             images = [image, last_frame[0] if last_frame else None, *(data for data, _ in references)]
-            claim = KeyClaim(user or "", idempotency_key, fingerprint(request, images))
+            claim = KeyClaim(self.actor.user, idempotency_key, fingerprint(request, images))
             earlier = self._replay(claim)
             if earlier is not None:
                 return earlier, True
         try:
-            job = await self._create(request, image, image_name, last_frame, references, claim)
+            job = await self._create(request, image, image_name, last_frame, references, claim, audit)
         except KeyTaken:
             # Another submit under the same key committed first: its job is the answer.
             earlier = self._replay(claim) if claim is not None else None
@@ -457,6 +540,7 @@ class LocalBackend(Backend):
         last_frame: Upload | None,
         references: list[Upload],
         claim: KeyClaim | None,
+        audit: AuditEntry,
     ) -> Job:
         source_video = None
         if request.extends:
@@ -490,7 +574,7 @@ class LocalBackend(Backend):
                     video=source_video,
                 )
             )
-            job = self.store.insert(job, claim=claim)
+            job = self.store.insert(job, audit=dataclasses.replace(audit, job_id=job.job_id), claim=claim)
         except BaseException as exc:
             self.files.remove(job.job_id)
             failure = self.storage.error(exc, "save the job's input files") if isinstance(exc, OSError) else None
@@ -611,26 +695,37 @@ class LocalBackend(Backend):
         )
 
     async def cancel(self, job_id: str) -> Job:
-        return self.view(self.scheduler.cancel(job_id))
+        audit = self._allow(Action.CANCEL, self.store.get(job_id))
+        return self.view(self.scheduler.cancel(job_id, audit=audit))
 
     async def retry(self, job_id: str) -> Job:
-        return self.view(self.scheduler.retry(job_id))
+        audit = self._allow(Action.RETRY, self.store.get(job_id))
+        return self.view(self.scheduler.retry(job_id, audit=audit))
 
     async def delete(self, job_id: str) -> None:
-        self.scheduler.delete(job_id)
+        audit = self._allow(Action.DELETE, self.store.get(job_id))
+        self.scheduler.delete(job_id, audit=audit)
         self._downloaded.pop(job_id, None)
 
     async def queue(self) -> QueueState:
         return self.scheduler.queue_state()
 
     async def pause(self, reason: str | None = None) -> QueueState:
-        return self.scheduler.pause(reason)
+        audit = self._allow(Action.PAUSE)
+        return self.scheduler.pause(reason, audit=audit)
 
     async def resume(self) -> QueueState:
-        return self.scheduler.resume()
+        audit = self._allow(Action.RESUME)
+        return self.scheduler.resume(audit=audit)
 
     async def move(self, job_id: str, *, to: str | None = None, position: int | None = None) -> Job:
-        job = self.scheduler.move(job_id, to=to, position=position)
+        audit = self._allow(Action.MOVE, self.store.get(job_id))
+        detail = f"to {to}" if to is not None else f"to position {position}"
+        # An operator orders their own jobs among themselves, never ahead of another user's.
+        among = None if self.actor.is_admin else self.actor.user
+        job = self.scheduler.move(
+            job_id, to=to, position=position, among=among, audit=dataclasses.replace(audit, detail=detail)
+        )
         return self.view(job, job.queue_position)
 
     async def timeline(self, job_id: str) -> list[JobEvent]:
@@ -716,13 +811,16 @@ class LocalBackend(Backend):
         except (JobNotFound, Conflict, VideoNotFound):
             return None
 
-    def record_download(self, job_id: str, index: int | None = None, *, by: str | None = None) -> None:
+    def record_download(self, job_id: str, index: int | None = None) -> None:
         """A download finished: the zip (``index`` None), or one video. The zip, or every
         video one by one by the same caller, may start the auto-delete timer (the engine
-        decides: ``by`` is the per-user token's user, None the admin)."""
+        decides: only the job's owner or an admin starts it)."""
+        by = None if self.actor.is_admin else self.actor.user
         job = self.store.find(job_id)
         if job is None or job.status != Status.COMPLETED:
             return
+        with contextlib.suppress(StorageUnavailable):  # the video was saved; the note of it may wait
+            self.store.audit(self._entry("download", job_id, "the zip" if index is None else f"video {index}"))
         if index is not None:
             done = self._downloaded.setdefault(job_id, {}).setdefault(by, set())
             done.add(index)

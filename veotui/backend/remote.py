@@ -20,7 +20,8 @@ from urllib.parse import quote
 import anyio
 import httpx
 
-from veotui.backend.base import QUEUE_PAGE, Backend, BackendInfo, Upload
+from veotui.backend.base import AUDIT_PAGE, QUEUE_PAGE, Backend, BackendInfo, Me, Upload
+from veotui.core.access import AuditEntry
 from veotui.core.errors import (
     ERROR_HEADER,
     BackendUnavailable,
@@ -310,6 +311,20 @@ class RemoteBackend(Backend):
         if not isinstance(data, dict) or not isinstance(data.get("models"), list):
             raise self._not_veotui("GET /api/models answered no model table")
         return data
+
+    async def me(self) -> Me:
+        return Me.from_dict(await self._request("GET", "/api/me"))
+
+    async def audit(
+        self, *, user: str | None = None, job_id: str | None = None, limit: int = AUDIT_PAGE, offset: int = 0
+    ) -> list[AuditEntry]:
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        if user is not None:
+            params["user"] = user
+        if job_id is not None:
+            params["job_id"] = job_id
+        data = await self._request("GET", "/api/audit", params=params)
+        return [AuditEntry.from_dict(entry) for entry in data["entries"]]
 
     async def queue(self) -> QueueState:
         return QueueState.from_dict(await self._request("GET", "/api/queue"))

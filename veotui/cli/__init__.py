@@ -15,6 +15,7 @@ from typing import Any
 
 from veotui import __version__
 from veotui.backend.base import QUEUE_PAGE
+from veotui.core.access import DEFAULT_ROLE, Role
 from veotui.core.capabilities import (
     ASPECT_RATIOS,
     DEFAULT_ASPECT_RATIO,
@@ -233,6 +234,27 @@ def build_parser() -> argparse.ArgumentParser:
     _engine_flags(doctor)
     _remote_flags(doctor, help_remote="ask the veotui server at URL how it stands (VEOTUI_REMOTE)")
 
+    users = commands.add_parser("users", help="add, list, rotate or remove the server's users (the config file)")
+    user_actions = users.add_subparsers(dest="users_action", metavar="ACTION", required=True)
+    add = user_actions.add_parser("add", help="add a user with a new token (printed once; only its hash is kept)")
+    add.add_argument("name", help="the user's name: letters, digits and . _ @ -")
+    add.add_argument("--role", choices=[r.value for r in Role], default=DEFAULT_ROLE.value, help="default operator")
+    add.add_argument("--budget", type=_usd, metavar="USD", help="the user's own daily budget in US dollars")
+    add.add_argument("--max-concurrent", type=_at_least_one, metavar="N", help="at most N of their jobs processing")
+    user_actions.add_parser("list", help="every user with their role, budget and limit (never a token)")
+    rotate = user_actions.add_parser("rotate", help="give a user a new token; the old one stops working")
+    rotate.add_argument("name")
+    remove = user_actions.add_parser("remove", help="remove a user; their next request gets 401")
+    remove.add_argument("name")
+
+    audit = commands.add_parser("audit", help="the server's audit log, newest first (admin)")
+    audit.add_argument("--user", metavar="U", help="only this user's entries")
+    audit.add_argument("--job", metavar="J", help="only entries of the job whose id starts with J")
+    audit.add_argument("-f", "--follow", action="store_true", help="keep printing new entries as they come")
+    audit.add_argument("--limit", type=_at_least_one, default=50, metavar="N", help="entries (default 50)")
+    audit.add_argument("--json", action="store_true", help="print one JSON object a line")
+    _remote_flags(audit)
+
     logs = commands.add_parser(
         "logs",
         help="print the log: the data directory's (works while veotui runs), or with --remote the server's",
@@ -263,6 +285,26 @@ def _conflicting(args: argparse.Namespace) -> str | None:
     if args.command == "delete" and bool(args.job) == bool(args.finished):
         return "give a JOB or --finished (one of them)"
     return None
+
+
+def _usd(text: str) -> float:
+    try:
+        value = float(text.strip().removeprefix("$"))
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected an amount of US dollars above 0, like 20 or 12.5, got {text!r}")
+    return value
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
 
 
 def _where(text: str) -> str | int:
@@ -365,7 +407,7 @@ def closed_pipe() -> int:
 
 
 #: The commands that run (or read) the engine here; every other one is a client verb.
-ENGINE_COMMANDS = frozenset({None, "serve", "logs", "doctor"})
+ENGINE_COMMANDS = frozenset({None, "serve", "logs", "doctor", "users"})
 
 
 def dispatch(args: argparse.Namespace, settings: Settings) -> int:
@@ -406,6 +448,10 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from veotui.cli.doctor import run_data_doctor, run_doctor
 
         return run_data_doctor(settings) if args.data else run_doctor(settings)
+    if command == "users":
+        from veotui.cli.users import run_users
+
+        return run_users(args, settings)
     from veotui.cli.verbs import run_verb
 
     return run_verb(args, settings)

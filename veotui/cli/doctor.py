@@ -64,6 +64,7 @@ def run_doctor(settings: Settings, env: Mapping[str, str] | None = None, out: Te
     env = os.environ if env is None else env
     report = _Report(out or sys.stdout)
     print("veotui doctor: checking the Google Cloud settings (nothing is generated)", file=report.out)
+    _check_tokens(settings, report)
     _check_secrets(settings, report)
     _check(settings, env, report)
     if report.failures:
@@ -74,6 +75,19 @@ def run_doctor(settings: Settings, env: Mapping[str, str] | None = None, out: Te
         return 1
     print("everything veotui needs for Veo is in place.", file=report.out)
     return 0
+
+
+def _check_tokens(settings: Settings, report: _Report) -> None:
+    """Tokens kept in plain text (the old ``[users] NAME = "token"`` form) still work; a
+    hash is safer: whoever reads the config file learns nothing."""
+    plain = sorted(user.name for user in settings.users.values() if user.plain_token)
+    if plain:
+        names = ", ".join(plain)
+        print(
+            f"  advice  users: the token of {names} sits in {settings.config_file} in plain text; "
+            f"keep only its hash: veotui users rotate {plain[0]} (gives a new token, stores its SHA-256)",
+            file=report.out,
+        )
 
 
 def run_data_doctor(settings: Settings, out: TextIO | None = None) -> int:

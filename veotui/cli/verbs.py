@@ -24,6 +24,7 @@ import anyio
 
 from veotui.backend.base import QUEUE_PAGE, Backend
 from veotui.core import display as fmt
+from veotui.core.access import AuditEntry
 from veotui.core.capabilities import MAX_REFERENCES
 from veotui.core.errors import Conflict, InvalidRequest, JobNotFound, TooLarge, VeotuiError
 from veotui.core.idempotency import check_key
@@ -633,6 +634,37 @@ async def move(backend: Backend, args: argparse.Namespace) -> int:
     return 0
 
 
+async def audit(backend: Backend, args: argparse.Namespace) -> int:
+    """The audit log, oldest of the page first so the newest ends at the bottom; ``-f``
+    then prints each new entry as it is written."""
+    job_id = await backend.resolve(args.job) if args.job else None
+    entries = await backend.audit(user=args.user, job_id=job_id, limit=args.limit)
+    for entry in reversed(entries):
+        _audit_line(entry, args.json)
+    last = max((entry.id or 0 for entry in entries), default=0)
+    while args.follow:
+        await anyio.sleep(1.0)
+        fresh = [e for e in await backend.audit(user=args.user, job_id=job_id, limit=200) if (e.id or 0) > last]
+        for entry in reversed(fresh):
+            _audit_line(entry, args.json)
+        last = max((entry.id or 0 for entry in fresh), default=last)
+    return 0
+
+
+def _audit_line(entry: AuditEntry, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(entry.to_dict()), flush=True)
+        return
+    parts = [entry.ts or "", f"{entry.user} ({entry.role})", entry.action]
+    if entry.job_id:
+        parts.append(entry.job_id)
+    if entry.detail:
+        parts.append(entry.detail)
+    if entry.remote_addr:
+        parts.append(f"from {entry.remote_addr}")
+    print(printable("  ".join(parts)), flush=True)
+
+
 # -- hooks ----------------------------------------------------------------------------------
 
 
@@ -679,6 +711,7 @@ def _hook_line(result: dict[str, Any]) -> str:
 
 
 VERBS: dict[str, Verb] = {
+    "audit": audit,
     "hooks": hooks,
     "models": models,
     "submit": submit,

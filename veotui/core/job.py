@@ -144,6 +144,9 @@ class Job:
     #: ("rate limited", "temporary fault"). Derived by the engine, never stored.
     retry_at: datetime | None = None
     retry_reason: str | None = None
+    #: Why a queued job that could start does not (the queue is paused, its user's budget or
+    #: limit), a sentence. Derived by the engine, never stored.
+    waiting_reason: str | None = None
     #: US dollars, from the price table when the job was submitted.
     estimated_cost_usd: float | None = None
     #: The operation finished with videos: a retry fetches them again instead of paying anew.
@@ -203,6 +206,7 @@ class Job:
                 "eta_seconds": self.eta_seconds,
                 "retry_at": isoformat(self.retry_at),
                 "retry_reason": self.retry_reason,
+                "waiting_reason": self.waiting_reason,
                 "downloaded_at": isoformat(self.downloaded_at),
                 "estimated_cost_usd": self.estimated_cost_usd,
                 "retry_reuses_operation": self.retry_reuses_operation,
@@ -237,6 +241,7 @@ class Job:
             eta_seconds=data.get("eta_seconds"),
             retry_at=parse_time(data.get("retry_at")),
             retry_reason=data.get("retry_reason"),
+            waiting_reason=data.get("waiting_reason"),
             estimated_cost_usd=data.get("estimated_cost_usd"),
             operation_done=bool(data.get("retry_reuses_operation")),
         )

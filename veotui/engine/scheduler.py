@@ -22,12 +22,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 import anyio
 import anyio.abc
 
+from veotui.core.access import AuditEntry, UserEntry
 from veotui.core.errors import Conflict, InvalidRequest, StorageUnavailable
 from veotui.core.job import ACTIVE_STATUSES, Change, Job, QueueState, Status, utcnow
 from veotui.core.text import refuse_controls
@@ -36,7 +38,8 @@ from veotui.engine.recovery import Recovery
 from veotui.engine.runner import JobRunner
 from veotui.engine.slots import Slots
 from veotui.engine.storage import StorageWatch, check_database
-from veotui.engine.upkeep import AutoDelete, Cleanup, DailyBudget, seconds_to_next_utc_day
+from veotui.engine.upkeep import AuditRetention, AutoDelete, Cleanup, DailyBudget, seconds_to_next_utc_day
+from veotui.engine.users import UserLimits
 from veotui.generators.base import Generator
 from veotui.settings import Settings
 from veotui.store.jobs import JobStore
@@ -64,6 +67,8 @@ class Scheduler:
         self.slots = Slots(self.runner.run, self.cleanup.after_run)
         self.storage.when_writable(self.slots.wake)
         self.budget = DailyBudget(store, settings)
+        self.user_limits = UserLimits(store, settings.users)
+        self.audit_retention = AuditRetention(store, settings)
         self.auto_delete = AutoDelete(store, settings, self.storage, self.slots, self.delete)
         self.recovery = Recovery(
             store,
@@ -90,6 +95,7 @@ class Scheduler:
                 task_group.start_soon(self._dispatch_loop)
                 task_group.start_soon(self.storage.watch)
                 task_group.start_soon(check_database, self.store, self.storage.guard)
+                task_group.start_soon(self.audit_retention.prune, lambda: self.recovery.leader)
                 if self.fleet is not None:
                     task_group.start_soon(self.recovery.heartbeat)
                 task_status.started()
@@ -111,6 +117,23 @@ class Scheduler:
         """A change another server of the fleet made (read back from the database)."""
         self.recovery.heard(change)
 
+    @property
+    def users(self) -> Mapping[str, UserEntry]:
+        """The server's users, with their own budgets and limits (the config file's [users])."""
+        return self.user_limits.users
+
+    @users.setter
+    def users(self, users: Mapping[str, UserEntry]) -> None:
+        self.user_limits.users = users
+
+    @property
+    def holds(self) -> dict[str, str]:
+        """Why each user's queued jobs wait (their budget, their limit), as of the last dispatch."""
+        return self.user_limits.holds
+
+    def waiting_reason(self, job: Job) -> str | None:
+        return self.user_limits.waiting_reason(job)
+
     def probe_storage(self) -> bool:
         """Whether the disk accepts writes now (probed if it did not)."""
         return self.storage.probe()
@@ -120,7 +143,7 @@ class Scheduler:
     def wake(self) -> None:
         self.slots.wake()
 
-    def pause(self, reason: str | None = None) -> QueueState:
+    def pause(self, reason: str | None = None, *, audit: AuditEntry | None = None) -> QueueState:
         """Start nothing new until resumed; processing jobs go on. Survives a restart."""
         if reason is not None:
             if not isinstance(reason, str):
@@ -135,15 +158,15 @@ class Scheduler:
                     reason.encode("utf-8")
                 except UnicodeEncodeError:
                     raise InvalidRequest("reason contains a lone surrogate, which is not valid Unicode text") from None
-        self.store.set_paused(True, reason)
+        self.store.set_paused(True, reason, audit=_with_detail(audit, reason))
         return self.queue_state()
 
-    def resume(self) -> QueueState:
+    def resume(self, *, audit: AuditEntry | None = None) -> QueueState:
         """Start queued jobs again. When the daily budget is what holds them, it is set
         aside for the rest of today (UTC)."""
         _, by_budget, _ = self.store.pause_flags()
         self.budget.set_aside_if_holding(by_budget)
-        self.store.set_paused(False)
+        self.store.set_paused(False, audit=audit)
         self.wake()
         return self.queue_state()
 
@@ -156,20 +179,34 @@ class Scheduler:
             spend_simulated=self.generator.is_simulator,
         )
 
-    def move(self, job_id: str, *, to: str | None = None, position: int | None = None) -> Job:
-        return self.store.move(job_id, to=to, position=position)
+    def move(
+        self,
+        job_id: str,
+        *,
+        to: str | None = None,
+        position: int | None = None,
+        among: str | None = None,
+        audit: AuditEntry | None = None,
+    ) -> Job:
+        job = self.store.move(job_id, to=to, position=position, among=among, audit=audit)
+        self.wake()  # under the fair queue's limits, a job moved first may start now
+        return job
 
-    def cancel(self, job_id: str) -> Job:
+    def cancel(self, job_id: str, *, audit: AuditEntry | None = None) -> Job:
         job = self.store.get(job_id)
         if job.status.is_final:
             raise Conflict(f"job {job_id} already ended ({job.status.value}); there is nothing to cancel")
         job = self.store.transition(
-            job_id, Status.CANCELLED, expect=(Status.QUEUED, *ACTIVE_STATUSES), detail="cancelled by user"
+            job_id,
+            Status.CANCELLED,
+            expect=(Status.QUEUED, *ACTIVE_STATUSES),
+            detail="cancelled by user",
+            audit=audit,
         )
         self.slots.stop(job_id)
         return job
 
-    def retry(self, job_id: str) -> Job:
+    def retry(self, job_id: str, *, audit: AuditEntry | None = None) -> Job:
         """Queue a failed or cancelled job again. If its operation had finished with videos,
         the job keeps it and only fetches those videos again, at the front of the queue (it
         buys nothing and holds a slot for seconds, so it never waits behind paid
@@ -189,6 +226,7 @@ class Scheduler:
             Status.QUEUED,
             expect=(Status.FAILED, Status.CANCELLED),
             detail=detail,
+            audit=_with_detail(audit, detail),
             **kept,
             submitting=False,
             error=None,
@@ -206,11 +244,11 @@ class Scheduler:
         self.wake()
         return job
 
-    def delete(self, job_id: str, reason: str | None = None) -> None:
+    def delete(self, job_id: str, reason: str | None = None, *, audit: AuditEntry | None = None) -> None:
         # The files go first: on a full disk that frees the room to record the delete.
         self.store.get(job_id)
         self.cleanup.remove_folder(job_id)
-        job = self.store.delete(job_id, reason)
+        job = self.store.delete(job_id, reason, audit=audit)
         self.slots.stop(job_id)
         self.slots.spawn(self.cleanup.remote, job)
         self.storage.probe_soon()
@@ -246,19 +284,21 @@ class Scheduler:
                     pass  # the storage watch wakes this loop when the disk accepts writes
                 except Exception:  # a bug must not end dispatch for good
                     log.exception("dispatching the queue failed; trying again at the next change")
-            # A budget pause lifts by itself at the next UTC day.
+            # A budget pause lifts by itself at the next UTC day; so does a user's own budget.
             try:
                 _, by_budget, _ = self.store.pause_flags()
             except StorageUnavailable:  # the database is away (PostgreSQL): woken when it is back
                 by_budget = False
-            await self.slots.wait(seconds_to_next_utc_day() + 1 if by_budget else math.inf)
+            held = by_budget or bool(self.holds)
+            await self.slots.wait(seconds_to_next_utc_day() + 1 if held else math.inf)
 
     def _dispatch(self) -> None:
+        policy = self.settings.queue_policy
         while self.fleet is not None or len(self.slots) < self.max_concurrent:
             paused, by_budget, reason = self.store.pause_flags()
             if paused and not by_budget:
                 return
-            job = self.store.next_queued()
+            job = self.user_limits.next_job(policy)
             if job is None:
                 return
             hold = self.budget.hold(job)
@@ -272,7 +312,11 @@ class Scheduler:
                 self.store.set_paused(False)
             if self.fleet is not None:
                 # The fleet's slots: counted and claimed in one transaction, across servers.
-                claimed = self.fleet.claim_next(self.max_concurrent)
+                if policy == "fifo" and not self.holds:
+                    claimed = self.fleet.claim_next(self.max_concurrent)
+                else:  # the job chosen by the policy, past the held users, within its user's limit
+                    limit = self.user_limits.limit_of(job.request.user)
+                    claimed = self.fleet.claim_next(self.max_concurrent, job, limit)
                 if claimed is None:
                     return
                 self.slots.launch(claimed.job_id)
@@ -286,3 +330,7 @@ class Scheduler:
                 started_at=started,
             )
             self.slots.launch(job.job_id)
+
+
+def _with_detail(audit: AuditEntry | None, detail: str | None) -> AuditEntry | None:
+    return dataclasses.replace(audit, detail=detail) if audit is not None and detail else audit

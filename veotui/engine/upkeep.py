@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import anyio
 
-from veotui.core.errors import JobNotFound
+from veotui.core.errors import JobNotFound, StorageUnavailable
 from veotui.core.job import Job, Status, utcnow
 from veotui.datadir.files import JobFiles
 from veotui.engine.runner import backoff_delay
@@ -25,6 +25,8 @@ from veotui.store.jobs import AUTO_DELETED, JobStore
 log = logging.getLogger(__name__)
 #: A deleted job's cloud files are tried this many times, with backoff, before the next start.
 REMOTE_CLEANUP_TRIES = 8
+#: How often audit entries past their retention are pruned.
+AUDIT_PRUNE_SECONDS = 6 * 3600.0
 
 
 class Cleanup:
@@ -208,6 +210,22 @@ class DailyBudget:
         if paused_by_budget or (upcoming is not None and self.hold(upcoming)):
             self.store.set_budget_override_day(_utc_day())
             log.info("the daily budget is set aside until 00:00 UTC (resumed by hand)")
+
+
+class AuditRetention:
+    """Forgets audit entries older than ``audit_retention_days``."""
+
+    def __init__(self, store: JobStore, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+
+    async def prune(self, leads: Callable[[], bool]) -> None:
+        """Prune now and every few hours, on the server that does the once-only work."""
+        while True:
+            if leads():
+                with contextlib.suppress(StorageUnavailable):  # tried again at the next round
+                    self.store.prune_audit(self.settings.audit_retention_days)
+            await anyio.sleep(AUDIT_PRUNE_SECONDS)
 
 
 def _utc_day() -> str:

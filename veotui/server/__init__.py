@@ -47,6 +47,8 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
         loop.add_signal_handler(sig, stop.set)
     try:
         async with running_server(settings, host, port) as server:
+            # SIGHUP: read the config file's users now (veotui users add, rotate, remove).
+            loop.add_signal_handler(signal.SIGHUP, lambda: server.app.state.users.check(force=True))
             info = await server.backend.info()
             generator = "the offline simulator" if info.is_simulator else info.generator
             auth = "a token" if settings.token or settings.users else "no token (loopback only)"
@@ -66,7 +68,7 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
             await stop.wait()
             print("veotui: stopping; processing jobs resume at the next start", file=sys.stderr, flush=True)
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(sig)
 
 

@@ -21,8 +21,9 @@ from starlette.routing import request_response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from veotui import __version__
-from veotui.backend.base import QUEUE_PAGE
+from veotui.backend.base import AUDIT_PAGE, MAX_AUDIT_PAGE, QUEUE_PAGE
 from veotui.backend.local import MAX_PAGE_ROWS, MAX_SERIES_HOURS, LocalBackend
+from veotui.core.access import ADMIN, Action, refusal
 from veotui.core.capabilities import (
     ASPECT_RATIOS,
     DEFAULT_ASPECT_RATIO,
@@ -54,12 +55,13 @@ from veotui.core.ids import is_job_id
 from veotui.core.job import Job
 from veotui.datadir.health import StorageGuard
 from veotui.logs import event
-from veotui.server.auth import USER_KEY, BearerAuth, TokenTable, caller, require_admin
+from veotui.server.auth import ACTOR_KEY, BearerAuth
 from veotui.server.bodies import read_control, read_submission
 from veotui.server.downloads import CountedFileResponse
 from veotui.server.logs import LogStreams
 from veotui.server.prometheus import Collector
 from veotui.server.schemas import (
+    AuditOut,
     DeletedOut,
     DeliveriesOut,
     HealthDegradedOut,
@@ -68,6 +70,7 @@ from veotui.server.schemas import (
     InfoOut,
     JobListsOut,
     JobOut,
+    MeOut,
     MetricsOut,
     ModelsOut,
     PicturesOut,
@@ -79,6 +82,7 @@ from veotui.server.schemas import (
 )
 from veotui.server.security import CrossSiteGuard, HostGuard
 from veotui.server.streams import EventStreams
+from veotui.server.users import Users
 from veotui.settings import Settings
 from veotui.store.errors import DATABASE_ERRORS
 
@@ -121,9 +125,11 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
     log_streams = LogStreams(settings.data_dir)
     app.state.backend = backend
     app.state.streams = streams
+    users = Users(backend, settings)
+    app.state.users = users
     app.state.log_streams = log_streams
     # The last added runs first: the Host, then where the request comes from, then the token.
-    app.add_middleware(BearerAuth, tokens=TokenTable(settings.token, settings.users))
+    app.add_middleware(BearerAuth, tokens=lambda: users.tokens)
     app.add_middleware(CrossSiteGuard, allowed_origins=settings.allowed_origins, form_paths={"/api/generate"})
     bound = urlsplit(backend.url).hostname if backend.url else None
     app.add_middleware(HostGuard, allowed_hosts=settings.allowed_hosts, bound=bound)
@@ -137,13 +143,18 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
     def job_json(job: Job) -> JSONResponse:
         return JSONResponse(job.to_dict())
 
+    def caller(request: Request) -> LocalBackend:
+        """The engine acting for the request's caller: its rules decide what they may do."""
+        client = request.scope.get("client")
+        return backend.acting_for(request.scope.get(ACTOR_KEY, ADMIN), client[0] if client else None)
+
     @app.post(
         "/api/generate",
         status_code=202,
         openapi_extra=GENERATE_BODY,
         summary="Submit a job",
         responses={
-            **answers(JobOut, 400, 401, 404, 409, 413, 415, 422, 503, 507, status=202),
+            **answers(JobOut, 400, 401, 403, 404, 409, 413, 415, 422, 503, 507, status=202),
             200: {"model": JobOut, "description": "a replay: the job this Idempotency-Key made the first time"},
         },
     )
@@ -151,13 +162,12 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         key = request.headers.get(KEY_HEADER)
         key = check_key(key) if key is not None else None
         submission = await read_submission(request)
-        job, replayed = await backend.submit_keyed(
+        job, replayed = await caller(request).submit_keyed(
             submission.fields,
             submission.image,
             submission.image_name,
             last_frame=submission.last_frame,
             references=submission.references,
-            user=request.scope.get(USER_KEY),
             idempotency_key=key,
         )
         if replayed:
@@ -174,7 +184,7 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         job_id: Annotated[str | None, Query(description="only this job's deliveries")] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_HISTORY_PAGE)] = 100,
     ) -> JSONResponse:
-        _admin(request, "read the webhook deliveries")
+        _admin(request, Action.READ_DELIVERIES)
         found = await backend.webhook_deliveries(_checked(job_id) if job_id else None, limit=limit)
         return JSONResponse({"deliveries": [delivery.to_dict() for delivery in found]})
 
@@ -184,7 +194,7 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         responses=answers(HookTestOut, 401, 403),
     )
     async def test_hooks(request: Request) -> JSONResponse:
-        _admin(request, "test the webhooks")
+        _admin(request, Action.TEST_HOOKS)
         return JSONResponse({"results": await backend.test_webhooks()})
 
     # Clients poll this one: a PlainRoute, documented like the others but called without
@@ -206,26 +216,26 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
     @app.post(
         "/api/cancel/{job_id}",
         summary="Cancel a queued or processing job",
-        responses=answers(JobOut, 401, 404, 409, 422),
+        responses=answers(JobOut, 401, 403, 404, 409, 422),
     )
-    async def cancel(job_id: JobId) -> JSONResponse:
-        return job_json(await backend.cancel(_checked(job_id)))
+    async def cancel(job_id: JobId, request: Request) -> JSONResponse:
+        return job_json(await caller(request).cancel(_checked(job_id)))
 
     @app.post(
         "/api/retry/{job_id}",
         summary="Queue a failed or cancelled job again",
-        responses=answers(JobOut, 401, 404, 409, 422),
+        responses=answers(JobOut, 401, 403, 404, 409, 422),
     )
-    async def retry(job_id: JobId) -> JSONResponse:
-        return job_json(await backend.retry(_checked(job_id)))
+    async def retry(job_id: JobId, request: Request) -> JSONResponse:
+        return job_json(await caller(request).retry(_checked(job_id)))
 
     @app.delete(
         "/api/delete/{job_id}",
         summary="Delete a job, its files and its cloud files",
-        responses=answers(DeletedOut, 401, 404, 422, 503, 507),
+        responses=answers(DeletedOut, 401, 403, 404, 422, 503, 507),
     )
-    async def delete(job_id: JobId) -> JSONResponse:
-        await backend.delete(_checked(job_id))
+    async def delete(job_id: JobId, request: Request) -> JSONResponse:
+        await caller(request).delete(_checked(job_id))
         return JSONResponse({"job_id": job_id, "deleted": True})
 
     @app.get(
@@ -237,12 +247,12 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
     )
     async def download_zip(job_id: JobId, request: Request) -> CountedFileResponse:
         path = backend.zip_path(_checked(job_id))
-        by = caller(request.scope)
+        acting = caller(request)
         return CountedFileResponse(
             path,
             media_type="application/zip",
             filename=f"veotui_{job_id[:8]}_videos.zip",
-            on_complete=lambda: backend.record_download(job_id, by=by),
+            on_complete=lambda: acting.record_download(job_id),
         )
 
     @app.get(
@@ -260,12 +270,12 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         job_id: JobId, index: Annotated[int, Path(description="1-based")], request: Request
     ) -> CountedFileResponse:
         path = backend.video_path(_checked(job_id), index)
-        by = caller(request.scope)
+        acting = caller(request)
         return CountedFileResponse(
             path,
             media_type="video/mp4",
             filename=f"veotui_{job_id[:8]}_{path.name}",
-            on_complete=lambda: backend.record_download(job_id, index, by=by),
+            on_complete=lambda: acting.record_download(job_id, index),
         )
 
     @app.get(
@@ -310,7 +320,7 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         "/api/queue/pause",
         summary="Start no new job until resumed (processing jobs go on)",
         openapi_extra=PAUSE_BODY,
-        responses=answers(QueueOut, 400, 401, 413, 422),
+        responses=answers(QueueOut, 400, 401, 403, 413, 422),
     )
     async def pause(request: Request) -> JSONResponse:
         body = await read_control(request, "POST /api/queue/pause", required=False)
@@ -320,17 +330,17 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         reason = body.get("reason")
         if reason is not None and not isinstance(reason, str):
             raise InvalidRequest("reason must be text")
-        return JSONResponse((await backend.pause(reason)).to_dict())
+        return JSONResponse((await caller(request).pause(reason)).to_dict())
 
-    @app.post("/api/queue/resume", summary="Start queued jobs again", responses=answers(QueueOut, 401))
-    async def resume() -> JSONResponse:
-        return JSONResponse((await backend.resume()).to_dict())
+    @app.post("/api/queue/resume", summary="Start queued jobs again", responses=answers(QueueOut, 401, 403))
+    async def resume(request: Request) -> JSONResponse:
+        return JSONResponse((await caller(request).resume()).to_dict())
 
     @app.post(
         "/api/move/{job_id}",
         summary="Move a queued job: to top, bottom, up, down, or a 1-based position",
         openapi_extra=MOVE_BODY,
-        responses=answers(JobOut, 400, 401, 404, 409, 413, 422),
+        responses=answers(JobOut, 400, 401, 403, 404, 409, 413, 422),
     )
     async def move(job_id: JobId, request: Request) -> JSONResponse:
         job_id = _checked(job_id)
@@ -343,7 +353,30 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
             raise InvalidRequest(f"position must be a whole number of at least 1, got {clipped(position)}")
         if to is not None and not isinstance(to, str):
             raise InvalidRequest(f"to must be top, bottom, up or down, got {clipped(to)}")
-        return job_json(await backend.move(job_id, to=to, position=position))
+        return job_json(await caller(request).move(job_id, to=to, position=position))
+
+    @app.get(
+        "/api/me",
+        summary="Who the token is: user, role, and their own daily budget, spend today and limit",
+        responses=answers(MeOut, 401),
+    )
+    async def me(request: Request) -> JSONResponse:
+        return JSONResponse((await caller(request).me()).to_dict())
+
+    @app.get(
+        "/api/audit",
+        summary="The audit log, newest first, paged (admin)",
+        responses=answers(AuditOut, 401, 403, 422),
+    )
+    async def audit(
+        request: Request,
+        user: Annotated[str | None, Query(max_length=200, description="only this user's entries")] = None,
+        job_id: Annotated[str | None, Query(max_length=36, description="only this job's entries")] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_AUDIT_PAGE, description="entries")] = AUDIT_PAGE,
+        offset: Annotated[int, Query(ge=0, le=MAX_PAGE_ROWS, description="entries to skip")] = 0,
+    ) -> JSONResponse:
+        entries = await caller(request).audit(user=user or None, job_id=job_id or None, limit=limit, offset=offset)
+        return JSONResponse({"entries": [entry.to_dict() for entry in entries], "limit": limit, "offset": offset})
 
     @app.get(
         "/api/jobs/{job_id}/events",
@@ -451,7 +484,7 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         follow: Annotated[bool, Query(description="keep sending records as they are written")] = False,
         format: Annotated[Literal["text", "json"], Query(description="text, or one JSON object a line")] = "text",
     ) -> StreamingResponse:
-        require_admin(request.scope, "read the server's log")
+        _admin(request, Action.READ_LOG)
         return log_streams.open(job=job, since=since, follow=follow, as_json=format == "json")
 
     @app.get("/api/info", summary="Generator, slots and data directory of this server", responses=answers(InfoOut, 401))
@@ -531,11 +564,11 @@ class RequestLog:
             )
 
 
-def _admin(request: Request, action: str) -> None:
-    """Only an admin (the server's own token, or a server without tokens) may ``action``."""
-    user = request.scope.get(USER_KEY)
-    if user is not None:
-        raise Forbidden(f"{user} may not {action}: only an admin may")
+def _admin(request: Request, action: Action) -> None:
+    """Refuse (403) a caller whose role may not take the server-wide ``action``."""
+    why = refusal(request.scope.get(ACTOR_KEY, ADMIN), action)
+    if why is not None:
+        raise Forbidden(why)
 
 
 def _checked(job_id: str) -> str:
@@ -554,7 +587,10 @@ def _error(status: int, detail: str, kind: str | None = None, *, close: bool = F
     headers = {ERROR_HEADER: kind} if kind else {}
     if close:
         headers["connection"] = "close"
-    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+    body = {"detail": detail}
+    if kind == Forbidden.__name__:
+        body["kind"] = Forbidden.kind
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _add_error_handlers(app: FastAPI, storage: StorageGuard) -> None:

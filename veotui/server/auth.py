@@ -1,70 +1,59 @@
-"""Bearer-token authentication for every route but ``/api/health``.
+"""Bearer-token authentication for every route but ``/api/health``, and who the caller is.
 
-One admin token (``VEOTUI_TOKEN`` / ``--token``) and any number of per-user tokens (the
-``[users]`` table of the config file). A per-user token also names who submits: the
-server records that name as the job's ``user``, whatever the request says.
+The server's own token (``VEOTUI_TOKEN`` / ``--token``) is the user ``admin``; each user of the
+config file's ``[users]`` table has a token of their own, kept there only as its SHA-256. The
+middleware leaves the caller (an :class:`~veotui.core.access.Actor`) in the request's scope;
+what that caller may do is decided by the backend, not here. With no token at all (a server
+on loopback) every caller is the admin.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from veotui.core.errors import Forbidden
+from veotui.core.access import ADMIN, Actor, UserEntry
 from veotui.server.security import header, send_error
 
 #: Paths anyone may call: a load balancer or a client checks liveness without a secret.
 PUBLIC_PATHS = frozenset({"/api/health"})
-#: Where the middleware leaves the caller's user name (None: the admin token, or no tokens).
-USER_KEY = "veotui.user"
-
-
-def caller(scope: Scope) -> str | None:
-    """The per-user token's user who sent the request; None for the server's own token, or
-    any caller of a server without tokens (the admin)."""
-    user = scope.get(USER_KEY)
-    return user if isinstance(user, str) else None
-
-
-def require_admin(scope: Scope, action: str) -> None:
-    """Refuse (403) a per-user token: only the server's own token may ``action``."""
-    user = caller(scope)
-    if user is not None:
-        raise Forbidden(f"{user} may not {action}; only the server's own token (VEOTUI_TOKEN) may")
+#: Where the middleware leaves the caller (an Actor).
+ACTOR_KEY = "veotui.actor"
 
 
 class TokenTable:
-    def __init__(self, admin_token: str | None, user_tokens: Mapping[str, str]) -> None:
-        self._entries: list[tuple[bytes, str | None]] = [(token.encode(), user) for token, user in user_tokens.items()]
-        if admin_token:
-            self._entries.append((admin_token.encode(), None))
+    """The tokens a server accepts. ``required``: the server started with tokens, so it keeps
+    asking for one even when the last user is removed from the config file."""
 
-    @property
-    def enabled(self) -> bool:
-        return bool(self._entries)
+    def __init__(self, admin_token: str | None, users: Mapping[str, UserEntry], *, required: bool = False) -> None:
+        self._admin = admin_token.encode() if admin_token else None
+        # A token is looked up by its SHA-256: the table holds no token, and how long a
+        # lookup takes says nothing about any token (the caller does not choose the hash).
+        self._by_hash = {user.token_sha256: user.actor for user in users.values()}
+        self.enabled = required or self._admin is not None or bool(self._by_hash)
 
-    def check(self, given: str) -> tuple[bool, str | None]:
-        """Whether ``given`` is a known token, and its user. Every entry is compared, in
-        constant time, so the answer's timing says nothing about which token came close."""
+    def check(self, given: str) -> Actor | None:
+        """The caller whose token ``given`` is, or None."""
         candidate = given.encode()
-        found, user = False, None
-        for token, name in self._entries:
-            if hmac.compare_digest(candidate, token):
-                found, user = True, name
-        return found, user
+        if self._admin is not None and hmac.compare_digest(candidate, self._admin):
+            return ADMIN
+        return self._by_hash.get(hashlib.sha256(candidate).hexdigest())
 
 
 class BearerAuth:
     """Pure ASGI middleware: it also guards ``/openapi.json``, the docs and unknown paths."""
 
-    def __init__(self, app: ASGIApp, tokens: TokenTable) -> None:
+    def __init__(self, app: ASGIApp, tokens: Callable[[], TokenTable]) -> None:
         self.app = app
-        self.tokens = tokens
+        self.tokens = tokens  # read at each request: the config file's users change while it runs
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.tokens.enabled or scope["path"] in PUBLIC_PATHS:
+        tokens = self.tokens()
+        if scope["type"] != "http" or not tokens.enabled or scope["path"] in PUBLIC_PATHS:
+            scope[ACTOR_KEY] = ADMIN
             await self.app(scope, receive, send)
             return
         given = header(scope, b"authorization")
@@ -72,11 +61,11 @@ class BearerAuth:
         if scheme.lower() != "bearer" or not credentials.strip():
             await _refuse(send, "this server needs a token: send the header Authorization: Bearer <token>")
             return
-        ok, user = self.tokens.check(credentials.strip())
-        if not ok:
+        actor = tokens.check(credentials.strip())
+        if actor is None:
             await _refuse(send, "the bearer token is not one this server accepts")
             return
-        scope[USER_KEY] = user
+        scope[ACTOR_KEY] = actor
         await self.app(scope, receive, send)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import logging
 import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -22,7 +23,10 @@ from veotui.backend.local import LocalBackend
 from veotui.core.errors import VeotuiError
 from veotui.server.app import create_app
 from veotui.server.limits import ConnectionLimits, guarded_protocol
+from veotui.server.users import CHECK_SECONDS, Users
 from veotui.settings import Settings
+
+log = logging.getLogger(__name__)
 
 #: Seconds uvicorn waits for open requests (downloads) before it cuts them at shutdown.
 GRACEFUL_SECONDS = 3
@@ -117,9 +121,11 @@ async def running_server(
                 task.result()
                 raise VeotuiError(f"the server on {url} stopped while starting")
             await asyncio.sleep(0.005)
+        users_task = asyncio.get_running_loop().create_task(_follow_users(app.state.users))
         try:
             yield Running(url=url, app=app, backend=backend)
         finally:
+            users_task.cancel()
             app.state.streams.close_all()
             app.state.log_streams.close_all()
             server.should_exit = True
@@ -127,3 +133,13 @@ async def running_server(
     finally:
         sock.close()
         await backend.close()
+
+
+async def _follow_users(users: Users) -> None:
+    """Apply the config file's users as they change (``veotui users`` edits it)."""
+    while True:
+        await asyncio.sleep(CHECK_SECONDS)
+        try:
+            users.check()
+        except Exception:  # a bug here must not stop the server applying later changes
+            log.exception("reading the config file's users failed")

@@ -27,6 +27,34 @@ class Shape(BaseModel):
 
 class Error(Shape):
     detail: str = Field(description="a sentence naming what is wrong")
+    kind: Literal["forbidden"] | None = Field(
+        default=None, description="forbidden: the caller's role does not allow it (403); nothing changed"
+    )
+
+
+class MeOut(Shape):
+    user: str
+    role: Literal["admin", "operator", "viewer"]
+    daily_budget_usd: float | None = Field(description="this user's own daily budget (null: none)")
+    spent_today_usd: float = Field(description="estimated US dollars this user's jobs cost today (UTC)")
+    max_concurrent: int | None = Field(description="at most this many of this user's jobs processing (null: no limit)")
+
+
+class AuditEntryOut(Shape):
+    id: int
+    ts: str = Field(description="when, ISO 8601 UTC")
+    user: str
+    role: str
+    action: str = Field(description="submit, cancel, retry, delete, move, pause, resume or download")
+    job_id: str | None
+    detail: str | None = Field(description="what was done; 'refused: <why>' for a refusal")
+    remote_addr: str | None
+
+
+class AuditOut(Shape):
+    entries: list[AuditEntryOut] = Field(description="newest first")
+    limit: int
+    offset: int
 
 
 class VideoOut(Shape):
@@ -82,6 +110,11 @@ class JobOut(Shape):
         default=None, description="while the job waits out a backoff: when it tries again (UTC)"
     )
     retry_reason: str | None = Field(default=None, description="why it waits: rate limited, or temporary fault")
+    waiting_reason: str | None = Field(
+        default=None,
+        description="why a queued job that could start does not: the queue is paused, its user's "
+        "daily budget or limit of jobs at once (a sentence)",
+    )
     downloaded_at: str | None
     estimated_cost_usd: float | None = Field(
         description="US dollars Google charges for it, from the price table when it was submitted"

@@ -63,6 +63,11 @@ class JobChange:
     returning: tuple[str, ...] | None = None
     #: What other processes on the database are told (PostgreSQL's NOTIFY payloads).
     notify: list[str] = field(default_factory=list)
+    #: How the change moves its user's counts in ``user_load``: (user, processing delta,
+    #: queued delta, time of a start or None).
+    load: tuple[str, int, int, str | None] | None = None
+    #: The audit log's entry for the request that made this change (``audit`` columns).
+    audit: dict[str, Any] | None = None
     #: The webhook deliveries the change makes (``webhook_deliveries`` rows).
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     #: A generation time folded into its model's moving estimate: (model, seconds, the
@@ -88,6 +93,14 @@ class JobChange:
         self.notify += [payload for payload in later.notify if payload not in self.notify]
         self.sample = later.sample or self.sample
         self.deliveries.extend(later.deliveries)
+        if later.load is not None:
+            if self.load is None:
+                self.load = later.load
+            else:
+                user, running, queued, started = self.load
+                _, more_running, more_queued, later_start = later.load
+                self.load = (user, running + more_running, queued + more_queued, later_start or started)
+        self.audit = later.audit or self.audit
         return self
 
     def add(self, name: str, labels: str = "", amount: float = 1.0, bucket: int = 0) -> None:

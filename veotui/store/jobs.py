@@ -31,6 +31,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
+from veotui.core.access import AuditEntry
 from veotui.core.errors import Conflict, InvalidRequest, JobNotFound, StorageUnavailable, clipped
 from veotui.core.idempotency import KEY_LIFETIME, KeyClaim, KeyTaken
 from veotui.core.job import (
@@ -332,11 +333,11 @@ class JobStore:
 
     # -- a job's changes ------------------------------------------------------------------
 
-    def insert(self, job: Job, *, claim: KeyClaim | None = None) -> Job:
-        """A new queued job, at the back of the queue. With a ``claim``, the job and its
-        idempotency key are written in one transaction, and only while the key is free (or
-        its hold expired): a key another submit holds raises :class:`KeyTaken`, and nothing
-        is written."""
+    def insert(self, job: Job, *, audit: AuditEntry | None = None, claim: KeyClaim | None = None) -> Job:
+        """A new queued job, at the back of the queue (and its ``audit`` entry, in the same
+        transaction). With a ``claim``, the job and its idempotency key are written in one
+        transaction, and only while the key is free (or its hold expired): a key another
+        submit holds raises :class:`KeyTaken`, and nothing is written."""
         now = utcnow()
         job = job.replace(status=Status.QUEUED)
         change = JobChange(
@@ -347,6 +348,8 @@ class JobStore:
             queued_delta=1,
             queue_max_hour=hour_of(isoformat(now) or ""),
             notify=self._payloads("job", job.job_id),
+            load=(job.request.user, 0, 1, None),
+            audit=_audit_row(audit, now),
         )
         change.events.append(_event(job, isoformat(job.created_at), Status.QUEUED, "submitted", kind="submitted"))
         change.add("submitted_total", job.request.user)
@@ -386,6 +389,13 @@ class JobStore:
                     statuses[row["status"]] = statuses.get(row["status"], 0) + 1
             if statuses:
                 tx.write([self.dialect.add_metrics([(JOBS_NOW, s, 0, n) for s, n in statuses.items()])])
+            loads: dict[str, list[int]] = {}
+            for job in jobs:
+                if not job.status.is_final:
+                    counts = loads.setdefault(job.request.user, [0, 0])
+                    counts[0 if job.status.is_active else 1] += 1
+            for user, (running, waiting) in loads.items():
+                tx.write([Statement(self._sql.add_load, {"lu": user, "lr": running, "lq": waiting, "ls": None})])
         self._counts = None
         if not self.fleet:
             self.count_by_status()
@@ -506,6 +516,7 @@ class JobStore:
         seconds: float | None = None,
         via: Sequence[Status] = (),
         sample: tuple[str, float, float | None] | None = None,
+        audit: AuditEntry | None = None,
         **fields: Any,
     ) -> Job:
         """Move a job to ``target`` in one transaction, if the move is allowed from its
@@ -514,7 +525,8 @@ class JobStore:
         ``via``: stages passed on the way, where no work happens between them; each is
         recorded (its event, its aggregates) in the same transaction. ``fields``, ``detail``
         and ``seconds`` belong to ``target``. ``sample``: a generation time, (model, seconds,
-        prior), folded into the model's moving estimate in the same transaction."""
+        prior), folded into the model's moving estimate in the same transaction. ``audit``: the
+        request's entry in the audit log, written in the same transaction."""
         now = utcnow()
         allowed = set(expect) if expect is not None else None
         steps = (*via, target)
@@ -535,6 +547,7 @@ class JobStore:
                 )
                 change = part if change is None else change.then(part)
             assert change is not None
+            change.audit = _audit_row(audit, now)
             if sample is not None and first is not None:
                 change.sample = (sample[0], sample[1], first)
             return change, job
@@ -621,6 +634,11 @@ class JobStore:
         )
         self._aggregate(change, before, after, now, seconds)
         change.notify = self._payloads("job", before.job_id)
+        running = target.is_active - previous.is_active
+        waiting = (target == Status.QUEUED) - (previous == Status.QUEUED)
+        if running or waiting:
+            started = at if target == Status.STARTING else None
+            change.load = (before.request.user, running, waiting, started)
         change.deliveries = self._deliveries(after, target, now)
         return change, after
 
@@ -790,25 +808,29 @@ class JobStore:
         row = self._one(self._sql.spend_on, day=day.isoformat())
         return round(float(row[0]) if row else 0.0, 2)
 
-    def spend_today(self) -> float:
-        """The estimated cost of the operations created today (UTC): what was bought today."""
-        return self.spend_on(utcnow().date())
+    def spend_today(self, user: str | None = None) -> float:
+        """The estimated cost of the operations created today (UTC): what was bought today
+        (by ``user``'s jobs, when given)."""
+        if user is None:
+            return self.spend_on(utcnow().date())
+        row = self._one(self._sql.spend_by, day=utcnow().date().isoformat(), user=user)
+        return round(float(row[0]) if row else 0.0, 2)
 
-    def delete(self, job_id: str, reason: str | None = None) -> Job:
+    def delete(self, job_id: str, reason: str | None = None, *, audit: AuditEntry | None = None) -> Job:
         """Remove the job's row and remember its remote files until they are cleaned up.
         With a ``reason`` (the engine removed it by itself), a lookup of the job answers it
         for a while. On a full disk the guard's reserve is dropped to make room for the delete."""
         job = self.get(job_id)
         try:
-            self._delete_row(job, reason)
+            self._delete_row(job, reason, audit)
         except StorageUnavailable:
             if not self.guard.release_reserve():
                 raise
-            self._delete_row(job, reason)
+            self._delete_row(job, reason, audit)
         self._tell(Change("deleted", job_id))
         return job
 
-    def _delete_row(self, job: Job, reason: str | None = None) -> None:
+    def _delete_row(self, job: Job, reason: str | None = None, audit: AuditEntry | None = None) -> None:
         job_id = job.job_id
         now = utcnow()
         at = isoformat(now)
@@ -829,6 +851,13 @@ class JobStore:
             Statement(self._sql.insert_event, _event(job, at, job.status, "deleted", kind="deleted")),
             *self._notification("deleted", job_id),
         ]
+        if not job.status.is_final:
+            running, waiting = (1, 0) if job.status.is_active else (0, 1)
+            statements.append(
+                Statement(self._sql.add_load, {"lu": job.request.user, "lr": -running, "lq": -waiting, "ls": None})
+            )
+        if audit is not None:
+            statements.append(Statement(self._sql.insert_audit, _audit_values(audit, now)))
         if self.db.write(statements, f"delete job {job_id}") is None:
             raise JobNotFound(job_id)
         self._copy.pop(job_id, None)
@@ -886,13 +915,19 @@ class JobStore:
             length, spent = (int(row[0] or 0), round(float(row[1] or 0), 2)) if row else (0, 0.0)
         return QueueState(paused=paused, reason=reason, length=length, by_budget=by_budget, spent_today_usd=spent)
 
-    def set_paused(self, paused: bool, reason: str | None = None, *, by_budget: bool = False) -> QueueState:
+    def set_paused(
+        self, paused: bool, reason: str | None = None, *, by_budget: bool = False, audit: AuditEntry | None = None
+    ) -> QueueState:
         """Pause or resume the queue (persisted); listeners get a ``queue`` change."""
         reason = reason if paused else None
         by_budget = paused and by_budget
         self._pause = None
-        params = {"paused": int(paused), "reason": reason, "by_budget": int(by_budget), "since": isoformat(utcnow())}
-        self.db.write([Statement(self._sql.set_pause, params), *self._notification("queue")], "record the pause")
+        now = utcnow()
+        params = {"paused": int(paused), "reason": reason, "by_budget": int(by_budget), "since": isoformat(now)}
+        statements = [Statement(self._sql.set_pause, params), *self._notification("queue")]
+        if audit is not None:
+            statements.append(Statement(self._sql.insert_audit, _audit_values(audit, now)))
+        self.db.write(statements, "record the pause")
         state = self.queue_state()
         self._tell(Change("queue", "", queue=state))
         return state
@@ -908,7 +943,15 @@ class JobStore:
             "record the budget's override",
         )
 
-    def move(self, job_id: str, *, to: str | None = None, position: int | None = None) -> Job:
+    def move(
+        self,
+        job_id: str,
+        *,
+        to: str | None = None,
+        position: int | None = None,
+        among: str | None = None,
+        audit: AuditEntry | None = None,
+    ) -> Job:
         """Put a queued job at the top, the bottom, one place up or down, or at a 1-based
         ``position`` (past the end means the bottom).
 
@@ -917,7 +960,11 @@ class JobStore:
         neighbours are found by seeks on the (status, queue_seq) index. When two keys have
         no room left between them (after ~40 moves into the same gap), a small window of
         following jobs is spread out again (see ``_respace``); nobody else is renumbered.
-        Listeners hear of the moved job only; positions of the others follow from it."""
+        Listeners hear of the moved job only; positions of the others follow from it.
+
+        ``among`` (a user): the job moves among that user's queued jobs alone, which trade
+        their keys, so no other user's job changes place (top: ahead of the user's other
+        jobs, never ahead of another user's)."""
         if (to is None) == (position is None):
             raise InvalidRequest("give either to (top, bottom, up, down) or a position")
         if to is not None and to not in ("top", "bottom", "up", "down"):
@@ -931,20 +978,66 @@ class JobStore:
             job = job_from_row(rows[0])
             if job.status != Status.QUEUED:
                 raise Conflict(f"job {job_id} is {job.status.value}; only queued jobs can be moved")
-            gap = self._gap_for(tx, job, to, position)
+            traded: list[str] = []
+            gap: tuple[float | None, float | None] | None
+            if among is not None:
+                seq, traded = self._trade_keys(tx, job, among, to, position)
+                gap = None if seq == job.queue_seq else (seq, seq)
+            else:
+                gap = self._gap_for(tx, job, to, position)
+                seq = job.queue_seq if gap is None else self._key_between(tx, job, *gap)
             if gap is None:
                 moved = job  # already there
             else:
-                seq = self._key_between(tx, job, *gap)
                 tx.write(
                     [Statement(self._sql.set_key, {"seq": seq, "job_id": job_id}), *self._notification("job", job_id)]
                 )
                 moved = job.replace(queue_seq=seq)
+            if audit is not None:
+                tx.write([Statement(self._sql.insert_audit, _audit_values(audit, utcnow()))])
         self._remember(moved)
         moved = moved.replace(queue_position=self.queue_position(moved))
         if gap is not None:
             self._tell(Change("job", job_id, moved))
+        for other in traded:
+            found = self.find(other)
+            if found is not None:
+                self._tell(Change("job", other, found))
         return moved
+
+    def _trade_keys(
+        self, tx: Transaction, job: Job, user: str, to: str | None, position: int | None
+    ) -> tuple[float, list[str]]:
+        """Reorder ``user``'s queued jobs on the keys they hold: the moved job's new key, and
+        the other jobs whose key changed (written here)."""
+        rows = tx.read(Statement(self._sql.users_queue, {"user": user}))
+        order = [str(row[0]) for row in rows]
+        keys = [_key(row[1]) for row in rows]
+        held = dict(zip(order, keys, strict=True))
+        place = order.index(job.job_id)
+        order.pop(place)
+        if to == "top":
+            place = 0
+        elif to == "bottom":
+            place = len(order)
+        elif to == "up":
+            place = max(0, place - 1)
+        elif to == "down":
+            place = min(len(order), place + 1)
+        else:
+            assert position is not None
+            place = min(len(order), position - 1)
+        order.insert(place, job.job_id)
+        changed = []
+        for other, key in zip(order, keys, strict=True):
+            if other == job.job_id or held[other] == key:
+                continue
+            tx.write([Statement(self._sql.set_key, {"seq": key, "job_id": other}), *self._notification("job", other)])
+            cached = self._copy.get(other)
+            if cached is not None:
+                self._copy[other] = cached.replace(queue_seq=key)
+            changed.append(other)
+        return keys[place], changed
 
     def _gap_for(
         self, tx: Transaction, job: Job, to: str | None, position: int | None
@@ -1017,6 +1110,68 @@ class JobStore:
             if cached is not None:
                 self._copy[other] = cached.replace(queue_seq=key)
         return keys[0]
+
+    # -- a team: each user's load, the fair queue, the audit log ----------------------------
+
+    def loads(self) -> dict[str, tuple[int, int]]:
+        """Each user with unfinished jobs: (processing, queued), counted across the fleet."""
+        return {str(row[0]): (int(row[1]), int(row[2])) for row in self._read(self._sql.loads)}
+
+    def next_to_start(self, policy: str = "fifo", waiting: Iterable[str] = ()) -> Job | None:
+        """The queued job to start next, passing over the jobs of the users in ``waiting``
+        (over their budget or at their limit) without reading them.
+
+        ``fifo``: the first in the queue's order. ``fair``: the oldest job of the user with
+        the fewest jobs processing (ties: the user whose last start is oldest). Either way a
+        user is picked from ``user_load`` first, then that user's first job by the index on
+        (user, queue_seq): the cost does not grow with the queue."""
+        waiting = sorted(set(waiting))
+        if policy == "fifo" and not waiting:
+            return self.next_queued()
+        marks = {f"w{n}": user for n, user in enumerate(waiting)}
+        skip = (
+            f" AND {self.dialect.quote('user')} NOT IN ({', '.join(self.dialect.param(m) for m in marks)})"
+            if marks
+            else ""
+        )
+        pick = self._sql.fair_user if policy == "fair" else self._sql.first_user
+        row = self._one(pick.format(skip=skip), **marks)
+        if row is None:
+            return None
+        first = self._one(self._sql.users_first, user=row[0])
+        return job_from_row(first) if first else None
+
+    def audit(self, entry: AuditEntry) -> None:
+        """An entry of the audit log on its own (a refusal, a download: nothing else changes)."""
+        row = _audit_values(entry, utcnow())
+        self.db.write([Statement(self._sql.insert_audit, row)], "record an audit entry")
+
+    def audit_page(
+        self, *, user: str | None = None, job_id: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[AuditEntry]:
+        """The audit log newest first, one page, of one user or one job if given: read by
+        the index on (ts), (user, ts) or (job_id, ts), so a page costs the same at a million."""
+        where: list[str] = []
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        if user is not None:
+            where.append(f"{self.dialect.quote('user')} = {self.dialect.param('user')}")
+            params["user"] = user
+        if job_id is not None:
+            where.append(f"job_id = {self.dialect.param('job_id')}")
+            params["job_id"] = job_id
+        p = self.dialect.param
+        sql = (
+            f"SELECT {self._sql.audit_columns} FROM audit"
+            + (f" WHERE {' AND '.join(where)}" if where else "")
+            + f" ORDER BY ts DESC, id DESC LIMIT {p('limit')} OFFSET {p('offset')}"
+        )
+        names = ("id", "ts", "user", "role", "action", "job_id", "detail", "remote_addr")
+        return [AuditEntry.from_dict(dict(zip(names, tuple(row), strict=True))) for row in self._read(sql, **params)]
+
+    def prune_audit(self, days: int) -> None:
+        """Forget audit entries older than ``days`` days."""
+        before = isoformat(utcnow() - timedelta(days=days))
+        self.db.write([Statement(self._sql.prune_audit, {"before": before})], "prune the audit log")
 
     # -- clean-ups and estimates -----------------------------------------------------------
 
@@ -1197,9 +1352,11 @@ class JobStore:
         row = self._one(self._fleet_sql().owner, job_id=job_id) if self.fleet else None
         return row[0] if row else None
 
-    def claim_next(self, slots: int) -> Job | None:
+    def claim_next(self, slots: int, chosen: Job | None = None, limit: int | None = None) -> Job | None:
         """Start the next queued job (``starting``, one more attempt) if fewer than ``slots``
         jobs are processing in the whole database; else, or with an empty queue, None.
+        ``chosen``: start that job instead (the dispatcher's pick by its policy), if it is
+        still queued and its user has fewer than ``limit`` jobs processing.
 
         The count and the claim are one transaction under a transaction-level advisory lock,
         so two processes can never both take the last slot; ``FOR UPDATE SKIP LOCKED`` passes
@@ -1207,9 +1364,12 @@ class JobStore:
         fleet = self._fleet_sql()
         now = utcnow()
         with self.db.transaction("claim a processing slot") as tx:
-            rows = tx.read(
-                Statement(fleet.lock, {"lock": SLOTS_LOCK}), Statement(fleet.next_claimable, {"slots": slots})
+            pick = (
+                Statement(fleet.next_claimable, {"slots": slots})
+                if chosen is None
+                else Statement(fleet.claim_chosen, {"slots": slots, "job_id": chosen.job_id, "limit": limit})
             )
+            rows = tx.read(Statement(fleet.lock, {"lock": SLOTS_LOCK}), pick)
             if not rows:
                 return None
             before = job_from_row(rows[0])
@@ -1241,6 +1401,18 @@ class JobStore:
             error_kind=None,
         )
         return job
+
+
+def _audit_row(entry: AuditEntry | None, now: datetime) -> dict[str, Any] | None:
+    """An ``audit`` row (None for none)."""
+    return None if entry is None else _audit_values(entry, now)
+
+
+def _audit_values(entry: AuditEntry, now: datetime) -> dict[str, Any]:
+    row = entry.to_dict()
+    row.pop("id")
+    row["ts"] = entry.ts or isoformat(now)
+    return row
 
 
 def _delivery(row: Row) -> Delivery:
@@ -1380,6 +1552,38 @@ class _Statements:
         self.window = (
             f"SELECT job_id, queue_seq FROM jobs WHERE {queued} AND queue_seq >= {p('after')}"
             f" AND job_id != {p('job_id')} ORDER BY queue_seq LIMIT {p('count')}"
+        )
+        self.spend_by = f"SELECT COALESCE(SUM(usd), 0) FROM spend WHERE {q('user')} = {p('user')} AND day = {p('day')}"
+        self.add_load = (
+            f"INSERT INTO user_load ({q('user')}, running, queued, last_start) VALUES"
+            f" ({p('lu')}, {p('lr')}, {p('lq')}, {p('ls')}) ON CONFLICT ({q('user')}) DO UPDATE SET"
+            " running = user_load.running + excluded.running, queued = user_load.queued + excluded.queued,"
+            " last_start = COALESCE(excluded.last_start, user_load.last_start)"
+        )
+        audit_columns = ("ts", "user", "role", "action", "job_id", "detail", "remote_addr")
+        self.insert_audit = (
+            f"INSERT INTO audit ({', '.join(q(c) for c in audit_columns)})"
+            f" VALUES ({', '.join(p(c) for c in audit_columns)})"
+        )
+        self.audit_columns = f"id, {', '.join(q(c) for c in audit_columns)}"
+        self.prune_audit = f"DELETE FROM audit WHERE ts < {p('before')}"
+        self.loads = f"SELECT {q('user')}, running, queued FROM user_load WHERE running > 0 OR queued > 0"
+        # The fair queue: the user with the fewest jobs processing (the longest since a start
+        # on a tie), then that user's oldest queued job; two seeks, whatever the queue's length.
+        self.fair_user = (
+            f"SELECT {q('user')} FROM user_load WHERE queued > 0{{skip}}"
+            f" ORDER BY running, COALESCE(last_start, ''), {q('user')} LIMIT 1"
+        )
+        # The queue's order, passing over the users who wait: each other user's first job.
+        self.first_user = (
+            f"SELECT {q('user')}, (SELECT MIN(queue_seq) FROM jobs WHERE {queued} AND jobs.{q('user')}"
+            f" = user_load.{q('user')}) AS first FROM user_load WHERE queued > 0{{skip}} ORDER BY first LIMIT 1"
+        )
+        self.users_queue = (
+            f"SELECT job_id, queue_seq FROM jobs WHERE {queued} AND {q('user')} = {p('user')} ORDER BY queue_seq"
+        )
+        self.users_first = (
+            f"SELECT {cols} FROM jobs WHERE {queued} AND {q('user')} = {p('user')} ORDER BY queue_seq LIMIT 1"
         )
         self.claim_key = (
             "INSERT INTO idempotency_keys (scope, idempotency_key, fingerprint, job_id, created_at)"

@@ -168,6 +168,38 @@ MIGRATIONS: tuple[str, ...] = (
     # made; the primary key decides between two submits racing) and the webhook outbox (one
     # row per event and hook, written with the change, claimed by the sender that posts it).
     AUTOMATION_SQL.format(integer="INTEGER"),
+    # 12: a team on one server: the audit log (paged newest first, by user or by job), each
+    # operation's spend by user, and each user's processing and queued jobs with their last
+    # start, kept by every write (the fair queue picks a user, then that user's oldest job).
+    """
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts TEXT NOT NULL,
+        user TEXT NOT NULL,
+        role TEXT NOT NULL,
+        action TEXT NOT NULL,
+        job_id TEXT,
+        detail TEXT,
+        remote_addr TEXT
+    );
+    CREATE INDEX audit_ts ON audit (ts);
+    CREATE INDEX audit_user ON audit (user, ts);
+    CREATE INDEX audit_job ON audit (job_id, ts);
+    ALTER TABLE spend ADD COLUMN user TEXT;
+    UPDATE spend SET user = (SELECT jobs.user FROM jobs WHERE jobs.job_id = spend.job_id);
+    CREATE INDEX spend_user_day ON spend (user, day);
+    CREATE TABLE user_load (
+        user TEXT PRIMARY KEY,
+        running INTEGER NOT NULL DEFAULT 0,
+        queued INTEGER NOT NULL DEFAULT 0,
+        last_start TEXT
+    );
+    INSERT INTO user_load (user, running, queued, last_start)
+        SELECT user, SUM(status NOT IN ('queued', 'completed', 'failed', 'cancelled')),
+            SUM(status = 'queued'), MAX(started_at)
+        FROM jobs WHERE status NOT IN ('completed', 'failed', 'cancelled') GROUP BY user;
+    CREATE INDEX jobs_user_queue ON jobs (user, queue_seq) WHERE status = 'queued'
+    """,
 )
 
 
@@ -299,6 +331,38 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
     JOBS_NOW_SQL,
     # 11: idempotent submits and the webhook outbox.
     AUTOMATION_SQL.format(integer="BIGINT"),
+    # 12: a team on one server: the audit log (paged newest first, by user or by job), each
+    # operation's spend by user, and each user's processing and queued jobs with their last
+    # start, kept by every write (the fair queue picks a user, then that user's oldest job).
+    """
+    CREATE TABLE audit (
+        id BIGSERIAL PRIMARY KEY,
+        ts TEXT NOT NULL,
+        "user" TEXT NOT NULL,
+        role TEXT NOT NULL,
+        action TEXT NOT NULL,
+        job_id TEXT,
+        detail TEXT,
+        remote_addr TEXT
+    );
+    CREATE INDEX audit_ts ON audit (ts);
+    CREATE INDEX audit_user ON audit ("user", ts);
+    CREATE INDEX audit_job ON audit (job_id, ts);
+    ALTER TABLE spend ADD COLUMN "user" TEXT;
+    UPDATE spend SET "user" = (SELECT jobs."user" FROM jobs WHERE jobs.job_id = spend.job_id);
+    CREATE INDEX spend_user_day ON spend ("user", day);
+    CREATE TABLE user_load (
+        "user" TEXT PRIMARY KEY,
+        running INTEGER NOT NULL DEFAULT 0,
+        queued INTEGER NOT NULL DEFAULT 0,
+        last_start TEXT
+    );
+    INSERT INTO user_load ("user", running, queued, last_start)
+        SELECT "user", COUNT(*) FILTER (WHERE status <> 'queued'), COUNT(*) FILTER (WHERE status = 'queued'),
+            MAX(started_at)
+        FROM jobs WHERE status NOT IN ('completed', 'failed', 'cancelled') GROUP BY "user";
+    CREATE INDEX jobs_user_queue ON jobs ("user", queue_seq) WHERE status = 'queued'
+    """,
 )
 
 #: PostgreSQL-only migrations (the fleet's tables), numbered apart; appended, never edited.

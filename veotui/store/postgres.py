@@ -83,6 +83,14 @@ class FleetStatements:
         f" AND (SELECT COUNT(*) FROM jobs WHERE status IN {_ACTIVE}) < %(slots)s"
         " ORDER BY queue_seq LIMIT 1 FOR UPDATE SKIP LOCKED"
     )
+    # A job the dispatcher chose (the fair queue, or passing over users who wait): claimed if a
+    # slot is free across the fleet and its user is below their limit, counted in the database.
+    claim_chosen = (
+        f"SELECT {', '.join(_q(c) for c in COLUMNS)} FROM jobs WHERE job_id = %(job_id)s AND status = 'queued'"
+        f" AND (SELECT COUNT(*) FROM jobs WHERE status IN {_ACTIVE}) < %(slots)s"
+        " AND (%(limit)s::bigint IS NULL OR COALESCE((SELECT running FROM user_load"
+        ' WHERE user_load."user" = jobs."user"), 0) < %(limit)s::bigint) FOR UPDATE SKIP LOCKED'
+    )
     join = (
         "INSERT INTO servers (server_id, url, host, pid, lease_seconds) VALUES"
         " (%(server_id)s, %(url)s, %(host)s, %(pid)s, %(lease)s)"
@@ -196,13 +204,30 @@ class PostgresDialect:
             operation, day, at, usd = change.spend
             params.update(operation=operation, day=day, spent_at=at, usd=usd)
             ctes.append(
-                "spent AS (INSERT INTO spend (operation, job_id, day, at, usd) SELECT %(operation)s, %(job_id)s,"
-                f" %(day)s, %(spent_at)s, %(usd)s::double precision{when} ON CONFLICT DO NOTHING RETURNING usd)"
+                'spent AS (INSERT INTO spend (operation, job_id, day, at, usd, "user") SELECT %(operation)s,'
+                " %(job_id)s, %(day)s, %(spent_at)s, %(usd)s::double precision,"
+                f' (SELECT "user" FROM jobs WHERE job_id = %(job_id)s){when} ON CONFLICT DO NOTHING RETURNING usd)'
             )
             ctes.append(
                 "cost_counted AS (INSERT INTO metric_values (name, labels, bucket, value)"
                 " SELECT 'estimated_cost_usd_total', '', 0, usd FROM spent WHERE usd IS NOT NULL AND usd <> 0"
                 " ON CONFLICT (name, labels, bucket) DO UPDATE SET value = metric_values.value + excluded.value)"
+            )
+        if change.load is not None:
+            user, running, queued, started = change.load
+            params.update(lu=user, lr=running, lq=queued, ls=started)
+            ctes.append(
+                'loaded AS (INSERT INTO user_load ("user", running, queued, last_start) SELECT %(lu)s, %(lr)s::bigint,'
+                f' %(lq)s::bigint, %(ls)s::text{when} ON CONFLICT ("user") DO UPDATE SET'
+                " running = user_load.running + excluded.running, queued = user_load.queued + excluded.queued,"
+                " last_start = COALESCE(excluded.last_start, user_load.last_start))"
+            )
+        if change.audit is not None:
+            params.update({f"a_{k}": v for k, v in change.audit.items()})
+            ctes.append(
+                'audited AS (INSERT INTO audit (ts, "user", role, action, job_id, detail, remote_addr) SELECT'
+                " %(a_ts)s, %(a_user)s, %(a_role)s, %(a_action)s, %(a_job_id)s, %(a_detail)s, %(a_remote_addr)s"
+                f"{when})"
             )
         if change.metrics:
             counts = sorted((*key, amount) for key, amount in change.metrics.items())

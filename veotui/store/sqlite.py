@@ -43,6 +43,18 @@ _FOLD = {"weight": ESTIMATE_WEIGHT, "low": SAMPLE_RANGE[0], "high": SAMPLE_RANGE
 log = logging.getLogger(__name__)
 
 
+#: One user's counts moved by a change (the fair queue's table).
+UPSERT_LOAD = (
+    "INSERT INTO user_load (user, running, queued, last_start) VALUES (:lu, :lr, :lq, :ls)"
+    " ON CONFLICT (user) DO UPDATE SET running = running + excluded.running, queued = queued + excluded.queued,"
+    " last_start = COALESCE(excluded.last_start, last_start)"
+)
+INSERT_AUDIT = (
+    "INSERT INTO audit (ts, user, role, action, job_id, detail, remote_addr)"
+    " VALUES (:ts, :user, :role, :action, :job_id, :detail, :remote_addr)"
+)
+
+
 class SqliteDialect:
     """SQLite's SQL: ``:name`` placeholders; a change of a job is a few statements in one
     transaction (SQLite runs in this process, so statements cost no round trip)."""
@@ -107,7 +119,8 @@ class SqliteDialect:
             operation, day, at, usd = change.spend
             out.append(
                 Statement(
-                    "INSERT OR IGNORE INTO spend (operation, job_id, day, at, usd) VALUES (:operation, :job_id, :day, :at, :usd)",
+                    "INSERT OR IGNORE INTO spend (operation, job_id, day, at, usd, user) VALUES (:operation, :job_id,"
+                    " :day, :at, :usd, (SELECT user FROM jobs WHERE job_id = :job_id))",
                     {"operation": operation, "job_id": change.job_id, "day": day, "at": at, "usd": usd},
                 )
             )
@@ -120,6 +133,11 @@ class SqliteDialect:
                         {"usd": float(usd)},
                     )
                 )
+        if change.load is not None:
+            user, running, queued, started = change.load
+            out.append(Statement(UPSERT_LOAD, {"lu": user, "lr": running, "lq": queued, "ls": started}))
+        if change.audit is not None:
+            out.append(Statement(INSERT_AUDIT, change.audit))
         if change.metrics:
             out.append(self.add_metrics([(*key, amount) for key, amount in change.metrics.items()]))
         if change.hours:

@@ -160,7 +160,9 @@ class VeotuiApp(App[int]):
         yield from (command for command in super().get_system_commands(screen) if command.title not in ours)
         main = self.main_screen
         for action, title, help_text in MainScreen.COMMANDS_OFFERED:
-            yield SystemCommand(title, help_text, partial(main.run_from_palette, action))
+            refused = main.role_refusal(action)
+            shown = f"Not allowed: {refused}" if refused is not None else help_text
+            yield SystemCommand(title, shown, partial(main.run_from_palette, action))
 
     def action_help_quit(self) -> None:
         """ctrl+c (the reflex to quit) says how to quit, in plain text."""

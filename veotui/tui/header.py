@@ -1,5 +1,5 @@
 """The header line of the main screen: what state the queue is in, how busy it is, what it
-cost today and where the jobs run.
+cost today, where the jobs run and who acts there.
 
 Each fact is a reactive attribute the screen sets; the line is built again only when one
 of them (or the width) changed. When the line is too long for the terminal it gives way by
@@ -19,7 +19,7 @@ from textual.events import Resize
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from veotui.backend.base import BackendInfo
+from veotui.backend.base import BackendInfo, Me
 from veotui.core.job import CONNECTED, DISCONNECTED
 from veotui.core.text import printable
 
@@ -100,6 +100,8 @@ class HeaderBar(Static):
 
     #: What the backend said about itself; None until it answered.
     info: reactive[BackendInfo | None] = reactive(None, layout=False, init=False)
+    #: Who the backend acts for (GET /api/me); None until it answered, or when it cannot say.
+    me: reactive[Me | None] = reactive(None, layout=False, init=False)
     #: Jobs holding a slot, and jobs waiting, filter or not.
     processing: reactive[int] = reactive(0, layout=False, init=False)
     queued: reactive[int] = reactive(0, layout=False, init=False)
@@ -120,6 +122,7 @@ class HeaderBar(Static):
 
     FIELDS = (
         "info",
+        "me",
         "processing",
         "queued",
         "filter_text",
@@ -188,7 +191,12 @@ class HeaderBar(Static):
             generator = Content.styled(f"generator {info.generator}", "$text-success" if live else "dim")
         places = where(info.location)
         style = "bold" if live else "dim"
-        forms = [Content.assemble((place, style), SEPARATOR, generator) for place in places]
+        # In remote mode, who the TUI acts for and their role; locally the person is the admin.
+        who = Content()
+        if self.me is not None and info.location != "local":
+            who = Content.styled(f"{SEPARATOR}{self.me.user} · {self.me.role.value}", "bold magenta" if live else "dim")
+        forms = [Content.assemble((place, style), who, SEPARATOR, generator) for place in places]
+        forms += [Content.assemble((place, style), SEPARATOR, generator) for place in places]
         forms += [Content.styled(place, style) for place in places[1:]]
 
         def fit(width: int) -> Content:

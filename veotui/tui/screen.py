@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -26,8 +26,10 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
-from veotui.backend.base import Backend, BackendInfo
+from veotui.backend.base import Backend, BackendInfo, Me
 from veotui.core import display as fmt
+from veotui.core.access import JOB_ACTIONS as ROLE_JOB_ACTIONS
+from veotui.core.access import Action, key_refusal
 from veotui.core.errors import JobNotFound, VeotuiError
 from veotui.core.job import (
     DISCONNECTED,
@@ -56,6 +58,21 @@ from veotui.tui.tables import HistoryTable, JobTable, ProcessingTable, QueueTabl
 TICK_SECONDS = 1.0
 #: How often the header asks whether the data directory accepts writes.
 STORAGE_SECONDS = 3.0
+#: How often the screen asks who it acts for (a server's users can change while it runs).
+ME_SECONDS = 30.0
+#: The role-bound action each key takes (the rest are open to every role: reading, saving).
+ROLE_ACTIONS: dict[str, Action] = {
+    "new_job": Action.SUBMIT,
+    "extend": Action.SUBMIT,
+    "edit": Action.EDIT,
+    "cancel": Action.CANCEL,
+    "retry": Action.RETRY,
+    "delete": Action.DELETE,
+    "move_up": Action.MOVE,
+    "move_down": Action.MOVE,
+    "move_top": Action.MOVE,
+    "pause": Action.PAUSE,
+}
 #: A destructive key does nothing when a change moved the selection to another job this
 #: recently: the key was meant for the job that was there (the head of the queue that just
 #: started, say), not for its neighbour.
@@ -208,6 +225,8 @@ class MainScreen(Screen[None]):
         self._land: str | None = None
         self._keys_state: tuple[object, ...] = ()
         self._titles: dict[str, tuple[str, str]] = {}
+        #: Who the backend acts for; None until it said (the backend refuses what it must).
+        self.me: Me | None = None
         #: When a change last moved the selection to another job (the monotonic clock).
         self._selection_moved_at = -SETTLE_SECONDS
         #: The last job that ended, as the Processing panel's bottom line says it.
@@ -239,6 +258,7 @@ class MainScreen(Screen[None]):
         self.follow()
         self.set_interval(TICK_SECONDS, self.tick)
         self.set_interval(STORAGE_SECONDS, self.check_storage)
+        self.set_interval(ME_SECONDS, self.load_me)
 
     # -- following the backend ------------------------------------------------------------
 
@@ -246,7 +266,20 @@ class MainScreen(Screen[None]):
     async def follow(self) -> None:
         if self._ready is not None:
             await self._ready.wait()
+        self.load_me()
         await self.follower.run()
+
+    @work(exclusive=True, group="me")
+    async def load_me(self) -> None:
+        """Who the backend acts for: the header names them, and the keys their role may not
+        use are shown disabled."""
+        try:
+            me = await self.backend.me()
+        except VeotuiError:
+            return  # a server that cannot say leaves the keys as they are; it still refuses
+        if me != self.me:
+            self.me = self.header.me = me
+            self.refresh_bindings()
 
     def _error(self, title: str, message: str, severity: str) -> None:
         self.notice(message, title=title, severity="warning" if severity == "warning" else "error")
@@ -380,8 +413,11 @@ class MainScreen(Screen[None]):
         now = self._frozen_at or self.clock()
         board = self.board
         with self.app.batch_update():
+            owners = self._several_owners()
             for panel in panels:
-                self.tables[panel].show(board.jobs(panel), now)
+                table = self.tables[panel]
+                table.show_owners(owners)
+                table.show(board.jobs(panel), now)
             history = self.tables[HISTORY]
             assert isinstance(history, HistoryTable)
             history.has_previous = board.history_offset > 0
@@ -393,6 +429,18 @@ class MainScreen(Screen[None]):
             self.update_header()
         if keys:
             self._refresh_keys()
+
+    def _several_owners(self) -> bool:
+        """Whether the jobs at hand belong to more than one user (then each row says whose)."""
+        board = self.board
+        first: str | None = None
+        for jobs in (board.processing.values(), board.queued.values(), board.history):
+            for job in jobs:
+                if first is None:
+                    first = job.request.user
+                elif job.request.user != first:
+                    return True
+        return False
 
     #: The actions whose keys apply or not depending on the selected job and the filter.
     JOB_ACTIONS: ClassVar[tuple[str, ...]] = (
@@ -408,6 +456,8 @@ class MainScreen(Screen[None]):
         "edit",
         "extend",
         "clear_filter",
+        "new_job",
+        "pause",
     )
 
     def _keys_now(self) -> tuple[object, ...]:
@@ -533,7 +583,21 @@ class MainScreen(Screen[None]):
 
     # -- which keys apply -----------------------------------------------------------------
 
+    def role_refusal(self, action: str) -> str | None:
+        """Why the user's role may not take ``action`` (on the selected job), or None."""
+        rule = ROLE_ACTIONS.get(action)
+        if self.me is None or rule is None:
+            return None
+        if rule == Action.PAUSE and self.header.paused:
+            rule = Action.RESUME
+        if rule not in ROLE_JOB_ACTIONS:
+            return key_refusal(self.me.actor, rule)
+        job = self.selected_job
+        return None if job is None else key_refusal(self.me.actor, rule, job.request.user)
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self.role_refusal(action) is not None:
+            return None  # shown disabled; pressing it says why (on_key)
         job = self.selected_job
         if action == "cancel":
             return True if job is not None and not job.status.is_final else None
@@ -579,6 +643,8 @@ class MainScreen(Screen[None]):
     async def run_from_palette(self, action: str) -> None:
         """An action picked in the command palette: run it, or say why it does not apply
         (a key that does not apply is greyed out in the footer; the palette cannot be)."""
+        if self._say_refusal(action):
+            return
         if self.check_action(action, ()) is True:
             await self.run_action(action)
             return
@@ -590,6 +656,22 @@ class MainScreen(Screen[None]):
             reason = f"job {fmt.short_id(job.job_id)} is {job.status.value}; {rule}"
         title = next((title for name, title, _ in self.COMMANDS_OFFERED if name == action), action)
         self.app.notify(reason[0].upper() + reason[1:] + ".", title=f"{title}: nothing to do", severity="warning")
+
+    def on_key(self, event: events.Key) -> None:
+        """A key shown disabled because the role may not use it: say why. (Textual passes a
+        disabled key on as a plain key press.)"""
+        active = self.active_bindings.get(event.key)
+        if active is not None and not active.enabled and self._say_refusal(active.binding.action):
+            event.stop()
+
+    def _say_refusal(self, action: str) -> bool:
+        reason = self.role_refusal(action)
+        if reason is None:
+            return False
+        title = next((title for name, title, _ in self.COMMANDS_OFFERED if name == action), action)
+        # Not capitalised: the sentence may begin with a user's name, which is theirs to spell.
+        self.app.notify(reason + ".", title=f"{title}: not allowed", severity="warning")
+        return True
 
     # -- actions --------------------------------------------------------------------------
 

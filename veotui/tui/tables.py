@@ -40,6 +40,8 @@ class Column:
     flex: int = 0
 
 
+#: Added at the end of every table when the jobs shown belong to more than one user.
+OWNER_COLUMN = Column("owner", "Owner", 10)
 #: Spaces on either side of a cell.
 CELL_PADDING = 1
 #: Rendered cells a table keeps (a few screens' worth); all are dropped when full.
@@ -126,6 +128,8 @@ class RowTable(ScrollView, can_focus=True):
         #: Read at each rendering: the width, and the base, header and cursor styles.
         self._pass: tuple[int, Style, Style, Style] = (0, Style(), Style(), Style())
         self._styles: tuple[Style, Style, Style] | None = None
+        #: Whether each row says whose job it is (the Owner column).
+        self._owners = False
 
     # -- what a row shows -----------------------------------------------------------------
 
@@ -136,6 +140,21 @@ class RowTable(ScrollView, can_focus=True):
         """The cells of ``job``, which replaces ``shown`` (shown as ``shown_cells``)."""
         return self.cells(job, now)
 
+    @property
+    def columns(self) -> Sequence[Column]:
+        return (*self.COLUMNS, OWNER_COLUMN) if self._owners else self.COLUMNS
+
+    def show_owners(self, owners: bool) -> None:
+        """Add or remove the Owner column; every row is made again."""
+        if owners == self._owners:
+            return
+        self._owners = owners
+        self._cells.clear()
+        self._strips.clear()
+        self._header = None
+        self._widths = (-1, ())
+        self.refresh()
+
     def get_row(self, job_id: str) -> Cells:
         """The cells of the job's row."""
         return self._cells_of(self._jobs[job_id])
@@ -145,7 +164,11 @@ class RowTable(ScrollView, can_focus=True):
         if made is not None and made[0] is job:
             return made[1]
         now = self._now or datetime.now().astimezone()
-        cells = self.cells(job, now) if made is None else self.cells_after(made[0], made[1], job, now)
+        shown = made[1][: len(self.COLUMNS)] if made is not None else ()
+        cells = self.cells(job, now) if made is None else self.cells_after(made[0], shown, job, now)
+        if self._owners:
+            owner = made[1][-1] if made is not None and made[0].request.user == job.request.user else None
+            cells = (*cells, owner or Content.styled(job.request.user, "magenta"))
         self._cells[job.job_id] = (job, cells)
         return cells
 
@@ -280,17 +303,18 @@ class RowTable(ScrollView, can_focus=True):
     # -- rendering --------------------------------------------------------------------------
 
     def column_widths(self, available: int) -> tuple[int, ...]:
-        padding = 2 * CELL_PADDING * len(self.COLUMNS)
-        fixed = sum(column.width for column in self.COLUMNS if not column.flex)
+        columns = self.columns
+        padding = 2 * CELL_PADDING * len(columns)
+        fixed = sum(column.width for column in columns if not column.flex)
         spare = max(8, available - fixed - padding - 1)
-        shares = sum(column.flex for column in self.COLUMNS) or 1
-        return tuple(column.width or max(4, spare * column.flex // shares) for column in self.COLUMNS)
+        shares = sum(column.flex for column in columns) or 1
+        return tuple(column.width or max(4, spare * column.flex // shares) for column in columns)
 
     @property
     def widths(self) -> dict[str, int]:
         """Each column's width at the table's width now (its padding aside)."""
         widths = self.column_widths(self.scrollable_content_region.width)
-        return {column.key: width for column, width in zip(self.COLUMNS, widths)}
+        return {column.key: width for column, width in zip(self.columns, widths)}
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
@@ -317,7 +341,7 @@ class RowTable(ScrollView, can_focus=True):
         width, base, header_style, cursor_style = self._pass
         if y == 0:
             if self._header is None or self._header[0] != (width, header_style):
-                labels = [Content(column.label) for column in self.COLUMNS]
+                labels = [Content(column.label) for column in self.columns]
                 self._header = ((width, header_style), self._line(labels, width, header_style))
             return self._header[1]
         row = y - 1 + round(self.scroll_y)
