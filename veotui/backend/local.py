@@ -372,6 +372,11 @@ class LocalBackend(Backend):
             raise Forbidden(why)
         return self._entry(name, job.job_id if job else None)
 
+    def allow(self, action: Action) -> None:
+        """Refuse (:class:`Forbidden`, noted in the audit log) a server-wide ``action`` the
+        caller's role may not take: for what the server does beside the engine (its log)."""
+        self._allow(action)
+
     async def me(self) -> Me:
         user = self.users.get(self.actor.user)
         budget = user.daily_budget_usd if user is not None else None
@@ -603,9 +608,11 @@ class LocalBackend(Backend):
         return self.view(job)
 
     async def webhook_deliveries(self, job_id: str | None = None, *, limit: int = 100) -> list[Delivery]:
+        self._allow(Action.READ_DELIVERIES)
         return self.store.deliveries(job_id, limit)
 
     async def test_webhooks(self) -> list[dict[str, Any]]:
+        self._allow(Action.TEST_HOOKS)
         return [
             {
                 "url": hook.url,
