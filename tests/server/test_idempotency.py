@@ -14,13 +14,14 @@ from PIL import Image
 
 from tests.server.conftest import data_files
 from tests.support.users import users_with_tokens
+from veotui.core.access import Role
 from veotui.core.idempotency import KeyClaim, KeyTaken
 from veotui.core.ids import new_job_id
 from veotui.core.job import Job, Status
 from veotui.core.request import JobRequest
 from veotui.server import running_server
 
-ALICE, BOB = "alice-token-0123456789", "bob-token-0123456789"
+ALICE, BOB, VIC = "alice-token-0123456789", "bob-token-0123456789", "vic-token-0123456789"
 
 
 def png(color: str) -> bytes:
@@ -82,19 +83,54 @@ async def test_a_bad_key_is_refused_before_anything_is_made(server, http, key, p
 
 
 async def test_keys_are_per_user(settings):
-    settings = settings.replace(users=users_with_tokens({"alice": ALICE, "bob": BOB}))
+    """alice and bob may both send the key "k": each gets their own job, each replay answers
+    the sender's own job, and no answer under a key is ever another user's job."""
+    admin = "admin-token-0123456789"
+    users = users_with_tokens({"alice": ALICE, "bob": BOB, "vic": VIC}, roles={"vic": Role.VIEWER})
+    settings = settings.replace(token=admin, users=users)
     async with running_server(settings, keepalive=0.2) as server:
-        made = []
-        for token in (ALICE, BOB, ALICE):
-            async with httpx.AsyncClient(
-                base_url=server.url, headers={"authorization": f"Bearer {token}"}, trust_env=False
-            ) as http:
-                made.append(
-                    await http.post("/api/generate", json={"prompt": "a fox"}, headers={"Idempotency-Key": "k"})
+        async with httpx.AsyncClient(base_url=server.url, trust_env=False) as http:
+
+            async def send(token: str, prompt: str) -> httpx.Response:
+                return await http.post(
+                    "/api/generate",
+                    json={"prompt": prompt},
+                    headers={"authorization": f"Bearer {token}", "Idempotency-Key": "k"},
                 )
-    assert [r.status_code for r in made] == [202, 202, 200]
-    assert made[0].json()["job_id"] == made[2].json()["job_id"] != made[1].json()["job_id"]
-    assert made[1].json()["user"] == "bob"
+
+            alices, bobs = await send(ALICE, "a fox"), await send(BOB, "a fox")
+            assert (alices.status_code, bobs.status_code) == (202, 202)
+            assert (alices.json()["user"], bobs.json()["user"]) == ("alice", "bob")
+            alice_job, bob_job = alices.json()["job_id"], bobs.json()["job_id"]
+            assert alice_job != bob_job
+
+            for token, own in ((BOB, bob_job), (ALICE, alice_job), (BOB, bob_job)):
+                replay = await send(token, "a fox")
+                assert replay.status_code == 200 and replay.headers["idempotent-replayed"] == "true"
+                assert replay.json()["job_id"] == own
+
+            # Another request under bob's key names bob's job, never alice's.
+            reused = await send(BOB, "an owl")
+            assert reused.status_code == 409
+            assert bob_job in reused.json()["detail"] and alice_job not in reused.json()["detail"]
+
+            # The admin's key is the admin's own, and a viewer's refusal comes before any replay.
+            admins = await send(admin, "a fox")
+            assert admins.status_code == 202 and admins.json()["job_id"] not in (alice_job, bob_job)
+            viewer = await send(VIC, "a fox")
+            assert viewer.status_code == 403 and viewer.json()["kind"] == "forbidden"
+
+            # alice's job deleted: her key answers 409, bob's still answers his job.
+            await http.post(f"/api/cancel/{alice_job}", headers={"authorization": f"Bearer {ALICE}"})
+            deleted = await http.delete(f"/api/delete/{alice_job}", headers={"authorization": f"Bearer {ALICE}"})
+            assert deleted.status_code == 200
+            assert (await send(ALICE, "a fox")).status_code == 409
+            again = await send(BOB, "a fox")
+            assert again.status_code == 200 and again.json()["job_id"] == bob_job
+
+            listed = (await http.get("/api/jobs", headers={"authorization": f"Bearer {admin}"})).json()
+            everyone = [*listed["processing"], *listed["queued"], *listed["history"]]
+            assert sorted(job["job_id"] for job in everyone) == sorted([admins.json()["job_id"], bob_job])
 
 
 async def test_a_key_holds_across_a_restart_and_expires_after_24_hours(settings):

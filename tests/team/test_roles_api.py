@@ -179,3 +179,30 @@ async def test_a_removed_user_gets_401_and_a_new_one_gets_in_without_a_restart(t
     me = await client.get("/api/me", headers={"authorization": f"Bearer {token}"})
     assert me.status_code == 200 and me.json()["role"] == "viewer"
     assert "carol" in config.read_text() and token not in config.read_text()
+
+
+async def test_the_servers_own_routes_refuse_a_viewer_and_an_operator_with_the_same_sentence(team):
+    """The webhook routes and the server's log are an admin's, decided where every other
+    route's rights are: the same 403, the refusal noted in the audit log."""
+    _, client = team
+    server_routes = [
+        ("GET", "/api/webhooks/deliveries", "read the webhook deliveries of this server"),
+        ("POST", "/api/webhooks/test", "test the webhooks of this server"),
+        ("GET", "/api/logs", "read the log of this server"),
+    ]
+    for who in ("vic", "bob"):
+        for method, path, what in server_routes:
+            response = await client.request(method, path, headers=auth(who))
+            assert response.status_code == 403, (who, path, response.text)
+            assert response.json() == {"detail": f"{who} may not {what}", "kind": "forbidden"}
+
+    assert (await client.get("/api/webhooks/deliveries", headers=auth("admin"))).json() == {"deliveries": []}
+    assert (await client.post("/api/webhooks/test", headers=auth("admin"))).json() == {"results": []}
+    assert (await client.get("/api/logs", headers=auth("admin"))).status_code == 200
+
+    entries = (await client.get("/api/audit", params={"user": "vic"}, headers=auth("admin"))).json()["entries"]
+    assert [(e["action"], e["role"], e["detail"]) for e in reversed(entries)] == [
+        ("read_deliveries", "viewer", "refused: vic may not read the webhook deliveries of this server"),
+        ("test_hooks", "viewer", "refused: vic may not test the webhooks of this server"),
+        ("read_log", "viewer", "refused: vic may not read the log of this server"),
+    ]

@@ -99,7 +99,7 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
     events.add_routes(router, streams)
     metrics.add_routes(router, backend, registry)
     models.add_routes(router, backend)
-    logs.add_routes(router, log_streams)
+    logs.add_routes(router, backend, log_streams)
     info.add_routes(router, backend)
     health.add_routes(router, backend)
     return app

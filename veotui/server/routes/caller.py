@@ -6,8 +6,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from veotui.backend.local import LocalBackend
-from veotui.core.access import ADMIN, Action, Actor, refusal
-from veotui.core.errors import Forbidden
+from veotui.core.access import ADMIN, Actor
 from veotui.server.auth import ACTOR_KEY
 
 
@@ -23,10 +22,3 @@ def acting(backend: LocalBackend, request: Request) -> LocalBackend:
     """The engine acting for the request's caller, who is noted with their address."""
     client = request.client
     return backend.acting_for(actor(request), client.host if client else None)
-
-
-def require(request: Request, action: Action) -> None:
-    """Refuse (403) a caller whose role may not take the server-wide ``action``."""
-    why = refusal(actor(request), action)
-    if why is not None:
-        raise Forbidden(why)

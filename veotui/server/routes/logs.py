@@ -7,13 +7,14 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
+from veotui.backend.local import LocalBackend
 from veotui.core.access import Action
 from veotui.server.logs import LogStreams
-from veotui.server.routes.caller import require
+from veotui.server.routes.caller import acting
 from veotui.server.schemas import answers
 
 
-def add_routes(router: APIRouter, log_streams: LogStreams) -> None:
+def add_routes(router: APIRouter, backend: LocalBackend, log_streams: LogStreams) -> None:
     @router.get(
         "/api/logs",
         summary="The server's log, filtered as `veotui logs` does (the server's own token only)",
@@ -29,5 +30,5 @@ def add_routes(router: APIRouter, log_streams: LogStreams) -> None:
         follow: Annotated[bool, Query(description="keep sending records as they are written")] = False,
         format: Annotated[Literal["text", "json"], Query(description="text, or one JSON object a line")] = "text",
     ) -> StreamingResponse:
-        require(request, Action.READ_LOG)
+        acting(backend, request).allow(Action.READ_LOG)
         return log_streams.open(job=job, since=since, follow=follow, as_json=format == "json")

@@ -8,8 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from veotui.backend.local import LocalBackend
-from veotui.core.access import Action
-from veotui.server.routes.caller import require
+from veotui.server.routes.caller import acting
 from veotui.server.routes.job_id import checked
 from veotui.server.schemas import DeliveriesOut, HookTestOut, answers
 
@@ -27,8 +26,7 @@ def add_routes(router: APIRouter, backend: LocalBackend) -> None:
         job_id: Annotated[str | None, Query(description="only this job's deliveries")] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_DELIVERIES_PAGE)] = 100,
     ) -> JSONResponse:
-        require(request, Action.READ_DELIVERIES)
-        found = await backend.webhook_deliveries(checked(job_id) if job_id else None, limit=limit)
+        found = await acting(backend, request).webhook_deliveries(checked(job_id) if job_id else None, limit=limit)
         return JSONResponse({"deliveries": [delivery.to_dict() for delivery in found]})
 
     @router.post(
@@ -37,5 +35,4 @@ def add_routes(router: APIRouter, backend: LocalBackend) -> None:
         responses=answers(HookTestOut, 401, 403),
     )
     async def test_hooks(request: Request) -> JSONResponse:
-        require(request, Action.TEST_HOOKS)
-        return JSONResponse({"results": await backend.test_webhooks()})
+        return JSONResponse({"results": await acting(backend, request).test_webhooks()})
