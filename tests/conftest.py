@@ -5,11 +5,15 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from gcp_storage_emulator.server import create_server
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage
 from hypothesis import settings as hypothesis_settings
 
 # CI must be repeatable: there, every property test runs the same examples each time.
@@ -93,3 +97,33 @@ def open_store(store_location: str, tmp_path: Path):
 
 # Imported from here by tests written before tests/support held them.
 __all__ = ["FAST_ENV", "wait_for", "wait_status"]
+
+
+# -- Cloud Storage: gcp-storage-emulator on loopback ---------------------------------------
+
+PROJECT = "test-proj"
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator():
+    """The emulator's URL (for ``STORAGE_EMULATOR_HOST``); one per session, a bucket per test."""
+    server = create_server("127.0.0.1", 0, in_memory=True)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{server._api._httpd.server_address[1]}"
+    finally:
+        server.stop()  # its thread is not a daemon: without this the interpreter hangs at exit
+
+
+@pytest.fixture(scope="session")
+def storage_client(gcs_emulator: str) -> storage.Client:
+    return storage.Client(
+        project=PROJECT, credentials=AnonymousCredentials(), client_options={"api_endpoint": gcs_emulator}
+    )
+
+
+@pytest.fixture
+def bucket(storage_client: storage.Client) -> str:
+    name = f"veotui-{uuid.uuid4().hex[:12]}"
+    storage_client.create_bucket(name)
+    return name

@@ -36,12 +36,13 @@ class RecordingApp(VeotuiApp):
 
 @asynccontextmanager
 async def running_app(
-    settings: Settings, size: tuple[int, int] = (120, 40)
+    settings: Settings, size: tuple[int, int] = (120, 40), *, toasts: bool = False
 ) -> AsyncIterator[tuple[RecordingApp, object]]:
-    """A started LocalBackend and the app on it, under Pilot; yields (app, pilot)."""
+    """A started LocalBackend and the app on it, under Pilot; yields (app, pilot).
+    ``toasts``: put the notifications on the screen too (Pilot leaves them off)."""
     async with LocalBackend(settings, env={}) as backend:
         app = RecordingApp(backend, settings)
-        async with app.run_test(size=size) as pilot:
+        async with app.run_test(size=size, notifications=toasts) as pilot:
             await wait_for(lambda: app.main_screen.loaded.is_set(), what="the first snapshot")
             yield app, pilot
 

@@ -35,6 +35,7 @@ from veotui.core.errors import Conflict, ErrorKind, JobNotFound, StorageUnavaila
 from veotui.core.job import ACTIVE_STATUSES, Job, Status, Video, stage_index, utcnow
 from veotui.datadir.files import JobFiles
 from veotui.datadir.health import disk_full_error, format_bytes, free_bytes
+from veotui.engine.bucket_files import BucketFiles
 from veotui.engine.storage import StorageWatch
 from veotui.generators.base import (
     GenerationResult,
@@ -82,10 +83,12 @@ class JobRunner:
         files: JobFiles,
         settings: Settings,
         storage: StorageWatch,
+        bucket_files: BucketFiles | None = None,
     ) -> None:
         self.store = store
         self.generator = generator
         self.files = files
+        self.bucket_files = bucket_files
         self.settings = settings
         self.storage = storage
         self.poll_interval = (
@@ -155,7 +158,7 @@ class JobRunner:
         if job.retry_reuses_operation:
             await self._fetch_again(job)
             return
-        inputs = self._inputs(job)
+        inputs = await self._inputs(job)
 
         if job.operation is None and job.submitting:
             operation = await self.generator.find_operation(job)
@@ -226,6 +229,9 @@ class JobRunner:
         folder = self.files.ensure(job_id)
         paths = await self._call(job, "download the videos", lambda: self.generator.fetch(job, result, folder))
         await anyio.to_thread.run_sync(self.files.build_zip, job_id, paths)
+        home = self.bucket_files
+        if home is not None:
+            await self._call(job, "store the videos", lambda: home.put_outputs(job, result, paths))
         videos = tuple(Video(index=n, filename=p.name, size_bytes=p.stat().st_size) for n, p in enumerate(paths, 1))
         sample = None
         if generating_seconds is not None:
@@ -247,8 +253,12 @@ class JobRunner:
             seconds = max(0.0, (utcnow() - job.started_at).total_seconds())
         return seconds
 
-    def _inputs(self, job: Job) -> JobInputs:
-        """The job's input files, each checked to be in its folder (a retry sends them again)."""
+    async def _inputs(self, job: Job) -> JobInputs:
+        """The job's input files, each checked to be in its folder (a retry sends them again);
+        without a shared directory, fetched from the bucket into this server's cache."""
+        home = self.bucket_files
+        if home is not None:
+            return await self._call(job, "fetch the inputs", lambda: home.inputs(job))
         job_id = job.job_id
         inputs = JobInputs(
             image=self.files.image(job_id) if job.has_image else None,
@@ -451,6 +461,8 @@ _CALL_NAMES = {
     "upload the image": "upload",
     "check the operation": "poll",
     "download the videos": "download",
+    "fetch the inputs": "download",
+    "store the videos": "upload",
     "submit": "submit",
 }
 

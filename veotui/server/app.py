@@ -244,7 +244,7 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         responses={200: {"content": {"application/zip": {}}}, **answers(None, 401, 404, 409, 422)},
     )
     async def download_zip(job_id: JobId, request: Request) -> CountedFileResponse:
-        path = backend.zip_path(_checked(job_id))
+        path = await backend.zip_file(_checked(job_id))
         acting = caller(request)
         return CountedFileResponse(
             path,
@@ -267,7 +267,7 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
     async def download_video(
         job_id: JobId, index: Annotated[int, Path(description="1-based")], request: Request
     ) -> CountedFileResponse:
-        path = backend.video_path(_checked(job_id), index)
+        path = await backend.video_file(_checked(job_id), index)
         acting = caller(request)
         return CountedFileResponse(
             path,
@@ -284,7 +284,7 @@ def create_app(backend: LocalBackend, settings: Settings, *, keepalive: float = 
         responses={200: {"content": {"image/jpeg": {}}}, **answers(None, 401, 404, 422)},
     )
     async def input_image(job_id: JobId, name: Annotated[str, Path(max_length=40)]) -> CountedFileResponse:
-        path = backend.input_path(_checked(job_id), name)
+        path = await backend.input_file(_checked(job_id), name)
         return CountedFileResponse(
             path, media_type="image/jpeg", filename=f"veotui_{job_id[:8]}_{name}", on_complete=lambda: None
         )
