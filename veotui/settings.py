@@ -70,6 +70,11 @@ class Settings:
     #: On PostgreSQL: seconds without a heartbeat after which another server of the fleet
     #: takes over a server's processing jobs.
     lease_seconds: float = 30.0
+    #: Whether the servers of a fleet share the data directory (True), or each keeps its own
+    #: as a cache while the bucket holds the job files (False: needs PostgreSQL and a bucket).
+    shared_dir: bool = True
+    #: Without a shared directory: the most bytes of job files the cache keeps.
+    cache_max_bytes: int = 10 * 1024**3
     #: Which queued job starts next: ``fifo`` (queue order) or ``fair`` (the oldest job of the
     #: user with the fewest jobs processing).
     queue_policy: str = "fifo"
@@ -222,6 +227,17 @@ def _store(name: str, raw: Any) -> str:
     raise SettingsError(f"{name} must be sqlite or a postgresql:// URL, got {text!r}")
 
 
+def _flag(name: str, raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    value = str(raw).strip().lower()
+    if value in {"true", "1", "yes", "on"}:
+        return True
+    if value in {"false", "0", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
 def _positive_seconds(name: str, raw: Any) -> float:
     value = _seconds(name, raw)
     if not value:
@@ -303,6 +319,8 @@ SETTINGS_TABLE: dict[str, tuple[str, Any]] = {
     "pictures": ("VEOTUI_PICTURES", _one_of("auto", "kitty", "sixel", "halfblocks", "off")),
     "store": ("VEOTUI_STORE", _store),
     "lease_seconds": ("VEOTUI_LEASE_SECONDS", _lease),
+    "shared_dir": ("VEOTUI_SHARED_DIR", _flag),
+    "cache_max_bytes": ("VEOTUI_CACHE_MAX_BYTES", _bytes),
     "queue_policy": ("VEOTUI_QUEUE_POLICY", _one_of(*QUEUE_POLICIES)),
     "audit_retention_days": ("VEOTUI_AUDIT_RETENTION_DAYS", _positive_int),
     "token_file": ("VEOTUI_TOKEN_FILE", _file),

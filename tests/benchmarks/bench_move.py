@@ -12,15 +12,18 @@ top/bottom/up/down move at 100,000 over the same at 1,000 (target: below 3).
 from __future__ import annotations
 
 import random
+import sqlite3
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tests.support.by_hand import sqlite_connection
 from veotui.core.ids import new_job_id
 from veotui.core.job import Job, Status
 from veotui.core.request import JobRequest
@@ -53,26 +56,27 @@ def median_ms(store: SqliteStore, ids: list[str], **where) -> float:
 def rows_per_move_into_one_gap(store: SqliteStore, moves: int = 1000) -> float:
     ids = [j.job_id for j in store.queued(limit=moves + 2)]
     written = 0
-    original = store._conn.execute
+    db = sqlite_connection(store)
+    connection = db.raw
     # Count UPDATE statements by wrapping the connection's execute.
     counted = {"n": 0}
 
     class Counting:
-        def __getattr__(self, name):
-            return getattr(original.__self__, name)
+        def __getattr__(self, name: str) -> Any:
+            return getattr(connection, name)
 
-        def execute(self, sql, *args):
+        def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
             if sql.startswith("UPDATE jobs SET queue_seq"):
                 counted["n"] += 1
-            return original(sql, *args)
+            return connection.execute(sql, *args)
 
-    store._conn = Counting()  # type: ignore[assignment]
+    db.raw = Counting()  # type: ignore[assignment]  # it stands in for the connection
     try:
         for n in range(moves):
             store.move(ids[-1 - n], position=2)
         written = counted["n"]
     finally:
-        store._conn = original.__self__
+        db.raw = connection
     return written / moves
 
 

@@ -59,6 +59,13 @@ from tests.support.postgres import DURABLE, Cluster, start_cluster
 STATS_SETTLE_SECONDS = 1.5
 
 
+def one(cursor: psycopg.Cursor[Any]) -> tuple[Any, ...]:
+    """The one row a statistics query answers."""
+    row = cursor.fetchone()
+    assert row is not None, "the statistics query answered no row"
+    return row
+
+
 @dataclass
 class Figures:
     name: str
@@ -155,14 +162,16 @@ class Counters:
     def read(self, top: int) -> tuple[int, int, int, list[tuple[int, str]]]:
         time.sleep(STATS_SETTLE_SECONDS)
         with psycopg.connect(self.cluster.url(), autocommit=True) as admin:
-            oid = admin.execute("SELECT oid FROM pg_database WHERE datname = %s", (self.database,)).fetchone()[0]
-            (statements,) = admin.execute(
-                "SELECT COALESCE(SUM(calls), 0) FROM pg_stat_statements WHERE dbid = %s", (oid,)
-            ).fetchone()
-            (transactions,) = admin.execute(
-                "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s", (self.database,)
-            ).fetchone()
-            (wal_syncs,) = admin.execute("SELECT wal_sync FROM pg_stat_wal").fetchone()
+            oid = one(admin.execute("SELECT oid FROM pg_database WHERE datname = %s", (self.database,)))[0]
+            (statements,) = one(
+                admin.execute("SELECT COALESCE(SUM(calls), 0) FROM pg_stat_statements WHERE dbid = %s", (oid,))
+            )
+            (transactions,) = one(
+                admin.execute(
+                    "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s", (self.database,)
+                )
+            )
+            (wal_syncs,) = one(admin.execute("SELECT wal_sync FROM pg_stat_wal"))
             rows = admin.execute(
                 "SELECT calls, query FROM pg_stat_statements WHERE dbid = %s ORDER BY calls DESC LIMIT %s", (oid, top)
             ).fetchall()
@@ -296,11 +305,13 @@ def veotui_runner(url: str, jobs: int, concurrency: int, queued: int) -> Runner:
 
 def server_version(cluster: Cluster) -> str:
     with psycopg.connect(cluster.url(), autocommit=True) as conn:
-        version = conn.execute("SHOW server_version").fetchone()[0]
-        settings = conn.execute(
-            "SELECT string_agg(name || '=' || setting, ', ' ORDER BY name) FROM pg_settings"
-            " WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes', 'wal_sync_method')"
-        ).fetchone()[0]
+        version = one(conn.execute("SHOW server_version"))[0]
+        settings = one(
+            conn.execute(
+                "SELECT string_agg(name || '=' || setting, ', ' ORDER BY name) FROM pg_settings"
+                " WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes', 'wal_sync_method')"
+            )
+        )[0]
     return f"PostgreSQL {version} ({settings})"
 
 

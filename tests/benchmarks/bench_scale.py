@@ -209,12 +209,12 @@ async def measure(data_dir: Path, remote: bool) -> dict[str, float]:
     painted: dict[tuple[str, str], float] = {}
     original_apply = MainScreen.apply
 
-    def apply_and_time(screen: MainScreen, change: Change, was_live: bool = False) -> None:
-        original_apply(screen, change, was_live)
+    def apply_and_time(self: MainScreen, change: Change, was_live: bool = False) -> None:
+        original_apply(self, change, was_live)
         key = (change.job_id, change.job.status.value if change.job else change.kind)
-        screen.app.call_after_refresh(lambda: painted.setdefault(key, time.perf_counter()))
+        self.app.call_after_refresh(lambda: painted.setdefault(key, time.perf_counter()))
 
-    MainScreen.apply = apply_and_time  # type: ignore[method-assign]
+    MainScreen.apply = apply_and_time  # type: ignore[method-assign]  # times every change the screen applies
 
     started = time.perf_counter()
     backend = RemoteBackend(f"http://127.0.0.1:{port}") if remote else LocalBackend(settings, env={})
@@ -232,16 +232,15 @@ async def measure(data_dir: Path, remote: bool) -> dict[str, float]:
                 await wait_until(lambda: len(board.processing) == 2)
 
                 committed: dict[tuple[str, str], float] = {}
-                if not remote:
+                if isinstance(backend, LocalBackend):
                     # Local: from the commit of the cancel (a store listener), as the TUI
                     # cannot see it sooner; keyed by status, since a processing job's start
                     # was committed before.
-                    backend.store.add_listener(
-                        lambda change: committed.setdefault(
-                            (change.job_id, change.job.status.value if change.job else change.kind),
-                            time.perf_counter(),
-                        )
-                    )
+                    def commit_time(change: Change) -> None:
+                        key = (change.job_id, change.job.status.value if change.job else change.kind)
+                        committed.setdefault(key, time.perf_counter())
+
+                    backend.store.add_listener(commit_time)
 
                 async def cancel_and_time(job_id: str) -> float:
                     begun = time.perf_counter()
@@ -276,7 +275,7 @@ async def measure(data_dir: Path, remote: bool) -> dict[str, float]:
                 figures["queued_total"] = board.queued_total
                 figures["history_total"] = board.history_total
     finally:
-        MainScreen.apply = original_apply  # type: ignore[method-assign]
+        MainScreen.apply = original_apply  # type: ignore[method-assign]  # puts the real one back
         if remote:
             stop_server(server)
     figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -358,12 +357,12 @@ def fair_dispatch_ms(queued: int, users: int = FAIR_USERS) -> tuple[float, float
 
 def main(argv: list[str]) -> None:
     if argv[:1] == ["--fair"]:
-        large = fair_dispatch_ms(100_000)
-        small = fair_dispatch_ms(1_000)
+        at_100k = fair_dispatch_ms(100_000)
+        at_1k = fair_dispatch_ms(1_000)
         print(f"-- fair policy, {FAIR_USERS} users, {FAIR_PICKS} picks")
-        print(f"fair_dispatch_ms_p99 at 100,000 queued: {large[0]:.3f} (CPU {large[1]:.3f})")
-        print(f"fair_dispatch_ms_p99 at 1,000 queued: {small[0]:.3f} (CPU {small[1]:.3f})")
-        print(f"fair_dispatch_ms_p99_ratio: {large[0] / small[0]:.2f} (CPU {large[1] / max(small[1], 1e-3):.2f})")
+        print(f"fair_dispatch_ms_p99 at 100,000 queued: {at_100k[0]:.3f} (CPU {at_100k[1]:.3f})")
+        print(f"fair_dispatch_ms_p99 at 1,000 queued: {at_1k[0]:.3f} (CPU {at_1k[1]:.3f})")
+        print(f"fair_dispatch_ms_p99_ratio: {at_100k[0] / at_1k[0]:.2f} (CPU {at_100k[1] / max(at_1k[1], 1e-3):.2f})")
         return
     if argv[:1] == ["--fill"]:
         fill(Path(argv[1]), int(argv[2]), int(argv[3]))

@@ -123,7 +123,9 @@ async def hammer(url: str, path: str, seconds: float, headers: str = "") -> floa
             writer.write(request)
             head = await reader.readuntil(b"\r\n\r\n")
             status = head[9:12]
-            length = int(re.search(rb"content-length: (\d+)", head, re.I).group(1))
+            found = re.search(rb"content-length: (\d+)", head, re.I)
+            assert found is not None, head
+            length = int(found.group(1))
             await reader.readexactly(length)
             if status != b"200":
                 raise SystemExit(f"{path} answered {status.decode()}")
@@ -383,8 +385,9 @@ def upload_round(url: str, images: list[bytes]) -> None:
 
     def upload(image: bytes) -> int:
         with httpx.Client(base_url=url, timeout=600, trust_env=False) as client:
-            files = [("prompt", (None, "large")), ("image", ("large.png", image, "image/png"))]
-            return client.post("/api/generate", files=files).status_code
+            return client.post(
+                "/api/generate", data={"prompt": "large"}, files={"image": ("large.png", image, "image/png")}
+            ).status_code
 
     from concurrent.futures import ThreadPoolExecutor
 
@@ -495,15 +498,15 @@ def audit_page_ms(entries: int, pages: int = 200) -> dict[str, float]:
     raw.close()
     store = open_store("sqlite", data_dir, StorageGuard(data_dir))
     figures = {}
-    for name, query in (
-        ("all", {}),
-        ("user", {"user": "user042"}),
-        ("job", {"job_id": f"{(entries // 20):08x}-0000-4000-8000-000000000000"}),
+    for name, user, job_id in (
+        ("all", None, None),
+        ("user", "user042", None),
+        ("job", None, f"{(entries // 20):08x}-0000-4000-8000-000000000000"),
     ):
         times, cpu = [], []
         for _ in range(pages):
             began, began_cpu = time.perf_counter(), time.process_time()
-            page = store.audit_page(limit=100, **query)
+            page = store.audit_page(limit=100, user=user, job_id=job_id)
             times.append((time.perf_counter() - began) * 1000)
             cpu.append((time.process_time() - began_cpu) * 1000)
             assert page

@@ -69,12 +69,12 @@ async def main(events: int) -> None:
     painted: dict[tuple[str, str], float] = {}
     original_apply = MainScreen.apply
 
-    def apply_and_time(screen: MainScreen, change: Change, was_live: bool = False) -> None:
-        original_apply(screen, change, was_live)
+    def apply_and_time(self: MainScreen, change: Change, was_live: bool = False) -> None:
+        original_apply(self, change, was_live)
         key = (change.job_id, change.job.status.value if change.job else "deleted")
-        screen.app.call_after_refresh(lambda: painted.setdefault(key, time.perf_counter()))
+        self.app.call_after_refresh(lambda: painted.setdefault(key, time.perf_counter()))
 
-    MainScreen.apply = apply_and_time  # type: ignore[method-assign]
+    MainScreen.apply = apply_and_time  # type: ignore[method-assign]  # times every change the screen applies
 
     started = time.perf_counter()
     async with LocalBackend(settings, env={}) as backend:
@@ -87,11 +87,12 @@ async def main(events: int) -> None:
             print(f"first_paint_seconds: {first_paint[0] - started:.3f}")
 
             committed: dict[tuple[str, str], float] = {}
-            backend.store.add_listener(
-                lambda change: committed.setdefault(
-                    (change.job_id, change.job.status.value if change.job else "deleted"), time.perf_counter()
-                )
-            )
+
+            def commit_time(change: Change) -> None:
+                key = (change.job_id, change.job.status.value if change.job else "deleted")
+                committed.setdefault(key, time.perf_counter())
+
+            backend.store.add_listener(commit_time)
             latencies: list[float] = []
 
             async def measure(key: tuple[str, str]) -> None:

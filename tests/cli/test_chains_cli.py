@@ -3,6 +3,8 @@ subprocesses against a real server whose jobs take long enough to be waited for.
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 from tests.cli.test_sweeps import veotui
@@ -35,6 +37,10 @@ def status(server, job_id: str) -> str:
     return shown.stdout
 
 
+def cancelled(server, job_id: str) -> bool:
+    return "cancelled" in status(server, job_id)
+
+
 def test_after_and_extend_wait_for_an_unfinished_job_and_its_cancel_ends_the_chain(server):
     first, _ = submit(server, "a boat sets off")
     second, said = submit(server, "a map of the crossing", "--after", first[:8])
@@ -45,7 +51,7 @@ def test_after_and_extend_wait_for_an_unfinished_job_and_its_cancel_ends_the_cha
 
     assert veotui(server, "cancel", first).returncode == 0
     for waiting in (second, extension):
-        wait_until(lambda job=waiting: "cancelled" in status(server, job), what="the waiting job to be cancelled")
+        wait_until(functools.partial(cancelled, server, waiting), what="the waiting job to be cancelled")
         assert f"job {first}, which this job waited for, cancelled" in status(server, waiting)
 
 

@@ -42,11 +42,10 @@ def serving(tmp_path):
 def run_jobs(url: str, prompts: list[str]) -> list[str]:
     with httpx.Client(base_url=url, trust_env=False) as client:
         ids = [client.post("/api/generate", json={"prompt": p}).json()["job_id"] for p in prompts]
-        for job_id in ids:
-            wait_until(
-                lambda job_id=job_id: client.get(f"/api/status/{job_id}").json()["status"] == "completed",
-                what="completed",
-            )
+        wait_until(
+            lambda: all(client.get(f"/api/status/{job_id}").json()["status"] == "completed" for job_id in ids),
+            what="every job to complete",
+        )
     return ids
 
 

@@ -131,7 +131,7 @@ async def test_jobs_run_fifo_two_at_a_time_to_completed(backend):
 async def test_timeline_lists_every_stage_in_order(backend):
     job = await backend.submit({"prompt": "timeline"})
     await until_status(backend, job.job_id, Status.COMPLETED)
-    statuses = []
+    statuses: list[Status] = []
     for event in await backend.timeline(job.job_id):
         if not statuses or statuses[-1] != event.status:
             statuses.append(event.status)
@@ -251,7 +251,8 @@ async def test_changes_report_every_transition_and_deletes(backend):
         await wait_for(lambda: saw(lambda c: c.job_id == job.job_id and c.kind == "deleted"), what="deleted event")
         task_group.cancel_scope.cancel()
     mine = [c for c in seen if c.job_id == job.job_id and c.kind == "job"]
-    assert mine[-1].job.videos and mine[-1].job.progress == 100
+    last = mine[-1].job
+    assert last is not None and last.videos and last.progress == 100
 
 
 async def test_changes_end_when_the_backend_closes(backend_for, settings):

@@ -120,7 +120,7 @@ async def test_changes_report_pause_resume_and_the_moved_job(backend):
             seen.append(change)
 
     def queue_changes() -> list[tuple[bool, str | None]]:
-        return [(c.queue.paused, c.queue.reason) for c in seen if c.kind == "queue"]
+        return [(c.queue.paused, c.queue.reason) for c in seen if c.kind == "queue" and c.queue is not None]
 
     async with anyio.create_task_group() as task_group:
         task_group.start_soon(follow)
@@ -131,7 +131,9 @@ async def test_changes_report_pause_resume_and_the_moved_job(backend):
         second = await backend.submit({"prompt": "second"})
         await backend.move(second.job_id, to="top")
         await wait_for(
-            lambda: any(c.job_id == second.job_id and c.job.queue_position == 1 for c in seen if c.kind == "job"),
+            lambda: any(
+                c.job_id == second.job_id and c.job and c.job.queue_position == 1 for c in seen if c.kind == "job"
+            ),
             what="the moved job's event",
         )
         await backend.resume()

@@ -22,6 +22,6 @@ async def test_the_deferred_check_waits_for_start_up_then_reports_damage(monkeyp
     store = SimpleNamespace(deferred_check=deferred_check)
     guard = SimpleNamespace(degrade=lambda state, reason: degraded.append((state, reason)))
     started = time.monotonic()
-    await check_database(store, guard)  # type: ignore[arg-type]
+    await check_database(store, guard)  # type: ignore[arg-type]  # stand-ins with only what the check reads
     assert checked and checked[0] - started >= 0.2
     assert degraded == [(DAMAGED, "veotui.db is damaged")]

@@ -55,7 +55,8 @@ def test_a_waiting_job_is_passed_over_and_released_when_its_job_completes(store)
     assert released.request.after == first.job_id  # what was asked stays
     assert store.next_queued().job_id == waiting.job_id
     told = [c.job for c in heard if c.kind == "job" and c.job_id == waiting.job_id]
-    assert told and told[-1].waiting_for is None
+    last = told[-1] if told else None
+    assert last is not None and last.waiting_for is None
 
 
 @pytest.mark.parametrize("ending", [Status.FAILED, Status.CANCELLED, "deleted"])

@@ -44,7 +44,7 @@ class EngineProcess:
         self.process: subprocess.Popen[str] | None = None
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
+        self.process = process = subprocess.Popen(
             [sys.executable, "-m", "tests.support.engine_process"],
             cwd=ROOT,
             env=self.env,
@@ -52,17 +52,19 @@ class EngineProcess:
             stderr=subprocess.PIPE,
             text=True,
         )
-        line = self.process.stdout.readline()
+        assert process.stdout is not None and process.stderr is not None
+        line = process.stdout.readline()
         if line.strip() != "ready":
-            self.process.kill()
-            raise AssertionError(f"engine did not start: {line!r} {self.process.stderr.read()}")
+            process.kill()
+            raise AssertionError(f"engine did not start: {line!r} {process.stderr.read()}")
 
     def kill(self) -> None:
         assert self.process is not None
         os.kill(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
-        self.process.stdout.close()
-        self.process.stderr.close()
+        for pipe in (self.process.stdout, self.process.stderr):
+            if pipe is not None:
+                pipe.close()
         self.process = None
 
     def stop(self) -> None:
@@ -163,6 +165,7 @@ def test_a_second_engine_on_the_same_directory_is_refused_and_changes_nothing(tm
             timeout=30,
         )
         assert second.returncode == 1
+        assert first.process is not None
         assert f"in use by veotui process {first.process.pid}" in second.stderr
         assert "Traceback" not in second.stderr
         assert (data / "veotui.db").read_bytes() == before

@@ -34,7 +34,8 @@ def test_common_formats_become_jpeg(fmt):
 def test_transparency_is_flattened_onto_white():
     image = Image.new("RGBA", (8, 8), (0, 0, 0, 0))
     out = decoded(convert_image(encode(image, "PNG"), "clear.png"))
-    assert all(channel > 245 for channel in out.getpixel((4, 4)))
+    pixel = out.getpixel((4, 4))
+    assert isinstance(pixel, tuple) and all(channel > 245 for channel in pixel)
     palette = Image.new("P", (8, 8), 0)
     palette.info["transparency"] = 0
     assert decoded(convert_image(encode(palette, "PNG", transparency=0), "p.png")).mode == "RGB"

@@ -223,6 +223,7 @@ def test_a_log_the_disk_refuses_is_dropped_without_a_traceback(make_settings, ca
     file_log = FileLog(settings)
     try:
         # /dev/full refuses every write with ENOSPC, as a full data directory would.
+        assert file_log.handler.stream is not None
         file_log.handler.stream.close()
         file_log.handler.stream = open("/dev/full", "w", encoding="utf-8")  # noqa: SIM115 - the handler closes it
         logging.getLogger("veotui.test").warning("nowhere to go")

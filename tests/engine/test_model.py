@@ -2,6 +2,7 @@ import dataclasses
 import itertools
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -137,7 +138,11 @@ def test_replace_copies_every_field_like_dataclasses_replace():
     # Job.replace copies the instance dict for speed; this fails if Job ever gets slots=True
     # (no instance dict) or a field replace would not carry over.
     job = Job(job_id=new_job_id(), status=Status.QUEUED, request=JobRequest.from_mapping({"prompt": "p"}))
-    changes = {"status": Status.STARTING, "attempts": 2, "videos": (Video(1, "generated_video_1.mp4", 3),)}
+    changes: dict[str, Any] = {
+        "status": Status.STARTING,
+        "attempts": 2,
+        "videos": (Video(1, "generated_video_1.mp4", 3),),
+    }
     copy = job.replace(**changes)
     assert copy == dataclasses.replace(job, **changes)
     assert type(copy) is Job and job.status == Status.QUEUED

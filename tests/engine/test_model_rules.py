@@ -15,7 +15,7 @@ from tests.engine.test_modes import completed
 from veotui.core.capabilities import MODEL_CAPABILITIES, SOURCES
 from veotui.core.catalog import model_catalog
 from veotui.core.errors import InvalidRequest
-from veotui.core.prices import DEFAULT_TABLE, price_table
+from veotui.core.prices import DEFAULT_TABLE, ModelPrice, price_table
 from veotui.core.request import JobRequest, cautions, refusals
 from veotui.datadir.files import video_name
 from veotui.generators.render import frame_size, render_video, video_seconds
@@ -81,9 +81,15 @@ def test_every_fact_names_its_sources_and_every_refusal_rests_on_a_google_page(m
         assert source.url.startswith("https://") and len(source.read_on) == 10
 
 
+def listed(model: str) -> ModelPrice:
+    price = DEFAULT_TABLE.get(model)
+    assert price is not None, f"{model} has no price"
+    return price
+
+
 def test_prices_by_resolution_are_googles_list():
     with_sound = {
-        model: {r: DEFAULT_TABLE.get(model).per_second(audio=True, resolution=r) for r in ("720p", "1080p", "4k")}
+        model: {r: listed(model).per_second(audio=True, resolution=r) for r in ("720p", "1080p", "4k")}
         for model in (STANDARD, FAST, LITE)
     }
     assert with_sound == {
@@ -92,8 +98,8 @@ def test_prices_by_resolution_are_googles_list():
         LITE: {"720p": 0.05, "1080p": 0.08, "4k": None},
     }
     # The silent figures no Google page gives are marked as such.
-    assert DEFAULT_TABLE.get(FAST).uncertain == {"silent_720p", "silent_1080p", "silent_4k"}
-    assert DEFAULT_TABLE.get(STANDARD).certain and DEFAULT_TABLE.get(LITE).certain
+    assert listed(FAST).uncertain == {"silent_720p", "silent_1080p", "silent_4k"}
+    assert listed(STANDARD).certain and listed(LITE).certain
 
 
 def test_the_model_table_says_what_the_rules_and_prices_say():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from veotui.core.capabilities import MODELS
@@ -35,14 +37,9 @@ def test_the_estimate_is_seconds_times_videos_times_the_price_per_second():
 
 
 def test_silence_is_cheaper_and_the_models_default_is_sound():
-    class Silent:
-        model, resolution, duration_seconds, number_of_videos = "veo-3.1-generate-001", "720p", 8, 1
-        generate_audio = False
-
-    class ModelDefault(Silent):
-        generate_audio = None
-
-    silent, default = estimate_cost(Silent()), estimate_cost(ModelDefault())
+    default_sound = JobRequest(prompt="a kite", model="veo-3.1-generate-001", resolution="720p", duration_seconds=8)
+    silent = estimate_cost(dataclasses.replace(default_sound, generate_audio=False))
+    default = estimate_cost(default_sound)
     assert silent is not None and default is not None and silent < default
     assert default == estimate_cost(request(duration_seconds=8))
 
@@ -55,10 +52,8 @@ def test_resolutions_are_priced_apart_where_google_does():
 
 
 def test_an_unknown_model_has_no_estimate():
-    class Other:
-        model, resolution, duration_seconds, number_of_videos = "veo-9", "720p", 8, 1
-
-    assert estimate_cost(Other()) is None
+    # Built directly: validation would refuse the model before any price is looked up.
+    assert estimate_cost(JobRequest(prompt="a kite", model="veo-9", resolution="720p", duration_seconds=8)) is None
 
 
 def test_the_config_file_overrides_prices(tmp_path):

@@ -49,6 +49,7 @@ def test_an_implausible_generation_time_is_clamped_and_a_nonsense_one_dropped(tm
         assert store.record_duration("m", 3600.0, prior=60.0) == 240.0
         assert store.record_duration("m", 200.0) == pytest.approx(240 + 0.3 * (200 - 240))
         before = store.estimate("m")
+        assert before is not None
         for nonsense in (-3600.0, 0.0, float("nan"), float("inf")):
             assert store.record_duration("m", nonsense) == before
         assert store.estimate("m") == before

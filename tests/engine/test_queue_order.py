@@ -35,9 +35,10 @@ def order(store: SqliteStore) -> list[str]:
 def test_random_moves_match_a_list_model(store):
     model = [store.insert(queued(f"job {n}")).job_id for n in range(12)]
     rng = random.Random(8)
+    places: list[str | int] = ["top", "bottom", "up", "down", 1, 2, 3, 7, 30]
     for _ in range(600):
         job_id = rng.choice(model)
-        where = rng.choice(["top", "bottom", "up", "down", 1, 2, 3, 7, 30])
+        where = rng.choice(places)
         old = model.index(job_id)
         model.remove(job_id)
         if isinstance(where, int):

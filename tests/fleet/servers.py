@@ -10,6 +10,7 @@ import sys
 import threading
 from collections.abc import Mapping
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -97,6 +98,6 @@ class FleetServer:
         self.process.wait(10)
 
 
-def _drain(stream, lines: list[str]) -> None:  # type: ignore[no-untyped-def]
+def _drain(stream: IO[str], lines: list[str]) -> None:
     for line in stream:
         lines.append(line)

@@ -11,16 +11,20 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
 from tests.fleet.servers import FleetServer, fleet_env
 from tests.support.by_hand import by_hand
+from tests.support.postgres import open_shared_store
 from tests.support.waiting import wait_until
 from veotui.core.job import isoformat, utcnow
 from veotui.datadir.files import write_atomic
-from veotui.store import open_store
+
+if TYPE_CHECKING:
+    from veotui.store.postgres import PostgresStore
 
 pytestmark = pytest.mark.slow
 LEASE = 1.5
@@ -43,7 +47,14 @@ def finish_operation(data_dir: Path, operation: str) -> None:
     write_atomic(path, json.dumps(record).encode())
 
 
-def runner_of(store, job_id: str) -> list[str]:  # type: ignore[no-untyped-def]
+def operation_of(store: PostgresStore, job_id: str) -> str:
+    """The operation of a job that has one."""
+    operation = store.get(job_id).operation
+    assert operation is not None, f"job {job_id[:8]} has no operation"
+    return operation
+
+
+def runner_of(store: PostgresStore, job_id: str) -> list[str]:
     """The servers that started or took over the job, from its timeline."""
     found = []
     for event in store.timeline(job_id):
@@ -53,7 +64,7 @@ def runner_of(store, job_id: str) -> list[str]:  # type: ignore[no-untyped-def]
     return found
 
 
-def stuck(store, job_ids: list[str], servers: list[FleetServer]) -> str:  # type: ignore[no-untyped-def]
+def stuck(store: PostgresStore, job_ids: list[str], servers: list[FleetServer]) -> str:
     """What a fleet that stopped making progress looks like: each job, each server's errors."""
     lines = [f"{j[:8]} {store.get(j).status.value} owner={store.owner_of(j)}" for j in job_ids]
     for server in servers:
@@ -103,7 +114,7 @@ def test_three_servers_share_the_slots_the_fifo_queue_and_every_event(postgres_c
     # A lease long enough that a busy machine's stalls move no job (failover is tested below).
     env = fleet_env(data_dir, url, VEOTUI_MAX_CONCURRENT="3", VEOTUI_SIM_SECONDS="0.05", VEOTUI_LEASE_SECONDS="10")
     servers = [FleetServer(env) for _ in range(3)]
-    watcher = open_store(url, tmp_path / "watcher")
+    watcher = open_shared_store(url, tmp_path / "watcher")
     events = None
     try:
         for server in servers:
@@ -174,14 +185,14 @@ def test_a_killed_servers_jobs_are_taken_over_and_resume_their_operations(postgr
     env = fleet_env(data_dir, url, VEOTUI_MAX_CONCURRENT="2", VEOTUI_SIM_SECONDS="120")
     doomed = FleetServer(env).ready()
     survivor = None
-    watcher = open_store(url, tmp_path / "watcher")
+    watcher = open_shared_store(url, tmp_path / "watcher")
     try:
         with doomed.client() as client:
             job_ids = [client.post("/api/generate", json={"prompt": f"run by A {n}"}).json()["job_id"] for n in (1, 2)]
         wait_until(
             lambda: all(watcher.get(j).operation for j in job_ids), what="both jobs to be generating on server A"
         )
-        operations = {j: watcher.get(j).operation for j in job_ids}
+        operations = {j: operation_of(watcher, j) for j in job_ids}
         survivor = FleetServer(env).ready()  # a live server beside A: it takes nothing of A's
         assert all(watcher.owner_of(j) == doomed.server_id for j in job_ids)
 
@@ -219,12 +230,11 @@ def test_a_server_that_lost_its_lease_does_not_write_over_the_new_owner(postgres
     env = fleet_env(data_dir, url, VEOTUI_SIM_SECONDS="120")
     paused = FleetServer(env).ready()
     other = None
-    watcher = open_store(url, tmp_path / "watcher")
+    watcher = open_shared_store(url, tmp_path / "watcher")
     try:
         with paused.client() as client:
             job_id = client.post("/api/generate", json={"prompt": "leased"}).json()["job_id"]
-        wait_until(lambda: watcher.get(job_id).operation, what="the job to be generating on server A")
-        operation = watcher.get(job_id).operation
+        operation = wait_until(lambda: watcher.get(job_id).operation, what="the job to be generating on server A")
         other = FleetServer(env).ready()
 
         paused.signal(signal.SIGSTOP)  # past its lease: B takes the job over
@@ -257,7 +267,7 @@ def test_auto_delete_runs_once_on_the_oldest_server_and_passes_on_when_it_dies(p
     env = fleet_env(data_dir, url, VEOTUI_SIM_SECONDS="0.05", VEOTUI_AUTO_DELETE_AFTER_DOWNLOAD="0.3")
     oldest = FleetServer(env).ready()
     other = FleetServer(env).ready()
-    watcher = open_store(url, tmp_path / "watcher")
+    watcher = open_shared_store(url, tmp_path / "watcher")
 
     def downloaded_then_deleted(client: httpx.Client) -> str:
         job_id = client.post("/api/generate", json={"prompt": "fetched once", "duration_seconds": 4}).json()["job_id"]

@@ -10,8 +10,8 @@ import pytest
 
 from tests.fleet.servers import FleetServer
 from tests.server.harness import ServeProcess, server_env
+from tests.support.postgres import open_shared_store
 from tests.support.waiting import wait_until
-from veotui.store import open_store
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +30,7 @@ def test_a_server_on_postgresql_runs_a_job_and_records_itself(postgres_cluster, 
             assert job["attempts"] == 1 and len(job["videos"]) == 1
             assert client.get(f"/api/download/{job_id}").status_code == 200
         # The server is recorded with its heartbeat, and says so.
-        watcher = open_store(url, tmp_path / "watcher")
+        watcher = open_shared_store(url, tmp_path / "watcher")
         try:
             (row,) = watcher.servers(within=60)
             assert row["url"] == server.url and row["pid"] == server.pid
@@ -44,7 +44,7 @@ def test_a_server_on_postgresql_runs_a_job_and_records_itself(postgres_cluster, 
     finally:
         assert server.stop() == 0
 
-    watcher = open_store(url, tmp_path / "watcher")
+    watcher = open_shared_store(url, tmp_path / "watcher")
     try:
         assert watcher.servers(within=60) == []  # a clean stop removes its row
     finally:

@@ -4,10 +4,13 @@ conformance suite, tests/engine/test_store.py and test_queue_order.py, run on bo
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.support.by_hand import by_hand
+from tests.support.postgres import open_shared_store
 from veotui.core.errors import Conflict, DataUnusable, SettingsError
 from veotui.core.ids import new_job_id
 from veotui.core.job import Job, Status
@@ -17,9 +20,19 @@ from veotui.store import open_store
 from veotui.store.fleet import LeaseLost
 from veotui.store.migrations import MIGRATIONS
 
+if TYPE_CHECKING:
+    from veotui.store.postgres import PostgresStore
+
 
 def queued(prompt: str = "p") -> Job:
     return Job(job_id=new_job_id(), status=Status.QUEUED, request=JobRequest(prompt=prompt))
+
+
+def claim(store: PostgresStore, slots: int) -> Job:
+    """The job ``store`` claims, where the test expects one to be free."""
+    job = store.claim_next(slots)
+    assert job is not None, "no job was claimed"
+    return job
 
 
 @pytest.fixture
@@ -28,8 +41,8 @@ def database(postgres_cluster):
 
 
 def test_two_processes_on_one_database_see_each_other_and_compare_and_set_holds(database, tmp_path):
-    a = open_store(database, tmp_path / "a")
-    b = open_store(database, tmp_path / "b")
+    a = open_shared_store(database, tmp_path / "a")
+    b = open_shared_store(database, tmp_path / "b")
     try:
         job = a.insert(queued("shared"))
         assert b.get(job.job_id).prompt == "shared" and b.queue_length() == 1
@@ -46,23 +59,23 @@ def test_two_processes_on_one_database_see_each_other_and_compare_and_set_holds(
 
 
 def test_the_schema_is_versioned_and_a_newer_one_is_refused(database, tmp_path):
-    store = open_store(database, tmp_path)
+    store = open_shared_store(database, tmp_path)
     assert store.schema_version == len(MIGRATIONS)
     with by_hand(store) as conn:
         conn.execute("UPDATE schema_version SET version = ?", (len(MIGRATIONS) + 1,))
     store.close()
     with pytest.raises(DataUnusable, match="written by a newer veotui"):
-        open_store(database, tmp_path)
+        open_shared_store(database, tmp_path)
 
 
 def test_a_lease_is_renewed_taken_over_when_it_runs_out_and_a_lost_lease_writes_nothing(database, tmp_path):
-    a = open_store(database, tmp_path / "a")
-    b = open_store(database, tmp_path / "b")
+    a = open_shared_store(database, tmp_path / "a")
+    b = open_shared_store(database, tmp_path / "b")
     try:
         a.join("http://a", lease_seconds=60)
         b.join("http://b", lease_seconds=60)
         job = a.insert(queued("leased"))
-        claimed = a.claim_next(3)
+        claimed = claim(a, 3)
         assert claimed.job_id == job.job_id and a.owner_of(job.job_id) == a.server_id
         a.transition(job.job_id, Status.UPLOADING_IMAGE, expect=(Status.STARTING,))
         # A live lease: nobody takes it; the heartbeat renews it and names it.
@@ -77,7 +90,7 @@ def test_a_lease_is_renewed_taken_over_when_it_runs_out_and_a_lost_lease_writes_
         assert (taken.job_id, taken.status) == (job.job_id, Status.UPLOADING_IMAGE)
         assert b.owner_of(job.job_id) == b.server_id
         assert a.heartbeat() == set() and b.heartbeat() == {job.job_id}
-        assert f"from server {a.server_id}, whose lease ran out" in b.timeline(job.job_id)[-1].detail
+        assert f"from server {a.server_id}, whose lease ran out" in (b.timeline(job.job_id)[-1].detail or "")
         # A comes back: neither a transition nor an update of the job holds for it.
         with pytest.raises(LeaseLost, match=f"is run by server {b.server_id} now"):
             a.transition(job.job_id, Status.GENERATING, expect=(Status.UPLOADING_IMAGE,))
@@ -95,13 +108,13 @@ def test_a_lease_is_renewed_taken_over_when_it_runs_out_and_a_lost_lease_writes_
 
 
 def test_a_clean_stop_ends_its_leases_at_once(database, tmp_path):
-    a = open_store(database, tmp_path / "a")
-    b = open_store(database, tmp_path / "b")
+    a = open_shared_store(database, tmp_path / "a")
+    b = open_shared_store(database, tmp_path / "b")
     try:
         a.join("http://a", lease_seconds=60)
         b.join("http://b", lease_seconds=60)
         a.insert(queued())
-        job = a.claim_next(1)
+        job = claim(a, 1)
         assert b.take_over() == []
         a.leave()
         assert [s["server_id"] for s in b.servers()] == [b.server_id]
@@ -119,21 +132,21 @@ def test_an_unreachable_database_and_a_bad_store_value_are_one_clear_sentence(tm
 
 
 def test_the_slot_claim_counts_the_whole_database_and_keeps_fifo(database, tmp_path):
-    a = open_store(database, tmp_path / "a")
-    b = open_store(database, tmp_path / "b")
+    a = open_shared_store(database, tmp_path / "a")
+    b = open_shared_store(database, tmp_path / "b")
     try:
         jobs = [a.insert(queued(f"job {n}")) for n in range(4)]
         heard: list[str] = []
         b.add_listener(lambda change: heard.append(change.job.status.value if change.job else change.kind))
-        first = a.claim_next(2)
-        second = b.claim_next(2)
+        first = claim(a, 2)
+        second = claim(b, 2)
         assert [first.job_id, second.job_id] == [jobs[0].job_id, jobs[1].job_id]
         assert (second.status, second.attempts) == (Status.STARTING, 1) and second.started_at is not None
         assert heard == ["starting"]  # told once, after the commit
         # Two processing across the two stores: neither may start a third.
         assert a.claim_next(2) is None and b.claim_next(2) is None
         b.transition(first.job_id, Status.CANCELLED)
-        assert a.claim_next(2).job_id == jobs[2].job_id
+        assert claim(a, 2).job_id == jobs[2].job_id
         assert [e.status for e in a.timeline(jobs[2].job_id)] == [Status.QUEUED, Status.STARTING]
     finally:
         a.close()
@@ -143,7 +156,7 @@ def test_the_slot_claim_counts_the_whole_database_and_keeps_fifo(database, tmp_p
 def test_racing_claims_never_exceed_the_slots(database, tmp_path):
     import threading
 
-    stores = [open_store(database, tmp_path / str(n)) for n in range(4)]
+    stores = [open_shared_store(database, tmp_path / str(n)) for n in range(4)]
     try:
         jobs = [stores[0].insert(queued(f"job {n}")) for n in range(12)]
         claimed: list[str] = []
@@ -171,8 +184,8 @@ def test_racing_claims_never_exceed_the_slots(database, tmp_path):
 
 
 def test_a_server_is_recorded_with_a_heartbeat_and_leaves_on_a_clean_stop(database, tmp_path):
-    store = open_store(database, tmp_path)
-    watcher = open_store(database, tmp_path / "w")
+    store = open_shared_store(database, tmp_path)
+    watcher = open_shared_store(database, tmp_path / "w")
     try:
         server_id = store.join("http://127.0.0.1:1")
         (row,) = watcher.servers(within=60)
@@ -197,8 +210,8 @@ def test_a_server_is_recorded_with_a_heartbeat_and_leaves_on_a_clean_stop(databa
 def test_a_listener_hears_the_changes_other_processes_make_and_not_its_own(database, tmp_path):
     import time
 
-    a = open_store(database, tmp_path / "a")
-    b = open_store(database, tmp_path / "b")
+    a = open_shared_store(database, tmp_path / "a")
+    b = open_shared_store(database, tmp_path / "b")
     heard: list[tuple[str, str]] = []
     ids: list[str] = []
 
@@ -265,22 +278,25 @@ def test_a_server_stopped_inside_a_transaction_does_not_hold_the_fleet(database,
     from tests.support.waiting import wait_until
     from veotui.core.errors import StorageUnavailable
     from veotui.store.jobs import SLOTS_LOCK
+    from veotui.store.postgres import PostgresConnection
 
-    def attempt(call):  # type: ignore[no-untyped-def]
+    def attempt(call: Callable[[], Job | None]) -> Job | None:
         try:
             return call()
         except StorageUnavailable:
             return None
 
-    a = open_store(database, tmp_path / "a")
-    b = open_store(database, tmp_path / "b")
+    a = open_shared_store(database, tmp_path / "a")
+    b = open_shared_store(database, tmp_path / "b")
     try:
         a.join("http://a", lease_seconds=1)
         b.join("http://b", lease_seconds=1)
         job = b.insert(queued())
         # A stops halfway through a claim, holding the slots' lock.
-        a.db.raw.execute("BEGIN")
-        a.db.raw.execute("SELECT pg_advisory_xact_lock(%s)", (SLOTS_LOCK,))
+        held = a.db
+        assert isinstance(held, PostgresConnection)
+        held.raw.execute("BEGIN")
+        held.raw.execute("SELECT pg_advisory_xact_lock(%s)", (SLOTS_LOCK,))
         # B waits at most half a lease for the lock (and tries again); PostgreSQL ends A's
         # idle transaction after the lease, and B's claim goes through.
         with pytest.raises(StorageUnavailable, match="lock timeout"):

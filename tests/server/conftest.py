@@ -1,23 +1,25 @@
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from veotui.server import running_server
+from veotui.server.running import Running
 from veotui.settings import Settings
 
 
 @pytest.fixture
-async def server(settings: Settings):
+async def server(settings: Settings) -> AsyncIterator[Running]:
     """The real API under uvicorn on a free loopback port, in the test's event loop."""
     async with running_server(settings, keepalive=0.2) as running:
         yield running
 
 
 @pytest.fixture
-async def http(server):
+async def http(server: Running) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=server.url, timeout=20, trust_env=False) as client:
         yield client
 

@@ -25,31 +25,34 @@ URL_LINE = re.compile(r"^veotui serves (http://\S+)$")
 def server_thread(settings: Settings, *, keepalive: float = 15.0, host: str = "127.0.0.1") -> Iterator[Running]:
     """The real server on its own event loop in a thread; stopped and joined on exit."""
     ready = threading.Event()
-    holder: dict[str, object] = {}
+    running: Running | None = None
+    error: BaseException | None = None
+    stopping: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
 
     async def main() -> None:
+        nonlocal running, error, stopping
         stop = asyncio.Event()
-        holder["stop"] = (asyncio.get_running_loop(), stop)
+        stopping = (asyncio.get_running_loop(), stop)
         try:
-            async with running_server(settings, host, keepalive=keepalive) as running:
-                holder["running"] = running
+            async with running_server(settings, host, keepalive=keepalive) as started:
+                running = started
                 ready.set()
                 await stop.wait()
         except BaseException as exc:
-            holder["error"] = exc
+            error = exc
             ready.set()
             raise
 
     thread = threading.Thread(target=asyncio.run, args=(main(),), name="veotui-test-server", daemon=True)
     thread.start()
     ready.wait(30)
-    if "running" not in holder:
+    if running is None or stopping is None:
         thread.join(5)
-        raise RuntimeError(f"the test server did not start: {holder.get('error')!r}")
+        raise RuntimeError(f"the test server did not start: {error!r}")
+    loop, stop = stopping
     try:
-        yield holder["running"]  # type: ignore[misc]
+        yield running
     finally:
-        loop, stop = holder["stop"]  # type: ignore[misc]
         loop.call_soon_threadsafe(stop.set)
         thread.join(30)
         assert not thread.is_alive(), "the test server did not stop"
@@ -98,7 +101,8 @@ class ServeProcess:
             if match:
                 return match.group(1)
         self.kill()
-        raise RuntimeError(f"veotui serve printed no URL; stderr: {self.process.stderr.read()}")  # type: ignore[union-attr]
+        stderr = self.process.stderr.read() if self.process.stderr else ""
+        raise RuntimeError(f"veotui serve printed no URL; stderr: {stderr}")
 
     def signal(self, sig: int) -> None:
         self.process.send_signal(sig)

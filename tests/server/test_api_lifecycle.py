@@ -193,7 +193,7 @@ async def test_videos_support_range_and_only_full_downloads_count(make_settings)
 
 
 async def test_events_stream_jobs_deletions_and_keepalives(server, http):
-    events: list[tuple[str, dict]] = []
+    events: list[tuple[str | None, dict]] = []
     comments: list[str] = []
 
     async def follow() -> None:

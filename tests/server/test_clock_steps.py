@@ -58,7 +58,8 @@ def test_a_clock_step_neither_corrupts_estimates_nor_reorders_history(tmp_path):
             third = client.post("/api/generate", json={"prompt": "third"}).json()["job_id"]
             ended = wait_for(client, third, lambda j: j["status"] == "completed", "to completed")
             first_ended = client.get(f"/api/status/{first}").json()
-            assert parse_time(ended["finished_at"]) < parse_time(first_ended["finished_at"])
+            third_at, first_at = parse_time(ended["finished_at"]), parse_time(first_ended["finished_at"])
+            assert third_at is not None and first_at is not None and third_at < first_at
 
             history = client.get("/api/jobs").json()["history"]
             assert [job["prompt"] for job in history] == ["third", "second", "first"]

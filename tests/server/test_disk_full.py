@@ -51,6 +51,7 @@ class Connection:
 
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)
+        assert parts.hostname is not None, url
         self.http = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
         self.http.connect()
         self.socket = self.http.sock
@@ -110,7 +111,7 @@ def test_the_engine_survives_a_full_disk_and_carries_on_when_space_returns(disk)
 
             # The two generations end within seconds; recording that fails.
             health = wait_until(
-                lambda: (r := client.get("/api/health")).status_code == 503 and r,
+                lambda: r if (r := client.get("/api/health")).status_code == 503 else None,
                 what="/api/health to report the full disk",
             )
             assert health.json()["status"] == "degraded"
@@ -135,10 +136,11 @@ def test_the_engine_survives_a_full_disk_and_carries_on_when_space_returns(disk)
 
             # Every job ends: the two in hand carried on (or failed for the disk), the two
             # queued ran; none is left generating.
-            final = wait_until(
-                lambda: (s := statuses(client, ids)) and all(v in FINAL for v in s.values()) and s,
-                what="every job to end after space returned",
-            )
+            def all_ended() -> dict[str, str] | None:
+                now = statuses(client, ids)
+                return now if all(v in FINAL for v in now.values()) else None
+
+            final = wait_until(all_ended, what="every job to end after space returned")
             jobs = [client.get(f"/api/status/{i}").json() for i in ids]
             for job in jobs:
                 assert job["status"] == "completed" or job["error_kind"] == "disk_full", job

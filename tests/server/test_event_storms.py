@@ -43,13 +43,14 @@ async def test_dropped_streams_leave_no_subscriber_and_each_change_is_serialised
 
     monkeypatch.setattr(streams_module, "encode", counting_encode)
     streams = server.app.state.streams
+    opened: list[int] = []
     for storm in range(2):
-        opened: list[int] = []
+        opened.clear()
         encoded.clear()
         async with anyio.create_task_group() as task_group:
             for _ in range(CLIENTS):
                 task_group.start_soon(drop_after_completed, server.url, opened)
-            await wait_for(lambda opened=opened: len(opened) == CLIENTS, what="every stream to open")
+            await wait_for(lambda: len(opened) == CLIENTS, what="every stream to open")
             assert streams.count == CLIENTS and server.backend.bus.subscriber_count == CLIENTS
             job_id = (await submit(http, prompt=f"storm {storm}"))["job_id"]
             await until(http, job_id, "completed")

@@ -28,8 +28,11 @@ def test_three_50_megapixel_uploads_at_once_stay_within_the_memory_bound(tmp_pat
 
     def upload(image: bytes) -> None:
         with httpx.Client(base_url=server.url, timeout=300, trust_env=False) as client:
-            files = [("prompt", (None, "large")), ("image", ("large.png", image, "image/png"))]
-            answers.append(client.post("/api/generate", files=files))
+            answers.append(
+                client.post(
+                    "/api/generate", data={"prompt": "large"}, files={"image": ("large.png", image, "image/png")}
+                )
+            )
 
     try:
         with httpx.Client(base_url=server.url, trust_env=False) as client:

@@ -80,3 +80,40 @@ async def test_the_documented_status_handler_is_the_one_that_answers(local_backe
     assert isinstance(answering, APIRoute) and answering.include_in_schema
     operation = app.openapi()["paths"]["/api/status/{job_id}"]["get"]
     assert [(p["name"], p["in"], p["required"]) for p in operation["parameters"]] == [("job_id", "path", True)]
+
+
+async def test_every_route_is_declared_in_the_module_of_its_resource(local_backend, settings):
+    app = create_app(local_backend, settings)
+    declared = {
+        (method, route.path): route.endpoint.__module__
+        for route in app.router.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods or ()
+    }
+    assert set(declared.values()) <= {
+        f"veotui.server.routes.{name}"
+        for name in (
+            "jobs",
+            "webhooks",
+            "queue",
+            "downloads",
+            "groups",
+            "me",
+            "audit",
+            "pictures",
+            "events",
+            "metrics",
+            "models",
+            "logs",
+            "info",
+            "health",
+        )
+    }
+    assert declared[("GET", "/api/status/{job_id}")] == "veotui.server.routes.jobs"
+    assert declared[("POST", "/api/move/{job_id}")] == "veotui.server.routes.queue"
+    assert declared[("GET", "/api/download/{job_id}/video/{index}")] == "veotui.server.routes.downloads"
+    assert declared[("GET", "/metrics")] == "veotui.server.routes.metrics"
+    assert declared[("GET", "/api/logs")] == "veotui.server.routes.logs"
+    assert declared[("GET", "/api/me")] == "veotui.server.routes.me"
+    assert declared[("GET", "/api/audit")] == "veotui.server.routes.audit"
+    assert declared[("GET", "/api/health")] == "veotui.server.routes.health"

@@ -98,7 +98,7 @@ async def test_move_refuses_unknown_and_unqueued_jobs(http):
 
 
 async def test_the_event_stream_says_when_the_queue_pauses_and_resumes(server, http):
-    events: list[tuple[str, dict]] = []
+    events: list[tuple[str | None, dict]] = []
 
     async def follow() -> None:
         async with http.stream("GET", "/api/events") as response:

@@ -19,7 +19,7 @@ from tests.support.receiver import Received, closed_port, receiving
 from tests.support.users import users_with_tokens
 from tests.support.waiting import wait_for, wait_until
 from veotui.backend.remote import RemoteBackend
-from veotui.core.job import utcnow
+from veotui.core.job import Status, utcnow
 from veotui.core.webhooks import Hook, signed_headers
 from veotui.server import running_server
 from veotui.server.schemas import DeliveriesOut, HookTestOut
@@ -119,7 +119,11 @@ async def test_every_status_change_goes_to_a_hook_that_asks_for_all(make_setting
             await wait_for(all_sent, what="a delivery for every status change")
 
     # Sent side by side, they may arrive in any order; "ts" puts them back in the job's order.
-    by_time = sorted(receiver.delivered(), key=lambda r: r.json["ts"])
+    # Stages passed in one commit share their "ts": among those, the order is the lifecycle's.
+    lifecycle = list(Status)
+    by_time = sorted(
+        receiver.delivered(), key=lambda r: (r.json["ts"], lifecycle.index(Status(r.json["job"]["status"])))
+    )
     assert [r.json["event"] for r in by_time] == [f"job.{status}" for status in timeline]
     assert [r.json["job"]["status"] for r in by_time] == timeline
 
@@ -205,7 +209,9 @@ def test_the_receiver_in_the_docs_verifies_a_real_delivery(make_settings, tmp_pa
 
     docs = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
     section = docs[docs.index("### Verifying the signature") :]
-    example = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    found = re.search(r"```python\n(.*?)```", section, re.S)
+    assert found, "docs/api.md has no Python example under Verifying the signature"
+    example = found.group(1)
     port = closed_port()
     script = tmp_path / "receiver.py"
     script.write_text(example.replace("the hook's secret", SECRET).replace("9000", str(port)))

@@ -7,6 +7,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from veotui.store.jobs import JobStore
+from veotui.store.sqlite import SqliteConnection
+
 
 class _Statements:
     """``execute(sql, params)`` with ``?`` placeholders, on either driver's connection."""
@@ -37,3 +40,9 @@ def by_hand(store: Any) -> Iterator[_Statements]:
         raw.execute("ROLLBACK")
         raise
     raw.execute("COMMIT")
+
+
+def sqlite_connection(store: JobStore) -> SqliteConnection:
+    """The SQLite connection under ``store``, for a test that runs on SQLite only."""
+    assert isinstance(store.db, SqliteConnection), f"{store!r} is not on SQLite"
+    return store.db

@@ -15,6 +15,8 @@ from pathlib import Path
 import anyio
 
 from veotui.backend.local import LocalBackend
+from veotui.core.job import Job
+from veotui.generators.base import GenerationResult, JobInputs
 from veotui.generators.sim import SimGenerator
 from veotui.settings import load_settings
 
@@ -24,16 +26,16 @@ class SlowSimGenerator(SimGenerator):
         super().__init__(root, seconds)
         self.linger = linger
 
-    async def upload_inputs(self, job, inputs):
+    async def upload_inputs(self, job: Job, inputs: JobInputs) -> JobInputs:
         await anyio.sleep(self.linger)
         return inputs
 
-    async def submit(self, job, inputs):
+    async def submit(self, job: Job, inputs: JobInputs) -> str:
         name = await super().submit(job, inputs)
         await anyio.sleep(self.linger)  # the operation exists; its name is not recorded yet
         return name
 
-    async def fetch(self, job, result, dest):
+    async def fetch(self, job: Job, result: GenerationResult, dest: Path) -> list[Path]:
         await anyio.sleep(self.linger)
         return await super().fetch(job, result, dest)
 

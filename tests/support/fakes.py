@@ -22,7 +22,7 @@ class ControlledGenerator(Generator):
     def __init__(self) -> None:
         self.submitted: list[str] = []  # job ids, in submit order
         self.operations: dict[str, str] = {}  # operation -> job id
-        self.outcomes: dict[str, object] = {}  # operation -> GenerationResult or fault
+        self.outcomes: dict[str, GenerationResult | Exception] = {}  # operation -> its outcome
         self.waiting: dict[str, anyio.Event] = {}  # operation -> set when an outcome is given
         self.cleaned: dict[str, list[bool]] = {}  # job id -> every cleanup's `everything`
         self.submit_faults: list[Exception] = []  # raised by the next submits, in order
@@ -65,7 +65,7 @@ class ControlledGenerator(Generator):
     def fail(self, job_id: str, message: str = "3 INVALID_ARGUMENT: bad prompt") -> None:
         self._settle(job_id, PermanentFault(message, kind=ErrorKind.OPERATION_ERROR))
 
-    def _settle(self, job_id: str, outcome: object) -> None:
+    def _settle(self, job_id: str, outcome: GenerationResult | Exception) -> None:
         operation = self.operation_of(job_id)
         self.outcomes[operation] = outcome
         self.waiting[operation].set()

@@ -18,6 +18,12 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict
+
+from veotui.store import open_store
+
+if TYPE_CHECKING:
+    from veotui.store.postgres import PostgresStore
 
 #: The tests' settings: nothing waits for the disk (a crash of the test machine loses nothing of value).
 FAST = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
@@ -41,6 +47,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class Owner(TypedDict, total=False):
+    """The keyword arguments of ``subprocess`` that run a program as another user."""
+
+    user: int
+    group: int
+    extra_groups: list[int]
+
+
 @dataclass
 class Cluster:
     bin_dir: Path
@@ -60,7 +74,7 @@ class Cluster:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"
 
-    def _as_owner(self) -> dict[str, object]:
+    def _as_owner(self) -> Owner:
         if os.geteuid() != 0:
             return {}
         owner = pwd.getpwnam("postgres")
@@ -87,7 +101,7 @@ class Cluster:
             check=True,
             capture_output=True,
             timeout=120,
-            **self._as_owner(),  # type: ignore[arg-type]
+            **self._as_owner(),
         )
         log = open(self.root / "postgres.log", "wb")  # noqa: SIM115 - the server writes it for its whole life
         self.process = subprocess.Popen(
@@ -107,7 +121,7 @@ class Cluster:
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
-            **self._as_owner(),  # type: ignore[arg-type]
+            **self._as_owner(),
         )
         log.close()
         self._wait_ready()
@@ -166,3 +180,12 @@ def start_cluster(settings: dict[str, str] | None = None) -> Cluster:
         cluster.stop()
         raise
     return cluster
+
+
+def open_shared_store(url: str, data_dir: Path) -> PostgresStore:
+    """The store a fleet server opens on ``url``: the PostgreSQL store, with its fleet calls."""
+    from veotui.store.postgres import PostgresStore
+
+    store = open_store(url, data_dir)
+    assert isinstance(store, PostgresStore)
+    return store

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TypeVar
 
 import anyio
@@ -15,7 +16,7 @@ from veotui.core.job import Status
 T = TypeVar("T")
 
 
-def wait_until(predicate: Callable[[], T], timeout: float = 60.0, what: str = "condition") -> T:
+def wait_until(predicate: Callable[[], T | None], timeout: float = 60.0, what: str = "condition") -> T:
     """Poll ``predicate`` from a plain (non-async) test until it returns something true, and
     return that; fail the test after ``timeout``."""
     deadline = time.monotonic() + timeout
@@ -29,16 +30,17 @@ def wait_until(predicate: Callable[[], T], timeout: float = 60.0, what: str = "c
 
 
 async def wait_for(
-    predicate: Callable[[], Awaitable[bool]] | Callable[[], bool],
+    predicate: Callable[[], object],
     timeout: float = 60.0,
     interval: float = 0.02,
     what: str = "condition",
 ) -> None:
-    """Poll ``predicate`` (sync or async) until true; fail the test after ``timeout``."""
+    """Poll ``predicate`` (sync or async) until what it returns is true; fail the test after
+    ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
         result = predicate()
-        if hasattr(result, "__await__"):
+        if inspect.isawaitable(result):
             result = await result
         if result:
             return

@@ -77,7 +77,9 @@ def test_audit_follow_prints_each_new_entry(team_server):
         text=True,
     )
     lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(iter(follower.stdout.readline, "")), daemon=True)
+    output = follower.stdout
+    assert output is not None
+    reader = threading.Thread(target=lambda: lines.extend(iter(output.readline, "")), daemon=True)
     reader.start()
     try:
         wait_until(lambda: len(lines) >= 1, what="the entries so far")

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Generic, TypeVar
 
 import pytest
 from textual.message import Message
 from textual.notifications import Notification, Notify
+from textual.pilot import Pilot
 
 from tests.support import waiting
 from tests.support.waiting import wait_for
+from veotui.backend.base import Backend
 from veotui.backend.local import LocalBackend
 from veotui.core.job import Status
 from veotui.settings import Settings
@@ -20,11 +23,18 @@ from veotui.tui.board import HISTORY, PROCESSING, QUEUE
 __all__ = ["HISTORY", "PROCESSING", "QUEUE", "running_app", "wait_for", "wait_status"]
 
 
-class RecordingApp(VeotuiApp):
+#: The app's backend as the test knows it: a LocalBackend lets a test reach the engine's store
+#: and files, a RemoteBackend drives a server.
+B = TypeVar("B", bound=Backend)
+
+
+class RecordingApp(VeotuiApp, Generic[B]):
     """The app, keeping every notification it shows in ``notices``: a toast expires after a
     few seconds, sooner than a test on a busy machine may look."""
 
-    def __init__(self, backend: LocalBackend, settings: Settings) -> None:
+    backend: B
+
+    def __init__(self, backend: B, settings: Settings) -> None:
         super().__init__(backend, settings)
         self.notices: list[Notification] = []
 
@@ -36,12 +46,13 @@ class RecordingApp(VeotuiApp):
 
 @asynccontextmanager
 async def running_app(
-    settings: Settings, size: tuple[int, int] = (120, 40)
-) -> AsyncIterator[tuple[RecordingApp, object]]:
-    """A started LocalBackend and the app on it, under Pilot; yields (app, pilot)."""
+    settings: Settings, size: tuple[int, int] = (120, 40), *, toasts: bool = False
+) -> AsyncIterator[tuple[RecordingApp[LocalBackend], Pilot[int]]]:
+    """A started LocalBackend and the app on it, under Pilot; yields (app, pilot).
+    ``toasts``: put the notifications on the screen too (Pilot leaves them off)."""
     async with LocalBackend(settings, env={}) as backend:
         app = RecordingApp(backend, settings)
-        async with app.run_test(size=size) as pilot:
+        async with app.run_test(size=size, notifications=toasts) as pilot:
             await wait_for(lambda: app.main_screen.loaded.is_set(), what="the first snapshot")
             yield app, pilot
 

@@ -38,7 +38,8 @@ async def test_the_board_follows_submissions_and_the_filter(make_settings):
             await backend.cancel(dog.job_id)
             await wait_for(lambda: board.panel_of(dog.job_id) == HISTORY, what="the dog in history")
             assert (dog.job_id, True) in seen
-            assert board.find(dog.job_id).status == Status.CANCELLED
+            found = board.find(dog.job_id)
+            assert found is not None and found.status == Status.CANCELLED
         finally:
             task.cancel()
 
@@ -55,7 +56,7 @@ class CountingReads:
 
     async def list_jobs(self, **kwargs: object) -> object:
         self.reads.append(kwargs)
-        return await self._backend.list_jobs(**kwargs)  # type: ignore[arg-type]
+        return await self._backend.list_jobs(**kwargs)  # type: ignore[arg-type]  # passed on as the follower gave them
 
 
 async def test_the_head_leaving_a_long_queue_reads_only_the_jobs_after_the_window(make_settings):
@@ -64,7 +65,7 @@ async def test_the_head_leaving_a_long_queue_reads_only_the_jobs_after_the_windo
     loads: list[int] = []
     async with LocalBackend(settings, env={}) as backend:
         counting = CountingReads(backend)
-        follower = Follower(counting, board, on_loaded=lambda: loads.append(1))  # type: ignore[arg-type]
+        follower = Follower(counting, board, on_loaded=lambda: loads.append(1))  # type: ignore[arg-type]  # a stand-in for the backend
         task = asyncio.create_task(follower.run())
         try:
             await wait_for(lambda: bool(loads), what="the first read")

@@ -96,6 +96,7 @@ async def test_x_extends_the_selected_completed_job(settings, tmp_path):
         await pilot.press("x")
         await wait_for(lambda: isinstance(app.screen, NewJobScreen), what="the extend form")
         form = app.screen
+        assert isinstance(form, NewJobScreen)
         assert form.extends is not None and form.extends.job_id == source.job_id
         assert "Extend job" in texts(form)
         assert not form.query("#image")  # an extension takes no input image
@@ -118,7 +119,8 @@ async def test_x_extends_the_selected_completed_job(settings, tmp_path):
         await wait_for(lambda: isinstance(app.screen, MainScreen), what="the form to close")
         lists = await app.backend.list_jobs()
         extension = next(j for j in [*lists.processing, *lists.queued, *lists.history] if j.request.extends)
-        assert extension.request.extends.job_id == source.job_id and extension.request.extends.video == 1
+        extends = extension.request.extends
+        assert extends is not None and extends.job_id == source.job_id and extends.video == 1
 
         # x does nothing on a job that failed: it will make no video.
         failed = await app.backend.submit({"prompt": "nope [fail]"})
@@ -150,7 +152,8 @@ async def test_x_on_a_queued_job_queues_an_extension_that_waits_for_it(make_sett
         await wait_for(lambda: isinstance(app.screen, MainScreen), what="the form to close")
         lists = await app.backend.list_jobs()
         extension = next(j for j in lists.queued if j.request.extends)
-        assert extension.request.extends.job_id == source.job_id and extension.request.extends.video == 2
+        extends = extension.request.extends
+        assert extends is not None and extends.job_id == source.job_id and extends.video == 2
         assert extension.waiting_for == source.job_id
         # The queue says what it waits for.
         queue = app.main_screen.tables[QUEUE]
@@ -177,7 +180,7 @@ async def test_details_show_the_input_pictures_and_a_strip_per_video(settings, t
         await wait_for(lambda: isinstance(app.screen, DetailsScreen), what="details")
         screen = app.screen
         await wait_for(lambda: len(screen.query(".picture-image")) == 8, what="2 inputs and 2 strips of 3")
-        captions = [str(c.content) for c in screen.query(".picture-caption")]
+        captions = [str(c.content) for c in screen.query(".picture-caption").results(Static)]
         assert captions[:2] == ["Inputs · input image", "Inputs · last frame"]
         assert captions[2:5] == ["Video 1 · first", "Video 1 · middle", "Video 1 · last"]
         cache = app.backend.files.folder(job.job_id) / ".thumbnails"

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 from rich.console import Console
 from textual.command import CommandList, CommandPalette
+from textual.widget import Widget
 from textual.widgets import Input, Select, Static, TextArea
 
 from tests.support.fakes import ControlledGenerator
@@ -80,7 +83,7 @@ async def test_queue_positions_shift_when_a_job_leaves(slow_settings):
         await app.backend.cancel(jobs[1].job_id)
         queue = app.main_screen.tables[QUEUE]
         await wait_for(lambda: jobs[1].job_id not in queue.rows, what="the cancelled job to leave")
-        positions = [queue.get_row(job.job_id)[0].plain for job in jobs[2:]]
+        positions = [str(queue.get_row(job.job_id)[0]) for job in jobs[2:]]
         assert positions == ["1", "2"]
 
 
@@ -113,6 +116,7 @@ async def test_header_follows_todays_spend_and_says_it_is_simulated(settings):
         second = await app.backend.submit({"prompt": "bought too", "number_of_videos": 2})
         await wait_status(app, first.job_id, Status.COMPLETED)
         await wait_status(app, second.job_id, Status.COMPLETED)
+        assert first.estimated_cost_usd is not None and second.estimated_cost_usd is not None
         bought = round(first.estimated_cost_usd + second.estimated_cost_usd, 2)
         await wait_for(lambda: header.spend_today == bought, what="the header to count both operations")
         await pilot.pause()
@@ -347,6 +351,7 @@ async def test_metrics_call_a_fetch_failure_fetch_and_mark_the_simulators_spend(
         await pilot.press("m")
         await wait_for(lambda: isinstance(app.screen, MetricsScreen), what="the metrics screen")
         screen = app.screen
+        assert isinstance(screen, MetricsScreen)
         await wait_for(lambda: screen.loaded, what="the first figures")
         now, errors = (rendered(screen.query_one(name, Static).content) for name in ("#now", "#errors"))
         assert re.search(r"Spend today.*simulated", now) and re.search(r"Spend in all.*simulated", now)
@@ -482,7 +487,8 @@ async def test_filter_narrows_every_panel(settings):
         await wait_for(lambda: dog.job_id in history.rows, what="escape to clear the filter")
         # tab leaves the filter field for the panels
         await pilot.press("slash")
-        assert isinstance(app.focused, Input)
+        focused: Widget | None = app.focused
+        assert isinstance(focused, Input)
         await pilot.press("tab")
         assert app.focused in app.main_screen.tables.values()
 
@@ -491,7 +497,9 @@ async def test_help_lists_every_key(settings):
     async with running_app(settings) as (app, pilot):
         await pilot.press("question_mark")
         await wait_for(lambda: isinstance(app.screen, HelpScreen), what="help")
-        listed = {row[2] for row in app.screen.rows}
+        help_screen = app.screen
+        assert isinstance(help_screen, HelpScreen)
+        listed = {row[2] for row in help_screen.rows}
         assert {
             "new_job",
             "cancel",
@@ -743,7 +751,8 @@ async def test_footer_greys_out_the_keys_that_do_not_apply_to_the_selection(slow
 
         async def footer_agrees() -> None:
             await pilot.pause()
-            keys = {key.action.removeprefix("screen."): key for key in screen.query("FooterKey")}
+            footer_keys: list[Any] = list(screen.query("FooterKey"))  # Textual does not export FooterKey
+            keys = {key.action.removeprefix("screen."): key for key in footer_keys}
             assert {"cancel", "retry", "delete", "save", "open", "details"} <= keys.keys()
             for action, key in keys.items():
                 applies = screen.check_action(action, ()) is True
@@ -894,9 +903,12 @@ async def test_at_80x24_queue_and_history_share_the_height_and_the_selected_one_
         def rows(panel: str) -> int:
             return tables[panel].region.height - 3  # its border and header row
 
+        def focused_with_five_rows(panel: str) -> bool:
+            return tables[panel].has_focus and rows(panel) >= 5
+
         for panel in (QUEUE, HISTORY):
             tables[panel].focus()
-            await wait_for(lambda panel=panel: tables[panel].has_focus and rows(panel) >= 5, what=f"{panel} 5 rows")
+            await wait_for(functools.partial(focused_with_five_rows, panel), what=f"{panel} 5 rows")
         assert rows(QUEUE) >= 4 and rows(HISTORY) >= 4
         assert abs(rows(QUEUE) - rows(HISTORY)) <= 2
 
@@ -937,7 +949,7 @@ async def test_the_footer_is_rebuilt_only_when_the_keys_that_apply_change(slow_s
             rebuilt.append(1)
             original()
 
-        screen.refresh_bindings = counting  # type: ignore[method-assign]
+        screen.refresh_bindings = counting  # type: ignore[method-assign]  # counts the screen's rebuilds
         await pilot.press("down")
         await pilot.pause()
         # Another queued job: the same keys apply.

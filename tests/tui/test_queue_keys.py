@@ -63,7 +63,7 @@ async def test_capital_k_j_t_move_the_selected_queued_job(slow_settings):
         await pilot.press("K")
         await wait_for(lambda: order() == [c, a, b], what="c one up")
         assert [j.job_id for j in (await app.backend.list_jobs()).queued] == [c, a, b]
-        positions = [queue.get_row(job_id)[0].plain for job_id in (c, a, b)]
+        positions = [str(queue.get_row(job_id)[0]) for job_id in (c, a, b)]
         assert positions == ["1", "2", "3"]
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from contextlib import AsyncExitStack
 
+from textual.widgets import Sparkline, Static
+
 from tests.server.test_remote_backend import free_port
 from tests.tui.conftest import HISTORY, PROCESSING, wait_for, wait_shown, wait_status
 from veotui.backend.remote import RemoteBackend
@@ -23,7 +25,7 @@ async def test_the_tui_drives_a_server(make_settings):
             app = VeotuiApp(backend, settings)
             async with app.run_test(size=(120, 40)) as pilot:
                 await wait_for(lambda: app.main_screen.loaded.is_set(), what="the first snapshot")
-                header = str(app.main_screen.query_one("#header").content)
+                header = str(app.main_screen.query_one("#header", Static).content)
                 assert server.url in header
                 await pilot.press("n")
                 await wait_for(lambda: isinstance(app.screen, NewJobScreen), what="the form")
@@ -73,10 +75,11 @@ async def test_the_metrics_screen_works_over_the_api_and_updates_live(make_setti
                 await pilot.press("m")
                 await wait_for(lambda: isinstance(app.screen, MetricsScreen), what="the metrics screen")
                 screen = app.screen
+                assert isinstance(screen, MetricsScreen)
                 await wait_for(lambda: screen.loaded, what="the first figures")
                 assert screen.figures["failed"] == 1 and screen.figures["completed"] == 0
                 assert len(screen.series) == 24 and screen.series[-1]["failed"] == 1
-                assert sum(screen.query_one("#finished").query_one("Sparkline").data) == 1
+                assert sum(screen.query_one("#finished").query_one("Sparkline", Sparkline).data or ()) == 1
                 # A job that completes while the screen is open shows up without a key press.
                 await backend.submit({"prompt": "measured live"})
                 await wait_for(lambda: screen.figures.get("completed") == 1, what="the live update")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 from types import SimpleNamespace
@@ -19,13 +20,14 @@ from types import SimpleNamespace
 import pytest
 import time_machine
 from PIL import Image
-from textual.widgets import Input, TextArea
+from textual.widgets import Collapsible, Input, TextArea
 
 from tests.support.waiting import wait_for
 from tests.tui.history import ended_jobs
 from veotui.backend.local import LocalBackend
 from veotui.core.job import Job, Status
 from veotui.core.request import JobRequest
+from veotui.store.jobs import JobStore
 from veotui.store.sqlite import SqliteStore
 from veotui.tui.app import VeotuiApp
 from veotui.tui.board import HISTORY, PROCESSING, QUEUE
@@ -194,7 +196,7 @@ def test_delete_confirm_dialog(snap_compare, snapshot_app):
 def test_new_job_form_80x24_with_advanced_open(snap_compare, snapshot_app):
     async def open_form(pilot) -> None:
         form = await new_job_form(pilot, "The same red mug on a desk, then in a kitchen")
-        form.query_one("#advanced").collapsed = False
+        form.query_one("#advanced", Collapsible).collapsed = False
         await pilot.wait_for_scheduled_animations()
         await pilot.pause()
         advanced = form.query_one("#advanced")
@@ -205,32 +207,53 @@ def test_new_job_form_80x24_with_advanced_open(snap_compare, snapshot_app):
     assert snap_compare(snapshot_app, terminal_size=(80, 24), run_before=open_form)
 
 
+def local_backend_of(app: VeotuiApp) -> LocalBackend:
+    """The engine in-process that a snapshot's app runs on."""
+    assert isinstance(app.backend, LocalBackend)
+    return app.backend
+
+
+def ended(store: JobStore, job_id: str) -> Callable[[], bool]:
+    """Whether the job has reached an end status, asked each time it is called."""
+
+    def check() -> bool:
+        job = store.get(job_id)
+        return job is not None and job.status.is_final
+
+    return check
+
+
 @pytest.fixture
-def pictures_app(make_settings, frozen, tmp_path):
-    """The app with one completed first + last frame job (a finished simulation, frozen clock)
-    and half-block pictures, which draw the same on every terminal."""
-    settings = make_settings(sim_seconds=0, pictures="halfblocks")
+def frames(tmp_path) -> tuple[bytes, bytes]:
+    """A first and a last frame, as PNG files hold them."""
     first, last = tmp_path / "first.png", tmp_path / "last.png"
     Image.new("RGB", (64, 36), (230, 60, 20)).save(first)
     Image.new("RGB", (64, 36), (20, 60, 230)).save(last)
-    app = VeotuiApp(LocalBackend(settings, env={}), settings, start_backend=True)
-    app.inputs = (first.read_bytes(), last.read_bytes())
-    return app
+    return first.read_bytes(), last.read_bytes()
 
 
-def test_details_screen_with_pictures(snap_compare, pictures_app):
+@pytest.fixture
+def pictures_app(make_settings, frozen):
+    """The app with one completed first + last frame job (a finished simulation, frozen clock)
+    and half-block pictures, which draw the same on every terminal."""
+    settings = make_settings(sim_seconds=0, pictures="halfblocks")
+    return VeotuiApp(LocalBackend(settings, env={}), settings, start_backend=True)
+
+
+def test_details_screen_with_pictures(snap_compare, pictures_app, frames):
     async def open_details(pilot) -> None:
         app: VeotuiApp = pilot.app
         await app.backend_ready()
         await wait_for(lambda: app.main_screen.loaded.is_set(), what="the first snapshot")
-        first, last = app.inputs
+        first, last = frames
         job = await app.backend.submit(
             {"prompt": "A door swings open onto the sea", "duration_seconds": 4},
             first,
             "first.png",
             last_frame=(last, "last.png"),
         )
-        await wait_for(lambda: app.backend.store.get(job.job_id).status == Status.COMPLETED, what="completion")
+        store = local_backend_of(app).store
+        await wait_for(lambda: store.get(job.job_id).status == Status.COMPLETED, what="completion")
         await wait_for(lambda: job.job_id in app.main_screen.tables[HISTORY].rows, what="its row")
         app.main_screen._activate(HISTORY)
         app.main_screen.tables[HISTORY].select(job.job_id)
@@ -303,10 +326,12 @@ def test_metrics_screen(snap_compare, metrics_app):
         app: VeotuiApp = pilot.app
         await app.backend_ready()
         await wait_for(lambda: app.main_screen.loaded.is_set(), what="the first snapshot")
-        await wait_for(lambda: app.backend.dir_size.value() > 0, what="the data directory's size")
+        dir_size = local_backend_of(app).dir_size
+        await wait_for(lambda: dir_size.value() > 0, what="the data directory's size")
         await pilot.press("m")
         await wait_for(lambda: isinstance(app.screen, MetricsScreen), what="the metrics screen")
         screen = app.screen
+        assert isinstance(screen, MetricsScreen)
         await wait_for(lambda: screen.loaded, what="the first figures")
         await pilot.pause()
 
@@ -324,8 +349,9 @@ def test_group_grid(snap_compare, pictures_app):
             await app.backend.submit({"prompt": prompt, "seed": seed, "duration_seconds": 4, "group": "foxes"})
             for prompt, seed in (("A red fox in the snow", 1), ("A red fox in the snow", 2), ("A red fox [fail]", 1))
         ]
+        store = local_backend_of(app).store
         for job in jobs:
-            await wait_for(lambda job=job: app.backend.store.get(job.job_id).status.is_final, what="its end")
+            await wait_for(ended(store, job.job_id), what="its end")
         await app.backend.pause("snapshot")
         await app.backend.submit({"prompt": "A red fox at dusk", "seed": 1, "duration_seconds": 4, "group": "foxes"})
         await wait_for(lambda: jobs[0].job_id in app.main_screen.tables[HISTORY].rows, what="its row")
@@ -334,8 +360,10 @@ def test_group_grid(snap_compare, pictures_app):
         await pilot.pause()
         await pilot.press("g")
         await wait_for(lambda: isinstance(app.screen, GroupScreen), what="the grid")
-        await wait_for(lambda: len(app.screen.tiles) == 4, what="four tiles")
-        await wait_for(lambda: sum(t.picture_shown for t in app.screen.tiles.values()) == 2, what="the pictures")
+        grid = app.screen
+        assert isinstance(grid, GroupScreen)
+        await wait_for(lambda: len(grid.tiles) == 4, what="four tiles")
+        await wait_for(lambda: sum(t.picture_shown for t in grid.tiles.values()) == 2, what="the pictures")
         app.clear_notifications()
         await pilot.pause()
         await pilot.wait_for_scheduled_animations()

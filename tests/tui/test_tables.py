@@ -9,7 +9,7 @@ from textual.app import App, ComposeResult
 from tests.tui.history import BASE, ended_jobs
 from veotui.core.job import Job, Status
 from veotui.core.request import JobRequest
-from veotui.tui.tables import Cells, HistoryTable, QueueTable
+from veotui.tui.tables import Cells, HistoryTable, JobCell, QueueTable
 
 NOW = datetime(2026, 1, 2, tzinfo=BASE.tzinfo)
 
@@ -90,7 +90,8 @@ async def test_a_row_leaving_keeps_the_rest_in_order_and_the_cursor_in_range():
         assert table.row_keys == [job.job_id for job in jobs[:3]]
         assert table.selected_id == jobs[2].job_id
         # Cells show what the row holds.
-        assert table.get_row(jobs[0].job_id)[1].content.plain == jobs[0].job_id[:8]
+        cell = table.get_row(jobs[0].job_id)[1]
+        assert isinstance(cell, JobCell) and cell.content.plain == jobs[0].job_id[:8]
 
 
 class OneQueue(App[None]):

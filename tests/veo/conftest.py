@@ -1,54 +1,27 @@
-"""Fixtures of the Veo tests: gcp-storage-emulator on loopback as Cloud Storage, the fake
+"""Fixtures of the Veo tests (the Cloud Storage emulator is in tests/conftest.py): the fake
 Vertex AI server, and the real ``VeoGenerator`` pointed at both. Nothing reaches Google."""
 
 from __future__ import annotations
 
 import io
 import json
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from gcp_storage_emulator.server import create_server
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 from google.oauth2.credentials import Credentials
 from PIL import Image
 
+from tests.conftest import PROJECT
 from tests.veo.fake_vertex import FakeVertex
 from veotui.generators.render import render_video
 from veotui.generators.veo import VeoGenerator
 from veotui.settings import Settings
 
-PROJECT = "test-proj"
 LOCATION = "us-central1"
-
-
-@pytest.fixture(scope="session")
-def gcs_emulator():
-    """The emulator's URL (for ``STORAGE_EMULATOR_HOST``); one per session, a bucket per test."""
-    server = create_server("127.0.0.1", 0, in_memory=True)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{server._api._httpd.server_address[1]}"
-    finally:
-        server.stop()  # its thread is not a daemon: without this the interpreter hangs at exit
-
-
-@pytest.fixture(scope="session")
-def storage_client(gcs_emulator: str) -> storage.Client:
-    return storage.Client(
-        project=PROJECT, credentials=AnonymousCredentials(), client_options={"api_endpoint": gcs_emulator}
-    )
-
-
-@pytest.fixture
-def bucket(storage_client: storage.Client) -> str:
-    name = f"veotui-{uuid.uuid4().hex[:12]}"
-    storage_client.create_bucket(name)
-    return name
 
 
 @pytest.fixture(scope="session")
@@ -60,7 +33,7 @@ def mp4(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 
 
 @pytest.fixture
-def fake_vertex(mp4: bytes, storage_client: storage.Client):
+def fake_vertex(mp4: bytes, storage_client: storage.Client) -> Iterator[FakeVertex]:
     fake = FakeVertex(video=mp4, storage_client=storage_client).start()
     try:
         yield fake
@@ -104,7 +77,7 @@ def png_image() -> bytes:
 
 
 @pytest.fixture
-def service_account_file(tmp_path, fake_vertex):
+def service_account_file(tmp_path: Path, fake_vertex: FakeVertex) -> Path:
     """A service-account key whose token endpoint is the fake server."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(

@@ -164,10 +164,10 @@ class FakeVertex:
         self._record(request, "token", dict(await request.form()))
         return JSONResponse({"access_token": "service-account-token", "expires_in": 3600, "token_type": "Bearer"})
 
-    async def _vertex(self, request: Request) -> JSONResponse:
+    async def _vertex(self, request: Request) -> Response:
         match = _PATH.match(request.url.path)
         raw = await request.body()
-        body = json.loads(raw) if raw else None
+        body: Any = json.loads(raw) if raw else None  # the request's JSON, as the client sent it
         verb = (match.group("verb") or "getModel") if match else "unknown"
         self._record(request, verb, body)
         if match is None:

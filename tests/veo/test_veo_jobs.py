@@ -162,6 +162,7 @@ async def test_a_submit_that_timed_out_is_not_sent_again(make_settings, make_veo
 
     assert job.status == Status.FAILED
     assert job.error_kind == "submit_unknown"
+    assert job.error is not None
     assert "may have been accepted and billed" in job.error
     assert f"gs://{bucket}/veo_outputs/{job.job_id}/" in job.error
     assert len(fake_vertex.submits()) == 1 and len(fake_vertex.operations) == 1
@@ -174,6 +175,7 @@ async def test_a_server_error_on_submit_is_retried_up_to_three_attempts(make_set
         job = await run_job(backend, {"prompt": "a storm"})
 
     assert job.status == Status.FAILED and job.error_kind == "transient"
+    assert job.error is not None
     assert "503 UNAVAILABLE" in job.error and "gave up after 3 attempts" in job.error
     assert len(fake_vertex.submits()) == 3 and not fake_vertex.operations
 
@@ -195,6 +197,7 @@ async def test_a_refused_submit_fails_at_once_quoting_google(
         job = await run_job(backend, {"prompt": "a canyon"})
 
     assert job.status == Status.FAILED and job.error_kind == kind
+    assert job.error is not None
     assert f"{status}" in job.error and f'"{message}"' in job.error and advice in job.error
     assert len(fake_vertex.submits()) == 1
 
@@ -206,6 +209,7 @@ async def test_a_safety_filtered_result_fails_with_googles_reasons(make_settings
         job = await run_job(backend, {"prompt": "a crowd", "number_of_videos": 2})
 
     assert job.status == Status.FAILED and job.error_kind == "safety_filter"
+    assert job.error is not None
     assert "blocked 2 of 2" in job.error
     assert FILTER_REASON in job.error and "not charged" in job.error
     assert len(fake_vertex.submits()) == 1
@@ -230,6 +234,7 @@ async def test_an_operation_error_fails_quoting_its_message(make_settings, make_
         job = await run_job(backend, {"prompt": "a clock tower"})
 
     assert job.status == Status.FAILED and job.error_kind == "operation_error"
+    assert job.error is not None
     assert "3 INVALID_ARGUMENT" in job.error and '"The prompt could not be rewritten."' in job.error
 
 
@@ -243,6 +248,7 @@ async def test_a_stuck_operation_fails_at_the_deadline_and_its_image_is_removed(
         await wait_for(lambda: not blob_names(storage_client, bucket, "temp_images/"), what="image cleanup")
 
     assert job.status == Status.FAILED and job.error_kind == "deadline"
+    assert job.error is not None
     assert "VEOTUI_VEO_DEADLINE" in job.error
     assert len(fake_vertex.submits()) == 1
     assert len(fake_vertex.calls("fetchPredictOperation")) >= 3  # it kept polling until then

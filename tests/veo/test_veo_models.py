@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -185,6 +186,10 @@ def status(url: str, job_id: str) -> dict:
     return httpx.get(f"{url}/api/status/{job_id}").json()
 
 
+def completed(url: str, job_id: str) -> Callable[[], bool]:
+    return lambda: status(url, job_id)["status"] == "completed"
+
+
 def test_every_row_through_rest(veo_server, fake_vertex):
     jobs = {}
     for model, resolution, seconds in ROWS:
@@ -206,10 +211,10 @@ def test_every_row_through_rest(veo_server, fake_vertex):
     assert style.status_code == 422 and STANDARD in style.json()["detail"]
 
     for prompt, job_id in jobs.items():
-        wait_until(lambda job_id=job_id: status(veo_server, job_id)["status"] == "completed", what=prompt)
+        wait_until(completed(veo_server, job_id), what=prompt)
         parameters, labels = sent_parameters(fake_vertex, prompt)
-        _, model, resolution, seconds = prompt.split()
-        assert (parameters["resolution"], parameters["durationSeconds"]) == (resolution, int(seconds))
+        _, _, resolution, duration = prompt.split()
+        assert (parameters["resolution"], parameters["durationSeconds"]) == (resolution, int(duration))
         assert labels == {"veotui_job": job_id, "veotui_user": "local"}
     assert not [s for s in fake_vertex.submits() if s.body["instances"][0]["prompt"] == "no"]
 
@@ -236,7 +241,7 @@ def test_the_cli_submits_what_used_to_be_refused(veo_server, fake_vertex):
         ("a pier at dawn", done.stdout.strip(), ("1080p", 4)),
         ("a pier at noon", four_k.stdout.strip(), ("4k", 6)),
     ):
-        wait_until(lambda job_id=job_id: status(veo_server, job_id)["status"] == "completed", what=prompt)
+        wait_until(completed(veo_server, job_id), what=prompt)
         parameters, _ = sent_parameters(fake_vertex, prompt)
         assert (parameters["resolution"], parameters["durationSeconds"]) == asked
     assert not [s for s in fake_vertex.submits() if s.body["instances"][0]["prompt"] == "no"]
@@ -277,6 +282,7 @@ async def test_the_form_offers_what_the_model_takes_and_sends_it(make_settings, 
             await pilot.press("n")
             await wait_for(lambda: isinstance(app.screen, NewJobScreen), what="the form")
             form = app.screen
+            assert isinstance(form, NewJobScreen)
             form.query_one("#prompt", TextArea).text = "a lighthouse in 4k"
             form.query_one("#model", ChoiceSelect).value = LITE
             await pilot.pause()
@@ -287,7 +293,9 @@ async def test_the_form_offers_what_the_model_takes_and_sends_it(make_settings, 
             form.query_one("#duration", ChoiceSelect).value = 4
             await pilot.pause()
             assert offered(form, "#model") == {STANDARD: True, FAST: True, f"{LITE} — no 4k": False}
-            assert "$1.20 — 4 s × 1 video × $0.30/s (with sound, 4k)" in str(form.query_one("#form-status").content)
+            assert "$1.20 — 4 s × 1 video × $0.30/s (with sound, 4k)" in str(
+                form.query_one("#form-status", Static).content
+            )
             await pilot.press("ctrl+s")
             await wait_for(lambda: isinstance(app.screen, MainScreen), what="the form to close")
             await wait_for(lambda: len(fake_vertex.submits()) == 1, what="the submit")

@@ -44,6 +44,7 @@ async def test_polls_that_never_recover_fail_only_at_the_deadline(make_settings,
         failed = await until_ended(backend, job.job_id)
 
     assert failed.status == Status.FAILED and failed.error_kind == "deadline"
+    assert failed.error is not None
     assert "VEOTUI_VEO_DEADLINE" in failed.error and "503 UNAVAILABLE" in failed.error
     assert len(fake_vertex.submits()) == 1
     assert len(fake_vertex.calls("fetchPredictOperation")) > 3

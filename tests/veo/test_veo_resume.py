@@ -30,7 +30,7 @@ class ServeProcess:
         self.url = ""
 
     def start(self) -> str:
-        self.process = subprocess.Popen(
+        self.process = process = subprocess.Popen(
             [sys.executable, "-m", "veotui", "serve", "--port", "0"],
             cwd=ROOT,
             env=self.env,
@@ -38,7 +38,8 @@ class ServeProcess:
             stderr=subprocess.PIPE,
             text=True,
         )
-        line = self.process.stdout.readline()
+        assert process.stdout is not None
+        line = process.stdout.readline()
         if not line.startswith("veotui serves "):
             self.kill()
             raise AssertionError(f"veotui serve did not start: {line!r}")
@@ -50,8 +51,9 @@ class ServeProcess:
             return
         os.kill(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
-        self.process.stdout.close()
-        self.process.stderr.close()
+        for pipe in (self.process.stdout, self.process.stderr):
+            if pipe is not None:
+                pipe.close()
         self.process = None
 
 

@@ -46,6 +46,9 @@ class BackendInfo:
     #: each with ``server_id``, ``url``, ``host``, ``pid``), ``slots_in_use`` (processing
     #: jobs across the fleet). None with SQLite (one server).
     fleet: dict[str, Any] | None = None
+    #: Whether the data directory is the job files' home (one server, or a fleet sharing
+    #: it); False: the bucket is, and each server's directory is a cache.
+    shared_dir: bool = True
 
     @property
     def fleet_size(self) -> int | None:
@@ -64,6 +67,7 @@ class BackendInfo:
             "auto_delete_after_download": self.auto_delete_after_download,
             "cloud_bucket": self.cloud_bucket,
             "fleet": self.fleet,
+            "shared_dir": self.shared_dir,
         }
 
 

@@ -13,7 +13,7 @@ import dataclasses
 import functools
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,10 +34,13 @@ from veotui.backend.base import (
 from veotui.core.access import LOCAL, Action, Actor, AuditEntry, UserEntry, refusal
 from veotui.core.catalog import model_catalog
 from veotui.core.errors import (
+    BucketUnavailable,
     Conflict,
+    ErrorKind,
     Forbidden,
     InvalidRequest,
     JobNotFound,
+    SettingsError,
     StorageUnavailable,
     VeotuiError,
     VideoNotFound,
@@ -50,6 +53,7 @@ from veotui.core.prices import estimate_cost
 from veotui.core.progress import with_progress
 from veotui.core.request import JobRequest, cautions, check_extension_source, check_modes, group_name
 from veotui.core.webhooks import Delivery
+from veotui.datadir.cache import JobCache
 from veotui.datadir.files import (
     IMAGE_NAME,
     LAST_FRAME_NAME,
@@ -64,10 +68,12 @@ from veotui.datadir.images import convert_image
 from veotui.datadir.lock import DataDirLock
 from veotui.datadir.privacy import open_to_others
 from veotui.datadir.sizes import DirSize
+from veotui.engine.bucket_files import BucketFiles
 from veotui.engine.bus import EventBus, Subscription
 from veotui.engine.scheduler import Scheduler
 from veotui.engine.webhooks import WebhookSender, ping
-from veotui.generators import Generator, make_generator
+from veotui.generators import Generator, GeneratorFault, make_generator
+from veotui.generators.gcs import Bucket
 from veotui.generators.render import video_seconds
 from veotui.logs import FileLog, event
 from veotui.settings import Settings
@@ -141,10 +147,14 @@ class LocalBackend(Backend):
         self.webhooks: WebhookSender
         self._engine_task: asyncio.Task[None]
         self._image_limiter: anyio.CapacityLimiter | None = None
+        #: Without a shared directory: the bucket holds the job files, the data directory
+        #: caches them. None while the data directory is their home.
+        self.bucket_files: BucketFiles | None = None
 
     # -- life cycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
+        check_mode(self.settings)
         self.lock.acquire(self.url)
         self._log: FileLog | None = None
         try:
@@ -187,7 +197,14 @@ class LocalBackend(Backend):
             self.store.add_listener(self._publish)
             self.dir_size = DirSize(self.settings.data_dir)
             self.dir_size.value()  # the first walk starts now, in the background
-            self.scheduler = Scheduler(self.store, self.generator, self.files, self.settings)
+            if not self.settings.shared_dir:
+                self.bucket_files = BucketFiles(
+                    self._bucket(),
+                    self.files,
+                    JobCache(self.files, self.settings.cache_max_bytes),
+                    self.generator,
+                )
+            self.scheduler = Scheduler(self.store, self.generator, self.files, self.settings, self.bucket_files)
             self.scheduler.users = self._users
             # Each status change a hook wants is written to the outbox with the change itself.
             self.store.webhooks = self.settings.webhooks
@@ -214,14 +231,24 @@ class LocalBackend(Backend):
                 self._unlisten()
             if self._hearing is not None:
                 self._hearing.cancel()
-            if getattr(self, "fleet", None) is not None:
+            if self.fleet is not None:
                 with contextlib.suppress(VeotuiError):
-                    self.fleet.leave()  # type: ignore[union-attr]
+                    self.fleet.leave()
                 self.store.close()
             self._close_log()
             self.lock.release()
             raise
         self._started = True
+
+    def _bucket(self) -> Bucket:
+        """The generator's bucket client (Veo's and the simulator's hold one in this mode)."""
+        bucket = getattr(self.generator, "bucket", None)
+        if not isinstance(bucket, Bucket):
+            raise SettingsError(
+                f"VEOTUI_SHARED_DIR=false needs the {self.generator.name} generator to reach the bucket "
+                f"in VEOTUI_GCS_BUCKET ({self.settings.gcs_bucket}), and it has no Cloud Storage client"
+            )
+        return bucket
 
     async def _start_engine(self) -> None:
         # The engine runs in a task of its own, so start() and close() may be called from
@@ -429,6 +456,7 @@ class LocalBackend(Backend):
             auto_delete_after_download=self.settings.auto_delete_after_download,
             cloud_bucket=self.settings.gcs_bucket is not None,
             fleet=self.fleet_view(),
+            shared_dir=self.bucket_files is None,
         )
 
     def fleet_view(self) -> dict[str, Any] | None:
@@ -593,6 +621,7 @@ class LocalBackend(Backend):
             estimated_cost_usd=estimate_cost(request, self.settings.price_table),
             waiting_for=waiting_for,
         )
+        uploaded = False
         try:
             await anyio.to_thread.run_sync(
                 functools.partial(
@@ -604,9 +633,19 @@ class LocalBackend(Backend):
                     video=source_video,
                 )
             )
+            if self.bucket_files is not None:
+                await self.bucket_files.put_inputs(job)
+                uploaded = True
             job = self.store.insert(job, audit=dataclasses.replace(audit, job_id=job.job_id), claim=claim)
         except BaseException as exc:
             self.files.remove(job.job_id)
+            if uploaded and self.bucket_files is not None:  # the row was refused: its inputs go too
+                with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                    await self.bucket_files.remove(job.job_id)
+            if isinstance(exc, GeneratorFault):
+                raise BucketUnavailable(
+                    f"the job was not created: its inputs could not be stored in the bucket ({exc})"
+                ) from exc
             failure = self.storage.error(exc, "save the job's input files") if isinstance(exc, OSError) else None
             if failure is not None:
                 raise failure from exc
@@ -708,7 +747,9 @@ class LocalBackend(Backend):
             raise InvalidRequest(
                 f"extends_video: job {source.job_id} has no video {request.extends.video}; it has {len(source.videos)}"
             )
-        path = self.files.folder(source.job_id) / video.filename
+        path = await self._cached(source, lambda home: home.video(source, video.index))
+        if path is None:
+            path = self.files.folder(source.job_id) / video.filename
         if not path.is_file():
             raise VideoNotFound(f"video {video.index} of job {source.job_id} is missing from its folder")
         try:
@@ -822,29 +863,48 @@ class LocalBackend(Backend):
 
     # -- files ----------------------------------------------------------------------------
 
-    def zip_path(self, job_id: str) -> Path:
+    async def _cached(self, job: Job, fetch: Callable[[BucketFiles], Awaitable[Path]]) -> Path | None:
+        """Without a shared directory: the file ``fetch`` brings from the bucket into this
+        server's cache; None while the data directory is the files' home."""
+        if self.bucket_files is None:
+            return None
+        try:
+            return await fetch(self.bucket_files)
+        except GeneratorFault as exc:
+            if exc.kind in (ErrorKind.STORAGE_NOT_FOUND, ErrorKind.MISSING_IMAGE):
+                raise VideoNotFound(f"a file of job {job.job_id} is missing from the bucket: {exc}") from exc
+            raise BucketUnavailable(f"the job's files could not be fetched from the bucket: {exc}") from exc
+
+    def _completed(self, job_id: str) -> Job:
         job = self.store.get(job_id)
         if job.status != Status.COMPLETED:
             raise Conflict(f"job {job_id} is {job.status.value}; only completed jobs can be downloaded")
-        path = self.files.zip(job_id)
+        return job
+
+    async def zip_file(self, job_id: str) -> Path:
+        """The zip of a completed job's videos, in this server's data directory."""
+        job = self._completed(job_id)
+        path = await self._cached(job, lambda home: home.zip(job)) or self.files.zip(job_id)
         if not path.is_file():
             raise VideoNotFound(f"the zip of job {job_id} is missing from its folder")
         return path
 
-    def video_path(self, job_id: str, index: int) -> Path:
-        job = self.store.get(job_id)
-        if job.status != Status.COMPLETED:
-            raise Conflict(f"job {job_id} is {job.status.value}; only completed jobs can be downloaded")
+    async def video_file(self, job_id: str, index: int) -> Path:
+        """Video ``index`` of a completed job, in this server's data directory."""
+        job = self._completed(job_id)
         video = next((v for v in job.videos if v.index == index), None)
         if video is None:
             raise VideoNotFound(f"job {job_id} has no video {index}; it has {len(job.videos)}")
-        path = self.files.folder(job_id) / video.filename
+        path = (
+            await self._cached(job, lambda home: home.video(job, index)) or self.files.folder(job_id) / video.filename
+        )
         if not path.is_file():
             raise VideoNotFound(f"video {index} of job {job_id} is missing from its folder")
         return path
 
     async def job_pictures(self, job_id: str, cache_dir: Path | None = None) -> list[PictureRow]:
         job = self.store.get(job_id)
+        await self._cached(job, lambda home: home.everything(job, _input_names(job)))
         folder = self.files.folder(job_id)
         if not folder.is_dir():
             return []
@@ -863,28 +923,33 @@ class LocalBackend(Backend):
             raise VideoNotFound(f"job {job_id} has no picture {name}; list them with GET /api/jobs/{job_id}/pictures")
         return path
 
-    def input_path(self, job_id: str, name: str) -> Path:
+    async def input_file(self, job_id: str, name: str) -> Path:
         """One of the job's input images, by its name in the job's folder."""
         job = self.store.get(job_id)
         if name not in _input_names(job):
             raise VideoNotFound(
                 f"job {job_id} has no input {clipped(name)}; it has {', '.join(_input_names(job)) or 'none'}"
             )
-        path = self.files.folder(job_id) / name
+        path = await self._cached(job, lambda home: home.input(job, name)) or self.files.folder(job_id) / name
         if not path.is_file():
             raise VideoNotFound(f"the input {name} of job {job_id} is missing from its folder")
         return path
 
     async def input_files(self, job_id: str, dest_dir: Path) -> dict[str, Path]:
         job = self.store.get(job_id)
-        folder = self.files.folder(job_id)
-        return {name: folder / name for name in _input_names(job) if (folder / name).is_file()}
+        found = {}
+        for name in _input_names(job):
+            with contextlib.suppress(VideoNotFound):
+                found[name] = await self.input_file(job_id, name)
+        return found
 
     def local_video_path(self, job: Job, index: int) -> Path | None:
-        try:
-            return self.video_path(job.job_id, index)
-        except (JobNotFound, Conflict, VideoNotFound):
+        """The video's file in this data directory, if it is there now (nothing is fetched)."""
+        video = next((v for v in job.videos if v.index == index), None)
+        if job.status != Status.COMPLETED or video is None:
             return None
+        path = self.files.folder(job.job_id) / video.filename
+        return path if path.is_file() else None
 
     def record_download(self, job_id: str, index: int | None = None) -> None:
         """A download finished: the zip (``index`` None), or one video. The zip, or every
@@ -905,7 +970,7 @@ class LocalBackend(Backend):
         self.scheduler.mark_downloaded(job_id, by=by)
 
     async def download_zip(self, job_id: str, dest_dir: Path, *, keep: bool = False) -> Path:
-        source = self.zip_path(job_id)
+        source = await self.zip_file(job_id)
         target = Path(dest_dir) / f"veotui_{job_id[:8]}_videos.zip"
         await _save(source, target)
         if not keep:
@@ -944,13 +1009,13 @@ class LocalBackend(Backend):
         return target
 
     async def view_video(self, job_id: str, index: int, dest_dir: Path) -> Path:
-        source = self.video_path(job_id, index)
+        source = await self.video_file(job_id, index)
         target = Path(dest_dir) / f"veotui_{job_id[:8]}_{source.name}"
         await _save(source, target)
         return target
 
     async def download_video(self, job_id: str, index: int, dest_dir: Path) -> Path:
-        source = self.video_path(job_id, index)
+        source = await self.video_file(job_id, index)
         target = Path(dest_dir) / f"veotui_{job_id[:8]}_{source.name}"
         await _save(source, target)
         self.record_download(job_id, index)
@@ -964,6 +1029,27 @@ class LocalBackend(Backend):
     def subscribe(self) -> Subscription:
         """A raw subscription (the server needs to register it before it starts streaming)."""
         return self.bus.subscribe()
+
+
+def check_mode(settings: Settings) -> None:
+    """Without a shared directory the database holds the state and the bucket the files:
+    both must be set, else the servers could not see each other's jobs."""
+    if settings.shared_dir:
+        return
+    missing = [
+        what
+        for what, present in (
+            ("VEOTUI_STORE set to a postgresql:// URL", is_postgres(settings.store)),
+            ("VEOTUI_GCS_BUCKET", settings.gcs_bucket is not None),
+        )
+        if not present
+    ]
+    if missing:
+        raise SettingsError(
+            "VEOTUI_SHARED_DIR=false (each server keeps its own data directory) needs "
+            + " and ".join(missing)
+            + ": the database holds the fleet's jobs and the bucket their files"
+        )
 
 
 def _input_names(job: Job) -> list[str]:

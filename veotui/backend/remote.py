@@ -188,6 +188,7 @@ class RemoteBackend(Backend):
                 auto_delete_after_download=_seconds_or_none(data.get("auto_delete_after_download")),
                 cloud_bucket=data.get("cloud_bucket") is True,
                 fleet=data["fleet"] if isinstance(data.get("fleet"), dict) else None,
+                shared_dir=data.get("shared_dir") is not False,
             )
         except (KeyError, TypeError, ValueError):
             raise self._not_veotui("GET /api/info answered without a generator and slots") from None

@@ -20,7 +20,7 @@ import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from veotui.core.errors import DataUnusable, SettingsError
 from veotui.datadir.lock import DataDirLock
@@ -31,6 +31,13 @@ from veotui.logs import LOG_NAME, log_dir
 from veotui.settings import Settings
 from veotui.store.database_file import APPLICATION_ID, identify, inspect
 from veotui.store.migrations import MIGRATIONS
+
+if TYPE_CHECKING:
+    # Imported at run time only by the checks that need them: google-genai is slow to import.
+    from google.auth.credentials import Credentials
+    from google.genai import Client
+
+    from veotui.generators.veo import VertexTarget
 
 CHECK_TIMEOUT_SECONDS = 30.0
 #: Less free space than this on the data directory's disk fails the check: a job's videos
@@ -269,7 +276,7 @@ def _check(settings: Settings, env: Mapping[str, str], report: _Report) -> None:
         bucket.close()
 
 
-def _check_token(credentials, report: _Report) -> bool:
+def _check_token(credentials: Credentials, report: _Report) -> bool:
     import google.auth.exceptions
     import google.auth.transport.requests
 
@@ -288,7 +295,7 @@ def _check_token(credentials, report: _Report) -> bool:
     return True
 
 
-def _check_model(client, target, model: str, report: _Report) -> None:
+def _check_model(client: Client, target: VertexTarget, model: str, report: _Report) -> None:
     from google.genai import errors as genai_errors
 
     from veotui.generators import veo

@@ -84,6 +84,12 @@ class StorageUnavailable(VeotuiError):
             self.http_status = 503
 
 
+class BucketUnavailable(VeotuiError):
+    """The bucket that holds a fleet's job files could not be reached or refused the call."""
+
+    http_status = 503
+
+
 class BackendUnavailable(VeotuiError):
     """The remote server cannot be reached, or answered something unexpected."""
 

@@ -58,7 +58,8 @@ def fingerprint(request: JobRequest, images: Sequence[bytes | None]) -> str:
 @dataclass(frozen=True)
 class KeyClaim:
     """A submit's hold on its key, written with its job in one transaction: ``scope`` is
-    the user the key belongs to ('' for the admin, or a server without users)."""
+    the user the key belongs to: the caller the
+    request acts for (``admin`` for the server's own token and a server without tokens)."""
 
     scope: str
     key: str

@@ -296,7 +296,7 @@ class JobLists:
     queued: list[Job]
     history: list[Job]
     history_total: int = 0
-    queued_total: int = None  # type: ignore[assignment]
+    queued_total: int = None  # type: ignore[assignment]  # None: the page's length, set by __post_init__
 
     def __post_init__(self) -> None:
         if self.queued_total is None:

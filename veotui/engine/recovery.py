@@ -8,6 +8,9 @@ sharing one PostgreSQL store (docs/fleet.md), the heartbeat, take-over and leade
   running a job another server took from it.
 - The once-only work (the start-up sweep of unknown folders, auto-delete, cloud clean-ups
   left pending) is done by a server alone, or by the fleet's oldest live server: its leader.
+- Without a shared directory (the bucket holds the job files) each server's directory is its
+  own cache: each sweeps it at start and every minute, and drops a job's files the moment it
+  hears the job was deleted on any server.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import time
 
 import anyio
 
@@ -32,6 +36,10 @@ log = logging.getLogger(__name__)
 #: In a fleet the start-up sweep leaves alone what changed this recently: another server
 #: may be writing it (a job's folder is made just before its row).
 FLEET_SWEEP_GRACE_SECONDS = 15 * 60.0
+#: Without a shared directory: how often a server sweeps its own cache of deleted jobs' files
+#: (a deletion heard while the database was away), sparing what changed this recently (a
+#: submit in progress makes its folder just before its row).
+CACHE_SWEEP_SECONDS = 60.0
 
 
 class Recovery:
@@ -61,6 +69,9 @@ class Recovery:
         self.fleet = fleet_of(store)
         #: Whether this server does the once-only work (auto-delete, pending clean-ups).
         self.leader = self.fleet is None
+        #: Without a shared directory: the bucket's files, this server's directory their cache.
+        self.bucket_files = cleanup.bucket_files
+        self._swept_at = 0.0
 
     # -- at start -------------------------------------------------------------------------
 
@@ -116,7 +127,11 @@ class Recovery:
         once-only work."""
         assert self.fleet is not None
         self.leader = self._oldest()
-        removed = self._sweep(older_than=FLEET_SWEEP_GRACE_SECONDS) if self.leader else []
+        if self.bucket_files is not None:
+            removed = self._sweep()  # its own cache: nothing is being written in it yet
+            self._swept_at = time.monotonic()
+        else:
+            removed = self._sweep(older_than=FLEET_SWEEP_GRACE_SECONDS) if self.leader else []
         self.storage.set_reserve_aside()
         taken = self._take_over()
         cleanups, auto_deletes = self._lead_begins() if self.leader else (0, 0)
@@ -228,6 +243,9 @@ class Recovery:
             )
             self.slots.launch(job_id)
         self._take_over()
+        if self.bucket_files is not None and time.monotonic() - self._swept_at > CACHE_SWEEP_SECONDS:
+            self._swept_at = time.monotonic()
+            self._sweep(older_than=CACHE_SWEEP_SECONDS)
         leader = self._oldest()
         if leader and not self.leader:
             log.info("this server now does the fleet's once-only work (auto-delete, pending clean-ups)")
@@ -241,6 +259,8 @@ class Recovery:
         if not self.slots.is_open:
             return
         job = change.job
+        if change.kind == "deleted" and self.bucket_files is not None:
+            self.bucket_files.drop(change.job_id)
         if change.job_id in self.slots and (change.kind == "deleted" or (job is not None and not job.status.is_active)):
             self.slots.stop(change.job_id)  # cancelled or deleted on another server
         if (

@@ -35,6 +35,7 @@ from veotui.core.errors import Conflict, ErrorKind, JobNotFound, StorageUnavaila
 from veotui.core.job import ACTIVE_STATUSES, Job, Status, Video, stage_index, utcnow
 from veotui.datadir.files import JobFiles
 from veotui.datadir.health import disk_full_error, format_bytes, free_bytes
+from veotui.engine.bucket_files import BucketFiles
 from veotui.engine.storage import StorageWatch
 from veotui.generators.base import (
     GenerationResult,
@@ -82,10 +83,12 @@ class JobRunner:
         files: JobFiles,
         settings: Settings,
         storage: StorageWatch,
+        bucket_files: BucketFiles | None = None,
     ) -> None:
         self.store = store
         self.generator = generator
         self.files = files
+        self.bucket_files = bucket_files
         self.settings = settings
         self.storage = storage
         self.poll_interval = (
@@ -157,7 +160,7 @@ class JobRunner:
             return
         if job.request.extends and job.operation is None and not self.files.input_video(job_id).exists():
             await self._copy_chained_source(job)
-        inputs = self._inputs(job)
+        inputs = await self._inputs(job)
 
         if job.operation is None and job.submitting:
             operation = await self.generator.find_operation(job)
@@ -228,6 +231,9 @@ class JobRunner:
         folder = self.files.ensure(job_id)
         paths = await self._call(job, "download the videos", lambda: self.generator.fetch(job, result, folder))
         await anyio.to_thread.run_sync(self.files.build_zip, job_id, paths)
+        home = self.bucket_files
+        if home is not None:
+            await self._call(job, "store the videos", lambda: home.put_outputs(job, result, paths))
         videos = tuple(Video(index=n, filename=p.name, size_bytes=p.stat().st_size) for n, p in enumerate(paths, 1))
         sample = None
         if generating_seconds is not None:
@@ -267,8 +273,12 @@ class JobRunner:
             )
         await anyio.to_thread.run_sync(self.files.add_input_video, job.job_id, path)
 
-    def _inputs(self, job: Job) -> JobInputs:
-        """The job's input files, each checked to be in its folder (a retry sends them again)."""
+    async def _inputs(self, job: Job) -> JobInputs:
+        """The job's input files, each checked to be in its folder (a retry sends them again);
+        without a shared directory, fetched from the bucket into this server's cache."""
+        home = self.bucket_files
+        if home is not None:
+            return await self._call(job, "fetch the inputs", lambda: home.inputs(job))
         job_id = job.job_id
         inputs = JobInputs(
             image=self.files.image(job_id) if job.has_image else None,
@@ -471,6 +481,8 @@ _CALL_NAMES = {
     "upload the image": "upload",
     "check the operation": "poll",
     "download the videos": "download",
+    "fetch the inputs": "download",
+    "store the videos": "upload",
     "submit": "submit",
 }
 

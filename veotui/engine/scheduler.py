@@ -34,6 +34,7 @@ from veotui.core.errors import Conflict, InvalidRequest, StorageUnavailable
 from veotui.core.job import ACTIVE_STATUSES, Change, Job, QueueState, Status, utcnow
 from veotui.core.text import refuse_controls
 from veotui.datadir.files import JobFiles
+from veotui.engine.bucket_files import BucketFiles
 from veotui.engine.recovery import Recovery
 from veotui.engine.runner import JobRunner
 from veotui.engine.slots import Slots
@@ -55,6 +56,7 @@ class Scheduler:
         generator: Generator,
         files: JobFiles,
         settings: Settings,
+        bucket_files: BucketFiles | None = None,
     ) -> None:
         self.store = store
         self.generator = generator
@@ -62,9 +64,13 @@ class Scheduler:
         self.settings = settings
         self.max_concurrent = settings.max_concurrent
         self.storage = StorageWatch(store)
-        self.runner = JobRunner(store, generator, files, settings, self.storage)
-        self.cleanup = Cleanup(store, generator, files, settings, self.storage)
+        #: Where job files live when the servers of a fleet share no data directory.
+        self.bucket_files = bucket_files
+        self.runner = JobRunner(store, generator, files, settings, self.storage, bucket_files)
+        self.cleanup = Cleanup(store, generator, files, settings, self.storage, bucket_files)
         self.slots = Slots(self.runner.run, self.cleanup.after_run)
+        if bucket_files is not None:
+            bucket_files.cache.busy = lambda: self.slots.running
         self.storage.when_writable(self.slots.wake)
         self.budget = DailyBudget(store, settings)
         self.user_limits = UserLimits(store, settings.users)

@@ -14,6 +14,7 @@ import anyio
 from veotui.core.errors import JobNotFound, StorageUnavailable
 from veotui.core.job import Job, Status, utcnow
 from veotui.datadir.files import JobFiles
+from veotui.engine.bucket_files import BucketFiles
 from veotui.engine.runner import backoff_delay
 from veotui.engine.slots import Slots
 from veotui.engine.storage import StorageWatch
@@ -39,12 +40,14 @@ class Cleanup:
         files: JobFiles,
         settings: Settings,
         storage: StorageWatch,
+        bucket_files: BucketFiles | None = None,
     ) -> None:
         self.store = store
         self.generator = generator
         self.files = files
         self.settings = settings
         self.storage = storage
+        self.bucket_files = bucket_files
 
     def remove_folder(self, job_id: str) -> None:
         folder = self.files.folder(job_id)
@@ -91,15 +94,25 @@ class Cleanup:
         with anyio.CancelScope(shield=True):
             if job is None:
                 self.remove_folder(job_id)
+                if self.bucket_files is not None:
+                    # Deleted while it ran here: what it stored meanwhile goes too.
+                    with contextlib.suppress(Exception):
+                        await self.bucket_files.remove(job_id)
             elif job.status in (Status.FAILED, Status.CANCELLED):
                 self.remove_outputs(job_id)
-                await self._remote_quietly(job, everything=False)
+                if self.bucket_files is None:  # else the bucket keeps the inputs for any server's retry
+                    await self._remote_quietly(job, everything=False)
             elif job.status == Status.COMPLETED:
-                await self._remote_quietly(job, everything=False)
+                if self.bucket_files is None:
+                    await self._remote_quietly(job, everything=False)
+                else:
+                    await self.bucket_files.trim()
 
     async def _remote_quietly(self, job: Job, *, everything: bool) -> bool:
         try:
             await self.generator.cleanup(job, everything=everything)
+            if everything and self.bucket_files is not None:
+                await self.bucket_files.remove(job.job_id)
             return True
         except Exception as exc:  # noqa: BLE001 - clean-up is retried later; it must never fail a job
             event(

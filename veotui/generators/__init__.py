@@ -47,11 +47,20 @@ def _is_set(name: str, value: str | None) -> bool:
 
 
 def make_generator(settings: Settings, env: Mapping[str, str] | None = None) -> Generator:
+    env = os.environ if env is None else env
     name = choose_generator(settings, env)
     if name == "sim":
         from veotui.generators.sim import SimGenerator
 
-        return SimGenerator(settings.sim_dir, seconds=settings.sim_seconds)
+        bucket = None
+        if not settings.shared_dir and settings.gcs_bucket:
+            # Without a shared directory the bucket holds the simulator's operations too.
+            from veotui.generators.gcs import Bucket
+
+            bucket = Bucket.connect(
+                settings.gcs_bucket, env, project=env.get("GOOGLE_CLOUD_PROJECT") or None, credentials=None
+            )
+        return SimGenerator(settings.sim_dir, seconds=settings.sim_seconds, bucket=bucket)
     from veotui.generators.veo import VeoGenerator
 
     return VeoGenerator.from_settings(settings, env)

@@ -5,6 +5,8 @@ Layout in the bucket::
     temp_images/<job_id>_<timestamp>[_<input>].jpg   the job's input images, passed to Veo by URI
     temp_videos/<job_id>_<timestamp>.mp4     the video an extension continues
     veo_outputs/<job_id>/...                 where Veo writes the job's videos
+    sim_operations/<job_id>/<id>.json        the simulator's operations, when the bucket holds
+                                             a fleet's files (no shared data directory)
 
 google-cloud-storage is blocking, so every call runs in a worker thread; each has a
 300 s timeout. Its exceptions become the generator faults the engine
@@ -13,6 +15,7 @@ understands (transient: retried with backoff; permanent: the job fails with a se
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections import Counter
@@ -38,6 +41,7 @@ GCS_TIMEOUT_SECONDS = 300.0
 IMAGES_PREFIX = "temp_images/"
 VIDEOS_PREFIX = "temp_videos/"
 OUTPUTS_PREFIX = "veo_outputs/"
+SIM_OPERATIONS_PREFIX = "sim_operations/"
 
 #: Cloud Storage calls by (operation, outcome), since this process started (``/metrics``).
 _operations: Counter[tuple[str, str]] = Counter()
@@ -67,6 +71,15 @@ def video_prefix(job_id: str) -> str:
 
 def output_prefix(job_id: str) -> str:
     return f"{OUTPUTS_PREFIX}{job_id}/"
+
+
+def sim_operations_prefix(job_id: str) -> str:
+    return f"{SIM_OPERATIONS_PREFIX}{job_id}/"
+
+
+def job_prefixes(job_id: str) -> tuple[str, ...]:
+    """Every place a job's objects live: its inputs, the simulator's operations, its outputs."""
+    return (image_prefix(job_id), video_prefix(job_id), sim_operations_prefix(job_id), output_prefix(job_id))
 
 
 def split_gs_uri(uri: str) -> tuple[str, str]:
@@ -127,6 +140,30 @@ class Bucket:
     async def upload_video(self, job_id: str, path: Path) -> str:
         name = f"{video_prefix(job_id)}{utcnow():%Y%m%d%H%M%S}.mp4"
         return await self._upload(name, path, "video/mp4", "the video to extend")
+
+    async def upload(self, name: str, path: Path, content_type: str, what: str) -> str:
+        """Upload a file as the object ``name``; its ``gs://`` address."""
+        return await self._upload(name, path, content_type, what)
+
+    async def write_json(self, name: str, record: Mapping[str, object]) -> None:
+        def write() -> None:
+            blob = self.client.bucket(self.bucket_name).blob(name)
+            blob.upload_from_string(json.dumps(record), content_type="application/json", timeout=self.timeout)
+
+        await self._run(f"write {self.uri(name)}", write, op="upload")
+
+    async def read_json(self, name: str) -> dict[str, object] | None:
+        """The JSON object stored as ``name``; None when there is none."""
+
+        def read() -> dict[str, object] | None:
+            try:
+                data = self.client.bucket(self.bucket_name).blob(name).download_as_bytes(timeout=self.timeout)
+            except gexc.NotFound:
+                return None
+            record = json.loads(data)
+            return record if isinstance(record, dict) else None
+
+        return await self._run(f"read {self.uri(name)}", read, op="download")
 
     async def _upload(self, name: str, path: Path, content_type: str, what: str) -> str:
         def upload() -> None:

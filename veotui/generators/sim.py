@@ -8,6 +8,10 @@ process resumes the very same operation. Markers in the prompt drive it:
 - ``[unfetchable]``: the first fetch of the job's videos fails, as when they cannot be read
   from the bucket; a retry fetches them (without a new submit).
 
+With a bucket (a fleet whose servers share no data directory) the operations are objects
+under ``sim_operations/<job_id>/`` in the bucket instead, so that any server of the fleet
+resumes any job's operation, as with Veo.
+
 Every Veo 3.1 mode shows in the video it renders (see :func:`render_video`): its size grows
 with the resolution asked (4k is drawn small, see ``render.WIDTHS``), and an extension is 7 s
 longer than the video it continues.
@@ -30,9 +34,10 @@ import anyio
 from veotui.core.capabilities import EXTENSION_ADDS_SECONDS
 from veotui.core.errors import ErrorKind
 from veotui.core.job import Job, isoformat, parse_time, utcnow
-from veotui.datadir.files import video_name, write_atomic
+from veotui.datadir.files import IMAGE_NAME, INPUT_VIDEO_NAME, LAST_FRAME_NAME, reference_name, video_name, write_atomic
 from veotui.datadir.privacy import private_dir
 from veotui.generators.base import GenerationResult, Generator, JobInputs, PermanentFault, TransientFault
+from veotui.generators.gcs import Bucket, sim_operations_prefix
 from veotui.generators.render import render_video, video_seconds
 from veotui.logs import event
 
@@ -50,9 +55,10 @@ class SimGenerator(Generator):
     # Small preview frames: a few kilobytes a second whatever the resolution asked for.
     bytes_per_video_second: ClassVar[Mapping[str, int]] = {"720p": 4_000, "1080p": 4_000, "4k": 4_000}
 
-    def __init__(self, root: Path, seconds: float = 8.0) -> None:
+    def __init__(self, root: Path, seconds: float = 8.0, bucket: Bucket | None = None) -> None:
         self.root = root
         self.seconds = seconds
+        self.bucket = bucket
         self.typical_seconds = max(seconds, 0.1)
         self.operations = root / "operations"
         self.calls = root / "calls"
@@ -84,15 +90,14 @@ class SimGenerator(Generator):
             "generate_audio": job.request.generate_audio is not False,
             "enhance_prompt": job.request.enhance_prompt,
         }
-        write_atomic(self._path(name), json.dumps(record, indent=1).encode())
+        if self.bucket is not None:
+            await self.bucket.write_json(self._object(job.job_id, name), record)
+        else:
+            write_atomic(self._path(name), json.dumps(record, indent=1).encode())
         return name
 
     async def find_operation(self, job: Job) -> str | None:
-        for path in sorted(self.operations.glob("*.json")):
-            try:
-                record = json.loads(path.read_text())
-            except (OSError, ValueError):
-                continue
+        for record in await self._records(job.job_id):
             created = parse_time(record.get("created_at"))
             since = job.stage_started_at
             if record.get("job_id") == job.job_id and (since is None or (created and created >= since)):
@@ -100,7 +105,7 @@ class SimGenerator(Generator):
         return None
 
     async def poll(self, job: Job, operation: str) -> GenerationResult | None:
-        record = self._read(operation)
+        record = await self._read(job.job_id, operation)
         if utcnow() < (parse_time(record["done_at"]) or utcnow()):
             return None
         prompt = record["prompt"]
@@ -134,9 +139,18 @@ class SimGenerator(Generator):
                 "[unfetchable]). Retry to fetch them again; nothing is generated or charged again.",
                 kind=ErrorKind.FETCH,
             )
-        record = self._read(job.operation) if job.operation else {}
-        image, last_frame, video = (_existing(record.get(key)) for key in ("image", "last_frame", "video"))
-        references = tuple(p for p in (_existing(r) for r in record.get("references") or ()) if p is not None)
+        record = await self._read(job.job_id, job.operation) if job.operation else {}
+        # Inputs recorded at submit, else (another server submitted it) this server's copies.
+        image, last_frame, video = (
+            _existing(record.get(key)) or _existing(dest / name)
+            for key, name in (("image", IMAGE_NAME), ("last_frame", LAST_FRAME_NAME), ("video", INPUT_VIDEO_NAME))
+        )
+        recorded = record.get("references") or ()
+        references = tuple(
+            p
+            for n, r in enumerate(recorded, 1)
+            if (p := _existing(r) or _existing(dest / reference_name(n))) is not None
+        )
         seconds = await anyio.to_thread.run_sync(_length, job, video)
         paths = []
         for index in result.videos:
@@ -164,6 +178,8 @@ class SimGenerator(Generator):
     async def cleanup(self, job: Job, *, everything: bool) -> None:
         if not everything:
             return
+        if self.bucket is not None:
+            await self.bucket.delete_prefix(sim_operations_prefix(job.job_id), job.job_id)
         for path in self.operations.glob("*.json"):
             try:
                 if json.loads(path.read_text()).get("job_id") == job.job_id:
@@ -189,15 +205,36 @@ class SimGenerator(Generator):
             raise PermanentFault(f"unknown simulator operation {operation!r}", kind=ErrorKind.OPERATION_ERROR)
         return self.operations / f"{op_id}.json"
 
-    def _read(self, operation: str) -> dict[str, Any]:
-        try:
-            record: dict[str, Any] = json.loads(self._path(operation).read_text())
-            return record
-        except FileNotFoundError:
+    def _object(self, job_id: str, operation: str) -> str:
+        return f"{sim_operations_prefix(job_id)}{self._path(operation).name}"
+
+    async def _read(self, job_id: str, operation: str) -> dict[str, Any]:
+        found: dict[str, Any] | None = None
+        if self.bucket is not None:
+            found = await self.bucket.read_json(self._object(job_id, operation))
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                found = json.loads(self._path(operation).read_text())
+        if found is None:
             raise PermanentFault(
                 f"the simulator has no operation {operation}; it expired or was removed",
                 kind=ErrorKind.OPERATION_LOST,
-            ) from None
+            )
+        return found
+
+    async def _records(self, job_id: str) -> list[dict[str, Any]]:
+        """The job's operations, oldest name first."""
+        if self.bucket is not None:
+            names = sorted(await self.bucket.names(sim_operations_prefix(job_id)))
+            records = [await self.bucket.read_json(name) for name in names]
+            return [record for record in records if record is not None]
+        found = []
+        for path in sorted(self.operations.glob("*.json")):
+            try:
+                found.append(json.loads(path.read_text()))
+            except (OSError, ValueError):
+                continue
+        return found
 
     def _count_call(self, job_id: str) -> int:
         path = self.calls / f"{job_id}.json"
@@ -221,7 +258,7 @@ def _length(job: Job, video: Path | None) -> float:
     return (source if source is not None else job.request.duration_seconds) + EXTENSION_ADDS_SECONDS
 
 
-def _existing(name: str | None) -> Path | None:
+def _existing(name: str | Path | None) -> Path | None:
     """An input recorded at submit, if it is still there (a deleted job's are not)."""
     path = Path(name) if name else None
     return path if path is not None and path.exists() else None

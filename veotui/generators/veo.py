@@ -457,15 +457,17 @@ class VeoGenerator(Generator):
             return inputs  # everything travels inline with the submit
         bucket, job_id = self.bucket, job.job_id
         refs: dict[str, Any] = {}
-        if inputs.image is not None:
+        # An input already in the bucket (uploaded at submit by a fleet without a shared
+        # directory) keeps its address.
+        if inputs.image is not None and inputs.image_ref is None:
             refs["image_ref"] = await bucket.upload_image(job_id, inputs.image)
-        if inputs.last_frame is not None:
+        if inputs.last_frame is not None and inputs.last_frame_ref is None:
             refs["last_frame_ref"] = await bucket.upload_image(job_id, inputs.last_frame, "last_frame")
-        if inputs.references:
+        if inputs.references and not inputs.reference_refs:
             refs["reference_refs"] = tuple(
                 [await bucket.upload_image(job_id, p, f"reference_{n}") for n, p in enumerate(inputs.references, 1)]
             )
-        if inputs.video is not None:
+        if inputs.video is not None and inputs.video_ref is None:
             refs["video_ref"] = await bucket.upload_video(job_id, inputs.video)
         return inputs.with_refs(**refs)
 

@@ -8,6 +8,8 @@ import sys
 from typing import Any
 from urllib.parse import urlsplit
 
+from veotui.backend.base import BackendInfo
+from veotui.datadir.health import format_bytes
 from veotui.datadir.privacy import exposed_secrets
 from veotui.logs import log_to_stderr
 from veotui.server.limits import allow_open_files
@@ -63,6 +65,7 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
             )
             if info.fleet is not None:
                 print(f"  store: {server.backend.store!r}", flush=True)
+                print(f"  {files_line(info, settings)}", flush=True)
                 print(f"  {fleet_line(info.fleet)}", flush=True)
             freeze_heap()
             await stop.wait()
@@ -70,6 +73,16 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(sig)
+
+
+def files_line(info: BackendInfo, settings: Settings) -> str:
+    """Where the fleet's job files live: the shared directory, or the bucket with a cache."""
+    if info.shared_dir:
+        return f"files: in the data directory {info.data_dir}, shared by the fleet (shared_dir)"
+    return (
+        f"files: in the bucket gs://{settings.gcs_bucket}; {info.data_dir} is this server's own cache "
+        f"of at most {format_bytes(settings.cache_max_bytes)} (no shared directory)"
+    )
 
 
 def client_url(url: str) -> str:

@@ -281,6 +281,11 @@ class InfoOut(Shape):
         default=None, description="seconds after a download before a completed job is deleted; null: never"
     )
     fleet: FleetOut | None = Field(default=None, description="the fleet on PostgreSQL; null with SQLite")
+    shared_dir: bool = Field(
+        default=True,
+        description="whether the data directory holds the job files (one server, or a fleet sharing it);"
+        " false: the bucket holds them and each server's directory is a cache",
+    )
     version: str
 
 

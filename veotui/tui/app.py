@@ -4,14 +4,17 @@ settings, and every main-screen action in the command palette."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
+import time
+import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from textual.app import App, SystemCommand
-from textual.notifications import SeverityLevel
+from textual.app import App, ScreenStackError, SystemCommand
+from textual.notifications import Notification, Notify, SeverityLevel
 from textual.screen import Screen
 
 from veotui.backend.base import Backend
@@ -47,6 +50,16 @@ def freeze_heap() -> None:
 class VeotuiApp(App[int]):
     TITLE = "veotui"
 
+    # A toast is as wide as its longest line, up to the screen's width: a path (the video
+    # ``o`` opens) then stays on one line, where Textual's 60 columns (half the screen at
+    # most) folded it.
+    CSS = """
+    Toast {
+        width: auto;
+        max-width: 100%;
+    }
+    """
+
     def __init__(
         self,
         backend: Backend,
@@ -64,6 +77,9 @@ class VeotuiApp(App[int]):
         self.clock = clock
         self._start_backend = start_backend
         self._backend_ready = asyncio.Event()
+        #: The toasts raised here, and those held back while another screen is in front.
+        self._raised: list[Notification] = []
+        self._held: list[Notification] = []
 
     def get_default_screen(self) -> Screen[Any]:
         return MainScreen(self.backend, self.settings, self.clock, self._backend_ready)
@@ -74,6 +90,7 @@ class VeotuiApp(App[int]):
 
     async def on_mount(self) -> None:
         self.set_keymap(dict(self.settings.keymap))
+        self.screen_change_signal.subscribe(self, self._screen_changed)
         if self._start_backend:
             await self.backend.start()
         self._backend_ready.set()
@@ -99,9 +116,43 @@ class VeotuiApp(App[int]):
     ) -> None:
         """As Textual's, but plain text by default: messages carry prompts and error
         sentences, and a prompt saying ``[fail]`` must not vanish as a markup tag, nor a
-        control character reach the terminal."""
-        message, title = printable(message), printable(title)
-        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+        control character reach the terminal. Shown over the panels only (below)."""
+        if timeout is None:
+            timeout = self.NOTIFICATION_TIMEOUT
+        notification = Notification(printable(message), printable(title), severity, timeout, markup=markup)
+        if self._over_the_panels():
+            self._raise(notification)
+        else:
+            self._held.append(notification)
+
+    # Toasts are shown over the panels only. The form, the details, the help and the other
+    # screens are read or typed in: a toast there would cover the form's error line and its
+    # cost, or the text being read. What comes meanwhile waits, and is shown, for as long as
+    # it was meant to be, once the panels are back.
+
+    def _over_the_panels(self) -> bool:
+        try:
+            return isinstance(self.screen, MainScreen)
+        except ScreenStackError:  # starting: the main screen is not up yet
+            return True
+
+    def _raise(self, notification: Notification) -> None:
+        self._raised = [n for n in self._raised if not n.has_expired]
+        self._raised.append(notification)
+        self.post_message(Notify(notification))
+
+    def _screen_changed(self, screen: Screen[Any]) -> None:
+        if not isinstance(screen, MainScreen):
+            # The toasts still up go away, and come back with the time they had left.
+            showing = [n for n in self._raised if not n.has_expired]
+            if showing:
+                self.clear_notifications()
+                self._raised = []
+                self._held += [dataclasses.replace(n, timeout=n.time_left) for n in showing]
+            return
+        held, self._held = self._held, []
+        for notification in held:
+            self._raise(dataclasses.replace(notification, raised_at=time.time(), identity=str(uuid.uuid4())))
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         # Textual's own "Keys" and "Quit" would stand beside the main screen's.

@@ -224,9 +224,10 @@ class NewJobScreen(ModalScreen[Job | None]):
             title = f"Edit and resubmit job {fmt.short_id(self.template.job_id)} (as a new job)"
         with Vertical(id="form"):
             yield Static(title, id="form-title")
-            with VerticalScroll(id="form-fields"):
-                # The prompt first: tabbing round the form comes back to it, never to a list
-                # that a space would open.
+            # The fields scroll, but the scroller takes no focus of its own: tabbing round
+            # the form comes back to the prompt, which is first, never to a list that a
+            # space would open, nor to the scroller, where what is typed is lost.
+            with VerticalScroll(id="form-fields", can_focus=False):
                 yield Label("Prompt")
                 yield TextArea(id="prompt", soft_wrap=True, show_line_numbers=False)
                 yield Static(id="prompt-error", classes="error")

@@ -166,15 +166,24 @@ class Pictures(Vertical):
             return
         note.update("")
         note.display = False
-        for title, pictures in rows:
-            row = Horizontal(classes="picture-row")
-            await self.mount(row)
-            for caption, path in pictures:
-                cell = Vertical(classes="picture")
-                await row.mount(cell)
-                await cell.mount(
-                    Static(f"{title} · {caption}", classes="picture-caption"),
-                    widget_class(str(path), classes="picture-image"),
-                )
+        built = [
+            Horizontal(
+                *(
+                    Vertical(
+                        Static(f"{title} · {caption}", classes="picture-caption"),
+                        widget_class(str(path), classes="picture-image"),
+                        classes="picture",
+                    )
+                    for caption, path in pictures
+                ),
+                classes="picture-row",
+            )
+            for title, pictures in rows
+        ]
+        # Mounted whole, at once, and only while the details are open: they may have been
+        # closed while the pictures were made (mounting then would end the app).
+        if not self.is_attached:
+            return
+        await self.mount_all(built)
         # Sized once laid out: the section had no width while it was hidden.
         self.call_after_refresh(lambda: self._size_pictures(self.size.width))

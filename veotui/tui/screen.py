@@ -638,7 +638,8 @@ class MainScreen(Screen[None]):
             return job.status.value
         slots = self.info.max_concurrent if self.info else 0
         busy = sum(1 for job_id in self.board.active if job_id != job.job_id)
-        if job.queue_position <= slots - busy:
+        paused = self._queue_state is not None and self._queue_state.paused  # nothing starts
+        if job.queue_position <= slots - busy and not paused:
             return "starting now (a slot is free)"
         return f"queue position {job.queue_position:,}"
 

@@ -1,0 +1,1 @@
+"""Benchmarks, run on demand as scripts (each says how in its docstring); pytest skips them."""
