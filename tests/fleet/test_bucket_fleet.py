@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import signal
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
@@ -93,9 +94,11 @@ def gone(path: Path) -> Callable[[], bool]:
     return lambda: not path.exists()
 
 
-def submit(server: FleetServer, prompt: str, *, image: bool = False, videos: int = 1) -> str:
+def submit(server: FleetServer, prompt: str, *, image: bool = False, videos: int = 1, group: str | None = None) -> str:
     with server.client() as client:
-        fields = {"prompt": prompt, "number_of_videos": videos, "duration_seconds": 4}
+        fields: dict[str, object] = {"prompt": prompt, "number_of_videos": videos, "duration_seconds": 4}
+        if group is not None:
+            fields["group"] = group
         if image:
             form = {key: str(value) for key, value in fields.items()}
             response = client.post("/api/generate", data=form, files={"image": ("frame.png", png(), "image/png")})
@@ -263,6 +266,28 @@ def test_a_fresh_server_with_an_empty_directory_serves_every_finished_job(start:
             assert video.status_code == 200, video.text
             assert hashlib.sha256(video.content).hexdigest() == digests[job_id]
             assert client.get(f"/api/download/{job_id}").status_code == 200
+
+
+def test_a_fresh_server_zips_a_group_from_the_bucket(start: Start, tmp_path: Path) -> None:
+    first = start("first", VEOTUI_MAX_CONCURRENT="2")
+    jobs = [submit(first, f"a kite, take {n}", videos=1 + n, group="kites") for n in range(2)]
+    for job_id in jobs:
+        completed(first, job_id)
+    digests = {}
+    with first.client() as client:
+        for job_id in jobs:
+            for index in range(1, jobs.index(job_id) + 2):
+                video = client.get(f"/api/download/{job_id}/video/{index}").content
+                digests[f"{job_id}/generated_video_{index}.mp4"] = hashlib.sha256(video).hexdigest()
+    assert first.stop() == 0
+
+    fresh = start("fresh")  # holds no file of either job
+    with fresh.client() as client:
+        response = client.get("/api/download/group/kites")
+    assert response.status_code == 200, response.text
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        zipped = {name: hashlib.sha256(archive.read(name)).hexdigest() for name in archive.namelist()}
+    assert zipped == digests
 
 
 def test_a_submit_the_bucket_refuses_answers_503_and_creates_nothing(

@@ -983,8 +983,10 @@ class LocalBackend(Backend):
         jobs = [job for job in await self.group_jobs(group) if job.status == Status.COMPLETED]
         if not jobs:
             raise Conflict(f"no job of group {group!r} has completed yet; nothing to download")
+        # Each video as a single download finds it: fetched into the cache first where the
+        # bucket holds the files, so a missing one is a 404 before the first byte is sent.
         entries = [
-            (f"{job.job_id}/{video.filename}", self.files.folder(job.job_id) / video.filename)
+            (f"{job.job_id}/{video.filename}", await self.video_file(job.job_id, video.index))
             for job in jobs
             for video in job.videos
         ]
