@@ -290,6 +290,19 @@ def test_a_fresh_server_zips_a_group_from_the_bucket(start: Start, tmp_path: Pat
     assert zipped == digests
 
 
+def test_an_extension_of_an_unfinished_job_is_refused_and_creates_nothing(start: Start, tmp_path: Path) -> None:
+    server = start("a")
+    with server.client() as client:
+        assert client.post("/api/queue/pause", json={}).status_code == 200
+    source = submit(server, "a ship leaves harbour")
+    with server.client() as client:
+        refused = client.post("/api/generate", json={"prompt": "it sails on", "extends_job_id": source})
+        assert refused.status_code == 409, refused.text
+        assert "only a completed job's video" in refused.json()["detail"]
+        assert [job["job_id"] for job in client.get("/api/jobs").json()["queued"]] == [source]
+    assert {path.name for path in (tmp_path / "a" / "temp_downloads").glob("job_*")} <= {f"job_{source}"}
+
+
 def test_a_submit_the_bucket_refuses_answers_503_and_creates_nothing(
     start: Start, tmp_path: Path, storage_client: storage.Client, bucket: str
 ) -> None:

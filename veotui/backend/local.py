@@ -727,6 +727,12 @@ class LocalBackend(Backend):
                 "extended"
             )
         if source.status != Status.COMPLETED:
+            if self.bucket_files is not None:
+                # The waiting extension would copy its source from a folder no other server has.
+                raise Conflict(
+                    f"job {source.job_id} is {source.status.value}; without a shared directory an extension "
+                    "continues only a completed job's video: submit it once that job completes"
+                )
             if request.extends.video > source.request.number_of_videos:
                 raise InvalidRequest(
                     f"extends_video: job {source.job_id} makes {source.request.number_of_videos} video(s), "
