@@ -125,10 +125,10 @@ def test_the_dispatchers_read_never_steps_over_waiting_jobs(tmp_path):
     store.close()
     conn = sqlite3.connect(tmp_path / "veotui.db")
     conn.execute("ANALYZE")
-    from veotui.store.jobs import _Statements
+    from veotui.store.jobs import Statements
     from veotui.store.sqlite import SqliteDialect
 
-    sql = _Statements(SqliteDialect()).next_ready
+    sql = Statements(SqliteDialect()).next_ready
     plan = " ".join(row[-1] for row in conn.execute("EXPLAIN QUERY PLAN " + sql))
     assert "USING INDEX jobs_ready" in plan, plan
     # The index holds the jobs that may start, not the 500 that wait.

@@ -60,6 +60,7 @@ def test_a_request_s_defaults():
         "reference_type": None,
         "extends": None,
         "group": None,
+        "after": None,
     }
 
 

@@ -121,7 +121,7 @@ class JobStore:
         self._run_clock: dict[str, float] = {}
         # Each model's estimate and sample count as this process last wrote them.
         self._estimates: dict[str, tuple[float, int]] = {}
-        self._sql = _Statements(self.dialect)
+        self._sql = Statements(self.dialect)
         #: The hooks each status change is delivered to (written to the outbox with it).
         self.webhooks: tuple[Hook, ...] = ()
 
@@ -1558,7 +1558,7 @@ def _event(
     }
 
 
-class _Statements:
+class Statements:
     """The statements every dialect writes alike, but for placeholders and quoting."""
 
     def __init__(self, d: Any) -> None:
