@@ -206,3 +206,26 @@ async def test_the_servers_own_routes_refuse_a_viewer_and_an_operator_with_the_s
         ("test_hooks", "viewer", "refused: vic may not test the webhooks of this server"),
         ("read_log", "viewer", "refused: vic may not read the log of this server"),
     ]
+
+
+async def test_a_group_action_touches_only_the_callers_jobs_and_says_what_it_left(team):
+    _, client = team
+    assert (await client.post("/api/queue/pause", json={"reason": "hold"}, headers=auth("admin"))).status_code == 200
+    body = {"prompt": "a kite", "group": "kites"}
+    hers = (await client.post("/api/generate", json=body, headers=auth("alice"))).json()
+    his = (await client.post("/api/generate", json=body, headers=auth("bob"))).json()
+
+    cancelled = (await client.post("/api/groups/kites/cancel", headers=auth("bob"))).json()
+    assert cancelled["done"] == [his["job_id"]]
+    assert cancelled["left"] == [
+        {"job_id": hers["job_id"], "reason": f"bob may not cancel alice's job {hers['job_id']}"}
+    ]
+    deleted = (await client.delete("/api/groups/kites", headers=auth("bob"))).json()
+    assert deleted["done"] == [his["job_id"]]
+    assert [entry["job_id"] for entry in deleted["left"]] == [hers["job_id"]]
+
+    still = (await client.get(f"/api/status/{hers['job_id']}", headers=auth("admin"))).json()
+    assert still["status"] == "queued"
+    refused = await client.post("/api/groups/kites/cancel", headers=auth("vic"))
+    assert refused.status_code == 200 and refused.json()["done"] == [], refused.text
+    assert (await client.get(f"/api/status/{hers['job_id']}", headers=auth("admin"))).json()["status"] == "queued"
