@@ -484,11 +484,17 @@ class NewJobScreen(ModalScreen[Job | None]):
         references = sum(1 for n in range(1, MAX_REFERENCES + 1) if paths.get(f"reference-{n}"))
         return bool(paths.get("image")), bool(paths.get("last-frame")), references
 
-    def _refusals(self, request: JobRequest) -> list[ModelRefusal]:
+    def _refusals(self, request: JobRequest, *, min_references: int = 0) -> list[ModelRefusal]:
         """Every rule ``request`` breaks with this form's inputs (the same rules the engine
-        applies at submit), the video an extension continues included."""
+        applies at submit), the video an extension continues included; ``min_references``
+        counts reference images not given yet."""
         has_image, has_last_frame, references = self._inputs()
-        found = refusals(request, has_image=has_image, has_last_frame=has_last_frame, reference_count=references)
+        found = refusals(
+            request,
+            has_image=has_image,
+            has_last_frame=has_last_frame,
+            reference_count=max(references, min_references),
+        )
         if self.extends is not None and request.extends is not None:
             try:
                 check_extension_source(
@@ -509,9 +515,11 @@ class NewJobScreen(ModalScreen[Job | None]):
             widgets = self.query(selector).results(ChoiceSelect)
             for widget in widgets:
                 reasons = {}
+                # A reference type matters once a reference image is given: judge it as if one were.
+                references = 1 if name == "reference_type" else 0
                 for _label, value in widget.choices:
                     try:
-                        problems = self._refusals(self._request({**fields, name: value}))
+                        problems = self._refusals(self._request({**fields, name: value}), min_references=references)
                     except InvalidRequest:
                         continue
                     if name == "model":
