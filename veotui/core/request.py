@@ -517,7 +517,7 @@ def check_extension_source(
         raise ModelRefusal(
             "extends_video",
             f"extends_video: {source_name} is {source_seconds:.1f} s long; {request.model} extends videos of {low} to {high} s",
-            f"over {high} s",
+            f"over {high} s" if source_seconds > high else f"under {low} s",
             by_model=False,
         )
 
