@@ -131,6 +131,33 @@ async def test_x_extends_the_selected_completed_job(settings, tmp_path):
         assert isinstance(app.screen, MainScreen)
 
 
+async def test_the_extend_form_refuses_a_video_over_30_s_by_name(settings):
+    async with running_app(settings) as (app, pilot):
+        job = await app.backend.submit({"prompt": "a boat sets off"})
+        await wait_status(app, job.job_id, Status.COMPLETED)
+        for step in range(4):  # 15, 22, 29 and 36 s
+            job = await app.backend.submit({"prompt": f"and on {step}", "extends_job_id": job.job_id})
+            await wait_status(app, job.job_id, Status.COMPLETED)
+        assert job.request.video_seconds == 36
+        await select(app, pilot, HISTORY, job.job_id)
+        await pilot.press("x")
+        await wait_for(lambda: isinstance(app.screen, NewJobScreen), what="the extend form")
+        form = app.screen
+        form.query_one("#prompt", TextArea).text = "too far"
+        await pilot.pause()
+        rule = form.query_one("#form-rule", Static)
+        assert rule.display
+        assert str(rule.content) == (
+            f"Not accepted: extends_video: video 1 of job {job.job_id[:8]} is 36.0 s long; "
+            "veo-3.1-generate-001 extends videos of 1 to 30 s"
+        )
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.screen is form
+        lists = await app.backend.list_jobs()
+        assert not [j for j in [*lists.processing, *lists.queued, *lists.history] if j.prompt == "too far"]
+
+
 async def test_x_on_a_queued_job_queues_an_extension_that_waits_for_it(make_settings):
     settings = make_settings(pictures="halfblocks", max_concurrent=1, sim_seconds=30)
     async with running_app(settings) as (app, pilot):
