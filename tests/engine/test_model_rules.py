@@ -116,6 +116,22 @@ def test_the_model_table_says_what_the_rules_and_prices_say():
     assert lite["accepts"]["resolutions"] == ["720p", "1080p"]
     assert standard["accepts"]["resolutions"] == ["720p", "1080p", "4k"]
     assert standard["accepts"]["durations"] == [4, 6, 8]
+    for entry in (lite, standard):
+        accepts = entry["accepts"]
+        assert accepts["modes"] == ["text", "image", "first_last_frame", "reference_images", "extension", "sound"]
+        assert accepts["number_of_videos"] == {"min": 1, "max": 4}
+        assert accepts["aspect_ratios"] == ["16:9", "9:16"]
+        assert {fact["fact"] for fact in entry["facts"]} >= {
+            "status",
+            "modes",
+            "resolutions",
+            "durations",
+            "aspect_ratios",
+            "max_videos",
+            "prices",
+        }
+    # Each fact's pages, with the date each was read.
+    assert all(len(source["read_on"]) == 10 for source in catalog["sources"].values())
     assert standard["accepts"]["durations_with_reference_images"] == [8]
     assert standard["accepts"]["extension"] == {
         "source_seconds": {"min": 1, "max": 30},
@@ -125,6 +141,9 @@ def test_the_model_table_says_what_the_rules_and_prices_say():
     }
     assert standard["prices"]["audio"] == {"720p": 0.40, "1080p": 0.40, "4k": 0.60}
     assert lite["prices"]["audio"] == {"720p": 0.05, "1080p": 0.08}
+    fast = models[FAST]["prices"]
+    assert fast["uncertain"] == ["silent_1080p", "silent_4k", "silent_720p"] and fast["note"]
+    assert fast["source"] == "VERTEX-PRICING"
     for entry in catalog["models"]:
         for fact in entry["facts"]:
             assert fact["sources"] and all(key in catalog["sources"] for key in fact["sources"]), fact
