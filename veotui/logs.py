@@ -40,14 +40,19 @@ OTHERS_LEVEL = logging.WARNING
 LEVELS = LOG_LEVELS
 FORMATS = ("text", "json")
 REDACTED = "***"
-#: Shapes of secrets that may appear in an error message whatever the configuration says;
-#: group 1 is kept.
-_SECRET_PATTERNS = (
-    re.compile(r"(?i)(bearer\s+)[^\s\"',;]+"),
-    re.compile(r"()AIza[0-9A-Za-z_\-]{20,}"),
-    re.compile(r"()ya29\.[0-9A-Za-z_\-.]+"),
-    re.compile(r"(?i)\b((?:api[_-]?key|access_token|token|key)=)[^&\s\"']+"),
+#: Shapes of secrets that may appear in an error message whatever the configuration says,
+#: in one pattern (one pass over each line); what the ``keep`` group holds stays.
+_SECRETS = re.compile(
+    r"(?i:(?P<bearer>bearer\s+)[^\s\"',;]+)"
+    r"|AIza[0-9A-Za-z_\-]{20,}"
+    r"|ya29\.[0-9A-Za-z_\-.]+"
+    r"|(?i:\b(?P<key>(?:api[_-]?key|access_token|token|key)=)[^&\s\"']+)"
 )
+#: Every shape above holds one of these (lowercased): a line without any is left as it is,
+#: unscanned.
+_SECRET_MARKS = ("bearer", "aiza", "ya29.", "key=", "token=")
+#: A text field's value that must be quoted to be read back as one value.
+_NEEDS_QUOTES = re.compile(r'[\s"=]')
 #: Attributes every LogRecord has; anything else in a record's __dict__ came from ``extra``.
 _RECORD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 
@@ -74,15 +79,25 @@ def event(
     **fields: Any,
 ) -> None:
     """Log one named event: ``message % args`` for people, ``fields`` for machines."""
-    if logger.isEnabledFor(level):
-        logger.log(
-            level,
-            message,
-            *args,
-            exc_info=exc_info,
-            extra={"event": name, "job_id": job_id, "fields": fields},
-            stacklevel=2,
-        )
+    if not logger.isEnabledFor(level):
+        return
+    if exc_info is True:
+        exc_info = sys.exc_info()
+    elif isinstance(exc_info, BaseException):
+        exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+    # No log line names the caller's file and line, so the walk up the stack that finds
+    # them (most of a record's cost in ``Logger.log``) is skipped.
+    record = logger.makeRecord(
+        logger.name,
+        level,
+        "",
+        0,
+        message,
+        args,
+        exc_info or None,
+        extra={"event": name, "job_id": job_id, "fields": fields},
+    )
+    logger.handle(record)
 
 
 class Redactor:
@@ -96,8 +111,9 @@ class Redactor:
         for secret in self.secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)
-        for pattern in _SECRET_PATTERNS:
-            text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
+        lowered = text.lower()
+        if any(mark in lowered for mark in _SECRET_MARKS):
+            text = _SECRETS.sub(_redacted, text)
         return text
 
     def value(self, value: Any) -> Any:
@@ -108,6 +124,10 @@ class Redactor:
         if isinstance(value, (list, tuple)):
             return [self.value(v) for v in value]
         return value
+
+
+def _redacted(match: re.Match[str]) -> str:
+    return (match.group("bearer") or match.group("key") or "") + REDACTED
 
 
 def _timestamp(record: logging.LogRecord) -> str:
@@ -155,7 +175,7 @@ class TextFormatter(logging.Formatter):
             if value is None:
                 continue
             text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
-            if isinstance(value, str) and (not value or any(c.isspace() or c in '"=' for c in value)):
+            if isinstance(value, str) and (not value or _NEEDS_QUOTES.search(value)):
                 text = json.dumps(value, ensure_ascii=False)
             parts.append(f"{key}={text}")
         line = " ".join(parts)
