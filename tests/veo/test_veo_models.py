@@ -16,6 +16,7 @@ import subprocess
 import sys
 import unicodedata
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -324,11 +325,11 @@ def test_what_a_model_refuses_reaches_google_through_neither_rest_nor_the_cli(ve
     def style(model: str) -> str:
         return f"reference_type: {model} takes asset reference images, not style (style references were Veo 2's)"
 
-    def multipart(**fields: str) -> dict:
+    def multipart(**fields: str) -> dict[str, Any]:
         parts = [(name, (None, value)) for name, value in {"prompt": "no", **fields}.items()]
         return {"files": [*parts, ("reference_image", ("r.png", png(), "image/png"))]}
 
-    rest = [
+    rest: list[tuple[dict[str, Any], str]] = [
         ({"json": {"prompt": "no", "model": LITE, "resolution": "4k"}}, lite_4k),
         ({"files": [("prompt", (None, "no")), ("model", (None, LITE)), ("resolution", (None, "4k"))]}, lite_4k),
         *((multipart(model=model, reference_type="style"), style(model)) for model in (STANDARD, FAST, LITE)),
