@@ -3,8 +3,8 @@
     .venv/bin/python tests/benchmarks/bench_engine.py [N] [--hook-delay SECONDS]
 
 N jobs (default 2000) go through the whole lifecycle in-process with a generator that does no
-work; then a raw sqlite3 loop runs the same write transactions with the same pragmas and the
-same file writes (and once more without them). It prints jobs/s for each, the peak RSS of a
+work; then a raw sqlite3 loop runs a job's write transactions (see :func:`raw_run`) with the
+same pragmas and the same file writes (and once more without them). It prints jobs/s for each, the peak RSS of a
 process holding a 10,000-job store, and last `ratio: X` (engine / raw; target >= 0.5).
 
 With ``--hook-delay S`` it measures what webhooks cost the queue instead: the engine runs N
@@ -86,8 +86,10 @@ async def engine_run(n: int, data_dir: Path, hooks: tuple[Hook, ...] = ()) -> fl
 
 
 def raw_run(n: int, path: Path, with_files: bool = True) -> float:
-    """The engine's ten write transactions per job, as bare SQL on the same schema with the
-    same pragmas: a transition reads the row, updates it and appends an event. With
+    """The ten write transactions a job's life took when this baseline was set, as bare SQL on
+    the same schema with the same pragmas: a transition reads the row, updates it and appends
+    an event. The baseline stays fixed so that its ratios compare across versions (the engine
+    now commits six times a job, each change with its aggregates and audit rows). With
     ``with_files`` it also makes the same file-system changes as the engine (job folder, one
     video, the zip written under a temporary name and renamed): on ext4 they make every
     following fsync costlier, so leaving them out would charge their cost to the engine."""

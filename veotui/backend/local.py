@@ -370,7 +370,7 @@ class LocalBackend(Backend):
         if not self.bus.subscriber_count:
             return  # nobody listens: skip deriving the view
         if change.kind == "queue":
-            change = Change("queue", "", queue=self.scheduler.queue_state())
+            change = Change("queue", "", queue=self.scheduler.queue_state(change.queue))
         elif change.job is not None:
             change = Change(change.kind, change.job_id, self.view(change.job))
         self.bus.publish(change)
@@ -623,16 +623,18 @@ class LocalBackend(Backend):
         )
         uploaded = False
         try:
-            await anyio.to_thread.run_sync(
-                functools.partial(
-                    self.files.create,
-                    job.job_id,
-                    jpeg,
-                    last_frame=last_jpeg,
-                    references=tuple(reference_jpegs),
-                    video=source_video,
+            # A job without inputs has no folder until its videos come: no thread to start.
+            if jpeg is not None or last_jpeg is not None or reference_jpegs or source_video is not None:
+                await anyio.to_thread.run_sync(
+                    functools.partial(
+                        self.files.create,
+                        job.job_id,
+                        jpeg,
+                        last_frame=last_jpeg,
+                        references=tuple(reference_jpegs),
+                        video=source_video,
+                    )
                 )
-            )
             if self.bucket_files is not None:
                 await self.bucket_files.put_inputs(job)
                 uploaded = True

@@ -176,10 +176,11 @@ class Scheduler:
         self.wake()
         return self.queue_state()
 
-    def queue_state(self) -> QueueState:
-        """The store's pause, with the daily budget's figures."""
+    def queue_state(self, stored: QueueState | None = None) -> QueueState:
+        """The store's pause (``stored`` where the store just read it), with the daily
+        budget's figures."""
         return dataclasses.replace(
-            self.store.queue_state(),
+            stored or self.store.queue_state(),
             daily_budget_usd=self.budget.limit,
             budget_override=self.budget.limit is not None and self.budget.overridden(),
             spend_simulated=self.generator.is_simulator,

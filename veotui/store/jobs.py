@@ -1329,11 +1329,10 @@ class JobStore:
             paused, by_budget, reason = (
                 (bool(rows[0][0]), bool(rows[0][1]), rows[0][2]) if rows else (False, False, None)
             )
-            counted = reader.read(Statement(self._sql.queued_now))
-            length = int(counted[0][0]) if counted and counted[0][0] else 0
-            return Change(
-                "queue", "", queue=QueueState(paused=paused, reason=reason, length=length, by_budget=by_budget)
-            )
+            figures = reader.read(Statement(self._sql.queue_figures, {"day": utcnow().date().isoformat()}))
+            length, spent = (int(figures[0][0] or 0), round(float(figures[0][1] or 0), 2)) if figures else (0, 0.0)
+            state = QueueState(paused=paused, reason=reason, length=length, by_budget=by_budget, spent_today_usd=spent)
+            return Change("queue", "", queue=state)
         rows = reader.read(Statement(self._sql.job_by_id, {"job_id": job_id}))
         if not rows:
             return Change("deleted", job_id)
