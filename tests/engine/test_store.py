@@ -35,6 +35,33 @@ def test_wal_full_sync_and_schema_version(tmp_path):
     store.close()
 
 
+def test_a_write_that_need_not_last_a_power_cut_commits_without_waiting_for_the_disk(store):
+    """Inside the transaction the database itself says whether its commit waits for the
+    disk: SQLite's synchronous level (2 FULL, 1 NORMAL), PostgreSQL's synchronous_commit."""
+    from veotui.store.connection import Statement
+
+    sqlite = not store.db.shared
+    probe = Statement("PRAGMA synchronous" if sqlite else "SELECT current_setting('synchronous_commit')")
+    waits, does_not = (2, 1) if sqlite else ("on", "off")
+    if not sqlite:  # the test cluster never waits for its disk; a production server does
+        store.db.raw.execute("SET synchronous_commit = on")
+
+    def level(durable: bool, *, via_transaction: bool = False) -> object:
+        if via_transaction:
+            with store.db.transaction("probe", durable=durable) as tx:
+                rows = tx.read(probe)
+        else:
+            rows = store.db.write([probe], "probe", durable)
+        assert rows is not None
+        return rows[0][0]
+
+    assert level(True) == waits
+    assert level(False) == does_not
+    assert level(True) == waits  # the next durable write waits again, and flushes what came before
+    assert level(False, via_transaction=True) == does_not
+    assert level(True, via_transaction=True) == waits
+
+
 def test_reopening_keeps_jobs_and_refuses_a_newer_schema(tmp_path):
     store = SqliteStore(tmp_path / "veotui.db")
     job = store.insert(queued("kept"))

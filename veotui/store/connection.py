@@ -76,6 +76,11 @@ class JobChange:
     #: A job that completed with this change: the jobs waiting for it are released (their
     #: ``waiting_for`` cleared) in the same transaction.
     release: str | None = None
+    #: Whether the commit waits until the disk holds it. A change that a power cut may undo
+    #: without harm is committed without waiting: the job steps back to its last durable
+    #: state and does the step again, buying nothing twice. The next durable commit (the
+    #: database's log is written in order) makes it durable with everything before it.
+    durable: bool = True
 
     def then(self, later: JobChange) -> JobChange:
         """This change followed by ``later`` of the same job, as one: ``later``'s columns win,
@@ -105,6 +110,7 @@ class JobChange:
                 _, more_running, more_queued, later_start = later.load
                 self.load = (user, running + more_running, queued + more_queued, later_start or started)
         self.audit = later.audit or self.audit
+        self.durable = self.durable or later.durable
         return self
 
     def add(self, name: str, labels: str = "", amount: float = 1.0, bucket: int = 0) -> None:
@@ -186,13 +192,14 @@ class Connection(Protocol):
     def read(self, statement: Statement) -> list[Row]:
         """The rows of one statement, outside any transaction."""
 
-    def write(self, statements: Sequence[Statement], doing: str) -> list[Row] | None:
+    def write(self, statements: Sequence[Statement], doing: str, durable: bool = True) -> list[Row] | None:
         """Run ``statements`` in one transaction, sent at once where the driver can. Returns
         the rows of the guarded statement (or of the last one), or None when the guard
         returned no row: then nothing was written. ``doing`` names the change in the error
-        that a refused write raises (:class:`~veotui.core.errors.StorageUnavailable`)."""
+        that a refused write raises (:class:`~veotui.core.errors.StorageUnavailable`).
+        ``durable`` False: the commit does not wait for the disk (see :attr:`JobChange.durable`)."""
 
-    def transaction(self, doing: str) -> AbstractContextManager[Transaction]: ...
+    def transaction(self, doing: str, durable: bool = True) -> AbstractContextManager[Transaction]: ...
 
     def notify(self, payload: str) -> Statement | None:
         """The statement that tells the other processes on the database of a change (None

@@ -71,6 +71,11 @@ AUTO_DELETED = "deleted after download"
 NO_LIMIT = 2**62
 #: Attempts kept with a delivery (the latest; ``tries`` counts them all).
 KEPT_ATTEMPTS = 50
+#: The moves whose commit does not wait for the disk. Undone by a power cut, each is done
+#: again from the durable state before it, and nothing is bought twice: a start (the job is
+#: queued again, and nothing was sent, as sending waits for the durable ``submitting``) and a
+#: completion (the job is downloading again, from the operation whose name is durable).
+REDOABLE = frozenset({Status.STARTING, Status.COMPLETED})
 #: Base of veotui's advisory lock keys ("veot"); the slot claim adds to it.
 SERVER_LOCK = 0x76656F74
 #: Transaction-level advisory lock taken by each slot claim: claims are counted one at a time.
@@ -715,6 +720,7 @@ class JobStore:
             started = at if target == Status.STARTING else None
             change.load = (before.request.user, running, waiting, started)
         change.deliveries = self._deliveries(after, target, now)
+        change.durable = target not in REDOABLE
         return change, after
 
     def _aggregate(self, change: JobChange, before: Job, after: Job, now: datetime, seconds: float | None) -> None:
@@ -848,7 +854,7 @@ class JobStore:
         return job_from_row(row)
 
     def _write(self, change: JobChange, doing: str) -> list[Row] | None:
-        return self.db.write(self.dialect.change(change), doing)
+        return self.db.write(self.dialect.change(change), doing, change.durable)
 
     def _payloads(self, kind: str, job_id: str) -> list[str]:
         """What the other processes on a shared database are told of a change."""
@@ -1442,7 +1448,8 @@ class JobStore:
         over a job another transaction is changing (a cancel, a move) instead of waiting."""
         fleet = self._fleet_sql()
         now = utcnow()
-        with self.db.transaction("claim a processing slot") as tx:
+        # A claim is a start: its commit does not wait for the disk (see REDOABLE).
+        with self.db.transaction("claim a processing slot", durable=Status.STARTING not in REDOABLE) as tx:
             pick = (
                 Statement(fleet.next_claimable, {"slots": slots})
                 if chosen is None

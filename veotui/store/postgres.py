@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 SERVER_LOCK = 0x76656F74
 #: The NOTIFY channel of job changes: payload "<origin> <kind> <job id>".
 CHANNEL = "veotui_changes"
+#: Opens a transaction whose commit does not wait for the log's flush (a later synchronous
+#: commit flushes it, the log being written in order).
+NOT_DURABLE = "SET LOCAL synchronous_commit = off"
 #: A lost connection is made again after this delay, doubling up to the cap.
 RECONNECT_FIRST_SECONDS = 0.5
 RECONNECT_CAP_SECONDS = 10.0
@@ -461,17 +464,25 @@ class PostgresConnection:
         with self._failing("read from PostgreSQL") as raw:
             return _rows(raw.execute(statement.sql, statement.params or None))
 
-    def write(self, statements: Sequence[Statement], doing: str) -> list[Row] | None:
+    def write(self, statements: Sequence[Statement], doing: str, durable: bool = True) -> list[Row] | None:
         with self._failing(doing) as raw:
-            if len(statements) == 1:  # a statement alone is a transaction of its own
+            begin = ["BEGIN"] if durable else ["BEGIN", NOT_DURABLE]
+            if len(statements) == 1:
                 (statement,) = statements
-                rows = _rows(raw.execute(statement.sql, statement.params or None))
+                if durable:  # a statement alone is a transaction of its own
+                    rows = _rows(raw.execute(statement.sql, statement.params or None))
+                else:  # a change's statement writes nothing where its guard fails: one round trip still
+                    try:
+                        rows = _pipelined(raw, [*begin, statement, "COMMIT"]) or []
+                    except BaseException:
+                        self._rollback(raw)
+                        raise
                 return None if statement.guard and not rows else rows
             guard = next((n for n, s in enumerate(statements) if s.guard), None)
             if guard is None:
-                return _pipelined(raw, ["BEGIN", *statements, "COMMIT"])
+                return _pipelined(raw, [*begin, *statements, "COMMIT"])
             try:
-                held = _pipelined(raw, ["BEGIN", *statements[: guard + 1]])
+                held = _pipelined(raw, [*begin, *statements[: guard + 1]])
                 if not held:
                     raw.execute("ROLLBACK")
                     return None
@@ -482,9 +493,9 @@ class PostgresConnection:
                 raise
 
     @contextmanager
-    def transaction(self, doing: str) -> Iterator[_Transaction]:
+    def transaction(self, doing: str, durable: bool = True) -> Iterator[_Transaction]:
         with self._failing(doing) as raw:
-            tx = _Transaction(raw)
+            tx = _Transaction(raw, durable)
             try:
                 yield tx
                 if tx.begun and not tx.done:
@@ -681,8 +692,9 @@ class _Transaction:
     """An open transaction: ``BEGIN`` goes with its first statements, and ``COMMIT`` with
     its last write (``last``), so a read-then-write transaction is two round trips."""
 
-    def __init__(self, raw: psycopg.Connection[PgRow]) -> None:
+    def __init__(self, raw: psycopg.Connection[PgRow], durable: bool = True) -> None:
         self.raw = raw
+        self.durable = durable
         self.begun = False
         self.done = False
 
@@ -699,7 +711,7 @@ class _Transaction:
         if self.begun:
             return []
         self.begun = True
-        return ["BEGIN"]
+        return ["BEGIN"] if self.durable else ["BEGIN", NOT_DURABLE]
 
 
 def _pipelined(raw: psycopg.Connection[PgRow], statements: Sequence[Statement | str]) -> list[Row] | None:

@@ -310,6 +310,7 @@ class SqliteConnection:
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")
+        self._durable = True
         conn.execute("PRAGMA foreign_keys = ON")
         self._migrate()
 
@@ -373,9 +374,9 @@ class SqliteConnection:
     def read(self, statement: Statement) -> list[Row]:
         return self.raw.execute(statement.sql, statement.params).fetchall()
 
-    def write(self, statements: Sequence[Statement], doing: str) -> list[Row] | None:
+    def write(self, statements: Sequence[Statement], doing: str, durable: bool = True) -> list[Row] | None:
         try:
-            with self._transaction(doing):
+            with self._transaction(doing, durable):
                 rows = _run(self.raw, statements)
                 if rows is None:
                     raise _NothingWritten  # rolls the transaction back
@@ -384,13 +385,18 @@ class SqliteConnection:
             return None
 
     @contextmanager
-    def transaction(self, doing: str) -> Iterator[_Transaction]:
-        with self._transaction(doing):
+    def transaction(self, doing: str, durable: bool = True) -> Iterator[_Transaction]:
+        with self._transaction(doing, durable):
             yield _Transaction(self.raw)
 
     @contextmanager
-    def _transaction(self, doing: str) -> Iterator[None]:
+    def _transaction(self, doing: str, durable: bool = True) -> Iterator[None]:
         try:
+            if durable != self._durable:
+                # FULL syncs the log at this commit; NORMAL leaves it to the next FULL one,
+                # which syncs everything written before it too.
+                self.raw.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+                self._durable = durable
             self.raw.execute("BEGIN IMMEDIATE")
             try:
                 yield
