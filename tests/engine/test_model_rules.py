@@ -121,9 +121,14 @@ def test_prices_by_resolution_are_googles_list():
         FAST: {"720p": 0.10, "1080p": 0.12, "4k": 0.30},
         LITE: {"720p": 0.05, "1080p": 0.08, "4k": None},
     }
-    # The silent figures no Google page gives are marked as such.
-    assert listed(FAST).uncertain == {"silent_720p", "silent_1080p", "silent_4k"}
-    assert listed(STANDARD).certain and listed(LITE).certain
+    # No Google page read prices Veo on Vertex without sound: every silent figure is marked,
+    # and no figure with sound is.
+    assert {model: listed(model).uncertain for model in (STANDARD, FAST, LITE)} == {
+        STANDARD: {"silent_720p", "silent_1080p", "silent_4k"},
+        FAST: {"silent_720p", "silent_1080p", "silent_4k"},
+        LITE: {"silent_720p", "silent_1080p"},
+    }
+    assert all("no Google page" in listed(model).note for model in (STANDARD, FAST, LITE))
 
 
 def test_the_model_table_says_what_the_rules_and_prices_say():
@@ -161,9 +166,14 @@ def test_the_model_table_says_what_the_rules_and_prices_say():
     }
     assert standard["prices"]["audio"] == {"720p": 0.40, "1080p": 0.40, "4k": 0.60}
     assert lite["prices"]["audio"] == {"720p": 0.05, "1080p": 0.08}
-    fast = models[FAST]["prices"]
-    assert fast["uncertain"] == ["silent_1080p", "silent_4k", "silent_720p"] and fast["note"]
-    assert fast["source"] == "VERTEX-PRICING"
+    for model, uncertain in (
+        (STANDARD, ["silent_1080p", "silent_4k", "silent_720p"]),
+        (FAST, ["silent_1080p", "silent_4k", "silent_720p"]),
+        (LITE, ["silent_1080p", "silent_720p"]),
+    ):
+        prices = models[model]["prices"]
+        assert prices["uncertain"] == uncertain and prices["note"]
+        assert prices["source"] == "VERTEX-PRICING"
     for entry in catalog["models"]:
         for fact in entry["facts"]:
             assert fact["sources"] and all(key in catalog["sources"] for key in fact["sources"]), fact

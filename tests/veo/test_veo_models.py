@@ -492,9 +492,13 @@ def test_veotui_models_asks_the_server_and_prints_json_or_a_table(veo_server):
     assert people.returncode == 0, people.stderr
     for text in (STANDARD, FAST, LITE, "preview", "0.60/0.40", "$0.30", "VERTEX-EXTEND", "2026-12-07", "sources:"):
         assert text in people.stdout
-    # Fast's three silent figures, which no Google page gives, and nothing else.
-    fast_table = people.stdout.split(f"\n{FAST}\n")[1].split(f"\n{LITE}\n")[0]
-    assert fast_table.count("(uncertain)") == 3 and people.stdout.count("(uncertain)") == 3
+    # The silent figures, which no Google page gives, and nothing else: three a model, two for
+    # Lite (no 4k).
+    standard_table, rest = people.stdout.split(f"\n{STANDARD} (the default)\n")[1].split(f"\n{FAST}\n")
+    fast_table, lite_table = rest.split(f"\n{LITE}\n")
+    lite_table = lite_table.split("sources:")[0]
+    counts = [table.count("(uncertain)") for table in (standard_table, fast_table, lite_table)]
+    assert counts == [3, 3, 2] and people.stdout.count("(uncertain)") == 8
     overview = people.stdout.split(f"\n{STANDARD} (the default)\n")[0]
     tables = people.stdout.split("sources:")[0]
     assert all(len(line) <= 80 for line in tables.splitlines()), "the tables fit 80 columns"
