@@ -186,10 +186,21 @@ def test_submit_with_the_veo_31_flags(server, tmp_path):
     extended = veotui("submit", "and then", "--extend", f"{source[:8]}:1", "--no-enhance-prompt", remote=server.url)
     assert extended.returncode == 0, extended.stderr
     job = status(extended.stdout.strip())
-    assert job["extends"] == {"job_id": source, "video": 1, "source_seconds": 8.0} and job["enhance_prompt"] is False
+    assert job["extends"] == {"job_id": source, "video": 1, "source_seconds": 8.0, "source_aspect_ratio": "16:9"}
+    assert job["enhance_prompt"] is False
+    assert extended.stderr == ""  # the same aspect ratio: no caution
     shown = veotui("status", extended.stdout.strip()[:8], remote=server.url)
     assert shown.returncode == 0, shown.stderr
     assert "about 15 s (the 8 s video and 7 s more)" in shown.stdout
+
+    # No Google page says an extension keeps its video's aspect ratio: sent, with a caution.
+    upright = veotui("submit", "and up", "--extend", source[:8], "--aspect-ratio", "9:16", remote=server.url)
+    assert upright.returncode == 0, upright.stderr
+    assert status(upright.stdout.strip())["aspect_ratio"] == "9:16"
+    assert one_line(upright.stderr) == (
+        "caution: the extension asks for 9:16 of a 16:9 video, and no Google page read says Veo extends a video "
+        "into another aspect ratio; if Google refuses the job, it answers 400 and charges nothing"
+    )
 
     # Only third parties say Lite takes no reference images: sent, with a caution.
     lite = veotui("submit", "a mug", "--model", "veo-3.1-lite-generate-001", refs[0], refs[1], remote=server.url)

@@ -414,7 +414,12 @@ async def test_the_veo_31_modes_travel_through_the_backend(backend):
     await wait_for(completed, what="the first + last frame job to complete")
     extension = await backend.submit({"prompt": "more", "extends_job_id": frames.job_id, "extends_video": 1})
     assert extension.request.extends is not None and extension.request.extends.job_id == frames.job_id
-    assert extension.to_dict()["extends"] == {"job_id": frames.job_id, "video": 1, "source_seconds": 8.0}
+    assert extension.to_dict()["extends"] == {
+        "job_id": frames.job_id,
+        "video": 1,
+        "source_seconds": 8.0,
+        "source_aspect_ratio": "16:9",
+    }
 
 
 async def test_pictures_of_a_job_inputs_and_frame_strips(backend, tmp_path):

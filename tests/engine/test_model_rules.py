@@ -4,6 +4,7 @@ of 4k and of an extension."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -15,7 +16,7 @@ from tests.engine.test_modes import completed
 from veotui.core.capabilities import MODEL_CAPABILITIES, SOURCES
 from veotui.core.catalog import model_catalog
 from veotui.core.prices import DEFAULT_TABLE, ModelPrice, price_table
-from veotui.core.request import JobRequest, ModelRefusal, cautions, refusals
+from veotui.core.request import Extends, JobRequest, ModelRefusal, cautions, refusals
 from veotui.datadir.files import video_name
 from veotui.generators.render import frame_size, render_video, video_seconds
 from veotui.generators.veo import label_value
@@ -62,6 +63,25 @@ def test_only_third_parties_say_lite_takes_no_reference_images_so_it_is_a_cautio
     assert cautions(lite, reference_count=0) == []
 
 
+def test_no_google_page_says_an_extension_keeps_its_aspect_ratio_so_another_is_a_caution():
+    source = "00000000-0000-4000-8000-000000000001"
+    upright = request(extends_job_id=source, aspect_ratio="9:16")
+    assert refusals(upright, has_image=False) == []
+    # What the engine records of the video continued is ignored on input: the job's own says.
+    echoed = request(extends={"job_id": source, "video": 1, "source_aspect_ratio": "9:16"}, aspect_ratio="9:16")
+    assert echoed.extends == Extends(source) and cautions(echoed) == []
+    assert cautions(upright) == []  # the video's ratio unknown (a job from before it was recorded)
+    recorded = dataclasses.replace(upright, extends=Extends(source, source_seconds=8.0, source_aspect_ratio="16:9"))
+    assert cautions(recorded) == [
+        "the extension asks for 9:16 of a 16:9 video, and no Google page read says Veo extends a video into "
+        "another aspect ratio; if Google refuses the job, it answers 400 and charges nothing"
+    ]
+    same = dataclasses.replace(recorded, aspect_ratio="16:9")
+    assert cautions(same) == []
+    # Kept with the job: the store and the server's JSON carry it.
+    assert JobRequest.from_dict(json.loads(json.dumps(recorded.to_dict()))) == recorded
+
+
 REFUSING_FACTS = (
     "resolutions",
     "durations",
@@ -101,9 +121,14 @@ def test_prices_by_resolution_are_googles_list():
         FAST: {"720p": 0.10, "1080p": 0.12, "4k": 0.30},
         LITE: {"720p": 0.05, "1080p": 0.08, "4k": None},
     }
-    # The silent figures no Google page gives are marked as such.
-    assert listed(FAST).uncertain == {"silent_720p", "silent_1080p", "silent_4k"}
-    assert listed(STANDARD).certain and listed(LITE).certain
+    # No Google page read prices Veo on Vertex without sound: every silent figure is marked,
+    # and no figure with sound is.
+    assert {model: listed(model).uncertain for model in (STANDARD, FAST, LITE)} == {
+        STANDARD: {"silent_720p", "silent_1080p", "silent_4k"},
+        FAST: {"silent_720p", "silent_1080p", "silent_4k"},
+        LITE: {"silent_720p", "silent_1080p"},
+    }
+    assert all("no Google page" in listed(model).note for model in (STANDARD, FAST, LITE))
 
 
 def test_the_model_table_says_what_the_rules_and_prices_say():
@@ -141,9 +166,14 @@ def test_the_model_table_says_what_the_rules_and_prices_say():
     }
     assert standard["prices"]["audio"] == {"720p": 0.40, "1080p": 0.40, "4k": 0.60}
     assert lite["prices"]["audio"] == {"720p": 0.05, "1080p": 0.08}
-    fast = models[FAST]["prices"]
-    assert fast["uncertain"] == ["silent_1080p", "silent_4k", "silent_720p"] and fast["note"]
-    assert fast["source"] == "VERTEX-PRICING"
+    for model, uncertain in (
+        (STANDARD, ["silent_1080p", "silent_4k", "silent_720p"]),
+        (FAST, ["silent_1080p", "silent_4k", "silent_720p"]),
+        (LITE, ["silent_1080p", "silent_720p"]),
+    ):
+        prices = models[model]["prices"]
+        assert prices["uncertain"] == uncertain and prices["note"]
+        assert prices["source"] == "VERTEX-PRICING"
     for entry in catalog["models"]:
         for fact in entry["facts"]:
             assert fact["sources"] and all(key in catalog["sources"] for key in fact["sources"]), fact

@@ -13,6 +13,7 @@ from veotui.core.errors import Conflict, InvalidRequest, JobNotFound
 from veotui.core.job import Status
 from veotui.core.request import Extends, JobRequest
 from veotui.datadir.files import video_name
+from veotui.generators.render import frame_size
 
 LITE = "veo-3.1-lite-generate-001"
 
@@ -144,8 +145,6 @@ async def test_extension_needs_a_completed_job_and_an_existing_video(local_backe
             await local_backend.submit({"prompt": "p", "extends_job_id": done.job_id, "resolution": resolution})
     with pytest.raises(InvalidRequest, match="duration_seconds: .* makes 8 s videos with an extension, not 6"):
         await local_backend.submit({"prompt": "p", "extends_job_id": done.job_id, "duration_seconds": 6})
-    with pytest.raises(InvalidRequest, match="keeps the video's 16:9"):
-        await local_backend.submit({"prompt": "p", "extends_job_id": done.job_id, "aspect_ratio": "9:16"})
     with pytest.raises(InvalidRequest, match="without an input image"):
         await local_backend.submit({"prompt": "p", "extends_job_id": done.job_id}, png(), "i.png")
 
@@ -153,7 +152,35 @@ async def test_extension_needs_a_completed_job_and_an_existing_video(local_backe
     copied = local_backend.files.input_video(extension.job_id)
     original = local_backend.files.folder(done.job_id) / video_name(1)
     assert copied.read_bytes() == original.read_bytes()
-    assert extension.to_dict()["extends"] == {"job_id": done.job_id, "video": 1, "source_seconds": 8.0}
+    assert extension.to_dict()["extends"] == {
+        "job_id": done.job_id,
+        "video": 1,
+        "source_seconds": 8.0,
+        "source_aspect_ratio": "16:9",
+    }
+    timeline = [event.detail or "" for event in await local_backend.timeline(extension.job_id)]
+    assert not [line for line in timeline if line.startswith("caution:")]  # same ratio: nothing to say
+
+
+async def test_an_extension_in_another_aspect_ratio_is_sent_with_a_caution(local_backend):
+    # No Google page says an extension keeps its video's aspect ratio: Google has the last word.
+    source = await completed(local_backend, await local_backend.submit({"prompt": "a boat", "duration_seconds": 4}))
+    extension = await local_backend.submit(
+        {"prompt": "an island", "extends_job_id": source.job_id, "aspect_ratio": "9:16"}
+    )
+    assert extension.request.aspect_ratio == "9:16"
+    assert extension.request.extends is not None and extension.request.extends.source_aspect_ratio == "16:9"
+    said = (
+        "caution: the extension asks for 9:16 of a 16:9 video, and no Google page read says Veo extends a video "
+        "into another aspect ratio; if Google refuses the job, it answers 400 and charges nothing"
+    )
+    timeline = [event.detail or "" for event in await local_backend.timeline(extension.job_id)]
+    assert said in timeline
+    # The generator was asked for 9:16: the simulator draws the extension upright.
+    done = await completed(local_backend, extension)
+    assert done.request.extends == extension.request.extends
+    first = frames_of(local_backend.files.folder(done.job_id) / video_name(1))[0]
+    assert first.size == frame_size("9:16") and frame_size("9:16")[0] < frame_size("9:16")[1]
 
 
 # -- the simulator shows each mode in its video ---------------------------------------------

@@ -56,8 +56,13 @@ async def test_multipart_three_reference_images_then_an_extension(http, settings
         "/api/generate", files=form_fields(prompt="more", extends_job_id=job["job_id"], extends_video="1")
     )
     assert extension.status_code == 202, extension.text
-    # The video continued was measured: the simulator made it 8 s long.
-    assert extension.json()["extends"] == {"job_id": job["job_id"], "video": 1, "source_seconds": 8.0}
+    # The video continued was measured: the simulator made it 8 s long, in 16:9.
+    assert extension.json()["extends"] == {
+        "job_id": job["job_id"],
+        "video": 1,
+        "source_seconds": 8.0,
+        "source_aspect_ratio": "16:9",
+    }
     copy = settings.jobs_dir / f"job_{extension.json()['job_id']}" / "input_video.mp4"
     assert copy.read_bytes() == (settings.jobs_dir / f"job_{job['job_id']}" / "generated_video_1.mp4").read_bytes()
 

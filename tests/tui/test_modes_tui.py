@@ -112,8 +112,19 @@ async def test_x_extends_the_selected_completed_job(settings, tmp_path):
             ("6 s — 8 s for an extension", True),
             ("8 s", False),
         ]
+        # No Google page says an extension keeps its video's aspect ratio: the other one is
+        # offered, and chosen, a caution says so.
         aspects = form.query_one("#aspect", ChoiceSelect).query_one(OptionList).options
-        assert [(str(o.prompt), o.disabled) for o in aspects] == [("16:9 — keeps 9:16", True), ("9:16", False)]
+        assert [(str(o.prompt), o.disabled) for o in aspects] == [("16:9", False), ("9:16", False)]
+        caution = form.query_one("#form-caution", Static)
+        assert not caution.display
+        form.query_one("#aspect", Select).value = "16:9"
+        await pilot.pause()
+        assert caution.display and not form.query_one("#form-rule", Static).display
+        assert str(caution.content) == (
+            "Caution: the extension asks for 16:9 of a 9:16 video, and no Google page read says Veo extends a video "
+            "into another aspect ratio; if Google refuses the job, it answers 400 and charges nothing"
+        )
         form.query_one("#prompt", TextArea).text = "it reaches the island"
         await pilot.press("ctrl+s")
         await wait_for(lambda: isinstance(app.screen, MainScreen), what="the form to close")
@@ -121,6 +132,7 @@ async def test_x_extends_the_selected_completed_job(settings, tmp_path):
         extension = next(j for j in [*lists.processing, *lists.queued, *lists.history] if j.request.extends)
         extends = extension.request.extends
         assert extends is not None and extends.job_id == source.job_id and extends.video == 1
+        assert (extension.request.aspect_ratio, extends.source_aspect_ratio) == ("16:9", "9:16")
 
         # x does nothing on a job that failed: it will make no video.
         failed = await app.backend.submit({"prompt": "nope [fail]"})

@@ -184,6 +184,24 @@ async def test_lite_reference_images_are_sent_with_a_caution(make_settings, make
     assert any(line.startswith("caution: third-party providers say veo-3.1-lite") for line in timeline)
 
 
+async def test_an_extension_in_another_aspect_ratio_is_sent_to_google_with_a_caution(
+    make_settings, make_veo, fake_vertex
+):
+    # No Google page says an extension keeps its video's aspect ratio: Google has the last word.
+    settings = make_settings()
+    async with LocalBackend(settings, generator=make_veo(settings)) as backend:
+        source = await ended(backend, await backend.submit({"prompt": "a boat"}))
+        extension = await ended(
+            backend,
+            await backend.submit({"prompt": "an island", "extends_job_id": source.job_id, "aspect_ratio": "9:16"}),
+        )
+        timeline = [event.detail or "" for event in await backend.timeline(extension.job_id)]
+    assert extension.status == Status.COMPLETED, extension.error
+    parameters, _ = sent_parameters(fake_vertex, "an island")
+    assert (parameters["aspectRatio"], parameters["resolution"]) == ("9:16", "720p")
+    assert any(line.startswith("caution: the extension asks for 9:16 of a 16:9 video") for line in timeline)
+
+
 async def test_an_extension_asks_720p_and_8_s_and_knows_how_long_its_source_is(make_settings, make_veo, fake_vertex):
     settings = make_settings()
     async with LocalBackend(settings, generator=make_veo(settings)) as backend:
@@ -398,7 +416,12 @@ def test_reference_images_and_extensions_are_8_s_and_an_extension_knows_its_sour
     extended = cli("submit", "the island", "--extend", short, remote=veo_server)
     assert extended.returncode == 0, extended.stderr
     extension = extended.stdout.strip()
-    assert status(veo_server, extension)["extends"] == {"job_id": short, "video": 1, "source_seconds": 1.0}
+    assert status(veo_server, extension)["extends"] == {
+        "job_id": short,
+        "video": 1,
+        "source_seconds": 1.0,
+        "source_aspect_ratio": "16:9",
+    }
     shown = cli("status", extension, remote=veo_server)
     assert shown.returncode == 0, shown.stderr
     assert "about 8 s (the 1 s video and 7 s more)" in shown.stdout
@@ -469,9 +492,13 @@ def test_veotui_models_asks_the_server_and_prints_json_or_a_table(veo_server):
     assert people.returncode == 0, people.stderr
     for text in (STANDARD, FAST, LITE, "preview", "0.60/0.40", "$0.30", "VERTEX-EXTEND", "2026-12-07", "sources:"):
         assert text in people.stdout
-    # Fast's three silent figures, which no Google page gives, and nothing else.
-    fast_table = people.stdout.split(f"\n{FAST}\n")[1].split(f"\n{LITE}\n")[0]
-    assert fast_table.count("(uncertain)") == 3 and people.stdout.count("(uncertain)") == 3
+    # The silent figures, which no Google page gives, and nothing else: three a model, two for
+    # Lite (no 4k).
+    standard_table, rest = people.stdout.split(f"\n{STANDARD} (the default)\n")[1].split(f"\n{FAST}\n")
+    fast_table, lite_table = rest.split(f"\n{LITE}\n")
+    lite_table = lite_table.split("sources:")[0]
+    counts = [table.count("(uncertain)") for table in (standard_table, fast_table, lite_table)]
+    assert counts == [3, 3, 2] and people.stdout.count("(uncertain)") == 8
     overview = people.stdout.split(f"\n{STANDARD} (the default)\n")[0]
     tables = people.stdout.split("sources:")[0]
     assert all(len(line) <= 80 for line in tables.splitlines()), "the tables fit 80 columns"

@@ -723,6 +723,15 @@ class LocalBackend(Backend):
         job asked for. 409 for a job that failed or was cancelled."""
         assert request.extends is not None
         source = self.store.get(request.extends.job_id)
+
+        def recorded(seconds: float | None) -> JobRequest:
+            """The request with its source's length and aspect ratio (a caution if it differs)."""
+            assert request.extends is not None
+            extends = dataclasses.replace(
+                request.extends, source_seconds=seconds, source_aspect_ratio=source.request.aspect_ratio
+            )
+            return dataclasses.replace(request, extends=extends)
+
         if source.status.is_final and source.status != Status.COMPLETED:
             raise Conflict(
                 f"job {source.job_id} is {source.status.value}; only a completed or unfinished job's video can be "
@@ -740,16 +749,13 @@ class LocalBackend(Backend):
                     f"extends_video: job {source.job_id} makes {source.request.number_of_videos} video(s), "
                     f"not {request.extends.video}"
                 )
+            expected = source.request.video_seconds
             check_extension_source(
                 request,
-                source_aspect_ratio=source.request.aspect_ratio,
-                source_seconds=source.request.video_seconds,
+                source_seconds=expected,
                 source_name=f"video {request.extends.video} of job {source.job_id}",
             )
-            expected = source.request.video_seconds
-            return None, dataclasses.replace(
-                request, extends=dataclasses.replace(request.extends, source_seconds=expected)
-            )
+            return None, recorded(expected)
         video = next((v for v in source.videos if v.index == request.extends.video), None)
         if video is None:
             raise InvalidRequest(
@@ -766,12 +772,10 @@ class LocalBackend(Backend):
             seconds = source.request.video_seconds  # what the job asked for stands in
         check_extension_source(
             request,
-            source_aspect_ratio=source.request.aspect_ratio,
             source_seconds=seconds,
             source_name=f"video {video.index} of job {source.job_id}",
         )
-        measured = dataclasses.replace(request.extends, source_seconds=round(seconds, 2) if seconds else None)
-        return path, dataclasses.replace(request, extends=measured)
+        return path, recorded(round(seconds, 2) if seconds else None)
 
     async def models(self) -> dict[str, Any]:
         return model_catalog(self.settings.price_table)

@@ -32,10 +32,9 @@ def short_id(job_id: str) -> str:
     return job_id[:SHORT_ID]
 
 
-def extension_result(request: JobRequest, source_seconds: float | None = None) -> str:
-    """What an extension makes: ``about 15 s (the 8 s video and 7 s more)``.
-    ``source_seconds`` stands in while the request has not measured its source."""
-    source = request.extends.source_seconds if request.extends and request.extends.source_seconds else source_seconds
+def extension_result(request: JobRequest) -> str:
+    """What an extension makes: ``about 15 s (the 8 s video and 7 s more)``."""
+    source = request.extends.source_seconds if request.extends else None
     if source is None:
         return f"about {EXTENSION_ADDS_SECONDS} s longer than the video it continues"
     return (

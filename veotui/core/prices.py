@@ -54,24 +54,32 @@ class ModelPrice:
         return table.get(resolution)
 
 
+#: No Google page read here prices Vertex's Veo without sound (the figures with sound are
+#: Google's price list, quoted): every silent figure is the one veotui has shipped, marked
+#: uncertain until a Google page gives it.
+NO_SILENT_PAGE = "no Google page read here gives the prices without sound"
+
 #: The shipped table.
 DEFAULT_PRICES: Mapping[str, ModelPrice] = {
     "veo-3.1-generate-001": ModelPrice(
         audio={"720p": 0.40, "1080p": 0.40, "4k": 0.60},
         silent={"720p": 0.20, "1080p": 0.20, "4k": 0.40},
+        uncertain=frozenset({"silent_720p", "silent_1080p", "silent_4k"}),
+        note=NO_SILENT_PAGE,
     ),
     "veo-3.1-fast-generate-001": ModelPrice(
         audio={"720p": 0.10, "1080p": 0.12, "4k": 0.30},
-        # No Google page read here prices Fast without sound: the shipped figures stay, and
         # 4k takes the figure with sound, so an estimate errs high, never low.
         silent={"720p": 0.08, "1080p": 0.10, "4k": 0.30},
         uncertain=frozenset({"silent_720p", "silent_1080p", "silent_4k"}),
-        note="no Google page read here gives the prices without sound; 4k without sound is priced as with sound",
+        note=f"{NO_SILENT_PAGE}; 4k without sound is priced as with sound",
     ),
     # Lite makes no 4k: Google prices it at 720p and 1080p only.
     "veo-3.1-lite-generate-001": ModelPrice(
         audio={"720p": 0.05, "1080p": 0.08},
         silent={"720p": 0.03, "1080p": 0.05},
+        uncertain=frozenset({"silent_720p", "silent_1080p"}),
+        note=NO_SILENT_PAGE,
     ),
 }
 

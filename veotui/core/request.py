@@ -1,6 +1,7 @@
 """What a user asks for, the validation of raw input into it (each error names the field), and
 the rules of the model it names (``veotui.core.capabilities``): what it refuses, by field, and
-what only third parties say it does not take."""
+what it is sent with a caution (what only third parties say it does not take, or no Google
+page says it does)."""
 
 from __future__ import annotations
 
@@ -172,31 +173,46 @@ class JobRequest:
 @dataclass(frozen=True)
 class Extends:
     """This job continues video ``video`` (1-based) of the completed job ``job_id``.
-    ``source_seconds`` is that video's length, measured when the job was submitted (None for
-    jobs submitted before it was measured)."""
+    ``source_seconds`` is that video's length and ``source_aspect_ratio`` its aspect ratio,
+    recorded by the engine when the job was submitted (None for jobs submitted before it
+    recorded them)."""
 
     job_id: str
     video: int = 1
     source_seconds: float | None = None
+    source_aspect_ratio: str | None = None
+
+    #: What the engine records; given on input, they are ignored.
+    RECORDED = ("source_seconds", "source_aspect_ratio")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"job_id": self.job_id, "video": self.video, "source_seconds": self.source_seconds}
+        return {
+            "job_id": self.job_id,
+            "video": self.video,
+            "source_seconds": self.source_seconds,
+            "source_aspect_ratio": self.source_aspect_ratio,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Extends:
         """What :meth:`to_dict` wrote (trusted)."""
         seconds = data.get("source_seconds")
-        return cls(job_id=data["job_id"], video=int(data["video"]), source_seconds=float(seconds) if seconds else None)
+        return cls(
+            job_id=data["job_id"],
+            video=int(data["video"]),
+            source_seconds=float(seconds) if seconds else None,
+            source_aspect_ratio=data.get("source_aspect_ratio") or None,
+        )
 
     @classmethod
     def from_fields(cls, data: Mapping[str, Any]) -> Extends | None:
         """From ``extends`` (``{"job_id", "video"}`` or a job id) or ``extends_job_id`` and
-        ``extends_video``. A ``source_seconds`` given is ignored: the engine measures it."""
+        ``extends_video``. What the engine records (:attr:`RECORDED`) is ignored if given."""
         value = data.get("extends")
         job_id: Any = data.get("extends_job_id")
         video: Any = data.get("extends_video")
         if isinstance(value, Mapping):
-            extra = sorted(set(value) - {"job_id", "video", "source_seconds"})
+            extra = sorted(set(value) - {"job_id", "video", *cls.RECORDED})
             if extra:
                 raise InvalidRequest(f"extends takes job_id and video, not {clipped(extra[0])}")
             job_id, video = value.get("job_id"), value.get("video", video)
@@ -372,12 +388,21 @@ def refusals(
 
 
 def cautions(request: JobRequest, *, reference_count: int = 0) -> list[str]:
-    """What only third parties say the model does not take, for a job that asks for it: the
-    job is sent all the same, with these sentences in its timeline, the form and the CLI."""
+    """What the job asks that only third parties say the model does not take, or that no
+    Google page says it does: the job is sent all the same, with these sentences in its
+    timeline, the form and the CLI. An extension's source is seen through what the engine
+    recorded on ``request.extends``."""
     caps = capabilities(request.model)
     found = []
     if reference_count and caps.reference_caution:
         found.append(caps.reference_caution)
+    source_ratio = request.extends.source_aspect_ratio if request.extends else None
+    if source_ratio is not None and source_ratio != request.aspect_ratio:
+        found.append(
+            f"the extension asks for {request.aspect_ratio} of a {source_ratio} video, and no Google page read says "
+            "Veo extends a video into another aspect ratio; if Google refuses the job, it answers 400 and charges "
+            "nothing"
+        )
     return found
 
 
@@ -500,18 +525,10 @@ def _forced(request: JobRequest, mode: str, durations: tuple[int, ...] | None, s
     ]
 
 
-def check_extension_source(
-    request: JobRequest, *, source_aspect_ratio: str, source_seconds: float | None, source_name: str
-) -> None:
-    """Raise :class:`ModelRefusal` when the video an extension continues does not fit it:
-    another aspect ratio, or a length outside 1 to 30 s (``source_name`` names the video)."""
-    if request.aspect_ratio != source_aspect_ratio:
-        raise ModelRefusal(
-            "aspect_ratio",
-            f"aspect_ratio: an extension keeps the video's {source_aspect_ratio}, not {request.aspect_ratio}",
-            f"keeps {source_aspect_ratio}",
-            by_model=False,
-        )
+def check_extension_source(request: JobRequest, *, source_seconds: float | None, source_name: str) -> None:
+    """Raise :class:`ModelRefusal` when the video an extension continues is not 1 to 30 s
+    long (``source_name`` names the video). Another aspect ratio is a caution, not a refusal
+    (:func:`cautions`): no Google page says an extension keeps its video's."""
     low, high = EXTENSION_SOURCE_SECONDS
     if source_seconds is not None and not low <= round(source_seconds, 1) <= high:
         raise ModelRefusal(

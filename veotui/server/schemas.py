@@ -71,6 +71,11 @@ class ExtendsOut(Shape):
         default=None,
         description="the length of the video continued, measured at submit; the result is about 7 s longer",
     )
+    source_aspect_ratio: str | None = Field(
+        default=None,
+        description="the aspect ratio of the video continued, recorded at submit; another one asked is sent "
+        "with a caution",
+    )
 
 
 class JobOut(Shape):

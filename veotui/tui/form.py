@@ -4,6 +4,7 @@ every field is valid, ``escape`` closes."""
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from pathlib import Path
 from typing import Any, ClassVar
@@ -458,7 +459,7 @@ class NewJobScreen(ModalScreen[Job | None]):
         cost, per_second = estimate_cost(request, self.prices), price_per_second(request, self.prices)
         result = ""
         if self.extends is not None:
-            result = f"; the result: {fmt.extension_result(request, self.extends.request.video_seconds)}"
+            result = f"; the result: {fmt.extension_result(request)}"
         if cost is None or per_second is None:
             status.update("Estimated cost: unknown (the price table has no price for this choice)" + result)
             return
@@ -472,11 +473,19 @@ class NewJobScreen(ModalScreen[Job | None]):
 
     # -- what the model takes -------------------------------------------------------------
 
-    @staticmethod
-    def _request(fields: dict[str, Any]) -> JobRequest:
+    def _request(self, fields: dict[str, Any]) -> JobRequest:
         """The job as chosen so far, its free text aside (what it costs and what the model
-        takes do not depend on the prompt, the negative prompt or the seed)."""
-        return JobRequest.from_mapping({**fields, "prompt": "x", "negative_prompt": None, "seed": None})
+        takes do not depend on the prompt, the negative prompt or the seed). An extension
+        carries what the engine records of the video it continues: its length (as its job
+        asked) and its aspect ratio."""
+        request = JobRequest.from_mapping({**fields, "prompt": "x", "negative_prompt": None, "seed": None})
+        if self.extends is None or request.extends is None:
+            return request
+        source = self.extends.request
+        extends = dataclasses.replace(
+            request.extends, source_seconds=source.video_seconds, source_aspect_ratio=source.aspect_ratio
+        )
+        return dataclasses.replace(request, extends=extends)
 
     def _inputs(self) -> tuple[bool, bool, int]:
         """Whether an input image and a last frame are given, and how many reference images."""
@@ -499,8 +508,7 @@ class NewJobScreen(ModalScreen[Job | None]):
             try:
                 check_extension_source(
                     request,
-                    source_aspect_ratio=self.extends.request.aspect_ratio,
-                    source_seconds=self.extends.request.video_seconds,
+                    source_seconds=request.extends.source_seconds,
                     source_name=f"video {request.extends.video} of job {fmt.short_id(self.extends.job_id)}",
                 )
             except ModelRefusal as refusal:
