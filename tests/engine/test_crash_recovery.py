@@ -200,3 +200,41 @@ def test_a_job_killed_between_submit_and_record_is_adopted_not_resent(tmp_path):
     with sqlite3.connect(db) as conn:
         details = [row[0] for row in conn.execute("SELECT detail FROM events WHERE job_id = ?", (job_id,))]
     assert any(d and d.startswith("found operation") for d in details)
+
+
+def test_a_completion_a_power_cut_undid_is_downloaded_again_and_submitted_once(tmp_path):
+    """A completion commits without waiting for the disk; a power cut may undo it, leaving
+    the row as the durable commit before it wrote it: downloading, with its operation and
+    saved result. The next start downloads the videos again from that operation and buys
+    nothing again."""
+    data = tmp_path / "data"
+    (job_id,) = queue_jobs(data, ["a completion undone by a power cut"])
+    db = data / "veotui.db"
+    engine = EngineProcess(data)
+    try:
+        engine.start()
+        wait_until(lambda: statuses(db) == {job_id: "completed"}, 60, "the job to complete")
+        engine.kill()
+        with sqlite3.connect(db) as conn:
+            # The row as the commit before the completion left it (the power cut's work).
+            operation = conn.execute("SELECT operation FROM jobs WHERE job_id = ?", (job_id,)).fetchone()[0]
+            conn.execute(
+                "UPDATE jobs SET status = 'downloading', videos = '[]', finished_at = NULL, finished_seq = NULL"
+                " WHERE job_id = ?",
+                (job_id,),
+            )
+        for leftover in (data / "temp_downloads" / f"job_{job_id}").glob("*.mp4"):
+            leftover.unlink()
+        engine.start()
+        wait_until(lambda: statuses(db) == {job_id: "completed"}, 60, "the job to complete again")
+        engine.kill()
+    finally:
+        engine.stop()
+
+    with sqlite3.connect(db) as conn:
+        again = conn.execute("SELECT operation, videos FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+    assert again[0] == operation
+    assert json.loads(again[1]), "the videos are listed again"
+    assert (data / "temp_downloads" / f"job_{job_id}" / "generated_video_1.mp4").stat().st_size > 0
+    owners = [json.loads(p.read_text())["job_id"] for p in (data / "sim" / "operations").glob("*.json")]
+    assert owners == [job_id], "submitted once"
