@@ -41,7 +41,7 @@ LEVELS = LOG_LEVELS
 FORMATS = ("text", "json")
 REDACTED = "***"
 #: Shapes of secrets that may appear in an error message whatever the configuration says,
-#: in one pattern (one pass over each line); what the ``keep`` group holds stays.
+#: in one pattern (one pass over each line); the ``bearer`` and ``key`` groups stay.
 _SECRETS = re.compile(
     r"(?i:(?P<bearer>bearer\s+)[^\s\"',;]+)"
     r"|AIza[0-9A-Za-z_\-]{20,}"

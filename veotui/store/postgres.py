@@ -466,7 +466,7 @@ class PostgresConnection:
 
     def write(self, statements: Sequence[Statement], doing: str, durable: bool = True) -> list[Row] | None:
         with self._failing(doing) as raw:
-            begin = ["BEGIN"] if durable else ["BEGIN", NOT_DURABLE]
+            begin = _opening(durable)
             if len(statements) == 1:
                 (statement,) = statements
                 if durable:  # a statement alone is a transaction of its own
@@ -711,7 +711,12 @@ class _Transaction:
         if self.begun:
             return []
         self.begun = True
-        return ["BEGIN"] if self.durable else ["BEGIN", NOT_DURABLE]
+        return _opening(self.durable)
+
+
+def _opening(durable: bool) -> list[str]:
+    """What opens a transaction whose commit waits for the log's flush, or does not."""
+    return ["BEGIN"] if durable else ["BEGIN", NOT_DURABLE]
 
 
 def _pipelined(raw: psycopg.Connection[PgRow], statements: Sequence[Statement | str]) -> list[Row] | None:
