@@ -724,14 +724,6 @@ class LocalBackend(Backend):
         assert request.extends is not None
         source = self.store.get(request.extends.job_id)
 
-        def recorded(seconds: float | None) -> JobRequest:
-            """The request with its source's length and aspect ratio (a caution if it differs)."""
-            assert request.extends is not None
-            extends = dataclasses.replace(
-                request.extends, source_seconds=seconds, source_aspect_ratio=source.request.aspect_ratio
-            )
-            return dataclasses.replace(request, extends=extends)
-
         if source.status.is_final and source.status != Status.COMPLETED:
             raise Conflict(
                 f"job {source.job_id} is {source.status.value}; only a completed or unfinished job's video can be "
@@ -755,7 +747,7 @@ class LocalBackend(Backend):
                 source_seconds=expected,
                 source_name=f"video {request.extends.video} of job {source.job_id}",
             )
-            return None, recorded(expected)
+            return None, request.continuing(expected, source.request.aspect_ratio)
         video = next((v for v in source.videos if v.index == request.extends.video), None)
         if video is None:
             raise InvalidRequest(
@@ -775,7 +767,7 @@ class LocalBackend(Backend):
             source_seconds=seconds,
             source_name=f"video {video.index} of job {source.job_id}",
         )
-        return path, recorded(round(seconds, 2) if seconds else None)
+        return path, request.continuing(round(seconds, 2) if seconds else None, source.request.aspect_ratio)
 
     async def models(self) -> dict[str, Any]:
         return model_catalog(self.settings.price_table)

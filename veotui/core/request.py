@@ -6,7 +6,7 @@ page says it does)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from veotui.core.capabilities import (
@@ -168,6 +168,13 @@ class JobRequest:
         if self.extends.source_seconds is None:
             return None
         return self.extends.source_seconds + EXTENSION_ADDS_SECONDS
+
+    def continuing(self, seconds: float | None, aspect_ratio: str) -> JobRequest:
+        """This extension with what the engine records of the video it continues: its
+        length and its aspect ratio."""
+        assert self.extends is not None
+        extends = replace(self.extends, source_seconds=seconds, source_aspect_ratio=aspect_ratio)
+        return replace(self, extends=extends)
 
 
 @dataclass(frozen=True)

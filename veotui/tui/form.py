@@ -4,7 +4,6 @@ every field is valid, ``escape`` closes."""
 
 from __future__ import annotations
 
-import dataclasses
 import tempfile
 from pathlib import Path
 from typing import Any, ClassVar
@@ -482,10 +481,7 @@ class NewJobScreen(ModalScreen[Job | None]):
         if self.extends is None or request.extends is None:
             return request
         source = self.extends.request
-        extends = dataclasses.replace(
-            request.extends, source_seconds=source.video_seconds, source_aspect_ratio=source.aspect_ratio
-        )
-        return dataclasses.replace(request, extends=extends)
+        return request.continuing(source.video_seconds, source.aspect_ratio)
 
     def _inputs(self) -> tuple[bool, bool, int]:
         """Whether an input image and a last frame are given, and how many reference images."""
