@@ -22,7 +22,10 @@ interleaved as a server sees them. Per job it prints:
   ``execute()`` does, so this undercounts the round trips of a client that writes its own
   ``BEGIN``: the round trips above are the truer figure;
 - transactions: ``xact_commit + xact_rollback`` of the system's database (``pg_stat_database``);
-- WAL syncs: ``wal_sync`` of ``pg_stat_wal`` (the cluster's; the systems run one after the other).
+- WAL syncs: ``wal_sync`` of ``pg_stat_wal`` (the cluster's; the systems run one after the other);
+- client CPU: the CPU time of this process (every thread, not PostgreSQL's) over the timed
+  run, per job, and as a share of the run's wall time: near 1, the client's Python is what
+  holds the rate, not the database.
 
 The counters are reset once the system is up (its schema made, its worker started) and read
 after it has stopped, so start-up is left out and shutting down adds a handful of statements.
@@ -76,6 +79,8 @@ class Figures:
     wal_syncs: int
     round_trips: int
     top: list[tuple[int, str]]
+    #: CPU seconds this process used over the timed run (every thread; not the server's).
+    cpu_seconds: float = 0.0
 
     @property
     def jobs_per_second(self) -> float:
@@ -189,20 +194,31 @@ async def measure(name: str, counters: Counters, jobs: int, top: int, run: Runne
     began: list[float] = []
     ended: list[float] = []
     trips: list[int] = []
+    cpu: list[float] = []
 
     def start_clock() -> None:
         counters.reset()
         trips.append(ROUND_TRIPS.count)
+        cpu.append(time.process_time())
         began.append(time.perf_counter())
 
     def stop_clock() -> None:
         ended.append(time.perf_counter())
+        cpu.append(time.process_time())
         trips.append(ROUND_TRIPS.count)
 
     await run(start_clock, stop_clock)
     statements, transactions, wal_syncs, statements_top = counters.read(top)
     return Figures(
-        name, jobs, ended[0] - began[0], statements, transactions, wal_syncs, trips[1] - trips[0], statements_top
+        name,
+        jobs,
+        ended[0] - began[0],
+        statements,
+        transactions,
+        wal_syncs,
+        trips[1] - trips[0],
+        statements_top,
+        cpu[1] - cpu[0],
     )
 
 
@@ -361,6 +377,8 @@ def main() -> None:
         ("statements per job", lambda f: f"{f.per_job(f.statements):.1f}"),
         ("transactions per job", lambda f: f"{f.per_job(f.transactions):.1f}"),
         ("WAL syncs per job", lambda f: f"{f.per_job(f.wal_syncs):.2f}"),
+        ("client CPU ms per job", lambda f: f"{1000 * f.cpu_seconds / f.jobs:.2f}"),
+        ("client CPU busy (share)", lambda f: f"{f.cpu_seconds / f.seconds:.2f}"),
     ]
     for label, cell in rows:
         print(f"{label:28}" + "".join(f"{cell(results[name]):>16}" for name in names))

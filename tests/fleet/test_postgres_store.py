@@ -3,10 +3,13 @@ conformance suite, tests/engine/test_store.py and test_queue_order.py, run on bo
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import psycopg
 import pytest
 
 from tests.support.by_hand import by_hand
@@ -312,3 +315,44 @@ def test_a_server_stopped_inside_a_transaction_does_not_hold_the_fleet(database,
     finally:
         a.close()
         b.close()
+
+
+async def test_the_loop_goes_on_while_postgresql_answers_an_awaited_write(database, tmp_path):
+    """Another session holds the job's row, so PostgreSQL keeps the write waiting: the awaited
+    call leaves the event loop to the other tasks meanwhile; the waiting call holds it."""
+    store = open_shared_store(database, tmp_path / "a")
+    blocker = psycopg.connect(database)
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    try:
+        job = store.insert(queued())
+        blocker.execute("SELECT 1 FROM jobs WHERE job_id = %s FOR UPDATE", (job.job_id,))
+        move = asyncio.create_task(store.atransition(job.job_id, Status.STARTING, expect=(Status.QUEUED,)))
+        await asyncio.sleep(0.5)
+        assert not move.done(), "the write went through a row another session holds"
+        assert ticks >= 10, f"the loop ran other tasks {ticks} times in 0.5 s while PostgreSQL kept the write"
+        blocker.commit()
+        assert (await asyncio.wait_for(move, 10)).status is Status.STARTING
+
+        # The same wait on the synchronous call: nothing else runs until PostgreSQL answers.
+        blocker.execute("SELECT 1 FROM jobs WHERE job_id = %s FOR UPDATE", (job.job_id,))
+        release = threading.Timer(0.5, blocker.commit)
+        release.start()
+        before = ticks
+        moved = store.transition(job.job_id, Status.UPLOADING_IMAGE, expect=(Status.STARTING,))
+        release.join()
+        assert moved.status is Status.UPLOADING_IMAGE
+        assert ticks == before
+        await asyncio.sleep(0.05)
+        assert ticks > before
+    finally:
+        ticker.cancel()
+        blocker.close()
+        await store.aclose()

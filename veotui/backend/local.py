@@ -234,7 +234,7 @@ class LocalBackend(Backend):
             if self.fleet is not None:
                 with contextlib.suppress(VeotuiError):
                     self.fleet.leave()
-                self.store.close()
+                await self.store.aclose()
             self._close_log()
             self.lock.release()
             raise
@@ -315,7 +315,7 @@ class LocalBackend(Backend):
                 resumable=resumable,
             )
             self.bus.close()
-            self.store.close()
+            await self.store.aclose()
             self._close_log()
             self.lock.release()
 
@@ -638,7 +638,7 @@ class LocalBackend(Backend):
             if self.bucket_files is not None:
                 await self.bucket_files.put_inputs(job)
                 uploaded = True
-            job = self.store.insert(job, audit=dataclasses.replace(audit, job_id=job.job_id), claim=claim)
+            job = await self.store.ainsert(job, audit=dataclasses.replace(audit, job_id=job.job_id), claim=claim)
         except BaseException as exc:
             self.files.remove(job.job_id)
             if uploaded and self.bucket_files is not None:  # the row was refused: its inputs go too

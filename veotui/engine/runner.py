@@ -141,7 +141,7 @@ class JobRunner:
 
     # -- the stages -----------------------------------------------------------------------
 
-    def _enter(self, job: Job, status: Status, **fields: Any) -> Job:
+    async def _enter(self, job: Job, status: Status, **fields: Any) -> Job:
         """Move forward to ``status``, with ``fields``, in one commit: the stages between
         pass with no work done in them. A resumed job already there or beyond stays where it
         is and only takes ``fields``."""
@@ -149,12 +149,12 @@ class JobRunner:
             raise _JobGone()
         passed = ACTIVE_STATUSES[stage_index(job.status) + 1 : stage_index(status)]
         if stage_index(job.status) >= stage_index(status):
-            return self.store.update(job.job_id, **fields) if fields else job
+            return await self.store.aupdate(job.job_id, **fields) if fields else job
         # The transition's status check catches a cancel or delete made meanwhile.
-        return self.store.transition(job.job_id, status, expect=(job.status,), via=passed, **fields)
+        return await self.store.atransition(job.job_id, status, expect=(job.status,), via=passed, **fields)
 
     async def _process(self, job_id: str) -> None:
-        job = self.store.get(job_id)
+        job = await self.store.aget(job_id)
         if job.retry_reuses_operation:
             await self._fetch_again(job)
             return
@@ -180,23 +180,23 @@ class JobRunner:
 
         if job.operation is None:
             if inputs.files():
-                job = self._enter(job, Status.UPLOADING_IMAGE)
+                job = await self._enter(job, Status.UPLOADING_IMAGE)
                 inputs = await self._call(job, "upload the inputs", lambda: self.generator.upload_inputs(job, inputs))
             # ``submitting`` is committed with the stage, before the request leaves.
-            job = self._enter(job, Status.GENERATING, submitting=True)
+            job = await self._enter(job, Status.GENERATING, submitting=True)
             operation = await self._submit(job, inputs)
             # The operation exists (and may be billed): its name must be recorded, whatever it takes.
             job = await self.storage.persist(
-                functools.partial(self.store.record_operation, job_id, operation, note=f"operation {operation}")
+                functools.partial(self.store.arecord_operation, job_id, operation, note=f"operation {operation}")
             )
         else:
-            job = self._enter(job, Status.GENERATING)
+            job = await self._enter(job, Status.GENERATING)
 
         result = await self._poll_until_done(job)
         # Only a generation seen whole by this process, on the monotonic clock, is a sample.
         generating_seconds = self.store.stage_elapsed(job)
         if not result.videos:
-            self._enter(job, Status.PROCESSING)
+            await self._enter(job, Status.PROCESSING)
             raise _JobFailed(
                 "the generation finished without any video. Google does not charge for such attempts; "
                 "rephrase the prompt and retry.",
@@ -213,7 +213,7 @@ class JobRunner:
     async def _fetch_again(self, job: Job) -> None:
         """A retried job whose operation already finished: fetch its videos, submit nothing."""
         job_id = job.job_id
-        job = self._enter(job, Status.GENERATING)
+        job = await self._enter(job, Status.GENERATING)
         result = self.generator.load_result(job.result) if job.result is not None else None
         if result is None:
             try:
@@ -227,7 +227,7 @@ class JobRunner:
 
     async def _download(self, job: Job, result: GenerationResult, generating_seconds: float | None) -> None:
         job_id = job.job_id
-        job = self._enter(job, Status.DOWNLOADING)
+        job = await self._enter(job, Status.DOWNLOADING)
         folder = self.files.ensure(job_id)
         paths = await self._call(job, "download the videos", lambda: self.generator.fetch(job, result, folder))
         await anyio.to_thread.run_sync(self.files.build_zip, job_id, paths)
@@ -238,7 +238,7 @@ class JobRunner:
         sample = None
         if generating_seconds is not None:
             sample = (job.request.model, generating_seconds, self.generator.typical_seconds)
-        self.store.transition(
+        await self.store.atransition(
             job_id,
             Status.COMPLETED,
             expect=(Status.DOWNLOADING,),
@@ -301,7 +301,7 @@ class JobRunner:
         attempt = 1
         while True:
             if not job.submitting:
-                job = self.store.update(job.job_id, submitting=True)
+                job = await self.store.aupdate(job.job_id, submitting=True)
             try:
                 return await self.generator.submit(job, inputs)
             except SubmitOutcomeUnknown as exc:
@@ -311,7 +311,7 @@ class JobRunner:
                     exc.kind,
                 ) from exc
             except TransientFault as exc:
-                await self.storage.persist(functools.partial(self.store.update, job.job_id, submitting=False))
+                await self.storage.persist(functools.partial(self.store.aupdate, job.job_id, submitting=False))
                 if attempt >= self.settings.max_attempts:
                     raise _JobFailed(f"{exc} (gave up after {attempt} attempts)", ErrorKind.TRANSIENT) from exc
                 delay = self._delay(attempt, exc)
@@ -454,7 +454,7 @@ class JobRunner:
         with contextlib.suppress(Conflict, JobNotFound):
             await self.storage.persist(
                 functools.partial(
-                    self.store.transition,
+                    self.store.atransition,
                     job_id,
                     Status.FAILED,
                     expect=ACTIVE_STATUSES,

@@ -305,7 +305,7 @@ class Scheduler:
         while True:
             if self.storage.ok:  # nothing new starts while the disk refuses writes
                 try:
-                    self._dispatch()
+                    await self._dispatch()
                 except StorageUnavailable:
                     pass  # the storage watch wakes this loop when the disk accepts writes
                 except Exception:  # a bug must not end dispatch for good
@@ -318,13 +318,15 @@ class Scheduler:
             held = by_budget or bool(self.holds)
             await self.slots.wait(seconds_to_next_utc_day() + 1 if held else math.inf)
 
-    def _dispatch(self) -> None:
+    async def _dispatch(self) -> None:
         policy = self.settings.queue_policy
-        while self.fleet is not None or len(self.slots) < self.max_concurrent:
+        # A fleet counts its slots across servers at the claim; this server's jobs are among
+        # them, so with its own slots all taken there is nothing to claim (nor to read).
+        while len(self.slots) < self.max_concurrent:
             paused, by_budget, reason = self.store.pause_flags()
             if paused and not by_budget:
                 return
-            job = self.user_limits.next_job(policy)
+            job = await self.user_limits.next_job(policy)
             if job is None:
                 return
             hold = self.budget.hold(job)
@@ -339,16 +341,16 @@ class Scheduler:
             if self.fleet is not None:
                 # The fleet's slots: counted and claimed in one transaction, across servers.
                 if policy == "fifo" and not self.holds:
-                    claimed = self.fleet.claim_next(self.max_concurrent)
+                    claimed = await self.fleet.aclaim_next(self.max_concurrent)
                 else:  # the job chosen by the policy, past the held users, within its user's limit
                     limit = self.user_limits.limit_of(job.request.user)
-                    claimed = self.fleet.claim_next(self.max_concurrent, job, limit)
+                    claimed = await self.fleet.aclaim_next(self.max_concurrent, job, limit)
                 if claimed is None:
                     return
                 self.slots.launch(claimed.job_id)
                 continue
             started = (job.started_at if job.operation else None) or utcnow()
-            self.store.transition(
+            await self.store.atransition(
                 job.job_id,
                 Status.STARTING,
                 expect=(Status.QUEUED,),

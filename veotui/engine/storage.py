@@ -9,7 +9,7 @@ so it sits below them all.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import anyio
@@ -105,13 +105,23 @@ class StorageWatch:
         while not self.guard.ok:
             await self._writable.wait()
 
-    async def persist(self, write: Callable[[], T]) -> T:
-        """A store write that must happen: waits out a disk that refuses writes."""
+    async def persist(self, write: Callable[[], Awaitable[T]]) -> T:
+        """A store write that must happen: waits out a disk (or a database) that refuses
+        writes, then makes it again."""
         while True:
             try:
-                return write()
+                return await write()
             except StorageUnavailable:
                 await self.writable()
+
+
+def at_once(call: Callable[[], T]) -> Callable[[], Awaitable[T]]:
+    """A store call that needs no awaiting, as :meth:`StorageWatch.persist` takes it."""
+
+    async def awaited() -> T:
+        return call()
+
+    return awaited
 
 
 async def check_database(store: JobStore, guard: StorageGuard) -> None:

@@ -17,7 +17,7 @@ from veotui.datadir.files import JobFiles
 from veotui.engine.bucket_files import BucketFiles
 from veotui.engine.runner import backoff_delay
 from veotui.engine.slots import Slots
-from veotui.engine.storage import StorageWatch
+from veotui.engine.storage import StorageWatch, at_once
 from veotui.generators.base import Generator
 from veotui.logs import event
 from veotui.settings import Settings
@@ -130,7 +130,7 @@ class Cleanup:
         """Remove a deleted job's remote files, retrying until it works."""
         for retry in range(REMOTE_CLEANUP_TRIES):
             if await self._remote_quietly(job, everything=True):
-                await self.storage.persist(functools.partial(self.store.cleanup_done, job.job_id))
+                await self.storage.persist(at_once(functools.partial(self.store.cleanup_done, job.job_id)))
                 return
             await anyio.sleep(backoff_delay(retry, self.settings.retry_base_seconds))
         event(
@@ -179,7 +179,7 @@ class AutoDelete:
                 current = self.store.find(job.job_id)
                 if current is not None and current.status == Status.COMPLETED and current.downloaded_at:
                     with contextlib.suppress(JobNotFound):
-                        await self.storage.persist(functools.partial(self.delete, job.job_id, AUTO_DELETED))
+                        await self.storage.persist(at_once(functools.partial(self.delete, job.job_id, AUTO_DELETED)))
             finally:
                 self._armed.discard(job.job_id)
 

@@ -29,12 +29,12 @@ class UserLimits:
         entry = self.users.get(user)
         return entry.max_concurrent if entry is not None else None
 
-    def next_job(self, policy: str) -> Job | None:
+    async def next_job(self, policy: str) -> Job | None:
         """The job to start next by ``policy``, passing over the users who must wait (at their
         limit, or past their budget with their next job); :attr:`holds` says why they wait."""
         holds = self._holds()
         while True:
-            job = self.store.next_to_start(policy, holds)
+            job = await self.store.anext_to_start(policy, holds)
             if job is None:
                 break
             hold = self._budget_hold(job)

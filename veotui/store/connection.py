@@ -9,7 +9,7 @@ job logic imports no driver.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -217,7 +217,33 @@ class Connection(Protocol):
         """The check a large database skipped at open (SQLite), run on a connection of its
         own: what is damaged, in a sentence, or None."""
 
+    def asynchronous(self) -> AsyncConnection | None:
+        """A connection on which the event loop goes on while the database answers (see
+        :mod:`veotui.store.steps`); None where waiting costs the loop nothing worth the
+        machinery (SQLite answers from a local file)."""
+
     def close(self) -> None: ...
+
+
+class AsyncTransaction(Protocol):
+    """:class:`Transaction`, awaited."""
+
+    async def read(self, *statements: Statement) -> list[Row]: ...
+
+    async def write(self, statements: Sequence[Statement], last: bool = False) -> list[Row] | None: ...
+
+
+class AsyncConnection(Protocol):
+    """The writes and reads of :class:`Connection` that the engine's work makes as a job
+    moves, awaited: each answer is waited for without holding the event loop."""
+
+    async def read(self, statement: Statement) -> list[Row]: ...
+
+    async def write(self, statements: Sequence[Statement], doing: str, durable: bool = True) -> list[Row] | None: ...
+
+    def transaction(self, doing: str, durable: bool = True) -> AbstractAsyncContextManager[AsyncTransaction]: ...
+
+    async def close(self) -> None: ...
 
 
 class FleetConnection(Connection, Protocol):

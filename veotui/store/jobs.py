@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from veotui.core.access import AuditEntry
 from veotui.core.errors import Conflict, InvalidRequest, JobNotFound, StorageUnavailable, clipped
@@ -56,6 +56,7 @@ from veotui.store.aggregates import JOBS_NOW
 from veotui.store.connection import Connection, FleetConnection, JobChange, Row, Statement, Transaction
 from veotui.store.fleet import LeaseLost
 from veotui.store.rows import as_job_fields, cleanup_job, column_values, job_from_row, job_to_row
+from veotui.store.steps import Read, Steps, Transact, Write, arun, run
 
 #: Neighbours re-spaced at first when a move finds no room between two keys (doubles).
 RESPACE_WINDOW = 8
@@ -86,6 +87,7 @@ HEARTBEAT_SECONDS = 10.0
 LEASE_SECONDS = 30.0
 
 log = logging.getLogger("veotui.store")
+T = TypeVar("T")
 
 Listener = Callable[[Change], None]
 _ACTIVE = tuple(s.value for s in ACTIVE_STATUSES)
@@ -100,6 +102,9 @@ class JobStore:
 
     def __init__(self, connection: Connection, guard: StorageGuard, path: Path) -> None:
         self.db = connection
+        #: The same database for the engine's awaited calls (``a``-named methods), or None
+        #: where they run on :attr:`db` (SQLite).
+        self._async = connection.asynchronous()
         self.dialect = connection.dialect
         self.guard = guard
         #: The SQLite file, or where it would be (named in messages; PostgreSQL keeps the data).
@@ -138,6 +143,12 @@ class JobStore:
     def close(self) -> None:
         self.db.close()
 
+    async def aclose(self) -> None:
+        """Close the store, and the connections of its awaited calls (they belong to the loop)."""
+        if self._async is not None:
+            await self._async.close()
+        self.close()
+
     def add_listener(self, listener: Listener) -> None:
         """Called after every commit that changes a job, with the change."""
         self._listeners.append(listener)
@@ -152,6 +163,17 @@ class JobStore:
     def _one(self, sql: str, **params: Any) -> Row | None:
         rows = self.db.read(Statement(sql, params))
         return rows[0] if rows else None
+
+    def _run(self, steps: Steps[T]) -> T:
+        """Run job logic written as steps (:mod:`veotui.store.steps`), waiting for each answer."""
+        return run(steps, self.db)
+
+    async def _arun(self, steps: Steps[T]) -> T:
+        """Run job logic written as steps; where the database answers over a network, the
+        event loop goes on with other work meanwhile."""
+        if self._async is None:
+            return run(steps, self.db)
+        return await arun(steps, self._async)
 
     def probe(self) -> None:
         """A small real write: raises :class:`StorageUnavailable` while the disk refuses."""
@@ -172,20 +194,29 @@ class JobStore:
     # -- reading --------------------------------------------------------------------------
 
     def get(self, job_id: str) -> Job:
+        return self._run(self._getting(job_id))
+
+    async def aget(self, job_id: str) -> Job:
+        return await self._arun(self._getting(job_id))
+
+    def _getting(self, job_id: str) -> Steps[Job]:
         if not self.fleet or job_id in self._owned:
             # Alone on the database, or a job this server runs: nobody else writes it but to
             # cancel or delete it, which this server hears of (and its next write finds).
             job = self._copy.get(job_id)
             if job is not None:
                 return job
-        row = self._one(self._sql.job_by_id, job_id=job_id)
-        if row is None:
+        rows = yield Read.of(self._sql.job_by_id, job_id=job_id)
+        if not rows:
             raise JobNotFound(job_id, self._gone(job_id, exact=True))
-        return self._remember(job_from_row(row))
+        return self._remember(job_from_row(rows[0]))
 
     def find(self, job_id: str) -> Job | None:
+        return self._run(self._finding(job_id))
+
+    def _finding(self, job_id: str) -> Steps[Job | None]:
         try:
-            return self.get(job_id)
+            return (yield from self._getting(job_id))
         except JobNotFound:
             return None
 
@@ -236,12 +267,19 @@ class JobStore:
     def next_queued(self) -> Job | None:
         """The first queued job that may start: jobs waiting for another job are passed over
         by the index, not read."""
-        row = self._one(self._sql.next_ready)
-        return job_from_row(row) if row else None
+        return self._run(self._next_queued())
+
+    def _next_queued(self) -> Steps[Job | None]:
+        rows = yield Read.of(self._sql.next_ready)
+        return job_from_row(rows[0]) if rows else None
 
     def waiting_on(self, job_id: str) -> list[Job]:
         """The queued jobs waiting for ``job_id`` (read by the ``jobs_waiting`` index)."""
-        return [job_from_row(row) for row in self._read(self._sql.waiting_on, job_id=job_id)]
+        return self._run(self._waiting_on(job_id))
+
+    def _waiting_on(self, job_id: str) -> Steps[list[Job]]:
+        rows = yield Read.of(self._sql.waiting_on, job_id=job_id)
+        return [job_from_row(row) for row in rows]
 
     def queue_position(self, job: Job) -> int:
         """The 1-based place of a job with ``job.queue_seq`` among the queued jobs, counted
@@ -303,10 +341,13 @@ class JobStore:
             self._counts[status] = self._counts.get(status, 0) + step
 
     def queue_length(self) -> int:
+        return self._run(self._queue_length())
+
+    def _queue_length(self) -> Steps[int]:
         if self._counts is not None:
             return self._counts.get(Status.QUEUED.value, 0)
-        row = self._one(self._sql.queued_now)
-        return int(row[0]) if row and row[0] else 0
+        rows = yield Read.of(self._sql.queued_now)
+        return int(rows[0][0]) if rows and rows[0][0] else 0
 
     def processing_count(self) -> int:
         counts = self.count_by_status()
@@ -353,6 +394,13 @@ class JobStore:
         transaction). With a ``claim``, the job and its idempotency key are written in one
         transaction, and only while the key is free (or its hold expired): a key another
         submit holds raises :class:`KeyTaken`, and nothing is written."""
+        return self._run(self._inserting(job, audit, claim))
+
+    async def ainsert(self, job: Job, *, audit: AuditEntry | None = None, claim: KeyClaim | None = None) -> Job:
+        """:meth:`insert`, awaited."""
+        return await self._arun(self._inserting(job, audit, claim))
+
+    def _inserting(self, job: Job, audit: AuditEntry | None, claim: KeyClaim | None) -> Steps[Job]:
         now = utcnow()
         job = job.replace(status=Status.QUEUED)
         change = JobChange(
@@ -371,18 +419,24 @@ class JobStore:
         change.add("submitted_total", job.request.user)
         change.add(JOBS_NOW, Status.QUEUED.value)
         change.deliveries = self._deliveries(job, Status.QUEUED, now)
-        rows = self._write(change, "queue the job") if claim is None else self._write_claimed(change, claim, now)
+        if claim is None:
+            rows = yield Write(self.dialect.change(change), "queue the job", change.durable)
+        else:
+            rows = yield from self._writing_claimed(change, claim, now)
         assert rows is not None  # an insert has no compare-and-set
         job = job.replace(queue_seq=_key(rows[0]["queue_seq"]))
         self._count(Status.QUEUED.value, +1)
         self._remember(job)
         self._clock(job)
         # At the back of the queue: its place is the queue's length.
-        length = rows[0]["queued_after"] if "queued_after" in rows[0].keys() else self.queue_length()  # noqa: SIM118
+        if "queued_after" in rows[0].keys():  # noqa: SIM118 - sqlite3.Row
+            length = rows[0]["queued_after"]
+        else:
+            length = yield from self._queue_length()
         job = job.replace(queue_position=int(length))
         self._tell(Change("job", job.job_id, job))
         if job.waiting_for is not None:
-            settled = self.settle_waits(job)
+            settled = yield from self._settling_waits(job)
             if settled.waiting_for is None:
                 return settled.replace(queue_position=job.queue_position if settled.status == Status.QUEUED else None)
         return job
@@ -420,7 +474,7 @@ class JobStore:
         if not self.fleet:
             self.count_by_status()
 
-    def _write_claimed(self, change: JobChange, claim: KeyClaim, now: datetime) -> list[Row] | None:
+    def _writing_claimed(self, change: JobChange, claim: KeyClaim, now: datetime) -> Steps[list[Row] | None]:
         params = {
             "scope": claim.scope,
             "idempotency_key": claim.key,
@@ -429,12 +483,17 @@ class JobStore:
             "created_at": isoformat(now),
             "expired": isoformat(now - KEY_LIFETIME),
         }
-        with self.db.transaction("queue the job") as tx:
+
+        def claimed() -> Steps[list[Row] | None]:
             # The key's primary key decides: of two submits racing, the second one's claim
             # waits for the first to commit, then finds the key held and writes nothing.
-            if not tx.write([Statement(self._sql.claim_key, params, guard=True)]):
+            if not (yield Write([Statement(self._sql.claim_key, params, guard=True)])):
                 raise KeyTaken(claim.key)
-            return tx.write(self.dialect.change(change), last=True)
+            written: list[Row] | None = yield Write(self.dialect.change(change), last=True)
+            return written
+
+        rows: list[Row] | None = yield Transact(claimed(), "queue the job")
+        return rows
 
     def keyed_job(self, scope: str, key: str) -> tuple[str, str] | None:
         """The job an idempotency key of ``scope`` made within its lifetime, and the
@@ -547,6 +606,37 @@ class JobStore:
         and ``seconds`` belong to ``target``. ``sample``: a generation time, (model, seconds,
         prior), folded into the model's moving estimate in the same transaction. ``audit``: the
         request's entry in the audit log, written in the same transaction."""
+        return self._run(self._transitioning(job_id, target, expect, detail, seconds, via, sample, audit, fields))
+
+    async def atransition(
+        self,
+        job_id: str,
+        target: Status,
+        *,
+        expect: Iterable[Status] | None = None,
+        detail: str | None = None,
+        seconds: float | None = None,
+        via: Sequence[Status] = (),
+        sample: tuple[str, float, float | None] | None = None,
+        audit: AuditEntry | None = None,
+        **fields: Any,
+    ) -> Job:
+        """:meth:`transition`, awaited."""
+        steps = self._transitioning(job_id, target, expect, detail, seconds, via, sample, audit, fields)
+        return await self._arun(steps)
+
+    def _transitioning(
+        self,
+        job_id: str,
+        target: Status,
+        expect: Iterable[Status] | None,
+        detail: str | None,
+        seconds: float | None,
+        via: Sequence[Status],
+        sample: tuple[str, float, float | None] | None,
+        audit: AuditEntry | None,
+        fields: dict[str, Any],
+    ) -> Steps[Job]:
         now = utcnow()
         allowed = set(expect) if expect is not None else None
         steps = (*via, target)
@@ -572,8 +662,8 @@ class JobStore:
                 change.sample = (sample[0], sample[1], first)
             return change, job
 
-        dependants = self.waiting_on(job_id) if target.is_final else []
-        before, job = self._change(job_id, plan, doing)
+        dependants = (yield from self._waiting_on(job_id)) if target.is_final else []
+        before, job = yield from self._changing(job_id, plan, doing)
         if sample is not None and first is not None:
             self._estimates.pop(sample[0], None)  # folded in SQL: the cached sample count is stale
         self._count(before.status.value, -1)
@@ -601,48 +691,57 @@ class JobStore:
             )
             previous = step
         if dependants:
-            self._settle_dependants(job, dependants)
+            yield from self._settling_dependants(job, dependants)
         return job
 
-    def _settle_dependants(self, ended: Job, dependants: Iterable[Job]) -> None:
+    def _settling_dependants(self, ended: Job, dependants: Iterable[Job]) -> Steps[None]:
         """After ``ended`` ended: the jobs that waited for it were released in its own
         transaction if it completed (tell whoever listens); otherwise each is cancelled,
         with an error naming the job, and so in turn are the jobs that wait for it."""
         completed = ended.status == Status.COMPLETED
         why = None if completed else waited_job_ended(ended.job_id, ended.status.value)
-        self._end_waits([job.job_id for job in dependants], why)
+        yield from self._ending_waits([job.job_id for job in dependants], why)
 
     def _end_waits(self, job_ids: Iterable[str], why: str | None) -> None:
+        self._run(self._ending_waits(job_ids, why))
+
+    def _ending_waits(self, job_ids: Iterable[str], why: str | None) -> Steps[None]:
         """Release the jobs ``job_ids`` (``why`` None: what they waited for completed), or cancel
         them for ``why``. A job that changed meanwhile (cancelled by its user) is left alone."""
         for job_id in job_ids:
             self._copy.pop(job_id, None)  # its waiting_for was cleared in SQL
             try:
                 if why is None:
-                    job = self._read_job(job_id)
+                    job = yield from self._reading_job(job_id)
                     if job.waiting_for is not None:  # released by a job ending before the wait began
-                        job = self.update(job_id, waiting_for=None)
+                        job = yield from self._updating(job_id, None, {"waiting_for": None})
                     self._remember(job)
                     self._tell(Change("job", job_id, job))
                 else:
-                    self.transition(job_id, Status.CANCELLED, expect=(Status.QUEUED,), detail=why, error=why)
+                    cancel = {"error": why}
+                    yield from self._transitioning(
+                        job_id, Status.CANCELLED, (Status.QUEUED,), why, None, (), None, None, cancel
+                    )
             except (Conflict, JobNotFound):
                 continue
 
     def settle_waits(self, job: Job) -> Job:
         """A job just queued to wait for ``job.waiting_for``: if that job ended meanwhile (its
         end came before this job's row and released nothing), release or cancel it now."""
+        return self._run(self._settling_waits(job))
+
+    def _settling_waits(self, job: Job) -> Steps[Job]:
         if job.waiting_for is None:
             return job
-        waited = self.find(job.waiting_for)
+        waited = yield from self._finding(job.waiting_for)
         if waited is not None and not waited.status.is_final:
             return job
         if waited is not None and waited.status == Status.COMPLETED:
-            self._end_waits([job.job_id], None)
+            yield from self._ending_waits([job.job_id], None)
         else:
             status = waited.status.value if waited is not None else "deleted"
-            self._end_waits([job.job_id], waited_job_ended(job.waiting_for, status))
-        return self.get(job.job_id)
+            yield from self._ending_waits([job.job_id], waited_job_ended(job.waiting_for, status))
+        return (yield from self._getting(job.job_id))
 
     def settle_stranded(self) -> int:
         """At start-up: jobs still waiting for a job that has ended or is gone (a crash came
@@ -762,6 +861,13 @@ class JobStore:
 
     def update(self, job_id: str, *, note: str | None = None, **fields: Any) -> Job:
         """Change fields without a transition; ``note`` adds a line to the timeline."""
+        return self._run(self._updating(job_id, note, fields))
+
+    async def aupdate(self, job_id: str, *, note: str | None = None, **fields: Any) -> Job:
+        """:meth:`update`, awaited."""
+        return await self._arun(self._updating(job_id, note, fields))
+
+    def _updating(self, job_id: str, note: str | None, fields: dict[str, Any]) -> Steps[Job]:
         now = utcnow()
 
         def plan(before: Job) -> tuple[JobChange, Job]:
@@ -779,7 +885,7 @@ class JobStore:
                 change.load = (before.request.user, 0, _ready(after) - _ready(before), None)
             return change, after
 
-        _, job = self._change(job_id, plan, f"record a change to job {job_id}")
+        _, job = yield from self._changing(job_id, plan, f"record a change to job {job_id}")
         if note:
             event(log, logging.INFO, "job.note", "%s", note, job_id=job_id, status=job.status.value)
         self._tell(Change("job", job_id, job))
@@ -788,6 +894,13 @@ class JobStore:
     def record_operation(self, job_id: str, operation: str, *, note: str | None = None) -> Job:
         """The submit created ``operation``: record it on the job and count the job's
         estimate in today's spend, in one transaction (an operation counts once)."""
+        return self._run(self._recording_operation(job_id, operation, note))
+
+    async def arecord_operation(self, job_id: str, operation: str, *, note: str | None = None) -> Job:
+        """:meth:`record_operation`, awaited."""
+        return await self._arun(self._recording_operation(job_id, operation, note))
+
+    def _recording_operation(self, job_id: str, operation: str, note: str | None) -> Steps[Job]:
         now = utcnow()
         fields = {"operation": operation, "submitting": False, "operation_done": False, "result": None}
 
@@ -806,31 +919,33 @@ class JobStore:
                 change.events.append(_event(before, isoformat(now), before.status, note, kind="note"))
             return change, after
 
-        _, job = self._change(job_id, plan, f"record the operation of job {job_id}")
+        _, job = yield from self._changing(job_id, plan, f"record the operation of job {job_id}")
         self._tell(Change("job", job_id, job))
         # Today's spend changed: whoever shows it (the header) hears it with the queue's state.
-        self._tell(Change("queue", "", queue=self.queue_state()))
+        self._tell(Change("queue", "", queue=(yield from self._queue_state())))
         return job
 
-    def _change(self, job_id: str, plan: Callable[[Job], tuple[JobChange, Job]], doing: str) -> tuple[Job, Job]:
+    def _changing(
+        self, job_id: str, plan: Callable[[Job], tuple[JobChange, Job]], doing: str
+    ) -> Steps[tuple[Job, Job]]:
         """Write the change ``plan`` makes of the job as this process knows it; the job
         before and after. Where the compare-and-set finds that the job changed meanwhile (on
         a shared database, another server changed it), it is read again and the change
         planned and tried once more."""
-        before = self._copy.get(job_id) or self._read_job(job_id)
+        before = self._copy.get(job_id) or (yield from self._reading_job(job_id))
         for attempt in (1, 2):
             change, after = plan(before)
             if not self.fleet:  # alone: the row is what this process wrote; only numbers come back
                 change.returning = ("job_id", *change.counters, *(("queue_seq",) if change.front_of_queue else ()))
-            rows = self._write(change, doing)
+            rows = yield Write(self.dialect.change(change), doing, change.durable)
             if rows:
                 break
             self._copy.pop(job_id, None)
             self._owned.discard(job_id)
-            fresh = self._read_job(job_id)
+            fresh = yield from self._reading_job(job_id)
             owner = change.expect_owner
-            if owner is not None and fresh.status.is_active and self._owner(job_id) != owner:
-                holder = self._owner(job_id)
+            holder = (yield from self._owning(job_id)) if owner is not None and fresh.status.is_active else owner
+            if holder != owner:
                 raise LeaseLost(
                     f"job {job_id} is run by server {holder or 'none'} now: this server "
                     f"({owner}) lost its lease on it, so it leaves the job alone"
@@ -848,13 +963,13 @@ class JobStore:
         return before, after
 
     def _read_job(self, job_id: str) -> Job:
-        row = self._one(self._sql.job_by_id, job_id=job_id)
-        if row is None:
-            raise JobNotFound(job_id)
-        return job_from_row(row)
+        return self._run(self._reading_job(job_id))
 
-    def _write(self, change: JobChange, doing: str) -> list[Row] | None:
-        return self.db.write(self.dialect.change(change), doing, change.durable)
+    def _reading_job(self, job_id: str) -> Steps[Job]:
+        rows = yield Read.of(self._sql.job_by_id, job_id=job_id)
+        if not rows:
+            raise JobNotFound(job_id)
+        return job_from_row(rows[0])
 
     def _payloads(self, kind: str, job_id: str) -> list[str]:
         """What the other processes on a shared database are told of a change."""
@@ -888,8 +1003,11 @@ class JobStore:
 
     def spend_on(self, day: date) -> float:
         """The estimated cost of the operations created on ``day`` (UTC), in US dollars."""
-        row = self._one(self._sql.spend_on, day=day.isoformat())
-        return round(float(row[0]) if row else 0.0, 2)
+        return self._run(self._spend_on(day))
+
+    def _spend_on(self, day: date) -> Steps[float]:
+        rows = yield Read.of(self._sql.spend_on, day=day.isoformat())
+        return round(float(rows[0][0]) if rows else 0.0, 2)
 
     def spend_today(self, user: str | None = None) -> float:
         """The estimated cost of the operations created today (UTC): what was bought today
@@ -968,10 +1086,12 @@ class JobStore:
     # -- the queue: pause and order ---------------------------------------------------------
 
     def _pause_row(self) -> tuple[bool, bool, str | None, str | None]:
+        return self._run(self._reading_pause())
+
+    def _reading_pause(self) -> Steps[tuple[bool, bool, str | None, str | None]]:
         if self._pause is not None and self._pause_trusted:
             return self._pause
-        row = self._one(self._sql.pause)
-        assert row is not None
+        (row,) = yield Read.of(self._sql.pause)
         self._pause = (bool(row[0]), bool(row[1]), row[2], row[3])
         return self._pause
 
@@ -993,12 +1113,16 @@ class JobStore:
         return paused, by_budget, reason
 
     def queue_state(self) -> QueueState:
-        paused, by_budget, reason, _ = self._pause_row()
+        return self._run(self._queue_state())
+
+    def _queue_state(self) -> Steps[QueueState]:
+        paused, by_budget, reason, _ = yield from self._reading_pause()
         if self._counts is not None:
-            length, spent = self.queue_length(), self.spend_today()
+            length = yield from self._queue_length()
+            spent = yield from self._spend_on(utcnow().date())
         else:  # both in one read
-            row = self._one(self._sql.queue_figures, day=utcnow().date().isoformat())
-            length, spent = (int(row[0] or 0), round(float(row[1] or 0), 2)) if row else (0, 0.0)
+            rows = yield Read.of(self._sql.queue_figures, day=utcnow().date().isoformat())
+            length, spent = (int(rows[0][0] or 0), round(float(rows[0][1] or 0), 2)) if rows else (0, 0.0)
         return QueueState(paused=paused, reason=reason, length=length, by_budget=by_budget, spent_today_usd=spent)
 
     def set_paused(
@@ -1211,9 +1335,16 @@ class JobStore:
         the fewest jobs processing (ties: the user whose last start is oldest). Either way a
         user is picked from ``user_load`` first, then that user's first job by the index on
         (user, queue_seq): the cost does not grow with the queue."""
+        return self._run(self._next_to_start(policy, waiting))
+
+    async def anext_to_start(self, policy: str = "fifo", waiting: Iterable[str] = ()) -> Job | None:
+        """:meth:`next_to_start`, awaited."""
+        return await self._arun(self._next_to_start(policy, waiting))
+
+    def _next_to_start(self, policy: str, waiting: Iterable[str]) -> Steps[Job | None]:
         waiting = sorted(set(waiting))
         if policy == "fifo" and not waiting:
-            return self.next_queued()
+            return (yield from self._next_queued())
         marks = {f"w{n}": user for n, user in enumerate(waiting)}
         skip = (
             f" AND {self.dialect.quote('user')} NOT IN ({', '.join(self.dialect.param(m) for m in marks)})"
@@ -1221,11 +1352,11 @@ class JobStore:
             else ""
         )
         pick = self._sql.fair_user if policy == "fair" else self._sql.first_user
-        row = self._one(pick.format(skip=skip), **marks)
-        if row is None:
+        rows = yield Read.of(pick.format(skip=skip), **marks)
+        if not rows:
             return None
-        first = self._one(self._sql.users_first, user=row[0])
-        return job_from_row(first) if first else None
+        first = yield Read.of(self._sql.users_first, user=rows[0][0])
+        return job_from_row(first[0]) if first else None
 
     def audit(self, entry: AuditEntry) -> None:
         """An entry of the audit log on its own (a refusal, a download: nothing else changes)."""
@@ -1434,8 +1565,13 @@ class JobStore:
         return self._owner(job_id)
 
     def _owner(self, job_id: str) -> str | None:
-        row = self._one(self._fleet_sql().owner, job_id=job_id) if self.fleet else None
-        return row[0] if row else None
+        return self._run(self._owning(job_id))
+
+    def _owning(self, job_id: str) -> Steps[str | None]:
+        if not self.fleet:
+            return None
+        rows = yield Read.of(self._fleet_sql().owner, job_id=job_id)
+        return rows[0][0] if rows else None
 
     def claim_next(self, slots: int, chosen: Job | None = None, limit: int | None = None) -> Job | None:
         """Start the next queued job (``starting``, one more attempt) if fewer than ``slots``
@@ -1446,16 +1582,24 @@ class JobStore:
         The count and the claim are one transaction under a transaction-level advisory lock,
         so two processes can never both take the last slot; ``FOR UPDATE SKIP LOCKED`` passes
         over a job another transaction is changing (a cancel, a move) instead of waiting."""
+        return self._run(self._claiming(slots, chosen, limit))
+
+    async def aclaim_next(self, slots: int, chosen: Job | None = None, limit: int | None = None) -> Job | None:
+        """:meth:`claim_next`, awaited."""
+        return await self._arun(self._claiming(slots, chosen, limit))
+
+    def _claiming(self, slots: int, chosen: Job | None, limit: int | None) -> Steps[Job | None]:
         fleet = self._fleet_sql()
         now = utcnow()
-        # A claim is a start: its commit does not wait for the disk (see REDOABLE).
-        with self.db.transaction("claim a processing slot", durable=Status.STARTING not in REDOABLE) as tx:
+        detail = f"on server {self.server_id}" if self.server_id else None
+
+        def claim() -> Steps[list[Row] | None]:
             pick = (
                 Statement(fleet.next_claimable, {"slots": slots})
                 if chosen is None
                 else Statement(fleet.claim_chosen, {"slots": slots, "job_id": chosen.job_id, "limit": limit})
             )
-            rows = tx.read(Statement(fleet.lock, {"lock": SLOTS_LOCK}), pick)
+            rows = yield Read((Statement(fleet.lock, {"lock": SLOTS_LOCK}), pick))
             if not rows:
                 return None
             before = job_from_row(rows[0])
@@ -1463,11 +1607,14 @@ class JobStore:
                 "attempts": before.attempts + 1,
                 "started_at": (before.started_at if before.operation else None) or now,
             }
-            detail = f"on server {self.server_id}" if self.server_id else None
             change, _ = self._plan_transition(before, Status.STARTING, now, detail, None, fields)
-            written = tx.write(self.dialect.change(change), last=True)
-            if not written:
-                return None
+            written: list[Row] | None = yield Write(self.dialect.change(change), last=True)
+            return written
+
+        # A claim is a start: its commit does not wait for the disk (see REDOABLE).
+        written = yield Transact(claim(), "claim a processing slot", durable=Status.STARTING not in REDOABLE)
+        if not written:
+            return None
         job = job_from_row(written[0])
         self._remember(job, owned=True)
         self._clock(job)

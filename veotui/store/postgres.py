@@ -7,7 +7,8 @@ aggregates and the ``NOTIFY`` to the other servers), so a change is one round tr
 transaction. Statements that must see a lock taken first (the slot claim) are sent together
 in pipeline mode, which is one round trip too.
 
-psycopg 3, synchronous, on the caller's thread.
+psycopg 3: synchronous on the caller's thread for most calls; the engine's writes as jobs
+move go through :class:`PostgresAsyncConnection`, on which the event loop does not wait.
 """
 
 from __future__ import annotations
@@ -17,20 +18,21 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager, suppress
 from pathlib import Path
 from typing import Any, NoReturn
 
 import psycopg
 from psycopg.rows import RowMaker
+from psycopg_pool import AsyncConnectionPool
 
 from veotui.core.errors import DataUnusable, StorageUnavailable
 from veotui.core.progress import ESTIMATE_WEIGHT, SAMPLE_RANGE
 from veotui.datadir.health import UNAVAILABLE, StorageGuard
 from veotui.datadir.paths import prepare
 from veotui.store.aggregates import JOBS_NOW
-from veotui.store.connection import JobChange, Row, Statement
+from veotui.store.connection import AsyncConnection, JobChange, Row, Statement
 from veotui.store.jobs import JobStore
 from veotui.store.migrations import FLEET_MIGRATIONS, POSTGRES_MIGRATIONS
 from veotui.store.rows import COLUMNS
@@ -48,6 +50,8 @@ NOT_DURABLE = "SET LOCAL synchronous_commit = off"
 RECONNECT_FIRST_SECONDS = 0.5
 RECONNECT_CAP_SECONDS = 10.0
 RECONNECT_TIMEOUT_SECONDS = 3.0
+#: Connections the engine's awaited writes may hold at once (its slots, dispatch, submits).
+POOL_SIZE = 4
 
 _ACTIVE = "('starting', 'uploading_image', 'generating', 'processing', 'downloading')"
 _EVENT_COLUMNS = (
@@ -466,27 +470,15 @@ class PostgresConnection:
 
     def write(self, statements: Sequence[Statement], doing: str, durable: bool = True) -> list[Row] | None:
         with self._failing(doing) as raw:
-            begin = _opening(durable)
-            if len(statements) == 1:
-                (statement,) = statements
-                if durable:  # a statement alone is a transaction of its own
-                    rows = _rows(raw.execute(statement.sql, statement.params or None))
-                else:  # a change's statement writes nothing where its guard fails: one round trip still
-                    try:
-                        rows = _pipelined(raw, [*begin, statement, "COMMIT"]) or []
-                    except BaseException:
-                        self._rollback(raw)
-                        raise
-                return None if statement.guard and not rows else rows
-            guard = next((n for n, s in enumerate(statements) if s.guard), None)
-            if guard is None:
-                return _pipelined(raw, [*begin, *statements, "COMMIT"])
+            first, then = _write_plan(statements, durable)
             try:
-                held = _pipelined(raw, [*begin, *statements[: guard + 1]])
+                held = _pipelined(raw, first)
+                if then is None:
+                    return _held(statements, held)
                 if not held:
                     raw.execute("ROLLBACK")
                     return None
-                _pipelined(raw, [*statements[guard + 1 :], "COMMIT"])
+                _pipelined(raw, then)
                 return held
             except BaseException:
                 self._rollback(raw)
@@ -506,6 +498,9 @@ class PostgresConnection:
 
     def notify(self, payload: str) -> Statement | None:
         return Statement("SELECT pg_notify(%(channel)s, %(payload)s)", {"channel": CHANNEL, "payload": payload})
+
+    def asynchronous(self) -> AsyncConnection | None:
+        return PostgresAsyncConnection(self.url, self.guard, lambda: self.session)
 
     def close(self) -> None:
         self.closed = True
@@ -719,9 +714,36 @@ def _opening(durable: bool) -> list[str]:
     return ["BEGIN"] if durable else ["BEGIN", NOT_DURABLE]
 
 
+def _write_plan(
+    statements: Sequence[Statement], durable: bool
+) -> tuple[list[Statement | str], list[Statement | str] | None]:
+    """How :meth:`PostgresConnection.write` sends ``statements``: what goes first, and what
+    follows only where the guarded statement held (None: nothing follows).
+
+    A durable statement alone is a transaction of its own. A change that does not wait for
+    the disk opens its transaction to say so; a guarded statement writes nothing where its
+    guard fails, so one round trip still does. Statements after a guard wait for its answer."""
+    if len(statements) == 1 and durable:
+        return list(statements), None
+    begin: list[Statement | str] = list(_opening(durable))
+    guard = next((n for n, s in enumerate(statements) if s.guard), None)
+    if guard is None or len(statements) == 1:
+        return [*begin, *statements, "COMMIT"], None
+    return [*begin, *statements[: guard + 1]], [*statements[guard + 1 :], "COMMIT"]
+
+
+def _held(statements: Sequence[Statement], rows: list[Row] | None) -> list[Row] | None:
+    """What a write sent at once answers: None where its guard found no row."""
+    guarded = any(statement.guard for statement in statements)
+    return None if guarded and not rows else (rows or [])
+
+
 def _pipelined(raw: psycopg.Connection[PgRow], statements: Sequence[Statement | str]) -> list[Row] | None:
     """Send ``statements`` at once (pipeline mode: one round trip); the rows of the guarded
     one, or of the last one that returns rows."""
+    alone = statements[0] if len(statements) == 1 else None
+    if isinstance(alone, Statement):  # no pipeline to set up for one statement
+        return _answer([(alone, _rows(raw.execute(alone.sql, alone.params or None)), True)])
     cursors = []
     with raw.pipeline():
         for statement in statements:
@@ -729,14 +751,163 @@ def _pipelined(raw: psycopg.Connection[PgRow], statements: Sequence[Statement | 
                 raw.execute(statement)
                 continue
             cursors.append((statement, raw.execute(statement.sql, statement.params or None)))
-    result: list[Row] | None = None
-    for statement, cursor in cursors:
-        rows = _rows(cursor)
+    return _answer([(statement, _rows(cursor), _returns_rows(cursor)) for statement, cursor in cursors])
+
+
+def _answer(results: Sequence[tuple[Statement, list[Row], bool]]) -> list[Row] | None:
+    """Of statements sent at once, each with its rows and whether it returns rows: the rows
+    of the guarded one, or of the last one that returns rows."""
+    answer: list[Row] | None = None
+    for statement, rows, returns in results:
         if statement.guard:
             return rows
-        if rows or _returns_rows(cursor):
-            result = rows
-    return result
+        if rows or returns:
+            answer = rows
+    return answer
+
+
+class PostgresAsyncConnection:
+    """The writes and reads the engine's work makes, on a pool of psycopg's asynchronous
+    connections: while PostgreSQL answers one job's change, the event loop goes on with the
+    other jobs' work and the server's clients, and concurrent commits share the log's flush.
+
+    The pool opens at the first call (it needs the running loop) and grows to
+    :data:`POOL_SIZE` connections. A call that gets no connection within
+    :data:`RECONNECT_TIMEOUT_SECONDS` (PostgreSQL away) raises :class:`StorageUnavailable` and
+    marks ``guard`` unavailable, as the synchronous connection does; the pool makes new
+    connections by itself, and the first call that works marks the guard recovered."""
+
+    def __init__(self, url: str, guard: StorageGuard, session: Callable[[], list[str]]) -> None:
+        self.url = url
+        self.guard = guard
+        self.session = session
+        self._pool: AsyncConnectionPool[psycopg.AsyncConnection[PgRow]] | None = None
+
+    def __repr__(self) -> str:
+        return f"PostgresAsyncConnection({_safe(self.url)})"
+
+    async def read(self, statement: Statement) -> list[Row]:
+        async with self._failing("read from PostgreSQL") as raw:
+            return await _arows(await raw.execute(statement.sql, statement.params or None))
+
+    async def write(self, statements: Sequence[Statement], doing: str, durable: bool = True) -> list[Row] | None:
+        async with self._failing(doing) as raw:
+            first, then = _write_plan(statements, durable)
+            try:
+                held = await _apipelined(raw, first)
+                if then is None:
+                    return _held(statements, held)
+                if not held:
+                    await raw.execute("ROLLBACK")
+                    return None
+                await _apipelined(raw, then)
+                return held
+            except BaseException:
+                await _arollback(raw)
+                raise
+
+    @asynccontextmanager
+    async def transaction(self, doing: str, durable: bool = True) -> AsyncIterator[_AsyncTransaction]:
+        async with self._failing(doing) as raw:
+            tx = _AsyncTransaction(raw, durable)
+            try:
+                yield tx
+                if tx.begun and not tx.done:
+                    await raw.execute("COMMIT")
+            except BaseException:
+                await _arollback(raw)
+                raise
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+
+    @asynccontextmanager
+    async def _failing(self, doing: str) -> AsyncIterator[psycopg.AsyncConnection[PgRow]]:
+        """A connection of the pool; a PostgreSQL failure as :class:`StorageUnavailable`."""
+        pool = await self._opened()
+        held: psycopg.AsyncConnection[PgRow] | None = None
+        try:
+            async with pool.connection(timeout=RECONNECT_TIMEOUT_SECONDS) as raw:
+                held = raw
+                yield raw
+        except psycopg.OperationalError as exc:  # the pool drops a broken connection itself
+            reason = f"veotui could not {doing}: PostgreSQL failed ({_first_line(exc)})"
+            if held is None or held.broken or held.closed:  # none to be had, or it went away
+                self.guard.degrade(UNAVAILABLE, reason)
+            raise StorageUnavailable(reason, UNAVAILABLE) from exc
+        if self.guard.state.state == UNAVAILABLE:
+            self.guard.recovered()
+
+    async def _opened(self) -> AsyncConnectionPool[psycopg.AsyncConnection[PgRow]]:
+        if self._pool is None:
+
+            async def configure(raw: psycopg.AsyncConnection[PgRow]) -> None:
+                for statement in self.session():
+                    await raw.execute(statement)
+
+            self._pool = AsyncConnectionPool(
+                self.url,
+                connection_class=psycopg.AsyncConnection[PgRow],
+                kwargs={"autocommit": True, "row_factory": _row_factory},
+                min_size=1,
+                max_size=POOL_SIZE,
+                configure=configure,
+                open=False,
+                name="veotui",
+            )
+            await self._pool.open()
+        return self._pool
+
+
+class _AsyncTransaction:
+    """:class:`_Transaction` on an asynchronous connection."""
+
+    def __init__(self, raw: psycopg.AsyncConnection[PgRow], durable: bool = True) -> None:
+        self.raw = raw
+        self.durable = durable
+        self.begun = False
+        self.done = False
+
+    async def read(self, *statements: Statement) -> list[Row]:
+        return await _apipelined(self.raw, [*self._begin(), *statements]) or []
+
+    async def write(self, statements: Sequence[Statement], last: bool = False) -> list[Row] | None:
+        rows = await _apipelined(self.raw, [*self._begin(), *statements, *(["COMMIT"] if last else [])])
+        self.done = last
+        guard = next((s for s in statements if s.guard), None)
+        return None if guard is not None and not rows else rows
+
+    def _begin(self) -> list[str]:
+        if self.begun:
+            return []
+        self.begun = True
+        return _opening(self.durable)
+
+
+async def _apipelined(raw: psycopg.AsyncConnection[PgRow], statements: Sequence[Statement | str]) -> list[Row] | None:
+    """:func:`_pipelined`, awaited."""
+    alone = statements[0] if len(statements) == 1 else None
+    if isinstance(alone, Statement):
+        return _answer([(alone, await _arows(await raw.execute(alone.sql, alone.params or None)), True)])
+    cursors = []
+    async with raw.pipeline():
+        for statement in statements:
+            if isinstance(statement, str):
+                await raw.execute(statement)
+                continue
+            cursors.append((statement, await raw.execute(statement.sql, statement.params or None)))
+    return _answer([(statement, await _arows(cursor), _returns_rows(cursor)) for statement, cursor in cursors])
+
+
+async def _arows(cursor: psycopg.AsyncCursor[PgRow]) -> list[Row]:
+    return await cursor.fetchall() if _returns_rows(cursor) else []
+
+
+async def _arollback(raw: psycopg.AsyncConnection[PgRow]) -> None:
+    if not (raw.closed or raw.broken) and raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        with suppress(psycopg.Error):
+            await raw.execute("ROLLBACK")
 
 
 class PostgresStore(JobStore):
@@ -759,7 +930,7 @@ def _rows(cursor: psycopg.Cursor[PgRow]) -> list[Row]:
     return cursor.fetchall() if _returns_rows(cursor) else []
 
 
-def _returns_rows(cursor: psycopg.Cursor[PgRow]) -> bool:
+def _returns_rows(cursor: psycopg.Cursor[PgRow] | psycopg.AsyncCursor[PgRow]) -> bool:
     result = cursor.pgresult
     return result is not None and result.status == psycopg.pq.ExecStatus.TUPLES_OK
 

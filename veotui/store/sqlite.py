@@ -22,7 +22,7 @@ from veotui.core.progress import ESTIMATE_WEIGHT, SAMPLE_RANGE
 from veotui.datadir.health import StorageGuard
 from veotui.datadir.paths import CHOOSE_ANOTHER, os_problem, prepare
 from veotui.datadir.privacy import make_private, private_file
-from veotui.store.connection import JobChange, Row, Statement
+from veotui.store.connection import AsyncConnection, JobChange, Row, Statement
 from veotui.store.database_file import (
     APPLICATION_ID,
     CHECK_AT_OPEN_BYTES,
@@ -332,6 +332,10 @@ class SqliteConnection:
     @staticmethod
     def notify(payload: str) -> Statement | None:
         return None
+
+    @staticmethod
+    def asynchronous() -> AsyncConnection | None:
+        return None  # a local file answers in microseconds, or waits for its own fsync
 
     def schema_version(self) -> int:
         return int(self.raw.execute("PRAGMA user_version").fetchone()[0])
