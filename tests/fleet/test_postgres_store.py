@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import anyio
 import psycopg
 import pytest
 
@@ -354,5 +356,35 @@ async def test_the_loop_goes_on_while_postgresql_answers_an_awaited_write(databa
         assert ticks > before
     finally:
         ticker.cancel()
+        blocker.close()
+        await store.aclose()
+
+
+async def test_a_write_whose_caller_is_stopped_after_postgresql_committed_it_is_still_told(database, tmp_path):
+    """A job's runner can be stopped (its lease judged lost, a cancel heard) between
+    PostgreSQL's commit of its write and the answer's arrival: the write is seen through, so
+    the listeners still hear the state the database now holds."""
+    store = open_shared_store(database, tmp_path / "a")
+    heard: list[Status] = []
+    store.add_listener(lambda change: heard.append(change.job.status) if change.job is not None else None)
+    blocker = psycopg.connect(database)
+    scope = anyio.CancelScope()
+
+    async def move(job_id: str) -> None:
+        with scope:
+            await store.atransition(job_id, Status.STARTING, expect=(Status.QUEUED,))
+
+    try:
+        job = store.insert(queued())
+        blocker.execute("SELECT 1 FROM jobs WHERE job_id = %s FOR UPDATE", (job.job_id,))
+        task = asyncio.create_task(move(job.job_id))
+        await asyncio.sleep(0.3)  # the write waits for the row
+        blocker.commit()
+        time.sleep(0.3)  # PostgreSQL commits the write; the loop has not read its answer
+        scope.cancel()
+        await asyncio.wait_for(task, 10)
+        assert open_shared_store(database, tmp_path / "b").get(job.job_id).status is Status.STARTING
+        assert heard[-1] is Status.STARTING
+    finally:
         blocker.close()
         await store.aclose()

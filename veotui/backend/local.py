@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -90,6 +91,9 @@ SEARCH_LIMIT = 500
 MAX_PAGE_ROWS = 2**53
 #: The longest series /api/metrics/series serves: 31 days of hours.
 MAX_SERIES_HOURS = 744
+#: A model's estimate (progress and ETAs) is read again after a completion moved it, at most
+#: this often: a hint needs no read per job.
+ESTIMATE_REFRESH_SECONDS = 5.0
 
 
 class NoLock:
@@ -133,7 +137,10 @@ class LocalBackend(Backend):
         self.bus = EventBus()
         #: The videos of a job downloaded one by one so far, by who downloaded them.
         self._downloaded: dict[str, dict[str | None, set[int]]] = {}
-        self._estimates: dict[str, float] = {}
+        #: Each model's estimate as last read, and when (the monotonic clock).
+        self._estimates: dict[str, tuple[float, float]] = {}
+        #: Models whose estimate a completion moved since it was last read.
+        self._estimates_moved: set[str] = set()
         self._started = False
         self.fleet: FleetStore | None = None
         self._unlisten: Callable[[], None] | None = None
@@ -327,9 +334,13 @@ class LocalBackend(Backend):
     # -- views ----------------------------------------------------------------------------
 
     def _estimate(self, model: str) -> float:
-        if model not in self._estimates:
-            self._estimates[model] = self.store.estimate(model) or self.generator.typical_seconds
-        return self._estimates[model]
+        known = self._estimates.get(model)
+        now = time.monotonic()
+        if known is None or (model in self._estimates_moved and now - known[1] >= ESTIMATE_REFRESH_SECONDS):
+            self._estimates_moved.discard(model)
+            known = (self.store.estimate(model) or self.generator.typical_seconds, now)
+            self._estimates[model] = known
+        return known[0]
 
     def view(self, job: Job, position: int | None = None) -> Job:
         """The job with its derived fields: progress, ETA, queue position, why it waits."""
@@ -366,7 +377,7 @@ class LocalBackend(Backend):
         if change.job is not None and any(hook.wants(change.job.status) for hook in self.settings.webhooks):
             self.webhooks.wake()  # the change wrote a delivery
         if change.job is not None and change.job.status == Status.COMPLETED:
-            self._estimates.pop(change.job.request.model, None)
+            self._estimates_moved.add(change.job.request.model)
         if not self.bus.subscriber_count:
             return  # nobody listens: skip deriving the view
         if change.kind == "queue":

@@ -224,13 +224,16 @@ class Recovery:
         owned = self.fleet.heartbeat()
         for job_id in self.slots.running:
             if job_id not in owned:
-                event(
-                    log,
-                    logging.WARNING,
-                    "job.lease_lost",
-                    "this server lost its lease on the job to another server; it stops running it here",
-                    job_id=job_id,
-                )
+                job = self.store.find(job_id)
+                # A job that ended here is between its last write and its runner's end.
+                if job is not None and job.status.is_active:
+                    event(
+                        log,
+                        logging.WARNING,
+                        "job.lease_lost",
+                        "this server lost its lease on the job to another server; it stops running it here",
+                        job_id=job_id,
+                    )
                 self.slots.stop(job_id)
         for job_id in owned - set(self.slots.running):
             # Its lease is this server's, so nobody else would ever resume it.

@@ -88,7 +88,7 @@ class Cleanup:
             log.exception("tidying up after job %s failed", job_id)
 
     async def _tidy(self, job_id: str) -> None:
-        job = self.store.find(job_id)
+        job = await self.store.afind(job_id)
         if job is not None and job.status.is_active:
             return  # shut down mid-job: resumes at next start
         with anyio.CancelScope(shield=True):

@@ -19,6 +19,7 @@ reads go to the database and a change whose copy was stale is read again and tri
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
@@ -26,10 +27,13 @@ import os
 import socket
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar, cast
+
+import anyio
 
 from veotui.core.access import AuditEntry
 from veotui.core.errors import Conflict, InvalidRequest, JobNotFound, StorageUnavailable, clipped
@@ -86,6 +90,10 @@ HEARTBEAT_SECONDS = 10.0
 #: A lease's length by default (``VEOTUI_LEASE_SECONDS``).
 LEASE_SECONDS = 30.0
 
+#: Jobs whose newest known state this process keeps the order of (see ``JobStore._is_newest``):
+#: far more than the jobs a process moves at once.
+NEWEST_KEPT = 10_000
+
 log = logging.getLogger("veotui.store")
 T = TypeVar("T")
 
@@ -131,6 +139,11 @@ class JobStore:
         self._run_clock: dict[str, float] = {}
         # Each model's estimate and sample count as this process last wrote them.
         self._estimates: dict[str, tuple[float, int]] = {}
+        # Awaited steps of one job may resume in another order than they were sent in (a
+        # submit's insert after the job's claim): when each job's newest known state was sent,
+        # so that an older one is neither kept nor told.
+        self._stamps = itertools.count(1)
+        self._newest: OrderedDict[str, int] = OrderedDict()
         self._sql = Statements(self.dialect)
         #: The hooks each status change is delivered to (written to the outbox with it).
         self.webhooks: tuple[Hook, ...] = ()
@@ -153,9 +166,29 @@ class JobStore:
         """Called after every commit that changes a job, with the change."""
         self._listeners.append(listener)
 
-    def _tell(self, change: Change) -> None:
+    def _tell(self, change: Change, sent: int | None = None) -> None:
+        """Tell the listeners; ``sent``: when the step that made the job's state was sent
+        (:meth:`_stamp`), where a newer state may have been told already."""
+        if sent is not None and not self._is_newest(change.job_id, sent):
+            return
         for listener in self._listeners:
             listener(change)
+
+    def _stamp(self) -> int:
+        """The order of a step about to be sent that reads or writes a job's state."""
+        return next(self._stamps)
+
+    def _is_newest(self, job_id: str, sent: int) -> bool:
+        """Whether a state of the job from a step sent at ``sent`` is no older than every one
+        this process kept or told; if so, it is noted as the newest."""
+        newest = self._newest.get(job_id)
+        if newest is not None and newest > sent:
+            return False
+        self._newest[job_id] = sent
+        self._newest.move_to_end(job_id)
+        if len(self._newest) > NEWEST_KEPT:
+            self._newest.popitem(last=False)
+        return True
 
     def _read(self, sql: str, **params: Any) -> list[Row]:
         return self.db.read(Statement(sql, params))
@@ -173,7 +206,12 @@ class JobStore:
         event loop goes on with other work meanwhile."""
         if self._async is None:
             return run(steps, self.db)
-        return await arun(steps, self._async)
+        # Once sent, a step is seen through: its answer is kept and told before a cancel of
+        # the caller (a job stopped here) takes effect, so nothing this process wrote goes
+        # unrecorded in its copy, its listeners or its log.
+        with anyio.CancelScope(shield=True):
+            answer = await arun(steps, self._async)
+        return answer
 
     def probe(self) -> None:
         """A small real write: raises :class:`StorageUnavailable` while the disk refuses."""
@@ -206,13 +244,17 @@ class JobStore:
             job = self._copy.get(job_id)
             if job is not None:
                 return job
+        sent = self._stamp()
         rows = yield Read.of(self._sql.job_by_id, job_id=job_id)
         if not rows:
             raise JobNotFound(job_id, self._gone(job_id, exact=True))
-        return self._remember(job_from_row(rows[0]))
+        return self._remember(job_from_row(rows[0]), sent=sent)
 
     def find(self, job_id: str) -> Job | None:
         return self._run(self._finding(job_id))
+
+    async def afind(self, job_id: str) -> Job | None:
+        return await self._arun(self._finding(job_id))
 
     def _finding(self, job_id: str) -> Steps[Job | None]:
         try:
@@ -233,7 +275,9 @@ class JobStore:
         when = at.strftime("%Y-%m-%d %H:%M:%S UTC") if at is not None else row[1]
         return f"job {row[0]} was {row[2]} at {when}"
 
-    def _remember(self, job: Job, *, owned: bool | None = None) -> Job:
+    def _remember(self, job: Job, *, owned: bool | None = None, sent: int | None = None) -> Job:
+        if sent is not None and not self._is_newest(job.job_id, sent):
+            return job  # a newer state is kept already
         if job.status.is_final:
             self._copy.pop(job.job_id, None)
         else:
@@ -419,6 +463,7 @@ class JobStore:
         change.add("submitted_total", job.request.user)
         change.add(JOBS_NOW, Status.QUEUED.value)
         change.deliveries = self._deliveries(job, Status.QUEUED, now)
+        sent = self._stamp()
         if claim is None:
             rows = yield Write(self.dialect.change(change), "queue the job", change.durable)
         else:
@@ -426,7 +471,7 @@ class JobStore:
         assert rows is not None  # an insert has no compare-and-set
         job = job.replace(queue_seq=_key(rows[0]["queue_seq"]))
         self._count(Status.QUEUED.value, +1)
-        self._remember(job)
+        self._remember(job, sent=sent)
         self._clock(job)
         # At the back of the queue: its place is the queue's length.
         if "queued_after" in rows[0].keys():  # noqa: SIM118 - sqlite3.Row
@@ -434,7 +479,7 @@ class JobStore:
         else:
             length = yield from self._queue_length()
         job = job.replace(queue_position=int(length))
-        self._tell(Change("job", job.job_id, job))
+        self._tell(Change("job", job.job_id, job), sent)
         if job.waiting_for is not None:
             settled = yield from self._settling_waits(job)
             if settled.waiting_for is None:
@@ -663,13 +708,13 @@ class JobStore:
             return change, job
 
         dependants = (yield from self._waiting_on(job_id)) if target.is_final else []
-        before, job = yield from self._changing(job_id, plan, doing)
+        before, job, sent = yield from self._changing(job_id, plan, doing)
         if sample is not None and first is not None:
             self._estimates.pop(sample[0], None)  # folded in SQL: the cached sample count is stale
         self._count(before.status.value, -1)
         self._count(target.value, +1)
         self._clock(job)
-        self._tell(Change("job", job_id, job))
+        self._tell(Change("job", job_id, job), sent)
         previous = before.status
         for n, step in enumerate(steps, 1):
             last = n == len(steps)
@@ -712,11 +757,12 @@ class JobStore:
             self._copy.pop(job_id, None)  # its waiting_for was cleared in SQL
             try:
                 if why is None:
+                    sent = self._stamp()
                     job = yield from self._reading_job(job_id)
                     if job.waiting_for is not None:  # released by a job ending before the wait began
                         job = yield from self._updating(job_id, None, {"waiting_for": None})
-                    self._remember(job)
-                    self._tell(Change("job", job_id, job))
+                    self._remember(job, sent=sent)
+                    self._tell(Change("job", job_id, job), sent)
                 else:
                     cancel = {"error": why}
                     yield from self._transitioning(
@@ -885,10 +931,10 @@ class JobStore:
                 change.load = (before.request.user, 0, _ready(after) - _ready(before), None)
             return change, after
 
-        _, job = yield from self._changing(job_id, plan, f"record a change to job {job_id}")
+        _, job, sent = yield from self._changing(job_id, plan, f"record a change to job {job_id}")
         if note:
             event(log, logging.INFO, "job.note", "%s", note, job_id=job_id, status=job.status.value)
-        self._tell(Change("job", job_id, job))
+        self._tell(Change("job", job_id, job), sent)
         return job
 
     def record_operation(self, job_id: str, operation: str, *, note: str | None = None) -> Job:
@@ -919,17 +965,17 @@ class JobStore:
                 change.events.append(_event(before, isoformat(now), before.status, note, kind="note"))
             return change, after
 
-        _, job = yield from self._changing(job_id, plan, f"record the operation of job {job_id}")
-        self._tell(Change("job", job_id, job))
+        _, job, sent = yield from self._changing(job_id, plan, f"record the operation of job {job_id}")
+        self._tell(Change("job", job_id, job), sent)
         # Today's spend changed: whoever shows it (the header) hears it with the queue's state.
         self._tell(Change("queue", "", queue=(yield from self._queue_state())))
         return job
 
     def _changing(
         self, job_id: str, plan: Callable[[Job], tuple[JobChange, Job]], doing: str
-    ) -> Steps[tuple[Job, Job]]:
+    ) -> Steps[tuple[Job, Job, int]]:
         """Write the change ``plan`` makes of the job as this process knows it; the job
-        before and after. Where the compare-and-set finds that the job changed meanwhile (on
+        before and after, and when the write was sent (:meth:`_stamp`). Where the compare-and-set finds that the job changed meanwhile (on
         a shared database, another server changed it), it is read again and the change
         planned and tried once more."""
         before = self._copy.get(job_id) or (yield from self._reading_job(job_id))
@@ -937,6 +983,7 @@ class JobStore:
             change, after = plan(before)
             if not self.fleet:  # alone: the row is what this process wrote; only numbers come back
                 change.returning = ("job_id", *change.counters, *(("queue_seq",) if change.front_of_queue else ()))
+            sent = self._stamp()
             rows = yield Write(self.dialect.change(change), doing, change.durable)
             if rows:
                 break
@@ -959,8 +1006,8 @@ class JobStore:
         else:
             numbers = {name: _key(rows[0][name]) for name in rows[0].keys() if name != "job_id"}  # noqa: SIM118 - sqlite3.Row
             after = after.replace(**numbers)
-        self._remember(after)
-        return before, after
+        self._remember(after, sent=sent)
+        return before, after, sent
 
     def _read_job(self, job_id: str) -> Job:
         return self._run(self._reading_job(job_id))
@@ -1612,13 +1659,14 @@ class JobStore:
             return written
 
         # A claim is a start: its commit does not wait for the disk (see REDOABLE).
+        sent = self._stamp()
         written = yield Transact(claim(), "claim a processing slot", durable=Status.STARTING not in REDOABLE)
         if not written:
             return None
         job = job_from_row(written[0])
-        self._remember(job, owned=True)
+        self._remember(job, owned=True, sent=sent)
         self._clock(job)
-        self._tell(Change("job", job.job_id, job))
+        self._tell(Change("job", job.job_id, job), sent)
         event(
             log,
             logging.INFO,
