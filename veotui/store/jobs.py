@@ -174,9 +174,10 @@ class JobStore:
         for listener in self._listeners:
             listener(change)
 
-    def _stamp(self) -> int:
-        """The order of a step about to be sent that reads or writes a job's state."""
-        return next(self._stamps)
+    def _stamp(self) -> int | None:
+        """The order of a step about to be sent that reads or writes a job's state (None where
+        no step is awaited, so every step's answer comes in the order it was sent)."""
+        return next(self._stamps) if self._async is not None else None
 
     def _is_newest(self, job_id: str, sent: int) -> bool:
         """Whether a state of the job from a step sent at ``sent`` is no older than every one
@@ -973,7 +974,7 @@ class JobStore:
 
     def _changing(
         self, job_id: str, plan: Callable[[Job], tuple[JobChange, Job]], doing: str
-    ) -> Steps[tuple[Job, Job, int]]:
+    ) -> Steps[tuple[Job, Job, int | None]]:
         """Write the change ``plan`` makes of the job as this process knows it; the job
         before and after, and when the write was sent (:meth:`_stamp`). Where the compare-and-set finds that the job changed meanwhile (on
         a shared database, another server changed it), it is read again and the change
