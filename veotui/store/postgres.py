@@ -683,30 +683,46 @@ class PostgresReader:
         return _rows(self.raw.execute(statement.sql, statement.params or None))
 
 
-class _Transaction:
-    """An open transaction: ``BEGIN`` goes with its first statements, and ``COMMIT`` with
-    its last write (``last``), so a read-then-write transaction is two round trips."""
+class _Opened:
+    """What an open transaction has sent: ``BEGIN`` goes with its first statements, and
+    ``COMMIT`` with its last write (``last``), so a read-then-write transaction is two round
+    trips."""
 
-    def __init__(self, raw: psycopg.Connection[PgRow], durable: bool = True) -> None:
-        self.raw = raw
+    def __init__(self, durable: bool) -> None:
         self.durable = durable
         self.begun = False
         self.done = False
-
-    def read(self, *statements: Statement) -> list[Row]:
-        return _pipelined(self.raw, [*self._begin(), *statements]) or []
-
-    def write(self, statements: Sequence[Statement], last: bool = False) -> list[Row] | None:
-        rows = _pipelined(self.raw, [*self._begin(), *statements, *(["COMMIT"] if last else [])])
-        self.done = last
-        guard = next((s for s in statements if s.guard), None)
-        return None if guard is not None and not rows else rows
 
     def _begin(self) -> list[str]:
         if self.begun:
             return []
         self.begun = True
         return _opening(self.durable)
+
+    def _sent(self, statements: Sequence[Statement], last: bool) -> list[Statement | str]:
+        """A write's statements as sent, with what opens or ends the transaction."""
+        self.done = last
+        return [*self._begin(), *statements, *(["COMMIT"] if last else [])]
+
+
+def _guarded(statements: Sequence[Statement], rows: list[Row] | None) -> list[Row] | None:
+    """A write's rows, or None where its guarded statement found none."""
+    guard = next((s for s in statements if s.guard), None)
+    return None if guard is not None and not rows else rows
+
+
+class _Transaction(_Opened):
+    """An open transaction on the synchronous connection."""
+
+    def __init__(self, raw: psycopg.Connection[PgRow], durable: bool = True) -> None:
+        super().__init__(durable)
+        self.raw = raw
+
+    def read(self, *statements: Statement) -> list[Row]:
+        return _pipelined(self.raw, [*self._begin(), *statements]) or []
+
+    def write(self, statements: Sequence[Statement], last: bool = False) -> list[Row] | None:
+        return _guarded(statements, _pipelined(self.raw, self._sent(statements, last)))
 
 
 def _opening(durable: bool) -> list[str]:
@@ -860,29 +876,18 @@ class PostgresAsyncConnection:
         return self._pool
 
 
-class _AsyncTransaction:
-    """:class:`_Transaction` on an asynchronous connection."""
+class _AsyncTransaction(_Opened):
+    """An open transaction on a connection of the pool."""
 
     def __init__(self, raw: psycopg.AsyncConnection[PgRow], durable: bool = True) -> None:
+        super().__init__(durable)
         self.raw = raw
-        self.durable = durable
-        self.begun = False
-        self.done = False
 
     async def read(self, *statements: Statement) -> list[Row]:
         return await _apipelined(self.raw, [*self._begin(), *statements]) or []
 
     async def write(self, statements: Sequence[Statement], last: bool = False) -> list[Row] | None:
-        rows = await _apipelined(self.raw, [*self._begin(), *statements, *(["COMMIT"] if last else [])])
-        self.done = last
-        guard = next((s for s in statements if s.guard), None)
-        return None if guard is not None and not rows else rows
-
-    def _begin(self) -> list[str]:
-        if self.begun:
-            return []
-        self.begun = True
-        return _opening(self.durable)
+        return _guarded(statements, await _apipelined(self.raw, self._sent(statements, last)))
 
 
 async def _apipelined(raw: psycopg.AsyncConnection[PgRow], statements: Sequence[Statement | str]) -> list[Row] | None:
