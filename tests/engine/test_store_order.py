@@ -45,17 +45,22 @@ class LateAnswers:
 
 
 class Latent(SqliteConnection):
+    """A SQLite connection whose awaited side answers late (:class:`LateAnswers`)."""
+
+    late: LateAnswers
+
     def asynchronous(self) -> LateAnswers:  # type: ignore[override]
-        return LateAnswers(self)
+        self.late = LateAnswers(self)
+        return self.late
 
 
 async def test_a_submit_that_resumes_after_its_job_ran_is_neither_told_nor_kept(tmp_path):
     guard = StorageGuard(tmp_path)
-    store = JobStore(Latent(tmp_path / "veotui.db", guard), guard, tmp_path / "veotui.db")
+    connection = Latent(tmp_path / "veotui.db", guard)
+    store = JobStore(connection, guard, tmp_path / "veotui.db")
     heard: list[Change] = []
     store.add_listener(heard.append)
-    late = store._async
-    assert isinstance(late, LateAnswers)
+    late = connection.late
     job = Job(job_id=new_job_id(), status=Status.QUEUED, request=JobRequest(prompt="p"))
 
     late.gate.clear()
