@@ -388,3 +388,26 @@ async def test_a_write_whose_caller_is_stopped_after_postgresql_committed_it_is_
     finally:
         blocker.close()
         await store.aclose()
+
+
+async def test_a_read_made_while_a_write_is_answered_does_not_hold_back_its_tell(database, tmp_path):
+    """The heartbeat may read a job between PostgreSQL's commit of a runner's write and the
+    runner's reading of the answer: the write is told all the same."""
+    store = open_shared_store(database, tmp_path / "a")
+    heard: list[Status] = []
+    store.add_listener(lambda change: heard.append(change.job.status) if change.job is not None else None)
+    blocker = psycopg.connect(database)
+    try:
+        job = store.insert(queued())
+        blocker.execute("SELECT 1 FROM jobs WHERE job_id = %s FOR UPDATE", (job.job_id,))
+        task = asyncio.create_task(store.atransition(job.job_id, Status.STARTING, expect=(Status.QUEUED,)))
+        await asyncio.sleep(0.3)  # the write waits for the row
+        blocker.commit()
+        time.sleep(0.3)  # PostgreSQL commits the write; the loop has not read its answer
+        read = store.find(job.job_id)
+        assert read is not None and read.status is Status.STARTING
+        await asyncio.wait_for(task, 10)
+        assert heard == [Status.QUEUED, Status.STARTING]
+    finally:
+        blocker.close()
+        await store.aclose()

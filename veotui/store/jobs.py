@@ -245,11 +245,13 @@ class JobStore:
             job = self._copy.get(job_id)
             if job is not None:
                 return job
-        sent = self._stamp()
         rows = yield Read.of(self._sql.job_by_id, job_id=job_id)
         if not rows:
             raise JobNotFound(job_id, self._gone(job_id, exact=True))
-        return self._remember(job_from_row(rows[0]), sent=sent)
+        # Not numbered: a read tells nobody, so it must not hold back the tell of a write that
+        # was sent before it and answers after it. A stale read kept here costs a write one
+        # more try at most (the compare-and-set).
+        return self._remember(job_from_row(rows[0]))
 
     def find(self, job_id: str) -> Job | None:
         return self._run(self._finding(job_id))
