@@ -760,12 +760,11 @@ class JobStore:
             self._copy.pop(job_id, None)  # its waiting_for was cleared in SQL
             try:
                 if why is None:
-                    sent = self._stamp()
                     job = yield from self._reading_job(job_id)
                     if job.waiting_for is not None:  # released by a job ending before the wait began
                         job = yield from self._updating(job_id, None, {"waiting_for": None})
-                    self._remember(job, sent=sent)
-                    self._tell(Change("job", job_id, job), sent)
+                    self._remember(job)
+                    self._tell(Change("job", job_id, job))
                 else:
                     cancel = {"error": why}
                     yield from self._transitioning(

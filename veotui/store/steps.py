@@ -14,7 +14,7 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from veotui.store.connection import AsyncConnection, AsyncTransaction, Connection, Row, Statement, Transaction
+from veotui.store.connection import AsyncConnection, AsyncTransaction, Connection, Statement, Transaction
 
 T = TypeVar("T")
 
@@ -102,7 +102,7 @@ async def arun(steps: Steps[T], db: AsyncConnection, tx: AsyncTransaction | None
             error = exc
 
 
-async def _aanswer(step: Step, db: AsyncConnection, tx: AsyncTransaction | None) -> list[Row] | Any:
+async def _aanswer(step: Step, db: AsyncConnection, tx: AsyncTransaction | None) -> Any:
     if isinstance(step, Read):
         if tx is not None:
             return await tx.read(*step.statements)
